@@ -1,0 +1,109 @@
+package transport
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// binaryFixedSize is the fixed part of a ROCKETMQ header: code, language, version,
+// opaque, flag, remark length and extFields length.
+const binaryFixedSize = 2 + 1 + 2 + 4 + 4 + 4 + 4
+
+func appendBinaryHeader(dst []byte, c *Command) ([]byte, error) {
+	if c.Code < math.MinInt16 || c.Code > math.MaxInt16 {
+		return dst, fmt.Errorf("transport: code %d does not fit the ROCKETMQ header's 16 bits: use a smaller code or SerializeJSON", c.Code)
+	}
+	dst = binary.BigEndian.AppendUint16(dst, uint16(int16(c.Code)))
+	dst = append(dst, byte(c.Language))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(int16(c.Version)))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(c.Opaque))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(c.Flag))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(c.Remark)))
+	dst = append(dst, c.Remark...)
+	lenAt := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	if len(c.ExtFields) > 0 {
+		var scratch [16]string
+		for _, k := range sortedKeys(c.ExtFields, scratch[:]) {
+			if len(k) > math.MaxInt16 {
+				return dst, fmt.Errorf("transport: extFields key of %d bytes exceeds the ROCKETMQ header's limit of %d", len(k), math.MaxInt16)
+			}
+			v := c.ExtFields[k]
+			dst = binary.BigEndian.AppendUint16(dst, uint16(len(k)))
+			dst = append(dst, k...)
+			dst = binary.BigEndian.AppendUint32(dst, uint32(len(v)))
+			dst = append(dst, v...)
+		}
+	}
+	binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
+	return dst, nil
+}
+
+// binaryReader walks a ROCKETMQ header, bounds-checking every read.
+type binaryReader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (r *binaryReader) take(n int, what string) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.b)-r.off {
+		r.err = malformed("ROCKETMQ header: %s of %d bytes at offset %d overruns the %d-byte header", what, n, r.off, len(r.b))
+		return nil
+	}
+	s := r.b[r.off : r.off+n]
+	r.off += n
+	return s
+}
+
+func (r *binaryReader) u16(what string) uint16 {
+	if s := r.take(2, what); s != nil {
+		return binary.BigEndian.Uint16(s)
+	}
+	return 0
+}
+
+func (r *binaryReader) u32(what string) uint32 {
+	if s := r.take(4, what); s != nil {
+		return binary.BigEndian.Uint32(s)
+	}
+	return 0
+}
+
+func decodeBinaryHeader(c *Command, h []byte, in *interner) error {
+	r := binaryReader{b: h}
+	if len(h) < binaryFixedSize {
+		return malformed("ROCKETMQ header of %d bytes is shorter than its fixed %d", len(h), binaryFixedSize)
+	}
+	c.Code = int32(int16(r.u16("code")))
+	c.Language = LanguageCode(r.take(1, "language")[0])
+	c.Version = int32(int16(r.u16("version")))
+	c.Opaque = int32(r.u32("opaque"))
+	c.Flag = int32(r.u32("flag"))
+	c.Remark = in.string(r.take(int(int32(r.u32("remark length"))), "remark"))
+	ext := r.take(int(int32(r.u32("extFields length"))), "extFields")
+	if r.err != nil {
+		return r.err
+	}
+	return decodeBinaryExt(c, ext, in)
+}
+
+func decodeBinaryExt(c *Command, ext []byte, in *interner) error {
+	if len(ext) == 0 {
+		return nil
+	}
+	r := binaryReader{b: ext}
+	c.ExtFields = make(map[string]string, 4)
+	for r.off < len(ext) && r.err == nil {
+		k := r.take(int(int16(r.u16("extFields key length"))), "extFields key")
+		v := r.take(int(int32(r.u32("extFields value length"))), "extFields value")
+		if r.err == nil {
+			c.ExtFields[in.string(k)] = in.string(v)
+		}
+	}
+	return r.err
+}

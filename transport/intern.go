@@ -1,0 +1,33 @@
+package transport
+
+// interner turns header bytes into strings, reusing the strings of values it has seen:
+// the same service, method and field names arrive in every request on a connection.
+// It belongs to one reader goroutine and needs no lock; a nil interner just copies.
+type interner struct {
+	m map[string]string
+}
+
+const (
+	internMaxEntries = 1024
+	internMaxLen     = 64
+)
+
+func (in *interner) string(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if in == nil || len(b) > internMaxLen {
+		return string(b)
+	}
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if in.m == nil {
+		in.m = make(map[string]string)
+	}
+	if len(in.m) < internMaxEntries {
+		in.m[s] = s
+	}
+	return s
+}
