@@ -113,7 +113,17 @@ func decodePayload(c *Command, p []byte, in *interner) error {
 	if h > len(p)-frameWordSize {
 		return malformed("bad header length %d in a frame of %d bytes", h, len(p))
 	}
-	header := p[frameWordSize : frameWordSize+h]
+	if err := decodeHeader(c, t, p[frameWordSize:frameWordSize+h], in); err != nil {
+		return err
+	}
+	if body := p[frameWordSize+h:]; len(body) > 0 {
+		c.Body = body
+	}
+	return nil
+}
+
+// decodeHeader decodes a header of serialization t into c.
+func decodeHeader(c *Command, t SerializeType, header []byte, in *interner) error {
 	var err error
 	switch t {
 	case SerializeJSON:
@@ -123,14 +133,8 @@ func decodePayload(c *Command, p []byte, in *interner) error {
 	default:
 		err = malformed("unknown serialize type %d", t)
 	}
-	if err != nil {
-		return err
-	}
 	c.Serialize = t
-	if body := p[frameWordSize+h:]; len(body) > 0 {
-		c.Body = body
-	}
-	return nil
+	return err
 }
 
 // sortedKeys returns the keys of m in order, in scratch when they fit, so that headers

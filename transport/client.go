@@ -1,0 +1,226 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Client sends requests to servers by address over long-lived connections, dialled on
+// first use (once, however many callers arrive together) and again after they fail.
+// Servers may send requests back over the same connections to the Client's processors.
+type Client struct {
+	cfg      *connConfig
+	connect  time.Duration
+	poolSize int
+	disp     *dispatcher
+	cancel   context.CancelFunc
+
+	slots  sync.Map // address -> *slot
+	mu     sync.Mutex
+	closed bool
+	conns  map[*Conn]struct{}
+}
+
+// slot holds the connections of one address.
+type slot struct {
+	rr    atomic.Uint32
+	conns []atomic.Pointer[Conn]
+	mu    sync.Mutex
+	dials []*dialAttempt
+}
+
+type dialAttempt struct {
+	done chan struct{}
+	conn *Conn
+	err  error
+}
+
+// NewClient returns a client configured by opts; it dials nothing until first used.
+func NewClient(opts ClientOptions) *Client {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Client{
+		cfg:      newConnConfig(opts.ConnOptions, DefaultClientAsyncPermits, DefaultClientOnewayPermits),
+		connect:  orDefault(opts.ConnectTimeout, DefaultConnectTimeout),
+		poolSize: orDefault(opts.PoolSize, 1),
+		disp:     newDispatcher(ctx),
+		cancel:   cancel,
+		conns:    make(map[*Conn]struct{}),
+	}
+}
+
+// RegisterProcessor registers p for requests with code that servers send to this
+// client. Register before the first call; later registration fails.
+func (cl *Client) RegisterProcessor(code int32, p Processor, opts PoolOptions) error {
+	return cl.disp.register(code, false, p, opts)
+}
+
+// RegisterDefaultProcessor registers p for request codes no other processor handles.
+func (cl *Client) RegisterDefaultProcessor(p Processor, opts PoolOptions) error {
+	return cl.disp.register(0, true, p, opts)
+}
+
+// InvokeSync sends req to addr and waits for the response; see Conn.InvokeSync.
+func (cl *Client) InvokeSync(ctx context.Context, addr string, req *Command) (*Command, error) {
+	c, err := cl.Conn(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.InvokeSync(ctx, req)
+}
+
+// InvokeAsync sends req to addr and calls cb exactly once; see Conn.InvokeAsync.
+func (cl *Client) InvokeAsync(ctx context.Context, addr string, req *Command, cb func(*Command, error)) {
+	c, err := cl.Conn(ctx, addr)
+	if err != nil {
+		cb(nil, err)
+		return
+	}
+	c.InvokeAsync(ctx, req, cb)
+}
+
+// InvokeOneway sends req to addr with the oneway flag; see Conn.InvokeOneway.
+func (cl *Client) InvokeOneway(ctx context.Context, addr string, req *Command) error {
+	c, err := cl.Conn(ctx, addr)
+	if err != nil {
+		return err
+	}
+	return c.InvokeOneway(ctx, req)
+}
+
+// Conn returns an open connection to addr, dialling it if needed.
+func (cl *Client) Conn(ctx context.Context, addr string) (*Conn, error) {
+	v, ok := cl.slots.Load(addr)
+	if !ok {
+		v, _ = cl.slots.LoadOrStore(addr, &slot{conns: make([]atomic.Pointer[Conn], cl.poolSize), dials: make([]*dialAttempt, cl.poolSize)})
+	}
+	s := v.(*slot)
+	i := 0
+	if len(s.conns) > 1 {
+		i = int(s.rr.Add(1) % uint32(len(s.conns)))
+	}
+	if c := s.conns[i].Load(); c != nil && c.usable() {
+		return c, nil
+	}
+	return cl.dial(ctx, addr, s, i)
+}
+
+// dial connects slot s's i-th connection; concurrent callers share one attempt.
+func (cl *Client) dial(ctx context.Context, addr string, s *slot, i int) (*Conn, error) {
+	s.mu.Lock()
+	if c := s.conns[i].Load(); c != nil && c.usable() {
+		s.mu.Unlock()
+		return c, nil
+	}
+	a := s.dials[i]
+	if a == nil {
+		a = &dialAttempt{done: make(chan struct{})}
+		s.dials[i] = a
+		go cl.runDial(addr, s, i, a)
+	}
+	s.mu.Unlock()
+	select {
+	case <-a.done:
+		return a.conn, a.err
+	case <-ctx.Done():
+		return nil, ctxError(ctx, "dial", addr, time.Now())
+	}
+}
+
+// runDial dials in its own goroutine so that a caller whose context ends does not
+// abandon the attempt others wait on. It is bounded by ConnectTimeout.
+func (cl *Client) runDial(addr string, s *slot, i int, a *dialAttempt) {
+	defer close(a.done)
+	c, err := cl.open(addr, func(c *Conn) {
+		s.conns[i].CompareAndSwap(c, nil)
+		cl.forget(c)
+	})
+	s.mu.Lock()
+	s.dials[i] = nil
+	if err == nil {
+		s.conns[i].Store(c)
+	}
+	s.mu.Unlock()
+	a.conn, a.err = c, err
+}
+
+func (cl *Client) open(addr string, onClose func(*Conn)) (*Conn, error) {
+	cl.mu.Lock()
+	closed := cl.closed
+	cl.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("%w: client is closed", ErrClosed)
+	}
+	cl.disp.run()
+	d := net.Dialer{Timeout: cl.connect}
+	var nc net.Conn
+	var err error
+	if cl.cfg.tls != nil {
+		nc, err = (&tls.Dialer{NetDialer: &d, Config: cl.cfg.tls}).Dial("tcp", addr)
+	} else {
+		nc, err = d.Dial("tcp", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: dial %s: %w", ErrConnectionLost, addr, err)
+	}
+	c := newConn(nc, cl.cfg, cl.disp, onClose)
+	cl.mu.Lock()
+	if cl.closed {
+		cl.mu.Unlock()
+		c.Close()
+		return nil, fmt.Errorf("%w: client is closed", ErrClosed)
+	}
+	cl.conns[c] = struct{}{}
+	cl.mu.Unlock()
+	return c, nil
+}
+
+func (cl *Client) forget(c *Conn) {
+	cl.mu.Lock()
+	delete(cl.conns, c)
+	cl.mu.Unlock()
+}
+
+// Close closes every connection, failing pending calls with ErrClosed, stops the
+// processors' workers and waits for all the client's goroutines to exit.
+func (cl *Client) Close() error {
+	cl.mu.Lock()
+	if cl.closed {
+		cl.mu.Unlock()
+		return nil
+	}
+	cl.closed = true
+	conns := make([]*Conn, 0, len(cl.conns))
+	for c := range cl.conns {
+		conns = append(conns, c)
+	}
+	cl.mu.Unlock()
+	cl.cancel()
+	var errs []error
+	for _, c := range conns {
+		c.closeWithError(fmt.Errorf("%w: client closed", ErrClosed))
+	}
+	for _, c := range conns {
+		<-c.done
+	}
+	// Dials under way finish within ConnectTimeout and find the client closed.
+	cl.slots.Range(func(_, v any) bool {
+		s := v.(*slot)
+		s.mu.Lock()
+		pending := append([]*dialAttempt(nil), s.dials...)
+		s.mu.Unlock()
+		for _, a := range pending {
+			if a != nil {
+				<-a.done
+			}
+		}
+		return true
+	})
+	cl.disp.stop()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,416 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Conn is one connection between two peers, on the client or the server side. Either
+// side may send requests on it; responses find their caller by opaque. A Conn is safe
+// for use by many goroutines at once.
+type Conn struct {
+	nc   net.Conn
+	cfg  *connConfig
+	disp *dispatcher
+	addr string // the peer's address, for errors and hooks
+
+	nextOpaque atomic.Int32
+	lastWrite  atomic.Int64 // unix nanoseconds of the last socket write
+	goAway     atomic.Bool  // the peer answered GO_AWAY: send it nothing new
+
+	pmu     sync.Mutex
+	pending map[int32]*call
+
+	wmu      sync.Mutex
+	wbuf     []byte        // frames waiting for the writer
+	wOneway  int           // oneway permits to release once wbuf is written
+	wspace   chan struct{} // closed when wbuf is taken; nil when no sender waits
+	wdrain   bool          // set by closeGraceful: write what is queued, then close
+	wwake    chan struct{}
+	closing  chan struct{} // closed once, when the connection starts to close
+	done     chan struct{} // closed when the reader and writer have exited
+	err      error         // why the connection closed; set before closing is closed
+	once     sync.Once
+	onClose  func(*Conn)
+	routines sync.WaitGroup
+}
+
+func newConn(nc net.Conn, cfg *connConfig, disp *dispatcher, onClose func(*Conn)) *Conn {
+	c := &Conn{
+		nc:      nc,
+		cfg:     cfg,
+		disp:    disp,
+		addr:    nc.RemoteAddr().String(),
+		pending: make(map[int32]*call),
+		wwake:   make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+		onClose: onClose,
+	}
+	c.lastWrite.Store(time.Now().UnixNano())
+	c.routines.Add(2)
+	go c.readLoop()
+	go c.writeLoop()
+	go func() {
+		c.routines.Wait()
+		close(c.done)
+	}()
+	return c
+}
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// LocalAddr returns this end's address.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// Closed returns a channel that is closed when the connection starts closing.
+func (c *Conn) Closed() <-chan struct{} { return c.closing }
+
+func (c *Conn) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// usable reports whether new calls may use the connection.
+func (c *Conn) usable() bool { return !c.isClosing() && !c.goAway.Load() }
+
+// Err returns why the connection closed, or nil while it is open.
+func (c *Conn) Err() error {
+	select {
+	case <-c.closing:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Close closes the connection at once; calls pending on it fail with ErrClosed. It
+// waits for the connection's goroutines to exit.
+func (c *Conn) Close() error {
+	c.closeWithError(ErrClosed)
+	<-c.done
+	return nil
+}
+
+// closeWithError closes the connection once and fails every pending call with err.
+func (c *Conn) closeWithError(err error) {
+	c.once.Do(func() {
+		c.err = err
+		close(c.closing)
+		c.nc.Close()
+		c.pmu.Lock()
+		pending := c.pending
+		c.pending = nil
+		c.pmu.Unlock()
+		for _, cl := range pending {
+			cl.complete(nil, err)
+		}
+		c.wmu.Lock()
+		space := c.wspace
+		c.wspace = nil
+		c.wmu.Unlock()
+		if space != nil {
+			close(space)
+		}
+		if c.onClose != nil {
+			c.onClose(c)
+		}
+	})
+}
+
+// closeGraceful lets the writer flush what is queued, then closes the connection.
+func (c *Conn) closeGraceful() {
+	c.wmu.Lock()
+	c.wdrain = true
+	c.wmu.Unlock()
+	c.wake()
+}
+
+func (c *Conn) lostError(err error) error {
+	if errors.Is(err, ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %w", ErrConnectionLost, c.addr, err)
+}
+
+// ---- writing ----
+
+func (c *Conn) wake() {
+	select {
+	case c.wwake <- struct{}{}:
+	default:
+	}
+}
+
+// send encodes cmd into the write buffer with the given opaque and flag bits. The
+// caller's command is not modified.
+func (c *Conn) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType, deadline time.Time) error {
+	h := *cmd
+	h.Opaque, h.Flag = opaque, h.Flag&^(FlagResponse|FlagOneway)|flag
+	h.Language, h.Version = LanguageGo, c.cfg.version
+	c.wmu.Lock()
+	for len(c.wbuf) >= maxBufferedWrite {
+		if err := c.waitSpace(ctx, deadline); err != nil {
+			return err
+		}
+	}
+	if c.isClosing() || c.wdrain {
+		c.wmu.Unlock()
+		return c.sendClosedError()
+	}
+	before := len(c.wbuf)
+	b, err := AppendFrame(c.wbuf, &h, t)
+	if err == nil && len(b)-before > c.cfg.maxFrame {
+		err = fmt.Errorf("%w: %d bytes to send, the limit is %d (Options.MaxFrameSize): send a smaller body", ErrFrameTooLarge, len(b)-before, c.cfg.maxFrame)
+		b = b[:before]
+	}
+	c.wbuf = b
+	if err == nil && flag&FlagOneway != 0 {
+		c.wOneway++
+	}
+	c.wmu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.wake()
+	return nil
+}
+
+func (c *Conn) sendClosedError() error {
+	select {
+	case <-c.closing:
+		return c.lostError(c.err)
+	default:
+		return fmt.Errorf("%w: connection to %s is shutting down", ErrClosed, c.addr)
+	}
+}
+
+// waitSpace waits, with wmu held on entry and on return, for the writer to take the
+// buffer. On error wmu is released.
+func (c *Conn) waitSpace(ctx context.Context, deadline time.Time) error {
+	if c.wspace == nil {
+		c.wspace = make(chan struct{})
+	}
+	space := c.wspace
+	c.wmu.Unlock()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-space:
+		c.wmu.Lock()
+		return nil
+	case <-t.C:
+		return &timeoutError{what: "write", addr: c.addr, waited: time.Until(deadline)}
+	case <-ctx.Done():
+		return ctxError(ctx, "write", c.addr, time.Now())
+	}
+}
+
+func (c *Conn) writeLoop() {
+	defer c.routines.Done()
+	var spare []byte
+	for {
+		select {
+		case <-c.wwake:
+		case <-c.closing:
+			return
+		}
+		c.wmu.Lock()
+		buf, oneway, space, drain := c.wbuf, c.wOneway, c.wspace, c.wdrain
+		c.wbuf, c.wOneway, c.wspace = spare[:0], 0, nil
+		c.wmu.Unlock()
+		if space != nil {
+			close(space)
+		}
+		if len(buf) > 0 {
+			c.nc.SetWriteDeadline(time.Now().Add(c.cfg.writeTimeout))
+			_, err := c.nc.Write(buf)
+			c.lastWrite.Store(time.Now().UnixNano())
+			if err != nil {
+				c.cfg.onewayPermits.release(oneway)
+				c.closeWithError(c.lostError(fmt.Errorf("write: %w", err)))
+				return
+			}
+		}
+		c.cfg.onewayPermits.release(oneway)
+		if drain && len(buf) == 0 {
+			c.closeWithError(ErrClosed)
+			return
+		}
+		if drain {
+			c.wake() // one more round to see the buffer empty
+		}
+		spare = buf
+		if cap(spare) > maxBufferedWrite {
+			spare = nil
+		}
+	}
+}
+
+// ---- reading ----
+
+// idleReader sets the read deadline before each read from the socket, so a silent
+// peer cannot hold the connection forever, and forgives the deadline while this side
+// is still writing.
+type idleReader struct{ c *Conn }
+
+func (r idleReader) Read(p []byte) (int, error) {
+	idle := r.c.cfg.idle
+	for {
+		r.c.nc.SetReadDeadline(time.Now().Add(idle))
+		n, err := r.c.nc.Read(p)
+		var ne net.Error
+		if n == 0 && errors.As(err, &ne) && ne.Timeout() {
+			if time.Since(time.Unix(0, r.c.lastWrite.Load())) < idle {
+				continue
+			}
+			return 0, fmt.Errorf("no frame read or written for %v (Options.IdleTimeout)", idle)
+		}
+		return n, err
+	}
+}
+
+func (c *Conn) readLoop() {
+	defer c.routines.Done()
+	br := bufio.NewReaderSize(idleReader{c}, 64<<10)
+	var in interner
+	var scratch []byte
+	for {
+		cmd, err := c.readFrame(br, &scratch, &in)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if cmd.IsResponse() {
+			c.completeResponse(cmd)
+		} else {
+			c.disp.dispatch(c, cmd)
+		}
+	}
+}
+
+func (c *Conn) readFailed(err error) {
+	select {
+	case <-c.closing:
+		return // closed on purpose; the read error is a consequence
+	default:
+	}
+	if errors.Is(err, ErrMalformedFrame) || errors.Is(err, ErrFrameTooLarge) {
+		c.cfg.log.Error("transport: closing connection after a bad frame", "peer", c.addr, "err", err)
+	} else if !errors.Is(err, io.EOF) {
+		c.cfg.log.Warn("transport: connection read failed", "peer", c.addr, "err", err)
+	}
+	c.closeWithError(c.lostError(err))
+}
+
+// readFrame reads one frame: the length and header into a reused scratch buffer, the
+// body straight into its own allocation.
+func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Command, error) {
+	var pre [frameLenSize + frameWordSize]byte
+	if _, err := io.ReadFull(br, pre[:frameLenSize]); err != nil {
+		return nil, err
+	}
+	n, err := checkFrameLength(beUint32(pre[:]), c.cfg.maxFrame)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(br, pre[frameLenSize:]); err != nil {
+		return nil, err
+	}
+	word := beUint32(pre[frameLenSize:])
+	h := int(word & maxHeaderSize)
+	if h > n-frameWordSize {
+		return nil, malformed("bad header length %d in a frame of %d bytes", h, n)
+	}
+	if cap(*scratch) < h {
+		*scratch = make([]byte, h)
+	}
+	header := (*scratch)[:h]
+	if _, err := io.ReadFull(br, header); err != nil {
+		return nil, err
+	}
+	cmd := new(Command)
+	if err := decodeHeader(cmd, SerializeType(word>>24), header, in); err != nil {
+		return nil, err
+	}
+	if cap(*scratch) > 1<<20 {
+		*scratch = nil // a huge header was a one-off; don't keep its buffer
+	}
+	if body := n - frameWordSize - h; body > 0 {
+		cmd.Body = make([]byte, body)
+		if _, err := io.ReadFull(br, cmd.Body); err != nil {
+			return nil, err
+		}
+	}
+	return cmd, nil
+}
+
+func beUint32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func (c *Conn) completeResponse(resp *Command) {
+	cl := c.takePending(resp.Opaque)
+	if cl == nil {
+		c.cfg.log.Debug("transport: response matches no pending call (late or unknown)", "peer", c.addr, "opaque", resp.Opaque)
+		return
+	}
+	if resp.Code == CodeGoAway {
+		c.goAway.Store(true) // the peer is leaving: new calls go to a new connection
+	}
+	cl.complete(resp, nil)
+}
+
+// ---- pending table ----
+
+func (c *Conn) addPending(cl *call) error {
+	c.pmu.Lock()
+	if c.pending == nil {
+		c.pmu.Unlock()
+		return c.lostError(c.err)
+	}
+	c.pending[cl.opaque] = cl
+	c.pmu.Unlock()
+	return nil
+}
+
+func (c *Conn) takePending(opaque int32) *call {
+	c.pmu.Lock()
+	cl, ok := c.pending[opaque]
+	if ok {
+		delete(c.pending, opaque)
+	}
+	c.pmu.Unlock()
+	return cl
+}
+
+// removePending removes cl if it is still pending and reports whether it did: the one
+// that removes a call completes it.
+func (c *Conn) removePending(cl *call) bool {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if c.pending[cl.opaque] == cl {
+		delete(c.pending, cl.opaque)
+		return true
+	}
+	return false
+}
+
+// Pending returns the number of calls waiting for a response on this connection.
+func (c *Conn) Pending() int {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	return len(c.pending)
+}

@@ -1,0 +1,225 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+)
+
+// Processor handles the requests of one request code. Process runs on a worker of the
+// processor's pool; ctx ends when the owning Server or Client is closed. conn is the
+// connection the request came on: the processor may send requests back over it.
+//
+// The returned command is the response: its opaque, flag and serialization are set by
+// the connection. A returned error is answered SYSTEM_ERROR with the error's text. For a
+// oneway request the result is discarded; nothing is ever written back. A nil response
+// with a nil error writes nothing.
+type Processor interface {
+	Process(ctx context.Context, conn *Conn, req *Command) (*Command, error)
+}
+
+// ProcessorFunc adapts a function to a Processor.
+type ProcessorFunc func(ctx context.Context, conn *Conn, req *Command) (*Command, error)
+
+// Process calls f.
+func (f ProcessorFunc) Process(ctx context.Context, conn *Conn, req *Command) (*Command, error) {
+	return f(ctx, conn, req)
+}
+
+type task struct {
+	conn *Conn
+	req  *Command
+}
+
+// workerPool runs one processor on a fixed set of goroutines fed by a bounded queue.
+type workerPool struct {
+	p       Processor
+	opts    PoolOptions
+	queue   chan task
+	workers sync.WaitGroup
+}
+
+// dispatcher routes inbound requests to processors by code. Processors are registered
+// before start; after it the maps are only read.
+type dispatcher struct {
+	ctx    context.Context
+	mu     sync.Mutex
+	byCode map[int32]*workerPool
+	def    *workerPool
+	start  sync.Once
+	frozen atomic.Bool
+
+	// inflight counts accepted requests not yet answered; drainBit marks a draining
+	// dispatcher, which turns new requests away with GO_AWAY.
+	inflight  atomic.Int64
+	drained   chan struct{}
+	drainOnce sync.Once
+}
+
+const drainBit = 1 << 62
+
+func newDispatcher(ctx context.Context) *dispatcher {
+	return &dispatcher{ctx: ctx, byCode: make(map[int32]*workerPool), drained: make(chan struct{})}
+}
+
+func (d *dispatcher) register(code int32, isDefault bool, p Processor, opts PoolOptions) error {
+	if p == nil {
+		return fmt.Errorf("%w: nil processor for code %d", ErrRegistered, code)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.frozen.Load() {
+		return fmt.Errorf("%w: processors must be registered before serving or dialling begins", ErrRegistered)
+	}
+	opts.Workers = orDefault(opts.Workers, DefaultWorkers)
+	opts.QueueSize = orDefault(opts.QueueSize, DefaultQueueSize)
+	wp := &workerPool{p: p, opts: opts}
+	if isDefault {
+		if d.def != nil {
+			return fmt.Errorf("%w: a default processor is already registered", ErrRegistered)
+		}
+		d.def = wp
+		return nil
+	}
+	if _, dup := d.byCode[code]; dup {
+		return fmt.Errorf("%w: a processor for code %d is already registered", ErrRegistered, code)
+	}
+	d.byCode[code] = wp
+	return nil
+}
+
+// run starts the worker pools once; later registration fails.
+func (d *dispatcher) run() {
+	d.start.Do(func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.frozen.Store(true)
+		for _, wp := range d.pools() {
+			wp.queue = make(chan task, wp.opts.QueueSize)
+			wp.workers.Add(wp.opts.Workers)
+			for range wp.opts.Workers {
+				go d.work(wp)
+			}
+		}
+	})
+}
+
+func (d *dispatcher) pools() []*workerPool {
+	ps := make([]*workerPool, 0, len(d.byCode)+1)
+	for _, wp := range d.byCode {
+		ps = append(ps, wp)
+	}
+	if d.def != nil {
+		ps = append(ps, d.def)
+	}
+	return ps
+}
+
+// stop ends the workers once no connection can submit anymore; queued requests are
+// still processed.
+func (d *dispatcher) stop() {
+	d.run() // so that stop after no use has pools to close
+	for _, wp := range d.pools() {
+		close(wp.queue)
+	}
+	for _, wp := range d.pools() {
+		wp.workers.Wait()
+	}
+}
+
+// drain turns new requests away and returns a channel closed when none is in flight.
+func (d *dispatcher) drain() <-chan struct{} {
+	if d.inflight.Add(drainBit) == drainBit {
+		d.closeDrained()
+	}
+	return d.drained
+}
+
+func (d *dispatcher) closeDrained() {
+	d.drainOnce.Do(func() { close(d.drained) })
+}
+
+func (d *dispatcher) begin() bool {
+	if d.inflight.Add(1)&drainBit != 0 {
+		d.end()
+		return false
+	}
+	return true
+}
+
+func (d *dispatcher) end() {
+	if d.inflight.Add(-1) == drainBit {
+		d.closeDrained()
+	}
+}
+
+// dispatch hands a request to its processor's pool, or answers it at once.
+func (d *dispatcher) dispatch(c *Conn, req *Command) {
+	wp := d.byCode[req.Code]
+	if wp == nil {
+		wp = d.def
+	}
+	switch {
+	case wp == nil:
+		c.reply(req, errorResponse(req, CodeRequestCodeNotSupported, fmt.Sprintf(" request type %d not supported", req.Code)))
+	case !d.begin():
+		c.reply(req, errorResponse(req, CodeGoAway, "please go away"))
+	default:
+		select {
+		case wp.queue <- task{c, req}:
+		default:
+			d.end()
+			c.reply(req, errorResponse(req, CodeSystemBusy, "[OVERLOAD]system busy, start flow control for a while"))
+		}
+	}
+}
+
+func (d *dispatcher) work(wp *workerPool) {
+	defer wp.workers.Done()
+	for t := range wp.queue {
+		resp := d.process(wp.p, t.conn, t.req)
+		t.conn.reply(t.req, resp)
+		d.end()
+	}
+}
+
+// process runs the hooks and the processor, turning errors and panics into responses.
+func (d *dispatcher) process(p Processor, c *Conn, req *Command) (resp *Command) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.cfg.log.Error("transport: processor panicked", "peer", c.addr, "code", req.Code, "panic", r, "stack", string(debug.Stack()))
+			resp = errorResponse(req, CodeSystemError, fmt.Sprintf("processor for code %d panicked: %v", req.Code, r))
+		}
+	}()
+	if err := runBeforeHooks(c, req); err != nil {
+		return errorResponse(req, CodeSystemError, err.Error())
+	}
+	resp, err := p.Process(d.ctx, c, req)
+	if err != nil {
+		return errorResponse(req, CodeSystemError, err.Error())
+	}
+	if resp == nil {
+		return nil
+	}
+	if err := runAfterHooks(c, req, resp); err != nil {
+		return errorResponse(req, CodeSystemError, err.Error())
+	}
+	return resp
+}
+
+func errorResponse(req *Command, code int32, remark string) *Command {
+	return NewResponse(req, code, remark)
+}
+
+// reply writes resp for req unless req is oneway or resp is nil.
+func (c *Conn) reply(req, resp *Command) {
+	if resp == nil || req.IsOneway() {
+		return
+	}
+	err := c.send(context.Background(), resp, req.Opaque, FlagResponse, req.Serialize, c.deadline(context.Background()))
+	if err != nil && !c.isClosing() {
+		c.cfg.log.Warn("transport: writing a response failed", "peer", c.addr, "code", req.Code, "opaque", req.Opaque, "err", err)
+	}
+}

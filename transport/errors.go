@@ -1,0 +1,57 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+var (
+	// ErrClosed reports a call on, or pending in, a Client, Server or Conn that was
+	// closed by its owner.
+	ErrClosed = errors.New("transport: closed")
+	// ErrConnectionLost reports a call whose connection failed before its response
+	// arrived: the peer closed it, a read or write failed, or a frame was malformed.
+	ErrConnectionLost = errors.New("transport: connection lost")
+	// ErrTimeout reports a call that reached its deadline without a response. Errors
+	// that wrap it also match context.DeadlineExceeded.
+	ErrTimeout = errors.New("transport: timeout")
+	// ErrTooManyRequests reports a call that could not get a permit before its
+	// deadline because too many async or oneway calls were in flight.
+	ErrTooManyRequests = errors.New("transport: too many requests")
+	// ErrRegistered reports a processor registered twice, or after serving began.
+	ErrRegistered = errors.New("transport: processor registration")
+)
+
+// timeoutError is a call's deadline error: it matches ErrTimeout and
+// context.DeadlineExceeded, and says which call and how long it waited.
+type timeoutError struct {
+	what    string
+	addr    string
+	waited  time.Duration
+	opaque  int32
+	hasOpaq bool
+}
+
+func (e *timeoutError) Error() string {
+	if e.hasOpaq {
+		return fmt.Sprintf("transport: %s to %s timed out after %v (opaque %d): raise the deadline or check the peer's load", e.what, e.addr, e.waited.Round(time.Millisecond), e.opaque)
+	}
+	return fmt.Sprintf("transport: %s to %s timed out after %v: raise the deadline or check the peer's load", e.what, e.addr, e.waited.Round(time.Millisecond))
+}
+
+func (e *timeoutError) Is(target error) bool {
+	return target == ErrTimeout || target == context.DeadlineExceeded
+}
+
+// Timeout reports true, as net.Error timeouts do.
+func (e *timeoutError) Timeout() bool { return true }
+
+// ctxError turns the end of a caller's context into the error of its call.
+func ctxError(ctx context.Context, what, addr string, start time.Time) error {
+	if err := ctx.Err(); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		return &timeoutError{what: what, addr: addr, waited: time.Since(start)}
+	}
+	return fmt.Errorf("transport: %s to %s: %w", what, addr, context.Cause(ctx))
+}

@@ -1,0 +1,134 @@
+package transport
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"time"
+)
+
+// Defaults of the options; each field's comment names the one it falls back to.
+const (
+	DefaultTimeout        = 3 * time.Second
+	DefaultConnectTimeout = 3 * time.Second
+	DefaultIdleTimeout    = 120 * time.Second
+	DefaultWriteTimeout   = 30 * time.Second
+	// DefaultClientAsyncPermits and DefaultClientOnewayPermits are RocketMQ's client
+	// semaphore sizes; DefaultServerAsyncPermits and DefaultServerOnewayPermits its
+	// server's, which bound requests the server sends to its clients.
+	DefaultClientAsyncPermits  = 65535
+	DefaultClientOnewayPermits = 65535
+	DefaultServerAsyncPermits  = 64
+	DefaultServerOnewayPermits = 256
+	DefaultWorkers             = 64
+	DefaultQueueSize           = 10000
+	DefaultShutdownTimeout     = 10 * time.Second
+)
+
+// maxBufferedWrite is how many encoded bytes a connection queues for its writer before
+// senders wait: it bounds memory when a peer stops reading.
+const maxBufferedWrite = 4 << 20
+
+// ConnOptions configures the connections of a Client or a Server. The zero value works.
+type ConnOptions struct {
+	// JSONHeaders sends request headers in the JSON serialization instead of the
+	// binary ROCKETMQ one (the default: smaller and faster). Responses always use the
+	// serialization of their request; received frames may use either.
+	JSONHeaders bool
+	// MaxFrameSize bounds a frame, length prefix included, in both directions; a
+	// larger incoming frame closes the connection. Default DefaultMaxFrameSize.
+	MaxFrameSize int
+	// Version is the version field of every command sent. Default DefaultVersion.
+	Version int32
+	// Timeout bounds a call whose context has no deadline. Default DefaultTimeout.
+	Timeout time.Duration
+	// IdleTimeout closes a connection that has neither read nor written a frame for
+	// this long; it also bounds how long a dead peer can keep calls waiting on its
+	// connection. Default DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds each write to the socket; a peer that stops reading for
+	// this long loses the connection. Default DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// AsyncPermits bounds async calls in flight, OnewayPermits oneway calls not yet
+	// written. Defaults: the Default*Permits constants of the client or server side.
+	AsyncPermits  int
+	OnewayPermits int
+	// TLS, when set, runs every connection over TLS with this configuration; set
+	// ClientAuth and ClientCAs on the server side for mutual TLS.
+	TLS *tls.Config
+	// Hooks run around every request and response, in order (RocketMQ's RPCHook).
+	Hooks []Hook
+	// Logger receives connection errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// ClientOptions configures a Client. The zero value works.
+type ClientOptions struct {
+	ConnOptions
+	// ConnectTimeout bounds dialling a connection. Default DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// PoolSize is the number of connections per address, used round-robin.
+	// Default 1: one long-lived connection per address, as RocketMQ keeps.
+	PoolSize int
+}
+
+// ServerOptions configures a Server. The zero value works.
+type ServerOptions struct {
+	ConnOptions
+}
+
+// PoolOptions sizes the worker pool of one processor. The zero value works.
+type PoolOptions struct {
+	// Workers is the number of goroutines running the processor. Default DefaultWorkers.
+	Workers int
+	// QueueSize is the number of requests waiting for a worker; when it is full,
+	// requests are answered SYSTEM_BUSY. Default DefaultQueueSize.
+	QueueSize int
+}
+
+// connConfig is the resolved, immutable configuration shared by an owner's connections.
+type connConfig struct {
+	serialize     SerializeType
+	maxFrame      int
+	version       int32
+	timeout       time.Duration
+	idle          time.Duration
+	writeTimeout  time.Duration
+	tls           *tls.Config
+	hooks         []Hook
+	log           *slog.Logger
+	asyncPermits  semaphore
+	onewayPermits semaphore
+}
+
+func newConnConfig(o ConnOptions, asyncDefault, onewayDefault int) *connConfig {
+	cfg := &connConfig{
+		serialize:    SerializeRocketMQ,
+		maxFrame:     orDefault(o.MaxFrameSize, DefaultMaxFrameSize),
+		version:      o.Version,
+		timeout:      orDefault(o.Timeout, DefaultTimeout),
+		idle:         orDefault(o.IdleTimeout, DefaultIdleTimeout),
+		writeTimeout: orDefault(o.WriteTimeout, DefaultWriteTimeout),
+		tls:          o.TLS,
+		hooks:        append([]Hook(nil), o.Hooks...),
+		log:          o.Logger,
+	}
+	if o.JSONHeaders {
+		cfg.serialize = SerializeJSON
+	}
+	if cfg.version == 0 {
+		cfg.version = DefaultVersion
+	}
+	if cfg.log == nil {
+		cfg.log = slog.Default()
+	}
+	cfg.asyncPermits = newSemaphore(orDefault(o.AsyncPermits, asyncDefault))
+	cfg.onewayPermits = newSemaphore(orDefault(o.OnewayPermits, onewayDefault))
+	return cfg
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}

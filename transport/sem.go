@@ -1,0 +1,47 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// semaphore bounds calls in flight, as RocketMQ's permits do. Acquiring never
+// allocates unless it has to wait.
+type semaphore chan struct{}
+
+func newSemaphore(n int) semaphore { return make(semaphore, n) }
+
+func (s semaphore) tryAcquire() bool {
+	select {
+	case s <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// acquire waits for a permit until the deadline, the context's end or done closes.
+func (s semaphore) acquire(ctx context.Context, deadline time.Time, done <-chan struct{}, kind string) error {
+	if s.tryAcquire() {
+		return nil
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case s <- struct{}{}:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("%w: all %d %s permits are in use and none was freed before the deadline: wait for calls to finish, or raise Options.%sPermits", ErrTooManyRequests, cap(s), kind, kind)
+	case <-ctx.Done():
+		return fmt.Errorf("transport: waiting for a %s permit: %w", kind, context.Cause(ctx))
+	case <-done:
+		return ErrClosed
+	}
+}
+
+func (s semaphore) release(n int) {
+	for range n {
+		<-s
+	}
+}
