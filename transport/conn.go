@@ -271,8 +271,7 @@ func (r idleReader) Read(p []byte) (int, error) {
 	for {
 		r.c.nc.SetReadDeadline(time.Now().Add(idle))
 		n, err := r.c.nc.Read(p)
-		var ne net.Error
-		if n == 0 && errors.As(err, &ne) && ne.Timeout() {
+		if n == 0 && err != nil && isTimeout(err) {
 			if time.Since(time.Unix(0, r.c.lastWrite.Load())) < idle {
 				continue
 			}
@@ -282,11 +281,16 @@ func (r idleReader) Read(p []byte) (int, error) {
 	}
 }
 
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 func (c *Conn) readLoop() {
 	defer c.routines.Done()
 	br := bufio.NewReaderSize(idleReader{c}, 64<<10)
 	var in interner
-	var scratch []byte
+	scratch := make([]byte, 0, 512)
 	for {
 		cmd, err := c.readFrame(br, &scratch, &in)
 		if err != nil {
@@ -318,7 +322,10 @@ func (c *Conn) readFailed(err error) {
 // readFrame reads one frame: the length and header into a reused scratch buffer, the
 // body straight into its own allocation.
 func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Command, error) {
-	var pre [frameLenSize + frameWordSize]byte
+	if cap(*scratch) < frameLenSize+frameWordSize {
+		*scratch = make([]byte, 512)
+	}
+	pre := (*scratch)[:frameLenSize+frameWordSize]
 	if _, err := io.ReadFull(br, pre[:frameLenSize]); err != nil {
 		return nil, err
 	}
@@ -337,7 +344,7 @@ func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Comm
 	if cap(*scratch) < h {
 		*scratch = make([]byte, h)
 	}
-	header := (*scratch)[:h]
+	header := (*scratch)[:h] // the prefix is decoded already; reuse its bytes
 	if _, err := io.ReadFull(br, header); err != nil {
 		return nil, err
 	}
