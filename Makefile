@@ -1,0 +1,49 @@
+# ringrpc — build, test and measure. `make help` lists the targets.
+
+GO          ?= go
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+STATICCHECK := $(GOBIN)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+BENCHSTAT_VERSION   := v0.0.0-20260908200009-22c9c6c9d4da
+FUZZTIME    ?= 10s
+BENCHTIME   ?= 1s
+BENCHCOUNT  ?= 6
+
+.PHONY: help test bench fuzz lint demo tools
+
+help:
+	@echo "make demo   run the demo on this machine"
+	@echo "make test   go vet and the race-enabled test suite"
+	@echo "make lint   gofmt, go vet and staticcheck"
+	@echo "make fuzz   every fuzz target for FUZZTIME (default $(FUZZTIME))"
+	@echo "make bench  benchmarks with -benchmem, BENCHCOUNT runs each, into bench.txt for benchstat"
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.txt
+	@echo "compare two runs with: benchstat old.txt bench.txt"
+
+# Runs each fuzz target on its own: go test -fuzz takes one target at a time.
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		dir=$$(dirname $$f); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+			echo "== $$dir $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$dir; \
+		done; \
+	done
+
+lint: tools
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+tools:
+	@test -x $(STATICCHECK) && $(STATICCHECK) -version | grep -q 0.8.2 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@test -x $(GOBIN)/benchstat || $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
+
+demo:
+	$(GO) run ./example/echo
