@@ -166,7 +166,7 @@ func (cl *Client) open(addr string, onClose func(*Conn)) (*Conn, error) {
 		nc, err = d.Dial("tcp", addr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: dial %s: %w", ErrConnectionLost, addr, err)
+		return nil, fmt.Errorf("%w: dial %s: %w", ErrConnectFailed, addr, err)
 	}
 	c := newConn(nc, cl.cfg, cl.disp, onClose)
 	cl.mu.Lock()

@@ -213,6 +213,20 @@ func errorResponse(req *Command, code int32, remark string) *Command {
 	return NewResponse(req, code, remark)
 }
 
+// WriteResponse answers req with resp: for processors that return no response and
+// answer later, from any goroutine (RocketMQ's writeResponse). The response's opaque,
+// flag and serialization are taken from req; the hooks' AfterResponse runs first.
+// Nothing is written for a oneway request.
+func (c *Conn) WriteResponse(req, resp *Command) error {
+	if req.IsOneway() {
+		return nil
+	}
+	if err := runAfterHooks(c, req, resp); err != nil {
+		resp = errorResponse(req, CodeSystemError, err.Error())
+	}
+	return c.send(context.Background(), resp, req.Opaque, FlagResponse, req.Serialize, c.deadline(context.Background()))
+}
+
 // reply writes resp for req unless req is oneway or resp is nil.
 func (c *Conn) reply(req, resp *Command) {
 	if resp == nil || req.IsOneway() {

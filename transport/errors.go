@@ -14,6 +14,9 @@ var (
 	// ErrConnectionLost reports a call whose connection failed before its response
 	// arrived: the peer closed it, a read or write failed, or a frame was malformed.
 	ErrConnectionLost = errors.New("transport: connection lost")
+	// ErrConnectFailed reports a call that never left: no connection to the peer could
+	// be made. Sending it to another peer is always safe.
+	ErrConnectFailed = errors.New("transport: connect failed")
 	// ErrTimeout reports a call that reached its deadline without a response. Errors
 	// that wrap it also match context.DeadlineExceeded.
 	ErrTimeout = errors.New("transport: timeout")

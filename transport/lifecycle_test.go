@@ -192,7 +192,7 @@ func TestShutdownDrainsInFlightCalls(t *testing.T) {
 	}
 	must(t, waitFor(t, shut, "Shutdown"))
 	// After GO_AWAY the client dials again, and the server is gone.
-	if _, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil)); !errors.Is(err, ErrConnectionLost) {
+	if _, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil)); !errors.Is(err, ErrConnectFailed) {
 		t.Fatalf("call after shutdown: %v", err)
 	}
 }

@@ -1,0 +1,114 @@
+package rpc
+
+import (
+	"context"
+	"sync"
+
+	"github.com/ringrpc/ringrpc/transport"
+)
+
+// Call is one call of a method, on the client or the server side. Interceptors and
+// resolvers see it; generated client code writes the arguments into Args. A Call is
+// recycled when the call ends: do not keep it.
+type Call struct {
+	// Args receives the arguments in order (client side).
+	Args Encoder
+
+	svc      *ServiceDesc
+	m        *MethodDesc
+	server   bool
+	peer     string
+	routeKey string
+	hasKey   bool
+
+	// client side
+	ext   map[string]string
+	cmd   transport.Command
+	addrs []string
+	resp  *transport.Command
+	body  []byte
+
+	// server side
+	in      Metadata
+	mu      sync.Mutex
+	out     Metadata
+	dec     Decoder
+	res     Encoder
+	handler Handler
+}
+
+var callPool = sync.Pool{New: func() any {
+	return &Call{ext: make(map[string]string, 8), body: make([]byte, 0, 256)}
+}}
+
+func getCall(svc *ServiceDesc, m *MethodDesc) *Call {
+	c := callPool.Get().(*Call)
+	c.svc, c.m = svc, m
+	return c
+}
+
+func putCall(c *Call) {
+	if cap(c.body) > 64<<10 {
+		c.body = make([]byte, 0, 256) // don't keep a one-off large buffer
+	}
+	ext, body, addrs := c.ext, c.body[:0], c.addrs[:0]
+	clear(ext)
+	*c = Call{ext: ext, body: body, addrs: addrs}
+	callPool.Put(c)
+}
+
+// Service returns the service name.
+func (c *Call) Service() string { return c.svc.Name }
+
+// Method returns the method name.
+func (c *Call) Method() string { return c.m.Name }
+
+// Desc returns the method's descriptor.
+func (c *Call) Desc() *MethodDesc { return c.m }
+
+// Side returns "client" or "server".
+func (c *Call) Side() string {
+	if c.server {
+		return "server"
+	}
+	return "client"
+}
+
+// Peer returns the other side's address: the provider chosen for a client call (empty
+// before one is chosen), the caller on the server.
+func (c *Call) Peer() string { return c.peer }
+
+// SetRouteKey sets the key that routes the call; generated code calls it for methods
+// with a route-key directive.
+func (c *Call) SetRouteKey(key string) {
+	c.routeKey, c.hasKey = key, true
+}
+
+// RouteKey returns the key that routes the call, in order: a key set on ctx with
+// WithRouteKey, the method's route-key parameter, the JSON of the first argument, the
+// method name for methods without arguments.
+func (c *Call) RouteKey(ctx context.Context) string {
+	if k, ok := ctx.Value(routeKey{}).(string); ok {
+		return k
+	}
+	if c.hasKey {
+		return c.routeKey
+	}
+	if first := c.Args.first(); len(first) > 0 {
+		return string(first)
+	}
+	return c.m.Name
+}
+
+// RawArgs returns the JSON array of the arguments, once they are encoded.
+func (c *Call) RawArgs() []byte {
+	if c.server {
+		return c.dec.data
+	}
+	return c.Args.buf
+}
+
+func serverCallFrom(ctx context.Context) *Call {
+	c, _ := ctx.Value(serverKey{}).(*Call)
+	return c
+}

@@ -1,0 +1,84 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+)
+
+// ServiceDesc describes a service: its name and its methods. Generated code declares one
+// per interface and shares it between the client and the dispatcher.
+type ServiceDesc struct {
+	// Name is the service name on the wire: by default the interface's import path and
+	// name, such as "example.com/shop/cart.Cart".
+	Name    string
+	Methods []MethodDesc
+}
+
+// MethodDesc describes one method.
+type MethodDesc struct {
+	// Name is the Go method name, sent as the request's methodName.
+	Name string
+	// Params are the parameters after the context, for introspection and messages.
+	Params []Param
+	// Results are the types of the results before the trailing error.
+	Results []string
+	// Oneway marks a method with no results at all: it is sent with the oneway flag
+	// and never answered.
+	Oneway bool
+	// Idempotent marks a method that may be sent again after a failure once the
+	// request has left, to another provider.
+	Idempotent bool
+	// RouteKey names the parameter, or a field path in it, whose value routes the call
+	// on a consistent-hash ring; empty means the first argument.
+	RouteKey string
+}
+
+// Param is a parameter's name and Go type.
+type Param struct {
+	Name     string
+	Type     string
+	Variadic bool
+}
+
+// Handler decodes a call's arguments from args, calls the implementation and writes
+// its results to results. Generated dispatchers provide one per method; an error
+// returned by the implementation is returned as is.
+type Handler func(ctx context.Context, args *Decoder, results *Encoder) error
+
+// method finds a method by name.
+func (d *ServiceDesc) method(name string) *MethodDesc {
+	for i := range d.Methods {
+		if d.Methods[i].Name == name {
+			return &d.Methods[i]
+		}
+	}
+	return nil
+}
+
+// resultsArray reports whether results travel as a JSON array: with two or more.
+func (m *MethodDesc) resultsArray() bool { return len(m.Results) > 1 }
+
+// validate checks a descriptor before it is served.
+func (d *ServiceDesc) validate(handlers []Handler) error {
+	if d == nil || d.Name == "" {
+		return fmt.Errorf("rpc: a service descriptor needs a name")
+	}
+	if len(handlers) != len(d.Methods) {
+		return fmt.Errorf("rpc: service %s has %d methods but %d handlers: regenerate its code with ringrpc-gen", d.Name, len(d.Methods), len(handlers))
+	}
+	seen := make(map[string]bool, len(d.Methods))
+	for i, m := range d.Methods {
+		switch {
+		case m.Name == "":
+			return fmt.Errorf("rpc: service %s: method %d has no name", d.Name, i)
+		case seen[m.Name]:
+			return fmt.Errorf("rpc: service %s: method %s is described twice", d.Name, m.Name)
+		case handlers[i] == nil:
+			return fmt.Errorf("rpc: service %s: method %s has no handler", d.Name, m.Name)
+		case m.Oneway && len(m.Results) > 0:
+			return fmt.Errorf("rpc: service %s: method %s is oneway but has results", d.Name, m.Name)
+		}
+		seen[m.Name] = true
+	}
+	return nil
+}

@@ -1,0 +1,225 @@
+package rpc
+
+import (
+	"encoding/base64"
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf8"
+	"unsafe"
+
+	json "github.com/goccy/go-json"
+)
+
+// Signed, Unsigned and Float are the number types the typed codecs handle.
+type (
+	Signed interface {
+		~int | ~int8 | ~int16 | ~int32 | ~int64
+	}
+	Unsigned interface {
+		~uint | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uintptr
+	}
+	Float interface{ ~float32 | ~float64 }
+)
+
+// Encoder writes the JSON of a call's arguments (always an array) or of a handler's
+// results (the bare value for one result, an array for several) straight into the
+// frame's buffer. Generated code calls the typed methods for basic kinds and Value for
+// everything else. Output matches encoding/json, except that <, > and & are not escaped.
+type Encoder struct {
+	buf      []byte
+	start    int // where this encoder's JSON begins in buf
+	n        int
+	array    bool
+	firstEnd int // end of the first value, for the default route key
+	err      error
+}
+
+func (e *Encoder) reset(buf []byte, array bool) {
+	*e = Encoder{buf: buf, start: len(buf), array: array}
+}
+
+func (e *Encoder) sep() {
+	if e.array {
+		if e.n == 0 {
+			e.buf = append(e.buf, '[')
+		} else {
+			e.buf = append(e.buf, ',')
+		}
+	}
+	e.n++
+}
+
+func (e *Encoder) done() {
+	if e.n == 1 {
+		e.firstEnd = len(e.buf)
+	}
+}
+
+// String writes s as a JSON string.
+func (e *Encoder) String(s string) {
+	e.sep()
+	e.buf = appendString(e.buf, s)
+	e.done()
+}
+
+// Bool writes true or false.
+func (e *Encoder) Bool(b bool) {
+	e.sep()
+	e.buf = strconv.AppendBool(e.buf, b)
+	e.done()
+}
+
+// Bytes writes b as base64 text, or null for a nil slice, as encoding/json does.
+func (e *Encoder) Bytes(b []byte) {
+	e.sep()
+	if b == nil {
+		e.buf = append(e.buf, "null"...)
+	} else {
+		e.buf = append(e.buf, '"')
+		e.buf = base64.StdEncoding.AppendEncode(e.buf, b)
+		e.buf = append(e.buf, '"')
+	}
+	e.done()
+}
+
+// Value writes v with github.com/goccy/go-json. Pass a pointer to avoid copying v into
+// an interface.
+func (e *Encoder) Value(v any) {
+	e.sep()
+	b, err := json.MarshalNoEscape(v)
+	if err != nil {
+		e.fail(err)
+		e.buf = append(e.buf, "null"...)
+	} else {
+		e.buf = append(e.buf, b...)
+	}
+	e.done()
+}
+
+func (e *Encoder) fail(err error) {
+	if e.err == nil {
+		e.err = fmt.Errorf("value %d: %w", e.n, err)
+	}
+}
+
+// EncodeInt writes a signed integer.
+func EncodeInt[T Signed](e *Encoder, v T) {
+	e.sep()
+	e.buf = strconv.AppendInt(e.buf, int64(v), 10)
+	e.done()
+}
+
+// EncodeUint writes an unsigned integer.
+func EncodeUint[T Unsigned](e *Encoder, v T) {
+	e.sep()
+	e.buf = strconv.AppendUint(e.buf, uint64(v), 10)
+	e.done()
+}
+
+// EncodeFloat writes a float as encoding/json does; NaN and infinities fail.
+func EncodeFloat[T Float](e *Encoder, v T) {
+	e.sep()
+	bits := 64
+	if unsafe.Sizeof(v) == 4 {
+		bits = 32
+	}
+	e.buf = appendFloat(e.buf, float64(v), bits, e)
+	e.done()
+}
+
+func appendFloat(b []byte, f float64, bits int, e *Encoder) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		e.fail(fmt.Errorf("json: unsupported value: %v", f))
+		return append(b, "null"...)
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21)) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, bits)
+	if format == 'e' {
+		// clean up e-09 to e-9, as encoding/json does
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+// finish closes the array and returns the JSON, or the first encoding error.
+func (e *Encoder) finish() ([]byte, error) {
+	if e.array {
+		if e.n == 0 {
+			e.buf = append(e.buf, '[')
+		}
+		e.buf = append(e.buf, ']')
+	}
+	return e.buf, e.err
+}
+
+// first returns the JSON of the first value written, if any.
+func (e *Encoder) first() []byte {
+	if e.n == 0 {
+		return nil
+	}
+	from := e.start
+	if e.array {
+		from++
+	}
+	return e.buf[from:e.firstEnd]
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as a JSON string; invalid UTF-8 becomes U+FFFD, and U+2028 and
+// U+2029 are escaped, as encoding/json does.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,109 @@
+package rpc
+
+import (
+	"context"
+	"maps"
+	"strings"
+)
+
+// Metadata is string key/value pairs that travel with a call, in the request's
+// extFields under MetadataPrefix; providers can send some back with the response.
+type Metadata map[string]string
+
+type (
+	outgoingKey struct{}
+	routeKey    struct{}
+	retryKey    struct{}
+	replyMDKey  struct{}
+	serverKey   struct{}
+)
+
+// WithMetadata returns a context whose calls carry the pairs kv (key, value, key,
+// value...) in addition to the metadata ctx already carries. An odd trailing key is
+// ignored.
+func WithMetadata(ctx context.Context, kv ...string) context.Context {
+	old, _ := ctx.Value(outgoingKey{}).(Metadata)
+	md := make(Metadata, len(old)+len(kv)/2)
+	maps.Copy(md, old)
+	for i := 0; i+1 < len(kv); i += 2 {
+		md[kv[i]] = kv[i+1]
+	}
+	return context.WithValue(ctx, outgoingKey{}, md)
+}
+
+// OutgoingMetadata returns the metadata calls made with ctx carry. Do not modify it.
+func OutgoingMetadata(ctx context.Context) Metadata {
+	md, _ := ctx.Value(outgoingKey{}).(Metadata)
+	return md
+}
+
+// IncomingMetadata returns the caller's metadata inside a handler. Do not modify it.
+func IncomingMetadata(ctx context.Context) Metadata {
+	if sc := serverCallFrom(ctx); sc != nil {
+		return sc.in
+	}
+	return nil
+}
+
+// SetReplyMetadata adds a pair to the metadata sent back with the response, from inside
+// a handler; it reports false outside one.
+func SetReplyMetadata(ctx context.Context, key, value string) bool {
+	sc := serverCallFrom(ctx)
+	if sc == nil {
+		return false
+	}
+	sc.mu.Lock()
+	if sc.out == nil {
+		sc.out = make(Metadata)
+	}
+	sc.out[key] = value
+	sc.mu.Unlock()
+	return true
+}
+
+// WithReplyMetadata returns a context whose call stores the provider's reply metadata
+// in *dst when the response arrives.
+func WithReplyMetadata(ctx context.Context, dst *Metadata) context.Context {
+	return context.WithValue(ctx, replyMDKey{}, dst)
+}
+
+// WithRouteKey returns a context whose calls are routed by key, overriding the
+// method's route-key parameter and the first argument.
+func WithRouteKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, routeKey{}, key)
+}
+
+// WithRetry returns a context whose calls may be sent again to the next provider after
+// the request left and the connection failed, as for Idempotent methods.
+func WithRetry(ctx context.Context) context.Context {
+	return context.WithValue(ctx, retryKey{}, true)
+}
+
+// PeerFromContext returns the caller's address inside a handler, or "".
+func PeerFromContext(ctx context.Context) string {
+	if sc := serverCallFrom(ctx); sc != nil {
+		return sc.peer
+	}
+	return ""
+}
+
+// putMetadata writes md into ext under the prefix.
+func putMetadata(ext map[string]string, md Metadata) {
+	for k, v := range md {
+		ext[MetadataPrefix+k] = v
+	}
+}
+
+// takeMetadata collects the prefixed pairs of ext, or returns nil when there are none.
+func takeMetadata(ext map[string]string) Metadata {
+	var md Metadata
+	for k, v := range ext {
+		if name, ok := strings.CutPrefix(k, MetadataPrefix); ok {
+			if md == nil {
+				md = make(Metadata)
+			}
+			md[name] = v
+		}
+	}
+	return md
+}

@@ -1,0 +1,51 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+)
+
+// Resolver chooses the providers of a call. Resolve appends to dst the addresses to
+// try, best first: the client sends the call to the first and fails over along the
+// rest. It is called for every call, from many goroutines at once, and must not block.
+// registry.Registry implements it with gossip and consistent hashing.
+type Resolver interface {
+	Resolve(ctx context.Context, call *Call, dst []string) ([]string, error)
+}
+
+// FailureReporter is implemented by resolvers that want to hear of failed calls, to
+// keep a failing provider out of rotation for a while. The client calls it for
+// failures of the connection or of the provider, never for application errors.
+type FailureReporter interface {
+	ReportFailure(addr string, err error)
+}
+
+// StaticAddress returns a resolver that sends every call to addr.
+func StaticAddress(addr string) Resolver { return staticAddress(addr) }
+
+type staticAddress string
+
+func (a staticAddress) Resolve(_ context.Context, _ *Call, dst []string) ([]string, error) {
+	return append(dst, string(a)), nil
+}
+
+// StaticList returns a resolver that spreads calls over addrs round-robin and fails
+// over to the next addresses in the list.
+func StaticList(addrs ...string) (Resolver, error) {
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("rpc: StaticList needs at least one address")
+	}
+	return &staticList{addrs: append([]string(nil), addrs...)}, nil
+}
+
+type staticList struct {
+	addrs []string
+	next  atomic.Uint32
+}
+
+func (l *staticList) Resolve(_ context.Context, _ *Call, dst []string) ([]string, error) {
+	start := int(l.next.Add(1)-1) % len(l.addrs)
+	dst = append(dst, l.addrs[start:]...)
+	return append(dst, l.addrs[:start]...), nil
+}

@@ -1,0 +1,227 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ringrpc/ringrpc/transport"
+)
+
+// Defaults of ServerOptions.
+const (
+	DefaultWorkers         = 256
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// ServerOptions configures a Server. The zero value works.
+type ServerOptions struct {
+	// Interceptors wrap every call, the first outermost.
+	Interceptors []Interceptor
+	// Workers is the number of goroutines running handlers. Default DefaultWorkers.
+	Workers int
+	// QueueSize is how many calls wait for a worker before new ones are answered
+	// busy. Default transport.DefaultQueueSize.
+	QueueSize int
+	// Transport configures the connections.
+	Transport transport.ServerOptions
+	// Logger receives handler panics. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves registered services over a transport.Server. Services may be
+// registered before or while serving.
+type Server struct {
+	ts       *transport.Server
+	invoke   Invoker
+	log      *slog.Logger
+	mu       sync.Mutex // serialises registration
+	services atomic.Pointer[map[string]*service]
+	watchers []func(*ServiceDesc)
+}
+
+type service struct {
+	desc    *ServiceDesc
+	methods map[string]*method
+}
+
+type method struct {
+	desc    *MethodDesc
+	handler Handler
+}
+
+// NewServer returns a server configured by opts.
+func NewServer(opts ServerOptions) *Server {
+	s := &Server{ts: transport.NewServer(opts.Transport), log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	empty := map[string]*service{}
+	s.services.Store(&empty)
+	s.invoke = chain(append([]Interceptor(nil), opts.Interceptors...), s.call)
+	pool := transport.PoolOptions{Workers: opts.Workers, QueueSize: opts.QueueSize}
+	if pool.Workers <= 0 {
+		pool.Workers = DefaultWorkers
+	}
+	// Cannot fail: the code is registered once, on a new server.
+	_ = s.ts.RegisterProcessor(RequestCode, transport.ProcessorFunc(s.process), pool)
+	return s
+}
+
+// Transport returns the underlying transport server, to register processors for other
+// request codes before Serve.
+func (s *Server) Transport() *transport.Server { return s.ts }
+
+// Register serves desc's methods with handlers, one per method in order. Generated
+// RegisterXServer functions call it. Registering a service name twice fails.
+func (s *Server) Register(desc *ServiceDesc, handlers []Handler) error {
+	if err := desc.validate(handlers); err != nil {
+		return err
+	}
+	svc := &service{desc: desc, methods: make(map[string]*method, len(desc.Methods))}
+	for i := range desc.Methods {
+		svc.methods[desc.Methods[i].Name] = &method{desc: &desc.Methods[i], handler: handlers[i]}
+	}
+	s.mu.Lock()
+	old := *s.services.Load()
+	if _, dup := old[desc.Name]; dup {
+		s.mu.Unlock()
+		return fmt.Errorf("rpc: service %s is already registered on this server", desc.Name)
+	}
+	next := make(map[string]*service, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[desc.Name] = svc
+	s.services.Store(&next)
+	watchers := s.watchers
+	s.mu.Unlock()
+	for _, w := range watchers {
+		w(desc)
+	}
+	return nil
+}
+
+// Services returns the descriptors of the registered services.
+func (s *Server) Services() []*ServiceDesc {
+	m := *s.services.Load()
+	out := make([]*ServiceDesc, 0, len(m))
+	for _, svc := range m {
+		out = append(out, svc.desc)
+	}
+	return out
+}
+
+// OnRegister calls fn for every service registered from now on, in the registering
+// goroutine, after the service is served. It is how a registry announces services
+// registered after joining.
+func (s *Server) OnRegister(fn func(*ServiceDesc)) {
+	s.mu.Lock()
+	s.watchers = append(s.watchers, fn)
+	s.mu.Unlock()
+}
+
+// Serve accepts connections on ln until Shutdown or Close; it returns
+// transport.ErrServerClosed then.
+func (s *Server) Serve(ln net.Listener) error { return s.ts.Serve(ln) }
+
+// Addr returns the address served, or nil before Serve.
+func (s *Server) Addr() net.Addr { return s.ts.Addr() }
+
+// Shutdown stops accepting, answers new calls "unavailable" so that callers fail over,
+// finishes the calls in flight and writes their responses, then closes. When ctx ends
+// first it closes at once.
+func (s *Server) Shutdown(ctx context.Context) error { return s.ts.Shutdown(ctx) }
+
+// Close closes every connection at once.
+func (s *Server) Close() error { return s.ts.Close() }
+
+// process is the transport processor of RPC requests: find, decode, run, answer.
+func (s *Server) process(ctx context.Context, conn *transport.Conn, req *transport.Command) (*transport.Command, error) {
+	svc := (*s.services.Load())[req.ExtFields[HeaderInterface]]
+	if svc == nil {
+		return s.reject(req, CodeServiceNotFound, fmt.Sprintf("service %q is not served at %s: check the service name, or register it on the provider", req.ExtFields[HeaderInterface], conn.LocalAddr()))
+	}
+	m := svc.methods[req.ExtFields[HeaderMethod]]
+	if m == nil {
+		return s.reject(req, CodeMethodNotFound, fmt.Sprintf("service %s has no method %q: the caller and the provider were generated from different interfaces", svc.desc.Name, req.ExtFields[HeaderMethod]))
+	}
+	call := getCall(svc.desc, m.desc)
+	call.server = true
+	call.peer = conn.RemoteAddr().String()
+	call.handler = m.handler
+	call.in = takeMetadata(req.ExtFields)
+	call.dec = newDecoder(req.Body, true)
+	call.dec.m = m.desc
+	call.res.reset(call.body, m.desc.resultsArray())
+
+	cctx := context.WithValue(ctx, serverKey{}, call)
+	if ms, ok := req.ExtFields[HeaderTimeout]; ok {
+		if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n > 0 {
+			var cancel context.CancelFunc
+			cctx, cancel = context.WithTimeout(cctx, time.Duration(n)*time.Millisecond)
+			defer cancel()
+		}
+	}
+	err := s.invoke(cctx, call)
+	if !req.IsOneway() {
+		s.respond(conn, req, call, err)
+	}
+	putCall(call)
+	return nil, nil
+}
+
+// call is the innermost server invoker: the handler, with panics turned into errors.
+func (s *Server) call(ctx context.Context, call *Call) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("rpc: handler panicked", "service", call.svc.Name, "method", call.m.Name, "panic", r, "stack", string(debug.Stack()))
+			err = Errorf(CodeInternal, "%s.%s panicked: %v", call.svc.Name, call.m.Name, r)
+		}
+	}()
+	return call.handler(ctx, &call.dec, &call.res)
+}
+
+func (s *Server) respond(conn *transport.Conn, req *transport.Command, call *Call, err error) {
+	resp := transport.NewResponse(req, transport.CodeSuccess, "")
+	if err == nil {
+		body, encErr := call.res.finish()
+		call.body = body
+		if encErr != nil {
+			err = Errorf(CodeInternal, "encoding the results of %s.%s: %v", call.svc.Name, call.m.Name, encErr)
+		} else {
+			resp.Body = body
+		}
+	}
+	if err != nil {
+		code := CodeOf(err)
+		resp.Code, resp.Remark, resp.Body = toWire(code), errorMessage(err), nil
+	}
+	if len(call.out) > 0 {
+		resp.ExtFields = make(map[string]string, len(call.out))
+		putMetadata(resp.ExtFields, call.out)
+	}
+	if werr := conn.WriteResponse(req, resp); werr != nil && !errors.Is(werr, transport.ErrClosed) {
+		s.log.Warn("rpc: writing a response failed", "service", call.svc.Name, "method", call.m.Name, "err", werr)
+	}
+}
+
+// errorMessage is what the caller reads: an *Error's own message, else the text.
+func errorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}
+
+func (s *Server) reject(req *transport.Command, code Code, msg string) (*transport.Command, error) {
+	return transport.NewResponse(req, toWire(code), msg), nil
+}
