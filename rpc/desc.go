@@ -45,16 +45,6 @@ type Param struct {
 // returned by the implementation is returned as is.
 type Handler func(ctx context.Context, args *Decoder, results *Encoder) error
 
-// method finds a method by name.
-func (d *ServiceDesc) method(name string) *MethodDesc {
-	for i := range d.Methods {
-		if d.Methods[i].Name == name {
-			return &d.Methods[i]
-		}
-	}
-	return nil
-}
-
 // resultsArray reports whether results travel as a JSON array: with two or more.
 func (m *MethodDesc) resultsArray() bool { return len(m.Results) > 1 }
 

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
@@ -368,4 +369,43 @@ func TestShutdownDrainsAndTurnsAway(t *testing.T) {
 	if err := waitFor(t, shut, "shutdown"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestGarbageBodyAndLogging(t *testing.T) {
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	_, _, addr := startGreeter(t, ServerOptions{Interceptors: []Interceptor{LoggingInterceptor(logger)}})
+	tc := transport.NewClient(transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}})
+	defer tc.Close()
+	ext := map[string]string{HeaderInterface: greeterDesc.Name, HeaderMethod: "SayHello"}
+	for _, body := range []string{"", "not json", `["a"`, `{"a":"b"}`, "[1,2]"} {
+		resp, err := tc.InvokeSync(context.Background(), addr, transport.NewRequest(RequestCode, ext, []byte(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fromWire(resp.Code) != CodeBadArguments || !strings.Contains(resp.Remark, "bad arguments for SayHello") {
+			t.Errorf("body %q: code %d remark %q", body, resp.Code, resp.Remark)
+		}
+	}
+	h, _ := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	if _, err := h.SayHello(context.Background(), "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, want := range []string{"level=WARN", "code=bad_arguments", "level=DEBUG", "method=SayHello", "side=server", "code=ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -1,0 +1,185 @@
+package rpc
+
+import (
+	stdjson "encoding/json"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestEncoderMatchesEncodingJSON(t *testing.T) {
+	strs := []string{"", "plain", `quote " backslash \ slash /`, "ctl \x00\x01\x1f\n\r\t", "üñï€𝄞", "bad \xff\xfe utf8", "\u2028\u2029", "<&>"}
+	for _, s := range strs {
+		var e Encoder
+		e.reset(nil, false)
+		e.String(s)
+		got, _ := e.finish()
+		want, _ := stdjson.Marshal(s)
+		// encoding/json escapes <, > and & for HTML; both forms are the same JSON.
+		want = []byte(strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(string(want)))
+		if string(got) != string(want) {
+			t.Errorf("String(%q) = %s, encoding/json says %s", s, got, want)
+		}
+	}
+	floats := []float64{0, 1, -1.5, 1e-7, 123456789, 1e21, 1e20, math.SmallestNonzeroFloat64, math.MaxFloat64, 3.0000001}
+	for _, f := range floats {
+		var e Encoder
+		e.reset(nil, false)
+		EncodeFloat(&e, f)
+		got, _ := e.finish()
+		want, _ := stdjson.Marshal(f)
+		if string(got) != string(want) {
+			t.Errorf("float %v = %s, encoding/json says %s", f, got, want)
+		}
+		e.reset(nil, false)
+		EncodeFloat(&e, float32(f))
+		got, _ = e.finish()
+		want, _ = stdjson.Marshal(float32(f))
+		if f < math.MaxFloat32 && string(got) != string(want) {
+			t.Errorf("float32 %v = %s, encoding/json says %s", float32(f), got, want)
+		}
+	}
+	var e Encoder
+	e.reset(nil, true)
+	EncodeFloat(&e, math.NaN())
+	if _, err := e.finish(); err == nil {
+		t.Error("NaN encoded without an error")
+	}
+}
+
+func TestEncoderArrays(t *testing.T) {
+	var e Encoder
+	e.reset([]byte("prefix:"), true)
+	if b, _ := e.finish(); string(b) != "prefix:[]" {
+		t.Fatalf("empty array: %s", b)
+	}
+	e.reset(nil, true)
+	e.String("a")
+	EncodeInt(&e, int8(-3))
+	EncodeUint(&e, uint64(math.MaxUint64))
+	e.Bool(true)
+	e.Bytes([]byte{0, 1, 2})
+	e.Bytes(nil)
+	e.Value(&Item{ID: 1})
+	b, err := e.finish()
+	want := `["a",-3,18446744073709551615,true,"AAEC",null,{"id":1,"name":"","when":"0001-01-01T00:00:00Z"}]`
+	if err != nil || string(b) != want {
+		t.Fatalf("got %s (%v)\nwant %s", b, err, want)
+	}
+	if string(e.first()) != `"a"` {
+		t.Fatalf("first = %s", e.first())
+	}
+	e.reset(nil, true)
+	e.Value(func() {})
+	if _, err := e.finish(); err == nil {
+		t.Fatal("a func encoded without an error")
+	}
+}
+
+func TestDecoder(t *testing.T) {
+	type got struct {
+		s  string
+		i  int16
+		u  uint8
+		f  float32
+		b  bool
+		bs []byte
+		it Item
+	}
+	decodeAll := func(body string) (got, error) {
+		var g got
+		d := newDecoder([]byte(body), true)
+		d.String(&g.s)
+		DecodeInt(&d, &g.i)
+		DecodeUint(&d, &g.u)
+		DecodeFloat(&d, &g.f)
+		d.Bool(&g.b)
+		d.Bytes(&g.bs)
+		d.Value(&g.it)
+		return g, d.Finish()
+	}
+	tests := []struct {
+		name string
+		body string
+		err  string
+	}{
+		{"valid", ` [ "a\u00e9\ud834\udd1e\n" , -32768 , 255 , 1.5e2 , true , "AAEC" , {"id":3,"tags":["x"]} ] `, ""},
+		{"nulls keep values", `[null,null,null,null,null,null,null]`, ""},
+		{"not an array", `{"a":1}`, "not a JSON array"},
+		{"empty", ``, "ends early"},
+		{"empty array", `[]`, "argument 1: missing: the JSON array is empty"},
+		{"int overflow", `["a",32768,1,1,true,"",{}]`, "32768 is not an integer of 16 bits"},
+		{"negative uint", `["a",1,-1,1,true,"",{}]`, "-1 is not an unsigned integer of 8 bits"},
+		{"float for int", `["a",1.5,1,1,true,"",{}]`, "1.5 is not an integer"},
+		{"bad float", `["a",1,1,1.,true,"",{}]`, "1. is not a float"},
+		{"string for bool", `["a",1,1,1,"true","",{}]`, "want a boolean, got a string"},
+		{"bad base64", `["a",1,1,1,true,"!!",{}]`, "bad base64"},
+		{"bad struct", `["a",1,1,1,true,"",{"id":"x"}]`, "argument 7"},
+		{"trailing data", `["a",1,1,1,true,"",{}] x`, "unexpected data"},
+		{"missing comma", `["a" 1]`, "want ',' between values"},
+		{"unterminated string", `["abc`, "unterminated string"},
+		{"control char", "[\"a\x01\"]", "control character"},
+		{"bad escape", `["\q"]`, `bad escape \q`},
+		{"short unicode escape", `["\u12"]`, `bad \u escape`},
+		{"unterminated object", `["a",1,1,1,true,"",{"id":1`, "unterminated array or object"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := decodeAll(tc.body)
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.name == "valid" && (g.s != "aé𝄞\n" || g.i != -32768 || g.u != 255 || g.f != 150 || !g.b || string(g.bs) != "\x00\x01\x02" || g.it.ID != 3 || g.it.Tags[0] != "x") {
+					t.Fatalf("decoded %+v", g)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err = %v, want %q", err, tc.err)
+			}
+			if CodeOf(err) != CodeBadArguments {
+				t.Fatalf("code %v", CodeOf(err))
+			}
+		})
+	}
+}
+
+func TestResultDecoder(t *testing.T) {
+	d := newDecoder([]byte(` "x" `), false)
+	d.result = true
+	var s string
+	d.String(&s)
+	if err := d.Finish(); err != nil || s != "x" {
+		t.Fatalf("%q %v", s, err)
+	}
+	d = newDecoder([]byte(`"x" "y"`), false)
+	d.result = true
+	d.String(&s)
+	if err := d.Finish(); CodeOf(err) != CodeInternal || !strings.Contains(err.Error(), "undecodable response") {
+		t.Fatalf("trailing result: %v", err)
+	}
+	d = newDecoder(nil, false)
+	if err := d.Finish(); err != nil {
+		t.Fatalf("no results: %v", err)
+	}
+}
+
+func TestCodes(t *testing.T) {
+	for c := CodeOK; c <= maxCode; c++ {
+		if got := fromWire(toWire(c)); got != c {
+			t.Errorf("%v -> wire %d -> %v", c, toWire(c), got)
+		}
+		if strings.HasPrefix(c.String(), "Code(") {
+			t.Errorf("code %d has no name", c)
+		}
+	}
+	for wire, want := range map[int32]Code{3: CodeUnimplemented, 1500: CodeUnavailable, 17: CodeUnknown, 699: CodeUnknown, 720: CodeUnknown} {
+		if got := fromWire(wire); got != want {
+			t.Errorf("fromWire(%d) = %v, want %v", wire, got, want)
+		}
+	}
+	if Code(99).String() != "Code(99)" {
+		t.Error(Code(99).String())
+	}
+}
