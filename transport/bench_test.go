@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -185,7 +186,8 @@ func BenchmarkRawEcho(b *testing.B) {
 }
 
 // rawClient pipelines pre-encoded frames on one connection with the same write
-// coalescing as Conn, and matches echoes by a slot id in the payload.
+// coalescing as Conn, and matches echoes by a slot id in the payload: the same I/O
+// strategy without the protocol.
 type rawClient struct {
 	nc    net.Conn
 	frame []byte
@@ -235,6 +237,7 @@ func (rc *rawClient) writeLoop() {
 		case <-rc.done:
 			return
 		}
+		runtime.Gosched() // the same batching as Conn's writer
 		rc.mu.Lock()
 		buf := rc.buf
 		rc.buf = spare[:0]

@@ -94,12 +94,14 @@ func (c *Conn) deadline(ctx context.Context) time.Time {
 // non-zero code is returned as a response, not an error. req is not modified.
 func (c *Conn) InvokeSync(ctx context.Context, req *Command) (*Command, error) {
 	start := time.Now()
-	deadline := c.deadline(ctx)
+	deadline, own := ctx.Deadline()
+	if !own {
+		deadline = start.Add(c.cfg.timeout)
+	}
 	if err := runBeforeHooks(c, req); err != nil {
 		return nil, err
 	}
 	sc := getSyncCall()
-	sc.opaque = c.nextOpaque.Add(1)
 	if err := c.addPending(&sc.call); err != nil {
 		putSyncCall(sc)
 		return nil, err
@@ -111,16 +113,23 @@ func (c *Conn) InvokeSync(ctx context.Context, req *Command) (*Command, error) {
 		putSyncCall(sc)
 		return nil, err
 	}
-	sc.timer.Reset(time.Until(deadline))
+	// A context with a deadline wakes us itself; only the default needs a timer.
+	var expired <-chan time.Time
+	if !own {
+		sc.timer.Reset(deadline.Sub(start))
+		expired = sc.timer.C
+	}
 	var err error
 	select {
 	case <-sc.done:
-	case <-sc.timer.C:
+	case <-expired:
 		err = &timeoutError{what: "call", addr: c.addr, waited: time.Since(start), opaque: sc.opaque, hasOpaq: true}
 	case <-ctx.Done():
 		err = ctxError(ctx, "call", c.addr, start)
 	}
-	sc.timer.Stop()
+	if !own {
+		sc.timer.Stop()
+	}
 	if err != nil {
 		if c.removePending(&sc.call) {
 			putSyncCall(sc)
@@ -141,10 +150,14 @@ func (c *Conn) InvokeSync(ctx context.Context, req *Command) (*Command, error) {
 // InvokeAsync sends req and calls cb exactly once with the response or the error: a
 // deadline (the context's, or Options.Timeout), the context's end, the connection's
 // failure, or no permit in time. cb runs on the connection's reader goroutine or a
-// timer's, so it must return quickly; hand long work to another goroutine. The number
+// timer's, so it must return quickly and must not call Close (which waits for the
+// reader); hand long work to another goroutine. The number
 // of async calls in flight is bounded by Options.AsyncPermits; InvokeAsync waits for a
 // permit until the deadline.
 func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, error)) {
+	if cb == nil {
+		cb = func(*Command, error) {} // completion still releases the permit
+	}
 	start := time.Now()
 	deadline := c.deadline(ctx)
 	if err := runBeforeHooks(c, req); err != nil {
@@ -155,7 +168,7 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, 
 		cb(nil, err)
 		return
 	}
-	cl := &call{opaque: c.nextOpaque.Add(1), cb: cb, conn: c, req: req}
+	cl := &call{cb: cb, conn: c, req: req}
 	cl.timer = time.AfterFunc(time.Until(deadline), func() {
 		if c.removePending(cl) {
 			cl.complete(nil, &timeoutError{what: "async call", addr: c.addr, waited: time.Since(start), opaque: cl.opaque, hasOpaq: true})

@@ -28,8 +28,8 @@ const (
 )
 
 // DefaultVersion is the version sent in every command unless Options.Version says
-// otherwise: 317 (RocketMQ V4_5_2), the value rocketmq-client-go sends.
-const DefaultVersion int32 = 317
+// otherwise: 479, RocketMQ V5_3_3, whose features ringrpc speaks (GO_AWAY included).
+const DefaultVersion int32 = 479
 
 // LanguageCode names the implementation language of a command's sender.
 type LanguageCode uint8

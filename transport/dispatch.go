@@ -60,6 +60,9 @@ type dispatcher struct {
 
 const drainBit = 1 << 62
 
+// goAwayMinVersion is V5_1_4: peers above it understand GO_AWAY.
+const goAwayMinVersion = 441
+
 func newDispatcher(ctx context.Context) *dispatcher {
 	return &dispatcher{ctx: ctx, byCode: make(map[int32]*workerPool), drained: make(chan struct{})}
 }
@@ -165,7 +168,13 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 	case wp == nil:
 		c.reply(req, errorResponse(req, CodeRequestCodeNotSupported, fmt.Sprintf(" request type %d not supported", req.Code)))
 	case !d.begin():
-		c.reply(req, errorResponse(req, CodeGoAway, "please go away"))
+		// RocketMQ 5.x sends GO_AWAY only to peers newer than V5_1_4; older ones read
+		// a busy server and try elsewhere.
+		if req.Version > goAwayMinVersion {
+			c.reply(req, errorResponse(req, CodeGoAway, "please go away"))
+		} else {
+			c.reply(req, errorResponse(req, CodeSystemBusy, "[SHUTDOWN]system busy, server is shutting down"))
+		}
 	default:
 		select {
 		case wp.queue <- task{c, req}:

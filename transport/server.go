@@ -190,10 +190,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // to exit.
 func (s *Server) Close() error {
 	conns := s.stopAccepting()
-	s.cancel()
+	// Connections first: a processor that stops on cancellation must not get its
+	// late response out as if the call had been served.
 	for _, c := range conns {
 		c.closeWithError(fmt.Errorf("%w: server closed", ErrClosed))
 	}
+	s.cancel()
 	for _, c := range conns {
 		<-c.done
 	}

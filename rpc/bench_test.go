@@ -1,0 +1,147 @@
+package rpc
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The benchmarks run the provider in a child process (this test binary with
+// benchServerEnv set), so that -benchmem counts the caller's allocations only.
+const benchServerEnv = "RINGRPC_RPC_BENCH_SERVER"
+
+func init() {
+	if os.Getenv(benchServerEnv) == "1" {
+		s := NewServer(ServerOptions{Logger: quiet})
+		registerGreeter(s, newGreeter())
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			panic(err)
+		}
+		go s.Serve(ln)
+		fmt.Println(ln.Addr())
+		bufio.NewReader(os.Stdin).ReadString('\n') // until the parent closes stdin
+		s.Close()
+		os.Exit(0)
+	}
+}
+
+var benchProvider struct {
+	once sync.Once
+	addr string
+	err  error
+}
+
+func benchAddr(b *testing.B) string {
+	benchProvider.once.Do(func() {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), benchServerEnv+"=1")
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		cmd.Stderr = os.Stderr
+		if benchProvider.err = cmd.Start(); benchProvider.err != nil {
+			return
+		}
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		benchProvider.addr, benchProvider.err = strings.TrimSpace(line), err
+		benchCleanup = func() { stdin.Close(); cmd.Wait() }
+	})
+	if benchProvider.err != nil {
+		b.Fatal(benchProvider.err)
+	}
+	return benchProvider.addr
+}
+
+func runCallers(b *testing.B, n int, call func() error) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for g := range n {
+		count := b.N / n
+		if g < b.N%n {
+			count++
+		}
+		wg.Go(func() {
+			for range count {
+				if err := call(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+}
+
+// BenchmarkHello is the hello call through a client written as ringrpc-gen writes it.
+func BenchmarkHello(b *testing.B) {
+	addr := benchAddr(b)
+	for _, n := range []int{1, 16, 100} {
+		b.Run(fmt.Sprintf("callers=%d", n), func(b *testing.B) {
+			c, err := NewClient(ClientOptions{Resolver: StaticAddress(addr)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			h := &greeterClient{c}
+			ctx := context.Background()
+			runCallers(b, n, func() error {
+				s, err := h.SayHello(ctx, "a", "b")
+				if err == nil && s != "hello a b" {
+					err = fmt.Errorf("got %q", s)
+				}
+				return err
+			})
+		})
+	}
+}
+
+func BenchmarkHelloAsync(b *testing.B) {
+	addr := benchAddr(b)
+	c, err := NewClient(ClientOptions{Resolver: StaticAddress(addr)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	runCallers(b, 100, func() error {
+		_, err := sayHelloAsync(c, ctx, "a", "b").Wait(ctx)
+		return err
+	})
+}
+
+func BenchmarkCodec(b *testing.B) {
+	b.Run("encode/hello", func(b *testing.B) {
+		b.ReportAllocs()
+		var e Encoder
+		buf := make([]byte, 0, 64)
+		for b.Loop() {
+			e.reset(buf[:0], true)
+			e.String("a")
+			e.String("b")
+			buf, _ = e.finish()
+		}
+	})
+	b.Run("decode/hello", func(b *testing.B) {
+		b.ReportAllocs()
+		body := []byte(`["a","b"]`)
+		for b.Loop() {
+			var x, y string
+			d := newDecoder(body, true)
+			d.String(&x)
+			d.String(&y)
+			if err := d.Finish(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
