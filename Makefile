@@ -9,7 +9,7 @@ FUZZTIME    ?= 10s
 BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 6
 
-.PHONY: help test bench fuzz lint demo tools
+.PHONY: help test bench fuzz lint demo tools generate checkgenerate
 
 help:
 	@echo "make demo   run the demo on this machine"
@@ -17,6 +17,8 @@ help:
 	@echo "make lint   gofmt, go vet and staticcheck"
 	@echo "make fuzz   every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench  benchmarks with -benchmem, BENCHCOUNT runs each, into bench.txt for benchstat"
+	@echo "make generate       regenerate every generated file and golden file"
+	@echo "make checkgenerate  fail when a committed generated file is stale"
 
 test:
 	$(GO) vet ./...
@@ -44,6 +46,14 @@ lint: tools
 tools:
 	@test -x $(STATICCHECK) && $(STATICCHECK) -version | grep -q 0.8.2 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	@test -x $(GOBIN)/benchstat || $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
+
+generate:
+	$(GO) generate ./...
+	$(GO) test ./codegen -run 'TestGolden$$' -update
+
+# Regenerates in place and fails if that changed anything git tracks.
+checkgenerate: generate
+	@git diff --exit-code -- '*.go' || { echo "generated files are stale: run make generate and commit"; exit 1; }
 
 demo:
 	$(GO) run ./example/echo

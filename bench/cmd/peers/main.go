@@ -1,0 +1,131 @@
+// Command peers measures ringrpc against gRPC with protobuf, net/rpc with gob and a
+// raw TCP echo, with the servers in child processes on loopback, and prints a
+// Markdown table: calls per second, median and 99th percentile latency, and the
+// client's allocations per call, for each peer, payload and number of callers.
+//
+//	cd bench && go run ./cmd/peers [-duration 3s] [-callers 1,16,100,1000]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ringrpc/ringrpc/bench/internal/load"
+	"github.com/ringrpc/ringrpc/bench/internal/peers"
+)
+
+type options struct {
+	role     string
+	peer     string
+	peers    string
+	payloads string
+	callers  string
+	warmup   time.Duration
+	duration time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.role, "role", "client", "client: run the benchmark; server: serve -peer for it")
+	flag.StringVar(&o.peer, "peer", "", "the peer to serve, with -role=server")
+	flag.StringVar(&o.peers, "peers", "all", "comma-separated peers to measure: ringrpc, net/rpc, grpc, raw")
+	flag.StringVar(&o.payloads, "payloads", "all", "comma-separated payloads to measure: hello, echo")
+	flag.StringVar(&o.callers, "callers", "1,16,100,1000", "comma-separated numbers of concurrent callers")
+	flag.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "calling time before each measurement")
+	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured time of each cell")
+	flag.Parse()
+	var err error
+	if o.role == "server" {
+		err = peers.ServeMain(o.peer, os.Stdin, os.Stdout)
+	} else {
+		err = runClient(o)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "peers:", err)
+		os.Exit(1)
+	}
+}
+
+func runClient(o options) error {
+	ps, err := peers.Select(o.peers)
+	if err != nil {
+		return err
+	}
+	ws, err := peers.SelectWorkloads(o.payloads)
+	if err != nil {
+		return err
+	}
+	callers, err := parseInts(o.callers)
+	if err != nil {
+		return err
+	}
+	addrs, stop, err := startServers(ps)
+	defer stop()
+	if err != nil {
+		return err
+	}
+	var rows []row
+	for _, w := range ws {
+		for _, n := range callers {
+			for i, p := range ps {
+				r, err := measure(p, addrs[i], w, load.Config{Callers: n, Warmup: o.warmup, Duration: o.duration})
+				if err != nil {
+					return fmt.Errorf("%s, %s, %d callers: %w", p.Name, w.Name, n, err)
+				}
+				fmt.Fprintf(os.Stderr, "%-14s %-5s %4d callers: %s calls/s\n", p.Name, w.Name, n, thousands(r.rate))
+				rows = append(rows, r)
+			}
+		}
+	}
+	printReport(os.Stdout, o, rows)
+	return nil
+}
+
+// startServers runs one server process per peer: this executable with -role=server.
+func startServers(ps []peers.Peer) (addrs []string, stop func(), err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, func() {}, err
+	}
+	var servers []*peers.Server
+	stop = func() {
+		for _, s := range servers {
+			s.Stop()
+		}
+	}
+	for _, p := range ps {
+		cmd := exec.Command(exe, "-role=server", "-peer="+p.Name)
+		cmd.Stderr = os.Stderr
+		s, err := peers.StartServer(cmd)
+		if err != nil {
+			return nil, stop, fmt.Errorf("%s: %w", p.Name, err)
+		}
+		servers = append(servers, s)
+		addrs = append(addrs, s.Addr)
+	}
+	return addrs, stop, nil
+}
+
+func parseInts(list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad number of callers %q", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// runtimeLine describes the machine and the run, for the report.
+func runtimeLine(o options) string {
+	return fmt.Sprintf("%s %s/%s, %d CPUs, GOMAXPROCS=%d; client and each server in its own process over 127.0.0.1, one connection; %v per cell after %v of warm-up.",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), o.duration, o.warmup)
+}

@@ -1,0 +1,65 @@
+// Command ringrpc-gen writes ringrpc clients and dispatchers for Go interfaces.
+//
+// Put a line like this beside the interfaces and run go generate:
+//
+//	//go:generate go run github.com/ringrpc/ringrpc/cmd/ringrpc-gen -type Hello,World
+//
+// For each interface X it writes, to <file>_ringrpc.go beside the file declaring X:
+// NewXClient, NewXAsyncClient with the XAsync interface, RegisterXServer, the
+// XServiceName constant and the XServiceDesc descriptor. See docs/GENERATOR.md.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/ringrpc/ringrpc/codegen"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "ringrpc-gen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ringrpc-gen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	types := fs.String("type", "", "comma-separated interface names to generate for (required)")
+	dir := fs.String("dir", ".", "directory of the package holding the interfaces")
+	tags := fs.String("tags", "", "comma-separated build tags to load the package with")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: ringrpc-gen -type Iface[,Iface...] [-dir DIR] [-tags TAGS]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *types == "" {
+		fs.Usage()
+		return fmt.Errorf("-type is required: name the interfaces, like -type Hello,World")
+	}
+	cfg := codegen.Config{Dir: *dir, Types: splitList(*types), Tags: splitList(*tags)}
+	paths, err := codegen.Write(cfg)
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		fmt.Fprintln(stdout, "wrote", p)
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,119 @@
+package codegen
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// goldenCases are the packages under testdata whose generated files are golden.
+var goldenCases = []string{"basic", "shapes", "embedded", "clash", "directives"}
+
+func readTypes(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "types.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(b)), ",")
+}
+
+func TestGolden(t *testing.T) {
+	for _, name := range goldenCases {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("testdata", name)
+			files, err := Generate(Config{Dir: dir, Types: readTypes(t, dir)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(files) == 0 {
+				t.Fatal("no file generated")
+			}
+			for _, f := range files {
+				if *update {
+					if err := os.WriteFile(f.Path, f.Content, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				want, err := os.ReadFile(f.Path)
+				if err != nil {
+					t.Fatalf("%v (run go test ./codegen -update to create it)", err)
+				}
+				if !bytes.Equal(f.Content, want) {
+					t.Errorf("%s differs from the generator's output; run go test ./codegen -update and review the diff", f.Path)
+				}
+			}
+		})
+	}
+}
+
+// TestGoldenCompiles type-checks every golden package with its generated file.
+func TestGoldenCompiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go vet")
+	}
+	args := []string{"vet"}
+	for _, name := range goldenCases {
+		args = append(args, "./testdata/"+name+"/...")
+	}
+	out, err := exec.Command("go", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go vet on the generated code: %v\n%s", err, out)
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	dir := filepath.Join("testdata", "shapes")
+	a, err := Generate(Config{Dir: dir, Types: readTypes(t, dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Generate(Config{Dir: dir, Types: readTypes(t, dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a[0].Content, b[0].Content) {
+		t.Fatal("two runs generated different code")
+	}
+}
+
+func TestErrors(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("testdata", "errors", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatal("no error cases", err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			want, err := os.ReadFile(filepath.Join(dir, "want.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, err := Generate(Config{Dir: dir, Types: readTypes(t, dir)})
+			if err == nil {
+				t.Fatalf("generated %d files, want an error", len(files))
+			}
+			if files != nil {
+				t.Fatal("files returned with an error")
+			}
+			if !strings.Contains(err.Error(), strings.TrimSpace(string(want))) {
+				t.Fatalf("error %q\ndoes not say %q", err, want)
+			}
+			if base := filepath.Base(dir); base != "notype" && !strings.Contains(err.Error(), "input.go:") {
+				t.Fatalf("error %q has no file:line", err)
+			}
+			if matches, _ := filepath.Glob(filepath.Join(dir, "*_ringrpc.go")); len(matches) > 0 {
+				t.Fatalf("wrote %v despite the error", matches)
+			}
+		})
+	}
+	if _, err := Generate(Config{Dir: "testdata/basic"}); err == nil || !strings.Contains(err.Error(), "-type") {
+		t.Fatalf("no types: %v", err)
+	}
+}

@@ -1,0 +1,106 @@
+package codegen
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// File is one generated file.
+type File struct {
+	Path    string
+	Content []byte
+}
+
+// Generate loads the package in cfg.Dir and generates code for cfg.Types. Each
+// interface's code goes to <file>_ringrpc.go beside the file that declares it. Nothing
+// is written: on any error no file is returned.
+func Generate(cfg Config) ([]File, error) {
+	if len(cfg.Types) == 0 {
+		return nil, fmt.Errorf("no interface named: pass -type Iface[,Iface...]")
+	}
+	l, err := load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	byFile := map[string][]*service{}
+	var order []string
+	for _, name := range cfg.Types {
+		svc, err := l.buildService(name)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.checkNames(svc); err != nil {
+			return nil, err
+		}
+		src := l.fset.Position(svc.named.Obj().Pos()).Filename
+		out := strings.TrimSuffix(src, ".go") + "_ringrpc.go"
+		if _, ok := byFile[out]; !ok {
+			order = append(order, out)
+		}
+		byFile[out] = append(byFile[out], svc)
+	}
+	var files []File
+	for _, out := range order {
+		im := newImports(l.pkg.Types)
+		// Import names first, so that no parameter is named like a package it needs.
+		for _, svc := range byFile[out] {
+			for _, m := range svc.Methods {
+				for _, p := range m.Params {
+					im.typeString(p.Type)
+				}
+				for _, r := range m.Results {
+					im.typeString(r.Type)
+				}
+			}
+		}
+		for _, svc := range byFile[out] {
+			for _, m := range svc.Methods {
+				nameParams(m, im)
+			}
+		}
+		src, err := emitFile(l.pkg.Name, im, byFile[out])
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, File{Path: out, Content: src})
+	}
+	return files, nil
+}
+
+// Write generates and writes the files; it writes none when any fails.
+func Write(cfg Config) ([]string, error) {
+	files, err := Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, f := range files {
+		if err := os.WriteFile(f.Path, f.Content, 0o644); err != nil {
+			return paths, fmt.Errorf("writing %s: %w", f.Path, err)
+		}
+		paths = append(paths, f.Path)
+	}
+	return paths, nil
+}
+
+// checkNames fails when a name the output declares is taken by the package's own
+// code (not by an earlier output of ringrpc-gen).
+func (l *loaded) checkNames(svc *service) error {
+	n := namesFor(svc.Iface)
+	want := []string{n.ServiceName, n.Desc, n.Client, n.ClientImpl, n.Async, "New" + n.Async + "Client", n.AsyncImpl, n.Register}
+	for _, m := range svc.Methods {
+		if len(m.Results) > 1 {
+			want = append(want, resultsType(svc.Iface, m))
+		}
+	}
+	for _, name := range want {
+		obj := l.pkg.Types.Scope().Lookup(name)
+		if obj == nil || l.generated[filepath.Base(l.fset.Position(obj.Pos()).Filename)] {
+			continue
+		}
+		return fmt.Errorf("%s: %s is declared here, but ringrpc-gen generates %s for interface %s: rename one of them", l.pos(obj.Pos()), name, name, svc.Iface)
+	}
+	return nil
+}

@@ -1,0 +1,393 @@
+package codegen
+
+import (
+	"fmt"
+	"go/ast"
+	"go/token"
+	"go/types"
+	"reflect"
+	"strings"
+)
+
+// service is one interface to generate for.
+type service struct {
+	Iface    string // the interface's Go name
+	WireName string // the service name on the wire
+	Methods  []*method
+	named    *types.Named
+}
+
+// method is one method of a service, checked.
+type method struct {
+	Name       string
+	Index      int
+	HasCtx     bool
+	Params     []*param
+	Results    []*result
+	Oneway     bool
+	Idempotent bool
+	RouteKey   []string // parameter name, then field names; nil for the default
+	routeType  []types.Type
+	pos        token.Pos
+}
+
+type param struct {
+	Name     string // as declared; may be empty
+	Var      string // the identifier the output uses
+	Type     types.Type
+	Variadic bool
+	Codec    codec
+}
+
+type result struct {
+	Name  string // as declared; may be empty
+	Var   string
+	Field string // field of the async results struct
+	Type  types.Type
+	Codec codec
+}
+
+// codec is how a value travels: a typed fast path of package rpc, or go-json.
+type codec int
+
+const (
+	codecValue codec = iota
+	codecString
+	codecBool
+	codecInt
+	codecUint
+	codecFloat
+	codecBytes
+)
+
+const directivePrefix = "//ringrpc:"
+
+// buildService checks an interface and turns it into a service.
+func (l *loaded) buildService(name string) (*service, error) {
+	named, ts, err := l.lookupInterface(name)
+	if err != nil {
+		return nil, err
+	}
+	svc := &service{Iface: name, WireName: l.pkg.PkgPath + "." + name, named: named}
+	dirs, err := l.directives(l.docOf(ts))
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range dirs {
+		switch d.name {
+		case "service":
+			if d.arg == "" || strings.ContainsAny(d.arg, " \t") {
+				return nil, fmt.Errorf("%s: //ringrpc:service needs one name, like //ringrpc:service shop.Cart", l.pos(d.pos))
+			}
+			svc.WireName = d.arg
+		default:
+			return nil, fmt.Errorf("%s: //ringrpc:%s is not a directive for an interface; use //ringrpc:service NAME", l.pos(d.pos), d.name)
+		}
+	}
+	iface := named.Underlying().(*types.Interface)
+	if iface.NumMethods() == 0 {
+		return nil, fmt.Errorf("%s: interface %s has no methods", l.pos(named.Obj().Pos()), name)
+	}
+	docs := l.allMethodDocs(named)
+	for i := range iface.NumMethods() {
+		fn := iface.Method(i)
+		m, err := l.buildMethod(fn, i, docs[fn.Name()])
+		if err != nil {
+			return nil, err
+		}
+		svc.Methods = append(svc.Methods, m)
+	}
+	return svc, nil
+}
+
+// allMethodDocs gathers method docs of the interface and of the interfaces it embeds
+// from this package; embedded interfaces of other packages carry no directives.
+func (l *loaded) allMethodDocs(named *types.Named) map[string]*ast.CommentGroup {
+	docs := map[string]*ast.CommentGroup{}
+	var walk func(n *types.Named, depth int)
+	walk = func(n *types.Named, depth int) {
+		if depth > 16 || n.Obj().Pkg() != l.pkg.Types {
+			return
+		}
+		for k, v := range methodDocs(l.typeSpec(n.Obj().Pos())) {
+			if _, ok := docs[k]; !ok {
+				docs[k] = v
+			}
+		}
+		it := n.Underlying().(*types.Interface)
+		for i := range it.NumEmbeddeds() {
+			if e, ok := types.Unalias(it.EmbeddedType(i)).(*types.Named); ok {
+				walk(e, depth+1)
+			}
+		}
+	}
+	walk(named, 0)
+	return docs
+}
+
+func (l *loaded) buildMethod(fn *types.Func, index int, doc *ast.CommentGroup) (*method, error) {
+	sig := fn.Type().(*types.Signature)
+	m := &method{Name: fn.Name(), Index: index, pos: fn.Pos()}
+	at := func(format string, args ...any) error {
+		return fmt.Errorf("%s: method %s: %s", l.pos(fn.Pos()), fn.Name(), fmt.Sprintf(format, args...))
+	}
+	params := sig.Params()
+	for i := range params.Len() {
+		v := params.At(i)
+		if isContext(v.Type()) {
+			if i != 0 {
+				return nil, at("context.Context must be the first parameter")
+			}
+			m.HasCtx = true
+			continue
+		}
+		if reason := unsupported(v.Type(), l.pkg.Types, map[types.Type]bool{}); reason != "" {
+			return nil, at("parameter %s: %s", displayName(v.Name(), i), reason)
+		}
+		p := &param{Name: v.Name(), Type: v.Type(), Variadic: sig.Variadic() && i == params.Len()-1}
+		p.Codec = codecOf(v.Type())
+		if p.Variadic {
+			p.Codec = codecValue
+		}
+		m.Params = append(m.Params, p)
+	}
+	if err := l.buildResults(m, sig, at); err != nil {
+		return nil, err
+	}
+	if err := l.applyMethodDirectives(m, doc, at); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (l *loaded) buildResults(m *method, sig *types.Signature, at func(string, ...any) error) error {
+	res := sig.Results()
+	if res.Len() == 0 {
+		m.Oneway = true
+		return nil
+	}
+	if !isError(res.At(res.Len() - 1).Type()) {
+		return at("it returns results but no trailing error: add error as the last result (values travel back with it), or return nothing to make the method oneway")
+	}
+	for i := range res.Len() - 1 {
+		v := res.At(i)
+		if isError(v.Type()) {
+			return at("only the last result may be an error")
+		}
+		if reason := unsupported(v.Type(), l.pkg.Types, map[types.Type]bool{}); reason != "" {
+			return at("result %s: %s", displayName(v.Name(), i), reason)
+		}
+		m.Results = append(m.Results, &result{Name: v.Name(), Type: v.Type(), Codec: codecOf(v.Type())})
+	}
+	return nil
+}
+
+func displayName(name string, i int) string {
+	if name == "" || name == "_" {
+		return fmt.Sprintf("%d", i+1)
+	}
+	return name
+}
+
+type directive struct {
+	name, arg string
+	pos       token.Pos
+}
+
+func (l *loaded) directives(doc *ast.CommentGroup) ([]directive, error) {
+	if doc == nil {
+		return nil, nil
+	}
+	var out []directive
+	for _, c := range doc.List {
+		text, ok := strings.CutPrefix(c.Text, directivePrefix)
+		if !ok {
+			continue
+		}
+		name, arg, _ := strings.Cut(strings.TrimSpace(text), " ")
+		out = append(out, directive{name: name, arg: strings.TrimSpace(arg), pos: c.Pos()})
+	}
+	return out, nil
+}
+
+func (l *loaded) applyMethodDirectives(m *method, doc *ast.CommentGroup, at func(string, ...any) error) error {
+	dirs, err := l.directives(doc)
+	if err != nil {
+		return err
+	}
+	for _, d := range dirs {
+		switch d.name {
+		case "routekey":
+			if err := l.resolveRouteKey(m, d); err != nil {
+				return err
+			}
+		case "idempotent":
+			m.Idempotent = true
+		default:
+			return fmt.Errorf("%s: method %s: unknown directive //ringrpc:%s; a method takes //ringrpc:routekey PARAM[.Field...] and //ringrpc:idempotent", l.pos(d.pos), m.Name, d.name)
+		}
+	}
+	return nil
+}
+
+// resolveRouteKey checks a route-key path against the parameters and their fields.
+func (l *loaded) resolveRouteKey(m *method, d directive) error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%s: method %s: //ringrpc:routekey %s: %s", l.pos(d.pos), m.Name, d.arg, fmt.Sprintf(format, args...))
+	}
+	if d.arg == "" {
+		return fail("name the parameter, like //ringrpc:routekey userID or //ringrpc:routekey req.User.ID")
+	}
+	parts := strings.Split(d.arg, ".")
+	var p *param
+	for _, cand := range m.Params {
+		if cand.Name == parts[0] {
+			p = cand
+		}
+	}
+	if p == nil {
+		var names []string
+		for _, cand := range m.Params {
+			names = append(names, cand.Name)
+		}
+		return fail("no parameter named %q (parameters: %s)", parts[0], strings.Join(names, ", "))
+	}
+	t := p.Type
+	steps := []types.Type{t}
+	for _, f := range parts[1:] {
+		obj, _, _ := types.LookupFieldOrMethod(t, true, l.pkg.Types, f)
+		v, ok := obj.(*types.Var)
+		if !ok || !v.IsField() {
+			return fail("%s has no field %s", types.TypeString(t, types.RelativeTo(l.pkg.Types)), f)
+		}
+		t = v.Type()
+		steps = append(steps, t)
+	}
+	m.RouteKey, m.routeType = parts, steps
+	return nil
+}
+
+func isContext(t types.Type) bool {
+	n, ok := types.Unalias(t).(*types.Named)
+	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "context" && n.Obj().Name() == "Context"
+}
+
+func isError(t types.Type) bool {
+	return types.Identical(t, types.Universe.Lookup("error").Type())
+}
+
+// hasCustomJSON reports whether t or *t marshals itself, which the typed fast paths
+// would bypass.
+func hasCustomJSON(t types.Type) bool {
+	if _, ok := t.Underlying().(*types.Interface); ok {
+		return false
+	}
+	ms := types.NewMethodSet(types.NewPointer(t))
+	for _, name := range []string{"MarshalJSON", "UnmarshalJSON", "MarshalText", "UnmarshalText"} {
+		if ms.Lookup(nil, name) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// codecOf picks the typed fast path for a type, or go-json.
+func codecOf(t types.Type) codec {
+	t = types.Unalias(t)
+	if hasCustomJSON(t) {
+		return codecValue
+	}
+	switch u := t.Underlying().(type) {
+	case *types.Basic:
+		switch {
+		case u.Kind() == types.String:
+			return codecString
+		case u.Kind() == types.Bool:
+			return codecBool
+		case u.Info()&types.IsInteger != 0 && u.Info()&types.IsUnsigned != 0:
+			return codecUint
+		case u.Info()&types.IsInteger != 0:
+			return codecInt
+		case u.Info()&types.IsFloat != 0:
+			return codecFloat
+		}
+	case *types.Slice:
+		if b, ok := u.Elem().(*types.Basic); ok && b.Kind() == types.Uint8 {
+			return codecBytes
+		}
+	}
+	return codecValue
+}
+
+// unsupported explains why a type cannot travel as JSON, or returns "".
+func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) string {
+	t = types.Unalias(t)
+	if seen[t] {
+		return ""
+	}
+	seen[t] = true
+	if hasCustomJSON(t) {
+		return ""
+	}
+	switch u := t.Underlying().(type) {
+	case *types.Basic:
+		switch {
+		case u.Info()&types.IsComplex != 0:
+			return "complex numbers have no JSON form; use two floats or a struct"
+		case u.Kind() == types.UnsafePointer:
+			return "unsafe.Pointer cannot travel; send the value it points to"
+		}
+	case *types.Chan:
+		return "channels cannot travel between processes; use a oneway method or a stream of calls"
+	case *types.Signature:
+		return "functions cannot travel between processes"
+	case *types.Interface:
+		if !u.Empty() {
+			return fmt.Sprintf("interface type %s cannot be decoded by the provider; use a concrete type, or any", types.TypeString(t, types.RelativeTo(pkg)))
+		}
+	case *types.TypeParam:
+		return "type parameters are not supported"
+	case *types.Pointer:
+		return unsupported(u.Elem(), pkg, seen)
+	case *types.Slice:
+		return unsupported(u.Elem(), pkg, seen)
+	case *types.Array:
+		return unsupported(u.Elem(), pkg, seen)
+	case *types.Map:
+		if r := unsupportedKey(u.Key()); r != "" {
+			return r
+		}
+		return unsupported(u.Elem(), pkg, seen)
+	case *types.Struct:
+		return unsupportedFields(u, pkg, seen)
+	}
+	return ""
+}
+
+func unsupportedKey(k types.Type) string {
+	if hasCustomJSON(k) {
+		return ""
+	}
+	if b, ok := k.Underlying().(*types.Basic); ok && b.Info()&(types.IsString|types.IsInteger) != 0 {
+		return ""
+	}
+	return fmt.Sprintf("map keys of type %s have no JSON form; use strings or integers", k)
+}
+
+func unsupportedFields(s *types.Struct, pkg *types.Package, seen map[types.Type]bool) string {
+	for i := range s.NumFields() {
+		f := s.Field(i)
+		if !f.Exported() && !f.Embedded() || jsonIgnored(s.Tag(i)) {
+			continue
+		}
+		if r := unsupported(f.Type(), pkg, seen); r != "" {
+			return fmt.Sprintf("field %s: %s", f.Name(), r)
+		}
+	}
+	return ""
+}
+
+func jsonIgnored(tag string) bool {
+	v, _ := reflect.StructTag(tag).Lookup("json")
+	return v == "-" // "-," names a field "-"
+}

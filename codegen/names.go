@@ -1,0 +1,187 @@
+package codegen
+
+import (
+	"fmt"
+	"go/token"
+	"go/types"
+	"path"
+	"sort"
+	"strings"
+)
+
+const (
+	rpcPath     = "github.com/ringrpc/ringrpc/rpc"
+	contextPath = "context"
+)
+
+// imports decides the package names of the output file: each imported path gets one
+// name, renamed when two paths share a name or a name is taken.
+type imports struct {
+	self   *types.Package
+	byPath map[string]string
+	taken  map[string]string // name -> path
+}
+
+func newImports(self *types.Package) *imports {
+	im := &imports{self: self, byPath: map[string]string{}, taken: map[string]string{}}
+	// The package's own top-level names stay visible in the output.
+	for _, n := range self.Scope().Names() {
+		im.taken[n] = self.Path()
+	}
+	im.add(contextPath, "context")
+	im.add(rpcPath, "rpc")
+	return im
+}
+
+// add returns the name for path, choosing one on first use.
+func (im *imports) add(p, name string) string {
+	if n, ok := im.byPath[p]; ok {
+		return n
+	}
+	base := sanitize(name)
+	n := base
+	for i := 2; ; i++ {
+		if _, used := im.taken[n]; !used && token.Lookup(n) == token.IDENT && types.Universe.Lookup(n) == nil {
+			break
+		}
+		n = fmt.Sprintf("%s%d", base, i)
+	}
+	im.byPath[p], im.taken[n] = n, p
+	return n
+}
+
+func sanitize(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		if r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || b.Len() > 0 && '0' <= r && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 0 {
+		return "pkg"
+	}
+	return b.String()
+}
+
+// qualifier is a types.Qualifier that registers every package it names.
+func (im *imports) qualifier(p *types.Package) string {
+	if p == im.self {
+		return ""
+	}
+	return im.add(p.Path(), p.Name())
+}
+
+// typeString renders t as the output file spells it.
+func (im *imports) typeString(t types.Type) string {
+	return types.TypeString(t, im.qualifier)
+}
+
+// name returns the output's name for an imported path registered before.
+func (im *imports) name(p string) string { return im.byPath[p] }
+
+// specs returns the import lines: the standard library's, a blank line, the rest,
+// each group sorted by path.
+func (im *imports) specs(used map[string]bool) []string {
+	var std, other []string
+	for p := range im.byPath {
+		switch {
+		case !used[p]:
+		case strings.Contains(strings.SplitN(p, "/", 2)[0], "."):
+			other = append(other, p)
+		default:
+			std = append(std, p)
+		}
+	}
+	sort.Strings(std)
+	sort.Strings(other)
+	paths := std
+	if len(std) > 0 && len(other) > 0 {
+		paths = append(paths, "")
+	}
+	paths = append(paths, other...)
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if p == "" {
+			out = append(out, "")
+			continue
+		}
+		n := im.byPath[p]
+		if n == path.Base(p) {
+			out = append(out, fmt.Sprintf("%q", p))
+		} else {
+			out = append(out, fmt.Sprintf("%s %q", n, p))
+		}
+	}
+	return out
+}
+
+// fixed identifiers the generated methods use besides the parameters.
+var reservedIdents = []string{"ctx", "x", "call", "d", "err", "args", "res", "impl", "s", "c", "f"}
+
+// nameParams gives each parameter and result a variable name that clashes with
+// nothing the generated code uses: its own name when it can.
+func nameParams(m *method, im *imports) {
+	used := map[string]bool{}
+	for _, r := range reservedIdents {
+		used[r] = true
+	}
+	for n := range im.taken {
+		used[n] = true
+	}
+	for i := range m.Results {
+		used[fmt.Sprintf("r%d", i)] = true
+	}
+	pick := func(want string) string {
+		n := want
+		for used[n] || token.Lookup(n) != token.IDENT {
+			n += "_"
+		}
+		used[n] = true
+		return n
+	}
+	for i, p := range m.Params {
+		want := p.Name
+		if want == "" || want == "_" {
+			want = fmt.Sprintf("a%d", i)
+		}
+		p.Var = pick(want)
+	}
+	fields := map[string]bool{}
+	for i, r := range m.Results {
+		r.Var = fmt.Sprintf("r%d", i)
+		f := exported(r.Name)
+		if f == "" || fields[f] {
+			f = fmt.Sprintf("R%d", i)
+		}
+		fields[f] = true
+		r.Field = f
+	}
+}
+
+func exported(name string) string {
+	if name == "" || name == "_" {
+		return ""
+	}
+	return strings.ToUpper(name[:1]) + name[1:]
+}
+
+// serviceNames are the top-level names generated for one interface.
+type serviceNames struct {
+	ServiceName, Desc, Client, ClientImpl, Async, AsyncImpl, Register string
+}
+
+func namesFor(iface string) serviceNames {
+	lower := strings.ToLower(iface[:1]) + iface[1:]
+	return serviceNames{
+		ServiceName: iface + "ServiceName",
+		Desc:        iface + "ServiceDesc",
+		Client:      "New" + iface + "Client",
+		ClientImpl:  lower + "Client",
+		Async:       iface + "Async",
+		AsyncImpl:   lower + "AsyncClient",
+		Register:    "Register" + iface + "Server",
+	}
+}
+
+// resultsType names the struct an async call of a several-result method yields.
+func resultsType(iface string, m *method) string { return iface + m.Name + "Results" }

@@ -1,0 +1,5 @@
+package channel
+
+type Bad interface {
+	Send(ch chan int) error
+}

@@ -1,0 +1,5 @@
+package clashname
+
+type Bad interface{ Get() (int, error) }
+
+func NewBadClient() {}

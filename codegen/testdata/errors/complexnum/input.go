@@ -1,0 +1,5 @@
+package complexnum
+
+type Bad interface {
+	Put(c complex128) error
+}

@@ -1,0 +1,5 @@
+package function
+
+type Bad interface {
+	Get() (func(), error)
+}

@@ -1,0 +1,5 @@
+package generic
+
+type Bad[T any] interface {
+	Put(v T) error
+}

@@ -1,0 +1,5 @@
+package iface
+
+type Bad interface {
+	Put(e error) error
+}

@@ -1,0 +1,10 @@
+package nestedchan
+
+type Msg struct {
+	Name string
+	Ch   chan int
+}
+
+type Bad interface {
+	Put(m []Msg) error
+}

@@ -1,0 +1,5 @@
+package nocompile
+
+type Bad interface {
+	Get() (Undefined, error)
+}

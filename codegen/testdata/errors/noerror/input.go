@@ -1,0 +1,7 @@
+package noerror
+
+import "context"
+
+type Bad interface {
+	Get(ctx context.Context) string
+}

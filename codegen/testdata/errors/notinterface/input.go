@@ -1,0 +1,3 @@
+package notinterface
+
+type Bad struct{}

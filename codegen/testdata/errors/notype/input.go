@@ -1,0 +1,3 @@
+package notype
+
+type Here interface{ Get() (int, error) }

@@ -1,0 +1,8 @@
+package routemissing
+
+import "context"
+
+type Bad interface {
+	//ringrpc:routekey user
+	Get(ctx context.Context, id int) (int, error)
+}

@@ -1,0 +1,6 @@
+package unknowndirective
+
+type Bad interface {
+	//ringrpc:retry
+	Get() (int, error)
+}

@@ -1,0 +1,7 @@
+package unsafeptr
+
+import "unsafe"
+
+type Bad interface {
+	Put(p unsafe.Pointer) error
+}
