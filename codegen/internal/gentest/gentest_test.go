@@ -20,12 +20,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type impl struct{ rang chan string }
 
-func (impl) SayHello(_ context.Context, a, b string) (string, error) { return "hello " + a + " " + b, nil }
+func (impl) SayHello(_ context.Context, a, b string) (string, error) {
+	return "hello " + a + " " + b, nil
+}
 func (impl) SayHelloInteger(_ context.Context, a, b int) (int, error) {
 	return 1000 + a + b, nil
 }
 func (i impl) SayWorld(_ context.Context, a, b string) { i.rang <- "world " + a + " " + b }
-func (impl) NoContext(dish string) (string, error)    { return "cooked " + dish, nil }
+func (impl) NoContext(dish string) (string, error)     { return "cooked " + dish, nil }
 func (impl) Sum(_ context.Context, label string, nums ...int) (string, int, error) {
 	t := 0
 	for _, n := range nums {
