@@ -23,6 +23,23 @@ var greeterDesc = rpc.ServiceDesc{
 	},
 }
 
+// escape returns p and makes the compiler keep *p on the heap. rpc.Encoder.Value
+// hands its argument to go-json's MarshalNoEscape, which holds it as a uintptr
+// while encoding: a value on a goroutine stack that grows meanwhile is read from
+// freed memory, which corrupts the JSON or crashes the process. Generated code
+// passes &r0 and &p, which stay on the stack.
+func escape[T any](p *T) *T {
+	if sink.never {
+		sink.p = p
+	}
+	return p
+}
+
+var sink struct {
+	never bool
+	p     any
+}
+
 func registerGreeter(s *rpc.Server, impl greeter.Greeter) error {
 	return s.Register(&greeterDesc, []rpc.Handler{
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
@@ -49,7 +66,7 @@ func registerGreeter(s *rpc.Server, impl greeter.Greeter) error {
 			if err != nil {
 				return err
 			}
-			res.Value(&r0)
+			res.Value(escape(&r0))
 			return nil
 		},
 	})
@@ -87,7 +104,7 @@ func (x *Client) SayHello(ctx context.Context, a, b string) (string, error) {
 // Echo calls Greeter.Echo.
 func (x *Client) Echo(ctx context.Context, p *greeter.Payload) (greeter.Payload, error) {
 	call := x.c.NewCall(&greeterDesc, 1)
-	call.Args.Value(&p)
+	call.Args.Value(escape(p))
 	var r0 greeter.Payload
 	d, err := x.c.Invoke(ctx, call)
 	if err != nil {
