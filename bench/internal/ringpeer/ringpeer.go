@@ -23,11 +23,12 @@ var greeterDesc = rpc.ServiceDesc{
 	},
 }
 
-// escape returns p and makes the compiler keep *p on the heap. rpc.Encoder.Value
-// hands its argument to go-json's MarshalNoEscape, which holds it as a uintptr
-// while encoding: a value on a goroutine stack that grows meanwhile is read from
-// freed memory, which corrupts the JSON or crashes the process. Generated code
-// passes &r0 and &p, which stay on the stack.
+// escape returns p and makes the compiler keep *p on the heap. rpc's Encoder.Value
+// and Decoder.Value hand their argument to go-json's MarshalNoEscape and
+// UnmarshalNoEscape, which hide it from escape analysis and address it through
+// uintptrs: a variable left on a goroutine stack that grows during the call is read
+// or written in freed memory, which corrupts values or crashes the process. Every
+// Value call below would otherwise get a stack variable.
 func escape[T any](p *T) *T {
 	if sink.never {
 		sink.p = p
@@ -58,7 +59,7 @@ func registerGreeter(s *rpc.Server, impl greeter.Greeter) error {
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var p *greeter.Payload
-			args.Value(&p)
+			args.Value(escape(&p))
 			if err := args.Finish(); err != nil {
 				return err
 			}
@@ -104,13 +105,13 @@ func (x *Client) SayHello(ctx context.Context, a, b string) (string, error) {
 // Echo calls Greeter.Echo.
 func (x *Client) Echo(ctx context.Context, p *greeter.Payload) (greeter.Payload, error) {
 	call := x.c.NewCall(&greeterDesc, 1)
-	call.Args.Value(escape(p))
+	call.Args.Value(escape(&p))
 	var r0 greeter.Payload
 	d, err := x.c.Invoke(ctx, call)
 	if err != nil {
 		return r0, err
 	}
-	d.Value(&r0)
+	d.Value(escape(&r0))
 	return r0, d.Finish()
 }
 

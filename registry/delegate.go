@@ -1,0 +1,79 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// memberlistDelegate adapts memberlist.Delegate to the Registry. memberlist calls it
+// from its packet and stream goroutines: every method is quick and never blocks.
+type memberlistDelegate struct{ r *Registry }
+
+var _ memberlist.Delegate = memberlistDelegate{}
+
+// NodeMeta returns this node's metadata; it never exceeds limit.
+func (d memberlistDelegate) NodeMeta(limit int) []byte {
+	b := d.r.localMeta()
+	if len(b) > limit {
+		return nil
+	}
+	return b
+}
+
+// NotifyMsg receives catalog requests and catalogs sent with SendReliable.
+func (d memberlistDelegate) NotifyMsg(msg []byte) { d.r.handleMsg(bytes.Clone(msg)) }
+
+// GetBroadcasts sends nothing: catalogs travel over TCP, announced through metadata.
+func (d memberlistDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+
+// LocalState offers this node's catalog in push/pull exchanges.
+func (d memberlistDelegate) LocalState(join bool) []byte { return encodeCatalog(d.r.ownCatalog()) }
+
+// MergeRemoteState takes the other node's catalog from a push/pull exchange.
+func (d memberlistDelegate) MergeRemoteState(buf []byte, join bool) {
+	if c, err := decodeCatalog(buf); err == nil {
+		d.r.applyCatalog(c)
+	} else {
+		d.r.log.Warn("registry: undecodable push/pull state", "err", err)
+	}
+}
+
+// memberlistEvents adapts memberlist.EventDelegate. memberlist calls it from one
+// goroutine at a time.
+type memberlistEvents struct{ r *Registry }
+
+var _ memberlist.EventDelegate = memberlistEvents{}
+
+// NotifyJoin records a node that joined.
+func (e memberlistEvents) NotifyJoin(n *memberlist.Node) { e.r.nodeAlive(n, EventJoin) }
+
+// NotifyUpdate records a node whose metadata changed.
+func (e memberlistEvents) NotifyUpdate(n *memberlist.Node) { e.r.nodeAlive(n, EventUpdate) }
+
+// NotifyLeave forgets a node that left or was declared dead.
+func (e memberlistEvents) NotifyLeave(n *memberlist.Node) { e.r.nodeGone(n) }
+
+// slogWriter sends memberlist's log lines to slog at their level.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelDebug
+	switch {
+	case strings.Contains(line, "[ERR]"):
+		level = slog.LevelError
+	case strings.Contains(line, "[WARN]"):
+		level = slog.LevelWarn
+	case strings.Contains(line, "[INFO]"):
+		level = slog.LevelInfo
+	}
+	if i := strings.Index(line, "memberlist:"); i >= 0 {
+		line = line[i:]
+	}
+	w.log.Log(context.Background(), level, line)
+	return len(p), nil
+}

@@ -1,0 +1,256 @@
+package registry
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/ringrpc/ringrpc/rpc"
+)
+
+// Preset selects memberlist's failure-detection timings.
+type Preset int
+
+const (
+	// LAN suits a data centre: probes every second, a dead node leaves rings in
+	// roughly five to ten seconds. The default.
+	LAN Preset = iota
+	// WAN suits links with high latency: slower probes and more patience.
+	WAN
+	// Local suits nodes on one machine: memberlist's local preset.
+	Local
+	// Fast is for tests and demos on one machine: probes every 100 ms, a killed node
+	// leaves rings in well under a second.
+	Fast
+)
+
+// Strategy chooses the provider of a call among a service's providers.
+type Strategy int
+
+const (
+	// Ring picks by the call's route key on a consistent-hash ring with bounded
+	// loads; the next distinct owners are the failover order. The default.
+	Ring Strategy = iota
+	// RoundRobin spreads calls over the providers in turn.
+	RoundRobin
+	// Random picks a provider at random.
+	Random
+)
+
+// Defaults of Options.
+const (
+	DefaultPartitionCount    = 271
+	DefaultReplicationFactor = 20
+	DefaultLoad              = 1.25
+	DefaultFailover          = 3
+	DefaultIsolation         = 5 * time.Second
+	DefaultDebounce          = 50 * time.Millisecond
+	DefaultGossipPort        = 7946
+)
+
+// RingOptions configures the consistent-hash rings, and are checked by Join.
+type RingOptions struct {
+	// PartitionCount is the number of partitions keys hash into; at least 2.
+	// Default DefaultPartitionCount. A service with more providers than partitions
+	// uses one partition per provider instead.
+	PartitionCount int
+	// ReplicationFactor is the number of virtual nodes per provider; at least 2.
+	// Default DefaultReplicationFactor.
+	ReplicationFactor int
+	// Load bounds a provider's partitions at Load times the average; above 1 and at
+	// most 10. Default DefaultLoad.
+	Load float64
+}
+
+// Options configures a Registry. Only what differs from the defaults needs setting.
+type Options struct {
+	// NodeName names this node in the cluster; it must be unique. Default: the host
+	// name and a random suffix.
+	NodeName string
+	// BindAddr and BindPort are where the gossip listens (UDP and TCP). Defaults:
+	// 0.0.0.0 and DefaultGossipPort; the Local and Fast presets bind 127.0.0.1 and
+	// an ephemeral port.
+	BindAddr string
+	BindPort int
+	// AdvertiseAddr and AdvertisePort are what other nodes dial, when they differ
+	// from the bind address (NAT, containers).
+	AdvertiseAddr string
+	AdvertisePort int
+	// Seeds are gossip addresses ("host:port") of nodes already in the cluster. None
+	// starts a new cluster.
+	Seeds []string
+	// Preset picks the failure-detection timings; the fields below override them.
+	Preset Preset
+	// ProbeInterval, ProbeTimeout, SuspicionMult and GossipInterval tune failure
+	// detection; zero keeps the preset's value.
+	ProbeInterval  time.Duration
+	ProbeTimeout   time.Duration
+	SuspicionMult  int
+	GossipInterval time.Duration
+	// SecretKey encrypts gossip with AES (16, 24 or 32 bytes); every node needs it.
+	SecretKey []byte
+	// Server is this node's RPC server, when it provides services: its services,
+	// including ones registered later, are advertised at RPCAddr.
+	Server *rpc.Server
+	// RPCAddr is the address consumers dial for Server ("host:port"). Required with
+	// Server.
+	RPCAddr string
+	// Ring configures the consistent-hash rings.
+	Ring RingOptions
+	// Strategy picks providers for Resolve. Default Ring.
+	Strategy Strategy
+	// Failover is how many distinct providers a call may try. Default DefaultFailover.
+	Failover int
+	// Isolation is how long a provider that just failed is tried last, before gossip
+	// declares it dead. Default DefaultIsolation; negative disables it.
+	Isolation time.Duration
+	// Debounce gathers bursts of membership changes into one ring rebuild.
+	// Default DefaultDebounce.
+	Debounce time.Duration
+	// LeavePropagation is how long Shutdown waits after announcing the leave before
+	// it stops serving, so that consumers stop routing here first. Default: ten
+	// gossip intervals.
+	LeavePropagation time.Duration
+	// Logger receives membership changes and gossip errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// resolved holds validated options.
+type resolved struct {
+	Options
+	ml *memberlist.Config
+}
+
+func (o Options) resolve() (*resolved, error) {
+	r := &resolved{Options: o}
+	r.Seeds = append([]string(nil), o.Seeds...)
+	if err := r.defaults(); err != nil {
+		return nil, err
+	}
+	if err := validateRing(r.Ring); err != nil {
+		return nil, err
+	}
+	if r.Server != nil && r.RPCAddr == "" {
+		return nil, fmt.Errorf("registry: Options.RPCAddr is required with Options.Server: consumers dial it")
+	}
+	switch len(r.SecretKey) {
+	case 0, 16, 24, 32:
+	default:
+		return nil, fmt.Errorf("registry: Options.SecretKey is %d bytes; gossip encryption takes 16, 24 or 32", len(r.SecretKey))
+	}
+	ml, err := r.memberlistConfig()
+	if err != nil {
+		return nil, err
+	}
+	r.ml = ml
+	return r, nil
+}
+
+func (r *resolved) defaults() error {
+	if r.NodeName == "" {
+		host, _ := os.Hostname()
+		var b [3]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		r.NodeName = fmt.Sprintf("%s-%s", host, hex.EncodeToString(b[:]))
+	}
+	if r.Ring.PartitionCount == 0 {
+		r.Ring.PartitionCount = DefaultPartitionCount
+	}
+	if r.Ring.ReplicationFactor == 0 {
+		r.Ring.ReplicationFactor = DefaultReplicationFactor
+	}
+	if r.Ring.Load == 0 {
+		r.Ring.Load = DefaultLoad
+	}
+	if r.Failover <= 0 {
+		r.Failover = DefaultFailover
+	}
+	if r.Isolation == 0 {
+		r.Isolation = DefaultIsolation
+	}
+	if r.Debounce <= 0 {
+		r.Debounce = DefaultDebounce
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	return nil
+}
+
+// validateRing rejects every configuration that could reach a panic in the ring
+// library: with Load above 1, at least two virtual nodes per member and no more
+// members than partitions, every partition finds an owner.
+func validateRing(o RingOptions) error {
+	switch {
+	case o.PartitionCount < 2 || o.PartitionCount > 1<<20:
+		return fmt.Errorf("registry: Ring.PartitionCount %d is outside 2..1048576", o.PartitionCount)
+	case o.ReplicationFactor < 2 || o.ReplicationFactor > 1000:
+		return fmt.Errorf("registry: Ring.ReplicationFactor %d is outside 2..1000", o.ReplicationFactor)
+	case !(o.Load > 1 && o.Load <= 10):
+		return fmt.Errorf("registry: Ring.Load %v must be above 1 (a bound of exactly 1 cannot place every partition) and at most 10", o.Load)
+	}
+	return nil
+}
+
+func (r *resolved) memberlistConfig() (*memberlist.Config, error) {
+	var c *memberlist.Config
+	switch r.Preset {
+	case LAN:
+		c = memberlist.DefaultLANConfig()
+	case WAN:
+		c = memberlist.DefaultWANConfig()
+	case Local, Fast:
+		c = memberlist.DefaultLocalConfig()
+		c.BindAddr, c.BindPort = "127.0.0.1", 0
+		if r.Preset == Fast {
+			c.ProbeInterval = 100 * time.Millisecond
+			c.ProbeTimeout = 50 * time.Millisecond
+			c.SuspicionMult = 2
+			c.SuspicionMaxTimeoutMult = 2
+			c.GossipInterval = 20 * time.Millisecond
+			c.PushPullInterval = 2 * time.Second
+			c.TCPTimeout = 500 * time.Millisecond
+			c.GossipToTheDeadTime = 2 * time.Second
+		}
+	default:
+		return nil, fmt.Errorf("registry: unknown Preset %d", r.Preset)
+	}
+	c.Name = r.NodeName
+	if r.BindAddr != "" {
+		c.BindAddr = r.BindAddr
+	}
+	if r.BindPort != 0 || r.BindAddr != "" {
+		c.BindPort = r.BindPort
+	}
+	c.AdvertiseAddr, c.AdvertisePort = r.AdvertiseAddr, r.AdvertisePort
+	if r.ProbeInterval > 0 {
+		c.ProbeInterval = r.ProbeInterval
+	}
+	if r.ProbeTimeout > 0 {
+		c.ProbeTimeout = r.ProbeTimeout
+	}
+	if r.SuspicionMult > 0 {
+		c.SuspicionMult = r.SuspicionMult
+	}
+	if r.GossipInterval > 0 {
+		c.GossipInterval = r.GossipInterval
+	}
+	if c.ProbeTimeout >= c.ProbeInterval {
+		return nil, fmt.Errorf("registry: ProbeTimeout %v must be shorter than ProbeInterval %v", c.ProbeTimeout, c.ProbeInterval)
+	}
+	if len(r.SecretKey) > 0 {
+		c.SecretKey = append([]byte(nil), r.SecretKey...)
+	}
+	if r.LeavePropagation <= 0 {
+		r.LeavePropagation = 10 * c.GossipInterval
+	}
+	c.LogOutput = slogWriter{r.Logger}
+	return c, nil
+}

@@ -1,0 +1,259 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ringrpc/ringrpc/rpc"
+)
+
+func TestDiscoveryAndSameKeySameProvider(t *testing.T) {
+	_, seeds := cluster(t, 3)
+	regA, ca := startConsumer(t, "consumer-a", seeds, nil)
+	regB, cb := startConsumer(t, "consumer-b", seeds, nil)
+	providersOf(t, regA, whoDesc.Name, 3)
+	providersOf(t, regB, whoDesc.Name, 3)
+	ctx := context.Background()
+	seen := map[string]bool{}
+	for i := range 60 {
+		key := fmt.Sprintf("user-%d", i)
+		a, err := who(ctx, ca, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := who(ctx, cb, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := who(ctx, ca, key)
+		if a != b || a != again {
+			t.Fatalf("key %s went to %s and %s and %s: every node must agree", key, a, b, again)
+		}
+		seen[a] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("60 keys landed on %v: the ring should spread them over 3 providers", seen)
+	}
+	members := regA.Members()
+	if len(members) != 5 {
+		t.Fatalf("members: %+v", members)
+	}
+}
+
+func TestManyServicesOnOneNode(t *testing.T) {
+	p := startProvider(t, "big", nil, nil)
+	reg, c := startConsumer(t, "consumer", []string{p.reg.GossipAddr()}, nil)
+	var descs []*rpc.ServiceDesc
+	for i := range 300 {
+		d := &rpc.ServiceDesc{Name: fmt.Sprintf("example.com/a/very/long/import/path/for/a/service/package%03d/with/more/segments.ServiceWithALongName%03d", i, i),
+			Methods: whoDesc.Methods}
+		if err := p.server.Register(d, []rpc.Handler{whoHandler("big")}); err != nil {
+			t.Fatal(err)
+		}
+		descs = append(descs, d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := reg.WaitFor(ctx, func(s Snapshot) bool { return len(s.Services) == 301 })
+	if err != nil {
+		t.Fatalf("%v: sees %d services", err, len(reg.Snapshot().Services))
+	}
+	// A late consumer learns all 301 at once.
+	late, _ := startConsumer(t, "late", []string{p.reg.GossipAddr()}, nil)
+	if err := late.WaitFor(ctx, func(s Snapshot) bool { return len(s.Services) == 301 }); err != nil {
+		t.Fatal(err)
+	}
+	call := c.NewCall(descs[299], 0)
+	call.Args.String("k")
+	d, err := c.Invoke(context.Background(), call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var who string
+	d.String(&who)
+	if err := d.Finish(); err != nil || who != "big" {
+		t.Fatalf("%q %v", who, err)
+	}
+}
+
+func TestKilledProviderFailsOver(t *testing.T) {
+	nodes, seeds := cluster(t, 3)
+	reg, c := startConsumer(t, "consumer", seeds, nil)
+	providersOf(t, reg, whoDesc.Name, 3)
+	ctx := context.Background()
+	// Find a key owned by the provider about to die.
+	victim := nodes[1]
+	var key string
+	for i := 0; key == ""; i++ {
+		k := fmt.Sprintf("k%d", i)
+		if n, _ := who(ctx, c, k); n == victim.name {
+			key = k
+		}
+	}
+	victim.stop() // no leave: its sockets just close
+	for range 20 {
+		n, err := who(ctx, c, key)
+		if err != nil {
+			t.Fatalf("call after the kill: %v", err)
+		}
+		if n == victim.name {
+			t.Fatal("served by a dead provider")
+		}
+	}
+	providersOf(t, reg, whoDesc.Name, 2)
+}
+
+func TestGracefulLeaveFailsNoCall(t *testing.T) {
+	nodes, seeds := cluster(t, 3)
+	reg, c := startConsumer(t, "consumer", seeds, nil)
+	providersOf(t, reg, whoDesc.Name, 3)
+	var calls, failures atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				calls.Add(1)
+				if _, err := who(context.Background(), c, fmt.Sprintf("g%d-%d", g, i)); err != nil {
+					failures.Add(1)
+					t.Errorf("call failed during a graceful leave: %v", err)
+					return
+				}
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := nodes[2].reg.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	providersOf(t, reg, whoDesc.Name, 2)
+	close(stop)
+	wg.Wait()
+	if failures.Load() > 0 || calls.Load() == 0 {
+		t.Fatalf("%d of %d calls failed", failures.Load(), calls.Load())
+	}
+}
+
+func TestServiceRegisteredAfterJoinAndWatch(t *testing.T) {
+	p := startProvider(t, "p", nil, nil)
+	reg, _ := startConsumer(t, "c", []string{p.reg.GossipAddr()}, nil)
+	events := make(chan Event, 64)
+	stop := reg.Watch(func(e Event) { events <- e })
+	defer stop()
+	late := &rpc.ServiceDesc{Name: "test.Late", Methods: whoDesc.Methods}
+	if err := p.server.Register(late, []rpc.Handler{whoHandler("p")}); err != nil {
+		t.Fatal(err)
+	}
+	providersOf(t, reg, "test.Late", 1)
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.Type == EventCatalog && e.Member.Name == "p" && strings.Contains(strings.Join(e.Member.Services, ","), "test.Late") {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no catalog event for the late service")
+		}
+	}
+}
+
+func TestEncryption(t *testing.T) {
+	key := []byte("0123456789abcdef")
+	p := startProvider(t, "p", nil, func(o *Options) { o.SecretKey = key })
+	reg, c := startConsumer(t, "c", []string{p.reg.GossipAddr()}, func(o *Options) { o.SecretKey = key })
+	providersOf(t, reg, whoDesc.Name, 1)
+	if n, err := who(context.Background(), c, "k"); err != nil || n != "p" {
+		t.Fatalf("%q %v", n, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := Join(ctx, Options{NodeName: "intruder", Preset: Fast, Seeds: []string{p.reg.GossipAddr()}, SecretKey: []byte("fedcba9876543210"), Logger: quiet})
+	if err == nil {
+		t.Fatal("a node with the wrong key joined")
+	}
+	_, err = Join(ctx, Options{NodeName: "plain", Preset: Fast, Seeds: []string{p.reg.GossipAddr()}, Logger: quiet})
+	if err == nil {
+		t.Fatal("a node without the key joined an encrypted cluster")
+	}
+}
+
+func TestJoinErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"unreachable seed", Options{Preset: Fast, Seeds: []string{"127.0.0.1:1"}}, "no seed answered"},
+		{"server without address", Options{Preset: Fast, Server: rpc.NewServer(rpc.ServerOptions{})}, "RPCAddr is required"},
+		{"bad key", Options{Preset: Fast, SecretKey: []byte("short")}, "16, 24 or 32"},
+		{"load 1", Options{Preset: Fast, Ring: RingOptions{Load: 1}}, "must be above 1"},
+		{"one virtual node", Options{Preset: Fast, Ring: RingOptions{ReplicationFactor: 1}}, "ReplicationFactor 1"},
+		{"one partition", Options{Preset: Fast, Ring: RingOptions{PartitionCount: 1}}, "PartitionCount 1"},
+		{"probe timeout", Options{Preset: Fast, ProbeTimeout: time.Second}, "must be shorter than ProbeInterval"},
+		{"preset", Options{Preset: Preset(9)}, "unknown Preset"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Logger = quiet
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			r, err := Join(ctx, tc.opts)
+			if err == nil {
+				r.Close()
+				t.Fatal("joined")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestNoProvider(t *testing.T) {
+	reg, c := startConsumer(t, "alone", nil, nil)
+	_, err := who(context.Background(), c, "k")
+	if !errors.Is(err, rpc.ErrUnavailable) || !strings.Contains(err.Error(), "no provider of service test.Who") {
+		t.Fatalf("%v", err)
+	}
+	_ = reg
+}
+
+func TestStrategies(t *testing.T) {
+	_, seeds := cluster(t, 3)
+	reg, _ := startConsumer(t, "c", seeds, nil)
+	providersOf(t, reg, whoDesc.Name, 3)
+	for _, s := range []Strategy{RoundRobin, Random} {
+		c, err := rpc.NewClient(rpc.ClientOptions{Resolver: reg.WithStrategy(s)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]int{}
+		for range 90 {
+			n, err := who(context.Background(), c, "same-key")
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen[n]++
+		}
+		c.Close()
+		if len(seen) != 3 {
+			t.Fatalf("strategy %d used %v for one key, want all three", s, seen)
+		}
+		if s == RoundRobin && (seen["p0"] != 30 || seen["p1"] != 30) {
+			t.Fatalf("round robin: %v", seen)
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package registry
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/buraksezer/consistent"
+	"github.com/cespare/xxhash/v2"
+)
+
+// provider is one node serving a service.
+type provider struct {
+	node string
+	addr string
+}
+
+// serviceRing is the immutable routing table of one service.
+type serviceRing struct {
+	providers []provider // sorted by node name
+	partCount uint64
+	parts     [][]uint16 // partition -> provider indexes, owner first, then failover order
+	owned     []int      // partitions owned per provider
+}
+
+// snapshot is the whole immutable routing state, swapped atomically.
+type snapshot struct {
+	services map[string]*serviceRing
+	members  []Member
+}
+
+type ringMember string
+
+func (m ringMember) String() string { return string(m) }
+
+type xxHasher struct{}
+
+func (xxHasher) Sum64(b []byte) uint64 { return xxhash.Sum64(b) }
+
+// buildRing places a service's providers on a ring and precomputes, per partition, the
+// owner and the next distinct owners, so that a pick is a hash and an index.
+func buildRing(providers []provider, opts RingOptions, failover int) (sr *serviceRing, err error) {
+	sr = &serviceRing{providers: providers, owned: make([]int, len(providers))}
+	n := len(providers)
+	if n == 1 {
+		sr.partCount = 1
+		sr.parts = [][]uint16{{0}}
+		sr.owned[0] = 1
+		return sr, nil
+	}
+	index := make(map[string]uint16, n)
+	members := make([]consistent.Member, n)
+	for i, p := range providers {
+		index[p.node] = uint16(i)
+		members[i] = ringMember(p.node)
+	}
+	// More providers than partitions would leave some without any: give each one.
+	parts := max(opts.PartitionCount, n)
+	defer func() {
+		// validateRing rules out the library's panics; this is the last line of defence.
+		if r := recover(); r != nil {
+			sr, err = nil, fmt.Errorf("registry: building the ring of %d providers: %v", n, r)
+		}
+	}()
+	c := consistent.New(members, consistent.Config{
+		PartitionCount:    parts,
+		ReplicationFactor: opts.ReplicationFactor,
+		Load:              opts.Load,
+		Hasher:            xxHasher{},
+	})
+	sr.partCount = uint64(parts)
+	sr.parts = make([][]uint16, parts)
+	k := min(failover, n)
+	for p := range parts {
+		closest, err := c.GetClosestNForPartition(p, k)
+		if err != nil {
+			return nil, fmt.Errorf("registry: ring of %d providers: %w", n, err)
+		}
+		order := make([]uint16, len(closest))
+		for i, m := range closest {
+			order[i] = index[m.String()]
+		}
+		sr.parts[p] = order
+		sr.owned[order[0]]++
+	}
+	return sr, nil
+}
+
+// partition maps a route key to its partition, as the ring library does.
+func (sr *serviceRing) partition(key string) uint64 {
+	return xxhash.Sum64String(key) % sr.partCount
+}
+
+// ringKey identifies a set of providers, so that services served by the same nodes
+// share one ring.
+func ringKey(ps []provider) string {
+	var b strings.Builder
+	for _, p := range ps {
+		b.WriteString(p.node)
+		b.WriteByte(0)
+		b.WriteString(p.addr)
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// buildSnapshot turns the known nodes into rings, one per service.
+func buildSnapshot(nodes map[string]*nodeState, opts RingOptions, failover int) (*snapshot, []error) {
+	byService := map[string][]provider{}
+	snap := &snapshot{services: map[string]*serviceRing{}}
+	for _, ns := range nodes {
+		snap.members = append(snap.members, ns.member())
+		if ns.cat == nil || ns.meta.rpcAddr == "" {
+			continue
+		}
+		for _, s := range ns.cat.services {
+			byService[s] = append(byService[s], provider{node: ns.name, addr: ns.meta.rpcAddr})
+		}
+	}
+	slices.SortFunc(snap.members, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	shared := map[string]*serviceRing{}
+	var errs []error
+	for svc, ps := range byService {
+		slices.SortFunc(ps, func(a, b provider) int { return strings.Compare(a.node, b.node) })
+		key := ringKey(ps)
+		sr, ok := shared[key]
+		if !ok {
+			var err error
+			if sr, err = buildRing(ps, opts, failover); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			shared[key] = sr
+		}
+		snap.services[svc] = sr
+	}
+	return snap, errs
+}

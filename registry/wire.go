@@ -1,0 +1,192 @@
+package registry
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Node metadata and the messages nodes exchange, in a small versioned binary format.
+//
+// metadata (at most 512 bytes, memberlist's limit):
+//
+//	byte  version (metaVersion)
+//	str16 RPC address ("" for a node that serves nothing)
+//	u64   catalog version
+//	u16   number of services in the catalog
+//
+// catalog message (sent over memberlist's reliable TCP channel and in push/pull state):
+//
+//	byte  kind (msgCatalog) | byte version | str16 node name | str16 RPC address
+//	u64   catalog version | u32 count | count × str16 service name
+//
+// catalog request: byte kind (msgCatalogRequest) | byte version | str16 node name |
+// u8 IP length | IP | u16 gossip port (where to send the catalog)
+const (
+	metaVersion       = 1
+	msgCatalog        = 'C'
+	msgCatalogRequest = 'R'
+	wireVersion       = 1
+	maxMetaSize       = 512 // memberlist.MetaMaxSize
+	maxServices       = 1 << 16
+)
+
+var errShort = errors.New("truncated")
+
+// nodeMeta is what a node advertises in its memberlist metadata.
+type nodeMeta struct {
+	rpcAddr  string
+	version  uint64
+	services int
+}
+
+func appendStr16(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+func encodeMeta(m nodeMeta) ([]byte, error) {
+	if len(m.rpcAddr) > 255 {
+		return nil, fmt.Errorf("registry: RPC address %q is too long to advertise", m.rpcAddr)
+	}
+	b := []byte{metaVersion}
+	b = appendStr16(b, m.rpcAddr)
+	b = binary.BigEndian.AppendUint64(b, m.version)
+	b = binary.BigEndian.AppendUint16(b, uint16(min(m.services, maxServices-1)))
+	if len(b) > maxMetaSize {
+		return nil, fmt.Errorf("registry: node metadata of %d bytes exceeds memberlist's %d", len(b), maxMetaSize)
+	}
+	return b, nil
+}
+
+// reader reads the wire format with bounds checks; the first error sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) next(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.b) {
+		r.err = errShort
+		return nil
+	}
+	s := r.b[:n]
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *reader) u8() byte {
+	if s := r.next(1); s != nil {
+		return s[0]
+	}
+	return 0
+}
+
+func (r *reader) u16() uint16 {
+	if s := r.next(2); s != nil {
+		return binary.BigEndian.Uint16(s)
+	}
+	return 0
+}
+
+func (r *reader) u32() uint32 {
+	if s := r.next(4); s != nil {
+		return binary.BigEndian.Uint32(s)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if s := r.next(8); s != nil {
+		return binary.BigEndian.Uint64(s)
+	}
+	return 0
+}
+
+func (r *reader) str16() string { return string(r.next(int(r.u16()))) }
+
+func decodeMeta(b []byte) (nodeMeta, error) {
+	r := reader{b: b}
+	if v := r.u8(); r.err == nil && v != metaVersion {
+		return nodeMeta{}, fmt.Errorf("registry: node metadata version %d is not %d: upgrade this node", v, metaVersion)
+	}
+	m := nodeMeta{rpcAddr: r.str16(), version: r.u64(), services: int(r.u16())}
+	if r.err != nil {
+		return nodeMeta{}, fmt.Errorf("registry: node metadata of %d bytes: %w", len(b), r.err)
+	}
+	return m, nil
+}
+
+// catalog is the full list of services a node exports.
+type catalog struct {
+	node     string
+	rpcAddr  string
+	version  uint64
+	services []string
+}
+
+func encodeCatalog(c catalog) []byte {
+	b := []byte{msgCatalog, wireVersion}
+	b = appendStr16(b, c.node)
+	b = appendStr16(b, c.rpcAddr)
+	b = binary.BigEndian.AppendUint64(b, c.version)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(c.services)))
+	for _, s := range c.services {
+		b = appendStr16(b, s)
+	}
+	return b
+}
+
+func decodeCatalog(b []byte) (catalog, error) {
+	r := reader{b: b}
+	if k, v := r.u8(), r.u8(); r.err == nil && (k != msgCatalog || v != wireVersion) {
+		return catalog{}, fmt.Errorf("registry: not a version %d catalog", wireVersion)
+	}
+	c := catalog{node: r.str16(), rpcAddr: r.str16(), version: r.u64()}
+	n := r.u32()
+	if r.err == nil && (n > maxServices || int(n)*2 > len(r.b)) {
+		return catalog{}, fmt.Errorf("registry: catalog claims %d services in %d bytes", n, len(r.b))
+	}
+	for range n {
+		c.services = append(c.services, r.str16())
+	}
+	if r.err != nil {
+		return catalog{}, fmt.Errorf("registry: catalog of %d bytes: %w", len(b), r.err)
+	}
+	return c, nil
+}
+
+// catalogRequest asks a node for its catalog, saying where to send it: the requester
+// may be too new for the other node to know it yet.
+type catalogRequest struct {
+	node string
+	ip   []byte
+	port uint16
+}
+
+func encodeCatalogRequest(q catalogRequest) []byte {
+	b := appendStr16([]byte{msgCatalogRequest, wireVersion}, q.node)
+	b = append(b, byte(len(q.ip)))
+	b = append(b, q.ip...)
+	return binary.BigEndian.AppendUint16(b, q.port)
+}
+
+func decodeCatalogRequest(b []byte) (catalogRequest, error) {
+	r := reader{b: b}
+	if k, v := r.u8(), r.u8(); r.err == nil && (k != msgCatalogRequest || v != wireVersion) {
+		return catalogRequest{}, fmt.Errorf("registry: not a version %d catalog request", wireVersion)
+	}
+	q := catalogRequest{node: r.str16()}
+	q.ip = append([]byte(nil), r.next(int(r.u8()))...)
+	q.port = r.u16()
+	if r.err == nil && len(q.ip) != 4 && len(q.ip) != 16 {
+		return catalogRequest{}, fmt.Errorf("registry: catalog request with a %d-byte IP", len(q.ip))
+	}
+	if r.err != nil {
+		return catalogRequest{}, fmt.Errorf("registry: catalog request: %w", r.err)
+	}
+	return q, nil
+}
