@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -140,5 +139,3 @@ func cluster(t testing.TB, providers int) ([]*node, []string) {
 	}
 	return nodes, seeds
 }
-
-var errStop = errors.New("stop")

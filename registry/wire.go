@@ -29,6 +29,7 @@ const (
 	wireVersion       = 1
 	maxMetaSize       = 512 // memberlist.MetaMaxSize
 	maxServices       = 1 << 16
+	maxAddrLen        = 255
 )
 
 var errShort = errors.New("truncated")
@@ -46,7 +47,7 @@ func appendStr16(b []byte, s string) []byte {
 }
 
 func encodeMeta(m nodeMeta) ([]byte, error) {
-	if len(m.rpcAddr) > 255 {
+	if len(m.rpcAddr) > maxAddrLen {
 		return nil, fmt.Errorf("registry: RPC address %q is too long to advertise", m.rpcAddr)
 	}
 	b := []byte{metaVersion}
@@ -114,6 +115,9 @@ func decodeMeta(b []byte) (nodeMeta, error) {
 		return nodeMeta{}, fmt.Errorf("registry: node metadata version %d is not %d: upgrade this node", v, metaVersion)
 	}
 	m := nodeMeta{rpcAddr: r.str16(), version: r.u64(), services: int(r.u16())}
+	if r.err == nil && len(m.rpcAddr) > maxAddrLen {
+		return nodeMeta{}, fmt.Errorf("registry: node metadata: RPC address of %d bytes", len(m.rpcAddr))
+	}
 	if r.err != nil {
 		return nodeMeta{}, fmt.Errorf("registry: node metadata of %d bytes: %w", len(b), r.err)
 	}

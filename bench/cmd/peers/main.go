@@ -7,6 +7,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -70,21 +71,34 @@ func runClient(o options) error {
 	if err != nil {
 		return err
 	}
+	rows := measureAll(ps, addrs, ws, callers, o)
+	printReport(os.Stdout, o, rows)
+	for _, r := range rows {
+		if r.err != nil {
+			return errors.New("some cells failed")
+		}
+	}
+	return nil
+}
+
+// measureAll measures every cell, peers innermost so that each payload and number
+// of callers meets every peer at about the same time.
+func measureAll(ps []peers.Peer, addrs []string, ws []peers.Workload, callers []int, o options) []row {
 	var rows []row
 	for _, w := range ws {
 		for _, n := range callers {
 			for i, p := range ps {
-				r, err := measure(p, addrs[i], w, load.Config{Callers: n, Warmup: o.warmup, Duration: o.duration})
-				if err != nil {
-					return fmt.Errorf("%s, %s, %d callers: %w", p.Name, w.Name, n, err)
+				r := measure(p, addrs[i], w, load.Config{Callers: n, Warmup: o.warmup, Duration: o.duration})
+				if r.err != nil {
+					fmt.Fprintf(os.Stderr, "%-14s %-5s %4d callers: %v\n", p.Name, w.Name, n, r.err)
+				} else {
+					fmt.Fprintf(os.Stderr, "%-14s %-5s %4d callers: %s calls/s\n", p.Name, w.Name, n, thousands(r.rate))
 				}
-				fmt.Fprintf(os.Stderr, "%-14s %-5s %4d callers: %s calls/s\n", p.Name, w.Name, n, thousands(r.rate))
 				rows = append(rows, r)
 			}
 		}
 	}
-	printReport(os.Stdout, o, rows)
-	return nil
+	return rows
 }
 
 // startServers runs one server process per peer: this executable with -role=server.
@@ -95,8 +109,10 @@ func startServers(ps []peers.Peer) (addrs []string, stop func(), err error) {
 	}
 	var servers []*peers.Server
 	stop = func() {
-		for _, s := range servers {
-			s.Stop()
+		for i, s := range servers {
+			if err := s.Stop(); err != nil {
+				fmt.Fprintf(os.Stderr, "server process of %s: %v\n", ps[i].Name, err)
+			}
 		}
 	}
 	for _, p := range ps {

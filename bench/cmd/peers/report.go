@@ -19,28 +19,30 @@ type row struct {
 	rate          float64
 	p50, p99      time.Duration
 	allocs        float64
+	err           error
 }
 
 // measure runs one cell on a new client of p.
-func measure(p peers.Peer, addr string, w peers.Workload, cfg load.Config) (row, error) {
+func measure(p peers.Peer, addr string, w peers.Workload, cfg load.Config) row {
+	r := row{peer: p.Name, payload: w.Name, callers: cfg.Callers}
 	c, err := p.Dial(addr)
 	if err != nil {
-		return row{}, err
+		r.err = err
+		return r
 	}
 	defer c.Close()
-	if err := w.Call(context.Background(), c); err != nil {
-		return row{}, err
+	if r.err = w.Call(context.Background(), c); r.err != nil {
+		return r
 	}
 	runtime.GC()
 	res, err := load.Run(cfg, func(ctx context.Context) error { return w.Call(ctx, c) })
 	if err != nil {
-		return row{}, err
+		r.err = err
+		return r
 	}
-	return row{
-		peer: p.Name, payload: w.Name, callers: cfg.Callers,
-		rate: res.Rate(), p50: res.Latency.Quantile(0.50), p99: res.Latency.Quantile(0.99),
-		allocs: res.AllocsPerCall(),
-	}, nil
+	r.rate, r.allocs = res.Rate(), res.AllocsPerCall()
+	r.p50, r.p99 = res.Latency.Quantile(0.50), res.Latency.Quantile(0.99)
+	return r
 }
 
 func printReport(w io.Writer, o options, rows []row) {
@@ -48,11 +50,25 @@ func printReport(w io.Writer, o options, rows []row) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| peer | payload | callers | calls/s | p50 | p99 | allocs/call |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|")
+	var failed []row
 	for _, r := range rows {
+		if r.err != nil {
+			failed = append(failed, r)
+			fmt.Fprintf(w, "| %s | %s | %d | failed | | | |\n", r.peer, r.payload, r.callers)
+			continue
+		}
 		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %.1f |\n",
 			r.peer, r.payload, r.callers, thousands(r.rate), latency(r.p50), latency(r.p99), r.allocs)
 	}
 	printTargets(w, rows)
+	if len(failed) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Failures:")
+		fmt.Fprintln(w)
+		for _, r := range failed {
+			fmt.Fprintf(w, "- %s, %s, %d callers: %v\n", r.peer, r.payload, r.callers, r.err)
+		}
+	}
 }
 
 // printTargets prints the ratios the project targets: hello at 100 callers.
@@ -79,7 +95,7 @@ func printTargets(w io.Writer, rows []row) {
 
 func find(rows []row, peer string) (row, bool) {
 	for _, r := range rows {
-		if r.peer == peer && r.payload == "hello" && r.callers == 100 {
+		if r.peer == peer && r.payload == "hello" && r.callers == 100 && r.err == nil {
 			return r, true
 		}
 	}

@@ -1,5 +1,6 @@
 // Package ringpeer serves and calls greeter.Greeter with ringrpc, through a
-// descriptor, client and dispatcher written the way ringrpc-gen writes them.
+// descriptor, client and dispatcher written the way ringrpc-gen writes them, except
+// that struct values go through encodeValue and decodeValue.
 package ringpeer
 
 import (
@@ -7,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 
 	"github.com/ringrpc/ringrpc/bench/internal/greeter"
 	"github.com/ringrpc/ringrpc/rpc"
@@ -23,12 +25,25 @@ var greeterDesc = rpc.ServiceDesc{
 	},
 }
 
-// escape returns p and makes the compiler keep *p on the heap. rpc's Encoder.Value
-// and Decoder.Value hand their argument to go-json's MarshalNoEscape and
-// UnmarshalNoEscape, which hide it from escape analysis and address it through
-// uintptrs: a variable left on a goroutine stack that grows during the call is read
-// or written in freed memory, which corrupts values or crashes the process. Every
-// Value call below would otherwise get a stack variable.
+// encodeValue is res.Value(p) made safe. Encoder.Value hands p to go-json's
+// MarshalNoEscape, which hides it from escape analysis and reads it through a
+// uintptr without keeping it alive: a variable left on a goroutine stack that grows
+// during the encoding, or a heap value the collector frees meanwhile, is read from
+// freed memory, which corrupts the JSON or crashes the process. encodeValue keeps
+// *p on the heap and alive until the encoding ends.
+func encodeValue[T any](e *rpc.Encoder, p *T) {
+	e.Value(escape(p))
+	runtime.KeepAlive(p)
+}
+
+// decodeValue is d.Value(p) with *p on the heap and alive, for the same reason:
+// Decoder.Value hands p to go-json's UnmarshalNoEscape.
+func decodeValue[T any](d *rpc.Decoder, p *T) {
+	d.Value(escape(p))
+	runtime.KeepAlive(p)
+}
+
+// escape returns p and makes the compiler keep *p on the heap.
 func escape[T any](p *T) *T {
 	if sink.never {
 		sink.p = p
@@ -59,7 +74,7 @@ func registerGreeter(s *rpc.Server, impl greeter.Greeter) error {
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var p *greeter.Payload
-			args.Value(escape(&p))
+			decodeValue(args, &p)
 			if err := args.Finish(); err != nil {
 				return err
 			}
@@ -67,7 +82,7 @@ func registerGreeter(s *rpc.Server, impl greeter.Greeter) error {
 			if err != nil {
 				return err
 			}
-			res.Value(escape(&r0))
+			encodeValue(res, &r0)
 			return nil
 		},
 	})
@@ -105,13 +120,13 @@ func (x *Client) SayHello(ctx context.Context, a, b string) (string, error) {
 // Echo calls Greeter.Echo.
 func (x *Client) Echo(ctx context.Context, p *greeter.Payload) (greeter.Payload, error) {
 	call := x.c.NewCall(&greeterDesc, 1)
-	call.Args.Value(escape(&p))
+	encodeValue(&call.Args, &p)
 	var r0 greeter.Payload
 	d, err := x.c.Invoke(ctx, call)
 	if err != nil {
 		return r0, err
 	}
-	d.Value(escape(&r0))
+	decodeValue(&d, &r0)
 	return r0, d.Finish()
 }
 
