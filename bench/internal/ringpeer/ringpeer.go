@@ -25,7 +25,7 @@ var greeterDesc = rpc.ServiceDesc{
 	},
 }
 
-// encodeValue is res.Value(p) made safe. Encoder.Value hands p to go-json's
+// encodeValue is e.Value(p) made safe. Encoder.Value hands p to go-json's
 // MarshalNoEscape, which hides it from escape analysis and reads it through a
 // uintptr without keeping it alive: a variable left on a goroutine stack that grows
 // during the encoding, or a heap value the collector frees meanwhile, is read from
@@ -56,6 +56,7 @@ var sink struct {
 	p     any
 }
 
+// registerGreeter serves impl on s, as a generated RegisterGreeterServer does.
 func registerGreeter(s *rpc.Server, impl greeter.Greeter) error {
 	return s.Register(&greeterDesc, []rpc.Handler{
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
