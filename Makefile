@@ -56,4 +56,6 @@ checkgenerate: generate
 	@git diff --exit-code -- '*.go' || { echo "generated files are stale: run make generate and commit"; exit 1; }
 
 demo:
-	$(GO) run ./example/echo
+	@mkdir -p .bin
+	$(GO) build -o .bin/ ./example/provider ./example/consumer ./example/demo
+	.bin/demo -bin .bin

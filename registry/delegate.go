@@ -57,7 +57,8 @@ func (e memberlistEvents) NotifyUpdate(n *memberlist.Node) { e.r.nodeAlive(n, Ev
 // NotifyLeave forgets a node that left or was declared dead.
 func (e memberlistEvents) NotifyLeave(n *memberlist.Node) { e.r.nodeGone(n) }
 
-// slogWriter sends memberlist's log lines to slog at their level.
+// slogWriter sends memberlist's log lines to slog: errors and warnings at their level,
+// its chatty informational lines at Debug.
 type slogWriter struct{ log *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
@@ -68,8 +69,6 @@ func (w slogWriter) Write(p []byte) (int, error) {
 		level = slog.LevelError
 	case strings.Contains(line, "[WARN]"):
 		level = slog.LevelWarn
-	case strings.Contains(line, "[INFO]"):
-		level = slog.LevelInfo
 	}
 	if i := strings.Index(line, "memberlist:"); i >= 0 {
 		line = line[i:]

@@ -226,6 +226,9 @@ func (r *resolved) memberlistConfig() (*memberlist.Config, error) {
 	default:
 		return nil, fmt.Errorf("registry: unknown Preset %d", r.Preset)
 	}
+	// A restarted node may come back under its name at another address once the old
+	// one has been dead this long (memberlist's default never allows it).
+	c.DeadNodeReclaimTime = map[Preset]time.Duration{LAN: 10 * time.Second, WAN: 30 * time.Second, Local: 2 * time.Second, Fast: 500 * time.Millisecond}[r.Preset]
 	c.Name = r.NodeName
 	if r.BindAddr != "" {
 		c.BindAddr = r.BindAddr

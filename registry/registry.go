@@ -242,6 +242,12 @@ func (r *Registry) nodeAlive(n *memberlist.Node, kind EventType) {
 	stale := meta.services > 0 && (ns.cat == nil || ns.cat.version < meta.version)
 	m := ns.member()
 	r.mu.Unlock()
+	if kind == EventJoin && meta.rpcAddr != "" {
+		// A (re)join is news that the provider is back: end its isolation.
+		if _, ok := r.isolated.LoadAndDelete(meta.rpcAddr); ok {
+			r.nIsol.Add(-1)
+		}
+	}
 	if stale {
 		r.requestCatalog(n.Name)
 	}
@@ -545,7 +551,9 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 			timeout = time.Until(dl) / 2
 		}
 		if err := r.ml.Leave(timeout); err != nil {
-			errs = append(errs, fmt.Errorf("registry: announcing the leave: %w", err))
+			// Nobody left to tell, or too slow to tell them: they will find out
+			// by probing. The shutdown goes on.
+			r.log.Warn("registry: the leave was not announced", "err", err)
 		}
 		t := time.NewTimer(r.opts.LeavePropagation)
 		select {

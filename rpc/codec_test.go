@@ -2,8 +2,10 @@ package rpc
 
 import (
 	stdjson "encoding/json"
+	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -181,5 +183,37 @@ func TestCodes(t *testing.T) {
 	}
 	if Code(99).String() != "Code(99)" {
 		t.Error(Code(99).String())
+	}
+}
+
+// TestValueOnFreshStacks encodes and decodes stack values from goroutines whose small
+// stacks grow during the call: the values must come through intact.
+func TestValueOnFreshStacks(t *testing.T) {
+	want := `{"id":42,"name":"n","tags":["a","b"],"attrs":{"k":"v"},"when":"0001-01-01T00:00:00Z"}`
+	errs := make(chan string, 200)
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() {
+			it := Item{ID: 42, Name: "n", Tags: []string{"a", "b"}, Attrs: map[string]string{"k": "v"}}
+			var e Encoder
+			e.reset(nil, false)
+			e.Value(&it)
+			got, err := e.finish()
+			if err != nil || string(got) != want {
+				errs <- fmt.Sprintf("encoded %s (%v)", got, err)
+				return
+			}
+			var back Item
+			d := newDecoder(got, false)
+			d.Value(&back)
+			if err := d.Finish(); err != nil || back.ID != 42 || back.Tags[1] != "b" || back.Attrs["k"] != "v" {
+				errs <- fmt.Sprintf("decoded %+v (%v)", back, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
 	}
 }

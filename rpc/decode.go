@@ -332,7 +332,7 @@ func (d *Decoder) Value(p any) {
 	if !d.skipValue() {
 		return
 	}
-	if err := json.UnmarshalNoEscape(d.data[start:d.pos], p); err != nil {
+	if err := json.Unmarshal(d.data[start:d.pos], p); err != nil {
 		d.failf("%v", err)
 	}
 }

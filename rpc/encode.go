@@ -83,11 +83,12 @@ func (e *Encoder) Bytes(b []byte) {
 	e.done()
 }
 
-// Value writes v with github.com/goccy/go-json. Pass a pointer to avoid copying v into
-// an interface.
+// Value writes v with github.com/goccy/go-json. go-json's NoEscape variants are not
+// used: they hide the pointer from the garbage collector and the stack mover, and read
+// freed memory when the caller's stack grows during encoding.
 func (e *Encoder) Value(v any) {
 	e.sep()
-	b, err := json.MarshalNoEscape(v)
+	b, err := json.Marshal(v)
 	if err != nil {
 		e.fail(err)
 		e.buf = append(e.buf, "null"...)

@@ -409,3 +409,35 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+func TestIntrospectionAndJSONCalls(t *testing.T) {
+	_, _, addr := startGreeter(t, ServerOptions{})
+	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	ctx := context.Background()
+	descs, err := c.ListServices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(descs) != 1 || descs[0].Name != greeterDesc.Name || len(descs[0].Methods) != len(greeterDesc.Methods) {
+		t.Fatalf("introspection: %+v", descs)
+	}
+	m := descs[0].Methods[0]
+	if m.Name != "SayHello" || m.Params[1].Name != "b" || m.Results[0] != "string" {
+		t.Fatalf("method: %+v", m)
+	}
+	out, err := c.InvokeJSON(ctx, greeterDesc.Name, m, []byte(`["x", "y"]`))
+	if err != nil || string(out) != `"hello x y"` {
+		t.Fatalf("InvokeJSON: %s %v", out, err)
+	}
+	if _, err := c.InvokeJSON(ctx, greeterDesc.Name, m, []byte(`{"a":1}`)); !errors.Is(err, ErrBadArguments) {
+		t.Fatalf("object args: %v", err)
+	}
+	if _, err := c.InvokeJSON(ctx, greeterDesc.Name, m, []byte(`[1,2]`)); !errors.Is(err, ErrBadArguments) {
+		t.Fatalf("wrong types: %v", err)
+	}
+	s := NewServer(ServerOptions{})
+	defer s.Close()
+	if err := s.Register(&ServiceDesc{Name: IntrospectionService, Methods: []MethodDesc{{Name: "X"}}}, []Handler{func(context.Context, *Decoder, *Encoder) error { return nil }}); err == nil {
+		t.Fatal("registered the reserved introspection name")
+	}
+}

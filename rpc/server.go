@@ -45,6 +45,8 @@ type Server struct {
 	mu       sync.Mutex // serialises registration
 	services atomic.Pointer[map[string]*service]
 	watchers []func(*ServiceDesc)
+	// introspection answers IntrospectionService; it is not listed among the services.
+	introspection *service
 }
 
 type service struct {
@@ -72,6 +74,9 @@ func NewServer(opts ServerOptions) *Server {
 	}
 	// Cannot fail: the code is registered once, on a new server.
 	_ = s.ts.RegisterProcessor(RequestCode, transport.ProcessorFunc(s.process), pool)
+	s.introspection = &service{desc: &introspectionDesc, methods: map[string]*method{
+		"Services": {desc: &introspectionDesc.Methods[0], handler: s.introspect},
+	}}
 	return s
 }
 
@@ -91,7 +96,7 @@ func (s *Server) Register(desc *ServiceDesc, handlers []Handler) error {
 	}
 	s.mu.Lock()
 	old := *s.services.Load()
-	if _, dup := old[desc.Name]; dup {
+	if _, dup := old[desc.Name]; dup || desc.Name == IntrospectionService {
 		s.mu.Unlock()
 		return fmt.Errorf("rpc: service %s is already registered on this server", desc.Name)
 	}
@@ -146,6 +151,9 @@ func (s *Server) Close() error { return s.ts.Close() }
 // process is the transport processor of RPC requests: find, decode, run, answer.
 func (s *Server) process(ctx context.Context, conn *transport.Conn, req *transport.Command) (*transport.Command, error) {
 	svc := (*s.services.Load())[req.ExtFields[HeaderInterface]]
+	if svc == nil && req.ExtFields[HeaderInterface] == IntrospectionService {
+		svc = s.introspection
+	}
 	if svc == nil {
 		return s.reject(req, CodeServiceNotFound, fmt.Sprintf("service %q is not served at %s: check the service name, or register it on the provider", req.ExtFields[HeaderInterface], conn.LocalAddr()))
 	}

@@ -1,0 +1,122 @@
+// Command provider serves the Hello and World services and joins a ringrpc cluster.
+//
+//	provider -name p1 -seed 127.0.0.1:7946
+//
+// It prints one line, "READY name=... rpc=... gossip=...", once it serves and has
+// joined. SIGINT or SIGTERM makes it leave gracefully: it announces the leave, waits
+// for consumers to stop routing to it, finishes the calls in flight, then exits.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ringrpc/ringrpc/example/hello"
+	"github.com/ringrpc/ringrpc/registry"
+	"github.com/ringrpc/ringrpc/rpc"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "provider:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	name := flag.String("name", "", "node name, unique in the cluster (default: host name and a random suffix)")
+	rpcAddr := flag.String("rpc", "127.0.0.1:0", "address to serve RPC on")
+	gossip := flag.String("gossip", "127.0.0.1:0", "address for gossip (UDP and TCP)")
+	seeds := flag.String("seed", "", "comma-separated gossip addresses of cluster members; empty starts a cluster")
+	preset := flag.String("preset", "fast", "failure detection: fast, local, lan or wan")
+	flag.Parse()
+
+	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	p, err := parsePreset(*preset)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *rpcAddr)
+	if err != nil {
+		return err
+	}
+	server := rpc.NewServer(rpc.ServerOptions{Logger: log})
+	svc := &hello.Service{Name: *name, Log: log}
+	if err := hello.RegisterHelloServer(server, svc); err != nil {
+		return err
+	}
+	if err := hello.RegisterWorldServer(server, svc); err != nil {
+		return err
+	}
+	go server.Serve(ln)
+
+	host, port, err := splitHostPort(*gossip)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reg, err := registry.Join(ctx, registry.Options{
+		NodeName: *name, BindAddr: host, BindPort: port, Seeds: splitList(*seeds),
+		Preset: p, Server: server, RPCAddr: ln.Addr().String(), Logger: log,
+	})
+	if err != nil {
+		server.Close()
+		return err
+	}
+	svc.Name = reg.Name()
+	fmt.Printf("READY name=%s rpc=%s gossip=%s\n", reg.Name(), ln.Addr(), reg.GossipAddr())
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	<-stop
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := reg.Shutdown(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("LEFT name=%s\n", reg.Name())
+	return nil
+}
+
+func parsePreset(s string) (registry.Preset, error) {
+	switch s {
+	case "fast":
+		return registry.Fast, nil
+	case "local":
+		return registry.Local, nil
+	case "lan":
+		return registry.LAN, nil
+	case "wan":
+		return registry.WAN, nil
+	}
+	return 0, fmt.Errorf("unknown -preset %q: use fast, local, lan or wan", s)
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("-gossip %q: %w", addr, err)
+	}
+	n, err := strconv.Atoi(port)
+	return host, n, err
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
