@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ringrpc/ringrpc/rpc"
+)
+
+func cmdCall(args []string, stdout, stderr io.Writer) error {
+	c := newFlags("call", "SERVICE METHOD [JSON-ARGS]", stderr)
+	key := c.fs.String("key", "", "route key: the call goes to the key's owner on the ring")
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	rest := c.fs.Args()
+	if len(rest) < 2 || len(rest) > 3 {
+		return usageError{"want SERVICE METHOD [JSON-ARGS], like: example.com/hello.Hello SayHello '[\"a\",\"b\"]'"}
+	}
+	body := []byte("[]")
+	if len(rest) == 3 {
+		body = []byte(rest[2])
+	}
+	if !json.Valid(body) || !bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
+		return usageError{fmt.Sprintf("JSON-ARGS must be a JSON array of the arguments, like '[\"a\", 1]'; got %s", body)}
+	}
+	s, err := c.connect(false)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	desc, err := s.describe(rest[0])
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(desc.Methods, func(m rpc.MethodDesc) bool { return m.Name == rest[1] })
+	if i < 0 {
+		return fmt.Errorf("service %s has no method %q; it has: %s", desc.Name, rest[1], methodNames(desc))
+	}
+	ctx := s.ctx
+	if *key != "" {
+		ctx = rpc.WithRouteKey(ctx, *key)
+	}
+	out, err := s.client.InvokeJSON(ctx, desc.Name, desc.Methods[i], bytes.TrimSpace(body))
+	if err != nil {
+		return err
+	}
+	if desc.Methods[i].Oneway {
+		out = []byte("null")
+	}
+	if len(out) == 0 {
+		out = []byte("null")
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, out, "", "  ") != nil {
+		pretty.Reset()
+		pretty.Write(out)
+	}
+	fmt.Fprintln(stdout, pretty.String())
+	return nil
+}
+
+func methodNames(d *rpc.ServiceDesc) string {
+	var names []string
+	for _, m := range d.Methods {
+		names = append(names, m.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// signature renders a method as Go: Name(a string, b int) (string, error).
+func signature(m rpc.MethodDesc) string {
+	var ps []string
+	for _, p := range m.Params {
+		t := p.Type
+		if p.Variadic {
+			t = "..." + strings.TrimPrefix(t, "[]")
+		}
+		ps = append(ps, strings.TrimSpace(p.Name+" "+t))
+	}
+	res := ""
+	switch {
+	case m.Oneway:
+		res = "  // oneway"
+	case len(m.Results) == 0:
+		res = " error"
+	default:
+		res = " (" + strings.Join(append(slices.Clone(m.Results), "error"), ", ") + ")"
+	}
+	return fmt.Sprintf("%s(%s)%s", m.Name, strings.Join(ps, ", "), res)
+}
+
+func cmdServices(args []string, stdout, stderr io.Writer) error {
+	c := newFlags("services", "", stderr)
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	s, err := c.connect(false)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	var descs []rpc.ServiceDesc
+	if s.reg == nil {
+		descs, err = s.introspect("")
+	} else {
+		descs, err = s.clusterServices()
+	}
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return writeJSON(stdout, descs)
+	}
+	for _, d := range descs {
+		fmt.Fprintln(stdout, d.Name)
+		for _, m := range d.Methods {
+			fmt.Fprintf(stdout, "  %s\n", signature(m))
+		}
+	}
+	return nil
+}
+
+// clusterServices introspects one provider of each service in the cluster.
+func (s *session) clusterServices() ([]rpc.ServiceDesc, error) {
+	seen := map[string]bool{}
+	var out []rpc.ServiceDesc
+	for _, m := range s.reg.Members() {
+		for _, svc := range m.Services {
+			if seen[svc] {
+				continue
+			}
+			descs, err := s.introspect(svc)
+			if err != nil {
+				return nil, err
+			}
+			for _, d := range descs {
+				if !seen[d.Name] {
+					seen[d.Name] = true
+					out = append(out, d)
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b rpc.ServiceDesc) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func cmdMembers(args []string, stdout, stderr io.Writer) error {
+	c := newFlags("members", "", stderr)
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	s, err := c.connect(true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	members := s.reg.Members()
+	if c.json {
+		return writeJSON(stdout, members)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tGOSSIP\tRPC\tSERVICES")
+	for _, m := range members {
+		rpcAddr := m.RPCAddr
+		if rpcAddr == "" {
+			rpcAddr = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.State, m.GossipAddr, rpcAddr, strings.Join(m.Services, ","))
+	}
+	return tw.Flush()
+}
+
+func cmdRing(args []string, stdout, stderr io.Writer) error {
+	c := newFlags("ring", "SERVICE", stderr)
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	if c.fs.NArg() != 1 {
+		return usageError{"want one SERVICE"}
+	}
+	s, err := c.connect(true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	owners, ok := s.reg.Snapshot().Services[c.fs.Arg(0)]
+	if !ok {
+		return fmt.Errorf("no provider of %q in the cluster", c.fs.Arg(0))
+	}
+	if c.json {
+		return writeJSON(stdout, owners)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tRPC\tPARTITIONS\tSHARE")
+	for _, o := range owners {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f%%\n", o.Node, o.RPCAddr, o.Partitions, 100*o.Share)
+	}
+	return tw.Flush()
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,71 @@
+// Command ringrpc calls and inspects ringrpc services, like grpcurl for ringrpc.
+//
+//	ringrpc call --addr 127.0.0.1:7001 example.com/hello.Hello SayHello '["a","b"]'
+//	ringrpc call --seed 127.0.0.1:7946 --key user-1 example.com/hello.Hello Greet '["user-1"]'
+//	ringrpc services --addr 127.0.0.1:7001
+//	ringrpc members --seed 127.0.0.1:7946
+//	ringrpc ring --seed 127.0.0.1:7946 example.com/hello.Hello
+//
+// --addr talks to one server; --seed joins the gossip cluster for the command's
+// length and routes as any consumer does. Exit status: 0 on success, 1 when the
+// command fails, 2 on a usage error.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+const usage = `usage: ringrpc <command> [flags] [args]
+
+commands:
+  call SERVICE METHOD [JSON-ARGS]   call a method; JSON-ARGS is a JSON array (default [])
+  services                         list services and their methods
+  members                          list cluster members (needs --seed)
+  ring SERVICE                     show each provider's share of a service's ring (needs --seed)
+
+Run ringrpc <command> --help for the flags of a command.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmds := map[string]func([]string, io.Writer, io.Writer) error{
+		"call": cmdCall, "services": cmdServices, "members": cmdMembers, "ring": cmdRing,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "ringrpc: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	err := cmd(args[1:], stdout, stderr)
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "ringrpc %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "ringrpc %s: %v\n", args[0], err)
+		return 1
+	}
+}
