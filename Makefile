@@ -9,7 +9,7 @@ FUZZTIME    ?= 10s
 BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 6
 
-.PHONY: help test bench fuzz lint demo tools generate checkgenerate
+.PHONY: help test bench bench-peers fuzz lint demo tools generate checkgenerate
 
 help:
 	@echo "make demo   run the demo on this machine"
@@ -17,16 +17,22 @@ help:
 	@echo "make lint   gofmt, go vet and staticcheck"
 	@echo "make fuzz   every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench  benchmarks with -benchmem, BENCHCOUNT runs each, into bench.txt for benchstat"
+	@echo "make bench-peers    ringrpc against gRPC, net/rpc and a raw TCP echo (about 2 minutes)"
 	@echo "make generate       regenerate every generated file and golden file"
 	@echo "make checkgenerate  fail when a committed generated file is stale"
 
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.txt
 	@echo "compare two runs with: benchstat old.txt bench.txt"
+
+# ringrpc against gRPC, net/rpc and a raw TCP echo, each server in its own process.
+bench-peers:
+	cd bench && $(GO) run ./cmd/peers
 
 # Runs each fuzz target on its own: go test -fuzz takes one target at a time.
 fuzz:

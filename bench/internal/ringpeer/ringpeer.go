@@ -1,6 +1,5 @@
 // Package ringpeer serves and calls greeter.Greeter with ringrpc, through a
-// descriptor, client and dispatcher written the way ringrpc-gen writes them, except
-// that struct values go through encodeValue and decodeValue.
+// descriptor, client and dispatcher written the way ringrpc-gen writes them.
 package ringpeer
 
 import (
@@ -8,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
 
 	"github.com/ringrpc/ringrpc/bench/internal/greeter"
 	"github.com/ringrpc/ringrpc/rpc"
@@ -23,37 +21,6 @@ var greeterDesc = rpc.ServiceDesc{
 		{Name: "SayHello", Params: []rpc.Param{{Name: "a", Type: "string"}, {Name: "b", Type: "string"}}, Results: []string{"string"}},
 		{Name: "Echo", Params: []rpc.Param{{Name: "p", Type: "*greeter.Payload"}}, Results: []string{"greeter.Payload"}},
 	},
-}
-
-// encodeValue is e.Value(p) made safe. Encoder.Value hands p to go-json's
-// MarshalNoEscape, which hides it from escape analysis and reads it through a
-// uintptr without keeping it alive: a variable left on a goroutine stack that grows
-// during the encoding, or a heap value the collector frees meanwhile, is read from
-// freed memory, which corrupts the JSON or crashes the process. encodeValue keeps
-// *p on the heap and alive until the encoding ends.
-func encodeValue[T any](e *rpc.Encoder, p *T) {
-	e.Value(escape(p))
-	runtime.KeepAlive(p)
-}
-
-// decodeValue is d.Value(p) with *p on the heap and alive, for the same reason:
-// Decoder.Value hands p to go-json's UnmarshalNoEscape.
-func decodeValue[T any](d *rpc.Decoder, p *T) {
-	d.Value(escape(p))
-	runtime.KeepAlive(p)
-}
-
-// escape returns p and makes the compiler keep *p on the heap.
-func escape[T any](p *T) *T {
-	if sink.never {
-		sink.p = p
-	}
-	return p
-}
-
-var sink struct {
-	never bool
-	p     any
 }
 
 // registerGreeter serves impl on s, as a generated RegisterGreeterServer does.
@@ -75,7 +42,7 @@ func registerGreeter(s *rpc.Server, impl greeter.Greeter) error {
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var p *greeter.Payload
-			decodeValue(args, &p)
+			args.Value(&p)
 			if err := args.Finish(); err != nil {
 				return err
 			}
@@ -83,7 +50,7 @@ func registerGreeter(s *rpc.Server, impl greeter.Greeter) error {
 			if err != nil {
 				return err
 			}
-			encodeValue(res, &r0)
+			res.Value(&r0)
 			return nil
 		},
 	})
@@ -121,13 +88,13 @@ func (x *Client) SayHello(ctx context.Context, a, b string) (string, error) {
 // Echo calls Greeter.Echo.
 func (x *Client) Echo(ctx context.Context, p *greeter.Payload) (greeter.Payload, error) {
 	call := x.c.NewCall(&greeterDesc, 1)
-	encodeValue(&call.Args, &p)
+	call.Args.Value(&p)
 	var r0 greeter.Payload
 	d, err := x.c.Invoke(ctx, call)
 	if err != nil {
 		return r0, err
 	}
-	decodeValue(&d, &r0)
+	d.Value(&r0)
 	return r0, d.Finish()
 }
 
