@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/ringrpc/ringrpc/internal/callers"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // The benchmarks run the provider in a child process (this test binary with
@@ -59,29 +59,6 @@ func benchAddr(b *testing.B) string {
 	return benchProvider.addr
 }
 
-func runCallers(b *testing.B, n int, call func() error) {
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for g := range n {
-		count := b.N / n
-		if g < b.N%n {
-			count++
-		}
-		wg.Go(func() {
-			for range count {
-				if err := call(); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
-}
-
 // BenchmarkHello is the hello call through a client written as ringrpc-gen writes it.
 func BenchmarkHello(b *testing.B) {
 	addr := benchAddr(b)
@@ -94,7 +71,7 @@ func BenchmarkHello(b *testing.B) {
 			defer c.Close()
 			h := &greeterClient{c}
 			ctx := context.Background()
-			runCallers(b, n, func() error {
+			callers.Run(b, n, func() error {
 				s, err := h.SayHello(ctx, "a", "b")
 				if err == nil && s != "hello a b" {
 					err = fmt.Errorf("got %q", s)
@@ -113,7 +90,7 @@ func BenchmarkHelloAsync(b *testing.B) {
 	}
 	defer c.Close()
 	ctx := context.Background()
-	runCallers(b, 100, func() error {
+	callers.Run(b, 100, func() error {
 		_, err := sayHelloAsync(c, ctx, "a", "b").Wait(ctx)
 		return err
 	})

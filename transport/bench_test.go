@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/ringrpc/ringrpc/internal/callers"
 	"io"
 	"net"
 	"os"
@@ -13,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // The end-to-end benchmarks run the server in a child process (this test binary with
@@ -117,30 +117,6 @@ var benchCleanup = func() {}
 
 var benchConcurrency = []int{1, 16, 100}
 
-// runCallers splits b.N calls among n goroutines and reports calls per second.
-func runCallers(b *testing.B, n int, call func() error) {
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for g := range n {
-		count := b.N / n
-		if g < b.N%n {
-			count++
-		}
-		wg.Go(func() {
-			for range count {
-				if err := call(); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
-}
-
 func BenchmarkInvokeSync(b *testing.B) {
 	addr, _ := benchServer(b)
 	body := make([]byte, 64)
@@ -153,7 +129,7 @@ func BenchmarkInvokeSync(b *testing.B) {
 			if _, err := cl.InvokeSync(ctx, addr, req); err != nil {
 				b.Fatal(err)
 			}
-			runCallers(b, n, func() error {
+			callers.Run(b, n, func() error {
 				_, err := cl.InvokeSync(ctx, addr, req)
 				return err
 			})
@@ -174,7 +150,7 @@ func BenchmarkRawEcho(b *testing.B) {
 			defer rc.close()
 			var next sync.Mutex
 			id := 0
-			runCallers(b, n, func() error {
+			callers.Run(b, n, func() error {
 				next.Lock()
 				my := id
 				id++
