@@ -1,12 +1,15 @@
 package rpc
 
 import (
+	"context"
 	stdjson "encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestEncoderMatchesEncodingJSON(t *testing.T) {
@@ -216,4 +219,51 @@ func TestValueOnFreshStacks(t *testing.T) {
 	for e := range errs {
 		t.Fatal(e)
 	}
+}
+
+func TestCallCtx(t *testing.T) {
+	call := &Call{}
+	parent, cancelParent := context.WithCancel(context.Background())
+	defer cancelParent()
+	// A deadline that passes without anyone asking for Done still shows in Err.
+	c := newCallCtx(parent, call, time.Now().Add(-time.Millisecond))
+	if !errors.Is(c.Err(), context.DeadlineExceeded) || serverCallFrom(c) != call {
+		t.Fatalf("Err %v", c.Err())
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Fatal("Done not closed after the deadline")
+	}
+	// Done closes at the deadline.
+	c = newCallCtx(parent, call, time.Now().Add(20*time.Millisecond))
+	if dl, ok := c.Deadline(); !ok || time.Until(dl) > time.Second {
+		t.Fatalf("Deadline %v %v", dl, ok)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done never closed")
+	}
+	if !errors.Is(c.Err(), context.DeadlineExceeded) {
+		t.Fatal(c.Err())
+	}
+	c.release()
+	// The parent's cancellation reaches a handler waiting on Done, and derived contexts.
+	c = newCallCtx(parent, call, time.Time{})
+	child, cancelChild := context.WithCancel(c)
+	defer cancelChild()
+	if _, ok := c.Deadline(); ok {
+		t.Fatal("a deadline without one")
+	}
+	cancelParent()
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("parent cancellation lost")
+	}
+	if !errors.Is(c.Err(), context.Canceled) {
+		t.Fatal(c.Err())
+	}
+	c.release()
 }

@@ -163,21 +163,21 @@ func (s *Server) process(ctx context.Context, conn *transport.Conn, req *transpo
 	}
 	call := getCall(svc.desc, m.desc)
 	call.server = true
-	call.peer = conn.RemoteAddr().String()
+	call.peer = conn.Peer()
 	call.handler = m.handler
 	call.in = takeMetadata(req.ExtFields)
 	call.dec = newDecoder(req.Body, true)
 	call.dec.m = m.desc
 	call.res.reset(call.body, m.desc.resultsArray())
 
-	cctx := context.WithValue(ctx, serverKey{}, call)
+	var deadline time.Time
 	if ms, ok := req.ExtFields[HeaderTimeout]; ok {
 		if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n > 0 {
-			var cancel context.CancelFunc
-			cctx, cancel = context.WithTimeout(cctx, time.Duration(n)*time.Millisecond)
-			defer cancel()
+			deadline = time.Now().Add(time.Duration(n) * time.Millisecond)
 		}
 	}
+	cctx := newCallCtx(ctx, call, deadline)
+	defer cctx.release()
 	err := s.invoke(cctx, call)
 	if !req.IsOneway() {
 		s.respond(conn, req, call, err)

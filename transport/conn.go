@@ -69,6 +69,9 @@ func newConn(nc net.Conn, cfg *connConfig, disp *dispatcher, onClose func(*Conn)
 // RemoteAddr returns the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
+// Peer returns the peer's address as text, computed once per connection.
+func (c *Conn) Peer() string { return c.addr }
+
 // LocalAddr returns this end's address.
 func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
 
