@@ -40,9 +40,10 @@ func TestDiscoveryAndSameKeySameProvider(t *testing.T) {
 	if len(seen) != 3 {
 		t.Fatalf("60 keys landed on %v: the ring should spread them over 3 providers", seen)
 	}
-	members := regA.Members()
-	if len(members) != 5 {
-		t.Fatalf("members: %+v", members)
+	wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := regA.WaitFor(wctx, func(s Snapshot) bool { return len(s.Members) == 5 }); err != nil {
+		t.Fatalf("members: %+v: %v", regA.Members(), err)
 	}
 }
 
