@@ -71,4 +71,5 @@ func (e *Encoder) raw(array []byte) {
 	e.firstEnd = len(e.buf)
 }
 
+// String names the service and counts its methods, for logs.
 func (d ServiceDesc) String() string { return fmt.Sprintf("%s (%d methods)", d.Name, len(d.Methods)) }

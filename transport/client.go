@@ -3,7 +3,6 @@ package transport
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -201,7 +200,6 @@ func (cl *Client) Close() error {
 	}
 	cl.mu.Unlock()
 	cl.cancel()
-	var errs []error
 	for _, c := range conns {
 		c.closeWithError(fmt.Errorf("%w: client closed", ErrClosed))
 	}
@@ -222,5 +220,5 @@ func (cl *Client) Close() error {
 		return true
 	})
 	cl.disp.stop()
-	return errors.Join(errs...)
+	return nil
 }
