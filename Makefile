@@ -55,6 +55,7 @@ tools:
 
 generate:
 	$(GO) generate ./...
+	cd bench && $(GO) generate ./...
 	$(GO) test ./codegen -run 'TestGolden$$' -update
 
 # Regenerates in place and fails if that changed anything git tracks.

@@ -7,6 +7,8 @@ import (
 	"slices"
 )
 
+//go:generate go run -C ../../.. ./cmd/ringrpc-gen -dir bench/internal/greeter -type Greeter
+
 // Greeter is the service measured: a small call and a struct echo.
 type Greeter interface {
 	// SayHello returns "hello a b".
