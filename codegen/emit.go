@@ -137,16 +137,22 @@ func (e *emitter) ctxExpr(m *method) string {
 }
 
 func (e *emitter) client(svc *service, n serviceNames, rpcName string) {
-	e.p("")
-	e.p("// %s returns a %s whose methods call the service through c.", n.Client, svc.Iface)
-	e.p("func %s(c *%s.Client) %s { return &%s{c} }", n.Client, rpcName, svc.Iface, n.ClientImpl)
-	e.p("")
-	e.p("type %s struct{ c *%s.Client }", n.ClientImpl, rpcName)
-	e.p("")
-	e.p("var _ %s = (*%s)(nil)", svc.Iface, n.ClientImpl)
+	e.clientType(n.Client, svc.Iface, n.ClientImpl, rpcName)
 	for _, m := range svc.Methods {
 		e.clientMethod(svc, n, m)
 	}
+}
+
+// clientType writes a constructor and the struct behind it, asserted to implement
+// the interface iface.
+func (e *emitter) clientType(ctor, iface, impl, rpcName string) {
+	e.p("")
+	e.p("// %s returns a %s whose methods call the service through c.", ctor, iface)
+	e.p("func %s(c *%s.Client) %s { return &%s{c} }", ctor, rpcName, iface, impl)
+	e.p("")
+	e.p("type %s struct{ c *%s.Client }", impl, rpcName)
+	e.p("")
+	e.p("var _ %s = (*%s)(nil)", iface, impl)
 }
 
 func (e *emitter) resultTypes(m *method) string {
@@ -225,13 +231,7 @@ func (e *emitter) async(svc *service, n serviceNames, rpcName string) {
 		}
 		e.p("}")
 	}
-	e.p("")
-	e.p("// New%sClient returns a %s whose methods call the service through c.", n.Async, n.Async)
-	e.p("func New%sClient(c *%s.Client) %s { return &%s{c} }", n.Async, rpcName, n.Async, n.AsyncImpl)
-	e.p("")
-	e.p("type %s struct{ c *%s.Client }", n.AsyncImpl, rpcName)
-	e.p("")
-	e.p("var _ %s = (*%s)(nil)", n.Async, n.AsyncImpl)
+	e.clientType(n.AsyncClient, n.Async, n.AsyncImpl, rpcName)
 	for _, m := range svc.Methods {
 		e.asyncMethod(svc, n, m, rpcName)
 	}

@@ -89,7 +89,7 @@ func Write(cfg Config) ([]string, error) {
 // code (not by an earlier output of ringrpc-gen).
 func (l *loaded) checkNames(svc *service) error {
 	n := namesFor(svc.Iface)
-	want := []string{n.ServiceName, n.Desc, n.Client, n.ClientImpl, n.Async, "New" + n.Async + "Client", n.AsyncImpl, n.Register}
+	want := n.all()
 	for _, m := range svc.Methods {
 		if len(m.Results) > 1 {
 			want = append(want, resultsType(svc.Iface, m))

@@ -9,6 +9,7 @@ import (
 	"go/types"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/tools/go/packages"
@@ -111,9 +112,7 @@ func forgiven(msg string, ifaces []string) bool {
 		return false
 	}
 	for _, iface := range ifaces {
-		n := namesFor(iface)
-		switch name {
-		case n.ServiceName, n.Desc, n.Client, n.ClientImpl, n.Async, "New" + n.Async + "Client", n.AsyncImpl, n.Register:
+		if slices.Contains(namesFor(iface).all(), name) {
 			return true
 		}
 		if strings.HasPrefix(name, iface) && strings.HasSuffix(name, "Results") {

@@ -167,7 +167,7 @@ func exported(name string) string {
 
 // serviceNames are the top-level names generated for one interface.
 type serviceNames struct {
-	ServiceName, Desc, Client, ClientImpl, Async, AsyncImpl, Register string
+	ServiceName, Desc, Client, ClientImpl, Async, AsyncClient, AsyncImpl, Register string
 }
 
 func namesFor(iface string) serviceNames {
@@ -178,6 +178,7 @@ func namesFor(iface string) serviceNames {
 		Client:      "New" + iface + "Client",
 		ClientImpl:  lower + "Client",
 		Async:       iface + "Async",
+		AsyncClient: "New" + iface + "AsyncClient",
 		AsyncImpl:   lower + "AsyncClient",
 		Register:    "Register" + iface + "Server",
 	}
@@ -185,3 +186,8 @@ func namesFor(iface string) serviceNames {
 
 // resultsType names the struct an async call of a several-result method yields.
 func resultsType(iface string, m *method) string { return iface + m.Name + "Results" }
+
+// all lists the names, for clash checks.
+func (n serviceNames) all() []string {
+	return []string{n.ServiceName, n.Desc, n.Client, n.ClientImpl, n.Async, n.AsyncClient, n.AsyncImpl, n.Register}
+}
