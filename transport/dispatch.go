@@ -233,6 +233,10 @@ func (c *Conn) WriteResponse(req, resp *Command) error {
 	if err := runAfterHooks(c, req, resp); err != nil {
 		resp = errorResponse(req, CodeSystemError, err.Error())
 	}
+	return c.sendResponse(req, resp)
+}
+
+func (c *Conn) sendResponse(req, resp *Command) error {
 	return c.send(context.Background(), resp, req.Opaque, FlagResponse, req.Serialize, c.deadline(context.Background()))
 }
 
@@ -241,8 +245,7 @@ func (c *Conn) reply(req, resp *Command) {
 	if resp == nil || req.IsOneway() {
 		return
 	}
-	err := c.send(context.Background(), resp, req.Opaque, FlagResponse, req.Serialize, c.deadline(context.Background()))
-	if err != nil && !c.isClosing() {
+	if err := c.sendResponse(req, resp); err != nil && !c.isClosing() {
 		c.cfg.log.Warn("transport: writing a response failed", "peer", c.addr, "code", req.Code, "opaque", req.Opaque, "err", err)
 	}
 }
