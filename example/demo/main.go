@@ -72,8 +72,12 @@ func (d *demo) start(name string, args ...string) (*proc, error) {
 		return nil, fmt.Errorf("starting %s: %w (run make demo, which builds it)", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, stdin: stdin, lines: make(chan string, 256), done: make(chan struct{})}
-	go p.read(stdout, d.world)
-	go func() { cmd.Wait(); close(p.done) }()
+	go func() {
+		// Wait closes the pipe: read everything first, or the last lines are lost.
+		p.read(stdout, d.world)
+		cmd.Wait()
+		close(p.done)
+	}()
 	d.mu.Lock()
 	d.procs = append(d.procs, p)
 	d.mu.Unlock()
