@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,10 @@ import (
 // The end-to-end benchmarks run the server in a child process (this test binary with
 // benchServerEnv set), so that -benchmem counts the client side only.
 const benchServerEnv = "RINGRPC_TRANSPORT_BENCH_SERVER"
+
+// benchServerProfileEnv names a file for the bench server's CPU profile, so the server
+// side can be profiled like the client: RINGRPC_TRANSPORT_BENCH_PROFILE=server.pprof.
+const benchServerProfileEnv = "RINGRPC_TRANSPORT_BENCH_PROFILE"
 
 func init() {
 	if os.Getenv(benchServerEnv) == "1" {
@@ -41,6 +46,15 @@ func runBenchServer() {
 	}
 	go s.Serve(ln)
 	go rawEchoServe(raw)
+	if path := os.Getenv(benchServerProfileEnv); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			panic(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Printf("%s %s\n", ln.Addr(), raw.Addr())
 	io.Copy(io.Discard, os.Stdin)
 	raw.Close()

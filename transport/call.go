@@ -7,38 +7,35 @@ import (
 )
 
 // call is one request waiting for its response. Sync calls come from a pool and are
-// waited on by their caller; async calls carry a callback and a reaping timer.
+// waited on by their caller; async calls carry a callback.
 type call struct {
-	opaque int32
-	done   chan struct{} // sync: receives once when the call completes
-	resp   *Command
-	err    error
+	opaque  int32
+	expires int64         // reaper tick at which the call times out; 0: its context decides
+	done    chan struct{} // sync: receives once when the call completes
+	resp    *Command
+	err     error
 
 	// async only
 	cb     func(*Command, error)
 	conn   *Conn
 	req    *Command
-	timer  *time.Timer
 	stopFn func() bool // stops the context watch
 }
 
-var callPool = sync.Pool{New: func() any {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &syncCall{call: call{done: make(chan struct{}, 1)}, timer: t}
-}}
+var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
 
-// syncCall is a pooled call with the timer its caller waits on.
-type syncCall struct {
-	call
-	timer *time.Timer
+func getSyncCall() *call { return callPool.Get().(*call) }
+
+func putSyncCall(cl *call) {
+	cl.resp, cl.err, cl.expires = nil, nil, 0
+	callPool.Put(cl)
 }
 
-func getSyncCall() *syncCall { return callPool.Get().(*syncCall) }
-
-func putSyncCall(s *syncCall) {
-	s.resp, s.err = nil, nil
-	callPool.Put(s)
+func (cl *call) kind() string {
+	if cl.cb != nil {
+		return "async call"
+	}
+	return "call"
 }
 
 // complete delivers the outcome. It is called exactly once, by whoever removed the call
@@ -49,7 +46,6 @@ func (cl *call) complete(resp *Command, err error) {
 		cl.done <- struct{}{}
 		return
 	}
-	cl.timer.Stop()
 	if cl.stopFn != nil {
 		cl.stopFn()
 	}
@@ -93,52 +89,32 @@ func (c *Conn) deadline(ctx context.Context) time.Time {
 // context's, or Options.Timeout) passes, or the connection fails. A response with a
 // non-zero code is returned as a response, not an error. req is not modified.
 func (c *Conn) InvokeSync(ctx context.Context, req *Command) (*Command, error) {
-	start := time.Now()
-	deadline, own := ctx.Deadline()
-	if !own {
-		deadline = start.Add(c.cfg.timeout)
-	}
 	if err := runBeforeHooks(c, req); err != nil {
 		return nil, err
 	}
-	sc := getSyncCall()
-	if err := c.addPending(&sc.call); err != nil {
-		putSyncCall(sc)
+	cl := getSyncCall()
+	// A context with a deadline wakes us itself; without one the reaper times us out.
+	if _, own := ctx.Deadline(); !own {
+		cl.expires = c.expiry()
+	}
+	if err := c.addPending(cl); err != nil {
+		putSyncCall(cl)
 		return nil, err
 	}
-	if err := c.send(ctx, req, sc.opaque, 0, c.cfg.serialize, deadline); err != nil {
-		if !c.removePending(&sc.call) {
-			<-sc.done // completed meanwhile by a close; our error says more
+	if err := c.send(ctx, req, cl.opaque, 0, c.cfg.serialize); err != nil {
+		if !c.removePending(cl) {
+			<-cl.done // completed meanwhile by a close or the reaper; our error says more
 		}
-		putSyncCall(sc)
+		putSyncCall(cl)
 		return nil, err
 	}
-	// A context with a deadline wakes us itself; only the default needs a timer.
-	var expired <-chan time.Time
-	if !own {
-		sc.timer.Reset(deadline.Sub(start))
-		expired = sc.timer.C
+	if ctx.Done() == nil {
+		<-cl.done
+	} else if err := c.waitCtx(ctx, cl); err != nil {
+		return nil, err
 	}
-	var err error
-	select {
-	case <-sc.done:
-	case <-expired:
-		err = &timeoutError{what: "call", addr: c.addr, waited: time.Since(start), opaque: sc.opaque, hasOpaq: true}
-	case <-ctx.Done():
-		err = ctxError(ctx, "call", c.addr, start)
-	}
-	if !own {
-		sc.timer.Stop()
-	}
-	if err != nil {
-		if c.removePending(&sc.call) {
-			putSyncCall(sc)
-			return nil, err
-		}
-		<-sc.done // the response or a failure won the race; use it
-	}
-	resp, err := sc.resp, sc.err
-	putSyncCall(sc)
+	resp, err := cl.resp, cl.err
+	putSyncCall(cl)
 	if err == nil {
 		if err = runAfterHooks(c, req, resp); err != nil {
 			return nil, err
@@ -147,34 +123,48 @@ func (c *Conn) InvokeSync(ctx context.Context, req *Command) (*Command, error) {
 	return resp, err
 }
 
+// waitCtx waits for cl or the end of ctx. When ctx wins it removes cl, recycles it and
+// returns the context's error; when cl completes first it returns nil.
+func (c *Conn) waitCtx(ctx context.Context, cl *call) error {
+	start := time.Now()
+	select {
+	case <-cl.done:
+		return nil
+	case <-ctx.Done():
+	}
+	if c.removePending(cl) {
+		putSyncCall(cl)
+		return ctxError(ctx, "call", c.addr, start)
+	}
+	<-cl.done // the response or a failure won the race; use it
+	return nil
+}
+
 // InvokeAsync sends req and calls cb exactly once with the response or the error: a
 // deadline (the context's, or Options.Timeout), the context's end, the connection's
-// failure, or no permit in time. cb runs on the connection's reader goroutine or a
-// timer's, so it must return quickly and must not call Close (which waits for the
-// reader); hand long work to another goroutine. The number
-// of async calls in flight is bounded by Options.AsyncPermits; InvokeAsync waits for a
-// permit until the deadline.
+// failure, or no permit in time. cb runs on the connection's reader goroutine, its
+// reaper or the context's, so it must return quickly and must not call Close (which
+// waits for them); hand long work to another goroutine. The number of async calls in
+// flight is bounded by Options.AsyncPermits; InvokeAsync waits for a permit until the
+// deadline.
 func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, error)) {
 	if cb == nil {
 		cb = func(*Command, error) {} // completion still releases the permit
 	}
-	start := time.Now()
-	deadline := c.deadline(ctx)
 	if err := runBeforeHooks(c, req); err != nil {
 		cb(nil, err)
 		return
 	}
-	if err := c.cfg.asyncPermits.acquire(ctx, deadline, c.closing, "Async"); err != nil {
+	if err := c.cfg.asyncPermits.acquire(ctx, c.cfg.timeout, c.closing, "Async"); err != nil {
 		cb(nil, err)
 		return
 	}
 	cl := &call{cb: cb, conn: c, req: req}
-	cl.timer = time.AfterFunc(time.Until(deadline), func() {
-		if c.removePending(cl) {
-			cl.complete(nil, &timeoutError{what: "async call", addr: c.addr, waited: time.Since(start), opaque: cl.opaque, hasOpaq: true})
-		}
-	})
+	if _, own := ctx.Deadline(); !own {
+		cl.expires = c.expiry()
+	}
 	if ctx.Done() != nil {
+		start := time.Now()
 		cl.stopFn = context.AfterFunc(ctx, func() {
 			if c.removePending(cl) {
 				cl.complete(nil, ctxError(ctx, "async call", c.addr, start))
@@ -185,14 +175,14 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, 
 		cl.complete(nil, err)
 		return
 	}
-	// The timer or the context may have fired before the call was pending.
-	if !time.Now().Before(deadline) || ctx.Err() != nil {
+	// The context may have ended before the call was pending.
+	if err := ctx.Err(); err != nil {
 		if c.removePending(cl) {
-			cl.complete(nil, ctxError(ctx, "async call", c.addr, start))
+			cl.complete(nil, ctxError(ctx, "async call", c.addr, time.Now()))
 		}
 		return
 	}
-	if err := c.send(ctx, req, cl.opaque, 0, c.cfg.serialize, deadline); err != nil {
+	if err := c.send(ctx, req, cl.opaque, 0, c.cfg.serialize); err != nil {
 		if c.removePending(cl) {
 			cl.complete(nil, err)
 		}
@@ -203,14 +193,13 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, 
 // the request is queued for writing. Requests queued but not yet written are bounded by
 // Options.OnewayPermits; InvokeOneway waits for a permit until the deadline.
 func (c *Conn) InvokeOneway(ctx context.Context, req *Command) error {
-	deadline := c.deadline(ctx)
 	if err := runBeforeHooks(c, req); err != nil {
 		return err
 	}
-	if err := c.cfg.onewayPermits.acquire(ctx, deadline, c.closing, "Oneway"); err != nil {
+	if err := c.cfg.onewayPermits.acquire(ctx, c.cfg.timeout, c.closing, "Oneway"); err != nil {
 		return err
 	}
-	if err := c.send(ctx, req, c.nextOpaque.Add(1), FlagOneway, c.cfg.serialize, deadline); err != nil {
+	if err := c.send(ctx, req, c.nextOpaque.Add(1), FlagOneway, c.cfg.serialize); err != nil {
 		c.cfg.onewayPermits.release(1)
 		return err
 	}

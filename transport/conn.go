@@ -27,7 +27,10 @@ type Conn struct {
 	goAway     atomic.Bool  // the peer answered GO_AWAY: send it nothing new
 
 	pmu     sync.Mutex
-	pending map[int32]*call
+	pending pendingTable
+	reaping bool          // the reaper is ticking; guarded by pmu
+	ticks   atomic.Int64  // reaper ticks so far: the clock of call expiries
+	reapNow chan struct{} // wakes the reaper when a call with an expiry arrives
 
 	wmu      sync.Mutex
 	wbuf     []byte        // frames waiting for the writer
@@ -49,7 +52,7 @@ func newConn(nc net.Conn, cfg *connConfig, disp *dispatcher, onClose func(*Conn)
 		cfg:     cfg,
 		disp:    disp,
 		addr:    nc.RemoteAddr().String(),
-		pending: make(map[int32]*call),
+		reapNow: make(chan struct{}, 1),
 		wwake:   make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
@@ -59,10 +62,7 @@ func newConn(nc net.Conn, cfg *connConfig, disp *dispatcher, onClose func(*Conn)
 	c.routines.Add(2)
 	go c.readLoop()
 	go c.writeLoop()
-	go func() {
-		c.routines.Wait()
-		close(c.done)
-	}()
+	go c.keep()
 	return c
 }
 
@@ -110,7 +110,7 @@ func (c *Conn) Close() error {
 
 // closeWithError closes the connection once and fails every pending call with err.
 func (c *Conn) closeWithError(err error) {
-	var pending map[int32]*call
+	var pending []*call
 	first := false
 	c.once.Do(func() {
 		first = true
@@ -118,8 +118,7 @@ func (c *Conn) closeWithError(err error) {
 		close(c.closing)
 		c.nc.Close()
 		c.pmu.Lock()
-		pending = c.pending
-		c.pending = nil
+		pending = c.pending.close()
 		c.pmu.Unlock()
 		c.wmu.Lock()
 		space, queued := c.wspace, c.wOneway
@@ -168,13 +167,13 @@ func (c *Conn) wake() {
 
 // send encodes cmd into the write buffer with the given opaque and flag bits. The
 // caller's command is not modified.
-func (c *Conn) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType, deadline time.Time) error {
+func (c *Conn) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType) error {
 	h := *cmd
 	h.Opaque, h.Flag = opaque, h.Flag&^(FlagResponse|FlagOneway)|flag
 	h.Language, h.Version = LanguageGo, c.cfg.version
 	c.wmu.Lock()
 	for len(c.wbuf) >= maxBufferedWrite && !c.isClosing() && !c.wdrain {
-		if err := c.waitSpace(ctx, deadline); err != nil {
+		if err := c.waitSpace(ctx); err != nil {
 			return err
 		}
 	}
@@ -210,13 +209,14 @@ func (c *Conn) sendClosedError() error {
 }
 
 // waitSpace waits, with wmu held on entry and on return, for the writer to take the
-// buffer. On error wmu is released.
-func (c *Conn) waitSpace(ctx context.Context, deadline time.Time) error {
+// buffer, until the context's deadline or Options.Timeout. On error wmu is released.
+func (c *Conn) waitSpace(ctx context.Context) error {
 	if c.wspace == nil {
 		c.wspace = make(chan struct{})
 	}
 	space := c.wspace
 	c.wmu.Unlock()
+	deadline := c.deadline(ctx)
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
@@ -403,28 +403,31 @@ func (c *Conn) completeResponse(resp *Command) {
 // ---- pending table ----
 
 // addPending gives cl an opaque no pending call holds (the counter wraps) and adds it.
+// A call with an expiry makes sure the reaper is ticking.
 func (c *Conn) addPending(cl *call) error {
 	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	if c.pending == nil {
+	if c.pending.closed {
+		c.pmu.Unlock()
 		return c.lostError(c.err)
 	}
-	for {
-		cl.opaque = c.nextOpaque.Add(1)
-		if _, taken := c.pending[cl.opaque]; !taken {
-			break
+	c.pending.add(cl, &c.nextOpaque)
+	wake := cl.expires != 0 && !c.reaping
+	if wake {
+		c.reaping = true
+	}
+	c.pmu.Unlock()
+	if wake {
+		select {
+		case c.reapNow <- struct{}{}:
+		default:
 		}
 	}
-	c.pending[cl.opaque] = cl
 	return nil
 }
 
 func (c *Conn) takePending(opaque int32) *call {
 	c.pmu.Lock()
-	cl, ok := c.pending[opaque]
-	if ok {
-		delete(c.pending, opaque)
-	}
+	cl := c.pending.take(opaque)
 	c.pmu.Unlock()
 	return cl
 }
@@ -433,17 +436,67 @@ func (c *Conn) takePending(opaque int32) *call {
 // that removes a call completes it.
 func (c *Conn) removePending(cl *call) bool {
 	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	if c.pending[cl.opaque] == cl {
-		delete(c.pending, cl.opaque)
-		return true
-	}
-	return false
+	ok := c.pending.remove(cl)
+	c.pmu.Unlock()
+	return ok
 }
 
 // Pending returns the number of calls waiting for a response on this connection.
 func (c *Conn) Pending() int {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
-	return len(c.pending)
+	return c.pending.n
+}
+
+// ---- expiry ----
+
+// expiry returns the reaper tick at which a call sent now has waited at least
+// Options.Timeout. Calls without a deadline of their own are timed out by the reaper,
+// so they need neither a timer nor a clock reading each.
+func (c *Conn) expiry() int64 {
+	return c.ticks.Load() + c.cfg.reapTicks + 1
+}
+
+// keep owns the reaper and closes done once the reader and writer have exited.
+func (c *Conn) keep() {
+	for {
+		select {
+		case <-c.reapNow:
+			c.reap()
+		case <-c.closing:
+			c.routines.Wait()
+			close(c.done)
+			return
+		}
+	}
+}
+
+// reap ticks every Options.Timeout/reapDivisor while calls are pending, failing those
+// whose expiry has come. It returns when none is pending or the connection closes.
+func (c *Conn) reap() {
+	t := time.NewTicker(c.cfg.reapEvery)
+	defer t.Stop()
+	var expired []*call
+	for {
+		select {
+		case <-t.C:
+		case <-c.closing:
+			return
+		}
+		now := c.ticks.Add(1)
+		c.pmu.Lock()
+		expired = c.pending.expired(now, expired[:0])
+		idle := c.pending.n == 0
+		if idle {
+			c.reaping = false
+		}
+		c.pmu.Unlock()
+		for _, cl := range expired {
+			cl.complete(nil, &timeoutError{what: cl.kind(), addr: c.addr, waited: c.cfg.timeout, opaque: cl.opaque, hasOpaq: true, limit: true})
+		}
+		clear(expired)
+		if idle {
+			return
+		}
+	}
 }

@@ -237,7 +237,7 @@ func (c *Conn) WriteResponse(req, resp *Command) error {
 }
 
 func (c *Conn) sendResponse(req, resp *Command) error {
-	return c.send(context.Background(), resp, req.Opaque, FlagResponse, req.Serialize, c.deadline(context.Background()))
+	return c.send(context.Background(), resp, req.Opaque, FlagResponse, req.Serialize)
 }
 
 // reply writes resp for req unless req is oneway or resp is nil.

@@ -10,7 +10,8 @@
 //
 // [AppendFrame] and [ParseFrame] are pure functions with no I/O. [Conn] owns one network
 // connection: a reader goroutine that decodes frames and completes pending calls inline,
-// and a writer goroutine that coalesces frames from many callers into few syscalls.
+// a writer goroutine that coalesces frames from many callers into few syscalls, and a
+// reaper that, while calls are pending, times out those whose context has no deadline.
 // [Client] keeps connections per address and dials them on demand; [Server] accepts them.
 // Both ends of a connection may send requests, and both register [Processor]s.
 package transport

@@ -35,9 +35,13 @@ type timeoutError struct {
 	waited  time.Duration
 	opaque  int32
 	hasOpaq bool
+	limit   bool // waited is Options.Timeout, which the call had no deadline to override
 }
 
 func (e *timeoutError) Error() string {
+	if e.limit {
+		return fmt.Sprintf("transport: %s to %s got no response within %v (opaque %d, Options.Timeout): give the call a context deadline or raise Options.Timeout, or check the peer's load", e.what, e.addr, e.waited, e.opaque)
+	}
 	if e.hasOpaq {
 		return fmt.Sprintf("transport: %s to %s timed out after %v (opaque %d): raise the deadline or check the peer's load", e.what, e.addr, e.waited.Round(time.Millisecond), e.opaque)
 	}

@@ -24,6 +24,13 @@ const (
 	DefaultShutdownTimeout     = 10 * time.Second
 )
 
+// A call without a deadline of its own fails with a timeout between Timeout and
+// Timeout plus Timeout/reapDivisor (at most maxReapEvery) after it was sent.
+const (
+	reapDivisor  = 16
+	maxReapEvery = 250 * time.Millisecond
+)
+
 // maxBufferedWrite is how many encoded bytes a connection queues for its writer before
 // senders wait: it bounds memory when a peer stops reading.
 const maxBufferedWrite = 4 << 20
@@ -39,7 +46,10 @@ type ConnOptions struct {
 	MaxFrameSize int
 	// Version is the version field of every command sent. Default DefaultVersion.
 	Version int32
-	// Timeout bounds a call whose context has no deadline. Default DefaultTimeout.
+	// Timeout bounds a call whose context has no deadline. Such a call fails between
+	// Timeout and Timeout plus a sixteenth of it (at most 250ms) after it was sent:
+	// a per-connection reaper times them out, as RocketMQ's response table scan does,
+	// so calls need no timer each. Default DefaultTimeout.
 	Timeout time.Duration
 	// IdleTimeout closes a connection that has neither read nor written a frame for
 	// this long; it also bounds how long a dead peer can keep calls waiting on its
@@ -91,6 +101,8 @@ type connConfig struct {
 	maxFrame      int
 	version       int32
 	timeout       time.Duration
+	reapEvery     time.Duration // how often a connection looks for expired calls
+	reapTicks     int64         // reapEvery ticks in timeout, rounded up
 	idle          time.Duration
 	writeTimeout  time.Duration
 	tls           *tls.Config
@@ -115,6 +127,8 @@ func newConnConfig(o ConnOptions, asyncDefault, onewayDefault int) *connConfig {
 	if o.JSONHeaders {
 		cfg.serialize = SerializeJSON
 	}
+	cfg.reapEvery = min(max(cfg.timeout/reapDivisor, time.Millisecond), maxReapEvery)
+	cfg.reapTicks = int64((cfg.timeout + cfg.reapEvery - 1) / cfg.reapEvery)
 	if cfg.version == 0 {
 		cfg.version = DefaultVersion
 	}

@@ -21,12 +21,16 @@ func (s semaphore) tryAcquire() bool {
 	}
 }
 
-// acquire waits for a permit until the deadline, the context's end or done closes.
-func (s semaphore) acquire(ctx context.Context, deadline time.Time, done <-chan struct{}, kind string) error {
+// acquire waits for a permit until the context's deadline (or, without one, for
+// timeout), the context's end or done closes.
+func (s semaphore) acquire(ctx context.Context, timeout time.Duration, done <-chan struct{}, kind string) error {
 	if s.tryAcquire() {
 		return nil
 	}
-	t := time.NewTimer(time.Until(deadline))
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case s <- struct{}{}:
