@@ -308,3 +308,32 @@ func TestBusyPool(t *testing.T) {
 		}
 	}
 }
+
+// Workers are woken one by one, each waking the next while requests are queued: a
+// burst of blocking requests must still get every worker, and none may wait behind a
+// blocked processor while a worker is idle.
+func TestPoolWakesEveryWorkerForABurst(t *testing.T) {
+	for _, workers := range []int{1, 2, 8, 32} {
+		t.Run(fmt.Sprint(workers), func(t *testing.T) {
+			_, addr, started, release := blockingServer(t, ServerOptions{}, PoolOptions{Workers: workers})
+			cl := newTestClient(t, ClientOptions{})
+			results := make(chan error, workers+1)
+			for range workers + 1 {
+				cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { results <- err })
+			}
+			for i := range workers {
+				waitFor(t, started, fmt.Sprintf("blocked request %d of %d to start", i+1, workers))
+			}
+			select {
+			case <-started:
+				t.Fatalf("%d requests run on %d workers", workers+1, workers)
+			default:
+			}
+			close(release)
+			waitFor(t, started, "the queued request to start once a worker is free")
+			for range workers + 1 {
+				must(t, waitFor(t, results, "results"))
+			}
+		})
+	}
+}

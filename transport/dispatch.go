@@ -34,11 +34,92 @@ type task struct {
 }
 
 // workerPool runs one processor on a fixed set of goroutines fed by a bounded queue.
+//
+// Waking a parked goroutine costs more than most processors take, so the pool wakes
+// workers one at a time: a request wakes a worker only when none is already on its
+// way, and a worker that takes a request and sees more queued wakes the next. Under
+// load the running workers take request after request without parking; a request
+// never waits behind a blocked processor while a worker is idle.
 type workerPool struct {
-	p       Processor
-	opts    PoolOptions
-	queue   chan task
+	p    Processor
+	opts PoolOptions
+
+	mu     sync.Mutex
+	cond   sync.Cond
+	queue  []task // a ring of queued requests, grown up to opts.QueueSize
+	head   int
+	n      int
+	idle   int  // workers parked in cond.Wait
+	waking int  // workers signalled that have not yet run
+	closed bool // no more requests: workers finish the queue and exit
+
 	workers sync.WaitGroup
+}
+
+// push queues t, or reports false when the queue is full or closed.
+func (wp *workerPool) push(t task) bool {
+	wp.mu.Lock()
+	if wp.n >= wp.opts.QueueSize || wp.closed {
+		wp.mu.Unlock()
+		return false
+	}
+	if wp.n == len(wp.queue) {
+		wp.grow()
+	}
+	wp.queue[(wp.head+wp.n)%len(wp.queue)] = t
+	wp.n++
+	wp.wakeOne()
+	wp.mu.Unlock()
+	return true
+}
+
+func (wp *workerPool) grow() {
+	q := make([]task, min(max(2*len(wp.queue), 64), wp.opts.QueueSize))
+	for i := range wp.n {
+		q[i] = wp.queue[(wp.head+i)%len(wp.queue)]
+	}
+	wp.queue, wp.head = q, 0
+}
+
+// wakeOne signals a parked worker unless one is already on its way. mu is held.
+func (wp *workerPool) wakeOne() {
+	if wp.waking == 0 && wp.idle > 0 {
+		wp.waking++
+		wp.cond.Signal()
+	}
+}
+
+// pop waits for a request; false means the pool is closed and its queue empty.
+func (wp *workerPool) pop() (task, bool) {
+	wp.mu.Lock()
+	for wp.n == 0 {
+		if wp.closed {
+			wp.mu.Unlock()
+			return task{}, false
+		}
+		wp.idle++
+		wp.cond.Wait()
+		wp.idle--
+		if wp.waking > 0 {
+			wp.waking--
+		}
+	}
+	t := wp.queue[wp.head]
+	wp.queue[wp.head] = task{}
+	wp.head = (wp.head + 1) % len(wp.queue)
+	wp.n--
+	if wp.n > 0 {
+		wp.wakeOne()
+	}
+	wp.mu.Unlock()
+	return t, true
+}
+
+func (wp *workerPool) close() {
+	wp.mu.Lock()
+	wp.closed = true
+	wp.cond.Broadcast()
+	wp.mu.Unlock()
 }
 
 // dispatcher routes inbound requests to processors by code. Processors are registered
@@ -100,7 +181,7 @@ func (d *dispatcher) run() {
 		defer d.mu.Unlock()
 		d.frozen.Store(true)
 		for _, wp := range d.pools() {
-			wp.queue = make(chan task, wp.opts.QueueSize)
+			wp.cond.L = &wp.mu
 			wp.workers.Add(wp.opts.Workers)
 			for range wp.opts.Workers {
 				go d.work(wp)
@@ -125,7 +206,7 @@ func (d *dispatcher) pools() []*workerPool {
 func (d *dispatcher) stop() {
 	d.run() // so that stop after no use has pools to close
 	for _, wp := range d.pools() {
-		close(wp.queue)
+		wp.close()
 	}
 	for _, wp := range d.pools() {
 		wp.workers.Wait()
@@ -176,9 +257,7 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[SHUTDOWN]system busy, server is shutting down"))
 		}
 	default:
-		select {
-		case wp.queue <- task{c, req}:
-		default:
+		if !wp.push(task{c, req}) {
 			d.end()
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[OVERLOAD]system busy, start flow control for a while"))
 		}
@@ -187,7 +266,11 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 
 func (d *dispatcher) work(wp *workerPool) {
 	defer wp.workers.Done()
-	for t := range wp.queue {
+	for {
+		t, ok := wp.pop()
+		if !ok {
+			return
+		}
 		resp := d.process(wp.p, t.conn, t.req)
 		t.conn.reply(t.req, resp)
 		d.end()
