@@ -339,21 +339,19 @@ func (c *Conn) readFailed(err error) {
 	c.closeWithError(c.lostError(err))
 }
 
-// readFrame reads one frame: the length and header into a reused scratch buffer, the
-// body straight into its own allocation.
+// readFrame reads one frame. The header is decoded where it lies in the reader's
+// buffer (or, when larger than the buffer, in a reused scratch buffer); the command
+// and its body get one allocation between them when the body is small.
 func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Command, error) {
-	if cap(*scratch) < frameLenSize+frameWordSize {
-		*scratch = make([]byte, 512)
-	}
-	pre := (*scratch)[:frameLenSize+frameWordSize]
-	if _, err := io.ReadFull(br, pre[:frameLenSize]); err != nil {
-		return nil, err
-	}
-	n, err := checkFrameLength(beUint32(pre[:]), c.cfg.maxFrame)
+	pre, err := peek(br, frameLenSize)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := io.ReadFull(br, pre[frameLenSize:]); err != nil {
+	n, err := checkFrameLength(beUint32(pre), c.cfg.maxFrame)
+	if err != nil {
+		return nil, err
+	}
+	if pre, err = peek(br, frameLenSize+frameWordSize); err != nil {
 		return nil, err
 	}
 	word := beUint32(pre[frameLenSize:])
@@ -361,27 +359,78 @@ func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Comm
 	if h > n-frameWordSize {
 		return nil, malformed("bad header length %d in a frame of %d bytes", h, n)
 	}
-	if cap(*scratch) < h {
-		*scratch = make([]byte, h)
+	br.Discard(frameLenSize + frameWordSize)
+	var header []byte
+	if h <= br.Size() {
+		if header, err = peek(br, h); err != nil {
+			return nil, err
+		}
+	} else {
+		if cap(*scratch) < h {
+			*scratch = make([]byte, h)
+		}
+		header = (*scratch)[:h]
+		if _, err := io.ReadFull(br, header); err != nil {
+			return nil, err
+		}
+		if cap(*scratch) > 1<<20 {
+			*scratch = nil // a huge header was a one-off; don't keep its buffer
+		}
 	}
-	header := (*scratch)[:h] // the prefix is decoded already; reuse its bytes
-	if _, err := io.ReadFull(br, header); err != nil {
-		return nil, err
-	}
-	cmd := new(Command)
+	cmd := newCommand(n - frameWordSize - h)
 	if err := decodeHeader(cmd, SerializeType(word>>24), header, in); err != nil {
 		return nil, err
 	}
-	if cap(*scratch) > 1<<20 {
-		*scratch = nil // a huge header was a one-off; don't keep its buffer
+	if h <= br.Size() {
+		br.Discard(h)
 	}
-	if body := n - frameWordSize - h; body > 0 {
-		cmd.Body = make([]byte, body)
+	if len(cmd.Body) > 0 {
 		if _, err := io.ReadFull(br, cmd.Body); err != nil {
 			return nil, err
 		}
 	}
 	return cmd, nil
+}
+
+// peek returns the next n buffered bytes without consuming them, reading as needed.
+// Like io.ReadFull, it reports a frame cut short as io.ErrUnexpectedEOF.
+func peek(br *bufio.Reader, n int) ([]byte, error) {
+	b, err := br.Peek(n)
+	if err == io.EOF && len(b) > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return b, err
+}
+
+// newCommand returns a command with a body of n bytes. A small body shares the
+// command's allocation: one allocation per frame instead of two.
+func newCommand(n int) *Command {
+	switch {
+	case n == 0:
+		return new(Command)
+	case n <= 64:
+		p := new(struct {
+			c Command
+			b [64]byte
+		})
+		p.c.Body = p.b[:n:n]
+		return &p.c
+	case n <= 256:
+		p := new(struct {
+			c Command
+			b [256]byte
+		})
+		p.c.Body = p.b[:n:n]
+		return &p.c
+	case n <= 1024:
+		p := new(struct {
+			c Command
+			b [1024]byte
+		})
+		p.c.Body = p.b[:n:n]
+		return &p.c
+	}
+	return &Command{Body: make([]byte, n)}
 }
 
 func beUint32(b []byte) uint32 {
