@@ -409,29 +409,36 @@ func newCommand(n int) *Command {
 	case n == 0:
 		return new(Command)
 	case n <= 64:
-		p := new(struct {
-			c Command
-			b [64]byte
-		})
+		p := new(commandBody64)
 		p.c.Body = p.b[:n:n]
 		return &p.c
 	case n <= 256:
-		p := new(struct {
-			c Command
-			b [256]byte
-		})
+		p := new(commandBody256)
 		p.c.Body = p.b[:n:n]
 		return &p.c
 	case n <= 1024:
-		p := new(struct {
-			c Command
-			b [1024]byte
-		})
+		p := new(commandBody1K)
 		p.c.Body = p.b[:n:n]
 		return &p.c
 	}
 	return &Command{Body: make([]byte, n)}
 }
+
+// A command with room for its body, in sizes that waste at most three quarters.
+type (
+	commandBody64 struct {
+		c Command
+		b [64]byte
+	}
+	commandBody256 struct {
+		c Command
+		b [256]byte
+	}
+	commandBody1K struct {
+		c Command
+		b [1024]byte
+	}
+)
 
 func beUint32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
