@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -20,10 +21,13 @@ type Client struct {
 	disp     *dispatcher
 	cancel   context.CancelFunc
 
-	slots  sync.Map // address -> *slot
-	mu     sync.Mutex
+	// slots maps addresses to their connections. It is copied on write: addresses
+	// come and go rarely, and every call looks one up, without a lock.
+	slots  atomic.Pointer[map[string]*slot]
+	mu     sync.Mutex // guards closed, conns and writers of slots
 	closed bool
 	conns  map[*Conn]struct{}
+	dials  sync.WaitGroup // runDial goroutines; added to under mu while not closed
 }
 
 // slot holds the connections of one address.
@@ -43,7 +47,7 @@ type dialAttempt struct {
 // NewClient returns a client configured by opts; it dials nothing until first used.
 func NewClient(opts ClientOptions) *Client {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Client{
+	cl := &Client{
 		cfg:      newConnConfig(opts.ConnOptions, DefaultClientAsyncPermits, DefaultClientOnewayPermits),
 		connect:  orDefault(opts.ConnectTimeout, DefaultConnectTimeout),
 		poolSize: orDefault(opts.PoolSize, 1),
@@ -51,6 +55,8 @@ func NewClient(opts ClientOptions) *Client {
 		cancel:   cancel,
 		conns:    make(map[*Conn]struct{}),
 	}
+	cl.slots.Store(&map[string]*slot{})
+	return cl
 }
 
 // RegisterProcessor registers p for requests with code that servers send to this
@@ -94,11 +100,10 @@ func (cl *Client) InvokeOneway(ctx context.Context, addr string, req *Command) e
 
 // Conn returns an open connection to addr, dialling it if needed.
 func (cl *Client) Conn(ctx context.Context, addr string) (*Conn, error) {
-	v, ok := cl.slots.Load(addr)
-	if !ok {
-		v, _ = cl.slots.LoadOrStore(addr, &slot{conns: make([]atomic.Pointer[Conn], cl.poolSize), dials: make([]*dialAttempt, cl.poolSize)})
+	s := (*cl.slots.Load())[addr]
+	if s == nil {
+		s = cl.addSlot(addr)
 	}
-	s := v.(*slot)
 	i := 0
 	if len(s.conns) > 1 {
 		i = int(s.rr.Add(1) % uint32(len(s.conns)))
@@ -107,6 +112,42 @@ func (cl *Client) Conn(ctx context.Context, addr string) (*Conn, error) {
 		return c, nil
 	}
 	return cl.dial(ctx, addr, s, i)
+}
+
+func (cl *Client) addSlot(addr string) *slot {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	old := *cl.slots.Load()
+	if s := old[addr]; s != nil {
+		return s
+	}
+	m := make(map[string]*slot, len(old)+1)
+	maps.Copy(m, old)
+	s := &slot{conns: make([]atomic.Pointer[Conn], cl.poolSize), dials: make([]*dialAttempt, cl.poolSize)}
+	m[addr] = s
+	cl.slots.Store(&m)
+	return s
+}
+
+// dropSlot forgets addr once its slot has no connection and no dial under way, so
+// that addresses a client no longer uses do not accumulate.
+func (cl *Client) dropSlot(addr string, s *slot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.conns {
+		if s.conns[i].Load() != nil || s.dials[i] != nil {
+			return
+		}
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	old := *cl.slots.Load()
+	if old[addr] != s {
+		return
+	}
+	m := maps.Clone(old)
+	delete(m, addr)
+	cl.slots.Store(&m)
 }
 
 // dial connects slot s's i-th connection; concurrent callers share one attempt.
@@ -118,6 +159,16 @@ func (cl *Client) dial(ctx context.Context, addr string, s *slot, i int) (*Conn,
 	}
 	a := s.dials[i]
 	if a == nil {
+		cl.mu.Lock()
+		closed := cl.closed
+		if !closed {
+			cl.dials.Add(1)
+		}
+		cl.mu.Unlock()
+		if closed {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: client is closed", ErrClosed)
+		}
 		a = &dialAttempt{done: make(chan struct{})}
 		s.dials[i] = a
 		go cl.runDial(addr, s, i, a)
@@ -134,10 +185,12 @@ func (cl *Client) dial(ctx context.Context, addr string, s *slot, i int) (*Conn,
 // runDial dials in its own goroutine so that a caller whose context ends does not
 // abandon the attempt others wait on. It is bounded by ConnectTimeout.
 func (cl *Client) runDial(addr string, s *slot, i int, a *dialAttempt) {
+	defer cl.dials.Done()
 	defer close(a.done)
 	c, err := cl.open(addr, func(c *Conn) {
 		s.conns[i].CompareAndSwap(c, nil)
 		cl.forget(c)
+		cl.dropSlot(addr, s)
 	})
 	s.mu.Lock()
 	s.dials[i] = nil
@@ -146,6 +199,9 @@ func (cl *Client) runDial(addr string, s *slot, i int, a *dialAttempt) {
 	}
 	s.mu.Unlock()
 	a.conn, a.err = c, err
+	if err != nil {
+		cl.dropSlot(addr, s)
+	}
 }
 
 func (cl *Client) open(addr string, onClose func(*Conn)) (*Conn, error) {
@@ -207,18 +263,7 @@ func (cl *Client) Close() error {
 		<-c.done
 	}
 	// Dials under way finish within ConnectTimeout and find the client closed.
-	cl.slots.Range(func(_, v any) bool {
-		s := v.(*slot)
-		s.mu.Lock()
-		pending := append([]*dialAttempt(nil), s.dials...)
-		s.mu.Unlock()
-		for _, a := range pending {
-			if a != nil {
-				<-a.done
-			}
-		}
-		return true
-	})
+	cl.dials.Wait()
 	cl.disp.stop()
 	return nil
 }

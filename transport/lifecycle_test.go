@@ -445,3 +445,43 @@ func TestUnmatchedResponseIsDropped(t *testing.T) {
 		t.Fatalf("got %v", resp)
 	}
 }
+
+// A client forgets an address once it has no connection to it, whether the dial
+// failed or the connection closed, so addresses of departed peers do not pile up.
+func TestClientForgetsUnusedAddresses(t *testing.T) {
+	_, addr := startServer(t, ServerOptions{}, func(s *Server) { must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{})) })
+	cl := newTestClient(t, ClientOptions{PoolSize: 2})
+	known := func() int { return len(*cl.slots.Load()) }
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	dead := ln.Addr().String()
+	ln.Close()
+	if _, err := cl.InvokeSync(context.Background(), dead, NewRequest(codeEcho, nil, nil)); !errors.Is(err, ErrConnectFailed) {
+		t.Fatalf("call to a closed port: %v, want ErrConnectFailed", err)
+	}
+	if n := known(); n != 0 {
+		t.Fatalf("%d addresses kept after a failed dial, want 0", n)
+	}
+
+	var conns []*Conn
+	for range 2 {
+		c, err := cl.Conn(context.Background(), addr)
+		must(t, err)
+		conns = append(conns, c)
+	}
+	if n := known(); n != 1 {
+		t.Fatalf("%d addresses known, want 1", n)
+	}
+	conns[0].Close()
+	if n := known(); n != 1 {
+		t.Fatal("address forgotten while a connection to it was open")
+	}
+	conns[1].Close()
+	if n := known(); n != 0 {
+		t.Fatalf("%d addresses kept after their connections closed, want 0", n)
+	}
+	if _, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil)); err != nil {
+		t.Fatalf("call after the address was forgotten: %v", err)
+	}
+}
