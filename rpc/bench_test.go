@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,10 @@ import (
 // The benchmarks run the provider in a child process (this test binary with
 // benchServerEnv set), so that -benchmem counts the caller's allocations only.
 const benchServerEnv = "RINGRPC_RPC_BENCH_SERVER"
+
+// benchServerProfileEnv names a file for the provider's CPU profile:
+// RINGRPC_RPC_BENCH_PROFILE=provider.pprof go test -bench Hello ./rpc.
+const benchServerProfileEnv = "RINGRPC_RPC_BENCH_PROFILE"
 
 func init() {
 	if os.Getenv(benchServerEnv) == "1" {
@@ -26,9 +31,17 @@ func init() {
 			panic(err)
 		}
 		go s.Serve(ln)
+		if path := os.Getenv(benchServerProfileEnv); path != "" {
+			f, err := os.Create(path)
+			if err != nil {
+				panic(err)
+			}
+			pprof.StartCPUProfile(f)
+		}
 		fmt.Println(ln.Addr())
 		bufio.NewReader(os.Stdin).ReadString('\n') // until the parent closes stdin
 		s.Close()
+		pprof.StopCPUProfile()
 		os.Exit(0)
 	}
 }

@@ -34,13 +34,14 @@ type ClientOptions struct {
 // Client calls services through a Resolver. It is safe for concurrent use; create one
 // per process and share it between generated clients.
 type Client struct {
-	tc       *transport.Client
-	resolver Resolver
-	reporter FailureReporter
-	timeout  time.Duration
-	retry    bool
-	invoke   Invoker
-	hasChain bool
+	tc        *transport.Client
+	resolver  Resolver
+	reporter  FailureReporter
+	timeout   time.Duration
+	timeoutMS string // timeout in the form of HeaderTimeout, sent by calls without a deadline
+	retry     bool
+	invoke    Invoker
+	hasChain  bool
 
 	mu     sync.Mutex
 	closed bool
@@ -58,11 +59,12 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		topts.Timeout = DefaultTimeout
 	}
 	c := &Client{
-		tc:       transport.NewClient(topts),
-		resolver: opts.Resolver,
-		timeout:  topts.Timeout,
-		retry:    opts.RetryAfterSend,
-		hasChain: len(opts.Interceptors) > 0,
+		tc:        transport.NewClient(topts),
+		resolver:  opts.Resolver,
+		timeout:   topts.Timeout,
+		timeoutMS: strconv.FormatInt(max(topts.Timeout.Milliseconds(), 1), 10),
+		retry:     opts.RetryAfterSend,
+		hasChain:  len(opts.Interceptors) > 0,
 	}
 	c.reporter, _ = opts.Resolver.(FailureReporter)
 	c.invoke = chain(append([]Interceptor(nil), opts.Interceptors...), c.send)
@@ -198,14 +200,14 @@ func (c *Client) prepare(ctx context.Context, call *Call) error {
 	ext := call.ext
 	ext[HeaderInterface] = call.svc.Name
 	ext[HeaderMethod] = call.m.Name
-	remaining := c.timeout
+	ext[HeaderTimeout] = c.timeoutMS
 	if dl, ok := ctx.Deadline(); ok {
-		remaining = time.Until(dl)
+		remaining := time.Until(dl)
 		if remaining <= 0 {
 			return Errorf(CodeDeadlineExceeded, "call %s.%s: the deadline passed before it was sent", call.svc.Name, call.m.Name)
 		}
+		ext[HeaderTimeout] = strconv.FormatInt(max(remaining.Milliseconds(), 1), 10)
 	}
-	ext[HeaderTimeout] = strconv.FormatInt(max(remaining.Milliseconds(), 1), 10)
 	putMetadata(ext, OutgoingMetadata(ctx))
 	call.cmd = transport.Command{Code: RequestCode, ExtFields: ext, Body: body}
 	return nil

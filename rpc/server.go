@@ -165,16 +165,29 @@ func (s *Server) process(ctx context.Context, conn *transport.Conn, req *transpo
 	call.server = true
 	call.peer = conn.Peer()
 	call.handler = m.handler
-	call.in = takeMetadata(req.ExtFields)
 	call.dec = newDecoder(req.Body, true)
 	call.dec.m = m.desc
 	call.res.reset(call.body, m.desc.resultsArray())
 
 	var deadline time.Time
-	if ms, ok := req.ExtFields[HeaderTimeout]; ok {
+	ms, timed := req.ExtFields[HeaderTimeout]
+	if timed {
 		if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n > 0 {
-			deadline = time.Now().Add(time.Duration(n) * time.Millisecond)
+			// The caller's time counts from the request's arrival, queueing included.
+			start := req.ReceivedAt()
+			if start.IsZero() {
+				start = time.Now()
+			}
+			deadline = start.Add(time.Duration(n) * time.Millisecond)
 		}
+	}
+	// Only fields beyond the interface, method and timeout can be metadata.
+	known := 2
+	if timed {
+		known++
+	}
+	if len(req.ExtFields) > known {
+		call.in = takeMetadata(req.ExtFields)
 	}
 	cctx := newCallCtx(ctx, call, deadline)
 	defer cctx.release()

@@ -24,12 +24,12 @@ func appendBinaryHeader(dst []byte, c *Command) ([]byte, error) {
 	lenAt := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
 	if len(c.ExtFields) > 0 {
-		var scratch [16]string
-		for _, k := range sortedKeys(c.ExtFields, scratch[:]) {
+		var scratch [16]field
+		for _, f := range sortedFields(c.ExtFields, scratch[:]) {
+			k, v := f.k, f.v
 			if len(k) > math.MaxInt16 {
 				return dst, fmt.Errorf("transport: extFields key of %d bytes exceeds the ROCKETMQ header's limit of %d", len(k), math.MaxInt16)
 			}
-			v := c.ExtFields[k]
 			dst = binary.BigEndian.AppendUint16(dst, uint16(len(k)))
 			dst = append(dst, k...)
 			dst = binary.BigEndian.AppendUint32(dst, uint32(len(v)))
@@ -98,11 +98,11 @@ func decodeBinaryExt(c *Command, ext []byte, in *interner) error {
 	}
 	r := binaryReader{b: ext}
 	c.ExtFields = make(map[string]string, 4)
-	for r.off < len(ext) && r.err == nil {
+	for i := 0; r.off < len(ext) && r.err == nil; i += 2 {
 		k := r.take(int(int16(r.u16("extFields key length"))), "extFields key")
 		v := r.take(int(int32(r.u32("extFields value length"))), "extFields value")
 		if r.err == nil {
-			c.ExtFields[in.string(k)] = in.string(v)
+			c.ExtFields[in.at(i, k)] = in.at(i+1, v)
 		}
 	}
 	return r.err

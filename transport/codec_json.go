@@ -15,14 +15,14 @@ func appendJSONHeader(dst []byte, c *Command) []byte {
 	dst = strconv.AppendInt(dst, int64(c.Code), 10)
 	if len(c.ExtFields) > 0 {
 		dst = append(dst, `,"extFields":{`...)
-		var scratch [16]string
-		for i, k := range sortedKeys(c.ExtFields, scratch[:]) {
+		var scratch [16]field
+		for i, f := range sortedFields(c.ExtFields, scratch[:]) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = jsonstr.Append(dst, k)
+			dst = jsonstr.Append(dst, f.k)
 			dst = append(dst, ':')
-			dst = jsonstr.Append(dst, c.ExtFields[k])
+			dst = jsonstr.Append(dst, f.v)
 		}
 		dst = append(dst, '}')
 	}

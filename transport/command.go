@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Flag bits of [Command.Flag].
@@ -122,7 +123,14 @@ type Command struct {
 	// Serialize is the header serialization the command arrived in; responses to a
 	// request use the request's.
 	Serialize SerializeType
+
+	received time.Time
 }
+
+// ReceivedAt returns when the read that completed the command's frame returned: its
+// arrival, before any wait for a worker. It is zero for a command not read from a
+// connection. Deadlines carried in a request count from here.
+func (c *Command) ReceivedAt() time.Time { return c.received }
 
 // NewRequest returns a request with the given code, extFields and body, sent by Go.
 func NewRequest(code int32, ext map[string]string, body []byte) *Command {

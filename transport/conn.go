@@ -284,13 +284,20 @@ func (c *Conn) writeLoop() {
 // idleReader sets the read deadline before each read from the socket, so a silent
 // peer cannot hold the connection forever, and forgives the deadline while this side
 // is still writing.
-type idleReader struct{ c *Conn }
+// It also notes when each read returned: the arrival time of the frames it brought.
+type idleReader struct {
+	c      *Conn
+	readAt time.Time
+}
 
-func (r idleReader) Read(p []byte) (int, error) {
+func (r *idleReader) Read(p []byte) (int, error) {
 	idle := r.c.cfg.idle
 	for {
 		r.c.nc.SetReadDeadline(time.Now().Add(idle))
 		n, err := r.c.nc.Read(p)
+		if n > 0 {
+			r.readAt = time.Now()
+		}
 		if n == 0 && err != nil && isTimeout(err) {
 			if time.Since(time.Unix(0, r.c.lastWrite.Load())) < idle {
 				continue
@@ -308,7 +315,8 @@ func isTimeout(err error) bool {
 
 func (c *Conn) readLoop() {
 	defer c.routines.Done()
-	br := bufio.NewReaderSize(idleReader{c}, 64<<10)
+	ir := &idleReader{c: c}
+	br := bufio.NewReaderSize(ir, 64<<10)
 	var in interner
 	scratch := make([]byte, 0, 512)
 	for {
@@ -317,6 +325,7 @@ func (c *Conn) readLoop() {
 			c.readFailed(err)
 			return
 		}
+		cmd.received = ir.readAt
 		if cmd.IsResponse() {
 			c.completeResponse(cmd)
 		} else {

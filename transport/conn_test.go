@@ -337,3 +337,26 @@ func TestPoolWakesEveryWorkerForABurst(t *testing.T) {
 		})
 	}
 }
+
+func TestReceivedAt(t *testing.T) {
+	got := make(chan time.Time, 1)
+	_, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeEcho, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
+			got <- req.ReceivedAt()
+			return NewResponse(req, CodeSuccess, ""), nil
+		}), PoolOptions{}))
+	})
+	cl := newTestClient(t, ClientOptions{})
+	before := time.Now()
+	resp, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+	must(t, err)
+	after := time.Now()
+	for _, at := range []time.Time{waitFor(t, got, "the request's arrival"), resp.ReceivedAt()} {
+		if at.Before(before) || at.After(after) {
+			t.Fatalf("received at %v, outside the call's %v to %v", at, before, after)
+		}
+	}
+	if !NewRequest(codeEcho, nil, nil).ReceivedAt().IsZero() {
+		t.Fatal("a command built locally has an arrival time")
+	}
+}

@@ -5,6 +5,10 @@ package transport
 // It belongs to one reader goroutine and needs no lock; a nil interner just copies.
 type interner struct {
 	m map[string]string
+	// recent holds the strings of the last header by position: requests on a
+	// connection tend to repeat their fields in the same order, and comparing with
+	// the string last seen there is cheaper than hashing.
+	recent [16]string
 }
 
 const (
@@ -29,5 +33,18 @@ func (in *interner) string(b []byte) string {
 	if len(in.m) < internMaxEntries {
 		in.m[s] = s
 	}
+	return s
+}
+
+// at interns b, the string at position i of a header.
+func (in *interner) at(i int, b []byte) string {
+	if in == nil || i >= len(in.recent) || len(b) > internMaxLen {
+		return in.string(b)
+	}
+	if r := in.recent[i]; r == string(b) {
+		return r
+	}
+	s := in.string(b)
+	in.recent[i] = s
 	return s
 }
