@@ -22,7 +22,7 @@ type Call struct {
 	hasKey   bool
 
 	// client side
-	ext   map[string]string
+	ext   transport.Fields
 	cmd   transport.Command
 	addrs []string
 	resp  *transport.Command
@@ -38,7 +38,7 @@ type Call struct {
 }
 
 var callPool = sync.Pool{New: func() any {
-	return &Call{ext: make(map[string]string, 8), body: make([]byte, 0, 256)}
+	return &Call{ext: make(transport.Fields, 0, 8), body: make([]byte, 0, 256)}
 }}
 
 func getCall(svc *ServiceDesc, m *MethodDesc) *Call {
@@ -51,8 +51,8 @@ func putCall(c *Call) {
 	if cap(c.body) > 64<<10 {
 		c.body = make([]byte, 0, 256) // don't keep a one-off large buffer
 	}
-	ext, body, addrs := c.ext, c.body[:0], c.addrs[:0]
-	clear(ext)
+	ext, body, addrs := c.ext[:0], c.body[:0], c.addrs[:0]
+	clear(ext[:cap(ext)]) // let go of the strings
 	*c = Call{ext: ext, body: body, addrs: addrs}
 	callPool.Put(c)
 }

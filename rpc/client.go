@@ -197,18 +197,20 @@ func (c *Client) prepare(ctx context.Context, call *Call) error {
 	if err != nil {
 		return Errorf(CodeBadArguments, "encoding the arguments of %s.%s: %w", call.svc.Name, call.m.Name, err)
 	}
-	ext := call.ext
-	ext[HeaderInterface] = call.svc.Name
-	ext[HeaderMethod] = call.m.Name
-	ext[HeaderTimeout] = c.timeoutMS
+	timeout := c.timeoutMS
 	if dl, ok := ctx.Deadline(); ok {
 		remaining := time.Until(dl)
 		if remaining <= 0 {
 			return Errorf(CodeDeadlineExceeded, "call %s.%s: the deadline passed before it was sent", call.svc.Name, call.m.Name)
 		}
-		ext[HeaderTimeout] = strconv.FormatInt(max(remaining.Milliseconds(), 1), 10)
+		timeout = strconv.FormatInt(max(remaining.Milliseconds(), 1), 10)
 	}
-	putMetadata(ext, OutgoingMetadata(ctx))
+	ext := append(call.ext[:0],
+		transport.Field{Key: HeaderInterface, Value: call.svc.Name},
+		transport.Field{Key: HeaderMethod, Value: call.m.Name},
+		transport.Field{Key: HeaderTimeout, Value: timeout})
+	ext = putMetadata(ext, OutgoingMetadata(ctx))
+	call.ext = ext
 	call.cmd = transport.Command{Code: RequestCode, ExtFields: ext, Body: body}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"maps"
 	"strings"
+
+	"github.com/ringrpc/ringrpc/transport"
 )
 
 // Metadata is string key/value pairs that travel with a call, in the request's
@@ -87,22 +89,24 @@ func PeerFromContext(ctx context.Context) string {
 	return ""
 }
 
-// putMetadata writes md into ext under the prefix.
-func putMetadata(ext map[string]string, md Metadata) {
+// putMetadata appends md to ext under the prefix.
+func putMetadata(ext transport.Fields, md Metadata) transport.Fields {
 	for k, v := range md {
-		ext[MetadataPrefix+k] = v
+		ext = append(ext, transport.Field{Key: MetadataPrefix + k, Value: v})
 	}
+	return ext
 }
 
 // takeMetadata collects the prefixed pairs of ext, or returns nil when there are none.
-func takeMetadata(ext map[string]string) Metadata {
+// Of a key sent twice, the later value wins.
+func takeMetadata(ext transport.Fields) Metadata {
 	var md Metadata
-	for k, v := range ext {
-		if name, ok := strings.CutPrefix(k, MetadataPrefix); ok {
+	for _, f := range ext {
+		if name, ok := strings.CutPrefix(f.Key, MetadataPrefix); ok {
 			if md == nil {
 				md = make(Metadata)
 			}
-			md[name] = v
+			md[name] = f.Value
 		}
 	}
 	return md

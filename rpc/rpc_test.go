@@ -377,7 +377,7 @@ func TestGarbageBodyAndLogging(t *testing.T) {
 	_, _, addr := startGreeter(t, ServerOptions{Interceptors: []Interceptor{LoggingInterceptor(logger)}})
 	tc := transport.NewClient(transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}})
 	defer tc.Close()
-	ext := map[string]string{HeaderInterface: greeterDesc.Name, HeaderMethod: "SayHello"}
+	ext := transport.Fields{{Key: HeaderInterface, Value: greeterDesc.Name}, {Key: HeaderMethod, Value: "SayHello"}}
 	for _, body := range []string{"", "not json", `["a"`, `{"a":"b"}`, "[1,2]"} {
 		resp, err := tc.InvokeSync(context.Background(), addr, transport.NewRequest(RequestCode, ext, []byte(body)))
 		if err != nil {

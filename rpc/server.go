@@ -150,16 +150,18 @@ func (s *Server) Close() error { return s.ts.Close() }
 
 // process is the transport processor of RPC requests: find, decode, run, answer.
 func (s *Server) process(ctx context.Context, conn *transport.Conn, req *transport.Command) (*transport.Command, error) {
-	svc := (*s.services.Load())[req.ExtFields[HeaderInterface]]
-	if svc == nil && req.ExtFields[HeaderInterface] == IntrospectionService {
+	name := req.ExtFields.Get(HeaderInterface)
+	svc := (*s.services.Load())[name]
+	if svc == nil && name == IntrospectionService {
 		svc = s.introspection
 	}
 	if svc == nil {
-		return s.reject(req, CodeServiceNotFound, fmt.Sprintf("service %q is not served at %s: check the service name, or register it on the provider", req.ExtFields[HeaderInterface], conn.LocalAddr()))
+		return s.reject(req, CodeServiceNotFound, fmt.Sprintf("service %q is not served at %s: check the service name, or register it on the provider", name, conn.LocalAddr()))
 	}
-	m := svc.methods[req.ExtFields[HeaderMethod]]
+	method := req.ExtFields.Get(HeaderMethod)
+	m := svc.methods[method]
 	if m == nil {
-		return s.reject(req, CodeMethodNotFound, fmt.Sprintf("service %s has no method %q: the caller and the provider were generated from different interfaces", svc.desc.Name, req.ExtFields[HeaderMethod]))
+		return s.reject(req, CodeMethodNotFound, fmt.Sprintf("service %s has no method %q: the caller and the provider were generated from different interfaces", svc.desc.Name, method))
 	}
 	call := getCall(svc.desc, m.desc)
 	call.server = true
@@ -170,7 +172,7 @@ func (s *Server) process(ctx context.Context, conn *transport.Conn, req *transpo
 	call.res.reset(call.body, m.desc.resultsArray())
 
 	var deadline time.Time
-	ms, timed := req.ExtFields[HeaderTimeout]
+	ms, timed := req.ExtFields.Lookup(HeaderTimeout)
 	if timed {
 		if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n > 0 {
 			// The caller's time counts from the request's arrival, queueing included.
@@ -226,8 +228,7 @@ func (s *Server) respond(conn *transport.Conn, req *transport.Command, call *Cal
 		resp.Code, resp.Remark, resp.Body = toWire(code), errorMessage(err), nil
 	}
 	if len(call.out) > 0 {
-		resp.ExtFields = make(map[string]string, len(call.out))
-		putMetadata(resp.ExtFields, call.out)
+		resp.ExtFields = putMetadata(make(transport.Fields, 0, len(call.out)), call.out)
 	}
 	if werr := conn.WriteResponse(req, resp); werr != nil && !errors.Is(werr, transport.ErrClosed) {
 		s.log.Warn("rpc: writing a response failed", "service", call.svc.Name, "method", call.m.Name, "err", werr)

@@ -258,7 +258,7 @@ func (rc *rawClient) close() {
 }
 
 func BenchmarkCodec(b *testing.B) {
-	cmd := NewRequest(0, map[string]string{"interfaceName": "example.com/shop/cart.Cart", "methodName": "AddItem", "ringrpc.timeout": "3000"}, make([]byte, 64))
+	cmd := NewRequest(0, FieldsOf(map[string]string{"interfaceName": "example.com/shop/cart.Cart", "methodName": "AddItem", "ringrpc.timeout": "3000"}), make([]byte, 64))
 	cmd.Opaque = 12345
 	for _, typ := range []SerializeType{SerializeRocketMQ, SerializeJSON} {
 		frame, err := AppendFrame(nil, cmd, typ)

@@ -24,9 +24,8 @@ func appendBinaryHeader(dst []byte, c *Command) ([]byte, error) {
 	lenAt := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
 	if len(c.ExtFields) > 0 {
-		var scratch [16]field
-		for _, f := range sortedFields(c.ExtFields, scratch[:]) {
-			k, v := f.k, f.v
+		for _, f := range c.ExtFields {
+			k, v := f.Key, f.Value
 			if len(k) > math.MaxInt16 {
 				return dst, fmt.Errorf("transport: extFields key of %d bytes exceeds the ROCKETMQ header's limit of %d", len(k), math.MaxInt16)
 			}
@@ -96,14 +95,22 @@ func decodeBinaryExt(c *Command, ext []byte, in *interner) error {
 	if len(ext) == 0 {
 		return nil
 	}
+	// Count and check the entries first, so that they get one allocation.
 	r := binaryReader{b: ext}
-	c.ExtFields = make(map[string]string, 4)
-	for i := 0; r.off < len(ext) && r.err == nil; i += 2 {
-		k := r.take(int(int16(r.u16("extFields key length"))), "extFields key")
-		v := r.take(int(int32(r.u32("extFields value length"))), "extFields value")
-		if r.err == nil {
-			c.ExtFields[in.at(i, k)] = in.at(i+1, v)
-		}
+	n := 0
+	for ; r.off < len(ext) && r.err == nil; n++ {
+		r.take(int(int16(r.u16("extFields key length"))), "extFields key")
+		r.take(int(int32(r.u32("extFields value length"))), "extFields value")
 	}
-	return r.err
+	if r.err != nil {
+		return r.err
+	}
+	r = binaryReader{b: ext}
+	c.ExtFields = make(Fields, n)
+	for i := range c.ExtFields {
+		k := r.take(int(int16(r.u16(""))), "")
+		v := r.take(int(int32(r.u32(""))), "")
+		c.ExtFields[i] = Field{in.at(2*i, k), in.at(2*i+1, v)}
+	}
+	return nil
 }

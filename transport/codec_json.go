@@ -15,14 +15,14 @@ func appendJSONHeader(dst []byte, c *Command) []byte {
 	dst = strconv.AppendInt(dst, int64(c.Code), 10)
 	if len(c.ExtFields) > 0 {
 		dst = append(dst, `,"extFields":{`...)
-		var scratch [16]field
-		for i, f := range sortedFields(c.ExtFields, scratch[:]) {
+		var scratch [16]Field
+		for i, f := range sortedByKey(c.ExtFields, scratch[:]) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = jsonstr.Append(dst, f.k)
+			dst = jsonstr.Append(dst, f.Key)
 			dst = append(dst, ':')
-			dst = jsonstr.Append(dst, f.v)
+			dst = jsonstr.Append(dst, f.Value)
 		}
 		dst = append(dst, '}')
 	}
@@ -89,8 +89,6 @@ func decodeJSONHeader(c *Command, h []byte) error {
 	if j.Remark != nil {
 		c.Remark = *j.Remark
 	}
-	if len(j.ExtFields) > 0 {
-		c.ExtFields = j.ExtFields
-	}
+	c.ExtFields = FieldsOf(j.ExtFields)
 	return nil
 }

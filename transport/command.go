@@ -2,7 +2,6 @@ package transport
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 )
@@ -116,8 +115,8 @@ type Command struct {
 	Flag int32
 	// Remark carries the error text of a failed response.
 	Remark string
-	// ExtFields are the header's string key/value pairs.
-	ExtFields map[string]string
+	// ExtFields are the header's string key/value pairs, sent in order.
+	ExtFields Fields
 	// Body is the payload, delimited by the frame length.
 	Body []byte
 	// Serialize is the header serialization the command arrived in; responses to a
@@ -133,7 +132,7 @@ type Command struct {
 func (c *Command) ReceivedAt() time.Time { return c.received }
 
 // NewRequest returns a request with the given code, extFields and body, sent by Go.
-func NewRequest(code int32, ext map[string]string, body []byte) *Command {
+func NewRequest(code int32, ext Fields, body []byte) *Command {
 	return &Command{Code: code, Language: LanguageGo, Version: DefaultVersion, ExtFields: ext, Body: body}
 }
 
@@ -169,17 +168,12 @@ func (c *Command) String() string {
 		fmt.Fprintf(&b, " remark=%q", c.Remark)
 	}
 	if len(c.ExtFields) > 0 {
-		keys := make([]string, 0, len(c.ExtFields))
-		for k := range c.ExtFields {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		b.WriteString(" ext={")
-		for i, k := range keys {
+		for i, f := range c.ExtFields {
 			if i > 0 {
 				b.WriteByte(' ')
 			}
-			fmt.Fprintf(&b, "%s=%q", k, c.ExtFields[k])
+			fmt.Fprintf(&b, "%s=%q", f.Key, f.Value)
 		}
 		b.WriteByte('}')
 	}

@@ -27,11 +27,11 @@ func TestInvokeModes(t *testing.T) {
 			})
 			cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{JSONHeaders: json}})
 			ctx := context.Background()
-			req := NewRequest(codeEcho, map[string]string{"k": "v"}, []byte("hello"))
+			req := NewRequest(codeEcho, FieldsOf(map[string]string{"k": "v"}), []byte("hello"))
 
 			resp, err := cl.InvokeSync(ctx, addr, req)
 			must(t, err)
-			if string(resp.Body) != "hello" || resp.ExtFields["k"] != "v" || !resp.IsResponse() || resp.Code != CodeSuccess {
+			if string(resp.Body) != "hello" || resp.ExtFields.Get("k") != "v" || !resp.IsResponse() || resp.Code != CodeSuccess {
 				t.Fatalf("sync response %v", resp)
 			}
 			wantType := SerializeRocketMQ

@@ -32,10 +32,10 @@ func Example() {
 
 // Encoding and decoding a frame without any I/O.
 func ExampleAppendFrame() {
-	req := transport.NewRequest(0, map[string]string{"interfaceName": "Hello", "methodName": "SayHello"}, []byte(`["a","b"]`))
+	req := transport.NewRequest(0, transport.Fields{{Key: "interfaceName", Value: "Hello"}, {Key: "methodName", Value: "SayHello"}}, []byte(`["a","b"]`))
 	req.Opaque = 1
 	frame, _ := transport.AppendFrame(nil, req, transport.SerializeRocketMQ)
 	back, n, _ := transport.ParseFrame(frame, 0)
-	fmt.Println(n, back.ExtFields["methodName"], string(back.Body))
+	fmt.Println(n, back.ExtFields.Get("methodName"), string(back.Body))
 	// Output: 86 SayHello ["a","b"]
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
-	"strings"
 )
 
 // DefaultMaxFrameSize is the largest frame accepted by default, counting the 4-byte
@@ -138,24 +136,3 @@ func decodeHeader(c *Command, t SerializeType, header []byte, in *interner) erro
 	return err
 }
 
-// field is one extFields entry.
-type field struct{ k, v string }
-
-// sortedFields returns the entries of m sorted by key, in scratch when they fit, so
-// that headers are deterministic without allocating or looking keys up again.
-func sortedFields(m map[string]string, scratch []field) []field {
-	fs := scratch[:0]
-	for k, v := range m {
-		fs = append(fs, field{k, v})
-	}
-	if len(fs) > 12 {
-		slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.k, b.k) })
-		return fs
-	}
-	for i := 1; i < len(fs); i++ { // insertion sort: a header has a handful of fields
-		for j := i; j > 0 && fs[j].k < fs[j-1].k; j-- {
-			fs[j], fs[j-1] = fs[j-1], fs[j]
-		}
-	}
-	return fs
-}

@@ -21,14 +21,14 @@ var goldenFrames = []struct {
 	{
 		name: "1-request-json",
 		cmd: Command{Code: 0, Language: LanguageGo, Version: 317, Opaque: 1,
-			ExtFields: map[string]string{"interfaceName": "Hello", "methodName": "SayHello"}, Body: []byte(`["a","b"]`)},
+			ExtFields: FieldsOf(map[string]string{"interfaceName": "Hello", "methodName": "SayHello"}), Body: []byte(`["a","b"]`)},
 		typ: SerializeJSON,
 		hex: "000000a80000009b7b22636f6465223a302c226578744669656c6473223a7b22696e746572666163654e616d65223a2248656c6c6f222c226d6574686f644e616d65223a2253617948656c6c6f227d2c22666c6167223a302c226c616e6775616765223a22474f222c226f7061717565223a312c2273657269616c697a655479706543757272656e74525043223a224a534f4e222c2276657273696f6e223a3331377d5b2261222c2262225d",
 	},
 	{
 		name: "2-request-rocketmq",
 		cmd: Command{Code: 0, Language: LanguageGo, Version: 317, Opaque: 1,
-			ExtFields: map[string]string{"interfaceName": "Hello", "methodName": "SayHello"}, Body: []byte(`["a","b"]`)},
+			ExtFields: FieldsOf(map[string]string{"interfaceName": "Hello", "methodName": "SayHello"}), Body: []byte(`["a","b"]`)},
 		typ: SerializeRocketMQ,
 		hex: "0000005201000045000009013d00000001000000000000000000000030000d696e746572666163654e616d650000000548656c6c6f000a6d6574686f644e616d650000000853617948656c6c6f5b2261222c2262225d",
 	},
@@ -86,7 +86,7 @@ func TestRoundTrip(t *testing.T) {
 	cmds := []Command{
 		{},
 		{Code: -7, Language: LanguageRust, Version: 441, Opaque: -1 << 31, Flag: FlagOneway, Remark: "héllo \"quoted\" \\ \n\t\x01"},
-		{Code: 32767, Opaque: 1<<31 - 1, ExtFields: map[string]string{"": "empty key", "k": "", "ünï": "cödé", "ctl": "\x00\x1f"}},
+		{Code: 32767, Opaque: 1<<31 - 1, ExtFields: FieldsOf(map[string]string{"": "empty key", "k": "", "ünï": "cödé", "ctl": "\x00\x1f"})},
 		{Code: 1500, Flag: FlagResponse, Body: bytes.Repeat([]byte{0, 1, 2, 0xff}, 1000)},
 	}
 	for _, typ := range []SerializeType{SerializeJSON, SerializeRocketMQ} {
@@ -116,7 +116,7 @@ func TestJSONHeaderTolerance(t *testing.T) {
 		{"client-go order, nil extFields", `{"code":0,"language":"GO","version":317,"opaque":1,"flag":0,"remark":"","extFields":null}`,
 			Command{Language: LanguageGo, Version: 317, Opaque: 1}},
 		{"unknown keys and escapes", `{"opaque":5,"extra":[1,{"x":2}],"remark":"a\/b\u00e9","extFields":{"k\u0041":"v"},"code":2,"flag":1,"language":"JAVA"}`,
-			Command{Code: 2, Opaque: 5, Flag: 1, Remark: "a/bé", ExtFields: map[string]string{"kA": "v"}}},
+			Command{Code: 2, Opaque: 5, Flag: 1, Remark: "a/bé", ExtFields: FieldsOf(map[string]string{"kA": "v"})}},
 		{"language as a number", `{"code":1,"language":9}`, Command{Code: 1, Language: LanguageGo}},
 		{"unknown language name", `{"code":1,"language":"COBOL"}`, Command{Code: 1, Language: LanguageOther}},
 		{"empty extFields", `{"code":1,"extFields":{},"remark":null}`, Command{Code: 1}},
@@ -197,7 +197,7 @@ func TestAppendFrameErrors(t *testing.T) {
 		text string
 	}{
 		{"code beyond 16 bits", Command{Code: 40000}, SerializeRocketMQ, "does not fit"},
-		{"long key", Command{ExtFields: map[string]string{strings.Repeat("k", 40000): "v"}}, SerializeRocketMQ, "key of 40000 bytes"},
+		{"long key", Command{ExtFields: FieldsOf(map[string]string{strings.Repeat("k", 40000): "v"})}, SerializeRocketMQ, "key of 40000 bytes"},
 		{"unknown type", Command{}, 9, "unknown serialize type"},
 	} {
 		got, err := AppendFrame(dst, &tc.cmd, tc.typ)
@@ -219,7 +219,7 @@ func TestAppendFrameErrors(t *testing.T) {
 }
 
 func TestCommandString(t *testing.T) {
-	c := Command{Code: 3, Opaque: 9, Flag: FlagResponse, Remark: "no", ExtFields: map[string]string{"b": "2", "a": "1"}, Body: []byte("xyz")}
+	c := Command{Code: 3, Opaque: 9, Flag: FlagResponse, Remark: "no", ExtFields: FieldsOf(map[string]string{"b": "2", "a": "1"}), Body: []byte("xyz")}
 	want := `response{code=3 opaque=9 flag=1 lang=JAVA version=0 remark="no" ext={a="1" b="2"} body=3B}`
 	if got := c.String(); got != want {
 		t.Fatalf("got %s\nwant %s", got, want)

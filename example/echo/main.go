@@ -50,7 +50,7 @@ func run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
-	resp, err := client.InvokeSync(ctx, addr, transport.NewRequest(codeEcho, map[string]string{"from": "sync"}, []byte("hello")))
+	resp, err := client.InvokeSync(ctx, addr, transport.NewRequest(codeEcho, transport.Fields{{Key: "from", Value: "sync"}}, []byte("hello")))
 	if err != nil {
 		return fmt.Errorf("sync call: %w", err)
 	}
