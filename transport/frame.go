@@ -135,4 +135,3 @@ func decodeHeader(c *Command, t SerializeType, header []byte, in *interner) erro
 	c.Serialize = t
 	return err
 }
-
