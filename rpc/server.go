@@ -213,7 +213,10 @@ func (s *Server) call(ctx context.Context, call *Call) (err error) {
 }
 
 func (s *Server) respond(conn *transport.Conn, req *transport.Command, call *Call, err error) {
-	resp := transport.NewResponse(req, transport.CodeSuccess, "")
+	// The pooled call's command serves as the response: WriteResponse encodes it
+	// before it returns, and the call is not reused before then.
+	call.cmd = transport.Command{Code: transport.CodeSuccess}
+	resp := &call.cmd
 	if err == nil {
 		body, encErr := call.res.finish()
 		call.body = body
@@ -228,7 +231,8 @@ func (s *Server) respond(conn *transport.Conn, req *transport.Command, call *Cal
 		resp.Code, resp.Remark, resp.Body = toWire(code), errorMessage(err), nil
 	}
 	if len(call.out) > 0 {
-		resp.ExtFields = putMetadata(make(transport.Fields, 0, len(call.out)), call.out)
+		call.ext = putMetadata(call.ext[:0], call.out)
+		resp.ExtFields = call.ext
 	}
 	if werr := conn.WriteResponse(req, resp); werr != nil && !errors.Is(werr, transport.ErrClosed) {
 		s.log.Warn("rpc: writing a response failed", "service", call.svc.Name, "method", call.m.Name, "err", werr)

@@ -91,26 +91,43 @@ func decodeBinaryHeader(c *Command, h []byte, in *interner) error {
 	return decodeBinaryExt(c, ext, in)
 }
 
+// decodeBinaryExt decodes extFields entries: a 16-bit key length, the key, a 32-bit
+// value length, the value. It checks and counts them first, so that they get one
+// allocation, then takes them without further checks.
 func decodeBinaryExt(c *Command, ext []byte, in *interner) error {
-	if len(ext) == 0 {
+	n := 0
+	for off := 0; off < len(ext); n++ {
+		if len(ext)-off < 2 {
+			return malformed("ROCKETMQ header: extFields key length cut off at offset %d of the %d-byte extFields", off, len(ext))
+		}
+		k := int(int16(binary.BigEndian.Uint16(ext[off:])))
+		off += 2
+		if k < 0 || k > len(ext)-off {
+			return malformed("ROCKETMQ header: extFields key of %d bytes at offset %d overruns the %d-byte extFields", k, off, len(ext))
+		}
+		off += k
+		if len(ext)-off < 4 {
+			return malformed("ROCKETMQ header: extFields value length cut off at offset %d of the %d-byte extFields", off, len(ext))
+		}
+		v := int(int32(binary.BigEndian.Uint32(ext[off:])))
+		off += 4
+		if v < 0 || v > len(ext)-off {
+			return malformed("ROCKETMQ header: extFields value of %d bytes at offset %d overruns the %d-byte extFields", v, off, len(ext))
+		}
+		off += v
+	}
+	if n == 0 {
 		return nil
 	}
-	// Count and check the entries first, so that they get one allocation.
-	r := binaryReader{b: ext}
-	n := 0
-	for ; r.off < len(ext) && r.err == nil; n++ {
-		r.take(int(int16(r.u16("extFields key length"))), "extFields key")
-		r.take(int(int32(r.u32("extFields value length"))), "extFields value")
-	}
-	if r.err != nil {
-		return r.err
-	}
-	r = binaryReader{b: ext}
 	c.ExtFields = make(Fields, n)
+	off := 0
 	for i := range c.ExtFields {
-		k := r.take(int(int16(r.u16(""))), "")
-		v := r.take(int(int32(r.u32(""))), "")
-		c.ExtFields[i] = Field{in.at(2*i, k), in.at(2*i+1, v)}
+		k := int(binary.BigEndian.Uint16(ext[off:]))
+		key := ext[off+2 : off+2+k]
+		off += 2 + k
+		v := int(binary.BigEndian.Uint32(ext[off:]))
+		c.ExtFields[i] = Field{in.at(2*i, key), in.at(2*i+1, ext[off+4:off+4+v])}
+		off += 4 + v
 	}
 	return nil
 }
