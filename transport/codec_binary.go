@@ -92,11 +92,12 @@ func decodeBinaryHeader(c *Command, h []byte, in *interner) error {
 }
 
 // decodeBinaryExt decodes extFields entries: a 16-bit key length, the key, a 32-bit
-// value length, the value. It checks and counts them first, so that they get one
-// allocation, then takes them without further checks.
+// value length, the value. A handful of entries collect on the stack first, so that
+// the command gets them in one allocation of the right size.
 func decodeBinaryExt(c *Command, ext []byte, in *interner) error {
-	n := 0
-	for off := 0; off < len(ext); n++ {
+	var local [8]Field
+	fs := Fields(local[:0])
+	for off := 0; off < len(ext); {
 		if len(ext)-off < 2 {
 			return malformed("ROCKETMQ header: extFields key length cut off at offset %d of the %d-byte extFields", off, len(ext))
 		}
@@ -105,6 +106,7 @@ func decodeBinaryExt(c *Command, ext []byte, in *interner) error {
 		if k < 0 || k > len(ext)-off {
 			return malformed("ROCKETMQ header: extFields key of %d bytes at offset %d overruns the %d-byte extFields", k, off, len(ext))
 		}
+		key := ext[off : off+k]
 		off += k
 		if len(ext)-off < 4 {
 			return malformed("ROCKETMQ header: extFields value length cut off at offset %d of the %d-byte extFields", off, len(ext))
@@ -114,20 +116,12 @@ func decodeBinaryExt(c *Command, ext []byte, in *interner) error {
 		if v < 0 || v > len(ext)-off {
 			return malformed("ROCKETMQ header: extFields value of %d bytes at offset %d overruns the %d-byte extFields", v, off, len(ext))
 		}
+		i := len(fs)
+		fs = append(fs, Field{in.at(2*i, key), in.at(2*i+1, ext[off:off+v])})
 		off += v
 	}
-	if n == 0 {
-		return nil
-	}
-	c.ExtFields = make(Fields, n)
-	off := 0
-	for i := range c.ExtFields {
-		k := int(binary.BigEndian.Uint16(ext[off:]))
-		key := ext[off+2 : off+2+k]
-		off += 2 + k
-		v := int(binary.BigEndian.Uint32(ext[off:]))
-		c.ExtFields[i] = Field{in.at(2*i, key), in.at(2*i+1, ext[off+4:off+4+v])}
-		off += 4 + v
+	if len(fs) > 0 {
+		c.ExtFields = append(make(Fields, 0, len(fs)), fs...)
 	}
 	return nil
 }
