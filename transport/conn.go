@@ -25,6 +25,7 @@ type Conn struct {
 	nextOpaque atomic.Int32
 	lastWrite  atomic.Int64 // unix nanoseconds of the last socket write
 	goAway     atomic.Bool  // the peer answered GO_AWAY: send it nothing new
+	closed     atomic.Bool  // set just before closing is closed: cheaper to ask on every call
 
 	pmu     sync.Mutex
 	pending pendingTable
@@ -78,14 +79,7 @@ func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
 // Closed returns a channel that is closed when the connection starts closing.
 func (c *Conn) Closed() <-chan struct{} { return c.closing }
 
-func (c *Conn) isClosing() bool {
-	select {
-	case <-c.closing:
-		return true
-	default:
-		return false
-	}
-}
+func (c *Conn) isClosing() bool { return c.closed.Load() }
 
 // usable reports whether new calls may use the connection.
 func (c *Conn) usable() bool { return !c.isClosing() && !c.goAway.Load() }
@@ -115,6 +109,7 @@ func (c *Conn) closeWithError(err error) {
 	c.once.Do(func() {
 		first = true
 		c.err = err
+		c.closed.Store(true)
 		close(c.closing)
 		c.nc.Close()
 		c.pmu.Lock()
@@ -200,12 +195,10 @@ func (c *Conn) send(ctx context.Context, cmd *Command, opaque, flag int32, t Ser
 }
 
 func (c *Conn) sendClosedError() error {
-	select {
-	case <-c.closing:
+	if c.isClosing() {
 		return c.lostError(c.err)
-	default:
-		return fmt.Errorf("%w: connection to %s is shutting down", ErrClosed, c.addr)
 	}
+	return fmt.Errorf("%w: connection to %s is shutting down", ErrClosed, c.addr)
 }
 
 // waitSpace waits, with wmu held on entry and on return, for the writer to take the
