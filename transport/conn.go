@@ -26,6 +26,7 @@ type Conn struct {
 	lastWrite  atomic.Int64 // unix nanoseconds of the last socket write
 	goAway     atomic.Bool  // the peer answered GO_AWAY: send it nothing new
 	closed     atomic.Bool  // set just before closing is closed: cheaper to ask on every call
+	working    atomic.Int32 // requests from the peer being processed: their responses are coming
 
 	pmu     sync.Mutex
 	pending pendingTable
@@ -239,6 +240,12 @@ func (c *Conn) writeLoop() {
 		// carries many: under load this cuts syscalls several-fold, and with nothing
 		// else runnable it returns at once.
 		runtime.Gosched()
+		// Responses to requests still being processed are about to be queued: wait a
+		// few more yields for them, so that the answers to one read of requests tend
+		// to leave in one write, as an echo server's would.
+		for i := 0; i < maxResponseYields && c.working.Load() > 0; i++ {
+			runtime.Gosched()
+		}
 		c.wmu.Lock()
 		buf, oneway, space, drain := c.wbuf, c.wOneway, c.wspace, c.wdrain
 		c.wbuf, c.wOneway, c.wspace = spare[:0], 0, nil
@@ -271,6 +278,10 @@ func (c *Conn) writeLoop() {
 		}
 	}
 }
+
+// maxResponseYields bounds the extra yields a writer makes for responses in the works,
+// and so the delay a slow processor adds to the responses of others.
+const maxResponseYields = 16
 
 // ---- reading ----
 
