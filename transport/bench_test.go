@@ -35,7 +35,7 @@ func init() {
 // runBenchServer serves the transport echo and the raw echo until stdin closes.
 func runBenchServer() {
 	s := NewServer(ServerOptions{ConnOptions: ConnOptions{Logger: quiet}})
-	s.RegisterProcessor(codeEcho, echo, PoolOptions{Workers: 256})
+	s.RegisterProcessor(codeEcho, echo, PoolOptions{})
 	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		panic(err)
