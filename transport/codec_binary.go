@@ -121,7 +121,7 @@ func decodeBinaryExt(c *Command, ext []byte, in *interner) error {
 		off += v
 	}
 	if len(fs) > 0 {
-		c.ExtFields = append(make(Fields, 0, len(fs)), fs...)
+		c.ExtFields = in.fields(fs)
 	}
 	return nil
 }

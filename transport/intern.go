@@ -9,7 +9,12 @@ type interner struct {
 	// connection tend to repeat their fields in the same order, and comparing with
 	// the string last seen there is cheaper than hashing.
 	recent [16]string
+	// slab is where the extFields of small headers are carved from: one allocation
+	// serves many headers, and a header kept alive keeps at most one slab.
+	slab []Field
 }
+
+const slabFields = 64
 
 const (
 	internMaxEntries = 1024
@@ -47,4 +52,19 @@ func (in *interner) at(i int, b []byte) string {
 	s := in.string(b)
 	in.recent[i] = s
 	return s
+}
+
+// fields returns room for n fields, copied from fs.
+func (in *interner) fields(fs []Field) Fields {
+	n := len(fs)
+	if in == nil || n > slabFields/8 {
+		return append(make(Fields, 0, n), fs...)
+	}
+	if len(in.slab) < n {
+		in.slab = make([]Field, slabFields)
+	}
+	f := Fields(in.slab[:n:n])
+	copy(f, fs)
+	in.slab = in.slab[n:]
+	return f
 }

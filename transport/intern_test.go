@@ -44,3 +44,25 @@ func TestInterner(t *testing.T) {
 		t.Fatalf("nil interner: %q", s)
 	}
 }
+
+// Header fields carved from one slab never overlap, and appending to one leaves the
+// next alone.
+func TestInternerFieldSlab(t *testing.T) {
+	var in interner
+	a := in.fields([]Field{{"a", "1"}, {"b", "2"}})
+	b := in.fields([]Field{{"c", "3"}})
+	a = append(a, Field{"x", "y"})
+	if b[0] != (Field{"c", "3"}) || a[1] != (Field{"b", "2"}) {
+		t.Fatalf("fields overlap: %v %v", a, b)
+	}
+	for range 3 * slabFields {
+		f := in.fields([]Field{{"k", "v"}, {"k2", "v2"}, {"k3", "v3"}})
+		if len(f) != 3 || cap(f) != 3 || f[2].Value != "v3" {
+			t.Fatalf("fields %v (cap %d)", f, cap(f))
+		}
+	}
+	big := make([]Field, slabFields)
+	if f := in.fields(big); len(f) != slabFields {
+		t.Fatalf("%d fields, want %d", len(f), slabFields)
+	}
+}
