@@ -390,13 +390,18 @@ func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Comm
 			*scratch = nil // a huge header was a one-off; don't keep its buffer
 		}
 	}
-	cmd := newCommand(n - frameWordSize - h)
-	if err := decodeHeader(cmd, SerializeType(word>>24), header, in); err != nil {
+	// The header is decoded before the body's room is allocated: a bad header costs
+	// nothing however large the frame says it is.
+	var hdr Command
+	if err := decodeHeader(&hdr, SerializeType(word>>24), header, in); err != nil {
 		return nil, err
 	}
 	if h <= br.Size() {
 		br.Discard(h)
 	}
+	cmd := newCommand(n - frameWordSize - h)
+	hdr.Body = cmd.Body
+	*cmd = hdr
 	if len(cmd.Body) > 0 {
 		if _, err := io.ReadFull(br, cmd.Body); err != nil {
 			return nil, err
