@@ -142,9 +142,10 @@ func (c *Conn) waitCtx(ctx context.Context, cl *call) error {
 
 // InvokeAsync sends req and calls cb exactly once with the response or the error: a
 // deadline (the context's, or Options.Timeout), the context's end, the connection's
-// failure, or no permit in time. cb runs on the connection's reader goroutine, its
-// reaper or the context's, so it must return quickly and must not call Close (which
-// waits for them); hand long work to another goroutine. The number of async calls in
+// failure, or no permit in time. cb runs on the connection's reader goroutine, on a
+// goroutine of the connection's for a timeout, or on the context's, so it must return
+// quickly and must not call Close (which waits for the connection's goroutines); hand
+// long work to another goroutine. The number of async calls in
 // flight is bounded by Options.AsyncPermits; InvokeAsync waits for a permit until the
 // deadline.
 func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, error)) {

@@ -32,10 +32,11 @@ type Client struct {
 
 // slot holds the connections of one address.
 type slot struct {
-	rr    atomic.Uint32
-	conns []atomic.Pointer[Conn]
-	mu    sync.Mutex
-	dials []*dialAttempt
+	rr      atomic.Uint32
+	conns   []atomic.Pointer[Conn]
+	mu      sync.Mutex // guards dials and dropped, and changes to conns
+	dials   []*dialAttempt
+	dropped bool // removed from the client's map: dial through a fresh slot
 }
 
 type dialAttempt struct {
@@ -148,11 +149,16 @@ func (cl *Client) dropSlot(addr string, s *slot) {
 	m := maps.Clone(old)
 	delete(m, addr)
 	cl.slots.Store(&m)
+	s.dropped = true
 }
 
 // dial connects slot s's i-th connection; concurrent callers share one attempt.
 func (cl *Client) dial(ctx context.Context, addr string, s *slot, i int) (*Conn, error) {
 	s.mu.Lock()
+	if s.dropped { // forgotten since the caller looked it up
+		s.mu.Unlock()
+		return cl.Conn(ctx, addr)
+	}
 	if c := s.conns[i].Load(); c != nil && c.usable() {
 		s.mu.Unlock()
 		return c, nil
@@ -188,18 +194,23 @@ func (cl *Client) runDial(addr string, s *slot, i int, a *dialAttempt) {
 	defer cl.dials.Done()
 	defer close(a.done)
 	c, err := cl.open(addr, func(c *Conn) {
+		s.mu.Lock()
 		s.conns[i].CompareAndSwap(c, nil)
+		s.mu.Unlock()
 		cl.forget(c)
 		cl.dropSlot(addr, s)
 	})
 	s.mu.Lock()
 	s.dials[i] = nil
-	if err == nil {
+	// A connection that closed already has run its onClose: keeping it would leave
+	// the slot holding a dead connection that nothing removes.
+	stored := err == nil && !c.isClosing()
+	if stored {
 		s.conns[i].Store(c)
 	}
 	s.mu.Unlock()
 	a.conn, a.err = c, err
-	if err != nil {
+	if !stored {
 		cl.dropSlot(addr, s)
 	}
 }

@@ -528,7 +528,11 @@ func (c *Conn) Pending() int {
 // Options.Timeout. Calls without a deadline of their own are timed out by the reaper,
 // so they need neither a timer nor a clock reading each.
 func (c *Conn) expiry() int64 {
-	return c.ticks.Load() + c.cfg.reapTicks + 1
+	return c.ticks.Load() + c.cfg.reapTicks + 2
+}
+
+func (c *Conn) expiredError(cl *call) error {
+	return &timeoutError{what: cl.kind(), addr: c.addr, waited: c.cfg.timeout, opaque: cl.opaque, hasOpaq: true, limit: true}
 }
 
 // keep owns the reaper and closes done once the reader and writer have exited.
@@ -565,10 +569,26 @@ func (c *Conn) reap() {
 			c.reaping = false
 		}
 		c.pmu.Unlock()
+		var async []*call
 		for _, cl := range expired {
-			cl.complete(nil, &timeoutError{what: cl.kind(), addr: c.addr, waited: c.cfg.timeout, opaque: cl.opaque, hasOpaq: true, limit: true})
+			if cl.cb != nil {
+				async = append(async, cl)
+				continue
+			}
+			cl.complete(nil, c.expiredError(cl)) // wakes its caller: never blocks
 		}
 		clear(expired)
+		if len(async) > 0 {
+			// A callback may take its time, or even wait on another call: run them
+			// aside, so that the reaper keeps timing out everything else.
+			c.routines.Add(1)
+			go func() {
+				defer c.routines.Done()
+				for _, cl := range async {
+					cl.complete(nil, c.expiredError(cl))
+				}
+			}()
+		}
 		if idle {
 			return
 		}

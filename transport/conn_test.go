@@ -360,3 +360,21 @@ func TestReceivedAt(t *testing.T) {
 		t.Fatal("a command built locally has an arrival time")
 	}
 }
+
+// A timed-out async call's callback runs aside: while it blocks, the connection's
+// other calls still time out.
+func TestBlockedTimeoutCallbackStallsNothing(t *testing.T) {
+	_, addr, _, _ := blockingServer(t, ServerOptions{}, PoolOptions{})
+	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{Timeout: 40 * time.Millisecond}})
+	inCallback, unblock := make(chan struct{}), make(chan struct{})
+	cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) {
+		close(inCallback)
+		<-unblock
+	})
+	waitFor(t, inCallback, "the async call to time out")
+	defer close(unblock)
+	_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeBlock, nil, nil))
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("sync call while a timeout callback blocks: %v, want a timeout", err)
+	}
+}

@@ -25,10 +25,12 @@ const (
 )
 
 // A call without a deadline of its own fails with a timeout between Timeout and
-// Timeout plus Timeout/reapDivisor (at most maxReapEvery) after it was sent.
+// Timeout plus 2*Timeout/reapDivisor (at most 2*maxReapEvery) after it was sent: the
+// reaper ticks every Timeout/reapDivisor, and a call counts two ticks beyond its
+// timeout because the tick it first sees may be one the reaper was late for.
 const (
-	reapDivisor  = 16
-	maxReapEvery = 250 * time.Millisecond
+	reapDivisor  = 32
+	maxReapEvery = 125 * time.Millisecond
 )
 
 // maxBufferedWrite is how many encoded bytes a connection queues for its writer before
