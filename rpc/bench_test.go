@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -31,17 +30,11 @@ func init() {
 			panic(err)
 		}
 		go s.Serve(ln)
-		if path := os.Getenv(benchServerProfileEnv); path != "" {
-			f, err := os.Create(path)
-			if err != nil {
-				panic(err)
-			}
-			pprof.StartCPUProfile(f)
-		}
+		stopProfile := callers.ProfileFromEnv(benchServerProfileEnv)
 		fmt.Println(ln.Addr())
 		bufio.NewReader(os.Stdin).ReadString('\n') // until the parent closes stdin
 		s.Close()
-		pprof.StopCPUProfile()
+		stopProfile()
 		os.Exit(0)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -46,15 +45,7 @@ func runBenchServer() {
 	}
 	go s.Serve(ln)
 	go rawEchoServe(raw)
-	if path := os.Getenv(benchServerProfileEnv); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			panic(err)
-		}
-		pprof.StartCPUProfile(f)
-		defer f.Close()
-		defer pprof.StopCPUProfile()
-	}
+	defer callers.ProfileFromEnv(benchServerProfileEnv)()
 	fmt.Printf("%s %s\n", ln.Addr(), raw.Addr())
 	io.Copy(io.Discard, os.Stdin)
 	raw.Close()

@@ -77,12 +77,14 @@ func runBeforeHooks(c *Conn, req *Command) error {
 	return nil
 }
 
-// deadline returns the end of a call: the context's deadline, or now plus the default.
-func (c *Conn) deadline(ctx context.Context) time.Time {
+// waitLimit is how long a call may still wait: until the context's deadline, or
+// timeout (Options.Timeout) without one. Only the slow paths that must wait ask, so
+// that the fast ones read no clock.
+func waitLimit(ctx context.Context, timeout time.Duration) time.Duration {
 	if dl, ok := ctx.Deadline(); ok {
-		return dl
+		return time.Until(dl)
 	}
-	return time.Now().Add(c.cfg.timeout)
+	return timeout
 }
 
 // InvokeSync sends req and waits for its response, until ctx ends, the deadline (the

@@ -210,8 +210,8 @@ func (c *Conn) waitSpace(ctx context.Context) error {
 	}
 	space := c.wspace
 	c.wmu.Unlock()
-	deadline := c.deadline(ctx)
-	t := time.NewTimer(time.Until(deadline))
+	start := time.Now()
+	t := time.NewTimer(waitLimit(ctx, c.cfg.timeout))
 	defer t.Stop()
 	select {
 	case <-space:
@@ -221,9 +221,9 @@ func (c *Conn) waitSpace(ctx context.Context) error {
 		c.wmu.Lock()
 		return nil // the caller sees the connection closing
 	case <-t.C:
-		return &timeoutError{what: "write", addr: c.addr, waited: time.Until(deadline)}
+		return &timeoutError{what: "write", addr: c.addr, waited: time.Since(start)}
 	case <-ctx.Done():
-		return ctxError(ctx, "write", c.addr, time.Now())
+		return ctxError(ctx, "write", c.addr, start)
 	}
 }
 

@@ -27,10 +27,7 @@ func (s semaphore) acquire(ctx context.Context, timeout time.Duration, done <-ch
 	if s.tryAcquire() {
 		return nil
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	t := time.NewTimer(timeout)
+	t := time.NewTimer(waitLimit(ctx, timeout))
 	defer t.Stop()
 	select {
 	case s <- struct{}{}:
