@@ -107,6 +107,10 @@ type Command struct {
 	Code int32
 	// Language is the sender's implementation language.
 	Language LanguageCode
+	// Serialize is the header serialization the command arrived in; responses to a
+	// request use the request's. (It sits here, beside Language, so that the two
+	// bytes share a word: a received command is allocated per frame.)
+	Serialize SerializeType
 	// Version is the sender's RocketMQ version ordinal; the binary header keeps 16 bits.
 	Version int32
 	// Opaque correlates a response with its request.
@@ -119,17 +123,26 @@ type Command struct {
 	ExtFields Fields
 	// Body is the payload, delimited by the frame length.
 	Body []byte
-	// Serialize is the header serialization the command arrived in; responses to a
-	// request use the request's.
-	Serialize SerializeType
 
-	received time.Time
+	received time.Duration // since clockBase; 0 for a command not read from a connection
 }
+
+// clockBase is the origin of Command.received: a duration since it takes a third of the
+// room of a time.Time and keeps the monotonic clock reading.
+var clockBase = time.Now()
+
+// sinceBase returns the monotonic time since clockBase, never zero.
+func sinceBase() time.Duration { return max(time.Since(clockBase), 1) }
 
 // ReceivedAt returns when the read that completed the command's frame returned: its
 // arrival, before any wait for a worker. It is zero for a command not read from a
 // connection. Deadlines carried in a request count from here.
-func (c *Command) ReceivedAt() time.Time { return c.received }
+func (c *Command) ReceivedAt() time.Time {
+	if c.received == 0 {
+		return time.Time{}
+	}
+	return clockBase.Add(c.received)
+}
 
 // NewRequest returns a request with the given code, extFields and body, sent by Go.
 func NewRequest(code int32, ext Fields, body []byte) *Command {

@@ -26,7 +26,7 @@ type Conn struct {
 	lastWrite  atomic.Int64 // unix nanoseconds of the last socket write
 	goAway     atomic.Bool  // the peer answered GO_AWAY: send it nothing new
 	closed     atomic.Bool  // set just before closing is closed: cheaper to ask on every call
-	working    atomic.Int32 // requests from the peer being processed: their responses are coming
+	wreq       atomic.Bool  // requests (not responses) were queued since the writer last looked
 
 	pmu     sync.Mutex
 	pending pendingTable
@@ -187,6 +187,9 @@ func (c *Conn) send(ctx context.Context, cmd *Command, opaque, flag int32, t Ser
 	if err == nil && flag&FlagOneway != 0 {
 		c.wOneway++
 	}
+	if flag&FlagResponse == 0 && !c.wreq.Load() {
+		c.wreq.Store(true)
+	}
 	c.wmu.Unlock()
 	if err != nil {
 		return err
@@ -236,14 +239,12 @@ func (c *Conn) writeLoop() {
 		case <-c.closing:
 			return
 		}
-		// Let the senders that are runnable now add their frames, so that one write
-		// carries many: under load this cuts syscalls several-fold, and with nothing
-		// else runnable it returns at once.
-		runtime.Gosched()
-		// Responses to requests still being processed are about to be queued: wait a
-		// few more yields for them, so that the answers to one read of requests tend
-		// to leave in one write, as an echo server's would.
-		for i := 0; i < maxResponseYields && c.working.Load() > 0; i++ {
+		// Let the callers that are runnable now add their requests, so that one write
+		// carries many: under load this cuts syscalls several-fold. Responses need no
+		// yield: the workers that queue them keep running until the queue of requests
+		// is empty, so they batch by themselves, and a yield is not free (it wakes an
+		// idle thread to look for work).
+		if c.wreq.Swap(false) {
 			runtime.Gosched()
 		}
 		c.wmu.Lock()
@@ -279,10 +280,6 @@ func (c *Conn) writeLoop() {
 	}
 }
 
-// maxResponseYields bounds the extra yields a writer makes for responses in the works,
-// and so the delay a slow processor adds to the responses of others.
-const maxResponseYields = 16
-
 // ---- reading ----
 
 // idleReader sets the read deadline before each read from the socket, so a silent
@@ -291,7 +288,7 @@ const maxResponseYields = 16
 // It also notes when each read returned: the arrival time of the frames it brought.
 type idleReader struct {
 	c      *Conn
-	readAt time.Time
+	readAt time.Duration // since clockBase
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
@@ -300,7 +297,7 @@ func (r *idleReader) Read(p []byte) (int, error) {
 		r.c.nc.SetReadDeadline(time.Now().Add(idle))
 		n, err := r.c.nc.Read(p)
 		if n > 0 {
-			r.readAt = time.Now()
+			r.readAt = sinceBase()
 		}
 		if n == 0 && err != nil && isTimeout(err) {
 			if time.Since(time.Unix(0, r.c.lastWrite.Load())) < idle {
@@ -399,7 +396,7 @@ func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Comm
 	if h <= br.Size() {
 		br.Discard(h)
 	}
-	cmd := newCommand(n - frameWordSize - h)
+	cmd := in.command(n - frameWordSize - h)
 	hdr.Body = cmd.Body
 	*cmd = hdr
 	if len(cmd.Body) > 0 {

@@ -257,9 +257,7 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[SHUTDOWN]system busy, server is shutting down"))
 		}
 	default:
-		c.working.Add(1)
 		if !wp.push(task{c, req}) {
-			c.working.Add(-1)
 			d.end()
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[OVERLOAD]system busy, start flow control for a while"))
 		}
@@ -275,7 +273,6 @@ func (d *dispatcher) work(wp *workerPool) {
 		}
 		resp := d.process(wp.p, t.conn, t.req)
 		t.conn.reply(t.req, resp)
-		t.conn.working.Add(-1)
 		d.end()
 	}
 }

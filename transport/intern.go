@@ -2,7 +2,8 @@ package transport
 
 // interner turns header bytes into strings, reusing the strings of values it has seen:
 // the same service, method and field names arrive in every request on a connection.
-// It belongs to one reader goroutine and needs no lock; a nil interner just copies.
+// It also carves small received commands and their fields from slabs. It belongs to
+// one reader goroutine and needs no lock; a nil interner just copies and allocates.
 type interner struct {
 	m map[string]string
 	// recent holds the strings of the last header by position: requests on a
@@ -12,9 +13,15 @@ type interner struct {
 	// slab is where the extFields of small headers are carved from: one allocation
 	// serves many headers, and a header kept alive keeps at most one slab.
 	slab []Field
+	// cmds is where commands with a body of at most 64 bytes are carved from, for the
+	// same reason: most requests and responses of an RPC are that small.
+	cmds []commandBody64
 }
 
-const slabFields = 64
+const (
+	slabFields   = 64
+	slabCommands = 16 // 2.5 KiB: what one command kept alive can keep
+)
 
 const (
 	internMaxEntries = 1024
@@ -67,4 +74,20 @@ func (in *interner) fields(fs []Field) Fields {
 	copy(f, fs)
 	in.slab = in.slab[n:]
 	return f
+}
+
+// command returns a command with a body of n bytes (nil when n is 0).
+func (in *interner) command(n int) *Command {
+	if in == nil || n > len(commandBody64{}.b) {
+		return newCommand(n)
+	}
+	if len(in.cmds) == 0 {
+		in.cmds = make([]commandBody64, slabCommands)
+	}
+	p := &in.cmds[0]
+	in.cmds = in.cmds[1:]
+	if n > 0 {
+		p.c.Body = p.b[:n:n]
+	}
+	return &p.c
 }

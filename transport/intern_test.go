@@ -66,3 +66,36 @@ func TestInternerFieldSlab(t *testing.T) {
 		t.Fatalf("%d fields, want %d", len(f), slabFields)
 	}
 }
+
+// Commands carved from one slab are distinct, their bodies have exactly the size asked
+// for and no room to grow into the next, and a body too large for the slab gets its own.
+func TestInternerCommandSlab(t *testing.T) {
+	var in interner
+	mark := make(map[*Command]byte) // what each command's body was filled with
+	for i := range 3 * slabCommands {
+		for k, n := range []int{0, 1, 64, 65, 1000} {
+			c := in.command(n)
+			if _, dup := mark[c]; dup {
+				t.Fatalf("command %p handed out twice", c)
+			}
+			if len(c.Body) != n || cap(c.Body) != n || (n == 0) != (c.Body == nil) {
+				t.Fatalf("body of %d: len %d cap %d nil %v", n, len(c.Body), cap(c.Body), c.Body == nil)
+			}
+			mark[c] = byte(i*5 + k)
+			for j := range c.Body {
+				c.Body[j] = mark[c]
+			}
+		}
+	}
+	for c, m := range mark {
+		for _, b := range c.Body {
+			if b != m {
+				t.Fatalf("body of %p holds %d, want %d: bodies overlap", c, b, m)
+			}
+		}
+	}
+	var none *interner
+	if c := none.command(10); len(c.Body) != 10 {
+		t.Fatalf("nil interner: body of %d", len(c.Body))
+	}
+}
