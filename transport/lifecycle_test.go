@@ -49,11 +49,16 @@ func TestOversizedFrameClosesOnlyThatConnection(t *testing.T) {
 	if _, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil)); err != nil {
 		t.Fatal(err)
 	}
-	// A sender refuses to send what the peer would refuse.
-	small := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{MaxFrameSize: 1024}})
-	_, err := small.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, make([]byte, 2000)))
-	if !errors.Is(err, ErrFrameTooLarge) {
-		t.Fatalf("big send: %v", err)
+	// A sender refuses to send what the peer would refuse, small limits included.
+	for _, tc := range []struct{ limit, body int }{{1024, 2000}, {100, 200}} {
+		small := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{MaxFrameSize: tc.limit}})
+		_, err := small.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, make([]byte, tc.body)))
+		if !errors.Is(err, ErrFrameTooLarge) {
+			t.Fatalf("%d bytes with a limit of %d: %v", tc.body, tc.limit, err)
+		}
+		if _, err := small.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, make([]byte, 10))); err != nil {
+			t.Fatalf("a small call after a refused one: %v", err)
+		}
 	}
 }
 
