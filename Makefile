@@ -9,7 +9,7 @@ FUZZTIME    ?= 10s
 BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 6
 
-.PHONY: help test bench bench-peers fuzz lint demo tools generate checkgenerate
+.PHONY: help test bench bench-transport bench-peers fuzz lint demo tools generate checkgenerate
 
 help:
 	@echo "make demo   run the demo on this machine"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint   gofmt, go vet and staticcheck"
 	@echo "make fuzz   every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench  benchmarks with -benchmem, BENCHCOUNT runs each, into bench.txt for benchstat"
+	@echo "make bench-transport  transport calls against the raw echo, client and server on cores of their own"
 	@echo "make bench-peers    ringrpc against gRPC, net/rpc and a raw TCP echo (about 2 minutes)"
 	@echo "make generate       regenerate every generated file and golden file"
 	@echo "make checkgenerate  fail when a committed generated file is stale"
@@ -29,6 +30,13 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.txt
 	@echo "compare two runs with: benchstat old.txt bench.txt"
+
+# The transport against the raw framed echo with the client on CPU 0 and the server on
+# CPU 1 (needs taskset and two CPUs), BENCHCOUNT runs each, summarised by benchstat.
+bench-transport: tools
+	RINGRPC_TRANSPORT_BENCH_SERVER_CPUS=1 taskset -c 0 $(GO) test -run '^$$' -bench 'InvokeSync|RawEcho' \
+		-benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./transport | tee bench-transport.txt
+	$(GOBIN)/benchstat bench-transport.txt
 
 # ringrpc against gRPC, net/rpc and a raw TCP echo, each server in its own process.
 bench-peers:

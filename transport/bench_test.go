@@ -24,6 +24,12 @@ const benchServerEnv = "RINGRPC_TRANSPORT_BENCH_SERVER"
 // side can be profiled like the client: RINGRPC_TRANSPORT_BENCH_PROFILE=server.pprof.
 const benchServerProfileEnv = "RINGRPC_TRANSPORT_BENCH_PROFILE"
 
+// benchServerCPUsEnv lists the CPUs the bench server runs on (taskset -c syntax), so
+// that client and server can each have cores of their own, as on two hosts:
+// `make bench-transport` runs the client on CPU 0 and the server on CPU 1. Left unset,
+// both share every core, and each process's idle threads spin on the other's time.
+const benchServerCPUsEnv = "RINGRPC_TRANSPORT_BENCH_SERVER_CPUS"
+
 func init() {
 	if os.Getenv(benchServerEnv) == "1" {
 		runBenchServer()
@@ -95,6 +101,9 @@ var benchAddrs struct {
 func benchServer(b *testing.B) (transportAddr, rawAddr string) {
 	benchAddrs.once.Do(func() {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		if cpus := os.Getenv(benchServerCPUsEnv); cpus != "" {
+			cmd = exec.Command("taskset", "-c", cpus, os.Args[0], "-test.run=^$")
+		}
 		cmd.Env = append(os.Environ(), benchServerEnv+"=1")
 		stdin, _ := cmd.StdinPipe()
 		stdout, _ := cmd.StdoutPipe()
