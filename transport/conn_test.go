@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -222,8 +223,15 @@ func TestPeerKilledMidCall(t *testing.T) {
 		if err != nil {
 			return
 		}
-		var b [8]byte
-		io.ReadFull(nc, b[:]) // a request has arrived
+		// Both requests have arrived: close only then, or the second call could find
+		// the connection gone and dial one that this listener never serves.
+		for range 2 {
+			var pre [4]byte
+			if _, err := io.ReadFull(nc, pre[:]); err != nil {
+				break
+			}
+			io.CopyN(io.Discard, nc, int64(binary.BigEndian.Uint32(pre[:])))
+		}
 		close(got)
 		nc.Close()
 	}()
