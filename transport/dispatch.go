@@ -14,9 +14,10 @@ import (
 //
 // The returned command is the response: its opaque, flag and serialization are set by
 // the connection from the request's. It may be req itself, given the response's code,
-// remark, extFields and body: an echo, say, saves an allocation that way. A returned error is answered SYSTEM_ERROR with the error's text. For a
-// oneway request the result is discarded; nothing is ever written back. A nil response
-// with a nil error writes nothing.
+// remark, extFields and body: an echo, say, saves an allocation that way. A returned
+// error is answered SYSTEM_ERROR with the error's text. For a oneway request the result
+// is discarded; nothing is ever written back. A nil response with a nil error writes
+// nothing.
 type Processor interface {
 	Process(ctx context.Context, conn *Conn, req *Command) (*Command, error)
 }
