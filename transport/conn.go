@@ -417,16 +417,11 @@ func peek(br *bufio.Reader, n int) ([]byte, error) {
 	return b, err
 }
 
-// newCommand returns a command with a body of n bytes. A small body shares the
-// command's allocation: one allocation per frame instead of two.
-func newCommand(n int) *Command {
+// bigCommand returns a command with a body of n bytes, more than a slab's commands
+// hold. A body of up to 1 KiB shares the command's allocation: one allocation per frame
+// instead of two.
+func bigCommand(n int) *Command {
 	switch {
-	case n == 0:
-		return new(Command)
-	case n <= 64:
-		p := new(commandBody64)
-		p.c.Body = p.b[:n:n]
-		return &p.c
 	case n <= 256:
 		p := new(commandBody256)
 		p.c.Body = p.b[:n:n]

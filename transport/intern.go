@@ -76,16 +76,23 @@ func (in *interner) fields(fs []Field) Fields {
 	return f
 }
 
-// command returns a command with a body of n bytes (nil when n is 0).
+// command returns a command with a body of n bytes (nil when n is 0). Commands with a
+// body of at most 64 bytes are carved from the slab, or allocated alone by a nil
+// interner; larger ones are left to bigCommand.
 func (in *interner) command(n int) *Command {
-	if in == nil || n > len(commandBody64{}.b) {
-		return newCommand(n)
+	var p *commandBody64
+	switch {
+	case n > len(p.b):
+		return bigCommand(n)
+	case in == nil:
+		p = new(commandBody64)
+	default:
+		if len(in.cmds) == 0 {
+			in.cmds = make([]commandBody64, slabCommands)
+		}
+		p = &in.cmds[0]
+		in.cmds = in.cmds[1:]
 	}
-	if len(in.cmds) == 0 {
-		in.cmds = make([]commandBody64, slabCommands)
-	}
-	p := &in.cmds[0]
-	in.cmds = in.cmds[1:]
 	if n > 0 {
 		p.c.Body = p.b[:n:n]
 	}
