@@ -2,34 +2,28 @@ package rpc
 
 import (
 	"context"
-	"errors"
+	"time"
 
 	"github.com/ringrpc/ringrpc/transport"
 )
 
 // InvokeAsync sends the call and returns a future completed, exactly once, with the
-// results decode reads or the call's error. Without interceptors no goroutine is
-// started: the future completes on the connection's reader. With interceptors the
-// chain runs on a goroutine of its own, which Close waits for.
+// results decode reads or the call's error. Generated async clients call it.
+//
+// Without interceptors no goroutine is involved: the call walks its providers with
+// transport callbacks, and the response completes the future without being decoded on
+// the connection's reader. With interceptors the chain runs on a goroutine the client
+// keeps for reuse, once the call holds one of the Transport.AsyncPermits slots: async
+// calls with interceptors are bounded like the others.
 func InvokeAsync[T any](c *Client, ctx context.Context, call *Call, decode func(*Decoder) (T, error)) *Future[T] {
-	f := newFuture[T]()
+	f := newFuture[T](c.run)
+	if c.isClosed() {
+		putCall(call)
+		f.fail(closedError())
+		return f
+	}
 	if c.hasChain {
-		if !c.track() {
-			putCall(call)
-			var zero T
-			f.complete(zero, closedError())
-			return f
-		}
-		go func() {
-			defer c.async.Done()
-			d, err := c.Invoke(ctx, call)
-			if err != nil {
-				var zero T
-				f.complete(zero, err)
-				return
-			}
-			f.complete(decode(&d))
-		}()
+		chainAsync(c, ctx, call, f, decode)
 		return f
 	}
 	a := &asyncCall[T]{c: c, ctx: ctx, call: call, decode: decode, f: f}
@@ -41,27 +35,61 @@ func closedError() *Error {
 	return NewError(CodeClosed, "the client is closed")
 }
 
-// track counts a goroutine Close must wait for; false once the client is closed.
-func (c *Client) track() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return false
+// chainAsync runs the interceptors and the sync walk on a runner goroutine.
+func chainAsync[T any](c *Client, ctx context.Context, call *Call, f *Future[T], decode func(*Decoder) (T, error)) {
+	if err := c.acquireChainSlot(ctx); err != nil {
+		putCall(call)
+		f.fail(err)
+		return
 	}
-	c.async.Add(1)
-	return true
+	ok := c.run.run(func() {
+		defer func() { <-c.chainSlots }()
+		if err := c.invoke(ctx, call); err != nil {
+			f.fail(err)
+		} else {
+			f.arrive(call.resp, call.m, decode)
+		}
+		putCall(call)
+	})
+	if !ok {
+		<-c.chainSlots
+		putCall(call)
+		f.fail(closedError())
+	}
 }
 
-// asyncCall walks the failover order with transport callbacks instead of a goroutine.
+// acquireChainSlot waits for a slot until the call's deadline.
+func (c *Client) acquireChainSlot(ctx context.Context) error {
+	select {
+	case c.chainSlots <- struct{}{}:
+		return nil
+	default:
+	}
+	limit := c.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		limit = time.Until(dl)
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case c.chainSlots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return Errorf(CodeBusy, "too many requests: all %d async calls with interceptors are in flight and none ended before the deadline: wait for calls to finish, or raise Transport.AsyncPermits", cap(c.chainSlots))
+	case <-ctx.Done():
+		return fromTransport(ctx.Err(), "waiting for an async slot")
+	}
+}
+
+// asyncCall is one async call's walk over its providers, driven by transport
+// callbacks.
 type asyncCall[T any] struct {
 	c      *Client
 	ctx    context.Context
 	call   *Call
 	decode func(*Decoder) (T, error)
 	f      *Future[T]
-	addrs  []string
-	i      int
-	retry  bool
+	n      int // the attempt under way
 }
 
 func (a *asyncCall[T]) start() {
@@ -69,54 +97,75 @@ func (a *asyncCall[T]) start() {
 		a.fail(err)
 		return
 	}
-	addrs, err := a.c.resolve(a.ctx, a.call)
-	if err != nil {
+	if err := a.c.resolve(a.ctx, a.call); err != nil {
 		a.fail(err)
 		return
 	}
-	a.addrs = addrs
-	a.retry = a.c.retry || a.call.m.Idempotent || a.ctx.Value(retryKey{}) != nil
 	a.try()
 }
 
+// try sends the nth attempt; its outcome arrives in done.
 func (a *asyncCall[T]) try() {
-	addr := a.addrs[a.i]
-	a.call.peer = addr
-	a.c.tc.InvokeAsync(a.ctx, addr, &a.call.cmd, a.done)
+	a.call.peer = a.call.addrs[a.n]
+	conn, err := a.c.connect(a.ctx, a.call, a.n)
+	if err != nil {
+		a.done(nil, err)
+		return
+	}
+	conn.InvokeAsync(a.ctx, &a.call.cmd, a.done)
 }
 
+// done receives an attempt's outcome, often on a connection's reader: it classifies
+// it and hands everything that may take time elsewhere.
 func (a *asyncCall[T]) done(resp *transport.Command, err error) {
-	rerr, retry := a.c.outcome(a.ctx, a.call, a.call.peer, resp, err, a.retry)
-	if rerr == nil {
-		d := newDecoder(resp.Body, a.call.m.resultsArray())
-		d.result, d.m = true, a.call.m
-		v, derr := a.decode(&d)
+	var aerr *Error
+	var f fate
+	if err != nil {
+		aerr, f = a.c.failed(a.ctx, a.call, err)
+	} else {
+		aerr, f = a.c.answered(a.ctx, a.call, resp)
+	}
+	if aerr == nil {
+		a.c.budget.succeeded()
+		a.f.arrive(resp, a.call.m, a.decode)
 		putCall(a.call)
-		a.f.complete(v, derr)
 		return
 	}
-	if !retry || a.i+1 >= len(a.addrs) || a.ctx.Err() != nil {
-		a.fail(rerr)
+	delay, merr := a.c.move(a.ctx, a.call, a.n, aerr, f)
+	if merr != nil {
+		a.fail(merr)
 		return
 	}
-	a.i++
-	if errors.Is(err, transport.ErrConnectFailed) {
-		a.try() // failed in the caller's goroutine: nothing else waits on this one
-		return
-	}
-	// The callback may run on a connection's reader or close path: don't dial there.
-	if !a.c.track() {
-		a.fail(closedError())
-		return
-	}
-	go func() {
-		defer a.c.async.Done()
+	a.n++
+	// Dialling or waiting must not happen on a connection's reader.
+	next := func() {
+		if delay > 0 {
+			if err := sleepCtx(a.ctx, delay); err != nil {
+				a.fail(fromTransport(err, a.c.target(a.call, a.call.peer)))
+				return
+			}
+		}
 		a.try()
-	}()
+	}
+	if !a.c.run.run(next) {
+		a.fail(closedError())
+	}
 }
 
 func (a *asyncCall[T]) fail(err error) {
 	putCall(a.call)
-	var zero T
-	a.f.complete(zero, err)
+	a.f.fail(err)
+}
+
+// InvokeOnewayAsync sends a oneway call and returns a future completed once it is
+// queued for writing, or with the error that stopped it. Generated async clients call
+// it.
+func InvokeOnewayAsync(c *Client, ctx context.Context, call *Call) *Future[struct{}] {
+	f := newFuture[struct{}](nil)
+	if err := c.InvokeOneway(ctx, call); err != nil {
+		f.fail(err)
+	} else {
+		f.succeed(struct{}{})
+	}
+	return f
 }

@@ -22,11 +22,12 @@ type Call struct {
 	hasKey   bool
 
 	// client side
-	ext   transport.Fields
-	cmd   transport.Command
-	addrs []string
-	resp  *transport.Command
-	body  []byte
+	ext       transport.Fields
+	cmd       transport.Command
+	addrs     []string
+	paidMoves int // moves that spent the retry budget
+	resp      *transport.Command
+	body      []byte
 
 	// server side
 	in      Metadata

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -27,6 +28,8 @@ type ClientOptions struct {
 	// RetryAfterSend lets every call fail over after its request left, as calls of
 	// Idempotent methods and calls with WithRetry do.
 	RetryAfterSend bool
+	// Retry bounds the moves of calls to other providers after failures.
+	Retry RetryPolicy
 	// Transport configures the connections; its Timeout is replaced by Timeout.
 	Transport transport.ClientOptions
 }
@@ -34,18 +37,29 @@ type ClientOptions struct {
 // Client calls services through a Resolver. It is safe for concurrent use; create one
 // per process and share it between generated clients.
 type Client struct {
-	tc        *transport.Client
-	resolver  Resolver
-	reporter  FailureReporter
-	timeout   time.Duration
-	timeoutMS string // timeout in the form of HeaderTimeout, sent by calls without a deadline
-	retry     bool
-	invoke    Invoker
-	hasChain  bool
+	tc             *transport.Client
+	resolver       Resolver
+	reporter       FailureReporter
+	timeout        time.Duration
+	timeoutMS      string // timeout in the form of HeaderTimeout, sent by calls without a deadline
+	connectTimeout time.Duration
+	retry          bool
+	budget         *retryBudget
+	baseBackoff    time.Duration
+	maxBackoff     time.Duration
+	invoke         Invoker
+	hasChain       bool
+	log            *slog.Logger
+
+	// run runs what must not run on a connection's reader: future callbacks, the
+	// interceptor chains of async calls and their moves to the next provider.
+	run *runner
+	// chainSlots bounds async calls with interceptors in flight, as the transport's
+	// async permits bound the others.
+	chainSlots chan struct{}
 
 	mu     sync.Mutex
 	closed bool
-	async  sync.WaitGroup // goroutines of async calls
 }
 
 // NewClient returns a client; it connects to providers on first use.
@@ -54,18 +68,25 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		return nil, errors.New("rpc: ClientOptions.Resolver is required: use rpc.StaticAddress(addr) for a single server")
 	}
 	topts := opts.Transport
-	topts.Timeout = opts.Timeout
-	if topts.Timeout <= 0 {
-		topts.Timeout = DefaultTimeout
-	}
+	topts.Timeout = orDefault(opts.Timeout, DefaultTimeout)
 	c := &Client{
-		tc:        transport.NewClient(topts),
-		resolver:  opts.Resolver,
-		timeout:   topts.Timeout,
-		timeoutMS: strconv.FormatInt(max(topts.Timeout.Milliseconds(), 1), 10),
-		retry:     opts.RetryAfterSend,
-		hasChain:  len(opts.Interceptors) > 0,
+		tc:             transport.NewClient(topts),
+		resolver:       opts.Resolver,
+		timeout:        topts.Timeout,
+		timeoutMS:      strconv.FormatInt(max(topts.Timeout.Milliseconds(), 1), 10),
+		connectTimeout: orDefault(topts.ConnectTimeout, transport.DefaultConnectTimeout),
+		retry:          opts.RetryAfterSend,
+		budget:         newRetryBudget(opts.Retry),
+		baseBackoff:    orDefault(opts.Retry.Backoff, 10*time.Millisecond),
+		maxBackoff:     orDefault(opts.Retry.MaxBackoff, 200*time.Millisecond),
+		hasChain:       len(opts.Interceptors) > 0,
+		log:            topts.Logger,
+		chainSlots:     make(chan struct{}, orDefault(topts.AsyncPermits, transport.DefaultClientAsyncPermits)),
 	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.run = newRunner(c.log)
 	c.reporter, _ = opts.Resolver.(FailureReporter)
 	c.invoke = chain(append([]Interceptor(nil), opts.Interceptors...), c.send)
 	return c, nil
@@ -74,15 +95,22 @@ func NewClient(opts ClientOptions) (*Client, error) {
 // Transport returns the underlying transport client.
 func (c *Client) Transport() *transport.Client { return c.tc }
 
-// Close fails the calls in flight with ErrClosed, closes every connection and waits
-// for the client's goroutines.
+// Close flushes the oneway calls already queued, fails the other calls in flight with
+// ErrClosed, closes every connection and waits for the client's goroutines, future
+// callbacks included: a callback must not call Close.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
 	err := c.tc.Close()
-	c.async.Wait()
+	c.run.close()
 	return err
+}
+
+func (c *Client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // NewCall starts a call of svc's method number method; generated code writes the
@@ -115,81 +143,6 @@ func (c *Client) InvokeOneway(ctx context.Context, call *Call) error {
 	return err
 }
 
-// send is the innermost invoker: encode, resolve, send, fail over.
-func (c *Client) send(ctx context.Context, call *Call) error {
-	if err := c.prepare(ctx, call); err != nil {
-		return err
-	}
-	addrs, err := c.resolve(ctx, call)
-	if err != nil {
-		return err
-	}
-	retryAfterSend := c.retry || call.m.Idempotent || ctx.Value(retryKey{}) != nil
-	var last *Error
-	for i, addr := range addrs {
-		call.peer = addr
-		var retry bool
-		last, retry = c.attempt(ctx, call, addr, retryAfterSend)
-		if last == nil || !retry || i == len(addrs)-1 || ctx.Err() != nil {
-			break
-		}
-	}
-	if last != nil {
-		return last
-	}
-	return nil
-}
-
-// attempt sends the call to one provider and reports whether a failure may be tried
-// on the next.
-func (c *Client) attempt(ctx context.Context, call *Call, addr string, retryAfterSend bool) (*Error, bool) {
-	if call.m.Oneway {
-		err := c.tc.InvokeOneway(ctx, addr, &call.cmd)
-		if err == nil {
-			return nil, false
-		}
-		c.report(addr, err)
-		return fromTransport(err, c.target(call, addr)), errors.Is(err, transport.ErrConnectFailed)
-	}
-	resp, err := c.tc.InvokeSync(ctx, addr, &call.cmd)
-	rerr, retry := c.outcome(ctx, call, addr, resp, err, retryAfterSend)
-	if rerr == nil {
-		call.resp = resp
-	}
-	return rerr, retry
-}
-
-// outcome classifies the result of one attempt: nil for success, else the error and
-// whether the next provider may be tried.
-func (c *Client) outcome(ctx context.Context, call *Call, addr string, resp *transport.Command, err error, retryAfterSend bool) (*Error, bool) {
-	if err != nil {
-		c.report(addr, err)
-		retry := errors.Is(err, transport.ErrConnectFailed) || retryAfterSend && errors.Is(err, transport.ErrConnectionLost)
-		return fromTransport(err, c.target(call, addr)), retry
-	}
-	if resp.Code == transport.CodeSuccess {
-		c.replyMetadata(ctx, resp)
-		return nil, false
-	}
-	rerr := &Error{Code: fromWire(resp.Code), Message: resp.Remark}
-	// Busy and going-away providers did not run the call: another may.
-	notRun := resp.Code == transport.CodeSystemBusy || resp.Code == transport.CodeGoAway
-	if notRun {
-		c.report(addr, rerr)
-	}
-	return rerr, notRun
-}
-
-func (c *Client) report(addr string, err error) {
-	if c.reporter != nil {
-		c.reporter.ReportFailure(addr, err)
-	}
-}
-
-func (c *Client) target(call *Call, addr string) string {
-	return "call " + call.svc.Name + "." + call.m.Name + " on " + addr
-}
-
 // prepare encodes the request command: headers, deadline, metadata, arguments.
 func (c *Client) prepare(ctx context.Context, call *Call) error {
 	body, err := call.Args.finish()
@@ -215,20 +168,21 @@ func (c *Client) prepare(ctx context.Context, call *Call) error {
 	return nil
 }
 
-func (c *Client) resolve(ctx context.Context, call *Call) ([]string, error) {
+// resolve puts the providers to try, best first, in call.addrs.
+func (c *Client) resolve(ctx context.Context, call *Call) error {
 	addrs, err := c.resolver.Resolve(ctx, call, call.addrs[:0])
 	call.addrs = addrs
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
-			return nil, err
+			return err
 		}
-		return nil, Errorf(CodeUnavailable, "resolving a provider of %s: %w", call.svc.Name, err)
+		return Errorf(CodeUnavailable, "resolving a provider of %s: %w", call.svc.Name, err)
 	}
 	if len(addrs) == 0 {
-		return nil, Errorf(CodeUnavailable, "no provider of service %s is known: start one, or check the service name and the resolver", call.svc.Name)
+		return Errorf(CodeUnavailable, "no provider of service %s is known: start one, or check the service name and the resolver", call.svc.Name)
 	}
-	return addrs, nil
+	return nil
 }
 
 func (c *Client) replyMetadata(ctx context.Context, resp *transport.Command) {

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/ringrpc/ringrpc/transport"
@@ -70,19 +71,26 @@ func (c Code) String() string {
 // wireBase offsets ringrpc's codes on the wire, clear of RocketMQ's response codes.
 const wireBase = 700
 
-// toWire and fromWire are the one place where rpc codes meet RocketMQ response codes.
+// This file is the one place where rpc codes meet RocketMQ response codes, and where a
+// failed attempt's outcome decides whether the call may move to another provider.
+//
+// Only the remoting layer's own refusals prove that a provider did not run a call:
+// SYSTEM_BUSY (2, its queue was full) and GO_AWAY (1500, it is shutting down). A
+// handler's own busy or unavailable error travels as 700+n like every other code, so
+// that a caller never mistakes "ran and said busy" for "never ran".
+
+// toWire returns the response code that carries c.
 func toWire(c Code) int32 {
 	switch c {
 	case CodeOK:
 		return transport.CodeSuccess
 	case CodeInternal:
 		return transport.CodeSystemError
-	case CodeBusy:
-		return transport.CodeSystemBusy
 	}
 	return wireBase + int32(c)
 }
 
+// fromWire returns the code a response code stands for.
 func fromWire(w int32) Code {
 	switch w {
 	case transport.CodeSuccess:
@@ -101,3 +109,58 @@ func fromWire(w int32) Code {
 	}
 	return CodeUnknown
 }
+
+// fate is what a failed attempt proves about its call, which decides whether the call
+// may be sent to the next provider.
+type fate uint8
+
+const (
+	// fateFinal: the provider answered (an application error, bad arguments...), or
+	// the call cannot go on (deadline, the caller's cancellation, a closed client, no
+	// permit): the call ends with this error.
+	fateFinal fate = iota
+	// fateNotSent: no connection could be made; nothing left this process.
+	fateNotSent
+	// fateBusy: the provider's remoting layer refused the request before running it:
+	// its queue was full (SYSTEM_BUSY).
+	fateBusy
+	// fateLeaving: the provider is shutting down and did not run the request (GO_AWAY).
+	fateLeaving
+	// fateMaybeRun: the request left but the connection failed before the response:
+	// the provider may have run it.
+	fateMaybeRun
+)
+
+// responseFate classifies a response with a non-zero code.
+func responseFate(w int32) fate {
+	switch w {
+	case transport.CodeSystemBusy:
+		return fateBusy
+	case transport.CodeGoAway:
+		return fateLeaving
+	}
+	return fateFinal
+}
+
+// transportFate classifies a transport error of an attempt.
+func transportFate(err error) fate {
+	switch {
+	case errors.Is(err, transport.ErrConnectFailed):
+		return fateNotSent
+	case errors.Is(err, transport.ErrConnectionLost):
+		return fateMaybeRun
+	}
+	return fateFinal
+}
+
+// mayMove reports whether a call whose attempt ended with f may be sent to the next
+// provider; afterSend allows it for calls the provider may have run (idempotent
+// methods, WithRetry, ClientOptions.RetryAfterSend).
+func (f fate) mayMove(afterSend bool) bool {
+	return f == fateNotSent || f == fateBusy || f == fateLeaving || f == fateMaybeRun && afterSend
+}
+
+// costsBudget reports whether moving after f spends the retry budget: only failures
+// that cost a provider work do. A provider that was never reached, or that is leaving,
+// did none, and a rolling restart must not use the budget up.
+func (f fate) costsBudget() bool { return f == fateBusy || f == fateMaybeRun }

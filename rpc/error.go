@@ -16,18 +16,24 @@ type Error struct {
 	cause   error
 }
 
-// Sentinels for errors.Is: an *Error matches the sentinel of its code.
+// Sentinels for errors.Is: an *Error matches the sentinel of its code. They are
+// values of an unexported type, so no one can change what they match.
 var (
-	ErrServiceNotFound  = &Error{Code: CodeServiceNotFound}
-	ErrMethodNotFound   = &Error{Code: CodeMethodNotFound}
-	ErrBadArguments     = &Error{Code: CodeBadArguments}
-	ErrDeadlineExceeded = &Error{Code: CodeDeadlineExceeded}
-	ErrBusy             = &Error{Code: CodeBusy}
-	ErrUnavailable      = &Error{Code: CodeUnavailable}
-	ErrClosed           = &Error{Code: CodeClosed}
-	ErrCanceled         = &Error{Code: CodeCanceled}
-	ErrInternal         = &Error{Code: CodeInternal}
+	ErrServiceNotFound  error = sentinel(CodeServiceNotFound)
+	ErrMethodNotFound   error = sentinel(CodeMethodNotFound)
+	ErrBadArguments     error = sentinel(CodeBadArguments)
+	ErrDeadlineExceeded error = sentinel(CodeDeadlineExceeded)
+	ErrBusy             error = sentinel(CodeBusy)
+	ErrUnavailable      error = sentinel(CodeUnavailable)
+	ErrClosed           error = sentinel(CodeClosed)
+	ErrCanceled         error = sentinel(CodeCanceled)
+	ErrInternal         error = sentinel(CodeInternal)
 )
+
+// sentinel is the error every *Error of its code matches.
+type sentinel Code
+
+func (s sentinel) Error() string { return "rpc: " + Code(s).String() }
 
 // NewError returns an error with code and message; providers return it to choose the
 // code their caller sees.
@@ -52,10 +58,14 @@ func (e *Error) Error() string {
 // Unwrap returns the local cause, if any.
 func (e *Error) Unwrap() error { return e.cause }
 
-// Is matches a sentinel (an *Error without a message) of the same code, and
-// context.DeadlineExceeded and context.Canceled for those codes.
+// Is matches the sentinel of e's code (ErrBusy for CodeBusy, say), an *Error of the
+// same code without a message, and context.DeadlineExceeded and context.Canceled for
+// those codes.
 func (e *Error) Is(target error) bool {
-	if t, ok := target.(*Error); ok {
+	switch t := target.(type) {
+	case sentinel:
+		return Code(t) == e.Code
+	case *Error:
 		return t.Message == "" && t.cause == nil && t.Code == e.Code
 	}
 	switch target {

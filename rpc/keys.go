@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"context"
 	"strconv"
 
 	json "github.com/goccy/go-json"
@@ -21,12 +20,4 @@ func KeyJSON(v any) string {
 		return ""
 	}
 	return string(b)
-}
-
-// InvokeOnewayAsync sends a oneway call and returns a future completed once it is
-// queued for writing, or with the error that stopped it.
-func InvokeOnewayAsync(c *Client, ctx context.Context, call *Call) *Future[struct{}] {
-	f := newFuture[struct{}]()
-	f.complete(struct{}{}, c.InvokeOneway(ctx, call))
-	return f
 }

@@ -278,3 +278,21 @@ func (cl *Client) Close() error {
 	cl.disp.stop()
 	return nil
 }
+
+// Connected returns an open connection to addr that new calls may use, or nil when
+// there is none yet: it never dials. Callers that bound the dial themselves ask it
+// first and call Conn with their own deadline only when it returns nil.
+func (cl *Client) Connected(addr string) *Conn {
+	s := (*cl.slots.Load())[addr]
+	if s == nil {
+		return nil
+	}
+	i := 0
+	if len(s.conns) > 1 {
+		i = int(s.rr.Add(1) % uint32(len(s.conns)))
+	}
+	if c := s.conns[i].Load(); c != nil && c.usable() {
+		return c
+	}
+	return nil
+}

@@ -1,0 +1,361 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ringrpc/ringrpc/transport"
+)
+
+// TestCodeTable checks, for every code, its wire code, the way back, and that no
+// handler's error ever reads as "not run" to a caller: only the remoting layer's own
+// SYSTEM_BUSY and GO_AWAY do.
+func TestCodeTable(t *testing.T) {
+	wire := map[Code]int32{CodeOK: 0, CodeInternal: 1, CodeBusy: 708, CodeUnavailable: 714, CodeCanceled: 701, CodeClosed: 719}
+	for c := CodeOK; c <= maxCode; c++ {
+		w := toWire(c)
+		if want, ok := wire[c]; ok && w != want {
+			t.Errorf("%v goes on the wire as %d, want %d", c, w, want)
+		}
+		if w == transport.CodeSystemBusy || w == transport.CodeGoAway || w == transport.CodeRequestCodeNotSupported {
+			t.Errorf("%v goes on the wire as the remoting layer's code %d", c, w)
+		}
+		if got := fromWire(w); got != c {
+			t.Errorf("%v -> wire %d -> %v", c, w, got)
+		}
+		if c != CodeOK && responseFate(w) != fateFinal {
+			t.Errorf("a handler's %v error would let the call run again elsewhere", c)
+		}
+	}
+	for _, tc := range []struct {
+		wire int32
+		code Code
+		fate fate
+	}{
+		{transport.CodeSystemBusy, CodeBusy, fateBusy},
+		{transport.CodeGoAway, CodeUnavailable, fateLeaving},
+		{transport.CodeRequestCodeNotSupported, CodeUnimplemented, fateFinal},
+		{transport.CodeSystemError, CodeInternal, fateFinal},
+		{17, CodeUnknown, fateFinal},
+		{699, CodeUnknown, fateFinal},
+		{720, CodeUnknown, fateFinal},
+	} {
+		if got := fromWire(tc.wire); got != tc.code {
+			t.Errorf("fromWire(%d) = %v, want %v", tc.wire, got, tc.code)
+		}
+		if got := responseFate(tc.wire); got != tc.fate {
+			t.Errorf("responseFate(%d) = %v, want %v", tc.wire, got, tc.fate)
+		}
+	}
+}
+
+// TestFateTable is the table of docs/OPERATIONS.md "Which failures move a call".
+func TestFateTable(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		f         fate
+		move      bool // for any call
+		moveAfter bool // for idempotent calls
+		paid      bool
+	}{
+		{"final", fateFinal, false, false, false},
+		{"connect failed", fateNotSent, true, true, false},
+		{"SYSTEM_BUSY", fateBusy, true, true, true},
+		{"GO_AWAY", fateLeaving, true, true, false},
+		{"connection lost after send", fateMaybeRun, false, true, true},
+	} {
+		if got := tc.f.mayMove(false); got != tc.move {
+			t.Errorf("%s: mayMove(false) = %v", tc.name, got)
+		}
+		if got := tc.f.mayMove(true); got != tc.moveAfter {
+			t.Errorf("%s: mayMove(true) = %v", tc.name, got)
+		}
+		if got := tc.f.costsBudget(); got != tc.paid {
+			t.Errorf("%s: costsBudget = %v", tc.name, got)
+		}
+	}
+	for _, tc := range []struct {
+		err  error
+		fate fate
+	}{
+		{fmt.Errorf("%w: x", transport.ErrConnectFailed), fateNotSent},
+		{fmt.Errorf("%w: x", transport.ErrConnectionLost), fateMaybeRun},
+		{transport.ErrTimeout, fateFinal},
+		{transport.ErrTooManyRequests, fateFinal},
+		{transport.ErrClosed, fateFinal},
+		{context.Canceled, fateFinal},
+	} {
+		if got := transportFate(tc.err); got != tc.fate {
+			t.Errorf("transportFate(%v) = %v, want %v", tc.err, got, tc.fate)
+		}
+	}
+}
+
+// countingGreeter counts the runs of Fail.
+type countingGreeter struct {
+	*greeter
+	fails atomic.Int32
+}
+
+func (g *countingGreeter) Fail(ctx context.Context, code Code, msg string) error {
+	g.fails.Add(1)
+	return g.greeter.Fail(ctx, code, msg)
+}
+
+func startCounting(t *testing.T) (*countingGreeter, string) {
+	t.Helper()
+	s := NewServer(ServerOptions{Logger: quiet, Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
+	g := &countingGreeter{greeter: newGreeter()}
+	if err := registerGreeter(s, g); err != nil {
+		t.Fatal(err)
+	}
+	return g, serve(t, s.Serve)
+}
+
+// serve runs serve on a loopback listener until the test ends and returns its address.
+func serve(t *testing.T, serve func(net.Listener) error) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- serve(ln) }()
+	t.Cleanup(func() {
+		ln.Close()
+		if err := waitFor(t, done, "Serve to return"); err != nil && !errors.Is(err, transport.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// A handler that says busy ran: its call must not run again on another provider,
+// whatever the method.
+func TestApplicationBusyRunsOnce(t *testing.T) {
+	g1, a1 := startCounting(t)
+	g2, a2 := startCounting(t)
+	res, err := StaticList(a1, a2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, retry := range []bool{false, true} {
+		h, _ := newGreeterClient(t, ClientOptions{Resolver: res, RetryAfterSend: retry})
+		for i := range 4 {
+			err := h.Fail(context.Background(), CodeBusy, "slow down")
+			if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "slow down") {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		}
+	}
+	if n := g1.fails.Load() + g2.fails.Load(); n != 8 {
+		t.Fatalf("8 calls ran %d times", n)
+	}
+}
+
+// recordingResolver is a StaticList that records the failures reported to it.
+type recordingResolver struct {
+	Resolver
+	mu       sync.Mutex
+	failures []string
+}
+
+func (r *recordingResolver) ReportFailure(addr string, err error) {
+	r.mu.Lock()
+	r.failures = append(r.failures, addr+": "+err.Error())
+	r.mu.Unlock()
+}
+
+func (r *recordingResolver) reported() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.failures...)
+}
+
+func TestCancelNeverMarksProviderFailed(t *testing.T) {
+	_, g, addr := startGreeter(t, ServerOptions{})
+	res := &recordingResolver{Resolver: StaticAddress(addr)}
+	h, c := newGreeterClient(t, ClientOptions{Resolver: res, Timeout: 5 * time.Second})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.Wait(ctx)
+		errc <- err
+	}()
+	waitFor(t, g.waiting, "the handler")
+	cancel()
+	if err := waitFor(t, errc, "the cancelled call"); !errors.Is(err, ErrCanceled) {
+		t.Fatalf("cancelled call: %v", err)
+	}
+	f := InvokeAsync(c, ctx, c.NewCall(&greeterDesc, 7), func(d *Decoder) (time.Duration, error) { return 0, d.Finish() })
+	if _, err := f.Wait(context.Background()); !errors.Is(err, ErrCanceled) {
+		t.Fatalf("async call with a cancelled context: %v", err)
+	}
+	if r := res.reported(); len(r) != 0 {
+		t.Fatalf("the caller's cancellation marked the provider failed: %q", r)
+	}
+	// A provider that cannot be reached is reported.
+	bad := &recordingResolver{Resolver: StaticAddress("127.0.0.1:1")}
+	h, _ = newGreeterClient(t, ClientOptions{Resolver: bad})
+	if _, err := h.SayHello(context.Background(), "a", "b"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("unreachable provider: %v", err)
+	}
+	if r := bad.reported(); len(r) != 1 {
+		t.Fatalf("reported %q for an unreachable provider", r)
+	}
+}
+
+// blackHole returns an address whose listener never completes another connection:
+// its accept queue is full, so the kernel drops the SYNs and a dial hangs.
+func blackHole(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	for range 8 { // fill the queue until a dial hangs
+		nc, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err != nil {
+			return addr
+		}
+		t.Cleanup(func() { nc.Close() })
+	}
+	t.Skip("could not fill a listener's accept queue on this system")
+	return ""
+}
+
+// A provider that never answers the connect uses only its share of the deadline, so
+// the call reaches the next provider in time.
+func TestConnectBudgetFailsOver(t *testing.T) {
+	hole := blackHole(t)
+	_, _, good := startGreeter(t, ServerOptions{})
+	res := &recordingResolver{Resolver: mustList(t, hole, good)}
+	h, c := newGreeterClient(t, ClientOptions{Resolver: res})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	start := time.Now()
+	if got, err := h.SayHello(ctx, "a", "b"); err != nil || got != "hello a b" {
+		t.Fatalf("call through a black hole: %q %v after %v", got, err, time.Since(start))
+	}
+	// The black hole got half of the second (two providers left), not all of it.
+	if took := time.Since(start); took > 800*time.Millisecond {
+		t.Fatalf("the call took %v", took)
+	}
+	if r := res.reported(); len(r) != 1 || !strings.Contains(r[0], "did not accept the connection within") {
+		t.Fatalf("reported %q", r)
+	}
+	f := sayHelloAsync(c, ctx, "c", "d")
+	if got, err := f.Wait(context.Background()); err != nil || got != "hello c d" {
+		t.Fatalf("async call through a black hole: %q %v", got, err)
+	}
+}
+
+func mustList(t *testing.T, addrs ...string) Resolver {
+	t.Helper()
+	r, err := StaticList(addrs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// startBusy serves a remoting server whose every RPC is refused SYSTEM_BUSY, as a full
+// queue would, and counts the requests.
+func startBusy(t *testing.T) (*atomic.Int32, string) {
+	t.Helper()
+	var n atomic.Int32
+	s := transport.NewServer(transport.ServerOptions{ConnOptions: transport.ConnOptions{Logger: quiet}})
+	err := s.RegisterProcessor(RequestCode, transport.ProcessorFunc(func(_ context.Context, _ *transport.Conn, req *transport.Command) (*transport.Command, error) {
+		n.Add(1)
+		return transport.NewResponse(req, transport.CodeSystemBusy, "[OVERLOAD]system busy"), nil
+	}), transport.PoolOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return &n, serve(t, s.Serve)
+}
+
+// A cluster that is all busy is not stormed: moves stop once the retry budget is
+// spent, and each paid move waits a jittered backoff.
+func TestRetryBudgetBoundsMoves(t *testing.T) {
+	n1, a1 := startBusy(t)
+	n2, a2 := startBusy(t)
+	h, _ := newGreeterClient(t, ClientOptions{
+		Resolver: mustList(t, a1, a2),
+		Retry:    RetryPolicy{MaxTokens: 10, Backoff: time.Millisecond, MaxBackoff: time.Millisecond},
+	})
+	const calls = 40
+	var last error
+	for range calls {
+		_, last = h.SayHello(context.Background(), "a", "b")
+		if !errors.Is(last, ErrBusy) {
+			t.Fatalf("call to busy providers: %v", last)
+		}
+	}
+	// Ten tokens; a failure takes one, and the call moves while more than five
+	// remain: four moves in all.
+	if got := n1.Load() + n2.Load(); got != calls+4 {
+		t.Fatalf("%d calls made %d attempts, want %d", calls, got, calls+4)
+	}
+	if !strings.Contains(last.Error(), "retry budget is spent") {
+		t.Fatalf("the error does not say why the call did not move: %v", last)
+	}
+}
+
+func TestRetryBudgetRefills(t *testing.T) {
+	b := newRetryBudget(RetryPolicy{MaxTokens: 4, TokenRatio: 0.5})
+	if !b.failed() || b.failed() || b.failed() {
+		t.Fatal("with 4 tokens, a move is allowed while more than 2 remain")
+	}
+	for range 6 { // three tokens back: four in all
+		b.succeeded()
+	}
+	if !b.failed() {
+		t.Fatal("successes did not refill the budget")
+	}
+	for range 100 {
+		b.succeeded()
+	}
+	if got := b.tokens.Load(); got != b.max {
+		t.Fatalf("the budget grew past its size: %d", got)
+	}
+}
+
+func TestBackoffIsJitteredAndBounded(t *testing.T) {
+	c := &Client{baseBackoff: 10 * time.Millisecond, maxBackoff: 35 * time.Millisecond}
+	for n, ceiling := range map[int]time.Duration{1: 10 * time.Millisecond, 2: 20 * time.Millisecond, 3: 35 * time.Millisecond, 40: 35 * time.Millisecond} {
+		seen := map[time.Duration]bool{}
+		for range 200 {
+			d := c.backoff(n)
+			if d < 0 || d > ceiling {
+				t.Fatalf("backoff(%d) = %v, outside [0, %v]", n, d, ceiling)
+			}
+			seen[d] = true
+		}
+		if len(seen) < 10 {
+			t.Fatalf("backoff(%d) is not jittered: %d distinct values", n, len(seen))
+		}
+	}
+}
