@@ -359,3 +359,95 @@ func TestBackoffIsJitteredAndBounded(t *testing.T) {
 		}
 	}
 }
+
+// A slow OnComplete callback delays no other call on the connection, and a panicking
+// one is logged while the process and the other callbacks go on.
+func TestFutureCallbacksLeaveTheReaderAlone(t *testing.T) {
+	_, _, addr := startGreeter(t, ServerOptions{})
+	h, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	release := make(chan struct{})
+	blocked := make(chan struct{})
+	f := sayHelloAsync(c, context.Background(), "slow", "callback")
+	f.OnComplete(func(string, error) {
+		close(blocked)
+		<-release
+	})
+	waitFor(t, blocked, "the slow callback")
+	// The connection still serves calls while the callback blocks.
+	for i := range 3 {
+		if _, err := h.SayHello(context.Background(), "a", "b"); err != nil {
+			t.Fatalf("call %d behind a blocked callback: %v", i, err)
+		}
+	}
+	got := make(chan string, 2)
+	g := sayHelloAsync(c, context.Background(), "x", "y")
+	g.OnComplete(func(string, error) { panic("the callback fell over") })
+	g.OnComplete(func(v string, err error) { got <- v })
+	if v := waitFor(t, got, "the callback after a panicking one"); v != "hello x y" {
+		t.Fatalf("second callback got %q", v)
+	}
+	close(release)
+	if v, err := f.Wait(context.Background()); v != "hello slow callback" || err != nil {
+		t.Fatalf("slow future: %q %v", v, err)
+	}
+}
+
+// A decode function that panics fails its future; it runs on the waiter, not on the
+// connection's reader.
+func TestFutureDecodePanicIsAnError(t *testing.T) {
+	_, _, addr := startGreeter(t, ServerOptions{})
+	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	call := c.NewCall(&greeterDesc, 0)
+	call.Args.String("a")
+	call.Args.String("b")
+	f := InvokeAsync(c, context.Background(), call, func(*Decoder) (string, error) { panic("bad decoder") })
+	if _, err := f.Wait(context.Background()); CodeOf(err) != CodeInternal || !strings.Contains(err.Error(), "panicked: bad decoder") {
+		t.Fatalf("panicking decode: %v", err)
+	}
+	if _, err := sayHelloAsync(c, context.Background(), "still", "up").Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Async calls with interceptors hold a slot of Transport.AsyncPermits, and say so
+// when none is free.
+func TestAsyncWithInterceptorsIsBounded(t *testing.T) {
+	_, g, addr := startGreeter(t, ServerOptions{})
+	seen := make(chan string, 10)
+	logCalls := func(next Invoker) Invoker {
+		return func(ctx context.Context, call *Call) error {
+			err := next(ctx, call)
+			seen <- call.Method()
+			return err
+		}
+	}
+	_, c := newGreeterClient(t, ClientOptions{
+		Resolver:     StaticAddress(addr),
+		Interceptors: []Interceptor{logCalls},
+		Transport:    transport.ClientOptions{ConnOptions: transport.ConnOptions{AsyncPermits: 1}},
+	})
+	// Under a second left, Wait waits for its context to end.
+	ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
+	wait := InvokeAsync(c, ctx, c.NewCall(&greeterDesc, 7), func(d *Decoder) (time.Duration, error) {
+		var v time.Duration
+		DecodeInt(d, &v)
+		return v, d.Finish()
+	})
+	waitFor(t, g.waiting, "the first call in its handler")
+	short, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer stop()
+	_, err := sayHelloAsync(c, short, "a", "b").Wait(context.Background())
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "raise Transport.AsyncPermits") {
+		t.Fatalf("second async call with one slot: %v", err)
+	}
+	cancel()
+	if _, err := wait.Wait(context.Background()); !errors.Is(err, ErrCanceled) {
+		t.Fatalf("cancelled call: %v", err)
+	}
+	if m := waitFor(t, seen, "the interceptor"); m != "Wait" {
+		t.Fatalf("the interceptor saw %q", m)
+	}
+	if v, err := sayHelloAsync(c, context.Background(), "a", "b").Wait(context.Background()); err != nil || v != "hello a b" {
+		t.Fatalf("after the slot freed: %q %v", v, err)
+	}
+}
