@@ -11,4 +11,22 @@
 // their arguments and call the implementation with static types: dispatch is a map
 // lookup and a typed call, with no reflection. Clients send calls through a
 // [Resolver], which chooses the provider's address and the failover order.
+//
+// # What you call, and what generated code calls
+//
+// Programs use: [NewClient] and [ClientOptions], [NewServer] and [ServerOptions], the
+// resolvers ([StaticAddress], [StaticList], [Resolver], [FailureReporter]),
+// [RetryPolicy], errors ([Error], [Code], [CodeOf], [NewError], [Errorf] and the Err
+// sentinels), context helpers ([WithMetadata], [OutgoingMetadata], [IncomingMetadata],
+// [SetReplyMetadata], [WithReplyMetadata], [WithRouteKey], [WithRetry],
+// [PeerFromContext]), [Future], and interceptors ([Interceptor], [Invoker], [Call]'s
+// getters, [LoggingInterceptor]).
+//
+// Generated code uses, and programs need not: [Client.NewCall], [Client.Invoke],
+// [Client.InvokeOneway], [InvokeAsync], [InvokeOnewayAsync], [Server.Register],
+// [Handler], [ServiceDesc], [MethodDesc], [Param], [Encoder], [Decoder] and the typed
+// codec functions ([EncodeInt], [DecodeInt] and their Uint and Float kin), the route
+// key formatters ([KeyInt], [KeyUint], [KeyJSON], [Call.SetRouteKey]) and
+// [SupportPackageIsVersion1]. They are exported because generated code lives in the
+// user's package; their signatures change only with SupportPackageIsVersion.
 package rpc
