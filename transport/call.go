@@ -158,7 +158,7 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, 
 		cb(nil, err)
 		return
 	}
-	if err := c.cfg.asyncPermits.acquire(ctx, c.cfg.timeout, c.closing, "Async"); err != nil {
+	if err := c.cfg.asyncPermits.acquire(ctx, c.cfg.timeout, c.closingCh, "Async"); err != nil {
 		cb(nil, err)
 		return
 	}
@@ -199,7 +199,7 @@ func (c *Conn) InvokeOneway(ctx context.Context, req *Command) error {
 	if err := runBeforeHooks(c, req); err != nil {
 		return err
 	}
-	if err := c.cfg.onewayPermits.acquire(ctx, c.cfg.timeout, c.closing, "Oneway"); err != nil {
+	if err := c.cfg.onewayPermits.acquire(ctx, c.cfg.timeout, c.closingCh, "Oneway"); err != nil {
 		return err
 	}
 	if err := c.send(ctx, req, c.nextOpaque.Add(1), FlagOneway, c.cfg.serialize); err != nil {

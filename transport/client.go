@@ -271,7 +271,7 @@ func (cl *Client) Close() error {
 		c.closeWithError(fmt.Errorf("%w: client closed", ErrClosed))
 	}
 	for _, c := range conns {
-		<-c.done
+		<-c.exited
 	}
 	// Dials under way finish within ConnectTimeout and find the client closed.
 	cl.dials.Wait()

@@ -171,11 +171,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err == nil {
 		conns := s.Conns()
 		for _, c := range conns {
-			c.closeGraceful()
+			c.closeGraceful(ErrClosed)
 		}
 		for _, c := range conns {
 			select {
-			case <-c.done:
+			case <-c.exited:
 			case <-ctx.Done():
 				err = fmt.Errorf("transport: shutdown cut short while flushing responses: %w", ctx.Err())
 			}
@@ -197,7 +197,7 @@ func (s *Server) Close() error {
 	}
 	s.cancel()
 	for _, c := range conns {
-		<-c.done
+		<-c.exited
 	}
 	s.stopOnce.Do(s.disp.stop)
 	return nil
