@@ -142,12 +142,12 @@ func (c *Conn) waitCtx(ctx context.Context, cl *call) error {
 	return nil
 }
 
-// InvokeAsync sends req and calls cb exactly once with the response or the error: a
-// deadline (the context's, or Options.Timeout), the context's end, the connection's
-// failure, or no permit in time. cb runs on the connection's reader goroutine, on a
-// goroutine of the connection's for a timeout, or on the context's, so it must return
-// quickly and must not call Close (which waits for the connection's goroutines); hand
-// long work to another goroutine. The number of async calls in
+// InvokeAsync sends req and calls cb, which may be nil, exactly once with the response
+// or the error: a deadline (the context's, or Options.Timeout), the context's end, the
+// connection's failure, or no permit in time. cb runs on the connection's reader
+// goroutine, on a goroutine of the connection's for a timeout, or on the context's, so
+// it must return quickly and must not call Close (which waits for the connection's
+// goroutines); hand long work to another goroutine. The number of async calls in
 // flight is bounded by Options.AsyncPermits; InvokeAsync waits for a permit until the
 // deadline.
 func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, error)) {

@@ -80,11 +80,14 @@ func (cl *Client) InvokeSync(ctx context.Context, addr string, req *Command) (*C
 	return c.InvokeSync(ctx, req)
 }
 
-// InvokeAsync sends req to addr and calls cb exactly once; see Conn.InvokeAsync.
+// InvokeAsync sends req to addr and calls cb, which may be nil, exactly once; see
+// Conn.InvokeAsync. A failed dial is told to cb on the caller's goroutine.
 func (cl *Client) InvokeAsync(ctx context.Context, addr string, req *Command, cb func(*Command, error)) {
 	c, err := cl.Conn(ctx, addr)
 	if err != nil {
-		cb(nil, err)
+		if cb != nil {
+			cb(nil, err)
+		}
 		return
 	}
 	c.InvokeAsync(ctx, req, cb)
