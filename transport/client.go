@@ -255,8 +255,12 @@ func (cl *Client) forget(c *Conn) {
 	cl.mu.Unlock()
 }
 
-// Close closes every connection, failing pending calls with ErrClosed, stops the
-// processors' workers and waits for all the client's goroutines to exit.
+// Close closes the client: it takes no new calls, writes what is already queued on
+// each connection (oneway requests included), waiting at most a second for a peer that
+// does not read, then closes the connections, failing calls still pending with
+// ErrClosed. It stops the processors' workers and waits for all the client's
+// goroutines to exit. It returns an error when a connection was closed with frames
+// unwritten.
 func (cl *Client) Close() error {
 	cl.mu.Lock()
 	if cl.closed {
@@ -269,15 +273,10 @@ func (cl *Client) Close() error {
 		conns = append(conns, c)
 	}
 	cl.mu.Unlock()
+	err := flushAndClose(context.Background(), conns, fmt.Errorf("%w: client closed", ErrClosed), cl.cfg.closeFlush)
 	cl.cancel()
-	for _, c := range conns {
-		c.closeWithError(fmt.Errorf("%w: client closed", ErrClosed))
-	}
-	for _, c := range conns {
-		<-c.exited
-	}
 	// Dials under way finish within ConnectTimeout and find the client closed.
 	cl.dials.Wait()
 	cl.disp.stop()
-	return nil
+	return err
 }

@@ -33,6 +33,11 @@ const (
 	maxReapEvery = 125 * time.Millisecond
 )
 
+// closeFlushLimit bounds how long Client.Close and Server.Shutdown wait for a
+// connection to write what is queued before they close it anyway: a healthy peer takes
+// megabytes in milliseconds, so only a peer that stops reading hits it.
+const closeFlushLimit = time.Second
+
 // maxBufferedWrite is how many encoded bytes a connection queues for its writer before
 // senders wait: it bounds memory when a peer stops reading.
 const maxBufferedWrite = 4 << 20
@@ -107,6 +112,7 @@ type connConfig struct {
 	reapTicks     int64         // reapEvery ticks in timeout, rounded up
 	idle          time.Duration
 	writeTimeout  time.Duration
+	closeFlush    time.Duration // closeFlushLimit; shorter in tests
 	tls           *tls.Config
 	hooks         []Hook
 	log           *slog.Logger
@@ -122,6 +128,7 @@ func newConnConfig(o ConnOptions, asyncDefault, onewayDefault int) *connConfig {
 		timeout:      orDefault(o.Timeout, DefaultTimeout),
 		idle:         orDefault(o.IdleTimeout, DefaultIdleTimeout),
 		writeTimeout: orDefault(o.WriteTimeout, DefaultWriteTimeout),
+		closeFlush:   closeFlushLimit,
 		tls:          o.TLS,
 		hooks:        append([]Hook(nil), o.Hooks...),
 		log:          o.Logger,

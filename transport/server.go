@@ -158,28 +158,18 @@ func (s *Server) stopAccepting() []*Conn {
 }
 
 // Shutdown stops accepting, answers new requests GO_AWAY, waits for the requests in
-// flight to finish and their responses to be written, then closes every connection.
-// When ctx ends first, it closes everything at once and returns ctx's error.
+// flight to finish, writes what is queued on each connection (their responses, and
+// requests the server sent), waiting at most a second for a peer that does not read,
+// then closes every connection. When ctx ends first, it closes everything at once and
+// returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
 	var err error
 	select {
 	case <-s.disp.drain():
+		err = flushAndClose(ctx, s.Conns(), fmt.Errorf("%w: server shut down", ErrClosed), s.cfg.closeFlush)
 	case <-ctx.Done():
 		err = fmt.Errorf("transport: shutdown cut short with requests in flight: %w", ctx.Err())
-	}
-	if err == nil {
-		conns := s.Conns()
-		for _, c := range conns {
-			c.closeGraceful(ErrClosed)
-		}
-		for _, c := range conns {
-			select {
-			case <-c.exited:
-			case <-ctx.Done():
-				err = fmt.Errorf("transport: shutdown cut short while flushing responses: %w", ctx.Err())
-			}
-		}
 	}
 	s.Close()
 	return err

@@ -3,9 +3,11 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // countingServer counts the requests with codeEcho that reach it, oneway or not, and
@@ -19,6 +21,88 @@ func countingServer(t *testing.T, opts ServerOptions) (*Server, string, chan *Co
 		}), PoolOptions{}))
 	})
 	return s, addr, got
+}
+
+// Oneway requests queued when the client closes all reach the server: Close writes
+// what is queued before it closes a connection.
+func TestCloseFlushesOneway(t *testing.T) {
+	for _, n := range []int{1, 10, 20} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			_, addr, got := countingServer(t, ServerOptions{})
+			cl := NewClient(ClientOptions{ConnOptions: ConnOptions{Logger: quiet}})
+			for i := range n {
+				must(t, cl.InvokeOneway(context.Background(), addr, NewRequest(codeEcho, nil, []byte(fmt.Sprint(i)))))
+			}
+			must(t, cl.Close())
+			for i := range n {
+				if r := waitFor(t, got, fmt.Sprintf("oneway %d of %d", i+1, n)); string(r.Body) != fmt.Sprint(i) {
+					t.Fatalf("oneway %d arrived as %q: out of order", i, r.Body)
+				}
+			}
+		})
+	}
+}
+
+// A peer that stops reading holds Close up only for the flush limit; Close then says
+// that frames were left unwritten.
+func TestCloseFlushIsBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if nc, err := ln.Accept(); err == nil {
+			accepted <- nc // held open, never read
+		}
+	}()
+	defer ln.Close()
+	cl := NewClient(ClientOptions{ConnOptions: ConnOptions{Logger: quiet}})
+	cl.cfg.closeFlush = 50 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	big := NewRequest(codeEcho, nil, make([]byte, 1<<20))
+	// Fill the socket's buffers and then the queue, until a sender finds no room.
+	for i := 0; ; i++ {
+		if err := cl.InvokeOneway(ctx, ln.Addr().String(), big); err != nil {
+			if !errors.Is(err, ErrTimeout) {
+				t.Fatalf("oneway %d: %v, want a timeout waiting for room", i, err)
+			}
+			break
+		}
+	}
+	defer (<-accepted).Close()
+	start := time.Now()
+	err = cl.Close()
+	if err == nil || !strings.Contains(err.Error(), "unwritten") {
+		t.Fatalf("Close with a peer that does not read: %v, want an error saying frames were left unwritten", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Close took %v with a flush limit of 50ms", d)
+	}
+}
+
+// Requests a server sends to its clients are flushed by Shutdown too.
+func TestShutdownFlushesOneway(t *testing.T) {
+	srv, addr, _ := countingServer(t, ServerOptions{})
+	got := make(chan *Command, 100)
+	cl := newTestClient(t, ClientOptions{})
+	must(t, cl.RegisterProcessor(codeEcho, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
+		got <- req
+		return nil, nil
+	}), PoolOptions{}))
+	_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+	must(t, err)
+	conns := srv.Conns()
+	if len(conns) != 1 {
+		t.Fatalf("%d server connections, want 1", len(conns))
+	}
+	const n = 20
+	for range n {
+		must(t, conns[0].InvokeOneway(context.Background(), NewRequest(codeEcho, nil, nil)))
+	}
+	must(t, srv.Shutdown(context.Background()))
+	for i := range n {
+		waitFor(t, got, fmt.Sprintf("oneway %d of %d", i+1, n))
+	}
 }
 
 // closedAddr returns an address where nothing listens.

@@ -254,3 +254,33 @@ func (c *Conn) send(ctx context.Context, cmd *Command, opaque, flag int32, t Ser
 // closeGraceful lets the writer flush what is queued, then closes the connection with
 // err; the connection takes no new frames meanwhile.
 func (c *Conn) closeGraceful(err error) { c.w.drain(err) }
+
+// flushAndClose has every connection write what is queued, then close with err. It
+// waits until limit has passed or ctx ends, then closes the connections still writing
+// at once and says so.
+func flushAndClose(ctx context.Context, conns []*Conn, err error, limit time.Duration) error {
+	for _, c := range conns {
+		c.closeGraceful(err)
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for i, c := range conns {
+		var cut error
+		select {
+		case <-c.exited:
+			continue
+		case <-t.C:
+			cut = fmt.Errorf("transport: %s did not take the frames queued for it within %v: closed with them unwritten", c.addr, limit)
+		case <-ctx.Done():
+			cut = fmt.Errorf("transport: flushing what is queued for %s cut short: %w", c.addr, context.Cause(ctx))
+		}
+		for _, c := range conns[i:] {
+			c.closeWithError(err)
+		}
+		for _, c := range conns[i:] {
+			<-c.exited
+		}
+		return cut
+	}
+	return nil
+}
