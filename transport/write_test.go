@@ -105,6 +105,38 @@ func TestShutdownFlushesOneway(t *testing.T) {
 	}
 }
 
+// A response larger than the frame limit is answered SYSTEM_ERROR naming the size
+// and the limit, so that its caller fails at once instead of at its deadline.
+func TestTooLargeResponseIsAnErrorResponse(t *testing.T) {
+	const limit = 1024
+	for _, json := range []bool{false, true} {
+		t.Run(fmt.Sprintf("json=%v", json), func(t *testing.T) {
+			_, addr := startServer(t, ServerOptions{ConnOptions: ConnOptions{MaxFrameSize: limit}}, func(s *Server) {
+				must(t, s.RegisterProcessor(codeEcho, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
+					resp := NewResponse(req, CodeSuccess, "")
+					resp.Body = make([]byte, len(req.Body)*100)
+					return resp, nil
+				}), PoolOptions{}))
+			})
+			cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{JSONHeaders: json}})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp, err := cl.InvokeSync(ctx, addr, NewRequest(codeEcho, nil, make([]byte, 20)))
+			must(t, err)
+			want := fmt.Sprintf("exceeds the frame limit of %d bytes (MaxFrameSize)", limit)
+			if resp.Code != CodeSystemError || !strings.HasPrefix(resp.Remark, "response of ") || !strings.Contains(resp.Remark, want) {
+				t.Fatalf("got code %d remark %q, want SYSTEM_ERROR %q", resp.Code, resp.Remark, want)
+			}
+			// Nothing of the refused response was left behind: the connection serves on.
+			resp, err = cl.InvokeSync(ctx, addr, NewRequest(codeEcho, nil, make([]byte, 2)))
+			must(t, err)
+			if resp.Code != CodeSuccess || len(resp.Body) != 200 {
+				t.Fatalf("a small call after a refused response: %v", resp)
+			}
+		})
+	}
+}
+
 // closedAddr returns an address where nothing listens.
 func closedAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -72,18 +72,22 @@ func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t S
 			return err
 		}
 	}
+	before := len(w.queue.buf)
 	err := w.appendLocked(&h, t)
+	queued := len(w.queue.buf) > before // an error response may stand in for h
 	w.mu.Unlock()
-	if err != nil {
-		return err
+	if queued {
+		w.kick()
 	}
-	w.kick()
-	return nil
+	return err
 }
 
 // appendLocked queues h's frame and notes what its write will owe.
 func (w *writer) appendLocked(h *Command, t SerializeType) error {
-	if err := w.encodeLocked(h, t); err != nil {
+	if size, err := w.encodeLocked(h, t); err != nil {
+		if h.Flag&FlagResponse != 0 {
+			return w.refuseResponseLocked(h, t, size, err)
+		}
 		return err
 	}
 	if h.Flag&FlagOneway != 0 {
@@ -95,18 +99,38 @@ func (w *writer) appendLocked(h *Command, t SerializeType) error {
 	return nil
 }
 
-// encodeLocked appends h's frame to the queue. A frame that fails to encode or
-// exceeds the limit leaves nothing behind.
-func (w *writer) encodeLocked(h *Command, t SerializeType) error {
+// encodeLocked appends h's frame to the queue and returns its size. A frame that
+// fails to encode or exceeds the limit leaves nothing behind.
+func (w *writer) encodeLocked(h *Command, t SerializeType) (size int, err error) {
 	before := len(w.queue.buf)
 	b, err := AppendFrame(w.queue.buf, h, t)
-	if n := len(b) - before; err == nil && n > w.conn.cfg.maxFrame {
-		err = fmt.Errorf("%w: %d bytes to send, the limit is %d (Options.MaxFrameSize): send a smaller body", ErrFrameTooLarge, n, w.conn.cfg.maxFrame)
+	size = len(b) - before
+	if err == nil && size > w.conn.cfg.maxFrame {
+		err = fmt.Errorf("%w: %d bytes to send, the limit is %d (Options.MaxFrameSize): send a smaller body", ErrFrameTooLarge, size, w.conn.cfg.maxFrame)
 	}
 	if err != nil {
 		b = b[:before]
 	}
 	w.queue.buf = b
+	return size, err
+}
+
+// refuseResponseLocked queues a SYSTEM_ERROR response in place of h, a response that
+// could not be sent, so that its caller fails at once instead of at its deadline. It
+// returns what went wrong, for the responder.
+func (w *writer) refuseResponseLocked(h *Command, t SerializeType, size int, err error) error {
+	var remark string
+	if size > w.conn.cfg.maxFrame {
+		remark = fmt.Sprintf("response of %d bytes exceeds the frame limit of %d bytes (MaxFrameSize): return less, or raise MaxFrameSize on both peers", size, w.conn.cfg.maxFrame)
+		err = fmt.Errorf("%w: %s; answered SYSTEM_ERROR instead", ErrFrameTooLarge, remark)
+	} else {
+		remark = "the response could not be encoded: " + err.Error()
+		err = fmt.Errorf("transport: %s; answered SYSTEM_ERROR instead", remark)
+	}
+	resp := Command{Code: CodeSystemError, Language: h.Language, Version: h.Version, Opaque: h.Opaque, Flag: h.Flag, Remark: remark}
+	if _, e := w.encodeLocked(&resp, t); e != nil {
+		return fmt.Errorf("%w (and the error response failed too: %v)", err, e)
+	}
 	return err
 }
 
