@@ -196,13 +196,34 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, 
 // the request is queued for writing. Requests queued but not yet written are bounded by
 // Options.OnewayPermits; InvokeOneway waits for a permit until the deadline.
 func (c *Conn) InvokeOneway(ctx context.Context, req *Command) error {
+	return c.sendOneway(ctx, req, nil)
+}
+
+// InvokeOnewayAsync sends req with the oneway flag, as InvokeOneway does, and calls
+// done, which may be nil, exactly once: with nil once the write to the socket that
+// carried the request returned, or with why it was not written (no permit in time,
+// the context's end, a frame too large, the connection's failure or close). A write
+// error leaves unknown whether the peer got the request. done runs on the
+// connection's writer goroutine after the write, on the goroutine that closes the
+// connection, or, when the request was never queued, on the caller's before
+// InvokeOnewayAsync returns. It must return quickly, as the writer writes nothing
+// meanwhile, and must not call Close.
+func (c *Conn) InvokeOnewayAsync(ctx context.Context, req *Command, done func(error)) {
+	if err := c.sendOneway(ctx, req, done); err != nil && done != nil {
+		done(err)
+	}
+}
+
+// sendOneway queues req with the oneway flag; done, when not nil, is told of the
+// write unless sendOneway fails.
+func (c *Conn) sendOneway(ctx context.Context, req *Command, done func(error)) error {
 	if err := runBeforeHooks(c, req); err != nil {
 		return err
 	}
 	if err := c.cfg.onewayPermits.acquire(ctx, c.cfg.timeout, c.closingCh, "Oneway"); err != nil {
 		return err
 	}
-	if err := c.send(ctx, req, c.nextOpaque.Add(1), FlagOneway, c.cfg.serialize); err != nil {
+	if err := c.w.send(ctx, req, c.nextOpaque.Add(1), FlagOneway, c.cfg.serialize, done); err != nil {
 		c.cfg.onewayPermits.release(1)
 		return err
 	}

@@ -102,6 +102,20 @@ func (cl *Client) InvokeOneway(ctx context.Context, addr string, req *Command) e
 	return c.InvokeOneway(ctx, req)
 }
 
+// InvokeOnewayAsync sends req to addr with the oneway flag and calls done, which may
+// be nil, exactly once: when the request was written, or with why not, a failed dial
+// included; see Conn.InvokeOnewayAsync.
+func (cl *Client) InvokeOnewayAsync(ctx context.Context, addr string, req *Command, done func(error)) {
+	c, err := cl.Conn(ctx, addr)
+	if err != nil {
+		if done != nil {
+			done(err)
+		}
+		return
+	}
+	c.InvokeOnewayAsync(ctx, req, done)
+}
+
 // Conn returns an open connection to addr, dialling it if needed.
 func (cl *Client) Conn(ctx context.Context, addr string) (*Conn, error) {
 	s := (*cl.slots.Load())[addr]

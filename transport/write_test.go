@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -193,5 +194,88 @@ func TestTooLargeRequestLeavesNothingQueued(t *testing.T) {
 				t.Fatalf("the server got %q after a refused request", r.Body)
 			}
 		})
+	}
+}
+
+// InvokeOnewayAsync tells each done that its request was written; every request then
+// reaches the server. A nil done is valid.
+func TestInvokeOnewayAsyncWritten(t *testing.T) {
+	_, addr, got := countingServer(t, ServerOptions{})
+	cl := newTestClient(t, ClientOptions{})
+	const n = 20
+	written := make(chan error, n)
+	for i := range n {
+		done := func(err error) { written <- err }
+		if i%2 == 1 {
+			done = nil
+		}
+		cl.InvokeOnewayAsync(context.Background(), addr, NewRequest(codeEcho, nil, nil), done)
+	}
+	for range n / 2 {
+		must(t, waitFor(t, written, "a oneway request to be written"))
+	}
+	for i := range n {
+		if r := waitFor(t, got, fmt.Sprintf("oneway %d of %d", i+1, n)); !r.IsOneway() {
+			t.Fatalf("request %d arrived without the oneway flag", i)
+		}
+	}
+	// A failed dial is told to done, and a nil done is fine there too.
+	dead := closedAddr(t)
+	cl.InvokeOnewayAsync(context.Background(), dead, NewRequest(codeEcho, nil, nil), nil)
+	cl.InvokeOnewayAsync(context.Background(), dead, NewRequest(codeEcho, nil, nil), func(err error) { written <- err })
+	if err := waitFor(t, written, "the failed dial"); !errors.Is(err, ErrConnectFailed) {
+		t.Fatalf("oneway to a closed port: %v, want ErrConnectFailed", err)
+	}
+}
+
+// InvokeOnewayAsync's done waits for the write, not the queue: while the socket takes
+// nothing, done is not called; when no permit frees, it is told so; when the
+// connection closes, the request not written is failed, exactly once.
+func TestInvokeOnewayAsyncNotWritten(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if nc, err := ln.Accept(); err == nil {
+			accepted <- nc // held open, never read
+		}
+	}()
+	addr := ln.Addr().String()
+	cl := NewClient(ClientOptions{ConnOptions: ConnOptions{Logger: quiet, OnewayPermits: 1, MaxFrameSize: 32 << 20}})
+	cl.cfg.closeFlush = 50 * time.Millisecond
+	var calls atomic.Int32
+	first := make(chan error, 2)
+	// Larger than loopback's socket buffers: its write blocks while nobody reads.
+	cl.InvokeOnewayAsync(context.Background(), addr, NewRequest(codeEcho, nil, make([]byte, 16<<20)), func(err error) {
+		calls.Add(1)
+		first <- err
+	})
+	defer (<-accepted).Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	second := make(chan error, 1)
+	cl.InvokeOnewayAsync(ctx, addr, NewRequest(codeEcho, nil, nil), func(err error) { second <- err })
+	select {
+	case err := <-second:
+		if !errors.Is(err, ErrTooManyRequests) || !strings.Contains(err.Error(), "OnewayPermits") {
+			t.Fatalf("second request: %v, want ErrTooManyRequests naming OnewayPermits", err)
+		}
+	default:
+		t.Fatal("done was not called before InvokeOnewayAsync returned with no permit")
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("done called with %v while the request was still being written", err)
+	default:
+	}
+	if err := cl.Close(); err == nil {
+		t.Fatal("Close cut a write short and reported nothing")
+	}
+	if err := waitFor(t, first, "the unwritten request to fail"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("request cut by Close: %v, want ErrClosed", err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("done called %d times", n)
 	}
 }

@@ -34,8 +34,9 @@ const (
 
 // batch is a run of encoded frames and what their write owes.
 type batch struct {
-	buf    []byte
-	oneway int // oneway permits to release once buf is written
+	buf     []byte
+	oneway  int           // oneway permits to release once buf is written
+	written []func(error) // InvokeOnewayAsync's callbacks of frames in buf
 }
 
 func newWriter(c *Conn) writer {
@@ -50,9 +51,10 @@ func (w *writer) kick() {
 }
 
 // send encodes cmd with the given opaque and flag bits at the end of the queue,
-// waiting while the queue is full. The caller's command is not modified. On error
-// nothing was queued.
-func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType) error {
+// waiting while the queue is full. The caller's command is not modified. done, when
+// not nil, is called once the write that carried the frame returned, or with why the
+// frame was not written; it is not called when send fails, as nothing was queued.
+func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType, done func(error)) error {
 	h := *cmd
 	h.Opaque, h.Flag = opaque, h.Flag&^(FlagResponse|FlagOneway)|flag
 	h.Language, h.Version = LanguageGo, w.conn.cfg.version
@@ -73,7 +75,7 @@ func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t S
 		}
 	}
 	before := len(w.queue.buf)
-	err := w.appendLocked(&h, t)
+	err := w.appendLocked(&h, t, done)
 	queued := len(w.queue.buf) > before // an error response may stand in for h
 	w.mu.Unlock()
 	if queued {
@@ -83,7 +85,7 @@ func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t S
 }
 
 // appendLocked queues h's frame and notes what its write will owe.
-func (w *writer) appendLocked(h *Command, t SerializeType) error {
+func (w *writer) appendLocked(h *Command, t SerializeType, done func(error)) error {
 	if size, err := w.encodeLocked(h, t); err != nil {
 		if h.Flag&FlagResponse != 0 {
 			return w.refuseResponseLocked(h, t, size, err)
@@ -92,6 +94,9 @@ func (w *writer) appendLocked(h *Command, t SerializeType) error {
 	}
 	if h.Flag&FlagOneway != 0 {
 		w.queue.oneway++
+	}
+	if done != nil {
+		w.queue.written = append(w.queue.written, done)
 	}
 	if h.Flag&FlagResponse == 0 && !w.requests.Load() {
 		w.requests.Store(true)
@@ -140,6 +145,12 @@ func (w *writer) refusedLocked() error {
 		return fmt.Errorf("%w: connection to %s is shutting down", ErrClosed, w.conn.addr)
 	}
 	return w.err
+}
+
+func (w *writer) refused() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.refusedLocked()
 }
 
 // spaceLocked returns the channel closed when the loop next takes the queue.
@@ -231,7 +242,7 @@ func (w *writer) run() {
 		if len(b.buf) > 0 {
 			if err := w.write(b.buf); err != nil {
 				c.closeWithError(c.lostError(fmt.Errorf("write: %w", err)))
-				b.settle(c, err)
+				b.settle(c, w.refused())
 				return
 			}
 		}
@@ -259,11 +270,15 @@ func (w *writer) write(buf []byte) error {
 // settle pays what the batch owes once its write returned, or failed with err.
 func (b *batch) settle(c *Conn, err error) {
 	c.cfg.onewayPermits.release(b.oneway)
+	for _, done := range b.written {
+		done(err)
+	}
 }
 
 // reset empties b for reuse, dropping a buffer a burst made huge.
 func (b batch) reset() batch {
-	b.buf, b.oneway = b.buf[:0], 0
+	clear(b.written)
+	b.buf, b.oneway, b.written = b.buf[:0], 0, b.written[:0]
 	if cap(b.buf) > maxBufferedWrite {
 		b.buf = nil
 	}
@@ -272,7 +287,7 @@ func (b batch) reset() batch {
 
 // send queues cmd for writing with the given opaque and flag bits; see writer.send.
 func (c *Conn) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType) error {
-	return c.w.send(ctx, cmd, opaque, flag, t)
+	return c.w.send(ctx, cmd, opaque, flag, t, nil)
 }
 
 // closeGraceful lets the writer flush what is queued, then closes the connection with
