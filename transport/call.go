@@ -89,11 +89,17 @@ func waitLimit(ctx context.Context, timeout time.Duration) time.Duration {
 
 // InvokeSync sends req and waits for its response, until ctx ends, the deadline (the
 // context's, or Options.Timeout) passes, or the connection fails. A response with a
-// non-zero code is returned as a response, not an error. req is not modified.
+// non-zero code is returned as a response, not an error. req is not modified. The
+// number of sync calls in flight is bounded by Options.SyncPermits; InvokeSync waits
+// for a permit until the deadline.
 func (c *Conn) InvokeSync(ctx context.Context, req *Command) (*Command, error) {
 	if err := runBeforeHooks(c, req); err != nil {
 		return nil, err
 	}
+	if err := c.cfg.syncPermits.acquire(ctx, c.cfg.timeout, c.closingCh, "Sync"); err != nil {
+		return nil, err
+	}
+	defer c.cfg.syncPermits.release(1)
 	cl := getSyncCall()
 	// A context with a deadline wakes us itself; without one the reaper times us out.
 	if _, own := ctx.Deadline(); !own {

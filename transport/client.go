@@ -49,7 +49,7 @@ type dialAttempt struct {
 func NewClient(opts ClientOptions) *Client {
 	ctx, cancel := context.WithCancel(context.Background())
 	cl := &Client{
-		cfg:      newConnConfig(opts.ConnOptions, DefaultClientAsyncPermits, DefaultClientOnewayPermits),
+		cfg:      newConnConfig(opts.ConnOptions, clientPermits),
 		connect:  orDefault(opts.ConnectTimeout, DefaultConnectTimeout),
 		poolSize: orDefault(opts.PoolSize, 1),
 		disp:     newDispatcher(ctx),

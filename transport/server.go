@@ -32,7 +32,7 @@ type Server struct {
 func NewServer(opts ServerOptions) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg:    newConnConfig(opts.ConnOptions, DefaultServerAsyncPermits, DefaultServerOnewayPermits),
+		cfg:    newConnConfig(opts.ConnOptions, serverPermits),
 		disp:   newDispatcher(ctx),
 		cancel: cancel,
 		conns:  make(map[*Conn]struct{}),

@@ -279,3 +279,38 @@ func TestInvokeOnewayAsyncNotWritten(t *testing.T) {
 		t.Fatalf("done called %d times", n)
 	}
 }
+
+// Sync calls are bounded by permits: with all in use, the next call fails when its
+// deadline passes, saying that permits ran out and which option to raise; a call that
+// waits gets a permit as soon as one frees.
+func TestSyncPermits(t *testing.T) {
+	_, addr, started, release := blockingServer(t, ServerOptions{}, PoolOptions{})
+	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{SyncPermits: 2}})
+	results := make(chan error, 3)
+	call := func(ctx context.Context, code int32) {
+		_, err := cl.InvokeSync(ctx, addr, NewRequest(code, nil, nil))
+		results <- err
+	}
+	for i := range 2 {
+		go call(context.Background(), codeBlock)
+		waitFor(t, started, fmt.Sprintf("blocked call %d", i+1))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := cl.InvokeSync(ctx, addr, NewRequest(codeEcho, nil, nil))
+	if !errors.Is(err, ErrTooManyRequests) || !strings.Contains(err.Error(), "all 2 Sync permits are in use") || !strings.Contains(err.Error(), "Options.SyncPermits") {
+		t.Fatalf("call with every permit in use: %v, want ErrTooManyRequests naming Options.SyncPermits", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the call failed after %v, not at its 50ms deadline", d)
+	}
+	// A call given time waits for a permit and gets the one freed.
+	waiting, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go call(waiting, codeEcho)
+	close(release)
+	for range 3 {
+		must(t, waitFor(t, results, "calls once permits free"))
+	}
+}
