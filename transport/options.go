@@ -24,7 +24,6 @@ const (
 	DefaultServerOnewayPermits = 256
 	DefaultWorkers             = 64
 	DefaultQueueSize           = 10000
-	DefaultShutdownTimeout     = 10 * time.Second
 )
 
 // permitDefaults are the permit counts of one side, client or server.
