@@ -87,8 +87,9 @@ func (c *Conn) Err() error {
 	}
 }
 
-// Close closes the connection at once; calls pending on it fail with ErrClosed. It
-// waits for the connection's goroutines to exit.
+// Close closes the connection at once: frames queued and not yet written are dropped,
+// and calls pending on it fail with ErrClosed. It waits for the connection's goroutines
+// to exit. Client.Close and Server.Shutdown flush each connection first.
 func (c *Conn) Close() error {
 	c.closeWithError(ErrClosed)
 	<-c.exited
