@@ -175,8 +175,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close closes the listener and every connection at once; calls pending on them fail
-// with ErrClosed. It waits for the server's goroutines, including running processors,
+// Close closes the listener and every connection at once, dropping what is queued on
+// them; calls pending on them fail with ErrClosed. It waits for the server's goroutines, including running processors,
 // to exit.
 func (s *Server) Close() error {
 	conns := s.stopAccepting()
