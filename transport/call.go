@@ -89,11 +89,17 @@ func waitLimit(ctx context.Context, timeout time.Duration) time.Duration {
 
 // InvokeSync sends req and waits for its response, until ctx ends, the deadline (the
 // context's, or Options.Timeout) passes, or the connection fails. A response with a
-// non-zero code is returned as a response, not an error. req is not modified.
+// non-zero code is returned as a response, not an error. req is not modified. The
+// number of sync calls in flight is bounded by Options.SyncPermits; InvokeSync waits
+// for a permit until the deadline.
 func (c *Conn) InvokeSync(ctx context.Context, req *Command) (*Command, error) {
 	if err := runBeforeHooks(c, req); err != nil {
 		return nil, err
 	}
+	if err := c.cfg.syncPermits.acquire(ctx, c.cfg.timeout, c.closingCh, "Sync"); err != nil {
+		return nil, err
+	}
+	defer c.cfg.syncPermits.release(1)
 	cl := getSyncCall()
 	// A context with a deadline wakes us itself; without one the reaper times us out.
 	if _, own := ctx.Deadline(); !own {
@@ -142,12 +148,12 @@ func (c *Conn) waitCtx(ctx context.Context, cl *call) error {
 	return nil
 }
 
-// InvokeAsync sends req and calls cb exactly once with the response or the error: a
-// deadline (the context's, or Options.Timeout), the context's end, the connection's
-// failure, or no permit in time. cb runs on the connection's reader goroutine, on a
-// goroutine of the connection's for a timeout, or on the context's, so it must return
-// quickly and must not call Close (which waits for the connection's goroutines); hand
-// long work to another goroutine. The number of async calls in
+// InvokeAsync sends req and calls cb, which may be nil, exactly once with the response
+// or the error: a deadline (the context's, or Options.Timeout), the context's end, the
+// connection's failure, or no permit in time. cb runs on the connection's reader
+// goroutine, on a goroutine of the connection's for a timeout, or on the context's, so
+// it must return quickly and must not call Close (which waits for the connection's
+// goroutines); hand long work to another goroutine. The number of async calls in
 // flight is bounded by Options.AsyncPermits; InvokeAsync waits for a permit until the
 // deadline.
 func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, error)) {
@@ -158,7 +164,7 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, 
 		cb(nil, err)
 		return
 	}
-	if err := c.cfg.asyncPermits.acquire(ctx, c.cfg.timeout, c.closing, "Async"); err != nil {
+	if err := c.cfg.asyncPermits.acquire(ctx, c.cfg.timeout, c.closingCh, "Async"); err != nil {
 		cb(nil, err)
 		return
 	}
@@ -196,13 +202,34 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, 
 // the request is queued for writing. Requests queued but not yet written are bounded by
 // Options.OnewayPermits; InvokeOneway waits for a permit until the deadline.
 func (c *Conn) InvokeOneway(ctx context.Context, req *Command) error {
+	return c.sendOneway(ctx, req, nil)
+}
+
+// InvokeOnewayAsync sends req with the oneway flag, as InvokeOneway does, and calls
+// done, which may be nil, exactly once: with nil once the write to the socket that
+// carried the request returned, or with why it was not written (no permit in time,
+// the context's end, a frame too large, the connection's failure or close). A write
+// error leaves unknown whether the peer got the request. done runs on the
+// connection's writer goroutine after the write, on the goroutine that closes the
+// connection, or, when the request was never queued, on the caller's before
+// InvokeOnewayAsync returns. It must return quickly, as the writer writes nothing
+// meanwhile, and must not call Close.
+func (c *Conn) InvokeOnewayAsync(ctx context.Context, req *Command, done func(error)) {
+	if err := c.sendOneway(ctx, req, done); err != nil && done != nil {
+		done(err)
+	}
+}
+
+// sendOneway queues req with the oneway flag; done, when not nil, is told of the
+// write unless sendOneway fails.
+func (c *Conn) sendOneway(ctx context.Context, req *Command, done func(error)) error {
 	if err := runBeforeHooks(c, req); err != nil {
 		return err
 	}
-	if err := c.cfg.onewayPermits.acquire(ctx, c.cfg.timeout, c.closing, "Oneway"); err != nil {
+	if err := c.cfg.onewayPermits.acquire(ctx, c.cfg.timeout, c.closingCh, "Oneway"); err != nil {
 		return err
 	}
-	if err := c.send(ctx, req, c.nextOpaque.Add(1), FlagOneway, c.cfg.serialize); err != nil {
+	if err := c.w.send(ctx, req, c.nextOpaque.Add(1), FlagOneway, c.cfg.serialize, done); err != nil {
 		c.cfg.onewayPermits.release(1)
 		return err
 	}

@@ -49,7 +49,7 @@ type dialAttempt struct {
 func NewClient(opts ClientOptions) *Client {
 	ctx, cancel := context.WithCancel(context.Background())
 	cl := &Client{
-		cfg:      newConnConfig(opts.ConnOptions, DefaultClientAsyncPermits, DefaultClientOnewayPermits),
+		cfg:      newConnConfig(opts.ConnOptions, clientPermits),
 		connect:  orDefault(opts.ConnectTimeout, DefaultConnectTimeout),
 		poolSize: orDefault(opts.PoolSize, 1),
 		disp:     newDispatcher(ctx),
@@ -80,11 +80,14 @@ func (cl *Client) InvokeSync(ctx context.Context, addr string, req *Command) (*C
 	return c.InvokeSync(ctx, req)
 }
 
-// InvokeAsync sends req to addr and calls cb exactly once; see Conn.InvokeAsync.
+// InvokeAsync sends req to addr and calls cb, which may be nil, exactly once; see
+// Conn.InvokeAsync. A failed dial is told to cb on the caller's goroutine.
 func (cl *Client) InvokeAsync(ctx context.Context, addr string, req *Command, cb func(*Command, error)) {
 	c, err := cl.Conn(ctx, addr)
 	if err != nil {
-		cb(nil, err)
+		if cb != nil {
+			cb(nil, err)
+		}
 		return
 	}
 	c.InvokeAsync(ctx, req, cb)
@@ -97,6 +100,20 @@ func (cl *Client) InvokeOneway(ctx context.Context, addr string, req *Command) e
 		return err
 	}
 	return c.InvokeOneway(ctx, req)
+}
+
+// InvokeOnewayAsync sends req to addr with the oneway flag and calls done, which may
+// be nil, exactly once: when the request was written, or with why not, a failed dial
+// included; see Conn.InvokeOnewayAsync.
+func (cl *Client) InvokeOnewayAsync(ctx context.Context, addr string, req *Command, done func(error)) {
+	c, err := cl.Conn(ctx, addr)
+	if err != nil {
+		if done != nil {
+			done(err)
+		}
+		return
+	}
+	c.InvokeOnewayAsync(ctx, req, done)
 }
 
 // Conn returns an open connection to addr, dialling it if needed.
@@ -252,8 +269,12 @@ func (cl *Client) forget(c *Conn) {
 	cl.mu.Unlock()
 }
 
-// Close closes every connection, failing pending calls with ErrClosed, stops the
-// processors' workers and waits for all the client's goroutines to exit.
+// Close closes the client: it takes no new calls, writes what is already queued on
+// each connection (oneway requests included), waiting at most a second for a peer that
+// does not read, then closes the connections, failing calls still pending with
+// ErrClosed. It stops the processors' workers and waits for all the client's
+// goroutines to exit. It returns an error when a connection was closed with frames
+// unwritten.
 func (cl *Client) Close() error {
 	cl.mu.Lock()
 	if cl.closed {
@@ -266,17 +287,12 @@ func (cl *Client) Close() error {
 		conns = append(conns, c)
 	}
 	cl.mu.Unlock()
+	err := flushAndClose(context.Background(), conns, fmt.Errorf("%w: client closed", ErrClosed), cl.cfg.closeFlush)
 	cl.cancel()
-	for _, c := range conns {
-		c.closeWithError(fmt.Errorf("%w: client closed", ErrClosed))
-	}
-	for _, c := range conns {
-		<-c.done
-	}
 	// Dials under way finish within ConnectTimeout and find the client closed.
 	cl.dials.Wait()
 	cl.disp.stop()
-	return nil
+	return err
 }
 
 // Connected returns an open connection to addr that new calls may use, or nil when

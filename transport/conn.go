@@ -2,12 +2,10 @@ package transport
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,12 +19,12 @@ type Conn struct {
 	cfg  *connConfig
 	disp *dispatcher
 	addr string // the peer's address, for errors and hooks
+	w    writer
 
-	nextOpaque atomic.Int32
-	lastWrite  atomic.Int64 // unix nanoseconds of the last socket write
-	goAway     atomic.Bool  // the peer answered GO_AWAY: send it nothing new
-	closed     atomic.Bool  // set just before closing is closed: cheaper to ask on every call
-	wreq       atomic.Bool  // requests (not responses) were queued since the writer last looked
+	nextOpaque  atomic.Int32
+	lastWrite   atomic.Int64 // unix nanoseconds of the last socket write; the writer sets it
+	goAway      atomic.Bool  // the peer answered GO_AWAY: send it nothing new
+	closingFlag atomic.Bool  // set as closingCh closes: cheaper to ask on every call
 
 	pmu     sync.Mutex
 	pending pendingTable
@@ -34,37 +32,31 @@ type Conn struct {
 	ticks   atomic.Int64  // reaper ticks so far: the clock of call expiries
 	reapNow chan struct{} // wakes the reaper when a call with an expiry arrives
 
-	wmu      sync.Mutex
-	wbuf     []byte        // frames waiting for the writer
-	wOneway  int           // oneway permits to release once wbuf is written
-	wspace   chan struct{} // closed when wbuf is taken; nil when no sender waits
-	wdrain   bool          // set by closeGraceful: write what is queued, then close
-	wwake    chan struct{}
-	closing  chan struct{} // closed once, when the connection starts to close
-	done     chan struct{} // closed when the reader and writer have exited
-	err      error         // why the connection closed; set before closing is closed
-	once     sync.Once
-	onClose  func(*Conn)
-	routines sync.WaitGroup
+	closingCh chan struct{} // closed once, when the connection starts to close
+	exited    chan struct{} // closed when the reader and writer have exited
+	err       error         // why the connection closed; set before closingCh is closed
+	once      sync.Once
+	onClose   func(*Conn)
+	routines  sync.WaitGroup
 }
 
 func newConn(nc net.Conn, cfg *connConfig, disp *dispatcher, onClose func(*Conn)) *Conn {
 	c := &Conn{
-		nc:      nc,
-		cfg:     cfg,
-		disp:    disp,
-		addr:    nc.RemoteAddr().String(),
-		reapNow: make(chan struct{}, 1),
-		wwake:   make(chan struct{}, 1),
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
-		onClose: onClose,
+		nc:        nc,
+		cfg:       cfg,
+		disp:      disp,
+		addr:      nc.RemoteAddr().String(),
+		reapNow:   make(chan struct{}, 1),
+		closingCh: make(chan struct{}),
+		exited:    make(chan struct{}),
+		onClose:   onClose,
 	}
+	c.w = newWriter(c)
 	c.lastWrite.Store(time.Now().UnixNano())
 	c.routines.Add(2)
 	go c.readLoop()
-	go c.writeLoop()
-	go c.keep()
+	go c.w.run()
+	go c.supervise()
 	return c
 }
 
@@ -78,9 +70,9 @@ func (c *Conn) Peer() string { return c.addr }
 func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
 
 // Closed returns a channel that is closed when the connection starts closing.
-func (c *Conn) Closed() <-chan struct{} { return c.closing }
+func (c *Conn) Closed() <-chan struct{} { return c.closingCh }
 
-func (c *Conn) isClosing() bool { return c.closed.Load() }
+func (c *Conn) isClosing() bool { return c.closingFlag.Load() }
 
 // usable reports whether new calls may use the connection.
 func (c *Conn) usable() bool { return !c.isClosing() && !c.goAway.Load() }
@@ -88,47 +80,43 @@ func (c *Conn) usable() bool { return !c.isClosing() && !c.goAway.Load() }
 // Err returns why the connection closed, or nil while it is open.
 func (c *Conn) Err() error {
 	select {
-	case <-c.closing:
+	case <-c.closingCh:
 		return c.err
 	default:
 		return nil
 	}
 }
 
-// Close closes the connection at once; calls pending on it fail with ErrClosed. It
-// waits for the connection's goroutines to exit.
+// Close closes the connection at once: frames queued and not yet written are dropped,
+// and calls pending on it fail with ErrClosed. It waits for the connection's goroutines
+// to exit. Client.Close and Server.Shutdown flush each connection first.
 func (c *Conn) Close() error {
 	c.closeWithError(ErrClosed)
-	<-c.done
+	<-c.exited
 	return nil
 }
 
 // closeWithError closes the connection once and fails every pending call with err.
 func (c *Conn) closeWithError(err error) {
 	var pending []*call
+	var queued batch
 	first := false
 	c.once.Do(func() {
 		first = true
 		c.err = err
-		c.closed.Store(true)
-		close(c.closing)
+		c.closingFlag.Store(true)
+		close(c.closingCh)
 		c.nc.Close()
 		c.pmu.Lock()
 		pending = c.pending.close()
 		c.pmu.Unlock()
-		c.wmu.Lock()
-		space, queued := c.wspace, c.wOneway
-		c.wspace, c.wbuf, c.wOneway = nil, nil, 0
-		c.wmu.Unlock()
-		c.cfg.onewayPermits.release(queued)
-		if space != nil {
-			close(space)
-		}
+		queued = c.w.close(c.lostError(err))
 	})
 	if !first {
 		return
 	}
 	// Outside once: a callback may close the connection again without deadlock.
+	queued.settle(c, c.lostError(err))
 	for _, cl := range pending {
 		cl.complete(nil, err)
 	}
@@ -137,147 +125,11 @@ func (c *Conn) closeWithError(err error) {
 	}
 }
 
-// closeGraceful lets the writer flush what is queued, then closes the connection.
-func (c *Conn) closeGraceful() {
-	c.wmu.Lock()
-	c.wdrain = true
-	c.wmu.Unlock()
-	c.wake()
-}
-
 func (c *Conn) lostError(err error) error {
 	if errors.Is(err, ErrClosed) {
 		return err
 	}
 	return fmt.Errorf("%w: %s: %w", ErrConnectionLost, c.addr, err)
-}
-
-// ---- writing ----
-
-func (c *Conn) wake() {
-	select {
-	case c.wwake <- struct{}{}:
-	default:
-	}
-}
-
-// send encodes cmd into the write buffer with the given opaque and flag bits. The
-// caller's command is not modified.
-func (c *Conn) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType) error {
-	h := *cmd
-	h.Opaque, h.Flag = opaque, h.Flag&^(FlagResponse|FlagOneway)|flag
-	h.Language, h.Version = LanguageGo, c.cfg.version
-	c.wmu.Lock()
-	for len(c.wbuf) >= maxBufferedWrite && !c.isClosing() && !c.wdrain {
-		if err := c.waitSpace(ctx); err != nil {
-			return err
-		}
-	}
-	if c.isClosing() || c.wdrain {
-		c.wmu.Unlock()
-		return c.sendClosedError()
-	}
-	before := len(c.wbuf)
-	b, err := AppendFrame(c.wbuf, &h, t)
-	if err == nil && len(b)-before > c.cfg.maxFrame {
-		err = fmt.Errorf("%w: %d bytes to send, the limit is %d (Options.MaxFrameSize): send a smaller body", ErrFrameTooLarge, len(b)-before, c.cfg.maxFrame)
-		b = b[:before]
-	}
-	c.wbuf = b
-	if err == nil && flag&FlagOneway != 0 {
-		c.wOneway++
-	}
-	if flag&FlagResponse == 0 && !c.wreq.Load() {
-		c.wreq.Store(true)
-	}
-	c.wmu.Unlock()
-	if err != nil {
-		return err
-	}
-	c.wake()
-	return nil
-}
-
-func (c *Conn) sendClosedError() error {
-	if c.isClosing() {
-		return c.lostError(c.err)
-	}
-	return fmt.Errorf("%w: connection to %s is shutting down", ErrClosed, c.addr)
-}
-
-// waitSpace waits, with wmu held on entry and on return, for the writer to take the
-// buffer, until the context's deadline or Options.Timeout. On error wmu is released.
-func (c *Conn) waitSpace(ctx context.Context) error {
-	if c.wspace == nil {
-		c.wspace = make(chan struct{})
-	}
-	space := c.wspace
-	c.wmu.Unlock()
-	start := time.Now()
-	t := time.NewTimer(waitLimit(ctx, c.cfg.timeout))
-	defer t.Stop()
-	select {
-	case <-space:
-		c.wmu.Lock()
-		return nil
-	case <-c.closing:
-		c.wmu.Lock()
-		return nil // the caller sees the connection closing
-	case <-t.C:
-		return &timeoutError{what: "write", addr: c.addr, waited: time.Since(start)}
-	case <-ctx.Done():
-		return ctxError(ctx, "write", c.addr, start)
-	}
-}
-
-func (c *Conn) writeLoop() {
-	defer c.routines.Done()
-	var spare []byte
-	for {
-		select {
-		case <-c.wwake:
-		case <-c.closing:
-			return
-		}
-		// Let the callers that are runnable now add their requests, so that one write
-		// carries many: under load this cuts syscalls several-fold. Responses need no
-		// yield: the workers that queue them keep running until the queue of requests
-		// is empty, so they batch by themselves, and a yield is not free (it wakes an
-		// idle thread to look for work).
-		if c.wreq.Swap(false) {
-			runtime.Gosched()
-		}
-		c.wmu.Lock()
-		buf, oneway, space, drain := c.wbuf, c.wOneway, c.wspace, c.wdrain
-		c.wbuf, c.wOneway, c.wspace = spare[:0], 0, nil
-		c.wmu.Unlock()
-		if space != nil {
-			close(space)
-		}
-		if len(buf) > 0 {
-			now := time.Now()
-			c.nc.SetWriteDeadline(now.Add(c.cfg.writeTimeout))
-			_, err := c.nc.Write(buf)
-			c.lastWrite.Store(now.UnixNano())
-			if err != nil {
-				c.cfg.onewayPermits.release(oneway)
-				c.closeWithError(c.lostError(fmt.Errorf("write: %w", err)))
-				return
-			}
-		}
-		c.cfg.onewayPermits.release(oneway)
-		if drain && len(buf) == 0 {
-			c.closeWithError(ErrClosed)
-			return
-		}
-		if drain {
-			c.wake() // one more round to see the buffer empty
-		}
-		spare = buf
-		if cap(spare) > maxBufferedWrite {
-			spare = nil
-		}
-	}
 }
 
 // ---- reading ----
@@ -337,7 +189,7 @@ func (c *Conn) readLoop() {
 
 func (c *Conn) readFailed(err error) {
 	select {
-	case <-c.closing:
+	case <-c.closingCh:
 		return // closed on purpose; the read error is a consequence
 	default:
 	}
@@ -527,15 +379,15 @@ func (c *Conn) expiredError(cl *call) error {
 	return &timeoutError{what: cl.kind(), addr: c.addr, waited: c.cfg.timeout, opaque: cl.opaque, hasOpaq: true, limit: true}
 }
 
-// keep owns the reaper and closes done once the reader and writer have exited.
-func (c *Conn) keep() {
+// supervise owns the reaper and closes exited once the reader and writer have exited.
+func (c *Conn) supervise() {
 	for {
 		select {
 		case <-c.reapNow:
 			c.reap()
-		case <-c.closing:
+		case <-c.closingCh:
 			c.routines.Wait()
-			close(c.done)
+			close(c.exited)
 			return
 		}
 	}
@@ -550,7 +402,7 @@ func (c *Conn) reap() {
 	for {
 		select {
 		case <-t.C:
-		case <-c.closing:
+		case <-c.closingCh:
 			return
 		}
 		now := c.ticks.Add(1)

@@ -21,7 +21,7 @@ var (
 	// that wrap it also match context.DeadlineExceeded.
 	ErrTimeout = errors.New("transport: timeout")
 	// ErrTooManyRequests reports a call that could not get a permit before its
-	// deadline because too many async or oneway calls were in flight.
+	// deadline because too many sync, async or oneway calls were in flight.
 	ErrTooManyRequests = errors.New("transport: too many requests")
 	// ErrRegistered reports a processor registered twice, or after serving began.
 	ErrRegistered = errors.New("transport: processor registration")

@@ -14,14 +14,24 @@ const (
 	DefaultWriteTimeout   = 30 * time.Second
 	// DefaultClientAsyncPermits and DefaultClientOnewayPermits are RocketMQ's client
 	// semaphore sizes; DefaultServerAsyncPermits and DefaultServerOnewayPermits its
-	// server's, which bound requests the server sends to its clients.
+	// server's, which bound requests the server sends to its clients. Sync calls,
+	// which RocketMQ does not bound, get as many permits as async ones.
+	DefaultClientSyncPermits   = 65535
 	DefaultClientAsyncPermits  = 65535
 	DefaultClientOnewayPermits = 65535
+	DefaultServerSyncPermits   = 64
 	DefaultServerAsyncPermits  = 64
 	DefaultServerOnewayPermits = 256
 	DefaultWorkers             = 64
 	DefaultQueueSize           = 10000
-	DefaultShutdownTimeout     = 10 * time.Second
+)
+
+// permitDefaults are the permit counts of one side, client or server.
+type permitDefaults struct{ sync, async, oneway int }
+
+var (
+	clientPermits = permitDefaults{DefaultClientSyncPermits, DefaultClientAsyncPermits, DefaultClientOnewayPermits}
+	serverPermits = permitDefaults{DefaultServerSyncPermits, DefaultServerAsyncPermits, DefaultServerOnewayPermits}
 )
 
 // A call without a deadline of its own fails with a timeout between Timeout and
@@ -32,6 +42,11 @@ const (
 	reapDivisor  = 32
 	maxReapEvery = 125 * time.Millisecond
 )
+
+// closeFlushLimit bounds how long Client.Close and Server.Shutdown wait for a
+// connection to write what is queued before they close it anyway: a healthy peer takes
+// megabytes in milliseconds, so only a peer that stops reading hits it.
+const closeFlushLimit = time.Second
 
 // maxBufferedWrite is how many encoded bytes a connection queues for its writer before
 // senders wait: it bounds memory when a peer stops reading.
@@ -60,8 +75,12 @@ type ConnOptions struct {
 	// WriteTimeout bounds each write to the socket; a peer that stops reading for
 	// this long loses the connection. Default DefaultWriteTimeout.
 	WriteTimeout time.Duration
-	// AsyncPermits bounds async calls in flight, OnewayPermits oneway calls not yet
-	// written. Defaults: the Default*Permits constants of the client or server side.
+	// SyncPermits bounds sync calls in flight, AsyncPermits async calls in flight,
+	// OnewayPermits oneway calls not yet written; each is shared by all the
+	// connections of a Client or a Server. A call waits for a permit until its
+	// deadline, then fails with ErrTooManyRequests. Defaults: the Default*Permits
+	// constants of the client or server side.
+	SyncPermits   int
 	AsyncPermits  int
 	OnewayPermits int
 	// TLS, when set, runs every connection over TLS with this configuration; set
@@ -107,14 +126,16 @@ type connConfig struct {
 	reapTicks     int64         // reapEvery ticks in timeout, rounded up
 	idle          time.Duration
 	writeTimeout  time.Duration
+	closeFlush    time.Duration // closeFlushLimit; shorter in tests
 	tls           *tls.Config
 	hooks         []Hook
 	log           *slog.Logger
+	syncPermits   semaphore
 	asyncPermits  semaphore
 	onewayPermits semaphore
 }
 
-func newConnConfig(o ConnOptions, asyncDefault, onewayDefault int) *connConfig {
+func newConnConfig(o ConnOptions, permits permitDefaults) *connConfig {
 	cfg := &connConfig{
 		serialize:    SerializeRocketMQ,
 		maxFrame:     orDefault(o.MaxFrameSize, DefaultMaxFrameSize),
@@ -122,6 +143,7 @@ func newConnConfig(o ConnOptions, asyncDefault, onewayDefault int) *connConfig {
 		timeout:      orDefault(o.Timeout, DefaultTimeout),
 		idle:         orDefault(o.IdleTimeout, DefaultIdleTimeout),
 		writeTimeout: orDefault(o.WriteTimeout, DefaultWriteTimeout),
+		closeFlush:   closeFlushLimit,
 		tls:          o.TLS,
 		hooks:        append([]Hook(nil), o.Hooks...),
 		log:          o.Logger,
@@ -137,8 +159,9 @@ func newConnConfig(o ConnOptions, asyncDefault, onewayDefault int) *connConfig {
 	if cfg.log == nil {
 		cfg.log = slog.Default()
 	}
-	cfg.asyncPermits = newSemaphore(orDefault(o.AsyncPermits, asyncDefault))
-	cfg.onewayPermits = newSemaphore(orDefault(o.OnewayPermits, onewayDefault))
+	cfg.syncPermits = newSemaphore(orDefault(o.SyncPermits, permits.sync))
+	cfg.asyncPermits = newSemaphore(orDefault(o.AsyncPermits, permits.async))
+	cfg.onewayPermits = newSemaphore(orDefault(o.OnewayPermits, permits.oneway))
 	return cfg
 }
 

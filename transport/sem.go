@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -22,7 +23,8 @@ func (s semaphore) tryAcquire() bool {
 }
 
 // acquire waits for a permit until the context's deadline (or, without one, for
-// timeout), the context's end or done closes.
+// timeout), the context's end or done closes. Running out of time is told as running
+// out of permits, the cause to act on, whichever clock saw it first.
 func (s semaphore) acquire(ctx context.Context, timeout time.Duration, done <-chan struct{}, kind string) error {
 	if s.tryAcquire() {
 		return nil
@@ -33,12 +35,14 @@ func (s semaphore) acquire(ctx context.Context, timeout time.Duration, done <-ch
 	case s <- struct{}{}:
 		return nil
 	case <-t.C:
-		return fmt.Errorf("%w: all %d %s permits are in use and none was freed before the deadline: wait for calls to finish, or raise Options.%sPermits", ErrTooManyRequests, cap(s), kind, kind)
 	case <-ctx.Done():
-		return fmt.Errorf("transport: waiting for a %s permit: %w", kind, context.Cause(ctx))
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("transport: waiting for a %s permit: %w", kind, context.Cause(ctx))
+		}
 	case <-done:
-		return ErrClosed
+		return fmt.Errorf("%w: the connection closed while the call waited for a %s permit", ErrClosed, kind)
 	}
+	return fmt.Errorf("%w: all %d %s permits are in use and none was freed before the deadline: wait for calls to finish, or raise Options.%sPermits", ErrTooManyRequests, cap(s), kind, kind)
 }
 
 func (s semaphore) release(n int) {

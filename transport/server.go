@@ -32,7 +32,7 @@ type Server struct {
 func NewServer(opts ServerOptions) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg:    newConnConfig(opts.ConnOptions, DefaultServerAsyncPermits, DefaultServerOnewayPermits),
+		cfg:    newConnConfig(opts.ConnOptions, serverPermits),
 		disp:   newDispatcher(ctx),
 		cancel: cancel,
 		conns:  make(map[*Conn]struct{}),
@@ -158,35 +158,25 @@ func (s *Server) stopAccepting() []*Conn {
 }
 
 // Shutdown stops accepting, answers new requests GO_AWAY, waits for the requests in
-// flight to finish and their responses to be written, then closes every connection.
-// When ctx ends first, it closes everything at once and returns ctx's error.
+// flight to finish, writes what is queued on each connection (their responses, and
+// requests the server sent), waiting at most a second for a peer that does not read,
+// then closes every connection. When ctx ends first, it closes everything at once and
+// returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
 	var err error
 	select {
 	case <-s.disp.drain():
+		err = flushAndClose(ctx, s.Conns(), fmt.Errorf("%w: server shut down", ErrClosed), s.cfg.closeFlush)
 	case <-ctx.Done():
 		err = fmt.Errorf("transport: shutdown cut short with requests in flight: %w", ctx.Err())
-	}
-	if err == nil {
-		conns := s.Conns()
-		for _, c := range conns {
-			c.closeGraceful()
-		}
-		for _, c := range conns {
-			select {
-			case <-c.done:
-			case <-ctx.Done():
-				err = fmt.Errorf("transport: shutdown cut short while flushing responses: %w", ctx.Err())
-			}
-		}
 	}
 	s.Close()
 	return err
 }
 
-// Close closes the listener and every connection at once; calls pending on them fail
-// with ErrClosed. It waits for the server's goroutines, including running processors,
+// Close closes the listener and every connection at once, dropping what is queued on
+// them; calls pending on them fail with ErrClosed. It waits for the server's goroutines, including running processors,
 // to exit.
 func (s *Server) Close() error {
 	conns := s.stopAccepting()
@@ -197,7 +187,7 @@ func (s *Server) Close() error {
 	}
 	s.cancel()
 	for _, c := range conns {
-		<-c.done
+		<-c.exited
 	}
 	s.stopOnce.Do(s.disp.stop)
 	return nil

@@ -1,0 +1,325 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// writer is the write side of a Conn. Senders encode their frames into one queue; the
+// connection's writer goroutine takes the whole queue at once, writes it with one
+// syscall, then settles what the batch owes. Under load one write carries many frames.
+type writer struct {
+	conn     *Conn
+	wake     chan struct{} // holds a token when the queue wants looking at
+	requests atomic.Bool   // requests (not responses) were queued since the loop last looked
+
+	mu    sync.Mutex
+	queue batch
+	space chan struct{} // closed when the queue is taken; nil while no sender waits for room
+	state writerState
+	err   error // draining: what closes the connection; closed: what senders are told
+}
+
+type writerState uint8
+
+const (
+	writerOpen     writerState = iota
+	writerDraining             // refuses new frames, writes the queue, then closes the connection
+	writerClosed
+)
+
+// batch is a run of encoded frames and what their write owes.
+type batch struct {
+	buf     []byte
+	oneway  int           // oneway permits to release once buf is written
+	written []func(error) // InvokeOnewayAsync's callbacks of frames in buf
+}
+
+func newWriter(c *Conn) writer {
+	return writer{conn: c, wake: make(chan struct{}, 1)}
+}
+
+func (w *writer) kick() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// send encodes cmd with the given opaque and flag bits at the end of the queue,
+// waiting while the queue is full. The caller's command is not modified. done, when
+// not nil, is called once the write that carried the frame returned, or with why the
+// frame was not written; it is not called when send fails, as nothing was queued.
+func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType, done func(error)) error {
+	h := *cmd
+	h.Opaque, h.Flag = opaque, h.Flag&^(FlagResponse|FlagOneway)|flag
+	h.Language, h.Version = LanguageGo, w.conn.cfg.version
+	for {
+		w.mu.Lock()
+		if w.state != writerOpen {
+			err := w.refusedLocked()
+			w.mu.Unlock()
+			return err
+		}
+		if len(w.queue.buf) < maxBufferedWrite {
+			break
+		}
+		space := w.spaceLocked()
+		w.mu.Unlock()
+		if err := w.waitSpace(ctx, space); err != nil {
+			return err
+		}
+	}
+	before := len(w.queue.buf)
+	err := w.appendLocked(&h, t, done)
+	queued := len(w.queue.buf) > before // an error response may stand in for h
+	w.mu.Unlock()
+	if queued {
+		w.kick()
+	}
+	return err
+}
+
+// appendLocked queues h's frame and notes what its write will owe.
+func (w *writer) appendLocked(h *Command, t SerializeType, done func(error)) error {
+	if size, err := w.encodeLocked(h, t); err != nil {
+		if h.Flag&FlagResponse != 0 {
+			return w.refuseResponseLocked(h, t, size, err)
+		}
+		return err
+	}
+	if h.Flag&FlagOneway != 0 {
+		w.queue.oneway++
+	}
+	if done != nil {
+		w.queue.written = append(w.queue.written, done)
+	}
+	if h.Flag&FlagResponse == 0 && !w.requests.Load() {
+		w.requests.Store(true)
+	}
+	return nil
+}
+
+// encodeLocked appends h's frame to the queue and returns its size. A frame that
+// fails to encode or exceeds the limit leaves nothing behind.
+func (w *writer) encodeLocked(h *Command, t SerializeType) (size int, err error) {
+	before := len(w.queue.buf)
+	b, err := AppendFrame(w.queue.buf, h, t)
+	size = len(b) - before
+	if err == nil && size > w.conn.cfg.maxFrame {
+		err = fmt.Errorf("%w: %d bytes to send, the limit is %d (Options.MaxFrameSize): send a smaller body", ErrFrameTooLarge, size, w.conn.cfg.maxFrame)
+	}
+	if err != nil {
+		b = b[:before]
+	}
+	w.queue.buf = b
+	return size, err
+}
+
+// refuseResponseLocked queues a SYSTEM_ERROR response in place of h, a response that
+// could not be sent, so that its caller fails at once instead of at its deadline. It
+// returns what went wrong, for the responder.
+func (w *writer) refuseResponseLocked(h *Command, t SerializeType, size int, err error) error {
+	var remark string
+	if size > w.conn.cfg.maxFrame {
+		remark = fmt.Sprintf("response of %d bytes exceeds the frame limit of %d bytes (MaxFrameSize): return less, or raise MaxFrameSize on both peers", size, w.conn.cfg.maxFrame)
+		err = fmt.Errorf("%w: %s; answered SYSTEM_ERROR instead", ErrFrameTooLarge, remark)
+	} else {
+		remark = "the response could not be encoded: " + err.Error()
+		err = fmt.Errorf("transport: %s; answered SYSTEM_ERROR instead", remark)
+	}
+	resp := Command{Code: CodeSystemError, Language: h.Language, Version: h.Version, Opaque: h.Opaque, Flag: h.Flag, Remark: remark}
+	if _, e := w.encodeLocked(&resp, t); e != nil {
+		return fmt.Errorf("%w (and the error response failed too: %v)", err, e)
+	}
+	return err
+}
+
+// refusedLocked is what a sender is told once the writer takes no more frames.
+func (w *writer) refusedLocked() error {
+	if w.state == writerDraining {
+		return fmt.Errorf("%w: connection to %s is shutting down", ErrClosed, w.conn.addr)
+	}
+	return w.err
+}
+
+func (w *writer) refused() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.refusedLocked()
+}
+
+// spaceLocked returns the channel closed when the loop next takes the queue.
+func (w *writer) spaceLocked() chan struct{} {
+	if w.space == nil {
+		w.space = make(chan struct{})
+	}
+	return w.space
+}
+
+// waitSpace waits for space to close, until the context's deadline or, without one,
+// Options.Timeout.
+func (w *writer) waitSpace(ctx context.Context, space <-chan struct{}) error {
+	start := time.Now()
+	t := time.NewTimer(waitLimit(ctx, w.conn.cfg.timeout))
+	defer t.Stop()
+	select {
+	case <-space:
+		return nil // the queue was taken, or the writer closed: look again
+	case <-t.C:
+		return &timeoutError{what: "write", addr: w.conn.addr, waited: time.Since(start)}
+	case <-ctx.Done():
+		return ctxError(ctx, "write", w.conn.addr, start)
+	}
+}
+
+// take swaps the queue for spare and frees the senders waiting for room. drain is
+// the error to close with once the queue is written, when the writer is draining.
+func (w *writer) take(spare batch) (b batch, drain error) {
+	w.mu.Lock()
+	b, space := w.queue, w.space
+	w.queue, w.space = spare, nil
+	if w.state == writerDraining {
+		drain = w.err
+	}
+	w.mu.Unlock()
+	if space != nil {
+		close(space)
+	}
+	return b, drain
+}
+
+// drain refuses new frames from now on and has the loop write what is queued, then
+// close the connection with err.
+func (w *writer) drain(err error) {
+	w.mu.Lock()
+	if w.state == writerOpen {
+		w.state, w.err = writerDraining, err
+	}
+	w.mu.Unlock()
+	w.kick()
+}
+
+// close refuses frames from now on with err and returns what was queued, for the
+// caller to settle outside its locks.
+func (w *writer) close(err error) batch {
+	w.mu.Lock()
+	b, space := w.queue, w.space
+	w.queue, w.space = batch{}, nil
+	w.state, w.err = writerClosed, err
+	w.mu.Unlock()
+	if space != nil {
+		close(space)
+	}
+	return b
+}
+
+// run is the connection's writer goroutine. It writes the queue each time it is
+// woken, until the connection closes or a write fails.
+func (w *writer) run() {
+	c := w.conn
+	defer c.routines.Done()
+	var spare batch
+	for {
+		select {
+		case <-w.wake:
+		case <-c.closingCh:
+			return
+		}
+		// Let the callers that are runnable now add their requests, so that one write
+		// carries many: under load this cuts syscalls several-fold. Responses need no
+		// yield: the workers that queue them keep running until the queue of requests
+		// is empty, so they batch by themselves, and a yield is not free (it wakes an
+		// idle thread to look for work).
+		if w.requests.Swap(false) {
+			runtime.Gosched()
+		}
+		b, drain := w.take(spare)
+		if len(b.buf) > 0 {
+			if err := w.write(b.buf); err != nil {
+				c.closeWithError(c.lostError(fmt.Errorf("write: %w", err)))
+				b.settle(c, w.refused())
+				return
+			}
+		}
+		b.settle(c, nil)
+		if drain != nil {
+			if len(b.buf) == 0 {
+				c.closeWithError(drain)
+				return
+			}
+			w.kick() // one more round to see the queue empty
+		}
+		spare = b.reset()
+	}
+}
+
+func (w *writer) write(buf []byte) error {
+	c := w.conn
+	now := time.Now()
+	c.nc.SetWriteDeadline(now.Add(c.cfg.writeTimeout))
+	_, err := c.nc.Write(buf)
+	c.lastWrite.Store(now.UnixNano())
+	return err
+}
+
+// settle pays what the batch owes once its write returned, or failed with err.
+func (b *batch) settle(c *Conn, err error) {
+	c.cfg.onewayPermits.release(b.oneway)
+	for _, done := range b.written {
+		done(err)
+	}
+}
+
+// reset empties b for reuse, dropping a buffer a burst made huge.
+func (b batch) reset() batch {
+	clear(b.written)
+	b.buf, b.oneway, b.written = b.buf[:0], 0, b.written[:0]
+	if cap(b.buf) > maxBufferedWrite {
+		b.buf = nil
+	}
+	return b
+}
+
+// send queues cmd for writing with the given opaque and flag bits; see writer.send.
+func (c *Conn) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType) error {
+	return c.w.send(ctx, cmd, opaque, flag, t, nil)
+}
+
+// closeGraceful lets the writer flush what is queued, then closes the connection with
+// err; the connection takes no new frames meanwhile.
+func (c *Conn) closeGraceful(err error) { c.w.drain(err) }
+
+// flushAndClose has every connection write what is queued, then close with err. It
+// waits until limit has passed or ctx ends, then closes the connections still writing
+// at once and says so.
+func flushAndClose(ctx context.Context, conns []*Conn, err error, limit time.Duration) error {
+	for _, c := range conns {
+		c.closeGraceful(err)
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for i, c := range conns {
+		var cut error
+		select {
+		case <-c.exited:
+			continue
+		case <-t.C:
+			cut = fmt.Errorf("transport: %s did not take the frames queued for it within %v: closed with them unwritten", c.addr, limit)
+		case <-ctx.Done():
+			cut = fmt.Errorf("transport: flushing what is queued for %s cut short: %w", c.addr, context.Cause(ctx))
+		}
+		for _, c := range conns[i:] {
+			c.closeWithError(err)
+		}
+		for _, c := range conns[i:] {
+			<-c.exited
+		}
+		return cut
+	}
+	return nil
+}
