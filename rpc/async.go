@@ -44,9 +44,13 @@ func chainAsync[T any](c *Client, ctx context.Context, call *Call, f *Future[T],
 	}
 	ok := c.run.run(func() {
 		defer func() { <-c.chainSlots }()
-		if err := c.invoke(ctx, call); err != nil {
+		switch err := c.invoke(ctx, call); {
+		case err != nil:
 			f.fail(err)
-		} else {
+		case call.m.Oneway:
+			var zero T
+			f.succeed(zero)
+		default:
 			f.arrive(call.resp, call.m, decode)
 		}
 		putCall(call)
@@ -112,22 +116,36 @@ func (a *asyncCall[T]) try() {
 		a.done(nil, err)
 		return
 	}
+	if a.call.m.Oneway {
+		conn.InvokeOnewayAsync(a.ctx, &a.call.cmd, a.written)
+		return
+	}
 	conn.InvokeAsync(a.ctx, &a.call.cmd, a.done)
 }
 
-// done receives an attempt's outcome, often on a connection's reader: it classifies
-// it and hands everything that may take time elsewhere.
+// written receives the outcome of a oneway attempt, on the connection's writer.
+func (a *asyncCall[T]) written(err error) { a.done(nil, err) }
+
+// done receives an attempt's outcome, often on a connection's reader (a response, or
+// nil for a oneway call that was written): it classifies it and hands everything that
+// may take time elsewhere.
 func (a *asyncCall[T]) done(resp *transport.Command, err error) {
 	var aerr *Error
 	var f fate
-	if err != nil {
+	switch {
+	case err != nil:
 		aerr, f = a.c.failed(a.ctx, a.call, err)
-	} else {
+	case resp != nil:
 		aerr, f = a.c.answered(a.ctx, a.call, resp)
 	}
 	if aerr == nil {
 		a.c.budget.succeeded()
-		a.f.arrive(resp, a.call.m, a.decode)
+		if resp == nil { // a oneway call, written
+			var zero T
+			a.f.succeed(zero)
+		} else {
+			a.f.arrive(resp, a.call.m, a.decode)
+		}
 		putCall(a.call)
 		return
 	}
@@ -157,15 +175,10 @@ func (a *asyncCall[T]) fail(err error) {
 	a.f.fail(err)
 }
 
-// InvokeOnewayAsync sends a oneway call and returns a future completed once it is
-// queued for writing, or with the error that stopped it. Generated async clients call
-// it.
+// InvokeOnewayAsync sends a oneway call and returns a future completed once the
+// request was written to the connection (the provider's kernel has it), or with the
+// error that stopped it. Generated async clients call it.
 func InvokeOnewayAsync(c *Client, ctx context.Context, call *Call) *Future[struct{}] {
-	f := newFuture[struct{}](nil)
-	if err := c.InvokeOneway(ctx, call); err != nil {
-		f.fail(err)
-	} else {
-		f.succeed(struct{}{})
-	}
-	return f
+	call.awaitWrite = true
+	return InvokeAsync[struct{}](c, ctx, call, nil)
 }

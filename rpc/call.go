@@ -22,12 +22,13 @@ type Call struct {
 	hasKey   bool
 
 	// client side
-	ext       transport.Fields
-	cmd       transport.Command
-	addrs     []string
-	paidMoves int // moves that spent the retry budget
-	resp      *transport.Command
-	body      []byte
+	ext        transport.Fields
+	cmd        transport.Command
+	addrs      []string
+	paidMoves  int  // moves that spent the retry budget
+	awaitWrite bool // a oneway call whose future completes when it is written
+	resp       *transport.Command
+	body       []byte
 
 	// server side
 	in      Metadata

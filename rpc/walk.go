@@ -117,7 +117,7 @@ func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) 
 		return c.failed(ctx, call, err)
 	}
 	if call.m.Oneway {
-		if err := conn.InvokeOneway(ctx, &call.cmd); err != nil {
+		if err := invokeOneway(ctx, conn, call); err != nil {
 			return c.failed(ctx, call, err)
 		}
 		return nil, fateFinal
@@ -127,6 +127,17 @@ func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) 
 		return c.failed(ctx, call, err)
 	}
 	return c.answered(ctx, call, resp)
+}
+
+// invokeOneway queues a oneway call, and waits for its write when an async caller's
+// future must say it was written.
+func invokeOneway(ctx context.Context, conn *transport.Conn, call *Call) error {
+	if !call.awaitWrite {
+		return conn.InvokeOneway(ctx, &call.cmd)
+	}
+	written := make(chan error, 1)
+	conn.InvokeOnewayAsync(ctx, &call.cmd, func(err error) { written <- err })
+	return <-written
 }
 
 // connect returns the connection to the call's nth provider. A dial gets a share of

@@ -21,6 +21,10 @@ type Client struct {
 	disp     *dispatcher
 	cancel   context.CancelFunc
 
+	// dialCtx ends when Close begins, so that dials under way stop at once.
+	dialCtx   context.Context
+	stopDials context.CancelFunc
+
 	// slots maps addresses to their connections. It is copied on write: addresses
 	// come and go rarely, and every call looks one up, without a lock.
 	slots  atomic.Pointer[map[string]*slot]
@@ -48,13 +52,16 @@ type dialAttempt struct {
 // NewClient returns a client configured by opts; it dials nothing until first used.
 func NewClient(opts ClientOptions) *Client {
 	ctx, cancel := context.WithCancel(context.Background())
+	dialCtx, stopDials := context.WithCancel(context.Background())
 	cl := &Client{
-		cfg:      newConnConfig(opts.ConnOptions, clientPermits),
-		connect:  orDefault(opts.ConnectTimeout, DefaultConnectTimeout),
-		poolSize: orDefault(opts.PoolSize, 1),
-		disp:     newDispatcher(ctx),
-		cancel:   cancel,
-		conns:    make(map[*Conn]struct{}),
+		dialCtx:   dialCtx,
+		stopDials: stopDials,
+		cfg:       newConnConfig(opts.ConnOptions, clientPermits),
+		connect:   orDefault(opts.ConnectTimeout, DefaultConnectTimeout),
+		poolSize:  orDefault(opts.PoolSize, 1),
+		disp:      newDispatcher(ctx),
+		cancel:    cancel,
+		conns:     make(map[*Conn]struct{}),
 	}
 	cl.slots.Store(&map[string]*slot{})
 	return cl
@@ -200,13 +207,20 @@ func (cl *Client) dial(ctx context.Context, addr string, s *slot, i int) (*Conn,
 	select {
 	case <-a.done:
 		return a.conn, a.err
+	default:
+	}
+	start := time.Now()
+	select {
+	case <-a.done:
+		return a.conn, a.err
 	case <-ctx.Done():
-		return nil, ctxError(ctx, "dial", addr, time.Now())
+		return nil, ctxError(ctx, "dial", addr, start)
 	}
 }
 
 // runDial dials in its own goroutine so that a caller whose context ends does not
-// abandon the attempt others wait on. It is bounded by ConnectTimeout.
+// abandon the attempt others wait on. It is bounded by ConnectTimeout, and Close stops
+// it at once.
 func (cl *Client) runDial(addr string, s *slot, i int, a *dialAttempt) {
 	defer cl.dials.Done()
 	defer close(a.done)
@@ -244,9 +258,9 @@ func (cl *Client) open(addr string, onClose func(*Conn)) (*Conn, error) {
 	var nc net.Conn
 	var err error
 	if cl.cfg.tls != nil {
-		nc, err = (&tls.Dialer{NetDialer: &d, Config: cl.cfg.tls}).Dial("tcp", addr)
+		nc, err = (&tls.Dialer{NetDialer: &d, Config: cl.cfg.tls}).DialContext(cl.dialCtx, "tcp", addr)
 	} else {
-		nc, err = d.Dial("tcp", addr)
+		nc, err = d.DialContext(cl.dialCtx, "tcp", addr)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: dial %s: %w", ErrConnectFailed, addr, err)
@@ -282,6 +296,7 @@ func (cl *Client) Close() error {
 		return nil
 	}
 	cl.closed = true
+	cl.stopDials()
 	conns := make([]*Conn, 0, len(cl.conns))
 	for c := range cl.conns {
 		conns = append(conns, c)
@@ -289,8 +304,7 @@ func (cl *Client) Close() error {
 	cl.mu.Unlock()
 	err := flushAndClose(context.Background(), conns, fmt.Errorf("%w: client closed", ErrClosed), cl.cfg.closeFlush)
 	cl.cancel()
-	// Dials under way finish within ConnectTimeout and find the client closed.
-	cl.dials.Wait()
+	cl.dials.Wait() // their dials were stopped at once
 	cl.disp.stop()
 	return err
 }

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ringrpc/ringrpc/internal/testnet"
 )
 
 // countingServer counts the requests with codeEcho that reach it, oneway or not, and
@@ -312,5 +315,37 @@ func TestSyncPermits(t *testing.T) {
 	close(release)
 	for range 3 {
 		must(t, waitFor(t, results, "calls once permits free"))
+	}
+}
+
+// Close does not wait for a dial to a host that never answers: it stops it.
+func TestCloseStopsDials(t *testing.T) {
+	hole := testnet.BlackHole(t)
+	cl := NewClient(ClientOptions{ConnectTimeout: time.Minute, ConnOptions: ConnOptions{Logger: quiet}})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := cl.Conn(context.Background(), hole)
+		errc <- err
+	}()
+	dialling := func() bool {
+		s := (*cl.slots.Load())[hole]
+		if s == nil {
+			return false
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.dials[0] != nil
+	}
+	for deadline := time.Now().Add(5 * time.Second); !dialling(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the dial never started")
+		}
+		runtime.Gosched()
+	}
+	closed := make(chan struct{})
+	go func() { cl.Close(); close(closed) }()
+	waitFor(t, closed, "Close during a dial")
+	if err := waitFor(t, errc, "the dialling caller"); !errors.Is(err, ErrConnectFailed) && !errors.Is(err, ErrClosed) {
+		t.Fatalf("caller of a stopped dial: %v", err)
 	}
 }
