@@ -15,11 +15,8 @@ import (
 	"github.com/ringrpc/ringrpc/transport"
 )
 
-// Defaults of ServerOptions.
-const (
-	DefaultWorkers         = 256
-	DefaultShutdownTimeout = 10 * time.Second
-)
+// DefaultWorkers is the default of ServerOptions.Workers.
+const DefaultWorkers = 256
 
 // ServerOptions configures a Server. The zero value works.
 type ServerOptions struct {
