@@ -29,9 +29,6 @@ type Call struct {
 	body  []byte
 
 	// server side
-	in      Metadata
-	mu      sync.Mutex
-	out     Metadata
 	dec     Decoder
 	res     Encoder
 	handler Handler
@@ -106,9 +103,4 @@ func (c *Call) RawArgs() []byte {
 		return c.dec.data
 	}
 	return c.Args.buf
-}
-
-func serverCallFrom(ctx context.Context) *Call {
-	c, _ := ctx.Value(serverKey{}).(*Call)
-	return c
 }
