@@ -16,9 +16,10 @@ import (
 // it with WithCancel, WithTimeout or AfterFunc start no goroutine. Done's channel is
 // made only when asked for. It carries no values and no deadline.
 type requestCtx struct {
-	opaque int32
-	next   *requestCtx // the inbound table's chain; guarded by the table's mu
-	ended  atomic.Bool // Err's answer, without the lock
+	opaque  int32
+	ended   atomic.Bool // Err's answer, without the lock
+	watched atomic.Bool // Done or AfterFunc was called: end must take the lock
+	next    *requestCtx // the inbound table's chain; guarded by the table's mu
 
 	mu    sync.Mutex
 	done  chan struct{}
@@ -50,9 +51,14 @@ func (r *requestCtx) Err() error {
 	return nil
 }
 
+// Done and AfterFunc set watched before they look at ended, and end sets ended before
+// it looks at watched: one of the two sees the other, so a context nobody watched
+// ends without taking its lock, and a watched one never misses its end.
+
 func (r *requestCtx) Done() <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.watched.Store(true)
 	if r.done == nil {
 		if r.ended.Load() {
 			return closedChan
@@ -67,6 +73,7 @@ func (r *requestCtx) Done() <-chan struct{} {
 // gives it only cancellations of derived contexts.
 func (r *requestCtx) AfterFunc(f func()) (stop func() bool) {
 	r.mu.Lock()
+	r.watched.Store(true)
 	if r.ended.Load() {
 		r.mu.Unlock()
 		go f() // the caller may hold a lock that f takes
@@ -98,12 +105,10 @@ func (a *afterFunc) stop() bool {
 
 // end ends the context once: Done's channel closes and the registered functions run.
 func (r *requestCtx) end() {
-	r.mu.Lock()
-	if r.ended.Load() {
-		r.mu.Unlock()
+	if !r.ended.CompareAndSwap(false, true) || !r.watched.Load() {
 		return
 	}
-	r.ended.Store(true)
+	r.mu.Lock()
 	if r.done != nil {
 		close(r.done)
 	}
