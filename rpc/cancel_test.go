@@ -243,3 +243,50 @@ func TestExpiredInQueueIsNotRun(t *testing.T) {
 	default:
 	}
 }
+
+// TestCancelledInQueueIsNotRun: a call whose caller cancelled it while it waited for a
+// worker does not run.
+func TestCancelledInQueueIsNotRun(t *testing.T) {
+	_, p, addr := startProbe(t, ServerOptions{Workers: 1})
+	sending := &sendingHook{methods: make(chan string, 10)}
+	opts := ClientOptions{Resolver: StaticAddress(addr)}
+	opts.Transport.Hooks = []transport.Hook{sending}
+	_, c := newGreeterClient(t, opts)
+	busy := invokeProbe(c, context.Background(), 3) // holds the only worker 300ms
+	waitFor(t, p.started, "the worker to be busy")
+	<-p.ran
+	<-sending.methods
+	ctx, cancel := context.WithCancel(context.Background())
+	queued := invokeProbe(c, ctx, 0)
+	waitFor(t, sending.methods, "the call to be sent") // cancelled after it is on its way
+	cancel()
+	if err := waitFor(t, queued, "the cancelled call"); CodeOf(err) != CodeCanceled {
+		t.Fatalf("cancelled call: %v", err)
+	}
+	if err := waitFor(t, busy, "the first call"); err != nil {
+		t.Fatal(err)
+	}
+	// The worker is free again; a call after the cancelled one runs, so the cancelled
+	// one was taken, and refused, before it.
+	if err := waitFor(t, invokeProbe(c, context.Background(), 1), "Keep"); err != nil {
+		t.Fatal(err)
+	}
+	<-p.later
+	select {
+	case name := <-p.ran:
+		t.Fatalf("%s ran after its caller cancelled it", name)
+	default:
+	}
+}
+
+// sendingHook reports the method of every request about to be written.
+type sendingHook struct{ methods chan string }
+
+func (h *sendingHook) BeforeRequest(_ string, req *transport.Command) error {
+	h.methods <- req.ExtFields.Get(HeaderMethod)
+	return nil
+}
+
+func (h *sendingHook) AfterResponse(string, *transport.Command, *transport.Command) error {
+	return nil
+}
