@@ -31,9 +31,6 @@ type Call struct {
 	body       []byte
 
 	// server side
-	in      Metadata
-	mu      sync.Mutex
-	out     Metadata
 	dec     Decoder
 	res     Encoder
 	handler Handler
@@ -108,9 +105,4 @@ func (c *Call) RawArgs() []byte {
 		return c.dec.data
 	}
 	return c.Args.buf
-}
-
-func serverCallFrom(ctx context.Context) *Call {
-	c, _ := ctx.Value(serverKey{}).(*Call)
-	return c
 }

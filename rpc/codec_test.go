@@ -222,12 +222,11 @@ func TestValueOnFreshStacks(t *testing.T) {
 }
 
 func TestCallCtx(t *testing.T) {
-	call := &Call{}
 	parent, cancelParent := context.WithCancel(context.Background())
 	defer cancelParent()
 	// A deadline that passes without anyone asking for Done still shows in Err.
-	c := newCallCtx(parent, call, time.Now().Add(-time.Millisecond))
-	if !errors.Is(c.Err(), context.DeadlineExceeded) || serverCallFrom(c) != call {
+	c := newCallCtx(parent, time.Now().Add(-time.Millisecond), nil, "")
+	if !errors.Is(c.Err(), context.DeadlineExceeded) || handlerCtx(c) != c {
 		t.Fatalf("Err %v", c.Err())
 	}
 	select {
@@ -236,7 +235,7 @@ func TestCallCtx(t *testing.T) {
 		t.Fatal("Done not closed after the deadline")
 	}
 	// Done closes at the deadline.
-	c = newCallCtx(parent, call, time.Now().Add(20*time.Millisecond))
+	c = newCallCtx(parent, time.Now().Add(20*time.Millisecond), nil, "")
 	if dl, ok := c.Deadline(); !ok || time.Until(dl) > time.Second {
 		t.Fatalf("Deadline %v %v", dl, ok)
 	}
@@ -250,7 +249,7 @@ func TestCallCtx(t *testing.T) {
 	}
 	c.release()
 	// The parent's cancellation reaches a handler waiting on Done, and derived contexts.
-	c = newCallCtx(parent, call, time.Time{})
+	c = newCallCtx(parent, time.Time{}, nil, "")
 	child, cancelChild := context.WithCancel(c)
 	defer cancelChild()
 	if _, ok := c.Deadline(); ok {

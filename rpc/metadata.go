@@ -39,28 +39,20 @@ func OutgoingMetadata(ctx context.Context) Metadata {
 	return md
 }
 
-// IncomingMetadata returns the caller's metadata inside a handler. Do not modify it.
+// IncomingMetadata returns the caller's metadata inside a handler, or from a handler's
+// context kept after it returned. Do not modify it.
 func IncomingMetadata(ctx context.Context) Metadata {
-	if sc := serverCallFrom(ctx); sc != nil {
-		return sc.in
+	if h := handlerCtx(ctx); h != nil {
+		return h.in
 	}
 	return nil
 }
 
 // SetReplyMetadata adds a pair to the metadata sent back with the response, from inside
-// a handler; it reports false outside one.
+// a handler; it reports false outside one, and once the handler has returned.
 func SetReplyMetadata(ctx context.Context, key, value string) bool {
-	sc := serverCallFrom(ctx)
-	if sc == nil {
-		return false
-	}
-	sc.mu.Lock()
-	if sc.out == nil {
-		sc.out = make(Metadata)
-	}
-	sc.out[key] = value
-	sc.mu.Unlock()
-	return true
+	h := handlerCtx(ctx)
+	return h != nil && h.setReply(key, value)
 }
 
 // WithReplyMetadata returns a context whose call stores the provider's reply metadata
@@ -81,10 +73,11 @@ func WithRetry(ctx context.Context) context.Context {
 	return context.WithValue(ctx, retryKey{}, true)
 }
 
-// PeerFromContext returns the caller's address inside a handler, or "".
+// PeerFromContext returns the caller's address inside a handler (or from a handler's
+// context kept after it returned), or "".
 func PeerFromContext(ctx context.Context) string {
-	if sc := serverCallFrom(ctx); sc != nil {
-		return sc.peer
+	if h := handlerCtx(ctx); h != nil {
+		return h.peer
 	}
 	return ""
 }

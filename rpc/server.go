@@ -15,11 +15,8 @@ import (
 	"github.com/ringrpc/ringrpc/transport"
 )
 
-// Defaults of ServerOptions.
-const (
-	DefaultWorkers         = 256
-	DefaultShutdownTimeout = 10 * time.Second
-)
+// DefaultWorkers is the default of ServerOptions.Workers.
+const DefaultWorkers = 256
 
 // ServerOptions configures a Server. The zero value works.
 type ServerOptions struct {
@@ -47,6 +44,9 @@ type Server struct {
 	watchers []func(*ServiceDesc)
 	// introspection answers IntrospectionService; it is not listed among the services.
 	introspection *service
+	// expired counts calls not run because their deadline passed while they waited
+	// for a worker.
+	expired atomic.Int64
 }
 
 type service struct {
@@ -163,6 +163,10 @@ func (s *Server) process(ctx context.Context, conn *transport.Conn, req *transpo
 	if m == nil {
 		return s.reject(req, CodeMethodNotFound, fmt.Sprintf("service %s has no method %q: the caller and the provider were generated from different interfaces", svc.desc.Name, method))
 	}
+	deadline, timed := requestDeadline(req)
+	if resp := s.refuse(ctx, req, svc.desc, m.desc, deadline); resp != nil {
+		return resp, nil
+	}
 	call := getCall(svc.desc, m.desc)
 	call.server = true
 	call.peer = conn.Peer()
@@ -171,34 +175,58 @@ func (s *Server) process(ctx context.Context, conn *transport.Conn, req *transpo
 	call.dec.m = m.desc
 	call.res.reset(call.body, m.desc.resultsArray())
 
-	var deadline time.Time
-	ms, timed := req.ExtFields.Lookup(HeaderTimeout)
-	if timed {
-		if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n > 0 {
-			// The caller's time counts from the request's arrival, queueing included.
-			start := req.ReceivedAt()
-			if start.IsZero() {
-				start = time.Now()
-			}
-			deadline = start.Add(time.Duration(n) * time.Millisecond)
-		}
-	}
 	// Only fields beyond the interface, method and timeout can be metadata.
 	known := 2
 	if timed {
 		known++
 	}
+	var in Metadata
 	if len(req.ExtFields) > known {
-		call.in = takeMetadata(req.ExtFields)
+		in = takeMetadata(req.ExtFields)
 	}
-	cctx := newCallCtx(ctx, call, deadline)
-	defer cctx.release()
+	cctx := newCallCtx(ctx, deadline, in, call.peer)
 	err := s.invoke(cctx, call)
+	out := cctx.release()
 	if !req.IsOneway() {
-		s.respond(conn, req, call, err)
+		s.respond(conn, req, call, err, out)
 	}
 	putCall(call)
 	return nil, nil
+}
+
+// requestDeadline returns the caller's deadline, counted from the request's arrival
+// (queueing included), and whether the request carried one.
+func requestDeadline(req *transport.Command) (deadline time.Time, timed bool) {
+	ms, timed := req.ExtFields.Lookup(HeaderTimeout)
+	if !timed {
+		return deadline, false
+	}
+	if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n > 0 {
+		start := req.ReceivedAt()
+		if start.IsZero() {
+			start = time.Now()
+		}
+		deadline = start.Add(time.Duration(n) * time.Millisecond)
+	}
+	return deadline, true
+}
+
+// refuse answers a call that must not run: its caller cancelled it, or its deadline
+// passed, while it waited for a worker. It returns nil for a call to run.
+func (s *Server) refuse(ctx context.Context, req *transport.Command, svc *ServiceDesc, m *MethodDesc, deadline time.Time) *transport.Command {
+	if ctx.Err() != nil {
+		return transport.NewResponse(req, toWire(CodeCanceled), fmt.Sprintf("%s.%s was cancelled by its caller before it started", svc.Name, m.Name))
+	}
+	if deadline.IsZero() {
+		return nil
+	}
+	now := time.Now()
+	if now.Before(deadline) {
+		return nil
+	}
+	s.expired.Add(1)
+	waited := now.Sub(req.ReceivedAt()).Milliseconds()
+	return transport.NewResponse(req, toWire(CodeDeadlineExceeded), fmt.Sprintf("%s.%s expired in the provider's queue after %d ms, before a worker took it: give the call a longer deadline, or the provider more workers or fewer callers", svc.Name, m.Name, waited))
 }
 
 // call is the innermost server invoker: the handler, with panics turned into errors.
@@ -212,7 +240,7 @@ func (s *Server) call(ctx context.Context, call *Call) (err error) {
 	return call.handler(ctx, &call.dec, &call.res)
 }
 
-func (s *Server) respond(conn *transport.Conn, req *transport.Command, call *Call, err error) {
+func (s *Server) respond(conn *transport.Conn, req *transport.Command, call *Call, err error, out Metadata) {
 	// The pooled call's command serves as the response: WriteResponse encodes it
 	// before it returns, and the call is not reused before then.
 	call.cmd = transport.Command{Code: transport.CodeSuccess}
@@ -230,8 +258,8 @@ func (s *Server) respond(conn *transport.Conn, req *transport.Command, call *Cal
 		code := CodeOf(err)
 		resp.Code, resp.Remark, resp.Body = toWire(code), errorMessage(err), nil
 	}
-	if len(call.out) > 0 {
-		call.ext = putMetadata(call.ext[:0], call.out)
+	if len(out) > 0 {
+		call.ext = putMetadata(call.ext[:0], out)
 		resp.ExtFields = call.ext
 	}
 	if werr := conn.WriteResponse(req, resp); werr != nil && !errors.Is(werr, transport.ErrClosed) {

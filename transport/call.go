@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,9 @@ type call struct {
 	conn   *Conn
 	req    *Command
 	stopFn func() bool // stops the context watch
+
+	// asyncSent | asyncCancelled: the second to come sends the cancel notice.
+	notice atomic.Uint32
 }
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
@@ -131,8 +135,9 @@ func (c *Conn) InvokeSync(ctx context.Context, req *Command) (*Command, error) {
 	return resp, err
 }
 
-// waitCtx waits for cl or the end of ctx. When ctx wins it removes cl, recycles it and
-// returns the context's error; when cl completes first it returns nil.
+// waitCtx waits for cl or the end of ctx. When ctx wins it removes cl, tells the peer
+// the call is cancelled, recycles cl and returns the context's error; when cl completes
+// first it returns nil.
 func (c *Conn) waitCtx(ctx context.Context, cl *call) error {
 	start := time.Now()
 	select {
@@ -141,6 +146,7 @@ func (c *Conn) waitCtx(ctx context.Context, cl *call) error {
 	case <-ctx.Done():
 	}
 	if c.removePending(cl) {
+		c.sendCancel(cl.opaque)
 		putSyncCall(cl)
 		return ctxError(ctx, "call", c.addr, start)
 	}
@@ -176,6 +182,7 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, 
 		start := time.Now()
 		cl.stopFn = context.AfterFunc(ctx, func() {
 			if c.removePending(cl) {
+				cl.cancelled()
 				cl.complete(nil, ctxError(ctx, "async call", c.addr, start))
 			}
 		})
@@ -195,7 +202,9 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, 
 		if c.removePending(cl) {
 			cl.complete(nil, err)
 		}
+		return
 	}
+	cl.sent()
 }
 
 // InvokeOneway sends req with the oneway flag; the peer never answers. It returns once

@@ -38,6 +38,10 @@ type Conn struct {
 	once      sync.Once
 	onClose   func(*Conn)
 	routines  sync.WaitGroup
+
+	inbound    inboundTable // requests being handled: cancel notices and the close end them
+	lastRead   atomic.Int64 // sinceBase when the last read that brought bytes returned
+	pingOpaque atomic.Int32 // the last ping's opaque: its answer is dropped quietly
 }
 
 func newConn(nc net.Conn, cfg *connConfig, disp *dispatcher, onClose func(*Conn)) *Conn {
@@ -136,7 +140,8 @@ func (c *Conn) lostError(err error) error {
 
 // idleReader sets the read deadline before each read from the socket, so a silent
 // peer cannot hold the connection forever, and forgives the deadline while this side
-// is still writing.
+// is still writing or calls wait in either direction (a peer that dies meanwhile is the
+// heartbeat's to find).
 // It also notes when each read returned: the arrival time of the frames it brought.
 type idleReader struct {
 	c      *Conn
@@ -150,9 +155,10 @@ func (r *idleReader) Read(p []byte) (int, error) {
 		n, err := r.c.nc.Read(p)
 		if n > 0 {
 			r.readAt = sinceBase()
+			r.c.lastRead.Store(int64(r.readAt))
 		}
 		if n == 0 && err != nil && isTimeout(err) {
-			if time.Since(time.Unix(0, r.c.lastWrite.Load())) < idle {
+			if time.Since(time.Unix(0, r.c.lastWrite.Load())) < idle || r.c.busy() {
 				continue
 			}
 			return 0, fmt.Errorf("no frame read or written for %v (Options.IdleTimeout)", idle)
@@ -168,6 +174,7 @@ func isTimeout(err error) bool {
 
 func (c *Conn) readLoop() {
 	defer c.routines.Done()
+	defer c.inbound.close() // the handlers of this connection's requests end with it
 	ir := &idleReader{c: c}
 	br := bufio.NewReaderSize(ir, 64<<10)
 	var in interner
@@ -309,6 +316,9 @@ func beUint32(b []byte) uint32 {
 func (c *Conn) completeResponse(resp *Command) {
 	cl := c.takePending(resp.Opaque)
 	if cl == nil {
+		if resp.Opaque == c.pingOpaque.Load() {
+			return // a ping's answer: its arrival was all it had to say
+		}
 		c.cfg.log.Debug("transport: response matches no pending call (late or unknown)", "peer", c.addr, "opaque", resp.Opaque)
 		return
 	}
@@ -321,7 +331,8 @@ func (c *Conn) completeResponse(resp *Command) {
 // ---- pending table ----
 
 // addPending gives cl an opaque no pending call holds (the counter wraps) and adds it.
-// A call with an expiry makes sure the reaper is ticking.
+// A call with an expiry, or any call when the heartbeat is on, makes sure the reaper
+// is ticking.
 func (c *Conn) addPending(cl *call) error {
 	c.pmu.Lock()
 	if c.pending.closed {
@@ -329,7 +340,7 @@ func (c *Conn) addPending(cl *call) error {
 		return c.lostError(c.err)
 	}
 	c.pending.add(cl, &c.nextOpaque)
-	wake := cl.expires != 0 && !c.reaping
+	wake := (cl.expires != 0 || c.cfg.hb.interval > 0) && !c.reaping
 	if wake {
 		c.reaping = true
 	}
@@ -394,10 +405,12 @@ func (c *Conn) supervise() {
 }
 
 // reap ticks every Options.Timeout/reapDivisor while calls are pending, failing those
-// whose expiry has come. It returns when none is pending or the connection closes.
+// whose expiry has come and watching that the peer still answers. It returns when none
+// is pending or the connection closes.
 func (c *Conn) reap() {
 	t := time.NewTicker(c.cfg.reapEvery)
 	defer t.Stop()
+	watch := silence{since: sinceBase()}
 	var expired []*call
 	for {
 		select {
@@ -413,8 +426,10 @@ func (c *Conn) reap() {
 			c.reaping = false
 		}
 		c.pmu.Unlock()
+		c.watchPeer(&watch)
 		var async []*call
 		for _, cl := range expired {
+			c.sendCancel(cl.opaque) // before complete: a sync call is recycled after it
 			if cl.cb != nil {
 				async = append(async, cl)
 				continue

@@ -9,8 +9,15 @@ import (
 )
 
 // Processor handles the requests of one request code. Process runs on a worker of the
-// processor's pool; ctx ends when the owning Server or Client is closed. conn is the
-// connection the request came on: the processor may send requests back over it.
+// processor's pool. conn is the connection the request came on: the processor may send
+// requests back over it.
+//
+// ctx is the request's own: it ends when the caller cancels the request (a cancel
+// notice, docs/PROTOCOL.md), when conn closes for any reason (the peer went away, or
+// the owning Server or Client closed), and when Process returns; a processor that
+// answers later with WriteResponse and needs a context meanwhile detaches it with
+// context.WithoutCancel. Deriving contexts from ctx starts no goroutine. ctx may be
+// kept after Process returns.
 //
 // The returned command is the response: its opaque, flag and serialization are set by
 // the connection from the request's. It may be req itself, given the response's code,
@@ -33,6 +40,7 @@ func (f ProcessorFunc) Process(ctx context.Context, conn *Conn, req *Command) (*
 type task struct {
 	conn *Conn
 	req  *Command
+	ctx  *requestCtx
 }
 
 // workerPool runs one processor on a fixed set of goroutines fed by a bounded queue.
@@ -154,6 +162,9 @@ func (d *dispatcher) register(code int32, isDefault bool, p Processor, opts Pool
 	if p == nil {
 		return fmt.Errorf("%w: nil processor for code %d", ErrRegistered, code)
 	}
+	if !isDefault && isControl(code) {
+		return fmt.Errorf("%w: code %d is reserved for the transport's ping (%d) and cancel notice (%d): choose another code", ErrRegistered, code, codePing, codeCancel)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.frozen.Load() {
@@ -243,6 +254,10 @@ func (d *dispatcher) end() {
 
 // dispatch hands a request to its processor's pool, or answers it at once.
 func (d *dispatcher) dispatch(c *Conn, req *Command) {
+	if isControl(req.Code) {
+		c.control(req)
+		return
+	}
 	wp := d.byCode[req.Code]
 	if wp == nil {
 		wp = d.def
@@ -259,7 +274,9 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[SHUTDOWN]system busy, server is shutting down"))
 		}
 	default:
-		if !wp.push(task{c, req}) {
+		ctx := c.inbound.add(req.Opaque)
+		if !wp.push(task{c, req, ctx}) {
+			c.inbound.remove(ctx)
 			d.end()
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[OVERLOAD]system busy, start flow control for a while"))
 		}
@@ -273,14 +290,17 @@ func (d *dispatcher) work(wp *workerPool) {
 		if !ok {
 			return
 		}
-		resp := d.process(wp.p, t.conn, t.req)
+		resp := d.process(wp.p, t)
 		t.conn.reply(t.req, resp)
+		t.conn.inbound.remove(t.ctx)
+		t.ctx.end()
 		d.end()
 	}
 }
 
 // process runs the hooks and the processor, turning errors and panics into responses.
-func (d *dispatcher) process(p Processor, c *Conn, req *Command) (resp *Command) {
+func (d *dispatcher) process(p Processor, t task) (resp *Command) {
+	c, req := t.conn, t.req
 	defer func() {
 		if r := recover(); r != nil {
 			c.cfg.log.Error("transport: processor panicked", "peer", c.addr, "code", req.Code, "panic", r, "stack", string(debug.Stack()))
@@ -290,7 +310,7 @@ func (d *dispatcher) process(p Processor, c *Conn, req *Command) (resp *Command)
 	if err := runBeforeHooks(c, req); err != nil {
 		return errorResponse(req, CodeSystemError, err.Error())
 	}
-	resp, err := p.Process(d.ctx, c, req)
+	resp, err := p.Process(t.ctx, c, req)
 	if err != nil {
 		return errorResponse(req, CodeSystemError, err.Error())
 	}

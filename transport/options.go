@@ -90,6 +90,15 @@ type ConnOptions struct {
 	Hooks []Hook
 	// Logger receives connection errors. Default slog.Default().
 	Logger *slog.Logger
+
+	// HeartbeatInterval and HeartbeatTimeout find a peer that stopped answering (a
+	// host that died or a link that went down without a reset): a connection on which
+	// calls wait and that has read nothing for HeartbeatInterval pings the peer, and
+	// closes with ErrConnectionLost, failing its calls at once, when no frame at all
+	// arrives within HeartbeatTimeout after the ping. Defaults DefaultHeartbeatInterval
+	// and DefaultHeartbeatTimeout; a negative HeartbeatInterval turns pings off.
+	HeartbeatInterval time.Duration
+	HeartbeatTimeout  time.Duration
 }
 
 // ClientOptions configures a Client. The zero value works.
@@ -133,6 +142,8 @@ type connConfig struct {
 	syncPermits   semaphore
 	asyncPermits  semaphore
 	onewayPermits semaphore
+
+	hb heartbeat
 }
 
 func newConnConfig(o ConnOptions, permits permitDefaults) *connConfig {
@@ -147,6 +158,7 @@ func newConnConfig(o ConnOptions, permits permitDefaults) *connConfig {
 		tls:          o.TLS,
 		hooks:        append([]Hook(nil), o.Hooks...),
 		log:          o.Logger,
+		hb:           newHeartbeat(o),
 	}
 	if o.JSONHeaders {
 		cfg.serialize = SerializeJSON

@@ -1,0 +1,254 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cancelServer serves codeBlock with a processor that reports when it starts and when
+// its context (seen through a context derived from it, as handlers derive them) ends.
+func cancelServer(t *testing.T, opts ServerOptions) (*Server, string, chan *Command, chan time.Time) {
+	started := make(chan *Command, 10)
+	ended := make(chan time.Time, 10)
+	s, addr := startServer(t, opts, func(s *Server) {
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+		must(t, s.RegisterProcessor(codeBlock, ProcessorFunc(func(ctx context.Context, _ *Conn, req *Command) (*Command, error) {
+			derived, cancel := context.WithTimeout(ctx, time.Hour)
+			defer cancel()
+			started <- req
+			<-derived.Done()
+			ended <- time.Now()
+			return nil, ctx.Err()
+		}), PoolOptions{}))
+	})
+	return s, addr, started, ended
+}
+
+const cancelBound = 200 * time.Millisecond
+
+// TestCancelReachesProcessor: a caller that stops waiting ends the processor's context
+// within a few milliseconds on loopback, for sync and async calls alike.
+func TestCancelReachesProcessor(t *testing.T) {
+	_, addr, started, ended := cancelServer(t, ServerOptions{})
+	cl := newTestClient(t, ClientOptions{})
+	invoke := map[string]func(ctx context.Context) <-chan error{
+		"sync": func(ctx context.Context) <-chan error {
+			done := make(chan error, 1)
+			go func() {
+				_, err := cl.InvokeSync(ctx, addr, NewRequest(codeBlock, nil, nil))
+				done <- err
+			}()
+			return done
+		},
+		"async": func(ctx context.Context) <-chan error {
+			done := make(chan error, 1)
+			cl.InvokeAsync(ctx, addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { done <- err })
+			return done
+		},
+	}
+	for _, mode := range []string{"sync", "async"} {
+		t.Run(mode, func(t *testing.T) {
+			var took []time.Duration
+			for range 5 {
+				ctx, cancel := context.WithCancel(context.Background())
+				done := invoke[mode](ctx)
+				waitFor(t, started, "the processor to start")
+				at := time.Now()
+				cancel()
+				if err := waitFor(t, done, "the call to end"); !errors.Is(err, context.Canceled) {
+					t.Fatalf("call: %v, want context.Canceled", err)
+				}
+				took = append(took, waitFor(t, ended, "the processor's context to end").Sub(at))
+			}
+			sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+			t.Logf("caller's cancel to the processor's context: median %v, max %v", took[len(took)/2], took[len(took)-1])
+			if took[len(took)-1] > cancelBound {
+				t.Fatalf("the processor saw the cancel after %v, want within %v", took[len(took)-1], cancelBound)
+			}
+		})
+	}
+}
+
+// TestCloseEndsProcessorContexts: every processor context of requests that arrived on
+// a connection ends when the connection closes, whoever closes it.
+func TestCloseEndsProcessorContexts(t *testing.T) {
+	tests := []struct {
+		name  string
+		close func(t *testing.T, s *Server, cl *Client, raw net.Conn)
+	}{
+		{"client Close", func(t *testing.T, _ *Server, cl *Client, _ net.Conn) { cl.Close() }},
+		{"killed connection", func(t *testing.T, _ *Server, _ *Client, raw net.Conn) { raw.Close() }},
+		{"server Close", func(t *testing.T, s *Server, _ *Client, _ net.Conn) {
+			closed := make(chan error, 1)
+			go func() { closed <- s.Close() }()
+			waitFor(t, closed, "Server.Close, which waits for the processors")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, addr, started, ended := cancelServer(t, ServerOptions{})
+			cl := newTestClient(t, ClientOptions{})
+			done := make(chan error, 1)
+			go func() {
+				_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeBlock, nil, nil))
+				done <- err
+			}()
+			waitFor(t, started, "the client's request")
+			raw := rawDial(t, addr)
+			frame, err := AppendFrame(nil, &Command{Code: codeBlock, Opaque: 1}, SerializeRocketMQ)
+			must(t, err)
+			_, err = raw.Write(frame)
+			must(t, err)
+			waitFor(t, started, "the raw request")
+			tc.close(t, s, cl, raw)
+			waitFor(t, ended, "a processor's context to end")
+			if tc.name != "server Close" {
+				return // the other connection's processor runs on
+			}
+			waitFor(t, ended, "the other processor's context to end")
+			waitFor(t, done, "the call to fail")
+		})
+	}
+}
+
+// TestControlFrames: the ping is answered SUCCESS by the transport; a cancel notice
+// is never answered when oneway and is ignored for an opaque nothing handles; a
+// malformed notice sent as a request gets an error.
+func TestControlFrames(t *testing.T) {
+	_, addr, _, _ := cancelServer(t, ServerOptions{})
+	tests := []struct {
+		name     string
+		send     *Command
+		wantCode int32 // of the first frame back; -1: none, the ping sent after answers first
+	}{
+		{"ping", &Command{Code: codePing, Opaque: 5}, CodeSuccess},
+		{"oneway ping", &Command{Code: codePing, Opaque: 5, Flag: FlagOneway}, -1},
+		{"notice for an unknown opaque", &Command{Code: codeCancel, Opaque: 5, Flag: FlagOneway, ExtFields: Fields{{fieldCancelOpaque, "12345"}}}, -1},
+		{"notice as a request", &Command{Code: codeCancel, Opaque: 5, ExtFields: Fields{{fieldCancelOpaque, "12345"}}}, CodeSuccess},
+		{"notice without an opaque", &Command{Code: codeCancel, Opaque: 5}, CodeSystemError},
+		{"oneway notice without an opaque", &Command{Code: codeCancel, Opaque: 5, Flag: FlagOneway}, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			nc := rawDial(t, addr)
+			frames, err := AppendFrame(nil, tc.send, SerializeRocketMQ)
+			must(t, err)
+			frames, err = AppendFrame(frames, &Command{Code: codePing, Opaque: 6}, SerializeJSON)
+			must(t, err)
+			_, err = nc.Write(frames)
+			must(t, err)
+			resp := readRawFrame(t, nc)
+			if tc.wantCode == -1 {
+				if resp.Opaque != 6 || resp.Code != CodeSuccess {
+					t.Fatalf("first frame back %v, want only the answer to the ping after it", resp)
+				}
+				return
+			}
+			if resp.Opaque != 5 || resp.Code != tc.wantCode || !resp.IsResponse() {
+				t.Fatalf("answer %v, want code %d to opaque 5", resp, tc.wantCode)
+			}
+		})
+	}
+}
+
+func TestReservedCodesCannotBeRegistered(t *testing.T) {
+	s := NewServer(ServerOptions{})
+	defer s.Close()
+	for _, code := range []int32{codePing, codeCancel} {
+		err := s.RegisterProcessor(code, echo, PoolOptions{})
+		if !errors.Is(err, ErrRegistered) || !strings.Contains(err.Error(), "reserved") {
+			t.Fatalf("registering code %d: %v, want it refused as reserved", code, err)
+		}
+	}
+}
+
+// TestRequestCtxDerivesWithoutGoroutines: contexts derived from a processor's context,
+// and AfterFunc on it, start no goroutine, and still end with it.
+func TestRequestCtxDerivesWithoutGoroutines(t *testing.T) {
+	var tbl inboundTable
+	r := tbl.add(1)
+	before := runtime.NumGoroutine()
+	var children []context.Context
+	for range 100 {
+		ctx, cancel := context.WithTimeout(r, time.Hour)
+		defer cancel()
+		children = append(children, ctx)
+	}
+	ran := make(chan struct{}, 2)
+	context.AfterFunc(r, func() { ran <- struct{}{} })
+	stopped := context.AfterFunc(r, func() { ran <- struct{}{} })
+	if !stopped() {
+		t.Fatal("stop before the end reported the function as already run")
+	}
+	if n := runtime.NumGoroutine() - before; n > 0 {
+		t.Fatalf("%d goroutines started by 100 derived contexts and 2 AfterFuncs, want 0", n)
+	}
+	if r.Err() != nil {
+		t.Fatal("ended before anything ended it")
+	}
+	for _, ctx := range tbl.find(1) {
+		ctx.end()
+	}
+	for i, ctx := range children {
+		select {
+		case <-ctx.Done():
+		default:
+			t.Fatalf("child %d not cancelled with its parent", i)
+		}
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			t.Fatalf("child %d: %v", i, ctx.Err())
+		}
+	}
+	waitFor(t, ran, "the AfterFunc")
+	select {
+	case <-ran:
+		t.Fatal("a stopped AfterFunc ran")
+	default:
+	}
+	late, cancel := context.WithCancel(r)
+	defer cancel()
+	if late.Err() == nil {
+		t.Fatal("a context derived after the end is not cancelled")
+	}
+}
+
+func TestInboundTable(t *testing.T) {
+	var tbl inboundTable
+	// Opaques chosen by a peer: in order, far apart, and twice the same.
+	opaques := []int32{1, 2, 3, 1 << 20, -7, 3}
+	for i := range 300 {
+		opaques = append(opaques, int32(1000+i*64)) // one slot in small tables
+	}
+	ctxs := make([]*requestCtx, len(opaques))
+	for i, o := range opaques {
+		ctxs[i] = tbl.add(o)
+	}
+	if got := len(tbl.find(3)); got != 2 {
+		t.Fatalf("find(3) found %d, want both requests with opaque 3", got)
+	}
+	if got := tbl.find(1 << 20); len(got) != 1 || got[0] != ctxs[3] {
+		t.Fatalf("find(1<<20) = %v", got)
+	}
+	for _, r := range ctxs[6:] {
+		tbl.remove(r)
+	}
+	tbl.remove(ctxs[6]) // twice: nothing happens
+	if tbl.n != 6 || len(tbl.find(1064)) != 0 {
+		t.Fatalf("after removals: %d left, want 6", tbl.n)
+	}
+	tbl.close()
+	for i, r := range ctxs[:6] {
+		if r.Err() == nil {
+			t.Fatalf("request %d (opaque %d) not ended by close", i, opaques[i])
+		}
+	}
+	if r := tbl.add(9); r.Err() == nil || tbl.busy() {
+		t.Fatal("a request added after close is live")
+	}
+}

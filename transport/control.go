@@ -1,0 +1,99 @@
+package transport
+
+import (
+	"context"
+	"strconv"
+)
+
+// Request codes the transport answers itself, before any processor: ringrpc's
+// extensions of the remoting protocol (docs/PROTOCOL.md). RocketMQ's own request codes
+// stay below 3600, so these collide with none of them, and both fit the int16 code of
+// the ROCKETMQ header.
+const (
+	// codePing asks the peer for any frame back; a ringrpc peer answers SUCCESS at once,
+	// from its reader. It is not RocketMQ's HEART_BEAT (34), which a broker reads as a
+	// client registration with a HeartbeatData body.
+	codePing int32 = 7700
+	// codeCancel is a oneway notice: the caller of the request whose opaque is in
+	// fieldCancelOpaque stopped waiting, so its processor's context ends.
+	codeCancel int32 = 7701
+)
+
+// fieldCancelOpaque is the extFields key of a cancel notice: the cancelled request's
+// opaque, in decimal.
+const fieldCancelOpaque = "ringrpc.opaque"
+
+// noWait is an ended context: a send given it queues its frame if there is room, and
+// fails at once instead of waiting for the writer.
+var noWait = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// isControl reports whether code is answered by the transport itself.
+func isControl(code int32) bool { return code == codePing || code == codeCancel }
+
+// sendCancel tells the peer that the caller of the request with opaque stopped
+// waiting. It is best effort and never waits: it is skipped when the connection is
+// closing, when no oneway permit is free at once (the writer returns the permit of
+// every oneway frame it writes), or when the write buffer is full.
+func (c *Conn) sendCancel(opaque int32) {
+	if c.isClosing() || !c.cfg.onewayPermits.tryAcquire() {
+		return
+	}
+	n := &Command{Code: codeCancel, ExtFields: Fields{{Key: fieldCancelOpaque, Value: strconv.FormatInt(int64(opaque), 10)}}}
+	if err := c.send(noWait, n, c.nextOpaque.Add(1), FlagOneway, c.cfg.serialize); err != nil {
+		c.cfg.onewayPermits.release(1)
+	}
+}
+
+// control answers a ping or applies a cancel notice, in the reader: neither waits for
+// a worker, and neither passes through hooks or processors.
+func (c *Conn) control(req *Command) {
+	if req.Code == codePing {
+		c.reply(req, NewResponse(req, CodeSuccess, ""))
+		return
+	}
+	v, _ := req.ExtFields.Lookup(fieldCancelOpaque)
+	opaque, err := strconv.ParseInt(v, 10, 32)
+	if err != nil {
+		c.cfg.log.Debug("transport: cancel notice without a valid opaque", "peer", c.addr, "value", v)
+		c.reply(req, NewResponse(req, CodeSystemError, "cancel notice: "+fieldCancelOpaque+" must hold the cancelled request's opaque"))
+		return
+	}
+	// A notice for a request that finished, or never came, finds nothing.
+	for _, r := range c.inbound.find(int32(opaque)) {
+		r.end()
+	}
+	c.reply(req, NewResponse(req, CodeSuccess, ""))
+}
+
+// ping asks the peer for a frame, without waiting. Its answer matches no pending call
+// and is dropped quietly: any frame at all proves the peer alive.
+func (c *Conn) ping() {
+	opaque := c.nextOpaque.Add(1)
+	c.pingOpaque.Store(opaque)
+	c.send(noWait, &Command{Code: codePing}, opaque, 0, c.cfg.serialize)
+}
+
+const (
+	asyncSent uint32 = 1 << iota
+	asyncCancelled
+)
+
+// cancelled notes that the async call's context ended while it was pending, and sends
+// the cancel notice if the request was already queued.
+func (cl *call) cancelled() {
+	if cl.notice.Or(asyncCancelled)&asyncSent != 0 {
+		cl.conn.sendCancel(cl.opaque)
+	}
+}
+
+// sent notes that the async call's request was queued, and sends the cancel notice if
+// the call's context ended meanwhile.
+func (cl *call) sent() {
+	if cl.notice.Or(asyncSent)&asyncCancelled != 0 {
+		cl.conn.sendCancel(cl.opaque)
+	}
+}

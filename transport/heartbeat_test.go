@@ -1,0 +1,199 @@
+package transport
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestLongHandlerOutlivesIdleTimeout: a connection on which a call waits, or a handler
+// runs, is not idle however long the handler takes.
+func TestLongHandlerOutlivesIdleTimeout(t *testing.T) {
+	idle := ConnOptions{IdleTimeout: 200 * time.Millisecond}
+	_, addr := startServer(t, ServerOptions{ConnOptions: idle}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBlock, ProcessorFunc(func(ctx context.Context, _ *Conn, req *Command) (*Command, error) {
+			work := time.NewTimer(3 * idle.IdleTimeout) // the handler's own work
+			defer work.Stop()
+			select {
+			case <-work.C:
+				return NewResponse(req, CodeSuccess, "done"), nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}), PoolOptions{}))
+	})
+	cl := newTestClient(t, ClientOptions{ConnOptions: idle})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := cl.InvokeSync(ctx, addr, NewRequest(codeBlock, nil, nil))
+	if err != nil {
+		t.Fatalf("a call running 3 idle timeouts: %v", err)
+	}
+	if resp.Remark != "done" {
+		t.Fatalf("response %v", resp)
+	}
+}
+
+// silentPeer accepts connections and reads frames without ever writing, as a host that
+// died with its socket still open looks from the other end. It reports the code of
+// every frame read. answer, when set, is written back for each ping: a RocketMQ peer
+// that does not know the code.
+func silentPeer(t *testing.T, answer func(ping *Command) *Command) (string, <-chan int32) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	codes := make(chan int32, 100)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, nc)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				readFrames(nc, codes, answer)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, nc := range conns {
+			nc.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String(), codes
+}
+
+func readFrames(nc net.Conn, codes chan<- int32, answer func(*Command) *Command) {
+	for {
+		var pre [4]byte
+		if _, err := io.ReadFull(nc, pre[:]); err != nil {
+			return
+		}
+		rest := make([]byte, binary.BigEndian.Uint32(pre[:]))
+		if _, err := io.ReadFull(nc, rest); err != nil {
+			return
+		}
+		cmd, _, err := ParseFrame(append(pre[:], rest...), 0)
+		if err != nil {
+			return
+		}
+		select {
+		case codes <- cmd.Code:
+		default:
+		}
+		if answer != nil && cmd.Code == codePing {
+			b, _ := AppendFrame(nil, answer(cmd), SerializeRocketMQ)
+			nc.Write(b)
+		}
+	}
+}
+
+var fastHeartbeat = ConnOptions{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 100 * time.Millisecond}
+
+// TestHeartbeatFindsSilentPeer: a call to a peer that reads but never answers fails
+// with ErrConnectionLost within HeartbeatInterval + HeartbeatTimeout + a reaper tick,
+// long before its deadline, after pings with the reserved code went out.
+func TestHeartbeatFindsSilentPeer(t *testing.T) {
+	addr, codes := silentPeer(t, nil)
+	cl := newTestClient(t, ClientOptions{ConnOptions: fastHeartbeat})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := cl.InvokeSync(ctx, addr, NewRequest(codeEcho, nil, nil))
+	took := time.Since(start)
+	if !errors.Is(err, ErrConnectionLost) || !strings.Contains(err.Error(), "presumed dead") {
+		t.Fatalf("call to a silent peer: %v, want ErrConnectionLost presuming it dead", err)
+	}
+	t.Logf("a silent peer was given up after %v: %v", took, err)
+	bound := fastHeartbeat.HeartbeatInterval + fastHeartbeat.HeartbeatTimeout + maxReapEvery
+	if took < fastHeartbeat.HeartbeatInterval+fastHeartbeat.HeartbeatTimeout || took > bound+time.Second {
+		t.Fatalf("given up after %v, want between %v and %v (with a second of slack)", took, bound-maxReapEvery, bound)
+	}
+	if c := waitFor(t, codes, "the call"); c != codeEcho {
+		t.Fatalf("first frame code %d, want the call's", c)
+	}
+	if c := waitFor(t, codes, "a ping"); c != codePing {
+		t.Fatalf("second frame code %d, want a ping (%d)", c, codePing)
+	}
+}
+
+// TestHeartbeatAnyFrameProvesLife: a RocketMQ peer that does not know the ping answers
+// REQUEST_CODE_NOT_SUPPORTED; that keeps the connection, and the call ends at its own
+// deadline.
+func TestHeartbeatAnyFrameProvesLife(t *testing.T) {
+	addr, codes := silentPeer(t, func(ping *Command) *Command {
+		return NewResponse(ping, CodeRequestCodeNotSupported, " request type 7700 not supported")
+	})
+	cl := newTestClient(t, ClientOptions{ConnOptions: fastHeartbeat})
+	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+	defer cancel()
+	_, err := cl.InvokeSync(ctx, addr, NewRequest(codeEcho, nil, nil))
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("call to a live but unanswering peer: %v, want its own deadline", err)
+	}
+	pings := 0
+	for len(codes) > 0 {
+		if <-codes == codePing {
+			pings++
+		}
+	}
+	if pings < 2 {
+		t.Fatalf("%d pings in 800ms at a 100ms interval, want several", pings)
+	}
+}
+
+// TestSilenceJudge: the heartbeat's decisions from the times of the last read.
+func TestSilenceJudge(t *testing.T) {
+	const ms = time.Millisecond
+	hb := heartbeat{interval: 100 * ms, timeout: 50 * ms}
+	type step struct {
+		now, lastRead time.Duration
+		want          verdict
+	}
+	tests := []struct {
+		name  string
+		hb    heartbeat
+		steps []step
+	}{
+		{"reads keep it alive", hb, []step{{1050 * ms, 1000 * ms, peerAlive}, {1150 * ms, 1100 * ms, peerAlive}}},
+		{"silence before the watch is no sign", hb, []step{{1050 * ms, 0, peerAlive}}},
+		{"silent peer: ping, then dead", hb, []step{
+			{1050 * ms, 0, peerAlive}, {1100 * ms, 0, peerPing}, {1120 * ms, 0, peerAlive}, {1150 * ms, 0, peerDead},
+		}},
+		{"a late ping does not delay the verdict", hb, []step{{1140 * ms, 0, peerPing}, {1150 * ms, 0, peerDead}}},
+		{"a stalled reaper pings before it gives up", hb, []step{{1200 * ms, 0, peerPing}, {1210 * ms, 0, peerDead}}},
+		{"one ping per silence", hb, []step{{1100 * ms, 0, peerPing}, {1110 * ms, 0, peerAlive}, {1140 * ms, 0, peerAlive}}},
+		{"an answer clears the ping", hb, []step{
+			{1100 * ms, 0, peerPing}, {1140 * ms, 1120 * ms, peerAlive}, {1200 * ms, 1120 * ms, peerAlive}, {1220 * ms, 1120 * ms, peerPing},
+		}},
+		{"off", heartbeat{}, []step{{time.Hour, 0, peerAlive}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := silence{since: 1000 * ms}
+			for i, st := range tc.steps {
+				if got := s.judge(tc.hb, st.now, st.lastRead); got != st.want {
+					t.Fatalf("step %d (now %v, last read %v): %v, want %v", i, st.now, st.lastRead, got, st.want)
+				}
+			}
+		})
+	}
+}

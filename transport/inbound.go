@@ -1,0 +1,250 @@
+package transport
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// requestCtx is the context a processor runs under: one per inbound request. It ends
+// when the caller's cancel notice for the request arrives, when the connection the
+// request came on closes (for any reason, the owner's Close included), or when the
+// processor returns.
+//
+// It implements AfterFunc, which the context package looks for: contexts derived from
+// it with WithCancel, WithTimeout or AfterFunc start no goroutine. Done's channel is
+// made only when asked for. It carries no values and no deadline.
+type requestCtx struct {
+	opaque  int32
+	ended   atomic.Bool // Err's answer, without the lock
+	watched atomic.Bool // Done or AfterFunc was called: end must take the lock
+	next    *requestCtx // the inbound table's chain; guarded by the table's mu
+
+	mu    sync.Mutex
+	done  chan struct{}
+	funcs []*afterFunc
+}
+
+// afterFunc is a function registered with requestCtx.AfterFunc; f is nil once it ran
+// or was stopped.
+type afterFunc struct {
+	ctx *requestCtx
+	f   func()
+}
+
+// closedChan is the Done channel of a context that ended before anyone asked.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+func (r *requestCtx) Deadline() (deadline time.Time, ok bool) { return }
+
+func (r *requestCtx) Value(any) any { return nil }
+
+func (r *requestCtx) Err() error {
+	if r.ended.Load() {
+		return context.Canceled
+	}
+	return nil
+}
+
+// Done and AfterFunc set watched before they look at ended, and end sets ended before
+// it looks at watched: one of the two sees the other, so a context nobody watched
+// ends without taking its lock, and a watched one never misses its end.
+
+func (r *requestCtx) Done() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watched.Store(true)
+	if r.done == nil {
+		if r.ended.Load() {
+			return closedChan
+		}
+		r.done = make(chan struct{})
+	}
+	return r.done
+}
+
+// AfterFunc arranges for f to run once the context ends; see context.AfterFunc. f runs
+// in the goroutine that ends the context, so it must be quick: the context package
+// gives it only cancellations of derived contexts.
+func (r *requestCtx) AfterFunc(f func()) (stop func() bool) {
+	r.mu.Lock()
+	r.watched.Store(true)
+	if r.ended.Load() {
+		r.mu.Unlock()
+		go f() // the caller may hold a lock that f takes
+		return func() bool { return false }
+	}
+	a := &afterFunc{ctx: r, f: f}
+	r.funcs = append(r.funcs, a)
+	r.mu.Unlock()
+	return a.stop
+}
+
+// stop unregisters the function and reports whether it had not yet run.
+func (a *afterFunc) stop() bool {
+	r := a.ctx
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if a.f == nil {
+		return false
+	}
+	a.f = nil
+	for i, b := range r.funcs {
+		if b == a {
+			r.funcs = append(r.funcs[:i], r.funcs[i+1:]...)
+			break
+		}
+	}
+	return true
+}
+
+// end ends the context once: Done's channel closes and the registered functions run.
+func (r *requestCtx) end() {
+	if !r.ended.CompareAndSwap(false, true) || !r.watched.Load() {
+		return
+	}
+	r.mu.Lock()
+	if r.done != nil {
+		close(r.done)
+	}
+	funcs := r.funcs
+	r.funcs = nil
+	var fs []func()
+	for _, a := range funcs {
+		fs = append(fs, a.f)
+		a.f = nil
+	}
+	r.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+func (r *requestCtx) String() string { return "transport.requestCtx" }
+
+// inboundTable holds the requests a connection is handling (queued or running), by
+// opaque, so that a cancel notice finds its request and a closing connection ends them
+// all. It is a hash table of chains linked through the contexts themselves, indexed by
+// an opaque's low bits and kept at most half full: add and remove are an index and a
+// compare or two, with no allocation. Peers choose opaques, so two requests may share
+// one; a notice for it ends both.
+//
+// Contexts are carved from a slab and never reused, so that a processor may keep one:
+// a kept context keeps its slab (inboundSlab contexts, 2.5 KiB) alive.
+type inboundTable struct {
+	mu     sync.Mutex
+	slots  []*requestCtx
+	n      int
+	closed bool
+	slab   []requestCtx
+}
+
+const (
+	minInboundSlots = 64
+	inboundSlab     = 32
+)
+
+func (t *inboundTable) slot(opaque int32) **requestCtx {
+	return &t.slots[uint32(opaque)&uint32(len(t.slots)-1)]
+}
+
+// add returns the context of a new request with opaque; it has already ended when the
+// connection has closed.
+func (t *inboundTable) add(opaque int32) *requestCtx {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.slab) == 0 {
+		t.slab = make([]requestCtx, inboundSlab)
+	}
+	r := &t.slab[0]
+	t.slab = t.slab[1:]
+	r.opaque = opaque
+	if t.closed {
+		r.ended.Store(true)
+		return r
+	}
+	if (t.n+1)*2 > len(t.slots) {
+		t.resize(max(minInboundSlots, 2*len(t.slots)))
+	}
+	s := t.slot(opaque)
+	r.next, *s = *s, r
+	t.n++
+	return r
+}
+
+func (t *inboundTable) resize(size int) {
+	old := t.slots
+	t.slots = make([]*requestCtx, size)
+	for _, r := range old {
+		for r != nil {
+			next := r.next
+			s := t.slot(r.opaque)
+			r.next, *s = *s, r
+			r = next
+		}
+	}
+}
+
+// remove takes r out of the table, if it is still there.
+func (t *inboundTable) remove(r *requestCtx) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.slots) == 0 {
+		return
+	}
+	for p := t.slot(r.opaque); *p != nil; p = &(*p).next {
+		if *p == r {
+			*p, r.next = r.next, nil
+			t.n--
+			break
+		}
+	}
+	if t.n == 0 && len(t.slots) > minInboundSlots {
+		t.slots = nil // a burst is over: don't keep its table
+	}
+}
+
+// find returns the contexts of the requests with opaque being handled.
+func (t *inboundTable) find(opaque int32) []*requestCtx {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.slots) == 0 {
+		return nil
+	}
+	var found []*requestCtx
+	for r := *t.slot(opaque); r != nil; r = r.next {
+		if r.opaque == opaque {
+			found = append(found, r)
+		}
+	}
+	return found
+}
+
+// busy reports whether any request is being handled.
+func (t *inboundTable) busy() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n > 0
+}
+
+// close empties the table, ends every context it held, and ends at once those of
+// requests added later.
+func (t *inboundTable) close() {
+	t.mu.Lock()
+	var all []*requestCtx
+	for _, r := range t.slots {
+		for ; r != nil; r = r.next {
+			all = append(all, r)
+		}
+	}
+	t.slots, t.n, t.closed = nil, 0, true
+	t.mu.Unlock()
+	for _, r := range all {
+		r.end()
+	}
+}
