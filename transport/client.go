@@ -19,7 +19,6 @@ type Client struct {
 	connect  time.Duration
 	poolSize int
 	disp     *dispatcher
-	cancel   context.CancelFunc
 
 	// dialCtx ends when Close begins, so that dials under way stop at once.
 	dialCtx   context.Context
@@ -51,7 +50,6 @@ type dialAttempt struct {
 
 // NewClient returns a client configured by opts; it dials nothing until first used.
 func NewClient(opts ClientOptions) *Client {
-	ctx, cancel := context.WithCancel(context.Background())
 	dialCtx, stopDials := context.WithCancel(context.Background())
 	cl := &Client{
 		dialCtx:   dialCtx,
@@ -59,8 +57,7 @@ func NewClient(opts ClientOptions) *Client {
 		cfg:       newConnConfig(opts.ConnOptions, clientPermits),
 		connect:   orDefault(opts.ConnectTimeout, DefaultConnectTimeout),
 		poolSize:  orDefault(opts.PoolSize, 1),
-		disp:      newDispatcher(ctx),
-		cancel:    cancel,
+		disp:      newDispatcher(),
 		conns:     make(map[*Conn]struct{}),
 	}
 	cl.slots.Store(&map[string]*slot{})
@@ -303,7 +300,7 @@ func (cl *Client) Close() error {
 	}
 	cl.mu.Unlock()
 	err := flushAndClose(context.Background(), conns, fmt.Errorf("%w: client closed", ErrClosed), cl.cfg.closeFlush)
-	cl.cancel()
+	cl.disp.endOneway()
 	cl.dials.Wait() // their dials were stopped at once
 	cl.disp.stop()
 	return err

@@ -14,7 +14,9 @@ import (
 //
 // ctx is the request's own: it ends when the caller cancels the request (a cancel
 // notice, docs/PROTOCOL.md), when conn closes for any reason (the peer went away, or
-// the owning Server or Client closed), and when Process returns; a processor that
+// the owning Server or Client closed), and when Process returns. The context of a
+// oneway request is not tied to conn, whose peer waits for nothing: it ends when
+// Process returns or the owner closes; a processor that
 // answers later with WriteResponse and needs a context meanwhile detaches it with
 // context.WithoutCancel. Deriving contexts from ctx starts no goroutine. ctx may be
 // kept after Process returns.
@@ -135,7 +137,6 @@ func (wp *workerPool) close() {
 // dispatcher routes inbound requests to processors by code. Processors are registered
 // before start; after it the maps are only read.
 type dispatcher struct {
-	ctx    context.Context
 	mu     sync.Mutex
 	byCode map[int32]*workerPool
 	def    *workerPool
@@ -147,6 +148,12 @@ type dispatcher struct {
 	inflight  atomic.Int64
 	drained   chan struct{}
 	drainOnce sync.Once
+
+	// oneway holds the contexts of oneway requests being handled. They are not tied
+	// to their connection: no caller waits for them, and a peer that closes right
+	// after sending them (Close flushes them for that) still wants them run. They end
+	// when the owner closes.
+	oneway inboundTable
 }
 
 const drainBit = 1 << 62
@@ -154,8 +161,16 @@ const drainBit = 1 << 62
 // goAwayMinVersion is V5_1_4: peers above it understand GO_AWAY.
 const goAwayMinVersion = 441
 
-func newDispatcher(ctx context.Context) *dispatcher {
-	return &dispatcher{ctx: ctx, byCode: make(map[int32]*workerPool), drained: make(chan struct{})}
+func newDispatcher() *dispatcher {
+	return &dispatcher{byCode: make(map[int32]*workerPool), drained: make(chan struct{})}
+}
+
+// table returns the table that holds req's context while it is handled.
+func (d *dispatcher) table(c *Conn, req *Command) *inboundTable {
+	if req.IsOneway() {
+		return &d.oneway
+	}
+	return &c.inbound
 }
 
 func (d *dispatcher) register(code int32, isDefault bool, p Processor, opts PoolOptions) error {
@@ -274,14 +289,19 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[SHUTDOWN]system busy, server is shutting down"))
 		}
 	default:
-		ctx := c.inbound.add(req.Opaque)
+		table := d.table(c, req)
+		ctx := table.add(req.Opaque)
 		if !wp.push(task{c, req, ctx}) {
-			c.inbound.remove(ctx)
+			table.remove(ctx)
 			d.end()
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[OVERLOAD]system busy, start flow control for a while"))
 		}
 	}
 }
+
+// endOneway ends the contexts of the oneway requests being handled, and of those to
+// come: the owner is closing.
+func (d *dispatcher) endOneway() { d.oneway.close() }
 
 func (d *dispatcher) work(wp *workerPool) {
 	defer wp.workers.Done()
@@ -292,7 +312,7 @@ func (d *dispatcher) work(wp *workerPool) {
 		}
 		resp := d.process(wp.p, t)
 		t.conn.reply(t.req, resp)
-		t.conn.inbound.remove(t.ctx)
+		d.table(t.conn, t.req).remove(t.ctx)
 		t.ctx.end()
 		d.end()
 	}

@@ -16,9 +16,8 @@ var ErrServerClosed = errors.New("transport: server closed")
 // Server accepts connections and runs the processors registered for each request
 // code. Register processors before Serve.
 type Server struct {
-	cfg    *connConfig
-	disp   *dispatcher
-	cancel context.CancelFunc
+	cfg  *connConfig
+	disp *dispatcher
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -30,12 +29,10 @@ type Server struct {
 
 // NewServer returns a server configured by opts.
 func NewServer(opts ServerOptions) *Server {
-	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg:    newConnConfig(opts.ConnOptions, serverPermits),
-		disp:   newDispatcher(ctx),
-		cancel: cancel,
-		conns:  make(map[*Conn]struct{}),
+		cfg:   newConnConfig(opts.ConnOptions, serverPermits),
+		disp:  newDispatcher(),
+		conns: make(map[*Conn]struct{}),
 	}
 }
 
@@ -176,8 +173,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close closes the listener and every connection at once, dropping what is queued on
-// them; calls pending on them fail with ErrClosed. It waits for the server's goroutines, including running processors,
-// to exit.
+// them; calls pending on them fail with ErrClosed, and the contexts of the requests
+// being processed end. It waits for the server's goroutines, including running
+// processors, to exit.
 func (s *Server) Close() error {
 	conns := s.stopAccepting()
 	// Connections first: a processor that stops on cancellation must not get its
@@ -185,7 +183,7 @@ func (s *Server) Close() error {
 	for _, c := range conns {
 		c.closeWithError(fmt.Errorf("%w: server closed", ErrClosed))
 	}
-	s.cancel()
+	s.disp.endOneway()
 	for _, c := range conns {
 		<-c.exited
 	}
