@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -266,4 +267,74 @@ func TestCallCtx(t *testing.T) {
 		t.Fatal(c.Err())
 	}
 	c.release()
+}
+
+// Pointer-shaped types: a struct whose only field is a pointer is stored in an
+// interface value as the pointer itself. JSON encoders that assume otherwise read the
+// pointee as the struct and crash.
+type (
+	shapedItem   struct{ A string }
+	shapedDetail struct{ I shapedItem }
+	shapedBody   struct{ Payload *shapedDetail }
+	shapedLink   struct{ Next *shapedLink }
+	shapedArray  [1]*int
+)
+
+// TestValueThroughAny encodes values that reach the JSON encoder through an interface,
+// as a method's any parameter or a map[string]any does: the output must be
+// encoding/json's, and decoding it back into an any must give encoding/json's value.
+func TestValueThroughAny(t *testing.T) {
+	one := 1
+	body := shapedBody{Payload: &shapedDetail{I: shapedItem{A: "a"}}}
+	values := []struct {
+		name string
+		v    any
+	}{
+		{"struct of a pointer to a struct", body},
+		{"recursive struct", shapedLink{Next: &shapedLink{}}},
+		{"array of one pointer", shapedArray{&one}},
+		{"plain struct", Item{ID: 1, Tags: []string{"x"}}},
+	}
+	for _, tc := range values {
+		v := tc.v
+		for _, place := range []struct {
+			name string
+			v    any
+		}{
+			{"bare", v},
+			{"pointer to any", &v},
+			{"map[string]any", map[string]any{"s": v}},
+			{"[]any", []any{v}},
+			{"struct field of type any", struct{ V any }{v}},
+		} {
+			t.Run(tc.name+"/"+place.name, func(t *testing.T) {
+				want, err := stdjson.Marshal(place.v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var e Encoder
+				e.reset(nil, true)
+				e.Value(place.v)
+				e.String("after")
+				got, err := e.finish()
+				if err != nil || string(got) != "["+string(want)+`,"after"]` {
+					t.Fatalf("encoded %s (%v), encoding/json says %s", got, err, want)
+				}
+				var back, stdBack any
+				d := newDecoder(got, true)
+				d.Value(&back)
+				var s string
+				d.String(&s)
+				if err := d.Finish(); err != nil {
+					t.Fatal(err)
+				}
+				if err := stdjson.Unmarshal(want, &stdBack); err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(back, stdBack) || s != "after" {
+					t.Fatalf("decoded %#v %q, encoding/json %#v", back, s, stdBack)
+				}
+			})
+		}
+	}
 }
