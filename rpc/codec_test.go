@@ -18,7 +18,7 @@ import (
 )
 
 func TestEncoderMatchesEncodingJSON(t *testing.T) {
-	strs := []string{"", "plain", `quote " backslash \ slash /`, "ctl \x00\x01\x1f\n\r\t", "üñï€𝄞", "bad \xff\xfe utf8", "\u2028\u2029", "<&>"}
+	strs := []string{"", "plain", `quote " backslash \ slash /`, "ctl \x00\x01\x1f\n\r\t\b\f", "üñï€𝄞", "bad \xff\xfe utf8", "\u2028\u2029", "<&>"}
 	for _, s := range strs {
 		var e Encoder
 		e.reset(nil, false)
