@@ -13,8 +13,9 @@ import (
 
 // Decoder reads a call's arguments (a JSON array) or its results (the bare value for
 // one result, an array for several) into typed variables, one value per method call in
-// order. The first error sticks: later reads do nothing, and Finish returns it. JSON
-// null leaves the variable unchanged, as encoding/json does.
+// order. It accepts the bodies encoding/json accepts and reads the same values; its
+// error texts are its own. The first error sticks: later reads do nothing, and Finish
+// returns it. JSON null leaves the variable unchanged, as encoding/json does.
 type Decoder struct {
 	data   []byte
 	pos    int

@@ -26,7 +26,10 @@ type (
 // Encoder writes the JSON of a call's arguments (always an array) or of a handler's
 // results (the bare value for one result, an array for several) straight into the
 // frame's buffer. Generated code calls the typed methods for basic kinds and Value for
-// everything else. Output matches encoding/json, except that <, > and & are not escaped.
+// everything else. The bytes are encoding/json's, except that String leaves <, > and &
+// unescaped (Value escapes them, as encoding/json does). A value that cannot be encoded,
+// a panic in its MarshalJSON included, is written as null and the first such error
+// fails the call.
 type Encoder struct {
 	buf      []byte
 	start    int // where this encoder's JSON begins in buf
