@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/buraksezer/consistent v0.10.0
 	github.com/cespare/xxhash/v2 v2.3.0
-	github.com/goccy/go-json v0.10.5
+	github.com/goccy/go-json v0.12.0
 	github.com/hashicorp/memberlist v0.5.4
 	go.uber.org/goleak v1.3.0
 	golang.org/x/tools v0.51.0

@@ -5,15 +5,20 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ringrpc/ringrpc/transport"
 )
 
 func TestEncoderMatchesEncodingJSON(t *testing.T) {
-	strs := []string{"", "plain", `quote " backslash \ slash /`, "ctl \x00\x01\x1f\n\r\t", "üñï€𝄞", "bad \xff\xfe utf8", "\u2028\u2029", "<&>"}
+	strs := []string{"", "plain", `quote " backslash \ slash /`, "ctl \x00\x01\x1f\n\r\t\b\f", "üñï€𝄞", "bad \xff\xfe utf8", "\u2028\u2029", "<&>"}
 	for _, s := range strs {
 		var e Encoder
 		e.reset(nil, false)
@@ -265,4 +270,322 @@ func TestCallCtx(t *testing.T) {
 		t.Fatal(c.Err())
 	}
 	c.release()
+}
+
+// Pointer-shaped types: a struct whose only field is a pointer is stored in an
+// interface value as the pointer itself. JSON encoders that assume otherwise read the
+// pointee as the struct and crash.
+type (
+	shapedItem   struct{ A string }
+	shapedDetail struct{ I shapedItem }
+	shapedBody   struct{ Payload *shapedDetail }
+	shapedLink   struct{ Next *shapedLink }
+	shapedArray  [1]*int
+)
+
+// TestValueThroughAny encodes values that reach the JSON encoder through an interface,
+// as a method's any parameter or a map[string]any does: the output must be
+// encoding/json's, and decoding it back into an any must give encoding/json's value.
+func TestValueThroughAny(t *testing.T) {
+	one := 1
+	body := shapedBody{Payload: &shapedDetail{I: shapedItem{A: "a"}}}
+	values := []struct {
+		name string
+		v    any
+	}{
+		{"struct of a pointer to a struct", body},
+		{"recursive struct", shapedLink{Next: &shapedLink{}}},
+		{"array of one pointer", shapedArray{&one}},
+		{"plain struct", Item{ID: 1, Tags: []string{"x"}}},
+	}
+	for _, tc := range values {
+		v := tc.v
+		for _, place := range []struct {
+			name string
+			v    any
+		}{
+			{"bare", v},
+			{"pointer to any", &v},
+			{"map[string]any", map[string]any{"s": v}},
+			{"[]any", []any{v}},
+			{"struct field of type any", struct{ V any }{v}},
+		} {
+			t.Run(tc.name+"/"+place.name, func(t *testing.T) {
+				want, err := stdjson.Marshal(place.v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var e Encoder
+				e.reset(nil, true)
+				e.Value(place.v)
+				e.String("after")
+				got, err := e.finish()
+				if err != nil || string(got) != "["+string(want)+`,"after"]` {
+					t.Fatalf("encoded %s (%v), encoding/json says %s", got, err, want)
+				}
+				var back, stdBack any
+				d := newDecoder(got, true)
+				d.Value(&back)
+				var s string
+				d.String(&s)
+				if err := d.Finish(); err != nil {
+					t.Fatal(err)
+				}
+				if err := stdjson.Unmarshal(want, &stdBack); err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(back, stdBack) || s != "after" {
+					t.Fatalf("decoded %#v %q, encoding/json %#v", back, s, stdBack)
+				}
+			})
+		}
+	}
+}
+
+// Values whose JSON methods panic, for TestCodecPanicsAreErrors.
+type (
+	// panicky panics in MarshalJSON when Boom is set, and in UnmarshalJSON on "boom".
+	panicky struct{ Boom bool }
+	// derefs dereferences its nil N in both methods.
+	derefs struct{ N *int }
+	// nilReceiver's MarshalJSON reads through its receiver, which encoding/json and
+	// go-json pass as is when a nil one is held by a json.Marshaler field.
+	nilReceiver struct{ name string }
+	// nilMapMarshaler's MarshalJSON is called for a nil map too, and reads an entry.
+	nilMapMarshaler map[string]*int
+	// errorPanic panics with an error.
+	errorPanic struct{}
+)
+
+func (p panicky) MarshalJSON() ([]byte, error) {
+	if p.Boom {
+		panic("boom")
+	}
+	return []byte(`"calm"`), nil
+}
+
+func (p *panicky) UnmarshalJSON(b []byte) error {
+	if string(b) == `"boom"` {
+		panic("boom")
+	}
+	return nil
+}
+
+func (d *derefs) MarshalJSON() ([]byte, error) { return fmt.Appendf(nil, "%d", *d.N), nil }
+
+func (d *derefs) UnmarshalJSON([]byte) error { *d.N = 1; return nil }
+
+func (n *nilReceiver) MarshalJSON() ([]byte, error) { return stdjson.Marshal(n.name) }
+
+func (m nilMapMarshaler) MarshalJSON() ([]byte, error) { return fmt.Appendf(nil, "%d", *m["k"]), nil }
+
+func (errorPanic) MarshalJSON() ([]byte, error) { panic(io.ErrUnexpectedEOF) }
+
+// TestCodecPanicsAreErrors: a panic while encoding or decoding a user's value is the
+// encoder's or decoder's error, naming the value and the type; nothing escapes, and the
+// encoder goes on writing valid JSON.
+func TestCodecPanicsAreErrors(t *testing.T) {
+	put := &MethodDesc{Name: "Put", Params: []Param{{Name: "key", Type: "string"}, {Name: "v", Type: "any"}}}
+	var nilMarshaler stdjson.Marshaler = (*nilReceiver)(nil)
+	encodes := []struct {
+		name string
+		v    any
+		err  string
+	}{
+		{"MarshalJSON panics", panicky{Boom: true}, "argument 2 (v): JSON encoding of rpc.panicky panicked (in its MarshalJSON or in go-json): boom"},
+		{"MarshalJSON panics in a map[string]any", map[string]any{"s": panicky{Boom: true}}, "JSON encoding of map[string]interface {} panicked"},
+		{"MarshalJSON panics in a struct field of type any", struct{ V any }{panicky{Boom: true}}, "JSON encoding of struct { V interface {} } panicked"},
+		{"MarshalJSON dereferences nil", &derefs{}, "JSON encoding of *rpc.derefs panicked (in its MarshalJSON or in go-json): runtime error: invalid memory address or nil pointer dereference"},
+		{"nil pointer receiver", struct{ M stdjson.Marshaler }{nilMarshaler}, "runtime error: invalid memory address or nil pointer dereference"},
+		{"nil map receiver", nilMapMarshaler(nil), "JSON encoding of rpc.nilMapMarshaler panicked"},
+		{"panic with an error", []errorPanic{{}}, "JSON encoding of []rpc.errorPanic panicked (in its MarshalJSON or in go-json): unexpected EOF"},
+	}
+	for _, tc := range encodes {
+		t.Run("encode/"+tc.name, func(t *testing.T) {
+			var e Encoder
+			e.reset(nil, true)
+			e.describe(put, false)
+			e.String("k")
+			e.Value(tc.v)
+			e.Value(panicky{}) // the encoder and go-json still work
+			b, err := e.finish()
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.HasPrefix(err.Error(), "argument 2 (v): ") {
+				t.Fatalf("err = %v, want %q", err, tc.err)
+			}
+			if string(b) != `["k",null,"calm"]` {
+				t.Fatalf("encoded %s", b)
+			}
+		})
+	}
+	t.Run("encode/error kept for errors.Is", func(t *testing.T) {
+		var e Encoder
+		e.reset(nil, false)
+		e.describe(put, true)
+		e.Value(errorPanic{})
+		if _, err := e.finish(); !errors.Is(err, io.ErrUnexpectedEOF) || !strings.HasPrefix(err.Error(), "result 1: ") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("route key", func(t *testing.T) {
+		if k := KeyJSON(panicky{Boom: true}); k != "" {
+			t.Fatalf("KeyJSON = %q", k)
+		}
+		if k := KeyJSON(panicky{}); k != `"calm"` {
+			t.Fatalf("KeyJSON = %q", k)
+		}
+	})
+
+	decodes := []struct {
+		name string
+		body string
+		p    func() any
+		err  string
+	}{
+		{"UnmarshalJSON panics", `"boom"`, func() any { return new(panicky) }, "JSON decoding into *rpc.panicky panicked (in its UnmarshalJSON or in go-json): boom"},
+		{"UnmarshalJSON panics in a slice", `["x","boom"]`, func() any { return new([]panicky) }, "JSON decoding into *[]rpc.panicky panicked"},
+		{"UnmarshalJSON panics in a map", `{"a":"boom"}`, func() any { return new(map[string]panicky) }, "JSON decoding into *map[string]rpc.panicky panicked"},
+		{"UnmarshalJSON dereferences nil", `{"x":1}`, func() any { return new(derefs) }, "JSON decoding into *rpc.derefs panicked (in its UnmarshalJSON or in go-json): runtime error: invalid memory address or nil pointer dereference"},
+		{"behind an any holding a pointer", `"boom"`, func() any { var v any = &panicky{}; return &v }, "JSON decoding into *interface {} panicked"},
+	}
+	for _, tc := range decodes {
+		t.Run("decode/"+tc.name, func(t *testing.T) {
+			var key string
+			d := newDecoder([]byte(`["k",`+tc.body+`,"calm"]`), true)
+			d.m = put
+			d.String(&key)
+			d.Value(tc.p())
+			var after panicky
+			d.Value(&after)
+			err := d.Finish()
+			if CodeOf(err) != CodeBadArguments || !strings.Contains(err.Error(), "bad arguments for Put: argument 2 (v): "+tc.err) {
+				t.Fatalf("err = %v, want %q", err, tc.err)
+			}
+			// go-json still decodes the same types.
+			d = newDecoder([]byte(`"calm"`), false)
+			d.result = true
+			d.Value(&after)
+			if err := d.Finish(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+var panickyDesc = ServiceDesc{
+	Name: "github.com/ringrpc/ringrpc/rpc.Panicky",
+	Methods: []MethodDesc{
+		{Name: "Echo", Params: []Param{{Name: "s", Type: "string"}}, Results: []string{"any"}},
+		{Name: "Take", Params: []Param{{Name: "v", Type: "rpc.panicky"}}},
+	},
+}
+
+// servePanicky serves Panicky: Echo answers "panic-result" with a result whose
+// MarshalJSON panics and anything else with the string; Take decodes a panicky.
+func servePanicky(t *testing.T) string {
+	t.Helper()
+	s := NewServer(ServerOptions{Logger: quiet})
+	err := s.Register(&panickyDesc, []Handler{
+		func(ctx context.Context, args *Decoder, res *Encoder) error {
+			var s string
+			args.String(&s)
+			if err := args.Finish(); err != nil {
+				return err
+			}
+			if s == "panic-result" {
+				res.Value(panicky{Boom: true})
+			} else {
+				res.String(s)
+			}
+			return nil
+		},
+		func(ctx context.Context, args *Decoder, res *Encoder) error {
+			var v panicky
+			args.Value(&v)
+			return args.Finish()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-served; !errors.Is(err, transport.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// containsInOrder reports whether s has the parts in order; the label the encoder gives
+// a value ("value 1", "argument 1 (s)") stands between them.
+func containsInOrder(s string, parts []string) bool {
+	for _, p := range parts {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return true
+}
+
+// TestCallPanicsAreErrors: panics in the JSON of arguments and results, on either
+// side, fail the call with a code and the reason, and both processes go on serving.
+func TestCallPanicsAreErrors(t *testing.T) {
+	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(servePanicky(t))})
+	ctx := context.Background()
+	echo := func(s string, arg any, result any) error {
+		call := c.NewCall(&panickyDesc, 0)
+		if arg != nil {
+			call.Args.Value(arg)
+		} else {
+			call.Args.String(s)
+		}
+		d, err := c.Invoke(ctx, call)
+		if err != nil {
+			return err
+		}
+		d.Value(result)
+		return d.Finish()
+	}
+	tests := []struct {
+		name string
+		call func() error
+		code Code
+		err  string
+	}{
+		{"the client's argument", func() error { return echo("", panicky{Boom: true}, new(string)) }, CodeBadArguments,
+			"encoding the arguments of github.com/ringrpc/ringrpc/rpc.Panicky.Echo: *: JSON encoding of rpc.panicky panicked (in its MarshalJSON or in go-json): boom"},
+		{"the server's argument", func() error {
+			call := c.NewCall(&panickyDesc, 1)
+			call.Args.String("boom")
+			d, err := c.Invoke(ctx, call)
+			if err != nil {
+				return err
+			}
+			return d.Finish()
+		}, CodeBadArguments, "bad arguments for Take: argument 1 (v): JSON decoding into *rpc.panicky panicked (in its UnmarshalJSON or in go-json): boom"},
+		{"the server's result", func() error { return echo("panic-result", nil, new(string)) }, CodeInternal,
+			"encoding the results of github.com/ringrpc/ringrpc/rpc.Panicky.Echo: *: JSON encoding of rpc.panicky panicked (in its MarshalJSON or in go-json): boom"},
+		{"the client's result", func() error { return echo("boom", nil, new(panicky)) }, CodeInternal,
+			"undecodable response of Echo: result 1: JSON decoding into *rpc.panicky panicked (in its UnmarshalJSON or in go-json): boom"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			if CodeOf(err) != tc.code || err == nil || !containsInOrder(err.Error(), strings.Split(tc.err, "*")) {
+				t.Fatalf("err = %v (%v), want %v %q", err, CodeOf(err), tc.code, tc.err)
+			}
+			var s string
+			if err := echo("still here", nil, &s); err != nil || s != "still here" {
+				t.Fatalf("the next call: %q %v", s, err)
+			}
+		})
+	}
 }

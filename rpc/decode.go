@@ -13,8 +13,9 @@ import (
 
 // Decoder reads a call's arguments (a JSON array) or its results (the bare value for
 // one result, an array for several) into typed variables, one value per method call in
-// order. The first error sticks: later reads do nothing, and Finish returns it. JSON
-// null leaves the variable unchanged, as encoding/json does.
+// order. It accepts the bodies encoding/json accepts and reads the same values; its
+// error texts are its own. The first error sticks: later reads do nothing, and Finish
+// returns it. JSON null leaves the variable unchanged, as encoding/json does.
 type Decoder struct {
 	data   []byte
 	pos    int
@@ -36,14 +37,17 @@ func (d *Decoder) failf(format string, args ...any) {
 }
 
 // label names the value being read: "argument 2 (b)" or "result 1".
-func (d *Decoder) label() string {
-	if d.result {
-		return fmt.Sprintf("result %d", d.n)
+func (d *Decoder) label() string { return argumentLabel(d.n, d.m, d.result) }
+
+// argumentLabel names value n of m's arguments or results, for errors.
+func argumentLabel(n int, m *MethodDesc, result bool) string {
+	if result {
+		return fmt.Sprintf("result %d", n)
 	}
-	if d.m != nil && d.n >= 1 && d.n <= len(d.m.Params) {
-		return fmt.Sprintf("argument %d (%s)", d.n, d.m.Params[d.n-1].Name)
+	if m != nil && n >= 1 && n <= len(m.Params) {
+		return fmt.Sprintf("argument %d (%s)", n, m.Params[n-1].Name)
 	}
-	return fmt.Sprintf("argument %d", d.n)
+	return fmt.Sprintf("argument %d", n)
 }
 
 func (d *Decoder) skipSpace() {
@@ -323,7 +327,8 @@ func (d *Decoder) Bytes(p *[]byte) {
 	*p = b
 }
 
-// Value reads the next value into p, a pointer, with github.com/goccy/go-json.
+// Value reads the next value into p, a pointer, with github.com/goccy/go-json. A
+// panic while decoding is the decoder's error, as any other failure to decode.
 func (d *Decoder) Value(p any) {
 	if !d.next() {
 		return
@@ -332,9 +337,20 @@ func (d *Decoder) Value(p any) {
 	if !d.skipValue() {
 		return
 	}
-	if err := json.Unmarshal(d.data[start:d.pos], p); err != nil {
+	if err := unmarshal(d.data[start:d.pos], p); err != nil {
 		d.failf("%v", err)
 	}
+}
+
+// unmarshal is json.Unmarshal with a panic, in go-json or in an UnmarshalJSON method,
+// returned as an error.
+func unmarshal(data []byte, p any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = panicError("JSON decoding into %T panicked (in its UnmarshalJSON or in go-json)", p, r)
+		}
+	}()
+	return json.Unmarshal(data, p)
 }
 
 // number returns the next number token.

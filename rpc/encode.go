@@ -26,7 +26,10 @@ type (
 // Encoder writes the JSON of a call's arguments (always an array) or of a handler's
 // results (the bare value for one result, an array for several) straight into the
 // frame's buffer. Generated code calls the typed methods for basic kinds and Value for
-// everything else. Output matches encoding/json, except that <, > and & are not escaped.
+// everything else. The bytes are encoding/json's, except that String leaves <, > and &
+// unescaped (Value escapes them, as encoding/json does). A value that cannot be encoded,
+// a panic in its MarshalJSON included, is written as null and the first such error
+// fails the call.
 type Encoder struct {
 	buf      []byte
 	start    int // where this encoder's JSON begins in buf
@@ -34,6 +37,8 @@ type Encoder struct {
 	array    bool
 	firstEnd int // end of the first value, for the default route key
 	err      error
+	result   bool        // encoding results, not arguments
+	m        *MethodDesc // for messages; may be nil
 }
 
 func (e *Encoder) reset(buf []byte, array bool) {
@@ -84,12 +89,18 @@ func (e *Encoder) Bytes(b []byte) {
 	e.done()
 }
 
+// describe makes the encoder's errors name m's arguments, or its results.
+func (e *Encoder) describe(m *MethodDesc, result bool) {
+	e.m, e.result = m, result
+}
+
 // Value writes v with github.com/goccy/go-json. go-json's NoEscape variants are not
 // used: they hide the pointer from the garbage collector and the stack mover, and read
-// freed memory when the caller's stack grows during encoding.
+// freed memory when the caller's stack grows during encoding. A panic while encoding v
+// is the encoder's error, as any other failure to encode it.
 func (e *Encoder) Value(v any) {
 	e.sep()
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		e.fail(err)
 		e.buf = append(e.buf, "null"...)
@@ -101,8 +112,37 @@ func (e *Encoder) Value(v any) {
 
 func (e *Encoder) fail(err error) {
 	if e.err == nil {
-		e.err = fmt.Errorf("value %d: %w", e.n, err)
+		e.err = fmt.Errorf("%s: %w", e.label(), err)
 	}
+}
+
+// label names the value being written: "argument 2 (b)", "result 1", or "value 1"
+// when the encoder was not told what it encodes.
+func (e *Encoder) label() string {
+	if e.m == nil && !e.result {
+		return fmt.Sprintf("value %d", e.n)
+	}
+	return argumentLabel(e.n, e.m, e.result)
+}
+
+// marshal is json.Marshal with a panic, in go-json or in a MarshalJSON method of v,
+// returned as an error: the value is the caller's, and a bad one must not end the
+// process.
+func marshal(v any) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, panicError("JSON encoding of %T panicked (in its MarshalJSON or in go-json)", v, r)
+		}
+	}()
+	return json.Marshal(v)
+}
+
+// panicError describes a recovered panic; a panic with an error keeps it for errors.As.
+func panicError(format string, v, r any) error {
+	if err, ok := r.(error); ok {
+		return fmt.Errorf(format+": %w", v, err)
+	}
+	return fmt.Errorf(format+": %v", v, r)
 }
 
 // EncodeInt writes a signed integer.

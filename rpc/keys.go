@@ -2,8 +2,6 @@ package rpc
 
 import (
 	"strconv"
-
-	json "github.com/goccy/go-json"
 )
 
 // KeyInt formats an integer route key; generated code calls it for route-key
@@ -13,9 +11,10 @@ func KeyInt(v int64) string { return strconv.FormatInt(v, 10) }
 // KeyUint formats an unsigned integer route key.
 func KeyUint(v uint64) string { return strconv.FormatUint(v, 10) }
 
-// KeyJSON formats any other route key as its JSON.
+// KeyJSON formats any other route key as its JSON, or returns "" when v cannot be
+// encoded (a panic included); the argument itself then fails to encode with the reason.
 func KeyJSON(v any) string {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		return ""
 	}
