@@ -119,6 +119,7 @@ func (c *Client) isClosed() bool {
 func (c *Client) NewCall(svc *ServiceDesc, method int) *Call {
 	call := getCall(svc, &svc.Methods[method])
 	call.Args.reset(call.body, true)
+	call.Args.describe(call.m, false)
 	return call
 }
 

@@ -174,6 +174,7 @@ func (s *Server) process(ctx context.Context, conn *transport.Conn, req *transpo
 	call.dec = newDecoder(req.Body, true)
 	call.dec.m = m.desc
 	call.res.reset(call.body, m.desc.resultsArray())
+	call.res.describe(m.desc, true)
 
 	// Only fields beyond the interface, method and timeout can be metadata.
 	known := 2
