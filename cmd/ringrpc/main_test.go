@@ -3,12 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +28,7 @@ import (
 	"github.com/ringrpc/ringrpc/example/hello"
 	"github.com/ringrpc/ringrpc/registry"
 	"github.com/ringrpc/ringrpc/rpc"
+	"github.com/ringrpc/ringrpc/transport"
 )
 
 func TestMain(m *testing.M) {
@@ -184,4 +195,54 @@ func TestCLINotARingrpcServer(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "is not a ringrpc server: it answered with HTTP") {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
+}
+
+// A TLS server: without --tls the CLI says that it speaks TLS; with --tls and --ca
+// the call goes through.
+func TestCLITLS(t *testing.T) {
+	caFile, serverConf := selfSigned(t)
+	srv := rpc.NewServer(rpc.ServerOptions{Logger: quietLog, Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{TLS: serverConf, Logger: quietLog}}})
+	if err := hello.RegisterHelloServer(srv, &hello.Service{Name: "tls", Log: quietLog}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	addr := ln.Addr().String()
+	code, _, errs := runCLI("services", "--addr", addr)
+	if code != 1 || !strings.Contains(errs, addr+" speaks TLS: add --tls") {
+		t.Fatalf("without --tls: exit %d: %s", code, errs)
+	}
+	code, out, errs := runCLI("call", "--addr", addr, "--tls", "--ca", caFile, hello.HelloServiceName, "SayHello", `["a","b"]`)
+	if code != 0 || !strings.Contains(out, `"hello a b"`) {
+		t.Fatalf("with --tls: exit %d: %s %s", code, out, errs)
+	}
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and returns its file
+// and a server configuration that presents it.
+func selfSigned(t *testing.T) (string, *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ringrpc test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
