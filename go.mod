@@ -28,3 +28,5 @@ require (
 	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
+
+tool github.com/ringrpc/ringrpc/cmd/ringrpc-gen

@@ -147,7 +147,7 @@ func (e *emitter) client(svc *service, n serviceNames, rpcName string) {
 // the interface iface.
 func (e *emitter) clientType(ctor, iface, impl, rpcName string) {
 	e.p("")
-	e.p("// %s returns a %s whose methods call the service through c.", ctor, iface)
+	e.p("// %s returns %s whose methods call the service through c.", ctor, withArticle(iface))
 	e.p("func %s(c *%s.Client) %s { return &%s{c} }", ctor, rpcName, iface, impl)
 	e.p("")
 	e.p("type %s struct{ c *%s.Client }", impl, rpcName)
@@ -448,4 +448,12 @@ func (e *emitter) routeKey(m *method) {
 	e.p("if %s {", strings.Join(conds, " && "))
 	e.p("call.SetRouteKey(%s)", key)
 	e.p("}")
+}
+
+// withArticle puts "a" or "an" before a name, by its first letter: "an Inventory".
+func withArticle(name string) string {
+	if name != "" && strings.ContainsRune("AEIOUaeiou", rune(name[0])) {
+		return "an " + name
+	}
+	return "a " + name
 }

@@ -1,6 +1,7 @@
 package codegen
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,13 +27,15 @@ func Generate(cfg Config) ([]File, error) {
 	}
 	byFile := map[string][]*service{}
 	var order []string
+	var errs []error // every interface's problems, reported at once
 	for _, name := range cfg.Types {
 		svc, err := l.buildService(name)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			err = l.checkNames(svc)
 		}
-		if err := l.checkNames(svc); err != nil {
-			return nil, err
+		if err != nil {
+			errs = append(errs, err)
+			continue
 		}
 		src := l.fset.Position(svc.named.Obj().Pos()).Filename
 		out := strings.TrimSuffix(src, ".go") + "_ringrpc.go"
@@ -40,6 +43,9 @@ func Generate(cfg Config) ([]File, error) {
 			order = append(order, out)
 		}
 		byFile[out] = append(byFile[out], svc)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	var files []File
 	for _, out := range order {

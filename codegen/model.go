@@ -1,6 +1,7 @@
 package codegen
 
 import (
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/token"
@@ -89,13 +90,18 @@ func (l *loaded) buildService(name string) (*service, error) {
 		return nil, fmt.Errorf("%s: interface %s has no methods", l.pos(named.Obj().Pos()), name)
 	}
 	docs := l.allMethodDocs(named)
+	var errs []error
 	for i := range iface.NumMethods() {
 		fn := iface.Method(i)
 		m, err := l.buildMethod(fn, i, docs[fn.Name()])
 		if err != nil {
-			return nil, err
+			errs = append(errs, err) // report every method's problem at once
+			continue
 		}
 		svc.Methods = append(svc.Methods, m)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return svc, nil
 }
@@ -202,6 +208,9 @@ func (l *loaded) directives(doc *ast.CommentGroup) ([]directive, error) {
 	for _, c := range doc.List {
 		text, ok := strings.CutPrefix(c.Text, directivePrefix)
 		if !ok {
+			if spaced, isDir := strings.CutPrefix(strings.TrimLeft(strings.TrimPrefix(c.Text, "//"), " \t"), "ringrpc:"); isDir && strings.HasPrefix(c.Text, "//") {
+				return nil, fmt.Errorf("%s: %q is read as a comment, not a directive: write it //ringrpc:%s, with no space after the slashes", l.pos(c.Pos()), c.Text, spaced)
+			}
 			continue
 		}
 		name, arg, _ := strings.Cut(strings.TrimSpace(text), " ")

@@ -53,6 +53,7 @@ const (
 	DefaultIsolation         = 5 * time.Second
 	DefaultDebounce          = 50 * time.Millisecond
 	DefaultGossipPort        = 7946
+	DefaultReadyWait         = 3 * time.Second
 )
 
 // RingOptions configures the consistent-hash rings, and are checked by Join.
@@ -111,6 +112,12 @@ type Options struct {
 	// Isolation is how long a provider that just failed is tried last, before gossip
 	// declares it dead. Default DefaultIsolation; negative disables it.
 	Isolation time.Duration
+	// ReadyWait is how long a call that finds no provider of its service waits for
+	// one to join (wait-for-ready) when its context has no deadline; with a deadline
+	// it waits until the deadline. Default DefaultReadyWait, the rpc client's default
+	// timeout; negative turns waiting off: such a call fails at once with
+	// CodeUnavailable.
+	ReadyWait time.Duration
 	// Debounce gathers bursts of membership changes into one ring rebuild.
 	// Default DefaultDebounce.
 	Debounce time.Duration
@@ -176,6 +183,9 @@ func (r *resolved) defaults() error {
 	}
 	if r.Isolation == 0 {
 		r.Isolation = DefaultIsolation
+	}
+	if r.ReadyWait == 0 {
+		r.ReadyWait = DefaultReadyWait
 	}
 	if r.Debounce <= 0 {
 		r.Debounce = DefaultDebounce

@@ -39,6 +39,9 @@ type Registry struct {
 	watchers map[int]func(Event)
 	watchSeq int
 
+	rebuildMu sync.Mutex   // orders rebuilds: a snapshot never replaces a newer one
+	waiting   atomic.Int32 // calls waiting for a provider
+
 	isolated sync.Map // RPC address -> unix nanoseconds until which it is tried last
 	nIsol    atomic.Int32
 	rr       atomic.Uint64
@@ -82,6 +85,12 @@ func (ns *nodeState) member() Member {
 // Join starts this node's gossip member and joins the cluster through opts.Seeds.
 // With opts.Server it advertises the server's services at opts.RPCAddr, including
 // services registered later.
+//
+// Join returns once it has the catalogs (the services) of the members it reached,
+// so that a call made right after it routes by them. ctx bounds the whole: if it
+// ends before a seed answers, Join fails; if it ends while catalogs are still on
+// their way (or after 5 s in any case), Join returns the registry, which keeps
+// fetching them, and calls wait for their providers (Options.ReadyWait).
 func Join(ctx context.Context, opts Options) (*Registry, error) {
 	o, err := opts.resolve()
 	if err != nil {
@@ -125,6 +134,7 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 		r.stopRoutines()
 		return nil, err
 	}
+	r.syncCatalogs(ctx)
 	if o.Server != nil {
 		o.Server.OnRegister(r.serviceRegistered)
 	}
@@ -359,6 +369,8 @@ func (r *Registry) rebuildLoop() {
 }
 
 func (r *Registry) rebuild() {
+	r.rebuildMu.Lock()
+	defer r.rebuildMu.Unlock()
 	r.mu.Lock()
 	nodes := make(map[string]*nodeState, len(r.nodes))
 	for k, ns := range r.nodes {
@@ -398,7 +410,7 @@ func (r *Registry) refetchStale() {
 	r.mu.Lock()
 	var stale []string
 	for name, ns := range r.nodes {
-		if ns.gossip != "" && ns.meta.services > 0 && (ns.cat == nil || ns.cat.version < ns.meta.version) {
+		if ns.gossip != "" && catalogPending(ns) {
 			stale = append(stale, name)
 		}
 	}
@@ -455,7 +467,9 @@ func (r *Registry) replyLoop() {
 
 // Resolve returns the providers to try for call, best first: on the ring, the owner
 // of the call's route key and the next distinct owners. Providers that failed within
-// Options.Isolation come last.
+// Options.Isolation come last. When the service has no provider yet, Resolve waits
+// for one until ctx ends, or for Options.ReadyWait when ctx has no deadline; it never
+// blocks otherwise.
 func (r *Registry) Resolve(ctx context.Context, call *rpc.Call, dst []string) ([]string, error) {
 	return r.resolve(ctx, call, dst, r.opts.Strategy)
 }
@@ -463,7 +477,10 @@ func (r *Registry) Resolve(ctx context.Context, call *rpc.Call, dst []string) ([
 func (r *Registry) resolve(ctx context.Context, call *rpc.Call, dst []string, s Strategy) ([]string, error) {
 	sr := r.snap.Load().services[call.Service()]
 	if sr == nil {
-		return dst, rpc.Errorf(rpc.CodeUnavailable, "no provider of service %s is in the cluster that %s sees: start one, or check that it joined the same cluster", call.Service(), r.opts.NodeName)
+		var err error
+		if sr, err = r.waitProvider(ctx, call.Service()); err != nil {
+			return dst, err
+		}
 	}
 	n := len(sr.providers)
 	k := min(r.opts.Failover, n)
@@ -541,7 +558,8 @@ func (v strategyView) ReportFailure(addr string, err error) { v.r.ReportFailure(
 // Shutdown leaves gracefully: it announces the leave, waits Options.LeavePropagation
 // for consumers to drop this node from their rings, shuts Options.Server down (new
 // calls are turned away unprocessed, calls in flight finish), then stops gossip. ctx
-// caps the whole.
+// caps the whole. A node without Options.Server is in no ring: it does not wait for
+// the leave to propagate.
 func (r *Registry) Shutdown(ctx context.Context) error {
 	var errs []error
 	r.shutOnce.Do(func() {
@@ -555,13 +573,8 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 			// by probing. The shutdown goes on.
 			r.log.Warn("registry: the leave was not announced", "err", err)
 		}
-		t := time.NewTimer(r.opts.LeavePropagation)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
 		if r.opts.Server != nil {
+			r.awaitPropagation(ctx)
 			if err := r.opts.Server.Shutdown(ctx); err != nil {
 				errs = append(errs, err)
 			}
@@ -582,6 +595,16 @@ func (r *Registry) Close() error {
 		r.stopRoutines()
 	})
 	return err
+}
+
+// awaitPropagation gives consumers Options.LeavePropagation to drop this node.
+func (r *Registry) awaitPropagation(ctx context.Context) {
+	t := time.NewTimer(r.opts.LeavePropagation)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 func (r *Registry) markClosed() {

@@ -223,8 +223,8 @@ func TestJoinErrors(t *testing.T) {
 	}
 }
 
-func TestNoProvider(t *testing.T) {
-	reg, c := startConsumer(t, "alone", nil, nil)
+func TestNoProviderAtOnce(t *testing.T) {
+	reg, c := startConsumer(t, "alone", nil, func(o *Options) { o.ReadyWait = -1 })
 	_, err := who(context.Background(), c, "k")
 	if !errors.Is(err, rpc.ErrUnavailable) || !strings.Contains(err.Error(), "no provider of service test.Who") {
 		t.Fatalf("%v", err)

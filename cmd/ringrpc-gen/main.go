@@ -1,8 +1,12 @@
 // Command ringrpc-gen writes ringrpc clients and dispatchers for Go interfaces.
 //
-// Put a line like this beside the interfaces and run go generate:
+// Make it a tool of your module, so that go mod tidy keeps what it needs:
 //
-//	//go:generate go run github.com/ringrpc/ringrpc/cmd/ringrpc-gen -type Hello,World
+//	go get -tool github.com/ringrpc/ringrpc/cmd/ringrpc-gen
+//
+// then put a line like this beside the interfaces and run go generate:
+//
+//	//go:generate go tool ringrpc-gen -type Hello,World
 //
 // For each interface X it writes, to <file>_ringrpc.go beside the file declaring X:
 // NewXClient, NewXAsyncClient with the XAsync interface, RegisterXServer, the
@@ -10,6 +14,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,6 +42,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // asked for the usage, which Parse printed
+		}
 		return err
 	}
 	if *types == "" {

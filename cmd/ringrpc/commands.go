@@ -13,21 +13,22 @@ import (
 )
 
 func cmdCall(args []string, stdout, stderr io.Writer) error {
-	c := newFlags("call", "SERVICE METHOD [JSON-ARGS]", stderr)
-	key := c.fs.String("key", "", "route key: the call goes to the key's owner on the ring")
+	c := newFlags("call", "SERVICE METHOD [JSON-ARGS]", withAddr, stderr)
+	key := c.fs.String("route-key", "", "route key: the call goes to the key's owner on the ring (default: as the generated client routes)")
 	if err := c.parse(args); err != nil {
 		return err
 	}
-	rest := c.fs.Args()
+	rest := c.args
 	if len(rest) < 2 || len(rest) > 3 {
 		return usageError{"want SERVICE METHOD [JSON-ARGS], like: example.com/hello.Hello SayHello '[\"a\",\"b\"]'"}
 	}
 	body := []byte("[]")
 	if len(rest) == 3 {
-		body = []byte(rest[2])
+		body = bytes.TrimSpace([]byte(rest[2]))
 	}
-	if !json.Valid(body) || !bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
-		return usageError{fmt.Sprintf("JSON-ARGS must be a JSON array of the arguments, like '[\"a\", 1]'; got %s", body)}
+	jsonArgs, err := splitArgs(body)
+	if err != nil {
+		return err
 	}
 	s, err := c.connect(false)
 	if err != nil {
@@ -42,18 +43,23 @@ func cmdCall(args []string, stdout, stderr io.Writer) error {
 	if i < 0 {
 		return fmt.Errorf("service %s has no method %q; it has: %s", desc.Name, rest[1], methodNames(desc))
 	}
+	m := desc.Methods[i]
+	if err := checkArgs(m, jsonArgs); err != nil {
+		return err
+	}
 	ctx := s.ctx
 	if *key != "" {
 		ctx = rpc.WithRouteKey(ctx, *key)
-	}
-	out, err := s.client.InvokeJSON(ctx, desc.Name, desc.Methods[i], bytes.TrimSpace(body))
-	if err != nil {
+	} else if k, ok, err := routeKey(m, jsonArgs); err != nil {
 		return err
+	} else if ok {
+		ctx = rpc.WithRouteKey(ctx, k)
 	}
-	if desc.Methods[i].Oneway {
-		out = []byte("null")
+	out, err := s.client.InvokeJSON(ctx, desc.Name, m, body)
+	if err != nil {
+		return fmt.Errorf("%s.%s via %s: %w", desc.Name, m.Name, s.target(), err)
 	}
-	if len(out) == 0 {
+	if m.Oneway || len(out) == 0 {
 		out = []byte("null")
 	}
 	var pretty bytes.Buffer
@@ -63,6 +69,14 @@ func cmdCall(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, pretty.String())
 	return nil
+}
+
+// target names where the session's calls go, for messages.
+func (s *session) target() string {
+	if s.reg != nil {
+		return "the cluster at " + s.c.seed
+	}
+	return s.c.addr
 }
 
 func methodNames(d *rpc.ServiceDesc) string {
@@ -96,9 +110,12 @@ func signature(m rpc.MethodDesc) string {
 }
 
 func cmdServices(args []string, stdout, stderr io.Writer) error {
-	c := newFlags("services", "", stderr)
+	c := newFlags("services", "", withAddr|withJSON, stderr)
 	if err := c.parse(args); err != nil {
 		return err
+	}
+	if len(c.args) > 0 {
+		return usageError{fmt.Sprintf("takes no arguments; got %q", c.args)}
 	}
 	s, err := c.connect(false)
 	if err != nil {
@@ -152,9 +169,12 @@ func (s *session) clusterServices() ([]rpc.ServiceDesc, error) {
 }
 
 func cmdMembers(args []string, stdout, stderr io.Writer) error {
-	c := newFlags("members", "", stderr)
+	c := newFlags("members", "", withJSON, stderr)
 	if err := c.parse(args); err != nil {
 		return err
+	}
+	if len(c.args) > 0 {
+		return usageError{fmt.Sprintf("takes no arguments; got %q", c.args)}
 	}
 	s, err := c.connect(true)
 	if err != nil {
@@ -178,11 +198,11 @@ func cmdMembers(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdRing(args []string, stdout, stderr io.Writer) error {
-	c := newFlags("ring", "SERVICE", stderr)
+	c := newFlags("ring", "SERVICE", withJSON, stderr)
 	if err := c.parse(args); err != nil {
 		return err
 	}
-	if c.fs.NArg() != 1 {
+	if len(c.args) != 1 {
 		return usageError{"want one SERVICE"}
 	}
 	s, err := c.connect(true)
@@ -190,9 +210,9 @@ func cmdRing(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.close()
-	owners, ok := s.reg.Snapshot().Services[c.fs.Arg(0)]
+	owners, ok := s.reg.Snapshot().Services[c.args[0]]
 	if !ok {
-		return fmt.Errorf("no provider of %q in the cluster", c.fs.Arg(0))
+		return fmt.Errorf("no provider of %q in the cluster at %s (members: %d); ringrpc services --seed lists the services", c.args[0], c.seed, len(s.reg.Members()))
 	}
 	if c.json {
 		return writeJSON(stdout, owners)

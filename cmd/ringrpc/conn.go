@@ -2,55 +2,104 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ringrpc/ringrpc/registry"
 	"github.com/ringrpc/ringrpc/rpc"
+	"github.com/ringrpc/ringrpc/transport"
 )
 
 var errHelp = errors.New("help shown")
 
-// common are the flags every command shares.
+// Which flags a command takes, beyond --seed, --bind, --preset, --gossip-key and
+// --timeout, which every command takes.
+const (
+	withAddr = 1 << iota // --addr and the TLS flags: the command calls servers
+	withJSON             // --json
+)
+
+// common are the flags and positional arguments of a command.
 type common struct {
-	fs      *flag.FlagSet
-	addr    string
-	seed    string
-	bind    string
-	preset  string
-	timeout time.Duration
-	json    bool
+	fs        *flag.FlagSet
+	args      []string // positional
+	addr      string
+	seed      string
+	bind      string
+	preset    string
+	gossipKey string
+	timeout   time.Duration
+	json      bool
+	tls       tlsFlags
 }
 
-func newFlags(name, args string, stderr io.Writer) *common {
+type tlsFlags struct {
+	on                        bool
+	ca, cert, key, serverName string
+}
+
+func newFlags(name, args string, which int, stderr io.Writer) *common {
 	c := &common{fs: flag.NewFlagSet("ringrpc "+name, flag.ContinueOnError)}
 	c.fs.SetOutput(stderr)
-	c.fs.StringVar(&c.addr, "addr", "", "RPC address of one server (host:port)")
+	if which&withAddr != 0 {
+		c.fs.StringVar(&c.addr, "addr", "", "RPC address of one server (host:port); not with --seed")
+		c.fs.BoolVar(&c.tls.on, "tls", false, "call servers over TLS (implied by --ca, --cert and --server-name)")
+		c.fs.StringVar(&c.tls.ca, "ca", "", "PEM file of the CA that signed the servers' certificates (default: the system's)")
+		c.fs.StringVar(&c.tls.cert, "cert", "", "PEM file of this client's certificate, for mutual TLS (with --key)")
+		c.fs.StringVar(&c.tls.key, "key", "", "PEM file of the key of --cert")
+		c.fs.StringVar(&c.tls.serverName, "server-name", "", "name to verify in the servers' certificates (default: the host dialled)")
+	}
 	c.fs.StringVar(&c.seed, "seed", "", "gossip address of a cluster member, to join the cluster (host:port[,host:port])")
-	c.fs.StringVar(&c.bind, "bind", "127.0.0.1:0", "gossip address to bind when joining")
+	c.fs.StringVar(&c.bind, "bind", "", "gossip address to bind when joining (default 127.0.0.1:0 for a loopback seed, else 0.0.0.0:0)")
 	c.fs.StringVar(&c.preset, "preset", "lan", "the cluster's failure-detection preset: fast, local, lan or wan")
+	c.fs.StringVar(&c.gossipKey, "gossip-key", "", "the cluster's gossip encryption key (registry.Options.SecretKey), base64 or hex; default $RINGRPC_GOSSIP_KEY")
 	c.fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "give up after this long")
-	c.fs.BoolVar(&c.json, "json", false, "print JSON")
+	if which&withJSON != 0 {
+		c.fs.BoolVar(&c.json, "json", false, "print JSON")
+	}
 	c.fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: ringrpc %s [flags] %s\n\nflags:\n", name, args)
+		fmt.Fprintf(stderr, "usage: ringrpc %s [flags] %s\n\nflags (before or after the arguments):\n", name, args)
 		c.fs.PrintDefaults()
 	}
 	return c
 }
 
+// parse reads flags anywhere among the arguments, as in "ring SERVICE --seed X";
+// everything after "--" is an argument.
 func (c *common) parse(args []string) error {
-	if err := c.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
+	for {
+		if err := c.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return errHelp
+			}
+			return usageError{err.Error()}
 		}
-		return usageError{err.Error()}
+		rest := c.fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			c.args = append(c.args, rest...)
+			break
+		}
+		c.args = append(c.args, rest[0])
+		args = rest[1:]
+	}
+	if c.addr != "" && c.seed != "" {
+		return usageError{"--addr and --seed conflict: give --addr to call one server, or --seed to route through the cluster"}
 	}
 	return nil
 }
@@ -59,6 +108,8 @@ func (c *common) parse(args []string) error {
 type session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
+	c      *common
+	tls    *tls.Config
 	reg    *registry.Registry
 	client *rpc.Client
 }
@@ -66,8 +117,12 @@ type session struct {
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func (c *common) connect(needCluster bool) (*session, error) {
+	tlsConf, err := c.tls.config()
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	s := &session{ctx: ctx, cancel: cancel}
+	s := &session{ctx: ctx, cancel: cancel, c: c, tls: tlsConf}
 	var resolver rpc.Resolver
 	switch {
 	case c.seed != "":
@@ -86,50 +141,113 @@ func (c *common) connect(needCluster bool) (*session, error) {
 		cancel()
 		return nil, usageError{"say where: --addr HOST:PORT for one server, or --seed HOST:PORT to join a cluster"}
 	}
-	client, err := rpc.NewClient(rpc.ClientOptions{Resolver: resolver, Timeout: c.timeout})
-	if err != nil {
+	if s.client, err = s.newClient(resolver); err != nil {
 		s.close()
 		return nil, err
 	}
-	s.client = client
 	return s, nil
 }
 
+func (s *session) newClient(r rpc.Resolver) (*rpc.Client, error) {
+	return rpc.NewClient(rpc.ClientOptions{Resolver: r, Timeout: s.c.timeout, Transport: transport.ClientOptions{
+		ConnOptions: transport.ConnOptions{TLS: s.tls, Logger: quiet},
+	}})
+}
+
+// config builds the client TLS configuration, nil without TLS.
+func (f tlsFlags) config() (*tls.Config, error) {
+	if !f.on && f.ca == "" && f.cert == "" && f.key == "" && f.serverName == "" {
+		return nil, nil
+	}
+	conf := &tls.Config{ServerName: f.serverName, MinVersion: tls.VersionTLS12}
+	if f.ca != "" {
+		pem, err := os.ReadFile(f.ca)
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("--ca: %v", err)}
+		}
+		conf.RootCAs = x509.NewCertPool()
+		if !conf.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, usageError{fmt.Sprintf("--ca %s holds no PEM certificate", f.ca)}
+		}
+	}
+	if (f.cert == "") != (f.key == "") {
+		return nil, usageError{"--cert and --key go together: the client certificate and its key"}
+	}
+	if f.cert != "" {
+		cert, err := tls.LoadX509KeyPair(f.cert, f.key)
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("--cert/--key: %v", err)}
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	return conf, nil
+}
+
+// join joins the cluster as an observer: a member that serves nothing, named
+// ringrpc-cli-..., which leaves without waiting when the command ends.
 func (c *common) join(ctx context.Context) (*registry.Registry, error) {
 	presets := map[string]registry.Preset{"fast": registry.Fast, "local": registry.Local, "lan": registry.LAN, "wan": registry.WAN}
 	p, ok := presets[c.preset]
 	if !ok {
 		return nil, usageError{fmt.Sprintf("unknown --preset %q: use fast, local, lan or wan", c.preset)}
 	}
-	host, port, err := net.SplitHostPort(c.bind)
-	if err != nil {
-		return nil, usageError{fmt.Sprintf("--bind %q: %v", c.bind, err)}
-	}
-	n, _ := strconv.Atoi(port)
-	reg, err := registry.Join(ctx, registry.Options{
-		NodeName: "", BindAddr: host, BindPort: n, Seeds: strings.Split(c.seed, ","),
-		Preset: p, Logger: quiet,
-	})
+	seeds := strings.Split(c.seed, ",")
+	host, port, err := c.bindAddr(seeds[0])
 	if err != nil {
 		return nil, err
 	}
-	// Wait until every member's catalog has arrived.
-	err = reg.WaitFor(ctx, func(s registry.Snapshot) bool {
-		if len(s.Members) < 2 {
-			return false
-		}
-		for _, m := range s.Members {
-			if m.State == "syncing" {
-				return false
-			}
-		}
-		return true
+	key, err := c.secretKey()
+	if err != nil {
+		return nil, err
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	reg, err := registry.Join(ctx, registry.Options{
+		NodeName: "ringrpc-cli-" + hex.EncodeToString(b[:]), BindAddr: host, BindPort: port,
+		Seeds: seeds, Preset: p, SecretKey: key, Logger: quiet,
 	})
 	if err != nil {
-		reg.Close()
-		return nil, fmt.Errorf("the cluster at %s did not share its state in time: %w", c.seed, err)
+		return nil, fmt.Errorf("joining the cluster at %s: %w", c.seed, err)
 	}
 	return reg, nil
+}
+
+// bindAddr is --bind, or loopback when the seed is on loopback: a member must be
+// reachable by the others, and an unspecified address advertises a private one.
+func (c *common) bindAddr(seed string) (string, int, error) {
+	bind := c.bind
+	if bind == "" {
+		bind = "0.0.0.0:0"
+		if h, _, err := net.SplitHostPort(seed); err == nil && (h == "localhost" || net.ParseIP(h).IsLoopback()) {
+			bind = "127.0.0.1:0"
+		}
+	}
+	host, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return "", 0, usageError{fmt.Sprintf("--bind %q: %v", bind, err)}
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return "", 0, usageError{fmt.Sprintf("--bind %q: the port is not a number", bind)}
+	}
+	return host, n, nil
+}
+
+func (c *common) secretKey() ([]byte, error) {
+	s := c.gossipKey
+	if s == "" {
+		s = os.Getenv("RINGRPC_GOSSIP_KEY")
+	}
+	if s == "" {
+		return nil, nil
+	}
+	if k, err := hex.DecodeString(s); err == nil {
+		return k, nil
+	}
+	if k, err := base64.StdEncoding.DecodeString(s); err == nil {
+		return k, nil
+	}
+	return nil, usageError{"--gossip-key is neither hex nor base64"}
 }
 
 func (s *session) close() {
@@ -137,7 +255,7 @@ func (s *session) close() {
 		s.client.Close()
 	}
 	if s.reg != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		s.reg.Shutdown(ctx)
 		cancel()
 	}
@@ -165,7 +283,8 @@ func (s *session) describe(service string) (*rpc.ServiceDesc, error) {
 // service (any provider when service is empty) in the cluster.
 func (s *session) introspect(service string) ([]rpc.ServiceDesc, error) {
 	if s.reg == nil {
-		return s.client.ListServices(s.ctx)
+		descs, err := s.client.ListServices(s.ctx)
+		return descs, s.diagnose(s.c.addr, err)
 	}
 	addr := ""
 	for _, m := range s.reg.Members() {
@@ -179,12 +298,13 @@ func (s *session) introspect(service string) ([]rpc.ServiceDesc, error) {
 		}
 	}
 	if addr == "" {
-		return nil, fmt.Errorf("no member of the cluster provides %q", service)
+		return nil, fmt.Errorf("no member of the cluster at %s provides %q (members: %d); check the service name with ringrpc services --seed", s.c.seed, service, len(s.reg.Members()))
 	}
-	c, err := rpc.NewClient(rpc.ClientOptions{Resolver: rpc.StaticAddress(addr)})
+	c, err := s.newClient(rpc.StaticAddress(addr))
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	return c.ListServices(s.ctx)
+	descs, err := c.ListServices(s.ctx)
+	return descs, s.diagnose(addr, err)
 }

@@ -3,18 +3,32 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/ringrpc/ringrpc/example/hello"
 	"github.com/ringrpc/ringrpc/registry"
 	"github.com/ringrpc/ringrpc/rpc"
+	"github.com/ringrpc/ringrpc/transport"
 )
 
 func TestMain(m *testing.M) {
@@ -27,9 +41,14 @@ func TestMain(m *testing.M) {
 // and gossip addresses.
 func provider(t *testing.T) (string, string) {
 	t.Helper()
+	return providerNamed(t, "p1", nil)
+}
+
+func providerNamed(t *testing.T, name string, seeds []string) (string, string) {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := rpc.NewServer(rpc.ServerOptions{Logger: log})
-	svc := &hello.Service{Name: "p1", Log: log}
+	svc := &hello.Service{Name: name, Log: log}
 	if err := hello.RegisterHelloServer(srv, svc); err != nil {
 		t.Fatal(err)
 	}
@@ -41,13 +60,15 @@ func provider(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
-	reg, err := registry.Join(context.Background(), registry.Options{NodeName: "p1", Preset: registry.Fast, Server: srv, RPCAddr: ln.Addr().String(), Logger: log})
+	reg, err := registry.Join(context.Background(), registry.Options{NodeName: name, Seeds: seeds, Preset: registry.Fast, Server: srv, RPCAddr: ln.Addr().String(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close(); srv.Close() })
 	return ln.Addr().String(), reg.GossipAddr()
 }
+
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func runCLI(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
@@ -67,7 +88,17 @@ func TestCLI(t *testing.T) {
 		{"call by address", []string{"call", "--addr", addr, hello.HelloServiceName, "SayHello", `["a","b"]`}, 0, `"hello a b"`, ""},
 		{"call an int method", []string{"call", "--addr", addr, hello.HelloServiceName, "SayHelloInteger", `[1, 2]`}, 0, "1003", ""},
 		{"call oneway", []string{"call", "--addr", addr, hello.WorldServiceName, "SayWorld", `["a","b"]`}, 0, "null", ""},
-		{"call through the cluster with a key", []string{"call", "--seed", seed, "--preset", "fast", "--key", "user-1", hello.HelloServiceName, "Greet", `["user-1"]`}, 0, `"hi user-1, from p1"`, ""},
+		{"call through the cluster with a key", []string{"call", "--seed", seed, "--preset", "fast", "--route-key", "user-1", hello.HelloServiceName, "Greet", `["user-1"]`}, 0, `"hi user-1, from p1"`, ""},
+		{"flags after the arguments", []string{"ring", hello.HelloServiceName, "--seed", seed, "--preset", "fast"}, 0, "100.0%", ""},
+		{"flags between the arguments", []string{"call", hello.HelloServiceName, "--addr", addr, "SayHello", `["a","b"]`}, 0, `"hello a b"`, ""},
+		{"arguments after --", []string{"call", "--addr", addr, "--", hello.HelloServiceName, "SayHello", `["a","b"]`}, 0, `"hello a b"`, ""},
+		{"--addr and --seed conflict", []string{"services", "--addr", addr, "--seed", seed}, 2, "", "--addr and --seed conflict"},
+		{"members takes no --addr", []string{"members", "--addr", addr}, 2, "", "flag provided but not defined: -addr"},
+		{"members takes no arguments", []string{"members", "--seed", seed, "x"}, 2, "", "takes no arguments"},
+		{"oneway: argument count", []string{"call", "--addr", addr, hello.WorldServiceName, "SayWorld", `["a"]`}, 2, "", "SayWorld takes 2 arguments, (a string, b string); got 1"},
+		{"oneway: argument type", []string{"call", "--addr", addr, hello.WorldServiceName, "SayWorld", `["a", 2]`}, 2, "", "argument 2 (b): want a string (string), got an integer"},
+		{"an integer argument", []string{"call", "--addr", addr, hello.HelloServiceName, "SayHelloInteger", `[1, 2.5]`}, 2, "", "argument 2 (b): want an integer (int), got 2.5"},
+		{"missing arguments", []string{"call", "--addr", addr, hello.HelloServiceName, "SayHello"}, 2, "", "SayHello takes 2 arguments"},
 		{"services", []string{"services", "--addr", addr}, 0, "SayHello(a string, b string) (string, error)", ""},
 		{"services in the cluster", []string{"services", "--seed", seed, "--preset", "fast"}, 0, "SayWorld(a string, b string)  // oneway", ""},
 		{"members", []string{"members", "--seed", seed, "--preset", "fast"}, 0, "p1", ""},
@@ -75,13 +106,15 @@ func TestCLI(t *testing.T) {
 		{"unknown service", []string{"call", "--addr", addr, "no.Such", "X"}, 1, "", `unknown service "no.Such"`},
 		{"unknown method", []string{"call", "--addr", addr, hello.HelloServiceName, "Nope"}, 1, "", `no method "Nope"; it has: Greet, SayHello, SayHelloInteger`},
 		{"bad JSON", []string{"call", "--addr", addr, hello.HelloServiceName, "SayHello", `["a",`}, 2, "", "JSON-ARGS must be a JSON array"},
-		{"wrong argument types", []string{"call", "--addr", addr, hello.HelloServiceName, "SayHello", `[1,2]`}, 1, "", "bad_arguments"},
+		{"wrong argument types", []string{"call", "--addr", addr, hello.HelloServiceName, "SayHello", `[1,2]`}, 2, "", "argument 1 (a): want a string (string), got an integer"},
+		{"the gossip port is no server", []string{"services", "--addr", seed}, 1, "", "is not a ringrpc server"},
 		{"unreachable seed", []string{"members", "--seed", "127.0.0.1:1", "--preset", "fast", "--timeout", "2s"}, 1, "", "no seed answered"},
 		{"unreachable server", []string{"services", "--addr", "127.0.0.1:1"}, 1, "", "unavailable"},
 		{"no target", []string{"services"}, 2, "", "--addr HOST:PORT"},
-		{"members needs a seed", []string{"members", "--addr", addr}, 2, "", "needs --seed"},
+		{"members needs a seed", []string{"members"}, 2, "", "needs --seed"},
 		{"unknown command", []string{"frob"}, 2, "", `unknown command "frob"`},
 		{"help", []string{"call", "--help"}, 0, "", "usage: ringrpc call"},
+		{"help of members", []string{"members", "-h"}, 0, "", "-seed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,4 +138,111 @@ func TestCLIJSON(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &members) != nil || len(members) != 2 {
 		t.Fatalf("members --json: %d %s %s", code, out, errs)
 	}
+}
+
+// Through the cluster, the CLI routes a call as the generated client does: by the
+// method's route-key directive.
+func TestCLIRoutesAsTheGeneratedClient(t *testing.T) {
+	_, seed := providerNamed(t, "p1", nil)
+	providerNamed(t, "p2", []string{seed})
+	providerNamed(t, "p3", []string{seed})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	reg, err := registry.Join(ctx, registry.Options{NodeName: "typed", Preset: registry.Fast, Seeds: []string{seed}, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	if err := reg.WaitFor(ctx, func(s registry.Snapshot) bool { return len(s.Services[hello.HelloServiceName]) == 3 }); err != nil {
+		t.Fatal(err)
+	}
+	client, err := rpc.NewClient(rpc.ClientOptions{Resolver: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	typed := hello.NewHelloClient(client)
+	for _, user := range []string{"ann", "bob", "cy", "dee", "eve", "fay"} {
+		want, err := typed.Greet(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := runCLI("call", "--seed", seed, "--preset", "fast", hello.HelloServiceName, "Greet", `["`+user+`"]`)
+		if code != 0 || strings.TrimSpace(out) != `"`+want+`"` {
+			t.Fatalf("user %s: the CLI got %s (exit %d, %s), the typed client %q", user, out, code, errs, want)
+		}
+	}
+}
+
+// Through the cluster, with the LAN preset, a command answers in well under a second.
+func TestCLIThroughTheClusterIsQuick(t *testing.T) {
+	_, seed := provider(t)
+	start := time.Now()
+	code, out, errs := runCLI("members", "--seed", seed)
+	if code != 0 || !strings.Contains(out, "p1") || !strings.Contains(out, "ringrpc-cli-") {
+		t.Fatalf("members: exit %d\n%s\n%s", code, out, errs)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("members --seed took %v", took)
+	}
+}
+
+// A peer that is not a ringrpc server is named as such.
+func TestCLINotARingrpcServer(t *testing.T) {
+	web := httptest.NewServer(http.NotFoundHandler())
+	defer web.Close()
+	code, _, errs := runCLI("services", "--addr", strings.TrimPrefix(web.URL, "http://"))
+	if code != 1 || !strings.Contains(errs, "is not a ringrpc server: it answered with HTTP") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+}
+
+// A TLS server: without --tls the CLI says that it speaks TLS; with --tls and --ca
+// the call goes through.
+func TestCLITLS(t *testing.T) {
+	caFile, serverConf := selfSigned(t)
+	srv := rpc.NewServer(rpc.ServerOptions{Logger: quietLog, Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{TLS: serverConf, Logger: quietLog}}})
+	if err := hello.RegisterHelloServer(srv, &hello.Service{Name: "tls", Log: quietLog}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	addr := ln.Addr().String()
+	code, _, errs := runCLI("services", "--addr", addr)
+	if code != 1 || !strings.Contains(errs, addr+" speaks TLS: add --tls") {
+		t.Fatalf("without --tls: exit %d: %s", code, errs)
+	}
+	code, out, errs := runCLI("call", "--addr", addr, "--tls", "--ca", caFile, hello.HelloServiceName, "SayHello", `["a","b"]`)
+	if code != 0 || !strings.Contains(out, `"hello a b"`) {
+		t.Fatalf("with --tls: exit %d: %s %s", code, out, errs)
+	}
+}
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and returns its file
+// and a server configuration that presents it.
+func selfSigned(t *testing.T) (string, *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ringrpc test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }

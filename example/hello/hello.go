@@ -4,7 +4,7 @@ package hello
 
 import "context"
 
-//go:generate go run ../../cmd/ringrpc-gen -type Hello,World
+//go:generate go tool ringrpc-gen -type Hello,World
 
 // Hello greets. Its methods are idempotent, so a call whose provider dies mid-call
 // is sent again to the next provider on the ring.

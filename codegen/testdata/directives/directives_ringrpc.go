@@ -26,7 +26,7 @@ var AccountsServiceDesc = rpc.ServiceDesc{
 	},
 }
 
-// NewAccountsClient returns a Accounts whose methods call the service through c.
+// NewAccountsClient returns an Accounts whose methods call the service through c.
 func NewAccountsClient(c *rpc.Client) Accounts { return &accountsClient{c} }
 
 type accountsClient struct{ c *rpc.Client }
@@ -109,7 +109,7 @@ type AccountsAsync interface {
 	Whole(ctx context.Context, u User) *rpc.Future[struct{}]
 }
 
-// NewAccountsAsyncClient returns a AccountsAsync whose methods call the service through c.
+// NewAccountsAsyncClient returns an AccountsAsync whose methods call the service through c.
 func NewAccountsAsyncClient(c *rpc.Client) AccountsAsync { return &accountsAsyncClient{c} }
 
 type accountsAsyncClient struct{ c *rpc.Client }

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/ringrpc/ringrpc/rpc"
+	"github.com/ringrpc/ringrpc/transport"
+)
+
+// probeTimeout bounds each probe of a server that failed a call.
+const probeTimeout = time.Second
+
+// maxPlausibleFrame is a frame length no ringrpc answer to a probe reaches.
+const maxPlausibleFrame = 16 << 20
+
+// diagnose explains a failed call to addr when the peer is not what the command
+// expects: a TLS server called without TLS, a plain server called with it, or
+// something that is not a RocketMQ remoting peer at all. Otherwise it returns err.
+func (s *session) diagnose(addr string, err error) error {
+	if err == nil || addr == "" || rpc.CodeOf(err) == rpc.CodeServiceNotFound || rpc.CodeOf(err) == rpc.CodeMethodNotFound {
+		return err
+	}
+	if s.tls == nil && speaksTLS(addr) {
+		return fmt.Errorf("%s speaks TLS: add --tls (with --ca for a private CA, and --cert/--key for mutual TLS): %w", addr, err)
+	}
+	if what := s.probe(addr); what != "" {
+		return fmt.Errorf("%s is not a ringrpc server: %s (%w)", addr, what, err)
+	}
+	return err
+}
+
+// speaksTLS reports whether a TLS handshake with addr completes.
+func speaksTLS(addr string) bool {
+	d := &net.Dialer{Timeout: probeTimeout}
+	conn, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only probes whether the peer speaks TLS
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+// probe sends addr a remoting request and describes the answer when it is not a
+// remoting frame; "" when it is one, or when the probe itself failed to connect.
+func (s *session) probe(addr string) string {
+	d := &net.Dialer{Timeout: probeTimeout}
+	var conn net.Conn
+	var err error
+	if s.tls != nil {
+		conn, err = tls.DialWithDialer(d, "tcp", addr, s.tls)
+		if err != nil && isNotTLS(err) {
+			return "it does not speak TLS: drop --tls, --ca, --cert and --server-name"
+		}
+	} else {
+		conn, err = d.Dial("tcp", addr)
+	}
+	if err != nil {
+		return ""
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(probeTimeout))
+	// The body ends in blank lines, which a ringrpc server reads as JSON space and a
+	// line-based server (HTTP) as the end of a request it answers.
+	req := transport.Command{Code: rpc.RequestCode, Opaque: 1, ExtFields: []transport.Field{{Key: rpc.HeaderInterface, Value: rpc.IntrospectionService}, {Key: rpc.HeaderMethod, Value: "Services"}}, Body: []byte("[]\r\n\r\n")}
+	frame, err := transport.AppendFrame(nil, &req, transport.SerializeJSON)
+	if err != nil {
+		return ""
+	}
+	if _, err := conn.Write(frame); err != nil {
+		return ""
+	}
+	head := make([]byte, 8)
+	n, err := io.ReadFull(conn, head)
+	head = head[:n]
+	return classify(head, err)
+}
+
+// classify names what sent head in answer to a remoting request.
+func classify(head []byte, err error) string {
+	switch {
+	case bytes.HasPrefix(head, []byte("HTTP/")):
+		return "it answered with HTTP (an HTTP server?)"
+	case len(head) >= 2 && head[0] == 0x15 && head[1] == 0x03:
+		return "it answered with a TLS alert: add --tls"
+	case len(head) == 0 && errors.Is(err, io.EOF):
+		return "it closed the connection on a RocketMQ remoting request (a gossip port? use --seed for that)"
+	case len(head) == 0:
+		return "it did not answer a RocketMQ remoting request within " + probeTimeout.String()
+	case len(head) < 8:
+		return fmt.Sprintf("it answered %q, too short for a remoting frame", head)
+	}
+	total, hdr := binary.BigEndian.Uint32(head), binary.BigEndian.Uint32(head[4:])&0xFFFFFF
+	if total > maxPlausibleFrame || hdr > total {
+		return fmt.Sprintf("its answer starts %q, not a remoting frame", head)
+	}
+	return ""
+}
+
+func isNotTLS(err error) bool {
+	var re tls.RecordHeaderError
+	return errors.As(err, &re)
+}

@@ -1,0 +1,136 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ringrpc/ringrpc/rpc"
+)
+
+// A call made as soon as Join returns reaches a provider: Join waited for the
+// catalogs of the members it reached, the seed's and the others'.
+func TestJoinReturnsWithTheCatalogs(t *testing.T) {
+	_, seeds := cluster(t, 3)
+	providersOf(t, startProviderReg(t, seeds), whoDesc.Name, 3) // the cluster has settled
+	reg, c := startConsumer(t, "consumer", seeds, nil)
+	if got := len(reg.Snapshot().Services[whoDesc.Name]); got != 3 {
+		t.Fatalf("right after Join the ring of %s holds %d providers, want 3", whoDesc.Name, got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := who(ctx, c, "k"); err != nil {
+		t.Fatalf("a call right after Join: %v", err)
+	}
+}
+
+// startProviderReg returns the registry of a consumer that only watches: to wait for
+// the cluster to settle before the node under test joins.
+func startProviderReg(t *testing.T, seeds []string) *Registry {
+	t.Helper()
+	reg, _ := startConsumer(t, "watcher", seeds, nil)
+	return reg
+}
+
+// A call that finds no provider waits for one to join (wait-for-ready).
+func TestCallWaitsForAProvider(t *testing.T) {
+	reg, c := startConsumer(t, "consumer", nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := who(ctx, c, "k")
+		done <- err
+	}()
+	waitFor(t, "the call to wait for a provider", func() bool { return reg.waiting.Load() == 1 })
+	startProvider(t, "late", []string{reg.GossipAddr()}, nil)
+	if err := <-done; err != nil {
+		t.Fatalf("the call did not wait for the provider: %v", err)
+	}
+}
+
+// The error of a call without a provider says what the node knows, and how long the
+// call waited.
+func TestNoProviderError(t *testing.T) {
+	tests := []struct {
+		name      string
+		readyWait time.Duration
+		deadline  time.Duration // 0: none
+		code      rpc.Code
+		want      string
+		minWait   time.Duration
+	}{
+		{"wait off", -1, 0, rpc.CodeUnavailable, "(members known: 1, catalogs pending: 0; not waiting: Options.ReadyWait is negative)", 0},
+		{"ReadyWait without a deadline", 150 * time.Millisecond, 0, rpc.CodeUnavailable, "(members known: 1, catalogs pending: 0; waited 150ms, Options.ReadyWait)", 150 * time.Millisecond},
+		{"until the deadline", time.Hour, 150 * time.Millisecond, rpc.CodeUnavailable, "until the call's deadline", 150 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, c := startConsumer(t, "alone", nil, func(o *Options) { o.ReadyWait = tc.readyWait })
+			ctx := context.Background()
+			if tc.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+				defer cancel()
+			}
+			start := time.Now()
+			_, err := who(ctx, c, "k")
+			took := time.Since(start)
+			if rpc.CodeOf(err) != tc.code || !strings.Contains(err.Error(), "no provider of service test.Who is in the cluster that alone sees") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%v (code %v), want code %v and %q", err, rpc.CodeOf(err), tc.code, tc.want)
+			}
+			if took < tc.minWait || took > tc.minWait+2*time.Second {
+				t.Fatalf("failed after %v, want about %v", took, tc.minWait)
+			}
+		})
+	}
+}
+
+// A caller that cancels while waiting for a provider gets CodeCanceled, at once.
+func TestWaitForProviderCanceled(t *testing.T) {
+	reg, c := startConsumer(t, "alone", nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := who(ctx, c, "k")
+		done <- err
+	}()
+	waitFor(t, "the call to wait for a provider", func() bool { return reg.waiting.Load() == 1 })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) && rpc.CodeOf(err) != rpc.CodeCanceled {
+		t.Fatalf("%v, want canceled", err)
+	}
+}
+
+// A node that serves nothing is in no ring: its Shutdown does not wait for the leave
+// to propagate.
+func TestConsumerShutdownIsQuick(t *testing.T) {
+	_, seeds := cluster(t, 1)
+	reg, _ := startConsumer(t, "consumer", seeds, func(o *Options) { o.LeavePropagation = 10 * time.Second })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := reg.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Shutdown of a consumer took %v: it waited for a propagation that no ring needs", took)
+	}
+}
+
+// waitFor polls cond until it holds, for at most 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	limit := time.After(10 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-limit:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
