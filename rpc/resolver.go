@@ -8,8 +8,10 @@ import (
 
 // Resolver chooses the providers of a call. Resolve appends to dst the addresses to
 // try, best first: the client sends the call to the first and fails over along the
-// rest. It is called for every call, from many goroutines at once, and must not block.
-// registry.Registry implements it with gossip and consistent hashing.
+// rest. It is called for every call, from many goroutines at once. It must return at
+// once when it knows providers; it may wait, until ctx ends, while it knows none
+// (registry.Registry does, for a provider that is still joining). registry.Registry
+// implements it with gossip and consistent hashing.
 type Resolver interface {
 	Resolve(ctx context.Context, call *Call, dst []string) ([]string, error)
 }
