@@ -2,8 +2,6 @@ package rpc
 
 import (
 	"context"
-	"errors"
-	"net"
 	"runtime"
 	"sort"
 	"strings"
@@ -92,17 +90,8 @@ func startProbe(t *testing.T, opts ServerOptions) (*Server, *probe, string) {
 			return nil
 		},
 	}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(err)
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		s.Close()
-		if err := <-served; !errors.Is(err, transport.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return s, p, ln.Addr().String()
+	addr := serve(t, s.Serve, s.Close)
+	return s, p, addr
 }
 
 func newProbeClient(t *testing.T, addr string) *Client {

@@ -7,14 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/ringrpc/ringrpc/transport"
 )
 
 func TestEncoderMatchesEncodingJSON(t *testing.T) {
@@ -507,19 +504,8 @@ func servePanicky(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		s.Close()
-		if err := <-served; !errors.Is(err, transport.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	addr := serve(t, s.Serve, s.Close)
+	return addr
 }
 
 // containsInOrder reports whether s has the parts in order; the label the encoder gives

@@ -362,19 +362,27 @@ func startGreeter(t testing.TB, opts ServerOptions) (*Server, *greeter, string) 
 	if err := registerGreeter(s, g); err != nil {
 		t.Fatal(err)
 	}
+	addr := serve(t, s.Serve, s.Close)
+	return s, g, addr
+}
+
+// serve runs a server on a loopback listener until the test ends, then closes it and
+// checks that Serve returned because of that; it returns the listener's address.
+func serve(t testing.TB, serveFn func(net.Listener) error, closeFn func() error) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(ln) }()
+	go func() { served <- serveFn(ln) }()
 	t.Cleanup(func() {
-		s.Close()
-		if err := <-served; !errors.Is(err, transport.ErrServerClosed) {
+		closeFn()
+		if err := waitFor(t, served, "Serve to return"); !errors.Is(err, transport.ErrServerClosed) {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return s, g, ln.Addr().String()
+	return ln.Addr().String()
 }
 
 func newGreeterClient(t testing.TB, opts ClientOptions) (*greeterClient, *Client) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -117,25 +116,7 @@ func startCounting(t *testing.T) (*countingGreeter, string) {
 	if err := registerGreeter(s, g); err != nil {
 		t.Fatal(err)
 	}
-	return g, serve(t, s.Serve)
-}
-
-// serve runs serve on a loopback listener until the test ends and returns its address.
-func serve(t *testing.T, serve func(net.Listener) error) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- serve(ln) }()
-	t.Cleanup(func() {
-		ln.Close()
-		if err := waitFor(t, done, "Serve to return"); err != nil && !errors.Is(err, transport.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	return g, serve(t, s.Serve, s.Close)
 }
 
 // A handler that says busy ran: its call must not run again on another provider,
@@ -258,8 +239,7 @@ func startBusy(t *testing.T) (*atomic.Int32, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
-	return &n, serve(t, s.Serve)
+	return &n, serve(t, s.Serve, s.Close)
 }
 
 // A cluster that is all busy is not stormed: moves stop once the retry budget is
