@@ -25,8 +25,11 @@ type Call struct {
 	ext        transport.Fields
 	cmd        transport.Command
 	addrs      []string
-	paidMoves  int  // moves that spent the retry budget
-	awaitWrite bool // a oneway call whose future completes when it is written
+	attempt    int   // the attempt under way, from 0
+	lastErr    error // the error of the attempt before, or of this one once it ended
+	fate       fate  // what the attempt's error proves, set by the innermost attempt invoker
+	paidMoves  int   // moves that spent the retry budget
+	awaitWrite bool  // a oneway call whose future completes when it is written
 	resp       *transport.Command
 	body       []byte
 
@@ -72,6 +75,14 @@ func (c *Call) Side() string {
 	}
 	return "client"
 }
+
+// Attempt returns the number of the attempt under way on the client side, from 0: an
+// attempt interceptor sees 1 for the call's first move to another provider.
+func (c *Call) Attempt() int { return c.attempt }
+
+// LastError returns, to an attempt interceptor, the error of the previous attempt: why
+// the call moved to this provider. It is nil for the first attempt.
+func (c *Call) LastError() error { return c.lastErr }
 
 // Peer returns the other side's address: the provider chosen for a client call (empty
 // before one is chosen), the caller on the server.

@@ -25,6 +25,10 @@ type ClientOptions struct {
 	Timeout time.Duration
 	// Interceptors wrap every call, the first outermost.
 	Interceptors []Interceptor
+	// AttemptInterceptors wrap every attempt of a call: its send to one provider, with
+	// Call.Peer, Call.Attempt and Call.LastError set. They run inside Interceptors, once
+	// per provider tried; an error they return themselves ends the call.
+	AttemptInterceptors []Interceptor
 	// RetryAfterSend lets every call fail over after its request left, as calls of
 	// Idempotent methods and calls with WithRetry do.
 	RetryAfterSend bool
@@ -48,6 +52,7 @@ type Client struct {
 	baseBackoff    time.Duration
 	maxBackoff     time.Duration
 	invoke         Invoker
+	attemptChain   Invoker // nil without AttemptInterceptors
 	hasChain       bool
 	log            *slog.Logger
 
@@ -79,7 +84,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		budget:         newRetryBudget(opts.Retry),
 		baseBackoff:    orDefault(opts.Retry.Backoff, 10*time.Millisecond),
 		maxBackoff:     orDefault(opts.Retry.MaxBackoff, 200*time.Millisecond),
-		hasChain:       len(opts.Interceptors) > 0,
+		hasChain:       len(opts.Interceptors)+len(opts.AttemptInterceptors) > 0,
 		log:            topts.Logger,
 		chainSlots:     make(chan struct{}, orDefault(topts.AsyncPermits, transport.DefaultClientAsyncPermits)),
 	}
@@ -89,6 +94,9 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	c.run = newRunner(c.log)
 	c.reporter, _ = opts.Resolver.(FailureReporter)
 	c.invoke = chain(append([]Interceptor(nil), opts.Interceptors...), c.send)
+	if len(opts.AttemptInterceptors) > 0 {
+		c.attemptChain = chain(append([]Interceptor(nil), opts.AttemptInterceptors...), c.runAttempt)
+	}
 	return c, nil
 }
 

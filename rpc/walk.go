@@ -90,7 +90,7 @@ func (c *Client) send(ctx context.Context, call *Call) error {
 		return err
 	}
 	for n := 0; ; n++ {
-		aerr, f := c.attempt(ctx, call, n)
+		aerr, f := c.attemptVia(ctx, call, n)
 		if aerr == nil {
 			c.budget.succeeded()
 			return nil
@@ -105,6 +105,42 @@ func (c *Client) send(ctx context.Context, call *Call) error {
 			}
 		}
 	}
+}
+
+// attemptVia runs the nth attempt through the attempt interceptors, when there are any.
+func (c *Client) attemptVia(ctx context.Context, call *Call, n int) (*Error, fate) {
+	call.attempt = n
+	if c.attemptChain == nil {
+		aerr, f := c.attempt(ctx, call, n)
+		call.lastErr = errOrNil(aerr)
+		return aerr, f
+	}
+	call.fate = fateFinal
+	err := c.attemptChain(ctx, call)
+	call.lastErr = err
+	if err == nil {
+		return nil, fateFinal
+	}
+	var aerr *Error
+	if !errors.As(err, &aerr) {
+		aerr = &Error{Code: CodeOf(err), Message: err.Error(), cause: err}
+	}
+	return aerr, call.fate // an interceptor's own error is final
+}
+
+// runAttempt is the innermost attempt invoker.
+func (c *Client) runAttempt(ctx context.Context, call *Call) error {
+	aerr, f := c.attempt(ctx, call, call.attempt)
+	call.fate = f
+	return errOrNil(aerr)
+}
+
+// errOrNil keeps a nil *Error from becoming a non-nil error.
+func errOrNil(e *Error) error {
+	if e == nil {
+		return nil
+	}
+	return e
 }
 
 // attempt sends the call to its nth provider once and waits for the outcome: nil and

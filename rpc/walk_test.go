@@ -438,3 +438,65 @@ func TestOnewayIsNotLostOnClose(t *testing.T) {
 		t.Fatalf("oneway future to nowhere: %v", err)
 	}
 }
+
+// Attempt interceptors see every provider a call tries, with the attempt's number and
+// why the call moved; call interceptors see the call once.
+func TestAttemptInterceptors(t *testing.T) {
+	_, _, good := startGreeter(t, ServerOptions{})
+	type seen struct {
+		attempt int
+		peer    string
+		last    error
+		err     error
+	}
+	var mu sync.Mutex
+	var attempts []seen
+	var calls int
+	record := func(next Invoker) Invoker {
+		return func(ctx context.Context, call *Call) error {
+			err := next(ctx, call)
+			mu.Lock()
+			attempts = append(attempts, seen{call.Attempt(), call.Peer(), call.LastError(), err})
+			mu.Unlock()
+			return err
+		}
+	}
+	count := func(next Invoker) Invoker {
+		return func(ctx context.Context, call *Call) error {
+			mu.Lock()
+			calls++
+			mu.Unlock()
+			return next(ctx, call)
+		}
+	}
+	h, c := newGreeterClient(t, ClientOptions{
+		Resolver:            mustList(t, "127.0.0.1:1", good),
+		Interceptors:        []Interceptor{count},
+		AttemptInterceptors: []Interceptor{record},
+	})
+	check := func(what string) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if calls != 1 || len(attempts) != 2 {
+			t.Fatalf("%s: %d calls, attempts %+v", what, calls, attempts)
+		}
+		first, second := attempts[0], attempts[1]
+		if first.attempt != 0 || first.peer != "127.0.0.1:1" || first.last != nil || !errors.Is(first.err, ErrUnavailable) {
+			t.Fatalf("%s: first attempt %+v", what, first)
+		}
+		if second.attempt != 1 || second.peer != good || !errors.Is(second.last, ErrUnavailable) || second.err != nil {
+			t.Fatalf("%s: second attempt %+v", what, second)
+		}
+		calls, attempts = 0, nil
+	}
+	if _, err := h.SayHello(context.Background(), "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	check("sync")
+	c.resolver = mustList(t, "127.0.0.1:1", good) // start at the bad one again
+	if _, err := sayHelloAsync(c, context.Background(), "a", "b").Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	check("async")
+}
