@@ -236,11 +236,22 @@ func TestInboundTable(t *testing.T) {
 		t.Fatalf("find(1<<20) = %v", got)
 	}
 	for _, r := range ctxs[6:] {
-		tbl.remove(r)
+		r.finish()
 	}
-	tbl.remove(ctxs[6]) // twice: nothing happens
-	if tbl.n != 6 || len(tbl.find(1064)) != 0 {
-		t.Fatalf("after removals: %d left, want 6", tbl.n)
+	ctxs[6].finish() // twice: nothing happens
+	if len(tbl.find(1064)) != 0 {
+		t.Fatal("a finished request is found")
+	}
+	if !tbl.busy() || tbl.n != 6 {
+		t.Fatalf("after a sweep: %d left, want 6", tbl.n)
+	}
+	// A steady load of short requests does not grow the table.
+	size := len(tbl.slots)
+	for i := range 10000 {
+		tbl.add(int32(5000 + i)).finish()
+	}
+	if len(tbl.slots) > size {
+		t.Fatalf("10000 short requests grew the table from %d to %d slots", size, len(tbl.slots))
 	}
 	tbl.close()
 	for i, r := range ctxs[:6] {

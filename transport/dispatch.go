@@ -153,7 +153,7 @@ type dispatcher struct {
 	// to their connection: no caller waits for them, and a peer that closes right
 	// after sending them (Close flushes them for that) still wants them run. They end
 	// when the owner closes.
-	oneway inboundTable
+	oneway sharedInbound
 }
 
 const drainBit = 1 << 62
@@ -165,12 +165,13 @@ func newDispatcher() *dispatcher {
 	return &dispatcher{byCode: make(map[int32]*workerPool), drained: make(chan struct{})}
 }
 
-// table returns the table that holds req's context while it is handled.
-func (d *dispatcher) table(c *Conn, req *Command) *inboundTable {
+// requestCtx returns the context of a request about to be queued: in its connection's
+// table, or the dispatcher's for a oneway request.
+func (d *dispatcher) requestCtx(c *Conn, req *Command) *requestCtx {
 	if req.IsOneway() {
-		return &d.oneway
+		return d.oneway.add(req.Opaque)
 	}
-	return &c.inbound
+	return c.inbound.add(req.Opaque)
 }
 
 func (d *dispatcher) register(code int32, isDefault bool, p Processor, opts PoolOptions) error {
@@ -289,10 +290,9 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[SHUTDOWN]system busy, server is shutting down"))
 		}
 	default:
-		table := d.table(c, req)
-		ctx := table.add(req.Opaque)
+		ctx := d.requestCtx(c, req)
 		if !wp.push(task{c, req, ctx}) {
-			table.remove(ctx)
+			ctx.finish()
 			d.end()
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[OVERLOAD]system busy, start flow control for a while"))
 		}
@@ -312,8 +312,7 @@ func (d *dispatcher) work(wp *workerPool) {
 		}
 		resp := d.process(wp.p, t)
 		t.conn.reply(t.req, resp)
-		d.table(t.conn, t.req).remove(t.ctx)
-		t.ctx.end()
+		t.ctx.finish()
 		d.end()
 	}
 }

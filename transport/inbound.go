@@ -16,10 +16,11 @@ import (
 // it with WithCancel, WithTimeout or AfterFunc start no goroutine. Done's channel is
 // made only when asked for. It carries no values and no deadline.
 type requestCtx struct {
-	opaque  int32
-	ended   atomic.Bool // Err's answer, without the lock
-	watched atomic.Bool // Done or AfterFunc was called: end must take the lock
-	next    *requestCtx // the inbound table's chain; guarded by the table's mu
+	opaque   int32
+	ended    atomic.Bool // Err's answer, without the lock
+	finished atomic.Bool // the worker is done with it: the table may drop it
+	watched  atomic.Bool // Done or AfterFunc was called: end must take the lock
+	next     *requestCtx // the inbound table's chain; guarded by the table's mu
 
 	mu    sync.Mutex
 	done  chan struct{}
@@ -125,21 +126,30 @@ func (r *requestCtx) end() {
 	}
 }
 
+// finish marks the request handled and ends its context.
+func (r *requestCtx) finish() {
+	r.finished.Store(true)
+	r.end()
+}
+
 func (r *requestCtx) String() string { return "transport.requestCtx" }
 
 // inboundTable holds the requests a connection is handling (queued or running), by
 // opaque, so that a cancel notice finds its request and a closing connection ends them
 // all. It is a hash table of chains linked through the contexts themselves, indexed by
-// an opaque's low bits and kept at most half full: add and remove are an index and a
-// compare or two, with no allocation. Peers choose opaques, so two requests may share
-// one; a notice for it ends both.
+// an opaque's low bits. Peers choose opaques, so two requests may share one; a notice
+// for it ends both.
+//
+// The table belongs to the connection's reader, which alone adds, finds and closes, so
+// it takes no lock. A worker that finishes a request only marks its context finished;
+// the reader drops finished entries when the table fills up, so a request costs the
+// table an index and a store, and the worker an atomic store.
 //
 // Contexts are carved from a slab and never reused, so that a processor may keep one:
 // a kept context keeps its slab (inboundSlab contexts, 2.5 KiB) alive.
 type inboundTable struct {
-	mu     sync.Mutex
 	slots  []*requestCtx
-	n      int
+	n      int // entries, finished ones included until a sweep
 	closed bool
 	slab   []requestCtx
 }
@@ -154,10 +164,8 @@ func (t *inboundTable) slot(opaque int32) **requestCtx {
 }
 
 // add returns the context of a new request with opaque; it has already ended when the
-// connection has closed.
+// table was closed.
 func (t *inboundTable) add(opaque int32) *requestCtx {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if len(t.slab) == 0 {
 		t.slab = make([]requestCtx, inboundSlab)
 	}
@@ -165,16 +173,30 @@ func (t *inboundTable) add(opaque int32) *requestCtx {
 	t.slab = t.slab[1:]
 	r.opaque = opaque
 	if t.closed {
+		r.finished.Store(true)
 		r.ended.Store(true)
 		return r
 	}
 	if (t.n+1)*2 > len(t.slots) {
-		t.resize(max(minInboundSlots, 2*len(t.slots)))
+		t.sweep()
+		// Grow only when live requests fill a quarter: sweeps then come at most every
+		// quarter of the table's adds.
+		if (t.n+1)*4 > len(t.slots) {
+			t.resize(max(minInboundSlots, nextPow2(4*(t.n+1))))
+		}
 	}
 	s := t.slot(opaque)
 	r.next, *s = *s, r
 	t.n++
 	return r
+}
+
+func nextPow2(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
 }
 
 func (t *inboundTable) resize(size int) {
@@ -190,35 +212,31 @@ func (t *inboundTable) resize(size int) {
 	}
 }
 
-// remove takes r out of the table, if it is still there.
-func (t *inboundTable) remove(r *requestCtx) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.slots) == 0 {
-		return
-	}
-	for p := t.slot(r.opaque); *p != nil; p = &(*p).next {
-		if *p == r {
-			*p, r.next = r.next, nil
-			t.n--
-			break
+// sweep drops the finished requests, and a table a burst left empty.
+func (t *inboundTable) sweep() {
+	for i := range t.slots {
+		for p := &t.slots[i]; *p != nil; {
+			if r := *p; r.finished.Load() {
+				*p, r.next = r.next, nil
+				t.n--
+				continue
+			}
+			p = &(*p).next
 		}
 	}
 	if t.n == 0 && len(t.slots) > minInboundSlots {
-		t.slots = nil // a burst is over: don't keep its table
+		t.slots = nil
 	}
 }
 
 // find returns the contexts of the requests with opaque being handled.
 func (t *inboundTable) find(opaque int32) []*requestCtx {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if len(t.slots) == 0 {
 		return nil
 	}
 	var found []*requestCtx
 	for r := *t.slot(opaque); r != nil; r = r.next {
-		if r.opaque == opaque {
+		if r.opaque == opaque && !r.finished.Load() {
 			found = append(found, r)
 		}
 	}
@@ -227,15 +245,13 @@ func (t *inboundTable) find(opaque int32) []*requestCtx {
 
 // busy reports whether any request is being handled.
 func (t *inboundTable) busy() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.sweep()
 	return t.n > 0
 }
 
 // close empties the table, ends every context it held, and ends at once those of
 // requests added later.
 func (t *inboundTable) close() {
-	t.mu.Lock()
 	var all []*requestCtx
 	for _, r := range t.slots {
 		for ; r != nil; r = r.next {
@@ -243,8 +259,25 @@ func (t *inboundTable) close() {
 		}
 	}
 	t.slots, t.n, t.closed = nil, 0, true
-	t.mu.Unlock()
 	for _, r := range all {
 		r.end()
 	}
+}
+
+// sharedInbound is an inboundTable for many connections' readers.
+type sharedInbound struct {
+	mu sync.Mutex
+	t  inboundTable
+}
+
+func (s *sharedInbound) add(opaque int32) *requestCtx {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.t.add(opaque)
+}
+
+func (s *sharedInbound) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.t.close()
 }

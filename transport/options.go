@@ -139,9 +139,9 @@ type connConfig struct {
 	tls           *tls.Config
 	hooks         []Hook
 	log           *slog.Logger
-	syncPermits   semaphore
-	asyncPermits  semaphore
-	onewayPermits semaphore
+	syncPermits   *semaphore
+	asyncPermits  *semaphore
+	onewayPermits *semaphore
 
 	hb heartbeat
 }
