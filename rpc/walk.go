@@ -109,7 +109,7 @@ func (c *Client) send(ctx context.Context, call *Call) error {
 
 // attemptVia runs the nth attempt through the attempt interceptors, when there are any.
 func (c *Client) attemptVia(ctx context.Context, call *Call, n int) (*Error, fate) {
-	call.attempt = n
+	call.attempt, call.peer = n, call.addrs[n]
 	if c.attemptChain == nil {
 		aerr, f := c.attempt(ctx, call, n)
 		call.lastErr = errOrNil(aerr)

@@ -1,0 +1,267 @@
+// Package otelringrpc instruments ringrpc clients and servers with OpenTelemetry: a
+// span per call and per attempt, W3C trace context carried from caller to provider,
+// and call metrics on both sides. It depends on the OpenTelemetry API only; the
+// program chooses the SDK and the exporters.
+//
+// Switch it on with one line per side:
+//
+//	inst, err := otelringrpc.New(otelringrpc.Options{})
+//	inst.Client(&clientOpts) // before rpc.NewClient
+//	inst.Server(&serverOpts) // before rpc.NewServer
+//
+// Without it, ringrpc's call path runs no instrumentation code at all.
+//
+// Spans follow OpenTelemetry's RPC conventions: a client span per call named
+// "service/method" (rpc.system "ringrpc", rpc.service, rpc.method), a child span per
+// attempt with the provider's server.address and server.port, the attempt number
+// (ringrpc.attempt, from 0) and, from the second attempt on, why the call moved
+// (ringrpc.failover.reason); a server span per handled call with client.address.
+// Failed calls set the span's status and error.type to the ringrpc code name
+// (deadline_exceeded, unavailable...).
+//
+// The trace context travels as call metadata under the keys "traceparent" and
+// "tracestate" (on the wire: the extFields ringrpc.md.traceparent and
+// ringrpc.md.tracestate; docs/PROTOCOL.md). It is injected once per call, so a
+// provider's span is the child of the caller's call span.
+//
+// Metrics, with the attributes rpc.system, rpc.service, rpc.method and, on
+// completion, ringrpc.code:
+//
+//	rpc.client.call.duration   histogram, s   every call, as its caller saw it
+//	rpc.server.call.duration   histogram, s   every handled call
+//	rpc.client.active_calls    up-down        calls in flight on clients
+//	rpc.server.active_calls    up-down        handlers running
+//	ringrpc.client.attempts    counter        attempts, with ringrpc.code of each
+//	ringrpc.client.failovers   counter        attempts after the first: moves to another provider
+package otelringrpc
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ringrpc/ringrpc/rpc"
+)
+
+// ScopeName is the instrumentation scope of the tracer and the meter.
+const ScopeName = "github.com/ringrpc/ringrpc/otelringrpc"
+
+// Options configures the instrumentation. The zero value uses OpenTelemetry's global
+// providers and propagator.
+type Options struct {
+	// TracerProvider makes the tracer. Default otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
+	// MeterProvider makes the meter. Default otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
+	// Propagator carries the trace context in call metadata. Default
+	// otel.GetTextMapPropagator(); set propagation.TraceContext{} for W3C trace
+	// context when the global one is not configured.
+	Propagator propagation.TextMapPropagator
+}
+
+// Instrumentation holds the tracer, the meter's instruments and the propagator shared
+// by the interceptors it installs.
+type Instrumentation struct {
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+
+	clientDuration metric.Float64Histogram
+	serverDuration metric.Float64Histogram
+	clientActive   metric.Int64UpDownCounter
+	serverActive   metric.Int64UpDownCounter
+	attempts       metric.Int64Counter
+	failovers      metric.Int64Counter
+}
+
+// durationBuckets suit calls from tens of microseconds to seconds.
+var durationBuckets = []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// New makes the instruments. It fails only when the meter provider refuses one.
+func New(opts Options) (*Instrumentation, error) {
+	tp, mp, prop := opts.TracerProvider, opts.MeterProvider, opts.Propagator
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	if prop == nil {
+		prop = otel.GetTextMapPropagator()
+	}
+	m := mp.Meter(ScopeName)
+	in := &Instrumentation{tracer: tp.Tracer(ScopeName), prop: prop}
+	var err error
+	mk := func(f func() error) {
+		if err == nil {
+			err = f()
+		}
+	}
+	mk(func() (e error) {
+		in.clientDuration, e = m.Float64Histogram("rpc.client.call.duration", metric.WithUnit("s"),
+			metric.WithDescription("Duration of calls, as their callers saw them."), metric.WithExplicitBucketBoundaries(durationBuckets...))
+		return
+	})
+	mk(func() (e error) {
+		in.serverDuration, e = m.Float64Histogram("rpc.server.call.duration", metric.WithUnit("s"),
+			metric.WithDescription("Duration of handled calls."), metric.WithExplicitBucketBoundaries(durationBuckets...))
+		return
+	})
+	mk(func() (e error) {
+		in.clientActive, e = m.Int64UpDownCounter("rpc.client.active_calls", metric.WithUnit("{call}"), metric.WithDescription("Calls in flight."))
+		return
+	})
+	mk(func() (e error) {
+		in.serverActive, e = m.Int64UpDownCounter("rpc.server.active_calls", metric.WithUnit("{call}"), metric.WithDescription("Handlers running."))
+		return
+	})
+	mk(func() (e error) {
+		in.attempts, e = m.Int64Counter("ringrpc.client.attempts", metric.WithUnit("{attempt}"), metric.WithDescription("Attempts of calls, one per provider tried."))
+		return
+	})
+	mk(func() (e error) {
+		in.failovers, e = m.Int64Counter("ringrpc.client.failovers", metric.WithUnit("{attempt}"), metric.WithDescription("Attempts after a call's first: moves to another provider."))
+		return
+	})
+	if err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// Client installs the client interceptors in o: outermost around the call, innermost
+// around each attempt. Call it before rpc.NewClient.
+func (in *Instrumentation) Client(o *rpc.ClientOptions) {
+	o.Interceptors = append([]rpc.Interceptor{in.clientCall}, o.Interceptors...)
+	o.AttemptInterceptors = append(o.AttemptInterceptors, in.clientAttempt)
+}
+
+// Server installs the server interceptor in o, outermost. Call it before
+// rpc.NewServer.
+func (in *Instrumentation) Server(o *rpc.ServerOptions) {
+	o.Interceptors = append([]rpc.Interceptor{in.serverCall}, o.Interceptors...)
+}
+
+func callAttrs(call *rpc.Call) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		attribute.String("rpc.system", "ringrpc"),
+		attribute.String("rpc.service", call.Service()),
+		attribute.String("rpc.method", call.Method()),
+	}
+}
+
+func (in *Instrumentation) clientCall(next rpc.Invoker) rpc.Invoker {
+	return func(ctx context.Context, call *rpc.Call) error {
+		start := time.Now()
+		attrs := callAttrs(call)
+		ctx, span := in.tracer.Start(ctx, call.Service()+"/"+call.Method(), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+		ctx = in.inject(ctx)
+		set := metric.WithAttributes(attrs...)
+		in.clientActive.Add(ctx, 1, set)
+		err := next(ctx, call)
+		in.clientActive.Add(ctx, -1, set)
+		end(span, err)
+		in.clientDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(append(attrs, codeAttr(err))...))
+		return err
+	}
+}
+
+func (in *Instrumentation) clientAttempt(next rpc.Invoker) rpc.Invoker {
+	return func(ctx context.Context, call *rpc.Call) error {
+		attrs := append(peerAttrs("server", call.Peer()), attribute.Int("ringrpc.attempt", call.Attempt()))
+		if prev := call.LastError(); prev != nil && call.Attempt() > 0 {
+			attrs = append(attrs, attribute.String("ringrpc.failover.reason", prev.Error()))
+		}
+		ctx, span := in.tracer.Start(ctx, call.Service()+"/"+call.Method()+" attempt", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+		err := next(ctx, call)
+		end(span, err)
+		counted := metric.WithAttributes(append(callAttrs(call), codeAttr(err))...)
+		in.attempts.Add(ctx, 1, counted)
+		if call.Attempt() > 0 {
+			in.failovers.Add(ctx, 1, metric.WithAttributes(callAttrs(call)...))
+		}
+		return err
+	}
+}
+
+func (in *Instrumentation) serverCall(next rpc.Invoker) rpc.Invoker {
+	return func(ctx context.Context, call *rpc.Call) error {
+		start := time.Now()
+		ctx = in.prop.Extract(ctx, metadataCarrier(rpc.IncomingMetadata(ctx)))
+		attrs := callAttrs(call)
+		ctx, span := in.tracer.Start(ctx, call.Service()+"/"+call.Method(), trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(append(attrs, peerAttrs("client", call.Peer())...)...))
+		set := metric.WithAttributes(attrs...)
+		in.serverActive.Add(ctx, 1, set)
+		err := next(ctx, call)
+		in.serverActive.Add(ctx, -1, set)
+		end(span, err)
+		in.serverDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(append(attrs, codeAttr(err))...))
+		return err
+	}
+}
+
+// inject adds the trace context of ctx to the metadata its calls carry.
+func (in *Instrumentation) inject(ctx context.Context) context.Context {
+	carrier := propagation.MapCarrier{}
+	in.prop.Inject(ctx, carrier)
+	if len(carrier) == 0 {
+		return ctx
+	}
+	kv := make([]string, 0, 2*len(carrier))
+	for k, v := range carrier {
+		kv = append(kv, k, v)
+	}
+	return rpc.WithMetadata(ctx, kv...)
+}
+
+func end(span trace.Span, err error) {
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+		span.SetAttributes(attribute.String("error.type", rpc.CodeOf(err).String()))
+	}
+	span.End()
+}
+
+func codeAttr(err error) attribute.KeyValue {
+	return attribute.String("ringrpc.code", rpc.CodeOf(err).String())
+}
+
+// peerAttrs returns side.address and side.port of a host:port address.
+func peerAttrs(side, addr string) []attribute.KeyValue {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return []attribute.KeyValue{attribute.String(side+".address", addr)}
+	}
+	attrs := []attribute.KeyValue{attribute.String(side+".address", host)}
+	if p, err := strconv.Atoi(port); err == nil {
+		attrs = append(attrs, attribute.Int(side+".port", p))
+	}
+	return attrs
+}
+
+// metadataCarrier reads a trace context from call metadata.
+type metadataCarrier rpc.Metadata
+
+func (m metadataCarrier) Get(key string) string { return m[key] }
+
+func (m metadataCarrier) Set(key, value string) {
+	if m != nil {
+		m[key] = value
+	}
+}
+
+func (m metadataCarrier) Keys() []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
+}
