@@ -16,7 +16,8 @@
 //
 // Programs use: [NewClient] and [ClientOptions], [NewServer] and [ServerOptions], the
 // resolvers ([StaticAddress], [StaticList], [Resolver], [FailureReporter]),
-// [RetryPolicy], errors ([Error], [Code], [CodeOf], [NewError], [Errorf] and the Err
+// [RetryPolicy], health ([Server.SetServingStatus], [Client.CheckHealth],
+// [Client.WatchHealth], [Server.HealthHandler]), errors ([Error], [Code], [CodeOf], [NewError], [Errorf] and the Err
 // sentinels), context helpers ([WithMetadata], [OutgoingMetadata], [IncomingMetadata],
 // [SetReplyMetadata], [WithReplyMetadata], [WithRouteKey], [WithRetry],
 // [PeerFromContext]), [Future], and interceptors ([Interceptor], [Invoker], [Call]'s

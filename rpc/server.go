@@ -42,8 +42,11 @@ type Server struct {
 	mu       sync.Mutex // serialises registration
 	services atomic.Pointer[map[string]*service]
 	watchers []func(*ServiceDesc)
-	// introspection answers IntrospectionService; it is not listed among the services.
+	// introspection and healthSvc answer IntrospectionService and HealthService; they
+	// are not listed among the services.
 	introspection *service
+	healthSvc     *service
+	health        *health
 	// expired counts calls not run because their deadline passed while they waited
 	// for a worker.
 	expired atomic.Int64
@@ -74,6 +77,11 @@ func NewServer(opts ServerOptions) *Server {
 	}
 	// Cannot fail: the code is registered once, on a new server.
 	_ = s.ts.RegisterProcessor(RequestCode, transport.ProcessorFunc(s.process), pool)
+	s.health = newHealth()
+	s.healthSvc = &service{desc: &healthDesc, methods: map[string]*method{
+		"Check": {desc: &healthDesc.Methods[0], handler: s.checkHealth},
+		"Watch": {desc: &healthDesc.Methods[1], handler: s.watchHealth},
+	}}
 	s.introspection = &service{desc: &introspectionDesc, methods: map[string]*method{
 		"Services": {desc: &introspectionDesc.Methods[0], handler: s.introspect},
 	}}
@@ -96,7 +104,7 @@ func (s *Server) Register(desc *ServiceDesc, handlers []Handler) error {
 	}
 	s.mu.Lock()
 	old := *s.services.Load()
-	if _, dup := old[desc.Name]; dup || desc.Name == IntrospectionService {
+	if _, dup := old[desc.Name]; dup || desc.Name == IntrospectionService || desc.Name == HealthService {
 		s.mu.Unlock()
 		return fmt.Errorf("rpc: service %s is already registered on this server", desc.Name)
 	}
@@ -108,6 +116,9 @@ func (s *Server) Register(desc *ServiceDesc, handlers []Handler) error {
 	s.services.Store(&next)
 	watchers := s.watchers
 	s.mu.Unlock()
+	if _, set := s.ServingStatus(desc.Name); !set {
+		s.health.set(desc.Name, StatusServing)
+	}
 	for _, w := range watchers {
 		w(desc)
 	}
@@ -148,12 +159,23 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.ts.Shutdown(ctx)
 // Close closes every connection at once.
 func (s *Server) Close() error { return s.ts.Close() }
 
+// builtin returns the service every server answers by that name, or nil.
+func (s *Server) builtin(name string) *service {
+	switch name {
+	case IntrospectionService:
+		return s.introspection
+	case HealthService:
+		return s.healthSvc
+	}
+	return nil
+}
+
 // process is the transport processor of RPC requests: find, decode, run, answer.
 func (s *Server) process(ctx context.Context, conn *transport.Conn, req *transport.Command) (*transport.Command, error) {
 	name := req.ExtFields.Get(HeaderInterface)
 	svc := (*s.services.Load())[name]
-	if svc == nil && name == IntrospectionService {
-		svc = s.introspection
+	if svc == nil {
+		svc = s.builtin(name)
 	}
 	if svc == nil {
 		return s.reject(req, CodeServiceNotFound, fmt.Sprintf("service %q is not served at %s: check the service name, or register it on the provider", name, conn.LocalAddr()))
