@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -499,4 +500,32 @@ func TestAttemptInterceptors(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("async")
+}
+
+// An async call cancelled while its request is being encoded must not be completed,
+// and its pooled Call recycled, before the encoding is done (the race detector sees
+// it otherwise).
+func TestAsyncCancelDuringSend(t *testing.T) {
+	_, _, addr := startGreeter(t, ServerOptions{})
+	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	big := strings.Repeat("x", 256<<10) // a long encode: a wide window
+	if _, err := sayHelloAsync(c, context.Background(), "a", "b").Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 300 {
+		ctx, cancel := context.WithCancel(context.Background())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range i % 64 { // cancel at a different point each time
+				runtime.Gosched()
+			}
+			cancel()
+		}()
+		if _, err := sayHelloAsync(c, ctx, big, "b").Wait(context.Background()); err != nil && !errors.Is(err, ErrCanceled) {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	wg.Wait()
 }

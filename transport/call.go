@@ -22,9 +22,22 @@ type call struct {
 	req    *Command
 	stopFn func() bool // stops the context watch
 
-	// asyncSent | asyncCancelled: the second to come sends the cancel notice.
-	notice atomic.Uint32
+	// state orders an async call's sender against its completion: see asyncState.
+	state atomic.Uint32
 }
+
+// The bits of an async call's state. The sender owns req until it sets asyncSent, so
+// an outcome that comes first (a cancel, a close, a timeout, even the response) is
+// only stored, with asyncDone: whichever of the two bits is set second delivers it, so
+// that the callback, which may recycle req, never runs while req is being encoded.
+// asyncQueued and asyncCancelled do the same for the cancel notice: it goes out only
+// for a request that was queued, from whichever side comes second.
+const (
+	asyncSent uint32 = 1 << iota
+	asyncQueued
+	asyncCancelled
+	asyncDone
+)
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
 
@@ -43,16 +56,49 @@ func (cl *call) kind() string {
 }
 
 // complete delivers the outcome. It is called exactly once, by whoever removed the call
-// from its connection's pending table (or by the sender when it never got there).
+// from its connection's pending table (or by the sender when it never got there). An
+// async call's outcome waits for its sender to be done with the request.
 func (cl *call) complete(resp *Command, err error) {
+	cl.resp, cl.err = resp, err
 	if cl.cb == nil {
-		cl.resp, cl.err = resp, err
 		cl.done <- struct{}{}
 		return
 	}
+	if cl.state.Or(asyncDone)&asyncSent != 0 {
+		cl.deliver()
+	}
+}
+
+// sendDone tells an async call that its sender no longer uses the request, and
+// whether it was queued; it delivers an outcome that came first.
+func (cl *call) sendDone(queued bool) {
+	bits := asyncSent
+	if queued {
+		bits |= asyncQueued
+	}
+	old := cl.state.Or(bits)
+	if queued && old&asyncCancelled != 0 {
+		cl.conn.sendCancel(cl.opaque)
+	}
+	if old&asyncDone != 0 {
+		cl.deliver()
+	}
+}
+
+// cancelled notes that the async call's context ended while it was pending, and sends
+// the cancel notice if the request was already queued.
+func (cl *call) cancelled() {
+	if cl.state.Or(asyncCancelled)&asyncQueued != 0 {
+		cl.conn.sendCancel(cl.opaque)
+	}
+}
+
+// deliver runs the hooks and the callback of an async call, once.
+func (cl *call) deliver() {
 	if cl.stopFn != nil {
 		cl.stopFn()
 	}
+	resp, err := cl.resp, cl.err
 	if err == nil {
 		err = runAfterHooks(cl.conn, cl.req, resp)
 		if err != nil {
@@ -187,24 +233,30 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, 
 			}
 		})
 	}
+	cl.sendDone(c.sendAsync(ctx, cl))
+}
+
+// sendAsync makes cl pending and queues its request; it reports whether it did. An
+// outcome it meets on the way is given to complete, which keeps it for sendDone.
+func (c *Conn) sendAsync(ctx context.Context, cl *call) bool {
 	if err := c.addPending(cl); err != nil {
 		cl.complete(nil, err)
-		return
+		return false
 	}
 	// The context may have ended before the call was pending.
 	if err := ctx.Err(); err != nil {
 		if c.removePending(cl) {
 			cl.complete(nil, ctxError(ctx, "async call", c.addr, time.Now()))
 		}
-		return
+		return false
 	}
-	if err := c.send(ctx, req, cl.opaque, 0, c.cfg.serialize); err != nil {
+	if err := c.send(ctx, cl.req, cl.opaque, 0, c.cfg.serialize); err != nil {
 		if c.removePending(cl) {
 			cl.complete(nil, err)
 		}
-		return
+		return false
 	}
-	cl.sent()
+	return true
 }
 
 // InvokeOneway sends req with the oneway flag; the peer never answers. It returns once

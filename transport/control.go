@@ -76,24 +76,3 @@ func (c *Conn) ping() {
 	c.pingOpaque.Store(opaque)
 	c.send(noWait, &Command{Code: codePing}, opaque, 0, c.cfg.serialize)
 }
-
-const (
-	asyncSent uint32 = 1 << iota
-	asyncCancelled
-)
-
-// cancelled notes that the async call's context ended while it was pending, and sends
-// the cancel notice if the request was already queued.
-func (cl *call) cancelled() {
-	if cl.notice.Or(asyncCancelled)&asyncSent != 0 {
-		cl.conn.sendCancel(cl.opaque)
-	}
-}
-
-// sent notes that the async call's request was queued, and sends the cancel notice if
-// the call's context ended meanwhile.
-func (cl *call) sent() {
-	if cl.notice.Or(asyncSent)&asyncCancelled != 0 {
-		cl.conn.sendCancel(cl.opaque)
-	}
-}
