@@ -31,6 +31,16 @@ func InvokeAsync[T any](c *Client, ctx context.Context, call *Call, decode func(
 	return f
 }
 
+// failOnPanic fails f when what runs for it on a runner goroutine (interceptors, the
+// resolver) panics, and lets the runner log the panic. The call is not recycled: the
+// panic may have left it anywhere.
+func failOnPanic[T any](f *Future[T], call *Call) {
+	if p := recover(); p != nil {
+		f.fail(Errorf(CodeInternal, "call %s.%s: an interceptor or the resolver panicked: %v", call.svc.Name, call.m.Name, p))
+		panic(p)
+	}
+}
+
 func closedError() *Error {
 	return NewError(CodeClosed, "the client is closed")
 }
@@ -44,6 +54,7 @@ func chainAsync[T any](c *Client, ctx context.Context, call *Call, f *Future[T],
 	}
 	ok := c.run.run(func() {
 		defer func() { <-c.chainSlots }()
+		defer failOnPanic(f, call)
 		switch err := c.invoke(ctx, call); {
 		case err != nil:
 			f.fail(err)
@@ -111,6 +122,9 @@ func (a *asyncCall[T]) start() {
 // try sends the nth attempt; its outcome arrives in done.
 func (a *asyncCall[T]) try() {
 	a.call.peer = a.call.addrs[a.n]
+	if a.n > 0 {
+		a.c.refreshDeadline(a.ctx, a.call)
+	}
 	conn, err := a.c.connect(a.ctx, a.call, a.n)
 	if err != nil {
 		a.done(nil, err)
@@ -157,6 +171,7 @@ func (a *asyncCall[T]) done(resp *transport.Command, err error) {
 	a.n++
 	// Dialling or waiting must not happen on a connection's reader.
 	next := func() {
+		defer failOnPanic(a.f, a.call)
 		if delay > 0 {
 			if err := sleepCtx(a.ctx, delay); err != nil {
 				a.fail(fromTransport(err, a.c.target(a.call, a.call.peer)))

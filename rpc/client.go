@@ -177,6 +177,14 @@ func (c *Client) prepare(ctx context.Context, call *Call) error {
 	return nil
 }
 
+// refreshDeadline rewrites the remaining deadline a call carries before it moves to
+// another provider: the time the earlier attempts took is gone.
+func (c *Client) refreshDeadline(ctx context.Context, call *Call) {
+	if dl, ok := ctx.Deadline(); ok && len(call.ext) > 2 && call.ext[2].Key == HeaderTimeout {
+		call.ext[2].Value = strconv.FormatInt(max(time.Until(dl).Milliseconds(), 1), 10)
+	}
+}
+
 // resolve puts the providers to try, best first, in call.addrs.
 func (c *Client) resolve(ctx context.Context, call *Call) error {
 	addrs, err := c.resolver.Resolve(ctx, call, call.addrs[:0])

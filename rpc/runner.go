@@ -1,6 +1,8 @@
 package rpc
 
 import (
+	"fmt"
+	"runtime/debug"
 	"log/slog"
 	"sync"
 	"time"
@@ -57,7 +59,7 @@ func (r *runner) loop(f func()) {
 	idle := time.NewTimer(runnerIdle)
 	defer idle.Stop()
 	for {
-		f()
+		r.call(f)
 		idle.Reset(runnerIdle)
 		select {
 		case f = <-r.work:
@@ -67,6 +69,16 @@ func (r *runner) loop(f func()) {
 			return
 		}
 	}
+}
+
+// call runs f; a panic in it is logged, and the goroutine goes on.
+func (r *runner) call(f func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("rpc: a panic in an async call's interceptor, resolver or callback", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	f()
 }
 
 // close stops the idle goroutines and waits for the busy ones to finish.

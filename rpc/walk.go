@@ -148,6 +148,9 @@ func errOrNil(e *Error) error {
 func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) {
 	addr := call.addrs[n]
 	call.peer = addr
+	if n > 0 {
+		c.refreshDeadline(ctx, call)
+	}
 	conn, err := c.connect(ctx, call, n)
 	if err != nil {
 		return c.failed(ctx, call, err)

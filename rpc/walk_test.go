@@ -529,3 +529,47 @@ func TestAsyncCancelDuringSend(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// An interceptor that panics on an async call fails that call's future; the process
+// and the client go on.
+func TestAsyncInterceptorPanicFailsTheFuture(t *testing.T) {
+	_, _, addr := startGreeter(t, ServerOptions{})
+	boom := func(next Invoker) Invoker {
+		return func(ctx context.Context, call *Call) error {
+			if v, _ := ctx.Value(panicKey{}).(bool); v {
+				panic("interceptor bug")
+			}
+			return next(ctx, call)
+		}
+	}
+	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr), Interceptors: []Interceptor{boom}})
+	ctx := context.WithValue(context.Background(), panicKey{}, true)
+	_, err := sayHelloAsync(c, ctx, "a", "b").Wait(context.Background())
+	if CodeOf(err) != CodeInternal || !strings.Contains(err.Error(), "interceptor bug") {
+		t.Fatalf("panicking interceptor: %v", err)
+	}
+	if v, err := sayHelloAsync(c, context.Background(), "a", "b").Wait(context.Background()); err != nil || v != "hello a b" {
+		t.Fatalf("after the panic: %q %v", v, err)
+	}
+}
+
+type panicKey struct{}
+
+// After a failover the next provider is told what remains of the deadline, not what
+// remained before the first attempt.
+func TestFailoverSendsTheRemainingDeadline(t *testing.T) {
+	hole := testnet.BlackHole(t)
+	_, g, good := startGreeter(t, ServerOptions{})
+	h, _ := newGreeterClient(t, ClientOptions{Resolver: mustList(t, hole, good)})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	seen, err := h.Wait(ctx) // the handler's remaining deadline, when over a second
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-g.waiting
+	dl, _ := ctx.Deadline()
+	if left := time.Until(dl); seen > left+100*time.Millisecond {
+		t.Fatalf("the handler's deadline is %v away, the caller's %v", seen.Round(time.Millisecond), left.Round(time.Millisecond))
+	}
+}
