@@ -15,9 +15,12 @@ import (
 // call: they read the same metadata, and SetReplyMetadata reports false once the
 // response is on its way.
 //
-// Its timer and its watch of the parent start only when Done or AfterFunc is first
-// asked for, which most handlers never do. It implements AfterFunc, which the context
-// package looks for, so contexts derived from it start no goroutine.
+// Most handlers never ask for Done, so nothing is made for it up front. The first
+// Done, or the first look-up of a value the call does not carry (which is how the
+// context package looks for a cancelable parent, through any WithValue layers), makes
+// a standard cancelable context that ends with this one. Contexts derived from the
+// handler's, directly or through values, hang on that standard context as children and
+// start no goroutine.
 type callCtx struct {
 	parent   context.Context
 	deadline time.Time // zero: none of its own
@@ -28,24 +31,9 @@ type callCtx struct {
 	out      Metadata
 	returned bool // the handler returned: reply metadata is no longer taken
 	err      error
-	done     chan struct{}
-	armed    bool // the timer and the parent watch were asked for
-	timer    *time.Timer
-	stop     func() bool // stops the parent watch
-	funcs    []*afterFunc
-}
-
-// afterFuncer is what the context package looks for to propagate cancellation without
-// a goroutine.
-type afterFuncer interface {
-	AfterFunc(func()) func() bool
-}
-
-// afterFunc is a function registered with callCtx.AfterFunc; f is nil once it ran or
-// was stopped.
-type afterFunc struct {
-	ctx *callCtx
-	f   func()
+	std      context.Context // made on first need; ends with this context
+	cancel   context.CancelFunc
+	stop     func() bool // stops the watch of the parent
 }
 
 func newCallCtx(parent context.Context, deadline time.Time, in Metadata, peer string) *callCtx {
@@ -69,17 +57,28 @@ func (c *callCtx) Value(key any) any {
 	if key == (serverKey{}) {
 		return c
 	}
-	return c.parent.Value(key)
+	if v := c.parent.Value(key); v != nil {
+		return v
+	}
+	// Only the standard context answers the context package's own key: with it, a
+	// context derived through WithValue layers still finds a cancelable parent.
+	return c.standard().Value(key)
 }
 
 func (c *callCtx) Err() error {
 	c.mu.Lock()
-	err := c.err
+	err, std := c.err, c.std
 	c.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	if err = c.parent.Err(); err == nil && !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
+	if std != nil {
+		err = std.Err() // its timer keeps the deadline
+	}
+	if err == nil {
+		err = c.parent.Err()
+	}
+	if err == nil && !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
 		err = context.DeadlineExceeded
 	}
 	if err == nil {
@@ -91,94 +90,40 @@ func (c *callCtx) Err() error {
 	return c.err
 }
 
-func (c *callCtx) Done() <-chan struct{} {
-	c.mu.Lock()
-	if c.done == nil {
-		c.done = make(chan struct{})
-		if c.err != nil {
-			close(c.done)
-		}
-	}
-	done := c.done
-	arm := c.err == nil && !c.armed
-	c.armed = true
-	c.mu.Unlock()
-	if arm {
-		c.arm()
-	}
-	return done
-}
+func (c *callCtx) Done() <-chan struct{} { return c.standard().Done() }
 
-// AfterFunc arranges for f to run once the context ends; see context.AfterFunc. f runs
-// in the goroutine that ends the context, so it must be quick: the context package
-// gives it only cancellations of derived contexts.
-func (c *callCtx) AfterFunc(f func()) (stop func() bool) {
+// standard returns the standard context that ends with this one, making it on first
+// use: it carries the deadline, and a watch of the parent ends it with the parent.
+func (c *callCtx) standard() context.Context {
 	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		go f() // the caller may hold a lock that f takes
-		return func() bool { return false }
+	if c.std != nil {
+		defer c.mu.Unlock()
+		return c.std
 	}
-	a := &afterFunc{ctx: c, f: f}
-	c.funcs = append(c.funcs, a)
-	arm := !c.armed
-	c.armed = true
-	c.mu.Unlock()
-	if arm {
-		c.arm()
+	if c.deadline.IsZero() {
+		c.std, c.cancel = context.WithCancel(context.Background())
+	} else {
+		c.std, c.cancel = context.WithDeadline(context.Background(), c.deadline)
 	}
-	return a.stop
-}
-
-// stop unregisters the function and reports whether it had not yet run.
-func (a *afterFunc) stop() bool {
-	c := a.ctx
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if a.f == nil {
-		return false
-	}
-	a.f = nil
-	for i, b := range c.funcs {
-		if b == a {
-			c.funcs = append(c.funcs[:i], c.funcs[i+1:]...)
-			break
-		}
-	}
-	return true
-}
-
-// arm starts the deadline's timer and the watch of the parent, without a goroutine
-// when the parent implements AfterFunc (the transport's request context does).
-func (c *callCtx) arm() {
-	if err := c.parent.Err(); err != nil {
-		c.end(err)
-		return
-	}
-	var timer *time.Timer
-	if !c.deadline.IsZero() {
-		d := time.Until(c.deadline)
-		if d <= 0 {
-			c.end(context.DeadlineExceeded)
-			return
-		}
-		timer = time.AfterFunc(d, func() { c.end(context.DeadlineExceeded) })
-	}
-	var stop func() bool
-	if a, ok := c.parent.(afterFuncer); ok {
-		stop = a.AfterFunc(c.parentEnded)
-	} else if c.parent.Done() != nil {
-		stop = context.AfterFunc(c.parent, c.parentEnded)
-	}
-	c.mu.Lock()
-	ended := c.err != nil
-	if !ended {
-		c.timer, c.stop = timer, stop
-	}
+	std, ended := c.std, c.err != nil
 	c.mu.Unlock()
 	if ended {
-		stopWatch(timer, stop)
+		c.cancel()
+		return std
 	}
+	// The transport's request context implements AfterFunc: watching it starts no
+	// goroutine.
+	stop := context.AfterFunc(c.parent, c.parentEnded)
+	c.mu.Lock()
+	if c.err == nil {
+		c.stop = stop
+		stop = nil
+	}
+	c.mu.Unlock()
+	if stop != nil { // ended meanwhile
+		stop()
+	}
+	return std
 }
 
 func (c *callCtx) parentEnded() {
@@ -189,8 +134,8 @@ func (c *callCtx) parentEnded() {
 	c.end(err)
 }
 
-// end ends the context once with err: Done's channel closes, the registered functions
-// run, and the timer and the parent watch stop.
+// end ends the context once with err: the standard context, if made, is cancelled
+// and the parent watch stops.
 func (c *callCtx) end(err error) {
 	c.mu.Lock()
 	if c.err != nil {
@@ -198,30 +143,14 @@ func (c *callCtx) end(err error) {
 		return
 	}
 	c.err = err
-	if c.done != nil {
-		close(c.done)
-	}
-	var fs []func()
-	for _, a := range c.funcs {
-		fs = append(fs, a.f)
-		a.f = nil
-	}
-	c.funcs = nil
-	timer, stop := c.timer, c.stop
-	c.timer, c.stop = nil, nil
+	cancel, stop := c.cancel, c.stop
+	c.stop = nil
 	c.mu.Unlock()
-	stopWatch(timer, stop)
-	for _, f := range fs {
-		f()
-	}
-}
-
-func stopWatch(timer *time.Timer, stop func() bool) {
-	if timer != nil {
-		timer.Stop()
-	}
 	if stop != nil {
 		stop()
+	}
+	if cancel != nil {
+		cancel()
 	}
 }
 

@@ -70,8 +70,12 @@ func startProbe(t *testing.T, opts ServerOptions) (*Server, *probe, string) {
 			before := runtime.NumGoroutine()
 			children := make([]context.Context, 100)
 			for i := range children {
+				parent := ctx
+				if i%2 == 1 { // through a value layer, as interceptors add them
+					parent = context.WithValue(ctx, probeKey{}, i)
+				}
 				var cancel context.CancelFunc
-				children[i], cancel = context.WithTimeout(ctx, time.Hour)
+				children[i], cancel = context.WithTimeout(parent, time.Hour)
 				defer cancel()
 			}
 			p.derived <- runtime.NumGoroutine() - before
@@ -279,3 +283,5 @@ func (h *sendingHook) BeforeRequest(_ string, req *transport.Command) error {
 func (h *sendingHook) AfterResponse(string, *transport.Command, *transport.Command) error {
 	return nil
 }
+
+type probeKey struct{}
