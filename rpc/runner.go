@@ -2,8 +2,8 @@ package rpc
 
 import (
 	"fmt"
-	"runtime/debug"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 )

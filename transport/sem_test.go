@@ -46,8 +46,10 @@ func TestSemaphoreUnderContention(t *testing.T) {
 
 func TestSemaphoreWaitsAndSaysWhy(t *testing.T) {
 	s := newSemaphore(2)
-	if !s.tryAcquire() || !s.tryAcquire() || s.tryAcquire() {
-		t.Fatal("two permits: two tries succeed, the third fails")
+	for i, want := range []bool{true, true, false} {
+		if got := s.tryAcquire(); got != want {
+			t.Fatalf("try %d of two permits: %v", i+1, got)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
