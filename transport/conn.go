@@ -42,6 +42,7 @@ type Conn struct {
 	inbound    inboundTable // requests being handled: cancel notices and the close end them
 	lastRead   atomic.Int64 // sinceBase when the last read that brought bytes returned
 	pingOpaque atomic.Int32 // the last ping's opaque: its answer is dropped quietly
+	silence    silence      // the heartbeat's watch; the reaper's alone
 }
 
 func newConn(nc net.Conn, cfg *connConfig, disp *dispatcher, onClose func(*Conn)) *Conn {
@@ -57,6 +58,7 @@ func newConn(nc net.Conn, cfg *connConfig, disp *dispatcher, onClose func(*Conn)
 	}
 	c.w = newWriter(c)
 	c.lastWrite.Store(time.Now().UnixNano())
+	c.silence.since = sinceBase()
 	c.routines.Add(2)
 	go c.readLoop()
 	go c.w.run()
@@ -410,7 +412,6 @@ func (c *Conn) supervise() {
 func (c *Conn) reap() {
 	t := time.NewTicker(c.cfg.reapEvery)
 	defer t.Stop()
-	watch := silence{since: sinceBase()}
 	var expired []*call
 	for {
 		select {
@@ -426,7 +427,7 @@ func (c *Conn) reap() {
 			c.reaping = false
 		}
 		c.pmu.Unlock()
-		c.watchPeer(&watch)
+		c.watchPeer(&c.silence)
 		var async []*call
 		for _, cl := range expired {
 			c.sendCancel(cl.opaque) // before complete: a sync call is recycled after it

@@ -69,10 +69,11 @@ func (c *Conn) control(req *Command) {
 	c.reply(req, NewResponse(req, CodeSuccess, ""))
 }
 
-// ping asks the peer for a frame, without waiting. Its answer matches no pending call
+// ping asks the peer for a frame, without waiting, and reports whether the request was
+// queued (it is not when the output is full or closing). Its answer matches no pending call
 // and is dropped quietly: any frame at all proves the peer alive.
-func (c *Conn) ping() {
+func (c *Conn) ping() (queued bool) {
 	opaque := c.nextOpaque.Add(1)
 	c.pingOpaque.Store(opaque)
-	c.send(noWait, &Command{Code: codePing}, opaque, 0, c.cfg.serialize)
+	return c.send(noWait, &Command{Code: codePing}, opaque, 0, c.cfg.serialize) == nil
 }

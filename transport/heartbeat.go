@@ -6,8 +6,8 @@ import (
 )
 
 // Defaults of the heartbeat options: a peer that stops answering while calls wait on
-// it is found within DefaultHeartbeatInterval + DefaultHeartbeatTimeout plus one tick of
-// the connection's reaper.
+// it is found within DefaultHeartbeatInterval + DefaultHeartbeatTimeout plus two ticks
+// of the connection's reaper.
 const (
 	DefaultHeartbeatInterval = 5 * time.Second
 	DefaultHeartbeatTimeout  = 5 * time.Second
@@ -29,11 +29,12 @@ func newHeartbeat(o ConnOptions) heartbeat {
 	}
 }
 
-// silence is the reaper's watch of a peer while calls wait on it. Times are since
-// clockBase.
+// silence is the reaper's watch of a peer while calls wait on it. It lives as long as
+// the connection, so that calls that come one after another, each ending before a
+// ping would have gone out, still add up to a silence. Times are since clockBase.
 type silence struct {
-	since  time.Duration // when the watch began: silence before calls waited is no sign
-	pingAt time.Duration // when the ping for the current silence went out; 0: none
+	since  time.Duration // when the connection began: it had read nothing before
+	pingAt time.Duration // when the ping for the current silence was queued; 0: none
 }
 
 type verdict int
@@ -41,13 +42,13 @@ type verdict int
 const (
 	peerAlive verdict = iota
 	peerPing          // silent for an interval: ask for a frame
-	peerDead          // pinged, and silent for the interval and the timeout
+	peerDead          // pinged, and silent for the timeout since the ping
 )
 
 // judge decides what the reaper does, given the time now and the time the last read
-// returned. Silence is counted from the last read, not from the ping, so that a tick
-// late for the ping does not delay the verdict: a dead peer is found at the first
-// tick after interval + timeout of silence.
+// returned. A peer is pinged after an interval of silence and declared dead when
+// nothing came for the timeout after the ping was queued: a ping is always given the
+// whole timeout, however late the reaper was for it.
 func (s *silence) judge(hb heartbeat, now, lastRead time.Duration) verdict {
 	last := max(lastRead, s.since)
 	if s.pingAt != 0 && last > s.pingAt {
@@ -56,10 +57,9 @@ func (s *silence) judge(hb heartbeat, now, lastRead time.Duration) verdict {
 	switch {
 	case hb.interval <= 0:
 		return peerAlive
-	case s.pingAt != 0 && now-last >= hb.interval+hb.timeout:
+	case s.pingAt != 0 && now-s.pingAt >= hb.timeout && now-last >= hb.interval+hb.timeout:
 		return peerDead
 	case s.pingAt == 0 && now-last >= hb.interval:
-		s.pingAt = now
 		return peerPing
 	}
 	return peerAlive
@@ -72,7 +72,9 @@ func (c *Conn) watchPeer(s *silence) {
 	last := time.Duration(c.lastRead.Load())
 	switch s.judge(c.cfg.hb, now, last) {
 	case peerPing:
-		c.ping()
+		if c.ping() {
+			s.pingAt = now
+		}
 	case peerDead:
 		silent := now - max(last, s.since)
 		c.closeWithError(fmt.Errorf("%w: %s: no frame from the peer for %v: presumed dead (ConnOptions.HeartbeatInterval %v + HeartbeatTimeout %v): check the peer's host and the network, or raise HeartbeatTimeout for a slow link",

@@ -178,8 +178,9 @@ func TestSilenceJudge(t *testing.T) {
 		{"silent peer: ping, then dead", hb, []step{
 			{1050 * ms, 0, peerAlive}, {1100 * ms, 0, peerPing}, {1120 * ms, 0, peerAlive}, {1150 * ms, 0, peerDead},
 		}},
-		{"a late ping does not delay the verdict", hb, []step{{1140 * ms, 0, peerPing}, {1150 * ms, 0, peerDead}}},
-		{"a stalled reaper pings before it gives up", hb, []step{{1200 * ms, 0, peerPing}, {1210 * ms, 0, peerDead}}},
+		{"a late ping still gets the whole timeout", hb, []step{{1140 * ms, 0, peerPing}, {1150 * ms, 0, peerAlive}, {1190 * ms, 0, peerDead}}},
+		{"a stalled reaper pings before it gives up", hb, []step{{1200 * ms, 0, peerPing}, {1210 * ms, 0, peerAlive}, {1250 * ms, 0, peerDead}}},
+		{"silence adds up across quiet spells between calls", hb, []step{{1060 * ms, 0, peerAlive}, {1130 * ms, 0, peerPing}}},
 		{"one ping per silence", hb, []step{{1100 * ms, 0, peerPing}, {1110 * ms, 0, peerAlive}, {1140 * ms, 0, peerAlive}}},
 		{"an answer clears the ping", hb, []step{
 			{1100 * ms, 0, peerPing}, {1140 * ms, 1120 * ms, peerAlive}, {1200 * ms, 1120 * ms, peerAlive}, {1220 * ms, 1120 * ms, peerPing},
@@ -190,10 +191,37 @@ func TestSilenceJudge(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := silence{since: 1000 * ms}
 			for i, st := range tc.steps {
-				if got := s.judge(tc.hb, st.now, st.lastRead); got != st.want {
+				got := s.judge(tc.hb, st.now, st.lastRead)
+				if got != st.want {
 					t.Fatalf("step %d (now %v, last read %v): %v, want %v", i, st.now, st.lastRead, got, st.want)
+				}
+				if got == peerPing {
+					s.pingAt = st.now // the ping was queued
 				}
 			}
 		})
 	}
+}
+
+// TestHeartbeatAcrossShortCalls: calls that come one after another, each ending at its
+// deadline before a ping would have gone out, still add up to a silence: the peer is
+// pinged and found dead, and a later call fails as connection lost.
+func TestHeartbeatAcrossShortCalls(t *testing.T) {
+	addr, _ := silentPeer(t, nil)
+	cl := newTestClient(t, ClientOptions{ConnOptions: fastHeartbeat})
+	short := fastHeartbeat.HeartbeatInterval * 3 / 4
+	start := time.Now()
+	for time.Since(start) < 10*(fastHeartbeat.HeartbeatInterval+fastHeartbeat.HeartbeatTimeout) {
+		ctx, cancel := context.WithTimeout(context.Background(), short)
+		_, err := cl.InvokeSync(ctx, addr, NewRequest(codeEcho, nil, nil))
+		cancel()
+		if errors.Is(err, ErrConnectionLost) {
+			t.Logf("found dead after %v of short calls", time.Since(start))
+			return
+		}
+		if !errors.Is(err, ErrTimeout) {
+			t.Fatalf("short call to a silent peer: %v", err)
+		}
+	}
+	t.Fatalf("%v of calls shorter than the interval never found the silent peer", time.Since(start))
 }
