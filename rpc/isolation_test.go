@@ -3,6 +3,8 @@ package rpc
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -254,5 +256,42 @@ func TestShutdownCutShortByContext(t *testing.T) {
 	close(release)
 	if err := s.Close(); err != nil { // waits for the handlers
 		t.Fatal(err)
+	}
+}
+
+// TestUnmatchedPoolKeyIsLogged: a key of ServerOptions.Pools that no registered service
+// or method took when Serve begins is logged, and the others are not.
+func TestUnmatchedPoolKeyIsLogged(t *testing.T) {
+	var logged strings.Builder
+	s := NewServer(ServerOptions{
+		Logger: slog.New(slog.NewTextHandler(&logged, nil)),
+		Pools: map[string]PoolOptions{
+			slowDesc.Name:                {},
+			fastDesc.Name + ".Ping":      {},
+			"example.com/isolation.Slwo": {},
+		},
+	})
+	quick := func(context.Context, *Decoder, *Encoder) error { return nil }
+	if err := s.Register(&slowDesc, []Handler{quick, quick}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Register(&fastDesc, []Handler{quick}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(ln.Addr().String())})
+	if _, err := c.Invoke(context.Background(), c.NewCall(&fastDesc, 0)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	waitFor(t, served, "Serve to return")
+	out := logged.String()
+	if !strings.Contains(out, "Slwo") || strings.Count(out, "ServerOptions.Pools names no service") != 1 {
+		t.Errorf("log %q, want one warning, about the misspelt key", out)
 	}
 }

@@ -38,8 +38,9 @@ type ServerOptions struct {
 	// other services keep their latency, and its calls beyond its queue are answered
 	// busy. A key is a service name (ServiceDesc.Name), or a service name, a dot and a
 	// method name ("example.com/shop/cart.Cart.Add"); a method's pool comes before its
-	// service's. Keys are matched as services register, before or while serving.
-	// Default: every call shares the Workers and QueueSize pool.
+	// service's. Keys are matched as services register, before or while serving;
+	// Serve logs each key no registered service has taken yet. Default: every call
+	// shares the Workers and QueueSize pool.
 	Pools map[string]PoolOptions
 }
 
