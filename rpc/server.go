@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"runtime/debug"
 	"strconv"
@@ -31,6 +32,26 @@ type ServerOptions struct {
 	Transport transport.ServerOptions
 	// Logger receives handler panics. Default slog.Default().
 	Logger *slog.Logger
+
+	// Pools gives services, or single methods, workers and a queue of their own, so
+	// that one whose handlers are slow or blocked takes only its own workers: the
+	// other services keep their latency, and its calls beyond its queue are answered
+	// busy. A key is a service name (ServiceDesc.Name), or a service name, a dot and a
+	// method name ("example.com/shop/cart.Cart.Add"); a method's pool comes before its
+	// service's. Keys are matched as services register, before or while serving;
+	// Serve logs each key no registered service has taken yet. Default: every call
+	// shares the Workers and QueueSize pool.
+	Pools map[string]PoolOptions
+}
+
+// PoolOptions sizes the pool of a service or method in ServerOptions.Pools. The zero
+// value works.
+type PoolOptions struct {
+	// Workers is the number of goroutines running its handlers. Default DefaultWorkers.
+	Workers int
+	// QueueSize is how many of its calls wait for a worker before new ones are
+	// answered busy. Default transport.DefaultQueueSize.
+	QueueSize int
 }
 
 // Server serves registered services over a transport.Server. Services may be
@@ -50,16 +71,24 @@ type Server struct {
 	// expired counts calls not run because their deadline passed while they waited
 	// for a worker.
 	expired atomic.Int64
+	// pools is ServerOptions.Pools; matched holds the keys registered services took.
+	// Both guarded by mu.
+	pools   map[string]PoolOptions
+	matched map[string]bool
 }
 
 type service struct {
 	desc    *ServiceDesc
 	methods map[string]*method
+	pool    *transport.Pool // nil: the shared pool
+	// methodPools is set when a method has a pool of its own.
+	methodPools bool
 }
 
 type method struct {
 	desc    *MethodDesc
 	handler Handler
+	pool    *transport.Pool // nil: its service's
 }
 
 // NewServer returns a server configured by opts.
@@ -74,6 +103,12 @@ func NewServer(opts ServerOptions) *Server {
 	pool := transport.PoolOptions{Workers: opts.Workers, QueueSize: opts.QueueSize}
 	if pool.Workers <= 0 {
 		pool.Workers = DefaultWorkers
+	}
+	if len(opts.Pools) > 0 {
+		// Only then: choosing a pool costs a lookup on each request's arrival.
+		pool.Select = s.selectPool
+		s.pools = maps.Clone(opts.Pools)
+		s.matched = make(map[string]bool)
 	}
 	// Cannot fail: the code is registered once, on a new server.
 	_ = s.ts.RegisterProcessor(RequestCode, transport.ProcessorFunc(s.process), pool)
@@ -108,6 +143,10 @@ func (s *Server) Register(desc *ServiceDesc, handlers []Handler) error {
 		s.mu.Unlock()
 		return fmt.Errorf("rpc: service %s is already registered on this server", desc.Name)
 	}
+	if err := s.givePools(svc); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	next := make(map[string]*service, len(old)+1)
 	for k, v := range old {
 		next[k] = v
@@ -123,6 +162,72 @@ func (s *Server) Register(desc *ServiceDesc, handlers []Handler) error {
 		w(desc)
 	}
 	return nil
+}
+
+// givePools makes the pools ServerOptions.Pools names for svc and its methods. mu is
+// held.
+func (s *Server) givePools(svc *service) error {
+	if len(s.pools) == 0 {
+		return nil
+	}
+	name := svc.desc.Name
+	if o, ok := s.pools[name]; ok {
+		p, err := s.ts.NewPool(transport.ProcessorFunc(func(ctx context.Context, conn *transport.Conn, req *transport.Command) (*transport.Command, error) {
+			return s.processIn(ctx, conn, req, svc)
+		}), o.transport())
+		if err != nil {
+			return fmt.Errorf("rpc: the pool of service %s: %w", name, err)
+		}
+		svc.pool = p
+		s.matched[name] = true
+	}
+	for mname, m := range svc.methods {
+		key := name + "." + mname
+		o, ok := s.pools[key]
+		if !ok {
+			continue
+		}
+		p, err := s.ts.NewPool(transport.ProcessorFunc(func(ctx context.Context, conn *transport.Conn, req *transport.Command) (*transport.Command, error) {
+			return s.run(ctx, conn, req, svc, m)
+		}), o.transport())
+		if err != nil {
+			return fmt.Errorf("rpc: the pool of method %s: %w", key, err)
+		}
+		m.pool, svc.methodPools = p, true
+		s.matched[key] = true
+	}
+	return nil
+}
+
+func (o PoolOptions) transport() transport.PoolOptions {
+	return transport.PoolOptions{Workers: orDefault(o.Workers, DefaultWorkers), QueueSize: o.QueueSize}
+}
+
+// selectPool picks the pool of a request's service or method, on the connection's
+// reader: nil for the shared pool.
+func (s *Server) selectPool(req *transport.Command) *transport.Pool {
+	svc := (*s.services.Load())[req.ExtFields.Get(HeaderInterface)]
+	if svc == nil {
+		return nil
+	}
+	if svc.methodPools {
+		if m := svc.methods[req.ExtFields.Get(HeaderMethod)]; m != nil && m.pool != nil {
+			return m.pool
+		}
+	}
+	return svc.pool
+}
+
+// warnUnmatchedPools logs the keys of ServerOptions.Pools that no service registered so
+// far took: most likely a misspelt name, whose calls share the common pool.
+func (s *Server) warnUnmatchedPools() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key := range s.pools {
+		if !s.matched[key] {
+			s.log.Warn("rpc: ServerOptions.Pools names no service or method registered so far; its calls share the common pool until one registers under that name", "key", key)
+		}
+	}
 }
 
 // Services returns the descriptors of the registered services.
@@ -146,17 +251,26 @@ func (s *Server) OnRegister(fn func(*ServiceDesc)) {
 
 // Serve accepts connections on ln until Shutdown or Close; it returns
 // transport.ErrServerClosed then.
-func (s *Server) Serve(ln net.Listener) error { return s.ts.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	s.warnUnmatchedPools()
+	return s.ts.Serve(ln)
+}
 
 // Addr returns the address served, or nil before Serve.
 func (s *Server) Addr() net.Addr { return s.ts.Addr() }
 
 // Shutdown stops accepting, answers new calls "unavailable" so that callers fail over,
-// finishes the calls in flight and writes their responses, then closes. When ctx ends
-// first it closes at once.
+// finishes the calls in flight and writes their responses, then closes.
+//
+// It returns by the time ctx ends, whatever the handlers do. When ctx ends before the
+// calls in flight finished, the calls still waiting for a worker are dropped unrun,
+// every connection closes, which cancels the contexts of the handlers still running,
+// and the error is a *transport.ShutdownError that says how many there were. Those
+// handlers go on in their goroutines until they return: Close waits for them.
 func (s *Server) Shutdown(ctx context.Context) error { return s.ts.Shutdown(ctx) }
 
-// Close closes every connection at once.
+// Close closes every connection at once, drops the calls waiting for a worker, and
+// waits for the running handlers to return.
 func (s *Server) Close() error { return s.ts.Close() }
 
 // builtin returns the service every server answers by that name, or nil.
@@ -180,11 +294,21 @@ func (s *Server) process(ctx context.Context, conn *transport.Conn, req *transpo
 	if svc == nil {
 		return s.reject(req, CodeServiceNotFound, fmt.Sprintf("service %q is not served at %s: check the service name, or register it on the provider", name, conn.LocalAddr()))
 	}
+	return s.processIn(ctx, conn, req, svc)
+}
+
+// processIn runs a request for svc: the processor of svc's own pool.
+func (s *Server) processIn(ctx context.Context, conn *transport.Conn, req *transport.Command, svc *service) (*transport.Command, error) {
 	method := req.ExtFields.Get(HeaderMethod)
 	m := svc.methods[method]
 	if m == nil {
 		return s.reject(req, CodeMethodNotFound, fmt.Sprintf("service %s has no method %q: the caller and the provider were generated from different interfaces", svc.desc.Name, method))
 	}
+	return s.run(ctx, conn, req, svc, m)
+}
+
+// run runs a request for m of svc: the processor of m's own pool.
+func (s *Server) run(ctx context.Context, conn *transport.Conn, req *transport.Command, svc *service, m *method) (*transport.Command, error) {
 	deadline, timed := requestDeadline(req)
 	if resp := s.refuse(ctx, req, svc.desc, m.desc, deadline); resp != nil {
 		return resp, nil

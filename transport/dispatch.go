@@ -45,6 +45,12 @@ type task struct {
 	ctx  *requestCtx
 }
 
+// Pool is a set of workers with a bounded queue of its own, running one processor for
+// the requests that a registered processor's PoolOptions.Select hands it. A pool whose
+// workers are all blocked, and whose queue is full, turns away only its own requests.
+// Make one with Server.NewPool.
+type Pool struct{ wp workerPool }
+
 // workerPool runs one processor on a fixed set of goroutines fed by a bounded queue.
 //
 // Waking a parked goroutine costs more than most processors take, so the pool wakes
@@ -53,7 +59,9 @@ type task struct {
 // load the running workers take request after request without parking; a request
 // never waits behind a blocked processor while a worker is idle.
 type workerPool struct {
+	d    *dispatcher // the owner: pools of another owner are not chosen
 	p    Processor
+	sel  func(*Command) *Pool // PoolOptions.Select: nil for most
 	opts PoolOptions
 
 	mu     sync.Mutex
@@ -134,20 +142,40 @@ func (wp *workerPool) close() {
 	wp.mu.Unlock()
 }
 
+// abort closes the pool and takes its queued requests out: they will not run.
+func (wp *workerPool) abort() []task {
+	wp.mu.Lock()
+	defer wp.mu.Unlock()
+	wp.closed = true
+	wp.cond.Broadcast()
+	dropped := make([]task, 0, wp.n)
+	for i := range wp.n {
+		j := (wp.head + i) % len(wp.queue)
+		dropped = append(dropped, wp.queue[j])
+		wp.queue[j] = task{}
+	}
+	wp.head, wp.n = 0, 0
+	return dropped
+}
+
 // dispatcher routes inbound requests to processors by code. Processors are registered
-// before start; after it the maps are only read.
+// before start; after it the maps are only read. Pools for selectors (extra) may be
+// added at any time.
 type dispatcher struct {
-	mu     sync.Mutex
-	byCode map[int32]*workerPool
-	def    *workerPool
-	start  sync.Once
-	frozen atomic.Bool
+	mu      sync.Mutex
+	byCode  map[int32]*workerPool
+	def     *workerPool
+	extra   []*workerPool // made by newPool; guarded by mu
+	start   sync.Once
+	frozen  atomic.Bool
+	stopped bool // the pools are closed: new ones are made closed; guarded by mu
 
 	// inflight counts accepted requests not yet answered; drainBit marks a draining
 	// dispatcher, which turns new requests away with GO_AWAY.
 	inflight  atomic.Int64
 	drained   chan struct{}
 	drainOnce sync.Once
+	drainOne  sync.Once // drain sets drainBit once
 
 	// oneway holds the contexts of oneway requests being handled. They are not tied
 	// to their connection: no caller waits for them, and a peer that closes right
@@ -186,9 +214,8 @@ func (d *dispatcher) register(code int32, isDefault bool, p Processor, opts Pool
 	if d.frozen.Load() {
 		return fmt.Errorf("%w: processors must be registered before serving or dialling begins", ErrRegistered)
 	}
-	opts.Workers = orDefault(opts.Workers, DefaultWorkers)
-	opts.QueueSize = orDefault(opts.QueueSize, DefaultQueueSize)
-	wp := &workerPool{p: p, opts: opts}
+	wp := new(workerPool)
+	wp.init(d, p, opts)
 	if isDefault {
 		if d.def != nil {
 			return fmt.Errorf("%w: a default processor is already registered", ErrRegistered)
@@ -203,50 +230,120 @@ func (d *dispatcher) register(code int32, isDefault bool, p Processor, opts Pool
 	return nil
 }
 
+// init readies wp to run p for d, sized by opts; its workers are not yet started.
+func (wp *workerPool) init(d *dispatcher, p Processor, opts PoolOptions) {
+	wp.d, wp.p, wp.sel = d, p, opts.Select
+	wp.opts = opts
+	wp.opts.Workers = orDefault(opts.Workers, DefaultWorkers)
+	wp.opts.QueueSize = orDefault(opts.QueueSize, DefaultQueueSize)
+	wp.cond.L = &wp.mu
+}
+
+// newPool makes a pool for selectors, at any time: its workers start with the others,
+// or at once when they already run; a pool made after stop is closed from the start.
+func (d *dispatcher) newPool(p Processor, opts PoolOptions) (*Pool, error) {
+	if p == nil {
+		return nil, fmt.Errorf("%w: NewPool needs a processor", ErrRegistered)
+	}
+	pool := new(Pool)
+	wp := &pool.wp
+	wp.init(d, p, opts)
+	wp.sel = nil // a chosen pool runs what it is given
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.extra = append(d.extra, wp)
+	switch {
+	case d.stopped:
+		wp.closed = true
+	case d.frozen.Load():
+		d.startWorkers(wp)
+	}
+	return pool, nil
+}
+
 // run starts the worker pools once; later registration fails.
 func (d *dispatcher) run() {
 	d.start.Do(func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		d.frozen.Store(true)
-		for _, wp := range d.pools() {
-			wp.cond.L = &wp.mu
-			wp.workers.Add(wp.opts.Workers)
-			for range wp.opts.Workers {
-				go d.work(wp)
-			}
+		for _, wp := range d.poolsLocked() {
+			d.startWorkers(wp)
 		}
 	})
 }
 
-func (d *dispatcher) pools() []*workerPool {
-	ps := make([]*workerPool, 0, len(d.byCode)+1)
+func (d *dispatcher) startWorkers(wp *workerPool) {
+	wp.workers.Add(wp.opts.Workers)
+	for range wp.opts.Workers {
+		go d.work(wp)
+	}
+}
+
+func (d *dispatcher) poolsLocked() []*workerPool {
+	ps := make([]*workerPool, 0, len(d.byCode)+len(d.extra)+1)
 	for _, wp := range d.byCode {
 		ps = append(ps, wp)
 	}
 	if d.def != nil {
 		ps = append(ps, d.def)
 	}
+	return append(ps, d.extra...)
+}
+
+// closePools closes every pool, those made later included.
+func (d *dispatcher) closePools() []*workerPool {
+	d.run() // so that a dispatcher never used has pools to close
+	d.mu.Lock()
+	d.stopped = true
+	ps := d.poolsLocked()
+	d.mu.Unlock()
 	return ps
 }
 
 // stop ends the workers once no connection can submit anymore; queued requests are
 // still processed.
 func (d *dispatcher) stop() {
-	d.run() // so that stop after no use has pools to close
-	for _, wp := range d.pools() {
+	ps := d.closePools()
+	for _, wp := range ps {
 		wp.close()
 	}
-	for _, wp := range d.pools() {
+	waitWorkers(ps)
+}
+
+// abort closes every pool and drops the requests queued in them, ending their
+// contexts; it returns how many it dropped. Running processors go on: wait for them
+// with waitWorkers.
+func (d *dispatcher) abort() (dropped int) {
+	for _, wp := range d.closePools() {
+		for _, t := range wp.abort() {
+			t.ctx.finish()
+			d.end()
+			dropped++
+		}
+	}
+	return dropped
+}
+
+func waitWorkers(ps []*workerPool) {
+	for _, wp := range ps {
 		wp.workers.Wait()
 	}
 }
 
+// running returns the requests accepted and not yet answered: once the queues are
+// dropped, the processors still running.
+func (d *dispatcher) running() int {
+	return int(d.inflight.Load() &^ drainBit)
+}
+
 // drain turns new requests away and returns a channel closed when none is in flight.
 func (d *dispatcher) drain() <-chan struct{} {
-	if d.inflight.Add(drainBit) == drainBit {
-		d.closeDrained()
-	}
+	d.drainOne.Do(func() {
+		if d.inflight.Add(drainBit) == drainBit {
+			d.closeDrained()
+		}
+	})
 	return d.drained
 }
 
@@ -291,12 +388,30 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 		}
 	default:
 		ctx := d.requestCtx(c, req)
+		if wp.sel != nil {
+			wp = d.choose(wp, c, req)
+		}
 		if !wp.push(task{c, req, ctx}) {
 			ctx.finish()
 			d.end()
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[OVERLOAD]system busy, start flow control for a while"))
 		}
 	}
+}
+
+// choose returns the pool wp's selector picks for req: wp itself when it picks none, a
+// pool of another owner, or panics.
+func (d *dispatcher) choose(wp *workerPool, c *Conn, req *Command) (chosen *workerPool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.cfg.log.Error("transport: pool selector panicked; the processor's own pool runs the request", "peer", c.addr, "code", req.Code, "panic", r, "stack", string(debug.Stack()))
+			chosen = wp
+		}
+	}()
+	if p := wp.sel(req); p != nil && p.wp.d == d {
+		return &p.wp
+	}
+	return wp
 }
 
 // endOneway ends the contexts of the oneway requests being handled, and of those to

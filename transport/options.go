@@ -123,6 +123,14 @@ type PoolOptions struct {
 	// QueueSize is the number of requests waiting for a worker; when it is full,
 	// requests are answered SYSTEM_BUSY. Default DefaultQueueSize.
 	QueueSize int
+
+	// Select, when set, picks for each request of the processor the pool that runs
+	// it: a Pool made by NewPool on the same Server, or nil for the processor's own
+	// workers. It runs on the connection's reader before the request is queued, so it
+	// must be quick and must not block; a pool of another owner counts as nil, and so
+	// does a panic, which is logged. NewPool ignores it. Default: the processor's own
+	// workers run every request.
+	Select func(req *Command) *Pool
 }
 
 // connConfig is the resolved, immutable configuration shared by an owner's connections.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -19,12 +20,13 @@ type Server struct {
 	cfg  *connConfig
 	disp *dispatcher
 
-	mu       sync.Mutex
-	ln       net.Listener
-	conns    map[*Conn]struct{}
-	closed   bool
-	serving  sync.WaitGroup // Serve's accept loop
-	stopOnce sync.Once
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[*Conn]struct{}
+	cut     []*Conn // closed by a Shutdown cut short: Close waits for their goroutines
+	closed  bool
+	quit    chan struct{}  // closed with closed: ends the accept loop's backoff
+	serving sync.WaitGroup // Serve's accept loop
 }
 
 // NewServer returns a server configured by opts.
@@ -33,6 +35,7 @@ func NewServer(opts ServerOptions) *Server {
 		cfg:   newConnConfig(opts.ConnOptions, serverPermits),
 		disp:  newDispatcher(),
 		conns: make(map[*Conn]struct{}),
+		quit:  make(chan struct{}),
 	}
 }
 
@@ -46,6 +49,15 @@ func (s *Server) RegisterProcessor(code int32, p Processor, opts PoolOptions) er
 // without one, such requests are answered REQUEST_CODE_NOT_SUPPORTED.
 func (s *Server) RegisterDefaultProcessor(p Processor, opts PoolOptions) error {
 	return s.disp.register(0, true, p, opts)
+}
+
+// NewPool makes a pool of workers of its own, with a queue of its own, running p for
+// the requests that a processor's PoolOptions.Select picks it for: isolating, say, a
+// slow kind of request from the others of its code. It may be made before or while
+// serving; its workers start with the server's, and Shutdown and Close treat its
+// requests as the others. PoolOptions.Select is ignored.
+func (s *Server) NewPool(p Processor, opts PoolOptions) (*Pool, error) {
+	return s.disp.newPool(p, opts)
 }
 
 // Listen opens a TCP listener on addr (":0" picks a free port) for Serve.
@@ -85,16 +97,46 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.isClosed() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff) // resource exhaustion (EMFILE): let it ease
-				continue
+			if !temporaryAccept(err) {
+				return fmt.Errorf("transport: accept: %w", err)
 			}
-			return fmt.Errorf("transport: accept: %w", err)
+			// Out of descriptors, or a peer gave up while queued: it passes, as
+			// net/http's server finds. Wait and accept again.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.cfg.log.Warn("transport: accept failed; accepting again after a pause", "err", err, "pause", backoff)
+			if !s.pause(backoff) {
+				return ErrServerClosed
+			}
+			continue
 		}
 		backoff = 0
 		s.track(nc)
+	}
+}
+
+// temporaryErrnos are the accept errors that pass by themselves: descriptors, memory
+// or buffers run short, a peer that reset or gave up before it was accepted, a signal.
+var temporaryErrnos = []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR}
+
+func temporaryAccept(err error) bool {
+	for _, errno := range temporaryErrnos {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// pause waits d, and reports false when the server closes meanwhile.
+func (s *Server) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.quit:
+		return false
 	}
 }
 
@@ -145,7 +187,10 @@ func (s *Server) Conns() []*Conn {
 // stopAccepting closes the listener and returns the open connections.
 func (s *Server) stopAccepting() []*Conn {
 	s.mu.Lock()
-	s.closed = true
+	if !s.closed {
+		s.closed = true
+		close(s.quit)
+	}
 	if s.ln != nil {
 		s.ln.Close()
 	}
@@ -154,39 +199,90 @@ func (s *Server) stopAccepting() []*Conn {
 	return s.Conns()
 }
 
+// ShutdownError is Shutdown's error when its context ended before the requests in
+// flight finished. Shutdown then cancelled their contexts, closed every connection and
+// returned without waiting for the processors: their goroutines are the caller's to
+// wait for, with Close.
+type ShutdownError struct {
+	// Running is the number of processors still running when Shutdown returned. Their
+	// responses are not written: the connections are closed.
+	Running int
+	// Dropped is the number of requests that waited for a worker. They never run.
+	Dropped int
+	// Err is the context's error.
+	Err error
+}
+
+func (e *ShutdownError) Error() string {
+	return fmt.Sprintf("transport: shutdown cut short (%v): %d handlers still running and %d queued requests dropped, none answered; their contexts are cancelled and their connections closed, and Close waits for the running handlers. Give Shutdown more time, or have handlers return when their context ends", e.Err, e.Running, e.Dropped)
+}
+
+// Unwrap returns the context's error.
+func (e *ShutdownError) Unwrap() error { return e.Err }
+
 // Shutdown stops accepting, answers new requests GO_AWAY, waits for the requests in
 // flight to finish, writes what is queued on each connection (their responses, and
 // requests the server sent), waiting at most a second for a peer that does not read,
-// then closes every connection. When ctx ends first, it closes everything at once and
-// returns ctx's error.
+// then closes every connection.
+//
+// It returns by the time ctx ends, whatever the processors do. When ctx ends before
+// the requests in flight finished, it drops the queued ones, closes every connection
+// at once, which ends the contexts of the running ones, and returns a *ShutdownError
+// saying what it cut short; the processors still running go on in their goroutines
+// until they return, and Close waits for them. When ctx ends during the writing, it
+// closes the connections left and returns an error saying so.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
-	var err error
+	drained := s.disp.drain()
 	select {
-	case <-s.disp.drain():
-		err = flushAndClose(ctx, s.Conns(), fmt.Errorf("%w: server shut down", ErrClosed), s.cfg.closeFlush)
-	case <-ctx.Done():
-		err = fmt.Errorf("transport: shutdown cut short with requests in flight: %w", ctx.Err())
+	case <-drained: // first, when ctx has already ended too
+	default:
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			return s.cutShort(ctx)
+		}
 	}
-	s.Close()
+	err := flushAndClose(ctx, s.Conns(), fmt.Errorf("%w: server shut down", ErrClosed), s.cfg.closeFlush)
+	s.Close() // the processors are idle: it does not wait
 	return err
 }
 
+// cutShort ends what Shutdown could not finish within its context, without waiting
+// for anything.
+func (s *Server) cutShort(ctx context.Context) error {
+	dropped := s.disp.abort()
+	conns := s.Conns()
+	s.mu.Lock()
+	s.cut = append(s.cut, conns...)
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.closeWithError(fmt.Errorf("%w: server shut down before its requests finished", ErrClosed))
+	}
+	s.disp.endOneway()
+	return &ShutdownError{Running: s.disp.running(), Dropped: dropped, Err: ctx.Err()}
+}
+
 // Close closes the listener and every connection at once, dropping what is queued on
-// them; calls pending on them fail with ErrClosed, and the contexts of the requests
-// being processed end. It waits for the server's goroutines, including running
-// processors, to exit.
+// them and the requests waiting for a worker; calls pending on them fail with
+// ErrClosed, and the contexts of the requests being processed end. It waits for the
+// server's goroutines, running processors included, to exit: after a Shutdown cut
+// short, it is how to wait for the processors Shutdown left running.
 func (s *Server) Close() error {
 	conns := s.stopAccepting()
-	// Connections first: a processor that stops on cancellation must not get its
-	// late response out as if the call had been served.
+	s.disp.abort()
+	// Connections before the processors finish: a processor that stops on
+	// cancellation must not get its late response out as if the call had been served.
 	for _, c := range conns {
 		c.closeWithError(fmt.Errorf("%w: server closed", ErrClosed))
 	}
 	s.disp.endOneway()
+	s.mu.Lock()
+	conns = append(conns, s.cut...)
+	s.mu.Unlock()
 	for _, c := range conns {
 		<-c.exited
 	}
-	s.stopOnce.Do(s.disp.stop)
+	waitWorkers(s.disp.closePools())
 	return nil
 }

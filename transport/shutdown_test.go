@@ -1,0 +1,328 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// stubbornServer serves codeBlock with a processor that ignores its context: it returns
+// only when release closes. started receives each request's context as it runs.
+func stubbornServer(t *testing.T, pool PoolOptions) (*Server, string, chan context.Context, chan struct{}) {
+	t.Helper()
+	started := make(chan context.Context, 100)
+	release := make(chan struct{})
+	s, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+		must(t, s.RegisterProcessor(codeBlock, ProcessorFunc(func(ctx context.Context, _ *Conn, req *Command) (*Command, error) {
+			started <- ctx
+			<-release
+			return NewResponse(req, CodeSuccess, "released"), nil
+		}), pool))
+	})
+	// Registered after startServer's, so it runs first: Close waits for the handlers.
+	t.Cleanup(func() { closeOnce(release) })
+	return s, addr, started, release
+}
+
+func closeOnce(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// queueBlocked sends n blocking requests on one connection, then an echo on the same
+// connection: the server reads in order, so once the echo is answered, all n have been
+// handed to their pool. Each request's outcome goes to the returned channel.
+func queueBlocked(t *testing.T, cl *Client, addr string, n int) chan error {
+	t.Helper()
+	outcomes := make(chan error, n)
+	for range n {
+		cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { outcomes <- err })
+	}
+	_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+	must(t, err)
+	return outcomes
+}
+
+// TestShutdownBoundedWhateverHandlersDo: handlers that ignore their context do not hold
+// Shutdown past its context; it cancels their contexts, closes their connections and
+// says what it cut short.
+func TestShutdownBoundedWhateverHandlersDo(t *testing.T) {
+	const limit = 200 * time.Millisecond
+	s, addr, started, release := stubbornServer(t, PoolOptions{Workers: 2, QueueSize: 10})
+	cl := newTestClient(t, ClientOptions{})
+	outcomes := queueBlocked(t, cl, addr, 5)
+	running := []context.Context{waitFor(t, started, "a handler"), waitFor(t, started, "a handler")}
+
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	begin := time.Now()
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(ctx) }()
+	var err error
+	select {
+	case err = <-shut:
+	case <-time.After(limit + 2*time.Second):
+		closeOnce(release)
+		t.Fatalf("Shutdown with a %v context did not return within %v of it while handlers ignored their context", limit, 2*time.Second)
+	}
+	if took := time.Since(begin); took > limit+50*time.Millisecond {
+		t.Errorf("Shutdown took %v, want at most %v", took, limit+50*time.Millisecond)
+	}
+	var se *ShutdownError
+	if !errors.As(err, &se) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want a *ShutdownError matching context.DeadlineExceeded", err)
+	}
+	if se.Running != 2 || se.Dropped != 3 {
+		t.Errorf("Shutdown reported %d running and %d dropped, want 2 and 3", se.Running, se.Dropped)
+	}
+	for _, want := range []string{"2 handlers still running", "3 queued requests dropped"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Shutdown error %q does not say %q", err, want)
+		}
+	}
+	t.Logf("Shutdown after %v: %v", time.Since(begin), err)
+	for _, rctx := range running {
+		waitFor(t, rctx.Done(), "a running handler's context to end")
+	}
+	for range 5 {
+		if err := waitFor(t, outcomes, "a cut call"); !errors.Is(err, ErrConnectionLost) {
+			t.Errorf("call cut by Shutdown: %v, want ErrConnectionLost", err)
+		}
+	}
+	closeOnce(release)
+	must(t, s.Close()) // waits for the handlers that were still running
+	select {
+	case ctx := <-started:
+		t.Errorf("a dropped request ran after Shutdown (context err %v)", ctx.Err())
+	default:
+	}
+}
+
+// TestShutdownTwice: a second Shutdown, and one after Close, return without waiting.
+func TestShutdownTwice(t *testing.T) {
+	s, _ := startServer(t, ServerOptions{}, func(s *Server) { must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{})) })
+	must(t, s.Shutdown(context.Background()))
+	must(t, s.Shutdown(context.Background()))
+	must(t, s.Close())
+	must(t, s.Shutdown(context.Background()))
+}
+
+// acceptErrors is a listener whose Accept first returns the queued errors.
+type acceptErrors struct {
+	net.Listener
+	errs    chan error
+	always  error // returned forever once errs is empty, when set
+	refused chan struct{}
+}
+
+func (l *acceptErrors) Accept() (net.Conn, error) {
+	select {
+	case err := <-l.errs:
+		l.refused <- struct{}{}
+		return nil, err
+	default:
+	}
+	if l.always != nil {
+		l.refused <- struct{}{}
+		return nil, l.always
+	}
+	return l.Listener.Accept()
+}
+
+func acceptError(errno syscall.Errno) error {
+	return &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept", errno)}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+// TestServeSurvivesTemporaryAcceptErrors: an accept that fails for want of descriptors
+// or because a peer gave up makes Serve wait a little and accept again.
+func TestServeSurvivesTemporaryAcceptErrors(t *testing.T) {
+	for name, err := range map[string]error{
+		"EMFILE":       acceptError(syscall.EMFILE),
+		"ENFILE":       acceptError(syscall.ENFILE),
+		"ECONNABORTED": acceptError(syscall.ECONNABORTED),
+		"timeout":      &net.OpError{Op: "accept", Net: "tcp", Err: timeoutErr{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := NewServer(ServerOptions{ConnOptions: ConnOptions{Logger: quiet}})
+			must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+			raw, lerr := Listen("127.0.0.1:0")
+			must(t, lerr)
+			ln := &acceptErrors{Listener: raw, errs: make(chan error, 3), refused: make(chan struct{}, 100)}
+			for range 3 {
+				ln.errs <- err
+			}
+			served := make(chan error, 1)
+			go func() { served <- s.Serve(ln) }()
+			cl := newTestClient(t, ClientOptions{})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp, cerr := cl.InvokeSync(ctx, raw.Addr().String(), NewRequest(codeEcho, nil, []byte("after")))
+			if cerr != nil || string(resp.Body) != "after" {
+				t.Errorf("call after %d accept errors: %v, %v", cap(ln.errs), resp, cerr)
+			}
+			select {
+			case serr := <-served:
+				t.Fatalf("Serve returned %v on a temporary accept error", serr)
+			default:
+			}
+			must(t, s.Close())
+			if serr := waitFor(t, served, "Serve"); serr != ErrServerClosed {
+				t.Errorf("Serve returned %v after Close, want ErrServerClosed", serr)
+			}
+		})
+	}
+}
+
+// TestCloseInterruptsAcceptBackoff: Close does not wait out the accept loop's backoff.
+func TestCloseInterruptsAcceptBackoff(t *testing.T) {
+	s := NewServer(ServerOptions{ConnOptions: ConnOptions{Logger: quiet}})
+	raw, err := Listen("127.0.0.1:0")
+	must(t, err)
+	ln := &acceptErrors{Listener: raw, always: acceptError(syscall.EMFILE), refused: make(chan struct{}, 100)}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	// After 8 failures the backoff has reached its longest, a second.
+	for range 8 {
+		waitFor(t, ln.refused, "a failed accept")
+	}
+	begin := time.Now()
+	must(t, s.Close())
+	if serr := waitFor(t, served, "Serve"); serr != ErrServerClosed {
+		t.Errorf("Serve returned %v after Close, want ErrServerClosed", serr)
+	}
+	if took := time.Since(begin); took > 100*time.Millisecond {
+		t.Errorf("Close took %v while Serve backed off, want it at once", took)
+	}
+}
+
+// TestPoolSelector: a processor's selector spreads its requests over pools of their
+// own; a pool whose workers are all blocked and whose queue is full turns away only its
+// own requests.
+func TestPoolSelector(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 10)
+	blocking := ProcessorFunc(func(ctx context.Context, _ *Conn, req *Command) (*Command, error) {
+		started <- struct{}{}
+		<-release
+		return NewResponse(req, CodeSuccess, "slow"), nil
+	})
+	other := NewServer(ServerOptions{})
+	defer other.Close()
+	foreign, err := other.NewPool(echo, PoolOptions{})
+	must(t, err)
+	_, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		slow, err := s.NewPool(blocking, PoolOptions{Workers: 1, QueueSize: 1})
+		must(t, err)
+		if _, err := s.NewPool(nil, PoolOptions{}); !errors.Is(err, ErrRegistered) {
+			t.Errorf("NewPool(nil): %v, want ErrRegistered", err)
+		}
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{Workers: 1, Select: func(req *Command) *Pool {
+			switch req.ExtFields.Get("pool") {
+			case "slow":
+				return slow
+			case "foreign":
+				return foreign // another server's: the processor's own workers run it
+			case "panic":
+				panic("the selector fell over")
+			}
+			return nil
+		}}))
+	})
+	t.Cleanup(func() { closeOnce(release) })
+	cl := newTestClient(t, ClientOptions{})
+	call := func(pool string) *Command {
+		t.Helper()
+		resp, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, Fields{{Key: "pool", Value: pool}}, []byte(pool)))
+		must(t, err)
+		return resp
+	}
+	slowDone := make(chan *Command, 2)
+	slowCall := func() {
+		cl.InvokeAsync(context.Background(), addr, NewRequest(codeEcho, Fields{{Key: "pool", Value: "slow"}}, nil), func(r *Command, err error) {
+			must(t, err)
+			slowDone <- r
+		})
+	}
+	slowCall()
+	waitFor(t, started, "the slow pool's worker")
+	slowCall() // waits in the slow pool's queue
+	for _, pool := range []string{"", "foreign", "panic"} {
+		if r := call(pool); r.Code != CodeSuccess || string(r.Body) != pool {
+			t.Errorf("request for pool %q answered %v while the slow pool was blocked", pool, r)
+		}
+	}
+	// The queued slow request is behind the echoes on the connection, so it is queued
+	// by now: a third finds the slow pool full.
+	if r := call("slow"); r.Code != CodeSystemBusy {
+		t.Errorf("request for the full slow pool answered %v, want SYSTEM_BUSY", r)
+	}
+	close(release)
+	for range 2 {
+		if r := waitFor(t, slowDone, "a slow request"); r.Code != CodeSuccess || r.Remark != "slow" {
+			t.Errorf("slow request answered %v", r)
+		}
+	}
+}
+
+// TestShutdownDrainsSelectedPools: Shutdown waits for requests running in pools a
+// selector chose, and turns new ones away.
+func TestShutdownDrainsSelectedPools(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	var s *Server
+	s, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		own, err := s.NewPool(ProcessorFunc(func(ctx context.Context, _ *Conn, req *Command) (*Command, error) {
+			started <- struct{}{}
+			<-release
+			return NewResponse(req, CodeSuccess, "drained"), nil
+		}), PoolOptions{Workers: 1})
+		must(t, err)
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{Select: func(req *Command) *Pool {
+			if req.ExtFields.Get("pool") == "own" {
+				return own
+			}
+			return nil
+		}}))
+	})
+	t.Cleanup(func() { closeOnce(release) })
+	cl := newTestClient(t, ClientOptions{})
+	done := make(chan *Command, 1)
+	cl.InvokeAsync(context.Background(), addr, NewRequest(codeEcho, Fields{{Key: "pool", Value: "own"}}, nil), func(r *Command, err error) {
+		must(t, err)
+		done <- r
+	})
+	waitFor(t, started, "the request in its own pool")
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	var late *Command
+	for late == nil || late.Code != CodeGoAway {
+		var err error
+		late, err = cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+		must(t, err)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a request running in a selected pool", err)
+	default:
+	}
+	close(release)
+	if r := waitFor(t, done, "the drained request"); r.Remark != "drained" {
+		t.Errorf("in-flight request answered %v", r)
+	}
+	must(t, waitFor(t, shut, "Shutdown"))
+}
