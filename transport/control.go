@@ -17,6 +17,9 @@ const (
 	// codeCancel is a oneway notice: the caller of the request whose opaque is in
 	// fieldCancelOpaque stopped waiting, so its processor's context ends.
 	codeCancel int32 = 7701
+	// codeGoingAway is a oneway notice: the sender is shutting down and will close the
+	// connection once what is in flight is done; send it nothing new.
+	codeGoingAway int32 = 7702
 )
 
 // fieldCancelOpaque is the extFields key of a cancel notice: the cancelled request's
@@ -32,7 +35,9 @@ var noWait = func() context.Context {
 }()
 
 // isControl reports whether code is answered by the transport itself.
-func isControl(code int32) bool { return code == codePing || code == codeCancel }
+func isControl(code int32) bool {
+	return code == codePing || code == codeCancel || code == codeGoingAway
+}
 
 // sendCancel tells the peer that the caller of the request with opaque stopped
 // waiting. It is best effort and never waits: it is skipped when the connection is
@@ -48,10 +53,15 @@ func (c *Conn) sendCancel(opaque int32) {
 	}
 }
 
-// control answers a ping or applies a cancel notice, in the reader: neither waits for
+// control answers a ping or applies a cancel or going-away notice, in the reader: neither waits for
 // a worker, and neither passes through hooks or processors.
 func (c *Conn) control(req *Command) {
-	if req.Code == codePing {
+	switch req.Code {
+	case codePing:
+		c.reply(req, NewResponse(req, CodeSuccess, ""))
+		return
+	case codeGoingAway:
+		c.goAway.Store(true) // new calls take another connection
 		c.reply(req, NewResponse(req, CodeSuccess, ""))
 		return
 	}
@@ -76,4 +86,15 @@ func (c *Conn) ping() (queued bool) {
 	opaque := c.nextOpaque.Add(1)
 	c.pingOpaque.Store(opaque)
 	return c.send(noWait, &Command{Code: codePing}, opaque, 0, c.cfg.serialize) == nil
+}
+
+// sendGoingAway tells the peer, best effort and without waiting, that this side is
+// shutting down: it stops sending new requests on the connection.
+func (c *Conn) sendGoingAway() {
+	if c.isClosing() || !c.cfg.onewayPermits.tryAcquire() {
+		return
+	}
+	if err := c.send(noWait, &Command{Code: codeGoingAway}, c.nextOpaque.Add(1), FlagOneway, c.cfg.serialize); err != nil {
+		c.cfg.onewayPermits.release(1)
+	}
 }

@@ -234,6 +234,9 @@ func (e *ShutdownError) Unwrap() error { return e.Err }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
 	drained := s.disp.drain()
+	for _, c := range s.Conns() {
+		c.sendGoingAway()
+	}
 	select {
 	case <-drained: // first, when ctx has already ended too
 	default:
@@ -243,9 +246,46 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			return s.cutShort(ctx)
 		}
 	}
+	s.awaitQuiet(ctx)
 	err := flushAndClose(ctx, s.Conns(), fmt.Errorf("%w: server shut down", ErrClosed), s.cfg.closeFlush)
 	s.Close() // the processors are idle: it does not wait
 	return err
+}
+
+// A draining server keeps a connection open until it has read nothing for goAwayQuiet
+// (at most maxGoAwayWait in all): a request that was already on its way when the peer
+// heard the going-away notice is answered GO_AWAY, and its caller sends it elsewhere,
+// instead of finding the connection closed and not knowing whether it ran.
+const (
+	goAwayQuiet   = 50 * time.Millisecond
+	maxGoAwayWait = time.Second
+)
+
+// awaitQuiet waits until no connection has read anything for goAwayQuiet.
+func (s *Server) awaitQuiet(ctx context.Context) {
+	give := time.NewTimer(maxGoAwayWait)
+	defer give.Stop()
+	tick := time.NewTicker(goAwayQuiet / 5)
+	defer tick.Stop()
+	for {
+		now, quiet := sinceBase(), true
+		for _, c := range s.Conns() {
+			if now-time.Duration(c.lastRead.Load()) < goAwayQuiet {
+				quiet = false
+				break
+			}
+		}
+		if quiet {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-give.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // cutShort ends what Shutdown could not finish within its context, without waiting
