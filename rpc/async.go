@@ -2,7 +2,9 @@ package rpc
 
 import (
 	"context"
-	"time"
+	"errors"
+
+	"github.com/ringrpc/ringrpc/internal/sem"
 
 	"github.com/ringrpc/ringrpc/transport"
 )
@@ -13,8 +15,12 @@ import (
 // Without interceptors no goroutine is involved: the call walks its providers with
 // transport callbacks, and the response completes the future without being decoded on
 // the connection's reader. With interceptors the chain runs on a goroutine the client
-// keeps for reuse, once the call holds one of the Transport.AsyncPermits slots: async
-// calls with interceptors are bounded like the others.
+// keeps for reuse.
+//
+// Every async call holds one of the client's Transport.AsyncPermits slots from here
+// until its future has completed and the callbacks registered by then have run: async
+// calls with interceptors are bounded like the others, and so are callbacks that take
+// their time. Without a free slot, InvokeAsync waits for one until the call's deadline.
 func InvokeAsync[T any](c *Client, ctx context.Context, call *Call, decode func(*Decoder) (T, error)) *Future[T] {
 	f := newFuture[T](c.run)
 	if c.isClosed() {
@@ -22,6 +28,12 @@ func InvokeAsync[T any](c *Client, ctx context.Context, call *Call, decode func(
 		f.fail(closedError())
 		return f
 	}
+	if err := c.acquireAsyncSlot(ctx); err != nil {
+		putCall(call)
+		f.fail(err)
+		return f
+	}
+	f.slots = c.asyncSlots
 	if c.hasChain {
 		chainAsync(c, ctx, call, f, decode)
 		return f
@@ -47,13 +59,7 @@ func closedError() *Error {
 
 // chainAsync runs the interceptors and the sync walk on a runner goroutine.
 func chainAsync[T any](c *Client, ctx context.Context, call *Call, f *Future[T], decode func(*Decoder) (T, error)) {
-	if err := c.acquireChainSlot(ctx); err != nil {
-		putCall(call)
-		f.fail(err)
-		return
-	}
 	ok := c.run.run(func() {
-		defer func() { <-c.chainSlots }()
 		defer failOnPanic(f, call)
 		switch err := c.invoke(ctx, call); {
 		case err != nil:
@@ -67,32 +73,20 @@ func chainAsync[T any](c *Client, ctx context.Context, call *Call, f *Future[T],
 		putCall(call)
 	})
 	if !ok {
-		<-c.chainSlots
 		putCall(call)
 		f.fail(closedError())
 	}
 }
 
-// acquireChainSlot waits for a slot until the call's deadline.
-func (c *Client) acquireChainSlot(ctx context.Context) error {
-	select {
-	case c.chainSlots <- struct{}{}:
+// acquireAsyncSlot waits for a slot until the call's deadline.
+func (c *Client) acquireAsyncSlot(ctx context.Context) error {
+	switch err := c.asyncSlots.Acquire(ctx, c.timeout, nil); {
+	case err == nil:
 		return nil
+	case errors.Is(err, sem.ErrNoPermit):
+		return Errorf(CodeBusy, "too many requests: all %d async calls are in flight (callbacks included) and none ended before the deadline: wait for calls to finish, or raise Transport.AsyncPermits", c.asyncSlots.Max())
 	default:
-	}
-	limit := c.timeout
-	if dl, ok := ctx.Deadline(); ok {
-		limit = time.Until(dl)
-	}
-	t := time.NewTimer(limit)
-	defer t.Stop()
-	select {
-	case c.chainSlots <- struct{}{}:
-		return nil
-	case <-t.C:
-		return Errorf(CodeBusy, "too many requests: all %d async calls with interceptors are in flight and none ended before the deadline: wait for calls to finish, or raise Transport.AsyncPermits", cap(c.chainSlots))
-	case <-ctx.Done():
-		return fromTransport(ctx.Err(), "waiting for an async slot")
+		return fromTransport(err, "waiting for an async slot")
 	}
 }
 

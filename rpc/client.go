@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ringrpc/ringrpc/internal/sem"
 	"github.com/ringrpc/ringrpc/transport"
 )
 
@@ -59,9 +60,8 @@ type Client struct {
 	// run runs what must not run on a connection's reader: future callbacks, the
 	// interceptor chains of async calls and their moves to the next provider.
 	run *runner
-	// chainSlots bounds async calls with interceptors in flight, as the transport's
-	// async permits bound the others.
-	chainSlots chan struct{}
+	// asyncSlots bounds async calls in flight, their callbacks included.
+	asyncSlots *sem.Semaphore
 
 	mu     sync.Mutex
 	closed bool
@@ -86,7 +86,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		maxBackoff:     orDefault(opts.Retry.MaxBackoff, 200*time.Millisecond),
 		hasChain:       len(opts.Interceptors)+len(opts.AttemptInterceptors) > 0,
 		log:            topts.Logger,
-		chainSlots:     make(chan struct{}, orDefault(topts.AsyncPermits, transport.DefaultClientAsyncPermits)),
+		asyncSlots:     sem.New(orDefault(topts.AsyncPermits, transport.DefaultClientAsyncPermits)),
 	}
 	if c.log == nil {
 		c.log = slog.Default()

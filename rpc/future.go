@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"github.com/ringrpc/ringrpc/internal/sem"
 	"github.com/ringrpc/ringrpc/transport"
 )
 
@@ -17,8 +18,9 @@ import (
 // goroutine that runs the callbacks), never by the connection's reader, so a slow or
 // failing decode stalls no other call.
 type Future[T any] struct {
-	done chan struct{}
-	run  *runner // where callbacks run; nil for futures completed before they return
+	done  chan struct{}
+	run   *runner        // where callbacks run; nil for futures completed before they return
+	slots *sem.Semaphore // the client's async slot this call holds, given back when it is over
 
 	mu      sync.Mutex
 	over    bool
@@ -67,9 +69,11 @@ func (f *Future[T]) finish(set func()) {
 	close(f.done)
 	f.mu.Unlock()
 	if len(cbs) == 0 {
+		f.releaseSlot()
 		return
 	}
 	notify := func() {
+		defer f.releaseSlot()
 		v, err := f.result()
 		for _, cb := range cbs {
 			f.call(cb, v, err)
@@ -80,6 +84,13 @@ func (f *Future[T]) finish(set func()) {
 		return
 	}
 	f.run.runOrCall(notify)
+}
+
+// releaseSlot gives back the async slot the call held, once its callbacks have run.
+func (f *Future[T]) releaseSlot() {
+	if f.slots != nil {
+		f.slots.Release(1)
+	}
 }
 
 // result decodes the response once and returns the outcome; the future is over.

@@ -573,3 +573,35 @@ func TestFailoverSendsTheRemainingDeadline(t *testing.T) {
 		t.Fatalf("the handler's deadline is %v away, the caller's %v", seen.Round(time.Millisecond), left.Round(time.Millisecond))
 	}
 }
+
+// Callbacks that block hold their call's async slot: they cannot pile up goroutines
+// beyond Transport.AsyncPermits, and the call that finds no slot says why.
+func TestSlowCallbacksAreBounded(t *testing.T) {
+	_, _, addr := startGreeter(t, ServerOptions{})
+	_, c := newGreeterClient(t, ClientOptions{
+		Resolver:  StaticAddress(addr),
+		Transport: transport.ClientOptions{ConnOptions: transport.ConnOptions{AsyncPermits: 4}},
+	})
+	release := make(chan struct{})
+	blocked := make(chan struct{}, 4)
+	for range 4 {
+		f := sayHelloAsync(c, context.Background(), "a", "b")
+		f.OnComplete(func(string, error) {
+			blocked <- struct{}{}
+			<-release
+		})
+	}
+	for range 4 {
+		waitFor(t, blocked, "a blocked callback")
+	}
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := sayHelloAsync(c, short, "c", "d").Wait(context.Background())
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "callbacks included") {
+		t.Fatalf("a fifth call while four callbacks block: %v", err)
+	}
+	close(release)
+	if v, err := sayHelloAsync(c, context.Background(), "e", "f").Wait(context.Background()); err != nil || v != "hello e f" {
+		t.Fatalf("after the callbacks returned: %q %v", v, err)
+	}
+}
