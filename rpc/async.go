@@ -168,7 +168,7 @@ func (a *asyncCall[T]) done(resp *transport.Command, err error) {
 		defer failOnPanic(a.f, a.call)
 		if delay > 0 {
 			if err := sleepCtx(a.ctx, delay); err != nil {
-				a.fail(fromTransport(err, a.c.target(a.call, a.call.peer)))
+				a.fail(backoffCut(err, aerr))
 				return
 			}
 		}
@@ -185,8 +185,8 @@ func (a *asyncCall[T]) fail(err error) {
 }
 
 // InvokeOnewayAsync sends a oneway call and returns a future completed once the
-// request was written to the connection (the provider's kernel has it), or with the
-// error that stopped it. Generated async clients call it.
+// request was written to the connection (this side's kernel accepted it; the provider
+// may not have it yet), or with the error that stopped it. Generated async clients call it.
 func InvokeOnewayAsync(c *Client, ctx context.Context, call *Call) *Future[struct{}] {
 	call.awaitWrite = true
 	return InvokeAsync[struct{}](c, ctx, call, nil)

@@ -23,7 +23,8 @@ type Future[T any] struct {
 	slots *sem.Semaphore // the client's async slot this call holds, given back when it is over
 
 	mu      sync.Mutex
-	over    bool
+	over      bool
+	notifying bool // the callbacks registered before completion are running
 	settled bool // val and err are final; else resp awaits decoding
 	cbs     []func(T, error)
 	val     T
@@ -66,6 +67,7 @@ func (f *Future[T]) finish(set func()) {
 	f.over = true
 	cbs := f.cbs
 	f.cbs = nil
+	f.notifying = len(cbs) > 0
 	close(f.done)
 	f.mu.Unlock()
 	if len(cbs) == 0 {
@@ -75,8 +77,15 @@ func (f *Future[T]) finish(set func()) {
 	notify := func() {
 		defer f.releaseSlot()
 		v, err := f.result()
-		for _, cb := range cbs {
-			f.call(cb, v, err)
+		for len(cbs) > 0 {
+			for _, cb := range cbs {
+				f.call(cb, v, err)
+			}
+			// Callbacks registered meanwhile queued behind these: run them next.
+			f.mu.Lock()
+			cbs, f.cbs = f.cbs, nil
+			f.notifying = len(cbs) > 0
+			f.mu.Unlock()
 		}
 	}
 	if f.run == nil {
@@ -153,7 +162,7 @@ func (f *Future[T]) Wait(ctx context.Context) (T, error) {
 // logged and does not stop the others.
 func (f *Future[T]) OnComplete(cb func(T, error)) {
 	f.mu.Lock()
-	if !f.over {
+	if !f.over || f.notifying {
 		f.cbs = append(f.cbs, cb)
 		f.mu.Unlock()
 		return

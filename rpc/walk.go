@@ -101,7 +101,7 @@ func (c *Client) send(ctx context.Context, call *Call) error {
 		}
 		if delay > 0 {
 			if err := sleepCtx(ctx, delay); err != nil {
-				return fromTransport(err, c.target(call, call.peer))
+				return backoffCut(err, aerr)
 			}
 		}
 	}
@@ -250,6 +250,14 @@ func (c *Client) backoff(n int) time.Duration {
 		ceiling = min(c.baseBackoff<<(n-1), c.maxBackoff)
 	}
 	return time.Duration(rand.Int64N(int64(ceiling) + 1))
+}
+
+// backoffCut is the error of a call whose context ended while it waited to move:
+// the context's, saying what the last provider answered.
+func backoffCut(ctxErr error, last *Error) *Error {
+	e := fromTransport(ctxErr, "waiting to try the next provider")
+	e.Message += "; the last provider said: " + last.Error()
+	return e
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -7,8 +7,8 @@ import (
 
 // Request codes the transport answers itself, before any processor: ringrpc's
 // extensions of the remoting protocol (docs/PROTOCOL.md). RocketMQ's own request codes
-// stay below 3600, so these collide with none of them, and both fit the int16 code of
-// the ROCKETMQ header.
+// that fit the int16 code of the ROCKETMQ header stay below 3600, so these collide
+// with none of them.
 const (
 	// codePing asks the peer for any frame back; a ringrpc peer answers SUCCESS at once,
 	// from its reader. It is not RocketMQ's HEART_BEAT (34), which a broker reads as a
