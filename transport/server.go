@@ -25,14 +25,18 @@ type Server struct {
 	closed   bool
 	serving  sync.WaitGroup // Serve's accept loop
 	stopOnce sync.Once
+
+	maxConns int      // ServerOptions.MaxConns
+	refused  refusals // guarded by mu
 }
 
 // NewServer returns a server configured by opts.
 func NewServer(opts ServerOptions) *Server {
 	return &Server{
-		cfg:   newConnConfig(opts.ConnOptions, serverPermits),
-		disp:  newDispatcher(),
-		conns: make(map[*Conn]struct{}),
+		cfg:      newConnConfig(opts.ConnOptions, serverPermits),
+		disp:     newDispatcher(),
+		conns:    make(map[*Conn]struct{}),
+		maxConns: orDefault(opts.MaxConns, DefaultMaxConns),
 	}
 }
 
@@ -103,6 +107,9 @@ func (s *Server) track(nc net.Conn) {
 	defer s.mu.Unlock()
 	if s.closed {
 		nc.Close()
+		return
+	}
+	if !s.admit(nc) {
 		return
 	}
 	c := newConn(nc, s.cfg, s.disp, s.forget)
