@@ -185,6 +185,7 @@ type connConfig struct {
 	maxUnread       int
 	frames          *byteBudget      // MaxFrameMemory, shared by the owner's connections
 	bodyRead        func(got, n int) // tests: called after each chunk of a large body
+	readerWaits     func(*Conn)      // tests: called when a reader stops reading
 }
 
 func newConnConfig(o ConnOptions, permits permitDefaults) *connConfig {

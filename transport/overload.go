@@ -139,6 +139,9 @@ func (c *Conn) waitRoom() bool {
 		if !c.stillOverloaded() {
 			break
 		}
+		if c.cfg.readerWaits != nil {
+			c.cfg.readerWaits(c)
+		}
 		select {
 		case <-c.flow.resume:
 		case <-c.closingCh:

@@ -2,10 +2,10 @@ package transport
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -81,6 +81,9 @@ func attrInt(r slog.Record, key string) (int64, bool) {
 	})
 	return v, found
 }
+
+// codeBig is answered with a large body, so that a peer's unread output grows fast.
+const codeBig int32 = 13
 
 // pipeline writes requests for code on nc as fast as the socket takes them and never
 // reads, until a write fails.
@@ -170,10 +173,11 @@ func TestNonReadingPeersCostOnlyTheirConnections(t *testing.T) {
 	opts := ServerOptions{ConnOptions: ConnOptions{Logger: logs.logger(), WriteTimeout: writeLimit,
 		MaxUnreadOutput: unreadLimit, MaxInflight: 1024}}
 	_, addr := startServer(t, opts, func(s *Server) {
-		must(t, s.RegisterProcessor(codeEcho, bigAnswer(answer), PoolOptions{Workers: 8}))
+		must(t, s.RegisterProcessor(codeBig, bigAnswer(answer), PoolOptions{Workers: 8}))
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{Workers: 8}))
 	})
 	start := time.Now()
-	hostilePeers(t, addr, peers, func(nc net.Conn) { pipeline(nc, codeEcho) })
+	hostilePeers(t, addr, peers, func(nc net.Conn) { pipeline(nc, codeBig) })
 	cl := newTestClient(t, ClientOptions{})
 	calls, errs, slowest := goodCalls(t, cl, addr, 10, writeLimit-500*time.Millisecond)
 	if len(errs) > 0 {
@@ -193,4 +197,177 @@ func TestNonReadingPeersCostOnlyTheirConnections(t *testing.T) {
 	}
 }
 
-var _ = errors.Is
+// A connection with MaxConnInflight requests being handled reads nothing more from its
+// peer until they are answered: the peer's pipelined requests wait in TCP, and none is
+// turned away.
+func TestInflightCapStopsReading(t *testing.T) {
+	const limit, sent = 10, 30
+	started := make(chan struct{}, sent)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	running, most := 0, 0
+	waits := make(chan struct{}, sent)
+	s, addr := startServer(t, ServerOptions{ConnOptions: ConnOptions{MaxConnInflight: limit}}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBlock, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
+			mu.Lock()
+			running++
+			most = max(most, running)
+			mu.Unlock()
+			started <- struct{}{}
+			<-release
+			mu.Lock()
+			running--
+			mu.Unlock()
+			return NewResponse(req, CodeSuccess, ""), nil
+		}), PoolOptions{Workers: sent}))
+	})
+	s.cfg.readerWaits = func(*Conn) { waits <- struct{}{} }
+	nc := rawDial(t, addr)
+	var frames []byte
+	for i := range sent {
+		req := NewRequest(codeBlock, nil, nil)
+		req.Opaque = int32(i)
+		frames, _ = AppendFrame(frames, req, SerializeRocketMQ)
+	}
+	_, err := nc.Write(frames)
+	must(t, err)
+	for i := range limit {
+		waitFor(t, started, fmt.Sprintf("request %d to start", i+1))
+	}
+	waitFor(t, waits, "the reader to stop at the cap")
+	mu.Lock()
+	if running != limit {
+		t.Errorf("%d requests running when the reader stopped, want %d", running, limit)
+	}
+	mu.Unlock()
+	close(release)
+	for i := range sent {
+		if r := readRawFrame(t, nc); r.Code != CodeSuccess {
+			t.Fatalf("answer %d: code %d %q, want success: nothing is turned away", i, r.Code, r.Remark)
+		}
+	}
+	if most > limit {
+		t.Errorf("%d requests of one connection ran at once, the cap is %d", most, limit)
+	}
+}
+
+// Connections beyond MaxConns are closed at once, and the log says so; once one
+// closes, a new one is served.
+func TestConnectionCap(t *testing.T) {
+	const limit = 3
+	logs := newLogSink()
+	_, addr := startServer(t, ServerOptions{MaxConns: limit, ConnOptions: ConnOptions{Logger: logs.logger()}}, nil)
+	ping := func(nc net.Conn) error {
+		f, _ := AppendFrame(nil, &Command{Code: codePing}, SerializeRocketMQ)
+		if _, err := nc.Write(f); err != nil {
+			return err
+		}
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var b [4]byte
+		_, err := ioReadFull(nc, b[:])
+		return err
+	}
+	var held []net.Conn
+	for i := range limit {
+		nc := rawDial(t, addr)
+		if err := ping(nc); err != nil {
+			t.Fatalf("connection %d of %d: %v", i+1, limit, err)
+		}
+		held = append(held, nc)
+	}
+	extra := rawDial(t, addr)
+	if err := ping(extra); err == nil {
+		t.Fatalf("connection %d beyond MaxConns %d was served", limit+1, limit)
+	}
+	logs.waitCount(t, "refusing connections", 1, 10*time.Second)
+	held[0].Close()
+	// The server forgets the closed connection once it reads its end: try until then.
+	for try := 0; ; try++ {
+		if try == 100 {
+			t.Fatal("no new connection served after one of the held ones closed")
+		}
+		if ping(rawDial(t, addr)) == nil {
+			break
+		}
+	}
+}
+
+// A frame that announces the maximum size and stalls holds what it sent, plus less
+// than the piece being read: not what it announced.
+func TestStalledLargeFramesHoldWhatTheySent(t *testing.T) {
+	const peers, sent = 20, firstChunk + 2*firstChunk // the first two pieces
+	read := make(chan struct{}, peers)
+	s, addr := startServer(t, ServerOptions{ConnOptions: ConnOptions{MaxFrameMemory: 1 << 30}}, nil)
+	s.cfg.bodyRead = func(got, _ int) {
+		if got == sent {
+			read <- struct{}{}
+		}
+	}
+	header := NewRequest(codeEcho, nil, nil)
+	frame, _ := AppendFrame(nil, header, SerializeRocketMQ)
+	announce := DefaultMaxFrameSize - frameLenSize
+	frame[0], frame[1], frame[2], frame[3] = byte(announce>>24), byte(announce>>16), byte(announce>>8), byte(announce)
+	frame = append(frame, make([]byte, sent)...)
+	before := heapInUse()
+	for range peers {
+		nc := rawDial(t, addr)
+		_, err := nc.Write(frame)
+		must(t, err)
+	}
+	for i := range peers {
+		waitFor(t, read, fmt.Sprintf("peer %d's bytes to be read", i+1))
+	}
+	grew := heapInUse() - before
+	// Each holds its pieces, the next one (4 × firstChunk), a read buffer and change.
+	if limit := uint64(peers * (sent + 4*firstChunk + 64<<10 + 64<<10)); grew > limit {
+		t.Errorf("%d stalled frames of %d bytes announced, %d sent: the heap grew by %d bytes, want at most %d", peers, announce, sent, grew, limit)
+	}
+	t.Logf("%d stalled frames: the heap grew by %d KiB", peers, grew>>10)
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// Large bodies wait for room in MaxFrameMemory; small requests never do, so a peer
+// that stalls a large frame costs good callers nothing, and a connection that waits
+// for room longer than IdleTimeout is closed with a logged reason.
+func TestFrameMemoryBudget(t *testing.T) {
+	const peers = 4
+	logs := newLogSink()
+	opts := ServerOptions{ConnOptions: ConnOptions{Logger: logs.logger(), MaxFrameMemory: 2 * DefaultMaxFrameSize, IdleTimeout: time.Second}}
+	s, addr := startServer(t, opts, func(s *Server) {
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+	})
+	frame, _ := AppendFrame(nil, NewRequest(codeEcho, nil, nil), SerializeRocketMQ)
+	announce := DefaultMaxFrameSize - frameLenSize
+	frame[0], frame[1], frame[2], frame[3] = byte(announce>>24), byte(announce>>16), byte(announce>>8), byte(announce)
+	// Each peer sends a byte now and then, so that a frame that got room is never idle.
+	hostilePeers(t, addr, peers, func(nc net.Conn) {
+		if _, err := nc.Write(frame); err != nil {
+			return
+		}
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for range tick.C {
+			if _, err := nc.Write([]byte{0}); err != nil {
+				return // closed: by the server, or at the test's end
+			}
+		}
+	})
+	cl := newTestClient(t, ClientOptions{})
+	calls, errs, _ := goodCalls(t, cl, addr, 10, 300*time.Millisecond)
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d small calls failed while large frames stalled: %v", len(errs), calls, errs[0])
+	}
+	logs.waitCount(t, "no memory for its next frame", 1, 20*time.Second)
+	s.cfg.frames.mu.Lock()
+	used := s.cfg.frames.used
+	s.cfg.frames.mu.Unlock()
+	if used > s.cfg.frames.max {
+		t.Errorf("%d bytes of bodies held, the budget is %d", used, s.cfg.frames.max)
+	}
+}
