@@ -14,7 +14,7 @@ import (
 // most about 10000 × 450 KiB of connection buffers and 256 MiB of large bodies.
 const (
 	DefaultMaxConnInflight = 1024
-	DefaultMaxInflight     = 4096
+	DefaultMaxInflight     = 1024
 	DefaultMaxUnreadOutput = 256 << 10
 	DefaultMaxFrameMemory  = 256 << 20
 	DefaultMaxConns        = 10000
