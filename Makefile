@@ -9,7 +9,7 @@ FUZZTIME    ?= 10s
 BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 6
 
-.PHONY: help test bench bench-transport bench-peers fuzz lint demo tools generate checkgenerate
+.PHONY: help test bench bench-transport bench-peers bench-overload fuzz lint demo tools generate checkgenerate
 
 help:
 	@echo "make demo   run the demo on this machine"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench  benchmarks with -benchmem, BENCHCOUNT runs each, into bench.txt for benchstat"
 	@echo "make bench-transport  transport calls against the raw echo, client and server on cores of their own"
 	@echo "make bench-peers    ringrpc against gRPC, net/rpc and a raw TCP echo (about 2 minutes)"
+	@echo "make bench-overload what 500 hostile peers cost a provider, and a good client beside them (about a minute)"
 	@echo "make generate       regenerate every generated file and golden file"
 	@echo "make checkgenerate  fail when a committed generated file is stale"
 
@@ -41,6 +42,11 @@ bench-transport: tools
 # ringrpc against gRPC, net/rpc and a raw TCP echo, each server in its own process.
 bench-peers:
 	cd bench && $(GO) run ./cmd/peers
+
+# A provider against 500 hostile connections of each kind, three processes; prints its
+# peak RSS and goroutines and the good client's errors and p99.
+bench-overload:
+	cd bench && $(GO) run ./cmd/overload
 
 # Runs each fuzz target on its own: go test -fuzz takes one target at a time.
 fuzz:

@@ -43,6 +43,8 @@ type Conn struct {
 	lastRead   atomic.Int64 // sinceBase when the last read that brought bytes returned
 	pingOpaque atomic.Int32 // the last ping's opaque: its answer is dropped quietly
 	silence    silence      // the heartbeat's watch; the reaper's alone
+
+	flow flow // what the reader waits on before reading from a peer that costs too much
 }
 
 func newConn(nc net.Conn, cfg *connConfig, disp *dispatcher, onClose func(*Conn)) *Conn {
@@ -57,6 +59,7 @@ func newConn(nc net.Conn, cfg *connConfig, disp *dispatcher, onClose func(*Conn)
 		onClose:   onClose,
 	}
 	c.w = newWriter(c)
+	c.flow.resume = make(chan struct{}, 1)
 	c.lastWrite.Store(time.Now().UnixNano())
 	c.silence.since = sinceBase()
 	c.routines.Add(2)
@@ -182,17 +185,25 @@ func (c *Conn) readLoop() {
 	var in interner
 	scratch := make([]byte, 0, 512)
 	for {
-		cmd, err := c.readFrame(br, &scratch, &in)
+		if c.overloaded() && !c.waitRoom() {
+			return // closed while the peer's output was unread
+		}
+		cmd, charged, err := c.readFrame(br, &scratch, &in)
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
 		cmd.received = ir.readAt
 		if cmd.IsResponse() {
+			c.cfg.frames.give(charged) // the caller has it now
 			c.completeResponse(cmd)
-		} else {
-			c.disp.dispatch(c, cmd)
+			continue
 		}
+		if charged > 0 {
+			c.hold(cmd, charged)
+		}
+		c.started() // answered takes it back
+		c.disp.dispatch(c, cmd)
 	}
 }
 
@@ -204,37 +215,62 @@ func (c *Conn) readFailed(err error) {
 	}
 	if errors.Is(err, ErrMalformedFrame) || errors.Is(err, ErrFrameTooLarge) {
 		c.cfg.log.Error("transport: closing connection after a bad frame", "peer", c.addr, "err", err)
+	} else if errors.Is(err, errNoFrameMemory) {
+		c.cfg.log.Warn("transport: closing connection: no memory for its next frame", "peer", c.addr, "err", err)
 	} else if !errors.Is(err, io.EOF) {
 		c.cfg.log.Warn("transport: connection read failed", "peer", c.addr, "err", err)
 	}
 	c.closeWithError(c.lostError(err))
 }
 
-// readFrame reads one frame. The header is decoded where it lies in the reader's
-// buffer (or, when larger than the buffer, in a reused scratch buffer); the command
-// and its body get one allocation between them when the body is small.
-func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Command, error) {
+// readFrame reads one frame, and returns with it what its body took of
+// MaxFrameMemory. The header is decoded where it lies in the reader's buffer (or,
+// when larger than the buffer, in a reused scratch buffer); the command and its body
+// get one allocation between them when the body is small.
+func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Command, int64, error) {
+	var hdr Command
+	body, err := c.readHeader(br, scratch, in, &hdr)
+	if err != nil {
+		return nil, 0, err
+	}
+	var charged int64
+	if body >= chargedBody {
+		if charged, err = c.cfg.frames.take(int64(body), c.cfg.idle, c.closingCh); err != nil {
+			return nil, 0, fmt.Errorf("%w: %w", errNoFrameMemory, err)
+		}
+	}
+	cmd, err := c.readBody(br, &hdr, body, in)
+	if err != nil {
+		c.cfg.frames.give(charged)
+		return nil, 0, err
+	}
+	return cmd, charged, nil
+}
+
+// readHeader reads a frame up to its body, decodes the header into hdr, and returns
+// the length of the body still to read.
+func (c *Conn) readHeader(br *bufio.Reader, scratch *[]byte, in *interner, hdr *Command) (body int, err error) {
 	pre, err := peek(br, frameLenSize)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	n, err := checkFrameLength(beUint32(pre), c.cfg.maxFrame)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	if pre, err = peek(br, frameLenSize+frameWordSize); err != nil {
-		return nil, err
+		return 0, err
 	}
 	word := beUint32(pre[frameLenSize:])
 	h := int(word & maxHeaderSize)
 	if h > n-frameWordSize {
-		return nil, malformed("bad header length %d in a frame of %d bytes", h, n)
+		return 0, malformed("bad header length %d in a frame of %d bytes", h, n)
 	}
 	br.Discard(frameLenSize + frameWordSize)
 	var header []byte
 	if h <= br.Size() {
 		if header, err = peek(br, h); err != nil {
-			return nil, err
+			return 0, err
 		}
 	} else {
 		if cap(*scratch) < h {
@@ -242,7 +278,7 @@ func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Comm
 		}
 		header = (*scratch)[:h]
 		if _, err := io.ReadFull(br, header); err != nil {
-			return nil, err
+			return 0, err
 		}
 		if cap(*scratch) > 1<<20 {
 			*scratch = nil // a huge header was a one-off; don't keep its buffer
@@ -250,22 +286,63 @@ func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Comm
 	}
 	// The header is decoded before the body's room is allocated: a bad header costs
 	// nothing however large the frame says it is.
-	var hdr Command
-	if err := decodeHeader(&hdr, SerializeType(word>>24), header, in); err != nil {
-		return nil, err
+	if err := decodeHeader(hdr, SerializeType(word>>24), header, in); err != nil {
+		return 0, err
 	}
 	if h <= br.Size() {
 		br.Discard(h)
 	}
-	cmd := in.command(n - frameWordSize - h)
-	hdr.Body = cmd.Body
-	*cmd = hdr
-	if len(cmd.Body) > 0 {
-		if _, err := io.ReadFull(br, cmd.Body); err != nil {
+	return n - frameWordSize - h, nil
+}
+
+// readBody reads a body of n bytes into a command with the header hdr. A body of up
+// to firstChunk bytes is read in one piece; a larger one in growing pieces, so that
+// its memory is committed as its bytes arrive.
+func (c *Conn) readBody(br *bufio.Reader, hdr *Command, n int, in *interner) (*Command, error) {
+	var cmd *Command
+	if n <= firstChunk {
+		cmd = in.command(n)
+	} else {
+		cmd = new(Command)
+	}
+	body := cmd.Body
+	*cmd = *hdr
+	if n > firstChunk {
+		var err error
+		if body, err = c.readChunks(br, n); err != nil {
+			return nil, err
+		}
+	} else if n > 0 {
+		if _, err := io.ReadFull(br, body); err != nil {
 			return nil, err
 		}
 	}
+	cmd.Body = body
 	return cmd, nil
+}
+
+// readChunks reads n bytes in pieces of firstChunk bytes doubling up to lastChunk,
+// then joins them.
+func (c *Conn) readChunks(br *bufio.Reader, n int) ([]byte, error) {
+	var chunks [][]byte
+	got := 0
+	for size := firstChunk; got < n; size = min(2*size, lastChunk) {
+		b := make([]byte, min(size, n-got))
+		if _, err := io.ReadFull(br, b); err != nil {
+			return nil, err
+		}
+		chunks = append(chunks, b)
+		got += len(b)
+		if c.cfg.bodyRead != nil {
+			c.cfg.bodyRead(got, n)
+		}
+	}
+	body := make([]byte, 0, n)
+	for i, b := range chunks {
+		body = append(body, b...)
+		chunks[i] = nil // let each piece go as soon as it is copied
+	}
+	return body, nil
 }
 
 // peek returns the next n buffered bytes without consuming them, reading as needed.

@@ -481,6 +481,7 @@ func (c *Conn) sendResponse(req, resp *Command) error {
 
 // reply writes resp for req unless req is oneway or resp is nil.
 func (c *Conn) reply(req, resp *Command) {
+	defer c.answered(req) // the reader may read again
 	if resp == nil || req.IsOneway() {
 		return
 	}

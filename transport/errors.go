@@ -25,6 +25,10 @@ var (
 	ErrTooManyRequests = errors.New("transport: too many requests")
 	// ErrRegistered reports a processor registered twice, or after serving began.
 	ErrRegistered = errors.New("transport: processor registration")
+
+	// errNoFrameMemory closes a connection whose next body found no room in
+	// MaxFrameMemory in time.
+	errNoFrameMemory = errors.New("transport: no frame memory")
 )
 
 // timeoutError is a call's deadline error: it matches ErrTimeout and

@@ -51,16 +51,18 @@ func FuzzReadFrame(f *testing.F) {
 	}
 	f.Add(rawFrame(SerializeRocketMQ, nil, make([]byte, 300)), uint8(1))
 	f.Add(rawFrame(SerializeJSON, []byte(`{"code":1}`), make([]byte, 2000)), uint8(2))
+	f.Add(rawFrame(SerializeRocketMQ, nil, make([]byte, 3*firstChunk+5)), uint8(4)) // read in pieces
 	f.Fuzz(func(t *testing.T, b []byte, bufSize uint8) {
 		const maxFrame = 1 << 20
-		c := &Conn{cfg: &connConfig{maxFrame: maxFrame}}
+		c := &Conn{cfg: &connConfig{maxFrame: maxFrame, frames: newByteBudget(maxFrame)}}
 		// Small reader buffers make headers overflow them: the scratch path.
 		br := bufio.NewReaderSize(bytes.NewReader(b), 16+int(bufSize))
 		var scratch []byte
 		var in interner
 		rest := b
 		for {
-			got, gotErr := c.readFrame(br, &scratch, &in)
+			got, charged, gotErr := c.readFrame(br, &scratch, &in)
+			c.cfg.frames.give(charged)
 			want, n, wantErr := ParseFrame(rest, maxFrame)
 			if (gotErr == nil) != (wantErr == nil) {
 				t.Fatalf("readFrame error %v, ParseFrame error %v", gotErr, wantErr)

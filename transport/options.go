@@ -3,6 +3,7 @@ package transport
 import (
 	"crypto/tls"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -99,6 +100,33 @@ type ConnOptions struct {
 	// and DefaultHeartbeatTimeout; a negative HeartbeatInterval turns pings off.
 	HeartbeatInterval time.Duration
 	HeartbeatTimeout  time.Duration
+
+	// What one peer, or all of them, may cost (docs/OPERATIONS.md, "Overload and
+	// hostile peers").
+
+	// MaxConnInflight bounds the requests of one connection handed to processors and
+	// not yet answered; MaxInflight bounds them across all the connections of a Server
+	// or Client, shared fairly: a connection may have MaxInflight divided by the number
+	// of connections with requests in flight, and at most MaxConnInflight. A connection
+	// may always have 4: requests in flight in all stay under MaxInflight plus 4 per
+	// connection. A connection at its share reads nothing more from its peer until a
+	// quarter of them are answered: further requests wait in TCP, and none is answered
+	// SYSTEM_BUSY for it. Defaults DefaultMaxConnInflight and DefaultMaxInflight.
+	MaxConnInflight int
+	MaxInflight     int
+	// MaxUnreadOutput bounds the responses a connection has queued that its peer has
+	// not yet taken, in bytes. Past the bound the connection reads no more requests
+	// from that peer until it takes them; a processor's response is always queued at
+	// once, so the bytes queued stay under this bound plus MaxConnInflight responses.
+	// When the peer takes nothing for WriteTimeout, the connection is closed and the
+	// log says why. Default DefaultMaxUnreadOutput.
+	MaxUnreadOutput int
+	// MaxFrameMemory bounds, for a whole Server or Client, the bytes of received frame
+	// bodies of 4 KiB or more: those being read, and those of requests not yet
+	// answered. A connection whose next body does not fit waits, reading nothing
+	// else, for at most IdleTimeout, and is then closed with a logged reason. A body
+	// larger than the budget is read alone. Default DefaultMaxFrameMemory.
+	MaxFrameMemory int64
 }
 
 // ClientOptions configures a Client. The zero value works.
@@ -114,6 +142,11 @@ type ClientOptions struct {
 // ServerOptions configures a Server. The zero value works.
 type ServerOptions struct {
 	ConnOptions
+
+	// MaxConns bounds the connections a Server keeps open; a connection accepted
+	// beyond it is closed at once, and the log says so (at most once a second).
+	// Default DefaultMaxConns.
+	MaxConns int
 }
 
 // PoolOptions sizes the worker pool of one processor. The zero value works.
@@ -152,6 +185,15 @@ type connConfig struct {
 	onewayPermits *semaphore
 
 	hb heartbeat
+
+	maxConnInflight int32
+	maxInflight     int64
+	active          atomic.Int64 // connections with requests in flight
+	inflight        atomic.Int64 // requests in flight on all connections
+	maxUnread       int
+	frames          *byteBudget      // MaxFrameMemory, shared by the owner's connections
+	bodyRead        func(got, n int) // tests: called after each chunk of a large body
+	readerWaits     func(*Conn)      // tests: called when a reader stops reading
 }
 
 func newConnConfig(o ConnOptions, permits permitDefaults) *connConfig {
@@ -182,10 +224,14 @@ func newConnConfig(o ConnOptions, permits permitDefaults) *connConfig {
 	cfg.syncPermits = newSemaphore(orDefault(o.SyncPermits, permits.sync))
 	cfg.asyncPermits = newSemaphore(orDefault(o.AsyncPermits, permits.async))
 	cfg.onewayPermits = newSemaphore(orDefault(o.OnewayPermits, permits.oneway))
+	cfg.maxConnInflight = int32(min(orDefault(o.MaxConnInflight, DefaultMaxConnInflight), 1<<30))
+	cfg.maxInflight = int64(orDefault(o.MaxInflight, DefaultMaxInflight))
+	cfg.maxUnread = orDefault(o.MaxUnreadOutput, DefaultMaxUnreadOutput)
+	cfg.frames = newByteBudget(orDefault(o.MaxFrameMemory, DefaultMaxFrameMemory))
 	return cfg
 }
 
-func orDefault[T int | time.Duration](v, def T) T {
+func orDefault[T int | int64 | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}

@@ -27,15 +27,19 @@ type Server struct {
 	closed  bool
 	quit    chan struct{}  // closed with closed: ends the accept loop's backoff
 	serving sync.WaitGroup // Serve's accept loop
+
+	maxConns int      // ServerOptions.MaxConns
+	refused  refusals // guarded by mu
 }
 
 // NewServer returns a server configured by opts.
 func NewServer(opts ServerOptions) *Server {
 	return &Server{
-		cfg:   newConnConfig(opts.ConnOptions, serverPermits),
-		disp:  newDispatcher(),
-		conns: make(map[*Conn]struct{}),
-		quit:  make(chan struct{}),
+		cfg:      newConnConfig(opts.ConnOptions, serverPermits),
+		disp:     newDispatcher(),
+		conns:    make(map[*Conn]struct{}),
+		quit:     make(chan struct{}),
+		maxConns: orDefault(opts.MaxConns, DefaultMaxConns),
 	}
 }
 
@@ -145,6 +149,9 @@ func (s *Server) track(nc net.Conn) {
 	defer s.mu.Unlock()
 	if s.closed {
 		nc.Close()
+		return
+	}
+	if !s.admit(nc) {
 		return
 	}
 	c := newConn(nc, s.cfg, s.disp, s.forget)

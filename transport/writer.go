@@ -17,11 +17,17 @@ type writer struct {
 	wake     chan struct{} // holds a token when the queue wants looking at
 	requests atomic.Bool   // requests (not responses) were queued since the loop last looked
 
-	mu    sync.Mutex
-	queue batch
-	space chan struct{} // closed when the queue is taken; nil while no sender waits for room
-	state writerState
-	err   error // draining: what closes the connection; closed: what senders are told
+	// full is set while the responses queued and being written exceed
+	// MaxUnreadOutput: the reader then reads no more requests (Conn.waitRoom).
+	full        atomic.Bool
+	respWriting atomic.Int64 // bytes of responses in the write under way
+
+	mu         sync.Mutex
+	queue      batch
+	respQueued int           // bytes of responses in queue
+	space      chan struct{} // closed when the queue is taken; nil while no sender waits for room
+	state      writerState
+	err        error // draining: what closes the connection; closed: what senders are told
 }
 
 type writerState uint8
@@ -50,8 +56,10 @@ func (w *writer) kick() {
 	}
 }
 
-// send encodes cmd with the given opaque and flag bits at the end of the queue,
-// waiting while the queue is full. The caller's command is not modified. done, when
+// send encodes cmd with the given opaque and flag bits at the end of the queue. A
+// request waits while the queue is full; a response never waits, so that no worker
+// waits for a peer: the reader stops reading requests instead (Conn.waitRoom), which
+// bounds the responses to come. The caller's command is not modified. done, when
 // not nil, is called once the write that carried the frame returned, or with why the
 // frame was not written; it is not called when send fails, as nothing was queued.
 func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType, done func(error)) error {
@@ -65,7 +73,7 @@ func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t S
 			w.mu.Unlock()
 			return err
 		}
-		if len(w.queue.buf) < maxBufferedWrite {
+		if flag&FlagResponse != 0 || len(w.queue.buf) < maxBufferedWrite {
 			break
 		}
 		space := w.spaceLocked()
@@ -86,7 +94,8 @@ func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t S
 
 // appendLocked queues h's frame and notes what its write will owe.
 func (w *writer) appendLocked(h *Command, t SerializeType, done func(error)) error {
-	if size, err := w.encodeLocked(h, t); err != nil {
+	size, err := w.encodeLocked(h, t)
+	if err != nil {
 		if h.Flag&FlagResponse != 0 {
 			return w.refuseResponseLocked(h, t, size, err)
 		}
@@ -98,10 +107,40 @@ func (w *writer) appendLocked(h *Command, t SerializeType, done func(error)) err
 	if done != nil {
 		w.queue.written = append(w.queue.written, done)
 	}
-	if h.Flag&FlagResponse == 0 && !w.requests.Load() {
+	if h.Flag&FlagResponse != 0 {
+		w.queuedResponse(size)
+	} else if !w.requests.Load() {
 		w.requests.Store(true)
 	}
 	return nil
+}
+
+// queuedResponse counts a response of size bytes queued, and marks the output full
+// when the responses unread exceed MaxUnreadOutput. mu is held.
+func (w *writer) queuedResponse(size int) {
+	w.respQueued += size
+	if !w.full.Load() && int64(w.respQueued)+w.respWriting.Load() > int64(w.conn.cfg.maxUnread) {
+		w.full.Store(true)
+	}
+}
+
+// written notes that the write under way returned, and lets the reader read again
+// when the responses still queued are within bounds. A sender that marked the output
+// full queued a frame, so the loop comes by again to clear it.
+func (w *writer) written() {
+	w.respWriting.Store(0)
+	if !w.full.Load() {
+		return
+	}
+	w.mu.Lock()
+	clear := w.respQueued <= w.conn.cfg.maxUnread
+	if clear {
+		w.full.Store(false)
+	}
+	w.mu.Unlock()
+	if clear {
+		w.conn.wakeReader()
+	}
 }
 
 // encodeLocked appends h's frame to the queue and returns its size. A frame that
@@ -133,9 +172,11 @@ func (w *writer) refuseResponseLocked(h *Command, t SerializeType, size int, err
 		err = fmt.Errorf("transport: %s; answered SYSTEM_ERROR instead", remark)
 	}
 	resp := Command{Code: CodeSystemError, Language: h.Language, Version: h.Version, Opaque: h.Opaque, Flag: h.Flag, Remark: remark}
-	if _, e := w.encodeLocked(&resp, t); e != nil {
+	n, e := w.encodeLocked(&resp, t)
+	if e != nil {
 		return fmt.Errorf("%w (and the error response failed too: %v)", err, e)
 	}
+	w.queuedResponse(n)
 	return err
 }
 
@@ -183,6 +224,8 @@ func (w *writer) take(spare batch) (b batch, drain error) {
 	w.mu.Lock()
 	b, space := w.queue, w.space
 	w.queue, w.space = spare, nil
+	w.respWriting.Store(int64(w.respQueued))
+	w.respQueued = 0
 	if w.state == writerDraining {
 		drain = w.err
 	}
@@ -241,10 +284,11 @@ func (w *writer) run() {
 		b, drain := w.take(spare)
 		if len(b.buf) > 0 {
 			if err := w.write(b.buf); err != nil {
-				c.closeWithError(c.lostError(fmt.Errorf("write: %w", err)))
+				w.failed(err, len(b.buf))
 				b.settle(c, w.refused())
 				return
 			}
+			w.written()
 		}
 		b.settle(c, nil)
 		if drain != nil {
@@ -256,6 +300,24 @@ func (w *writer) run() {
 		}
 		spare = b.reset()
 	}
+}
+
+// failed closes the connection after a write failed with err, n bytes unwritten.
+// A peer that took none of its output for WriteTimeout is named in the log: it is
+// the one connection that pays for it.
+func (w *writer) failed(err error, n int) {
+	c := w.conn
+	if c.isClosing() {
+		return
+	}
+	if isTimeout(err) {
+		w.mu.Lock()
+		unread := n + len(w.queue.buf)
+		w.mu.Unlock()
+		err = fmt.Errorf("the peer did not read what was sent to it for %v (ConnOptions.WriteTimeout): %w", c.cfg.writeTimeout, err)
+		c.cfg.log.Warn("transport: closing connection: the peer did not read its output", "peer", c.addr, "unread", unread, "timeout", c.cfg.writeTimeout)
+	}
+	c.closeWithError(c.lostError(fmt.Errorf("write: %w", err)))
 }
 
 func (w *writer) write(buf []byte) error {
@@ -279,7 +341,7 @@ func (b *batch) settle(c *Conn, err error) {
 func (b batch) reset() batch {
 	clear(b.written)
 	b.buf, b.oneway, b.written = b.buf[:0], 0, b.written[:0]
-	if cap(b.buf) > maxBufferedWrite {
+	if cap(b.buf) > retainedWrite {
 		b.buf = nil
 	}
 	return b

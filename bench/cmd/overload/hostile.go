@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/ringrpc/ringrpc/bench/internal/greeter"
+	"github.com/ringrpc/ringrpc/rpc"
+	"github.com/ringrpc/ringrpc/transport"
+)
+
+// behaviours are what a hostile connection does until it is closed.
+var behaviours = map[string]func(net.Conn){
+	"nonreading": nonReading,
+	"partial":    partial,
+	"flood":      flood,
+}
+
+// hostile dials n connections to addr, each running kind, until in ends.
+func hostile(kind, addr string, n int, in io.Reader) error {
+	var conns []net.Conn
+	var wg sync.WaitGroup
+	for range n {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			break // the provider's cap, or the machine's: measure with what we have
+		}
+		conns = append(conns, nc)
+		wg.Go(func() { behaviours[kind](nc) })
+	}
+	io.Copy(io.Discard, in)
+	for _, nc := range conns {
+		nc.Close()
+	}
+	wg.Wait()
+	return nil
+}
+
+// hello returns n SayHello request frames, as the generated client sends them.
+func hello(n int) []byte {
+	var b []byte
+	for i := range n {
+		req := transport.NewRequest(rpc.RequestCode, transport.Fields{
+			{Key: rpc.HeaderInterface, Value: greeter.GreeterServiceName},
+			{Key: rpc.HeaderMethod, Value: "SayHello"},
+		}, []byte(`["a","b"]`))
+		req.Opaque = int32(i)
+		b, _ = transport.AppendFrame(b, req, transport.SerializeRocketMQ)
+	}
+	return b
+}
+
+// nonReading pipelines requests as fast as the socket takes them, and never reads.
+func nonReading(nc net.Conn) {
+	nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+	batch := hello(64)
+	for {
+		if _, err := nc.Write(batch); err != nil {
+			return
+		}
+	}
+}
+
+// partial announces a frame of the maximum size, sends all of it but the last byte,
+// and stalls.
+func partial(nc net.Conn) {
+	frame := hello(1)
+	n := transport.DefaultMaxFrameSize - 4
+	binary.BigEndian.PutUint32(frame, uint32(n))
+	rest := n + 4 - len(frame) - 1
+	if _, err := nc.Write(frame); err != nil {
+		return
+	}
+	zeros := make([]byte, 64<<10)
+	for rest > 0 {
+		k, err := nc.Write(zeros[:min(len(zeros), rest)])
+		if err != nil {
+			return
+		}
+		rest -= k
+	}
+	nc.Read(make([]byte, 1)) // stalled until closed
+}
+
+// flood sends requests a window at a time and reads every answer, as fast as the
+// provider answers.
+func flood(nc net.Conn) {
+	const window = 32
+	batch := hello(window)
+	br := bufio.NewReaderSize(nc, 16<<10)
+	var pre [4]byte
+	for {
+		if _, err := nc.Write(batch); err != nil {
+			return
+		}
+		for range window {
+			if _, err := io.ReadFull(br, pre[:]); err != nil {
+				return
+			}
+			if _, err := br.Discard(int(binary.BigEndian.Uint32(pre[:]))); err != nil {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,104 @@
+// Command overload measures what hostile peers cost a provider: peers that pipeline
+// requests and never read, peers that stall frames of the maximum size, and a reading
+// flood, each from many connections, while a good client at 10 callers keeps calling.
+// The provider, the hostile peers and the good client run in three processes, so that
+// the provider's peak RSS and goroutines are its own.
+//
+//	cd bench && go run ./cmd/overload [-peers 500] [-measure 5s] [-scenarios nonreading,partial,flood]
+//
+// It prints, per scenario, the provider's peak RSS and goroutines, and the good
+// client's calls, errors and p99 against its p99 before the peers came.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+type options struct {
+	role      string
+	kind      string
+	addr      string
+	peers     int
+	settle    time.Duration
+	measure   time.Duration
+	scenarios string
+}
+
+// childEnv carries a child process's arguments: the child may be this command or its
+// test binary, whose own flags are the testing package's.
+const childEnv = "RINGRPC_OVERLOAD_CHILD"
+
+func main() {
+	if childMain() {
+		return
+	}
+	if err := run(parse(os.Args[1:])); err != nil {
+		fmt.Fprintln(os.Stderr, "overload:", err)
+		os.Exit(1)
+	}
+}
+
+// childMain runs a child's role when this process is one, and reports whether it was.
+func childMain() bool {
+	args, ok := os.LookupEnv(childEnv)
+	if !ok {
+		return false
+	}
+	if err := run(parse(strings.Fields(args))); err != nil {
+		fmt.Fprintln(os.Stderr, "overload:", err)
+		os.Exit(1)
+	}
+	return true
+}
+
+func parse(args []string) options {
+	var o options
+	fs := flag.NewFlagSet("overload", flag.ExitOnError)
+	fs.StringVar(&o.role, "role", "", "internal: provider or hostile")
+	fs.StringVar(&o.kind, "kind", "", "internal: the hostile peers' behaviour")
+	fs.StringVar(&o.addr, "addr", "", "internal: the provider's address")
+	fs.IntVar(&o.peers, "peers", 500, "hostile connections per scenario")
+	fs.DurationVar(&o.settle, "settle", 3*time.Second, "how long the peers run before the good client is measured")
+	fs.DurationVar(&o.measure, "measure", 5*time.Second, "how long the good client is measured, alone and then under load")
+	fs.StringVar(&o.scenarios, "scenarios", "nonreading,partial,flood", "comma-separated scenarios")
+	fs.Parse(args)
+	return o
+}
+
+func run(o options) error {
+	_, err := runScenarios(o, os.Stdout)
+	return err
+}
+
+// runScenarios runs o's role; as the driver it runs the scenarios, prints a table of
+// their results on w, and returns them.
+func runScenarios(o options, w io.Writer) ([]result, error) {
+	switch o.role {
+	case "provider":
+		return nil, provide(os.Stdin, os.Stdout)
+	case "hostile":
+		return nil, hostile(o.kind, o.addr, o.peers, os.Stdin)
+	case "":
+	default:
+		return nil, fmt.Errorf("unknown role %q", o.role)
+	}
+	var results []result
+	for _, kind := range strings.Split(o.scenarios, ",") {
+		if _, ok := behaviours[kind]; !ok {
+			return nil, fmt.Errorf("unknown scenario %q: use nonreading, partial or flood", kind)
+		}
+		r, err := scenario(kind, o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", kind, err)
+		}
+		results = append(results, r)
+		fmt.Fprintln(os.Stderr, r.line())
+	}
+	report(w, results)
+	return results, nil
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	if childMain() {
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// The load test proper is opt-in (RINGRPC_LOAD=1): it runs about a minute. With the
+// defaults, a provider facing 500 hostile connections of each kind stays under 512 MiB
+// and the good client beside them gets no error. Its p99 is logged against its p99
+// alone.
+func TestOverload(t *testing.T) {
+	if os.Getenv("RINGRPC_LOAD") != "1" {
+		t.Skip("set RINGRPC_LOAD=1 to run the load tests (about a minute)")
+	}
+	var out strings.Builder
+	rs, err := runScenarios(options{peers: 500, settle: 3 * time.Second, measure: 5 * time.Second, scenarios: "nonreading,partial,flood"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+	for _, r := range rs {
+		if r.rss > 512<<20 {
+			t.Errorf("%s: the provider's peak RSS was %d MiB, want under 512 MiB", r.kind, r.rss>>20)
+		}
+		if r.loaded.errors > 0 {
+			t.Errorf("%s: %d of the good client's %d calls failed, the first: %v", r.kind, r.loaded.errors, r.loaded.calls, r.loaded.firstErr)
+		}
+	}
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ringrpc/ringrpc/bench/internal/greeter"
+	"github.com/ringrpc/ringrpc/bench/internal/load"
+	"github.com/ringrpc/ringrpc/rpc"
+)
+
+const callers = 10
+
+// result is what one scenario measured.
+type result struct {
+	kind            string
+	peers           int
+	baseRSS, rss    int64
+	goroutines      int64
+	base, loaded    stats
+	measure, settle time.Duration
+	logged          string // what the provider logged, counted by message
+}
+
+// stats is the good client's record over one measurement.
+type stats struct {
+	calls, errors int64
+	p50, p99      time.Duration
+	firstErr      error
+}
+
+func (r result) line() string {
+	return fmt.Sprintf("%-10s %d peers: provider RSS %d MiB (idle %d MiB), %d goroutines; good client %d calls, %d errors, p99 %v (alone %v, %.1fx)",
+		r.kind, r.peers, r.rss>>20, r.baseRSS>>20, r.goroutines, r.loaded.calls, r.loaded.errors, r.loaded.p99, r.base.p99, r.ratio())
+}
+
+func (r result) ratio() float64 { return float64(r.loaded.p99) / float64(max(r.base.p99, 1)) }
+
+// child is a process of this program in another role.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+func start(args ...string) (*child, error) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, " "))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &child{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}, nil
+}
+
+func (c *child) line() (string, error) {
+	s, err := c.out.ReadString('\n')
+	return strings.TrimSpace(s), err
+}
+
+func (c *child) stop() error {
+	c.stdin.Close()
+	return c.cmd.Wait()
+}
+
+// peaks asks the provider for its peak RSS and goroutines, and what it logged.
+func (c *child) peaks() (rss, goroutines int64, logged string, err error) {
+	if _, err := fmt.Fprintln(c.stdin); err != nil {
+		return 0, 0, "", err
+	}
+	s, err := c.line()
+	if err != nil {
+		return 0, 0, "", err
+	}
+	f := strings.SplitN(s, " ", 3)
+	rss, _ = strconv.ParseInt(f[0], 10, 64)
+	goroutines, _ = strconv.ParseInt(f[1], 10, 64)
+	if len(f) == 3 {
+		logged = f[2]
+	}
+	return rss, goroutines, logged, nil
+}
+
+func scenario(kind string, o options) (result, error) {
+	r := result{kind: kind, peers: o.peers, measure: o.measure, settle: o.settle}
+	p, err := start("-role", "provider")
+	if err != nil {
+		return r, err
+	}
+	defer p.stop()
+	addr, err := p.line()
+	if err != nil {
+		return r, fmt.Errorf("starting the provider: %w", err)
+	}
+	c, err := rpc.NewClient(rpc.ClientOptions{Resolver: rpc.StaticAddress(addr)})
+	if err != nil {
+		return r, err
+	}
+	defer c.Close()
+	g := greeter.NewGreeterClient(c)
+	r.base = measure(g, o.measure)
+	if r.baseRSS, _, _, err = p.peaks(); err != nil {
+		return r, err
+	}
+	h, err := start("-role", "hostile", "-kind", kind, "-addr", addr, "-peers", strconv.Itoa(o.peers))
+	if err != nil {
+		return r, err
+	}
+	defer h.stop()
+	time.Sleep(o.settle) // the peers' burst: what the good client meets is after it
+	r.loaded = measure(g, o.measure)
+	r.rss, r.goroutines, r.logged, err = p.peaks()
+	return r, err
+}
+
+// measure calls SayHello from callers goroutines for d, each call with a 1 s deadline.
+func measure(g greeter.Greeter, d time.Duration) stats {
+	var mu sync.Mutex
+	var all load.Histogram
+	var st stats
+	var wg sync.WaitGroup
+	end := time.Now().Add(d)
+	for range callers {
+		wg.Go(func() {
+			var h load.Histogram
+			var calls, errs int64
+			var first error
+			for time.Now().Before(end) {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				t := time.Now()
+				_, err := g.SayHello(ctx, greeter.HelloA, greeter.HelloB)
+				h.Record(time.Since(t))
+				cancel()
+				calls++
+				if err != nil {
+					errs++
+					if first == nil {
+						first = err
+					}
+				}
+			}
+			mu.Lock()
+			all.Merge(&h)
+			st.calls += calls
+			st.errors += errs
+			if st.firstErr == nil {
+				st.firstErr = first
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	st.p50, st.p99 = all.Quantile(0.5), all.Quantile(0.99)
+	return st
+}
+
+// report prints a table of the results.
+func report(w io.Writer, rs []result) {
+	fmt.Fprintln(w, "| scenario | peers | provider peak RSS | idle RSS | peak goroutines | good calls | errors | p50 | p99 | p99 alone | p99 ratio |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		fmt.Fprintf(w, "| %s | %d | %d MiB | %d MiB | %d | %d | %d | %v | %v | %v | %.1fx |\n",
+			r.kind, r.peers, r.rss>>20, r.baseRSS>>20, r.goroutines, r.loaded.calls, r.loaded.errors,
+			r.loaded.p50.Round(time.Microsecond), r.loaded.p99.Round(time.Microsecond), r.base.p99.Round(time.Microsecond), r.ratio())
+	}
+	for _, r := range rs {
+		if r.logged != "" {
+			fmt.Fprintf(w, "\n%s: the provider logged %s\n", r.kind, r.logged)
+		}
+		if r.loaded.firstErr != nil {
+			fmt.Fprintf(w, "\n%s: the good client's first error: %v\n", r.kind, r.loaded.firstErr)
+		}
+	}
+}

@@ -1,0 +1,241 @@
+package transport
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of the overload options. Together they bound what peers can make a process
+// hold (docs/OPERATIONS.md, "Overload and hostile peers"): with them a server holds at
+// most about 10000 × 450 KiB of connection buffers and 256 MiB of large bodies.
+const (
+	DefaultMaxConnInflight = 1024
+	DefaultMaxInflight     = 1024
+	DefaultMaxUnreadOutput = 256 << 10
+	DefaultMaxFrameMemory  = 256 << 20
+	DefaultMaxConns        = 10000
+)
+
+const (
+	// minShare is the fewest requests in flight a connection is always allowed.
+	minShare = 4
+	// chargedBody is the smallest body charged to MaxFrameMemory: smaller ones are
+	// bounded by the requests in flight and the workers' queues.
+	chargedBody = 4 << 10
+	// firstChunk is the largest body read in one piece, and the first piece of a
+	// larger one; later pieces double up to lastChunk. A body is assembled once
+	// complete, so a frame that stalls holds what it sent, plus less than a piece.
+	firstChunk = 64 << 10
+	lastChunk  = 1 << 20
+	// retainedWrite is the largest write buffer a connection keeps between writes:
+	// a burst's buffer goes back to the heap, not to an idle connection.
+	retainedWrite = 64 << 10
+)
+
+// byteBudget bounds bytes held across many connections: MaxFrameMemory. A taker
+// waits for room; nothing is taken piecemeal, so two takers never hold part of what
+// each needs.
+type byteBudget struct {
+	max   int64
+	mu    sync.Mutex
+	used  int64
+	freed chan struct{} // closed by the next give while someone waits
+}
+
+func newByteBudget(max int64) *byteBudget { return &byteBudget{max: max} }
+
+// take takes n bytes, or the whole budget when n exceeds it, and returns what it
+// took. It waits for room at most limit, or until done closes.
+func (b *byteBudget) take(n int64, limit time.Duration, done <-chan struct{}) (int64, error) {
+	n = min(n, b.max)
+	var t *time.Timer
+	for {
+		b.mu.Lock()
+		if b.used+n <= b.max {
+			b.used += n
+			b.mu.Unlock()
+			return n, nil
+		}
+		if b.freed == nil {
+			b.freed = make(chan struct{})
+		}
+		freed := b.freed
+		b.mu.Unlock()
+		if t == nil {
+			t = time.NewTimer(limit)
+			defer t.Stop()
+		}
+		select {
+		case <-freed:
+		case <-t.C:
+			return 0, fmt.Errorf("transport: no room for a body of %d bytes within %v: the server holds %d bytes of large bodies (ConnOptions.MaxFrameMemory): raise it, or send fewer large frames at once", n, limit, b.max)
+		case <-done:
+			return 0, ErrClosed
+		}
+	}
+}
+
+func (b *byteBudget) give(n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.used -= n
+	freed := b.freed
+	b.freed = nil
+	b.mu.Unlock()
+	if freed != nil {
+		close(freed)
+	}
+}
+
+// flow is what a connection's reader needs to know to stop reading from a peer that
+// costs too much: the requests it handed on and not yet answered, and the large
+// bodies of those requests, which stay charged to MaxFrameMemory until answered.
+type flow struct {
+	inflight atomic.Int32
+	paused   atomic.Bool   // the reader waits on resume
+	resumeAt atomic.Int32  // while paused: answers wake the reader at this many in flight
+	resume   chan struct{} // a token wakes the paused reader to look again
+
+	heldN  atomic.Int32 // entries in held: answered looks only when there are some
+	heldMu sync.Mutex
+	held   map[*Command]int64
+}
+
+// share returns how many requests the connection may have in flight now.
+func (c *Conn) share() int32 {
+	active := max(c.cfg.active.Load(), 1)
+	return int32(min(int64(c.cfg.maxConnInflight), max(minShare, c.cfg.maxInflight/active)))
+}
+
+// overloaded reports whether the reader must wait before it reads another frame: too
+// many requests in flight, on the connection or in all, or too many responses
+// unread. A connection with fewer than minShare requests in flight is never stopped
+// by the others': its own answers are what wake it.
+func (c *Conn) overloaded() bool {
+	if n := c.flow.inflight.Load(); n >= minShare {
+		if n >= c.cfg.maxConnInflight || c.cfg.inflight.Load() >= c.cfg.maxInflight || int64(n)*c.cfg.active.Load() >= c.cfg.maxInflight {
+			return true
+		}
+	}
+	return c.w.full.Load()
+}
+
+// waitRoom waits until the connection may read again, and reports false when it
+// closed meanwhile. A reader stopped by its requests in flight reads again once a
+// quarter of its share is answered, so that it reads many frames per wake. Whoever
+// makes room calls wakeReader after: either the reader's second look sees the room,
+// or the waker sees paused and leaves a token.
+func (c *Conn) waitRoom() bool {
+	share := c.share()
+	c.flow.resumeAt.Store(share - max(share/4, 1))
+	for c.stillOverloaded() {
+		c.flow.paused.Store(true)
+		if !c.stillOverloaded() {
+			break
+		}
+		if c.cfg.readerWaits != nil {
+			c.cfg.readerWaits(c)
+		}
+		select {
+		case <-c.flow.resume:
+		case <-c.closingCh:
+			return false
+		}
+	}
+	c.flow.paused.Store(false)
+	return true
+}
+
+func (c *Conn) stillOverloaded() bool {
+	n := c.flow.inflight.Load()
+	return n > c.flow.resumeAt.Load() || n >= minShare && c.cfg.inflight.Load() >= c.cfg.maxInflight || c.w.full.Load()
+}
+
+// started counts a request handed on.
+func (c *Conn) started() {
+	c.cfg.inflight.Add(1)
+	if c.flow.inflight.Add(1) == 1 {
+		c.cfg.active.Add(1)
+	}
+}
+
+func (c *Conn) wakeReader() {
+	if c.flow.paused.Load() {
+		select {
+		case c.flow.resume <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// answered is called once for every request the reader handed on, when its answer
+// was queued or it was found to need none.
+func (c *Conn) answered(req *Command) {
+	if c.flow.heldN.Load() > 0 {
+		c.cfg.frames.give(c.unhold(req))
+	}
+	c.cfg.inflight.Add(-1)
+	n := c.flow.inflight.Add(-1)
+	if n == 0 {
+		c.cfg.active.Add(-1)
+	}
+	if c.flow.paused.Load() && n <= c.flow.resumeAt.Load() {
+		c.wakeReader()
+	}
+}
+
+// hold keeps req's body charged to the budget until req is answered.
+func (c *Conn) hold(req *Command, n int64) {
+	c.flow.heldMu.Lock()
+	if c.flow.held == nil {
+		c.flow.held = make(map[*Command]int64)
+	}
+	c.flow.held[req] = n
+	c.flow.heldN.Add(1)
+	c.flow.heldMu.Unlock()
+}
+
+func (c *Conn) unhold(req *Command) int64 {
+	c.flow.heldMu.Lock()
+	defer c.flow.heldMu.Unlock()
+	n, ok := c.flow.held[req]
+	if ok {
+		delete(c.flow.held, req)
+		c.flow.heldN.Add(-1)
+	}
+	return n
+}
+
+// admit reports whether a connection just accepted fits under MaxConns; one that does
+// not is closed at once. s.mu is held.
+func (s *Server) admit(nc net.Conn) bool {
+	if len(s.conns) < s.maxConns {
+		return true
+	}
+	nc.Close()
+	s.refused.note(s.cfg.log, nc.RemoteAddr().String(), len(s.conns))
+	return false
+}
+
+// refusals logs refused connections at most once a second, with how many there were.
+type refusals struct {
+	last time.Time
+	n    int
+}
+
+func (r *refusals) note(log *slog.Logger, peer string, open int) {
+	r.n++
+	now := time.Now()
+	if now.Sub(r.last) < time.Second {
+		return
+	}
+	log.Warn("transport: refusing connections: the server holds ServerOptions.MaxConns of them; raise it, or find the peers that open so many",
+		"peer", peer, "open", open, "refused", r.n)
+	r.last, r.n = now, 0
+}

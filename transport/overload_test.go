@@ -1,0 +1,373 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// logSink keeps the records logged through its logger, for tests that check what a
+// server said and why.
+type logSink struct {
+	mu      sync.Mutex
+	records []slog.Record
+	notify  chan struct{}
+}
+
+func newLogSink() *logSink { return &logSink{notify: make(chan struct{}, 1)} }
+
+func (s *logSink) logger() *slog.Logger { return slog.New(s) }
+
+func (s *logSink) Enabled(context.Context, slog.Level) bool { return true }
+func (s *logSink) WithAttrs([]slog.Attr) slog.Handler       { return s }
+func (s *logSink) WithGroup(string) slog.Handler            { return s }
+
+func (s *logSink) Handle(_ context.Context, r slog.Record) error {
+	s.mu.Lock()
+	s.records = append(s.records, r.Clone())
+	s.mu.Unlock()
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// matching returns the records whose message contains msg.
+func (s *logSink) matching(msg string) []slog.Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []slog.Record
+	for _, r := range s.records {
+		if strings.Contains(r.Message, msg) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// waitCount waits until n records contain msg, and returns them.
+func (s *logSink) waitCount(t testing.TB, msg string, n int, limit time.Duration) []slog.Record {
+	t.Helper()
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	for {
+		if got := s.matching(msg); len(got) >= n {
+			return got
+		}
+		select {
+		case <-s.notify:
+		case <-deadline.C:
+			t.Fatalf("%d log records say %q within %v, want %d", len(s.matching(msg)), msg, limit, n)
+		}
+	}
+}
+
+func attrInt(r slog.Record, key string) (int64, bool) {
+	var v int64
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			v, found = a.Value.Int64(), true
+			return false
+		}
+		return true
+	})
+	return v, found
+}
+
+// codeBig is answered with a large body, so that a peer's unread output grows fast.
+const codeBig int32 = 13
+
+// pipeline writes requests for code on nc as fast as the socket takes them and never
+// reads, until a write fails.
+func pipeline(nc net.Conn, code int32) {
+	var batch []byte
+	for i := range 64 {
+		req := NewRequest(code, nil, nil)
+		req.Opaque = int32(i)
+		batch, _ = AppendFrame(batch, req, SerializeRocketMQ)
+	}
+	for {
+		if _, err := nc.Write(batch); err != nil {
+			return
+		}
+	}
+}
+
+// hostilePeers dials n raw connections that each run peer until the test ends (or
+// the server closes them).
+func hostilePeers(t *testing.T, addr string, n int, peer func(net.Conn)) {
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait) // after the connections close: cleanups run last first
+	for range n {
+		nc := rawDial(t, addr)
+		nc.(*net.TCPConn).SetReadBuffer(4 << 10) // fill up soon, and spare the kernel
+		wg.Go(func() { peer(nc) })
+	}
+}
+
+// goodCalls calls from callers goroutines until d has passed, and returns the errors
+// and the slowest call.
+func goodCalls(t *testing.T, cl *Client, addr string, callers int, d time.Duration) (calls int, errs []error, slowest time.Duration) {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	end := time.Now().Add(d)
+	for range callers {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				start := time.Now()
+				resp, err := cl.InvokeSync(ctx, addr, NewRequest(codeEcho, nil, []byte("hello")))
+				took := time.Since(start)
+				if err == nil && resp.Code != CodeSuccess {
+					err = fmt.Errorf("answered code %d: %s", resp.Code, resp.Remark)
+				}
+				cancel()
+				mu.Lock()
+				calls++
+				if err != nil {
+					errs = append(errs, err)
+				}
+				slowest = max(slowest, took)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return calls, errs, slowest
+}
+
+// bigAnswer answers every request with a body of n bytes.
+func bigAnswer(n int) Processor {
+	body := make([]byte, n)
+	return ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
+		resp := NewResponse(req, CodeSuccess, "")
+		resp.Body = body
+		return resp, nil
+	})
+}
+
+// Peers that pipeline requests and never read their answers cost only their own
+// connections: the shared workers never wait for them, a good client on another
+// connection keeps being answered, and each bad connection is closed, with a logged
+// reason, once its output stayed unread for the write timeout. What it had queued
+// stayed within the unread-output bound plus what its requests in flight answered.
+func TestNonReadingPeersCostOnlyTheirConnections(t *testing.T) {
+	const (
+		peers       = 50
+		answer      = 16 << 10
+		writeLimit  = 3 * time.Second
+		unreadLimit = 64 << 10
+	)
+	logs := newLogSink()
+	// Small bounds keep the hostile burst short under -race; the defaults are measured
+	// by the load tests (RINGRPC_LOAD=1).
+	opts := ServerOptions{ConnOptions: ConnOptions{Logger: logs.logger(), WriteTimeout: writeLimit,
+		MaxUnreadOutput: unreadLimit, MaxInflight: 1024}}
+	_, addr := startServer(t, opts, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBig, bigAnswer(answer), PoolOptions{Workers: 8}))
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{Workers: 8}))
+	})
+	start := time.Now()
+	hostilePeers(t, addr, peers, func(nc net.Conn) { pipeline(nc, codeBig) })
+	cl := newTestClient(t, ClientOptions{})
+	calls, errs, slowest := goodCalls(t, cl, addr, 10, writeLimit-500*time.Millisecond)
+	if len(errs) > 0 {
+		t.Fatalf("the good client: %d of %d calls failed while %d peers did not read, the first: %v", len(errs), calls, peers, errs[0])
+	}
+	t.Logf("the good client: %d calls, the slowest %v", calls, slowest)
+	closed := logs.waitCount(t, "did not read", peers, writeLimit+30*time.Second)
+	if took := time.Since(start); took < writeLimit {
+		t.Errorf("bad connections closed after %v, before the write timeout of %v", took, writeLimit)
+	}
+	bound := int64(unreadLimit + DefaultMaxConnInflight*(answer+64))
+	for _, r := range closed {
+		unread, ok := attrInt(r, "unread")
+		if !ok || unread > bound {
+			t.Errorf("a closed connection had %d bytes unread (logged: %v), want at most %d", unread, ok, bound)
+		}
+	}
+}
+
+// A connection with MaxConnInflight requests being handled reads nothing more from its
+// peer until they are answered: the peer's pipelined requests wait in TCP, and none is
+// turned away.
+func TestInflightCapStopsReading(t *testing.T) {
+	const limit, sent = 10, 30
+	started := make(chan struct{}, sent)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	running, most := 0, 0
+	waits := make(chan struct{}, sent)
+	s, addr := startServer(t, ServerOptions{ConnOptions: ConnOptions{MaxConnInflight: limit}}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBlock, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
+			mu.Lock()
+			running++
+			most = max(most, running)
+			mu.Unlock()
+			started <- struct{}{}
+			<-release
+			mu.Lock()
+			running--
+			mu.Unlock()
+			return NewResponse(req, CodeSuccess, ""), nil
+		}), PoolOptions{Workers: sent}))
+	})
+	s.cfg.readerWaits = func(*Conn) { waits <- struct{}{} }
+	nc := rawDial(t, addr)
+	var frames []byte
+	for i := range sent {
+		req := NewRequest(codeBlock, nil, nil)
+		req.Opaque = int32(i)
+		frames, _ = AppendFrame(frames, req, SerializeRocketMQ)
+	}
+	_, err := nc.Write(frames)
+	must(t, err)
+	for i := range limit {
+		waitFor(t, started, fmt.Sprintf("request %d to start", i+1))
+	}
+	waitFor(t, waits, "the reader to stop at the cap")
+	mu.Lock()
+	if running != limit {
+		t.Errorf("%d requests running when the reader stopped, want %d", running, limit)
+	}
+	mu.Unlock()
+	close(release)
+	for i := range sent {
+		if r := readRawFrame(t, nc); r.Code != CodeSuccess {
+			t.Fatalf("answer %d: code %d %q, want success: nothing is turned away", i, r.Code, r.Remark)
+		}
+	}
+	if most > limit {
+		t.Errorf("%d requests of one connection ran at once, the cap is %d", most, limit)
+	}
+}
+
+// Connections beyond MaxConns are closed at once, and the log says so; once one
+// closes, a new one is served.
+func TestConnectionCap(t *testing.T) {
+	const limit = 3
+	logs := newLogSink()
+	_, addr := startServer(t, ServerOptions{MaxConns: limit, ConnOptions: ConnOptions{Logger: logs.logger()}}, nil)
+	ping := func(nc net.Conn) error {
+		f, _ := AppendFrame(nil, &Command{Code: codePing}, SerializeRocketMQ)
+		if _, err := nc.Write(f); err != nil {
+			return err
+		}
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var b [4]byte
+		_, err := ioReadFull(nc, b[:])
+		return err
+	}
+	var held []net.Conn
+	for i := range limit {
+		nc := rawDial(t, addr)
+		if err := ping(nc); err != nil {
+			t.Fatalf("connection %d of %d: %v", i+1, limit, err)
+		}
+		held = append(held, nc)
+	}
+	extra := rawDial(t, addr)
+	if err := ping(extra); err == nil {
+		t.Fatalf("connection %d beyond MaxConns %d was served", limit+1, limit)
+	}
+	logs.waitCount(t, "refusing connections", 1, 10*time.Second)
+	held[0].Close()
+	// The server forgets the closed connection once it reads its end: try until then.
+	for try := 0; ; try++ {
+		if try == 100 {
+			t.Fatal("no new connection served after one of the held ones closed")
+		}
+		if ping(rawDial(t, addr)) == nil {
+			break
+		}
+	}
+}
+
+// A frame that announces the maximum size and stalls holds what it sent, plus less
+// than the piece being read: not what it announced.
+func TestStalledLargeFramesHoldWhatTheySent(t *testing.T) {
+	const peers, sent = 20, firstChunk + 2*firstChunk // the first two pieces
+	read := make(chan struct{}, peers)
+	s, addr := startServer(t, ServerOptions{ConnOptions: ConnOptions{MaxFrameMemory: 1 << 30}}, nil)
+	s.cfg.bodyRead = func(got, _ int) {
+		if got == sent {
+			read <- struct{}{}
+		}
+	}
+	header := NewRequest(codeEcho, nil, nil)
+	frame, _ := AppendFrame(nil, header, SerializeRocketMQ)
+	announce := DefaultMaxFrameSize - frameLenSize
+	frame[0], frame[1], frame[2], frame[3] = byte(announce>>24), byte(announce>>16), byte(announce>>8), byte(announce)
+	frame = append(frame, make([]byte, sent)...)
+	before := heapInUse()
+	for range peers {
+		nc := rawDial(t, addr)
+		_, err := nc.Write(frame)
+		must(t, err)
+	}
+	for i := range peers {
+		waitFor(t, read, fmt.Sprintf("peer %d's bytes to be read", i+1))
+	}
+	grew := heapInUse() - before
+	// Each holds its pieces, the next one (4 × firstChunk), a read buffer and change.
+	if limit := uint64(peers * (sent + 4*firstChunk + 64<<10 + 64<<10)); grew > limit {
+		t.Errorf("%d stalled frames of %d bytes announced, %d sent: the heap grew by %d bytes, want at most %d", peers, announce, sent, grew, limit)
+	}
+	t.Logf("%d stalled frames: the heap grew by %d KiB", peers, grew>>10)
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// Large bodies wait for room in MaxFrameMemory; small requests never do, so a peer
+// that stalls a large frame costs good callers nothing, and a connection that waits
+// for room longer than IdleTimeout is closed with a logged reason.
+func TestFrameMemoryBudget(t *testing.T) {
+	const peers = 4
+	logs := newLogSink()
+	opts := ServerOptions{ConnOptions: ConnOptions{Logger: logs.logger(), MaxFrameMemory: 2 * DefaultMaxFrameSize, IdleTimeout: time.Second}}
+	s, addr := startServer(t, opts, func(s *Server) {
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+	})
+	frame, _ := AppendFrame(nil, NewRequest(codeEcho, nil, nil), SerializeRocketMQ)
+	announce := DefaultMaxFrameSize - frameLenSize
+	frame[0], frame[1], frame[2], frame[3] = byte(announce>>24), byte(announce>>16), byte(announce>>8), byte(announce)
+	// Each peer sends a byte now and then, so that a frame that got room is never idle.
+	hostilePeers(t, addr, peers, func(nc net.Conn) {
+		if _, err := nc.Write(frame); err != nil {
+			return
+		}
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for range tick.C {
+			if _, err := nc.Write([]byte{0}); err != nil {
+				return // closed: by the server, or at the test's end
+			}
+		}
+	})
+	cl := newTestClient(t, ClientOptions{})
+	calls, errs, _ := goodCalls(t, cl, addr, 10, 300*time.Millisecond)
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d small calls failed while large frames stalled: %v", len(errs), calls, errs[0])
+	}
+	logs.waitCount(t, "no memory for its next frame", 1, 20*time.Second)
+	s.cfg.frames.mu.Lock()
+	used := s.cfg.frames.used
+	s.cfg.frames.mu.Unlock()
+	if used > s.cfg.frames.max {
+		t.Errorf("%d bytes of bodies held, the budget is %d", used, s.cfg.frames.max)
+	}
+}
