@@ -29,7 +29,7 @@ func TestSemaphoreWaitsAndSaysWhy(t *testing.T) {
 	}
 	closed := make(chan struct{})
 	close(closed)
-	if err := s.acquire(context.Background(), time.Minute, closed, "Sync"); !errors.Is(err, ErrClosed) {
+	if err := s.acquire(context.Background(), time.Minute, closed, "Sync"); !errors.Is(err, ErrConnectFailed) {
 		t.Fatalf("closed while waiting: %v", err)
 	}
 	ctx, cancel = context.WithCancel(context.Background())
