@@ -22,16 +22,16 @@ type Future[T any] struct {
 	run   *runner        // where callbacks run; nil for futures completed before they return
 	slots *sem.Semaphore // the client's async slot this call holds, given back when it is over
 
-	mu      sync.Mutex
+	mu        sync.Mutex
 	over      bool
 	notifying bool // the callbacks registered before completion are running
-	settled bool // val and err are final; else resp awaits decoding
-	cbs     []func(T, error)
-	val     T
-	err     error
-	resp    *transport.Command
-	m       *MethodDesc
-	decode  func(*Decoder) (T, error)
+	settled   bool // val and err are final; else resp awaits decoding
+	cbs       []func(T, error)
+	val       T
+	err       error
+	resp      *transport.Command
+	m         *MethodDesc
+	decode    func(*Decoder) (T, error)
 }
 
 func newFuture[T any](run *runner) *Future[T] {
