@@ -70,8 +70,9 @@ type ConnOptions struct {
 	// so calls need no timer each. Default DefaultTimeout.
 	Timeout time.Duration
 	// IdleTimeout closes a connection that has neither read nor written a frame for
-	// this long; it also bounds how long a dead peer can keep calls waiting on its
-	// connection. Default DefaultIdleTimeout.
+	// this long, unless calls are pending on it or requests are being handled: a long
+	// call is never cut. The heartbeat, not this, finds a dead peer that calls wait
+	// for. Default DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// WriteTimeout bounds each write to the socket; a peer that stops reading for
 	// this long loses the connection. Default DefaultWriteTimeout.
