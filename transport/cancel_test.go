@@ -263,3 +263,26 @@ func TestInboundTable(t *testing.T) {
 		t.Fatal("a request added after close is live")
 	}
 }
+
+// TestRequestCtxErrAfterDone: as the context package requires, a request context's Err
+// stays nil until its Done channel is closed, however end and Err interleave.
+func TestRequestCtxErrAfterDone(t *testing.T) {
+	for i := range 20000 {
+		r := &requestCtx{}
+		done := r.Done()
+		ended := make(chan struct{})
+		go func() {
+			r.end()
+			close(ended)
+		}()
+		for r.Err() == nil {
+			runtime.Gosched()
+		}
+		select {
+		case <-done:
+		default:
+			t.Fatalf("try %d: Err returned %v while Done was still open", i, r.Err())
+		}
+		<-ended
+	}
+}

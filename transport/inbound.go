@@ -22,9 +22,10 @@ type requestCtx struct {
 	watched  atomic.Bool // Done or AfterFunc was called: end must take the lock
 	next     *requestCtx // the inbound table's chain; guarded by the table's mu
 
-	mu    sync.Mutex
-	done  chan struct{}
-	funcs []*afterFunc
+	mu     sync.Mutex
+	done   chan struct{}
+	closed bool // done was closed by end
+	funcs  []*afterFunc
 }
 
 // afterFunc is a function registered with requestCtx.AfterFunc; f is nil once it ran
@@ -46,10 +47,20 @@ func (r *requestCtx) Deadline() (deadline time.Time, ok bool) { return }
 func (r *requestCtx) Value(any) any { return nil }
 
 func (r *requestCtx) Err() error {
-	if r.ended.Load() {
-		return context.Canceled
+	if !r.ended.Load() {
+		return nil
 	}
-	return nil
+	if r.watched.Load() {
+		// Until end has closed Done's channel, the context has not ended for anyone
+		// who watches it: Err must not say so before Done does.
+		r.mu.Lock()
+		open := r.done != nil && !r.closed
+		r.mu.Unlock()
+		if open {
+			return nil
+		}
+	}
+	return context.Canceled
 }
 
 // Done and AfterFunc set watched before they look at ended, and end sets ended before
@@ -112,6 +123,7 @@ func (r *requestCtx) end() {
 	r.mu.Lock()
 	if r.done != nil {
 		close(r.done)
+		r.closed = true
 	}
 	funcs := r.funcs
 	r.funcs = nil
