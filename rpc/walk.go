@@ -197,9 +197,22 @@ func (c *Client) connect(ctx context.Context, call *Call, n int) (*transport.Con
 	conn, err := c.tc.Conn(dctx, addr)
 	if err != nil && ctx.Err() == nil && dctx.Err() != nil {
 		err = fmt.Errorf("%w: %s did not accept the connection within %v, this attempt's share of the call's deadline (at most Transport.ConnectTimeout)", transport.ErrConnectFailed, addr, budget.Round(time.Millisecond))
+		if budget < minReportedConnect {
+			err = tightBudget{err}
+		}
 	}
 	return conn, err
 }
+
+// minReportedConnect is the shortest connect budget whose expiry marks a provider as
+// failing: a healthy provider may take longer than a caller's very tight deadline.
+const minReportedConnect = 100 * time.Millisecond
+
+// tightBudget is a connect failure that says more of the caller's deadline than of
+// the provider: the call moves, but the provider is not reported.
+type tightBudget struct{ error }
+
+func (e tightBudget) Unwrap() error { return e.error }
 
 // answered classifies a response.
 func (c *Client) answered(ctx context.Context, call *Call, resp *transport.Command) (*Error, fate) {
@@ -221,7 +234,8 @@ func (c *Client) answered(ctx context.Context, call *Call, resp *transport.Comma
 func (c *Client) failed(ctx context.Context, call *Call, err error) (*Error, fate) {
 	f := transportFate(err)
 	canceled := errors.Is(ctx.Err(), context.Canceled)
-	if !canceled && (f != fateFinal || errors.Is(err, transport.ErrTimeout)) {
+	var tight tightBudget
+	if !canceled && !errors.As(err, &tight) && (f != fateFinal || errors.Is(err, transport.ErrTimeout)) {
 		c.report(call.peer, err)
 	}
 	return fromTransport(err, c.target(call, call.peer)), f

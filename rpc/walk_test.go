@@ -605,3 +605,20 @@ func TestSlowCallbacksAreBounded(t *testing.T) {
 		t.Fatalf("after the callbacks returned: %q %v", v, err)
 	}
 }
+
+// A connect budget cut very short by the caller's own deadline moves the call, but
+// does not mark the provider as failing: it says more of the caller than of it.
+func TestTightConnectBudgetIsNotReported(t *testing.T) {
+	hole := testnet.BlackHole(t)
+	_, _, good := startGreeter(t, ServerOptions{})
+	res := &recordingResolver{Resolver: mustList(t, hole, good)}
+	h, _ := newGreeterClient(t, ClientOptions{Resolver: res})
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	if _, err := h.SayHello(ctx, "a", "b"); err != nil {
+		t.Fatalf("call through a black hole with a tight deadline: %v", err)
+	}
+	if r := res.reported(); len(r) != 0 {
+		t.Fatalf("a 75 ms connect budget reported the provider: %q", r)
+	}
+}
