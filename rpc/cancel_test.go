@@ -206,7 +206,7 @@ func TestExpiredInQueueIsNotRun(t *testing.T) {
 		r := transport.NewRequest(RequestCode, transport.Fields{
 			{Key: HeaderInterface, Value: probeDesc.Name},
 			{Key: HeaderMethod, Value: "Work"},
-			{Key: HeaderTimeout, Value: "50"},
+			{Key: headerTimeout, Value: "50"},
 		}, []byte("[]"))
 		r.Flag = flag
 		return r

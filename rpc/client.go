@@ -46,7 +46,7 @@ type Client struct {
 	resolver       Resolver
 	reporter       FailureReporter
 	timeout        time.Duration
-	timeoutMS      string // timeout in the form of HeaderTimeout, sent by calls without a deadline
+	timeoutMS      string // timeout in the form of headerTimeout, sent by calls without a deadline
 	connectTimeout time.Duration
 	retry          bool
 	budget         *retryBudget
@@ -170,7 +170,7 @@ func (c *Client) prepare(ctx context.Context, call *Call) error {
 	ext := append(call.ext[:0],
 		transport.Field{Key: HeaderInterface, Value: call.svc.Name},
 		transport.Field{Key: HeaderMethod, Value: call.m.Name},
-		transport.Field{Key: HeaderTimeout, Value: timeout})
+		transport.Field{Key: headerTimeout, Value: timeout})
 	ext = putMetadata(ext, OutgoingMetadata(ctx))
 	call.ext = ext
 	call.cmd = transport.Command{Code: RequestCode, ExtFields: ext, Body: body}
@@ -180,7 +180,7 @@ func (c *Client) prepare(ctx context.Context, call *Call) error {
 // refreshDeadline rewrites the remaining deadline a call carries before it moves to
 // another provider: the time the earlier attempts took is gone.
 func (c *Client) refreshDeadline(ctx context.Context, call *Call) {
-	if dl, ok := ctx.Deadline(); ok && len(call.ext) > 2 && call.ext[2].Key == HeaderTimeout {
+	if dl, ok := ctx.Deadline(); ok && len(call.ext) > 2 && call.ext[2].Key == headerTimeout {
 		call.ext[2].Value = strconv.FormatInt(max(time.Until(dl).Milliseconds(), 1), 10)
 	}
 }

@@ -14,14 +14,19 @@ const SupportPackageIsVersion1 = true
 // RequestCode is the RocketMQ request code of every RPC call.
 const RequestCode int32 = 0
 
-// Header keys of an RPC request's extFields.
+// Header keys of an RPC request's extFields (docs/PROTOCOL.md §8): the service and
+// the method, for tools that build requests themselves.
 const (
 	HeaderInterface = "interfaceName"
 	HeaderMethod    = "methodName"
-	// HeaderTimeout carries the caller's remaining deadline in milliseconds.
-	HeaderTimeout = "ringrpc.timeout"
-	// MetadataPrefix prefixes the extFields that carry metadata, in both directions.
-	MetadataPrefix = "ringrpc.md."
+)
+
+// The other extFields of a call.
+const (
+	// headerTimeout carries the caller's remaining deadline in milliseconds.
+	headerTimeout = "ringrpc.timeout"
+	// metadataPrefix prefixes the extFields that carry metadata, in both directions.
+	metadataPrefix = "ringrpc.md."
 )
 
 // Code classifies an error. Codes 1 to 16 mean what gRPC's codes of the same number

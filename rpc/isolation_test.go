@@ -190,7 +190,7 @@ func TestExpiredInOwnPoolIsNotRun(t *testing.T) {
 	req := transport.NewRequest(RequestCode, transport.Fields{
 		{Key: HeaderInterface, Value: probeDesc.Name},
 		{Key: HeaderMethod, Value: "Work"},
-		{Key: HeaderTimeout, Value: "50"},
+		{Key: headerTimeout, Value: "50"},
 	}, []byte("[]"))
 	resp, err := c.Transport().InvokeSync(context.Background(), addr, req)
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 )
 
 // Metadata is string key/value pairs that travel with a call, in the request's
-// extFields under MetadataPrefix; providers can send some back with the response.
+// extFields under metadataPrefix; providers can send some back with the response.
 type Metadata map[string]string
 
 type (
@@ -85,7 +85,7 @@ func PeerFromContext(ctx context.Context) string {
 // putMetadata appends md to ext under the prefix.
 func putMetadata(ext transport.Fields, md Metadata) transport.Fields {
 	for k, v := range md {
-		ext = append(ext, transport.Field{Key: MetadataPrefix + k, Value: v})
+		ext = append(ext, transport.Field{Key: metadataPrefix + k, Value: v})
 	}
 	return ext
 }
@@ -95,7 +95,7 @@ func putMetadata(ext transport.Fields, md Metadata) transport.Fields {
 func takeMetadata(ext transport.Fields) Metadata {
 	var md Metadata
 	for _, f := range ext {
-		if name, ok := strings.CutPrefix(f.Key, MetadataPrefix); ok {
+		if name, ok := strings.CutPrefix(f.Key, metadataPrefix); ok {
 			if md == nil {
 				md = make(Metadata)
 			}

@@ -28,7 +28,7 @@ func BenchmarkSelectPool(b *testing.B) {
 	req := transport.NewRequest(RequestCode, transport.Fields{
 		{Key: HeaderInterface, Value: greeterDesc.Name},
 		{Key: HeaderMethod, Value: "SayHello"},
-		{Key: HeaderTimeout, Value: "3000"},
+		{Key: headerTimeout, Value: "3000"},
 	}, []byte(`["a","b"]`))
 	for _, pc := range poolConfigs[1:] {
 		b.Run(pc.name, func(b *testing.B) {

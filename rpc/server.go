@@ -344,7 +344,7 @@ func (s *Server) run(ctx context.Context, conn *transport.Conn, req *transport.C
 // requestDeadline returns the caller's deadline, counted from the request's arrival
 // (queueing included), and whether the request carried one.
 func requestDeadline(req *transport.Command) (deadline time.Time, timed bool) {
-	ms, timed := req.ExtFields.Lookup(HeaderTimeout)
+	ms, timed := req.ExtFields.Lookup(headerTimeout)
 	if !timed {
 		return deadline, false
 	}
