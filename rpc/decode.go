@@ -20,7 +20,7 @@ import (
 type Decoder struct {
 	data   []byte
 	r      JSONReader
-	n      int        // values started
+	n      int // values started
 	array  bool
 	ended  bool // the argument array ended before the parameters did
 	err    error
@@ -319,4 +319,3 @@ func validNumber(b []byte) bool {
 	}
 	return i == len(b)
 }
-
