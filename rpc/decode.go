@@ -174,7 +174,7 @@ func (d *Decoder) finish() error {
 			return err
 		}
 	}
-	if d.r.peek() != 0 {
+	if d.r.peek(); d.r.pos < len(d.data) {
 		return fmt.Errorf("unexpected data after the last value at offset %d", d.r.pos)
 	}
 	return nil

@@ -692,3 +692,25 @@ func ReadUintKey[T Unsigned](r *JSONReader, k []byte) T {
 	}
 	return T(v)
 }
+
+// AppendJSON appends the JSON of v, as enc (a generated encoder) writes it, to dst:
+// for tests and tools that use a generated codec outside a call.
+func AppendJSON[T any](dst []byte, v *T, enc func(*JSONWriter, *T)) ([]byte, error) {
+	w := JSONWriter{buf: dst}
+	enc(&w, v)
+	return w.buf, w.err
+}
+
+// ReadJSON reads data, one JSON value, into v with dec (a generated decoder), as
+// json.Unmarshal would.
+func ReadJSON[T any](data []byte, v *T, dec func(*JSONReader, *T)) error {
+	r := JSONReader{data: data}
+	if r.peek(); r.pos == len(r.data) {
+		return fmt.Errorf("unexpected end of JSON input")
+	}
+	dec(&r, v)
+	if r.peek(); r.err == nil && r.pos < len(r.data) {
+		r.failf("unexpected data after the value at offset %d", r.pos)
+	}
+	return r.err
+}
