@@ -291,9 +291,19 @@ func (r *JSONReader) String(p *string) {
 		}
 		ascii = ascii && c < utf8.RuneSelf
 	}
-	if b, ok := r.unescape(nil); ok {
-		*p = string(b)
+	if b, ok := r.unescapeNew(); ok {
+		*p = bytesString(b) // b is new and never written again
 	}
+}
+
+// unescapeNew unescapes the string at the reader's position into a new buffer of
+// the string's size: one allocation.
+func (r *JSONReader) unescapeNew() ([]byte, bool) {
+	n := 16
+	if end := skipString(r.data, r.pos); end > 0 {
+		n = end - r.pos
+	}
+	return r.unescape(make([]byte, 0, n))
 }
 
 // substring returns data[from:to] as a string, sharing one copy of small bodies.
@@ -443,7 +453,7 @@ func (r *JSONReader) Bytes(p *[]byte) {
 			*p = nil
 		}
 	case '"':
-		s, ok := r.unescape(nil)
+		s, ok := r.unescapeNew()
 		if !ok {
 			return
 		}
@@ -512,7 +522,7 @@ func (r *JSONReader) Skip() {
 			r.Skip()
 		}
 	case '"':
-		r.unescape(nil)
+		r.scratch, _ = r.unescape(r.scratch[:0])
 	case 't':
 		r.literal("true")
 	case 'f':
@@ -566,7 +576,7 @@ func ReadInt[T Signed](r *JSONReader, p *T) {
 	var v int64
 	if r.quoted {
 		var err error
-		v, err = strconv.ParseInt(string(tok), 10, 64)
+		v, err = strconv.ParseInt(bytesString(tok), 10, 64)
 		ok = err == nil
 	} else {
 		v, ok = parseInt(tok)
@@ -591,7 +601,7 @@ func ReadUint[T Unsigned](r *JSONReader, p *T) {
 	var v uint64
 	if r.quoted {
 		var err error
-		v, err = strconv.ParseUint(string(tok), 10, 64)
+		v, err = strconv.ParseUint(bytesString(tok), 10, 64)
 		ok = err == nil
 	} else {
 		v, ok = parseUint(tok)
@@ -613,7 +623,7 @@ func ReadFloat[T Float](r *JSONReader, p *T) {
 		return
 	}
 	bits := 8 * sizeOf[T]()
-	v, err := strconv.ParseFloat(string(tok), bits)
+	v, err := strconv.ParseFloat(bytesString(tok), bits)
 	if err != nil || !r.quoted && !validNumber(tok) {
 		r.failf("%s is not a float of %d bits", tok, bits)
 		return
@@ -632,7 +642,7 @@ func (r *JSONReader) Quoted() (JSONReader, bool) {
 		r.Skip()
 		return JSONReader{}, false
 	}
-	text, ok := r.unescape(nil)
+	text, ok := r.unescapeNew()
 	if !ok {
 		return JSONReader{}, false
 	}
@@ -675,7 +685,7 @@ func (r *JSONReader) describe() string {
 // ReadIntKey parses k, the name of a member of a map with integer keys, as
 // encoding/json does (strconv.ParseInt), failing when it does not fit T.
 func ReadIntKey[T Signed](r *JSONReader, k []byte) T {
-	v, err := strconv.ParseInt(string(k), 10, 64)
+	v, err := strconv.ParseInt(bytesString(k), 10, 64)
 	if err != nil || int64(T(v)) != v {
 		r.failf("map key %q is not an integer of %d bits", k, 8*sizeOf[T]())
 		return 0
@@ -685,7 +695,7 @@ func ReadIntKey[T Signed](r *JSONReader, k []byte) T {
 
 // ReadUintKey is ReadIntKey for unsigned integer keys.
 func ReadUintKey[T Unsigned](r *JSONReader, k []byte) T {
-	v, err := strconv.ParseUint(string(k), 10, 64)
+	v, err := strconv.ParseUint(bytesString(k), 10, 64)
 	if err != nil || uint64(T(v)) != v {
 		r.failf("map key %q is not an unsigned integer of %d bits", k, 8*sizeOf[T]())
 		return 0
