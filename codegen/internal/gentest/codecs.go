@@ -14,32 +14,33 @@ type Codecs interface {
 // Rich has a field of every kind the generated codecs handle, and a few they leave
 // to go-json.
 type Rich struct {
-	Name    string             `json:"name"`
-	Alias   string             // no tag: named after the field
-	Count   int                `json:"count,omitempty"`
-	Small   int8               `json:"small"`
-	Big     uint64             `json:"big,string"`
-	Ratio   float64            `json:"ratio"`
-	Ratio32 float32            `json:"ratio32,omitempty"`
-	OK      bool               `json:"ok,string"`
-	Quoted  string             `json:"quoted,string"`
-	QPtr    *int32             `json:"qptr,string,omitempty"`
-	Skip    string             `json:"-"`
-	Dash    string             `json:"-,"`
-	Blob    []byte             `json:"blob"`
-	Tags    []string           `json:"tags"`
-	Grid    [2][2]int16        `json:"grid"`
-	Scores  map[string]float64 `json:"scores"`
-	ByID    map[int32]string   `json:"by_id,omitempty"`
-	ByU     map[uint16]bool    `json:"by_u"`
-	Next    *Rich              `json:"next,omitempty"`
-	Items   []*Item            `json:"items"`
-	Level   Level              `json:"level"`
-	When    time.Time          `json:"when"`
-	Extra   any                `json:"extra"`
-	Opaque  Opaque             `json:"opaque"`
-	Named   Names              `json:"named"`
-	Shadow  string             `json:"base_id"`
+	Name    string  `json:"name"`
+	Alias   string  // no tag: named after the field
+	Count   int     `json:"count,omitempty"`
+	Small   int8    `json:"small"`
+	Big     uint64  `json:"big,string"`
+	Ratio   float64 `json:"ratio"`
+	Ratio32 float32 `json:"ratio32,omitempty"`
+	OK      bool    `json:"ok,string"`
+	Quoted  string  `json:"quoted,string"`
+	QPtr    *int32  `json:"qptr,string,omitempty"`
+	Skip    string  `json:"-"`
+	//lint:ignore SA5008 "-," names the field "-", as encoding/json documents
+	Dash   string             `json:"-,"`
+	Blob   []byte             `json:"blob"`
+	Tags   []string           `json:"tags"`
+	Grid   [2][2]int16        `json:"grid"`
+	Scores map[string]float64 `json:"scores"`
+	ByID   map[int32]string   `json:"by_id,omitempty"`
+	ByU    map[uint16]bool    `json:"by_u"`
+	Next   *Rich              `json:"next,omitempty"`
+	Items  []*Item            `json:"items"`
+	Level  Level              `json:"level"`
+	When   time.Time          `json:"when"`
+	Extra  any                `json:"extra"`
+	Opaque Opaque             `json:"opaque"`
+	Named  Names              `json:"named"`
+	Shadow string             `json:"base_id"`
 	Inner
 	*Base
 }

@@ -711,7 +711,7 @@ func helloDecodePtrBool(r *rpc.JSONReader, v **bool) {
 	if *v == nil {
 		*v = new(bool)
 	}
-	r.Bool(&(*(*v)))
+	r.Bool((*v))
 }
 
 // helloEncodeSliceInt writes a []int as encoding/json does.
