@@ -120,3 +120,27 @@ func TestErrors(t *testing.T) {
 		t.Fatalf("no types: %v", err)
 	}
 }
+
+// TestNoCodecs: with the codecs turned off, structs and containers go through
+// go-json and no codec function is written.
+func TestNoCodecs(t *testing.T) {
+	dir := filepath.Join("testdata", "shapes")
+	files, err := Generate(Config{Dir: dir, Types: readTypes(t, dir), NoCodecs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(files[0].Content)
+	if strings.Contains(src, "JSONWriter") || strings.Contains(src, ".JSON()") {
+		t.Fatal("codec functions written with NoCodecs")
+	}
+	if !strings.Contains(src, "args.Value(&ps)") {
+		t.Fatal("a []Point parameter does not go through Value")
+	}
+	on, err := Generate(Config{Dir: dir, Types: readTypes(t, dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(on[0].Content), "shapesDecodeSlicePoint(args.JSON(), &ps)") {
+		t.Fatal("a []Point parameter has no generated codec")
+	}
+}

@@ -13,6 +13,7 @@ type emitter struct {
 	buf  bytes.Buffer
 	im   *imports
 	used map[string]bool // import paths the body uses
+	cs   *codecs
 }
 
 func (e *emitter) p(format string, args ...any) {
@@ -28,11 +29,12 @@ func (e *emitter) pkg(path string) string {
 }
 
 // file assembles the output: header, imports, then each service.
-func emitFile(pkgName string, im *imports, services []*service) ([]byte, error) {
-	e := &emitter{im: im, used: map[string]bool{}}
+func emitFile(pkgName string, im *imports, services []*service, cs *codecs) ([]byte, error) {
+	e := &emitter{im: im, used: map[string]bool{}, cs: cs}
 	for _, svc := range services {
 		e.service(svc)
 	}
+	e.codecFuncs(cs)
 	body := e.buf.Bytes()
 	// Every package the body names through the qualifier is imported.
 	for p := range im.byPath {
@@ -345,6 +347,8 @@ func (e *emitter) encode(recv, ptr, v string, t types.Type, c codec) {
 		e.p("%s.EncodeUint(%s, %s)", rpcName, ptr, v)
 	case codecFloat:
 		e.p("%s.EncodeFloat(%s, %s)", rpcName, ptr, v)
+	case codecGen:
+		e.p("%s(%s.JSON(), &%s)", e.cs.funcOf(t).enc, recv, v)
 	default:
 		e.p("%s.Value(&%s)", recv, v)
 	}
@@ -370,6 +374,8 @@ func (e *emitter) decode(recv, ptr, v string, t types.Type, c codec) {
 		e.p("%s.DecodeUint(%s, &%s)", rpcName, ptr, v)
 	case codecFloat:
 		e.p("%s.DecodeFloat(%s, &%s)", rpcName, ptr, v)
+	case codecGen:
+		e.p("%s(%s.JSON(), &%s)", e.cs.funcOf(t).dec, recv, v)
 	default:
 		e.p("%s.Value(&%s)", recv, v)
 	}

@@ -3,6 +3,7 @@ package codegen
 import (
 	"errors"
 	"fmt"
+	"go/types"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,6 +51,7 @@ func Generate(cfg Config) ([]File, error) {
 	var files []File
 	for _, out := range order {
 		im := newImports(l.pkg.Types)
+		cs := planCodecs(l.pkg.Types, byFile[out], cfg.NoCodecs)
 		// Import names first, so that no parameter is named like a package it needs.
 		for _, svc := range byFile[out] {
 			for _, m := range svc.Methods {
@@ -61,12 +63,14 @@ func Generate(cfg Config) ([]File, error) {
 				}
 			}
 		}
+		// A dry run of the codecs names the packages they spell.
+		(&emitter{im: im, used: map[string]bool{}, cs: cs}).codecFuncs(cs)
 		for _, svc := range byFile[out] {
 			for _, m := range svc.Methods {
 				nameParams(m, im)
 			}
 		}
-		src, err := emitFile(l.pkg.Name, im, byFile[out])
+		src, err := emitFile(l.pkg.Name, im, byFile[out], cs)
 		if err != nil {
 			return nil, err
 		}
@@ -109,4 +113,27 @@ func (l *loaded) checkNames(svc *service) error {
 		return fmt.Errorf("%s: %s is declared here, but ringrpc-gen generates %s for interface %s: rename one of them", l.pos(obj.Pos()), name, name, svc.Iface)
 	}
 	return nil
+}
+
+// planCodecs picks the generated codec of every parameter and result that has one,
+// and plans the functions they call.
+func planCodecs(self *types.Package, services []*service, off bool) *codecs {
+	cs := newCodecs(self, services[0].Iface, off)
+	use := func(t types.Type, c *codec) {
+		if *c == codecValue && cs.shapeOf(t) == shapeFunc {
+			*c = codecGen
+			cs.funcOf(t)
+		}
+	}
+	for _, svc := range services {
+		for _, m := range svc.Methods {
+			for _, p := range m.Params {
+				use(p.Type, &p.Codec)
+			}
+			for _, r := range m.Results {
+				use(r.Type, &r.Codec)
+			}
+		}
+	}
+	return cs
 }

@@ -23,6 +23,9 @@ type Config struct {
 	Types []string
 	// Tags are build tags to load the package with.
 	Tags []string
+	// NoCodecs turns the generated JSON codecs off: every value that is not a string,
+	// boolean, number or []byte goes through github.com/goccy/go-json. Default false.
+	NoCodecs bool
 }
 
 // loaded is a type-checked package with the syntax of its own files.

@@ -59,6 +59,7 @@ const (
 	codecUint
 	codecFloat
 	codecBytes
+	codecGen // the generated functions of its type
 )
 
 const directivePrefix = "//ringrpc:"

@@ -115,5 +115,5 @@ func (c *Call) RawArgs() []byte {
 	if c.server {
 		return c.dec.data
 	}
-	return c.Args.buf
+	return c.Args.w.buf
 }

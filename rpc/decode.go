@@ -1,12 +1,9 @@
 package rpc
 
 import (
-	"encoding/base64"
+	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
@@ -16,23 +13,39 @@ import (
 // order. It accepts the bodies encoding/json accepts and reads the same values; its
 // error texts are its own. The first error sticks: later reads do nothing, and Finish
 // returns it. JSON null leaves the variable unchanged, as encoding/json does.
+//
+// Arguments evolve by appending: when the array of arguments ends early (an older
+// caller), the parameters left are not read and keep their zero values; arguments after
+// the last parameter (a newer caller) are checked and ignored.
 type Decoder struct {
 	data   []byte
-	pos    int
+	r      JSONReader
 	n      int // values started
 	array  bool
+	ended  bool // the argument array ended before the parameters did
 	err    error
 	result bool        // decoding results, not arguments
 	m      *MethodDesc // for messages; may be nil
 }
 
+// idle is handed out when there is no value to read. Every read of a reader with an
+// error returns at once, so idle is never written.
+var idle = JSONReader{err: errors.New("no value to read")}
+
 func newDecoder(data []byte, array bool) Decoder {
-	return Decoder{data: data, array: array}
+	return Decoder{data: data, r: JSONReader{data: data}, array: array}
 }
 
 func (d *Decoder) failf(format string, args ...any) {
 	if d.err == nil {
 		d.err = fmt.Errorf("%s: %s", d.label(), fmt.Sprintf(format, args...))
+	}
+}
+
+// settle takes the reader's error as the decoder's, naming the value it came from.
+func (d *Decoder) settle() {
+	if d.r.err != nil && d.err == nil {
+		d.err = fmt.Errorf("%s: %w", d.label(), d.r.err)
 	}
 }
 
@@ -50,49 +63,50 @@ func argumentLabel(n int, m *MethodDesc, result bool) string {
 	return fmt.Sprintf("argument %d", n)
 }
 
-func (d *Decoder) skipSpace() {
-	for d.pos < len(d.data) {
-		switch d.data[d.pos] {
-		case ' ', '\t', '\n', '\r':
-			d.pos++
-		default:
-			return
-		}
+// JSON positions the decoder on the next value and returns the reader that generated
+// codecs read it with; when there is no value to read (an error, or an older caller's
+// shorter arguments) the reader reads nothing.
+func (d *Decoder) JSON() *JSONReader {
+	if d.next() {
+		return &d.r
 	}
+	return &idle
 }
 
 // next positions the decoder on the next value and reports whether there is one.
 func (d *Decoder) next() bool {
-	if d.err != nil {
+	d.settle()
+	if d.err != nil || d.ended {
 		return false
 	}
 	d.n++
-	d.skipSpace()
+	c := d.r.peek()
 	if !d.array {
 		if d.n > 1 {
 			d.failf("more values read than the body holds")
 			return false
 		}
-		if d.pos >= len(d.data) {
+		if c == 0 {
 			d.failf("missing: the body is empty")
 			return false
 		}
 		return true
 	}
+	return d.nextInArray(c)
+}
+
+func (d *Decoder) nextInArray(c byte) bool {
 	want := byte(',')
 	if d.n == 1 {
 		want = '['
 	}
-	if d.pos >= len(d.data) {
+	switch {
+	case c == 0:
 		d.failf("missing: the JSON array ends early")
 		return false
-	}
-	c := d.data[d.pos]
-	if c == ']' {
-		d.failf("missing: the JSON array has only %d", d.n-1)
-		return false
-	}
-	if c != want {
+	case c == ']' && d.n > 1 || c == want && d.n == 1 && d.emptyArray():
+		return d.short()
+	case c != want:
 		if d.n == 1 {
 			d.failf("the body is not a JSON array")
 		} else {
@@ -100,21 +114,36 @@ func (d *Decoder) next() bool {
 		}
 		return false
 	}
-	d.pos++
-	d.skipSpace()
-	if d.n == 1 && d.pos < len(d.data) && d.data[d.pos] == ']' {
-		d.failf("missing: the JSON array is empty")
-		return false
-	}
+	d.r.pos++
 	return true
 }
 
-// null consumes a JSON null and reports whether there was one.
-func (d *Decoder) null() bool {
-	if len(d.data)-d.pos >= 4 && string(d.data[d.pos:d.pos+4]) == "null" {
-		d.pos += 4
-		return true
+// emptyArray reports whether the body is [] (with white space).
+func (d *Decoder) emptyArray() bool {
+	i := d.r.pos + 1
+	for i < len(d.data) && (d.data[i] == ' ' || d.data[i] == '\t' || d.data[i] == '\n' || d.data[i] == '\r') {
+		i++
 	}
+	return i < len(d.data) && d.data[i] == ']'
+}
+
+// short handles an array that ends before value n: arguments keep their zero values,
+// results are missing.
+func (d *Decoder) short() bool {
+	if d.result {
+		if d.n == 1 {
+			d.failf("missing: the JSON array is empty")
+		} else {
+			d.failf("missing: the JSON array has only %d", d.n-1)
+		}
+		return false
+	}
+	if d.n == 1 {
+		d.r.pos++ // the '['
+		d.r.skipSpace()
+	}
+	d.r.pos++ // the ']'
+	d.ended = true
 	return false
 }
 
@@ -136,211 +165,60 @@ func (d *Decoder) Finish() error {
 }
 
 func (d *Decoder) finish() error {
+	d.settle()
 	if d.err != nil {
 		return d.err
 	}
-	d.skipSpace()
-	if d.array {
-		if d.n == 0 {
-			if d.pos < len(d.data) && d.data[d.pos] == '[' {
-				d.pos++
-				d.skipSpace()
-			} else {
-				return fmt.Errorf("the body is not a JSON array")
-			}
+	if d.array && !d.ended {
+		if err := d.closeArray(); err != nil {
+			return err
 		}
-		if d.pos >= len(d.data) || d.data[d.pos] != ']' {
-			return fmt.Errorf("more values than the %d expected", d.n)
-		}
-		d.pos++
-		d.skipSpace()
 	}
-	if d.pos != len(d.data) {
-		return fmt.Errorf("unexpected data after the last value at offset %d", d.pos)
+	if d.r.peek(); d.r.pos < len(d.data) {
+		return fmt.Errorf("unexpected data after the last value at offset %d", d.r.pos)
 	}
 	return nil
 }
 
+// closeArray reads the end of the array, skipping the arguments of a newer caller.
+func (d *Decoder) closeArray() error {
+	r := &d.r
+	if d.n == 0 {
+		if r.peek() != '[' {
+			return fmt.Errorf("the body is not a JSON array")
+		}
+		r.pos++
+		if r.peek() != ']' && !d.result {
+			r.Skip() // arguments for parameters this side does not have
+			d.n = 1
+		}
+	}
+	for r.err == nil && r.peek() == ',' && !d.result {
+		r.pos++
+		r.Skip()
+	}
+	if r.err != nil {
+		return fmt.Errorf("an argument beyond the parameters: %w", r.err)
+	}
+	if r.peek() != ']' {
+		return fmt.Errorf("more values than the %d expected", d.n)
+	}
+	r.pos++
+	return nil
+}
+
 // String reads a JSON string.
-func (d *Decoder) String(p *string) {
-	if !d.next() || d.null() {
-		return
-	}
-	s, ok := d.parseString()
-	if ok {
-		*p = s
-	}
-}
-
-func (d *Decoder) parseString() (string, bool) {
-	if d.pos >= len(d.data) || d.data[d.pos] != '"' {
-		d.failf("want a string, got %s", d.describe())
-		return "", false
-	}
-	start := d.pos + 1
-	for i := start; i < len(d.data); i++ {
-		switch c := d.data[i]; {
-		case c == '"':
-			raw := d.data[start:i]
-			d.pos = i + 1
-			if utf8.Valid(raw) {
-				return string(raw), true
-			}
-			return string([]rune(string(raw))), true // invalid UTF-8 becomes U+FFFD
-		case c == '\\':
-			return d.parseEscaped(start)
-		case c < 0x20:
-			d.failf("control character %#x in a string", c)
-			return "", false
-		}
-	}
-	d.failf("unterminated string")
-	return "", false
-}
-
-// parseEscaped decodes a string with escapes, starting after its opening quote.
-func (d *Decoder) parseEscaped(start int) (string, bool) {
-	out := make([]byte, 0, 32)
-	for i := start; i < len(d.data); {
-		c := d.data[i]
-		switch {
-		case c == '"':
-			d.pos = i + 1
-			return string([]rune(string(out))), true
-		case c < 0x20:
-			d.failf("control character %#x in a string", c)
-			return "", false
-		case c != '\\':
-			out = append(out, c)
-			i++
-			continue
-		}
-		if i+1 >= len(d.data) {
-			break
-		}
-		e := d.data[i+1]
-		i += 2
-		switch e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, n := d.unicodeEscape(i)
-			if n == 0 {
-				d.failf("bad \\u escape in a string")
-				return "", false
-			}
-			i += n
-			out = utf8.AppendRune(out, r)
-		default:
-			d.failf("bad escape \\%c in a string", e)
-			return "", false
-		}
-	}
-	d.failf("unterminated string")
-	return "", false
-}
-
-// unicodeEscape reads the hex of a \u escape at i (and its low surrogate) and returns
-// the rune and the bytes consumed.
-func (d *Decoder) unicodeEscape(i int) (rune, int) {
-	r, ok := hex4(d.data, i)
-	if !ok {
-		return 0, 0
-	}
-	if utf16.IsSurrogate(r) {
-		if lo, ok := hex4(d.data, i+6); ok && i+6 <= len(d.data) && d.data[i+4] == '\\' && d.data[i+5] == 'u' {
-			if dec := utf16.DecodeRune(r, lo); dec != utf8.RuneError {
-				return dec, 10
-			}
-		}
-		return utf8.RuneError, 4
-	}
-	return r, 4
-}
-
-func hex4(b []byte, i int) (rune, bool) {
-	if i+4 > len(b) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[i : i+4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
-}
+func (d *Decoder) String(p *string) { d.JSON().String(p) }
 
 // Bool reads true or false.
-func (d *Decoder) Bool(p *bool) {
-	if !d.next() || d.null() {
-		return
-	}
-	switch {
-	case len(d.data)-d.pos >= 4 && string(d.data[d.pos:d.pos+4]) == "true":
-		*p = true
-		d.pos += 4
-	case len(d.data)-d.pos >= 5 && string(d.data[d.pos:d.pos+5]) == "false":
-		*p = false
-		d.pos += 5
-	default:
-		d.failf("want a boolean, got %s", d.describe())
-	}
-}
+func (d *Decoder) Bool(p *bool) { d.JSON().Bool(p) }
 
 // Bytes reads base64 text, as encoding/json writes []byte.
-func (d *Decoder) Bytes(p *[]byte) {
-	if !d.next() {
-		return
-	}
-	if d.null() {
-		*p = nil
-		return
-	}
-	s, ok := d.parseString()
-	if !ok {
-		return
-	}
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		d.failf("bad base64: %v", err)
-		return
-	}
-	*p = b
-}
+func (d *Decoder) Bytes(p *[]byte) { d.JSON().Bytes(p) }
 
 // Value reads the next value into p, a pointer, with github.com/goccy/go-json. A
 // panic while decoding is the decoder's error, as any other failure to decode.
-func (d *Decoder) Value(p any) {
-	if !d.next() {
-		return
-	}
-	start := d.pos
-	if !d.skipValue() {
-		return
-	}
-	if err := unmarshal(d.data[start:d.pos], p); err != nil {
-		d.failf("%v", err)
-	}
-}
+func (d *Decoder) Value(p any) { d.JSON().Value(p) }
 
 // unmarshal is json.Unmarshal with a panic, in go-json or in an UnmarshalJSON method,
 // returned as an error.
@@ -353,75 +231,14 @@ func unmarshal(data []byte, p any) (err error) {
 	return json.Unmarshal(data, p)
 }
 
-// number returns the next number token.
-func (d *Decoder) number() ([]byte, bool) {
-	start := d.pos
-	for d.pos < len(d.data) {
-		c := d.data[d.pos]
-		if '0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
-			d.pos++
-			continue
-		}
-		break
-	}
-	if d.pos == start {
-		d.failf("want a number, got %s", d.describe())
-		return nil, false
-	}
-	return d.data[start:d.pos], true
-}
-
 // DecodeInt reads an integer into p, failing when it does not fit p's type.
-func DecodeInt[T Signed](d *Decoder, p *T) {
-	if !d.next() || d.null() {
-		return
-	}
-	tok, ok := d.number()
-	if !ok {
-		return
-	}
-	v, ok := parseInt(tok)
-	if !ok || int64(T(v)) != v {
-		d.failf("%s is not an integer of %d bits", tok, 8*sizeOf[T]())
-		return
-	}
-	*p = T(v)
-}
+func DecodeInt[T Signed](d *Decoder, p *T) { ReadInt(d.JSON(), p) }
 
 // DecodeUint reads an unsigned integer into p, failing when it does not fit.
-func DecodeUint[T Unsigned](d *Decoder, p *T) {
-	if !d.next() || d.null() {
-		return
-	}
-	tok, ok := d.number()
-	if !ok {
-		return
-	}
-	v, ok := parseUint(tok)
-	if !ok || uint64(T(v)) != v {
-		d.failf("%s is not an unsigned integer of %d bits", tok, 8*sizeOf[T]())
-		return
-	}
-	*p = T(v)
-}
+func DecodeUint[T Unsigned](d *Decoder, p *T) { ReadUint(d.JSON(), p) }
 
 // DecodeFloat reads a number into p.
-func DecodeFloat[T Float](d *Decoder, p *T) {
-	if !d.next() || d.null() {
-		return
-	}
-	tok, ok := d.number()
-	if !ok {
-		return
-	}
-	bits := 8 * sizeOf[T]()
-	v, err := strconv.ParseFloat(string(tok), bits)
-	if err != nil || !validNumber(tok) {
-		d.failf("%s is not a float of %d bits", tok, bits)
-		return
-	}
-	*p = T(v)
-}
+func DecodeFloat[T Float](d *Decoder, p *T) { ReadFloat(d.JSON(), p) }
 
 func sizeOf[T any]() int {
 	var z T
@@ -501,89 +318,4 @@ func validNumber(b []byte) bool {
 		}
 	}
 	return i == len(b)
-}
-
-// skipValue moves past one JSON value, checking only its nesting and strings; the
-// value's own decoder checks the rest.
-func (d *Decoder) skipValue() bool {
-	start, depth := d.pos, 0
-	for d.pos < len(d.data) {
-		switch d.data[d.pos] {
-		case '"':
-			end := skipString(d.data, d.pos)
-			if end < 0 {
-				d.failf("unterminated string")
-				return false
-			}
-			d.pos = end
-			if depth == 0 {
-				return true
-			}
-			continue
-		case '[', '{':
-			depth++
-		case ']', '}':
-			if depth == 0 {
-				return d.endScalar(start)
-			}
-			if depth--; depth == 0 {
-				d.pos++
-				return true
-			}
-		case ',':
-			if depth == 0 {
-				return d.endScalar(start)
-			}
-		}
-		d.pos++
-	}
-	if depth != 0 {
-		d.failf("unterminated array or object")
-		return false
-	}
-	return d.endScalar(start)
-}
-
-func (d *Decoder) endScalar(start int) bool {
-	if d.pos == start {
-		d.failf("missing value")
-		return false
-	}
-	return true
-}
-
-// skipString returns the offset after the string starting at i, or -1.
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return -1
-}
-
-// describe names what is at the decoder's position, for errors.
-func (d *Decoder) describe() string {
-	if d.pos >= len(d.data) {
-		return "the end of the body"
-	}
-	switch c := d.data[d.pos]; {
-	case c == '"':
-		return "a string"
-	case c == '{':
-		return "an object"
-	case c == '[':
-		return "an array"
-	case c == 't' || c == 'f':
-		return "a boolean"
-	case c == 'n':
-		return "null"
-	case c == '-' || '0' <= c && c <= '9':
-		return "a number"
-	default:
-		return strconv.QuoteRune(rune(c))
-	}
 }

@@ -26,7 +26,11 @@
 // Generated code uses, and programs need not: [Client.NewCall], [Client.Invoke],
 // [Client.InvokeOneway], [InvokeAsync], [InvokeOnewayAsync], [Server.Register],
 // [Handler], [ServiceDesc], [MethodDesc], [Param], [Encoder], [Decoder] and the typed
-// codec functions ([EncodeInt], [DecodeInt] and their Uint and Float kin), the route
+// codec functions ([EncodeInt], [DecodeInt] and their Uint and Float kin), the JSON
+// codecs' writer and reader ([Encoder.JSON], [Decoder.JSON], [JSONWriter], [JSONReader],
+// [ReadInt], [ReadUint], [ReadFloat], [ReadIntKey], [ReadUintKey], [SortedKeys],
+// [SortedIntKeys], [SortedUintKeys], [FoldField]; [AppendJSON] and [ReadJSON] run a
+// generated codec outside a call), the route
 // key formatters ([KeyInt], [KeyUint], [KeyJSON], [Call.SetRouteKey]) and
 // [SupportPackageIsVersion1]. They are exported because generated code lives in the
 // user's package; their signatures change only with SupportPackageIsVersion.

@@ -1,15 +1,12 @@
 package rpc
 
 import (
-	"encoding/base64"
 	"fmt"
 	"math"
 	"strconv"
 	"unsafe"
 
 	json "github.com/goccy/go-json"
-
-	"github.com/ringrpc/ringrpc/internal/jsonstr"
 )
 
 // Signed, Unsigned and Float are the number types the typed codecs handle.
@@ -25,14 +22,13 @@ type (
 
 // Encoder writes the JSON of a call's arguments (always an array) or of a handler's
 // results (the bare value for one result, an array for several) straight into the
-// frame's buffer. Generated code calls the typed methods for basic kinds and Value for
-// everything else. The bytes are encoding/json's, except that String leaves <, > and &
-// unescaped (Value escapes them, as encoding/json does). A value that cannot be encoded,
-// a panic in its MarshalJSON included, is written as null and the first such error
-// fails the call.
+// frame's buffer. Generated code calls the typed methods for basic kinds, [Encoder.JSON]
+// for the types it has codecs for, and Value for the rest. The bytes are json.Marshal's
+// (see [JSONWriter] for strings). A value that cannot be encoded, a panic in its
+// MarshalJSON included, is written as null and the first such error fails the call.
 type Encoder struct {
-	buf      []byte
-	start    int // where this encoder's JSON begins in buf
+	w        JSONWriter
+	start    int // where this encoder's JSON begins in the buffer
 	n        int
 	array    bool
 	firstEnd int // end of the first value, for the default route key
@@ -42,52 +38,51 @@ type Encoder struct {
 }
 
 func (e *Encoder) reset(buf []byte, array bool) {
-	*e = Encoder{buf: buf, start: len(buf), array: array}
+	*e = Encoder{w: JSONWriter{buf: buf}, start: len(buf), array: array}
 }
 
+// sep ends the value before and starts the next.
 func (e *Encoder) sep() {
+	e.settle()
 	if e.array {
 		if e.n == 0 {
-			e.buf = append(e.buf, '[')
+			e.w.buf = append(e.w.buf, '[')
 		} else {
-			e.buf = append(e.buf, ',')
+			e.w.buf = append(e.w.buf, ',')
 		}
 	}
 	e.n++
 }
 
-func (e *Encoder) done() {
-	if e.n == 1 {
-		e.firstEnd = len(e.buf)
+// settle notes where the first value ends and takes the writer's error as the
+// encoder's, naming the value it came from.
+func (e *Encoder) settle() {
+	if e.n == 1 && e.firstEnd == 0 {
+		e.firstEnd = len(e.w.buf)
 	}
+	if e.w.err != nil {
+		if e.err == nil {
+			e.err = fmt.Errorf("%s: %w", e.label(), e.w.err)
+		}
+		e.w.err = nil
+	}
+}
+
+// JSON starts the next value and returns the writer that generated codecs write it
+// with.
+func (e *Encoder) JSON() *JSONWriter {
+	e.sep()
+	return &e.w
 }
 
 // String writes s as a JSON string.
-func (e *Encoder) String(s string) {
-	e.sep()
-	e.buf = jsonstr.Append(e.buf, s)
-	e.done()
-}
+func (e *Encoder) String(s string) { e.JSON().String(s) }
 
 // Bool writes true or false.
-func (e *Encoder) Bool(b bool) {
-	e.sep()
-	e.buf = strconv.AppendBool(e.buf, b)
-	e.done()
-}
+func (e *Encoder) Bool(b bool) { e.JSON().Bool(b) }
 
 // Bytes writes b as base64 text, or null for a nil slice, as encoding/json does.
-func (e *Encoder) Bytes(b []byte) {
-	e.sep()
-	if b == nil {
-		e.buf = append(e.buf, "null"...)
-	} else {
-		e.buf = append(e.buf, '"')
-		e.buf = base64.StdEncoding.AppendEncode(e.buf, b)
-		e.buf = append(e.buf, '"')
-	}
-	e.done()
-}
+func (e *Encoder) Bytes(b []byte) { e.JSON().Bytes(b) }
 
 // describe makes the encoder's errors name m's arguments, or its results.
 func (e *Encoder) describe(m *MethodDesc, result bool) {
@@ -98,23 +93,7 @@ func (e *Encoder) describe(m *MethodDesc, result bool) {
 // used: they hide the pointer from the garbage collector and the stack mover, and read
 // freed memory when the caller's stack grows during encoding. A panic while encoding v
 // is the encoder's error, as any other failure to encode it.
-func (e *Encoder) Value(v any) {
-	e.sep()
-	b, err := marshal(v)
-	if err != nil {
-		e.fail(err)
-		e.buf = append(e.buf, "null"...)
-	} else {
-		e.buf = append(e.buf, b...)
-	}
-	e.done()
-}
-
-func (e *Encoder) fail(err error) {
-	if e.err == nil {
-		e.err = fmt.Errorf("%s: %w", e.label(), err)
-	}
-}
+func (e *Encoder) Value(v any) { e.JSON().Value(v) }
 
 // label names the value being written: "argument 2 (b)", "result 1", or "value 1"
 // when the encoder was not told what it encodes.
@@ -146,35 +125,22 @@ func panicError(format string, v, r any) error {
 }
 
 // EncodeInt writes a signed integer.
-func EncodeInt[T Signed](e *Encoder, v T) {
-	e.sep()
-	e.buf = strconv.AppendInt(e.buf, int64(v), 10)
-	e.done()
-}
+func EncodeInt[T Signed](e *Encoder, v T) { e.JSON().Int(int64(v)) }
 
 // EncodeUint writes an unsigned integer.
-func EncodeUint[T Unsigned](e *Encoder, v T) {
-	e.sep()
-	e.buf = strconv.AppendUint(e.buf, uint64(v), 10)
-	e.done()
-}
+func EncodeUint[T Unsigned](e *Encoder, v T) { e.JSON().Uint(uint64(v)) }
 
 // EncodeFloat writes a float as encoding/json does; NaN and infinities fail.
 func EncodeFloat[T Float](e *Encoder, v T) {
-	e.sep()
 	bits := 64
 	if unsafe.Sizeof(v) == 4 {
 		bits = 32
 	}
-	e.buf = appendFloat(e.buf, float64(v), bits, e)
-	e.done()
+	e.JSON().Float(float64(v), bits)
 }
 
-func appendFloat(b []byte, f float64, bits int, e *Encoder) []byte {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		e.fail(fmt.Errorf("json: unsupported value: %v", f))
-		return append(b, "null"...)
-	}
+// appendFloat writes f as encoding/json does; f is finite.
+func appendFloat(b []byte, f float64, bits int) []byte {
 	abs := math.Abs(f)
 	format := byte('f')
 	if abs != 0 && (bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21)) {
@@ -193,13 +159,14 @@ func appendFloat(b []byte, f float64, bits int, e *Encoder) []byte {
 
 // finish closes the array and returns the JSON, or the first encoding error.
 func (e *Encoder) finish() ([]byte, error) {
+	e.settle()
 	if e.array {
 		if e.n == 0 {
-			e.buf = append(e.buf, '[')
+			e.w.buf = append(e.w.buf, '[')
 		}
-		e.buf = append(e.buf, ']')
+		e.w.buf = append(e.w.buf, ']')
 	}
-	return e.buf, e.err
+	return e.w.buf, e.err
 }
 
 // first returns the JSON of the first value written, if any.
@@ -207,9 +174,13 @@ func (e *Encoder) first() []byte {
 	if e.n == 0 {
 		return nil
 	}
+	end := e.firstEnd
+	if end == 0 {
+		end = len(e.w.buf) // the first value is the one being written
+	}
 	from := e.start
 	if e.array {
 		from++
 	}
-	return e.buf[from:e.firstEnd]
+	return e.w.buf[from:end]
 }

@@ -3,10 +3,8 @@ package rpc
 import (
 	"bytes"
 	stdjson "encoding/json"
-	"errors"
 	"math"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 )
@@ -41,24 +39,21 @@ func FuzzDecoder(f *testing.F) {
 	})
 }
 
-// stdDecodeArray decodes body, a JSON array of len(ps) values, with encoding/json.
+// stdDecodeArray decodes body, a JSON array of arguments, into ps with encoding/json,
+// as the Decoder reads arguments: values missing at the end leave theirs, values
+// beyond len(ps) are checked and ignored.
 func stdDecodeArray(body []byte, ps ...any) error {
 	var raw []stdjson.RawMessage
 	if err := stdjson.Unmarshal(body, &raw); err != nil {
 		return err
 	}
-	if len(raw) != len(ps) {
-		return errArrayLength
-	}
-	for i, p := range ps {
+	for i, p := range ps[:min(len(ps), len(raw))] {
 		if err := stdjson.Unmarshal(raw[i], p); err != nil {
 			return err
 		}
 	}
 	return nil
 }
-
-var errArrayLength = errors.New("the array has another number of values")
 
 // FuzzDecoderValues does the same for Bool, Bytes and Value: the decoder must accept
 // what encoding/json accepts, and read the same values.
@@ -92,8 +87,7 @@ func FuzzDecoderValues(f *testing.F) {
 func sameBytes(a, b []byte) bool { return bytes.Equal(a, b) && (a == nil) == (b == nil) }
 
 // FuzzEncoder writes random values with every method and checks the JSON against
-// encoding/json: it parses, reads back as the same values, and has the same bytes,
-// except that String leaves <, > and & unescaped.
+// encoding/json: it parses, reads back as the same values, and has the same bytes.
 func FuzzEncoder(f *testing.F) {
 	f.Add("plain", true, []byte{0, 1, 2}, int64(-3), uint64(math.MaxUint64), 1.5)
 	f.Add("<&> \u2028 \xff \x00 \"\\", false, []byte(nil), int64(math.MinInt64), uint64(0), 1e-7)
@@ -127,9 +121,6 @@ func FuzzEncoder(f *testing.F) {
 		for k, v := range []any{s, b, bs, i, u, fl, m} {
 			want, _ := stdjson.Marshal(v)
 			got := raw[k]
-			if k == 0 && strings.ContainsAny(s, "<>&") {
-				got, want = stdValue(t, got, new(string)), stdValue(t, want, new(string))
-			}
 			if !bytes.Equal(got, want) {
 				t.Fatalf("value %d (%T): wrote %s, encoding/json %s", k+1, v, got, want)
 			}

@@ -65,10 +65,10 @@ func (c *Client) InvokeJSON(ctx context.Context, service string, method MethodDe
 
 // raw sets the whole JSON array of arguments at once.
 func (e *Encoder) raw(array []byte) {
-	e.buf = append(e.buf[:e.start], array...)
+	e.w.buf = append(e.w.buf[:e.start], array...)
 	e.array = false
 	e.n = 1
-	e.firstEnd = len(e.buf)
+	e.firstEnd = len(e.w.buf)
 }
 
 // String names the service and counts its methods, for logs.

@@ -112,8 +112,6 @@ func TestErrors(t *testing.T) {
 		{"service not found", invoke(&other, 0), ErrServiceNotFound, CodeServiceNotFound, `service "no.Such" is not served`},
 		{"method not found", invoke(&wrongMethod, 0), ErrMethodNotFound, CodeMethodNotFound, `no method "Missing"`},
 		{"bad arguments: wrong type", invoke(&wrongTypes, 1, "one", "two"), ErrBadArguments, CodeBadArguments, "argument 1 (a): want a number, got a string"},
-		{"bad arguments: too few", invoke(&wrongTypes, 0, "one"), ErrBadArguments, CodeBadArguments, "argument 2 (b): missing"},
-		{"bad arguments: too many", invoke(&wrongTypes, 0, "a", "b", "c"), ErrBadArguments, CodeBadArguments, "more values than the 2 expected"},
 		{"application code", h.Fail(ctx, CodeNotFound, "no such user"), nil, CodeNotFound, "no such user"},
 		{"application busy", h.Fail(ctx, CodeBusy, "slow down"), ErrBusy, CodeBusy, "slow down"},
 		{"application unavailable", h.Fail(ctx, CodeUnavailable, "down"), ErrUnavailable, CodeUnavailable, "down"},

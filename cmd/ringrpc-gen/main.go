@@ -37,8 +37,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	types := fs.String("type", "", "comma-separated interface names to generate for (required)")
 	dir := fs.String("dir", ".", "directory of the package holding the interfaces")
 	tags := fs.String("tags", "", "comma-separated build tags to load the package with")
+	codecs := fs.Bool("codecs", true, "generate JSON codecs for the struct, slice, map, array and pointer types sent; false sends them through go-json")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: ringrpc-gen -type Iface[,Iface...] [-dir DIR] [-tags TAGS]\n\n")
+		fmt.Fprintf(stderr, "usage: ringrpc-gen -type Iface[,Iface...] [-dir DIR] [-tags TAGS] [-codecs=false]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -51,7 +52,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return fmt.Errorf("-type is required: name the interfaces, like -type Hello,World")
 	}
-	cfg := codegen.Config{Dir: *dir, Types: splitList(*types), Tags: splitList(*tags)}
+	cfg := codegen.Config{Dir: *dir, Types: splitList(*types), Tags: splitList(*tags), NoCodecs: !*codecs}
 	paths, err := codegen.Write(cfg)
 	if err != nil {
 		return err

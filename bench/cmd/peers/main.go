@@ -1,4 +1,5 @@
-// Command peers measures ringrpc against gRPC with protobuf, net/rpc with gob and a
+// Command peers measures ringrpc against gRPC with protobuf, CloudWeGo Kitex with
+// Thrift, net/rpc with gob and a
 // raw TCP echo, with the servers in child processes on loopback, and prints a
 // Markdown table: calls per second, median and 99th percentile latency, and the
 // client's allocations per call, for each peer, payload and number of callers.
@@ -35,7 +36,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.role, "role", "client", "client: run the benchmark; server: serve -peer for it")
 	flag.StringVar(&o.peer, "peer", "", "the peer to serve, with -role=server")
-	flag.StringVar(&o.peers, "peers", "all", "comma-separated peers to measure: ringrpc, net/rpc, grpc, raw")
+	flag.StringVar(&o.peers, "peers", "all", "comma-separated peers to measure: ringrpc, net/rpc, grpc, kitex, raw")
 	flag.StringVar(&o.payloads, "payloads", "all", "comma-separated payloads to measure: hello, echo")
 	flag.StringVar(&o.callers, "callers", "1,16,100,1000", "comma-separated numbers of concurrent callers")
 	flag.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "calling time before each measurement")

@@ -40,7 +40,8 @@ func (Impl) Echo(_ context.Context, p *Payload) (Payload, error) {
 	return *p, nil
 }
 
-// Payload is the echo argument: twenty fields of mixed types, about 600 bytes of JSON.
+// Payload is the echo argument: twenty fields of strings, integers, booleans and
+// floats, about 800 bytes of JSON.
 type Payload struct {
 	ID          int64    `json:"id"`
 	Name        string   `json:"name"`
@@ -75,17 +76,17 @@ func Sample() Payload {
 		Age:         -42,
 		Country:     "Nederland",
 		City:        "Amsterdam",
-		Street:      "Keizersgracht 1234",
+		Street:      "Keizersgracht 1234, third floor, back entrance by the canal",
 		Zip:         "1015 CJ",
 		Phone:       "+31 20 555 0199",
-		Tags:        []string{"premium", "early-adopter", "newsletter", "beta-tester", "eu-west"},
+		Tags:        []string{"premium", "early-adopter", "newsletter", "beta-tester", "eu-west", "mobile-app", "two-factor", "invoice-by-mail"},
 		CreatedUnix: 1_700_000_000_123_456_789,
 		UpdatedUnix: 1_767_225_599_987_654_321,
 		Balance:     -1234567.89,
 		Verified:    true,
 		Visits:      4_000_000_000,
 		Rating:      4.75,
-		Note:        "Prefers contact by e-mail between 09:00 and 17:00 CET; \"fragile\" items wrapped.",
+		Note:        "Prefers contact by e-mail between 09:00 and 17:00 CET; \"fragile\" items wrapped twice, delivered to the neighbour at number 1236 when nobody answers, never left at the door.",
 		Version:     18_446_744_073_709_551_615,
 	}
 }

@@ -32,13 +32,13 @@ var _ Greeter = (*greeterClient)(nil)
 
 func (x *greeterClient) Echo(ctx context.Context, p *Payload) (Payload, error) {
 	call := x.c.NewCall(&GreeterServiceDesc, 0)
-	call.Args.Value(&p)
+	greeterEncodePtrPayload(call.Args.JSON(), &p)
 	var r0 Payload
 	d, err := x.c.Invoke(ctx, call)
 	if err != nil {
 		return r0, err
 	}
-	d.Value(&r0)
+	greeterDecodePayload(d.JSON(), &r0)
 	return r0, d.Finish()
 }
 
@@ -70,10 +70,10 @@ var _ GreeterAsync = (*greeterAsyncClient)(nil)
 
 func (x *greeterAsyncClient) Echo(ctx context.Context, p *Payload) *rpc.Future[Payload] {
 	call := x.c.NewCall(&GreeterServiceDesc, 0)
-	call.Args.Value(&p)
+	greeterEncodePtrPayload(call.Args.JSON(), &p)
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (Payload, error) {
 		var r0 Payload
-		d.Value(&r0)
+		greeterDecodePayload(d.JSON(), &r0)
 		return r0, d.Finish()
 	})
 }
@@ -95,7 +95,7 @@ func RegisterGreeterServer(s *rpc.Server, impl Greeter) error {
 	return s.Register(&GreeterServiceDesc, []rpc.Handler{
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var p *Payload
-			args.Value(&p)
+			greeterDecodePtrPayload(args.JSON(), &p)
 			if err := args.Finish(); err != nil {
 				return err
 			}
@@ -103,7 +103,7 @@ func RegisterGreeterServer(s *rpc.Server, impl Greeter) error {
 			if err != nil {
 				return err
 			}
-			res.Value(&r0)
+			greeterEncodePayload(res.JSON(), &r0)
 			return nil
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
@@ -122,4 +122,218 @@ func RegisterGreeterServer(s *rpc.Server, impl Greeter) error {
 			return nil
 		},
 	})
+}
+
+// greeterEncodePtrPayload writes a *Payload as encoding/json does.
+func greeterEncodePtrPayload(w *rpc.JSONWriter, v **Payload) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	greeterEncodePayload(w, (*v))
+}
+
+// greeterDecodePtrPayload reads a *Payload as encoding/json does.
+func greeterDecodePtrPayload(r *rpc.JSONReader, v **Payload) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if *v == nil {
+		*v = new(Payload)
+	}
+	greeterDecodePayload(r, (*v))
+}
+
+// greeterEncodePayload writes a Payload as encoding/json does.
+func greeterEncodePayload(w *rpc.JSONWriter, v *Payload) {
+	s := w.ObjectStart()
+	w.Raw(",\"id\":")
+	w.Int(v.ID)
+	w.Raw(",\"name\":")
+	w.String(v.Name)
+	w.Raw(",\"email\":")
+	w.String(v.Email)
+	w.Raw(",\"active\":")
+	w.Bool(v.Active)
+	w.Raw(",\"score\":")
+	w.Float(v.Score, 64)
+	w.Raw(",\"age\":")
+	w.Int(int64(v.Age))
+	w.Raw(",\"country\":")
+	w.String(v.Country)
+	w.Raw(",\"city\":")
+	w.String(v.City)
+	w.Raw(",\"street\":")
+	w.String(v.Street)
+	w.Raw(",\"zip\":")
+	w.String(v.Zip)
+	w.Raw(",\"phone\":")
+	w.String(v.Phone)
+	w.Raw(",\"tags\":")
+	greeterEncodeSliceString(w, &v.Tags)
+	w.Raw(",\"created_unix\":")
+	w.Int(v.CreatedUnix)
+	w.Raw(",\"updated_unix\":")
+	w.Int(v.UpdatedUnix)
+	w.Raw(",\"balance\":")
+	w.Float(v.Balance, 64)
+	w.Raw(",\"verified\":")
+	w.Bool(v.Verified)
+	w.Raw(",\"visits\":")
+	w.Uint(uint64(v.Visits))
+	w.Raw(",\"rating\":")
+	w.Float(float64(v.Rating), 32)
+	w.Raw(",\"note\":")
+	w.String(v.Note)
+	w.Raw(",\"version\":")
+	w.Uint(v.Version)
+	w.ObjectEnd(s)
+}
+
+// greeterDecodePayload reads a Payload as encoding/json does.
+func greeterDecodePayload(r *rpc.JSONReader, v *Payload) {
+	if !r.Object() {
+		return
+	}
+	for i := 0; ; i++ {
+		k, ok := r.Field(i)
+		if !ok {
+			return
+		}
+		f := -1
+		switch string(k) {
+		case "id":
+			f = 0
+		case "name":
+			f = 1
+		case "email":
+			f = 2
+		case "active":
+			f = 3
+		case "score":
+			f = 4
+		case "age":
+			f = 5
+		case "country":
+			f = 6
+		case "city":
+			f = 7
+		case "street":
+			f = 8
+		case "zip":
+			f = 9
+		case "phone":
+			f = 10
+		case "tags":
+			f = 11
+		case "created_unix":
+			f = 12
+		case "updated_unix":
+			f = 13
+		case "balance":
+			f = 14
+		case "verified":
+			f = 15
+		case "visits":
+			f = 16
+		case "rating":
+			f = 17
+		case "note":
+			f = 18
+		case "version":
+			f = 19
+		default:
+			f = rpc.FoldField(k, []string{"id", "name", "email", "active", "score", "age", "country", "city", "street", "zip", "phone", "tags", "created_unix", "updated_unix", "balance", "verified", "visits", "rating", "note", "version"})
+		}
+		switch f {
+		case 0:
+			rpc.ReadInt(r, &v.ID)
+		case 1:
+			r.String(&v.Name)
+		case 2:
+			r.String(&v.Email)
+		case 3:
+			r.Bool(&v.Active)
+		case 4:
+			rpc.ReadFloat(r, &v.Score)
+		case 5:
+			rpc.ReadInt(r, &v.Age)
+		case 6:
+			r.String(&v.Country)
+		case 7:
+			r.String(&v.City)
+		case 8:
+			r.String(&v.Street)
+		case 9:
+			r.String(&v.Zip)
+		case 10:
+			r.String(&v.Phone)
+		case 11:
+			greeterDecodeSliceString(r, &v.Tags)
+		case 12:
+			rpc.ReadInt(r, &v.CreatedUnix)
+		case 13:
+			rpc.ReadInt(r, &v.UpdatedUnix)
+		case 14:
+			rpc.ReadFloat(r, &v.Balance)
+		case 15:
+			r.Bool(&v.Verified)
+		case 16:
+			rpc.ReadUint(r, &v.Visits)
+		case 17:
+			rpc.ReadFloat(r, &v.Rating)
+		case 18:
+			r.String(&v.Note)
+		case 19:
+			rpc.ReadUint(r, &v.Version)
+		default:
+			r.Skip()
+		}
+	}
+}
+
+// greeterEncodeSliceString writes a []string as encoding/json does.
+func greeterEncodeSliceString(w *rpc.JSONWriter, v *[]string) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	w.Raw("[")
+	for i := range *v {
+		if i > 0 {
+			w.Raw(",")
+		}
+		w.String((*v)[i])
+	}
+	w.Raw("]")
+}
+
+// greeterDecodeSliceString reads a []string as encoding/json does.
+func greeterDecodeSliceString(r *rpc.JSONReader, v *[]string) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Array() {
+		return
+	}
+	s := *v
+	if n := r.Len(); cap(s) < n {
+		s = append(make([]string, 0, n), s...)
+	}
+	i := 0
+	for ; r.Elem(i); i++ {
+		if i < cap(s) {
+			s = s[:max(len(s), i+1)]
+		} else {
+			var z string
+			s = append(s, z)
+		}
+		r.String(&s[i])
+	}
+	if i == 0 {
+		s = []string{}
+	}
+	*v = s[:i]
 }

@@ -15,8 +15,8 @@ func TestSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) < 550 || len(b) > 650 {
-		t.Errorf("the sample is %d bytes of JSON, want about 600", len(b))
+	if len(b) < 750 || len(b) > 850 {
+		t.Errorf("the sample is %d bytes of JSON, want about 800", len(b))
 	}
 	var q Payload
 	if err := json.Unmarshal(b, &q); err != nil || !Equal(&p, &q) || !reflect.DeepEqual(p, q) {

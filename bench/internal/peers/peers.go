@@ -11,6 +11,7 @@ import (
 	"github.com/ringrpc/ringrpc/bench/internal/gobpeer"
 	"github.com/ringrpc/ringrpc/bench/internal/greeter"
 	"github.com/ringrpc/ringrpc/bench/internal/grpcpeer"
+	"github.com/ringrpc/ringrpc/bench/internal/kitexpeer"
 	"github.com/ringrpc/ringrpc/bench/internal/rawpeer"
 	"github.com/ringrpc/ringrpc/bench/internal/ringpeer"
 )
@@ -35,6 +36,7 @@ var All = []Peer{
 	{Name: "ringrpc", Serve: ringpeer.Serve, Dial: dial(ringpeer.Dial)},
 	{Name: "net/rpc+gob", Serve: gobpeer.Serve, Dial: dial(gobpeer.Dial)},
 	{Name: "gRPC+protobuf", Serve: grpcpeer.Serve, Dial: dial(grpcpeer.Dial)},
+	{Name: "Kitex+Thrift", Serve: kitexpeer.Serve, Dial: dial(kitexpeer.Dial)},
 	{Name: "raw TCP", Serve: rawpeer.Serve, Dial: dial(rawpeer.Dial)},
 }
 

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-//go:generate go tool ringrpc-gen -type Hello,World,Kitchen
+//go:generate go tool ringrpc-gen -type Hello,World,Kitchen,Codecs
 
 // Hello is the seed service.
 type Hello interface {

@@ -265,7 +265,7 @@ func (x *kitchenClient) NoContext(dish string) (string, error) {
 
 func (x *kitchenClient) Place(ctx context.Context, o *Order) (Order, error) {
 	call := x.c.NewCall(&KitchenServiceDesc, 4)
-	call.Args.Value(&o)
+	helloEncodePtrOrder(call.Args.JSON(), &o)
 	if o != nil {
 		call.SetRouteKey(rpc.KeyInt(int64(o.ID)))
 	}
@@ -274,7 +274,7 @@ func (x *kitchenClient) Place(ctx context.Context, o *Order) (Order, error) {
 	if err != nil {
 		return r0, err
 	}
-	d.Value(&r0)
+	helloDecodeOrder(d.JSON(), &r0)
 	return r0, d.Finish()
 }
 
@@ -288,7 +288,7 @@ func (x *kitchenClient) Ring(bell string) {
 func (x *kitchenClient) Sum(ctx context.Context, label string, nums ...int) (string, int, error) {
 	call := x.c.NewCall(&KitchenServiceDesc, 6)
 	call.Args.String(label)
-	call.Args.Value(&nums)
+	helloEncodeSliceInt(call.Args.JSON(), &nums)
 	var r0 string
 	var r1 int
 	d, err := x.c.Invoke(ctx, call)
@@ -302,13 +302,13 @@ func (x *kitchenClient) Sum(ctx context.Context, label string, nums ...int) (str
 
 func (x *kitchenClient) Tally(ctx context.Context, m map[string][]int) (map[string]int, error) {
 	call := x.c.NewCall(&KitchenServiceDesc, 7)
-	call.Args.Value(&m)
+	helloEncodeMapStringSliceInt(call.Args.JSON(), &m)
 	var r0 map[string]int
 	d, err := x.c.Invoke(ctx, call)
 	if err != nil {
 		return r0, err
 	}
-	d.Value(&r0)
+	helloDecodeMapStringInt(d.JSON(), &r0)
 	return r0, d.Finish()
 }
 
@@ -378,13 +378,13 @@ func (x *kitchenAsyncClient) NoContext(dish string) *rpc.Future[string] {
 
 func (x *kitchenAsyncClient) Place(ctx context.Context, o *Order) *rpc.Future[Order] {
 	call := x.c.NewCall(&KitchenServiceDesc, 4)
-	call.Args.Value(&o)
+	helloEncodePtrOrder(call.Args.JSON(), &o)
 	if o != nil {
 		call.SetRouteKey(rpc.KeyInt(int64(o.ID)))
 	}
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (Order, error) {
 		var r0 Order
-		d.Value(&r0)
+		helloDecodeOrder(d.JSON(), &r0)
 		return r0, d.Finish()
 	})
 }
@@ -398,7 +398,7 @@ func (x *kitchenAsyncClient) Ring(bell string) *rpc.Future[struct{}] {
 func (x *kitchenAsyncClient) Sum(ctx context.Context, label string, nums ...int) *rpc.Future[KitchenSumResults] {
 	call := x.c.NewCall(&KitchenServiceDesc, 6)
 	call.Args.String(label)
-	call.Args.Value(&nums)
+	helloEncodeSliceInt(call.Args.JSON(), &nums)
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (KitchenSumResults, error) {
 		var out KitchenSumResults
 		d.String(&out.R0)
@@ -409,10 +409,10 @@ func (x *kitchenAsyncClient) Sum(ctx context.Context, label string, nums ...int)
 
 func (x *kitchenAsyncClient) Tally(ctx context.Context, m map[string][]int) *rpc.Future[map[string]int] {
 	call := x.c.NewCall(&KitchenServiceDesc, 7)
-	call.Args.Value(&m)
+	helloEncodeMapStringSliceInt(call.Args.JSON(), &m)
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (map[string]int, error) {
 		var r0 map[string]int
-		d.Value(&r0)
+		helloDecodeMapStringInt(d.JSON(), &r0)
 		return r0, d.Finish()
 	})
 }
@@ -472,7 +472,7 @@ func RegisterKitchenServer(s *rpc.Server, impl Kitchen) error {
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var o *Order
-			args.Value(&o)
+			helloDecodePtrOrder(args.JSON(), &o)
 			if err := args.Finish(); err != nil {
 				return err
 			}
@@ -480,7 +480,7 @@ func RegisterKitchenServer(s *rpc.Server, impl Kitchen) error {
 			if err != nil {
 				return err
 			}
-			res.Value(&r0)
+			helloEncodeOrder(res.JSON(), &r0)
 			return nil
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
@@ -496,7 +496,7 @@ func RegisterKitchenServer(s *rpc.Server, impl Kitchen) error {
 			var label string
 			args.String(&label)
 			var nums []int
-			args.Value(&nums)
+			helloDecodeSliceInt(args.JSON(), &nums)
 			if err := args.Finish(); err != nil {
 				return err
 			}
@@ -510,7 +510,7 @@ func RegisterKitchenServer(s *rpc.Server, impl Kitchen) error {
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var m map[string][]int
-			args.Value(&m)
+			helloDecodeMapStringSliceInt(args.JSON(), &m)
 			if err := args.Finish(); err != nil {
 				return err
 			}
@@ -518,8 +518,325 @@ func RegisterKitchenServer(s *rpc.Server, impl Kitchen) error {
 			if err != nil {
 				return err
 			}
-			res.Value(&r0)
+			helloEncodeMapStringInt(res.JSON(), &r0)
 			return nil
 		},
 	})
+}
+
+// helloEncodePtrOrder writes a *Order as encoding/json does.
+func helloEncodePtrOrder(w *rpc.JSONWriter, v **Order) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	helloEncodeOrder(w, (*v))
+}
+
+// helloDecodePtrOrder reads a *Order as encoding/json does.
+func helloDecodePtrOrder(r *rpc.JSONReader, v **Order) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if *v == nil {
+		*v = new(Order)
+	}
+	helloDecodeOrder(r, (*v))
+}
+
+// helloEncodeOrder writes a Order as encoding/json does.
+func helloEncodeOrder(w *rpc.JSONWriter, v *Order) {
+	s := w.ObjectStart()
+	w.Raw(",\"id\":")
+	w.Int(v.ID)
+	w.Raw(",\"items\":")
+	helloEncodeSliceString(w, &v.Items)
+	w.Raw(",\"placed\":")
+	w.Value(&v.Placed)
+	if len(v.Notes) != 0 {
+		w.Raw(",\"notes\":")
+		helloEncodeMapStringString(w, &v.Notes)
+	}
+	if v.Express != nil {
+		w.Raw(",\"express\":")
+		helloEncodePtrBool(w, &v.Express)
+	}
+	w.ObjectEnd(s)
+}
+
+// helloDecodeOrder reads a Order as encoding/json does.
+func helloDecodeOrder(r *rpc.JSONReader, v *Order) {
+	if !r.Object() {
+		return
+	}
+	for i := 0; ; i++ {
+		k, ok := r.Field(i)
+		if !ok {
+			return
+		}
+		f := -1
+		switch string(k) {
+		case "id":
+			f = 0
+		case "items":
+			f = 1
+		case "placed":
+			f = 2
+		case "notes":
+			f = 3
+		case "express":
+			f = 4
+		default:
+			f = rpc.FoldField(k, []string{"id", "items", "placed", "notes", "express"})
+		}
+		switch f {
+		case 0:
+			rpc.ReadInt(r, &v.ID)
+		case 1:
+			helloDecodeSliceString(r, &v.Items)
+		case 2:
+			r.Value(&v.Placed)
+		case 3:
+			helloDecodeMapStringString(r, &v.Notes)
+		case 4:
+			helloDecodePtrBool(r, &v.Express)
+		default:
+			r.Skip()
+		}
+	}
+}
+
+// helloEncodeSliceString writes a []string as encoding/json does.
+func helloEncodeSliceString(w *rpc.JSONWriter, v *[]string) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	w.Raw("[")
+	for i := range *v {
+		if i > 0 {
+			w.Raw(",")
+		}
+		w.String((*v)[i])
+	}
+	w.Raw("]")
+}
+
+// helloDecodeSliceString reads a []string as encoding/json does.
+func helloDecodeSliceString(r *rpc.JSONReader, v *[]string) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Array() {
+		return
+	}
+	s := *v
+	if n := r.Len(); cap(s) < n {
+		s = append(make([]string, 0, n), s...)
+	}
+	i := 0
+	for ; r.Elem(i); i++ {
+		if i < cap(s) {
+			s = s[:max(len(s), i+1)]
+		} else {
+			var z string
+			s = append(s, z)
+		}
+		r.String(&s[i])
+	}
+	if i == 0 {
+		s = []string{}
+	}
+	*v = s[:i]
+}
+
+// helloEncodeMapStringString writes a map[string]string as encoding/json does.
+func helloEncodeMapStringString(w *rpc.JSONWriter, v *map[string]string) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	s := w.ObjectStart()
+	for _, k := range rpc.SortedKeys(*v) {
+		w.Raw(",")
+		w.String(k)
+		w.Raw(":")
+		x := (*v)[k]
+		w.String(x)
+	}
+	w.ObjectEnd(s)
+}
+
+// helloDecodeMapStringString reads a map[string]string as encoding/json does.
+func helloDecodeMapStringString(r *rpc.JSONReader, v *map[string]string) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Object() {
+		return
+	}
+	if *v == nil {
+		*v = make(map[string]string)
+	}
+	for i := 0; ; i++ {
+		k, ok := r.Field(i)
+		if !ok {
+			return
+		}
+		key := string(k)
+		var x string
+		r.String(&x)
+		(*v)[key] = x
+	}
+}
+
+// helloEncodePtrBool writes a *bool as encoding/json does.
+func helloEncodePtrBool(w *rpc.JSONWriter, v **bool) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	w.Bool((*(*v)))
+}
+
+// helloDecodePtrBool reads a *bool as encoding/json does.
+func helloDecodePtrBool(r *rpc.JSONReader, v **bool) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if *v == nil {
+		*v = new(bool)
+	}
+	r.Bool((*v))
+}
+
+// helloEncodeSliceInt writes a []int as encoding/json does.
+func helloEncodeSliceInt(w *rpc.JSONWriter, v *[]int) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	w.Raw("[")
+	for i := range *v {
+		if i > 0 {
+			w.Raw(",")
+		}
+		w.Int(int64((*v)[i]))
+	}
+	w.Raw("]")
+}
+
+// helloDecodeSliceInt reads a []int as encoding/json does.
+func helloDecodeSliceInt(r *rpc.JSONReader, v *[]int) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Array() {
+		return
+	}
+	s := *v
+	if n := r.Len(); cap(s) < n {
+		s = append(make([]int, 0, n), s...)
+	}
+	i := 0
+	for ; r.Elem(i); i++ {
+		if i < cap(s) {
+			s = s[:max(len(s), i+1)]
+		} else {
+			var z int
+			s = append(s, z)
+		}
+		rpc.ReadInt(r, &s[i])
+	}
+	if i == 0 {
+		s = []int{}
+	}
+	*v = s[:i]
+}
+
+// helloEncodeMapStringSliceInt writes a map[string][]int as encoding/json does.
+func helloEncodeMapStringSliceInt(w *rpc.JSONWriter, v *map[string][]int) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	s := w.ObjectStart()
+	for _, k := range rpc.SortedKeys(*v) {
+		w.Raw(",")
+		w.String(k)
+		w.Raw(":")
+		x := (*v)[k]
+		helloEncodeSliceInt(w, &x)
+	}
+	w.ObjectEnd(s)
+}
+
+// helloDecodeMapStringSliceInt reads a map[string][]int as encoding/json does.
+func helloDecodeMapStringSliceInt(r *rpc.JSONReader, v *map[string][]int) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Object() {
+		return
+	}
+	if *v == nil {
+		*v = make(map[string][]int)
+	}
+	for i := 0; ; i++ {
+		k, ok := r.Field(i)
+		if !ok {
+			return
+		}
+		key := string(k)
+		var x []int
+		helloDecodeSliceInt(r, &x)
+		(*v)[key] = x
+	}
+}
+
+// helloEncodeMapStringInt writes a map[string]int as encoding/json does.
+func helloEncodeMapStringInt(w *rpc.JSONWriter, v *map[string]int) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	s := w.ObjectStart()
+	for _, k := range rpc.SortedKeys(*v) {
+		w.Raw(",")
+		w.String(k)
+		w.Raw(":")
+		x := (*v)[k]
+		w.Int(int64(x))
+	}
+	w.ObjectEnd(s)
+}
+
+// helloDecodeMapStringInt reads a map[string]int as encoding/json does.
+func helloDecodeMapStringInt(r *rpc.JSONReader, v *map[string]int) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Object() {
+		return
+	}
+	if *v == nil {
+		*v = make(map[string]int)
+	}
+	for i := 0; ; i++ {
+		k, ok := r.Field(i)
+		if !ok {
+			return
+		}
+		key := string(k)
+		var x int
+		rpc.ReadInt(r, &x)
+		(*v)[key] = x
+	}
 }

@@ -78,8 +78,8 @@ func (x *clashClient) Packages(ctx context.Context, time_ time.Duration, context
 	call := x.c.NewCall(&ClashServiceDesc, 2)
 	rpc2.EncodeInt(&call.Args, time_)
 	call.Args.String(context_)
-	call.Args.Value(&u)
-	call.Args.Value(&nu)
+	clashEncodePtrUrlURL(call.Args.JSON(), &u)
+	clashEncodePtrUrlURL2(call.Args.JSON(), &nu)
 	var r0 time.Duration
 	d, err := x.c.Invoke(ctx, call)
 	if err != nil {
@@ -148,8 +148,8 @@ func (x *clashAsyncClient) Packages(ctx context.Context, time_ time.Duration, co
 	call := x.c.NewCall(&ClashServiceDesc, 2)
 	rpc2.EncodeInt(&call.Args, time_)
 	call.Args.String(context_)
-	call.Args.Value(&u)
-	call.Args.Value(&nu)
+	clashEncodePtrUrlURL(call.Args.JSON(), &u)
+	clashEncodePtrUrlURL2(call.Args.JSON(), &nu)
 	return rpc2.InvokeAsync(x.c, ctx, call, func(d *rpc2.Decoder) (time.Duration, error) {
 		var r0 time.Duration
 		rpc2.DecodeInt(d, &r0)
@@ -222,9 +222,9 @@ func RegisterClashServer(s *rpc2.Server, impl Clash) error {
 			var context_ string
 			args.String(&context_)
 			var u *url.URL
-			args.Value(&u)
+			clashDecodePtrUrlURL(args.JSON(), &u)
 			var nu *url2.URL
-			args.Value(&nu)
+			clashDecodePtrUrlURL2(args.JSON(), &nu)
 			if err := args.Finish(); err != nil {
 				return err
 			}
@@ -236,4 +236,195 @@ func RegisterClashServer(s *rpc2.Server, impl Clash) error {
 			return nil
 		},
 	})
+}
+
+// clashEncodePtrUrlURL writes a *url.URL as encoding/json does.
+func clashEncodePtrUrlURL(w *rpc2.JSONWriter, v **url.URL) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	clashEncodeUrlURL(w, (*v))
+}
+
+// clashDecodePtrUrlURL reads a *url.URL as encoding/json does.
+func clashDecodePtrUrlURL(r *rpc2.JSONReader, v **url.URL) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if *v == nil {
+		*v = new(url.URL)
+	}
+	clashDecodeUrlURL(r, (*v))
+}
+
+// clashEncodeUrlURL writes a url.URL as encoding/json does.
+func clashEncodeUrlURL(w *rpc2.JSONWriter, v *url.URL) {
+	s := w.ObjectStart()
+	w.Raw(",\"Host\":")
+	w.String(v.Host)
+	w.ObjectEnd(s)
+}
+
+// clashDecodeUrlURL reads a url.URL as encoding/json does.
+func clashDecodeUrlURL(r *rpc2.JSONReader, v *url.URL) {
+	if !r.Object() {
+		return
+	}
+	for i := 0; ; i++ {
+		k, ok := r.Field(i)
+		if !ok {
+			return
+		}
+		f := -1
+		switch string(k) {
+		case "Host":
+			f = 0
+		default:
+			f = rpc2.FoldField(k, []string{"Host"})
+		}
+		switch f {
+		case 0:
+			r.String(&v.Host)
+		default:
+			r.Skip()
+		}
+	}
+}
+
+// clashEncodePtrUrlURL2 writes a *url2.URL as encoding/json does.
+func clashEncodePtrUrlURL2(w *rpc2.JSONWriter, v **url2.URL) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	clashEncodeUrlURL2(w, (*v))
+}
+
+// clashDecodePtrUrlURL2 reads a *url2.URL as encoding/json does.
+func clashDecodePtrUrlURL2(r *rpc2.JSONReader, v **url2.URL) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if *v == nil {
+		*v = new(url2.URL)
+	}
+	clashDecodeUrlURL2(r, (*v))
+}
+
+// clashEncodeUrlURL2 writes a url2.URL as encoding/json does.
+func clashEncodeUrlURL2(w *rpc2.JSONWriter, v *url2.URL) {
+	s := w.ObjectStart()
+	w.Raw(",\"Scheme\":")
+	w.String(v.Scheme)
+	w.Raw(",\"Opaque\":")
+	w.String(v.Opaque)
+	w.Raw(",\"User\":")
+	clashEncodePtrUrlUserinfo(w, &v.User)
+	w.Raw(",\"Host\":")
+	w.String(v.Host)
+	w.Raw(",\"Path\":")
+	w.String(v.Path)
+	w.Raw(",\"Fragment\":")
+	w.String(v.Fragment)
+	w.Raw(",\"RawQuery\":")
+	w.String(v.RawQuery)
+	w.Raw(",\"RawPath\":")
+	w.String(v.RawPath)
+	w.Raw(",\"RawFragment\":")
+	w.String(v.RawFragment)
+	w.Raw(",\"ForceQuery\":")
+	w.Bool(v.ForceQuery)
+	w.Raw(",\"OmitHost\":")
+	w.Bool(v.OmitHost)
+	w.ObjectEnd(s)
+}
+
+// clashDecodeUrlURL2 reads a url2.URL as encoding/json does.
+func clashDecodeUrlURL2(r *rpc2.JSONReader, v *url2.URL) {
+	if !r.Object() {
+		return
+	}
+	for i := 0; ; i++ {
+		k, ok := r.Field(i)
+		if !ok {
+			return
+		}
+		f := -1
+		switch string(k) {
+		case "Scheme":
+			f = 0
+		case "Opaque":
+			f = 1
+		case "User":
+			f = 2
+		case "Host":
+			f = 3
+		case "Path":
+			f = 4
+		case "Fragment":
+			f = 5
+		case "RawQuery":
+			f = 6
+		case "RawPath":
+			f = 7
+		case "RawFragment":
+			f = 8
+		case "ForceQuery":
+			f = 9
+		case "OmitHost":
+			f = 10
+		default:
+			f = rpc2.FoldField(k, []string{"Scheme", "Opaque", "User", "Host", "Path", "Fragment", "RawQuery", "RawPath", "RawFragment", "ForceQuery", "OmitHost"})
+		}
+		switch f {
+		case 0:
+			r.String(&v.Scheme)
+		case 1:
+			r.String(&v.Opaque)
+		case 2:
+			clashDecodePtrUrlUserinfo(r, &v.User)
+		case 3:
+			r.String(&v.Host)
+		case 4:
+			r.String(&v.Path)
+		case 5:
+			r.String(&v.Fragment)
+		case 6:
+			r.String(&v.RawQuery)
+		case 7:
+			r.String(&v.RawPath)
+		case 8:
+			r.String(&v.RawFragment)
+		case 9:
+			r.Bool(&v.ForceQuery)
+		case 10:
+			r.Bool(&v.OmitHost)
+		default:
+			r.Skip()
+		}
+	}
+}
+
+// clashEncodePtrUrlUserinfo writes a *url2.Userinfo as encoding/json does.
+func clashEncodePtrUrlUserinfo(w *rpc2.JSONWriter, v **url2.Userinfo) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	w.Value((*v))
+}
+
+// clashDecodePtrUrlUserinfo reads a *url2.Userinfo as encoding/json does.
+func clashDecodePtrUrlUserinfo(r *rpc2.JSONReader, v **url2.Userinfo) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if *v == nil {
+		*v = new(url2.Userinfo)
+	}
+	r.Value((*v))
 }

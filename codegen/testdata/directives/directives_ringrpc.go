@@ -42,7 +42,7 @@ func (x *accountsClient) ByID(ctx context.Context, id uint32) (User, error) {
 	if err != nil {
 		return r0, err
 	}
-	d.Value(&r0)
+	accountsDecodeUser(d.JSON(), &r0)
 	return r0, d.Finish()
 }
 
@@ -62,7 +62,7 @@ func (x *accountsClient) Greet(ctx context.Context, userName string, greeting st
 
 func (x *accountsClient) Load(ctx context.Context, u *User) (User, error) {
 	call := x.c.NewCall(&AccountsServiceDesc, 2)
-	call.Args.Value(&u)
+	accountsEncodePtrUser(call.Args.JSON(), &u)
 	if u != nil {
 		call.SetRouteKey(rpc.KeyInt(int64(u.ID)))
 	}
@@ -71,13 +71,13 @@ func (x *accountsClient) Load(ctx context.Context, u *User) (User, error) {
 	if err != nil {
 		return r0, err
 	}
-	d.Value(&r0)
+	accountsDecodeUser(d.JSON(), &r0)
 	return r0, d.Finish()
 }
 
 func (x *accountsClient) Move(ctx context.Context, u User, to string) error {
 	call := x.c.NewCall(&AccountsServiceDesc, 3)
-	call.Args.Value(&u)
+	accountsEncodeUser(call.Args.JSON(), &u)
 	call.Args.String(to)
 	if u.Org != nil {
 		call.SetRouteKey(u.Org.Slug)
@@ -91,7 +91,7 @@ func (x *accountsClient) Move(ctx context.Context, u User, to string) error {
 
 func (x *accountsClient) Whole(ctx context.Context, u User) error {
 	call := x.c.NewCall(&AccountsServiceDesc, 4)
-	call.Args.Value(&u)
+	accountsEncodeUser(call.Args.JSON(), &u)
 	call.SetRouteKey(rpc.KeyJSON(u))
 	d, err := x.c.Invoke(ctx, call)
 	if err != nil {
@@ -122,7 +122,7 @@ func (x *accountsAsyncClient) ByID(ctx context.Context, id uint32) *rpc.Future[U
 	call.SetRouteKey(rpc.KeyUint(uint64(id)))
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (User, error) {
 		var r0 User
-		d.Value(&r0)
+		accountsDecodeUser(d.JSON(), &r0)
 		return r0, d.Finish()
 	})
 }
@@ -141,20 +141,20 @@ func (x *accountsAsyncClient) Greet(ctx context.Context, userName string, greeti
 
 func (x *accountsAsyncClient) Load(ctx context.Context, u *User) *rpc.Future[User] {
 	call := x.c.NewCall(&AccountsServiceDesc, 2)
-	call.Args.Value(&u)
+	accountsEncodePtrUser(call.Args.JSON(), &u)
 	if u != nil {
 		call.SetRouteKey(rpc.KeyInt(int64(u.ID)))
 	}
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (User, error) {
 		var r0 User
-		d.Value(&r0)
+		accountsDecodeUser(d.JSON(), &r0)
 		return r0, d.Finish()
 	})
 }
 
 func (x *accountsAsyncClient) Move(ctx context.Context, u User, to string) *rpc.Future[struct{}] {
 	call := x.c.NewCall(&AccountsServiceDesc, 3)
-	call.Args.Value(&u)
+	accountsEncodeUser(call.Args.JSON(), &u)
 	call.Args.String(to)
 	if u.Org != nil {
 		call.SetRouteKey(u.Org.Slug)
@@ -166,7 +166,7 @@ func (x *accountsAsyncClient) Move(ctx context.Context, u User, to string) *rpc.
 
 func (x *accountsAsyncClient) Whole(ctx context.Context, u User) *rpc.Future[struct{}] {
 	call := x.c.NewCall(&AccountsServiceDesc, 4)
-	call.Args.Value(&u)
+	accountsEncodeUser(call.Args.JSON(), &u)
 	call.SetRouteKey(rpc.KeyJSON(u))
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (struct{}, error) {
 		return struct{}{}, d.Finish()
@@ -187,7 +187,7 @@ func RegisterAccountsServer(s *rpc.Server, impl Accounts) error {
 			if err != nil {
 				return err
 			}
-			res.Value(&r0)
+			accountsEncodeUser(res.JSON(), &r0)
 			return nil
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
@@ -207,7 +207,7 @@ func RegisterAccountsServer(s *rpc.Server, impl Accounts) error {
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var u *User
-			args.Value(&u)
+			accountsDecodePtrUser(args.JSON(), &u)
 			if err := args.Finish(); err != nil {
 				return err
 			}
@@ -215,12 +215,12 @@ func RegisterAccountsServer(s *rpc.Server, impl Accounts) error {
 			if err != nil {
 				return err
 			}
-			res.Value(&r0)
+			accountsEncodeUser(res.JSON(), &r0)
 			return nil
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var u User
-			args.Value(&u)
+			accountsDecodeUser(args.JSON(), &u)
 			var to string
 			args.String(&to)
 			if err := args.Finish(); err != nil {
@@ -230,11 +230,133 @@ func RegisterAccountsServer(s *rpc.Server, impl Accounts) error {
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var u User
-			args.Value(&u)
+			accountsDecodeUser(args.JSON(), &u)
 			if err := args.Finish(); err != nil {
 				return err
 			}
 			return impl.Whole(ctx, u)
 		},
 	})
+}
+
+// accountsEncodeUser writes a User as encoding/json does.
+func accountsEncodeUser(w *rpc.JSONWriter, v *User) {
+	s := w.ObjectStart()
+	w.Raw(",\"ID\":")
+	w.Int(v.ID)
+	w.Raw(",\"Name\":")
+	w.String(v.Name)
+	w.Raw(",\"Org\":")
+	accountsEncodePtrOrg(w, &v.Org)
+	w.ObjectEnd(s)
+}
+
+// accountsDecodeUser reads a User as encoding/json does.
+func accountsDecodeUser(r *rpc.JSONReader, v *User) {
+	if !r.Object() {
+		return
+	}
+	for i := 0; ; i++ {
+		k, ok := r.Field(i)
+		if !ok {
+			return
+		}
+		f := -1
+		switch string(k) {
+		case "ID":
+			f = 0
+		case "Name":
+			f = 1
+		case "Org":
+			f = 2
+		default:
+			f = rpc.FoldField(k, []string{"ID", "Name", "Org"})
+		}
+		switch f {
+		case 0:
+			rpc.ReadInt(r, &v.ID)
+		case 1:
+			r.String(&v.Name)
+		case 2:
+			accountsDecodePtrOrg(r, &v.Org)
+		default:
+			r.Skip()
+		}
+	}
+}
+
+// accountsEncodePtrOrg writes a *Org as encoding/json does.
+func accountsEncodePtrOrg(w *rpc.JSONWriter, v **Org) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	accountsEncodeOrg(w, (*v))
+}
+
+// accountsDecodePtrOrg reads a *Org as encoding/json does.
+func accountsDecodePtrOrg(r *rpc.JSONReader, v **Org) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if *v == nil {
+		*v = new(Org)
+	}
+	accountsDecodeOrg(r, (*v))
+}
+
+// accountsEncodeOrg writes a Org as encoding/json does.
+func accountsEncodeOrg(w *rpc.JSONWriter, v *Org) {
+	s := w.ObjectStart()
+	w.Raw(",\"Slug\":")
+	w.String(v.Slug)
+	w.ObjectEnd(s)
+}
+
+// accountsDecodeOrg reads a Org as encoding/json does.
+func accountsDecodeOrg(r *rpc.JSONReader, v *Org) {
+	if !r.Object() {
+		return
+	}
+	for i := 0; ; i++ {
+		k, ok := r.Field(i)
+		if !ok {
+			return
+		}
+		f := -1
+		switch string(k) {
+		case "Slug":
+			f = 0
+		default:
+			f = rpc.FoldField(k, []string{"Slug"})
+		}
+		switch f {
+		case 0:
+			r.String(&v.Slug)
+		default:
+			r.Skip()
+		}
+	}
+}
+
+// accountsEncodePtrUser writes a *User as encoding/json does.
+func accountsEncodePtrUser(w *rpc.JSONWriter, v **User) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	accountsEncodeUser(w, (*v))
+}
+
+// accountsDecodePtrUser reads a *User as encoding/json does.
+func accountsDecodePtrUser(r *rpc.JSONReader, v **User) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if *v == nil {
+		*v = new(User)
+	}
+	accountsDecodeUser(r, (*v))
 }

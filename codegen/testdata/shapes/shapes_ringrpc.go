@@ -47,7 +47,7 @@ var _ Shapes = (*shapesClient)(nil)
 func (x *shapesClient) Anything(ctx context.Context, v any, vs []any) (any, error) {
 	call := x.c.NewCall(&ShapesServiceDesc, 0)
 	call.Args.Value(&v)
-	call.Args.Value(&vs)
+	shapesEncodeSliceAny(call.Args.JSON(), &vs)
 	var r0 any
 	d, err := x.c.Invoke(ctx, call)
 	if err != nil {
@@ -71,17 +71,17 @@ func (x *shapesClient) Bytes(ctx context.Context, b []byte) ([]byte, error) {
 
 func (x *shapesClient) Containers(ctx context.Context, p *Point, ps []Point, arr [3]int, m map[string][]int, mi map[int]Point) (map[UserID]*Point, error) {
 	call := x.c.NewCall(&ShapesServiceDesc, 2)
-	call.Args.Value(&p)
-	call.Args.Value(&ps)
-	call.Args.Value(&arr)
-	call.Args.Value(&m)
-	call.Args.Value(&mi)
+	shapesEncodePtrPoint(call.Args.JSON(), &p)
+	shapesEncodeSlicePoint(call.Args.JSON(), &ps)
+	shapesEncodeArray3Int(call.Args.JSON(), &arr)
+	shapesEncodeMapStringSliceInt(call.Args.JSON(), &m)
+	shapesEncodeMapIntPoint(call.Args.JSON(), &mi)
 	var r0 map[UserID]*Point
 	d, err := x.c.Invoke(ctx, call)
 	if err != nil {
 		return r0, err
 	}
-	d.Value(&r0)
+	shapesDecodeMapUserIDPtrPoint(d.JSON(), &r0)
 	return r0, d.Finish()
 }
 
@@ -191,7 +191,7 @@ func (x *shapesClient) Unnamed(ctx context.Context, a0 string, a1 int) error {
 func (x *shapesClient) Variadic(ctx context.Context, prefix string, nums ...int) (int, error) {
 	call := x.c.NewCall(&ShapesServiceDesc, 12)
 	call.Args.String(prefix)
-	call.Args.Value(&nums)
+	shapesEncodeSliceInt(call.Args.JSON(), &nums)
 	var r0 int
 	d, err := x.c.Invoke(ctx, call)
 	if err != nil {
@@ -235,7 +235,7 @@ var _ ShapesAsync = (*shapesAsyncClient)(nil)
 func (x *shapesAsyncClient) Anything(ctx context.Context, v any, vs []any) *rpc.Future[any] {
 	call := x.c.NewCall(&ShapesServiceDesc, 0)
 	call.Args.Value(&v)
-	call.Args.Value(&vs)
+	shapesEncodeSliceAny(call.Args.JSON(), &vs)
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (any, error) {
 		var r0 any
 		d.Value(&r0)
@@ -255,14 +255,14 @@ func (x *shapesAsyncClient) Bytes(ctx context.Context, b []byte) *rpc.Future[[]b
 
 func (x *shapesAsyncClient) Containers(ctx context.Context, p *Point, ps []Point, arr [3]int, m map[string][]int, mi map[int]Point) *rpc.Future[map[UserID]*Point] {
 	call := x.c.NewCall(&ShapesServiceDesc, 2)
-	call.Args.Value(&p)
-	call.Args.Value(&ps)
-	call.Args.Value(&arr)
-	call.Args.Value(&m)
-	call.Args.Value(&mi)
+	shapesEncodePtrPoint(call.Args.JSON(), &p)
+	shapesEncodeSlicePoint(call.Args.JSON(), &ps)
+	shapesEncodeArray3Int(call.Args.JSON(), &arr)
+	shapesEncodeMapStringSliceInt(call.Args.JSON(), &m)
+	shapesEncodeMapIntPoint(call.Args.JSON(), &mi)
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (map[UserID]*Point, error) {
 		var r0 map[UserID]*Point
-		d.Value(&r0)
+		shapesDecodeMapUserIDPtrPoint(d.JSON(), &r0)
 		return r0, d.Finish()
 	})
 }
@@ -355,7 +355,7 @@ func (x *shapesAsyncClient) Unnamed(ctx context.Context, a0 string, a1 int) *rpc
 func (x *shapesAsyncClient) Variadic(ctx context.Context, prefix string, nums ...int) *rpc.Future[int] {
 	call := x.c.NewCall(&ShapesServiceDesc, 12)
 	call.Args.String(prefix)
-	call.Args.Value(&nums)
+	shapesEncodeSliceInt(call.Args.JSON(), &nums)
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (int, error) {
 		var r0 int
 		rpc.DecodeInt(d, &r0)
@@ -371,7 +371,7 @@ func RegisterShapesServer(s *rpc.Server, impl Shapes) error {
 			var v any
 			args.Value(&v)
 			var vs []any
-			args.Value(&vs)
+			shapesDecodeSliceAny(args.JSON(), &vs)
 			if err := args.Finish(); err != nil {
 				return err
 			}
@@ -397,15 +397,15 @@ func RegisterShapesServer(s *rpc.Server, impl Shapes) error {
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var p *Point
-			args.Value(&p)
+			shapesDecodePtrPoint(args.JSON(), &p)
 			var ps []Point
-			args.Value(&ps)
+			shapesDecodeSlicePoint(args.JSON(), &ps)
 			var arr [3]int
-			args.Value(&arr)
+			shapesDecodeArray3Int(args.JSON(), &arr)
 			var m map[string][]int
-			args.Value(&m)
+			shapesDecodeMapStringSliceInt(args.JSON(), &m)
 			var mi map[int]Point
-			args.Value(&mi)
+			shapesDecodeMapIntPoint(args.JSON(), &mi)
 			if err := args.Finish(); err != nil {
 				return err
 			}
@@ -413,7 +413,7 @@ func RegisterShapesServer(s *rpc.Server, impl Shapes) error {
 			if err != nil {
 				return err
 			}
-			res.Value(&r0)
+			shapesEncodeMapUserIDPtrPoint(res.JSON(), &r0)
 			return nil
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
@@ -531,7 +531,7 @@ func RegisterShapesServer(s *rpc.Server, impl Shapes) error {
 			var prefix string
 			args.String(&prefix)
 			var nums []int
-			args.Value(&nums)
+			shapesDecodeSliceInt(args.JSON(), &nums)
 			if err := args.Finish(); err != nil {
 				return err
 			}
@@ -543,4 +543,314 @@ func RegisterShapesServer(s *rpc.Server, impl Shapes) error {
 			return nil
 		},
 	})
+}
+
+// shapesEncodeSliceAny writes a []any as encoding/json does.
+func shapesEncodeSliceAny(w *rpc.JSONWriter, v *[]any) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	w.Raw("[")
+	for i := range *v {
+		if i > 0 {
+			w.Raw(",")
+		}
+		w.Value(&(*v)[i])
+	}
+	w.Raw("]")
+}
+
+// shapesDecodeSliceAny reads a []any as encoding/json does.
+func shapesDecodeSliceAny(r *rpc.JSONReader, v *[]any) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Array() {
+		return
+	}
+	s := *v
+	if n := r.Len(); cap(s) < n {
+		s = append(make([]any, 0, n), s...)
+	}
+	i := 0
+	for ; r.Elem(i); i++ {
+		if i < cap(s) {
+			s = s[:max(len(s), i+1)]
+		} else {
+			var z any
+			s = append(s, z)
+		}
+		r.Value(&s[i])
+	}
+	if i == 0 {
+		s = []any{}
+	}
+	*v = s[:i]
+}
+
+// shapesEncodePtrPoint writes a *Point as encoding/json does.
+func shapesEncodePtrPoint(w *rpc.JSONWriter, v **Point) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	w.Value((*v))
+}
+
+// shapesDecodePtrPoint reads a *Point as encoding/json does.
+func shapesDecodePtrPoint(r *rpc.JSONReader, v **Point) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if *v == nil {
+		*v = new(Point)
+	}
+	r.Value((*v))
+}
+
+// shapesEncodeSlicePoint writes a []Point as encoding/json does.
+func shapesEncodeSlicePoint(w *rpc.JSONWriter, v *[]Point) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	w.Raw("[")
+	for i := range *v {
+		if i > 0 {
+			w.Raw(",")
+		}
+		w.Value(&(*v)[i])
+	}
+	w.Raw("]")
+}
+
+// shapesDecodeSlicePoint reads a []Point as encoding/json does.
+func shapesDecodeSlicePoint(r *rpc.JSONReader, v *[]Point) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Array() {
+		return
+	}
+	s := *v
+	if n := r.Len(); cap(s) < n {
+		s = append(make([]Point, 0, n), s...)
+	}
+	i := 0
+	for ; r.Elem(i); i++ {
+		if i < cap(s) {
+			s = s[:max(len(s), i+1)]
+		} else {
+			var z Point
+			s = append(s, z)
+		}
+		r.Value(&s[i])
+	}
+	if i == 0 {
+		s = []Point{}
+	}
+	*v = s[:i]
+}
+
+// shapesEncodeArray3Int writes a [3]int as encoding/json does.
+func shapesEncodeArray3Int(w *rpc.JSONWriter, v *[3]int) {
+	w.Raw("[")
+	for i := range v {
+		if i > 0 {
+			w.Raw(",")
+		}
+		w.Int(int64((v)[i]))
+	}
+	w.Raw("]")
+}
+
+// shapesDecodeArray3Int reads a [3]int as encoding/json does.
+func shapesDecodeArray3Int(r *rpc.JSONReader, v *[3]int) {
+	if !r.Array() {
+		return
+	}
+	i := 0
+	for ; r.Elem(i); i++ {
+		if i >= len(v) {
+			r.Skip()
+			continue
+		}
+		rpc.ReadInt(r, &v[i])
+	}
+	var z int
+	for ; i < len(v); i++ {
+		v[i] = z
+	}
+}
+
+// shapesEncodeMapStringSliceInt writes a map[string][]int as encoding/json does.
+func shapesEncodeMapStringSliceInt(w *rpc.JSONWriter, v *map[string][]int) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	s := w.ObjectStart()
+	for _, k := range rpc.SortedKeys(*v) {
+		w.Raw(",")
+		w.String(k)
+		w.Raw(":")
+		x := (*v)[k]
+		shapesEncodeSliceInt(w, &x)
+	}
+	w.ObjectEnd(s)
+}
+
+// shapesDecodeMapStringSliceInt reads a map[string][]int as encoding/json does.
+func shapesDecodeMapStringSliceInt(r *rpc.JSONReader, v *map[string][]int) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Object() {
+		return
+	}
+	if *v == nil {
+		*v = make(map[string][]int)
+	}
+	for i := 0; ; i++ {
+		k, ok := r.Field(i)
+		if !ok {
+			return
+		}
+		key := string(k)
+		var x []int
+		shapesDecodeSliceInt(r, &x)
+		(*v)[key] = x
+	}
+}
+
+// shapesEncodeSliceInt writes a []int as encoding/json does.
+func shapesEncodeSliceInt(w *rpc.JSONWriter, v *[]int) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	w.Raw("[")
+	for i := range *v {
+		if i > 0 {
+			w.Raw(",")
+		}
+		w.Int(int64((*v)[i]))
+	}
+	w.Raw("]")
+}
+
+// shapesDecodeSliceInt reads a []int as encoding/json does.
+func shapesDecodeSliceInt(r *rpc.JSONReader, v *[]int) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Array() {
+		return
+	}
+	s := *v
+	if n := r.Len(); cap(s) < n {
+		s = append(make([]int, 0, n), s...)
+	}
+	i := 0
+	for ; r.Elem(i); i++ {
+		if i < cap(s) {
+			s = s[:max(len(s), i+1)]
+		} else {
+			var z int
+			s = append(s, z)
+		}
+		rpc.ReadInt(r, &s[i])
+	}
+	if i == 0 {
+		s = []int{}
+	}
+	*v = s[:i]
+}
+
+// shapesEncodeMapIntPoint writes a map[int]Point as encoding/json does.
+func shapesEncodeMapIntPoint(w *rpc.JSONWriter, v *map[int]Point) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	s := w.ObjectStart()
+	for _, k := range rpc.SortedIntKeys(*v) {
+		w.Raw(",\"")
+		w.Int(int64(k))
+		w.Raw("\":")
+		x := (*v)[k]
+		w.Value(&x)
+	}
+	w.ObjectEnd(s)
+}
+
+// shapesDecodeMapIntPoint reads a map[int]Point as encoding/json does.
+func shapesDecodeMapIntPoint(r *rpc.JSONReader, v *map[int]Point) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Object() {
+		return
+	}
+	if *v == nil {
+		*v = make(map[int]Point)
+	}
+	for i := 0; ; i++ {
+		k, ok := r.Field(i)
+		if !ok {
+			return
+		}
+		key := rpc.ReadIntKey[int](r, k)
+		var x Point
+		r.Value(&x)
+		(*v)[key] = x
+	}
+}
+
+// shapesEncodeMapUserIDPtrPoint writes a map[UserID]*Point as encoding/json does.
+func shapesEncodeMapUserIDPtrPoint(w *rpc.JSONWriter, v *map[UserID]*Point) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	s := w.ObjectStart()
+	for _, k := range rpc.SortedKeys(*v) {
+		w.Raw(",")
+		w.String(string(k))
+		w.Raw(":")
+		x := (*v)[k]
+		shapesEncodePtrPoint(w, &x)
+	}
+	w.ObjectEnd(s)
+}
+
+// shapesDecodeMapUserIDPtrPoint reads a map[UserID]*Point as encoding/json does.
+func shapesDecodeMapUserIDPtrPoint(r *rpc.JSONReader, v *map[UserID]*Point) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Object() {
+		return
+	}
+	if *v == nil {
+		*v = make(map[UserID]*Point)
+	}
+	for i := 0; ; i++ {
+		k, ok := r.Field(i)
+		if !ok {
+			return
+		}
+		key := UserID(k)
+		var x *Point
+		shapesDecodePtrPoint(r, &x)
+		(*v)[key] = x
+	}
 }

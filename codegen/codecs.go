@@ -1,0 +1,386 @@
+package codegen
+
+import (
+	"cmp"
+	"fmt"
+	"go/types"
+	"reflect"
+	"slices"
+	"strings"
+	"unicode"
+
+	"golang.org/x/tools/go/types/typeutil"
+)
+
+// shape is how a value of some type is written and read by generated code.
+type shape int
+
+const (
+	shapeValue shape = iota // go-json, through Value
+	shapeString
+	shapeBool
+	shapeInt
+	shapeUint
+	shapeFloat
+	shapeBytes
+	shapeFunc // a generated encoder and decoder
+)
+
+// codecs plans the JSON encoders and decoders of one output file: one pair of
+// functions per type that needs them, named after the file's first interface.
+type codecs struct {
+	self   *types.Package
+	prefix string
+	off    bool
+	shapes typeutil.Map // types.Type -> shape, for the types seen
+	funcs  typeutil.Map // types.Type -> *codecFunc
+	order  []*codecFunc
+	names  map[string]bool
+}
+
+// codecFunc is one type's pair of generated functions.
+type codecFunc struct {
+	t        types.Type
+	enc, dec string
+}
+
+func newCodecs(self *types.Package, firstIface string, off bool) *codecs {
+	return &codecs{self: self, prefix: strings.ToLower(firstIface[:1]) + firstIface[1:], off: off, names: map[string]bool{}}
+}
+
+// shapeOf decides how t travels. Types generated code cannot reach or must not
+// bypass go through go-json: their own JSON methods, interfaces, unexported fields,
+// generic types, and the omitzero option.
+func (cs *codecs) shapeOf(t types.Type) shape {
+	t = types.Unalias(t)
+	if s, ok := cs.shapes.At(t).(shape); ok {
+		return s
+	}
+	cs.shapes.Set(t, shapeFunc) // a recursive type refers to its own functions
+	s := cs.decide(t)
+	cs.shapes.Set(t, s)
+	return s
+}
+
+func (cs *codecs) decide(t types.Type) shape {
+	if custom(t) || !cs.nameable(t) {
+		return shapeValue
+	}
+	switch u := t.Underlying().(type) {
+	case *types.Basic:
+		return basicShape(u)
+	case *types.Slice:
+		if b, ok := types.Unalias(u.Elem()).(*types.Basic); ok && b.Kind() == types.Uint8 {
+			return shapeBytes
+		}
+		if cs.off {
+			return shapeValue
+		}
+		cs.shapeOf(u.Elem())
+		return shapeFunc
+	case *types.Array:
+		return cs.container(u.Elem())
+	case *types.Pointer:
+		return cs.container(u.Elem())
+	case *types.Map:
+		if cs.shapeOf(u.Key()) != shapeString && !isIntShape(cs.shapeOf(u.Key())) {
+			return shapeValue
+		}
+		return cs.container(u.Elem())
+	case *types.Struct:
+		if cs.off {
+			return shapeValue
+		}
+		fields, ok := jsonFields(t)
+		if !ok {
+			return shapeValue
+		}
+		for _, f := range fields {
+			cs.shapeOf(f.typ)
+		}
+		return shapeFunc
+	}
+	return shapeValue
+}
+
+func (cs *codecs) container(elem types.Type) shape {
+	if cs.off {
+		return shapeValue
+	}
+	cs.shapeOf(elem)
+	return shapeFunc
+}
+
+func isIntShape(s shape) bool { return s == shapeInt || s == shapeUint }
+
+func basicShape(b *types.Basic) shape {
+	switch {
+	case b.Kind() == types.String:
+		return shapeString
+	case b.Kind() == types.Bool:
+		return shapeBool
+	case b.Info()&types.IsInteger != 0 && b.Info()&types.IsUnsigned != 0:
+		return shapeUint
+	case b.Info()&types.IsInteger != 0:
+		return shapeInt
+	case b.Info()&types.IsFloat != 0:
+		return shapeFloat
+	}
+	return shapeValue
+}
+
+// custom reports whether t or *t has its own JSON or text methods, which generated
+// code must not bypass.
+func custom(t types.Type) bool {
+	if types.IsInterface(t) {
+		return false
+	}
+	for _, mt := range []types.Type{t, types.NewPointer(t)} {
+		ms := types.NewMethodSet(mt)
+		for _, name := range []string{"MarshalJSON", "UnmarshalJSON", "MarshalText", "UnmarshalText"} {
+			if ms.Lookup(nil, name) != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nameable reports whether the output file can spell t: every named type in it is
+// the package's own or exported, and not generic.
+func (cs *codecs) nameable(t types.Type) bool {
+	switch t := types.Unalias(t).(type) {
+	case *types.Named:
+		if t.TypeArgs().Len() > 0 {
+			return false
+		}
+		return t.Obj().Pkg() == nil || t.Obj().Pkg() == cs.self || t.Obj().Exported()
+	case *types.Interface:
+		return false
+	}
+	return true
+}
+
+// funcOf returns the generated functions of t, planning them and those of the types
+// they call on first use.
+func (cs *codecs) funcOf(t types.Type) *codecFunc {
+	t = types.Unalias(t)
+	if f, ok := cs.funcs.At(t).(*codecFunc); ok {
+		return f
+	}
+	name := cs.uniqueName(typeName(t, cs.self))
+	f := &codecFunc{t: t, enc: cs.prefix + "Encode" + name, dec: cs.prefix + "Decode" + name}
+	cs.funcs.Set(t, f)
+	cs.order = append(cs.order, f)
+	for _, dep := range cs.deps(t) {
+		if cs.shapeOf(dep) == shapeFunc {
+			cs.funcOf(dep)
+		}
+	}
+	return f
+}
+
+// deps lists the types t's functions write and read directly.
+func (cs *codecs) deps(t types.Type) []types.Type {
+	switch u := t.Underlying().(type) {
+	case *types.Slice:
+		return []types.Type{u.Elem()}
+	case *types.Array:
+		return []types.Type{u.Elem()}
+	case *types.Pointer:
+		return []types.Type{u.Elem()}
+	case *types.Map:
+		return []types.Type{u.Elem()}
+	case *types.Struct:
+		fields, _ := jsonFields(t)
+		var out []types.Type
+		for _, f := range fields {
+			out = append(out, f.typ)
+		}
+		return out
+	}
+	return nil
+}
+
+func (cs *codecs) uniqueName(base string) string {
+	n := base
+	for i := 2; cs.names[n]; i++ {
+		n = fmt.Sprintf("%s%d", base, i)
+	}
+	cs.names[n] = true
+	return n
+}
+
+// typeName makes a Go identifier fragment that describes t: "Order", "SliceString",
+// "MapStringPtrOrder".
+func typeName(t types.Type, self *types.Package) string {
+	switch t := types.Unalias(t).(type) {
+	case *types.Named:
+		n := t.Obj().Name()
+		if p := t.Obj().Pkg(); p != nil && p != self {
+			n = upperFirst(sanitize(p.Name())) + upperFirst(n)
+		}
+		return upperFirst(n)
+	case *types.Basic:
+		return upperFirst(t.Name())
+	case *types.Pointer:
+		return "Ptr" + typeName(t.Elem(), self)
+	case *types.Slice:
+		return "Slice" + typeName(t.Elem(), self)
+	case *types.Array:
+		return fmt.Sprintf("Array%d%s", t.Len(), typeName(t.Elem(), self))
+	case *types.Map:
+		return "Map" + typeName(t.Key(), self) + typeName(t.Elem(), self)
+	case *types.Struct:
+		return "Struct"
+	}
+	return "Any"
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// jsonField is a field as encoding/json sees it, after embedding and promotion.
+type jsonField struct {
+	name      string
+	tagged    bool
+	index     []int
+	path      []*types.Var // the fields from the struct down to this one
+	typ       types.Type   // the field's type
+	omitEmpty bool
+	quoted    bool
+}
+
+// jsonFields lists the fields encoding/json writes for struct type t, in its order,
+// with its rules for embedded structs (encoding/json's typeFields). ok is false when
+// the struct or one it embeds has an unexported field or the omitzero option: such a
+// type goes through go-json.
+func jsonFields(t types.Type) ([]jsonField, bool) {
+	type level struct {
+		typ   types.Type
+		index []int
+		path  []*types.Var
+	}
+	var fields []jsonField
+	next := []level{{typ: t}}
+	visited := map[types.Type]bool{}
+	var count, nextCount map[types.Type]int
+	for len(next) > 0 {
+		current := next
+		next = nil
+		count, nextCount = nextCount, map[types.Type]int{}
+		for _, f := range current {
+			if visited[f.typ] {
+				continue
+			}
+			visited[f.typ] = true
+			st := f.typ.Underlying().(*types.Struct)
+			for i := range st.NumFields() {
+				sf := st.Field(i)
+				if !sf.Exported() {
+					return nil, false
+				}
+				tag, _ := reflect.StructTag(st.Tag(i)).Lookup("json")
+				if tag == "-" {
+					continue
+				}
+				name, opts, _ := strings.Cut(tag, ",")
+				if hasOpt(opts, "omitzero") {
+					return nil, false
+				}
+				if !validTag(name) {
+					name = ""
+				}
+				index := append(slices.Clone(f.index), i)
+				path := append(slices.Clone(f.path), sf)
+				ft := types.Unalias(sf.Type())
+				if p, ok := ft.(*types.Pointer); ok {
+					ft = types.Unalias(p.Elem())
+				}
+				if _, isStruct := ft.Underlying().(*types.Struct); name != "" || !sf.Embedded() || !isStruct {
+					fields = append(fields, jsonField{
+						name: cmp.Or(name, sf.Name()), tagged: name != "", index: index, path: path,
+						typ: sf.Type(), omitEmpty: hasOpt(opts, "omitempty"), quoted: hasOpt(opts, "string") && quotable(ft),
+					})
+					if count[f.typ] > 1 { // a duplicate, so that both are dropped below
+						fields = append(fields, fields[len(fields)-1])
+					}
+					continue
+				}
+				nextCount[ft]++
+				if nextCount[ft] == 1 {
+					next = append(next, level{typ: ft, index: index, path: path})
+				}
+			}
+		}
+	}
+	return dominantFields(fields), true
+}
+
+// dominantFields drops the fields Go's embedding rules hide, except that a tagged
+// field wins, and returns the rest in index order.
+func dominantFields(fields []jsonField) []jsonField {
+	slices.SortFunc(fields, func(a, b jsonField) int {
+		if c := strings.Compare(a.name, b.name); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(len(a.index), len(b.index)); c != 0 {
+			return c
+		}
+		if a.tagged != b.tagged {
+			if a.tagged {
+				return -1
+			}
+			return 1
+		}
+		return slices.Compare(a.index, b.index)
+	})
+	var out []jsonField
+	for i := 0; i < len(fields); {
+		j := i + 1
+		for j < len(fields) && fields[j].name == fields[i].name {
+			j++
+		}
+		group := fields[i:j]
+		if len(group) == 1 || len(group[0].index) != len(group[1].index) || group[0].tagged != group[1].tagged {
+			out = append(out, group[0])
+		}
+		i = j
+	}
+	slices.SortFunc(out, func(a, b jsonField) int { return slices.Compare(a.index, b.index) })
+	return out
+}
+
+func hasOpt(opts, want string) bool {
+	for _, o := range strings.Split(opts, ",") {
+		if o == want {
+			return true
+		}
+	}
+	return false
+}
+
+// validTag is encoding/json's isValidTag.
+func validTag(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c):
+		case !unicode.IsLetter(c) && !unicode.IsDigit(c):
+			return false
+		}
+	}
+	return true
+}
+
+// quotable reports whether the ",string" option applies to a field of type t.
+func quotable(t types.Type) bool {
+	b, ok := t.Underlying().(*types.Basic)
+	return ok && basicShape(b) != shapeValue
+}

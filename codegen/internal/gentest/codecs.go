@@ -1,0 +1,85 @@
+package gentest
+
+import (
+	"context"
+	"time"
+)
+
+// Codecs carries the types whose generated JSON codecs the tests compare with
+// encoding/json.
+type Codecs interface {
+	Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) (Rich, error)
+}
+
+// Rich has a field of every kind the generated codecs handle, and a few they leave
+// to go-json.
+type Rich struct {
+	Name    string  `json:"name"`
+	Alias   string  // no tag: named after the field
+	Count   int     `json:"count,omitempty"`
+	Small   int8    `json:"small"`
+	Big     uint64  `json:"big,string"`
+	Ratio   float64 `json:"ratio"`
+	Ratio32 float32 `json:"ratio32,omitempty"`
+	OK      bool    `json:"ok,string"`
+	Quoted  string  `json:"quoted,string"`
+	QPtr    *int32  `json:"qptr,string,omitempty"`
+	Skip    string  `json:"-"`
+	//lint:ignore SA5008 "-," names the field "-", as encoding/json documents
+	Dash   string             `json:"-,"`
+	Blob   []byte             `json:"blob"`
+	Tags   []string           `json:"tags"`
+	Grid   [2][2]int16        `json:"grid"`
+	Scores map[string]float64 `json:"scores"`
+	ByID   map[int32]string   `json:"by_id,omitempty"`
+	ByU    map[uint16]bool    `json:"by_u"`
+	Next   *Rich              `json:"next,omitempty"`
+	Items  []*Item            `json:"items"`
+	Level  Level              `json:"level"`
+	When   time.Time          `json:"when"`
+	Extra  any                `json:"extra"`
+	Opaque Opaque             `json:"opaque"`
+	Named  Names              `json:"named"`
+	Shadow string             `json:"base_id"`
+	Inner
+	*Base
+}
+
+// Item is an element of Rich.Items.
+type Item struct {
+	ID    int64  `json:"id"`
+	Label string `json:"label,omitempty"`
+}
+
+// Level is a named unsigned integer.
+type Level uint8
+
+// UserName is a named string; Names a named slice of them.
+type (
+	UserName string
+	Names    []UserName
+)
+
+// Opaque has an unexported field, so it goes through go-json.
+type Opaque struct {
+	Visible string
+	hidden  int
+}
+
+// Hidden returns the unexported field.
+func (o Opaque) Hidden() int { return o.hidden }
+
+// Inner is embedded by value: its fields are promoted, Count is hidden by Rich's.
+type Inner struct {
+	InnerA string `json:"inner_a"`
+	Count  int
+	Both   string
+}
+
+// Base is embedded by pointer: its Both conflicts with Inner's at the same depth, so
+// neither is written, and BaseID is hidden by Rich.Shadow's tag.
+type Base struct {
+	BaseID int `json:"base_id"`
+	Both   string
+	Deep   uint16 `json:"deep,omitempty"`
+}

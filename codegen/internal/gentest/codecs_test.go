@@ -1,0 +1,83 @@
+package gentest
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/ringrpc/ringrpc/rpc"
+)
+
+// richFrom fills a Rich, and what it points to, from fuzzed values.
+func richFrom(s1, s2 string, i int64, u uint64, f float64, b bool, bs []byte) Rich {
+	q := int32(i)
+	r := Rich{
+		Name: s1, Alias: s2, Count: int(i), Small: int8(i), Big: u, Ratio: f, Ratio32: float32(f),
+		OK: b, Quoted: s2, Skip: s1, Dash: s2, Blob: bs, Tags: []string{s1, s2},
+		Grid: [2][2]int16{{int16(i), 1}, {2, int16(u)}}, Scores: map[string]float64{s1: f, s2: -f},
+		ByID: map[int32]string{int32(i): s1, 10: s2, 9: s1}, ByU: map[uint16]bool{uint16(u): b},
+		Items: []*Item{{ID: i, Label: s1}, nil}, Level: Level(u), When: time.Unix(i%1e10, 0).UTC(),
+		Extra: s1, Opaque: Opaque{Visible: s2}, Named: Names{UserName(s1)}, Shadow: s2,
+		Inner: Inner{InnerA: s1, Count: 7, Both: s2},
+	}
+	if b {
+		r.QPtr = &q
+		r.Base = &Base{BaseID: 3, Both: s1, Deep: uint16(u)}
+		r.Next = &Rich{Name: s2, Tags: []string{}}
+	}
+	return r
+}
+
+func seedsEncode(f *testing.F) {
+	f.Add("plain", "<b>&\u2028 \"q\" \\", int64(-1), uint64(math.MaxUint64), 1.5, true, []byte("x"))
+	f.Add("", "\xff\x00\n\t", int64(math.MinInt64), uint64(0), 1e-7, false, []byte(nil))
+	f.Add("𝄞é", "", int64(1e15), uint64(300), 1e21, true, []byte{})
+	f.Add("a", "b", int64(0), uint64(1), math.Inf(1), false, []byte{0})
+}
+
+// FuzzGeneratedEncode writes random values with the generated encoder and with
+// encoding/json: the bytes are the same, and so is whether it fails.
+func FuzzGeneratedEncode(f *testing.F) {
+	seedsEncode(f)
+	f.Fuzz(func(t *testing.T, s1, s2 string, i int64, u uint64, fl float64, b bool, bs []byte) {
+		v := richFrom(s1, s2, i, u, fl, b, bs)
+		got, err := rpc.AppendJSON(nil, &v, codecsEncodeRich)
+		want, stdErr := json.Marshal(&v)
+		if (err == nil) != (stdErr == nil) {
+			t.Fatalf("generated: %v; encoding/json: %v", err, stdErr)
+		}
+		if err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("generated:\n%s\nencoding/json:\n%s", got, want)
+		}
+	})
+}
+
+// FuzzGeneratedDecode reads random JSON with the generated decoder and with
+// encoding/json: both accept it or both reject it, and what they read is the same.
+func FuzzGeneratedDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"NAME":"x","alias":"y","COUNT":3,"unknown":[1,{"a":null}],"big":"18446744073709551615","ok":"true","quoted":"\"q\"","qptr":"-5"}`,
+		`{"name":null,"tags":null,"scores":{"a":1,"a":2},"by_id":{"-1":"x","+2":"y"},"by_u":{"7":true},"grid":[[1],[2,3,4]]}`,
+		`{"next":{"next":{"name":"deep"}},"items":[{"id":1},null,{"ID":2,"label":"l"}],"inner_a":"i","base_id":4,"deep":5,"Both":"b"}`,
+		`{"blob":"AAEC","when":"2024-01-02T03:04:05Z","extra":{"k":[1,"2",true]},"opaque":{"Visible":"v"},"named":["a","b"]}`,
+		`{"ok":"tru","big":"01","qptr":null,"quoted":"null","level":256}`,
+		`{"ratio":1e400}`, `{"small":128}`, `{"blob":[1,2,300]}`, `{"tags":["a",]}`, `{"a":1,}`, `{"\u006eame":"esc","na\u006De":1}`,
+		`[]`, `null`, ` {} `, `{"name":"x"} x`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got, want Rich
+		err := rpc.ReadJSON(data, &got, codecsDecodeRich)
+		stdErr := json.Unmarshal(data, &want)
+		if (err == nil) != (stdErr == nil) {
+			t.Fatalf("%s\ngenerated: %v\nencoding/json: %v", data, err, stdErr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s\ngenerated:     %#v\nencoding/json: %#v", data, got, want)
+		}
+	})
+}
