@@ -88,6 +88,7 @@ func (r *Registry) healLoop() {
 	defer r.routines.Done()
 	t := time.NewTicker(max(r.opts.RejoinInterval, time.Millisecond))
 	defer t.Stop()
+	var diverged map[string]bool
 	for {
 		select {
 		case <-r.stop:
@@ -96,9 +97,28 @@ func (r *Registry) healLoop() {
 		}
 		if r.opts.RejoinInterval > 0 {
 			r.rejoin(r.rejoinTargets())
+			diverged = r.resync(diverged)
 		}
 		r.saveState()
 	}
+}
+
+// resync exchanges state with members whose ring digest has differed from ours
+// for a whole round: either a metadata update missed this node, or the two
+// views differ, and a push/pull exchange settles both. It returns this round's
+// divergent members.
+func (r *Registry) resync(before map[string]bool) map[string]bool {
+	now := map[string]bool{}
+	var targets []string
+	for _, m := range r.Snapshot().Divergent() {
+		now[m.Name] = true
+		if before[m.Name] && m.GossipAddr != "" {
+			targets = append(targets, m.GossipAddr)
+		}
+	}
+	rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
+	r.rejoin(targets)
+	return now
 }
 
 // rejoin tries up to rejoinFanout targets at once; each try is a push/pull

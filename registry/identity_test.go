@@ -99,8 +99,11 @@ func TestKeyRotation(t *testing.T) {
 	providersOf(t, reg, whoDesc.Name, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := reg.UseKey(ctx, next); err == nil || !strings.Contains(err.Error(), "install it on every member first") {
-		t.Fatalf("using a key not installed: %v", err)
+	if err := p0.reg.UseKey(ctx, next); err == nil || !strings.Contains(err.Error(), "install it on every member first") {
+		t.Fatalf("using a key the others do not have: %v", err)
+	}
+	if err := p0.reg.WaitFor(ctx, func(s Snapshot) bool { return len(s.Members) == 3 }); err != nil || !bytes.Equal(p0.reg.Keys()[0], old) {
+		t.Fatalf("a failed UseKey switched this node: %v %x", err, p0.reg.Keys())
 	}
 	for _, step := range []func(context.Context, []byte) error{reg.InstallKey, reg.UseKey} {
 		if err := step(ctx, next); err != nil {

@@ -25,6 +25,7 @@ const (
 	keyInstall byte = 'i'
 	keyUse     byte = 'u'
 	keyRemove  byte = 'r'
+	keyHas     byte = 'h' // only checks that the key is installed
 )
 
 // keyOp asks a member to change its keyring and to confirm to the sender.
@@ -85,9 +86,30 @@ func (r *Registry) rotate(ctx context.Context, op byte, key []byte) error {
 	if err := memberlist.ValidateKey(key); err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
-	if err := r.applyKey(op, key); err != nil {
+	if op != keyUse {
+		if err := r.applyKey(op, key); err != nil {
+			return err
+		}
+		return r.fanOut(ctx, op, key)
+	}
+	// A member that switched to a key another lacks would be cut off from it:
+	// every member confirms it has the key before any switches, and this node,
+	// whose messages must reach the others meanwhile, switches last.
+	if err := r.applyKey(keyInstall, key); err != nil {
 		return err
 	}
+	if err := r.fanOut(ctx, keyHas, key); err != nil {
+		return fmt.Errorf("%w; no member switched", err)
+	}
+	if err := r.fanOut(ctx, keyUse, key); err != nil {
+		return err
+	}
+	return r.applyKey(keyUse, key)
+}
+
+// fanOut sends a key operation to every other member and waits for each to
+// confirm.
+func (r *Registry) fanOut(ctx context.Context, op byte, key []byte) error {
 	targets := r.otherMembers()
 	id, acks := r.awaitAcks()
 	defer r.stopAwait(id)
@@ -121,11 +143,15 @@ func (r *Registry) applyKey(op byte, key []byte) error {
 		err = kr.UseKey(key)
 	case keyRemove:
 		err = kr.RemoveKey(key)
+	case keyHas:
+		if !slices.ContainsFunc(kr.GetKeys(), func(k []byte) bool { return slices.Equal(k, key) }) {
+			err = errors.New("the key is not installed")
+		}
 	default:
 		err = fmt.Errorf("unknown key operation %q", op)
 	}
 	switch {
-	case err != nil && op == keyUse:
+	case err != nil && (op == keyUse || op == keyHas):
 		return fmt.Errorf("registry: %s key on %s: %w; install it on every member first (InstallKey)", opName(op), r.opts.NodeName, err)
 	case err != nil && op == keyRemove:
 		return fmt.Errorf("registry: %s key on %s: %w; make another key the primary first (UseKey)", opName(op), r.opts.NodeName, err)
@@ -144,6 +170,8 @@ func opName(op byte) string {
 		return "using the"
 	case keyRemove:
 		return "removing the"
+	case keyHas:
+		return "checking for the"
 	}
 	return "changing a"
 }

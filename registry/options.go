@@ -116,7 +116,8 @@ type Options struct {
 	// with WAN; negative turns rejoining off.
 	RejoinInterval time.Duration
 	// Server is this node's RPC server, when it provides services: its services,
-	// including ones registered later, are advertised at RPCAddr.
+	// including ones registered later, are advertised at RPCAddr. Registry.Shutdown
+	// shuts it down after the leave has spread; Registry.Leave leaves it running.
 	Server *rpc.Server
 	// RPCAddr is the address consumers dial for Server ("host:port"). Required with
 	// Server.
@@ -252,6 +253,9 @@ func (r *resolved) memberlistConfig() (*memberlist.Config, error) {
 		c.BindAddr, c.BindPort = "127.0.0.1", 0
 		// Anti-entropy repairs a missed alive broadcast; on one machine it is cheap.
 		c.PushPullInterval = 5 * time.Second
+		// Two transmissions of a metadata update often miss one of a handful of
+		// nodes, whose view of the others' ring digests then lags until push/pull.
+		c.RetransmitMult = 4
 		if r.Preset == Fast {
 			c.ProbeInterval = 100 * time.Millisecond
 			c.ProbeTimeout = 50 * time.Millisecond

@@ -727,12 +727,24 @@ func (v strategyView) Resolve(ctx context.Context, call *rpc.Call, dst []string)
 
 func (v strategyView) ReportFailure(addr string, err error) { v.r.ReportFailure(addr, err) }
 
-// Shutdown leaves gracefully: it announces the leave, waits Options.LeavePropagation
-// for consumers to drop this node from their rings, shuts Options.Server down (new
-// calls are turned away unprocessed, calls in flight finish), then stops gossip. ctx
-// caps the whole. A node without Options.Server is in no ring: it does not wait for
-// the leave to propagate.
+// Shutdown leaves gracefully and shuts Options.Server down: it announces the leave,
+// waits Options.LeavePropagation for consumers to drop this node from their rings,
+// shuts the server down (new calls are turned away unprocessed, calls in flight
+// finish), then stops gossip. ctx caps the whole. A node without Options.Server is
+// in no ring: it does not wait for the leave to propagate. To keep the server, use
+// Leave.
 func (r *Registry) Shutdown(ctx context.Context) error {
+	return r.leave(ctx, r.opts.Server)
+}
+
+// Leave is Shutdown without the server's shutdown: it announces the leave, waits
+// Options.LeavePropagation when this node provides services, and stops gossip.
+// The server given as Options.Server keeps serving; shut it down after Leave.
+func (r *Registry) Leave(ctx context.Context) error {
+	return r.leave(ctx, nil)
+}
+
+func (r *Registry) leave(ctx context.Context, server *rpc.Server) error {
 	var errs []error
 	r.shutOnce.Do(func() {
 		r.markClosed()
@@ -748,7 +760,9 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 		}
 		if r.opts.Server != nil {
 			r.awaitPropagation(ctx)
-			if err := r.opts.Server.Shutdown(ctx); err != nil {
+		}
+		if server != nil {
+			if err := server.Shutdown(ctx); err != nil {
 				errs = append(errs, err)
 			}
 		}
