@@ -48,12 +48,15 @@ func (r *Registry) forgetPeer(name string) {
 	r.mu.Unlock()
 }
 
-// rejoinTargets returns the gossip addresses to try: the remembered members that
-// are not alive now and, when any is missing or no other member is alive, the seeds.
+// rejoinTargets returns the gossip addresses to try, the most recently seen
+// first: the remembered members that are not alive now and, when any is missing or
+// no other member is alive, the seeds. It also refreshes the last-seen time of the
+// members alive now.
 func (r *Registry) rejoinTargets() []string {
 	self := r.self.Address()
+	now := time.Now().UTC().Truncate(time.Second)
 	r.mu.Lock()
-	var targets []string
+	var missing []knownPeer
 	others := 0
 	for name, ns := range r.nodes {
 		if ns.gossip != "" && name != r.opts.NodeName {
@@ -62,24 +65,53 @@ func (r *Registry) rejoinTargets() []string {
 	}
 	for name, p := range r.known {
 		if ns := r.nodes[name]; ns != nil && ns.gossip != "" {
+			p.Seen = now
+			r.known[name] = p
 			continue
 		}
-		if time.Since(p.Seen) > forgetAfter {
+		if now.Sub(p.Seen) > forgetAfter {
 			delete(r.known, name)
 			delete(r.lastCat, name)
 			continue
 		}
-		targets = append(targets, p.Addr)
+		missing = append(missing, p)
 	}
 	r.mu.Unlock()
+	slices.SortFunc(missing, func(a, b knownPeer) int { return b.Seen.Compare(a.Seen) })
+	var targets []string
+	for _, p := range missing {
+		targets = append(targets, p.Addr)
+	}
 	if len(targets) > 0 || others == 0 {
 		targets = append(targets, r.opts.Seeds...)
 	}
 	targets = slices.DeleteFunc(targets, func(a string) bool { return a == self })
-	slices.Sort(targets)
-	targets = slices.Compact(targets)
-	rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
-	return targets
+	return pick(dedup(targets), rejoinFanout)
+}
+
+// dedup drops repeated addresses, keeping the first of each.
+func dedup(addrs []string) []string {
+	seen := map[string]bool{}
+	return slices.DeleteFunc(addrs, func(a string) bool {
+		if seen[a] {
+			return true
+		}
+		seen[a] = true
+		return false
+	})
+}
+
+// pick returns n of addrs: the first half of them in order (the freshest), the
+// rest at random, so that members gone for good do not crowd out those just cut
+// off, and none is starved.
+func pick(addrs []string, n int) []string {
+	if len(addrs) <= n {
+		return addrs
+	}
+	head := n / 2
+	rest := slices.Clone(addrs[head:])
+	rand.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+	return append(slices.Clone(addrs[:head]), rest[:n-head]...)
 }
 
 // healLoop retries missing members every Options.RejoinInterval, and keeps the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -123,4 +124,22 @@ func TestRingDivergenceVisible(t *testing.T) {
 		t.Fatalf("%v: divergent %+v", err, reg.Snapshot().Divergent())
 	}
 	_ = odd
+}
+
+// A rejoin round tries the freshest missing members first and some others at
+// random, never one address twice.
+func TestRejoinPick(t *testing.T) {
+	addrs := dedup([]string{"a", "b", "a", "c", "d", "e", "f", "g"})
+	if len(addrs) != 7 {
+		t.Fatalf("dedup: %v", addrs)
+	}
+	for range 20 {
+		got := pick(addrs, rejoinFanout)
+		if len(got) != rejoinFanout || got[0] != "a" || got[1] != "b" || len(dedup(slices.Clone(got))) != rejoinFanout {
+			t.Fatalf("pick: %v", got)
+		}
+	}
+	if got := pick([]string{"a"}, rejoinFanout); len(got) != 1 {
+		t.Fatalf("pick of one: %v", got)
+	}
 }

@@ -307,8 +307,8 @@ func (c *netCluster) reportCalls(label string, failsBefore int) {
 }
 
 func firstWords(s string) string {
-	if i := strings.Index(s, ":"); i > 0 {
-		return s[:i]
+	if len(s) > 160 {
+		return s[:160] + "..."
 	}
 	return s
 }

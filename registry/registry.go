@@ -44,12 +44,14 @@ type Registry struct {
 	rebuilt  atomic.Pointer[chan struct{}] // closed and replaced at each new snapshot
 	dirty    chan struct{}
 	announce chan struct{}
-	fetches  chan string // nodes whose catalog to request
-	replies  chan catalogRequest
-	events   chan Event
-	watchMu  sync.Mutex
-	watchers map[int]func(Event)
-	watchSeq int
+	// announceDigest asks for the ring digest to be gossiped once the rings settle.
+	announceDigest chan struct{}
+	fetches        chan string // nodes whose catalog to request
+	replies        chan catalogRequest
+	events         chan Event
+	watchMu        sync.Mutex
+	watchers       map[int]func(Event)
+	watchSeq       int
 
 	rebuildMu sync.Mutex   // orders rebuilds: a snapshot never replaces a newer one
 	waiting   atomic.Int32 // calls waiting for a provider
@@ -124,18 +126,20 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 		nodes:    map[string]*nodeState{},
 		dirty:    make(chan struct{}, 1),
 		announce: make(chan struct{}, 1),
-		fetches:  make(chan string, 1024),
-		replies:  make(chan catalogRequest, 256),
-		events:   make(chan Event, 1024),
-		watchers: map[int]func(Event){},
-		stop:     make(chan struct{}),
-		known:    map[string]knownPeer{},
-		lastCat:  map[string]*catalog{},
-		verdicts: make(chan verdict, 1024),
-		keyWait:  map[uint32]chan keyAck{},
-		keyOps:   make(chan keyOp, 16),
-		state:    stateWriter{path: o.StateFile},
-		own:      catalog{node: o.NodeName, rpcAddr: o.RPCAddr, version: uint64(time.Now().UnixNano())},
+
+		announceDigest: make(chan struct{}, 1),
+		fetches:        make(chan string, 1024),
+		replies:        make(chan catalogRequest, 256),
+		events:         make(chan Event, 1024),
+		watchers:       map[int]func(Event){},
+		stop:           make(chan struct{}),
+		known:          map[string]knownPeer{},
+		lastCat:        map[string]*catalog{},
+		verdicts:       make(chan verdict, 1024),
+		keyWait:        map[uint32]chan keyAck{},
+		keyOps:         make(chan keyOp, 16),
+		state:          stateWriter{path: o.StateFile},
+		own:            catalog{node: o.NodeName, rpcAddr: o.RPCAddr, version: uint64(time.Now().UnixNano())},
 	}
 	r.snap.Store(&snapshot{services: map[string]*serviceRing{}})
 	first := make(chan struct{})
@@ -300,15 +304,25 @@ func (r *Registry) announceSoon() {
 	}
 }
 
-// announceLoop gossips this node's new catalog version, once per burst of
-// registrations.
+// announceLoop gossips this node's metadata: at once for a new catalog version,
+// once per burst of registrations; for a new ring digest, once the rings have
+// been still for digestSettle, so that a burst of joins in a large cluster does
+// not fill the gossip with digests that are stale before they arrive.
 func (r *Registry) announceLoop() {
 	defer r.routines.Done()
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
 	for {
 		select {
 		case <-r.stop:
+			settle.Stop()
 			return
+		case <-r.announceDigest:
+			settle.Reset(r.digestSettle())
+			continue
 		case <-r.announce:
+			settle.Stop()
+		case <-settle.C:
 		}
 		// The broadcast goes out whether or not UpdateNode waits for it: a short
 		// wait keeps Close from waiting on a broadcast that a shutdown stops.
@@ -317,6 +331,10 @@ func (r *Registry) announceLoop() {
 		}
 	}
 }
+
+// digestSettle is how long the rings stay unchanged before their digest is
+// gossiped: five gossip intervals (100 ms with Fast, 1 s with LAN).
+func (r *Registry) digestSettle() time.Duration { return 5 * r.opts.ml.GossipInterval }
 
 func (r *Registry) ownCatalog() catalog {
 	r.mu.Lock()
@@ -558,7 +576,10 @@ func (r *Registry) rebuild() {
 	next := make(chan struct{})
 	close(*r.rebuilt.Swap(&next))
 	if old.digest != snap.digest {
-		r.announceSoon() // others compare their rings with ours
+		select { // others compare their rings with ours
+		case r.announceDigest <- struct{}{}:
+		default:
+		}
 	}
 }
 
