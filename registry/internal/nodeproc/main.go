@@ -1,5 +1,6 @@
 // Command nodeproc is one node of the registry's network tests: a provider of
-// test.Who, or with -calls a consumer that calls it, in a process of its own.
+// test.Who, or with -calls a consumer that calls it with keys from four callers,
+// in a process of its own.
 // It prints JSON lines on stdout: one per change of its view of the cluster, one
 // per failed call, and a summary of its calls every second. SIGTERM makes it
 // leave gracefully.
@@ -166,23 +167,37 @@ func same(a, b View) bool {
 	return slices.Equal(a.Providers, b.Providers) && a.Members == b.Members && a.Digest == b.Digest && a.Divergent == b.Divergent
 }
 
-// call makes keyed calls one after another, and reports failures at once and
-// totals every second.
+// call makes keyed calls from four callers, each about 50 a second, and reports
+// failures at once and totals every second.
 func call(ctx context.Context, c *rpc.Client, node string, deadline time.Duration) {
 	var calls, failures atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() { caller(ctx, c, node, deadline, w, &calls, &failures) })
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	pace := time.NewTicker(10 * time.Millisecond) // about 100 calls a second
-	defer pace.Stop()
-	for i := 0; ctx.Err() == nil; i++ {
+	for {
 		select {
 		case <-tick.C:
 			emit(Calls{Node: node, At: time.Now().UnixNano(), Calls: calls.Load(), Failures: failures.Load()})
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		}
+	}
+}
+
+func caller(ctx context.Context, c *rpc.Client, node string, deadline time.Duration, w int, calls, failures *atomic.Int64) {
+	pace := time.NewTicker(20 * time.Millisecond)
+	defer pace.Stop()
+	for i := 0; ; i++ {
+		select {
 		case <-pace.C:
 		case <-ctx.Done():
 			return
 		}
-		key := fmt.Sprintf("key-%d", i%1000)
+		key := fmt.Sprintf("key-%d-%d", w, i%250)
 		start := time.Now()
 		cctx, cancel := context.WithTimeout(ctx, deadline)
 		cl := c.NewCall(&whoDesc, 0)
