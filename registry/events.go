@@ -96,14 +96,35 @@ type Snapshot struct {
 	Members []Member
 	// Services maps each service to its providers' shares of its ring.
 	Services map[string][]Ownership
+	// Checksums maps each service to the checksum of its ring on this node: two
+	// nodes with the same checksum route every key of the service alike.
+	Checksums map[string]uint64
+	// Digest is a checksum over Checksums. Every node gossips its own, seen by the
+	// others as Member.RingDigest.
+	Digest uint64
+}
+
+// Divergent returns the members whose last gossiped ring digest differs from this
+// snapshot's, those whose digest is not known yet left out. Empty means every
+// member routes every key as this node does.
+func (s Snapshot) Divergent() []Member {
+	var out []Member
+	for _, m := range s.Members {
+		if m.RingDigest != 0 && m.RingDigest != s.Digest {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // Snapshot returns the members and, per service, the ring ownership this node routes
 // by. It takes no lock on the call path.
 func (r *Registry) Snapshot() Snapshot {
 	snap := r.snap.Load()
-	out := Snapshot{Members: slices.Clone(snap.members), Services: map[string][]Ownership{}}
+	out := Snapshot{Members: slices.Clone(snap.members), Services: map[string][]Ownership{},
+		Checksums: make(map[string]uint64, len(snap.services)), Digest: snap.digest}
 	for svc, sr := range snap.services {
+		out.Checksums[svc] = sr.sum
 		owners := make([]Ownership, len(sr.providers))
 		for i, p := range sr.providers {
 			owners[i] = Ownership{Node: p.node, RPCAddr: p.addr, Partitions: sr.owned[i], Share: float64(sr.owned[i]) / float64(sr.partCount)}

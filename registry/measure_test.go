@@ -44,7 +44,14 @@ func TestMeasureConvergence(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			t.Logf("preset %d: %d nodes joined in %v; every node saw all %d providers %v after the last join", preset, n, joined.Sub(start).Round(time.Millisecond), n, time.Since(joined).Round(time.Millisecond))
+			converged := time.Since(joined)
+			for _, nd := range nodes {
+				if err := nd.reg.WaitFor(ctx, func(s Snapshot) bool { return len(s.Divergent()) == 0 }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Logf("preset %v: %d nodes joined in %v; every node saw all %d providers %v after the last join, and every ring digest agreed after %v",
+				preset, n, joined.Sub(start).Round(time.Millisecond), n, converged.Round(time.Millisecond), time.Since(joined).Round(time.Millisecond))
 		})
 	}
 }
@@ -79,7 +86,7 @@ func TestMeasureDeadRemoval(t *testing.T) {
 			if err := reg.WaitFor(ctx, func(s Snapshot) bool { return len(s.Services[whoDesc.Name]) == 2 }); err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("preset %d: a killed provider left the consumer's ring after %v", preset, time.Since(killed).Round(time.Millisecond))
+			t.Logf("preset %v: a killed provider left the consumer's ring after %v", preset, time.Since(killed).Round(time.Millisecond))
 		})
 	}
 }

@@ -1,11 +1,8 @@
 package registry
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -72,9 +69,23 @@ type RingOptions struct {
 
 // Options configures a Registry. Only what differs from the defaults needs setting.
 type Options struct {
-	// NodeName names this node in the cluster; it must be unique. Default: the host
-	// name and a random suffix.
+	// NodeName names this node in the cluster; it must be unique: Join fails when
+	// the name is alive at another address. Default: the name kept in StateFile when
+	// there is one; else, for a node with Server, its RPCAddr, so that a provider
+	// restarted at the same address comes back under the same name and takes its
+	// keys back; else the host name and the gossip port when BindPort is fixed, or a
+	// random suffix.
 	NodeName string
+	// Cluster names the cluster (memberlist's label): gossip from a node with
+	// another Cluster is dropped, so clusters stay apart even when their seeds
+	// cross. Every node of a cluster needs the same value. Default "": no label,
+	// which only meets other nodes without one.
+	Cluster string
+	// StateFile, when set, is a file where the node keeps its name, the members
+	// it knew and its gossip keyring across restarts (written 0600: it holds the
+	// keys). A restarted node rejoins the members it remembers even without Seeds.
+	// Default "": nothing is kept.
+	StateFile string
 	// BindAddr and BindPort are where the gossip listens (UDP and TCP). Defaults:
 	// 0.0.0.0 and DefaultGossipPort; the Local and Fast presets bind 127.0.0.1 and
 	// an ephemeral port.
@@ -96,9 +107,17 @@ type Options struct {
 	SuspicionMult  int
 	GossipInterval time.Duration
 	// SecretKey encrypts gossip with AES (16, 24 or 32 bytes); every node needs it.
+	// Keys rotate on a live cluster with InstallKey, UseKey and RemoveKey; with a
+	// StateFile the rotated keyring survives restarts.
 	SecretKey []byte
+	// RejoinInterval is how often a node that misses members it knew, or knows
+	// none, tries them and its Seeds again, so that partitions heal by
+	// themselves. Default: 500 ms with Fast, 2 s with Local, 5 s with LAN, 15 s
+	// with WAN; negative turns rejoining off.
+	RejoinInterval time.Duration
 	// Server is this node's RPC server, when it provides services: its services,
-	// including ones registered later, are advertised at RPCAddr.
+	// including ones registered later, are advertised at RPCAddr. Registry.Shutdown
+	// shuts it down after the leave has spread; Registry.Leave leaves it running.
 	Server *rpc.Server
 	// RPCAddr is the address consumers dial for Server ("host:port"). Required with
 	// Server.
@@ -132,15 +151,19 @@ type Options struct {
 // resolved holds validated options.
 type resolved struct {
 	Options
-	ml *memberlist.Config
+	ml   *memberlist.Config
+	kept persisted // what StateFile held
 }
 
 func (o Options) resolve() (*resolved, error) {
 	r := &resolved{Options: o}
 	r.Seeds = append([]string(nil), o.Seeds...)
-	if err := r.defaults(); err != nil {
+	r.defaults()
+	kept, err := loadState(r.StateFile)
+	if err != nil {
 		return nil, err
 	}
+	r.kept = kept
 	if err := validateRing(r.Ring); err != nil {
 		return nil, err
 	}
@@ -152,23 +175,31 @@ func (o Options) resolve() (*resolved, error) {
 	default:
 		return nil, fmt.Errorf("registry: Options.SecretKey is %d bytes; gossip encryption takes 16, 24 or 32", len(r.SecretKey))
 	}
+	if len(r.Cluster) > maxClusterLen {
+		return nil, fmt.Errorf("registry: Options.Cluster is %d bytes; at most %d", len(r.Cluster), maxClusterLen)
+	}
+	if kept.Cluster != "" && kept.Cluster != r.Cluster {
+		return nil, fmt.Errorf("registry: Options.StateFile %s belongs to a node of cluster %q, not %q: use another file for this cluster", r.StateFile, kept.Cluster, r.Cluster)
+	}
 	ml, err := r.memberlistConfig()
 	if err != nil {
 		return nil, err
 	}
+	if r.NodeName == "" {
+		port := ml.BindPort
+		if ml.AdvertisePort != 0 {
+			port = ml.AdvertisePort
+		}
+		if r.NodeName, err = defaultName(&r.Options, kept.Name, port); err != nil {
+			return nil, err
+		}
+	}
+	ml.Name = r.NodeName
 	r.ml = ml
 	return r, nil
 }
 
-func (r *resolved) defaults() error {
-	if r.NodeName == "" {
-		host, _ := os.Hostname()
-		var b [3]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return err
-		}
-		r.NodeName = fmt.Sprintf("%s-%s", host, hex.EncodeToString(b[:]))
-	}
+func (r *resolved) defaults() {
 	if r.Ring.PartitionCount == 0 {
 		r.Ring.PartitionCount = DefaultPartitionCount
 	}
@@ -193,7 +224,6 @@ func (r *resolved) defaults() error {
 	if r.Logger == nil {
 		r.Logger = slog.Default()
 	}
-	return nil
 }
 
 // validateRing rejects every configuration that could reach a panic in the ring
@@ -223,6 +253,9 @@ func (r *resolved) memberlistConfig() (*memberlist.Config, error) {
 		c.BindAddr, c.BindPort = "127.0.0.1", 0
 		// Anti-entropy repairs a missed alive broadcast; on one machine it is cheap.
 		c.PushPullInterval = 5 * time.Second
+		// Two transmissions of a metadata update often miss one of a handful of
+		// nodes, whose view of the others' ring digests then lags until push/pull.
+		c.RetransmitMult = 4
 		if r.Preset == Fast {
 			c.ProbeInterval = 100 * time.Millisecond
 			c.ProbeTimeout = 50 * time.Millisecond
@@ -239,7 +272,7 @@ func (r *resolved) memberlistConfig() (*memberlist.Config, error) {
 	// A restarted node may come back under its name at another address once the old
 	// one has been dead this long (memberlist's default never allows it).
 	c.DeadNodeReclaimTime = map[Preset]time.Duration{LAN: 10 * time.Second, WAN: 30 * time.Second, Local: 2 * time.Second, Fast: 500 * time.Millisecond}[r.Preset]
-	c.Name = r.NodeName
+	c.Label = r.Cluster
 	if r.BindAddr != "" {
 		c.BindAddr = r.BindAddr
 	}
@@ -262,8 +295,13 @@ func (r *resolved) memberlistConfig() (*memberlist.Config, error) {
 	if c.ProbeTimeout >= c.ProbeInterval {
 		return nil, fmt.Errorf("registry: ProbeTimeout %v must be shorter than ProbeInterval %v", c.ProbeTimeout, c.ProbeInterval)
 	}
-	if len(r.SecretKey) > 0 {
-		c.SecretKey = append([]byte(nil), r.SecretKey...)
+	kr, err := keyring(r.kept.Keys, r.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	c.Keyring = kr
+	if r.RejoinInterval == 0 {
+		r.RejoinInterval = map[Preset]time.Duration{LAN: 5 * time.Second, WAN: 15 * time.Second, Local: 2 * time.Second, Fast: 500 * time.Millisecond}[r.Preset]
 	}
 	if r.LeavePropagation <= 0 {
 		r.LeavePropagation = 10 * c.GossipInterval

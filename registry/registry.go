@@ -22,22 +22,36 @@ type Registry struct {
 	opts *resolved
 	log  *slog.Logger
 	ml   *memberlist.Memberlist
+	self memberlist.Node // this node's name and gossip address
 
-	mu     sync.Mutex // guards nodes, own, closed
-	nodes  map[string]*nodeState
-	own    catalog
-	closed bool
+	mu       sync.Mutex // guards nodes, own, closed, leaving, conflict, known
+	nodes    map[string]*nodeState
+	own      catalog
+	closed   bool
+	leaving  bool                 // Shutdown has begun: advertised in the metadata
+	conflict string               // address of another node alive under our name
+	known    map[string]knownPeer // members seen alive, to rejoin
+	lastCat  map[string]*catalog  // catalogs of known members that are gone
+	state    stateWriter
+	verdicts chan verdict // dead verdicts to check
+
+	keyMu   sync.Mutex // guards keySeq, keyWait
+	keySeq  uint32
+	keyWait map[uint32]chan keyAck // key rotations waiting for confirmations
+	keyOps  chan keyOp             // key changes other members asked for
 
 	snap     atomic.Pointer[snapshot]
 	rebuilt  atomic.Pointer[chan struct{}] // closed and replaced at each new snapshot
 	dirty    chan struct{}
 	announce chan struct{}
-	fetches  chan string // nodes whose catalog to request
-	replies  chan catalogRequest
-	events   chan Event
-	watchMu  sync.Mutex
-	watchers map[int]func(Event)
-	watchSeq int
+	// announceDigest asks for the ring digest to be gossiped once the rings settle.
+	announceDigest chan struct{}
+	fetches        chan string // nodes whose catalog to request
+	replies        chan catalogRequest
+	events         chan Event
+	watchMu        sync.Mutex
+	watchers       map[int]func(Event)
+	watchSeq       int
 
 	rebuildMu sync.Mutex   // orders rebuilds: a snapshot never replaces a newer one
 	waiting   atomic.Int32 // calls waiting for a provider
@@ -59,6 +73,8 @@ type nodeState struct {
 	port   uint16
 	meta   nodeMeta
 	cat    *catalog // nil until fetched
+	gen    uint64   // counts alive notices: a check of an older verdict is void
+	doubt  bool     // declared dead, being checked
 }
 
 // Member describes a cluster member, for tooling.
@@ -66,18 +82,26 @@ type Member struct {
 	Name       string
 	GossipAddr string
 	RPCAddr    string
-	// State is "alive", or "syncing" while its catalog is being fetched.
-	State    string
-	Services []string
+	State      MemberState
+	Services   []string
+	// RingDigest is the checksum over all of the member's rings that it last
+	// gossiped (Snapshot.Digest on that node); 0 when not known yet.
+	RingDigest uint64
+	// Leaving is set once the member announced a graceful leave.
+	Leaving bool
 }
 
 func (ns *nodeState) member() Member {
-	m := Member{Name: ns.name, GossipAddr: ns.gossip, RPCAddr: ns.meta.rpcAddr, State: "alive"}
+	m := Member{Name: ns.name, GossipAddr: ns.gossip, RPCAddr: ns.meta.rpcAddr, State: StateAlive,
+		RingDigest: ns.meta.digest, Leaving: ns.meta.flags&metaLeaving != 0}
 	if ns.cat != nil {
 		m.Services = slices.Clone(ns.cat.services)
 	}
-	if ns.meta.services > 0 && (ns.cat == nil || ns.cat.version < ns.meta.version) {
-		m.State = "syncing"
+	switch {
+	case ns.doubt:
+		m.State = StateDoubted
+	case catalogPending(ns):
+		m.State = StateSyncing
 	}
 	return m
 }
@@ -102,12 +126,20 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 		nodes:    map[string]*nodeState{},
 		dirty:    make(chan struct{}, 1),
 		announce: make(chan struct{}, 1),
-		fetches:  make(chan string, 1024),
-		replies:  make(chan catalogRequest, 256),
-		events:   make(chan Event, 1024),
-		watchers: map[int]func(Event){},
-		stop:     make(chan struct{}),
-		own:      catalog{node: o.NodeName, rpcAddr: o.RPCAddr, version: uint64(time.Now().UnixNano())},
+
+		announceDigest: make(chan struct{}, 1),
+		fetches:        make(chan string, 1024),
+		replies:        make(chan catalogRequest, 256),
+		events:         make(chan Event, 1024),
+		watchers:       map[int]func(Event){},
+		stop:           make(chan struct{}),
+		known:          map[string]knownPeer{},
+		lastCat:        map[string]*catalog{},
+		verdicts:       make(chan verdict, 1024),
+		keyWait:        map[uint32]chan keyAck{},
+		keyOps:         make(chan keyOp, 16),
+		state:          stateWriter{path: o.StateFile},
+		own:            catalog{node: o.NodeName, rpcAddr: o.RPCAddr, version: uint64(time.Now().UnixNano())},
 	}
 	r.snap.Store(&snapshot{services: map[string]*serviceRing{}})
 	first := make(chan struct{})
@@ -117,39 +149,95 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	}
 	o.ml.Delegate = memberlistDelegate{r}
 	o.ml.Events = memberlistEvents{r}
+	o.ml.Conflict = conflictWatch{r}
+	for _, p := range o.kept.Members {
+		r.known[p.Name] = p
+	}
 	// The delegates only queue work until the loops start, once r.ml is set.
 	ml, err := memberlist.Create(o.ml)
 	if err != nil {
 		return nil, fmt.Errorf("registry: starting gossip on %s:%d: %w", o.ml.BindAddr, o.ml.BindPort, err)
 	}
 	r.ml = ml
-	r.routines.Add(5)
+	// A copy: memberlist rewrites its own node on every metadata update.
+	local := ml.LocalNode()
+	r.self = memberlist.Node{Name: local.Name, Addr: slices.Clone(local.Addr), Port: local.Port}
+	r.routines.Add(8)
 	go r.announceLoop()
 	go r.rebuildLoop()
 	go r.fetchLoop()
 	go r.replyLoop()
 	go r.eventLoop()
+	go r.verifyLoop()
+	go r.healLoop()
+	go r.keyLoop()
 	if err := r.join(ctx); err != nil {
 		ml.Shutdown()
 		r.stopRoutines()
 		return nil, err
 	}
 	r.syncCatalogs(ctx)
+	r.saveState()
 	if o.Server != nil {
 		o.Server.OnRegister(r.serviceRegistered)
 	}
 	return r, nil
 }
 
+// join reaches the seeds and the members the state file remembers. When another
+// node holds this node's name, Join fails, unless that node does not answer: it
+// is then this node's previous run, and Join waits, within ctx, for the cluster
+// to find it dead and give the name up.
 func (r *Registry) join(ctx context.Context) error {
-	if len(r.opts.Seeds) == 0 {
+	targets := r.startTargets()
+	if len(targets) == 0 {
 		return nil
 	}
+	reclaiming := false
+	for {
+		if err := r.joinOnce(ctx, targets); err != nil {
+			return err
+		}
+		other := r.takeConflict()
+		if other == "" && !reclaiming {
+			return nil
+		}
+		var wait time.Duration
+		switch {
+		case other == "":
+			// The cluster found the old node dead; memberlist moves the name
+			// to this address DeadNodeReclaimTime after that.
+			reclaiming = false
+			wait = r.opts.ml.DeadNodeReclaimTime
+		case r.answersAt(other):
+			return r.nameConflict(other, "")
+		default:
+			r.log.Info("registry: waiting for the cluster to find this node's previous run dead", "node", r.opts.NodeName, "previous", other)
+			reclaiming = true
+			wait = r.opts.RejoinInterval
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			if other == "" {
+				return nil // joined; the name moves here shortly
+			}
+			return r.nameConflict(other, fmt.Sprintf(" (it has not answered since Join began, and %v ended the wait for the cluster to find it dead)", ctx.Err()))
+		}
+	}
+}
+
+// joinOnce runs one memberlist join on a goroutine of the registry, so that ctx
+// bounds Join; Join's failure path waits for it (at most memberlist's TCP timeout
+// per address).
+func (r *Registry) joinOnce(ctx context.Context, targets []string) error {
 	done := make(chan error, 1)
+	r.routines.Add(1)
 	go func() {
-		n, err := r.ml.Join(r.opts.Seeds)
-		if n == 0 {
-			done <- fmt.Errorf("registry: no seed answered (%v): %w; check the seed addresses and that their gossip ports are reachable", r.opts.Seeds, err)
+		defer r.routines.Done()
+		n, err := r.ml.Join(targets)
+		if n == 0 && len(r.opts.Seeds) > 0 {
+			done <- r.noSeed(targets, err)
 			return
 		}
 		done <- nil
@@ -158,8 +246,24 @@ func (r *Registry) join(ctx context.Context) error {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("registry: joining %v: %w", r.opts.Seeds, ctx.Err())
+		return fmt.Errorf("registry: joining %v: %w", targets, ctx.Err())
 	}
+}
+
+// noSeed is the error of a Join that reached nobody.
+func (r *Registry) noSeed(targets []string, err error) error {
+	hint := "check the seed addresses and that their gossip ports are reachable"
+	if r.opts.Cluster != "" {
+		hint += fmt.Sprintf(", and that they belong to cluster %q (Options.Cluster)", r.opts.Cluster)
+	} else {
+		hint += ", and whether they set Options.Cluster"
+	}
+	if r.opts.ml.Keyring != nil {
+		hint += " and use the same gossip key"
+	} else {
+		hint += " or a gossip key"
+	}
+	return fmt.Errorf("registry: no seed answered (%v): %w; %s", targets, err, hint)
 }
 
 func serviceNames(descs []*rpc.ServiceDesc) []string {
@@ -175,7 +279,7 @@ func serviceNames(descs []*rpc.ServiceDesc) []string {
 func (r *Registry) Name() string { return r.opts.NodeName }
 
 // GossipAddr returns the address other nodes reach this node's gossip at: a seed.
-func (r *Registry) GossipAddr() string { return r.ml.LocalNode().Address() }
+func (r *Registry) GossipAddr() string { return r.self.Address() }
 
 // serviceRegistered announces a service registered on the server after joining.
 func (r *Registry) serviceRegistered(d *rpc.ServiceDesc) {
@@ -189,27 +293,48 @@ func (r *Registry) serviceRegistered(d *rpc.ServiceDesc) {
 	r.own.version++
 	r.mu.Unlock()
 	r.applyCatalog(r.ownCatalog())
+	r.announceSoon()
+}
+
+// announceSoon asks the announce loop to gossip this node's metadata.
+func (r *Registry) announceSoon() {
 	select {
 	case r.announce <- struct{}{}:
-	default: // an announcement is pending and will carry this service too
+	default: // an announcement is pending and will carry this change too
 	}
 }
 
-// announceLoop gossips this node's new catalog version, once per burst of
-// registrations.
+// announceLoop gossips this node's metadata: at once for a new catalog version,
+// once per burst of registrations; for a new ring digest, once the rings have
+// been still for digestSettle, so that a burst of joins in a large cluster does
+// not fill the gossip with digests that are stale before they arrive.
 func (r *Registry) announceLoop() {
 	defer r.routines.Done()
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
 	for {
 		select {
 		case <-r.stop:
+			settle.Stop()
 			return
+		case <-r.announceDigest:
+			settle.Reset(r.digestSettle())
+			continue
 		case <-r.announce:
+			settle.Stop()
+		case <-settle.C:
 		}
-		if err := r.ml.UpdateNode(5 * time.Second); err != nil {
-			r.log.Warn("registry: announcing new services", "err", err)
+		// The broadcast goes out whether or not UpdateNode waits for it: a short
+		// wait keeps Close from waiting on a broadcast that a shutdown stops.
+		if err := r.ml.UpdateNode(r.opts.ml.GossipInterval); err != nil {
+			r.log.Debug("registry: announcing this node's metadata", "err", err)
 		}
 	}
 }
+
+// digestSettle is how long the rings stay unchanged before their digest is
+// gossiped: five gossip intervals (100 ms with Fast, 1 s with LAN).
+func (r *Registry) digestSettle() time.Duration { return 5 * r.opts.ml.GossipInterval }
 
 func (r *Registry) ownCatalog() catalog {
 	r.mu.Lock()
@@ -222,7 +347,11 @@ func (r *Registry) ownCatalog() catalog {
 func (r *Registry) localMeta() []byte {
 	r.mu.Lock()
 	m := nodeMeta{rpcAddr: r.own.rpcAddr, version: r.own.version, services: len(r.own.services)}
+	if r.leaving {
+		m.flags |= metaLeaving
+	}
 	r.mu.Unlock()
+	m.digest = r.snap.Load().digest
 	b, err := encodeMeta(m)
 	if err != nil {
 		r.log.Error("registry: cannot advertise this node", "err", err)
@@ -241,10 +370,13 @@ func (r *Registry) nodeAlive(n *memberlist.Node, kind EventType) {
 	r.mu.Lock()
 	ns := r.nodes[n.Name]
 	if ns == nil {
-		ns = &nodeState{name: n.Name}
+		// A member back after a false verdict or a partition keeps its catalog.
+		ns = &nodeState{name: n.Name, cat: r.lastCat[n.Name]}
 		r.nodes[n.Name] = ns
 	}
 	ns.gossip, ns.ip, ns.port, ns.meta = n.Address(), slices.Clone(n.Addr), n.Port, meta
+	ns.gen++
+	ns.doubt = false
 	if n.Name == r.opts.NodeName {
 		own := r.own
 		ns.cat = &own
@@ -261,21 +393,53 @@ func (r *Registry) nodeAlive(n *memberlist.Node, kind EventType) {
 	if stale {
 		r.requestCatalog(n.Name)
 	}
+	if meta.flags&metaLeaving == 0 {
+		r.rememberPeer(n.Name, n.Address())
+	}
 	r.markDirty()
 	r.emit(Event{Type: kind, Member: m})
 }
 
+// nodeGone handles a member that left or was declared dead. A leave announced
+// through the metadata takes effect at once; a dead verdict is checked first.
 func (r *Registry) nodeGone(n *memberlist.Node) {
+	if n.Name == r.opts.NodeName {
+		return
+	}
 	r.mu.Lock()
 	ns := r.nodes[n.Name]
-	delete(r.nodes, n.Name)
-	r.mu.Unlock()
-	if ns != nil {
-		r.markDirty()
-		m := ns.member()
-		m.State = "left"
-		r.emit(Event{Type: EventLeave, Member: m})
+	if ns == nil {
+		r.mu.Unlock()
+		return
 	}
+	gen, left := ns.gen, ns.meta.flags&metaLeaving != 0
+	r.mu.Unlock()
+	if left {
+		r.forgetPeer(n.Name)
+	} else if r.doubt(n, gen) {
+		return
+	}
+	r.remove(n.Name, gen)
+}
+
+// remove takes a member out of the rings, unless it came back since the verdict
+// of generation gen.
+func (r *Registry) remove(name string, gen uint64) {
+	r.mu.Lock()
+	ns := r.nodes[name]
+	if ns == nil || ns.gen != gen {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.nodes, name)
+	if _, ok := r.known[name]; ok && ns.cat != nil {
+		r.lastCat[name] = ns.cat
+	}
+	m := ns.member()
+	r.mu.Unlock()
+	r.markDirty()
+	m.State = StateLeft
+	r.emit(Event{Type: EventLeave, Member: m})
 }
 
 // applyCatalog stores a node's catalog if it is newer than the one known.
@@ -331,6 +495,24 @@ func (r *Registry) handleMsg(msg []byte) {
 			return
 		}
 		r.applyCatalog(c)
+	case msgKeyOp:
+		q, err := decodeKeyOp(msg)
+		if err != nil {
+			r.log.Warn("registry: bad key operation", "err", err)
+			return
+		}
+		select {
+		case r.keyOps <- q:
+		default:
+			r.log.Warn("registry: key operation dropped: too many at once", "from", q.from.node)
+		}
+	case msgKeyAck:
+		a, err := decodeKeyAck(msg)
+		if err != nil {
+			r.log.Warn("registry: bad key confirmation", "err", err)
+			return
+		}
+		r.deliverAck(a)
 	}
 }
 
@@ -385,9 +567,20 @@ func (r *Registry) rebuild() {
 	for _, err := range errs {
 		r.log.Error("registry: a service has no ring", "err", err)
 	}
-	r.snap.Store(snap)
+	for i := range snap.members {
+		if snap.members[i].Name == r.opts.NodeName {
+			snap.members[i].RingDigest = snap.digest
+		}
+	}
+	old := r.snap.Swap(snap)
 	next := make(chan struct{})
 	close(*r.rebuilt.Swap(&next))
+	if old.digest != snap.digest {
+		select { // others compare their rings with ours
+		case r.announceDigest <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // WaitFor blocks until cond holds for the cluster as this node routes it, or ctx
@@ -440,7 +633,7 @@ func (r *Registry) fetchLoop() {
 			return
 		case name := <-r.fetches:
 			if n := r.member(name); n != nil && name != r.opts.NodeName {
-				self := r.ml.LocalNode()
+				self := r.self
 				q := catalogRequest{node: r.opts.NodeName, ip: slices.Clone(self.Addr), port: self.Port}
 				if err := r.ml.SendReliable(n, encodeCatalogRequest(q)); err != nil {
 					r.log.Debug("registry: requesting a catalog", "node", name, "err", err)
@@ -555,12 +748,24 @@ func (v strategyView) Resolve(ctx context.Context, call *rpc.Call, dst []string)
 
 func (v strategyView) ReportFailure(addr string, err error) { v.r.ReportFailure(addr, err) }
 
-// Shutdown leaves gracefully: it announces the leave, waits Options.LeavePropagation
-// for consumers to drop this node from their rings, shuts Options.Server down (new
-// calls are turned away unprocessed, calls in flight finish), then stops gossip. ctx
-// caps the whole. A node without Options.Server is in no ring: it does not wait for
-// the leave to propagate.
+// Shutdown leaves gracefully and shuts Options.Server down: it announces the leave,
+// waits Options.LeavePropagation for consumers to drop this node from their rings,
+// shuts the server down (new calls are turned away unprocessed, calls in flight
+// finish), then stops gossip. ctx caps the whole. A node without Options.Server is
+// in no ring: it does not wait for the leave to propagate. To keep the server, use
+// Leave.
 func (r *Registry) Shutdown(ctx context.Context) error {
+	return r.leave(ctx, r.opts.Server)
+}
+
+// Leave is Shutdown without the server's shutdown: it announces the leave, waits
+// Options.LeavePropagation when this node provides services, and stops gossip.
+// The server given as Options.Server keeps serving; shut it down after Leave.
+func (r *Registry) Leave(ctx context.Context) error {
+	return r.leave(ctx, nil)
+}
+
+func (r *Registry) leave(ctx context.Context, server *rpc.Server) error {
 	var errs []error
 	r.shutOnce.Do(func() {
 		r.markClosed()
@@ -568,6 +773,7 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 		if dl, ok := ctx.Deadline(); ok {
 			timeout = time.Until(dl) / 2
 		}
+		r.announceLeave(timeout / 2)
 		if err := r.ml.Leave(timeout); err != nil {
 			// Nobody left to tell, or too slow to tell them: they will find out
 			// by probing. The shutdown goes on.
@@ -575,7 +781,9 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 		}
 		if r.opts.Server != nil {
 			r.awaitPropagation(ctx)
-			if err := r.opts.Server.Shutdown(ctx); err != nil {
+		}
+		if server != nil {
+			if err := server.Shutdown(ctx); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -604,6 +812,18 @@ func (r *Registry) awaitPropagation(ctx context.Context) {
 	select {
 	case <-t.C:
 	case <-ctx.Done():
+	}
+}
+
+// announceLeave gossips the leaving flag before the leave itself, so that other
+// nodes take this one out of their rings at once, and do not read the leave as a
+// dead verdict to check.
+func (r *Registry) announceLeave(timeout time.Duration) {
+	r.mu.Lock()
+	r.leaving = true
+	r.mu.Unlock()
+	if err := r.ml.UpdateNode(timeout); err != nil {
+		r.log.Debug("registry: announcing the leave in the metadata", "err", err)
 	}
 }
 

@@ -1,7 +1,9 @@
 package registry
 
 import (
+	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -21,12 +23,14 @@ type serviceRing struct {
 	partCount uint64
 	parts     [][]uint16 // partition -> provider indexes, owner first, then failover order
 	owned     []int      // partitions owned per provider
+	sum       uint64     // checksum of the ring: its providers and options
 }
 
 // snapshot is the whole immutable routing state, swapped atomically.
 type snapshot struct {
 	services map[string]*serviceRing
 	members  []Member
+	digest   uint64 // over every service's ring checksum
 }
 
 type ringMember string
@@ -130,9 +134,33 @@ func buildSnapshot(nodes map[string]*nodeState, opts RingOptions, failover int) 
 				errs = append(errs, err)
 				continue
 			}
+			sr.sum = ringSum(key, opts, failover)
 			shared[key] = sr
 		}
 		snap.services[svc] = sr
 	}
+	snap.digest = digest(snap.services)
 	return snap, errs
+}
+
+// ringSum is a ring's checksum: two nodes with the same checksum route every key
+// of the service to the same providers in the same order.
+func ringSum(key string, opts RingOptions, failover int) uint64 {
+	d := xxhash.New()
+	d.WriteString(key)
+	fmt.Fprintf(d, "%d/%d/%g/%d", opts.PartitionCount, opts.ReplicationFactor, opts.Load, failover)
+	return d.Sum64()
+}
+
+// digest sums the ring checksums of all services, for nodes to compare in one
+// number; a node that knows no service has a digest too.
+func digest(rings map[string]*serviceRing) uint64 {
+	d := xxhash.New()
+	var b [8]byte
+	for _, svc := range slices.Sorted(maps.Keys(rings)) {
+		d.WriteString(svc)
+		binary.BigEndian.PutUint64(b[:], rings[svc].sum)
+		d.Write(b[:])
+	}
+	return d.Sum64() | 1 // never 0, which means unknown
 }

@@ -14,6 +14,12 @@ import (
 //	str16 RPC address ("" for a node that serves nothing)
 //	u64   catalog version
 //	u16   number of services in the catalog
+//	u64   ring digest: a checksum over the node's rings of every service
+//	byte  flags (metaLeaving: the node is leaving on purpose)
+//
+// The last two fields came later without a version change: older readers stop
+// after the service count, and a reader meeting metadata without them takes a
+// digest of 0 (unknown) and no flags.
 //
 // catalog message (sent over memberlist's reliable TCP channel and in push/pull state):
 //
@@ -30,6 +36,7 @@ const (
 	maxMetaSize       = 512 // memberlist.MetaMaxSize
 	maxServices       = 1 << 16
 	maxAddrLen        = 255
+	metaLeaving       = 1 << 0
 )
 
 var errShort = errors.New("truncated")
@@ -39,6 +46,8 @@ type nodeMeta struct {
 	rpcAddr  string
 	version  uint64
 	services int
+	digest   uint64 // 0: not known
+	flags    byte
 }
 
 func appendStr16(b []byte, s string) []byte {
@@ -54,6 +63,8 @@ func encodeMeta(m nodeMeta) ([]byte, error) {
 	b = appendStr16(b, m.rpcAddr)
 	b = binary.BigEndian.AppendUint64(b, m.version)
 	b = binary.BigEndian.AppendUint16(b, uint16(min(m.services, maxServices-1)))
+	b = binary.BigEndian.AppendUint64(b, m.digest)
+	b = append(b, m.flags)
 	if len(b) > maxMetaSize {
 		return nil, fmt.Errorf("registry: node metadata of %d bytes exceeds memberlist's %d", len(b), maxMetaSize)
 	}
@@ -115,6 +126,9 @@ func decodeMeta(b []byte) (nodeMeta, error) {
 		return nodeMeta{}, fmt.Errorf("registry: node metadata version %d is not %d: upgrade this node", v, metaVersion)
 	}
 	m := nodeMeta{rpcAddr: r.str16(), version: r.u64(), services: int(r.u16())}
+	if r.err == nil && len(r.b) > 0 {
+		m.digest, m.flags = r.u64(), r.u8()
+	}
 	if r.err == nil && len(m.rpcAddr) > maxAddrLen {
 		return nodeMeta{}, fmt.Errorf("registry: node metadata: RPC address of %d bytes", len(m.rpcAddr))
 	}

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/ringrpc/ringrpc/registry"
 	"github.com/ringrpc/ringrpc/rpc"
 )
 
@@ -210,19 +213,104 @@ func cmdRing(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.close()
-	owners, ok := s.reg.Snapshot().Services[c.args[0]]
+	snap := s.settled()
+	owners, ok := snap.Services[c.args[0]]
 	if !ok {
-		return fmt.Errorf("no provider of %q in the cluster at %s (members: %d); ringrpc services --seed lists the services", c.args[0], c.seed, len(s.reg.Members()))
+		return fmt.Errorf("no provider of %q in the cluster at %s (members: %d); ringrpc services --seed lists the services", c.args[0], c.seed, len(snap.Members))
+	}
+	rep := ringReport{Service: c.args[0], Checksum: fmt.Sprintf("%016x", snap.Checksums[c.args[0]]), Digest: fmt.Sprintf("%016x", snap.Digest), Owners: owners}
+	for _, m := range snap.Members {
+		switch {
+		case m.RingDigest == 0:
+			rep.Unknown = append(rep.Unknown, m.Name)
+		case m.RingDigest != snap.Digest:
+			rep.Divergent = append(rep.Divergent, divergent{Name: m.Name, Digest: fmt.Sprintf("%016x", m.RingDigest)})
+		}
 	}
 	if c.json {
-		return writeJSON(stdout, owners)
+		return writeJSON(stdout, rep)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	return rep.print(stdout, len(snap.Members))
+}
+
+// ringReport is what ring prints: a service's ring and whether the members agree.
+type ringReport struct {
+	Service   string               `json:"service"`
+	Checksum  string               `json:"checksum"` // of this service's ring, here
+	Digest    string               `json:"digest"`   // over all of this node's rings
+	Owners    []registry.Ownership `json:"owners"`
+	Divergent []divergent          `json:"divergent"`         // members whose rings differ
+	Unknown   []string             `json:"unknown,omitempty"` // members that gossip no digest
+}
+
+type divergent struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+}
+
+func (rep ringReport) print(w io.Writer, members int) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tRPC\tPARTITIONS\tSHARE")
-	for _, o := range owners {
+	for _, o := range rep.Owners {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f%%\n", o.Node, o.RPCAddr, o.Partitions, 100*o.Share)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nring checksum %s, digest of all rings %s\n", rep.Checksum, rep.Digest)
+	if len(rep.Divergent) == 0 {
+		fmt.Fprintf(w, "agreement: all %d members route as this one", members-len(rep.Unknown))
+	} else {
+		var names []string
+		for _, d := range rep.Divergent {
+			names = append(names, d.Name+" ("+d.Digest+")")
+		}
+		fmt.Fprintf(w, "DIVERGENT: %d of %d members route differently: %s", len(rep.Divergent), members, strings.Join(names, ", "))
+	}
+	if len(rep.Unknown) > 0 {
+		fmt.Fprintf(w, "; no digest from %s (older versions)", strings.Join(rep.Unknown, ", "))
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+// settled returns the cluster as this member sees it once the members' ring
+// digests agree with its own, or after a second (or half the timeout): a member
+// that joined just now hears the others' digests within a few gossip rounds.
+func (s *session) settled() registry.Snapshot {
+	ctx, cancel := context.WithTimeout(s.ctx, min(time.Second, s.c.timeout/2))
+	defer cancel()
+	s.reg.WaitFor(ctx, func(snap registry.Snapshot) bool { return len(snap.Divergent()) == 0 })
+	return s.reg.Snapshot()
+}
+
+func cmdKeys(args []string, stdout, stderr io.Writer) error {
+	c := newFlags("keys", "install|use|remove KEY", 0, stderr)
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	if len(c.args) != 2 {
+		return usageError{"want install, use or remove, and a KEY (hex or base64): install the new key, use it, then remove the old one"}
+	}
+	key, err := decodeKey(c.args[1])
+	if err != nil {
+		return usageError{"KEY " + err.Error()}
+	}
+	s, err := c.connect(true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	ops := map[string]func(context.Context, []byte) error{"install": s.reg.InstallKey, "use": s.reg.UseKey, "remove": s.reg.RemoveKey}
+	op, ok := ops[c.args[0]]
+	if !ok {
+		return usageError{fmt.Sprintf("unknown keys operation %q: use install, use or remove", c.args[0])}
+	}
+	if err := op(s.ctx, key); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: done on every member (%d)\n", c.args[0], len(s.reg.Members()))
+	return nil
 }
 
 func writeJSON(w io.Writer, v any) error {

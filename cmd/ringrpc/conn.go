@@ -25,8 +25,8 @@ import (
 
 var errHelp = errors.New("help shown")
 
-// Which flags a command takes, beyond --seed, --bind, --preset, --gossip-key and
-// --timeout, which every command takes.
+// Which flags a command takes, beyond --seed, --bind, --preset, --cluster,
+// --gossip-key and --timeout, which every command takes.
 const (
 	withAddr = 1 << iota // --addr and the TLS flags: the command calls servers
 	withJSON             // --json
@@ -39,7 +39,8 @@ type common struct {
 	addr      string
 	seed      string
 	bind      string
-	preset    string
+	preset    registry.Preset
+	cluster   string
 	gossipKey string
 	timeout   time.Duration
 	json      bool
@@ -64,7 +65,8 @@ func newFlags(name, args string, which int, stderr io.Writer) *common {
 	}
 	c.fs.StringVar(&c.seed, "seed", "", "gossip address of a cluster member, to join the cluster (host:port[,host:port])")
 	c.fs.StringVar(&c.bind, "bind", "", "gossip address to bind when joining (default 127.0.0.1:0 for a loopback seed, else 0.0.0.0:0)")
-	c.fs.StringVar(&c.preset, "preset", "lan", "the cluster's failure-detection preset: fast, local, lan or wan")
+	c.fs.TextVar(&c.preset, "preset", registry.LAN, "the cluster's failure-detection preset: fast, local, lan or wan")
+	c.fs.StringVar(&c.cluster, "cluster", os.Getenv("RINGRPC_CLUSTER"), "the cluster's name (registry.Options.Cluster); default $RINGRPC_CLUSTER")
 	c.fs.StringVar(&c.gossipKey, "gossip-key", "", "the cluster's gossip encryption key (registry.Options.SecretKey), base64 or hex; default $RINGRPC_GOSSIP_KEY")
 	c.fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "give up after this long")
 	if which&withJSON != 0 {
@@ -186,11 +188,6 @@ func (f tlsFlags) config() (*tls.Config, error) {
 // join joins the cluster as an observer: a member that serves nothing, named
 // ringrpc-cli-..., which leaves without waiting when the command ends.
 func (c *common) join(ctx context.Context) (*registry.Registry, error) {
-	presets := map[string]registry.Preset{"fast": registry.Fast, "local": registry.Local, "lan": registry.LAN, "wan": registry.WAN}
-	p, ok := presets[c.preset]
-	if !ok {
-		return nil, usageError{fmt.Sprintf("unknown --preset %q: use fast, local, lan or wan", c.preset)}
-	}
 	seeds := strings.Split(c.seed, ",")
 	host, port, err := c.bindAddr(seeds[0])
 	if err != nil {
@@ -204,7 +201,7 @@ func (c *common) join(ctx context.Context) (*registry.Registry, error) {
 	rand.Read(b[:])
 	reg, err := registry.Join(ctx, registry.Options{
 		NodeName: "ringrpc-cli-" + hex.EncodeToString(b[:]), BindAddr: host, BindPort: port,
-		Seeds: seeds, Preset: p, SecretKey: key, Logger: quiet,
+		Seeds: seeds, Preset: c.preset, Cluster: c.cluster, SecretKey: key, Logger: quiet,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("joining the cluster at %s: %w", c.seed, err)
@@ -241,13 +238,22 @@ func (c *common) secretKey() ([]byte, error) {
 	if s == "" {
 		return nil, nil
 	}
+	k, err := decodeKey(s)
+	if err != nil {
+		return nil, usageError{"--gossip-key " + err.Error()}
+	}
+	return k, nil
+}
+
+// decodeKey reads a gossip key in hex or base64.
+func decodeKey(s string) ([]byte, error) {
 	if k, err := hex.DecodeString(s); err == nil {
 		return k, nil
 	}
 	if k, err := base64.StdEncoding.DecodeString(s); err == nil {
 		return k, nil
 	}
-	return nil, usageError{"--gossip-key is neither hex nor base64"}
+	return nil, errors.New("is neither hex nor base64")
 }
 
 func (s *session) close() {

@@ -5,6 +5,7 @@
 //	ringrpc services --addr 127.0.0.1:7001 --tls --ca ca.pem
 //	ringrpc members --seed 127.0.0.1:7946
 //	ringrpc ring example.com/hello.Hello --seed 127.0.0.1:7946
+//	ringrpc keys install NEWKEY --seed 127.0.0.1:7946 --gossip-key OLDKEY
 //
 // --addr talks to one server; --seed joins the gossip cluster for the command's
 // length and routes as the generated client does: by the method's
@@ -18,7 +19,8 @@
 //
 // Arguments are checked against the method's descriptor before anything is sent.
 // TLS servers take --tls (with --ca, --cert, --key, --server-name); an encrypted
-// gossip takes --gossip-key or $RINGRPC_GOSSIP_KEY. A peer that is not a ringrpc
+// gossip takes --gossip-key or $RINGRPC_GOSSIP_KEY, a named cluster --cluster or
+// $RINGRPC_CLUSTER. A peer that is not a ringrpc
 // server (an HTTP server, a gossip port, a TLS server called without --tls) is named
 // as such.
 //
@@ -47,7 +49,10 @@ commands:
   call SERVICE METHOD [JSON-ARGS]   call a method; JSON-ARGS is a JSON array (default [])
   services                         list services and their methods
   members                          list cluster members (needs --seed)
-  ring SERVICE                     show each provider's share of a service's ring (needs --seed)
+  ring SERVICE                     show each provider's share of a service's ring, its
+                                   checksum, and which members route differently (needs --seed)
+  keys install|use|remove KEY      rotate the gossip key on every member (needs --seed and
+                                   --gossip-key with a key the cluster has)
 
 Flags go before or after the arguments; ringrpc <command> --help lists a command's.
 `
@@ -61,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) error{
-		"call": cmdCall, "services": cmdServices, "members": cmdMembers, "ring": cmdRing,
+		"call": cmdCall, "services": cmdServices, "members": cmdMembers, "ring": cmdRing, "keys": cmdKeys,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -103,6 +104,9 @@ func TestCLI(t *testing.T) {
 		{"services in the cluster", []string{"services", "--seed", seed, "--preset", "fast"}, 0, "SayWorld(a string, b string)  // oneway", ""},
 		{"members", []string{"members", "--seed", seed, "--preset", "fast"}, 0, "p1", ""},
 		{"ring", []string{"ring", "--seed", seed, "--preset", "fast", hello.HelloServiceName}, 0, "100.0%", ""},
+		{"ring agreement", []string{"ring", "--seed", seed, "--preset", "fast", hello.HelloServiceName}, 0, "agreement: all 2 members route as this one", ""},
+		{"unknown preset", []string{"members", "--seed", seed, "--preset", "quick"}, 2, "", `unknown preset "quick": use lan, wan, local, fast`},
+		{"keys without an operation", []string{"keys", "--seed", seed}, 2, "", "want install, use or remove"},
 		{"unknown service", []string{"call", "--addr", addr, "no.Such", "X"}, 1, "", `unknown service "no.Such"`},
 		{"unknown method", []string{"call", "--addr", addr, hello.HelloServiceName, "Nope"}, 1, "", `no method "Nope"; it has: Greet, SayHello, SayHelloInteger`},
 		{"bad JSON", []string{"call", "--addr", addr, hello.HelloServiceName, "SayHello", `["a",`}, 2, "", "JSON-ARGS must be a JSON array"},
@@ -245,4 +249,34 @@ func selfSigned(t *testing.T) (string, *tls.Config) {
 		t.Fatal(err)
 	}
 	return file, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+// The gossip key rotates through the CLI on a live cluster.
+func TestCLIKeyRotation(t *testing.T) {
+	old, next := "000102030405060708090a0b0c0d0e0f", "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"
+	oldKey, _ := hex.DecodeString(old)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg, err := registry.Join(context.Background(), registry.Options{NodeName: "k", Preset: registry.Fast, SecretKey: oldKey, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	seed := reg.GossipAddr()
+	steps := [][]string{
+		{"keys", "install", next, "--gossip-key", old},
+		{"keys", "use", next, "--gossip-key", old},
+		{"keys", "remove", old, "--gossip-key", next},
+	}
+	for _, args := range steps {
+		code, out, errs := runCLI(append(args, "--seed", seed, "--preset", "fast")...)
+		if code != 0 || !strings.Contains(out, "done on every member") {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errs)
+		}
+	}
+	if keys := reg.Keys(); len(keys) != 1 || hex.EncodeToString(keys[0]) != next {
+		t.Fatalf("the member keeps %x", keys)
+	}
+	if code, _, errs := runCLI("members", "--seed", seed, "--preset", "fast", "--gossip-key", old, "--timeout", "2s"); code != 1 {
+		t.Fatalf("the removed key still joins: %d %s", code, errs)
+	}
 }

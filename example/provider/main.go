@@ -37,14 +37,11 @@ func run() error {
 	rpcAddr := flag.String("rpc", "127.0.0.1:0", "address to serve RPC on")
 	gossip := flag.String("gossip", "127.0.0.1:0", "address for gossip (UDP and TCP)")
 	seeds := flag.String("seed", "", "comma-separated gossip addresses of cluster members; empty starts a cluster")
-	preset := flag.String("preset", "fast", "failure detection: fast, local, lan or wan")
+	preset := registry.Fast
+	flag.TextVar(&preset, "preset", registry.Fast, "failure detection: fast, local, lan or wan")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	p, err := parsePreset(*preset)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", *rpcAddr)
 	if err != nil {
 		return err
@@ -67,7 +64,7 @@ func run() error {
 	defer cancel()
 	reg, err := registry.Join(ctx, registry.Options{
 		NodeName: *name, BindAddr: host, BindPort: port, Seeds: splitList(*seeds),
-		Preset: p, Server: server, RPCAddr: ln.Addr().String(), Logger: log,
+		Preset: preset, Server: server, RPCAddr: ln.Addr().String(), Logger: log,
 	})
 	if err != nil {
 		server.Close()
@@ -86,20 +83,6 @@ func run() error {
 	}
 	fmt.Printf("LEFT name=%s\n", reg.Name())
 	return nil
-}
-
-func parsePreset(s string) (registry.Preset, error) {
-	switch s {
-	case "fast":
-		return registry.Fast, nil
-	case "local":
-		return registry.Local, nil
-	case "lan":
-		return registry.LAN, nil
-	case "wan":
-		return registry.WAN, nil
-	}
-	return 0, fmt.Errorf("unknown -preset %q: use fast, local, lan or wan", s)
 }
 
 func splitHostPort(addr string) (string, int, error) {
