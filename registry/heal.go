@@ -271,6 +271,7 @@ func (r *Registry) check(v verdict) {
 			return
 		}
 	}
+	r.log.Info("registry: member failed", "node", v.name, "gossip", v.addr.String())
 	r.remove(v.name, v.gen)
 }
 

@@ -384,6 +384,9 @@ func (r *Registry) nodeAlive(n *memberlist.Node, kind EventType) {
 	stale := meta.services > 0 && (ns.cat == nil || ns.cat.version < meta.version)
 	m := ns.member()
 	r.mu.Unlock()
+	if kind == EventJoin && n.Name != r.opts.NodeName {
+		r.log.Info("registry: member joined", "node", n.Name, "gossip", n.Address(), "rpc", meta.rpcAddr, "services", meta.services)
+	}
 	if kind == EventJoin && meta.rpcAddr != "" {
 		// A (re)join is news that the provider is back: end its isolation.
 		if _, ok := r.isolated.LoadAndDelete(meta.rpcAddr); ok {
@@ -415,9 +418,13 @@ func (r *Registry) nodeGone(n *memberlist.Node) {
 	gen, left := ns.gen, ns.meta.flags&metaLeaving != 0
 	r.mu.Unlock()
 	if left {
+		r.log.Info("registry: member left", "node", n.Name, "gossip", n.Address())
 		r.forgetPeer(n.Name)
 	} else if r.doubt(n, gen) {
+		r.log.Info("registry: member reported dead; checking it directly before taking it out", "node", n.Name, "gossip", n.Address())
 		return
+	} else {
+		r.log.Info("registry: member failed", "node", n.Name, "gossip", n.Address())
 	}
 	r.remove(n.Name, gen)
 }
@@ -573,6 +580,9 @@ func (r *Registry) rebuild() {
 		}
 	}
 	old := r.snap.Swap(snap)
+	if old != nil {
+		logRings(r.log, old, snap)
+	}
 	next := make(chan struct{})
 	close(*r.rebuilt.Swap(&next))
 	if old.digest != snap.digest {

@@ -1,0 +1,102 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a log sink several goroutines write to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// The registry logs at INFO the members that join, leave and fail, and each ring
+// rebuild with the service, its providers and the share of keys that moved.
+func TestMembershipIsLogged(t *testing.T) {
+	var out syncBuffer
+	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	p1 := startProvider(t, "p1", nil, nil)
+	seeds := []string{p1.reg.GossipAddr()}
+	reg, _ := startConsumer(t, "c", seeds, func(o *Options) { o.Logger = logger })
+	providersOf(t, reg, whoDesc.Name, 1)
+	p2 := startProvider(t, "p2", seeds, nil)
+	providersOf(t, reg, whoDesc.Name, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p2.reg.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	providersOf(t, reg, whoDesc.Name, 1)
+	p1.stop() // killed: no leave
+	providersOf(t, reg, whoDesc.Name, 0)
+	logs := out.String()
+	for _, want := range []string{
+		`msg="registry: member joined" node=p2`,
+		`msg="registry: ring rebuilt" service=` + whoDesc.Name + ` providers=2 moved=`,
+		`msg="registry: ring rebuilt" service=` + whoDesc.Name + ` providers=1 moved=`,
+		`msg="registry: member left" node=p2`,
+		`msg="registry: member failed" node=p1`,
+		`msg="registry: no provider of a service is left" service=` + whoDesc.Name,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log does not say %s:\n%s", want, logs)
+		}
+	}
+}
+
+func TestMovedShare(t *testing.T) {
+	opts := RingOptions{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25}
+	ring := func(nodes ...string) *serviceRing {
+		t.Helper()
+		var ps []provider
+		for _, n := range nodes {
+			ps = append(ps, provider{node: n, addr: n + ":1"})
+		}
+		sr, err := buildRing(ps, opts, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sr
+	}
+	for _, tc := range []struct {
+		name     string
+		old, cur *serviceRing
+		want     string
+	}{
+		{"a new service", nil, ring("a"), "100%"},
+		{"unchanged", ring("a", "b"), ring("a", "b"), "0.0%"},
+		{"one of one replaced", ring("a"), ring("b"), "100.0%"},
+	} {
+		if got := movedShare(tc.old, tc.cur); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	// From one provider to two, and back: about half the keys move each way.
+	for _, pair := range [][2]*serviceRing{{ring("a"), ring("a", "b")}, {ring("a", "b"), ring("a")}} {
+		got := movedShare(pair[0], pair[1])
+		var pct float64
+		fmt.Sscanf(got, "%f%%", &pct)
+		if pct < 25 || pct > 75 {
+			t.Errorf("one provider to two or back moved %s of the keys", got)
+		}
+	}
+}
