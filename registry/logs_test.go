@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ringrpc/ringrpc/rpc"
 )
 
 // syncBuffer is a log sink several goroutines write to.
@@ -99,4 +101,31 @@ func TestMovedShare(t *testing.T) {
 			t.Errorf("one provider to two or back moved %s of the keys", got)
 		}
 	}
+}
+
+// A provider set NOT_SERVING leaves every ring without leaving the cluster, no call
+// fails meanwhile, and it takes its keys back when SERVING again.
+func TestNotServingLeavesTheRings(t *testing.T) {
+	nodes, seeds := cluster(t, 2)
+	reg, c := startConsumer(t, "c", seeds, nil)
+	providersOf(t, reg, whoDesc.Name, 2)
+	nodes[0].server.SetServingStatus("", rpc.StatusNotServing)
+	providersOf(t, reg, whoDesc.Name, 1)
+	if got := reg.Snapshot().Services[whoDesc.Name]; len(got) != 1 || got[0].Node != nodes[1].name {
+		t.Fatalf("the ring holds %v, want only %s", got, nodes[1].name)
+	}
+	member := false
+	for _, m := range reg.Snapshot().Members {
+		member = member || m.Name == nodes[0].name
+	}
+	if !member {
+		t.Fatalf("a NOT_SERVING provider left the cluster: %v", reg.Snapshot().Members)
+	}
+	for i := range 20 {
+		if got, err := who(context.Background(), c, fmt.Sprint("key", i)); err != nil || got != nodes[1].name {
+			t.Fatalf("call %d while %s is NOT_SERVING: %q %v", i, nodes[0].name, got, err)
+		}
+	}
+	nodes[0].server.SetServingStatus("", rpc.StatusServing)
+	providersOf(t, reg, whoDesc.Name, 2)
 }

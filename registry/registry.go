@@ -24,16 +24,19 @@ type Registry struct {
 	ml   *memberlist.Memberlist
 	self memberlist.Node // this node's name and gossip address
 
-	mu       sync.Mutex // guards nodes, own, closed, leaving, conflict, known
-	nodes    map[string]*nodeState
-	own      catalog
-	closed   bool
-	leaving  bool                 // Shutdown has begun: advertised in the metadata
-	conflict string               // address of another node alive under our name
-	known    map[string]knownPeer // members seen alive, to rejoin
-	lastCat  map[string]*catalog  // catalogs of known members that are gone
-	state    stateWriter
-	verdicts chan verdict // dead verdicts to check
+	mu      sync.Mutex // guards nodes, own, closed, leaving, conflict, known
+	nodes   map[string]*nodeState
+	own     catalog
+	closed  bool
+	leaving bool // Shutdown has begun: advertised in the metadata
+	// notServing: the server's health status is not SERVING; advertised in the
+	// metadata, it takes this provider out of every ring while it stays a member.
+	notServing bool
+	conflict   string               // address of another node alive under our name
+	known      map[string]knownPeer // members seen alive, to rejoin
+	lastCat    map[string]*catalog  // catalogs of known members that are gone
+	state      stateWriter
+	verdicts   chan verdict // dead verdicts to check
 
 	keyMu   sync.Mutex // guards keySeq, keyWait
 	keySeq  uint32
@@ -180,8 +183,29 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	r.saveState()
 	if o.Server != nil {
 		o.Server.OnRegister(r.serviceRegistered)
+		o.Server.OnServingStatus(r.servingChanged)
+		if st, _ := o.Server.ServingStatus(""); st != rpc.StatusServing {
+			r.servingChanged("", st)
+		}
 	}
 	return r, nil
+}
+
+// servingChanged follows the server's own health status ("" is the whole server):
+// a provider that is not SERVING leaves every ring, without leaving the cluster, and
+// takes its keys back when SERVING again. Calls in flight are not touched.
+func (r *Registry) servingChanged(service string, st rpc.ServingStatus) {
+	if service != "" {
+		return
+	}
+	r.mu.Lock()
+	changed := r.notServing != (st != rpc.StatusServing)
+	r.notServing = st != rpc.StatusServing
+	r.mu.Unlock()
+	if changed {
+		r.log.Info("registry: serving status changed", "node", r.opts.NodeName, "status", st.String())
+		r.announceSoon()
+	}
 }
 
 // join reaches the seeds and the members the state file remembers. When another
@@ -349,6 +373,9 @@ func (r *Registry) localMeta() []byte {
 	m := nodeMeta{rpcAddr: r.own.rpcAddr, version: r.own.version, services: len(r.own.services)}
 	if r.leaving {
 		m.flags |= metaLeaving
+	}
+	if r.notServing {
+		m.flags |= metaNotServing
 	}
 	r.mu.Unlock()
 	m.digest = r.snap.Load().digest

@@ -114,7 +114,7 @@ func buildSnapshot(nodes map[string]*nodeState, opts RingOptions, failover int) 
 	snap := &snapshot{services: map[string]*serviceRing{}}
 	for _, ns := range nodes {
 		snap.members = append(snap.members, ns.member())
-		if ns.cat == nil || ns.meta.rpcAddr == "" {
+		if ns.cat == nil || ns.meta.rpcAddr == "" || ns.meta.flags&metaNotServing != 0 {
 			continue
 		}
 		for _, s := range ns.cat.services {

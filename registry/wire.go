@@ -15,7 +15,8 @@ import (
 //	u64   catalog version
 //	u16   number of services in the catalog
 //	u64   ring digest: a checksum over the node's rings of every service
-//	byte  flags (metaLeaving: the node is leaving on purpose)
+//	byte  flags (metaLeaving: the node is leaving on purpose; metaNotServing: its
+//	      server is NOT_SERVING)
 //
 // The last two fields came later without a version change: older readers stop
 // after the service count, and a reader meeting metadata without them takes a
@@ -37,6 +38,7 @@ const (
 	maxServices       = 1 << 16
 	maxAddrLen        = 255
 	metaLeaving       = 1 << 0
+	metaNotServing    = 1 << 1 // the server said NOT_SERVING: out of every ring, still a member
 )
 
 var errShort = errors.New("truncated")
