@@ -47,6 +47,7 @@ type Registry struct {
 	rebuilt  atomic.Pointer[chan struct{}] // closed and replaced at each new snapshot
 	dirty    chan struct{}
 	announce chan struct{}
+	updateMu sync.Mutex // serialises memberlist's UpdateNode
 	// announceDigest asks for the ring digest to be gossiped once the rings settle.
 	announceDigest chan struct{}
 	fetches        chan string // nodes whose catalog to request
@@ -350,7 +351,7 @@ func (r *Registry) announceLoop() {
 		}
 		// The broadcast goes out whether or not UpdateNode waits for it: a short
 		// wait keeps Close from waiting on a broadcast that a shutdown stops.
-		if err := r.ml.UpdateNode(r.opts.ml.GossipInterval); err != nil {
+		if err := r.updateNode(r.opts.ml.GossipInterval); err != nil {
 			r.log.Debug("registry: announcing this node's metadata", "err", err)
 		}
 	}
@@ -852,6 +853,15 @@ func (r *Registry) awaitPropagation(ctx context.Context) {
 	}
 }
 
+// updateNode gossips this node's metadata. memberlist's UpdateNode must not run in
+// two goroutines at once (it reads and writes its own node's state unguarded), and the
+// announce loop and a leave both call it.
+func (r *Registry) updateNode(timeout time.Duration) error {
+	r.updateMu.Lock()
+	defer r.updateMu.Unlock()
+	return r.ml.UpdateNode(timeout)
+}
+
 // announceLeave gossips the leaving flag before the leave itself, so that other
 // nodes take this one out of their rings at once, and do not read the leave as a
 // dead verdict to check.
@@ -859,7 +869,7 @@ func (r *Registry) announceLeave(timeout time.Duration) {
 	r.mu.Lock()
 	r.leaving = true
 	r.mu.Unlock()
-	if err := r.ml.UpdateNode(timeout); err != nil {
+	if err := r.updateNode(timeout); err != nil {
 		r.log.Debug("registry: announcing the leave in the metadata", "err", err)
 	}
 }
