@@ -105,6 +105,10 @@ type flow struct {
 	heldN  atomic.Int32 // entries in held: answered looks only when there are some
 	heldMu sync.Mutex
 	held   map[*Command]int64
+
+	// queues are the connection's sub-queues in the worker pools it fed, through
+	// which the pools serve connections in turn; the reader's alone.
+	queues []*connQueue
 }
 
 // share returns how many requests the connection may have in flight now.
