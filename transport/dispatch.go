@@ -102,9 +102,10 @@ type queued struct {
 	ctx *requestCtx
 }
 
-// retainedQueue is the largest ring a connQueue keeps once empty: a burst's ring goes
-// back to the heap, not to an idle connection.
-const retainedQueue = 256
+// retainedQueue is the largest ring a connQueue keeps once empty (16 KiB): with the
+// default MaxConnInflight a connection never grows its ring twice, and a larger
+// burst's ring goes back to the heap, not to an idle connection.
+const retainedQueue = DefaultMaxConnInflight
 
 // queueIn returns the connection's sub-queue in wp, made on first use. Only the
 // connection's reader calls it.

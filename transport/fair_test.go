@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"slices"
 	"sync"
@@ -201,4 +202,30 @@ func (wp *workerPool) queuedNow() int {
 	wp.mu.Lock()
 	defer wp.mu.Unlock()
 	return wp.n
+}
+
+// The cost of queueing and taking a request, without workers: one busy connection
+// (the happy path), and 500 connections with a few requests each.
+func BenchmarkPoolQueue(b *testing.B) {
+	for _, conns := range []int{1, 500} {
+		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
+			wp := testPool(PoolOptions{})
+			cs := make([]*Conn, conns)
+			for i := range cs {
+				cs[i] = new(Conn)
+			}
+			req, ctx := NewRequest(codeEcho, nil, nil), new(requestCtx)
+			const burst = 1000
+			b.ReportAllocs()
+			for i := 0; i < b.N; i += burst {
+				for j := range burst {
+					c := cs[j%conns]
+					wp.push(c.queueIn(wp), req, ctx)
+				}
+				for range burst {
+					wp.pop()
+				}
+			}
+		})
+	}
 }
