@@ -56,8 +56,9 @@ type Pool struct{ wp workerPool }
 // The queue is fair across connections: each connection has a sub-queue of its own
 // (connQueue), and the workers take requests from the connections that have some in
 // turn, one request at a time. A request thus waits behind at most one request of
-// each other connection, not behind a flood's backlog; one busy connection is served
-// in its own order, at the cost of one shared ring.
+// each other connection, not behind a flood's backlog. One busy connection costs what
+// a single shared ring did: the round holds it alone, and its reader finds its
+// sub-queue without a lookup.
 //
 // Waking a parked goroutine costs more than most processors take, so the pool wakes
 // workers one at a time: a request wakes a worker only when none is already on its
@@ -103,7 +104,7 @@ type queued struct {
 }
 
 // retainedQueue is the largest ring a connQueue keeps once empty (16 KiB): with the
-// default MaxConnInflight a connection never grows its ring twice, and a larger
+// default MaxConnInflight a connection grows its ring once and keeps it, and a larger
 // burst's ring goes back to the heap, not to an idle connection.
 const retainedQueue = DefaultMaxConnInflight
 
