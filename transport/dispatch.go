@@ -53,6 +53,13 @@ type Pool struct{ wp workerPool }
 
 // workerPool runs one processor on a fixed set of goroutines fed by a bounded queue.
 //
+// The queue is fair across connections: each connection has a sub-queue of its own
+// (connQueue), and the workers take requests from the connections that have some in
+// turn, one request at a time. A request thus waits behind at most one request of
+// each other connection, not behind a flood's backlog. One busy connection costs what
+// a single shared ring did: the round holds it alone, and its reader finds its
+// sub-queue without a lookup.
+//
 // Waking a parked goroutine costs more than most processors take, so the pool wakes
 // workers one at a time: a request wakes a worker only when none is already on its
 // way, and a worker that takes a request and sees more queued wakes the next. Under
@@ -66,9 +73,9 @@ type workerPool struct {
 
 	mu     sync.Mutex
 	cond   sync.Cond
-	queue  []task // a ring of queued requests, grown up to opts.QueueSize
-	head   int
-	n      int
+	first  *connQueue // the round: connections with requests queued, the next to serve first
+	last   *connQueue
+	n      int  // requests queued, all connections together: at most opts.QueueSize
 	idle   int  // workers parked in cond.Wait
 	waking int  // workers signalled that have not yet run
 	closed bool // no more requests: workers finish the queue and exit
@@ -76,29 +83,119 @@ type workerPool struct {
 	workers sync.WaitGroup
 }
 
-// push queues t, or reports false when the queue is full or closed.
-func (wp *workerPool) push(t task) bool {
+// connQueue holds the requests one connection queued in one pool, oldest first. A
+// connection feeding several pools has one in each, found by its reader in
+// flow.queues without a lock. Its other fields are guarded by the pool's mu.
+type connQueue struct {
+	wp   *workerPool
+	conn *Conn
+
+	ring    []queued // a ring whose size is a power of two
+	head    int
+	n       int
+	next    *connQueue // the next connection in the pool's round
+	inRound bool
+}
+
+// queued is a request in a connQueue: its connection is the queue's.
+type queued struct {
+	req *Command
+	ctx *requestCtx
+}
+
+// retainedQueue is the largest ring a connQueue keeps once empty (16 KiB): with the
+// default MaxConnInflight a connection grows its ring once and keeps it, and a larger
+// burst's ring goes back to the heap, not to an idle connection.
+const retainedQueue = DefaultMaxConnInflight
+
+// queueIn returns the connection's sub-queue in wp, made on first use. Only the
+// connection's reader calls it.
+func (c *Conn) queueIn(wp *workerPool) *connQueue {
+	for _, q := range c.flow.queues {
+		if q.wp == wp {
+			return q
+		}
+	}
+	q := &connQueue{wp: wp, conn: c}
+	c.flow.queues = append(c.flow.queues, q)
+	return q
+}
+
+func (q *connQueue) put(r queued) {
+	if q.n == len(q.ring) {
+		q.grow()
+	}
+	q.ring[(q.head+q.n)&(len(q.ring)-1)] = r
+	q.n++
+}
+
+func (q *connQueue) take() queued {
+	r := q.ring[q.head]
+	q.ring[q.head] = queued{}
+	q.head = (q.head + 1) & (len(q.ring) - 1)
+	q.n--
+	if q.n == 0 {
+		q.head = 0
+		if len(q.ring) > retainedQueue {
+			q.ring = nil
+		}
+	}
+	return r
+}
+
+func (q *connQueue) grow() {
+	r := make([]queued, max(2*len(q.ring), 8))
+	for i := range q.n {
+		r[i] = q.ring[(q.head+i)&(len(q.ring)-1)]
+	}
+	q.ring, q.head = r, 0
+}
+
+// push queues the request in q, its connection's sub-queue of wp, or reports false
+// when the pool's queue is full or closed.
+func (wp *workerPool) push(q *connQueue, req *Command, ctx *requestCtx) bool {
 	wp.mu.Lock()
 	if wp.n >= wp.opts.QueueSize || wp.closed {
 		wp.mu.Unlock()
 		return false
 	}
-	if wp.n == len(wp.queue) {
-		wp.grow()
+	q.put(queued{req, ctx})
+	if !q.inRound {
+		wp.enter(q)
 	}
-	wp.queue[(wp.head+wp.n)%len(wp.queue)] = t
 	wp.n++
 	wp.wakeOne()
 	wp.mu.Unlock()
 	return true
 }
 
-func (wp *workerPool) grow() {
-	q := make([]task, min(max(2*len(wp.queue), 64), wp.opts.QueueSize))
-	for i := range wp.n {
-		q[i] = wp.queue[(wp.head+i)%len(wp.queue)]
+// enter puts q at the back of the round. mu is held.
+func (wp *workerPool) enter(q *connQueue) {
+	q.inRound = true
+	if wp.last == nil {
+		wp.first = q
+	} else {
+		wp.last.next = q
 	}
-	wp.queue, wp.head = q, 0
+	wp.last = q
+}
+
+// next takes the oldest request of the connection at the front of the round, which
+// goes to the back if it has more. mu is held and a request is queued.
+func (wp *workerPool) next() task {
+	q := wp.first
+	wp.first, q.next = q.next, nil
+	if wp.first == nil {
+		wp.last = nil
+	}
+	r := q.take()
+	wp.n--
+	if q.n > 0 {
+		wp.enter(q)
+	} else {
+		q.inRound = false
+	}
+	return task{q.conn, r.req, r.ctx}
 }
 
 // wakeOne signals a parked worker unless one is already on its way. mu is held.
@@ -124,10 +221,7 @@ func (wp *workerPool) pop() (task, bool) {
 			wp.waking--
 		}
 	}
-	t := wp.queue[wp.head]
-	wp.queue[wp.head] = task{}
-	wp.head = (wp.head + 1) % len(wp.queue)
-	wp.n--
+	t := wp.next()
 	if wp.n > 0 {
 		wp.wakeOne()
 	}
@@ -149,12 +243,9 @@ func (wp *workerPool) abort() []task {
 	wp.closed = true
 	wp.cond.Broadcast()
 	dropped := make([]task, 0, wp.n)
-	for i := range wp.n {
-		j := (wp.head + i) % len(wp.queue)
-		dropped = append(dropped, wp.queue[j])
-		wp.queue[j] = task{}
+	for wp.n > 0 {
+		dropped = append(dropped, wp.next())
 	}
-	wp.head, wp.n = 0, 0
 	return dropped
 }
 
@@ -391,7 +482,7 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 		if wp.sel != nil {
 			wp = d.choose(wp, c, req)
 		}
-		if !wp.push(task{c, req, ctx}) {
+		if !wp.push(c.queueIn(wp), req, ctx) {
 			ctx.finish()
 			d.end()
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[OVERLOAD]system busy, start flow control for a while"))

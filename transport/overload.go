@@ -11,7 +11,7 @@ import (
 
 // Defaults of the overload options. Together they bound what peers can make a process
 // hold (docs/OPERATIONS.md, "Overload and hostile peers"): with them a server holds at
-// most about 10000 × 450 KiB of connection buffers and 256 MiB of large bodies.
+// most about 10000 × 470 KiB of connection buffers and queues and 256 MiB of large bodies.
 const (
 	DefaultMaxConnInflight = 1024
 	DefaultMaxInflight     = 1024
@@ -105,6 +105,10 @@ type flow struct {
 	heldN  atomic.Int32 // entries in held: answered looks only when there are some
 	heldMu sync.Mutex
 	held   map[*Command]int64
+
+	// queues are the connection's sub-queues in the worker pools it fed, through
+	// which the pools serve connections in turn; the reader's alone.
+	queues []*connQueue
 }
 
 // share returns how many requests the connection may have in flight now.
