@@ -129,9 +129,13 @@ func TestReadme(t *testing.T) {
 	goCmd(ctx, t, dir, env, "build", "-o", filepath.Join(dir, "bin")+string(filepath.Separator), "./provider", "./consumer")
 
 	stopProvider := startProvider(ctx, t, filepath.Join(dir, "bin", "provider"))
-	out, err := exec.CommandContext(ctx, filepath.Join(dir, "bin", "consumer")).CombinedOutput()
+	// The answer is on standard output; the logs go to standard error.
+	consumerCmd := exec.CommandContext(ctx, filepath.Join(dir, "bin", "consumer"))
+	var stderr strings.Builder
+	consumerCmd.Stderr = &stderr
+	out, err := consumerCmd.Output()
 	if err != nil {
-		t.Fatalf("README step 4: the consumer failed: %v\n%s", err, out)
+		t.Fatalf("README step 4: the consumer failed: %v\n%s%s", err, out, stderr.String())
 	}
 	if got, want := strings.TrimSpace(string(out)), expectedAnswer(t, blocks[4].code); got != want {
 		t.Fatalf("README step 4: the consumer printed %q, the README says %q", got, want)
