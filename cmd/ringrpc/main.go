@@ -51,6 +51,9 @@ commands:
   members                          list cluster members (needs --seed)
   ring SERVICE                     show each provider's share of a service's ring, its
                                    checksum, and which members route differently (needs --seed)
+  health [SERVICE]                 the serving status of a server (--addr) or of every provider
+                                   (--seed), of SERVICE or of the whole server; exit 1 unless
+                                   all are SERVING
   keys install|use|remove KEY      rotate the gossip key on every member (needs --seed and
                                    --gossip-key with a key the cluster has)
 
@@ -67,6 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) error{
 		"call": cmdCall, "services": cmdServices, "members": cmdMembers, "ring": cmdRing, "keys": cmdKeys,
+		"health": cmdHealth,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -40,17 +40,14 @@ func New(n int) *Semaphore {
 	return &Semaphore{max: int64(n), freed: make(chan struct{}, 1)}
 }
 
-// TryAcquire takes a permit if one is free.
+// TryAcquire takes a permit if one is free. It is one atomic add when one is: a
+// compare-and-swap loop would retry under the contention permits see.
 func (s *Semaphore) TryAcquire() bool {
-	for {
-		n := s.used.Load()
-		if n >= s.max {
-			return false
-		}
-		if s.used.CompareAndSwap(n, n+1) {
-			return true
-		}
+	if s.used.Add(1) <= s.max {
+		return true
 	}
+	s.Release(1) // over: give back, and wake a waiter the overshoot may have hidden a permit from
+	return false
 }
 
 // Acquire waits for a permit until ctx's deadline (or, without one, for timeout),
