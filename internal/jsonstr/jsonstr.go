@@ -9,13 +9,28 @@ const hexDigits = "0123456789abcdef"
 // Append writes s as a JSON string: quotes, backslashes and control characters
 // escaped, invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped, other text as
 // raw UTF-8. Unlike encoding/json it leaves <, > and & alone.
-func Append(dst []byte, s string) []byte {
+func Append(dst []byte, s string) []byte { return appendString(dst, s, &plainSafe) }
+
+// AppendHTML writes s as Append does, and escapes <, > and & too, as encoding/json
+// and go-json do by default.
+func AppendHTML(dst []byte, s string) []byte { return appendString(dst, s, &htmlSafe) }
+
+// plainSafe and htmlSafe mark the ASCII bytes a JSON string holds as they are.
+var plainSafe, htmlSafe = func() (plain, html [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		plain[c] = c != '"' && c != '\\'
+		html[c] = plain[c] && c != '<' && c != '>' && c != '&'
+	}
+	return plain, html
+}()
+
+func appendString(dst []byte, s string, safe *[utf8.RuneSelf]bool) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if safe[c] {
 				i++
 				continue
 			}
