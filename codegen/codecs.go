@@ -132,18 +132,10 @@ func basicShape(b *types.Basic) shape {
 // custom reports whether t or *t has its own JSON or text methods, which generated
 // code must not bypass.
 func custom(t types.Type) bool {
-	if types.IsInterface(t) {
-		return false
+	if p, ok := types.Unalias(t).(*types.Pointer); ok && hasCustomJSON(p.Elem()) {
+		return true
 	}
-	for _, mt := range []types.Type{t, types.NewPointer(t)} {
-		ms := types.NewMethodSet(mt)
-		for _, name := range []string{"MarshalJSON", "UnmarshalJSON", "MarshalText", "UnmarshalText"} {
-			if ms.Lookup(nil, name) != nil {
-				return true
-			}
-		}
-	}
-	return false
+	return hasCustomJSON(t)
 }
 
 // nameable reports whether the output file can spell t: every named type in it is

@@ -390,9 +390,9 @@ func convert(t types.Type, basic, v string) string {
 
 func convertPtr(t types.Type, basic, v string) string {
 	if basicName(t, basic) {
-		return "(*" + basic + ")(&" + v + ")"
+		return "(*" + basic + ")(" + addr(v) + ")"
 	}
-	return "&" + v
+	return addr(v)
 }
 
 func isPlainBytes(t types.Type) bool {

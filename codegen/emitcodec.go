@@ -436,9 +436,9 @@ func (e *emitter) decodeValueWith(cs *codecs, recv, ptr string, t types.Type, ex
 	rpcName := e.pkg(rpcPath)
 	switch cs.shapeOf(t) {
 	case shapeString:
-		e.p("%s.String(%s)", recv, ptrTo(t, "string", expr))
+		e.p("%s.String(%s)", recv, convertPtr(t, "string", expr))
 	case shapeBool:
-		e.p("%s.Bool(%s)", recv, ptrTo(t, "bool", expr))
+		e.p("%s.Bool(%s)", recv, convertPtr(t, "bool", expr))
 	case shapeInt:
 		e.p("%s.ReadInt(%s, %s)", rpcName, ptr, addr(expr))
 	case shapeUint:
@@ -456,12 +456,4 @@ func (e *emitter) decodeValueWith(cs *codecs, recv, ptr string, t types.Type, ex
 	default:
 		e.p("%s.Value(%s)", recv, addr(expr))
 	}
-}
-
-// ptrTo is the address of expr as a *basic, converted when t is a named type.
-func ptrTo(t types.Type, basic, expr string) string {
-	if basicName(t, basic) {
-		return "(*" + basic + ")(" + addr(expr) + ")"
-	}
-	return addr(expr)
 }

@@ -182,10 +182,10 @@ func (in *Instrumentation) clientAttempt(next rpc.Invoker) rpc.Invoker {
 		ctx, span := in.tracer.Start(ctx, call.Service()+"/"+call.Method()+" attempt", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 		err := next(ctx, call)
 		end(span, err)
-		counted := metric.WithAttributes(append(callAttrs(call), codeAttr(err))...)
-		in.attempts.Add(ctx, 1, counted)
+		base := callAttrs(call)
+		in.attempts.Add(ctx, 1, metric.WithAttributes(append(base, codeAttr(err))...))
 		if call.Attempt() > 0 {
-			in.failovers.Add(ctx, 1, metric.WithAttributes(callAttrs(call)...))
+			in.failovers.Add(ctx, 1, metric.WithAttributes(base...))
 		}
 		return err
 	}
@@ -194,7 +194,7 @@ func (in *Instrumentation) clientAttempt(next rpc.Invoker) rpc.Invoker {
 func (in *Instrumentation) serverCall(next rpc.Invoker) rpc.Invoker {
 	return func(ctx context.Context, call *rpc.Call) error {
 		start := time.Now()
-		ctx = in.prop.Extract(ctx, metadataCarrier(rpc.IncomingMetadata(ctx)))
+		ctx = in.prop.Extract(ctx, propagation.MapCarrier(rpc.IncomingMetadata(ctx)))
 		attrs := callAttrs(call)
 		ctx, span := in.tracer.Start(ctx, call.Service()+"/"+call.Method(), trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(append(attrs, peerAttrs("client", call.Peer())...)...))
@@ -245,23 +245,4 @@ func peerAttrs(side, addr string) []attribute.KeyValue {
 		attrs = append(attrs, attribute.Int(side+".port", p))
 	}
 	return attrs
-}
-
-// metadataCarrier reads a trace context from call metadata.
-type metadataCarrier rpc.Metadata
-
-func (m metadataCarrier) Get(key string) string { return m[key] }
-
-func (m metadataCarrier) Set(key, value string) {
-	if m != nil {
-		m[key] = value
-	}
-}
-
-func (m metadataCarrier) Keys() []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	return keys
 }

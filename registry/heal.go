@@ -142,7 +142,8 @@ func (r *Registry) healLoop() {
 func (r *Registry) resync(before map[string]bool) map[string]bool {
 	now := map[string]bool{}
 	var targets []string
-	for _, m := range r.Snapshot().Divergent() {
+	s := r.snap.Load() // the members and the digest: no need for a whole Snapshot
+	for _, m := range (Snapshot{Members: s.members, Digest: s.digest}).Divergent() {
 		now[m.Name] = true
 		if before[m.Name] && m.GossipAddr != "" {
 			targets = append(targets, m.GossipAddr)
@@ -180,16 +181,15 @@ func (r *Registry) saveState() {
 	r.mu.Lock()
 	p := persisted{Name: r.opts.NodeName, Cluster: r.opts.Cluster}
 	for _, k := range slices.Sorted(maps.Keys(r.known)) {
-		p.Members = append(p.Members, r.known[k])
+		// Seen to the minute in the file: forgetting takes 72 h, and a file that
+		// changed every second would be rewritten at every heal round.
+		m := r.known[k]
+		m.Seen = m.Seen.Truncate(time.Minute)
+		p.Members = append(p.Members, m)
 	}
 	r.mu.Unlock()
-	if kr := r.opts.ml.Keyring; kr != nil {
-		p.Keys = append(p.Keys, kr.GetPrimaryKey())
-		for _, k := range kr.GetKeys() {
-			if !slices.Equal(k, kr.GetPrimaryKey()) {
-				p.Keys = append(p.Keys, k)
-			}
-		}
+	for _, k := range r.Keys() {
+		p.Keys = append(p.Keys, k)
 	}
 	if err := r.state.write(p); err != nil {
 		r.log.Warn("registry: keeping state", "err", err)
@@ -282,12 +282,7 @@ func (r *Registry) answers(v verdict) bool {
 	if _, err := r.ml.Ping(v.name, v.addr); err == nil {
 		return true
 	}
-	c, err := net.DialTimeout("tcp", v.addr.String(), r.opts.ml.ProbeInterval)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
+	return r.answersAt(v.addr.String())
 }
 
 // awaitRefute waits, for ten probe intervals and at least a second, for gossip

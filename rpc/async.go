@@ -115,10 +115,6 @@ func (a *asyncCall[T]) start() {
 
 // try sends the nth attempt; its outcome arrives in done.
 func (a *asyncCall[T]) try() {
-	a.call.peer = a.call.addrs[a.n]
-	if a.n > 0 {
-		a.c.refreshDeadline(a.ctx, a.call)
-	}
 	conn, err := a.c.connect(a.ctx, a.call, a.n)
 	if err != nil {
 		a.done(nil, err)

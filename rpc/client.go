@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ringrpc/ringrpc/internal/sem"
@@ -63,8 +63,7 @@ type Client struct {
 	// asyncSlots bounds async calls in flight, their callbacks included.
 	asyncSlots *sem.Semaphore
 
-	mu     sync.Mutex
-	closed bool
+	closed atomic.Bool // read by every async call
 }
 
 // NewClient returns a client; it connects to providers on first use.
@@ -107,19 +106,13 @@ func (c *Client) Transport() *transport.Client { return c.tc }
 // ErrClosed, closes every connection and waits for the client's goroutines, future
 // callbacks included: a callback must not call Close.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
+	c.closed.Store(true)
 	err := c.tc.Close()
 	c.run.close()
 	return err
 }
 
-func (c *Client) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
+func (c *Client) isClosed() bool { return c.closed.Load() }
 
 // NewCall starts a call of svc's method number method; generated code writes the
 // arguments into its Args and passes it to Invoke, InvokeOneway or InvokeAsync, which

@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"runtime/debug"
 	"sync"
 
@@ -19,7 +18,7 @@ import (
 // failing decode stalls no other call.
 type Future[T any] struct {
 	done  chan struct{}
-	run   *runner        // where callbacks run; nil for futures completed before they return
+	run   *runner        // where callbacks run
 	slots *sem.Semaphore // the client's async slot this call holds, given back when it is over
 
 	mu        sync.Mutex
@@ -88,10 +87,6 @@ func (f *Future[T]) finish(set func()) {
 			f.mu.Unlock()
 		}
 	}
-	if f.run == nil {
-		notify()
-		return
-	}
 	f.run.runOrCall(notify)
 }
 
@@ -129,11 +124,7 @@ func (f *Future[T]) decodeResp() (v T, err error) {
 func (f *Future[T]) call(cb func(T, error), v T, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			log := slog.Default()
-			if f.run != nil {
-				log = f.run.log
-			}
-			log.Error("rpc: a future's OnComplete callback panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			f.run.log.Error("rpc: a future's OnComplete callback panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
 	cb(v, err)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -32,13 +33,13 @@ func (w *JSONWriter) fail(err error) {
 func (w *JSONWriter) Raw(s string) { w.buf = append(w.buf, s...) }
 
 // String appends s as a JSON string.
-func (w *JSONWriter) String(s string) { w.buf = appendJSONString(w.buf, s, true) }
+func (w *JSONWriter) String(s string) { w.buf = jsonstr.AppendHTML(w.buf, s) }
 
 // QuotedString appends the JSON string of s's JSON string, as the ",string" option of
 // a struct field asks.
 func (w *JSONWriter) QuotedString(s string) {
-	inner := appendJSONString(nil, s, true)
-	w.buf = appendJSONString(w.buf, string(inner), false)
+	inner := jsonstr.AppendHTML(nil, s)
+	w.buf = jsonstr.Append(w.buf, bytesString(inner)) // Append keeps nothing of it
 }
 
 // Bool appends true or false.
@@ -100,12 +101,7 @@ func (w *JSONWriter) ObjectEnd(start int) {
 // SortedKeys returns the keys of m, a map with string keys, in the order
 // encoding/json writes them: byte-wise.
 func SortedKeys[M ~map[K]V, K ~string, V any](m M) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return slices.Sorted(maps.Keys(m))
 }
 
 // SortedIntKeys returns the keys of m, a map with signed integer keys, in the order
@@ -133,12 +129,4 @@ func SortedUintKeys[M ~map[K]V, K Unsigned, V any](m M) []K {
 		return cmp.Compare(string(strconv.AppendUint(x[:0], uint64(a), 10)), string(strconv.AppendUint(y[:0], uint64(b), 10)))
 	})
 	return keys
-}
-
-// appendJSONString writes s as encoding/json does; html escapes <, > and &.
-func appendJSONString(dst []byte, s string, html bool) []byte {
-	if html {
-		return jsonstr.AppendHTML(dst, s)
-	}
-	return jsonstr.Append(dst, s)
 }

@@ -146,11 +146,6 @@ func errOrNil(e *Error) error {
 // attempt sends the call to its nth provider once and waits for the outcome: nil and
 // call.resp set on success, else the error and what it proves.
 func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) {
-	addr := call.addrs[n]
-	call.peer = addr
-	if n > 0 {
-		c.refreshDeadline(ctx, call)
-	}
 	conn, err := c.connect(ctx, call, n)
 	if err != nil {
 		return c.failed(ctx, call, err)
@@ -179,11 +174,16 @@ func invokeOneway(ctx context.Context, conn *transport.Conn, call *Call) error {
 	return <-written
 }
 
-// connect returns the connection to the call's nth provider. A dial gets a share of
+// connect makes the call's nth provider its peer, with what remains of the deadline,
+// and returns the connection to it. A dial gets a share of
 // what remains of the deadline, at most ConnectTimeout, so that a provider that never
 // answers the connect leaves time for the next.
 func (c *Client) connect(ctx context.Context, call *Call, n int) (*transport.Conn, error) {
 	addr := call.addrs[n]
+	call.peer = addr
+	if n > 0 {
+		c.refreshDeadline(ctx, call)
+	}
 	if conn := c.tc.Connected(addr); conn != nil {
 		return conn, nil
 	}

@@ -127,16 +127,6 @@ func runBeforeHooks(c *Conn, req *Command) error {
 	return nil
 }
 
-// waitLimit is how long a call may still wait: until the context's deadline, or
-// timeout (Options.Timeout) without one. Only the slow paths that must wait ask, so
-// that the fast ones read no clock.
-func waitLimit(ctx context.Context, timeout time.Duration) time.Duration {
-	if dl, ok := ctx.Deadline(); ok {
-		return time.Until(dl)
-	}
-	return timeout
-}
-
 // InvokeSync sends req and waits for its response, until ctx ends, the deadline (the
 // context's, or Options.Timeout) passes, or the connection fails. A response with a
 // non-zero code is returned as a response, not an error. req is not modified. The

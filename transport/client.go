@@ -126,11 +126,8 @@ func (cl *Client) Conn(ctx context.Context, addr string) (*Conn, error) {
 	if s == nil {
 		s = cl.addSlot(addr)
 	}
-	i := 0
-	if len(s.conns) > 1 {
-		i = int(s.rr.Add(1) % uint32(len(s.conns)))
-	}
-	if c := s.conns[i].Load(); c != nil && c.usable() {
+	i, c := s.pick()
+	if c != nil {
 		return c, nil
 	}
 	return cl.dial(ctx, addr, s, i)
@@ -314,12 +311,19 @@ func (cl *Client) Connected(addr string) *Conn {
 	if s == nil {
 		return nil
 	}
+	_, c := s.pick()
+	return c
+}
+
+// pick chooses the slot's next connection round-robin: its index, and the
+// connection when new calls may use it.
+func (s *slot) pick() (int, *Conn) {
 	i := 0
 	if len(s.conns) > 1 {
 		i = int(s.rr.Add(1) % uint32(len(s.conns)))
 	}
 	if c := s.conns[i].Load(); c != nil && c.usable() {
-		return c
+		return i, c
 	}
-	return nil
+	return i, nil
 }

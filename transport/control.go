@@ -44,10 +44,19 @@ func isControl(code int32) bool {
 // closing, when no oneway permit is free at once (the writer returns the permit of
 // every oneway frame it writes), or when the write buffer is full.
 func (c *Conn) sendCancel(opaque int32) {
+	if c.isClosing() {
+		return
+	}
+	c.notify(&Command{Code: codeCancel, ExtFields: Fields{{Key: fieldCancelOpaque, Value: strconv.FormatInt(int64(opaque), 10)}}})
+}
+
+// notify sends a oneway notice without waiting, when a oneway permit is free at once
+// (the writer returns the permit of every oneway frame it writes) and the write
+// buffer has room.
+func (c *Conn) notify(n *Command) {
 	if c.isClosing() || !c.cfg.onewayPermits.tryAcquire() {
 		return
 	}
-	n := &Command{Code: codeCancel, ExtFields: Fields{{Key: fieldCancelOpaque, Value: strconv.FormatInt(int64(opaque), 10)}}}
 	if err := c.send(noWait, n, c.nextOpaque.Add(1), FlagOneway, c.cfg.serialize); err != nil {
 		c.cfg.onewayPermits.release(1)
 	}
@@ -90,11 +99,4 @@ func (c *Conn) ping() (queued bool) {
 
 // sendGoingAway tells the peer, best effort and without waiting, that this side is
 // shutting down: it stops sending new requests on the connection.
-func (c *Conn) sendGoingAway() {
-	if c.isClosing() || !c.cfg.onewayPermits.tryAcquire() {
-		return
-	}
-	if err := c.send(noWait, &Command{Code: codeGoingAway}, c.nextOpaque.Add(1), FlagOneway, c.cfg.serialize); err != nil {
-		c.cfg.onewayPermits.release(1)
-	}
-}
+func (c *Conn) sendGoingAway() { c.notify(&Command{Code: codeGoingAway}) }

@@ -68,7 +68,6 @@ type Pool struct{ wp workerPool }
 type workerPool struct {
 	d    *dispatcher // the owner: pools of another owner are not chosen
 	p    Processor
-	sel  func(*Command) *Pool // PoolOptions.Select: nil for most
 	opts PoolOptions
 
 	mu     sync.Mutex
@@ -323,7 +322,7 @@ func (d *dispatcher) register(code int32, isDefault bool, p Processor, opts Pool
 
 // init readies wp to run p for d, sized by opts; its workers are not yet started.
 func (wp *workerPool) init(d *dispatcher, p Processor, opts PoolOptions) {
-	wp.d, wp.p, wp.sel = d, p, opts.Select
+	wp.d, wp.p = d, p
 	wp.opts = opts
 	wp.opts.Workers = orDefault(opts.Workers, DefaultWorkers)
 	wp.opts.QueueSize = orDefault(opts.QueueSize, DefaultQueueSize)
@@ -339,7 +338,7 @@ func (d *dispatcher) newPool(p Processor, opts PoolOptions) (*Pool, error) {
 	pool := new(Pool)
 	wp := &pool.wp
 	wp.init(d, p, opts)
-	wp.sel = nil // a chosen pool runs what it is given
+	wp.opts.Select = nil // a chosen pool runs what it is given
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.extra = append(d.extra, wp)
@@ -479,7 +478,7 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 		}
 	default:
 		ctx := d.requestCtx(c, req)
-		if wp.sel != nil {
+		if wp.opts.Select != nil {
 			wp = d.choose(wp, c, req)
 		}
 		if !wp.push(c.queueIn(wp), req, ctx) {
@@ -499,7 +498,7 @@ func (d *dispatcher) choose(wp *workerPool, c *Conn, req *Command) (chosen *work
 			chosen = wp
 		}
 	}()
-	if p := wp.sel(req); p != nil && p.wp.d == d {
+	if p := wp.opts.Select(req); p != nil && p.wp.d == d {
 		return &p.wp
 	}
 	return wp

@@ -239,9 +239,9 @@ func (e *ShutdownError) Unwrap() error { return e.Err }
 // until they return, and Close waits for them. When ctx ends during the writing, it
 // closes the connections left and returns an error saying so.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopAccepting()
+	conns := s.stopAccepting()
 	drained := s.disp.drain()
-	for _, c := range s.Conns() {
+	for _, c := range conns {
 		c.sendGoingAway()
 	}
 	select {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ringrpc/ringrpc/internal/sem"
 )
 
 // writer is the write side of a Conn. Senders encode their frames into one queue; the
@@ -206,7 +208,7 @@ func (w *writer) spaceLocked() chan struct{} {
 // Options.Timeout.
 func (w *writer) waitSpace(ctx context.Context, space <-chan struct{}) error {
 	start := time.Now()
-	t := time.NewTimer(waitLimit(ctx, w.conn.cfg.timeout))
+	t := time.NewTimer(sem.WaitLimit(ctx, w.conn.cfg.timeout))
 	defer t.Stop()
 	select {
 	case <-space:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/ringrpc/ringrpc/rpc"
@@ -44,7 +45,7 @@ func cmdHealth(args []string, stdout, stderr io.Writer) error {
 		rows = append(rows, check(s, s.client, c.addr, service))
 	} else {
 		for _, m := range s.reg.Members() {
-			if m.RPCAddr == "" || service != "" && !provides(m.Services, service) {
+			if m.RPCAddr == "" || service != "" && !slices.Contains(m.Services, service) {
 				continue
 			}
 			client, err := s.newClient(rpc.StaticAddress(m.RPCAddr))
@@ -77,15 +78,6 @@ func check(s *session, client *rpc.Client, addr, service string) healthRow {
 		row.Error = s.diagnose(addr, err).Error()
 	}
 	return row
-}
-
-func provides(services []string, service string) bool {
-	for _, s := range services {
-		if s == service {
-			return true
-		}
-	}
-	return false
 }
 
 func printHealth(w io.Writer, rows []healthRow, asJSON bool) error {

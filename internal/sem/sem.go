@@ -16,8 +16,9 @@ var (
 	ErrClosed   = errors.New("closed while waiting for a permit")
 )
 
-// waitLimit is how long a wait may last: until ctx's deadline, or timeout without one.
-func waitLimit(ctx context.Context, timeout time.Duration) time.Duration {
+// WaitLimit is how long a wait may last: until ctx's deadline, or timeout without
+// one. Only slow paths that must wait ask, so that fast ones read no clock.
+func WaitLimit(ctx context.Context, timeout time.Duration) time.Duration {
 	if dl, ok := ctx.Deadline(); ok {
 		return time.Until(dl)
 	}
@@ -59,7 +60,7 @@ func (s *Semaphore) Acquire(ctx context.Context, timeout time.Duration, done <-c
 	}
 	s.waiters.Add(1)
 	defer s.waiters.Add(-1)
-	t := time.NewTimer(waitLimit(ctx, timeout))
+	t := time.NewTimer(WaitLimit(ctx, timeout))
 	defer t.Stop()
 	for {
 		// A release between the failed try and the wait leaves its token behind.
