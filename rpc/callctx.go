@@ -21,23 +21,50 @@ import (
 // a standard cancelable context that ends with this one. Contexts derived from the
 // handler's, directly or through values, hang on that standard context as children and
 // start no goroutine.
+//
+// Every call makes one, so it is kept to 80 bytes: the deadline is a monotonic offset,
+// the reason it ended a small code, and the standard context's parts a pointer.
 type callCtx struct {
 	parent   context.Context
-	deadline time.Time // zero: none of its own
+	deadline time.Duration // since monoBase; 0: none of its own
 	in       Metadata
 	peer     string
 
 	mu       sync.Mutex
 	out      Metadata
-	returned bool // the handler returned: reply metadata is no longer taken
-	err      error
-	std      context.Context // made on first need; ends with this context
-	cancel   context.CancelFunc
-	stop     func() bool // stops the watch of the parent
+	returned bool    // the handler returned: reply metadata is no longer taken
+	ended    endCode // why it ended; endNone while it runs
+	std      *stdCtx // made on first need; ends with this context
 }
 
+// stdCtx is the standard context a callCtx makes on first need, and the watch of the
+// parent that ends it.
+type stdCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	stop   func() bool // stops the watch of the parent; nil once stopped
+}
+
+// endCode says why a callCtx ended.
+type endCode uint8
+
+const (
+	endNone     endCode = iota
+	endCanceled         // the handler returned
+	endDeadline         // the caller's deadline passed
+	endParent           // the parent ended: its Err says why
+)
+
+// monoBase is the origin of callCtx deadlines. Offsets from it keep the monotonic
+// reading that time.Until and time.Since use.
+var monoBase = time.Now()
+
 func newCallCtx(parent context.Context, deadline time.Time, in Metadata, peer string) *callCtx {
-	return &callCtx{parent: parent, deadline: deadline, in: in, peer: peer}
+	c := &callCtx{parent: parent, in: in, peer: peer}
+	if !deadline.IsZero() {
+		c.deadline = max(deadline.Sub(monoBase), 1)
+	}
+	return c
 }
 
 // handlerCtx returns the handler context ctx is or derives from, or nil.
@@ -46,11 +73,20 @@ func handlerCtx(ctx context.Context) *callCtx {
 	return c
 }
 
+// ownDeadline returns the caller's deadline, or the zero time.
+func (c *callCtx) ownDeadline() time.Time {
+	if c.deadline == 0 {
+		return time.Time{}
+	}
+	return monoBase.Add(c.deadline)
+}
+
 func (c *callCtx) Deadline() (time.Time, bool) {
-	if pd, ok := c.parent.Deadline(); ok && (c.deadline.IsZero() || pd.Before(c.deadline)) {
+	own := c.ownDeadline()
+	if pd, ok := c.parent.Deadline(); ok && (own.IsZero() || pd.Before(own)) {
 		return pd, true
 	}
-	return c.deadline, !c.deadline.IsZero()
+	return own, !own.IsZero()
 }
 
 func (c *callCtx) Value(key any) any {
@@ -67,27 +103,44 @@ func (c *callCtx) Value(key any) any {
 
 func (c *callCtx) Err() error {
 	c.mu.Lock()
-	err, std := c.err, c.std
+	ended, std := c.ended, c.std
 	c.mu.Unlock()
-	if err != nil {
-		return err
+	if ended != endNone {
+		return c.errOf(ended)
 	}
+	var err error
 	if std != nil {
-		err = std.Err() // its timer keeps the deadline
+		err = std.ctx.Err() // its timer keeps the deadline
 	}
-	if err == nil {
-		err = c.parent.Err()
-	}
-	if err == nil && !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
-		err = context.DeadlineExceeded
-	}
-	if err == nil {
+	switch {
+	case err == context.DeadlineExceeded:
+		ended = endDeadline
+	case err != nil:
+		ended = endCanceled
+	case c.parent.Err() != nil:
+		ended = endParent
+	case c.deadline != 0 && time.Since(monoBase) >= c.deadline:
+		ended = endDeadline
+	default:
 		return nil
 	}
-	c.end(err)
+	c.end(ended)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
+	ended = c.ended
+	c.mu.Unlock()
+	return c.errOf(ended)
+}
+
+func (c *callCtx) errOf(e endCode) error {
+	switch e {
+	case endDeadline:
+		return context.DeadlineExceeded
+	case endParent:
+		if err := c.parent.Err(); err != nil {
+			return err
+		}
+	}
+	return context.Canceled
 }
 
 func (c *callCtx) Done() <-chan struct{} { return c.standard().Done() }
@@ -98,60 +151,64 @@ func (c *callCtx) standard() context.Context {
 	c.mu.Lock()
 	if c.std != nil {
 		defer c.mu.Unlock()
-		return c.std
+		return c.std.ctx
 	}
-	if c.deadline.IsZero() {
-		c.std, c.cancel = context.WithCancel(context.Background())
+	s := new(stdCtx)
+	if dl := c.ownDeadline(); dl.IsZero() {
+		s.ctx, s.cancel = context.WithCancel(context.Background())
 	} else {
-		c.std, c.cancel = context.WithDeadline(context.Background(), c.deadline)
+		s.ctx, s.cancel = context.WithDeadline(context.Background(), dl)
 	}
-	std, ended := c.std, c.err != nil
+	c.std = s
+	ended := c.ended != endNone
 	c.mu.Unlock()
 	if ended {
-		c.cancel()
-		return std
+		s.cancel()
+		return s.ctx
 	}
 	// The transport's request context implements AfterFunc: watching it starts no
 	// goroutine.
-	stop := context.AfterFunc(c.parent, c.parentEnded)
+	stop := context.AfterFunc(c.parent, func() { c.end(endParent) })
 	c.mu.Lock()
-	if c.err == nil {
-		c.stop = stop
+	if c.ended == endNone {
+		s.stop = stop
 		stop = nil
 	}
 	c.mu.Unlock()
 	if stop != nil { // ended meanwhile
 		stop()
 	}
-	return std
+	return s.ctx
 }
 
-func (c *callCtx) parentEnded() {
-	err := c.parent.Err()
-	if err == nil {
-		err = context.Canceled
-	}
-	c.end(err)
-}
-
-// end ends the context once with err: the standard context, if made, is cancelled
-// and the parent watch stops.
-func (c *callCtx) end(err error) {
+// end ends the context once, for why: the standard context, if made, is cancelled and
+// the parent watch stops.
+func (c *callCtx) end(why endCode) {
 	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
+	s := c.endLocked(why)
+	c.mu.Unlock()
+	s.stopAll()
+}
+
+// endLocked records why the context ended, if it had not, and returns the standard
+// context to cancel outside the lock. mu is held.
+func (c *callCtx) endLocked(why endCode) *stdCtx {
+	if c.ended != endNone {
+		return nil
+	}
+	c.ended = why
+	return c.std
+}
+
+// stopAll stops the parent watch and cancels the standard context.
+func (s *stdCtx) stopAll() {
+	if s == nil {
 		return
 	}
-	c.err = err
-	cancel, stop := c.cancel, c.stop
-	c.stop = nil
-	c.mu.Unlock()
-	if stop != nil {
-		stop()
+	if s.stop != nil {
+		s.stop()
 	}
-	if cancel != nil {
-		cancel()
-	}
+	s.cancel()
 }
 
 // setReply adds a pair to the reply metadata, until the handler returns.
@@ -174,8 +231,9 @@ func (c *callCtx) release() Metadata {
 	c.mu.Lock()
 	c.returned = true
 	out := c.out
+	s := c.endLocked(endCanceled)
 	c.mu.Unlock()
-	c.end(context.Canceled)
+	s.stopAll()
 	return out
 }
 

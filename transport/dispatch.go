@@ -260,9 +260,16 @@ type dispatcher struct {
 	frozen  atomic.Bool
 	stopped bool // the pools are closed: new ones are made closed; guarded by mu
 
-	// inflight counts accepted requests not yet answered; drainBit marks a draining
-	// dispatcher, which turns new requests away with GO_AWAY.
-	inflight  atomic.Int64
+	// inflight counts accepted requests not yet answered (MaxInflight bounds it);
+	// drainBit marks a draining dispatcher, which turns new requests away with
+	// GO_AWAY. active counts the connections with requests in flight. Every request
+	// writes them from the reader and from a worker: they have a cache line of their
+	// own, so that what readers and workers only read does not move with them.
+	_        [64]byte
+	inflight atomic.Int64
+	active   atomic.Int64
+	_        [64]byte
+
 	drained   chan struct{}
 	drainOnce sync.Once
 	drainOne  sync.Once // drain sets drainBit once
@@ -420,6 +427,9 @@ func waitWorkers(ps []*workerPool) {
 		wp.workers.Wait()
 	}
 }
+
+// accepted returns the requests accepted and not yet answered.
+func (d *dispatcher) accepted() int64 { return d.inflight.Load() &^ drainBit }
 
 // running returns the requests accepted and not yet answered: once the queues are
 // dropped, the processors still running.

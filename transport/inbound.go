@@ -13,20 +13,35 @@ import (
 // processor returns.
 //
 // It implements AfterFunc, which the context package looks for: contexts derived from
-// it with WithCancel, WithTimeout or AfterFunc start no goroutine. Done's channel is
-// made only when asked for. It carries no values and no deadline.
+// it with WithCancel, WithTimeout or AfterFunc start no goroutine. It carries no values
+// and no deadline. What only watchers need (Done's channel, the functions to run) is
+// made when first asked for: most processors never ask, and every request has one of
+// these, so it is kept to 32 bytes.
 type requestCtx struct {
-	opaque   int32
-	ended    atomic.Bool // Err's answer, without the lock
-	finished atomic.Bool // the worker is done with it: the table may drop it
-	watched  atomic.Bool // Done or AfterFunc was called: end must take the lock
-	next     *requestCtx // the inbound table's chain; guarded by the table's mu
-
+	opaque int32
+	state  atomic.Uint32 // ctxEnded | ctxFinished | ctxWatched
+	next   *requestCtx   // the inbound table's chain; the table's owner's alone
 	mu     sync.Mutex
+	w      *ctxWatch // made by the first Done or AfterFunc; guarded by mu
+}
+
+// ctxWatch is what a watched requestCtx keeps for its watchers.
+type ctxWatch struct {
 	done   chan struct{}
 	closed bool // done was closed by end
 	funcs  []*afterFunc
 }
+
+const (
+	ctxEnded    = 1 << iota // Err's answer, without the lock
+	ctxFinished             // the worker is done with it: the table may drop it
+	ctxWatched              // Done or AfterFunc was called: end must take the lock
+)
+
+func (r *requestCtx) has(bit uint32) bool { return r.state.Load()&bit != 0 }
+
+// set sets bit and reports whether the state had none of mask before.
+func (r *requestCtx) set(bit, mask uint32) bool { return r.state.Or(bit)&mask == 0 }
 
 // afterFunc is a function registered with requestCtx.AfterFunc; f is nil once it ran
 // or was stopped.
@@ -47,14 +62,15 @@ func (r *requestCtx) Deadline() (deadline time.Time, ok bool) { return }
 func (r *requestCtx) Value(any) any { return nil }
 
 func (r *requestCtx) Err() error {
-	if !r.ended.Load() {
+	s := r.state.Load()
+	if s&ctxEnded == 0 {
 		return nil
 	}
-	if r.watched.Load() {
+	if s&ctxWatched != 0 {
 		// Until end has closed Done's channel, the context has not ended for anyone
 		// who watches it: Err must not say so before Done does.
 		r.mu.Lock()
-		open := r.done != nil && !r.closed
+		open := r.w != nil && r.w.done != nil && !r.w.closed
 		r.mu.Unlock()
 		if open {
 			return nil
@@ -63,21 +79,30 @@ func (r *requestCtx) Err() error {
 	return context.Canceled
 }
 
-// Done and AfterFunc set watched before they look at ended, and end sets ended before
-// it looks at watched: one of the two sees the other, so a context nobody watched
-// ends without taking its lock, and a watched one never misses its end.
+// Done and AfterFunc set ctxWatched before they look at ctxEnded, and end sets
+// ctxEnded and sees ctxWatched in one atomic step: a context nobody watched ends
+// without taking its lock, and a watched one never misses its end.
 
 func (r *requestCtx) Done() <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.watched.Store(true)
-	if r.done == nil {
-		if r.ended.Load() {
+	ended := !r.set(ctxWatched, ctxEnded)
+	w := r.watch()
+	if w.done == nil {
+		if ended {
 			return closedChan
 		}
-		r.done = make(chan struct{})
+		w.done = make(chan struct{})
 	}
-	return r.done
+	return w.done
+}
+
+// watch returns the watchers' state, made on first use. mu is held.
+func (r *requestCtx) watch() *ctxWatch {
+	if r.w == nil {
+		r.w = new(ctxWatch)
+	}
+	return r.w
 }
 
 // AfterFunc arranges for f to run once the context ends; see context.AfterFunc. f runs
@@ -85,14 +110,14 @@ func (r *requestCtx) Done() <-chan struct{} {
 // gives it only cancellations of derived contexts.
 func (r *requestCtx) AfterFunc(f func()) (stop func() bool) {
 	r.mu.Lock()
-	r.watched.Store(true)
-	if r.ended.Load() {
+	if !r.set(ctxWatched, ctxEnded) {
 		r.mu.Unlock()
 		go f() // the caller may hold a lock that f takes
 		return func() bool { return false }
 	}
 	a := &afterFunc{ctx: r, f: f}
-	r.funcs = append(r.funcs, a)
+	w := r.watch()
+	w.funcs = append(w.funcs, a)
 	r.mu.Unlock()
 	return a.stop
 }
@@ -106,9 +131,10 @@ func (a *afterFunc) stop() bool {
 		return false
 	}
 	a.f = nil
-	for i, b := range r.funcs {
+	w := r.w
+	for i, b := range w.funcs {
 		if b == a {
-			r.funcs = append(r.funcs[:i], r.funcs[i+1:]...)
+			w.funcs = append(w.funcs[:i], w.funcs[i+1:]...)
 			break
 		}
 	}
@@ -116,21 +142,27 @@ func (a *afterFunc) stop() bool {
 }
 
 // end ends the context once: Done's channel closes and the registered functions run.
-func (r *requestCtx) end() {
-	if !r.ended.CompareAndSwap(false, true) || !r.watched.Load() {
+func (r *requestCtx) end() { r.endWith(ctxEnded) }
+
+// endWith sets bits, ctxEnded among them, and ends the context if it had not ended.
+func (r *requestCtx) endWith(bits uint32) {
+	old := r.state.Or(bits)
+	if old&ctxEnded != 0 || old&ctxWatched == 0 {
 		return
 	}
 	r.mu.Lock()
-	if r.done != nil {
-		close(r.done)
-		r.closed = true
-	}
-	funcs := r.funcs
-	r.funcs = nil
+	w := r.w
 	var fs []func()
-	for _, a := range funcs {
-		fs = append(fs, a.f)
-		a.f = nil
+	if w != nil {
+		if w.done != nil {
+			close(w.done)
+			w.closed = true
+		}
+		for _, a := range w.funcs {
+			fs = append(fs, a.f)
+			a.f = nil
+		}
+		w.funcs = nil
 	}
 	r.mu.Unlock()
 	for _, f := range fs {
@@ -139,10 +171,7 @@ func (r *requestCtx) end() {
 }
 
 // finish marks the request handled and ends its context.
-func (r *requestCtx) finish() {
-	r.finished.Store(true)
-	r.end()
-}
+func (r *requestCtx) finish() { r.endWith(ctxEnded | ctxFinished) }
 
 func (r *requestCtx) String() string { return "transport.requestCtx" }
 
@@ -158,7 +187,7 @@ func (r *requestCtx) String() string { return "transport.requestCtx" }
 // table an index and a store, and the worker an atomic store.
 //
 // Contexts are carved from a slab and never reused, so that a processor may keep one:
-// a kept context keeps its slab (inboundSlab contexts, 2.5 KiB) alive.
+// a kept context keeps its slab (inboundSlab contexts, 1 KiB) alive.
 type inboundTable struct {
 	slots  []*requestCtx
 	n      int // entries, finished ones included until a sweep
@@ -185,8 +214,7 @@ func (t *inboundTable) add(opaque int32) *requestCtx {
 	t.slab = t.slab[1:]
 	r.opaque = opaque
 	if t.closed {
-		r.finished.Store(true)
-		r.ended.Store(true)
+		r.state.Store(ctxEnded | ctxFinished)
 		return r
 	}
 	if (t.n+1)*2 > len(t.slots) {
@@ -228,7 +256,7 @@ func (t *inboundTable) resize(size int) {
 func (t *inboundTable) sweep() {
 	for i := range t.slots {
 		for p := &t.slots[i]; *p != nil; {
-			if r := *p; r.finished.Load() {
+			if r := *p; r.has(ctxFinished) {
 				*p, r.next = r.next, nil
 				t.n--
 				continue
@@ -248,7 +276,7 @@ func (t *inboundTable) find(opaque int32) []*requestCtx {
 	}
 	var found []*requestCtx
 	for r := *t.slot(opaque); r != nil; r = r.next {
-		if r.opaque == opaque && !r.finished.Load() {
+		if r.opaque == opaque && !r.has(ctxFinished) {
 			found = append(found, r)
 		}
 	}

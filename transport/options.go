@@ -3,7 +3,6 @@ package transport
 import (
 	"crypto/tls"
 	"log/slog"
-	"sync/atomic"
 	"time"
 )
 
@@ -189,8 +188,6 @@ type connConfig struct {
 
 	maxConnInflight int32
 	maxInflight     int64
-	active          atomic.Int64 // connections with requests in flight
-	inflight        atomic.Int64 // requests in flight on all connections
 	maxUnread       int
 	frames          *byteBudget      // MaxFrameMemory, shared by the owner's connections
 	bodyRead        func(got, n int) // tests: called after each chunk of a large body

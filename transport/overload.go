@@ -113,7 +113,7 @@ type flow struct {
 
 // share returns how many requests the connection may have in flight now.
 func (c *Conn) share() int32 {
-	active := max(c.cfg.active.Load(), 1)
+	active := max(c.disp.active.Load(), 1)
 	return int32(min(int64(c.cfg.maxConnInflight), max(minShare, c.cfg.maxInflight/active)))
 }
 
@@ -123,7 +123,7 @@ func (c *Conn) share() int32 {
 // by the others': its own answers are what wake it.
 func (c *Conn) overloaded() bool {
 	if n := c.flow.inflight.Load(); n >= minShare {
-		if n >= c.cfg.maxConnInflight || c.cfg.inflight.Load() >= c.cfg.maxInflight || int64(n)*c.cfg.active.Load() >= c.cfg.maxInflight {
+		if n >= c.cfg.maxConnInflight || c.disp.accepted() >= c.cfg.maxInflight || int64(n)*c.disp.active.Load() >= c.cfg.maxInflight {
 			return true
 		}
 	}
@@ -158,14 +158,13 @@ func (c *Conn) waitRoom() bool {
 
 func (c *Conn) stillOverloaded() bool {
 	n := c.flow.inflight.Load()
-	return n > c.flow.resumeAt.Load() || n >= minShare && c.cfg.inflight.Load() >= c.cfg.maxInflight || c.w.full.Load()
+	return n > c.flow.resumeAt.Load() || n >= minShare && c.disp.accepted() >= c.cfg.maxInflight || c.w.full.Load()
 }
 
 // started counts a request handed on.
 func (c *Conn) started() {
-	c.cfg.inflight.Add(1)
 	if c.flow.inflight.Add(1) == 1 {
-		c.cfg.active.Add(1)
+		c.disp.active.Add(1)
 	}
 }
 
@@ -184,10 +183,9 @@ func (c *Conn) answered(req *Command) {
 	if c.flow.heldN.Load() > 0 {
 		c.cfg.frames.give(c.unhold(req))
 	}
-	c.cfg.inflight.Add(-1)
 	n := c.flow.inflight.Add(-1)
 	if n == 0 {
-		c.cfg.active.Add(-1)
+		c.disp.active.Add(-1)
 	}
 	if c.flow.paused.Load() && n <= c.flow.resumeAt.Load() {
 		c.wakeReader()
