@@ -3,6 +3,8 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"net"
 	"runtime"
 	"sort"
@@ -171,8 +173,7 @@ func TestReservedCodesCannotBeRegistered(t *testing.T) {
 // TestRequestCtxDerivesWithoutGoroutines: contexts derived from a processor's context,
 // and AfterFunc on it, start no goroutine, and still end with it.
 func TestRequestCtxDerivesWithoutGoroutines(t *testing.T) {
-	var tbl inboundTable
-	r := tbl.add(1)
+	r := new(requestCtx)
 	before := runtime.NumGoroutine()
 	var children []context.Context
 	for range 100 {
@@ -192,9 +193,7 @@ func TestRequestCtxDerivesWithoutGoroutines(t *testing.T) {
 	if r.Err() != nil {
 		t.Fatal("ended before anything ended it")
 	}
-	for _, ctx := range tbl.find(1) {
-		ctx.end()
-	}
+	r.end()
 	for i, ctx := range children {
 		select {
 		case <-ctx.Done():
@@ -218,49 +217,62 @@ func TestRequestCtxDerivesWithoutGoroutines(t *testing.T) {
 	}
 }
 
-func TestInboundTable(t *testing.T) {
-	var tbl inboundTable
-	// Opaques chosen by a peer: in order, far apart, and twice the same.
-	opaques := []int32{1, 2, 3, 1 << 20, -7, 3}
-	for i := range 300 {
-		opaques = append(opaques, int32(1000+i*64)) // one slot in small tables
-	}
-	ctxs := make([]*requestCtx, len(opaques))
-	for i, o := range opaques {
-		ctxs[i] = tbl.add(o)
-	}
-	if got := len(tbl.find(3)); got != 2 {
-		t.Fatalf("find(3) found %d, want both requests with opaque 3", got)
-	}
-	if got := tbl.find(1 << 20); len(got) != 1 || got[0] != ctxs[3] {
-		t.Fatalf("find(1<<20) = %v", got)
-	}
-	for _, r := range ctxs[6:] {
-		r.finish()
-	}
-	ctxs[6].finish() // twice: nothing happens
-	if len(tbl.find(1064)) != 0 {
-		t.Fatal("a finished request is found")
-	}
-	if !tbl.busy() || tbl.n != 6 {
-		t.Fatalf("after a sweep: %d left, want 6", tbl.n)
-	}
-	// A steady load of short requests does not grow the table.
-	size := len(tbl.slots)
-	for i := range 10000 {
-		tbl.add(int32(5000 + i)).finish()
-	}
-	if len(tbl.slots) > size {
-		t.Fatalf("10000 short requests grew the table from %d to %d slots", size, len(tbl.slots))
-	}
-	tbl.close()
-	for i, r := range ctxs[:6] {
-		if r.Err() == nil {
-			t.Fatalf("request %d (opaque %d) not ended by close", i, opaques[i])
+// TestPoolEndsRequests: a cancel notice ends the requests of its connection with its
+// opaque, queued or running, and no other; a close ends all of the connection's but
+// its oneway requests, which end when the owner closes.
+func TestPoolEndsRequests(t *testing.T) {
+	wp := testPool(PoolOptions{Workers: 2})
+	a, b := new(Conn), new(Conn)
+	add := func(c *Conn, opaque int32, oneway bool) {
+		req := NewRequest(codeEcho, nil, nil)
+		req.Opaque = opaque
+		if oneway {
+			req.Flag |= FlagOneway
+		}
+		if !wp.push(c.queueIn(wp), req) {
+			t.Fatal("queue full")
 		}
 	}
-	if r := tbl.add(9); r.Err() == nil || tbl.busy() {
-		t.Fatal("a request added after close is live")
+	w0, w1 := &worker{id: 0}, &worker{id: 1}
+	add(a, 1, false)
+	running, _ := wp.pop(w0) // a:1 runs
+	add(a, 1, false)         // a second request with the same opaque, queued
+	add(a, 2, false)
+	add(b, 1, false)
+	add(a, 3, true)
+	a.cancelInbound(1)
+	if running.ctx.Err() == nil {
+		t.Fatal("the running request with the cancelled opaque still runs")
+	}
+	got := map[string]bool{} // conn:opaque -> ended
+	for range 4 {
+		tk, _ := wp.pop(w1)
+		name := "a"
+		if tk.conn == b {
+			name = "b"
+		}
+		got[fmt.Sprintf("%s:%d", name, tk.req.Opaque)] = tk.ctx.Err() != nil
+		if tk.req.Opaque != 3 {
+			continue
+		}
+		oneway := tk
+		a.endInbound()
+		if oneway.ctx.Err() != nil {
+			t.Fatal("the connection's close ended a oneway request")
+		}
+		wp.endOneway()
+		if oneway.ctx.Err() == nil {
+			t.Fatal("the owner's close did not end a oneway request")
+		}
+	}
+	want := map[string]bool{"a:1": true, "a:2": false, "b:1": false, "a:3": false}
+	if !maps.Equal(got, want) {
+		t.Fatalf("ended after a cancel of opaque 1 on a: %v, want %v", got, want)
+	}
+	wp.d.onewayEnded.Store(true) // a oneway request taken after the owner closed starts ended
+	add(a, 4, true)
+	if tk, _ := wp.pop(w0); tk.ctx.Err() == nil {
+		t.Fatal("a oneway request taken after the owner closed is live")
 	}
 }
 

@@ -39,7 +39,6 @@ type Conn struct {
 	onClose   func(*Conn)
 	routines  sync.WaitGroup
 
-	inbound    inboundTable // requests being handled: cancel notices and the close end them
 	lastRead   atomic.Int64 // sinceBase when the last read that brought bytes returned
 	pingOpaque atomic.Int32 // the last ping's opaque: its answer is dropped quietly
 	silence    silence      // the heartbeat's watch; the reaper's alone
@@ -179,7 +178,7 @@ func isTimeout(err error) bool {
 
 func (c *Conn) readLoop() {
 	defer c.routines.Done()
-	defer c.inbound.close() // the handlers of this connection's requests end with it
+	defer c.endInbound() // the handlers of this connection's requests end with it
 	ir := &idleReader{c: c}
 	br := bufio.NewReaderSize(ir, 64<<10)
 	var in interner

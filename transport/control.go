@@ -82,9 +82,7 @@ func (c *Conn) control(req *Command) {
 		return
 	}
 	// A notice for a request that finished, or never came, finds nothing.
-	for _, r := range c.inbound.find(int32(opaque)) {
-		r.end()
-	}
+	c.cancelInbound(int32(opaque))
 	c.reply(req, NewResponse(req, CodeSuccess, ""))
 }
 

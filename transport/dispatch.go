@@ -79,6 +79,11 @@ type workerPool struct {
 	waking int  // workers signalled that have not yet run
 	closed bool // no more requests: workers finish the queue and exit
 
+	// running holds, by worker, the request the worker runs: a cancel notice or a
+	// close finds it there. A worker sets its entry as it takes a request, and clears
+	// it as it parks, both under mu.
+	running []task
+
 	workers sync.WaitGroup
 }
 
@@ -98,8 +103,8 @@ type connQueue struct {
 
 // queued is a request in a connQueue: its connection is the queue's.
 type queued struct {
-	req *Command
-	ctx *requestCtx
+	req   *Command
+	ended bool // a cancel notice or the close came while it waited: its context starts ended
 }
 
 // retainedQueue is the largest ring a connQueue keeps once empty (16 KiB): with the
@@ -152,13 +157,13 @@ func (q *connQueue) grow() {
 
 // push queues the request in q, its connection's sub-queue of wp, or reports false
 // when the pool's queue is full or closed.
-func (wp *workerPool) push(q *connQueue, req *Command, ctx *requestCtx) bool {
+func (wp *workerPool) push(q *connQueue, req *Command) bool {
 	wp.mu.Lock()
 	if wp.n >= wp.opts.QueueSize || wp.closed {
 		wp.mu.Unlock()
 		return false
 	}
-	q.put(queued{req, ctx})
+	q.put(queued{req: req})
 	if !q.inRound {
 		wp.enter(q)
 	}
@@ -181,7 +186,7 @@ func (wp *workerPool) enter(q *connQueue) {
 
 // next takes the oldest request of the connection at the front of the round, which
 // goes to the back if it has more. mu is held and a request is queued.
-func (wp *workerPool) next() task {
+func (wp *workerPool) next() (task, bool) {
 	q := wp.first
 	wp.first, q.next = q.next, nil
 	if wp.first == nil {
@@ -194,7 +199,7 @@ func (wp *workerPool) next() task {
 	} else {
 		q.inRound = false
 	}
-	return task{q.conn, r.req, r.ctx}
+	return task{conn: q.conn, req: r.req}, r.ended
 }
 
 // wakeOne signals a parked worker unless one is already on its way. mu is held.
@@ -205,9 +210,14 @@ func (wp *workerPool) wakeOne() {
 	}
 }
 
-// pop waits for a request; false means the pool is closed and its queue empty.
-func (wp *workerPool) pop() (task, bool) {
+// pop waits for a request for worker w, and gives it a context; false means the pool
+// is closed and its queue empty.
+func (wp *workerPool) pop(w *worker) (task, bool) {
+	if w.spare == nil {
+		w.spare = w.ctxs.next() // outside the lock: it may allocate
+	}
 	wp.mu.Lock()
+	wp.running[w.id] = task{}
 	for wp.n == 0 {
 		if wp.closed {
 			wp.mu.Unlock()
@@ -220,12 +230,67 @@ func (wp *workerPool) pop() (task, bool) {
 			wp.waking--
 		}
 	}
-	t := wp.next()
+	t, ended := wp.next()
+	t.ctx, w.spare = w.spare, nil
+	if ended || t.req.IsOneway() && wp.d.onewayEnded.Load() {
+		t.ctx.state.Store(ctxEnded)
+	}
+	wp.running[w.id] = t
 	if wp.n > 0 {
 		wp.wakeOne()
 	}
 	wp.mu.Unlock()
 	return t, true
+}
+
+// end ends the requests of q's connection that match: those queued in q are marked,
+// to start with their context ended, and the contexts of those running end now.
+func (wp *workerPool) end(q *connQueue, match func(*Command) bool) {
+	wp.mu.Lock()
+	for i := range q.n {
+		if e := &q.ring[(q.head+i)&(len(q.ring)-1)]; match(e.req) {
+			e.ended = true
+		}
+	}
+	var ctxs []*requestCtx
+	for _, r := range wp.running {
+		if r.conn == q.conn && match(r.req) {
+			ctxs = append(ctxs, r.ctx)
+		}
+	}
+	wp.mu.Unlock()
+	for _, ctx := range ctxs {
+		ctx.end() // outside the lock: it runs the context's AfterFuncs
+	}
+}
+
+// endOneway ends the oneway requests queued in wp or running on its workers.
+func (wp *workerPool) endOneway() {
+	wp.mu.Lock()
+	for q := wp.first; q != nil; q = q.next {
+		for i := range q.n {
+			if e := &q.ring[(q.head+i)&(len(q.ring)-1)]; e.req.IsOneway() {
+				e.ended = true
+			}
+		}
+	}
+	var ctxs []*requestCtx
+	for _, r := range wp.running {
+		if r.req != nil && r.req.IsOneway() {
+			ctxs = append(ctxs, r.ctx)
+		}
+	}
+	wp.mu.Unlock()
+	for _, ctx := range ctxs {
+		ctx.end()
+	}
+}
+
+// worker is what one worker goroutine of a pool keeps.
+type worker struct {
+	id    int
+	ctxs  ctxSlab
+	spare *requestCtx // the next request's context, carved before the lock
 }
 
 func (wp *workerPool) close() {
@@ -243,7 +308,8 @@ func (wp *workerPool) abort() []task {
 	wp.cond.Broadcast()
 	dropped := make([]task, 0, wp.n)
 	for wp.n > 0 {
-		dropped = append(dropped, wp.next())
+		t, _ := wp.next()
+		dropped = append(dropped, t)
 	}
 	return dropped
 }
@@ -274,11 +340,11 @@ type dispatcher struct {
 	drainOnce sync.Once
 	drainOne  sync.Once // drain sets drainBit once
 
-	// oneway holds the contexts of oneway requests being handled. They are not tied
-	// to their connection: no caller waits for them, and a peer that closes right
-	// after sending them (Close flushes them for that) still wants them run. They end
-	// when the owner closes.
-	oneway sharedInbound
+	// onewayEnded is set as the owner closes: the contexts of oneway requests end
+	// then, and start ended after. They are not tied to their connection: no caller
+	// waits for them, and a peer that closes right after sending them (Close flushes
+	// them for that) still wants them run.
+	onewayEnded atomic.Bool
 }
 
 const drainBit = 1 << 62
@@ -288,15 +354,6 @@ const goAwayMinVersion = 441
 
 func newDispatcher() *dispatcher {
 	return &dispatcher{byCode: make(map[int32]*workerPool), drained: make(chan struct{})}
-}
-
-// requestCtx returns the context of a request about to be queued: in its connection's
-// table, or the dispatcher's for a oneway request.
-func (d *dispatcher) requestCtx(c *Conn, req *Command) *requestCtx {
-	if req.IsOneway() {
-		return d.oneway.add(req.Opaque)
-	}
-	return c.inbound.add(req.Opaque)
 }
 
 func (d *dispatcher) register(code int32, isDefault bool, p Processor, opts PoolOptions) error {
@@ -334,6 +391,7 @@ func (wp *workerPool) init(d *dispatcher, p Processor, opts PoolOptions) {
 	wp.opts.Workers = orDefault(opts.Workers, DefaultWorkers)
 	wp.opts.QueueSize = orDefault(opts.QueueSize, DefaultQueueSize)
 	wp.cond.L = &wp.mu
+	wp.running = make([]task, wp.opts.Workers)
 }
 
 // newPool makes a pool for selectors, at any time: its workers start with the others,
@@ -372,8 +430,8 @@ func (d *dispatcher) run() {
 
 func (d *dispatcher) startWorkers(wp *workerPool) {
 	wp.workers.Add(wp.opts.Workers)
-	for range wp.opts.Workers {
-		go d.work(wp)
+	for i := range wp.opts.Workers {
+		go d.work(wp, &worker{id: i})
 	}
 }
 
@@ -413,8 +471,7 @@ func (d *dispatcher) stop() {
 // with waitWorkers.
 func (d *dispatcher) abort() (dropped int) {
 	for _, wp := range d.closePools() {
-		for _, t := range wp.abort() {
-			t.ctx.finish()
+		for range wp.abort() {
 			d.end()
 			dropped++
 		}
@@ -487,12 +544,10 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[SHUTDOWN]system busy, server is shutting down"))
 		}
 	default:
-		ctx := d.requestCtx(c, req)
 		if wp.opts.Select != nil {
 			wp = d.choose(wp, c, req)
 		}
-		if !wp.push(c.queueIn(wp), req, ctx) {
-			ctx.finish()
+		if !wp.push(c.queueIn(wp), req) {
 			d.end()
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[OVERLOAD]system busy, start flow control for a while"))
 		}
@@ -516,18 +571,26 @@ func (d *dispatcher) choose(wp *workerPool, c *Conn, req *Command) (chosen *work
 
 // endOneway ends the contexts of the oneway requests being handled, and of those to
 // come: the owner is closing.
-func (d *dispatcher) endOneway() { d.oneway.close() }
+func (d *dispatcher) endOneway() {
+	d.onewayEnded.Store(true)
+	d.mu.Lock()
+	ps := d.poolsLocked()
+	d.mu.Unlock()
+	for _, wp := range ps {
+		wp.endOneway()
+	}
+}
 
-func (d *dispatcher) work(wp *workerPool) {
+func (d *dispatcher) work(wp *workerPool, w *worker) {
 	defer wp.workers.Done()
 	for {
-		t, ok := wp.pop()
+		t, ok := wp.pop(w)
 		if !ok {
 			return
 		}
 		resp := d.process(wp.p, t)
 		t.conn.reply(t.req, resp)
-		t.ctx.finish()
+		t.ctx.end()
 		d.end()
 	}
 }

@@ -21,7 +21,7 @@ func testPool(opts PoolOptions) *workerPool {
 func enqueue(wp *workerPool, c *Conn, opaque int32) bool {
 	req := NewRequest(codeEcho, nil, nil)
 	req.Opaque = opaque
-	return wp.push(c.queueIn(wp), req, &requestCtx{opaque: opaque})
+	return wp.push(c.queueIn(wp), req)
 }
 
 type queuedReq struct {
@@ -70,7 +70,7 @@ func TestPoolTakesConnectionsInTurn(t *testing.T) {
 			}
 			var got []queuedReq
 			for range tc.queued {
-				tk, _ := wp.pop()
+				tk, _ := wp.pop(&worker{})
 				got = append(got, queuedReq{names[tk.conn], tk.req.Opaque})
 			}
 			if !slices.Equal(got, tc.want) {
@@ -90,7 +90,7 @@ func TestPoolBacklogDoesNotStarveAnotherConnection(t *testing.T) {
 	}
 	enqueue(wp, b, 0)
 	for i := range 2 {
-		if tk, _ := wp.pop(); tk.conn == b {
+		if tk, _ := wp.pop(&worker{}); tk.conn == b {
 			return
 		} else if i == 1 {
 			t.Fatalf("B's request was not among the first two taken")
@@ -112,7 +112,7 @@ func TestPoolQueueSizeAndAbortSpanConnections(t *testing.T) {
 	if enqueue(wp, b, 2) || enqueue(wp, new(Conn), 0) {
 		t.Fatal("a full pool took a request")
 	}
-	wp.pop()
+	wp.pop(&worker{})
 	if !enqueue(wp, b, 2) {
 		t.Fatal("a pool with room refused a request")
 	}
@@ -123,7 +123,7 @@ func TestPoolQueueSizeAndAbortSpanConnections(t *testing.T) {
 	if enqueue(wp, a, 9) {
 		t.Error("an aborted pool took a request")
 	}
-	if _, ok := wp.pop(); ok {
+	if _, ok := wp.pop(&worker{}); ok {
 		t.Error("an aborted pool gave a request")
 	}
 }
@@ -214,16 +214,16 @@ func BenchmarkPoolQueue(b *testing.B) {
 			for i := range cs {
 				cs[i] = new(Conn)
 			}
-			req, ctx := NewRequest(codeEcho, nil, nil), new(requestCtx)
+			req, w := NewRequest(codeEcho, nil, nil), &worker{}
 			const burst = 1000
 			b.ReportAllocs()
 			for i := 0; i < b.N; i += burst {
 				for j := range burst {
 					c := cs[j%conns]
-					wp.push(c.queueIn(wp), req, ctx)
+					wp.push(c.queueIn(wp), req)
 				}
 				for range burst {
-					wp.pop()
+					wp.pop(w)
 				}
 			}
 		})

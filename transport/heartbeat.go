@@ -85,5 +85,5 @@ func (c *Conn) watchPeer(s *silence) {
 // busy reports whether calls wait on the connection in either direction: it is then
 // never closed as idle.
 func (c *Conn) busy() bool {
-	return c.Pending() > 0 || c.inbound.busy()
+	return c.Pending() > 0 || c.flow.inflight.Load() > 0
 }

@@ -16,13 +16,11 @@ import (
 // it with WithCancel, WithTimeout or AfterFunc start no goroutine. It carries no values
 // and no deadline. What only watchers need (Done's channel, the functions to run) is
 // made when first asked for: most processors never ask, and every request has one of
-// these, so it is kept to 32 bytes.
+// these, so it is kept to 24 bytes.
 type requestCtx struct {
-	opaque int32
-	state  atomic.Uint32 // ctxEnded | ctxFinished | ctxWatched
-	next   *requestCtx   // the inbound table's chain; the table's owner's alone
-	mu     sync.Mutex
-	w      *ctxWatch // made by the first Done or AfterFunc; guarded by mu
+	state atomic.Uint32 // ctxEnded | ctxWatched
+	mu    sync.Mutex
+	w     *ctxWatch // made by the first Done or AfterFunc; guarded by mu
 }
 
 // ctxWatch is what a watched requestCtx keeps for its watchers.
@@ -33,12 +31,9 @@ type ctxWatch struct {
 }
 
 const (
-	ctxEnded    = 1 << iota // Err's answer, without the lock
-	ctxFinished             // the worker is done with it: the table may drop it
-	ctxWatched              // Done or AfterFunc was called: end must take the lock
+	ctxEnded   = 1 << iota // Err's answer, without the lock
+	ctxWatched             // Done or AfterFunc was called: end must take the lock
 )
-
-func (r *requestCtx) has(bit uint32) bool { return r.state.Load()&bit != 0 }
 
 // set sets bit and reports whether the state had none of mask before.
 func (r *requestCtx) set(bit, mask uint32) bool { return r.state.Or(bit)&mask == 0 }
@@ -142,11 +137,8 @@ func (a *afterFunc) stop() bool {
 }
 
 // end ends the context once: Done's channel closes and the registered functions run.
-func (r *requestCtx) end() { r.endWith(ctxEnded) }
-
-// endWith sets bits, ctxEnded among them, and ends the context if it had not ended.
-func (r *requestCtx) endWith(bits uint32) {
-	old := r.state.Or(bits)
+func (r *requestCtx) end() {
+	old := r.state.Or(ctxEnded)
 	if old&ctxEnded != 0 || old&ctxWatched == 0 {
 		return
 	}
@@ -170,154 +162,45 @@ func (r *requestCtx) endWith(bits uint32) {
 	}
 }
 
-// finish marks the request handled and ends its context.
-func (r *requestCtx) finish() { r.endWith(ctxEnded | ctxFinished) }
-
 func (r *requestCtx) String() string { return "transport.requestCtx" }
 
-// inboundTable holds the requests a connection is handling (queued or running), by
-// opaque, so that a cancel notice finds its request and a closing connection ends them
-// all. It is a hash table of chains linked through the contexts themselves, indexed by
-// an opaque's low bits. Peers choose opaques, so two requests may share one; a notice
-// for it ends both.
-//
-// The table belongs to the connection's reader, which alone adds, finds and closes, so
-// it takes no lock. A worker that finishes a request only marks its context finished;
-// the reader drops finished entries when the table fills up, so a request costs the
-// table an index and a store, and the worker an atomic store.
-//
-// Contexts are carved from a slab and never reused, so that a processor may keep one:
-// a kept context keeps its slab (inboundSlab contexts, 1 KiB) alive.
-type inboundTable struct {
-	slots  []*requestCtx
-	n      int // entries, finished ones included until a sweep
-	closed bool
-	slab   []requestCtx
-}
+// ctxSlab hands out request contexts carved from a slab, to one worker: a context is
+// made by the worker that runs its request, in its own cache. Contexts are never
+// reused, so that a processor may keep one: a kept context keeps its slab
+// (ctxSlabSize contexts, 768 bytes) alive.
+type ctxSlab []requestCtx
 
-const (
-	minInboundSlots = 64
-	inboundSlab     = 32
-)
+const ctxSlabSize = 32
 
-func (t *inboundTable) slot(opaque int32) **requestCtx {
-	return &t.slots[uint32(opaque)&uint32(len(t.slots)-1)]
-}
-
-// add returns the context of a new request with opaque; it has already ended when the
-// table was closed.
-func (t *inboundTable) add(opaque int32) *requestCtx {
-	if len(t.slab) == 0 {
-		t.slab = make([]requestCtx, inboundSlab)
+func (s *ctxSlab) next() *requestCtx {
+	if len(*s) == 0 {
+		*s = make([]requestCtx, ctxSlabSize)
 	}
-	r := &t.slab[0]
-	t.slab = t.slab[1:]
-	r.opaque = opaque
-	if t.closed {
-		r.state.Store(ctxEnded | ctxFinished)
-		return r
-	}
-	if (t.n+1)*2 > len(t.slots) {
-		t.sweep()
-		// Grow only when live requests fill a quarter: sweeps then come at most every
-		// quarter of the table's adds.
-		if (t.n+1)*4 > len(t.slots) {
-			t.resize(max(minInboundSlots, nextPow2(4*(t.n+1))))
-		}
-	}
-	s := t.slot(opaque)
-	r.next, *s = *s, r
-	t.n++
+	r := &(*s)[0]
+	*s = (*s)[1:]
 	return r
 }
 
-func nextPow2(n int) int {
-	p := 1
-	for p < n {
-		p <<= 1
-	}
-	return p
-}
+// The requests a connection's peer sent and that are not yet answered are queued in
+// the pools (connQueue) or running on a worker (workerPool.running): a cancel notice
+// and the connection's close find them there, under the pool's lock, so that the
+// requests themselves pay for no table. A queued request found is marked, and its
+// context ends as a worker takes it; a running one's context ends at once.
 
-func (t *inboundTable) resize(size int) {
-	old := t.slots
-	t.slots = make([]*requestCtx, size)
-	for _, r := range old {
-		for r != nil {
-			next := r.next
-			s := t.slot(r.opaque)
-			r.next, *s = *s, r
-			r = next
-		}
+// cancelInbound ends the requests with opaque that the peer sent on c: a cancel
+// notice. Peers choose opaques, so two requests may share one; the notice ends both.
+// Oneway requests are not cancelled: nobody waits for them. Only c's reader calls it.
+func (c *Conn) cancelInbound(opaque int32) {
+	for _, q := range c.flow.queues {
+		q.wp.end(q, func(req *Command) bool { return req.Opaque == opaque && !req.IsOneway() })
 	}
 }
 
-// sweep drops the finished requests, and a table a burst left empty.
-func (t *inboundTable) sweep() {
-	for i := range t.slots {
-		for p := &t.slots[i]; *p != nil; {
-			if r := *p; r.has(ctxFinished) {
-				*p, r.next = r.next, nil
-				t.n--
-				continue
-			}
-			p = &(*p).next
-		}
+// endInbound ends the requests c's peer sent that are queued or running, oneway ones
+// excepted: the connection closed. c's reader calls it as it exits, when no request
+// can come anymore.
+func (c *Conn) endInbound() {
+	for _, q := range c.flow.queues {
+		q.wp.end(q, func(req *Command) bool { return !req.IsOneway() })
 	}
-	if t.n == 0 && len(t.slots) > minInboundSlots {
-		t.slots = nil
-	}
-}
-
-// find returns the contexts of the requests with opaque being handled.
-func (t *inboundTable) find(opaque int32) []*requestCtx {
-	if len(t.slots) == 0 {
-		return nil
-	}
-	var found []*requestCtx
-	for r := *t.slot(opaque); r != nil; r = r.next {
-		if r.opaque == opaque && !r.has(ctxFinished) {
-			found = append(found, r)
-		}
-	}
-	return found
-}
-
-// busy reports whether any request is being handled.
-func (t *inboundTable) busy() bool {
-	t.sweep()
-	return t.n > 0
-}
-
-// close empties the table, ends every context it held, and ends at once those of
-// requests added later.
-func (t *inboundTable) close() {
-	var all []*requestCtx
-	for _, r := range t.slots {
-		for ; r != nil; r = r.next {
-			all = append(all, r)
-		}
-	}
-	t.slots, t.n, t.closed = nil, 0, true
-	for _, r := range all {
-		r.end()
-	}
-}
-
-// sharedInbound is an inboundTable for many connections' readers.
-type sharedInbound struct {
-	mu sync.Mutex
-	t  inboundTable
-}
-
-func (s *sharedInbound) add(opaque int32) *requestCtx {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.t.add(opaque)
-}
-
-func (s *sharedInbound) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.t.close()
 }

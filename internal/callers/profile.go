@@ -7,7 +7,8 @@ import (
 
 // ProfileFromEnv starts a CPU profile into the file named by the environment variable
 // env, if it is set, and returns the function that stops it. Benchmark servers run in
-// child processes; this lets their side be profiled like the caller's.
+// child processes; this lets their side be profiled like the caller's. The process's
+// allocations are written beside it, to the same name with ".allocs" appended.
 func ProfileFromEnv(env string) (stop func()) {
 	path := os.Getenv(env)
 	if path == "" {
@@ -23,5 +24,10 @@ func ProfileFromEnv(env string) (stop func()) {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+		// The allocations beside it: what the process allocated per call, by site.
+		if a, err := os.Create(path + ".allocs"); err == nil {
+			pprof.Lookup("allocs").WriteTo(a, 0)
+			a.Close()
+		}
 	}
 }
