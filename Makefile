@@ -46,7 +46,7 @@ bench-peers:
 # A provider against 500 hostile connections of each kind, three processes; prints its
 # peak RSS and goroutines and the good client's errors and p99.
 bench-overload:
-	cd bench && $(GO) run ./cmd/overload
+	cd bench && $(GO) run ./cmd/overload $(OVERLOAD_FLAGS)
 
 # Runs each fuzz target on its own: go test -fuzz takes one target at a time.
 fuzz:

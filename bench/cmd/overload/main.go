@@ -4,7 +4,7 @@
 // The provider, the hostile peers and the good client run in three processes, so that
 // the provider's peak RSS and goroutines are its own.
 //
-//	cd bench && go run ./cmd/overload [-peers 500] [-measure 5s] [-scenarios nonreading,partial,flood]
+//	cd bench && go run ./cmd/overload [-peers 500] [-measure 5s] [-scenarios nonreading,partial,flood] [-conns 1]
 //
 // It prints, per scenario, the provider's peak RSS and goroutines, and the good
 // client's calls, errors and p99 against its p99 before the peers came.
@@ -27,6 +27,7 @@ type options struct {
 	settle    time.Duration
 	measure   time.Duration
 	scenarios string
+	conns     int // the good client's connections to the provider
 }
 
 // childEnv carries a child process's arguments: the child may be this command or its
@@ -66,6 +67,7 @@ func parse(args []string) options {
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "how long the peers run before the good client is measured")
 	fs.DurationVar(&o.measure, "measure", 5*time.Second, "how long the good client is measured, alone and then under load")
 	fs.StringVar(&o.scenarios, "scenarios", "nonreading,partial,flood", "comma-separated scenarios")
+	fs.IntVar(&o.conns, "conns", 1, "the good client's connections to the provider (transport.ClientOptions.PoolSize)")
 	fs.Parse(args)
 	return o
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ringrpc/ringrpc/bench/internal/greeter"
 	"github.com/ringrpc/ringrpc/bench/internal/load"
 	"github.com/ringrpc/ringrpc/rpc"
+	"github.com/ringrpc/ringrpc/transport"
 )
 
 const callers = 10
@@ -22,7 +23,7 @@ const callers = 10
 // result is what one scenario measured.
 type result struct {
 	kind            string
-	peers           int
+	peers, conns    int
 	baseRSS, rss    int64
 	goroutines      int64
 	base, loaded    stats
@@ -38,8 +39,8 @@ type stats struct {
 }
 
 func (r result) line() string {
-	return fmt.Sprintf("%-10s %d peers: provider RSS %d MiB (idle %d MiB), %d goroutines; good client %d calls, %d errors, p99 %v (alone %v, %.1fx)",
-		r.kind, r.peers, r.rss>>20, r.baseRSS>>20, r.goroutines, r.loaded.calls, r.loaded.errors, r.loaded.p99, r.base.p99, r.ratio())
+	return fmt.Sprintf("%-10s %d peers: provider RSS %d MiB (idle %d MiB), %d goroutines; good client (%d connections) %d calls, %d errors, p99 %v (alone %v, %.1fx)",
+		r.kind, r.peers, r.rss>>20, r.baseRSS>>20, r.goroutines, r.conns, r.loaded.calls, r.loaded.errors, r.loaded.p99, r.base.p99, r.ratio())
 }
 
 func (r result) ratio() float64 { return float64(r.loaded.p99) / float64(max(r.base.p99, 1)) }
@@ -98,7 +99,7 @@ func (c *child) peaks() (rss, goroutines int64, logged string, err error) {
 }
 
 func scenario(kind string, o options) (result, error) {
-	r := result{kind: kind, peers: o.peers, measure: o.measure, settle: o.settle}
+	r := result{kind: kind, peers: o.peers, conns: max(o.conns, 1), measure: o.measure, settle: o.settle}
 	p, err := start("-role", "provider")
 	if err != nil {
 		return r, err
@@ -108,7 +109,10 @@ func scenario(kind string, o options) (result, error) {
 	if err != nil {
 		return r, fmt.Errorf("starting the provider: %w", err)
 	}
-	c, err := rpc.NewClient(rpc.ClientOptions{Resolver: rpc.StaticAddress(addr)})
+	c, err := rpc.NewClient(rpc.ClientOptions{
+		Resolver:  rpc.StaticAddress(addr),
+		Transport: transport.ClientOptions{PoolSize: o.conns},
+	})
 	if err != nil {
 		return r, err
 	}
@@ -172,11 +176,11 @@ func measure(g greeter.Greeter, d time.Duration) stats {
 
 // report prints a table of the results.
 func report(w io.Writer, rs []result) {
-	fmt.Fprintln(w, "| scenario | peers | provider peak RSS | idle RSS | peak goroutines | good calls | errors | p50 | p99 | p99 alone | p99 ratio |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| scenario | peers | provider peak RSS | idle RSS | peak goroutines | good client's connections | good calls | errors | p50 | p99 | p99 alone | p99 ratio |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
-		fmt.Fprintf(w, "| %s | %d | %d MiB | %d MiB | %d | %d | %d | %v | %v | %v | %.1fx |\n",
-			r.kind, r.peers, r.rss>>20, r.baseRSS>>20, r.goroutines, r.loaded.calls, r.loaded.errors,
+		fmt.Fprintf(w, "| %s | %d | %d MiB | %d MiB | %d | %d | %d | %d | %v | %v | %v | %.1fx |\n",
+			r.kind, r.peers, r.rss>>20, r.baseRSS>>20, r.goroutines, r.conns, r.loaded.calls, r.loaded.errors,
 			r.loaded.p50.Round(time.Microsecond), r.loaded.p99.Round(time.Microsecond), r.base.p99.Round(time.Microsecond), r.ratio())
 	}
 	for _, r := range rs {
