@@ -57,7 +57,7 @@ func newConn(nc net.Conn, cfg *connConfig, disp *dispatcher, onClose func(*Conn)
 		exited:    make(chan struct{}),
 		onClose:   onClose,
 	}
-	c.w = newWriter(c)
+	c.w.init(c)
 	c.flow.resume = make(chan struct{}, 1)
 	c.lastWrite.Store(time.Now().UnixNano())
 	c.silence.since = sinceBase()
@@ -411,13 +411,14 @@ func (c *Conn) completeResponse(resp *Command) {
 // addPending gives cl an opaque no pending call holds (the counter wraps) and adds it.
 // A call with an expiry, or any call when the heartbeat is on, makes sure the reaper
 // is ticking.
-func (c *Conn) addPending(cl *call) error {
+func (c *Conn) addPending(cl *call) (alone bool, err error) {
 	c.pmu.Lock()
 	if c.pending.closed {
 		c.pmu.Unlock()
-		return c.lostError(c.err)
+		return false, c.lostError(c.err)
 	}
 	c.pending.add(cl, &c.nextOpaque)
+	alone = c.pending.n == 1
 	wake := (cl.expires != 0 || c.cfg.hb.interval > 0) && !c.reaping
 	if wake {
 		c.reaping = true
@@ -429,7 +430,7 @@ func (c *Conn) addPending(cl *call) error {
 		default:
 		}
 	}
-	return nil
+	return alone, nil
 }
 
 func (c *Conn) takePending(opaque int32) *call {
