@@ -2,11 +2,13 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ringrpc/ringrpc/internal/sem"
@@ -17,9 +19,10 @@ import (
 // syscall, then settles what the batch owes. Under load one write carries many frames.
 type writer struct {
 	conn     *Conn
-	raw      syscall.RawConn // for writes by the sender itself; nil when the conn has none
-	wake     chan struct{}   // holds a token when the queue wants looking at
-	requests atomic.Bool   // requests (not responses) were queued since the loop last looked
+	raw      syscall.RawConn    // for writes by the sender itself; nil when the conn has none
+	writeFD  func(uintptr) bool // writeFDLocked, made once
+	wake     chan struct{}      // holds a token when the queue wants looking at
+	requests atomic.Bool        // requests (not responses) were queued since the loop last looked
 
 	// full is set while the responses queued and being written exceed
 	// MaxUnreadOutput: the reader then reads no more requests (Conn.waitRoom).
@@ -28,6 +31,7 @@ type writer struct {
 
 	mu         sync.Mutex
 	writing    bool // a write of taken frames is under way: later frames wait for it
+	now        int  // what writeFDLocked wrote
 	queue      batch
 	respQueued int           // bytes of responses in queue
 	space      chan struct{} // closed when the queue is taken; nil while no sender waits for room
@@ -54,6 +58,7 @@ func (w *writer) init(c *Conn) {
 	w.conn, w.wake = c, make(chan struct{}, 1)
 	if sc, ok := c.nc.(syscall.Conn); ok {
 		w.raw, _ = sc.SyscallConn() // TLS has none: its frames all go through the loop
+		w.writeFD = w.writeFDLocked
 	}
 }
 
@@ -137,11 +142,14 @@ func (w *writer) appendLocked(h *Command, t SerializeType, done func(error)) err
 // error is left to the loop's write, which says what failed. mu is held.
 func (w *writer) writeNowLocked() bool {
 	buf := w.queue.buf
-	n := 0
-	w.raw.Write(func(fd uintptr) bool {
-		n, _ = syscall.Write(int(fd), buf)
-		return true // never wait for the socket: the loop does
-	})
+	w.now = 0
+	if err := w.raw.Write(w.writeFD); errors.Is(err, os.ErrDeadlineExceeded) {
+		// The loop's last write deadline has passed; this write does not wait, so it
+		// needs none, and the loop sets its own again.
+		w.conn.nc.SetWriteDeadline(time.Time{})
+		w.raw.Write(w.writeFD)
+	}
+	n := w.now
 	if n <= 0 {
 		return false
 	}
@@ -155,6 +163,13 @@ func (w *writer) writeNowLocked() bool {
 		w.full.Store(false)
 		w.conn.wakeReader()
 	}
+	return true
+}
+
+// writeFDLocked is writeNowLocked's write of the queue to the socket's descriptor: it never
+// waits for the socket, the loop does. mu is held.
+func (w *writer) writeFDLocked(fd uintptr) bool {
+	w.now, _ = syscall.Write(int(fd), w.queue.buf)
 	return true
 }
 
