@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -347,5 +348,28 @@ func TestCloseStopsDials(t *testing.T) {
 	waitFor(t, closed, "Close during a dial")
 	if err := waitFor(t, errc, "the dialling caller"); !errors.Is(err, ErrConnectFailed) && !errors.Is(err, ErrClosed) {
 		t.Fatalf("caller of a stopped dial: %v", err)
+	}
+}
+
+// A frame written by its sender while the writer is idle reaches the peer whole and in
+// order, also when the socket takes only part of it at once: the rest goes through the
+// writer. Sync calls alone on their connection, in both directions, with bodies from
+// a few bytes to more than a socket buffer holds.
+func TestLightSenderWritesWholeFrames(t *testing.T) {
+	_, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+	})
+	cl := NewClient(ClientOptions{ConnOptions: ConnOptions{Logger: quiet, MaxFrameSize: 64 << 20}})
+	defer cl.Close()
+	for _, size := range []int{0, 10, 64 << 10, 8 << 20} {
+		body := make([]byte, size)
+		for i := range body {
+			body[i] = byte(i * 7)
+		}
+		resp, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, body))
+		must(t, err)
+		if !bytes.Equal(resp.Body, body) {
+			t.Fatalf("%d bytes sent, %d came back, or not the same", size, len(resp.Body))
+		}
 	}
 }
