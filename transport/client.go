@@ -31,6 +31,7 @@ type Client struct {
 	closed bool
 	conns  map[*Conn]struct{}
 	dials  sync.WaitGroup // runDial goroutines; added to under mu while not closed
+	io     ioCounters
 }
 
 // slot holds the connections of one address.
@@ -259,7 +260,7 @@ func (cl *Client) open(addr string, onClose func(*Conn)) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: dial %s: %w", ErrConnectFailed, addr, err)
 	}
-	c := newConn(nc, cl.cfg, cl.disp, onClose)
+	c := newConn(countedConn{nc, &cl.io}, cl.cfg, cl.disp, onClose)
 	cl.mu.Lock()
 	if cl.closed {
 		cl.mu.Unlock()

@@ -79,6 +79,7 @@ type workerPool struct {
 	waking int  // workers signalled that have not yet run
 	closed bool // no more requests: workers finish the queue and exit
 
+	busy    atomic.Uint64 // requests turned away SYSTEM_BUSY: the queue was full
 	workers sync.WaitGroup
 }
 
@@ -482,6 +483,7 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 			wp = d.choose(wp, c, req)
 		}
 		if !wp.push(c.queueIn(wp), req, ctx) {
+			wp.busy.Add(1)
 			ctx.finish()
 			d.end()
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[OVERLOAD]system busy, start flow control for a while"))

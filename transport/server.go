@@ -30,6 +30,7 @@ type Server struct {
 
 	maxConns int      // ServerOptions.MaxConns
 	refused  refusals // guarded by mu
+	io       ioCounters
 }
 
 // NewServer returns a server configured by opts.
@@ -154,7 +155,7 @@ func (s *Server) track(nc net.Conn) {
 	if !s.admit(nc) {
 		return
 	}
-	c := newConn(nc, s.cfg, s.disp, s.forget)
+	c := newConn(countedConn{nc, &s.io}, s.cfg, s.disp, s.forget)
 	s.conns[c] = struct{}{}
 }
 
