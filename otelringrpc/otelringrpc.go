@@ -9,6 +9,12 @@
 //	inst.Client(&clientOpts) // before rpc.NewClient
 //	inst.Server(&serverOpts) // before rpc.NewServer
 //
+// and, for the gauges and counters read at each collection, one line per object:
+//
+//	inst.ObserveServer(server)
+//	inst.ObserveClient(client)
+//	inst.ObserveRegistry(reg)
+//
 // Without it, ringrpc's call path runs no instrumentation code at all.
 //
 // Spans follow OpenTelemetry's RPC conventions: a client span per call named
@@ -24,15 +30,20 @@
 // ringrpc.md.tracestate; docs/PROTOCOL.md). It is injected once per call, so a
 // provider's span is the child of the caller's call span.
 //
-// Metrics, with the attributes rpc.system, rpc.service, rpc.method and, on
+// Call metrics, with the attributes rpc.system, rpc.service, rpc.method and, on
 // completion, ringrpc.code:
 //
 //	rpc.client.call.duration   histogram, s   every call, as its caller saw it
 //	rpc.server.call.duration   histogram, s   every handled call
 //	rpc.client.active_calls    up-down        calls in flight on clients
 //	rpc.server.active_calls    up-down        handlers running
-//	ringrpc.client.attempts    counter        attempts, with ringrpc.code of each
-//	ringrpc.client.failovers   counter        attempts after the first: moves to another provider
+//	ringrpc.client.attempts    counter        attempts, with ringrpc.code of each and
+//	                                          ringrpc.failover true after the first
+//
+// What servers, clients and registries count anyway (connections, queues, busy
+// answers, shed calls, pending calls, bytes, failovers, members, ring rebuilds,
+// isolated providers) is reported by ObserveServer, ObserveClient and
+// ObserveRegistry, read at each collection. docs/OPERATIONS.md lists every metric.
 package otelringrpc
 
 import (
@@ -71,6 +82,7 @@ type Options struct {
 // by the interceptors it installs.
 type Instrumentation struct {
 	tracer trace.Tracer
+	meter  metric.Meter
 	prop   propagation.TextMapPropagator
 
 	clientDuration metric.Float64Histogram
@@ -78,7 +90,6 @@ type Instrumentation struct {
 	clientActive   metric.Int64UpDownCounter
 	serverActive   metric.Int64UpDownCounter
 	attempts       metric.Int64Counter
-	failovers      metric.Int64Counter
 }
 
 // durationBuckets suit calls from tens of microseconds to seconds.
@@ -97,7 +108,7 @@ func New(opts Options) (*Instrumentation, error) {
 		prop = otel.GetTextMapPropagator()
 	}
 	m := mp.Meter(ScopeName)
-	in := &Instrumentation{tracer: tp.Tracer(ScopeName), prop: prop}
+	in := &Instrumentation{tracer: tp.Tracer(ScopeName), meter: m, prop: prop}
 	var err error
 	mk := func(f func() error) {
 		if err == nil {
@@ -124,10 +135,6 @@ func New(opts Options) (*Instrumentation, error) {
 	})
 	mk(func() (e error) {
 		in.attempts, e = m.Int64Counter("ringrpc.client.attempts", metric.WithUnit("{attempt}"), metric.WithDescription("Attempts of calls, one per provider tried."))
-		return
-	})
-	mk(func() (e error) {
-		in.failovers, e = m.Int64Counter("ringrpc.client.failovers", metric.WithUnit("{attempt}"), metric.WithDescription("Attempts after a call's first: moves to another provider."))
 		return
 	})
 	if err != nil {
@@ -182,11 +189,7 @@ func (in *Instrumentation) clientAttempt(next rpc.Invoker) rpc.Invoker {
 		ctx, span := in.tracer.Start(ctx, call.Service()+"/"+call.Method()+" attempt", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 		err := next(ctx, call)
 		end(span, err)
-		base := callAttrs(call)
-		in.attempts.Add(ctx, 1, metric.WithAttributes(append(base, codeAttr(err))...))
-		if call.Attempt() > 0 {
-			in.failovers.Add(ctx, 1, metric.WithAttributes(base...))
-		}
+		in.attempts.Add(ctx, 1, metric.WithAttributes(append(callAttrs(call), codeAttr(err), attribute.Bool("ringrpc.failover", call.Attempt() > 0))...))
 		return err
 	}
 }
