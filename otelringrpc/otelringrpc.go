@@ -85,6 +85,8 @@ type Instrumentation struct {
 	meter  metric.Meter
 	prop   propagation.TextMapPropagator
 
+	methods methods
+
 	clientDuration metric.Float64Histogram
 	serverDuration metric.Float64Histogram
 	clientActive   metric.Int64UpDownCounter
@@ -156,57 +158,61 @@ func (in *Instrumentation) Server(o *rpc.ServerOptions) {
 	o.Interceptors = append([]rpc.Interceptor{in.serverCall}, o.Interceptors...)
 }
 
-func callAttrs(call *rpc.Call) []attribute.KeyValue {
-	return []attribute.KeyValue{
-		attribute.String("rpc.system", "ringrpc"),
-		attribute.String("rpc.service", call.Service()),
-		attribute.String("rpc.method", call.Method()),
-	}
-}
-
 func (in *Instrumentation) clientCall(next rpc.Invoker) rpc.Invoker {
 	return func(ctx context.Context, call *rpc.Call) error {
 		start := time.Now()
-		attrs := callAttrs(call)
-		ctx, span := in.tracer.Start(ctx, call.Service()+"/"+call.Method(), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+		m := in.methods.get(call)
+		ctx, span := in.tracer.Start(ctx, m.name, m.clientStart...)
 		ctx = in.inject(ctx)
-		set := metric.WithAttributes(attrs...)
-		in.clientActive.Add(ctx, 1, set)
+		in.clientActive.Add(ctx, 1, m.set)
 		err := next(ctx, call)
-		in.clientActive.Add(ctx, -1, set)
+		in.clientActive.Add(ctx, -1, m.set)
 		end(span, err)
-		in.clientDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(append(attrs, codeAttr(err))...))
+		in.clientDuration.Record(ctx, time.Since(start).Seconds(), m.doneSet(err))
 		return err
 	}
 }
 
 func (in *Instrumentation) clientAttempt(next rpc.Invoker) rpc.Invoker {
 	return func(ctx context.Context, call *rpc.Call) error {
-		attrs := append(peerAttrs("server", call.Peer()), attribute.Int("ringrpc.attempt", call.Attempt()))
-		if prev := call.LastError(); prev != nil && call.Attempt() > 0 {
-			attrs = append(attrs, attribute.String("ringrpc.failover.reason", prev.Error()))
+		m := in.methods.get(call)
+		ctx, span := in.tracer.Start(ctx, m.attemptName, m.attemptStart...)
+		if span.IsRecording() { // what a span that is not kept does not need
+			span.SetAttributes(attemptAttrs(call)...)
 		}
-		ctx, span := in.tracer.Start(ctx, call.Service()+"/"+call.Method()+" attempt", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 		err := next(ctx, call)
 		end(span, err)
-		in.attempts.Add(ctx, 1, metric.WithAttributes(append(callAttrs(call), codeAttr(err), attribute.Bool("ringrpc.failover", call.Attempt() > 0))...))
+		in.attempts.Add(ctx, 1, m.attemptSet(err, call.Attempt() > 0))
 		return err
 	}
+}
+
+func attemptAttrs(call *rpc.Call) []attribute.KeyValue {
+	attrs := append(peerAttrs("server", call.Peer()), attribute.Int("ringrpc.attempt", call.Attempt()))
+	if prev := call.LastError(); prev != nil && call.Attempt() > 0 {
+		attrs = append(attrs, attribute.String("ringrpc.failover.reason", prev.Error()))
+	}
+	return attrs
 }
 
 func (in *Instrumentation) serverCall(next rpc.Invoker) rpc.Invoker {
 	return func(ctx context.Context, call *rpc.Call) error {
 		start := time.Now()
+		m := in.methods.get(call)
+		// An empty span context first, which the caller's replaces when it sent one:
+		// looking for a span in a handler's context would otherwise make the
+		// cancelable context it saves until a handler needs one.
+		ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 		ctx = in.prop.Extract(ctx, propagation.MapCarrier(rpc.IncomingMetadata(ctx)))
-		attrs := callAttrs(call)
-		ctx, span := in.tracer.Start(ctx, call.Service()+"/"+call.Method(), trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(append(attrs, peerAttrs("client", call.Peer())...)...))
-		set := metric.WithAttributes(attrs...)
-		in.serverActive.Add(ctx, 1, set)
+		ctx, span := in.tracer.Start(ctx, m.name, m.serverStart...)
+		if span.IsRecording() {
+			span.SetAttributes(peerAttrs("client", call.Peer())...)
+		}
+		in.serverActive.Add(ctx, 1, m.set)
 		err := next(ctx, call)
-		in.serverActive.Add(ctx, -1, set)
+		in.serverActive.Add(ctx, -1, m.set)
 		end(span, err)
-		in.serverDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(append(attrs, codeAttr(err))...))
+		in.serverDuration.Record(ctx, time.Since(start).Seconds(), m.doneSet(err))
 		return err
 	}
 }
@@ -231,10 +237,6 @@ func end(span trace.Span, err error) {
 		span.SetAttributes(attribute.String("error.type", rpc.CodeOf(err).String()))
 	}
 	span.End()
-}
-
-func codeAttr(err error) attribute.KeyValue {
-	return attribute.String("ringrpc.code", rpc.CodeOf(err).String())
 }
 
 // peerAttrs returns side.address and side.port of a host:port address.
