@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,6 +102,9 @@ func TestObserveServerAndClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := serveRPC(t, s)
+	var once sync.Once
+	free := func() { once.Do(func() { close(h.release) }) }
+	t.Cleanup(free) // before the server's close, which waits for the handler
 	srvReg, err := tel.inst.ObserveServer(s, attribute.String("server.address", addr))
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +146,7 @@ func TestObserveServerAndClient(t *testing.T) {
 	ps.want(t, "ringrpc.client.connections", 1)
 	ps.want(t, "ringrpc.client.pending_calls", 1)
 
-	close(h.release)
+	free()
 	if err := waitFor(t, held, "the held call"); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"sync"
 	"testing"
 )
 
@@ -18,6 +19,9 @@ func TestStats(t *testing.T) {
 		must(t, s.RegisterProcessor(codeBlock, block, PoolOptions{Workers: 1, QueueSize: 1}))
 		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
 	})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free) // before the server's close, which waits for the processor
 	c := newTestClient(t, ClientOptions{})
 	done := make(chan *Command, 3)
 	send := func() {
@@ -49,7 +53,7 @@ func TestStats(t *testing.T) {
 	if cs.Conns != 1 || cs.Pending != 2 {
 		t.Fatalf("client stats %+v, want 1 connection, 2 pending", cs)
 	}
-	close(release)
+	free()
 	for range 2 {
 		if resp := waitFor(t, done, "the held requests' answers"); resp.Code != CodeSuccess {
 			t.Fatalf("held request answered %d", resp.Code)
