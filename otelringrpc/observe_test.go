@@ -150,19 +150,29 @@ func TestObserveServerAndClient(t *testing.T) {
 	if err := waitFor(t, held, "the held call"); err != nil {
 		t.Fatal(err)
 	}
-	// One worker, in order: once this call is answered, the cancelled one was taken.
+	// One worker, in order: once the queue is empty the worker took the cancelled call,
+	// and once the next call is answered, it was refused.
+	waitQueued(t, s, 0)
 	if _, err := hc.SayHello(context.Background(), "after", "b"); err != nil {
 		t.Fatal(err)
 	}
-	ps = collect(t, tel.reader)
+	// A worker counts its request answered, and a side counts its bytes, just after
+	// the write that the other side may read first.
+	receive, transmit := attribute.String("network.io.direction", "receive"), attribute.String("network.io.direction", "transmit")
+	var read, sent int64
+	eventually(func() bool {
+		ps = collect(t, tel.reader)
+		inflight, _ := ps.get("ringrpc.server.requests.in_flight")
+		read, _ = ps.get("ringrpc.server.network.io", receive)
+		sent, _ = ps.get("ringrpc.client.network.io", transmit)
+		return inflight == 0 && read == sent
+	})
 	ps.want(t, "ringrpc.server.requests.in_flight", 0)
 	ps.want(t, "ringrpc.server.queue.depth", 0, shared)
 	ps.want(t, "ringrpc.server.shed", 1, attribute.String("ringrpc.reason", "cancelled"))
 	ps.want(t, "ringrpc.server.shed", 0, attribute.String("ringrpc.reason", "expired"))
 	ps.want(t, "ringrpc.client.pending_calls", 0)
 	ps.want(t, "ringrpc.client.failovers", 0)
-	read, _ := ps.get("ringrpc.server.network.io", attribute.String("network.io.direction", "receive"))
-	sent, _ := ps.get("ringrpc.client.network.io", attribute.String("network.io.direction", "transmit"))
 	if read == 0 || read != sent {
 		t.Errorf("bytes: the server read %d, the client wrote %d", read, sent)
 	}
@@ -284,17 +294,26 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 	}
 }
 
-// waitQueued waits until n calls wait for a worker of s.
+// waitQueued waits until exactly n calls wait for a worker of s.
 func waitQueued(t *testing.T, s *rpc.Server, n int) {
 	t.Helper()
+	if !eventually(func() bool { return s.Stats().Transport.Queued == n }) {
+		t.Fatalf("%d calls queued, want %d", s.Stats().Transport.Queued, n)
+	}
+}
+
+// eventually reports whether cond holds within a generous bound, looking every
+// millisecond.
+func eventually(cond func() bool) bool {
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	give := time.After(10 * time.Second)
-	for s.Stats().Transport.Queued < n {
+	for !cond() {
 		select {
 		case <-tick.C:
 		case <-give:
-			t.Fatalf("%d calls queued, want %d", s.Stats().Transport.Queued, n)
+			return false
 		}
 	}
+	return true
 }
