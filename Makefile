@@ -12,7 +12,7 @@ BENCHCOUNT  ?= 6
 .PHONY: help test bench bench-transport bench-peers bench-overload fuzz lint demo tools generate checkgenerate
 
 help:
-	@echo "make demo   run the demo on this machine"
+	@echo "make demo   run the demo on this machine; it ends with a provider's /metrics"
 	@echo "make test   go vet and the race-enabled test suite"
 	@echo "make lint   gofmt, go vet and staticcheck"
 	@echo "make fuzz   every fuzz target for FUZZTIME (default $(FUZZTIME))"

@@ -9,6 +9,12 @@
 //	inst.Client(&clientOpts) // before rpc.NewClient
 //	inst.Server(&serverOpts) // before rpc.NewServer
 //
+// and, for the gauges and counters read at each collection, one line per object:
+//
+//	inst.ObserveServer(server)
+//	inst.ObserveClient(client)
+//	inst.ObserveRegistry(reg)
+//
 // Without it, ringrpc's call path runs no instrumentation code at all.
 //
 // Spans follow OpenTelemetry's RPC conventions: a client span per call named
@@ -24,15 +30,20 @@
 // ringrpc.md.tracestate; docs/PROTOCOL.md). It is injected once per call, so a
 // provider's span is the child of the caller's call span.
 //
-// Metrics, with the attributes rpc.system, rpc.service, rpc.method and, on
+// Call metrics, with the attributes rpc.system, rpc.service, rpc.method and, on
 // completion, ringrpc.code:
 //
 //	rpc.client.call.duration   histogram, s   every call, as its caller saw it
 //	rpc.server.call.duration   histogram, s   every handled call
 //	rpc.client.active_calls    up-down        calls in flight on clients
 //	rpc.server.active_calls    up-down        handlers running
-//	ringrpc.client.attempts    counter        attempts, with ringrpc.code of each
-//	ringrpc.client.failovers   counter        attempts after the first: moves to another provider
+//	ringrpc.client.attempts    counter        attempts, with ringrpc.code of each and
+//	                                          ringrpc.failover true after the first
+//
+// What servers, clients and registries count anyway (connections, queues, busy
+// answers, shed calls, pending calls, bytes, failovers, members, ring rebuilds,
+// isolated providers) is reported by ObserveServer, ObserveClient and
+// ObserveRegistry, read at each collection. docs/OPERATIONS.md lists every metric.
 package otelringrpc
 
 import (
@@ -71,14 +82,16 @@ type Options struct {
 // by the interceptors it installs.
 type Instrumentation struct {
 	tracer trace.Tracer
+	meter  metric.Meter
 	prop   propagation.TextMapPropagator
+
+	methods methods
 
 	clientDuration metric.Float64Histogram
 	serverDuration metric.Float64Histogram
 	clientActive   metric.Int64UpDownCounter
 	serverActive   metric.Int64UpDownCounter
 	attempts       metric.Int64Counter
-	failovers      metric.Int64Counter
 }
 
 // durationBuckets suit calls from tens of microseconds to seconds.
@@ -97,7 +110,7 @@ func New(opts Options) (*Instrumentation, error) {
 		prop = otel.GetTextMapPropagator()
 	}
 	m := mp.Meter(ScopeName)
-	in := &Instrumentation{tracer: tp.Tracer(ScopeName), prop: prop}
+	in := &Instrumentation{tracer: tp.Tracer(ScopeName), meter: m, prop: prop}
 	var err error
 	mk := func(f func() error) {
 		if err == nil {
@@ -126,10 +139,6 @@ func New(opts Options) (*Instrumentation, error) {
 		in.attempts, e = m.Int64Counter("ringrpc.client.attempts", metric.WithUnit("{attempt}"), metric.WithDescription("Attempts of calls, one per provider tried."))
 		return
 	})
-	mk(func() (e error) {
-		in.failovers, e = m.Int64Counter("ringrpc.client.failovers", metric.WithUnit("{attempt}"), metric.WithDescription("Attempts after a call's first: moves to another provider."))
-		return
-	})
 	if err != nil {
 		return nil, err
 	}
@@ -149,61 +158,61 @@ func (in *Instrumentation) Server(o *rpc.ServerOptions) {
 	o.Interceptors = append([]rpc.Interceptor{in.serverCall}, o.Interceptors...)
 }
 
-func callAttrs(call *rpc.Call) []attribute.KeyValue {
-	return []attribute.KeyValue{
-		attribute.String("rpc.system", "ringrpc"),
-		attribute.String("rpc.service", call.Service()),
-		attribute.String("rpc.method", call.Method()),
-	}
-}
-
 func (in *Instrumentation) clientCall(next rpc.Invoker) rpc.Invoker {
 	return func(ctx context.Context, call *rpc.Call) error {
 		start := time.Now()
-		attrs := callAttrs(call)
-		ctx, span := in.tracer.Start(ctx, call.Service()+"/"+call.Method(), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+		m := in.methods.get(call)
+		ctx, span := in.tracer.Start(ctx, m.name, m.clientStart...)
 		ctx = in.inject(ctx)
-		set := metric.WithAttributes(attrs...)
-		in.clientActive.Add(ctx, 1, set)
+		in.clientActive.Add(ctx, 1, m.set)
 		err := next(ctx, call)
-		in.clientActive.Add(ctx, -1, set)
+		in.clientActive.Add(ctx, -1, m.set)
 		end(span, err)
-		in.clientDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(append(attrs, codeAttr(err))...))
+		in.clientDuration.Record(ctx, time.Since(start).Seconds(), m.doneSet(err))
 		return err
 	}
 }
 
 func (in *Instrumentation) clientAttempt(next rpc.Invoker) rpc.Invoker {
 	return func(ctx context.Context, call *rpc.Call) error {
-		attrs := append(peerAttrs("server", call.Peer()), attribute.Int("ringrpc.attempt", call.Attempt()))
-		if prev := call.LastError(); prev != nil && call.Attempt() > 0 {
-			attrs = append(attrs, attribute.String("ringrpc.failover.reason", prev.Error()))
+		m := in.methods.get(call)
+		ctx, span := in.tracer.Start(ctx, m.attemptName, m.attemptStart...)
+		if span.IsRecording() { // what a span that is not kept does not need
+			span.SetAttributes(attemptAttrs(call)...)
 		}
-		ctx, span := in.tracer.Start(ctx, call.Service()+"/"+call.Method()+" attempt", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 		err := next(ctx, call)
 		end(span, err)
-		base := callAttrs(call)
-		in.attempts.Add(ctx, 1, metric.WithAttributes(append(base, codeAttr(err))...))
-		if call.Attempt() > 0 {
-			in.failovers.Add(ctx, 1, metric.WithAttributes(base...))
-		}
+		in.attempts.Add(ctx, 1, m.attemptSet(err, call.Attempt() > 0))
 		return err
 	}
+}
+
+func attemptAttrs(call *rpc.Call) []attribute.KeyValue {
+	attrs := append(peerAttrs("server", call.Peer()), attribute.Int("ringrpc.attempt", call.Attempt()))
+	if prev := call.LastError(); prev != nil && call.Attempt() > 0 {
+		attrs = append(attrs, attribute.String("ringrpc.failover.reason", prev.Error()))
+	}
+	return attrs
 }
 
 func (in *Instrumentation) serverCall(next rpc.Invoker) rpc.Invoker {
 	return func(ctx context.Context, call *rpc.Call) error {
 		start := time.Now()
+		m := in.methods.get(call)
+		// An empty span context first, which the caller's replaces when it sent one:
+		// looking for a span in a handler's context would otherwise make the
+		// cancelable context it saves until a handler needs one.
+		ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 		ctx = in.prop.Extract(ctx, propagation.MapCarrier(rpc.IncomingMetadata(ctx)))
-		attrs := callAttrs(call)
-		ctx, span := in.tracer.Start(ctx, call.Service()+"/"+call.Method(), trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(append(attrs, peerAttrs("client", call.Peer())...)...))
-		set := metric.WithAttributes(attrs...)
-		in.serverActive.Add(ctx, 1, set)
+		ctx, span := in.tracer.Start(ctx, m.name, m.serverStart...)
+		if span.IsRecording() {
+			span.SetAttributes(peerAttrs("client", call.Peer())...)
+		}
+		in.serverActive.Add(ctx, 1, m.set)
 		err := next(ctx, call)
-		in.serverActive.Add(ctx, -1, set)
+		in.serverActive.Add(ctx, -1, m.set)
 		end(span, err)
-		in.serverDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(append(attrs, codeAttr(err))...))
+		in.serverDuration.Record(ctx, time.Since(start).Seconds(), m.doneSet(err))
 		return err
 	}
 }
@@ -228,10 +237,6 @@ func end(span trace.Span, err error) {
 		span.SetAttributes(attribute.String("error.type", rpc.CodeOf(err).String()))
 	}
 	span.End()
-}
-
-func codeAttr(err error) attribute.KeyValue {
-	return attribute.String("ringrpc.code", rpc.CodeOf(err).String())
 }
 
 // peerAttrs returns side.address and side.port of a host:port address.

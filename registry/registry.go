@@ -60,6 +60,8 @@ type Registry struct {
 	rebuildMu sync.Mutex   // orders rebuilds: a snapshot never replaces a newer one
 	waiting   atomic.Int32 // calls waiting for a provider
 
+	ringRebuilds atomic.Uint64 // Stats.RingRebuilds
+
 	isolated sync.Map // RPC address -> unix nanoseconds until which it is tried last
 	nIsol    atomic.Int32
 	rr       atomic.Uint64
@@ -610,6 +612,7 @@ func (r *Registry) rebuild() {
 	old := r.snap.Swap(snap)
 	if old != nil {
 		logRings(r.log, old, snap)
+		r.ringRebuilds.Add(uint64(changedRings(old, snap)))
 	}
 	next := make(chan struct{})
 	close(*r.rebuilt.Swap(&next))

@@ -63,7 +63,8 @@ type Client struct {
 	// asyncSlots bounds async calls in flight, their callbacks included.
 	asyncSlots *sem.Semaphore
 
-	closed atomic.Bool // read by every async call
+	closed    atomic.Bool   // read by every async call
+	failovers atomic.Uint64 // moves to another provider: ClientStats.Failovers
 }
 
 // NewClient returns a client; it connects to providers on first use.

@@ -71,6 +71,8 @@ type Server struct {
 	// expired counts calls not run because their deadline passed while they waited
 	// for a worker.
 	expired atomic.Int64
+	// cancelled counts calls not run because their caller cancelled them meanwhile.
+	cancelled atomic.Int64
 	// pools is ServerOptions.Pools; matched holds the keys registered services took.
 	// Both guarded by mu.
 	pools   map[string]PoolOptions
@@ -362,6 +364,7 @@ func requestDeadline(req *transport.Command) (deadline time.Time, timed bool) {
 // passed, while it waited for a worker. It returns nil for a call to run.
 func (s *Server) refuse(ctx context.Context, req *transport.Command, svc *ServiceDesc, m *MethodDesc, deadline time.Time) *transport.Command {
 	if ctx.Err() != nil {
+		s.cancelled.Add(1)
 		return transport.NewResponse(req, toWire(CodeCanceled), fmt.Sprintf("%s.%s was cancelled by its caller before it started", svc.Name, m.Name))
 	}
 	if deadline.IsZero() {

@@ -248,11 +248,13 @@ func (c *Client) move(ctx context.Context, call *Call, n int, err *Error, f fate
 		return 0, err
 	}
 	if !f.costsBudget() {
+		c.failovers.Add(1)
 		return 0, nil
 	}
 	if !c.budget.failed() {
 		return 0, &Error{Code: err.Code, Message: err.Message + " (not sent to another provider: the retry budget is spent, too many calls failed lately; see RetryPolicy)", cause: err.cause}
 	}
+	c.failovers.Add(1)
 	call.paidMoves++
 	return c.backoff(call.paidMoves), nil
 }

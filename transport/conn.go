@@ -158,6 +158,7 @@ func (r *idleReader) Read(p []byte) (int, error) {
 		r.c.nc.SetReadDeadline(time.Now().Add(idle))
 		n, err := r.c.nc.Read(p)
 		if n > 0 {
+			r.c.cfg.io.read.Add(uint64(n))
 			r.readAt = sinceBase()
 			r.c.lastRead.Store(int64(r.readAt))
 		}

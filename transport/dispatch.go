@@ -84,6 +84,7 @@ type workerPool struct {
 	// it as it parks, both under mu.
 	running []task
 
+	busy    atomic.Uint64 // requests turned away SYSTEM_BUSY: the queue was full
 	workers sync.WaitGroup
 }
 
@@ -548,6 +549,7 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 			wp = d.choose(wp, c, req)
 		}
 		if !wp.push(c.queueIn(wp), req) {
+			wp.busy.Add(1)
 			d.end()
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[OVERLOAD]system busy, start flow control for a while"))
 		}

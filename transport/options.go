@@ -190,6 +190,7 @@ type connConfig struct {
 	maxInflight     int64
 	maxUnread       int
 	frames          *byteBudget      // MaxFrameMemory, shared by the owner's connections
+	io              *ioCounters      // bytes read and written, for Stats
 	bodyRead        func(got, n int) // tests: called after each chunk of a large body
 	readerWaits     func(*Conn)      // tests: called when a reader stops reading
 }
@@ -226,6 +227,7 @@ func newConnConfig(o ConnOptions, permits permitDefaults) *connConfig {
 	cfg.maxInflight = int64(orDefault(o.MaxInflight, DefaultMaxInflight))
 	cfg.maxUnread = orDefault(o.MaxUnreadOutput, DefaultMaxUnreadOutput)
 	cfg.frames = newByteBudget(orDefault(o.MaxFrameMemory, DefaultMaxFrameMemory))
+	cfg.io = new(ioCounters)
 	return cfg
 }
 

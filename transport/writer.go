@@ -153,6 +153,7 @@ func (w *writer) writeNowLocked() bool {
 	if n <= 0 {
 		return false
 	}
+	w.conn.cfg.io.written.Add(uint64(n))
 	w.conn.lastWrite.Store(time.Now().UnixNano())
 	w.queue.buf = buf[:copy(buf, buf[n:])]
 	w.respQueued = max(w.respQueued-n, 0)
@@ -382,7 +383,8 @@ func (w *writer) write(buf []byte) error {
 	c := w.conn
 	now := time.Now()
 	c.nc.SetWriteDeadline(now.Add(c.cfg.writeTimeout))
-	_, err := c.nc.Write(buf)
+	n, err := c.nc.Write(buf)
+	c.cfg.io.written.Add(uint64(n))
 	c.lastWrite.Store(now.UnixNano())
 	return err
 }

@@ -31,6 +31,8 @@ func TestDemo(t *testing.T) {
 		`msg="world a b"`,
 		"== killing p2 with SIGKILL",
 		"ring of Hello: p1", "LEFT name=p1",
+		"a provider's metrics: curl -s http://127.0.0.1:", "ringrpc_server_connections ",
+		`ringrpc_registry_members{ringrpc_member_state="alive"} `,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the demo did not print %q\n%s", want, text)

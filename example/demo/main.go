@@ -1,8 +1,9 @@
 // Command demo runs a ringrpc cluster on this machine, as separate processes: three
 // providers and one consumer, joined by gossip. The consumer makes sync, async, oneway
 // and keyed calls; then one provider is killed with SIGKILL and the calls move to the
-// others without a failure; then it starts again and takes its share back. It stops
-// every process it started and exits 0, or non-zero on any failure.
+// others without a failure; then it starts again and takes its share back, and the
+// demo prints some of what the first provider's /metrics shows. It stops every
+// process it started and exits 0, or non-zero on any failure.
 //
 //	go build -o bin/ ./example/provider ./example/consumer && go run ./example/demo -bin bin
 package main
@@ -14,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +49,8 @@ type proc struct {
 	stdin io.WriteCloser
 	lines chan string
 	done  chan struct{}
+	// metrics is a provider's metrics URL.
+	metrics string
 }
 
 type demo struct {
@@ -145,6 +149,7 @@ func (d *demo) startProvider(name, seed string, addrs ...string) (*proc, []strin
 	field := func(k string) string {
 		return strings.TrimPrefix(regexp.MustCompile(k+`=\S+`).FindString(line), k+"=")
 	}
+	p.metrics = field("metrics")
 	return p, []string{field("gossip"), field("rpc")}, nil
 }
 
@@ -185,7 +190,7 @@ func owners(lines []string) map[string]string {
 func (d *demo) run() error {
 	d.world = make(chan struct{}, 1)
 	fmt.Println("== starting three providers and a consumer, each its own process")
-	_, addrs, err := d.startProvider("p1", "")
+	p1, addrs, err := d.startProvider("p1", "")
 	if err != nil {
 		return err
 	}
@@ -245,6 +250,9 @@ func (d *demo) run() error {
 	if b, a := owners(before), owners(after); fmt.Sprint(b) != fmt.Sprint(a) {
 		return fmt.Errorf("keys did not return to their owners:\nbefore %v\nafter  %v", b, a)
 	}
+	if err := showMetrics(p1.metrics); err != nil {
+		return err
+	}
 	fmt.Fprintln(c.stdin, "quit")
 	<-c.done
 	return nil
@@ -266,4 +274,38 @@ func (d *demo) stopAll() {
 			<-p.done
 		}
 	}
+}
+
+// shown are the metrics the demo prints of a provider: what it served, and to whom.
+var shown = regexp.MustCompile(`^(rpc_server_call_duration_seconds_count|ringrpc_server_connections|ringrpc_server_busy_total|ringrpc_registry_members|ringrpc_registry_ring_rebuilds_total)\{`)
+
+// showMetrics prints a few of the metrics a provider serves, as curl URL | grep ringrpc
+// would show them, without the instrumentation scope's labels.
+func showMetrics(url string) error {
+	fmt.Printf("\n== a provider's metrics: curl -s %s | grep ringrpc\n", url)
+	resp, err := http.Get(url)
+	if err != nil {
+		return fmt.Errorf("reading the metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("reading the metrics: %s answered %s", url, resp.Status)
+	}
+	scope := regexp.MustCompile(`otel_scope_[a-z_]+="[^"]*",?`)
+	n := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if line := sc.Text(); shown.MatchString(line) {
+			fmt.Println("  " + strings.Replace(scope.ReplaceAllString(line, ""), "{}", "", 1))
+			n++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading the metrics: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s serves none of the ringrpc metrics", url)
+	}
+	return nil
 }

@@ -2,9 +2,11 @@
 //
 //	provider -name p1 -seed 127.0.0.1:7946
 //
-// It prints one line, "READY name=... rpc=... gossip=...", once it serves and has
-// joined. SIGINT or SIGTERM makes it leave gracefully: it announces the leave, waits
-// for consumers to stop routing to it, finishes the calls in flight, then exits.
+// It prints one line, "READY name=... rpc=... gossip=... metrics=...", once it serves
+// and has joined. Its OpenTelemetry metrics are served in the Prometheus text format
+// at the metrics URL (-http picks the address). SIGINT or SIGTERM makes it leave
+// gracefully: it announces the leave, waits for consumers to stop routing to it,
+// finishes the calls in flight, then exits.
 package main
 
 import (
@@ -20,9 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ringrpc/ringrpc/example/hello"
 	"github.com/ringrpc/ringrpc/registry"
-	"github.com/ringrpc/ringrpc/rpc"
 )
 
 func main() {
@@ -33,55 +33,35 @@ func main() {
 }
 
 func run() error {
-	name := flag.String("name", "", "node name, unique in the cluster (default: host name and a random suffix)")
-	rpcAddr := flag.String("rpc", "127.0.0.1:0", "address to serve RPC on")
-	gossip := flag.String("gossip", "127.0.0.1:0", "address for gossip (UDP and TCP)")
+	var cfg config
+	flag.StringVar(&cfg.name, "name", "", "node name, unique in the cluster (default: host name and a random suffix)")
+	flag.StringVar(&cfg.rpc, "rpc", "127.0.0.1:0", "address to serve RPC on")
+	flag.StringVar(&cfg.gossip, "gossip", "127.0.0.1:0", "address for gossip (UDP and TCP)")
+	flag.StringVar(&cfg.http, "http", "127.0.0.1:0", "address to serve /metrics on")
 	seeds := flag.String("seed", "", "comma-separated gossip addresses of cluster members; empty starts a cluster")
-	preset := registry.Fast
-	flag.TextVar(&preset, "preset", registry.Fast, "failure detection: fast, local, lan or wan")
+	cfg.preset = registry.Fast
+	flag.TextVar(&cfg.preset, "preset", registry.Fast, "failure detection: fast, local, lan or wan")
 	flag.Parse()
+	cfg.seeds = splitList(*seeds)
+	cfg.log = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ln, err := net.Listen("tcp", *rpcAddr)
-	if err != nil {
-		return err
-	}
-	server := rpc.NewServer(rpc.ServerOptions{Logger: log})
-	svc := &hello.Service{Name: *name, Log: log}
-	if err := hello.RegisterHelloServer(server, svc); err != nil {
-		return err
-	}
-	if err := hello.RegisterWorldServer(server, svc); err != nil {
-		return err
-	}
-	go server.Serve(ln)
-
-	host, port, err := splitHostPort(*gossip)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	reg, err := registry.Join(ctx, registry.Options{
-		NodeName: *name, BindAddr: host, BindPort: port, Seeds: splitList(*seeds),
-		Preset: preset, Server: server, RPCAddr: ln.Addr().String(), Logger: log,
-	})
+	p, err := start(ctx, cfg)
 	if err != nil {
-		server.Close()
 		return err
 	}
-	svc.Name = reg.Name()
-	fmt.Printf("READY name=%s rpc=%s gossip=%s\n", reg.Name(), ln.Addr(), reg.GossipAddr())
+	fmt.Printf("READY name=%s rpc=%s gossip=%s metrics=http://%s/metrics\n", p.reg.Name(), p.rpcAddr, p.reg.GossipAddr(), p.httpAddr)
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
 	<-stop
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := reg.Shutdown(ctx); err != nil {
+	if err := p.shutdown(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("LEFT name=%s\n", reg.Name())
+	fmt.Printf("LEFT name=%s\n", p.reg.Name())
 	return nil
 }
 

@@ -1,0 +1,126 @@
+package rpc
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ringrpc/ringrpc/transport"
+)
+
+// TestServerStatsShed: behind a held worker, one call is cancelled by its caller and
+// one expires; neither runs, and each is counted once, under its reason.
+func TestServerStatsShed(t *testing.T) {
+	s, p, addr := startProbe(t, ServerOptions{Workers: 1})
+	sending := &sendingHook{methods: make(chan string, 10)}
+	opts := ClientOptions{Resolver: StaticAddress(addr)}
+	opts.Transport.Hooks = []transport.Hook{sending}
+	_, c := newGreeterClient(t, opts)
+
+	holdCtx, release := context.WithCancel(context.Background())
+	held := invokeProbe(c, holdCtx, 0) // Block: holds the only worker until released
+	waitFor(t, p.started, "the worker to be held")
+	<-sending.methods
+	cctx, cancel := context.WithCancel(context.Background())
+	cancelled := invokeProbe(c, cctx, 1)
+	waitFor(t, sending.methods, "the call to be sent")
+	cancel()
+	if err := waitFor(t, cancelled, "the cancelled call"); CodeOf(err) != CodeCanceled {
+		t.Fatalf("cancelled call: %v", err)
+	}
+	// Sent with a deadline of 1ms and no cancel notice to follow: only the carried
+	// deadline stops it.
+	req := transport.NewRequest(RequestCode, transport.Fields{
+		{Key: HeaderInterface, Value: probeDesc.Name}, {Key: HeaderMethod, Value: "Work"}, {Key: headerTimeout, Value: "1"},
+	}, []byte("[]"))
+	expired := make(chan *transport.Command, 1)
+	c.Transport().InvokeAsync(context.Background(), addr, req, func(resp *transport.Command, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		expired <- resp
+	})
+	waitQueued(t, s, 2)
+	waitFor(t, time.After(5*time.Millisecond), "the queued call's deadline") // it has passed once this ends
+	release()
+	if err := waitFor(t, held, "the held call"); CodeOf(err) != CodeCanceled {
+		t.Fatalf("held call: %v", err)
+	}
+	if resp := waitFor(t, expired, "the expired call's answer"); resp == nil || resp.Code != toWire(CodeDeadlineExceeded) {
+		t.Fatalf("expired call answered %v", resp)
+	}
+	st := s.Stats()
+	if st.Expired != 1 || st.Cancelled != 1 {
+		t.Fatalf("shed: %d expired, %d cancelled, want 1 each", st.Expired, st.Cancelled)
+	}
+	// A worker counts its request answered just after the write its caller may read
+	// first.
+	if !eventually(func() bool { st = s.Stats(); return st.Transport.InFlight == 0 }) || st.Transport.Queued != 0 || st.Transport.Conns != 1 {
+		t.Fatalf("transport stats after: %+v", st.Transport)
+	}
+	if cs := c.Stats(); cs.Transport.Conns != 1 || cs.Transport.Pending != 0 || cs.Failovers != 0 {
+		t.Fatalf("client stats after: %+v", cs)
+	}
+}
+
+// waitQueued waits until n calls wait for a worker of s.
+func waitQueued(t *testing.T, s *Server, n int) {
+	t.Helper()
+	if !eventually(func() bool { return s.Stats().Transport.Queued >= n }) {
+		t.Fatalf("%d calls queued, want %d", s.Stats().Transport.Queued, n)
+	}
+}
+
+// eventually reports whether cond holds within a generous bound, looking every
+// millisecond.
+func eventually(cond func() bool) bool {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	give := time.After(10 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-give:
+			return false
+		}
+	}
+	return true
+}
+
+// TestServerStatsPoolNames: the pools of ServerOptions.Pools carry their keys.
+func TestServerStatsPoolNames(t *testing.T) {
+	s, _, _ := startProbe(t, ServerOptions{Pools: map[string]PoolOptions{
+		"probe":      {Workers: 2, QueueSize: 5},
+		"probe.Work": {Workers: 3},
+	}})
+	got := map[string]PoolStats{}
+	for _, p := range s.Stats().Pools {
+		got[p.Name] = p
+	}
+	if len(got) != 3 || got[""].Code != RequestCode || got[""].Pool != nil || got[""].Workers != DefaultWorkers {
+		t.Fatalf("pools %+v: want the shared one and two named", got)
+	}
+	if p := got["probe"]; p.Pool == nil || p.Workers != 2 || p.QueueSize != 5 {
+		t.Fatalf("service pool %+v", p)
+	}
+	if p := got["probe.Work"]; p.Pool == nil || p.Workers != 3 || p.QueueSize != transport.DefaultQueueSize {
+		t.Fatalf("method pool %+v", p)
+	}
+}
+
+// TestClientStatsFailovers: a call whose first provider refuses the connection moves
+// once, and the client counts it.
+func TestClientStatsFailovers(t *testing.T) {
+	_, _, addr := startGreeter(t, ServerOptions{})
+	res, err := StaticList("127.0.0.1:1", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, c := newGreeterClient(t, ClientOptions{Resolver: res})
+	if _, err := g.SayHello(context.Background(), "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Failovers != 1 || st.Transport.Conns != 1 {
+		t.Fatalf("client stats %+v, want 1 failover and 1 connection", st)
+	}
+}
