@@ -89,6 +89,7 @@ type method struct {
 	desc    *MethodDesc
 	handler Handler
 	pool    *transport.Pool // nil: its service's
+	stats   methodStats
 }
 
 // NewServer returns a server configured by opts.
@@ -311,6 +312,7 @@ func (s *Server) processIn(ctx context.Context, conn *transport.Conn, req *trans
 func (s *Server) run(ctx context.Context, conn *transport.Conn, req *transport.Command, svc *service, m *method) (*transport.Command, error) {
 	deadline, timed := requestDeadline(req)
 	if resp := s.refuse(ctx, req, svc.desc, m.desc, deadline); resp != nil {
+		m.stats.recordRefused(req, resp)
 		return resp, nil
 	}
 	call := getCall(svc.desc, m.desc)
@@ -333,6 +335,7 @@ func (s *Server) run(ctx context.Context, conn *transport.Conn, req *transport.C
 	}
 	cctx := newCallCtx(ctx, deadline, in, call.peer)
 	err := s.invoke(cctx, call)
+	m.stats.record(req.ReceivedAt(), err)
 	out := cctx.release()
 	if !req.IsOneway() {
 		s.respond(conn, req, call, err, out)
