@@ -129,3 +129,105 @@ func TestNotServingLeavesTheRings(t *testing.T) {
 	nodes[0].server.SetServingStatus("", rpc.StatusServing)
 	providersOf(t, reg, whoDesc.Name, 2)
 }
+
+// A service set NOT_SERVING on one provider takes that provider out of that
+// service's ring only, within the preset's bound, while no call fails; SERVING again,
+// it takes its keys back.
+func TestServiceNotServingLeavesItsRingOnly(t *testing.T) {
+	nodes, seeds := cluster(t, 3)
+	otherDesc := whoDesc
+	otherDesc.Name = "test.Other"
+	for _, n := range nodes {
+		if err := n.server.Register(&otherDesc, []rpc.Handler{whoHandler(n.name)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg, c := startConsumer(t, "c", seeds, nil)
+	providersOf(t, reg, whoDesc.Name, 3)
+	providersOf(t, reg, otherDesc.Name, 3)
+
+	// Calls of both services go on throughout; none may fail.
+	stop := make(chan struct{})
+	failed := make(chan error, 1)
+	var calls sync.WaitGroup
+	for _, desc := range []*rpc.ServiceDesc{&whoDesc, &otherDesc} {
+		calls.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				call := c.NewCall(desc, 0)
+				key := fmt.Sprint("key", i%64)
+				call.Args.String(key)
+				call.SetRouteKey(key)
+				if _, err := c.Invoke(context.Background(), call); err != nil {
+					select {
+					case failed <- fmt.Errorf("a call of %s failed: %w", desc.Name, err):
+					default:
+					}
+				}
+			}
+		})
+	}
+	defer func() {
+		close(stop)
+		calls.Wait()
+		select {
+		case err := <-failed:
+			t.Error(err)
+		default:
+		}
+	}()
+
+	const bound = 2 * time.Second // Fast; docs/OPERATIONS.md
+	out := nodes[1]
+	start := time.Now()
+	out.server.SetServingStatus(whoDesc.Name, rpc.StatusNotServing)
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	err := reg.WaitFor(ctx, func(s Snapshot) bool { return !holds(s.Services[whoDesc.Name], out.name) })
+	if err != nil {
+		t.Fatalf("%s is still in the ring of %s %v after it said NOT_SERVING: %v", out.name, whoDesc.Name, bound, reg.Snapshot().Services[whoDesc.Name])
+	}
+	t.Logf("left the ring of %s after %v", whoDesc.Name, time.Since(start).Round(time.Millisecond))
+	s := reg.Snapshot()
+	if len(s.Services[whoDesc.Name]) != 2 || !holds(s.Services[otherDesc.Name], out.name) || len(s.Services[otherDesc.Name]) != 3 {
+		t.Fatalf("after %s.%s went NOT_SERVING the rings are %v", out.name, whoDesc.Name, s.Services)
+	}
+	for i := range 64 {
+		if got, err := who(context.Background(), c, fmt.Sprint("key", i)); err != nil || got == out.name {
+			t.Fatalf("call %d of %s while %s does not serve it: %q %v", i, whoDesc.Name, out.name, got, err)
+		}
+	}
+
+	start = time.Now()
+	out.server.SetServingStatus(whoDesc.Name, rpc.StatusServing)
+	ctx, cancel = context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	if err := reg.WaitFor(ctx, func(s Snapshot) bool { return holds(s.Services[whoDesc.Name], out.name) }); err != nil {
+		t.Fatalf("%s did not come back to the ring of %s within %v of SERVING: %v", out.name, whoDesc.Name, bound, err)
+	}
+	t.Logf("back in the ring of %s after %v", whoDesc.Name, time.Since(start).Round(time.Millisecond))
+	got := map[string]bool{}
+	for i := range 64 {
+		n, err := who(context.Background(), c, fmt.Sprint("key", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[n] = true
+	}
+	if !got[out.name] {
+		t.Fatalf("%s took no key of %s back: %v", out.name, whoDesc.Name, got)
+	}
+}
+
+func holds(owners []Ownership, node string) bool {
+	for _, o := range owners {
+		if o.Node == node {
+			return true
+		}
+	}
+	return false
+}

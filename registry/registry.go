@@ -150,6 +150,7 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	r.rebuilt.Store(&first)
 	if o.Server != nil {
 		r.own.services = serviceNames(o.Server.Services())
+		r.own.notServing = initialNotServing(o.Server, r.own.services)
 	}
 	o.ml.Delegate = memberlistDelegate{r}
 	o.ml.Events = memberlistEvents{r}
@@ -185,6 +186,7 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	if o.Server != nil {
 		o.Server.OnRegister(r.serviceRegistered)
 		o.Server.OnServingStatus(r.servingChanged)
+		r.resyncServing() // statuses set while joining
 		if st, _ := o.Server.ServingStatus(""); st != rpc.StatusServing {
 			r.servingChanged("", st)
 		}
@@ -197,6 +199,7 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 // takes its keys back when SERVING again. Calls in flight are not touched.
 func (r *Registry) servingChanged(service string, st rpc.ServingStatus) {
 	if service != "" {
+		r.serviceServingChanged(service, st)
 		return
 	}
 	r.mu.Lock()
@@ -315,6 +318,7 @@ func (r *Registry) serviceRegistered(d *rpc.ServiceDesc) {
 	}
 	r.own.services = append(slices.Clone(r.own.services), d.Name)
 	slices.Sort(r.own.services)
+	r.own.notServing = notServingWith(r.opts.Server, r.own.notServing, d.Name)
 	r.own.version++
 	r.mu.Unlock()
 	r.applyCatalog(r.ownCatalog())
@@ -366,6 +370,7 @@ func (r *Registry) ownCatalog() catalog {
 	defer r.mu.Unlock()
 	c := r.own
 	c.services = slices.Clone(c.services)
+	c.notServing = slices.Clone(c.notServing)
 	return c
 }
 
