@@ -1,0 +1,207 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ringrpc/ringrpc/internal/debugpage"
+	"github.com/ringrpc/ringrpc/rpc"
+	"github.com/ringrpc/ringrpc/transport"
+)
+
+// chromiumTimeout bounds one run of the browser; a loaded machine makes its start slow.
+const chromiumTimeout = 90 * time.Second
+
+// The debug page of a provider in a running 3-node cluster, loaded by a real browser
+// (headless Chromium): the rendered DOM holds the ring picture of the service, with
+// an arc per owner run, and the three members; the screenshot shows each provider's
+// colour. The screenshot and the DOM are kept under RINGRPC_ARTIFACTS, or a
+// temporary directory.
+func TestDebugPageInBrowser(t *testing.T) {
+	browser := findChromium(t)
+	nodes, _ := cluster(t, 3)
+	for _, n := range nodes {
+		providersOf(t, n.reg, whoDesc.Name, 3)
+	}
+	// Calls through a plain client, which joins no cluster: the page's node counts them.
+	c, err := rpc.NewClient(rpc.ClientOptions{Resolver: rpc.StaticAddress(nodes[0].server.Addr().String()),
+		Transport: transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 20 {
+		if _, err := who(context.Background(), c, fmt.Sprint("key", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	url := serveDebug(t, nodes[0].reg.DebugHandler(c))
+
+	dir := artifactDir(t)
+	dom := runChromium(t, browser, "--dump-dom", url)
+	if err := os.WriteFile(filepath.Join(dir, "debug-page.html"), dom, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	page := string(dom)
+	if n := strings.Count(page, `<tr class="member">`); n != 3 || !strings.Contains(page, `data-count="3"`) {
+		t.Errorf("the page shows %d member rows, want 3", n)
+	}
+	svg := regexp.MustCompile(`(?s)<svg class="ring"[^>]*aria-label="ring of ` + regexp.QuoteMeta(whoDesc.Name) + `: 271 partitions".*?</svg>`).FindString(page)
+	if svg == "" {
+		t.Fatalf("the page has no ring picture of %s:\n%s", whoDesc.Name, page)
+	}
+	if arcs := strings.Count(svg, "<path "); arcs < 3 {
+		t.Errorf("the ring picture has %d arcs, want one per run of partitions of an owner (at least 3)", arcs)
+	}
+	for _, n := range nodes {
+		if !strings.Contains(svg, ": "+n.name+"</title>") {
+			t.Errorf("no arc of the ring belongs to %s", n.name)
+		}
+	}
+	if !strings.Contains(page, `<td>Who</td><td class="n">20</td>`) {
+		t.Errorf("the page does not count the 20 calls of Who")
+	}
+
+	shot := filepath.Join(dir, "debug-page.png")
+	runChromium(t, browser, "--screenshot="+shot, "--window-size=1200,1400", "--hide-scrollbars", url)
+	t.Logf("screenshot of the debug page: %s", shot)
+	checkColours(t, shot, nodes[0].reg.debugServices())
+}
+
+// findChromium returns the browser's path, or skips the test saying how to get it.
+func findChromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("the browser test needs headless Chromium, which is not installed: apt-get install -y --no-install-recommends chromium (Debian), or put chromium on PATH")
+	return ""
+}
+
+// serveDebug serves h on a loopback port until the test ends, and returns its URL.
+func serveDebug(t *testing.T, h http.Handler) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/debug/ringrpc", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Error(err)
+		}
+	})
+	return "http://" + ln.Addr().String() + "/debug/ringrpc"
+}
+
+// artifactDir is RINGRPC_ARTIFACTS, made if needed, or a temporary directory.
+func artifactDir(t *testing.T) string {
+	dir := os.Getenv("RINGRPC_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// runChromium runs the headless browser with args and returns its standard output.
+// The browser and every process it started are killed when it runs over
+// chromiumTimeout, and once it has exited.
+func runChromium(t *testing.T, browser string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), chromiumTimeout)
+	defer cancel()
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--no-first-run", "--user-data-dir=" + t.TempDir()}
+	cmd := exec.CommandContext(ctx, browser, append(base, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if cmd.Process != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // what it left behind
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("chromium did not finish within %v (killed): %v\n%s", chromiumTimeout, args, lastLines(stderr.String(), 20))
+	}
+	if err != nil {
+		t.Fatalf("chromium %v: %v\n%s", args, err, lastLines(stderr.String(), 20))
+	}
+	return stdout.Bytes()
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// checkColours finds each provider's colour in the screenshot: the ring was drawn.
+func checkColours(t *testing.T, path string, services []debugpage.Service) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("the screenshot %s: %v", path, err)
+	}
+	for _, svc := range services {
+		for _, p := range svc.Providers {
+			if n := countColour(img, p.Color); n < 200 {
+				t.Errorf("the screenshot shows %d pixels of %s's colour %s in the ring of %s", n, p.Node, p.Color, svc.Name)
+			}
+		}
+	}
+}
+
+// countColour counts the pixels within a small distance of the colour #rrggbb.
+func countColour(img image.Image, hex string) int {
+	var want [3]int
+	fmt.Sscanf(hex, "#%02x%02x%02x", &want[0], &want[1], &want[2])
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			got := [3]int{int(r >> 8), int(g >> 8), int(bl >> 8)}
+			if near(got, want) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func near(a, b [3]int) bool {
+	for i := range a {
+		if d := a[i] - b[i]; d < -6 || d > 6 {
+			return false
+		}
+	}
+	return true
+}
