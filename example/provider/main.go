@@ -1,6 +1,6 @@
 // Command provider serves the Hello and World services and joins a ringrpc cluster.
 //
-//	provider -name p1 -seed 127.0.0.1:7946
+//	provider -name p1 -seed 127.0.0.1:7946 [-debug 127.0.0.1:8080]
 //
 // It prints one line, "READY name=... rpc=... gossip=...", once it serves and has
 // joined. SIGINT or SIGTERM makes it leave gracefully: it announces the leave, waits
@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -39,6 +40,7 @@ func run() error {
 	seeds := flag.String("seed", "", "comma-separated gossip addresses of cluster members; empty starts a cluster")
 	preset := registry.Fast
 	flag.TextVar(&preset, "preset", registry.Fast, "failure detection: fast, local, lan or wan")
+	debugAddr := flag.String("debug", "", "address to serve the debug page /debug/ringrpc on; it shows the cluster, so keep it internal (default: none)")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -71,6 +73,15 @@ func run() error {
 		return err
 	}
 	svc.Name = reg.Name()
+	if *debugAddr != "" {
+		stopDebug, err := serveDebug(*debugAddr, reg.DebugHandler())
+		if err != nil {
+			reg.Close()
+			server.Close()
+			return err
+		}
+		defer stopDebug()
+	}
 	fmt.Printf("READY name=%s rpc=%s gossip=%s\n", reg.Name(), ln.Addr(), reg.GossipAddr())
 
 	stop := make(chan os.Signal, 1)
@@ -83,6 +94,20 @@ func run() error {
 	}
 	fmt.Printf("LEFT name=%s\n", reg.Name())
 	return nil
+}
+
+// serveDebug serves the debug page at addr and prints its URL.
+func serveDebug(addr string, h http.Handler) (stop func() error, err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-debug %q: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/debug/ringrpc", h)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	fmt.Printf("DEBUG page=http://%s/debug/ringrpc\n", ln.Addr())
+	return hs.Close, nil
 }
 
 func splitHostPort(addr string) (string, int, error) {
