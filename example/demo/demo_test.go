@@ -31,6 +31,7 @@ func TestDemo(t *testing.T) {
 		`msg="world a b"`,
 		"== killing p2 with SIGKILL",
 		"ring of Hello: p1", "LEFT name=p1",
+		"DEBUG page=http://127.0.0.1:",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the demo did not print %q\n%s", want, text)
