@@ -30,7 +30,9 @@ type ServerOptions struct {
 	QueueSize int
 	// Transport configures the connections.
 	Transport transport.ServerOptions
-	// Logger receives handler panics. Default slog.Default().
+	// Logger receives handler panics, and is the default of Transport's Logger.
+	// Default: the logger given to SetFallbackLogger (a registry gives its own),
+	// else slog.Default().
 	Logger *slog.Logger
 
 	// Pools gives services, or single methods, workers and a queue of their own, so
@@ -60,6 +62,7 @@ type Server struct {
 	ts       *transport.Server
 	invoke   Invoker
 	log      *slog.Logger
+	fallback *atomic.Pointer[slog.Logger] // set by SetFallbackLogger; nil with ServerOptions.Logger
 	mu       sync.Mutex // serialises registration
 	services atomic.Pointer[map[string]*service]
 	watchers []func(*ServiceDesc)
@@ -94,10 +97,15 @@ type method struct {
 
 // NewServer returns a server configured by opts.
 func NewServer(opts ServerOptions) *Server {
-	s := &Server{ts: transport.NewServer(opts.Transport), log: opts.Logger}
+	s := &Server{log: opts.Logger}
 	if s.log == nil {
-		s.log = slog.Default()
+		s.fallback = new(atomic.Pointer[slog.Logger])
+		s.log = slog.New(&fallbackHandler{to: s.fallback})
 	}
+	if opts.Transport.Logger == nil {
+		opts.Transport.Logger = s.log // one logger for the server and its connections
+	}
+	s.ts = transport.NewServer(opts.Transport)
 	empty := map[string]*service{}
 	s.services.Store(&empty)
 	s.invoke = chain(append([]Interceptor(nil), opts.Interceptors...), s.call)
