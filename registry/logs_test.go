@@ -281,7 +281,7 @@ func TestSuspicionsAreLogged(t *testing.T) {
 
 	write("[INFO] memberlist: Suspect n1 has failed, no acks received")
 	write("[INFO] memberlist: Suspect n1 has failed, no acks received") // probed again: one suspicion
-	ack("n2")                                                          // not suspected: nothing to say
+	ack("n2")                                                           // not suspected: nothing to say
 	ack("n1")
 	ack("n1") // refuted already
 	write("[INFO] memberlist: Suspect n3 has failed, no acks received")

@@ -62,7 +62,6 @@ type Server struct {
 	ts       *transport.Server
 	invoke   Invoker
 	log      *slog.Logger
-	fallback *atomic.Pointer[slog.Logger] // set by SetFallbackLogger; nil with ServerOptions.Logger
 	mu       sync.Mutex // serialises registration
 	services atomic.Pointer[map[string]*service]
 	watchers []func(*ServiceDesc)
@@ -78,6 +77,8 @@ type Server struct {
 	// Both guarded by mu.
 	pools   map[string]PoolOptions
 	matched map[string]bool
+	// fallback holds the logger SetFallbackLogger gave; nil with ServerOptions.Logger.
+	fallback *atomic.Pointer[slog.Logger]
 }
 
 type service struct {
