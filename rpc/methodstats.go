@@ -18,12 +18,14 @@ const (
 	latencyBuckets = 4 * 25
 )
 
-// methodStats counts the calls of one method on a server: a few atomic adds per call,
-// no lock and no allocation. It lives in the method, made when the service registers.
+// methodStats counts the calls of one method on a server: one atomic add per call,
+// two for a failed one, no lock and no allocation. It lives in the method, made when
+// the service registers. A call is counted in its latency bucket, so that the buckets
+// add up to the calls.
 type methodStats struct {
-	calls   atomic.Uint64
-	codes   [maxCode + 2]atomic.Uint64 // by Code; the last counts codes beyond maxCode
 	latency [latencyBuckets]atomic.Uint64
+	untimed atomic.Uint64              // calls without an arrival time: in no bucket
+	codes   [maxCode + 2]atomic.Uint64 // by Code; the last counts codes beyond maxCode
 }
 
 // record counts a call that arrived at start and ended with err.
@@ -37,13 +39,14 @@ func (st *methodStats) record(start time.Time, err error) {
 
 // recordCode counts a call that arrived at start and ended with code.
 func (st *methodStats) recordCode(start time.Time, code Code) {
-	st.calls.Add(1)
 	if code != CodeOK {
 		st.codes[min(code, maxCode+1)].Add(1)
 	}
-	if !start.IsZero() {
-		st.latency[latencyBucket(time.Since(start))].Add(1)
+	if start.IsZero() {
+		st.untimed.Add(1)
+		return
 	}
+	st.latency[latencyBucket(time.Since(start))].Add(1)
 }
 
 // recordRefused counts a call answered without running: resp says why.
@@ -97,7 +100,7 @@ func (m MethodStats) ErrorRate() float64 {
 
 // snapshot reads the counters; a call ending meanwhile may be half counted.
 func (st *methodStats) snapshot(service, method string) MethodStats {
-	out := MethodStats{Service: service, Method: method, Calls: st.calls.Load()}
+	out := MethodStats{Service: service, Method: method, Calls: st.untimed.Load()}
 	for c := range st.codes {
 		if n := st.codes[c].Load(); n > 0 {
 			if out.Codes == nil {
@@ -113,6 +116,7 @@ func (st *methodStats) snapshot(service, method string) MethodStats {
 		hist[i] = st.latency[i].Load()
 		total += hist[i]
 	}
+	out.Calls += total
 	out.P50 = percentile(&hist, total, 0.50)
 	out.P90 = percentile(&hist, total, 0.90)
 	out.P99 = percentile(&hist, total, 0.99)
