@@ -44,18 +44,27 @@ func (d memberlistDelegate) MergeRemoteState(buf []byte, join bool) {
 
 // memberlistEvents adapts memberlist.EventDelegate. memberlist calls it from one
 // goroutine at a time.
-type memberlistEvents struct{ r *Registry }
+type memberlistEvents struct {
+	r   *Registry
+	sus *suspicions // nil: no suspicion is followed
+}
 
 var _ memberlist.EventDelegate = memberlistEvents{}
 
 // NotifyJoin records a node that joined.
-func (e memberlistEvents) NotifyJoin(n *memberlist.Node) { e.r.nodeAlive(n, EventJoin) }
+func (e memberlistEvents) NotifyJoin(n *memberlist.Node) {
+	e.sus.forget(n.Name) // back from the dead: not a refutation
+	e.r.nodeAlive(n, EventJoin)
+}
 
 // NotifyUpdate records a node whose metadata changed.
 func (e memberlistEvents) NotifyUpdate(n *memberlist.Node) { e.r.nodeAlive(n, EventUpdate) }
 
 // NotifyLeave forgets a node that left or was declared dead.
-func (e memberlistEvents) NotifyLeave(n *memberlist.Node) { e.r.nodeGone(n) }
+func (e memberlistEvents) NotifyLeave(n *memberlist.Node) {
+	e.sus.forget(n.Name) // settled
+	e.r.nodeGone(n)
+}
 
 // slogWriter sends memberlist's log lines to slog: errors and warnings at their level,
 // its chatty informational lines at Debug. A conflict of names, which the registry

@@ -124,6 +124,17 @@ func (s *suspicions) fromLog(line string) bool {
 	return true
 }
 
+// forget drops a suspicion that memberlist settled: the member left, was declared
+// dead, or joined again. s may be nil.
+func (s *suspicions) forget(node string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	delete(s.nodes, node)
+	s.mu.Unlock()
+}
+
 // AckPayload adds nothing to this node's acks.
 func (s *suspicions) AckPayload() []byte { return nil }
 

@@ -155,10 +155,10 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 		r.own.services = serviceNames(o.Server.Services())
 		r.own.notServing = initialNotServing(o.Server, r.own.services)
 	}
-	o.ml.Delegate = memberlistDelegate{r}
-	o.ml.Events = memberlistEvents{r}
-	o.ml.Conflict = conflictWatch{r}
 	sus := newSuspicions(o.Logger, o.ml)
+	o.ml.Delegate = memberlistDelegate{r}
+	o.ml.Events = memberlistEvents{r, sus}
+	o.ml.Conflict = conflictWatch{r}
 	o.ml.Ping, o.ml.LogOutput = sus, suspectWriter{slogWriter{o.Logger}, sus}
 	for _, p := range o.kept.Members {
 		r.known[p.Name] = p

@@ -134,7 +134,7 @@ func (d *demo) startProvider(name, seed string, addrs ...string) (*proc, []strin
 	if len(addrs) == 2 {
 		args = append(args, "-gossip", addrs[0], "-rpc", addrs[1])
 	}
-	if name == "p0" { // its page shows the cluster while the demo runs: see its DEBUG line
+	if name == "p1" { // its page shows the cluster while the demo runs: see its DEBUG line
 		args = append(args, "-debug", "127.0.0.1:0")
 	}
 	p, err := d.start("provider#"+name, args...)
