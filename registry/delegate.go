@@ -44,24 +44,45 @@ func (d memberlistDelegate) MergeRemoteState(buf []byte, join bool) {
 
 // memberlistEvents adapts memberlist.EventDelegate. memberlist calls it from one
 // goroutine at a time.
-type memberlistEvents struct{ r *Registry }
+type memberlistEvents struct {
+	r   *Registry
+	sus *suspicions // nil: no suspicion is followed
+}
 
 var _ memberlist.EventDelegate = memberlistEvents{}
 
 // NotifyJoin records a node that joined.
-func (e memberlistEvents) NotifyJoin(n *memberlist.Node) { e.r.nodeAlive(n, EventJoin) }
+func (e memberlistEvents) NotifyJoin(n *memberlist.Node) {
+	e.sus.forget(n.Name) // back from the dead: not a refutation
+	e.r.nodeAlive(n, EventJoin)
+}
 
 // NotifyUpdate records a node whose metadata changed.
 func (e memberlistEvents) NotifyUpdate(n *memberlist.Node) { e.r.nodeAlive(n, EventUpdate) }
 
 // NotifyLeave forgets a node that left or was declared dead.
-func (e memberlistEvents) NotifyLeave(n *memberlist.Node) { e.r.nodeGone(n) }
+func (e memberlistEvents) NotifyLeave(n *memberlist.Node) {
+	e.sus.forget(n.Name) // settled
+	e.r.nodeGone(n)
+}
 
 // slogWriter sends memberlist's log lines to slog: errors and warnings at their level,
-// its chatty informational lines at Debug.
+// its chatty informational lines at Debug. A conflict of names, which the registry
+// logs itself, is kept at Debug.
 type slogWriter struct{ log *slog.Logger }
 
-func (w slogWriter) Write(p []byte) (int, error) {
+func (w slogWriter) Write(p []byte) (int, error) { return w.write(p, nil) }
+
+// suspectWriter is a slogWriter that hands the lines that tell of suspicions to sus,
+// which logs them in the registry's words, and keeps memberlist's at Debug.
+type suspectWriter struct {
+	slogWriter
+	sus *suspicions
+}
+
+func (w suspectWriter) Write(p []byte) (int, error) { return w.write(p, w.sus) }
+
+func (w slogWriter) write(p []byte, sus *suspicions) (int, error) {
 	line := strings.TrimSpace(string(p))
 	level := slog.LevelDebug
 	switch {
@@ -72,6 +93,9 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	}
 	if i := strings.Index(line, "memberlist:"); i >= 0 {
 		line = line[i:]
+	}
+	if sus != nil && sus.fromLog(line) || strings.HasPrefix(line, "memberlist: Conflicting address for ") {
+		level = slog.LevelDebug
 	}
 	w.log.Log(context.Background(), level, line)
 	return len(p), nil

@@ -160,7 +160,7 @@ var _ memberlist.ConflictDelegate = conflictWatch{}
 func (c conflictWatch) NotifyConflict(existing, other *memberlist.Node) {
 	r := c.r
 	if existing.Name != r.opts.NodeName {
-		r.log.Error("registry: two nodes claim one name", "node", existing.Name, "known", existing.Address(), "other", other.Address())
+		r.log.Warn("registry: two nodes claim one name", "node", existing.Name, "known", existing.Address(), "other", other.Address())
 		return
 	}
 	r.mu.Lock()
@@ -168,7 +168,7 @@ func (c conflictWatch) NotifyConflict(existing, other *memberlist.Node) {
 		r.conflict = other.Address()
 	}
 	r.mu.Unlock()
-	r.log.Error("registry: another node is alive under this node's name", "node", existing.Name, "other", other.Address())
+	r.log.Warn("registry: another node is alive under this node's name", "node", existing.Name, "other", other.Address())
 }
 
 // takeConflict returns and clears the address of another node seen under this

@@ -4,6 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // logRings logs, at INFO, each service whose ring changed in a rebuild: how many
@@ -61,4 +66,86 @@ func partitionOwner(sr *serviceRing, p int) string {
 		return ""
 	}
 	return sr.providers[sr.parts[p][0]].node
+}
+
+// suspicions logs, at INFO, the members this node suspects and how the suspicions
+// end. memberlist tells of them only in its log lines, which slogWriter hands here,
+// and through the acks of its probes: a probe of a suspect carries the suspicion, so
+// an ack from it means that it is alive and refutes it.
+type suspicions struct {
+	log *slog.Logger
+	// stale is how long after a suspicion an ack no longer counts as its refutation:
+	// memberlist has settled it by then, one way or the other.
+	stale time.Duration
+	mu    sync.Mutex
+	nodes map[string]time.Time // suspected members, and since when
+}
+
+var _ memberlist.PingDelegate = (*suspicions)(nil)
+
+func newSuspicions(log *slog.Logger, c *memberlist.Config) *suspicions {
+	// memberlist's longest suspicion, for clusters of up to a thousand members.
+	longest := time.Duration(c.SuspicionMaxTimeoutMult*c.SuspicionMult*3) * c.ProbeInterval
+	return &suspicions{log: log, stale: longest + c.ProbeInterval, nodes: map[string]time.Time{}}
+}
+
+// memberlist's log lines that tell of suspicions (memberlist v0.5).
+const (
+	lineSuspect = "memberlist: Suspect "                   // <node> has failed, no acks received
+	lineFailed  = "memberlist: Marking "                   // <node> as failed, suspect timeout reached
+	lineRefuted = "memberlist: Refuting a suspect message" // (from: <node>)
+)
+
+// fromLog follows a memberlist log line; it reports whether the line told of a
+// suspicion, which the registry then logs in its own words.
+func (s *suspicions) fromLog(line string) bool {
+	switch {
+	case strings.HasPrefix(line, lineSuspect):
+		node, _, _ := strings.Cut(strings.TrimPrefix(line, lineSuspect), " has failed")
+		s.mu.Lock()
+		_, again := s.nodes[node]
+		s.nodes[node] = time.Now()
+		s.mu.Unlock()
+		if !again {
+			s.log.Info("registry: member suspected: it did not answer this node's probes", "node", node)
+		}
+	case strings.HasPrefix(line, lineFailed):
+		node, _, _ := strings.Cut(strings.TrimPrefix(line, lineFailed), " as failed")
+		s.mu.Lock()
+		delete(s.nodes, node)
+		s.mu.Unlock()
+		// The registry logs what follows: the member is checked, then fails or stays.
+	case strings.HasPrefix(line, lineRefuted):
+		from := strings.TrimSuffix(strings.TrimPrefix(line, lineRefuted+" (from: "), ")")
+		s.log.Info("registry: this node was suspected and refuted it", "by", from)
+	default:
+		return false
+	}
+	return true
+}
+
+// forget drops a suspicion that memberlist settled: the member left, was declared
+// dead, or joined again. s may be nil.
+func (s *suspicions) forget(node string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	delete(s.nodes, node)
+	s.mu.Unlock()
+}
+
+// AckPayload adds nothing to this node's acks.
+func (s *suspicions) AckPayload() []byte { return nil }
+
+// NotifyPingComplete hears that a member answered this node's probe: a suspect that
+// answers refutes the suspicion.
+func (s *suspicions) NotifyPingComplete(other *memberlist.Node, _ time.Duration, _ []byte) {
+	s.mu.Lock()
+	since, ok := s.nodes[other.Name]
+	delete(s.nodes, other.Name)
+	s.mu.Unlock()
+	if ok && time.Since(since) < s.stale {
+		s.log.Info("registry: suspected member answered again: the suspicion is refuted", "node", other.Name, "after", time.Since(since).Round(time.Millisecond))
+	}
 }

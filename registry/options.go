@@ -144,7 +144,9 @@ type Options struct {
 	// it stops serving, so that consumers stop routing here first. Default: ten
 	// gossip intervals.
 	LeavePropagation time.Duration
-	// Logger receives membership changes and gossip errors. Default slog.Default().
+	// Logger receives membership changes and gossip errors, and the lines of Server
+	// and of its connections when their options name no logger of their own
+	// (rpc.Server.SetFallbackLogger). Default slog.Default().
 	Logger *slog.Logger
 }
 

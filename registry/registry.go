@@ -151,11 +151,17 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	first := make(chan struct{})
 	r.rebuilt.Store(&first)
 	if o.Server != nil {
+		if opts.Logger != nil {
+			o.Server.SetFallbackLogger(opts.Logger)
+		}
 		r.own.services = serviceNames(o.Server.Services())
+		r.own.notServing = initialNotServing(o.Server, r.own.services)
 	}
+	sus := newSuspicions(o.Logger, o.ml)
 	o.ml.Delegate = memberlistDelegate{r}
-	o.ml.Events = memberlistEvents{r}
+	o.ml.Events = memberlistEvents{r, sus}
 	o.ml.Conflict = conflictWatch{r}
+	o.ml.Ping, o.ml.LogOutput = sus, suspectWriter{slogWriter{o.Logger}, sus}
 	for _, p := range o.kept.Members {
 		r.known[p.Name] = p
 	}
@@ -187,6 +193,7 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	if o.Server != nil {
 		o.Server.OnRegister(r.serviceRegistered)
 		o.Server.OnServingStatus(r.servingChanged)
+		r.resyncServing() // statuses set while joining
 		if st, _ := o.Server.ServingStatus(""); st != rpc.StatusServing {
 			r.servingChanged("", st)
 		}
@@ -199,6 +206,7 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 // takes its keys back when SERVING again. Calls in flight are not touched.
 func (r *Registry) servingChanged(service string, st rpc.ServingStatus) {
 	if service != "" {
+		r.serviceServingChanged(service, st)
 		return
 	}
 	r.mu.Lock()
@@ -317,6 +325,7 @@ func (r *Registry) serviceRegistered(d *rpc.ServiceDesc) {
 	}
 	r.own.services = append(slices.Clone(r.own.services), d.Name)
 	slices.Sort(r.own.services)
+	r.own.notServing = notServingWith(r.opts.Server, r.own.notServing, d.Name)
 	r.own.version++
 	r.mu.Unlock()
 	r.applyCatalog(r.ownCatalog())
@@ -368,6 +377,7 @@ func (r *Registry) ownCatalog() catalog {
 	defer r.mu.Unlock()
 	c := r.own
 	c.services = slices.Clone(c.services)
+	c.notServing = slices.Clone(c.notServing)
 	return c
 }
 

@@ -118,7 +118,9 @@ func buildSnapshot(nodes map[string]*nodeState, opts RingOptions, failover int) 
 			continue
 		}
 		for _, s := range ns.cat.services {
-			byService[s] = append(byService[s], provider{node: ns.name, addr: ns.meta.rpcAddr})
+			if !slices.Contains(ns.cat.notServing, s) {
+				byService[s] = append(byService[s], provider{node: ns.name, addr: ns.meta.rpcAddr})
+			}
 		}
 	}
 	slices.SortFunc(snap.members, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })

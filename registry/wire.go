@@ -26,6 +26,11 @@ import (
 //
 //	byte  kind (msgCatalog) | byte version | str16 node name | str16 RPC address
 //	u64   catalog version | u32 count | count × str16 service name
+//	[u32 count | count × str16 service name]: the services that are NOT_SERVING
+//
+// The last part came later without a version change: it is written only when a
+// service is NOT_SERVING, older readers ignore it, and a catalog without it has
+// every service serving.
 //
 // catalog request: byte kind (msgCatalogRequest) | byte version | str16 node name |
 // u8 IP length | IP | u16 gossip port (where to send the catalog)
@@ -146,6 +151,9 @@ type catalog struct {
 	rpcAddr  string
 	version  uint64
 	services []string
+	// notServing lists the services whose health status is not SERVING, sorted: the
+	// node is out of their rings.
+	notServing []string
 }
 
 func encodeCatalog(c catalog) []byte {
@@ -156,6 +164,12 @@ func encodeCatalog(c catalog) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(c.services)))
 	for _, s := range c.services {
 		b = appendStr16(b, s)
+	}
+	if len(c.notServing) > 0 {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(c.notServing)))
+		for _, s := range c.notServing {
+			b = appendStr16(b, s)
+		}
 	}
 	return b
 }
@@ -172,6 +186,15 @@ func decodeCatalog(b []byte) (catalog, error) {
 	}
 	for range n {
 		c.services = append(c.services, r.str16())
+	}
+	if r.err == nil && len(r.b) > 0 {
+		n := r.u32()
+		if r.err == nil && (n > maxServices || int(n)*2 > len(r.b)) {
+			return catalog{}, fmt.Errorf("registry: catalog claims %d services not serving in %d bytes", n, len(r.b))
+		}
+		for range n {
+			c.notServing = append(c.notServing, r.str16())
+		}
 	}
 	if r.err != nil {
 		return catalog{}, fmt.Errorf("registry: catalog of %d bytes: %w", len(b), r.err)

@@ -79,9 +79,11 @@ func (h *health) set(service string, st ServingStatus) {
 }
 
 // SetServingStatus sets the status that health checks report for service, or for the
-// whole server when service is "". A registry gossips the server's status: a provider
-// set NOT_SERVING leaves every ring without leaving the cluster, and takes its keys
-// back when SERVING again; calls in flight finish either way.
+// whole server when service is "". A registry gossips the statuses: a server that is
+// not SERVING leaves every ring, and a service that is not SERVING takes the provider
+// out of that service's ring only; either way the provider stays a member, calls in
+// flight finish, calls that still arrive are served, and it takes its keys back when
+// SERVING again.
 func (s *Server) SetServingStatus(service string, status ServingStatus) {
 	s.health.set(service, status)
 }

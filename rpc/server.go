@@ -30,7 +30,9 @@ type ServerOptions struct {
 	QueueSize int
 	// Transport configures the connections.
 	Transport transport.ServerOptions
-	// Logger receives handler panics. Default slog.Default().
+	// Logger receives handler panics, and is the default of Transport's Logger.
+	// Default: the logger given to SetFallbackLogger (a registry gives its own),
+	// else slog.Default().
 	Logger *slog.Logger
 
 	// Pools gives services, or single methods, workers and a queue of their own, so
@@ -71,12 +73,17 @@ type Server struct {
 	// expired counts calls not run because their deadline passed while they waited
 	// for a worker.
 	expired atomic.Int64
+	// countMethods is set by the first MethodStats or DebugHandler: until someone
+	// asks, calls pay nothing for per-method figures (a clock read and a shared add).
+	countMethods atomic.Bool
 	// cancelled counts calls not run because their caller cancelled them meanwhile.
 	cancelled atomic.Int64
 	// pools is ServerOptions.Pools; matched holds the keys registered services took.
 	// Both guarded by mu.
 	pools   map[string]PoolOptions
 	matched map[string]bool
+	// fallback holds the logger SetFallbackLogger gave; nil with ServerOptions.Logger.
+	fallback *atomic.Pointer[slog.Logger]
 }
 
 type service struct {
@@ -91,14 +98,20 @@ type method struct {
 	desc    *MethodDesc
 	handler Handler
 	pool    *transport.Pool // nil: its service's
+	stats   methodStats
 }
 
 // NewServer returns a server configured by opts.
 func NewServer(opts ServerOptions) *Server {
-	s := &Server{ts: transport.NewServer(opts.Transport), log: opts.Logger}
+	s := &Server{log: opts.Logger}
 	if s.log == nil {
-		s.log = slog.Default()
+		s.fallback = new(atomic.Pointer[slog.Logger])
+		s.log = slog.New(&fallbackHandler{to: s.fallback})
 	}
+	if opts.Transport.Logger == nil {
+		opts.Transport.Logger = s.log // one logger for the server and its connections
+	}
+	s.ts = transport.NewServer(opts.Transport)
 	empty := map[string]*service{}
 	s.services.Store(&empty)
 	s.invoke = chain(append([]Interceptor(nil), opts.Interceptors...), s.call)
@@ -313,6 +326,9 @@ func (s *Server) processIn(ctx context.Context, conn *transport.Conn, req *trans
 func (s *Server) run(ctx context.Context, conn *transport.Conn, req *transport.Command, svc *service, m *method) (*transport.Command, error) {
 	deadline, timed := requestDeadline(req)
 	if resp := s.refuse(ctx, req, svc.desc, m.desc, deadline); resp != nil {
+		if s.countMethods.Load() {
+			m.stats.recordRefused(req, resp)
+		}
 		return resp, nil
 	}
 	call := getCall(svc.desc, m.desc)
@@ -335,6 +351,9 @@ func (s *Server) run(ctx context.Context, conn *transport.Conn, req *transport.C
 	}
 	cctx := newCallCtx(ctx, deadline, in, call.peer)
 	err := s.invoke(cctx, call)
+	if s.countMethods.Load() {
+		m.stats.record(req.ReceivedAt(), err)
+	}
 	out := cctx.release()
 	if !req.IsOneway() {
 		s.respond(conn, req, call, err, out)

@@ -33,6 +33,7 @@ func TestDemo(t *testing.T) {
 		"ring of Hello: p1", "LEFT name=p1",
 		"a provider's metrics: curl -s http://127.0.0.1:", "ringrpc_server_connections ",
 		`ringrpc_registry_members{ringrpc_member_state="alive"} `,
+		"DEBUG page=http://127.0.0.1:",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the demo did not print %q\n%s", want, text)

@@ -1,10 +1,11 @@
 // Command provider serves the Hello and World services and joins a ringrpc cluster.
 //
-//	provider -name p1 -seed 127.0.0.1:7946
+//	provider -name p1 -seed 127.0.0.1:7946 [-http 127.0.0.1:8080]
 //
 // It prints one line, "READY name=... rpc=... gossip=... metrics=...", once it serves
-// and has joined. Its OpenTelemetry metrics are served in the Prometheus text format
-// at the metrics URL (-http picks the address). SIGINT or SIGTERM makes it leave
+// and has joined, and a "DEBUG page=..." line. Its OpenTelemetry metrics are served in
+// the Prometheus text format at the metrics URL, and the debug page at the page URL,
+// on one HTTP address (-http) that shows the cluster: keep it internal. SIGINT or SIGTERM makes it leave
 // gracefully: it announces the leave, waits for consumers to stop routing to it,
 // finishes the calls in flight, then exits.
 package main
@@ -52,6 +53,7 @@ func run() error {
 		return err
 	}
 	fmt.Printf("READY name=%s rpc=%s gossip=%s metrics=http://%s/metrics\n", p.reg.Name(), p.rpcAddr, p.reg.GossipAddr(), p.httpAddr)
+	fmt.Printf("DEBUG page=http://%s/debug/ringrpc\n", p.httpAddr)
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)

@@ -41,7 +41,8 @@ type provider struct {
 	httpAddr net.Addr
 }
 
-// start serves Hello and World, joins the cluster and serves /metrics.
+// start serves Hello and World, joins the cluster and serves /metrics and the debug
+// page.
 func start(ctx context.Context, cfg config) (*provider, error) {
 	p := &provider{}
 	meters, handler, err := newMetrics()
@@ -118,6 +119,8 @@ func observe(inst *otelringrpc.Instrumentation, s *rpc.Server, r *registry.Regis
 	return err
 }
 
+// serveHTTP serves /metrics and the debug page: both show the cluster, so addr is an
+// internal address.
 func (p *provider) serveHTTP(addr string, metrics http.Handler) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -125,6 +128,7 @@ func (p *provider) serveHTTP(addr string, metrics http.Handler) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metrics)
+	mux.Handle("/debug/ringrpc", p.reg.DebugHandler()) // the cluster as this node sees it
 	p.web = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	p.httpAddr = ln.Addr()
 	p.webDone = make(chan error, 1)
