@@ -60,7 +60,7 @@ func cmdCall(args []string, stdout, stderr io.Writer) error {
 	}
 	out, err := s.client.InvokeJSON(ctx, desc.Name, m, body)
 	if err != nil {
-		return fmt.Errorf("%s.%s via %s: %w", desc.Name, m.Name, s.target(), err)
+		return callError(err, desc.Name+"."+m.Name, s)
 	}
 	if m.Oneway || len(out) == 0 {
 		out = []byte("null")
@@ -72,6 +72,18 @@ func cmdCall(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, pretty.String())
 	return nil
+}
+
+// callError names the call in err unless package rpc did, and the knob of a
+// deadline: --timeout.
+func callError(err error, call string, s *session) error {
+	if !strings.Contains(err.Error(), call) {
+		err = fmt.Errorf("%s via %s: %w", call, s.target(), err)
+	}
+	if rpc.CodeOf(err) == rpc.CodeDeadlineExceeded {
+		err = fmt.Errorf("%w (the command's --timeout is %v)", err, s.c.timeout)
+	}
+	return err
 }
 
 // target names where the session's calls go, for messages.

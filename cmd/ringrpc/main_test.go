@@ -368,3 +368,30 @@ func TestCLIChecksStructArguments(t *testing.T) {
 		})
 	}
 }
+
+// A call that outlives --timeout fails with an error that names the service, the
+// method and the server.
+func TestCLIDeadlineNamesTheCall(t *testing.T) {
+	desc := &rpc.ServiceDesc{Name: "test.Slow", Methods: []rpc.MethodDesc{{Name: "Wait"}}}
+	srv := rpc.NewServer(rpc.ServerOptions{Logger: quietLog, Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{Logger: quietLog}}})
+	defer srv.Close()
+	release := make(chan struct{})
+	defer close(release) // before Close, which waits for the handler
+	err := srv.Register(desc, []rpc.Handler{func(_ context.Context, args *rpc.Decoder, _ *rpc.Encoder) error {
+		<-release // a handler that ignores its deadline
+		return args.Finish()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	addr := ln.Addr().String()
+	code, _, errs := runCLI("call", "--addr", addr, "--timeout", "300ms", "test.Slow", "Wait")
+	if code != 1 || !strings.Contains(errs, "deadline_exceeded") || !strings.Contains(errs, "test.Slow.Wait on "+addr) || strings.Count(errs, "test.Slow.Wait") != 1 || !strings.Contains(errs, "--timeout is 300ms") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+}
