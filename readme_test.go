@@ -140,7 +140,64 @@ func TestReadme(t *testing.T) {
 	if got, want := strings.TrimSpace(string(out)), expectedAnswer(t, blocks[4].code); got != want {
 		t.Fatalf("README step 4: the consumer printed %q, the README says %q", got, want)
 	}
+	followCLI(ctx, t, dir, env, blocks[5].code, gossipPort)
 	stopProvider()
+}
+
+// followCLI runs step 5, the CLI against the running provider, command by command:
+// each must succeed, and print what the comment after it says, when it has one.
+func followCLI(ctx context.Context, t *testing.T, dir string, env []string, block string, gossipPort int) {
+	t.Helper()
+	block = replaceAll(t, block, map[string]string{"127.0.0.1:7946": fmt.Sprintf("127.0.0.1:%d", gossipPort)})
+	for _, line := range strings.Split(block, "\n") {
+		args, want := shellFields(line)
+		if len(args) == 0 {
+			continue
+		}
+		if args[0] != "go" {
+			t.Fatalf("README step 5: %q is not a go command; the test runs go commands only", line)
+		}
+		cmd := exec.CommandContext(ctx, "go", args[1:]...)
+		cmd.Dir, cmd.Env = dir, append(env, "GOPROXY=off") // as in step 2
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("README step 5: %s: %v\n%s", line, err, out)
+		}
+		if want != "" && strings.TrimSpace(string(out)) != want {
+			t.Fatalf("README step 5: %s printed %q, the README says %q", line, out, want)
+		}
+	}
+}
+
+// shellFields splits a command line as a shell does for the README's commands
+// (words, single quotes) and returns the comment after it, if any.
+func shellFields(line string) (args []string, comment string) {
+	var word strings.Builder
+	inWord, quoted := false, false
+	for i, c := range line {
+		switch {
+		case quoted && c == '\'':
+			quoted = false
+		case quoted:
+			word.WriteRune(c)
+		case c == '\'':
+			quoted, inWord = true, true
+		case c == '#' && !inWord:
+			return args, strings.TrimSpace(line[i+1:])
+		case c == ' ' || c == '\t':
+			if inWord {
+				args, inWord = append(args, word.String()), false
+				word.Reset()
+			}
+		default:
+			word.WriteRune(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		args = append(args, word.String())
+	}
+	return args, ""
 }
 
 type codeBlock struct{ lang, code string }
@@ -170,8 +227,8 @@ func readmeBlocks(t *testing.T) []codeBlock {
 		blocks = append(blocks, codeBlock{m[1], m[2]})
 		langs = append(langs, m[1])
 	}
-	if got := strings.Join(langs, " "); got != "go sh go go go" {
-		t.Fatalf("README's Five minutes section has code blocks %q; this test follows %q (interface, generate, implementation, provider, consumer): update one or the other", got, "go sh go go go")
+	if got := strings.Join(langs, " "); got != "go sh go go go sh" {
+		t.Fatalf("README's Five minutes section has code blocks %q; this test follows %q (interface, generate, implementation, provider, consumer, CLI): update one or the other", got, "go sh go go go sh")
 	}
 	return blocks
 }

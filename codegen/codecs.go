@@ -251,7 +251,17 @@ type jsonField struct {
 // with its rules for embedded structs (encoding/json's typeFields). ok is false when
 // the struct or one it embeds has an unexported field or the omitzero option: such a
 // type goes through go-json.
-func jsonFields(t types.Type) ([]jsonField, bool) {
+func jsonFields(t types.Type) ([]jsonField, bool) { return collectFields(t, false) }
+
+// describedFields lists the members of struct type t's JSON for its descriptor,
+// whichever codec writes it: unexported fields are left out as encoding/json leaves
+// them, and omitzero counts as omitempty.
+func describedFields(t types.Type) []jsonField {
+	fields, _ := collectFields(t, true)
+	return fields
+}
+
+func collectFields(t types.Type, lenient bool) ([]jsonField, bool) {
 	type level struct {
 		typ   types.Type
 		index []int
@@ -274,14 +284,20 @@ func jsonFields(t types.Type) ([]jsonField, bool) {
 			for i := range st.NumFields() {
 				sf := st.Field(i)
 				if !sf.Exported() {
-					return nil, false
+					if !lenient {
+						return nil, false
+					}
+					if !sf.Embedded() || !isStructOrPtr(sf.Type()) {
+						continue // encoding/json follows only unexported embedded structs
+					}
 				}
 				tag, _ := reflect.StructTag(st.Tag(i)).Lookup("json")
 				if tag == "-" {
 					continue
 				}
 				name, opts, _ := strings.Cut(tag, ",")
-				if hasOpt(opts, "omitzero") {
+				omitZero := hasOpt(opts, "omitzero")
+				if omitZero && !lenient {
 					return nil, false
 				}
 				if !validTag(name) {
@@ -296,7 +312,7 @@ func jsonFields(t types.Type) ([]jsonField, bool) {
 				if _, isStruct := ft.Underlying().(*types.Struct); name != "" || !sf.Embedded() || !isStruct {
 					fields = append(fields, jsonField{
 						name: cmp.Or(name, sf.Name()), tagged: name != "", index: index, path: path,
-						typ: sf.Type(), omitEmpty: hasOpt(opts, "omitempty"), quoted: hasOpt(opts, "string") && quotable(ft),
+						typ: sf.Type(), omitEmpty: omitZero || hasOpt(opts, "omitempty"), quoted: hasOpt(opts, "string") && quotable(ft),
 					})
 					if count[f.typ] > 1 { // a duplicate, so that both are dropped below
 						fields = append(fields, fields[len(fields)-1])
@@ -311,6 +327,14 @@ func jsonFields(t types.Type) ([]jsonField, bool) {
 		}
 	}
 	return dominantFields(fields), true
+}
+
+func isStructOrPtr(t types.Type) bool {
+	if p, ok := types.Unalias(t).(*types.Pointer); ok {
+		t = p.Elem()
+	}
+	_, ok := t.Underlying().(*types.Struct)
+	return ok
 }
 
 // dominantFields drops the fields Go's embedding rules hide, except that a tagged

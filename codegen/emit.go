@@ -10,10 +10,11 @@ import (
 
 // emitter writes one output file.
 type emitter struct {
-	buf  bytes.Buffer
-	im   *imports
-	used map[string]bool // import paths the body uses
-	cs   *codecs
+	buf       bytes.Buffer
+	im        *imports
+	descNames *imports        // spells the descriptors' types
+	used      map[string]bool // import paths the body uses
+	cs        *codecs
 }
 
 func (e *emitter) p(format string, args ...any) {
@@ -30,7 +31,7 @@ func (e *emitter) pkg(path string) string {
 
 // file assembles the output: header, imports, then each service.
 func emitFile(pkgName string, im *imports, services []*service, cs *codecs) ([]byte, error) {
-	e := &emitter{im: im, used: map[string]bool{}, cs: cs}
+	e := &emitter{im: im, used: map[string]bool{}, cs: cs, descNames: im.clone()}
 	for _, svc := range services {
 		e.service(svc)
 	}
@@ -111,6 +112,13 @@ func (e *emitter) descriptor(svc *service, n serviceNames, rpcName string) {
 		e.p("{%s},", strings.Join(fields, ", "))
 	}
 	e.p("},")
+	if types := e.typeDescs(svc, rpcName); len(types) > 0 {
+		e.p("Types: []%s.TypeDesc{", rpcName)
+		for _, t := range types {
+			e.p("%s,", t.literal)
+		}
+		e.p("},")
+	}
 	e.p("}")
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"go/token"
 	"go/types"
+	"maps"
 	"path"
 	"sort"
 	"strings"
@@ -74,6 +75,13 @@ func (im *imports) qualifier(p *types.Package) string {
 // typeString renders t as the output file spells it.
 func (im *imports) typeString(t types.Type) string {
 	return types.TypeString(t, im.qualifier)
+}
+
+// clone returns a copy that names further packages without importing them into
+// the output: for types spelled only inside strings.
+func (im *imports) clone() *imports {
+	c := &imports{self: im.self, byPath: maps.Clone(im.byPath), taken: maps.Clone(im.taken)}
+	return c
 }
 
 // name returns the output's name for an imported path registered before.

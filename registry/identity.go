@@ -60,10 +60,10 @@ func loadState(path string) (persisted, error) {
 		return p, nil
 	}
 	if err != nil {
-		return p, fmt.Errorf("registry: reading Options.StateFile: %w", err)
+		return p, fmt.Errorf("registry: reading registry.Options.StateFile: %w", err)
 	}
 	if err := json.Unmarshal(b, &p); err != nil {
-		return p, fmt.Errorf("registry: Options.StateFile %s is not a registry state file (%v): fix or remove it", path, err)
+		return p, fmt.Errorf("registry: registry.Options.StateFile %s is not a registry state file (%v): fix or remove it", path, err)
 	}
 	return p, nil
 }
@@ -90,7 +90,7 @@ func (w *stateWriter) write(p persisted) error {
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(w.path), filepath.Base(w.path)+".*")
 	if err != nil {
-		return fmt.Errorf("registry: writing Options.StateFile: %w", err)
+		return fmt.Errorf("registry: writing registry.Options.StateFile: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	_, err = tmp.Write(append(b, '\n'))
@@ -101,7 +101,7 @@ func (w *stateWriter) write(p persisted) error {
 		err = os.Rename(tmp.Name(), w.path)
 	}
 	if err != nil {
-		return fmt.Errorf("registry: writing Options.StateFile: %w", err)
+		return fmt.Errorf("registry: writing registry.Options.StateFile: %w", err)
 	}
 	w.last = b
 	return nil
@@ -194,6 +194,6 @@ func (r *Registry) answersAt(addr string) bool {
 
 // nameConflict is the error of a Join whose name another node holds.
 func (r *Registry) nameConflict(other, why string) error {
-	return fmt.Errorf("registry: the name %q is alive at %s in the cluster%s, and this node is at %s: give this node another Options.NodeName, or stop the other one and join again once the cluster has found it dead",
+	return fmt.Errorf("registry: the name %q is alive at %s in the cluster%s, and this node is at %s: give this node another registry.Options.NodeName, or stop the other one and join again once the cluster has found it dead",
 		r.opts.NodeName, other, why, r.self.Address())
 }

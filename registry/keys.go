@@ -81,7 +81,7 @@ func (r *Registry) Keys() [][]byte {
 
 func (r *Registry) rotate(ctx context.Context, op byte, key []byte) error {
 	if r.opts.ml.Keyring == nil {
-		return errors.New("registry: gossip is not encrypted, so there is no key to rotate: start every node with Options.SecretKey (a running cluster cannot turn encryption on)")
+		return errors.New("registry: gossip is not encrypted, so there is no key to rotate: start every node with registry.Options.SecretKey (a running cluster cannot turn encryption on)")
 	}
 	if err := memberlist.ValidateKey(key); err != nil {
 		return fmt.Errorf("registry: %w", err)

@@ -170,18 +170,18 @@ func (o Options) resolve() (*resolved, error) {
 		return nil, err
 	}
 	if r.Server != nil && r.RPCAddr == "" {
-		return nil, fmt.Errorf("registry: Options.RPCAddr is required with Options.Server: consumers dial it")
+		return nil, fmt.Errorf("registry: registry.Options.RPCAddr is required with registry.Options.Server: consumers dial it")
 	}
 	switch len(r.SecretKey) {
 	case 0, 16, 24, 32:
 	default:
-		return nil, fmt.Errorf("registry: Options.SecretKey is %d bytes; gossip encryption takes 16, 24 or 32", len(r.SecretKey))
+		return nil, fmt.Errorf("registry: registry.Options.SecretKey is %d bytes; gossip encryption takes 16, 24 or 32", len(r.SecretKey))
 	}
 	if len(r.Cluster) > maxClusterLen {
-		return nil, fmt.Errorf("registry: Options.Cluster is %d bytes; at most %d", len(r.Cluster), maxClusterLen)
+		return nil, fmt.Errorf("registry: registry.Options.Cluster is %d bytes; at most %d", len(r.Cluster), maxClusterLen)
 	}
 	if kept.Cluster != "" && kept.Cluster != r.Cluster {
-		return nil, fmt.Errorf("registry: Options.StateFile %s belongs to a node of cluster %q, not %q: use another file for this cluster", r.StateFile, kept.Cluster, r.Cluster)
+		return nil, fmt.Errorf("registry: registry.Options.StateFile %s belongs to a node of cluster %q, not %q: use another file for this cluster", r.StateFile, kept.Cluster, r.Cluster)
 	}
 	ml, err := r.memberlistConfig()
 	if err != nil {
@@ -234,11 +234,11 @@ func (r *resolved) defaults() {
 func validateRing(o RingOptions) error {
 	switch {
 	case o.PartitionCount < 2 || o.PartitionCount > 1<<20:
-		return fmt.Errorf("registry: Ring.PartitionCount %d is outside 2..1048576", o.PartitionCount)
+		return fmt.Errorf("registry: registry.Options.Ring.PartitionCount %d is outside 2..1048576", o.PartitionCount)
 	case o.ReplicationFactor < 2 || o.ReplicationFactor > 1000:
-		return fmt.Errorf("registry: Ring.ReplicationFactor %d is outside 2..1000", o.ReplicationFactor)
+		return fmt.Errorf("registry: registry.Options.Ring.ReplicationFactor %d is outside 2..1000", o.ReplicationFactor)
 	case !(o.Load > 1 && o.Load <= 10):
-		return fmt.Errorf("registry: Ring.Load %v must be above 1 (a bound of exactly 1 cannot place every partition) and at most 10", o.Load)
+		return fmt.Errorf("registry: registry.Options.Ring.Load %v must be above 1 (a bound of exactly 1 cannot place every partition) and at most 10", o.Load)
 	}
 	return nil
 }
@@ -295,7 +295,7 @@ func (r *resolved) memberlistConfig() (*memberlist.Config, error) {
 		c.GossipInterval = r.GossipInterval
 	}
 	if c.ProbeTimeout >= c.ProbeInterval {
-		return nil, fmt.Errorf("registry: ProbeTimeout %v must be shorter than ProbeInterval %v", c.ProbeTimeout, c.ProbeInterval)
+		return nil, fmt.Errorf("registry: registry.Options.ProbeTimeout %v must be shorter than registry.Options.ProbeInterval %v", c.ProbeTimeout, c.ProbeInterval)
 	}
 	kr, err := keyring(r.kept.Keys, r.SecretKey)
 	if err != nil {

@@ -70,7 +70,7 @@ func catalogPending(ns *nodeState) bool {
 // deadline. A negative ReadyWait fails at once.
 func (r *Registry) waitProvider(ctx context.Context, service string) (*serviceRing, error) {
 	if r.opts.ReadyWait < 0 {
-		return nil, r.noProvider(service, "not waiting: Options.ReadyWait is negative")
+		return nil, r.noProvider(service, "not waiting: registry.Options.ReadyWait is negative")
 	}
 	r.waiting.Add(1)
 	defer r.waiting.Add(-1)
@@ -89,7 +89,7 @@ func (r *Registry) waitProvider(ctx context.Context, service string) (*serviceRi
 		select {
 		case <-changed:
 		case <-expired:
-			return nil, r.noProvider(service, fmt.Sprintf("waited %v, Options.ReadyWait", r.opts.ReadyWait))
+			return nil, r.noProvider(service, fmt.Sprintf("waited %v, registry.Options.ReadyWait", r.opts.ReadyWait))
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return nil, rpc.Errorf(rpc.CodeCanceled, "call of %s canceled while waiting for a provider: %v", service, ctx.Err())

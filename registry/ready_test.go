@@ -62,8 +62,8 @@ func TestNoProviderError(t *testing.T) {
 		want      string
 		minWait   time.Duration
 	}{
-		{"wait off", -1, 0, rpc.CodeUnavailable, "(members known: 1, catalogs pending: 0; not waiting: Options.ReadyWait is negative)", 0},
-		{"ReadyWait without a deadline", 150 * time.Millisecond, 0, rpc.CodeUnavailable, "(members known: 1, catalogs pending: 0; waited 150ms, Options.ReadyWait)", 150 * time.Millisecond},
+		{"wait off", -1, 0, rpc.CodeUnavailable, "(members known: 1, catalogs pending: 0; not waiting: registry.Options.ReadyWait is negative)", 0},
+		{"ReadyWait without a deadline", 150 * time.Millisecond, 0, rpc.CodeUnavailable, "(members known: 1, catalogs pending: 0; waited 150ms, registry.Options.ReadyWait)", 150 * time.Millisecond},
 		{"until the deadline", time.Hour, 150 * time.Millisecond, rpc.CodeUnavailable, "until the call's deadline", 150 * time.Millisecond},
 	}
 	for _, tc := range tests {

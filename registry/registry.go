@@ -289,9 +289,9 @@ func (r *Registry) joinOnce(ctx context.Context, targets []string) error {
 func (r *Registry) noSeed(targets []string, err error) error {
 	hint := "check the seed addresses and that their gossip ports are reachable"
 	if r.opts.Cluster != "" {
-		hint += fmt.Sprintf(", and that they belong to cluster %q (Options.Cluster)", r.opts.Cluster)
+		hint += fmt.Sprintf(", and that they belong to cluster %q (registry.Options.Cluster)", r.opts.Cluster)
 	} else {
-		hint += ", and whether they set Options.Cluster"
+		hint += ", and whether they set registry.Options.Cluster"
 	}
 	if r.opts.ml.Keyring != nil {
 		hint += " and use the same gossip key"

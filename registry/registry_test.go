@@ -203,7 +203,7 @@ func TestJoinErrors(t *testing.T) {
 		{"load 1", Options{Preset: Fast, Ring: RingOptions{Load: 1}}, "must be above 1"},
 		{"one virtual node", Options{Preset: Fast, Ring: RingOptions{ReplicationFactor: 1}}, "ReplicationFactor 1"},
 		{"one partition", Options{Preset: Fast, Ring: RingOptions{PartitionCount: 1}}, "PartitionCount 1"},
-		{"probe timeout", Options{Preset: Fast, ProbeTimeout: time.Second}, "must be shorter than ProbeInterval"},
+		{"probe timeout", Options{Preset: Fast, ProbeTimeout: time.Second}, "must be shorter than registry.Options.ProbeInterval"},
 		{"preset", Options{Preset: Preset(9)}, "unknown Preset"},
 	}
 	for _, tc := range tests {

@@ -84,7 +84,7 @@ func (c *Client) acquireAsyncSlot(ctx context.Context) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, sem.ErrNoPermit):
-		return Errorf(CodeBusy, "too many requests: all %d async calls are in flight (callbacks included) and none ended before the deadline: wait for calls to finish, or raise Transport.AsyncPermits", c.asyncSlots.Max())
+		return Errorf(CodeBusy, "too many requests: all %d async calls are in flight (callbacks included) and none ended before the deadline: wait for calls to finish, or raise transport.ConnOptions.AsyncPermits (in rpc.ClientOptions.Transport)", c.asyncSlots.Max())
 	default:
 		return fromTransport(err, "waiting for an async slot")
 	}

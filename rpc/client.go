@@ -70,7 +70,7 @@ type Client struct {
 // NewClient returns a client; it connects to providers on first use.
 func NewClient(opts ClientOptions) (*Client, error) {
 	if opts.Resolver == nil {
-		return nil, errors.New("rpc: ClientOptions.Resolver is required: use rpc.StaticAddress(addr) for a single server")
+		return nil, errors.New("rpc: rpc.ClientOptions.Resolver is required: use rpc.StaticAddress(addr) for a single server")
 	}
 	topts := opts.Transport
 	topts.Timeout = orDefault(opts.Timeout, DefaultTimeout)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 
 	json "github.com/goccy/go-json"
 )
@@ -42,11 +44,80 @@ func (d *Decoder) failf(format string, args ...any) {
 	}
 }
 
-// settle takes the reader's error as the decoder's, naming the value it came from.
+// settle takes the reader's error as the decoder's, naming the value it came from
+// and the members and elements the reader was in: "argument 1 (item): field qty".
 func (d *Decoder) settle() {
 	if d.r.err != nil && d.err == nil {
-		d.err = fmt.Errorf("%s: %w", d.label(), d.r.err)
+		d.err = fmt.Errorf("%s%s: %w", d.label(), jsonPath(d.data[:min(d.r.pos, len(d.data))], d.array), d.r.err)
 	}
+}
+
+// pathFrame is an object or array open at some point of a JSON text.
+type pathFrame struct {
+	object bool
+	key    []byte // an object's member being read, nil before its name
+	index  int    // an array's element being read
+}
+
+// jsonPath names the object members and array elements open at the end of b, the
+// JSON read up to an error: ": field items: element 2: field qty". When outer is
+// set, the outermost array is the list of arguments, which the label names. It runs
+// on the error path only, and trusts b: the reader accepted it.
+func jsonPath(b []byte, outer bool) string {
+	var stack []pathFrame
+	for i := 0; i < len(b); i++ {
+		top := len(stack) - 1
+		switch b[i] {
+		case '"':
+			end := skipString(b, i)
+			if end < 0 {
+				i = len(b) // the text ends inside this string
+				break
+			}
+			if top >= 0 && stack[top].object && stack[top].key == nil {
+				stack[top].key = b[i+1 : end-1]
+			}
+			i = end - 1
+		case '{', '[':
+			stack = append(stack, pathFrame{object: b[i] == '{'})
+		case '}', ']':
+			if top >= 0 {
+				stack = stack[:top]
+			}
+		case ',':
+			if top >= 0 {
+				stack[top].key = nil
+				stack[top].index++
+			}
+		}
+	}
+	if outer && len(stack) > 0 {
+		stack = stack[1:]
+	}
+	var sb strings.Builder
+	for _, f := range stack {
+		switch {
+		case !f.object:
+			fmt.Fprintf(&sb, ": element %d", f.index)
+		case f.key != nil:
+			sb.WriteString(": field ")
+			sb.WriteString(memberName(f.key))
+		}
+	}
+	return sb.String()
+}
+
+// memberName prints a member name as is when it reads as an identifier, else quoted.
+func memberName(k []byte) string {
+	for _, c := range k {
+		if !(c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return strconv.Quote(string(k))
+		}
+	}
+	if len(k) == 0 {
+		return `""`
+	}
+	return string(k)
 }
 
 // label names the value being read: "argument 2 (b)" or "result 1".

@@ -12,6 +12,42 @@ type ServiceDesc struct {
 	// name, such as "example.com/shop/cart.Cart".
 	Name    string
 	Methods []MethodDesc
+	// Types describes the named types the parameters and results use, nested ones
+	// included, sorted by name: for tools that write a call's JSON without the Go
+	// source. Calls do not read it.
+	Types []TypeDesc `json:",omitempty"`
+}
+
+// TypeDesc describes a named type as its JSON travels: a struct's members, another
+// type's underlying type, or neither for a type with JSON methods of its own.
+type TypeDesc struct {
+	// Name is the type as Param.Type spells it: "Order", "time.Duration".
+	Name string
+	// Type is the underlying type of a type that is not a struct, such as "float64"
+	// or "[]Item"; empty for a struct and for a Custom type.
+	Type string `json:",omitempty"`
+	// Fields are a struct's members in the order they are written, as
+	// encoding/json sees them: embedded structs' fields promoted, "-" left out.
+	Fields []FieldDesc `json:",omitempty"`
+	// Custom marks a type with its own MarshalJSON or MarshalText: its JSON is
+	// whatever those write (time.Time is an RFC 3339 string).
+	Custom bool `json:",omitempty"`
+}
+
+// FieldDesc is one member of a struct's JSON object.
+type FieldDesc struct {
+	// Name is the JSON member name.
+	Name string
+	// Go is the Go field's name when it differs from Name; route-key directives
+	// name fields by it.
+	Go string `json:",omitempty"`
+	// Type is the field's Go type, spelled as Param.Type is.
+	Type string
+	// OmitEmpty marks the omitempty option: the member is left out when empty.
+	OmitEmpty bool `json:",omitempty"`
+	// Quoted marks the string option: the number or boolean travels inside a JSON
+	// string, like "12".
+	Quoted bool `json:",omitempty"`
 }
 
 // MethodDesc describes one method.

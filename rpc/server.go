@@ -240,7 +240,7 @@ func (s *Server) warnUnmatchedPools() {
 	defer s.mu.Unlock()
 	for key := range s.pools {
 		if !s.matched[key] {
-			s.log.Warn("rpc: ServerOptions.Pools names no service or method registered so far; its calls share the common pool until one registers under that name", "key", key)
+			s.log.Warn("rpc: rpc.ServerOptions.Pools names no service or method registered so far; its calls share the common pool until one registers under that name", "key", key)
 		}
 	}
 }
@@ -396,7 +396,7 @@ func (s *Server) refuse(ctx context.Context, req *transport.Command, svc *Servic
 	}
 	s.expired.Add(1)
 	waited := time.Since(req.ReceivedAt()).Milliseconds()
-	return transport.NewResponse(req, toWire(CodeDeadlineExceeded), fmt.Sprintf("%s.%s expired in the provider's queue after %d ms, before a worker took it: give the call a longer deadline, or the provider more workers or fewer callers", svc.Name, m.Name, waited))
+	return transport.NewResponse(req, toWire(CodeDeadlineExceeded), fmt.Sprintf("%s.%s expired in the provider's queue after %d ms, before a worker took it: give the call a longer deadline, or the provider more workers (rpc.ServerOptions.Workers) or fewer callers", svc.Name, m.Name, waited))
 }
 
 // call is the innermost server invoker: the handler, with panics turned into errors.

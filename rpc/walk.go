@@ -196,7 +196,7 @@ func (c *Client) connect(ctx context.Context, call *Call, n int) (*transport.Con
 	defer cancel()
 	conn, err := c.tc.Conn(dctx, addr)
 	if err != nil && ctx.Err() == nil && dctx.Err() != nil {
-		err = fmt.Errorf("%w: %s did not accept the connection within %v, this attempt's share of the call's deadline (at most Transport.ConnectTimeout)", transport.ErrConnectFailed, addr, budget.Round(time.Millisecond))
+		err = fmt.Errorf("%w: %s did not accept the connection within %v, this attempt's share of the call's deadline (at most transport.ClientOptions.ConnectTimeout, in rpc.ClientOptions.Transport)", transport.ErrConnectFailed, addr, budget.Round(time.Millisecond))
 		if budget < minReportedConnect {
 			err = tightBudget{err}
 		}
@@ -252,7 +252,7 @@ func (c *Client) move(ctx context.Context, call *Call, n int, err *Error, f fate
 		return 0, nil
 	}
 	if !c.budget.failed() {
-		return 0, &Error{Code: err.Code, Message: err.Message + " (not sent to another provider: the retry budget is spent, too many calls failed lately; see RetryPolicy)", cause: err.cause}
+		return 0, &Error{Code: err.Code, Message: err.Message + " (not sent to another provider: the retry budget is spent, too many calls failed lately; see rpc.ClientOptions.Retry)", cause: err.cause}
 	}
 	c.failovers.Add(1)
 	call.paidMoves++

@@ -383,7 +383,7 @@ func TestAsyncWithInterceptorsIsBounded(t *testing.T) {
 	short, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer stop()
 	_, err := sayHelloAsync(c, short, "a", "b").Wait(context.Background())
-	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "raise Transport.AsyncPermits") {
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "raise transport.ConnOptions.AsyncPermits") {
 		t.Fatalf("second async call with one slot: %v", err)
 	}
 	cancel()

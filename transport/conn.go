@@ -166,7 +166,7 @@ func (r *idleReader) Read(p []byte) (int, error) {
 			if time.Since(time.Unix(0, r.c.lastWrite.Load())) < idle || r.c.busy() {
 				continue
 			}
-			return 0, fmt.Errorf("no frame read or written for %v (Options.IdleTimeout)", idle)
+			return 0, fmt.Errorf("no frame read or written for %v (transport.ConnOptions.IdleTimeout)", idle)
 		}
 		return n, err
 	}

@@ -44,7 +44,7 @@ type timeoutError struct {
 
 func (e *timeoutError) Error() string {
 	if e.limit {
-		return fmt.Sprintf("transport: %s to %s got no response within %v (opaque %d, Options.Timeout): give the call a context deadline or raise Options.Timeout, or check the peer's load", e.what, e.addr, e.waited, e.opaque)
+		return fmt.Sprintf("transport: %s to %s got no response within %v (opaque %d, the client's timeout): give the call a context deadline or raise rpc.ClientOptions.Timeout (transport.ConnOptions.Timeout for a transport client), or check the peer's load", e.what, e.addr, e.waited, e.opaque)
 	}
 	if e.hasOpaq {
 		return fmt.Sprintf("transport: %s to %s timed out after %v (opaque %d): raise the deadline or check the peer's load", e.what, e.addr, e.waited.Round(time.Millisecond), e.opaque)

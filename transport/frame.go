@@ -95,7 +95,7 @@ func checkFrameLength(word uint32, maxFrame int) (int, error) {
 		return 0, malformed("length field %d is below the minimum of %d", n, frameWordSize)
 	}
 	if n+frameLenSize > int64(maxFrame) {
-		return 0, fmt.Errorf("%w: %d bytes announced, the limit is %d (Options.MaxFrameSize)", ErrFrameTooLarge, n+frameLenSize, maxFrame)
+		return 0, fmt.Errorf("%w: %d bytes announced, the limit is %d (transport.ConnOptions.MaxFrameSize)", ErrFrameTooLarge, n+frameLenSize, maxFrame)
 	}
 	return int(n), nil
 }

@@ -77,7 +77,7 @@ func (c *Conn) watchPeer(s *silence) {
 		}
 	case peerDead:
 		silent := now - max(last, s.since)
-		c.closeWithError(fmt.Errorf("%w: %s: no frame from the peer for %v: presumed dead (ConnOptions.HeartbeatInterval %v + HeartbeatTimeout %v): check the peer's host and the network, or raise HeartbeatTimeout for a slow link",
+		c.closeWithError(fmt.Errorf("%w: %s: no frame from the peer for %v: presumed dead (transport.ConnOptions.HeartbeatInterval %v + HeartbeatTimeout %v): check the peer's host and the network, or raise transport.ConnOptions.HeartbeatTimeout for a slow link",
 			ErrConnectionLost, c.addr, silent.Round(time.Millisecond), c.cfg.hb.interval, c.cfg.hb.timeout))
 	}
 }

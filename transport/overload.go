@@ -72,7 +72,7 @@ func (b *byteBudget) take(n int64, limit time.Duration, done <-chan struct{}) (i
 		select {
 		case <-freed:
 		case <-t.C:
-			return 0, fmt.Errorf("transport: no room for a body of %d bytes within %v: the server holds %d bytes of large bodies (ConnOptions.MaxFrameMemory): raise it, or send fewer large frames at once", n, limit, b.max)
+			return 0, fmt.Errorf("transport: no room for a body of %d bytes within %v: the server holds %d bytes of large bodies (transport.ConnOptions.MaxFrameMemory): raise it, or send fewer large frames at once", n, limit, b.max)
 		case <-done:
 			return 0, ErrClosed
 		}
@@ -237,7 +237,7 @@ func (r *refusals) note(log *slog.Logger, peer string, open int) {
 	if now.Sub(r.last) < time.Second {
 		return
 	}
-	log.Warn("transport: refusing connections: the server holds ServerOptions.MaxConns of them; raise it, or find the peers that open so many",
+	log.Warn("transport: refusing connections: the server holds transport.ServerOptions.MaxConns of them; raise it, or find the peers that open so many",
 		"peer", peer, "open", open, "refused", r.n)
 	r.last, r.n = now, 0
 }

@@ -27,7 +27,7 @@ func (s *semaphore) acquire(ctx context.Context, timeout time.Duration, done <-c
 	case err == nil:
 		return nil
 	case errors.Is(err, sem.ErrNoPermit):
-		return fmt.Errorf("%w: all %d %s permits are in use and none was freed before the deadline: wait for calls to finish, or raise ConnOptions.%sPermits", ErrTooManyRequests, s.s.Max(), kind, kind)
+		return fmt.Errorf("%w: all %d %s permits are in use and none was freed before the deadline: wait for calls to finish, or raise transport.ConnOptions.%sPermits", ErrTooManyRequests, s.s.Max(), kind, kind)
 	case errors.Is(err, sem.ErrClosed):
 		return fmt.Errorf("%w: the connection closed while the call waited for a %s permit; the call was not sent", ErrConnectFailed, kind)
 	default:

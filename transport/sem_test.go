@@ -18,7 +18,7 @@ func TestSemaphoreWaitsAndSaysWhy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	err := s.acquire(ctx, time.Minute, nil, "Sync")
-	if !errors.Is(err, ErrTooManyRequests) || !strings.Contains(err.Error(), "raise ConnOptions.SyncPermits") {
+	if !errors.Is(err, ErrTooManyRequests) || !strings.Contains(err.Error(), "raise transport.ConnOptions.SyncPermits") {
 		t.Fatalf("no permit before the deadline: %v", err)
 	}
 	got := make(chan error, 1)

@@ -128,7 +128,7 @@ func TestTooLargeResponseIsAnErrorResponse(t *testing.T) {
 			defer cancel()
 			resp, err := cl.InvokeSync(ctx, addr, NewRequest(codeEcho, nil, make([]byte, 20)))
 			must(t, err)
-			want := fmt.Sprintf("exceeds the frame limit of %d bytes (MaxFrameSize)", limit)
+			want := fmt.Sprintf("exceeds the frame limit of %d bytes (transport.ConnOptions.MaxFrameSize)", limit)
 			if resp.Code != CodeSystemError || !strings.HasPrefix(resp.Remark, "response of ") || !strings.Contains(resp.Remark, want) {
 				t.Fatalf("got code %d remark %q, want SYSTEM_ERROR %q", resp.Code, resp.Remark, want)
 			}

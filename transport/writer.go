@@ -208,7 +208,7 @@ func (w *writer) encodeLocked(h *Command, t SerializeType) (size int, err error)
 	b, err := AppendFrame(w.queue.buf, h, t)
 	size = len(b) - before
 	if err == nil && size > w.conn.cfg.maxFrame {
-		err = fmt.Errorf("%w: %d bytes to send, the limit is %d (Options.MaxFrameSize): send a smaller body", ErrFrameTooLarge, size, w.conn.cfg.maxFrame)
+		err = fmt.Errorf("%w: %d bytes to send, the limit is %d (transport.ConnOptions.MaxFrameSize): send a smaller body", ErrFrameTooLarge, size, w.conn.cfg.maxFrame)
 	}
 	if err != nil {
 		b = b[:before]
@@ -223,7 +223,7 @@ func (w *writer) encodeLocked(h *Command, t SerializeType) (size int, err error)
 func (w *writer) refuseResponseLocked(h *Command, t SerializeType, size int, err error) error {
 	var remark string
 	if size > w.conn.cfg.maxFrame {
-		remark = fmt.Sprintf("response of %d bytes exceeds the frame limit of %d bytes (MaxFrameSize): return less, or raise MaxFrameSize on both peers", size, w.conn.cfg.maxFrame)
+		remark = fmt.Sprintf("response of %d bytes exceeds the frame limit of %d bytes (transport.ConnOptions.MaxFrameSize): return less, or raise it on both peers", size, w.conn.cfg.maxFrame)
 		err = fmt.Errorf("%w: %s; answered SYSTEM_ERROR instead", ErrFrameTooLarge, remark)
 	} else {
 		remark = "the response could not be encoded: " + err.Error()
@@ -373,7 +373,7 @@ func (w *writer) failed(err error, n int) {
 		w.mu.Lock()
 		unread := n + len(w.queue.buf)
 		w.mu.Unlock()
-		err = fmt.Errorf("the peer did not read what was sent to it for %v (ConnOptions.WriteTimeout): %w", c.cfg.writeTimeout, err)
+		err = fmt.Errorf("the peer did not read what was sent to it for %v (transport.ConnOptions.WriteTimeout): %w", c.cfg.writeTimeout, err)
 		c.cfg.log.Warn("transport: closing connection: the peer did not read its output", "peer", c.addr, "unread", unread, "timeout", c.cfg.writeTimeout)
 	}
 	c.closeWithError(c.lostError(fmt.Errorf("write: %w", err)))

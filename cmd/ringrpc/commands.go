@@ -46,21 +46,21 @@ func cmdCall(args []string, stdout, stderr io.Writer) error {
 	if i < 0 {
 		return fmt.Errorf("service %s has no method %q; it has: %s", desc.Name, rest[1], methodNames(desc))
 	}
-	m := desc.Methods[i]
-	if err := checkArgs(m, jsonArgs); err != nil {
+	m, ts := desc.Methods[i], typesOf(desc)
+	if err := ts.checkArgs(m, jsonArgs); err != nil {
 		return err
 	}
 	ctx := s.ctx
 	if *key != "" {
 		ctx = rpc.WithRouteKey(ctx, *key)
-	} else if k, ok, err := routeKey(m, jsonArgs); err != nil {
+	} else if k, ok, err := ts.routeKey(m, jsonArgs); err != nil {
 		return err
 	} else if ok {
 		ctx = rpc.WithRouteKey(ctx, k)
 	}
 	out, err := s.client.InvokeJSON(ctx, desc.Name, m, body)
 	if err != nil {
-		return fmt.Errorf("%s.%s via %s: %w", desc.Name, m.Name, s.target(), err)
+		return callError(err, desc.Name+"."+m.Name, s)
 	}
 	if m.Oneway || len(out) == 0 {
 		out = []byte("null")
@@ -72,6 +72,18 @@ func cmdCall(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, pretty.String())
 	return nil
+}
+
+// callError names the call in err unless package rpc did, and the knob of a
+// deadline: --timeout.
+func callError(err error, call string, s *session) error {
+	if !strings.Contains(err.Error(), call) {
+		err = fmt.Errorf("%s via %s: %w", call, s.target(), err)
+	}
+	if rpc.CodeOf(err) == rpc.CodeDeadlineExceeded {
+		err = fmt.Errorf("%w (the command's --timeout is %v)", err, s.c.timeout)
+	}
+	return err
 }
 
 // target names where the session's calls go, for messages.
@@ -101,15 +113,72 @@ func signature(m rpc.MethodDesc) string {
 		ps = append(ps, strings.TrimSpace(p.Name+" "+t))
 	}
 	res := ""
+	var notes []string
 	switch {
 	case m.Oneway:
-		res = "  // oneway"
+		notes = append(notes, "oneway")
 	case len(m.Results) == 0:
 		res = " error"
 	default:
 		res = " (" + strings.Join(append(slices.Clone(m.Results), "error"), ", ") + ")"
 	}
+	if m.RouteKey != "" {
+		notes = append(notes, "routed by "+m.RouteKey)
+	}
+	if m.Idempotent {
+		notes = append(notes, "idempotent")
+	}
+	if len(notes) > 0 {
+		res += "  // " + strings.Join(notes, ", ")
+	}
 	return fmt.Sprintf("%s(%s)%s", m.Name, strings.Join(ps, ", "), res)
+}
+
+// printTypes writes the types a service's methods use, as the JSON of a call
+// spells them: a struct's members by their JSON names.
+func printTypes(w io.Writer, types []rpc.TypeDesc) error {
+	if len(types) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "")
+	for _, t := range types {
+		switch {
+		case t.Custom:
+			fmt.Fprintf(tw, "  type %s  // JSON of its own (MarshalJSON or MarshalText)\n", t.Name)
+		case t.Type != "":
+			fmt.Fprintf(tw, "  type %s %s\n", t.Name, t.Type)
+		default:
+			fmt.Fprintf(tw, "  type %s struct {  // a JSON object with these members\n", t.Name)
+			for _, f := range t.Fields {
+				if notes := fieldNotes(f); notes != "" {
+					fmt.Fprintf(tw, "    %q\t%s\t%s\n", f.Name, f.Type, notes)
+				} else {
+					fmt.Fprintf(tw, "    %q\t%s\n", f.Name, f.Type)
+				}
+			}
+			fmt.Fprintln(tw, "  }")
+		}
+	}
+	fmt.Fprintln(tw, "")
+	return tw.Flush()
+}
+
+func fieldNotes(f rpc.FieldDesc) string {
+	var notes []string
+	if f.Quoted {
+		notes = append(notes, "inside a JSON string, like \"12\"")
+	}
+	if f.OmitEmpty {
+		notes = append(notes, "omitempty")
+	}
+	if f.Go != "" && !strings.EqualFold(f.Go, f.Name) {
+		notes = append(notes, "Go field "+f.Go) // which route-key directives name
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return "// " + strings.Join(notes, ", ")
 }
 
 func cmdServices(args []string, stdout, stderr io.Writer) error {
@@ -141,6 +210,9 @@ func cmdServices(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, d.Name)
 		for _, m := range d.Methods {
 			fmt.Fprintf(stdout, "  %s\n", signature(m))
+		}
+		if err := printTypes(stdout, d.Types); err != nil {
+			return err
 		}
 	}
 	return nil

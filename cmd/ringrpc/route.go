@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/ringrpc/ringrpc/rpc"
 )
 
 // routeKey computes from the JSON arguments the key a generated client sets for m,
-// from its //ringrpc:routekey directive: a string as is, anything else as its
-// compact JSON. ok is false when m has no directive or a null lies on the path (a
-// nil pointer): the call then routes by the default key, as a generated client's.
-func routeKey(m rpc.MethodDesc, args []json.RawMessage) (key string, ok bool, err error) {
+// from its //ringrpc:routekey directive. The directive names Go fields; the
+// descriptor's types give their JSON names. The key is formatted as the generated
+// client formats it: a string as is, an integer in decimal, anything else (a type
+// with JSON methods of its own included) as its JSON. ok is false when m has no
+// directive or a null lies on the path (a nil pointer): the call then routes by the
+// default key, as a generated client's does.
+func (ts typeSet) routeKey(m rpc.MethodDesc, args []json.RawMessage) (key string, ok bool, err error) {
 	if m.RouteKey == "" {
 		return "", false, nil
 	}
@@ -22,7 +26,7 @@ func routeKey(m rpc.MethodDesc, args []json.RawMessage) (key string, ok bool, er
 	if i < 0 || i >= len(args) {
 		return "", false, fmt.Errorf("method %s routes by %s, which is not among its arguments", m.Name, m.RouteKey)
 	}
-	v := args[i]
+	v, t, quoted := bytes.TrimSpace(args[i]), m.Params[i].Type, false
 	for _, field := range path[1:] {
 		if isNull(v) {
 			return "", false, nil
@@ -31,24 +35,100 @@ func routeKey(m rpc.MethodDesc, args []json.RawMessage) (key string, ok bool, er
 		if json.Unmarshal(v, &obj) != nil {
 			return "", false, fmt.Errorf("method %s routes by %s: argument %d (%s) is not a JSON object", m.Name, m.RouteKey, i+1, path[0])
 		}
-		next, found := lookupField(obj, field)
-		if !found {
-			return "", false, fmt.Errorf("method %s routes by %s, but argument %d (%s) has no field %s; if its JSON name differs, pass the key with --route-key", m.Name, m.RouteKey, i+1, path[0], field)
+		f, described := ts.goField(t, field)
+		next, found := lookupField(obj, f.Name)
+		if !found && described {
+			// An absent member keeps the field's zero value, which the key then is.
+			return ts.zeroKey(f.Type, m)
 		}
-		v = next
+		if !found {
+			return "", false, fmt.Errorf("method %s routes by %s, but argument %d (%s) has no member %s; if its JSON name differs, pass the key with --route-key", m.Name, m.RouteKey, i+1, path[0], field)
+		}
+		v, t, quoted = bytes.TrimSpace(next), f.Type, f.Quoted
 	}
 	if isNull(v) {
 		return "", false, nil
 	}
-	var s string
-	if json.Unmarshal(v, &s) == nil {
+	var inner string
+	if quoted && json.Unmarshal(v, &inner) == nil {
+		v = json.RawMessage(inner) // the string option: the value inside the string
+	}
+	return ts.formatKey(t, v)
+}
+
+// goField finds the struct field of type t (or *t) that has Go name name; without a
+// description of t, the field is looked for under its Go name.
+func (ts typeSet) goField(t, name string) (rpc.FieldDesc, bool) {
+	td, ok := ts[strings.TrimPrefix(t, "*")]
+	if ok {
+		for _, f := range td.Fields {
+			if f.Go == name || f.Go == "" && f.Name == name {
+				return f, true
+			}
+		}
+	}
+	return rpc.FieldDesc{Name: name}, false
+}
+
+// basicKind resolves t through pointers and described named types to the basic
+// type the generated client formats the key by: "string", "int"... or "" for
+// anything that travels as JSON (and for types the descriptor does not describe).
+func (ts typeSet) basicKind(t string) string {
+	for range 16 {
+		t = strings.TrimPrefix(t, "*")
+		td, ok := ts[t]
+		switch {
+		case !ok:
+			if _, basic := jsonKinds[t]; basic && t != "[]byte" && t != "time.Time" && t != "time.Duration" {
+				return t
+			}
+			return ""
+		case td.Custom || td.Type == "":
+			return ""
+		}
+		t = td.Type
+	}
+	return ""
+}
+
+func (ts typeSet) formatKey(t string, v json.RawMessage) (string, bool, error) {
+	kind := ts.basicKind(t)
+	switch {
+	case kind == "string" || kind == "" && len(ts) == 0 && kindOf(v) == "string":
+		// Without types (an older server), a string is taken as is, as most keys are.
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return "", false, fmt.Errorf("the route key: %w", err)
+		}
 		return s, true, nil
+	case kind == "float32" || kind == "float64":
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil {
+			return "", false, fmt.Errorf("the route key: want a number, got %s", v)
+		}
+		b, err := json.Marshal(f)
+		return string(b), err == nil, err
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, v); err != nil {
 		return "", false, err
 	}
 	return compact.String(), true, nil
+}
+
+// zeroKey is the key of a field left at its zero value.
+func (ts typeSet) zeroKey(t string, m rpc.MethodDesc) (string, bool, error) {
+	switch kind := ts.basicKind(t); {
+	case strings.HasPrefix(t, "*"):
+		return "", false, nil // a nil pointer: the default key
+	case kind == "string":
+		return "", true, nil
+	case kind == "bool":
+		return "false", true, nil
+	case jsonKinds[kind] == "integer" || jsonKinds[kind] == "number":
+		return "0", true, nil
+	}
+	return "", false, fmt.Errorf("method %s routes by %s, which the arguments leave at its zero value; pass the key with --route-key", m.Name, m.RouteKey)
 }
 
 func paramIndex(m rpc.MethodDesc, name string) int {
@@ -60,7 +140,7 @@ func paramIndex(m rpc.MethodDesc, name string) int {
 	return -1
 }
 
-// lookupField finds a Go field in a JSON object as encoding/json decodes it: the
+// lookupField finds a member in a JSON object as encoding/json decodes it: the
 // exact name first, then any case.
 func lookupField(obj map[string]json.RawMessage, field string) (json.RawMessage, bool) {
 	if v, ok := obj[field]; ok {

@@ -21,6 +21,30 @@ var GreeterServiceDesc = rpc.ServiceDesc{
 		{Name: "Echo", Params: []rpc.Param{{Name: "p", Type: "*Payload"}}, Results: []string{"Payload"}},
 		{Name: "SayHello", Params: []rpc.Param{{Name: "a", Type: "string"}, {Name: "b", Type: "string"}}, Results: []string{"string"}},
 	},
+	Types: []rpc.TypeDesc{
+		{Name: "Payload", Fields: []rpc.FieldDesc{
+			{Name: "id", Go: "ID", Type: "int64"},
+			{Name: "name", Go: "Name", Type: "string"},
+			{Name: "email", Go: "Email", Type: "string"},
+			{Name: "active", Go: "Active", Type: "bool"},
+			{Name: "score", Go: "Score", Type: "float64"},
+			{Name: "age", Go: "Age", Type: "int32"},
+			{Name: "country", Go: "Country", Type: "string"},
+			{Name: "city", Go: "City", Type: "string"},
+			{Name: "street", Go: "Street", Type: "string"},
+			{Name: "zip", Go: "Zip", Type: "string"},
+			{Name: "phone", Go: "Phone", Type: "string"},
+			{Name: "tags", Go: "Tags", Type: "[]string"},
+			{Name: "created_unix", Go: "CreatedUnix", Type: "int64"},
+			{Name: "updated_unix", Go: "UpdatedUnix", Type: "int64"},
+			{Name: "balance", Go: "Balance", Type: "float64"},
+			{Name: "verified", Go: "Verified", Type: "bool"},
+			{Name: "visits", Go: "Visits", Type: "uint32"},
+			{Name: "rating", Go: "Rating", Type: "float32"},
+			{Name: "note", Go: "Note", Type: "string"},
+			{Name: "version", Go: "Version", Type: "uint64"},
+		}},
+	},
 }
 
 // NewGreeterClient returns a Greeter whose methods call the service through c.

@@ -207,6 +207,17 @@ var KitchenServiceDesc = rpc.ServiceDesc{
 		{Name: "Sum", Params: []rpc.Param{{Name: "label", Type: "string"}, {Name: "nums", Type: "[]int", Variadic: true}}, Results: []string{"string", "int"}},
 		{Name: "Tally", Params: []rpc.Param{{Name: "m", Type: "map[string][]int"}}, Results: []string{"map[string]int"}},
 	},
+	Types: []rpc.TypeDesc{
+		{Name: "Celsius", Type: "float64"},
+		{Name: "Order", Fields: []rpc.FieldDesc{
+			{Name: "id", Go: "ID", Type: "int64"},
+			{Name: "items", Go: "Items", Type: "[]string"},
+			{Name: "placed", Go: "Placed", Type: "time.Time"},
+			{Name: "notes", Go: "Notes", Type: "map[string]string", OmitEmpty: true},
+			{Name: "express", Go: "Express", Type: "*bool", OmitEmpty: true},
+		}},
+		{Name: "time.Time", Custom: true},
+	},
 }
 
 // NewKitchenClient returns a Kitchen whose methods call the service through c.

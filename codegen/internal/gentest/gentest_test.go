@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -213,5 +214,38 @@ func TestRouteKeys(t *testing.T) {
 				t.Fatalf("route key %q, want %q", got, tc.key)
 			}
 		})
+	}
+}
+
+// A caller that sends a struct argument of the wrong shape reads which member is
+// wrong, as it would for an argument of a basic type; and the descriptor the server
+// lists describes the struct.
+func TestStructArgumentErrors(t *testing.T) {
+	addr, _ := serve(t)
+	c := client(t, addr)
+	ctx := context.Background()
+	place := KitchenServiceDesc.Methods[slices.IndexFunc(KitchenServiceDesc.Methods, func(m rpc.MethodDesc) bool { return m.Name == "Place" })]
+	tests := []struct{ args, want string }{
+		{`[{"id":"7"}]`, "bad arguments for Place: argument 1 (o): field id: want a number, got a string"},
+		{`[{"id":7,"items":["a",{}]}]`, "argument 1 (o): field items: element 1: want a string, got an object"},
+		{`[{"id":7,"notes":{"gift":1}}]`, "argument 1 (o): field notes: field gift: want a string, got a number"},
+		{`[{"id":7,"express":"yes"}]`, "argument 1 (o): field express: want a boolean, got a string"},
+		{`[[]]`, "argument 1 (o): want an object, got an array"},
+	}
+	for _, tc := range tests {
+		_, err := c.InvokeJSON(ctx, KitchenServiceName, place, []byte(tc.args))
+		if rpc.CodeOf(err) != rpc.CodeBadArguments || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v\nwant %s", tc.args, err, tc.want)
+		}
+	}
+	descs, err := c.ListServices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(descs, func(d rpc.ServiceDesc) bool { return d.Name == KitchenServiceName })
+	if i < 0 || !slices.ContainsFunc(descs[i].Types, func(td rpc.TypeDesc) bool {
+		return td.Name == "Order" && len(td.Fields) == 5 && td.Fields[0] == rpc.FieldDesc{Name: "id", Go: "ID", Type: "int64"}
+	}) {
+		t.Fatalf("the listed descriptor does not describe Order: %+v", descs)
 	}
 }

@@ -25,6 +25,26 @@ var ClashServiceDesc = rpc2.ServiceDesc{
 		{Name: "Names", Params: []rpc2.Param{{Name: "c", Type: "string"}, {Name: "err", Type: "string"}, {Name: "req", Type: "string"}, {Name: "resp", Type: "string"}, {Name: "call", Type: "string"}, {Name: "d", Type: "string"}, {Name: "args", Type: "string"}, {Name: "res", Type: "string"}, {Name: "impl", Type: "string"}, {Name: "x", Type: "string"}, {Name: "s", Type: "string"}, {Name: "f", Type: "string"}, {Name: "r0", Type: "string"}}, Results: []string{"string"}},
 		{Name: "Packages", Params: []rpc2.Param{{Name: "time", Type: "time.Duration"}, {Name: "context", Type: "string"}, {Name: "u", Type: "*url.URL"}, {Name: "nu", Type: "*url2.URL"}}, Results: []string{"time.Duration"}},
 	},
+	Types: []rpc2.TypeDesc{
+		{Name: "time.Duration", Type: "int64"},
+		{Name: "url.URL", Fields: []rpc2.FieldDesc{
+			{Name: "Host", Type: "string"},
+		}},
+		{Name: "url2.URL", Fields: []rpc2.FieldDesc{
+			{Name: "Scheme", Type: "string"},
+			{Name: "Opaque", Type: "string"},
+			{Name: "User", Type: "*url2.Userinfo"},
+			{Name: "Host", Type: "string"},
+			{Name: "Path", Type: "string"},
+			{Name: "Fragment", Type: "string"},
+			{Name: "RawQuery", Type: "string"},
+			{Name: "RawPath", Type: "string"},
+			{Name: "RawFragment", Type: "string"},
+			{Name: "ForceQuery", Type: "bool"},
+			{Name: "OmitHost", Type: "bool"},
+		}},
+		{Name: "url2.Userinfo"},
+	},
 }
 
 // NewClashClient returns a Clash whose methods call the service through c.

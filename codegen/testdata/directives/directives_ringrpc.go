@@ -24,6 +24,16 @@ var AccountsServiceDesc = rpc.ServiceDesc{
 		{Name: "Move", Params: []rpc.Param{{Name: "u", Type: "User"}, {Name: "to", Type: "string"}}, RouteKey: "u.Org.Slug"},
 		{Name: "Whole", Params: []rpc.Param{{Name: "u", Type: "User"}}, RouteKey: "u"},
 	},
+	Types: []rpc.TypeDesc{
+		{Name: "Org", Fields: []rpc.FieldDesc{
+			{Name: "Slug", Type: "string"},
+		}},
+		{Name: "User", Fields: []rpc.FieldDesc{
+			{Name: "ID", Type: "int64"},
+			{Name: "Name", Type: "string"},
+			{Name: "Org", Type: "*Org"},
+		}},
+	},
 }
 
 // NewAccountsClient returns an Accounts whose methods call the service through c.

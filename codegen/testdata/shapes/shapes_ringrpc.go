@@ -35,6 +35,20 @@ var ShapesServiceDesc = rpc.ServiceDesc{
 		{Name: "Unnamed", Params: []rpc.Param{{Name: "", Type: "string"}, {Name: "", Type: "int"}}},
 		{Name: "Variadic", Params: []rpc.Param{{Name: "prefix", Type: "string"}, {Name: "nums", Type: "[]int", Variadic: true}}, Results: []string{"int"}},
 	},
+	Types: []rpc.TypeDesc{
+		{Name: "Blob", Type: "[]byte"},
+		{Name: "Level", Type: "uint8"},
+		{Name: "Point", Fields: []rpc.FieldDesc{
+			{Name: "X", Type: "float64"},
+			{Name: "Y", Type: "float64"},
+			{Name: "label", Go: "Label", Type: "string", OmitEmpty: true},
+		}},
+		{Name: "UserID", Type: "string"},
+		{Name: "json.RawMessage", Custom: true},
+		{Name: "netip.Addr", Custom: true},
+		{Name: "time.Duration", Type: "int64"},
+		{Name: "time.Time", Custom: true},
+	},
 }
 
 // NewShapesClient returns a Shapes whose methods call the service through c.

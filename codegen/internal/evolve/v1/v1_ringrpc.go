@@ -20,6 +20,12 @@ var StoreServiceDesc = rpc.ServiceDesc{
 	Methods: []rpc.MethodDesc{
 		{Name: "Put", Params: []rpc.Param{{Name: "key", Type: "string"}, {Name: "item", Type: "Item"}}, Results: []string{"Item"}},
 	},
+	Types: []rpc.TypeDesc{
+		{Name: "Item", Fields: []rpc.FieldDesc{
+			{Name: "name", Go: "Name", Type: "string"},
+			{Name: "count", Go: "Count", Type: "int"},
+		}},
+	},
 }
 
 // NewStoreClient returns a Store whose methods call the service through c.
