@@ -52,6 +52,7 @@ type Client struct {
 	budget         *retryBudget
 	baseBackoff    time.Duration
 	maxBackoff     time.Duration
+	attemptTimeout time.Duration // RetryPolicy.AttemptTimeout as given
 	invoke         Invoker
 	attemptChain   Invoker // nil without AttemptInterceptors
 	hasChain       bool
@@ -83,6 +84,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		budget:         newRetryBudget(opts.Retry),
 		baseBackoff:    orDefault(opts.Retry.Backoff, 10*time.Millisecond),
 		maxBackoff:     orDefault(opts.Retry.MaxBackoff, 200*time.Millisecond),
+		attemptTimeout: opts.Retry.AttemptTimeout,
 		hasChain:       len(opts.Interceptors)+len(opts.AttemptInterceptors) > 0,
 		log:            topts.Logger,
 		asyncSlots:     sem.New(orDefault(topts.AsyncPermits, transport.DefaultClientAsyncPermits)),
