@@ -786,6 +786,10 @@ func (v strategyView) Resolve(ctx context.Context, call *rpc.Call, dst []string)
 
 func (v strategyView) ReportFailure(addr string, err error) { v.r.ReportFailure(addr, err) }
 
+func (v strategyView) OnProviderFailed(fn func(addr string)) (stop func()) {
+	return v.r.OnProviderFailed(fn)
+}
+
 // Shutdown leaves gracefully and shuts Options.Server down: it announces the leave,
 // waits Options.LeavePropagation for consumers to drop this node from their rings,
 // shuts the server down (new calls are turned away unprocessed, calls in flight

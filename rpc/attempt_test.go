@@ -364,3 +364,72 @@ func BenchmarkHelloIdempotent(b *testing.B) {
 		})
 	}
 }
+
+// notifying resolves in order and lets the test tell its client that a provider
+// failed.
+type notifying struct {
+	inOrder
+	mu  sync.Mutex
+	fns []func(string)
+}
+
+func (n *notifying) OnProviderFailed(fn func(string)) func() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.fns = append(n.fns, fn)
+	return func() {}
+}
+
+func (n *notifying) fail(addr string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, fn := range n.fns {
+		fn(addr)
+	}
+}
+
+// A provider the resolver finds unreachable loses its connections at once: an
+// idempotent call waiting on it moves to the next provider, and one that may not run
+// twice fails as unavailable, neither waiting for its deadline.
+func TestFailedProviderConnectionsClose(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		method int
+		want   string // the answer, or the error's code
+	}{
+		{"idempotent", 0, "good"},
+		{"not idempotent", 1, "unavailable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stuck := startKV(t, "stuck", true)
+			good := startKV(t, "good", false)
+			res := &notifying{inOrder: inOrder{stuck.addr, good.addr}}
+			_, c := newGreeterClient(t, ClientOptions{Resolver: res, Retry: RetryPolicy{AttemptTimeout: -1}})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			type result struct {
+				got string
+				err error
+			}
+			done := make(chan result, 1)
+			start := time.Now()
+			go func() {
+				got, err := kvCall(c, ctx, tc.method, false)
+				done <- result{got, err}
+			}()
+			waitFor(t, stuck.ran, "the call on the stuck provider")
+			res.fail(stuck.addr)
+			r := waitFor(t, done, "the call")
+			got := r.got
+			if r.err != nil {
+				got = CodeOf(r.err).String()
+				if !strings.Contains(r.err.Error(), "unreachable") {
+					t.Errorf("error %v does not say the provider was found unreachable", r.err)
+				}
+			}
+			if got != tc.want || time.Since(start) > 2*time.Second {
+				t.Fatalf("%q, %v after %v; want %s at once", r.got, r.err, time.Since(start), tc.want)
+			}
+		})
+	}
+}

@@ -64,7 +64,8 @@ type Client struct {
 	// asyncSlots bounds async calls in flight, their callbacks included.
 	asyncSlots *sem.Semaphore
 
-	closed atomic.Bool // read by every async call
+	closed   atomic.Bool // read by every async call
+	unnotify func()      // ends the resolver's failure notices; nil without them
 }
 
 // NewClient returns a client; it connects to providers on first use.
@@ -94,6 +95,9 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	}
 	c.run = newRunner(c.log)
 	c.reporter, _ = opts.Resolver.(FailureReporter)
+	if n, ok := opts.Resolver.(FailureNotifier); ok {
+		c.unnotify = n.OnProviderFailed(c.providerFailed)
+	}
 	c.invoke = chain(append([]Interceptor(nil), opts.Interceptors...), c.send)
 	if len(opts.AttemptInterceptors) > 0 {
 		c.attemptChain = chain(append([]Interceptor(nil), opts.AttemptInterceptors...), c.runAttempt)
@@ -109,6 +113,9 @@ func (c *Client) Transport() *transport.Client { return c.tc }
 // callbacks included: a callback must not call Close.
 func (c *Client) Close() error {
 	c.closed.Store(true)
+	if c.unnotify != nil {
+		c.unnotify()
+	}
 	err := c.tc.Close()
 	c.run.close()
 	return err

@@ -370,6 +370,24 @@ func (call *Call) retryAfterSend(ctx context.Context, all bool) bool {
 	return all || call.m.Idempotent || ctx.Value(retryKey{}) != nil
 }
 
+// FailureNotifier is implemented by resolvers that learn when a provider became
+// unreachable (registry.Registry does, from gossip's dead verdicts; a graceful leave
+// is not one). A Client whose resolver implements it closes its connections to such
+// a provider at once: calls waiting on them fail as after a lost connection, so that
+// those that may move do so, and the provider's next call, once it is back, dials
+// afresh rather than queue behind what a cut link left unacknowledged.
+type FailureNotifier interface {
+	// OnProviderFailed calls fn with the RPC address of each provider found
+	// unreachable from now on, until stop is called. fn returns quickly.
+	OnProviderFailed(fn func(addr string)) (stop func())
+}
+
+// errProviderFailed is why connections to a provider found unreachable are closed.
+var errProviderFailed = errors.New("the resolver found the provider unreachable (for the registry: gossip declared its node dead)")
+
+// providerFailed closes the connections to a provider the resolver found unreachable.
+func (c *Client) providerFailed(addr string) { c.tc.CloseConns(addr, errProviderFailed) }
+
 func (c *Client) report(addr string, err error) {
 	if c.reporter != nil {
 		c.reporter.ReportFailure(addr, err)
