@@ -589,11 +589,11 @@ func (r *Registry) markDirty() {
 	}
 }
 
-// rebuildLoop debounces changes into snapshot rebuilds and, every catalogRetry, asks
+// rebuildLoop debounces changes into snapshot rebuilds and, every few seconds, asks
 // again for catalogs that are missing or stale.
 func (r *Registry) rebuildLoop() {
 	defer r.routines.Done()
-	check := time.NewTicker(r.catalogRetry())
+	check := time.NewTicker(2 * time.Second)
 	defer check.Stop()
 	for {
 		select {
@@ -613,14 +613,6 @@ func (r *Registry) rebuildLoop() {
 		}
 		r.rebuild()
 	}
-}
-
-// catalogRetry is how often catalogs still missing are asked for again: five gossip
-// intervals, at least 250 ms (1 s with LAN). A request or answer lost to a busy peer
-// then delays that catalog by about that much, within the 3 s a cluster of 50 takes
-// to converge.
-func (r *Registry) catalogRetry() time.Duration {
-	return max(250*time.Millisecond, 5*r.opts.ml.GossipInterval)
 }
 
 func (r *Registry) rebuild() {
