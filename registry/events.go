@@ -137,3 +137,16 @@ func (r *Registry) Snapshot() Snapshot {
 
 // Members returns the cluster's members as this node sees them.
 func (r *Registry) Members() []Member { return r.Snapshot().Members }
+
+// OnProviderFailed calls fn with the RPC address of each provider that leaves the
+// rings because it was found dead (a dead verdict that this node's own check
+// confirmed), not because it left gracefully or stopped serving, until stop is
+// called. rpc.Client calls it, through rpc.FailureNotifier, to close its connections
+// to such a provider. fn runs as a Watch callback does.
+func (r *Registry) OnProviderFailed(fn func(addr string)) (stop func()) {
+	return r.Watch(func(e Event) {
+		if e.Type == EventLeave && !e.Member.Leaving && e.Member.RPCAddr != "" {
+			fn(e.Member.RPCAddr)
+		}
+	})
+}

@@ -43,6 +43,7 @@ type viewLine struct {
 	Failures  int64    `json:"failures"`
 	Fail      string   `json:"fail"`
 	Took      int64    `json:"took"`
+	Slow      int64    `json:"slow"`
 }
 
 type netCluster struct {
@@ -59,6 +60,7 @@ type netCluster struct {
 	views   map[string]viewLine
 	history []viewLine // every view, in arrival order
 	fails   []viewLine
+	slow    []viewLine // calls that succeeded after 900 ms or more
 	calls   viewLine
 	changed chan struct{} // closed and replaced on every line
 }
@@ -157,6 +159,9 @@ func (c *netCluster) readLines(r io.Reader) {
 		switch {
 		case v.Fail != "":
 			c.fails = append(c.fails, v)
+			c.calls = v
+		case v.Slow != 0:
+			c.slow = append(c.slow, v)
 			c.calls = v
 		case v.Providers == nil && v.Members == 0:
 			c.calls = v
@@ -275,6 +280,35 @@ func (c *netCluster) mark() int {
 	return len(c.history)
 }
 
+func (c *netCluster) slowCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.slow)
+}
+
+// noSlowCalls fails the test when any of the consumer's calls since slowBefore took
+// 900 ms or more: after a heal, a call to the healed provider that met a connection
+// stalled during the cut would wait out its attempt timeout.
+func (c *netCluster) noSlowCalls(label string, slowBefore int) {
+	c.t.Helper()
+	c.mu.Lock()
+	slow := slices.Clone(c.slow[slowBefore:])
+	c.mu.Unlock()
+	if len(slow) > 0 {
+		var took []string
+		for _, s := range slow {
+			took = append(took, time.Duration(s.Slow).Round(time.Millisecond).String())
+		}
+		c.t.Errorf("%s: %d calls took 900 ms or more: %v", label, len(slow), took)
+	}
+}
+
+func (c *netCluster) failCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.fails)
+}
+
 func (c *netCluster) failedCalls() (int64, int64, []viewLine) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -295,15 +329,49 @@ func (c *netCluster) heal(i int) {
 	}
 }
 
-// reportCalls logs the consumer's failed calls since mark (figures for the rpc
-// layer: calls to a cut provider wait out their deadline).
-func (c *netCluster) reportCalls(label string, failsBefore int) {
+// callsAfterHeal is how many calls the consumer must make after a heal before the
+// tests judge them: two seconds of its four callers.
+const callsAfterHeal = 400
+
+// waitCalls waits until the consumer has made n more calls than it had.
+func (c *netCluster) waitCalls(n int64) {
+	c.t.Helper()
+	c.mu.Lock()
+	target := c.calls.Calls + n
+	c.mu.Unlock()
+	limit := time.NewTimer(30 * time.Second)
+	defer limit.Stop()
+	for {
+		c.mu.Lock()
+		done, changed := c.calls.Calls >= target, c.changed
+		c.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-changed:
+		case <-limit.C:
+			c.t.Fatalf("the consumer made fewer than %d calls in 30 s", n)
+		}
+	}
+}
+
+// noFailedCalls fails the test when any of the consumer's calls failed since
+// failsBefore, and logs the figures. The consumer's calls are idempotent with 2 s
+// deadlines: a provider that stops answering costs one attempt half of what
+// remains of the deadline (rpc.RetryPolicy.AttemptTimeout), the call moves on, and
+// none fails, during the cut or after the heal.
+func (c *netCluster) noFailedCalls(label string, failsBefore int) {
+	c.t.Helper()
 	calls, failures, fails := c.failedCalls()
 	var took []string
 	for _, f := range fails[failsBefore:] {
 		took = append(took, fmt.Sprintf("%v:%s", time.Duration(f.Took).Round(time.Millisecond), firstWords(f.Fail)))
 	}
 	c.t.Logf("%s: consumer made %d calls, %d failed in all; failures here: %d %v", label, calls, failures, len(took), took)
+	if len(took) > 0 {
+		c.t.Errorf("%s: %d idempotent calls failed, want none", label, len(took))
+	}
 }
 
 func firstWords(s string) string {
@@ -330,6 +398,7 @@ func TestNetCut(t *testing.T) {
 		long   bool
 	}{
 		{"fast short", Fast, 3 * time.Second, false},
+		{"fast 10s", Fast, 10 * time.Second, false}, // long enough for TCP to back off its retransmissions
 		{"fast long", Fast, 150 * time.Second, true},
 		{"lan short", LAN, 30 * time.Second, true},
 		{"lan long", LAN, 150 * time.Second, true},
@@ -341,15 +410,18 @@ func TestNetCut(t *testing.T) {
 			}
 			c := startNet(t, tc.preset)
 			b := netBounds[tc.preset]
-			failsBefore := len(c.fails)
+			failsBefore := c.failCount()
 			c.cut(3, netns.Both)
 			detect := c.waitGone(3, b.detect)
 			outage(tc.cut - detect)
+			slowBefore := c.slowCount()
 			c.heal(3)
 			healed := c.waitAgreed("rings to agree after the heal", 4, b.heal)
 			t.Logf("preset %v, cut of %v: n3 left every ring %v after the cut; every ring agreed %v after the heal",
 				tc.preset, tc.cut, detect.Round(time.Millisecond), healed.Round(time.Millisecond))
-			c.reportCalls("cut", failsBefore)
+			c.waitCalls(callsAfterHeal)
+			c.noFailedCalls("cut and heal", failsBefore)
+			c.noSlowCalls("after the heal", slowBefore)
 		})
 	}
 }
@@ -364,10 +436,11 @@ func TestNetAsymmetricCut(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			c := startNet(t, Fast)
 			b := netBounds[Fast]
-			from := c.mark()
+			from, failsBefore := c.mark(), c.failCount()
 			c.cut(3, d.dir)
 			detect := c.waitGone(3, b.detect)
 			outage(3 * time.Second)
+			slowBefore := c.slowCount()
 			c.heal(3)
 			healed := c.waitAgreed("rings to agree after the heal", 4, b.heal)
 			outage(time.Second) // stale verdicts surface in the second after a heal
@@ -378,6 +451,9 @@ func TestNetAsymmetricCut(t *testing.T) {
 				}
 			}
 			t.Logf("%s cut: n3 left every ring %v after the cut; every ring agreed %v after the heal", d.name, detect.Round(time.Millisecond), healed.Round(time.Millisecond))
+			c.waitCalls(callsAfterHeal)
+			c.noFailedCalls(d.name+" cut and heal", failsBefore)
+			c.noSlowCalls("after the heal", slowBefore)
 		})
 	}
 }
@@ -387,10 +463,11 @@ func TestNetAsymmetricCut(t *testing.T) {
 func TestNetSeedCut(t *testing.T) {
 	c := startNet(t, Fast)
 	b := netBounds[Fast]
-	from := c.mark()
+	from, failsBefore := c.mark(), c.failCount()
 	c.cut(0, netns.Both)
 	detect := c.waitGone(0, b.detect)
 	outage(5 * time.Second)
+	slowBefore := c.slowCount()
 	c.heal(0)
 	healed := c.waitAgreed("rings to agree after the seed's heal", 4, b.heal)
 	for _, p := range []string{"n1", "n2", "n3"} {
@@ -399,6 +476,9 @@ func TestNetSeedCut(t *testing.T) {
 		}
 	}
 	t.Logf("seed cut: n0 left every ring %v after the cut; every ring agreed %v after the heal", detect.Round(time.Millisecond), healed.Round(time.Millisecond))
+	c.waitCalls(callsAfterHeal)
+	c.noFailedCalls("seed cut and heal", failsBefore)
+	c.noSlowCalls("after the heal", slowBefore)
 }
 
 // A flapping link: down 500 ms, up 500 ms, for 6 s. Each removal of the flapping
@@ -408,7 +488,7 @@ func TestNetSeedCut(t *testing.T) {
 func TestNetFlapping(t *testing.T) {
 	c := startNet(t, Fast)
 	b := netBounds[Fast]
-	from := c.mark()
+	from, failsBefore := c.mark(), c.failCount()
 	const down, up, span = 500 * time.Millisecond, 500 * time.Millisecond, 6 * time.Second
 	cycles := 0
 	for start := time.Now(); time.Since(start) < span; cycles++ {
@@ -428,4 +508,6 @@ func TestNetFlapping(t *testing.T) {
 		}
 	}
 	t.Logf("flapping %v/%v for %v: removals of n3 per node %v (at most %d allowed); rings agreed %v after", down, up, span, r, most, healed.Round(time.Millisecond))
+	c.waitCalls(callsAfterHeal)
+	c.noFailedCalls("flapping", failsBefore)
 }

@@ -118,7 +118,8 @@ func (ns *nodeState) member() Member {
 //
 // Join returns once it has the catalogs (the services) of the members it reached,
 // so that a call made right after it routes by them. ctx bounds the whole: if it
-// ends before a seed answers, Join fails; if it ends while catalogs are still on
+// ends before a seed answers, Join fails, and so it does when no seed answered
+// three tries, 500 ms apart; if it ends while catalogs are still on
 // their way (or after 5 s in any case), Join returns the registry, which keeps
 // fetching them, and calls wait for their providers (Options.ReadyWait).
 func Join(ctx context.Context, opts Options) (*Registry, error) {
@@ -174,11 +175,13 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	// A copy: memberlist rewrites its own node on every metadata update.
 	local := ml.LocalNode()
 	r.self = memberlist.Node{Name: local.Name, Addr: slices.Clone(local.Addr), Port: local.Port}
-	r.routines.Add(8)
+	r.routines.Add(6 + 2*catalogSenders)
 	go r.announceLoop()
 	go r.rebuildLoop()
-	go r.fetchLoop()
-	go r.replyLoop()
+	for range catalogSenders {
+		go r.fetchLoop()
+		go r.replyLoop()
+	}
 	go r.eventLoop()
 	go r.verifyLoop()
 	go r.healLoop()
@@ -230,7 +233,7 @@ func (r *Registry) join(ctx context.Context) error {
 	}
 	reclaiming := false
 	for {
-		if err := r.joinOnce(ctx, targets); err != nil {
+		if err := r.joinSeeds(ctx, targets); err != nil {
 			return err
 		}
 		other := r.takeConflict()
@@ -260,6 +263,33 @@ func (r *Registry) join(ctx context.Context) error {
 			return r.nameConflict(other, fmt.Sprintf(" (it has not answered since Join began, and %v ended the wait for the cluster to find it dead)", ctx.Err()))
 		}
 	}
+}
+
+// joinAttempts is how many times Join tries its seeds before it fails, joinPause
+// apart: a seed busy with other joins may not answer a state exchange within
+// memberlist's TCP timeout (1 s with Local), and a later try gets through.
+const (
+	joinAttempts = 3
+	joinPause    = 500 * time.Millisecond
+)
+
+// joinSeeds runs joinOnce until it reaches a seed, joinAttempts times at most, within
+// ctx.
+func (r *Registry) joinSeeds(ctx context.Context, targets []string) error {
+	var err error
+	for i := range joinAttempts {
+		if i > 0 {
+			select {
+			case <-time.After(joinPause):
+			case <-ctx.Done():
+				return err
+			}
+		}
+		if err = r.joinOnce(ctx, targets); err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%w (tried %d times, %v apart)", err, joinAttempts, joinPause)
 }
 
 // joinOnce runs one memberlist join on a goroutine of the registry, so that ctx
@@ -676,6 +706,13 @@ func (r *Registry) member(name string) *memberlist.Node {
 	return &memberlist.Node{Name: ns.name, Addr: slices.Clone(ns.ip), Port: ns.port}
 }
 
+// catalogSenders is how many catalog requests, and how many catalog replies, a node
+// sends at once. Each is a TCP exchange bounded by memberlist's TCPTimeout (10 s with
+// LAN): one at a time, a node that joins a large cluster asks for its catalogs, and
+// the others ask for its own, in turn, and one peer that does not answer holds up
+// all the others.
+const catalogSenders = 8
+
 func (r *Registry) fetchLoop() {
 	defer r.routines.Done()
 	for {
@@ -798,6 +835,10 @@ func (v strategyView) Resolve(ctx context.Context, call *rpc.Call, dst []string)
 }
 
 func (v strategyView) ReportFailure(addr string, err error) { v.r.ReportFailure(addr, err) }
+
+func (v strategyView) OnProviderFailed(fn func(addr string)) (stop func()) {
+	return v.r.OnProviderFailed(fn)
+}
 
 // Shutdown leaves gracefully and shuts Options.Server down: it announces the leave,
 // waits Options.LeavePropagation for consumers to drop this node from their rings,

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/ringrpc/ringrpc/internal/sem"
 
@@ -99,6 +100,11 @@ type asyncCall[T any] struct {
 	decode func(*Decoder) (T, error)
 	f      *Future[T]
 	n      int // the attempt under way
+
+	// The attempt's own timeout, when it has one (RetryPolicy.AttemptTimeout).
+	actx  context.Context
+	stop  context.CancelFunc
+	limit time.Duration
 }
 
 func (a *asyncCall[T]) start() {
@@ -124,7 +130,12 @@ func (a *asyncCall[T]) try() {
 		conn.InvokeOnewayAsync(a.ctx, &a.call.cmd, a.written)
 		return
 	}
-	conn.InvokeAsync(a.ctx, &a.call.cmd, a.done)
+	ctx := a.ctx
+	if a.limit = a.c.attemptLimit(a.ctx, a.call, a.n); a.limit > 0 {
+		a.actx, a.stop = context.WithTimeout(a.ctx, a.limit)
+		ctx = a.actx
+	}
+	conn.InvokeAsync(ctx, &a.call.cmd, a.done)
 }
 
 // written receives the outcome of a oneway attempt, on the connection's writer.
@@ -136,7 +147,14 @@ func (a *asyncCall[T]) written(err error) { a.done(nil, err) }
 func (a *asyncCall[T]) done(resp *transport.Command, err error) {
 	var aerr *Error
 	var f fate
+	limited := a.stop != nil
+	if limited {
+		a.stop()
+		a.stop = nil
+	}
 	switch {
+	case err != nil && limited && timedOut(a.ctx, a.actx, err):
+		aerr, f = a.c.attemptTimedOut(a.call, a.limit, err)
 	case err != nil:
 		aerr, f = a.c.failed(a.ctx, a.call, err)
 	case resp != nil:

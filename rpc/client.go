@@ -52,6 +52,7 @@ type Client struct {
 	budget         *retryBudget
 	baseBackoff    time.Duration
 	maxBackoff     time.Duration
+	attemptTimeout time.Duration // RetryPolicy.AttemptTimeout as given
 	invoke         Invoker
 	attemptChain   Invoker // nil without AttemptInterceptors
 	hasChain       bool
@@ -65,6 +66,7 @@ type Client struct {
 
 	closed    atomic.Bool   // read by every async call
 	failovers atomic.Uint64 // moves to another provider: ClientStats.Failovers
+	unnotify  func()        // ends the resolver's failure notices; nil without them
 }
 
 // NewClient returns a client; it connects to providers on first use.
@@ -84,6 +86,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		budget:         newRetryBudget(opts.Retry),
 		baseBackoff:    orDefault(opts.Retry.Backoff, 10*time.Millisecond),
 		maxBackoff:     orDefault(opts.Retry.MaxBackoff, 200*time.Millisecond),
+		attemptTimeout: opts.Retry.AttemptTimeout,
 		hasChain:       len(opts.Interceptors)+len(opts.AttemptInterceptors) > 0,
 		log:            topts.Logger,
 		asyncSlots:     sem.New(orDefault(topts.AsyncPermits, transport.DefaultClientAsyncPermits)),
@@ -93,6 +96,9 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	}
 	c.run = newRunner(c.log)
 	c.reporter, _ = opts.Resolver.(FailureReporter)
+	if n, ok := opts.Resolver.(FailureNotifier); ok {
+		c.unnotify = n.OnProviderFailed(c.providerFailed)
+	}
 	c.invoke = chain(append([]Interceptor(nil), opts.Interceptors...), c.send)
 	if len(opts.AttemptInterceptors) > 0 {
 		c.attemptChain = chain(append([]Interceptor(nil), opts.AttemptInterceptors...), c.runAttempt)
@@ -108,6 +114,9 @@ func (c *Client) Transport() *transport.Client { return c.tc }
 // callbacks included: a callback must not call Close.
 func (c *Client) Close() error {
 	c.closed.Store(true)
+	if c.unnotify != nil {
+		c.unnotify()
+	}
 	err := c.tc.Close()
 	c.run.close()
 	return err

@@ -35,6 +35,23 @@ type RetryPolicy struct {
 	// Defaults 10ms and 200ms.
 	Backoff    time.Duration
 	MaxBackoff time.Duration
+	// AttemptTimeout bounds how long an attempt waits for its response while the
+	// call could still move to another provider: a call of an Idempotent method, or
+	// one that WithRetry or ClientOptions.RetryAfterSend lets move, that has a
+	// provider left to try. When it runs out, the request gets a cancel notice on
+	// its connection, the provider is reported (the registry then tries it last),
+	// and the call moves on as after a lost connection: spending the retry budget,
+	// after a backoff. The last provider, and every attempt of other calls, waits
+	// for the call's deadline.
+	//
+	// Default (0): half of what remains of the deadline when the request is sent,
+	// so that a provider that stopped answering costs a call half its deadline and
+	// the next provider has the other half; a share under 100 ms is not applied, as
+	// a healthy provider may need that long. A positive value is used as it is,
+	// when shorter than what remains. Negative: attempts wait for the deadline.
+	// No timeout is applied while the retry budget is spent: the call could not
+	// move anyway.
+	AttemptTimeout time.Duration
 }
 
 // retryBudget is the token bucket of RetryPolicy, in thousandths of a token, so that
@@ -62,6 +79,9 @@ func (b *retryBudget) succeeded() {
 		}
 	}
 }
+
+// allows reports whether a paid move would be allowed now, without taking a token.
+func (b *retryBudget) allows() bool { return b.tokens.Load()-1000 > b.max/2 }
 
 // failed takes a token and reports whether a move is still allowed.
 func (b *retryBudget) failed() bool {
@@ -156,11 +176,71 @@ func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) 
 		}
 		return nil, fateFinal
 	}
-	resp, err := conn.InvokeSync(ctx, &call.cmd)
+	limit := c.attemptLimit(ctx, call, n)
+	if limit == 0 {
+		resp, err := conn.InvokeSync(ctx, &call.cmd)
+		if err != nil {
+			return c.failed(ctx, call, err)
+		}
+		return c.answered(ctx, call, resp)
+	}
+	actx, cancel := context.WithTimeout(ctx, limit)
+	resp, err := conn.InvokeSync(actx, &call.cmd)
+	cancel()
 	if err != nil {
+		if timedOut(ctx, actx, err) {
+			return c.attemptTimedOut(call, limit, err)
+		}
 		return c.failed(ctx, call, err)
 	}
 	return c.answered(ctx, call, resp)
+}
+
+// minAttemptTimeout is the shortest default attempt timeout applied: a healthy
+// provider may need longer than a very tight share of a deadline.
+const minAttemptTimeout = 100 * time.Millisecond
+
+// attemptLimit returns how long the nth attempt may wait for its response before the
+// call moves on (RetryPolicy.AttemptTimeout), or 0 when it waits for the deadline.
+func (c *Client) attemptLimit(ctx context.Context, call *Call, n int) time.Duration {
+	if c.attemptTimeout < 0 || n+1 >= len(call.addrs) || call.m.Oneway || !call.retryAfterSend(ctx, c.retry) || !c.budget.allows() {
+		return 0
+	}
+	remaining := c.timeout
+	if dl, ok := ctx.Deadline(); ok {
+		remaining = time.Until(dl)
+	}
+	return attemptShare(remaining, c.attemptTimeout)
+}
+
+// attemptShare is the attempt timeout for what remains of a deadline: setting when
+// positive, else half, and 0 when it would not end before the deadline or, by
+// default, when it is under minAttemptTimeout.
+func attemptShare(remaining, setting time.Duration) time.Duration {
+	limit := setting
+	if setting == 0 {
+		if limit = remaining / 2; limit < minAttemptTimeout {
+			return 0
+		}
+	}
+	if limit <= 0 || limit >= remaining {
+		return 0
+	}
+	return limit
+}
+
+// timedOut reports whether an attempt ended because its own timeout ran out while
+// the call's context still runs.
+func timedOut(ctx, actx context.Context, err error) bool {
+	return ctx.Err() == nil && actx.Err() != nil && errors.Is(err, context.DeadlineExceeded)
+}
+
+// attemptTimedOut reports the provider of an attempt that got no response within
+// limit and says so; the call may move, as after a lost connection.
+func (c *Client) attemptTimedOut(call *Call, limit time.Duration, err error) (*Error, fate) {
+	c.report(call.peer, err)
+	return &Error{Code: CodeDeadlineExceeded, Message: fmt.Sprintf("%s: no response within %v, this attempt's share of the deadline (RetryPolicy.AttemptTimeout); the request was cancelled",
+		c.target(call, call.peer), limit.Round(time.Millisecond)), cause: err}, fateMaybeRun
 }
 
 // invokeOneway queues a oneway call, and waits for its write when an async caller's
@@ -291,6 +371,24 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 func (call *Call) retryAfterSend(ctx context.Context, all bool) bool {
 	return all || call.m.Idempotent || ctx.Value(retryKey{}) != nil
 }
+
+// FailureNotifier is implemented by resolvers that learn when a provider became
+// unreachable (registry.Registry does, from gossip's dead verdicts; a graceful leave
+// is not one). A Client whose resolver implements it closes its connections to such
+// a provider at once: calls waiting on them fail as after a lost connection, so that
+// those that may move do so, and the provider's next call, once it is back, dials
+// afresh rather than queue behind what a cut link left unacknowledged.
+type FailureNotifier interface {
+	// OnProviderFailed calls fn with the RPC address of each provider found
+	// unreachable from now on, until stop is called. fn returns quickly.
+	OnProviderFailed(fn func(addr string)) (stop func())
+}
+
+// errProviderFailed is why connections to a provider found unreachable are closed.
+var errProviderFailed = errors.New("the resolver found the provider unreachable (for the registry: gossip declared its node dead)")
+
+// providerFailed closes the connections to a provider the resolver found unreachable.
+func (c *Client) providerFailed(addr string) { c.tc.CloseConns(addr, errProviderFailed) }
 
 func (c *Client) report(addr string, err error) {
 	if c.reporter != nil {

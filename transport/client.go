@@ -303,6 +303,22 @@ func (cl *Client) Close() error {
 	return err
 }
 
+// CloseConns closes every connection to addr at once, for a peer known to be
+// unreachable: calls waiting on them fail with ErrConnectionLost wrapping cause, and
+// the next call to addr dials afresh instead of queueing behind data that a cut link
+// left unacknowledged.
+func (cl *Client) CloseConns(addr string, cause error) {
+	s := (*cl.slots.Load())[addr]
+	if s == nil {
+		return
+	}
+	for i := range s.conns {
+		if c := s.conns[i].Load(); c != nil {
+			c.closeWithError(fmt.Errorf("%w: %s: %w", ErrConnectionLost, addr, cause))
+		}
+	}
+}
+
 // Connected returns an open connection to addr that new calls may use, or nil when
 // there is none yet: it never dials. Callers that bound the dial themselves ask it
 // first and call Conn with their own deadline only when it returns nil.

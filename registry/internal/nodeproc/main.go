@@ -2,7 +2,8 @@
 // test.Who, or with -calls a consumer that calls it with keys from four callers,
 // in a process of its own.
 // It prints JSON lines on stdout: one per change of its view of the cluster, one
-// per failed call, and a summary of its calls every second. SIGTERM makes it
+// per failed call and per call that succeeded slowly, and a summary of its calls
+// every second. SIGTERM makes it
 // leave gracefully.
 package main
 
@@ -50,7 +51,12 @@ type Calls struct {
 	Failures int64  `json:"failures"`
 	Fail     string `json:"fail,omitempty"` // the error of one failed call
 	Took     int64  `json:"took,omitempty"` // how long that call took, ns
+	Slow     int64  `json:"slow,omitempty"` // how long a call that succeeded slowly took, ns
 }
+
+// slowCall is the duration from which a call that succeeded is reported: a call
+// whose first attempt timed out took at least half its deadline.
+const slowCall = 900 * time.Millisecond
 
 var out = struct {
 	sync.Mutex
@@ -206,9 +212,13 @@ func caller(ctx context.Context, c *rpc.Client, node string, deadline time.Durat
 		_, err := c.Invoke(cctx, cl)
 		cancel()
 		calls.Add(1)
-		if err != nil && ctx.Err() == nil {
+		took := time.Since(start)
+		switch {
+		case err != nil && ctx.Err() == nil:
 			failures.Add(1)
-			emit(Calls{Node: node, At: time.Now().UnixNano(), Calls: calls.Load(), Failures: failures.Load(), Fail: err.Error(), Took: int64(time.Since(start))})
+			emit(Calls{Node: node, At: time.Now().UnixNano(), Calls: calls.Load(), Failures: failures.Load(), Fail: err.Error(), Took: int64(took)})
+		case err == nil && took >= slowCall:
+			emit(Calls{Node: node, At: time.Now().UnixNano(), Calls: calls.Load(), Failures: failures.Load(), Slow: int64(took)})
 		}
 	}
 }
