@@ -412,14 +412,13 @@ func (c *Conn) completeResponse(resp *Command) {
 // addPending gives cl an opaque no pending call holds (the counter wraps) and adds it.
 // A call with an expiry, or any call when the heartbeat is on, makes sure the reaper
 // is ticking.
-func (c *Conn) addPending(cl *call) (alone bool, err error) {
+func (c *Conn) addPending(cl *call) error {
 	c.pmu.Lock()
 	if c.pending.closed {
 		c.pmu.Unlock()
-		return false, c.lostError(c.err)
+		return c.lostError(c.err)
 	}
 	c.pending.add(cl, &c.nextOpaque)
-	alone = c.pending.n == 1
 	wake := (cl.expires != 0 || c.cfg.hb.interval > 0) && !c.reaping
 	if wake {
 		c.reaping = true
@@ -431,7 +430,7 @@ func (c *Conn) addPending(cl *call) (alone bool, err error) {
 		default:
 		}
 	}
-	return alone, nil
+	return nil
 }
 
 func (c *Conn) takePending(opaque int32) *call {

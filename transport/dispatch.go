@@ -640,10 +640,8 @@ func (c *Conn) WriteResponse(req, resp *Command) error {
 	return c.sendResponse(req, resp)
 }
 
-// sendResponse queues resp, or writes it at once when req is the only request the
-// connection is handling.
 func (c *Conn) sendResponse(req, resp *Command) error {
-	return c.w.send(context.Background(), resp, req.Opaque, FlagResponse, req.Serialize, nil, c.flow.inflight.Load() <= 1)
+	return c.send(context.Background(), resp, req.Opaque, FlagResponse, req.Serialize)
 }
 
 // reply writes resp for req unless req is oneway or resp is nil.

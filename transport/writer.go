@@ -2,13 +2,10 @@ package transport
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ringrpc/ringrpc/internal/sem"
@@ -19,10 +16,8 @@ import (
 // syscall, then settles what the batch owes. Under load one write carries many frames.
 type writer struct {
 	conn     *Conn
-	raw      syscall.RawConn    // for writes by the sender itself; nil when the conn has none
-	writeFD  func(uintptr) bool // writeFDLocked, made once
-	wake     chan struct{}      // holds a token when the queue wants looking at
-	requests atomic.Bool        // requests (not responses) were queued since the loop last looked
+	wake     chan struct{} // holds a token when the queue wants looking at
+	requests atomic.Bool   // requests (not responses) were queued since the loop last looked
 
 	// full is set while the responses queued and being written exceed
 	// MaxUnreadOutput: the reader then reads no more requests (Conn.waitRoom).
@@ -30,8 +25,6 @@ type writer struct {
 	respWriting atomic.Int64 // bytes of responses in the write under way
 
 	mu         sync.Mutex
-	writing    bool // a write of taken frames is under way: later frames wait for it
-	now        int  // what writeFDLocked wrote
 	queue      batch
 	respQueued int           // bytes of responses in queue
 	space      chan struct{} // closed when the queue is taken; nil while no sender waits for room
@@ -56,10 +49,6 @@ type batch struct {
 
 func (w *writer) init(c *Conn) {
 	w.conn, w.wake = c, make(chan struct{}, 1)
-	if sc, ok := c.nc.(syscall.Conn); ok {
-		w.raw, _ = sc.SyscallConn() // TLS has none: its frames all go through the loop
-		w.writeFD = w.writeFDLocked
-	}
 }
 
 func (w *writer) kick() {
@@ -75,13 +64,7 @@ func (w *writer) kick() {
 // bounds the responses to come. The caller's command is not modified. done, when
 // not nil, is called once the write that carried the frame returned, or with why the
 // frame was not written; it is not called when send fails, as nothing was queued.
-//
-// A light sender, one with nothing else in flight on the connection, writes its frame
-// itself when the queue is empty and no write is under way: it saves the hand-off to
-// the loop, which is most of an idle connection's latency. The write does not wait:
-// what the socket does not take at once is left to the loop. Under load senders find
-// the loop busy and their frames share its writes.
-func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType, done func(error), light bool) error {
+func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType, done func(error)) error {
 	h := *cmd
 	h.Opaque, h.Flag = opaque, h.Flag&^(FlagResponse|FlagOneway)|flag
 	h.Language, h.Version = LanguageGo, w.conn.cfg.version
@@ -104,9 +87,6 @@ func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t S
 	before := len(w.queue.buf)
 	err := w.appendLocked(&h, t, done)
 	queued := len(w.queue.buf) > before // an error response may stand in for h
-	if queued && light && before == 0 && !w.writing && done == nil && flag&FlagOneway == 0 && w.raw != nil && w.writeNowLocked() {
-		queued = false
-	}
 	w.mu.Unlock()
 	if queued {
 		w.kick()
@@ -137,43 +117,6 @@ func (w *writer) appendLocked(h *Command, t SerializeType, done func(error)) err
 	return nil
 }
 
-// writeNowLocked writes the queue, which holds one frame, without waiting, and
-// reports whether the socket took all of it; the rest stays queued for the loop. An
-// error is left to the loop's write, which says what failed. mu is held.
-func (w *writer) writeNowLocked() bool {
-	buf := w.queue.buf
-	w.now = 0
-	if err := w.raw.Write(w.writeFD); errors.Is(err, os.ErrDeadlineExceeded) {
-		// The loop's last write deadline has passed; this write does not wait, so it
-		// needs none, and the loop sets its own again.
-		w.conn.nc.SetWriteDeadline(time.Time{})
-		w.raw.Write(w.writeFD)
-	}
-	n := w.now
-	if n <= 0 {
-		return false
-	}
-	w.conn.cfg.io.written.Add(uint64(n))
-	w.conn.lastWrite.Store(time.Now().UnixNano())
-	w.queue.buf = buf[:copy(buf, buf[n:])]
-	w.respQueued = max(w.respQueued-n, 0)
-	if len(w.queue.buf) > 0 {
-		return false
-	}
-	if w.full.Load() && w.respQueued <= w.conn.cfg.maxUnread {
-		w.full.Store(false)
-		w.conn.wakeReader()
-	}
-	return true
-}
-
-// writeFDLocked is writeNowLocked's write of the queue to the socket's descriptor: it never
-// waits for the socket, the loop does. mu is held.
-func (w *writer) writeFDLocked(fd uintptr) bool {
-	w.now, _ = syscall.Write(int(fd), w.queue.buf)
-	return true
-}
-
 // queuedResponse counts a response of size bytes queued, and marks the output full
 // when the responses unread exceed MaxUnreadOutput. mu is held.
 func (w *writer) queuedResponse(size int) {
@@ -183,15 +126,16 @@ func (w *writer) queuedResponse(size int) {
 	}
 }
 
-// written notes that the write under way returned, so that a light sender may write
-// again, and lets the reader read again when the responses still queued are within
-// bounds. A sender that marked the output
+// written notes that the write under way returned, and lets the reader read again
+// when the responses still queued are within bounds. A sender that marked the output
 // full queued a frame, so the loop comes by again to clear it.
 func (w *writer) written() {
 	w.respWriting.Store(0)
+	if !w.full.Load() {
+		return
+	}
 	w.mu.Lock()
-	w.writing = false
-	clear := w.full.Load() && w.respQueued <= w.conn.cfg.maxUnread
+	clear := w.respQueued <= w.conn.cfg.maxUnread
 	if clear {
 		w.full.Store(false)
 	}
@@ -282,7 +226,6 @@ func (w *writer) take(spare batch) (b batch, drain error) {
 	w.mu.Lock()
 	b, space := w.queue, w.space
 	w.queue, w.space = spare, nil
-	w.writing = len(b.buf) > 0
 	w.respWriting.Store(int64(w.respQueued))
 	w.respQueued = 0
 	if w.state == writerDraining {
@@ -409,7 +352,7 @@ func (b batch) reset() batch {
 
 // send queues cmd for writing with the given opaque and flag bits; see writer.send.
 func (c *Conn) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType) error {
-	return c.w.send(ctx, cmd, opaque, flag, t, nil, false)
+	return c.w.send(ctx, cmd, opaque, flag, t, nil)
 }
 
 // closeGraceful lets the writer flush what is queued, then closes the connection with
