@@ -42,7 +42,7 @@ type callCtx struct {
 type stdCtx struct {
 	ctx    context.Context
 	cancel context.CancelFunc
-	stop   func() bool // stops the watch of the parent; nil once stopped
+	stop   func() bool // stops the watch of the parent
 }
 
 // endCode says why a callCtx ended.
@@ -106,6 +106,9 @@ func (c *callCtx) Err() error {
 	ended, std := c.ended, c.std
 	c.mu.Unlock()
 	if ended != endNone {
+		if std != nil && std.ctx.Err() == nil {
+			return nil // ending: until Done's channel closes, the context has not ended
+		}
 		return c.errOf(ended)
 	}
 	var err error

@@ -298,3 +298,27 @@ func TestRequestCtxErrAfterDone(t *testing.T) {
 		<-ended
 	}
 }
+
+// TestDeriveWhileEnding: a context derived while the request's context is ending (its
+// end under way, Done not yet closed) ends with it. The context package's AfterFunc
+// reads Err, which is nil until Done closes: run then, it cancelled the child with no
+// error, and the process died of the panic.
+func TestDeriveWhileEnding(t *testing.T) {
+	for range 20000 {
+		r := new(requestCtx)
+		r.Done()
+		ended := make(chan struct{})
+		go func() {
+			r.end()
+			close(ended)
+		}()
+		child, cancel := context.WithCancel(r)
+		<-ended
+		select {
+		case <-child.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("a child derived while its parent ended was not cancelled")
+		}
+		cancel()
+	}
+}

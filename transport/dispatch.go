@@ -43,6 +43,10 @@ type task struct {
 	conn *Conn
 	req  *Command
 	ctx  *requestCtx
+	// The request's opaque and oneway flag, copied as a worker takes it: a cancel
+	// notice or a close reads these, never req, which its processor owns.
+	opaque int32
+	oneway bool
 }
 
 // Pool is a set of workers with a bounded queue of its own, running one processor for
@@ -233,7 +237,8 @@ func (wp *workerPool) pop(w *worker) (task, bool) {
 	}
 	t, ended := wp.next()
 	t.ctx, w.spare = w.spare, nil
-	if ended || t.req.IsOneway() && wp.d.onewayEnded.Load() {
+	t.opaque, t.oneway = t.req.Opaque, t.req.IsOneway()
+	if ended || t.oneway && wp.d.onewayEnded.Load() {
 		t.ctx.state.Store(ctxEnded)
 	}
 	wp.running[w.id] = t
@@ -246,16 +251,16 @@ func (wp *workerPool) pop(w *worker) (task, bool) {
 
 // end ends the requests of q's connection that match: those queued in q are marked,
 // to start with their context ended, and the contexts of those running end now.
-func (wp *workerPool) end(q *connQueue, match func(*Command) bool) {
+func (wp *workerPool) end(q *connQueue, match func(opaque int32, oneway bool) bool) {
 	wp.mu.Lock()
 	for i := range q.n {
-		if e := &q.ring[(q.head+i)&(len(q.ring)-1)]; match(e.req) {
+		if e := &q.ring[(q.head+i)&(len(q.ring)-1)]; match(e.req.Opaque, e.req.IsOneway()) {
 			e.ended = true
 		}
 	}
 	var ctxs []*requestCtx
 	for _, r := range wp.running {
-		if r.conn == q.conn && match(r.req) {
+		if r.conn == q.conn && match(r.opaque, r.oneway) {
 			ctxs = append(ctxs, r.ctx)
 		}
 	}
@@ -277,7 +282,7 @@ func (wp *workerPool) endOneway() {
 	}
 	var ctxs []*requestCtx
 	for _, r := range wp.running {
-		if r.req != nil && r.req.IsOneway() {
+		if r.conn != nil && r.oneway {
 			ctxs = append(ctxs, r.ctx)
 		}
 	}
@@ -591,9 +596,12 @@ func (d *dispatcher) work(wp *workerPool, w *worker) {
 			return
 		}
 		resp := d.process(wp.p, t)
-		t.conn.reply(t.req, resp)
+		t.conn.respond(t.req, resp)
 		t.ctx.end()
+		// The server-wide count drops before the connection's: a reader that answered
+		// wakes sees the room both make.
 		d.end()
+		t.conn.answered(t.req)
 	}
 }
 
@@ -644,9 +652,15 @@ func (c *Conn) sendResponse(req, resp *Command) error {
 	return c.send(context.Background(), resp, req.Opaque, FlagResponse, req.Serialize)
 }
 
-// reply writes resp for req unless req is oneway or resp is nil.
+// reply writes resp for req unless req is oneway or resp is nil, and counts req
+// answered.
 func (c *Conn) reply(req, resp *Command) {
-	defer c.answered(req) // the reader may read again
+	c.respond(req, resp)
+	c.answered(req) // the reader may read again
+}
+
+// respond writes resp for req unless req is oneway or resp is nil.
+func (c *Conn) respond(req, resp *Command) {
 	if resp == nil || req.IsOneway() {
 		return
 	}

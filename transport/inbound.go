@@ -105,13 +105,17 @@ func (r *requestCtx) watch() *ctxWatch {
 // gives it only cancellations of derived contexts.
 func (r *requestCtx) AfterFunc(f func()) (stop func() bool) {
 	r.mu.Lock()
-	if !r.set(ctxWatched, ctxEnded) {
+	ended := !r.set(ctxWatched, ctxEnded)
+	w := r.watch()
+	// An end under way (its Done channel not yet closed) runs the functions it finds
+	// once it has the lock: f joins them, for until then Err is nil, and the context
+	// package's f would cancel a child with no error.
+	if ended && (w.done == nil || w.closed) {
 		r.mu.Unlock()
 		go f() // the caller may hold a lock that f takes
 		return func() bool { return false }
 	}
 	a := &afterFunc{ctx: r, f: f}
-	w := r.watch()
 	w.funcs = append(w.funcs, a)
 	r.mu.Unlock()
 	return a.stop
@@ -192,7 +196,7 @@ func (s *ctxSlab) next() *requestCtx {
 // Oneway requests are not cancelled: nobody waits for them. Only c's reader calls it.
 func (c *Conn) cancelInbound(opaque int32) {
 	for _, q := range c.flow.queues {
-		q.wp.end(q, func(req *Command) bool { return req.Opaque == opaque && !req.IsOneway() })
+		q.wp.end(q, func(o int32, oneway bool) bool { return o == opaque && !oneway })
 	}
 }
 
@@ -201,6 +205,6 @@ func (c *Conn) cancelInbound(opaque int32) {
 // can come anymore.
 func (c *Conn) endInbound() {
 	for _, q := range c.flow.queues {
-		q.wp.end(q, func(req *Command) bool { return !req.IsOneway() })
+		q.wp.end(q, func(_ int32, oneway bool) bool { return !oneway })
 	}
 }

@@ -371,3 +371,91 @@ func TestFrameMemoryBudget(t *testing.T) {
 		t.Errorf("%d bytes of bodies held, the budget is %d", used, s.cfg.frames.max)
 	}
 }
+
+// TestReaderWakesWithServerWideRoom: a connection stopped by the server-wide cap
+// (MaxInflight) reads again when one of its requests is answered and the room it
+// frees is there. The server-wide count used to drop after the connection's reader
+// was woken: the reader looked, found the cap still full, and waited on, for nobody
+// woke it again.
+func TestReaderWakesWithServerWideRoom(t *testing.T) {
+	var mu sync.Mutex
+	gates := map[string]chan struct{}{}
+	gate := func(k string) chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		if gates[k] == nil {
+			gates[k] = make(chan struct{})
+		}
+		return gates[k]
+	}
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ch := range gates {
+			select {
+			case <-ch:
+			default:
+				close(ch)
+			}
+		}
+	}()
+	started, waits := make(chan string, 64), make(chan struct{}, 64)
+	ending := make(chan struct{}) // A0's context ends while this is open: between its answer and its count
+	s, addr := startServer(t, ServerOptions{ConnOptions: ConnOptions{MaxInflight: 16, Logger: quiet}}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBlock, ProcessorFunc(func(ctx context.Context, _ *Conn, req *Command) (*Command, error) {
+			key := string(req.Body)
+			if key == "A0" {
+				context.AfterFunc(ctx, func() { <-ending })
+			}
+			if key != "probe" {
+				started <- key
+				<-gate(key)
+			}
+			return NewResponse(req, CodeSuccess, key), nil
+		}), PoolOptions{Workers: 32}))
+	})
+	s.cfg.readerWaits = func(*Conn) { waits <- struct{}{} }
+	send := func(nc net.Conn, opaque int32, key string) {
+		req := NewRequest(codeBlock, nil, []byte(key))
+		req.Opaque = opaque
+		b, err := AppendFrame(nil, req, SerializeRocketMQ)
+		must(t, err)
+		_, err = nc.Write(b)
+		must(t, err)
+	}
+	b := rawDial(t, addr)
+	defer b.Close()
+	for i := range 10 {
+		send(b, int32(i), fmt.Sprint("B", i))
+	}
+	for range 10 {
+		waitFor(t, started, "one of B's requests")
+	}
+	a := rawDial(t, addr)
+	defer a.Close()
+	for i := range 6 { // 16 in flight: A's reader stops on the server-wide cap
+		send(a, int32(i), fmt.Sprint("A", i))
+	}
+	for range 6 {
+		waitFor(t, started, "one of A's requests")
+	}
+	waitFor(t, waits, "A's reader to stop")
+	send(a, 100, "probe") // waits in the socket until A's reader reads again
+	for len(waits) > 0 {
+		<-waits
+	}
+	close(gate("A0"))
+	if r := readRawFrame(t, a); r.Remark != "A0" {
+		t.Fatalf("got the answer of %q, want A0's", r.Remark)
+	}
+	// The reader may look now, as it did when the server-wide count dropped last:
+	// give it the chance to find the cap full and stop again, then let the count drop.
+	select {
+	case <-waits:
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(ending)
+	if r := readRawFrame(t, a); r.Remark != "probe" {
+		t.Fatalf("got the answer of %q, want the probe's: A's reader did not read again with 15 of 16 in flight", r.Remark)
+	}
+}
