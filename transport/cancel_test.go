@@ -322,3 +322,43 @@ func TestDeriveWhileEnding(t *testing.T) {
 		cancel()
 	}
 }
+
+// TestNoticesBeyondRequestsIgnored: a peer's cancel notices are looked at up to the
+// number of requests it sent (at most MaxConnInflight ahead): a notice spent on nothing
+// leaves none for a request.
+func TestNoticesBeyondRequestsIgnored(t *testing.T) {
+	c := &Conn{cfg: &connConfig{maxConnInflight: 4}}
+	wp := testPool(PoolOptions{Workers: 1})
+	request := func(opaque int32) { // what dispatch does with a request
+		req := NewRequest(codeEcho, nil, nil)
+		req.Opaque = opaque
+		c.flow.notices = min(c.flow.notices+1, c.cfg.maxConnInflight)
+		wp.push(c.queueIn(wp), req)
+	}
+	notice := func(opaque int32) {
+		n := NewRequest(codeCancel, Fields{{Key: fieldCancelOpaque, Value: fmt.Sprint(opaque)}}, nil)
+		n.Flag |= FlagOneway
+		c.control(n)
+	}
+	cancelled := func() bool {
+		tk, _ := wp.pop(&worker{})
+		return tk.ctx.Err() != nil
+	}
+	request(7)
+	notice(7)
+	if !cancelled() {
+		t.Fatal("the notice of a request the peer sent did not cancel it")
+	}
+	request(8)
+	notice(99) // a notice for nothing spends the one request's due
+	notice(8)
+	if cancelled() {
+		t.Fatal("a notice beyond the peer's requests was looked at")
+	}
+	for i := range 10 {
+		request(int32(100 + i))
+	}
+	if c.flow.notices != 4 {
+		t.Fatalf("%d notices due after 10 requests, want the cap of 4", c.flow.notices)
+	}
+}

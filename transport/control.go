@@ -81,8 +81,12 @@ func (c *Conn) control(req *Command) {
 		c.reply(req, NewResponse(req, CodeSystemError, "cancel notice: "+fieldCancelOpaque+" must hold the cancelled request's opaque"))
 		return
 	}
-	// A notice for a request that finished, or never came, finds nothing.
-	c.cancelInbound(int32(opaque))
+	// A notice for a request that finished, or never came, finds nothing. A peer's
+	// notices beyond its requests are not looked at.
+	if c.flow.notices > 0 {
+		c.flow.notices--
+		c.cancelInbound(int32(opaque))
+	}
 	c.reply(req, NewResponse(req, CodeSuccess, ""))
 }
 

@@ -550,6 +550,7 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[SHUTDOWN]system busy, server is shutting down"))
 		}
 	default:
+		c.flow.notices = min(c.flow.notices+1, c.cfg.maxConnInflight)
 		if wp.opts.Select != nil {
 			wp = d.choose(wp, c, req)
 		}

@@ -109,6 +109,11 @@ type flow struct {
 	// queues are the connection's sub-queues in the worker pools it fed, through
 	// which the pools serve connections in turn; the reader's alone.
 	queues []*connQueue
+
+	// notices is how many cancel notices the peer may still send: one per request it
+	// sent, at most maxConnInflight ahead. A notice scans the pools under their locks;
+	// a peer cannot buy more scans than it sends requests. The reader's alone.
+	notices int32
 }
 
 // share returns how many requests the connection may have in flight now.
