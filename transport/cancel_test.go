@@ -260,7 +260,7 @@ func TestPoolEndsRequests(t *testing.T) {
 		if oneway.ctx.Err() != nil {
 			t.Fatal("the connection's close ended a oneway request")
 		}
-		wp.endOneway()
+		wp.end(nil, func(_ int32, oneway bool) bool { return oneway })
 		if oneway.ctx.Err() == nil {
 			t.Fatal("the owner's close did not end a oneway request")
 		}
@@ -332,7 +332,7 @@ func TestNoticesBeyondRequestsIgnored(t *testing.T) {
 	request := func(opaque int32) { // what dispatch does with a request
 		req := NewRequest(codeEcho, nil, nil)
 		req.Opaque = opaque
-		c.flow.notices = min(c.flow.notices+1, c.cfg.maxConnInflight)
+		c.allowNotice()
 		wp.push(c.queueIn(wp), req)
 	}
 	notice := func(opaque int32) {

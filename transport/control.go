@@ -62,6 +62,9 @@ func (c *Conn) notify(n *Command) {
 	}
 }
 
+// allowNotice lets the peer's next cancel notice be looked at: it sent a request.
+func (c *Conn) allowNotice() { c.flow.notices = min(c.flow.notices+1, c.cfg.maxConnInflight) }
+
 // control answers a ping or applies a cancel or going-away notice, in the reader: neither waits for
 // a worker, and neither passes through hooks or processors.
 func (c *Conn) control(req *Command) {

@@ -249,46 +249,34 @@ func (wp *workerPool) pop(w *worker) (task, bool) {
 	return t, true
 }
 
-// end ends the requests of q's connection that match: those queued in q are marked,
-// to start with their context ended, and the contexts of those running end now.
+// end ends the requests of q's connection that match, or of every connection when q
+// is nil: those queued are marked, to start with their context ended, and the
+// contexts of those running end now.
 func (wp *workerPool) end(q *connQueue, match func(opaque int32, oneway bool) bool) {
 	wp.mu.Lock()
-	for i := range q.n {
-		if e := &q.ring[(q.head+i)&(len(q.ring)-1)]; match(e.req.Opaque, e.req.IsOneway()) {
-			e.ended = true
+	mark := func(q *connQueue) {
+		for i := range q.n {
+			if e := &q.ring[(q.head+i)&(len(q.ring)-1)]; match(e.req.Opaque, e.req.IsOneway()) {
+				e.ended = true
+			}
+		}
+	}
+	if q != nil {
+		mark(q)
+	} else {
+		for r := wp.first; r != nil; r = r.next { // the queues with requests
+			mark(r)
 		}
 	}
 	var ctxs []*requestCtx
 	for _, r := range wp.running {
-		if r.conn == q.conn && match(r.opaque, r.oneway) {
+		if r.conn != nil && (q == nil || r.conn == q.conn) && match(r.opaque, r.oneway) {
 			ctxs = append(ctxs, r.ctx)
 		}
 	}
 	wp.mu.Unlock()
 	for _, ctx := range ctxs {
 		ctx.end() // outside the lock: it runs the context's AfterFuncs
-	}
-}
-
-// endOneway ends the oneway requests queued in wp or running on its workers.
-func (wp *workerPool) endOneway() {
-	wp.mu.Lock()
-	for q := wp.first; q != nil; q = q.next {
-		for i := range q.n {
-			if e := &q.ring[(q.head+i)&(len(q.ring)-1)]; e.req.IsOneway() {
-				e.ended = true
-			}
-		}
-	}
-	var ctxs []*requestCtx
-	for _, r := range wp.running {
-		if r.conn != nil && r.oneway {
-			ctxs = append(ctxs, r.ctx)
-		}
-	}
-	wp.mu.Unlock()
-	for _, ctx := range ctxs {
-		ctx.end()
 	}
 }
 
@@ -550,7 +538,7 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[SHUTDOWN]system busy, server is shutting down"))
 		}
 	default:
-		c.flow.notices = min(c.flow.notices+1, c.cfg.maxConnInflight)
+		c.allowNotice()
 		if wp.opts.Select != nil {
 			wp = d.choose(wp, c, req)
 		}
@@ -585,7 +573,7 @@ func (d *dispatcher) endOneway() {
 	ps := d.poolsLocked()
 	d.mu.Unlock()
 	for _, wp := range ps {
-		wp.endOneway()
+		wp.end(nil, func(_ int32, oneway bool) bool { return oneway })
 	}
 }
 

@@ -76,12 +76,7 @@ func (s *Server) Stats() ServerStats {
 // Stats returns what the client counts. It takes each connection's lock of pending
 // calls briefly.
 func (cl *Client) Stats() ClientStats {
-	cl.mu.Lock()
-	conns := make([]*Conn, 0, len(cl.conns))
-	for c := range cl.conns {
-		conns = append(conns, c)
-	}
-	cl.mu.Unlock()
+	conns := cl.Conns()
 	st := ClientStats{Conns: len(conns), BytesRead: cl.cfg.io.read.Load(), BytesWritten: cl.cfg.io.written.Load()}
 	for _, c := range conns {
 		st.Pending += c.Pending()
