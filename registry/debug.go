@@ -31,8 +31,9 @@ func (r *Registry) DebugHandler(clients ...*rpc.Client) http.Handler {
 }
 
 func (r *Registry) debugPage(clients []*rpc.Client) *debugpage.Page {
+	snap := r.snap.Load() // one snapshot for the whole page
 	p := &debugpage.Page{Title: "ringrpc: " + r.opts.NodeName, Node: r.opts.NodeName, Addr: r.opts.RPCAddr,
-		Generated: time.Now(), Registry: true, Members: r.debugMembers(), Services: r.debugServices()}
+		Generated: time.Now(), Registry: true, Members: r.debugMembers(snap), Services: debugServices(snap)}
 	if s := r.opts.Server; s != nil {
 		p.Health = debugHealth(s, r.ownCatalog().services)
 		p.Methods = debugMethods(s.MethodStats())
@@ -46,8 +47,7 @@ func (r *Registry) debugPage(clients []*rpc.Client) *debugpage.Page {
 
 // debugMembers lists the members with what only this node's state holds: which
 // services each one does not serve.
-func (r *Registry) debugMembers() []debugpage.Member {
-	snap := r.snap.Load()
+func (r *Registry) debugMembers(snap *snapshot) []debugpage.Member {
 	r.mu.Lock()
 	notServing := make(map[string][]string, len(r.nodes))
 	for name, ns := range r.nodes {
@@ -68,8 +68,7 @@ func (r *Registry) debugMembers() []debugpage.Member {
 }
 
 // debugServices describes each service's ring, partition by partition.
-func (r *Registry) debugServices() []debugpage.Service {
-	snap := r.snap.Load()
+func debugServices(snap *snapshot) []debugpage.Service {
 	names := slices.Sorted(maps.Keys(snap.services))
 	out := make([]debugpage.Service, 0, len(names))
 	for _, name := range names {

@@ -61,7 +61,7 @@ func TestDebugPageJSON(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := nodes[0].reg.WaitFor(ctx, func(Snapshot) bool {
-		for _, m := range nodes[0].reg.debugMembers() {
+		for _, m := range nodes[0].reg.debugMembers(nodes[0].reg.snap.Load()) {
 			if m.Name == "p1" && len(m.NotServing) > 0 {
 				return false
 			}
@@ -70,7 +70,7 @@ func TestDebugPageJSON(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	svcs := nodes[0].reg.debugServices()
+	svcs := debugServices(nodes[0].reg.snap.Load())
 	if len(svcs) != 1 || len(svcs[0].Owners) != 271 || len(svcs[0].Arcs) < 2 {
 		t.Fatalf("the ring of two providers: %d partitions, %d arcs", len(svcs[0].Owners), len(svcs[0].Arcs))
 	}

@@ -46,7 +46,7 @@ func (d memberlistDelegate) MergeRemoteState(buf []byte, join bool) {
 // goroutine at a time.
 type memberlistEvents struct {
 	r   *Registry
-	sus *suspicions // nil: no suspicion is followed
+	sus *suspicions
 }
 
 var _ memberlist.EventDelegate = memberlistEvents{}
@@ -67,22 +67,15 @@ func (e memberlistEvents) NotifyLeave(n *memberlist.Node) {
 }
 
 // slogWriter sends memberlist's log lines to slog: errors and warnings at their level,
-// its chatty informational lines at Debug. A conflict of names, which the registry
-// logs itself, is kept at Debug.
-type slogWriter struct{ log *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) { return w.write(p, nil) }
-
-// suspectWriter is a slogWriter that hands the lines that tell of suspicions to sus,
-// which logs them in the registry's words, and keeps memberlist's at Debug.
-type suspectWriter struct {
-	slogWriter
+// its chatty informational lines at Debug. The lines that tell of suspicions go to
+// sus, which logs them in the registry's words, and a conflict of names, which the
+// registry logs itself, is kept at Debug.
+type slogWriter struct {
+	log *slog.Logger
 	sus *suspicions
 }
 
-func (w suspectWriter) Write(p []byte) (int, error) { return w.write(p, w.sus) }
-
-func (w slogWriter) write(p []byte, sus *suspicions) (int, error) {
+func (w slogWriter) Write(p []byte) (int, error) {
 	line := strings.TrimSpace(string(p))
 	level := slog.LevelDebug
 	switch {
@@ -94,7 +87,7 @@ func (w slogWriter) write(p []byte, sus *suspicions) (int, error) {
 	if i := strings.Index(line, "memberlist:"); i >= 0 {
 		line = line[i:]
 	}
-	if sus != nil && sus.fromLog(line) || strings.HasPrefix(line, "memberlist: Conflicting address for ") {
+	if w.sus.fromLog(line) || strings.HasPrefix(line, "memberlist: Conflicting address for ") {
 		level = slog.LevelDebug
 	}
 	w.log.Log(context.Background(), level, line)

@@ -12,8 +12,9 @@ import (
 )
 
 // logRings logs, at INFO, each service whose ring changed in a rebuild: how many
-// providers it has now and what share of its keys moved to another provider.
-func logRings(log *slog.Logger, old, cur *snapshot) {
+// providers it has now and what share of its keys moved to another provider. It
+// returns how many rings changed, those that appeared or went included.
+func logRings(log *slog.Logger, old, cur *snapshot) (changed int) {
 	names := make([]string, 0, len(cur.services))
 	for name := range cur.services {
 		names = append(names, name)
@@ -26,12 +27,15 @@ func logRings(log *slog.Logger, old, cur *snapshot) {
 			continue
 		}
 		log.Info("registry: ring rebuilt", "service", name, "providers", len(sr.providers), "moved", movedShare(before, sr))
+		changed++
 	}
 	for name := range old.services {
 		if cur.services[name] == nil {
 			log.Info("registry: no provider of a service is left", "service", name)
+			changed++
 		}
 	}
+	return changed
 }
 
 // movedShare is the share of the key space whose owner differs between two rings, as
@@ -127,9 +131,6 @@ func (s *suspicions) fromLog(line string) bool {
 // forget drops a suspicion that memberlist settled: the member left, was declared
 // dead, or joined again. s may be nil.
 func (s *suspicions) forget(node string) {
-	if s == nil {
-		return
-	}
 	s.mu.Lock()
 	delete(s.nodes, node)
 	s.mu.Unlock()

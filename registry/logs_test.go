@@ -273,7 +273,7 @@ func TestSuspicionsAreLogged(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	c := memberlist.DefaultLocalConfig()
 	sus := newSuspicions(logger, c)
-	w := suspectWriter{slogWriter{logger}, sus}
+	w := slogWriter{logger, sus}
 	write := func(line string) { fmt.Fprintf(w, "2026/01/02 15:04:05 %s\n", line) }
 	ack := func(node string) { sus.NotifyPingComplete(&memberlist.Node{Name: node}, time.Millisecond, nil) }
 

@@ -308,6 +308,5 @@ func (r *resolved) memberlistConfig() (*memberlist.Config, error) {
 	if r.LeavePropagation <= 0 {
 		r.LeavePropagation = 10 * c.GossipInterval
 	}
-	c.LogOutput = slogWriter{r.Logger}
 	return c, nil
 }

@@ -162,7 +162,7 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	o.ml.Delegate = memberlistDelegate{r}
 	o.ml.Events = memberlistEvents{r, sus}
 	o.ml.Conflict = conflictWatch{r}
-	o.ml.Ping, o.ml.LogOutput = sus, suspectWriter{slogWriter{o.Logger}, sus}
+	o.ml.Ping, o.ml.LogOutput = sus, slogWriter{o.Logger, sus}
 	for _, p := range o.kept.Members {
 		r.known[p.Name] = p
 	}
@@ -651,8 +651,7 @@ func (r *Registry) rebuild() {
 	}
 	old := r.snap.Swap(snap)
 	if old != nil {
-		logRings(r.log, old, snap)
-		r.ringRebuilds.Add(uint64(changedRings(old, snap)))
+		r.ringRebuilds.Add(uint64(logRings(r.log, old, snap)))
 	}
 	next := make(chan struct{})
 	close(*r.rebuilt.Swap(&next))

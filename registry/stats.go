@@ -45,20 +45,3 @@ func (r *Registry) Stats() Stats {
 	})
 	return st
 }
-
-// changedRings returns how many services' rings differ between two snapshots, those
-// that appeared or went included.
-func changedRings(old, cur *snapshot) int {
-	n := 0
-	for name, sr := range cur.services {
-		if before := old.services[name]; before == nil || before.sum != sr.sum {
-			n++
-		}
-	}
-	for name := range old.services {
-		if cur.services[name] == nil {
-			n++
-		}
-	}
-	return n
-}

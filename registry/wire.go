@@ -161,17 +161,33 @@ func encodeCatalog(c catalog) []byte {
 	b = appendStr16(b, c.node)
 	b = appendStr16(b, c.rpcAddr)
 	b = binary.BigEndian.AppendUint64(b, c.version)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(c.services)))
-	for _, s := range c.services {
-		b = appendStr16(b, s)
-	}
+	b = appendStrList(b, c.services)
 	if len(c.notServing) > 0 {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(c.notServing)))
-		for _, s := range c.notServing {
-			b = appendStr16(b, s)
-		}
+		b = appendStrList(b, c.notServing)
 	}
 	return b
+}
+
+// appendStrList appends a count and the strings.
+func appendStrList(b []byte, list []string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(list)))
+	for _, s := range list {
+		b = appendStr16(b, s)
+	}
+	return b
+}
+
+// strList reads what appendStrList wrote, at most maxServices strings.
+func (r *reader) strList(what string) ([]string, error) {
+	n := r.u32()
+	if r.err == nil && (n > maxServices || int(n)*2 > len(r.b)) {
+		return nil, fmt.Errorf("registry: catalog claims %d %s in %d bytes", n, what, len(r.b))
+	}
+	var list []string
+	for range n {
+		list = append(list, r.str16())
+	}
+	return list, nil
 }
 
 func decodeCatalog(b []byte) (catalog, error) {
@@ -180,20 +196,13 @@ func decodeCatalog(b []byte) (catalog, error) {
 		return catalog{}, fmt.Errorf("registry: not a version %d catalog", wireVersion)
 	}
 	c := catalog{node: r.str16(), rpcAddr: r.str16(), version: r.u64()}
-	n := r.u32()
-	if r.err == nil && (n > maxServices || int(n)*2 > len(r.b)) {
-		return catalog{}, fmt.Errorf("registry: catalog claims %d services in %d bytes", n, len(r.b))
-	}
-	for range n {
-		c.services = append(c.services, r.str16())
+	var err error
+	if c.services, err = r.strList("services"); err != nil {
+		return catalog{}, err
 	}
 	if r.err == nil && len(r.b) > 0 {
-		n := r.u32()
-		if r.err == nil && (n > maxServices || int(n)*2 > len(r.b)) {
-			return catalog{}, fmt.Errorf("registry: catalog claims %d services not serving in %d bytes", n, len(r.b))
-		}
-		for range n {
-			c.notServing = append(c.notServing, r.str16())
+		if c.notServing, err = r.strList("services not serving"); err != nil {
+			return catalog{}, err
 		}
 	}
 	if r.err != nil {
