@@ -48,18 +48,14 @@ func (ms *methods) get(call *rpc.Call) *method {
 	}
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
-	old := map[methodKey]*method{}
+	next := map[methodKey]*method{}
 	if p := ms.m.Load(); p != nil {
 		if m := (*p)[key]; m != nil {
 			return m
 		}
-		old = *p
+		next = maps.Clone(*p)
 	}
 	m := newMethod(key)
-	next := maps.Clone(old)
-	if next == nil {
-		next = map[methodKey]*method{}
-	}
 	next[key] = m
 	ms.m.Store(&next)
 	return m

@@ -199,10 +199,6 @@ func (in *Instrumentation) serverCall(next rpc.Invoker) rpc.Invoker {
 	return func(ctx context.Context, call *rpc.Call) error {
 		start := time.Now()
 		m := in.methods.get(call)
-		// An empty span context first, which the caller's replaces when it sent one:
-		// looking for a span in a handler's context would otherwise make the
-		// cancelable context it saves until a handler needs one.
-		ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 		ctx = in.prop.Extract(ctx, propagation.MapCarrier(rpc.IncomingMetadata(ctx)))
 		ctx, span := in.tracer.Start(ctx, m.name, m.serverStart...)
 		if span.IsRecording() {

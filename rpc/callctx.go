@@ -96,8 +96,12 @@ func (c *callCtx) Value(key any) any {
 	if v := c.parent.Value(key); v != nil {
 		return v
 	}
-	// Only the standard context answers the context package's own key: with it, a
-	// context derived through WithValue layers still finds a cancelable parent.
+	// Only the standard context answers the context package's own key (an *int):
+	// with it, a context derived through WithValue layers still finds a cancelable
+	// parent. Other keys missing here are missing there too, and must not make it.
+	if _, ok := key.(*int); !ok {
+		return nil
+	}
 	return c.standard().Value(key)
 }
 

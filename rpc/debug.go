@@ -14,7 +14,7 @@ import (
 // MethodStats or DebugHandler on (the first returns zeros): until then calls pay
 // nothing for the figures.
 func (s *Server) MethodStats() []MethodStats {
-	s.countMethods.Store(true)
+	s.countFromNow()
 	var out []MethodStats
 	for _, svc := range *s.services.Load() {
 		for name, m := range svc.methods {
@@ -30,6 +30,13 @@ func (s *Server) MethodStats() []MethodStats {
 	return out
 }
 
+// countFromNow has calls counted per method from now on.
+func (s *Server) countFromNow() {
+	if !s.countMethods.Load() {
+		s.countMethods.Store(true)
+	}
+}
+
 // DebugHandler returns an http.Handler for a page (by convention at
 // /debug/ringrpc) that shows the server's health statuses, each method's calls,
 // errors by code and latency percentiles, and its connections with the requests
@@ -37,7 +44,7 @@ func (s *Server) MethodStats() []MethodStats {
 // DebugHandler shows all this and the cluster. The page shows where the server
 // listens and who calls it: serve it on an internal port only.
 func (s *Server) DebugHandler() http.Handler {
-	s.countMethods.Store(true)
+	s.countFromNow()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := &debugpage.Page{Title: "ringrpc server", Generated: time.Now(), Health: s.debugHealth(),
 			Methods: debugMethods(s.MethodStats()), Conns: debugpage.Conns("in", s.ts.Conns())}

@@ -72,12 +72,12 @@ type Server struct {
 	health        *health
 	// expired counts calls not run because their deadline passed while they waited
 	// for a worker.
-	expired atomic.Int64
+	expired atomic.Uint64
 	// countMethods is set by the first MethodStats or DebugHandler: until someone
 	// asks, calls pay nothing for per-method figures (a clock read and a shared add).
 	countMethods atomic.Bool
 	// cancelled counts calls not run because their caller cancelled them meanwhile.
-	cancelled atomic.Int64
+	cancelled atomic.Uint64
 	// pools is ServerOptions.Pools; matched holds the keys registered services took.
 	// Both guarded by mu.
 	pools   map[string]PoolOptions

@@ -52,7 +52,7 @@ func (s *Server) Stats() ServerStats {
 		}
 	}
 	ts.Pools = nil
-	return ServerStats{Transport: ts, Expired: uint64(s.expired.Load()), Cancelled: uint64(s.cancelled.Load()), Pools: pools}
+	return ServerStats{Transport: ts, Expired: s.expired.Load(), Cancelled: s.cancelled.Load(), Pools: pools}
 }
 
 // poolNames maps the pools of ServerOptions.Pools to their keys.

@@ -176,19 +176,15 @@ func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) 
 		}
 		return nil, fateFinal
 	}
-	limit := c.attemptLimit(ctx, call, n)
-	if limit == 0 {
-		resp, err := conn.InvokeSync(ctx, &call.cmd)
-		if err != nil {
-			return c.failed(ctx, call, err)
-		}
-		return c.answered(ctx, call, resp)
+	actx, limit := ctx, c.attemptLimit(ctx, call, n)
+	if limit > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, limit)
+		defer cancel()
 	}
-	actx, cancel := context.WithTimeout(ctx, limit)
 	resp, err := conn.InvokeSync(actx, &call.cmd)
-	cancel()
 	if err != nil {
-		if timedOut(ctx, actx, err) {
+		if limit > 0 && timedOut(ctx, actx, err) {
 			return c.attemptTimedOut(call, limit, err)
 		}
 		return c.failed(ctx, call, err)
@@ -203,7 +199,7 @@ const minAttemptTimeout = 100 * time.Millisecond
 // attemptLimit returns how long the nth attempt may wait for its response before the
 // call moves on (RetryPolicy.AttemptTimeout), or 0 when it waits for the deadline.
 func (c *Client) attemptLimit(ctx context.Context, call *Call, n int) time.Duration {
-	if c.attemptTimeout < 0 || n+1 >= len(call.addrs) || call.m.Oneway || !call.retryAfterSend(ctx, c.retry) || !c.budget.allows() {
+	if c.attemptTimeout < 0 || n+1 >= len(call.addrs) || !call.retryAfterSend(ctx, c.retry) || !c.budget.allows() {
 		return 0
 	}
 	remaining := c.timeout
