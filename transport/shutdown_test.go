@@ -309,10 +309,13 @@ func TestShutdownDrainsSelectedPools(t *testing.T) {
 	waitFor(t, started, "the request in its own pool")
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(context.Background()) }()
-	var late *Command
-	for late == nil || late.Code != CodeGoAway {
-		var err error
-		late, err = cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+	// A new request is answered GO_AWAY, or, once the client heard the going-away
+	// notice, finds no listener for the new connection it dials.
+	for {
+		late, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+		if errors.Is(err, ErrConnectFailed) || err == nil && late.Code == CodeGoAway {
+			break
+		}
 		must(t, err)
 	}
 	select {
