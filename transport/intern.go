@@ -13,14 +13,18 @@ type interner struct {
 	// slab is where the extFields of small headers are carved from: one allocation
 	// serves many headers, and a header kept alive keeps at most one slab.
 	slab []Field
-	// cmds is where commands with a body of at most 64 bytes are carved from, for the
-	// same reason: most requests and responses of an RPC are that small.
-	cmds []commandBody64
+	// cmds and bodies are where received commands and their small bodies are carved
+	// from, for the same reason: most requests and responses of an RPC are small. A
+	// body takes only its own size (rounded to a word), not a fixed room.
+	cmds   []Command
+	bodies []byte
 }
 
 const (
 	slabFields   = 64
-	slabCommands = 16 // 2.5 KiB: what one command kept alive can keep
+	slabCommands = 16   // 1.5 KiB
+	slabBodies   = 4096 // with the commands' slab, what one command kept alive can keep
+	smallBody    = 256  // larger bodies are allocated alone
 )
 
 const (
@@ -76,25 +80,25 @@ func (in *interner) fields(fs []Field) Fields {
 	return f
 }
 
-// command returns a command with a body of n bytes (nil when n is 0). Commands with a
-// body of at most 64 bytes are carved from the slab, or allocated alone by a nil
-// interner; larger ones are left to bigCommand.
+// command returns a command with a body of n bytes (nil when n is 0). Commands, and
+// bodies of at most smallBody bytes, are carved from the slabs; a nil interner, or a
+// larger body, is left to bigCommand.
 func (in *interner) command(n int) *Command {
-	var p *commandBody64
-	switch {
-	case n > len(p.b):
+	if in == nil || n > smallBody {
 		return bigCommand(n)
-	case in == nil:
-		p = new(commandBody64)
-	default:
-		if len(in.cmds) == 0 {
-			in.cmds = make([]commandBody64, slabCommands)
-		}
-		p = &in.cmds[0]
-		in.cmds = in.cmds[1:]
 	}
+	if len(in.cmds) == 0 {
+		in.cmds = make([]Command, slabCommands)
+	}
+	c := &in.cmds[0]
+	in.cmds = in.cmds[1:]
 	if n > 0 {
-		p.c.Body = p.b[:n:n]
+		room := (n + 7) &^ 7
+		if len(in.bodies) < room {
+			in.bodies = make([]byte, slabBodies)
+		}
+		c.Body = in.bodies[:n:n]
+		in.bodies = in.bodies[room:]
 	}
-	return &p.c
+	return c
 }
