@@ -38,6 +38,12 @@ func newDecoder(data []byte, array bool) Decoder {
 	return Decoder{data: data, r: JSONReader{data: data}, array: array}
 }
 
+// start readies a zero decoder for data, in place: a server call's decoder, whose
+// Call comes cleared from the pool.
+func (d *Decoder) start(data []byte, array bool) {
+	d.data, d.r.data, d.array = data, data, array
+}
+
 func (d *Decoder) failf(format string, args ...any) {
 	if d.err == nil {
 		d.err = fmt.Errorf("%s: %s", d.label(), fmt.Sprintf(format, args...))

@@ -335,7 +335,7 @@ func (s *Server) run(ctx context.Context, conn *transport.Conn, req *transport.C
 	call.server = true
 	call.peer = conn.Peer()
 	call.handler = m.handler
-	call.dec = newDecoder(req.Body, true)
+	call.dec.start(req.Body, true)
 	call.dec.m = m.desc
 	call.res.reset(call.body, m.desc.resultsArray())
 	call.res.describe(m.desc, true)
@@ -413,8 +413,9 @@ func (s *Server) call(ctx context.Context, call *Call) (err error) {
 func (s *Server) respond(conn *transport.Conn, req *transport.Command, call *Call, err error, out Metadata) {
 	// The pooled call's command serves as the response: WriteResponse encodes it
 	// before it returns, and the call is not reused before then.
-	call.cmd = transport.Command{Code: transport.CodeSuccess}
+	call.cmd = transport.Command{} // cleared in place, then filled: cheaper than copying a literal
 	resp := &call.cmd
+	resp.Code = transport.CodeSuccess
 	if err == nil {
 		body, encErr := call.res.finish()
 		call.body = body
