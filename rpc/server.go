@@ -28,7 +28,9 @@ type ServerOptions struct {
 	// QueueSize is how many calls wait for a worker before new ones are answered
 	// busy. Default transport.DefaultQueueSize.
 	QueueSize int
-	// Transport configures the connections.
+	// Transport configures the connections. The server's pools reuse the memory of
+	// requests once answered (transport.PoolOptions.ReuseRequests): Hooks in it must
+	// not keep a request, its fields or its body.
 	Transport transport.ServerOptions
 	// Logger receives handler panics, and is the default of Transport's Logger.
 	// Default: the logger given to SetFallbackLogger (a registry gives its own),
@@ -115,7 +117,9 @@ func NewServer(opts ServerOptions) *Server {
 	empty := map[string]*service{}
 	s.services.Store(&empty)
 	s.invoke = chain(append([]Interceptor(nil), opts.Interceptors...), s.call)
-	pool := transport.PoolOptions{Workers: opts.Workers, QueueSize: opts.QueueSize}
+	// The processors keep nothing of a request once they answered it: handlers get
+	// copies of what they read, so the transport may reuse the request's memory.
+	pool := transport.PoolOptions{Workers: opts.Workers, QueueSize: opts.QueueSize, ReuseRequests: true}
 	if pool.Workers <= 0 {
 		pool.Workers = DefaultWorkers
 	}
@@ -215,7 +219,7 @@ func (s *Server) givePools(svc *service) error {
 }
 
 func (o PoolOptions) transport() transport.PoolOptions {
-	return transport.PoolOptions{Workers: orDefault(o.Workers, DefaultWorkers), QueueSize: o.QueueSize}
+	return transport.PoolOptions{Workers: orDefault(o.Workers, DefaultWorkers), QueueSize: o.QueueSize, ReuseRequests: true}
 }
 
 // selectPool picks the pool of a request's service or method, on the connection's

@@ -1,5 +1,11 @@
 package transport
 
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
 // interner turns header bytes into strings, reusing the strings of values it has seen:
 // the same service, method and field names arrive in every request on a connection.
 // It also carves small received commands and their fields from slabs. It belongs to
@@ -18,6 +24,11 @@ type interner struct {
 	// body takes only its own size (rounded to a word), not a fixed room.
 	cmds   []Command
 	bodies []byte
+	// reused, when set, says whether this reader's connection has pools that give
+	// their requests back (PoolOptions.ReuseRequests); next is one given back, taken
+	// for the frame being read.
+	reused *atomic.Bool
+	next   *Command
 }
 
 const (
@@ -71,6 +82,12 @@ func (in *interner) fields(fs []Field) Fields {
 	if in == nil || n > slabFields/8 {
 		return append(make(Fields, 0, n), fs...)
 	}
+	if r := in.reusable(); r != nil && cap(r.ExtFields) >= n {
+		f := r.ExtFields[:n]
+		r.ExtFields = nil // taken: the command may go on to take a body
+		copy(f, fs)
+		return f
+	}
 	if len(in.slab) < n {
 		in.slab = make([]Field, slabFields)
 	}
@@ -87,11 +104,25 @@ func (in *interner) command(n int) *Command {
 	if in == nil || n > smallBody {
 		return bigCommand(n)
 	}
+	if c := in.reusable(); c != nil {
+		in.next = nil
+		if n > 0 && cap(c.Body) >= n {
+			c.Body = c.Body[:n]
+			return c
+		}
+		c.Body = nil
+		return in.carveBody(c, n)
+	}
 	if len(in.cmds) == 0 {
 		in.cmds = make([]Command, slabCommands)
 	}
 	c := &in.cmds[0]
 	in.cmds = in.cmds[1:]
+	return in.carveBody(c, n)
+}
+
+// carveBody gives c a body of n bytes from the slab.
+func (in *interner) carveBody(c *Command, n int) *Command {
 	if n > 0 {
 		room := (n + 7) &^ 7
 		if len(in.bodies) < room {
@@ -101,4 +132,41 @@ func (in *interner) command(n int) *Command {
 		in.bodies = in.bodies[room:]
 	}
 	return c
+}
+
+// givenBack holds requests given back by pools with PoolOptions.ReuseRequests, for
+// the readers to read new frames into. A sync.Pool, so that the garbage collector
+// takes what stays unused.
+var givenBack sync.Pool
+
+// reusable returns the command given back that this reader reads its next frame
+// into, or nil.
+func (in *interner) reusable() *Command {
+	if in.next == nil && in.reused != nil && in.reused.Load() {
+		in.next, _ = givenBack.Get().(*Command)
+	}
+	return in.next
+}
+
+// poisonReused, in tests, overwrites what a request given back held, so that code
+// that kept it sees garbage, and fails, instead of a later request's data.
+var poisonReused = testing.Testing()
+
+// giveBack lets readers reuse req, a request answered by a processor that keeps
+// nothing of it. Requests with a body larger than smallBody are left to the garbage
+// collector: they were not carved, and their memory may be charged to MaxFrameMemory.
+func giveBack(req *Command) {
+	if cap(req.Body) > smallBody || cap(req.ExtFields) > slabFields/8 {
+		return
+	}
+	body, ext := req.Body[:cap(req.Body)], req.ExtFields[:cap(req.ExtFields)]
+	if poisonReused {
+		for i := range body {
+			body[i] = 0xEE
+		}
+	}
+	clear(ext) // let go of the strings: whoever kept the fields finds them empty
+	*req = Command{}
+	req.Body, req.ExtFields = body[:0], ext[:0]
+	givenBack.Put(req)
 }
