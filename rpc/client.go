@@ -143,6 +143,7 @@ func (c *Client) Invoke(ctx context.Context, call *Call) (Decoder, error) {
 		d = newDecoder(call.resp.Body, call.m.resultsArray())
 		d.result = true
 		d.m = call.m
+		d.resp = call.resp // given back by Finish
 	}
 	putCall(call)
 	return d, err

@@ -87,3 +87,44 @@ func TestHandlerKeepsWhatItReadAfterTheRequestIsReused(t *testing.T) {
 		}
 	}
 }
+
+// A client gives each response back to the transport once its results are decoded,
+// and later responses are read into that memory: the results a caller kept, from sync
+// calls and from futures, stay intact after many more calls.
+func TestCallerKeepsResultsAfterTheResponseIsReused(t *testing.T) {
+	_, _, addr := startGreeter(t, ServerOptions{})
+	g, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	ctx := context.Background()
+	type results struct {
+		hello, async string
+		item         Item
+	}
+	want := func(i int) results {
+		return results{
+			hello: fmt.Sprintf("hello a%d b%d", i, i),
+			async: fmt.Sprintf("hello c%d d%d", i, i),
+			item:  Item{ID: i, Name: fmt.Sprint("item ", i), Tags: []string{fmt.Sprint("tag ", i)}, When: time.Unix(int64(i), 0).UTC()},
+		}
+	}
+	var got []results
+	for i := range 200 {
+		w := want(i)
+		var r results
+		var err error
+		if r.hello, err = g.SayHello(ctx, fmt.Sprint("a", i), fmt.Sprint("b", i)); err != nil {
+			t.Fatal(err)
+		}
+		if r.async, err = sayHelloAsync(c, ctx, fmt.Sprint("c", i), fmt.Sprint("d", i)).Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r.item, err = g.Echo(ctx, &w.item); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	for i, r := range got {
+		if w := want(i); !reflect.DeepEqual(r, w) {
+			t.Fatalf("call %d: the caller kept %+v, want %+v", i, r, w)
+		}
+	}
+}

@@ -182,7 +182,7 @@ func (c *Conn) readLoop() {
 	defer c.endInbound() // the handlers of this connection's requests end with it
 	ir := &idleReader{c: c}
 	br := bufio.NewReaderSize(ir, 64<<10)
-	in := interner{reused: &c.disp.reuses}
+	var in interner
 	scratch := make([]byte, 0, 512)
 	for {
 		if c.overloaded() && !c.waitRoom() {

@@ -318,8 +318,7 @@ type dispatcher struct {
 	extra   []*workerPool // made by newPool; guarded by mu
 	start   sync.Once
 	frozen  atomic.Bool
-	reuses  atomic.Bool // a pool has PoolOptions.ReuseRequests: readers take requests given back
-	stopped bool        // the pools are closed: new ones are made closed; guarded by mu
+	stopped bool // the pools are closed: new ones are made closed; guarded by mu
 
 	// inflight counts accepted requests not yet answered (MaxInflight bounds it);
 	// drainBit marks a draining dispatcher, which turns new requests away with
@@ -387,9 +386,6 @@ func (wp *workerPool) init(d *dispatcher, p Processor, opts PoolOptions) {
 	wp.opts.QueueSize = orDefault(opts.QueueSize, DefaultQueueSize)
 	wp.cond.L = &wp.mu
 	wp.running = make([]task, wp.opts.Workers)
-	if opts.ReuseRequests {
-		d.reuses.Store(true)
-	}
 }
 
 // newPool makes a pool for selectors, at any time: its workers start with the others,

@@ -24,11 +24,9 @@ type interner struct {
 	// body takes only its own size (rounded to a word), not a fixed room.
 	cmds   []Command
 	bodies []byte
-	// reused, when set, says whether this reader's connection has pools that give
-	// their requests back (PoolOptions.ReuseRequests); next is one given back, taken
-	// for the frame being read.
-	reused *atomic.Bool
-	next   *Command
+	// next is a command given back (Release, PoolOptions.ReuseRequests), taken for
+	// the frame being read.
+	next *Command
 }
 
 const (
@@ -134,39 +132,52 @@ func (in *interner) carveBody(c *Command, n int) *Command {
 	return c
 }
 
-// givenBack holds requests given back by pools with PoolOptions.ReuseRequests, for
-// the readers to read new frames into. A sync.Pool, so that the garbage collector
-// takes what stays unused.
-var givenBack sync.Pool
+// givenBack holds commands given back (Release, PoolOptions.ReuseRequests), for the
+// readers to read new frames into. A sync.Pool, so that the garbage collector takes
+// what stays unused; readers look in it only once something was given back.
+var (
+	givenBack sync.Pool
+	reuseOn   atomic.Bool
+)
 
 // reusable returns the command given back that this reader reads its next frame
 // into, or nil.
 func (in *interner) reusable() *Command {
-	if in.next == nil && in.reused != nil && in.reused.Load() {
+	if in.next == nil && reuseOn.Load() {
 		in.next, _ = givenBack.Get().(*Command)
 	}
 	return in.next
 }
 
+// Release gives cmd, a command received from a peer, back to the transport, which
+// reads later frames into its memory: once nothing is kept of it, not the command, its
+// ExtFields or its Body (strings taken from them are safe). It spares the garbage
+// collector most of what a small command costs. Releasing a command still in use, or
+// twice, corrupts what it holds.
+func Release(cmd *Command) { giveBack(cmd) }
+
 // poisonReused, in tests, overwrites what a request given back held, so that code
 // that kept it sees garbage, and fails, instead of a later request's data.
 var poisonReused = testing.Testing()
 
-// giveBack lets readers reuse req, a request answered by a processor that keeps
-// nothing of it. Requests with a body larger than smallBody are left to the garbage
-// collector: they were not carved, and their memory may be charged to MaxFrameMemory.
-func giveBack(req *Command) {
-	if cap(req.Body) > smallBody || cap(req.ExtFields) > slabFields/8 {
+// giveBack lets readers reuse cmd, a command nothing keeps. Commands with a body
+// larger than smallBody are left to the garbage collector: their bodies were not
+// carved, and may be charged to MaxFrameMemory.
+func giveBack(cmd *Command) {
+	if cap(cmd.Body) > smallBody || cap(cmd.ExtFields) > slabFields/8 {
 		return
 	}
-	body, ext := req.Body[:cap(req.Body)], req.ExtFields[:cap(req.ExtFields)]
+	body, ext := cmd.Body[:cap(cmd.Body)], cmd.ExtFields[:cap(cmd.ExtFields)]
 	if poisonReused {
 		for i := range body {
 			body[i] = 0xEE
 		}
 	}
 	clear(ext) // let go of the strings: whoever kept the fields finds them empty
-	*req = Command{}
-	req.Body, req.ExtFields = body[:0], ext[:0]
-	givenBack.Put(req)
+	*cmd = Command{}
+	cmd.Body, cmd.ExtFields = body[:0], ext[:0]
+	givenBack.Put(cmd)
+	if !reuseOn.Load() {
+		reuseOn.Store(true)
+	}
 }
