@@ -169,8 +169,9 @@ type PoolOptions struct {
 	// request once Process returned: not the command, its ExtFields or its Body (strings
 	// taken from them are safe). The transport then reuses the memory of small requests
 	// for later ones, which spares the garbage collector most of what a request costs.
-	// A processor that answers later with WriteResponse must leave it false. rpc.Server
-	// sets it. Default false.
+	// A processor that answers later with WriteResponse must leave it false. In test
+	// binaries a body given back is overwritten, so that code keeping one fails
+	// visibly. rpc.Server sets it. Default false.
 	ReuseRequests bool
 }
 
