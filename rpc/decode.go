@@ -231,6 +231,8 @@ func (d *Decoder) short() bool {
 
 // Finish checks that all values were read and nothing follows them, and returns the
 // first error as an *Error: CodeBadArguments for arguments, CodeInternal for results.
+// The decoder reads nothing after it: the memory of a response it read goes back to
+// the transport for later responses (what was decoded from it is a copy).
 func (d *Decoder) Finish() error {
 	err := d.finish()
 	if d.resp != nil { // decoded: what was read from the body is a copy
