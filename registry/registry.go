@@ -640,7 +640,7 @@ func (r *Registry) rebuild() {
 		nodes[k] = &c
 	}
 	r.mu.Unlock()
-	snap, errs := buildSnapshot(nodes, r.opts.Ring, r.opts.Failover)
+	snap, errs := buildSnapshot(nodes, r.snap.Load(), r.opts.Ring, r.opts.Failover)
 	for _, err := range errs {
 		r.log.Error("registry: a service has no ring", "err", err)
 	}
