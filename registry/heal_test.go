@@ -87,6 +87,26 @@ func TestRingChecksumsAgree(t *testing.T) {
 	}
 }
 
+// A node that joins learns every member's ring digest from its seed at once, as
+// `ringrpc ring` needs, although digests are gossiped apart from the metadata.
+func TestJoinerLearnsRingDigests(t *testing.T) {
+	nodes, seeds := cluster(t, 3)
+	for _, n := range nodes {
+		agreed(t, n.reg, 3)
+	}
+	reg, _ := startConsumer(t, "c", seeds, nil)
+	got := map[string]uint64{}
+	for _, m := range reg.Snapshot().Members {
+		got[m.Name] = m.RingDigest
+	}
+	want := nodes[0].reg.Snapshot().Digest
+	for _, n := range nodes {
+		if got[n.name] != want {
+			t.Errorf("right after Join, %s has ring digest %x for %s, want %x", reg.Name(), got[n.name], n.name, want)
+		}
+	}
+}
+
 // agreed waits until r sees members members, all with its ring digest.
 func agreed(t *testing.T, r *Registry, members int) {
 	t.Helper()
