@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"maps"
 	"net"
 	"path/filepath"
 	"slices"
@@ -161,5 +162,25 @@ func TestRejoinPick(t *testing.T) {
 	}
 	if got := pick([]string{"a"}, rejoinFanout); len(got) != 1 {
 		t.Fatalf("pick of one: %v", got)
+	}
+}
+
+// A member whose ring digest differs, or has not reached this node, for a whole
+// round gets a state exchange: gossip reaches almost every member, not always all.
+func TestResyncTargets(t *testing.T) {
+	s := &snapshot{digest: 7, members: []Member{
+		{Name: "self", GossipAddr: "10.0.0.1:7946", RingDigest: 7},
+		{Name: "same", GossipAddr: "10.0.0.2:7946", RingDigest: 7},
+		{Name: "other", GossipAddr: "10.0.0.3:7946", RingDigest: 8},
+		{Name: "unheard", GossipAddr: "10.0.0.4:7946"},
+		{Name: "new", GossipAddr: "10.0.0.5:7946", RingDigest: 9},
+	}}
+	now, targets := resyncTargets(s, "self", map[string]bool{"other": true, "unheard": true, "same": true, "self": true})
+	if want := map[string]bool{"other": true, "unheard": true, "new": true}; !maps.Equal(now, want) {
+		t.Errorf("this round %v, want %v", now, want)
+	}
+	slices.Sort(targets)
+	if want := []string{"10.0.0.3:7946", "10.0.0.4:7946"}; !slices.Equal(targets, want) {
+		t.Errorf("targets %v, want %v", targets, want)
 	}
 }
