@@ -62,3 +62,25 @@ func TestJoinRetriesASlowSeed(t *testing.T) {
 	}
 	reg.Close()
 }
+
+// A member that a node asks for its catalog before gossip told it that the node
+// joined (gossip reaches a few members seconds late) exchanges state with the
+// asker: it learns of it within a few gossip intervals, not whenever gossip or a
+// periodic push/pull happens by. Here gossip never tells: the asker is in a
+// cluster of its own.
+func TestAskerUnknownToGossipIsMet(t *testing.T) {
+	member := startProvider(t, "member", nil, nil)
+	asker := startProvider(t, "asker", nil, nil)
+	self := asker.reg.self
+	q := catalogRequest{node: asker.name, ip: self.Addr, port: self.Port}
+	if err := asker.reg.ml.SendReliable(&member.reg.self, encodeCatalogRequest(q)); err != nil {
+		t.Fatal(err)
+	}
+	asked := time.Now()
+	providersOf(t, member.reg, whoDesc.Name, 2)
+	took := time.Since(asked)
+	t.Logf("the member routed to the asker %v after the request", took.Round(time.Millisecond))
+	if bound := 10 * member.reg.introWait(); took > bound {
+		t.Errorf("the member routed to the asker %v after its request, want within %v", took, bound)
+	}
+}

@@ -55,7 +55,8 @@ type Registry struct {
 	updateMu  sync.Mutex   // serialises memberlist's UpdateNode
 	// announceDigest asks for the ring digest to be gossiped once the rings settle.
 	announceDigest chan struct{}
-	fetches        chan string // nodes whose catalog to request
+	fetches        chan string   // nodes whose catalog to request
+	strangers      chan stranger // askers for our catalog that gossip has not told of
 	replies        chan catalogRequest
 	events         chan Event
 	watchMu        sync.Mutex
@@ -145,6 +146,7 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 
 		announceDigest: make(chan struct{}, 1),
 		fetches:        make(chan string, 1024),
+		strangers:      make(chan stranger, 256),
 		replies:        make(chan catalogRequest, 256),
 		events:         make(chan Event, 1024),
 		watchers:       map[int]func(Event){},
@@ -191,7 +193,7 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	// A copy: memberlist rewrites its own node on every metadata update.
 	local := ml.LocalNode()
 	r.self = memberlist.Node{Name: local.Name, Addr: slices.Clone(local.Addr), Port: local.Port}
-	r.routines.Add(6 + 2*catalogSenders)
+	r.routines.Add(7 + 2*catalogSenders)
 	go r.announceLoop()
 	go r.rebuildLoop()
 	for range catalogSenders {
@@ -202,11 +204,13 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	go r.verifyLoop()
 	go r.healLoop()
 	go r.keyLoop()
+	go r.introduceLoop()
 	if err := r.join(ctx); err != nil {
 		ml.Shutdown()
 		r.stopRoutines()
 		return nil, err
 	}
+	r.introduce()
 	r.syncCatalogs(ctx)
 	r.saveState()
 	if o.Server != nil {
@@ -644,6 +648,7 @@ func (r *Registry) handleMsg(msg []byte) {
 			r.log.Warn("registry: bad catalog request", "err", err)
 			return
 		}
+		r.noteAsker(q)
 		select {
 		case r.replies <- q:
 		default:
