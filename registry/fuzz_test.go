@@ -13,7 +13,7 @@ func FuzzWire(f *testing.F) {
 	f.Add(encodeCatalog(catalog{node: "n1", rpcAddr: "127.0.0.1:7001", version: 9, services: []string{"a.B", "c.D"}}))
 	f.Add(encodeCatalogRequest(catalogRequest{node: "n2", ip: []byte{127, 0, 0, 1}, port: 7946}))
 	f.Add([]byte{msgCatalog, wireVersion, 0, 1, 'x', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff})
-	f.Add(encodeDigest(ringDigest{node: "n3", seq: 5, digest: 77}))
+	f.Add(encodeDigest(digestMsg{ringDigest{node: "n3", seq: 5, digest: 77}, []byte{127, 0, 0, 1}, 7946}))
 	f.Add(encodeState(catalog{node: "n1", version: 9, services: []string{"a.B"}}, []ringDigest{{node: "n1", seq: 2, digest: 3}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if m, err := decodeMeta(b); err == nil {
@@ -31,7 +31,7 @@ func FuzzWire(f *testing.F) {
 			}
 		}
 		if d, err := decodeDigest(b); err == nil {
-			if d2, err := decodeDigest(encodeDigest(d)); err != nil || d2 != d {
+			if d2, err := decodeDigest(encodeDigest(d)); err != nil || !reflect.DeepEqual(d2, d) {
 				t.Fatalf("digest round trip %+v != %+v (%v)", d2, d, err)
 			}
 		}

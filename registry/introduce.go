@@ -10,15 +10,16 @@ import (
 // Introductions. Gossip brings the news of a join to almost every member within a
 // few gossip intervals, but now and then one member hears of it seconds later: a
 // member that joined just before is known to few others, who gossip to it little.
-// Right after its join, a node asks every member it learnt of for its catalog; a
-// member asked by a node it does not know, and that still does not know it
-// introWait later, exchanges state with it, which brings the news at once.
+// Right after its join, a node asks every member it learnt of for its catalog, and
+// every node gossips its ring digest with its address. A member that hears so
+// from a node it does not know, and still does not know it introWait later,
+// exchanges state with it, which brings the news at once.
 
 // maxStrangers bounds the askers waiting for their check.
 const maxStrangers = 1024
 
-// stranger is a node that asked for this node's catalog before gossip said it
-// joined.
+// stranger is a node heard from (a catalog request, a ring digest) before gossip
+// said it joined.
 type stranger struct {
 	name string
 	addr string // gossip address
@@ -38,15 +39,16 @@ func (r *Registry) isMember(name string) bool {
 	return ns != nil && ns.gossip != ""
 }
 
-// noteAsker queues a check of the node behind a catalog request when it is not a
-// member yet. It never blocks: it runs on memberlist's goroutines.
-func (r *Registry) noteAsker(q catalogRequest) {
-	if q.node == r.opts.NodeName || r.isMember(q.node) {
+// noteStranger queues a check of a node heard from, at the gossip address ip and
+// port, when it is not a member yet. It never blocks: it runs on memberlist's
+// goroutines.
+func (r *Registry) noteStranger(name string, ip []byte, port uint16) {
+	if name == r.opts.NodeName || r.isMember(name) {
 		return
 	}
-	addr := net.JoinHostPort(net.IP(q.ip).String(), strconv.Itoa(int(q.port)))
+	addr := net.JoinHostPort(net.IP(ip).String(), strconv.Itoa(int(port)))
 	select {
-	case r.strangers <- stranger{name: q.node, addr: addr, due: time.Now().Add(r.introWait())}:
+	case r.strangers <- stranger{name: name, addr: addr, due: time.Now().Add(r.introWait())}:
 	default: // too many at once: gossip and push/pull bring them later
 	}
 }

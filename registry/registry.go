@@ -424,13 +424,17 @@ func (r *Registry) announceLoop() {
 // announcing their digests at once held up news of the last joins by seconds.
 func (r *Registry) publishDigest() {
 	r.mu.Lock()
+	if r.leaving || r.closed {
+		r.mu.Unlock()
+		return // others would take a digest of a node they dropped for news of it
+	}
 	r.digestSeq++
 	d := ringDigest{node: r.opts.NodeName, seq: r.digestSeq, digest: r.snap.Load().digest}
 	if ns := r.nodes[d.node]; ns != nil {
 		ns.digest = d
 	}
 	r.mu.Unlock()
-	r.digests.QueueBroadcast(digestBroadcast{d.node, encodeDigest(d)})
+	r.digests.QueueBroadcast(digestBroadcast{d.node, encodeDigest(digestMsg{d, r.self.Addr, r.self.Port})})
 }
 
 // noteDigest records a member's ring digest if it is newer than the one known,
@@ -648,7 +652,7 @@ func (r *Registry) handleMsg(msg []byte) {
 			r.log.Warn("registry: bad catalog request", "err", err)
 			return
 		}
-		r.noteAsker(q)
+		r.noteStranger(q.node, q.ip, q.port)
 		select {
 		case r.replies <- q:
 		default:
@@ -666,9 +670,11 @@ func (r *Registry) handleMsg(msg []byte) {
 			r.log.Warn("registry: bad ring digest", "err", err)
 			return
 		}
-		if r.noteDigest(d) {
+		if r.noteDigest(d.ringDigest) {
 			// News to this node: pass it on, as memberlist does its own.
 			r.digests.QueueBroadcast(digestBroadcast{d.node, msg})
+		} else {
+			r.noteStranger(d.node, d.ip, d.port)
 		}
 	case msgKeyOp:
 		q, err := decodeKeyOp(msg)

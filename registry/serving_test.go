@@ -52,7 +52,8 @@ func TestPushPullState(t *testing.T) {
 	if _, _, err := decodeState(state[:len(state)-1]); err == nil {
 		t.Fatal("a truncated state decoded")
 	}
-	if d, err := decodeDigest(encodeDigest(digests[1])); err != nil || d != digests[1] {
-		t.Fatalf("digest came back as %+v, %v", d, err)
+	m := digestMsg{digests[1], []byte{10, 0, 0, 1}, 7946}
+	if d, err := decodeDigest(encodeDigest(m)); err != nil || !reflect.DeepEqual(d, m) {
+		t.Fatalf("digest %+v came back as %+v, %v", m, d, err)
 	}
 }

@@ -40,10 +40,12 @@ import (
 // digest message (gossiped as a memberlist user broadcast, which fills only the room
 // that membership messages leave in a gossip packet):
 //
-//	byte kind (msgDigest) | byte version | str16 node name | u64 sequence | u64 digest
+//	byte kind (msgDigest) | byte version | str16 node name | u64 sequence | u64 digest |
+//	u8 IP length | IP | u16 gossip port (where the node's gossip listens)
 //
 // The sequence grows with each digest a node publishes: the highest one known is
-// the node's current digest.
+// the node's current digest. A member that does not know the node yet meets it
+// at that address.
 //
 // push/pull state: a catalog message, its list of services NOT_SERVING always
 // written (maybe empty), then the ring digests the sender knows, itself included:
@@ -246,8 +248,18 @@ type ringDigest struct {
 // digestSize is the encoded size of a ringDigest without its node name.
 const digestSize = 2 + 8 + 8
 
-func encodeDigest(d ringDigest) []byte {
-	return appendDigest([]byte{msgDigest, wireVersion}, d)
+// digestMsg is a ring digest as gossiped, with the address of its node's gossip.
+type digestMsg struct {
+	ringDigest
+	ip   []byte
+	port uint16
+}
+
+func encodeDigest(m digestMsg) []byte {
+	b := appendDigest([]byte{msgDigest, wireVersion}, m.ringDigest)
+	b = append(b, byte(len(m.ip)))
+	b = append(b, m.ip...)
+	return binary.BigEndian.AppendUint16(b, m.port)
 }
 
 func appendDigest(b []byte, d ringDigest) []byte {
@@ -260,16 +272,21 @@ func (r *reader) digest() ringDigest {
 	return ringDigest{node: r.str16(), seq: r.u64(), digest: r.u64()}
 }
 
-func decodeDigest(b []byte) (ringDigest, error) {
+func decodeDigest(b []byte) (digestMsg, error) {
 	r := reader{b: b}
 	if k, v := r.u8(), r.u8(); r.err == nil && (k != msgDigest || v != wireVersion) {
-		return ringDigest{}, fmt.Errorf("registry: not a version %d ring digest", wireVersion)
+		return digestMsg{}, fmt.Errorf("registry: not a version %d ring digest", wireVersion)
 	}
-	d := r.digest()
+	m := digestMsg{ringDigest: r.digest()}
+	m.ip = append([]byte(nil), r.next(int(r.u8()))...)
+	m.port = r.u16()
+	if r.err == nil && len(m.ip) != 4 && len(m.ip) != 16 {
+		return digestMsg{}, fmt.Errorf("registry: ring digest with a %d-byte IP", len(m.ip))
+	}
 	if r.err != nil {
-		return ringDigest{}, fmt.Errorf("registry: ring digest of %d bytes: %w", len(b), r.err)
+		return digestMsg{}, fmt.Errorf("registry: ring digest of %d bytes: %w", len(b), r.err)
 	}
-	return d, nil
+	return m, nil
 }
 
 // encodeState is this node's push/pull state: its catalog and the ring digests it
