@@ -27,18 +27,29 @@ func (d memberlistDelegate) NodeMeta(limit int) []byte {
 // NotifyMsg receives catalog requests and catalogs sent with SendReliable.
 func (d memberlistDelegate) NotifyMsg(msg []byte) { d.r.handleMsg(bytes.Clone(msg)) }
 
-// GetBroadcasts sends nothing: catalogs travel over TCP, announced through metadata.
-func (d memberlistDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+// GetBroadcasts gossips ring digests; catalogs travel over TCP, announced through
+// metadata.
+func (d memberlistDelegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.r.digests.GetBroadcasts(overhead, limit)
+}
 
-// LocalState offers this node's catalog in push/pull exchanges.
-func (d memberlistDelegate) LocalState(join bool) []byte { return encodeCatalog(d.r.ownCatalog()) }
+// LocalState offers this node's catalog and the ring digests it knows in push/pull
+// exchanges.
+func (d memberlistDelegate) LocalState(join bool) []byte {
+	return encodeState(d.r.ownCatalog(), d.r.knownDigests())
+}
 
-// MergeRemoteState takes the other node's catalog from a push/pull exchange.
+// MergeRemoteState takes the other node's catalog and ring digests from a push/pull
+// exchange; memberlist has merged its members first.
 func (d memberlistDelegate) MergeRemoteState(buf []byte, join bool) {
-	if c, err := decodeCatalog(buf); err == nil {
-		d.r.applyCatalog(c)
-	} else {
+	c, digests, err := decodeState(buf)
+	if err != nil {
 		d.r.log.Warn("registry: undecodable push/pull state", "err", err)
+		return
+	}
+	d.r.applyCatalog(c)
+	for _, dg := range digests {
+		d.r.noteDigest(dg)
 	}
 }
 

@@ -135,23 +135,32 @@ func (r *Registry) healLoop() {
 	}
 }
 
-// resync exchanges state with members whose ring digest has differed from ours
-// for a whole round: either a metadata update missed this node, or the two
-// views differ, and a push/pull exchange settles both. It returns this round's
-// divergent members.
+// resync exchanges state with members whose ring digest has differed from ours,
+// or not been known, for a whole round: either a digest missed this node (gossip
+// reaches almost every member, not always all), or the two views differ, and a
+// push/pull exchange settles both. It returns this round's such members.
 func (r *Registry) resync(before map[string]bool) map[string]bool {
-	now := map[string]bool{}
-	var targets []string
-	s := r.snap.Load() // the members and the digest: no need for a whole Snapshot
-	for _, m := range (Snapshot{Members: s.members, Digest: s.digest}).Divergent() {
+	now, targets := resyncTargets(r.snap.Load(), r.opts.NodeName, before)
+	rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
+	r.rejoin(targets)
+	return now
+}
+
+// resyncTargets returns the members of s, self aside, whose digest differs from
+// s's or is not known, and the gossip addresses of those among them that were in
+// before too.
+func resyncTargets(s *snapshot, self string, before map[string]bool) (now map[string]bool, targets []string) {
+	now = map[string]bool{}
+	for _, m := range s.members {
+		if m.Name == self || m.RingDigest == s.digest {
+			continue
+		}
 		now[m.Name] = true
 		if before[m.Name] && m.GossipAddr != "" {
 			targets = append(targets, m.GossipAddr)
 		}
 	}
-	rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
-	r.rejoin(targets)
-	return now
+	return now, targets
 }
 
 // rejoin tries up to rejoinFanout targets at once; each try is a push/pull

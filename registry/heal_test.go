@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"maps"
 	"net"
 	"path/filepath"
 	"slices"
@@ -87,6 +88,26 @@ func TestRingChecksumsAgree(t *testing.T) {
 	}
 }
 
+// A node that joins learns every member's ring digest from its seed at once, as
+// `ringrpc ring` needs, although digests are gossiped apart from the metadata.
+func TestJoinerLearnsRingDigests(t *testing.T) {
+	nodes, seeds := cluster(t, 3)
+	for _, n := range nodes {
+		agreed(t, n.reg, 3)
+	}
+	reg, _ := startConsumer(t, "c", seeds, nil)
+	got := map[string]uint64{}
+	for _, m := range reg.Snapshot().Members {
+		got[m.Name] = m.RingDigest
+	}
+	want := nodes[0].reg.Snapshot().Digest
+	for _, n := range nodes {
+		if got[n.name] != want {
+			t.Errorf("right after Join, %s has ring digest %x for %s, want %x", reg.Name(), got[n.name], n.name, want)
+		}
+	}
+}
+
 // agreed waits until r sees members members, all with its ring digest.
 func agreed(t *testing.T, r *Registry, members int) {
 	t.Helper()
@@ -141,5 +162,25 @@ func TestRejoinPick(t *testing.T) {
 	}
 	if got := pick([]string{"a"}, rejoinFanout); len(got) != 1 {
 		t.Fatalf("pick of one: %v", got)
+	}
+}
+
+// A member whose ring digest differs, or has not reached this node, for a whole
+// round gets a state exchange: gossip reaches almost every member, not always all.
+func TestResyncTargets(t *testing.T) {
+	s := &snapshot{digest: 7, members: []Member{
+		{Name: "self", GossipAddr: "10.0.0.1:7946", RingDigest: 7},
+		{Name: "same", GossipAddr: "10.0.0.2:7946", RingDigest: 7},
+		{Name: "other", GossipAddr: "10.0.0.3:7946", RingDigest: 8},
+		{Name: "unheard", GossipAddr: "10.0.0.4:7946"},
+		{Name: "new", GossipAddr: "10.0.0.5:7946", RingDigest: 9},
+	}}
+	now, targets := resyncTargets(s, "self", map[string]bool{"other": true, "unheard": true, "same": true, "self": true})
+	if want := map[string]bool{"other": true, "unheard": true, "new": true}; !maps.Equal(now, want) {
+		t.Errorf("this round %v, want %v", now, want)
+	}
+	slices.Sort(targets)
+	if want := []string{"10.0.0.3:7946", "10.0.0.4:7946"}; !slices.Equal(targets, want) {
+		t.Errorf("targets %v, want %v", targets, want)
 	}
 }

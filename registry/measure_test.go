@@ -23,7 +23,8 @@ func measuring(t *testing.T) {
 
 // TestMeasureConvergence starts 50 nodes one after another and times how long it
 // takes, from the last join, until every node sees all 50 alive with their catalogs;
-// it fails when that takes 3 s or more. Five runs: -count 5.
+// it fails when that takes 3 s or more. It also times how long until every node
+// has every member's ring digest, each equal to its own. Five runs: -count 5.
 func TestMeasureConvergence(t *testing.T) {
 	measuring(t)
 	for _, preset := range []Preset{Local, LAN} {
@@ -59,7 +60,7 @@ func TestMeasureConvergence(t *testing.T) {
 			if slowest.took < 0 {
 				t.Fatalf("preset %v: not every node saw all %d providers within 3 minutes of the last join: %s", preset, n, lagging(nodes, n))
 			}
-			convergence(ctx, nodes, func(s Snapshot) bool { return len(s.Divergent()) == 0 })
+			convergence(ctx, nodes, func(s Snapshot) bool { return digestsAgree(s, n) })
 			agreed := time.Since(joined)
 			t.Logf("preset %v: %d nodes joined in %v; every node saw all %d providers %v after the last join (last: %s), and every ring digest agreed after %v",
 				preset, n, joined.Sub(start).Round(time.Millisecond), n, slowest.took.Round(time.Millisecond), slowest.node, agreed.Round(time.Millisecond))
@@ -68,6 +69,20 @@ func TestMeasureConvergence(t *testing.T) {
 			}
 		})
 	}
+}
+
+// digestsAgree reports whether the snapshot holds n members, each of which
+// published the ring digest that the snapshot has.
+func digestsAgree(s Snapshot, n int) bool {
+	if len(s.Members) != n {
+		return false
+	}
+	for _, m := range s.Members {
+		if m.RingDigest != s.Digest {
+			return false
+		}
+	}
+	return true
 }
 
 // describe says what r knows of member name, for a report.

@@ -47,10 +47,16 @@ type Registry struct {
 	rebuilt  atomic.Pointer[chan struct{}] // closed and replaced at each new snapshot
 	dirty    chan struct{}
 	announce chan struct{}
-	updateMu sync.Mutex // serialises memberlist's UpdateNode
+	// digests gossips ring digests, this node's and those it hears of, in the room
+	// membership messages leave: they never delay news of joins and leaves.
+	digests   *memberlist.TransmitLimitedQueue
+	digestSeq uint64       // sequence of this node's last published digest; guarded by mu
+	members   atomic.Int32 // members as of the last rebuild, for the digest queue
+	updateMu  sync.Mutex   // serialises memberlist's UpdateNode
 	// announceDigest asks for the ring digest to be gossiped once the rings settle.
 	announceDigest chan struct{}
-	fetches        chan string // nodes whose catalog to request
+	fetches        chan string   // nodes whose catalog to request
+	strangers      chan stranger // askers for our catalog that gossip has not told of
 	replies        chan catalogRequest
 	events         chan Event
 	watchMu        sync.Mutex
@@ -78,9 +84,10 @@ type nodeState struct {
 	ip     []byte // gossip address, copied: memberlist's Node is not ours to read later
 	port   uint16
 	meta   nodeMeta
-	cat    *catalog // nil until fetched
-	gen    uint64   // counts alive notices: a check of an older verdict is void
-	doubt  bool     // declared dead, being checked
+	cat    *catalog   // nil until fetched
+	digest ringDigest // the last ring digest it published; seq 0: none heard of
+	gen    uint64     // counts alive notices: a check of an older verdict is void
+	doubt  bool       // declared dead, being checked
 }
 
 // Member describes a cluster member, for tooling.
@@ -100,6 +107,9 @@ type Member struct {
 func (ns *nodeState) member() Member {
 	m := Member{Name: ns.name, GossipAddr: ns.gossip, RPCAddr: ns.meta.rpcAddr, State: StateAlive,
 		RingDigest: ns.meta.digest, Leaving: ns.meta.flags&metaLeaving != 0}
+	if ns.digest.seq != 0 {
+		m.RingDigest = ns.digest.digest
+	}
 	if ns.cat != nil {
 		m.Services = slices.Clone(ns.cat.services)
 	}
@@ -136,6 +146,7 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 
 		announceDigest: make(chan struct{}, 1),
 		fetches:        make(chan string, 1024),
+		strangers:      make(chan stranger, 256),
 		replies:        make(chan catalogRequest, 256),
 		events:         make(chan Event, 1024),
 		watchers:       map[int]func(Event){},
@@ -147,8 +158,15 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 		keyOps:         make(chan keyOp, 16),
 		state:          stateWriter{path: o.StateFile},
 		own:            catalog{node: o.NodeName, rpcAddr: o.RPCAddr, version: uint64(time.Now().UnixNano())},
+		// Above what this node's previous run published, which others may
+		// still hold: a digest counts only when its sequence is higher.
+		digestSeq: uint64(time.Now().UnixNano()),
 	}
 	r.snap.Store(&snapshot{services: map[string]*serviceRing{}})
+	r.digests = &memberlist.TransmitLimitedQueue{
+		NumNodes:       func() int { return int(r.members.Load()) },
+		RetransmitMult: o.ml.RetransmitMult,
+	}
 	first := make(chan struct{})
 	r.rebuilt.Store(&first)
 	if o.Server != nil {
@@ -175,7 +193,7 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	// A copy: memberlist rewrites its own node on every metadata update.
 	local := ml.LocalNode()
 	r.self = memberlist.Node{Name: local.Name, Addr: slices.Clone(local.Addr), Port: local.Port}
-	r.routines.Add(6 + 2*catalogSenders)
+	r.routines.Add(7 + 2*catalogSenders)
 	go r.announceLoop()
 	go r.rebuildLoop()
 	for range catalogSenders {
@@ -186,11 +204,13 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	go r.verifyLoop()
 	go r.healLoop()
 	go r.keyLoop()
+	go r.introduceLoop()
 	if err := r.join(ctx); err != nil {
 		ml.Shutdown()
 		r.stopRoutines()
 		return nil, err
 	}
+	r.introduce()
 	r.syncCatalogs(ctx)
 	r.saveState()
 	if o.Server != nil {
@@ -370,33 +390,105 @@ func (r *Registry) announceSoon() {
 	}
 }
 
-// announceLoop gossips this node's metadata: at once for a new catalog version,
-// once per burst of registrations; for a new ring digest, once the rings have
-// been still for digestSettle, so that a burst of joins in a large cluster does
-// not fill the gossip with digests that are stale before they arrive.
+// announceLoop gossips this node's metadata at once for a new catalog version,
+// once per burst of registrations; and its ring digest once the rings have been
+// still for digestSettle, so that a burst of joins in a large cluster does not
+// fill the gossip with digests that are stale before they arrive.
 func (r *Registry) announceLoop() {
 	defer r.routines.Done()
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
+	defer settle.Stop()
 	for {
 		select {
 		case <-r.stop:
-			settle.Stop()
 			return
 		case <-r.announceDigest:
 			settle.Reset(r.digestSettle())
-			continue
-		case <-r.announce:
-			settle.Stop()
 		case <-settle.C:
-		}
-		// The broadcast goes out whether or not UpdateNode waits for it: a short
-		// wait keeps Close from waiting on a broadcast that a shutdown stops.
-		if err := r.updateNode(r.opts.ml.GossipInterval); err != nil {
-			r.log.Debug("registry: announcing this node's metadata", "err", err)
+			r.publishDigest()
+		case <-r.announce:
+			// The broadcast goes out whether or not UpdateNode waits for it: a
+			// short wait keeps Close from waiting on a broadcast that a shutdown
+			// stops.
+			if err := r.updateNode(r.opts.ml.GossipInterval); err != nil {
+				r.log.Debug("registry: announcing this node's metadata", "err", err)
+			}
 		}
 	}
 }
+
+// publishDigest gossips the digest of this node's rings under a new sequence.
+// Digests are not metadata: memberlist gossips a metadata change as an alive
+// message, which every member passes on ahead of older news, and fifty nodes
+// announcing their digests at once held up news of the last joins by seconds.
+func (r *Registry) publishDigest() {
+	r.mu.Lock()
+	if r.leaving || r.closed {
+		r.mu.Unlock()
+		return // others would take a digest of a node they dropped for news of it
+	}
+	r.digestSeq++
+	d := ringDigest{node: r.opts.NodeName, seq: r.digestSeq, digest: r.snap.Load().digest}
+	if ns := r.nodes[d.node]; ns != nil {
+		ns.digest = d
+	}
+	r.mu.Unlock()
+	r.digests.QueueBroadcast(digestBroadcast{d.node, encodeDigest(digestMsg{d, r.self.Addr, r.self.Port})})
+}
+
+// noteDigest records a member's ring digest if it is newer than the one known,
+// and reports whether it was. A digest of a node not known (yet) is dropped: the
+// next push/pull exchange brings it.
+func (r *Registry) noteDigest(d ringDigest) bool {
+	if d.node == r.opts.NodeName || d.digest == 0 {
+		return false
+	}
+	r.mu.Lock()
+	ns := r.nodes[d.node]
+	newer := ns != nil && ns.gossip != "" && d.seq > ns.digest.seq
+	if newer {
+		ns.digest = d
+	}
+	r.mu.Unlock()
+	if newer {
+		r.markDirty()
+	}
+	return newer
+}
+
+// knownDigests returns the ring digests this node knows, its own included.
+func (r *Registry) knownDigests() []ringDigest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]ringDigest, 0, len(r.nodes))
+	for _, ns := range r.nodes {
+		if ns.digest.seq != 0 {
+			out = append(out, ns.digest)
+		}
+	}
+	return out
+}
+
+// digestBroadcast is a ring digest in the gossip queue: a newer digest of the same
+// node replaces it.
+type digestBroadcast struct {
+	node string
+	msg  []byte
+}
+
+var _ memberlist.NamedBroadcast = digestBroadcast{}
+
+func (b digestBroadcast) Name() string { return b.node }
+
+func (b digestBroadcast) Invalidates(o memberlist.Broadcast) bool {
+	other, ok := o.(digestBroadcast)
+	return ok && other.node == b.node
+}
+
+func (b digestBroadcast) Message() []byte { return b.msg }
+
+func (b digestBroadcast) Finished() {}
 
 // digestSettle is how long the rings stay unchanged before their digest is
 // gossiped: five gossip intervals (100 ms with Fast, 1 s with LAN).
@@ -421,7 +513,6 @@ func (r *Registry) localMeta() []byte {
 		m.flags |= metaNotServing
 	}
 	r.mu.Unlock()
-	m.digest = r.snap.Load().digest
 	b, err := encodeMeta(m)
 	if err != nil {
 		r.log.Error("registry: cannot advertise this node", "err", err)
@@ -561,6 +652,7 @@ func (r *Registry) handleMsg(msg []byte) {
 			r.log.Warn("registry: bad catalog request", "err", err)
 			return
 		}
+		r.noteStranger(q.node, q.ip, q.port)
 		select {
 		case r.replies <- q:
 		default:
@@ -572,6 +664,18 @@ func (r *Registry) handleMsg(msg []byte) {
 			return
 		}
 		r.applyCatalog(c)
+	case msgDigest:
+		d, err := decodeDigest(msg)
+		if err != nil {
+			r.log.Warn("registry: bad ring digest", "err", err)
+			return
+		}
+		if r.noteDigest(d.ringDigest) {
+			// News to this node: pass it on, as memberlist does its own.
+			r.digests.QueueBroadcast(digestBroadcast{d.node, msg})
+		} else {
+			r.noteStranger(d.node, d.ip, d.port)
+		}
 	case msgKeyOp:
 		q, err := decodeKeyOp(msg)
 		if err != nil {
@@ -640,7 +744,7 @@ func (r *Registry) rebuild() {
 		nodes[k] = &c
 	}
 	r.mu.Unlock()
-	snap, errs := buildSnapshot(nodes, r.opts.Ring, r.opts.Failover)
+	snap, errs := buildSnapshot(nodes, r.snap.Load(), r.opts.Ring, r.opts.Failover)
 	for _, err := range errs {
 		r.log.Error("registry: a service has no ring", "err", err)
 	}
@@ -649,6 +753,7 @@ func (r *Registry) rebuild() {
 			snap.members[i].RingDigest = snap.digest
 		}
 	}
+	r.members.Store(int32(len(snap.members)))
 	old := r.snap.Swap(snap)
 	if old != nil {
 		r.ringRebuilds.Add(uint64(logRings(r.log, old, snap)))

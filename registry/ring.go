@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -24,6 +25,7 @@ type serviceRing struct {
 	parts     [][]uint16 // partition -> provider indexes, owner first, then failover order
 	owned     []int      // partitions owned per provider
 	sum       uint64     // checksum of the ring: its providers and options
+	key       string     // ringKey of the providers: a rebuild reuses the ring while it holds
 }
 
 // snapshot is the whole immutable routing state, swapped atomically.
@@ -74,20 +76,39 @@ func buildRing(providers []provider, opts RingOptions, failover int) (sr *servic
 	})
 	sr.partCount = uint64(parts)
 	sr.parts = make([][]uint16, parts)
+	next := failoverOrder(providers)
 	k := min(failover, n)
 	for p := range parts {
-		closest, err := c.GetClosestNForPartition(p, k)
-		if err != nil {
-			return nil, fmt.Errorf("registry: ring of %d providers: %w", n, err)
-		}
-		order := make([]uint16, len(closest))
-		for i, m := range closest {
-			order[i] = index[m.String()]
+		// The owner, then the next distinct owners: what the library's
+		// GetClosestNForPartition returns, without hashing and sorting every
+		// member again for each partition.
+		own := index[c.GetPartitionOwner(p).String()]
+		order := make([]uint16, k)
+		order[0] = own
+		for i := 1; i < k; i++ {
+			order[i] = next[order[i-1]]
 		}
 		sr.parts[p] = order
-		sr.owned[order[0]]++
+		sr.owned[own]++
 	}
 	return sr, nil
+}
+
+// failoverOrder returns, for each provider, the one after it in the order of the
+// hashes of their names, wrapping around: the ring library's failover order.
+func failoverOrder(providers []provider) []uint16 {
+	byHash := make([]uint16, len(providers))
+	hashes := make([]uint64, len(providers))
+	for i, p := range providers {
+		byHash[i] = uint16(i)
+		hashes[i] = xxhash.Sum64String(p.node)
+	}
+	slices.SortFunc(byHash, func(a, b uint16) int { return cmp.Compare(hashes[a], hashes[b]) })
+	next := make([]uint16, len(providers))
+	for i, idx := range byHash {
+		next[idx] = byHash[(i+1)%len(byHash)]
+	}
+	return next
 }
 
 // partition maps a route key to its partition, as the ring library does.
@@ -108,8 +129,11 @@ func ringKey(ps []provider) string {
 	return b.String()
 }
 
-// buildSnapshot turns the known nodes into rings, one per service.
-func buildSnapshot(nodes map[string]*nodeState, opts RingOptions, failover int) (*snapshot, []error) {
+// buildSnapshot turns the known nodes into rings, one per service. A ring of prev
+// (nil for none) whose providers are unchanged is reused: building one takes
+// milliseconds with dozens of providers, and most rebuilds are for news that leaves
+// the providers as they were (ring digests, members without services).
+func buildSnapshot(nodes map[string]*nodeState, prev *snapshot, opts RingOptions, failover int) (*snapshot, []error) {
 	byService := map[string][]provider{}
 	snap := &snapshot{services: map[string]*serviceRing{}}
 	for _, ns := range nodes {
@@ -125,6 +149,11 @@ func buildSnapshot(nodes map[string]*nodeState, opts RingOptions, failover int) 
 	}
 	slices.SortFunc(snap.members, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	shared := map[string]*serviceRing{}
+	if prev != nil {
+		for _, sr := range prev.services {
+			shared[sr.key] = sr
+		}
+	}
 	var errs []error
 	for svc, ps := range byService {
 		slices.SortFunc(ps, func(a, b provider) int { return strings.Compare(a.node, b.node) })
@@ -136,7 +165,7 @@ func buildSnapshot(nodes map[string]*nodeState, opts RingOptions, failover int) 
 				errs = append(errs, err)
 				continue
 			}
-			sr.sum = ringSum(key, opts, failover)
+			sr.sum, sr.key = ringSum(key, opts, failover), key
 			shared[key] = sr
 		}
 		snap.services[svc] = sr

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/buraksezer/consistent"
+
 	"github.com/ringrpc/ringrpc/rpc"
 )
 
@@ -37,7 +39,7 @@ func TestRingIsDeterministic(t *testing.T) {
 	for _, p := range shuffled {
 		nodes[p.node] = &nodeState{name: p.node, gossip: "g", meta: nodeMeta{rpcAddr: p.addr, services: 1}, cat: &catalog{services: []string{"s"}}}
 	}
-	snap, errs := buildSnapshot(nodes, defaultRing, 3)
+	snap, errs := buildSnapshot(nodes, nil, defaultRing, 3)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -140,5 +142,79 @@ func BenchmarkResolve(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		dst, _ = r.Resolve(ctx, call, dst[:0])
+	}
+}
+
+func ringNodes(n int) map[string]*nodeState {
+	nodes := map[string]*nodeState{}
+	for _, p := range providers(n) {
+		nodes[p.node] = &nodeState{name: p.node, gossip: "g", meta: nodeMeta{rpcAddr: p.addr, services: 1}, cat: &catalog{services: []string{"s"}}}
+	}
+	return nodes
+}
+
+// TestRebuildKeepsUnchangedRings: a rebuild for news that leaves a service's
+// providers as they were (a gossiped ring digest, a member without services) reuses
+// the service's ring instead of building it again: in a burst of joins every node
+// hears dozens of such updates a second.
+func TestRebuildKeepsUnchangedRings(t *testing.T) {
+	nodes := ringNodes(50)
+	first, _ := buildSnapshot(nodes, nil, defaultRing, 3)
+	nodes["node-07"].meta.digest = 42
+	nodes["consumer"] = &nodeState{name: "consumer", gossip: "g"}
+	same, _ := buildSnapshot(nodes, first, defaultRing, 3)
+	if same.services["s"] != first.services["s"] {
+		t.Error("the ring was built again although its providers did not change")
+	}
+	if len(same.members) != 51 {
+		t.Errorf("%d members, want 51", len(same.members))
+	}
+	delete(nodes, "node-07")
+	fewer, _ := buildSnapshot(nodes, same, defaultRing, 3)
+	if fewer.services["s"] == same.services["s"] || len(fewer.services["s"].providers) != 49 {
+		t.Error("the ring was not rebuilt when a provider left")
+	}
+	fresh, _ := buildSnapshot(nodes, nil, defaultRing, 3)
+	if fresh.services["s"].sum != fewer.services["s"].sum || !slices.EqualFunc(fresh.services["s"].parts, fewer.services["s"].parts, slices.Equal) {
+		t.Error("a reused ring differs from one built afresh")
+	}
+}
+
+// TestRingFailoverMatchesTheLibrary: the failover order computed once per ring is
+// the ring library's GetClosestNForPartition, which nodes of earlier versions use.
+func TestRingFailoverMatchesTheLibrary(t *testing.T) {
+	for _, n := range []int{2, 3, 7, 50, 300} {
+		for _, k := range []int{1, 3, 5} {
+			ps := providers(n)
+			sr, err := buildRing(ps, defaultRing, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			members := make([]consistent.Member, n)
+			for i, p := range ps {
+				members[i] = ringMember(p.node)
+			}
+			c := consistent.New(members, consistent.Config{PartitionCount: int(sr.partCount), ReplicationFactor: defaultRing.ReplicationFactor, Load: defaultRing.Load, Hasher: xxHasher{}})
+			for p := range int(sr.partCount) {
+				want, err := c.GetClosestNForPartition(p, min(k, n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := make([]string, len(sr.parts[p]))
+				for i, idx := range sr.parts[p] {
+					got[i] = ps[idx].node
+				}
+				if !slices.EqualFunc(got, want, func(a string, b consistent.Member) bool { return a == b.String() }) {
+					t.Fatalf("%d providers, failover %d, partition %d: %v, the library says %v", n, k, p, got, want)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkBuildSnapshot(b *testing.B) {
+	nodes := ringNodes(50)
+	for b.Loop() {
+		buildSnapshot(nodes, nil, defaultRing, DefaultFailover)
 	}
 }

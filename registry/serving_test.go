@@ -26,3 +26,34 @@ func TestCatalogNotServing(t *testing.T) {
 		t.Fatal("a section claiming 9 services in no bytes decoded")
 	}
 }
+
+// The push/pull state carries the catalog and the ring digests the node knows; an
+// older node reads the catalog out of it, and a newer node reads an older node's
+// bare catalog as a state without digests.
+func TestPushPullState(t *testing.T) {
+	digests := []ringDigest{{node: "n1", seq: 4, digest: 0xabc}, {node: "n2", seq: 9, digest: 0xdef}}
+	for _, c := range []catalog{
+		{node: "n1", rpcAddr: "127.0.0.1:7001", version: 3, services: []string{"a.B", "c.D"}},
+		{node: "n1", rpcAddr: "127.0.0.1:7001", version: 4, services: []string{"a.B", "c.D"}, notServing: []string{"c.D"}},
+	} {
+		state := encodeState(c, digests)
+		gotC, gotD, err := decodeState(state)
+		if err != nil || !reflect.DeepEqual(gotC, c) || !reflect.DeepEqual(gotD, digests) {
+			t.Fatalf("%+v came back as %+v %+v, %v", c, gotC, gotD, err)
+		}
+		if old, err := decodeCatalog(state); err != nil || !reflect.DeepEqual(old, c) {
+			t.Fatalf("an older node reads %+v as %+v, %v", c, old, err)
+		}
+		if gotC, gotD, err := decodeState(encodeCatalog(c)); err != nil || !reflect.DeepEqual(gotC, c) || len(gotD) != 0 {
+			t.Fatalf("an older node's state %+v came back as %+v %+v, %v", c, gotC, gotD, err)
+		}
+	}
+	state := encodeState(catalog{node: "n1"}, digests)
+	if _, _, err := decodeState(state[:len(state)-1]); err == nil {
+		t.Fatal("a truncated state decoded")
+	}
+	m := digestMsg{digests[1], []byte{10, 0, 0, 1}, 7946}
+	if d, err := decodeDigest(encodeDigest(m)); err != nil || !reflect.DeepEqual(d, m) {
+		t.Fatalf("digest %+v came back as %+v, %v", m, d, err)
+	}
+}

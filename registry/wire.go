@@ -14,7 +14,9 @@ import (
 //	str16 RPC address ("" for a node that serves nothing)
 //	u64   catalog version
 //	u16   number of services in the catalog
-//	u64   ring digest: a checksum over the node's rings of every service
+//	u64   ring digest: 0 from this version on, which readers take as unknown (ring
+//	      digests travel in digest messages, below); a node of an earlier version
+//	      writes its digest here
 //	byte  flags (metaLeaving: the node is leaving on purpose; metaNotServing: its
 //	      server is NOT_SERVING)
 //
@@ -34,10 +36,29 @@ import (
 //
 // catalog request: byte kind (msgCatalogRequest) | byte version | str16 node name |
 // u8 IP length | IP | u16 gossip port (where to send the catalog)
+//
+// digest message (gossiped as a memberlist user broadcast, which fills only the room
+// that membership messages leave in a gossip packet):
+//
+//	byte kind (msgDigest) | byte version | str16 node name | u64 sequence | u64 digest |
+//	u8 IP length | IP | u16 gossip port (where the node's gossip listens)
+//
+// The sequence grows with each digest a node publishes: the highest one known is
+// the node's current digest. A member that does not know the node yet meets it
+// at that address.
+//
+// push/pull state: a catalog message, its list of services NOT_SERVING always
+// written (maybe empty), then the ring digests the sender knows, itself included:
+//
+//	u32 count | count × (str16 node name | u64 sequence | u64 digest)
+//
+// Older readers take the catalog and ignore the rest; a state without the digests
+// (from an older node) carries none.
 const (
 	metaVersion       = 1
 	msgCatalog        = 'C'
 	msgCatalogRequest = 'R'
+	msgDigest         = 'D'
 	wireVersion       = 1
 	maxMetaSize       = 512 // memberlist.MetaMaxSize
 	maxServices       = 1 << 16
@@ -192,6 +213,12 @@ func (r *reader) strList(what string) ([]string, error) {
 
 func decodeCatalog(b []byte) (catalog, error) {
 	r := reader{b: b}
+	return r.catalog()
+}
+
+// catalog reads a catalog message.
+func (r *reader) catalog() (catalog, error) {
+	size := len(r.b)
 	if k, v := r.u8(), r.u8(); r.err == nil && (k != msgCatalog || v != wireVersion) {
 		return catalog{}, fmt.Errorf("registry: not a version %d catalog", wireVersion)
 	}
@@ -206,9 +233,95 @@ func decodeCatalog(b []byte) (catalog, error) {
 		}
 	}
 	if r.err != nil {
-		return catalog{}, fmt.Errorf("registry: catalog of %d bytes: %w", len(b), r.err)
+		return catalog{}, fmt.Errorf("registry: catalog of %d bytes: %w", size, r.err)
 	}
 	return c, nil
+}
+
+// ringDigest is a node's digest over its rings, as it published it.
+type ringDigest struct {
+	node   string
+	seq    uint64 // grows with each digest the node publishes
+	digest uint64
+}
+
+// digestSize is the encoded size of a ringDigest without its node name.
+const digestSize = 2 + 8 + 8
+
+// digestMsg is a ring digest as gossiped, with the address of its node's gossip.
+type digestMsg struct {
+	ringDigest
+	ip   []byte
+	port uint16
+}
+
+func encodeDigest(m digestMsg) []byte {
+	b := appendDigest([]byte{msgDigest, wireVersion}, m.ringDigest)
+	b = append(b, byte(len(m.ip)))
+	b = append(b, m.ip...)
+	return binary.BigEndian.AppendUint16(b, m.port)
+}
+
+func appendDigest(b []byte, d ringDigest) []byte {
+	b = appendStr16(b, d.node)
+	b = binary.BigEndian.AppendUint64(b, d.seq)
+	return binary.BigEndian.AppendUint64(b, d.digest)
+}
+
+func (r *reader) digest() ringDigest {
+	return ringDigest{node: r.str16(), seq: r.u64(), digest: r.u64()}
+}
+
+func decodeDigest(b []byte) (digestMsg, error) {
+	r := reader{b: b}
+	if k, v := r.u8(), r.u8(); r.err == nil && (k != msgDigest || v != wireVersion) {
+		return digestMsg{}, fmt.Errorf("registry: not a version %d ring digest", wireVersion)
+	}
+	m := digestMsg{ringDigest: r.digest()}
+	m.ip = append([]byte(nil), r.next(int(r.u8()))...)
+	m.port = r.u16()
+	if r.err == nil && len(m.ip) != 4 && len(m.ip) != 16 {
+		return digestMsg{}, fmt.Errorf("registry: ring digest with a %d-byte IP", len(m.ip))
+	}
+	if r.err != nil {
+		return digestMsg{}, fmt.Errorf("registry: ring digest of %d bytes: %w", len(b), r.err)
+	}
+	return m, nil
+}
+
+// encodeState is this node's push/pull state: its catalog and the ring digests it
+// knows.
+func encodeState(c catalog, digests []ringDigest) []byte {
+	b := encodeCatalog(c)
+	if len(c.notServing) == 0 {
+		b = appendStrList(b, nil) // so that the digests are not read as this list
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(digests)))
+	for _, d := range digests {
+		b = appendDigest(b, d)
+	}
+	return b
+}
+
+// decodeState reads what encodeState wrote, or a bare catalog.
+func decodeState(b []byte) (catalog, []ringDigest, error) {
+	r := reader{b: b}
+	c, err := r.catalog()
+	if err != nil || len(r.b) == 0 {
+		return c, nil, err
+	}
+	n := r.u32()
+	if r.err == nil && int64(n)*digestSize > int64(len(r.b)) {
+		return catalog{}, nil, fmt.Errorf("registry: push/pull state claims %d ring digests in %d bytes", n, len(r.b))
+	}
+	digests := make([]ringDigest, 0, n)
+	for range n {
+		digests = append(digests, r.digest())
+	}
+	if r.err != nil {
+		return catalog{}, nil, fmt.Errorf("registry: push/pull state of %d bytes: %w", len(b), r.err)
+	}
+	return c, digests, nil
 }
 
 // catalogRequest asks a node for its catalog, saying where to send it: the requester
