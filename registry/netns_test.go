@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -422,6 +423,31 @@ func TestNetCut(t *testing.T) {
 			c.waitCalls(callsAfterHeal)
 			c.noFailedCalls("cut and heal", failsBefore)
 			c.noSlowCalls("after the heal", slowBefore)
+		})
+	}
+}
+
+// A provider process killed with SIGKILL, its host up: the kernel resets its
+// connections and its gossip stops. It leaves every other node's ring within the
+// preset's detection bound, and none of the consumer's idempotent calls fails.
+func TestNetKilledProvider(t *testing.T) {
+	for _, tc := range []struct {
+		preset Preset
+		long   bool
+	}{{Fast, false}, {LAN, true}} {
+		t.Run(tc.preset.String(), func(t *testing.T) {
+			if tc.long {
+				long(t)
+			}
+			c := startNet(t, tc.preset)
+			failsBefore := c.failCount()
+			if err := c.procs[2].Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			gone := c.waitGone(2, netBounds[tc.preset].detect)
+			t.Logf("preset %v: the killed provider left every ring %v after SIGKILL", tc.preset, gone.Round(time.Millisecond))
+			c.waitCalls(callsAfterHeal)
+			c.noFailedCalls("a provider killed", failsBefore)
 		})
 	}
 }
