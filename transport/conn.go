@@ -44,6 +44,8 @@ type Conn struct {
 	silence    silence      // the heartbeat's watch; the reaper's alone
 
 	flow flow // what the reader waits on before reading from a peer that costs too much
+
+	streams streamTable
 }
 
 func newConn(nc net.Conn, cfg *connConfig, disp *dispatcher, onClose func(*Conn)) *Conn {

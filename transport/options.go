@@ -127,6 +127,16 @@ type ConnOptions struct {
 	// else, for at most IdleTimeout, and is then closed with a logged reason. A body
 	// larger than the budget is read alone. Default DefaultMaxFrameMemory.
 	MaxFrameMemory int64
+
+	// MaxConnStreams bounds the streams open on one connection in each direction: a
+	// peer's opening request beyond it is answered SYSTEM_BUSY, and OpenStream
+	// fails with ErrTooManyRequests. Default DefaultMaxConnStreams.
+	MaxConnStreams int
+	// StreamWindow is the messages one side of a stream buffers before its consumer
+	// takes them, the credit it grants its peer: a stream holds at most this many
+	// received messages in each direction, and its producer waits beyond. Default
+	// DefaultStreamWindow; at most 1<<20.
+	StreamWindow int
 }
 
 // ClientOptions configures a Client. The zero value works.
@@ -189,8 +199,10 @@ type connConfig struct {
 	maxConnInflight int32
 	maxInflight     int64
 	maxUnread       int
-	frames          *byteBudget      // MaxFrameMemory, shared by the owner's connections
-	io              *ioCounters      // bytes read and written, for Stats
+	frames          *byteBudget // MaxFrameMemory, shared by the owner's connections
+	io              *ioCounters // bytes read and written, for Stats
+	maxStreams      int
+	streamWindow    int32
 	bodyRead        func(got, n int) // tests: called after each chunk of a large body
 	readerWaits     func(*Conn)      // tests: called when a reader stops reading
 }
@@ -228,6 +240,8 @@ func newConnConfig(o ConnOptions, permits permitDefaults) *connConfig {
 	cfg.maxUnread = orDefault(o.MaxUnreadOutput, DefaultMaxUnreadOutput)
 	cfg.frames = newByteBudget(orDefault(o.MaxFrameMemory, DefaultMaxFrameMemory))
 	cfg.io = new(ioCounters)
+	cfg.maxStreams = orDefault(o.MaxConnStreams, DefaultMaxConnStreams)
+	cfg.streamWindow = int32(min(orDefault(o.StreamWindow, DefaultStreamWindow), maxStreamWindow))
 	return cfg
 }
 
