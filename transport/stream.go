@@ -362,6 +362,11 @@ func wake(ch chan struct{}) {
 // finish ends the stream once, with the opener's response or why it failed, and
 // reports whether this call ended it. Messages not taken are dropped when it failed.
 func (s *Stream) finish(resp *Command, err error) bool {
+	if s.rctx != nil {
+		// The processor's context ends before Recv and Send report the end: a
+		// processor that stops on their error finds its context ended too.
+		s.rctx.end()
+	}
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
@@ -379,9 +384,6 @@ func (s *Stream) finish(resp *Command, err error) bool {
 	close(s.done)
 	if stop != nil {
 		stop()
-	}
-	if s.rctx != nil {
-		s.rctx.end() // the processor's context: it runs the AfterFuncs, outside mu
 	}
 	if s.opener {
 		s.c.streams.removeOut(s)
