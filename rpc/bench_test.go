@@ -21,6 +21,10 @@ const benchServerEnv = "RINGRPC_RPC_BENCH_SERVER"
 // RINGRPC_RPC_BENCH_PROFILE=provider.pprof go test -bench Hello ./rpc.
 const benchServerProfileEnv = "RINGRPC_RPC_BENCH_PROFILE"
 
+// benchAddrEnv names a provider started apart (with benchServerEnv=1), so that its
+// runtime can be traced alone: RINGRPC_RPC_BENCH_ADDR=127.0.0.1:port go test -bench Hello ./rpc.
+const benchAddrEnv = "RINGRPC_RPC_BENCH_ADDR"
+
 func init() {
 	if os.Getenv(benchServerEnv) == "1" {
 		s := NewServer(ServerOptions{Logger: quiet})
@@ -47,6 +51,9 @@ var benchProvider struct {
 
 func benchAddr(b *testing.B) string {
 	benchProvider.once.Do(func() {
+		if benchProvider.addr = os.Getenv(benchAddrEnv); benchProvider.addr != "" {
+			return
+		}
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), benchServerEnv+"=1")
 		stdin, _ := cmd.StdinPipe()

@@ -53,9 +53,12 @@ func putCall(c *Call) {
 	if cap(c.body) > 64<<10 {
 		c.body = make([]byte, 0, 256) // don't keep a one-off large buffer
 	}
+	clear(c.ext) // let go of the strings
 	ext, body, addrs := c.ext[:0], c.body[:0], c.addrs[:0]
-	clear(ext[:cap(ext)]) // let go of the strings
-	*c = Call{ext: ext, body: body, addrs: addrs}
+	// Cleared in place, then given its buffers back: a composite literal assigned
+	// whole is built on the stack and copied, which costs more for a struct this size.
+	*c = Call{}
+	c.ext, c.body, c.addrs = ext, body, addrs
 	callPool.Put(c)
 }
 

@@ -143,6 +143,7 @@ func (c *Client) Invoke(ctx context.Context, call *Call) (Decoder, error) {
 		d = newDecoder(call.resp.Body, call.m.resultsArray())
 		d.result = true
 		d.m = call.m
+		d.resp = call.resp // given back by Finish
 	}
 	putCall(call)
 	return d, err
@@ -176,7 +177,8 @@ func (c *Client) prepare(ctx context.Context, call *Call) error {
 		transport.Field{Key: headerTimeout, Value: timeout})
 	ext = putMetadata(ext, OutgoingMetadata(ctx))
 	call.ext = ext
-	call.cmd = transport.Command{Code: RequestCode, ExtFields: ext, Body: body}
+	call.cmd = transport.Command{} // cleared in place, then filled: cheaper than copying a literal
+	call.cmd.Code, call.cmd.ExtFields, call.cmd.Body = RequestCode, ext, body
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	json "github.com/goccy/go-json"
+
+	"github.com/ringrpc/ringrpc/transport"
 )
 
 // Decoder reads a call's arguments (a JSON array) or its results (the bare value for
@@ -28,6 +30,9 @@ type Decoder struct {
 	err    error
 	result bool        // decoding results, not arguments
 	m      *MethodDesc // for messages; may be nil
+	// resp is the response whose body data is, given back to the transport by
+	// Finish: what was decoded from it is a copy.
+	resp *transport.Command
 }
 
 // idle is handed out when there is no value to read. Every read of a reader with an
@@ -36,6 +41,12 @@ var idle = JSONReader{err: errors.New("no value to read")}
 
 func newDecoder(data []byte, array bool) Decoder {
 	return Decoder{data: data, r: JSONReader{data: data}, array: array}
+}
+
+// start readies a zero decoder for data, in place: a server call's decoder, whose
+// Call comes cleared from the pool.
+func (d *Decoder) start(data []byte, array bool) {
+	d.data, d.r.data, d.array = data, data, array
 }
 
 func (d *Decoder) failf(format string, args ...any) {
@@ -222,6 +233,10 @@ func (d *Decoder) short() bool {
 // first error as an *Error: CodeBadArguments for arguments, CodeInternal for results.
 func (d *Decoder) Finish() error {
 	err := d.finish()
+	if d.resp != nil { // decoded: what was read from the body is a copy
+		transport.Release(d.resp)
+		d.resp, d.data, d.r.data = nil, nil, nil
+	}
 	if err == nil {
 		return nil
 	}

@@ -117,6 +117,7 @@ func (f *Future[T]) decodeResp() (v T, err error) {
 	}()
 	d := newDecoder(f.resp.Body, f.m.resultsArray())
 	d.result, d.m = true, f.m
+	d.resp = f.resp // given back by the decode function's Finish
 	return f.decode(&d)
 }
 

@@ -28,7 +28,9 @@ type ServerOptions struct {
 	// QueueSize is how many calls wait for a worker before new ones are answered
 	// busy. Default transport.DefaultQueueSize.
 	QueueSize int
-	// Transport configures the connections.
+	// Transport configures the connections. The server's pools reuse the memory of
+	// requests once answered (transport.PoolOptions.ReuseRequests): Hooks in it must
+	// not keep a request, its fields or its body.
 	Transport transport.ServerOptions
 	// Logger receives handler panics, and is the default of Transport's Logger.
 	// Default: the logger given to SetFallbackLogger (a registry gives its own),
@@ -115,7 +117,9 @@ func NewServer(opts ServerOptions) *Server {
 	empty := map[string]*service{}
 	s.services.Store(&empty)
 	s.invoke = chain(append([]Interceptor(nil), opts.Interceptors...), s.call)
-	pool := transport.PoolOptions{Workers: opts.Workers, QueueSize: opts.QueueSize}
+	// The processors keep nothing of a request once they answered it: handlers get
+	// copies of what they read, so the transport may reuse the request's memory.
+	pool := transport.PoolOptions{Workers: opts.Workers, QueueSize: opts.QueueSize, ReuseRequests: true}
 	if pool.Workers <= 0 {
 		pool.Workers = DefaultWorkers
 	}
@@ -215,7 +219,7 @@ func (s *Server) givePools(svc *service) error {
 }
 
 func (o PoolOptions) transport() transport.PoolOptions {
-	return transport.PoolOptions{Workers: orDefault(o.Workers, DefaultWorkers), QueueSize: o.QueueSize}
+	return transport.PoolOptions{Workers: orDefault(o.Workers, DefaultWorkers), QueueSize: o.QueueSize, ReuseRequests: true}
 }
 
 // selectPool picks the pool of a request's service or method, on the connection's
@@ -335,7 +339,7 @@ func (s *Server) run(ctx context.Context, conn *transport.Conn, req *transport.C
 	call.server = true
 	call.peer = conn.Peer()
 	call.handler = m.handler
-	call.dec = newDecoder(req.Body, true)
+	call.dec.start(req.Body, true)
 	call.dec.m = m.desc
 	call.res.reset(call.body, m.desc.resultsArray())
 	call.res.describe(m.desc, true)
@@ -418,8 +422,9 @@ func (s *Server) call(ctx context.Context, call *Call) (err error) {
 func (s *Server) respond(conn *transport.Conn, req *transport.Command, call *Call, err error, out Metadata) {
 	// The pooled call's command serves as the response: WriteResponse encodes it
 	// before it returns, and the call is not reused before then.
-	call.cmd = transport.Command{Code: transport.CodeSuccess}
+	call.cmd = transport.Command{} // cleared in place, then filled: cheaper than copying a literal
 	resp := &call.cmd
+	resp.Code = transport.CodeSuccess
 	if err == nil {
 		body, encErr := call.res.finish()
 		call.body = body

@@ -103,8 +103,9 @@ func (t SerializeType) String() string {
 // the flag bits of the invocation mode, the language and the version when it encodes the
 // frame, so one request value may be sent many times and from many goroutines at once.
 //
-// A received command with a body of at most 64 bytes shares one allocation with fifteen
-// others: keeping it alive for long keeps 2.5 KiB, so copy what is needed out of it.
+// A received command shares its allocation with fifteen others, and a body of at most
+// 256 bytes shares one with the bodies received beside it: keeping a received command
+// alive for long keeps up to 5.5 KiB, so copy what is needed out of it.
 type Command struct {
 	// Code is the request code of a request or the response code of a response.
 	Code int32

@@ -357,11 +357,17 @@ func peek(br *bufio.Reader, n int) ([]byte, error) {
 	return b, err
 }
 
-// bigCommand returns a command with a body of n bytes, more than a slab's commands
-// hold. A body of up to 1 KiB shares the command's allocation: one allocation per frame
+// bigCommand returns a command with a body of n bytes (nil when n is 0), for what the
+// interner's slabs do not serve. A body of up to 1 KiB shares the command's allocation: one allocation per frame
 // instead of two.
 func bigCommand(n int) *Command {
 	switch {
+	case n == 0:
+		return new(Command)
+	case n <= 64:
+		p := new(commandBody64)
+		p.c.Body = p.b[:n:n]
+		return &p.c
 	case n <= 256:
 		p := new(commandBody256)
 		p.c.Body = p.b[:n:n]

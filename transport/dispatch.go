@@ -603,6 +603,9 @@ func (d *dispatcher) work(wp *workerPool, w *worker) {
 		// wakes sees the room both make.
 		d.end()
 		t.conn.answered(t.req)
+		if wp.opts.ReuseRequests {
+			giveBack(t.req)
+		}
 	}
 }
 

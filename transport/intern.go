@@ -1,5 +1,11 @@
 package transport
 
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
 // interner turns header bytes into strings, reusing the strings of values it has seen:
 // the same service, method and field names arrive in every request on a connection.
 // It also carves small received commands and their fields from slabs. It belongs to
@@ -13,14 +19,21 @@ type interner struct {
 	// slab is where the extFields of small headers are carved from: one allocation
 	// serves many headers, and a header kept alive keeps at most one slab.
 	slab []Field
-	// cmds is where commands with a body of at most 64 bytes are carved from, for the
-	// same reason: most requests and responses of an RPC are that small.
-	cmds []commandBody64
+	// cmds and bodies are where received commands and their small bodies are carved
+	// from, for the same reason: most requests and responses of an RPC are small. A
+	// body takes only its own size (rounded to a word), not a fixed room.
+	cmds   []Command
+	bodies []byte
+	// next is a command given back (Release, PoolOptions.ReuseRequests), taken for
+	// the frame being read.
+	next *Command
 }
 
 const (
 	slabFields   = 64
-	slabCommands = 16 // 2.5 KiB: what one command kept alive can keep
+	slabCommands = 16   // 1.5 KiB
+	slabBodies   = 4096 // with the commands' slab, what one command kept alive can keep
+	smallBody    = 256  // larger bodies are allocated alone
 )
 
 const (
@@ -67,6 +80,12 @@ func (in *interner) fields(fs []Field) Fields {
 	if in == nil || n > slabFields/8 {
 		return append(make(Fields, 0, n), fs...)
 	}
+	if r := in.reusable(); r != nil && cap(r.ExtFields) >= n {
+		f := r.ExtFields[:n]
+		r.ExtFields = nil // taken: the command may go on to take a body
+		copy(f, fs)
+		return f
+	}
 	if len(in.slab) < n {
 		in.slab = make([]Field, slabFields)
 	}
@@ -76,25 +95,89 @@ func (in *interner) fields(fs []Field) Fields {
 	return f
 }
 
-// command returns a command with a body of n bytes (nil when n is 0). Commands with a
-// body of at most 64 bytes are carved from the slab, or allocated alone by a nil
-// interner; larger ones are left to bigCommand.
+// command returns a command with a body of n bytes (nil when n is 0). Commands, and
+// bodies of at most smallBody bytes, are carved from the slabs; a nil interner, or a
+// larger body, is left to bigCommand.
 func (in *interner) command(n int) *Command {
-	var p *commandBody64
-	switch {
-	case n > len(p.b):
+	if in == nil || n > smallBody {
 		return bigCommand(n)
-	case in == nil:
-		p = new(commandBody64)
-	default:
-		if len(in.cmds) == 0 {
-			in.cmds = make([]commandBody64, slabCommands)
+	}
+	if c := in.reusable(); c != nil {
+		in.next = nil
+		if n > 0 && cap(c.Body) >= n {
+			c.Body = c.Body[:n]
+			return c
 		}
-		p = &in.cmds[0]
-		in.cmds = in.cmds[1:]
+		c.Body = nil
+		return in.carveBody(c, n)
 	}
+	if len(in.cmds) == 0 {
+		in.cmds = make([]Command, slabCommands)
+	}
+	c := &in.cmds[0]
+	in.cmds = in.cmds[1:]
+	return in.carveBody(c, n)
+}
+
+// carveBody gives c a body of n bytes from the slab.
+func (in *interner) carveBody(c *Command, n int) *Command {
 	if n > 0 {
-		p.c.Body = p.b[:n:n]
+		room := (n + 7) &^ 7
+		if len(in.bodies) < room {
+			in.bodies = make([]byte, slabBodies)
+		}
+		c.Body = in.bodies[:n:n]
+		in.bodies = in.bodies[room:]
 	}
-	return &p.c
+	return c
+}
+
+// givenBack holds commands given back (Release, PoolOptions.ReuseRequests), for the
+// readers to read new frames into. A sync.Pool, so that the garbage collector takes
+// what stays unused; readers look in it only once something was given back.
+var (
+	givenBack sync.Pool
+	reuseOn   atomic.Bool
+)
+
+// reusable returns the command given back that this reader reads its next frame
+// into, or nil.
+func (in *interner) reusable() *Command {
+	if in.next == nil && reuseOn.Load() {
+		in.next, _ = givenBack.Get().(*Command)
+	}
+	return in.next
+}
+
+// Release gives cmd, a command received from a peer, back to the transport, which
+// reads later frames into its memory: once nothing is kept of it, not the command, its
+// ExtFields or its Body (strings taken from them are safe). It spares the garbage
+// collector most of what a small command costs. Releasing a command still in use, or
+// twice, corrupts what it holds.
+func Release(cmd *Command) { giveBack(cmd) }
+
+// poisonReused, in tests, overwrites what a request given back held, so that code
+// that kept it sees garbage, and fails, instead of a later request's data.
+var poisonReused = testing.Testing()
+
+// giveBack lets readers reuse cmd, a command nothing keeps. Commands with a body
+// larger than smallBody are left to the garbage collector: their bodies were not
+// carved, and may be charged to MaxFrameMemory.
+func giveBack(cmd *Command) {
+	if cap(cmd.Body) > smallBody || cap(cmd.ExtFields) > slabFields/8 {
+		return
+	}
+	body, ext := cmd.Body[:cap(cmd.Body)], cmd.ExtFields[:cap(cmd.ExtFields)]
+	if poisonReused {
+		for i := range body {
+			body[i] = 0xEE
+		}
+	}
+	clear(ext) // let go of the strings: whoever kept the fields finds them empty
+	*cmd = Command{}
+	cmd.Body, cmd.ExtFields = body[:0], ext[:0]
+	givenBack.Put(cmd)
+	if !reuseOn.Load() {
+		reuseOn.Store(true)
+	}
 }

@@ -73,7 +73,7 @@ func TestInternerCommandSlab(t *testing.T) {
 	var in interner
 	mark := make(map[*Command]byte) // what each command's body was filled with
 	for i := range 3 * slabCommands {
-		for k, n := range []int{0, 1, 64, 65, 1000} {
+		for k, n := range []int{0, 1, 7, 64, 65, smallBody, smallBody + 1, 1000} {
 			c := in.command(n)
 			if _, dup := mark[c]; dup {
 				t.Fatalf("command %p handed out twice", c)
@@ -81,7 +81,7 @@ func TestInternerCommandSlab(t *testing.T) {
 			if len(c.Body) != n || cap(c.Body) != n || (n == 0) != (c.Body == nil) {
 				t.Fatalf("body of %d: len %d cap %d nil %v", n, len(c.Body), cap(c.Body), c.Body == nil)
 			}
-			mark[c] = byte(i*5 + k)
+			mark[c] = byte(i*8 + k)
 			for j := range c.Body {
 				c.Body[j] = mark[c]
 			}

@@ -174,6 +174,14 @@ type PoolOptions struct {
 	// does a panic, which is logged. NewPool ignores it. Default: the processor's own
 	// workers run every request.
 	Select func(req *Command) *Pool
+
+	// ReuseRequests says that the pool's processor, and the Hooks, keep nothing of a
+	// request once Process returned: not the command, its ExtFields or its Body (strings
+	// taken from them are safe). The transport then reuses the memory of small requests
+	// for later ones, which spares the garbage collector most of what a request costs.
+	// A processor that answers later with WriteResponse must leave it false. rpc.Server
+	// sets it. Default false.
+	ReuseRequests bool
 }
 
 // connConfig is the resolved, immutable configuration shared by an owner's connections.

@@ -380,17 +380,22 @@ func TestFrameMemoryBudget(t *testing.T) {
 func TestReaderWakesWithServerWideRoom(t *testing.T) {
 	var mu sync.Mutex
 	gates := map[string]chan struct{}{}
+	open := false // the test ended: every gate, also one made later, is open
 	gate := func(k string) chan struct{} {
 		mu.Lock()
 		defer mu.Unlock()
 		if gates[k] == nil {
 			gates[k] = make(chan struct{})
+			if open {
+				close(gates[k])
+			}
 		}
 		return gates[k]
 	}
 	defer func() {
 		mu.Lock()
 		defer mu.Unlock()
+		open = true
 		for _, ch := range gates {
 			select {
 			case <-ch:

@@ -45,6 +45,10 @@ func (r result) line() string {
 
 func (r result) ratio() float64 { return float64(r.loaded.p99) / float64(max(r.base.p99, 1)) }
 
+// providerGodebugEnv is GODEBUG for the provider alone, to see its runtime apart from
+// the others': OVERLOAD_PROVIDER_GODEBUG=schedtrace=500 make bench-overload.
+const providerGodebugEnv = "OVERLOAD_PROVIDER_GODEBUG"
+
 // child is a process of this program in another role.
 type child struct {
 	cmd   *exec.Cmd
@@ -55,6 +59,9 @@ type child struct {
 func start(args ...string) (*child, error) {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, " "))
+	if d := os.Getenv(providerGodebugEnv); d != "" && args[1] == "provider" {
+		cmd.Env = append(cmd.Env, "GODEBUG="+d)
+	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
