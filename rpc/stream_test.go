@@ -547,11 +547,14 @@ func TestStreamMethodCalledUnary(t *testing.T) {
 }
 
 // TestManyStreamsOneConnection opens streams concurrently on one connection, all open
-// at once, each with its own order.
+// at once, each with its own order. Both sides allow that many streams: by default a
+// connection takes 1000.
 func TestManyStreamsOneConnection(t *testing.T) {
 	n := manyStreams
-	_, f, addr := startFeed(t, ServerOptions{})
-	fc, c := newFeedClient(t, addr, ClientOptions{Transport: transport.ClientOptions{ConnOptions: transport.ConnOptions{StreamWindow: 4}}})
+	limits := transport.ConnOptions{MaxConnStreams: n, MaxStreams: n}
+	_, f, addr := startFeed(t, ServerOptions{Transport: transport.ServerOptions{ConnOptions: limits}})
+	limits.StreamWindow = 4
+	fc, c := newFeedClient(t, addr, ClientOptions{Transport: transport.ClientOptions{ConnOptions: limits}})
 	var wg sync.WaitGroup
 	release := make(chan struct{})
 	var opened sync.WaitGroup

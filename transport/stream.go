@@ -47,8 +47,10 @@ type Stream struct {
 	recvWake chan struct{} // a token: the receiver looks again
 	sendWake chan struct{} // a token: the sender looks again
 
+	mem *streamMemory // MaxStreamMemory, which the messages in inbox hold
+
 	mu       sync.Mutex
-	inbox    []*Command // messages arrived and not taken
+	inbox    []streamMsg // messages arrived and not taken
 	head     int
 	recvSeq  int64
 	granted  int32 // messages the peer may still send
@@ -68,14 +70,22 @@ type Stream struct {
 	fields  [3]Field
 	num     [2][20]byte
 
-	cl   *call       // opener: the opening request's pending call
-	rctx *requestCtx // acceptor: the processor's context
-	req  *Command    // acceptor: the opening request
+	cl         *call       // opener: the opening request's pending call
+	rctx       *requestCtx // acceptor: the processor's context
+	req        *Command    // acceptor: the opening request
+	openCharge int64       // acceptor: what req's body holds of MaxFrameMemory
+}
+
+// streamMsg is a message received and not yet taken, with what it holds of
+// MaxStreamMemory.
+type streamMsg struct {
+	body   []byte
+	charge int64
 }
 
 func newStream(c *Conn, opener bool, window int32) *Stream {
 	return &Stream{
-		c: c, opener: opener, window: window, granted: window,
+		c: c, opener: opener, window: window, granted: window, mem: &c.cfg.streams.mem,
 		ready: make(chan struct{}), done: make(chan struct{}),
 		recvWake: make(chan struct{}, 1), sendWake: make(chan struct{}, 1),
 	}
@@ -132,9 +142,11 @@ func (s *Stream) Recv() ([]byte, error) {
 			return nil, err
 		}
 		if s.head < len(s.inbox) {
-			body := s.takeLocked()
+			m := s.takeLocked()
 			grant := s.grantLocked()
 			s.mu.Unlock()
+			s.mem.give(m.charge)
+			body := m.body
 			if grant > 0 {
 				s.sendCredit(grant)
 			}
@@ -153,14 +165,37 @@ func (s *Stream) Recv() ([]byte, error) {
 }
 
 // takeLocked takes the oldest message. mu is held and one is there.
-func (s *Stream) takeLocked() []byte {
-	cmd := s.inbox[s.head]
-	s.inbox[s.head] = nil
+func (s *Stream) takeLocked() streamMsg {
+	m := s.inbox[s.head]
+	s.inbox[s.head] = streamMsg{}
 	s.head++
 	if s.head == len(s.inbox) {
 		s.inbox, s.head = s.inbox[:0], 0
 	}
-	return cmd.Body
+	return m
+}
+
+// dropLocked lets go of the messages not taken, and returns what they held of
+// MaxStreamMemory. mu is held.
+func (s *Stream) dropLocked() int64 {
+	var n int64
+	for _, m := range s.inbox[s.head:] {
+		n += m.charge
+	}
+	clear(s.inbox)
+	s.inbox, s.head = nil, 0
+	return n
+}
+
+// drop lets go of the messages not taken, once the stream ended.
+func (s *Stream) drop() {
+	s.mu.Lock()
+	n := int64(0)
+	if s.ended {
+		n = s.dropLocked()
+	}
+	s.mu.Unlock()
+	s.mem.give(n)
 }
 
 // grantLocked counts a message taken and returns the credit to grant now: half the
@@ -238,10 +273,14 @@ func (s *Stream) CloseSend() error {
 }
 
 // Close ends the stream on the opener's side, if it has not ended, and tells the
-// acceptor, whose processor's context ends. It does nothing on the acceptor's side.
+// acceptor, whose processor's context ends. It lets go of the messages not taken,
+// which count toward MaxStreamMemory until then: an opener closes every stream it
+// opened once done with it, even after its end. It does nothing on the acceptor's
+// side, whose messages go when its processor returns.
 func (s *Stream) Close() {
 	if s.opener {
 		s.cancel(errStreamClosed, true)
+		s.drop()
 	}
 }
 
@@ -249,6 +288,7 @@ func (s *Stream) Close() {
 func (s *Stream) CloseWithError(err error) {
 	if s.opener {
 		s.cancel(err, true)
+		s.drop()
 	}
 }
 
@@ -297,11 +337,18 @@ func (s *Stream) numString(i int, n int64) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
-// receive applies a frame of the peer's. It returns an error when the frame breaks
-// the protocol: the stream then fails with it.
-func (s *Stream) receive(f streamFrame, cmd *Command) error {
+// receive applies a frame of the peer's, whose message holds charge of
+// MaxStreamMemory: the stream keeps the message, or gives the charge back. It returns
+// an error when the frame breaks the protocol: the stream then fails with it.
+func (s *Stream) receive(f streamFrame, cmd *Command, charge int64) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	kept := false
+	defer func() {
+		s.mu.Unlock()
+		if !kept {
+			s.mem.give(charge)
+		}
+	}()
 	if s.ended {
 		return nil
 	}
@@ -318,7 +365,11 @@ func (s *Stream) receive(f streamFrame, cmd *Command) error {
 			return err
 		}
 		s.recvSeq, s.granted = f.seq, s.granted-1
-		s.inbox = append(s.inbox, cmd)
+		s.inbox = append(s.inbox, streamMsg{cmd.Body, charge})
+		// A small body shares its command's allocation: what the header pointed to
+		// (the reader's slab of fields) must not stay alive with it.
+		cmd.ExtFields, cmd.Remark = nil, ""
+		kept = true
 		wake(s.recvWake)
 	}
 	if f.end() && !s.opener {
@@ -373,20 +424,21 @@ func (s *Stream) finish(resp *Command, err error) bool {
 		return false
 	}
 	s.ended, s.resp, s.err = true, resp, err
+	var dropped int64
 	if err != nil {
-		clear(s.inbox)
-		s.inbox, s.head = nil, 0
+		dropped = s.dropLocked()
 	}
 	s.markReadyLocked()
 	stop := s.stop
 	s.stop = nil
 	s.mu.Unlock()
+	s.mem.give(dropped)
 	close(s.done)
 	if stop != nil {
 		stop()
 	}
 	if s.opener {
-		s.c.streams.removeOut(s)
+		s.c.streams.removeOut(s, s.c.cfg.streams)
 	}
 	return true
 }

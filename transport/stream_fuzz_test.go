@@ -26,7 +26,8 @@ func FuzzStreamFrame(f *testing.F) {
 	f.Add(seed(&Command{Code: codeStreamUp, ExtFields: Fields{{fieldStreamID, "-1"}, {fieldStreamSeq, "0"}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		const window = 4
-		s := newStream(&Conn{addr: "fuzz"}, false, window)
+		c := &Conn{addr: "fuzz", cfg: newConnConfig(ConnOptions{}, serverPermits)}
+		s := newStream(c, false, window)
 		for len(b) > 0 {
 			cmd, n, err := ParseFrame(b, 1<<20)
 			if err != nil {
@@ -51,13 +52,25 @@ func FuzzStreamFrame(f *testing.F) {
 			if fr.id != 7 || s.ended {
 				continue
 			}
-			if err := s.receive(fr, cmd); err != nil {
+			charge := int64(0)
+			if len(cmd.Body) > 0 {
+				charge = streamCharge(len(cmd.Body))
+				c.cfg.streams.mem.used.Add(charge) // as the reader takes it
+			}
+			if err := s.receive(fr, cmd, charge); err != nil {
 				s.mu.Lock()
 				s.ended = true // as finish would, without a connection to tell
 				s.mu.Unlock()
 			}
 			if held := len(s.inbox) - s.head; held > window {
 				t.Fatalf("the stream holds %d messages, more than its window of %d", held, window)
+			}
+			var charged int64
+			for _, m := range s.inbox[s.head:] {
+				charged += m.charge
+			}
+			if used := c.cfg.streams.mem.used.Load(); used != charged {
+				t.Fatalf("the stream's messages hold %d bytes of MaxStreamMemory, the budget counts %d", charged, used)
 			}
 		}
 	})

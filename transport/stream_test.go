@@ -1,10 +1,14 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -112,7 +116,8 @@ func TestStreamLimits(t *testing.T) {
 }
 
 // TestStreamProtocolViolation: a message beyond the credit, or out of order, ends the
-// acceptor's side of that stream only.
+// acceptor's side of that stream only. The processor takes no message, so that no
+// grant of its own makes room for the fifth.
 func TestStreamProtocolViolation(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -122,9 +127,16 @@ func TestStreamProtocolViolation(t *testing.T) {
 		{"beyond the credit", []int{1, 2, 3, 4, 5}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, addr, ended := startStreamServer(t, ServerOptions{ConnOptions: ConnOptions{StreamWindow: 4}})
+			ended := make(chan error, 1)
+			_, addr := startServer(t, ServerOptions{ConnOptions: ConnOptions{StreamWindow: 4}}, func(s *Server) {
+				must(t, s.RegisterProcessor(codeStreamIdle, ProcessorFunc(func(ctx context.Context, conn *Conn, req *Command) (*Command, error) {
+					_, err := idleStream(ctx, conn, req)
+					ended <- err
+					return nil, err
+				}), PoolOptions{}))
+			})
 			nc := rawDial(t, addr)
-			open := NewRequest(codeStreamEcho, Fields{{fieldStreamWindow, "100"}}, nil)
+			open := NewRequest(codeStreamIdle, Fields{{fieldStreamWindow, "100"}}, nil)
 			open.Opaque, open.Flag = 1, flagStream
 			b, _ := AppendFrame(nil, open, SerializeRocketMQ)
 			if _, err := nc.Write(b); err != nil {
@@ -207,4 +219,163 @@ func waitUntil(t testing.TB, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestStreamOwnerLimit: MaxStreams bounds the streams open on all of a server's
+// connections together; one beyond is refused SYSTEM_BUSY before any frame of it, and
+// room comes back as streams end. The opener's side counts its own the same way.
+func TestStreamOwnerLimit(t *testing.T) {
+	_, addr, ended := startStreamServer(t, ServerOptions{ConnOptions: ConnOptions{MaxStreams: 3}})
+	var conns []*Conn
+	for range 2 {
+		cl := newTestClient(t, ClientOptions{})
+		conn, err := cl.Conn(context.Background(), addr)
+		must(t, err)
+		conns = append(conns, conn)
+	}
+	open := func(conn *Conn) *Stream {
+		st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+		must(t, err)
+		<-st.Ready()
+		return st
+	}
+	var running []*Stream
+	for _, conn := range []*Conn{conns[0], conns[0], conns[1]} {
+		st := open(conn)
+		if !st.Accepted() {
+			t.Fatalf("stream %d of 3 refused: %v", len(running)+1, st.Response())
+		}
+		running = append(running, st)
+	}
+	refused := open(conns[1])
+	resp := refused.Response()
+	if refused.Accepted() || resp == nil || resp.Code != CodeSystemBusy || !strings.Contains(resp.Remark, "MaxStreams") {
+		t.Fatalf("a fourth stream on the server: accepted %v, response %v", refused.Accepted(), resp)
+	}
+	running[0].Close()
+	waitFor(t, ended, "the closed stream's processor")
+	waitUntil(t, func() bool { return conns[0].OpenStreams() == 1 })
+	again := open(conns[1])
+	if !again.Accepted() {
+		t.Fatalf("a stream once one ended: %v", again.Response())
+	}
+	again.Close()
+	for _, st := range running[1:] {
+		st.Close()
+	}
+
+	// The opener's side: two servers, one client allowed two streams in all.
+	_, addr2, _ := startStreamServer(t, ServerOptions{})
+	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{MaxStreams: 2}})
+	var mine []*Stream
+	for _, a := range []string{addr, addr2} {
+		conn, err := cl.Conn(context.Background(), a)
+		must(t, err)
+		st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+		must(t, err)
+		mine = append(mine, st)
+	}
+	conn, err := cl.Conn(context.Background(), addr2)
+	must(t, err)
+	if _, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil)); !errors.Is(err, ErrTooManyRequests) || !strings.Contains(err.Error(), "MaxStreams") {
+		t.Fatalf("a third stream from the client: %v", err)
+	}
+	mine[0].Close()
+	st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+	must(t, err)
+	st.Close()
+	mine[1].Close()
+}
+
+// TestStreamMemoryBound: messages that no consumer takes hold at most MaxStreamMemory,
+// on the acceptor's side and on the opener's: the connection's reader stops reading,
+// the producers wait, and all flows once the consumers take their messages. Every byte
+// is given back in the end.
+func TestStreamMemoryBound(t *testing.T) {
+	const (
+		budget  = 64 << 10
+		streams = 4
+		msgs    = 64
+		size    = 4 << 10
+	)
+	gate := make(chan struct{})
+	var acceptorWaits, openerWaits atomic.Int32
+	// A processor that takes nothing until the gate opens, then takes everything and
+	// sends as much back.
+	hold := ProcessorFunc(func(ctx context.Context, conn *Conn, req *Command) (*Command, error) {
+		st := conn.InboundStream(req)
+		<-gate
+		n := 0
+		for {
+			body, err := st.Recv()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			n++
+			if err := st.Send(body); err != nil {
+				return nil, err
+			}
+		}
+		return NewResponse(req, CodeSuccess, strconv.Itoa(n)), nil
+	})
+	s, addr := startServer(t, ServerOptions{ConnOptions: ConnOptions{MaxStreamMemory: budget}}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeStreamEcho, hold, PoolOptions{}))
+		s.cfg.streamMemWaits = func(*Conn) { acceptorWaits.Add(1) }
+	})
+	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{MaxStreamMemory: budget}})
+	cl.cfg.streamMemWaits = func(*Conn) { openerWaits.Add(1) }
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	body := bytes.Repeat([]byte{'m'}, size)
+	var sts []*Stream
+	var wg sync.WaitGroup
+	for range streams {
+		st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+		must(t, err)
+		sts = append(sts, st)
+		wg.Go(func() {
+			for range msgs {
+				if st.Send(body) != nil {
+					return
+				}
+			}
+			st.CloseSend()
+		})
+	}
+	// The producers have credit for every message (a window of 64 each): only the
+	// budget stops the acceptor from holding them all, by stopping its reader.
+	waitUntil(t, func() bool { return acceptorWaits.Load() > 0 })
+	if used, max := s.cfg.streams.mem.used.Load(), int64(budget); used > max || used < max-streamCharge(size) {
+		t.Fatalf("the acceptor holds %d bytes of messages, want the budget of %d", used, max)
+	}
+	// The acceptor's processors echo everything; the opener takes nothing yet.
+	close(gate)
+	waitUntil(t, func() bool { return openerWaits.Load() > 0 })
+	if used := cl.cfg.streams.mem.used.Load(); used > budget {
+		t.Fatalf("the opener holds %d bytes of messages, more than the budget of %d", used, budget)
+	}
+	var got sync.WaitGroup
+	for _, st := range sts {
+		got.Go(func() {
+			n := 0
+			for {
+				if _, err := st.Recv(); err != nil {
+					if err != io.EOF || n != msgs || st.Response().Remark != strconv.Itoa(msgs) {
+						t.Errorf("stream %d: %d messages back, then %v, %v", st.ID(), n, err, st.Response())
+					}
+					return
+				}
+				n++
+			}
+		})
+	}
+	got.Wait()
+	wg.Wait()
+	for _, st := range sts {
+		st.Close()
+	}
+	waitUntil(t, func() bool { return s.cfg.streams.mem.used.Load() == 0 && cl.cfg.streams.mem.used.Load() == 0 })
 }

@@ -1,23 +1,172 @@
 package transport
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
-// Defaults of the stream options.
+// Defaults of the stream options. With them a stream a peer opens costs its
+// acceptor about 8 KiB while it waits (its processor's goroutine, the stream, its
+// context), so a Server's streams hold at most about 80 MiB, plus 64 MiB of messages
+// not yet taken, however many peers open them (docs/OPERATIONS.md, "Streams").
 const (
 	// DefaultMaxConnStreams bounds the streams open on one connection, in each
-	// direction.
-	DefaultMaxConnStreams = 10000
+	// direction: ten times the 100 that HTTP/2 asks a peer to allow at least.
+	DefaultMaxConnStreams = 1000
+	// DefaultMaxStreams bounds the streams open on all the connections of a Server
+	// or Client, in each direction.
+	DefaultMaxStreams = 10000
+	// DefaultMaxStreamMemory bounds the bytes of stream messages received and not yet
+	// taken, for a whole Server or Client.
+	DefaultMaxStreamMemory = 64 << 20
 	// DefaultStreamWindow is the messages a side of a stream buffers before its
 	// consumer takes them: the credit it grants its peer.
 	DefaultStreamWindow = 64
 )
+
+// streamLimits is what an owner's streams may hold in all: MaxStreams in each
+// direction, and MaxStreamMemory of messages not yet taken.
+type streamLimits struct {
+	max     int
+	in, out atomic.Int64 // streams open, opened by peers and by this side
+	mem     streamMemory
+}
+
+func newStreamLimits(max int, mem int64) *streamLimits {
+	l := &streamLimits{max: max}
+	l.mem.max = mem
+	return l
+}
+
+// enter counts a stream in n unless max are open.
+func (l *streamLimits) enter(n *atomic.Int64) bool {
+	if n.Add(1) > int64(l.max) {
+		n.Add(-1)
+		return false
+	}
+	return true
+}
+
+// streamMemory is MaxStreamMemory: the bytes of the messages an owner's streams
+// received and their consumers have not taken. A connection's reader takes a
+// message's charge before it reads its body, waiting for room, and the consumer gives
+// it back as it takes the message. Taking and giving are atomic adds unless a reader
+// waits.
+type streamMemory struct {
+	max     int64
+	used    atomic.Int64
+	waiting atomic.Int32
+	mu      sync.Mutex
+	freed   chan struct{} // closed by the next give while a reader waits; guarded by mu
+}
+
+// take takes n bytes, or the whole budget when n exceeds it, and returns what it
+// took. It waits for room at most limit, or until done closes.
+func (m *streamMemory) take(n int64, limit time.Duration, done <-chan struct{}) (int64, error) {
+	n = min(n, m.max)
+	if m.used.Add(n) <= m.max {
+		return n, nil
+	}
+	m.used.Add(-n)
+	var t *time.Timer
+	for {
+		m.waiting.Add(1)
+		m.mu.Lock()
+		if m.freed == nil {
+			m.freed = make(chan struct{})
+		}
+		freed := m.freed
+		m.mu.Unlock()
+		if m.used.Add(n) <= m.max {
+			m.waiting.Add(-1)
+			return n, nil
+		}
+		m.used.Add(-n)
+		if t == nil {
+			t = time.NewTimer(limit)
+			defer t.Stop()
+		}
+		select {
+		case <-freed:
+		case <-t.C:
+			m.waiting.Add(-1)
+			return 0, fmt.Errorf("transport: no room for a stream message of %d bytes within %v: stream messages not yet taken hold %d bytes (transport.ConnOptions.MaxStreamMemory): raise it, or have the streams' consumers take their messages", n, limit, m.max)
+		case <-done:
+			m.waiting.Add(-1)
+			return 0, ErrClosed
+		}
+		m.waiting.Add(-1)
+	}
+}
+
+// give gives back n bytes taken, and wakes the readers that wait.
+func (m *streamMemory) give(n int64) {
+	if n == 0 {
+		return
+	}
+	m.used.Add(-n)
+	if m.waiting.Load() == 0 {
+		return
+	}
+	m.mu.Lock()
+	freed := m.freed
+	m.freed = nil
+	m.mu.Unlock()
+	if freed != nil {
+		close(freed)
+	}
+}
+
+// streamCharge is what a received message of n bytes costs while it waits for its
+// consumer: its command and body, which a stream's message has to itself (it is read
+// without the reader's slabs, so that a message kept keeps nothing else), rounded up
+// as the allocator rounds, and its place in the stream's inbox.
+func streamCharge(n int) int64 {
+	const slot = int64(unsafe.Sizeof(streamMsg{}))
+	switch {
+	case n <= 64:
+		return int64(unsafe.Sizeof(commandBody64{})) + slot
+	case n <= 256:
+		return int64(unsafe.Sizeof(commandBody256{})) + slot
+	case n <= 1024:
+		return int64(unsafe.Sizeof(commandBody1K{})) + slot
+	}
+	return int64(unsafe.Sizeof(Command{})) + int64(n) + int64(n)/8 + slot
+}
+
+// isStreamMessage reports whether a frame with header hdr and a body of n bytes
+// carries a message of a stream: MaxStreamMemory pays for it.
+func isStreamMessage(hdr *Command, n int) bool {
+	return n > 0 && isStreamFrame(hdr.Code) && !hdr.IsResponse()
+}
+
+// readStreamMessage reads the body of a stream message, charged to MaxStreamMemory,
+// and returns it with its charge. The reader waits for room first, reading nothing
+// else: a peer cannot make its streams hold more than the budget.
+func (c *Conn) readStreamMessage(br *bufio.Reader, hdr *Command, n int) (*Command, int64, error) {
+	mem := &c.cfg.streams.mem
+	charge := streamCharge(n)
+	if m := c.cfg.streamMemWaits; m != nil && mem.used.Load()+charge > mem.max {
+		m(c)
+	}
+	charged, err := mem.take(charge, c.cfg.idle, c.closingCh)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", errNoFrameMemory, err)
+	}
+	cmd, err := c.readBody(br, hdr, n, nil)
+	if err != nil {
+		mem.give(charged)
+		return nil, 0, err
+	}
+	return cmd, charged, nil
+}
 
 // streamTable holds a connection's open streams: those this side opened (out) and
 // those its peer opened (in), by id. Ids are the opening requests' opaques, which each
@@ -29,31 +178,36 @@ type streamTable struct {
 	closed bool // the reader exited: no inbound stream is added
 }
 
-// addOut adds s, which this side opens, unless max are open.
-func (t *streamTable) addOut(s *Stream, max int) bool {
+// addOut adds s, which this side opens, unless max are open on the connection or
+// l.max on all the owner's; it returns the limit that refused it.
+func (t *streamTable) addOut(s *Stream, max int, l *streamLimits) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.out) >= max {
-		return false
+		return fmt.Errorf("%w: %d streams are open on the connection to %s (transport.ConnOptions.MaxConnStreams): end some, or raise it", ErrTooManyRequests, max, s.c.addr)
+	}
+	if !l.enter(&l.out) {
+		return fmt.Errorf("%w: %d streams are open on all connections (transport.ConnOptions.MaxStreams): end some, or raise it", ErrTooManyRequests, l.max)
 	}
 	if t.out == nil {
 		t.out = make(map[int32]*Stream)
 	}
 	t.out[s.id] = s
-	return true
+	return nil
 }
 
-func (t *streamTable) removeOut(s *Stream) {
+func (t *streamTable) removeOut(s *Stream, l *streamLimits) {
 	t.mu.Lock()
 	if t.out[s.id] == s {
 		delete(t.out, s.id)
+		l.out.Add(-1)
 	}
 	t.mu.Unlock()
 }
 
-// addIn adds s, opened by the peer; when it cannot, it returns the refusal's code
-// and text.
-func (t *streamTable) addIn(s *Stream, max int) (int32, string) {
+// addIn adds s, opened by the peer, unless max are open on the connection or l.max
+// on all the owner's; when it cannot, it returns the refusal's code and text.
+func (t *streamTable) addIn(s *Stream, max int, l *streamLimits) (int32, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
@@ -63,6 +217,8 @@ func (t *streamTable) addIn(s *Stream, max int) (int32, string) {
 		return CodeSystemBusy, fmt.Sprintf("[OVERLOAD]system busy: %d streams are open on this connection (transport.ConnOptions.MaxConnStreams)", max)
 	case t.in[s.id] != nil:
 		return CodeSystemError, fmt.Sprintf("stream %d is already open on this connection: a stream's opening request needs an opaque of its own", s.id)
+	case !l.enter(&l.in):
+		return CodeSystemBusy, fmt.Sprintf("[OVERLOAD]system busy: %d streams are open on all this peer's connections (transport.ConnOptions.MaxStreams)", l.max)
 	}
 	if t.in == nil {
 		t.in = make(map[int32]*Stream)
@@ -71,10 +227,11 @@ func (t *streamTable) addIn(s *Stream, max int) (int32, string) {
 	return CodeSuccess, ""
 }
 
-func (t *streamTable) removeIn(s *Stream) {
+func (t *streamTable) removeIn(s *Stream, l *streamLimits) {
 	t.mu.Lock()
 	if t.in[s.id] == s {
 		delete(t.in, s.id)
+		l.in.Add(-1)
 	}
 	t.mu.Unlock()
 }
@@ -137,8 +294,7 @@ func (c *Conn) OpenStream(ctx context.Context, req *Command) (*Stream, error) {
 		return nil, err
 	}
 	s.setID(s.cl.opaque)
-	if !c.streams.addOut(s, c.cfg.maxStreams) {
-		err := fmt.Errorf("%w: %d streams are open on the connection to %s (transport.ConnOptions.MaxConnStreams): end some, or raise it", ErrTooManyRequests, c.cfg.maxStreams, c.addr)
+	if err := c.streams.addOut(s, c.cfg.maxStreams, c.cfg.streams); err != nil {
 		return nil, s.abandon(err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -211,26 +367,35 @@ func (c *Conn) acceptStream(req *Command) (*Stream, *Command) {
 	s.rctx = new(requestCtx)
 	s.ctx = s.rctx
 	s.markReadyLocked()
-	if code, refusal := c.streams.addIn(s, c.cfg.maxStreams); code != CodeSuccess {
+	if code, refusal := c.streams.addIn(s, c.cfg.maxStreams, c.cfg.streams); code != CodeSuccess {
 		return nil, NewResponse(req, code, refusal)
 	}
 	return s, nil
 }
 
-// streamFrame applies a stream frame, in the reader: frames of one stream are taken
-// in the order they came, without a worker.
+// streamFrame applies a stream frame that carries no message, in the reader.
 func (c *Conn) streamFrame(req *Command) {
-	defer c.answered(req)
+	c.streamMessage(req, 0)
+	c.answered(req)
+}
+
+// streamMessage applies a stream frame, in the reader: frames of one stream are taken
+// in the order they came, without a worker. charge is what its message took of
+// MaxStreamMemory: the stream keeps it until its consumer takes the message, and
+// gives it back at once when it drops the frame.
+func (c *Conn) streamMessage(req *Command, charge int64) {
 	f, err := parseStreamFrame(req)
 	if err != nil {
+		c.cfg.streams.mem.give(charge)
 		c.cfg.log.Warn("transport: dropping a malformed stream frame", "peer", c.addr, "err", err)
 		return
 	}
 	s := c.streams.find(req.Code, f.id)
 	if s == nil {
+		c.cfg.streams.mem.give(charge)
 		return // the stream ended, or never was: frames in flight are dropped
 	}
-	if err := s.receive(f, req); err != nil {
+	if err := s.receive(f, req, charge); err != nil {
 		if s.opener {
 			c.cfg.log.Warn("transport: cancelling a stream that broke the protocol", "peer", c.addr, "stream", f.id, "err", err)
 			s.cancel(err, false)
@@ -265,6 +430,11 @@ func (d *dispatcher) startStream(c *Conn, p Processor, req *Command) {
 	}
 	d.streamsOpen.Add(1)
 	d.streamRoutines.Add(1)
+	if c.flow.heldN.Load() > 0 {
+		// A large opening body stays charged to MaxFrameMemory while its processor
+		// runs, as a request's does until it is answered.
+		s.openCharge = c.unhold(req)
+	}
 	go d.runStream(p, s)
 	c.answered(req)
 }
@@ -276,7 +446,9 @@ func (d *dispatcher) runStream(p Processor, s *Stream) {
 	resp := d.process(p, task{conn: c, req: req, ctx: s.rctx})
 	c.respond(req, resp)
 	s.finish(nil, nil)
-	c.streams.removeIn(s)
+	s.drop()
+	c.streams.removeIn(s, c.cfg.streams)
+	c.cfg.frames.give(s.openCharge)
 	d.streamsOpen.Add(-1)
 	d.end()
 }
