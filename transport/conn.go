@@ -240,7 +240,7 @@ func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Comm
 		return nil, 0, err
 	}
 	if isStreamMessage(&hdr, body) {
-		return c.readStreamMessage(br, &hdr, body)
+		return c.readStreamMessage(br, &hdr, body, in)
 	}
 	var charged int64
 	if body >= chargedBody {

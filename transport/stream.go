@@ -365,10 +365,7 @@ func (s *Stream) receive(f streamFrame, cmd *Command, charge int64) error {
 			return err
 		}
 		s.recvSeq, s.granted = f.seq, s.granted-1
-		s.inbox = append(s.inbox, streamMsg{cmd.Body, charge})
-		// A small body shares its command's allocation: what the header pointed to
-		// (the reader's slab of fields) must not stay alive with it.
-		cmd.ExtFields, cmd.Remark = nil, ""
+		s.inbox = append(s.inbox, streamMsg{cmd.Body, charge}) // the body alone: its own allocation
 		kept = true
 		wake(s.recvWake)
 	}

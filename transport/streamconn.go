@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"sync"
@@ -125,21 +126,22 @@ func (m *streamMemory) give(n int64) {
 }
 
 // streamCharge is what a received message of n bytes costs while it waits for its
-// consumer: its command and body, which a stream's message has to itself (it is read
-// without the reader's slabs, so that a message kept keeps nothing else), rounded up
-// as the allocator rounds, and its place in the stream's inbox.
+// consumer: its body, which a stream's message has to itself (so that a message kept
+// keeps nothing else alive: not the reader's slabs, nor its command), rounded up as
+// the allocator rounds, and its place in the stream's inbox.
 func streamCharge(n int) int64 {
 	const slot = int64(unsafe.Sizeof(streamMsg{}))
-	switch {
-	case n <= 64:
-		return int64(unsafe.Sizeof(commandBody64{})) + slot
-	case n <= 256:
-		return int64(unsafe.Sizeof(commandBody256{})) + slot
-	case n <= 1024:
-		return int64(unsafe.Sizeof(commandBody1K{})) + slot
+	if n > maxSmallAlloc {
+		return int64((n+pageSize-1)&^(pageSize-1)) + slot // large objects take whole pages
 	}
-	return int64(unsafe.Sizeof(Command{})) + int64(n) + int64(n)/8 + slot
+	return int64(n+n/8+16) + slot // a size class wastes at most 16 bytes or an eighth
 }
+
+// The allocator's largest size class, and the page size it rounds larger objects to.
+const (
+	maxSmallAlloc = 32 << 10
+	pageSize      = 8 << 10
+)
 
 // isStreamMessage reports whether a frame with header hdr and a body of n bytes
 // carries a message of a stream: MaxStreamMemory pays for it.
@@ -150,7 +152,7 @@ func isStreamMessage(hdr *Command, n int) bool {
 // readStreamMessage reads the body of a stream message, charged to MaxStreamMemory,
 // and returns it with its charge. The reader waits for room first, reading nothing
 // else: a peer cannot make its streams hold more than the budget.
-func (c *Conn) readStreamMessage(br *bufio.Reader, hdr *Command, n int) (*Command, int64, error) {
+func (c *Conn) readStreamMessage(br *bufio.Reader, hdr *Command, n int, in *interner) (*Command, int64, error) {
 	mem := &c.cfg.streams.mem
 	charge := streamCharge(n)
 	if m := c.cfg.streamMemWaits; m != nil && mem.used.Load()+charge > mem.max {
@@ -160,12 +162,27 @@ func (c *Conn) readStreamMessage(br *bufio.Reader, hdr *Command, n int) (*Comman
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", errNoFrameMemory, err)
 	}
-	cmd, err := c.readBody(br, hdr, n, nil)
+	cmd, err := c.readMessageBody(br, hdr, n, in)
 	if err != nil {
 		mem.give(charged)
 		return nil, 0, err
 	}
 	return cmd, charged, nil
+}
+
+// readMessageBody reads a stream message's body of n bytes into an allocation of its
+// own, which is all its stream keeps; the command is carved as any other.
+func (c *Conn) readMessageBody(br *bufio.Reader, hdr *Command, n int, in *interner) (*Command, error) {
+	cmd := in.command(0)
+	*cmd = *hdr
+	if n > firstChunk {
+		body, err := c.readChunks(br, n)
+		cmd.Body = body
+		return cmd, err
+	}
+	cmd.Body = make([]byte, n)
+	_, err := io.ReadFull(br, cmd.Body)
+	return cmd, err
 }
 
 // streamTable holds a connection's open streams: those this side opened (out) and
