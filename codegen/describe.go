@@ -31,6 +31,9 @@ func (e *emitter) typeDescs(svc *service, rpcName string) []typeDesc {
 		for _, r := range m.Results {
 			d.walk(r.Type)
 		}
+		for _, t := range m.streamTypes() {
+			d.walk(t)
+		}
 	}
 	slices.SortFunc(d.out, func(a, b typeDesc) int { return strings.Compare(a.name, b.name) })
 	return d.out

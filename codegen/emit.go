@@ -109,6 +109,12 @@ func (e *emitter) descriptor(svc *service, n serviceNames, rpcName string) {
 		if m.RouteKey != nil {
 			fields = append(fields, fmt.Sprintf("RouteKey: %q", strings.Join(m.RouteKey, ".")))
 		}
+		if m.In != nil {
+			fields = append(fields, fmt.Sprintf("ClientStream: %q", e.typ(m.In.Type)))
+		}
+		if m.Out != nil {
+			fields = append(fields, fmt.Sprintf("ServerStream: %q", e.typ(m.Out.Type)))
+		}
 		e.p("{%s},", strings.Join(fields, ", "))
 	}
 	e.p("},")
@@ -135,6 +141,9 @@ func (e *emitter) params(m *method) string {
 		} else {
 			ps = append(ps, p.Var+" "+e.typ(t))
 		}
+	}
+	if m.In != nil {
+		ps = append(ps, m.In.Var+" "+e.pkg("iter")+".Seq["+e.typ(m.In.Type)+"]")
 	}
 	return strings.Join(ps, ", ")
 }
@@ -184,6 +193,10 @@ func (e *emitter) newCall(n serviceNames, m *method) {
 
 func (e *emitter) clientMethod(svc *service, n serviceNames, m *method) {
 	e.p("")
+	if m.streams() {
+		e.streamClientMethod(n, m)
+		return
+	}
 	if m.Oneway {
 		e.p("// %s sends the call oneway: nothing comes back, errors included.", m.Name)
 		e.p("func (x *%s) %s(%s) {", n.ClientImpl, m.Name, e.params(m))
@@ -226,11 +239,13 @@ func (e *emitter) async(svc *service, n serviceNames, rpcName string) {
 	e.p("// %s is %s with futures: each method sends its call and returns at once.", n.Async, svc.Iface)
 	e.p("type %s interface {", n.Async)
 	for _, m := range svc.Methods {
-		e.p("%s(%s) *%s.Future[%s]", m.Name, e.params(m), rpcName, e.futureType(svc, m))
+		if !m.streams() { // a stream is already asynchronous: it is not in the interface
+			e.p("%s(%s) *%s.Future[%s]", m.Name, e.params(m), rpcName, e.futureType(svc, m))
+		}
 	}
 	e.p("}")
 	for _, m := range svc.Methods {
-		if len(m.Results) < 2 {
+		if len(m.Results) < 2 || m.streams() {
 			continue
 		}
 		e.p("")
@@ -243,7 +258,9 @@ func (e *emitter) async(svc *service, n serviceNames, rpcName string) {
 	}
 	e.clientType(n.AsyncClient, n.Async, n.AsyncImpl, rpcName)
 	for _, m := range svc.Methods {
-		e.asyncMethod(svc, n, m, rpcName)
+		if !m.streams() {
+			e.asyncMethod(svc, n, m, rpcName)
+		}
 	}
 }
 
@@ -308,8 +325,13 @@ func (e *emitter) handler(m *method, rpcName string) {
 	e.p("if err := args.Finish(); err != nil {")
 	e.p("return err")
 	e.p("}")
+	if m.In != nil {
+		callArgs = append(callArgs, fmt.Sprintf("%s.Received(ctx, %s)", rpcName, e.msgDecoder(m.In.Type, m.In.Codec)))
+	}
 	invoke := fmt.Sprintf("impl.%s(%s)", m.Name, strings.Join(callArgs, ", "))
 	switch {
+	case m.Out != nil:
+		e.p("return %s.SendAll(ctx, %s, %s)", rpcName, invoke, e.msgEncoder(m.Out.Type, m.Out.Codec))
 	case m.Oneway:
 		e.p("%s", invoke)
 		e.p("return nil")

@@ -61,6 +61,10 @@ func Generate(cfg Config) ([]File, error) {
 				for _, r := range m.Results {
 					im.typeString(r.Type)
 				}
+				for _, t := range m.streamTypes() {
+					im.add("iter", "iter")
+					im.typeString(t)
+				}
 			}
 		}
 		// A dry run of the codecs names the packages they spell.
@@ -101,7 +105,7 @@ func (l *loaded) checkNames(svc *service) error {
 	n := namesFor(svc.Iface)
 	want := n.all()
 	for _, m := range svc.Methods {
-		if len(m.Results) > 1 {
+		if len(m.Results) > 1 && !m.streams() {
 			want = append(want, resultsType(svc.Iface, m))
 		}
 	}
@@ -132,6 +136,12 @@ func planCodecs(self *types.Package, services []*service, off bool) *codecs {
 			}
 			for _, r := range m.Results {
 				use(r.Type, &r.Codec)
+			}
+			if m.In != nil {
+				use(m.In.Type, &m.In.Codec)
+			}
+			if m.Out != nil {
+				use(m.Out.Type, &m.Out.Codec)
 			}
 		}
 	}

@@ -30,7 +30,15 @@ type method struct {
 	RouteKey   []string // parameter name, then field names; nil for the default
 	routeType  []types.Type
 	pos        token.Pos
+	// In is the caller's stream (an iter.Seq[T] last parameter, not in Params), its
+	// Type the messages' T; Out the provider's (an iter.Seq2[T, error] result, not in
+	// Results). Nil when the method does not stream that way.
+	In  *param
+	Out *result
 }
+
+// streams reports whether the method streams in either direction.
+func (m *method) streams() bool { return m.In != nil || m.Out != nil }
 
 type param struct {
 	Name     string // as declared; may be empty
@@ -148,6 +156,12 @@ func (l *loaded) buildMethod(fn *types.Func, index int, doc *ast.CommentGroup) (
 			m.HasCtx = true
 			continue
 		}
+		if ok, err := l.streamParam(m, v, i, params.Len(), at); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if reason := unsupported(v.Type(), l.pkg.Types, map[types.Type]bool{}); reason != "" {
 			return nil, at("parameter %s: %s", displayName(v.Name(), i), reason)
 		}
@@ -161,6 +175,9 @@ func (l *loaded) buildMethod(fn *types.Func, index int, doc *ast.CommentGroup) (
 	if err := l.buildResults(m, sig, at); err != nil {
 		return nil, err
 	}
+	if err := checkStreamShape(m, at); err != nil {
+		return nil, err
+	}
 	if err := l.applyMethodDirectives(m, doc, at); err != nil {
 		return nil, err
 	}
@@ -169,6 +186,9 @@ func (l *loaded) buildMethod(fn *types.Func, index int, doc *ast.CommentGroup) (
 
 func (l *loaded) buildResults(m *method, sig *types.Signature, at func(string, ...any) error) error {
 	res := sig.Results()
+	if ok, err := l.streamResult(m, res, at); ok || err != nil {
+		return err
+	}
 	if res.Len() == 0 {
 		m.Oneway = true
 		return nil
@@ -180,6 +200,9 @@ func (l *loaded) buildResults(m *method, sig *types.Signature, at func(string, .
 		v := res.At(i)
 		if isError(v.Type()) {
 			return at("only the last result may be an error")
+		}
+		if iterArgs(v.Type(), "Seq") != nil || iterArgs(v.Type(), "Seq2") != nil {
+			return at("result %s: a provider streams with iter.Seq2[T, error] as the only result", displayName(v.Name(), i))
 		}
 		if reason := unsupported(v.Type(), l.pkg.Types, map[types.Type]bool{}); reason != "" {
 			return at("result %s: %s", displayName(v.Name(), i), reason)
@@ -348,7 +371,7 @@ func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) str
 			return "unsafe.Pointer cannot travel; send the value it points to"
 		}
 	case *types.Chan:
-		return "channels cannot travel between processes; use a oneway method or a stream of calls"
+		return "channels cannot travel between processes; stream the values instead, with an iter.Seq parameter or an iter.Seq2[T, error] result"
 	case *types.Signature:
 		return "functions cannot travel between processes"
 	case *types.Interface:

@@ -154,6 +154,13 @@ func nameParams(m *method, im *imports) {
 		}
 		p.Var = pick(want)
 	}
+	if m.In != nil {
+		want := m.In.Name
+		if want == "" || want == "_" {
+			want = "in"
+		}
+		m.In.Var = pick(want)
+	}
 	fields := map[string]bool{}
 	for i, r := range m.Results {
 		r.Var = fmt.Sprintf("r%d", i)

@@ -67,6 +67,12 @@ type MethodDesc struct {
 	// RouteKey names the parameter, or a field path in it, whose value routes the call
 	// on a consistent-hash ring; empty means the first argument.
 	RouteKey string
+	// ClientStream is the Go type of the messages the caller streams to the provider
+	// (an iter.Seq parameter, not in Params), and ServerStream the type of those the
+	// provider streams back (an iter.Seq2 result, not in Results); empty when the
+	// method does not stream that way.
+	ClientStream string `json:",omitempty"`
+	ServerStream string `json:",omitempty"`
 }
 
 // Param is a parameter's name and Go type.
@@ -103,6 +109,10 @@ func (d *ServiceDesc) validate(handlers []Handler) error {
 			return fmt.Errorf("rpc: service %s: method %s has no handler", d.Name, m.Name)
 		case m.Oneway && len(m.Results) > 0:
 			return fmt.Errorf("rpc: service %s: method %s is oneway but has results", d.Name, m.Name)
+		case m.IsStream() && m.Oneway:
+			return fmt.Errorf("rpc: service %s: method %s streams, so it cannot be oneway", d.Name, m.Name)
+		case m.ServerStream != "" && len(m.Results) > 0:
+			return fmt.Errorf("rpc: service %s: method %s streams its results, so it has no others", d.Name, m.Name)
 		}
 		seen[m.Name] = true
 	}

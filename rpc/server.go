@@ -354,7 +354,12 @@ func (s *Server) run(ctx context.Context, conn *transport.Conn, req *transport.C
 		in = takeMetadata(req.ExtFields)
 	}
 	cctx := newCallCtx(ctx, deadline, in, call.peer)
-	err := s.invoke(cctx, call)
+	var err error
+	if m.desc.IsStream() {
+		err = s.invokeStream(cctx, conn, req, call)
+	} else {
+		err = s.invoke(cctx, call)
+	}
 	if s.countMethods.Load() {
 		m.stats.record(req.ReceivedAt(), err)
 	}

@@ -44,6 +44,8 @@ type Conn struct {
 	silence    silence      // the heartbeat's watch; the reaper's alone
 
 	flow flow // what the reader waits on before reading from a peer that costs too much
+
+	streams streamTable
 }
 
 func newConn(nc net.Conn, cfg *connConfig, disp *dispatcher, onClose func(*Conn)) *Conn {
@@ -200,6 +202,10 @@ func (c *Conn) readLoop() {
 			continue
 		}
 		if charged > 0 {
+			if isStreamFrame(cmd.Code) {
+				c.streamMessage(cmd, charged) // MaxStreamMemory's, kept by its stream
+				continue
+			}
 			c.hold(cmd, charged)
 		}
 		c.started() // answered takes it back
@@ -224,7 +230,7 @@ func (c *Conn) readFailed(err error) {
 }
 
 // readFrame reads one frame, and returns with it what its body took of
-// MaxFrameMemory. The header is decoded where it lies in the reader's buffer (or,
+// MaxFrameMemory, or of MaxStreamMemory for a stream's message. The header is decoded where it lies in the reader's buffer (or,
 // when larger than the buffer, in a reused scratch buffer); the command and its body
 // get one allocation between them when the body is small.
 func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Command, int64, error) {
@@ -232,6 +238,9 @@ func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Comm
 	body, err := c.readHeader(br, scratch, in, &hdr)
 	if err != nil {
 		return nil, 0, err
+	}
+	if isStreamMessage(&hdr, body) {
+		return c.readStreamMessage(br, &hdr, body, in)
 	}
 	var charged int64
 	if body >= chargedBody {

@@ -339,6 +339,11 @@ type dispatcher struct {
 	// waits for them, and a peer that closes right after sending them (Close flushes
 	// them for that) still wants them run.
 	onewayEnded atomic.Bool
+
+	// streamsOpen counts the requests in flight that opened streams: they do not
+	// count toward MaxInflight. streamRoutines are their goroutines.
+	streamsOpen    atomic.Int64
+	streamRoutines sync.WaitGroup
 }
 
 const drainBit = 1 << 62
@@ -458,6 +463,7 @@ func (d *dispatcher) stop() {
 		wp.close()
 	}
 	waitWorkers(ps)
+	d.streamRoutines.Wait()
 }
 
 // abort closes every pool and drops the requests queued in them, ending their
@@ -480,7 +486,9 @@ func waitWorkers(ps []*workerPool) {
 }
 
 // accepted returns the requests accepted and not yet answered.
-func (d *dispatcher) accepted() int64 { return d.inflight.Load() &^ drainBit }
+func (d *dispatcher) accepted() int64 {
+	return d.inflight.Load()&^drainBit - d.streamsOpen.Load()
+}
 
 // running returns the requests accepted and not yet answered: once the queues are
 // dropped, the processors still running.
@@ -541,6 +549,10 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 		c.allowNotice()
 		if wp.opts.Select != nil {
 			wp = d.choose(wp, c, req)
+		}
+		if req.Flag&flagStream != 0 {
+			d.startStream(c, wp.p, req)
+			return
 		}
 		if !wp.push(c.queueIn(wp), req) {
 			wp.busy.Add(1)

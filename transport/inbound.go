@@ -204,6 +204,7 @@ func (c *Conn) cancelInbound(opaque int32) {
 // excepted: the connection closed. c's reader calls it as it exits, when no request
 // can come anymore.
 func (c *Conn) endInbound() {
+	c.endStreams()
 	for _, q := range c.flow.queues {
 		q.wp.end(q, func(_ int32, oneway bool) bool { return !oneway })
 	}

@@ -127,6 +127,28 @@ type ConnOptions struct {
 	// else, for at most IdleTimeout, and is then closed with a logged reason. A body
 	// larger than the budget is read alone. Default DefaultMaxFrameMemory.
 	MaxFrameMemory int64
+
+	// MaxConnStreams bounds the streams open on one connection in each direction, and
+	// MaxStreams those open on all the connections of a Server or Client together, in
+	// each direction: a peer's opening request beyond either is answered SYSTEM_BUSY
+	// before anything else of the stream, so that its caller may try elsewhere, and
+	// OpenStream fails with ErrTooManyRequests. Each stream a peer opens runs its
+	// processor on a goroutine of its own. Defaults DefaultMaxConnStreams and
+	// DefaultMaxStreams.
+	MaxConnStreams int
+	MaxStreams     int
+	// MaxStreamMemory bounds, for a whole Server or Client, the bytes of stream
+	// messages received and not yet taken by their consumers (Stream.Recv), each
+	// counted as its body plus what its allocation adds. A connection whose next
+	// message does not fit reads nothing else until consumers take enough, for at most
+	// IdleTimeout, and is then closed with a logged reason; a message larger than the
+	// budget is read alone. Default DefaultMaxStreamMemory.
+	MaxStreamMemory int64
+	// StreamWindow is the messages one side of a stream buffers before its consumer
+	// takes them, the credit it grants its peer: a stream holds at most this many
+	// received messages in each direction, and its producer waits beyond. Default
+	// DefaultStreamWindow; at most 1<<20.
+	StreamWindow int
 }
 
 // ClientOptions configures a Client. The zero value works.
@@ -198,8 +220,12 @@ type connConfig struct {
 	maxConnInflight int32
 	maxInflight     int64
 	maxUnread       int
-	frames          *byteBudget      // MaxFrameMemory, shared by the owner's connections
-	io              *ioCounters      // bytes read and written, for Stats
+	frames          *byteBudget // MaxFrameMemory, shared by the owner's connections
+	io              *ioCounters // bytes read and written, for Stats
+	maxStreams      int         // MaxConnStreams
+	streamWindow    int32
+	streams         *streamLimits    // MaxStreams and MaxStreamMemory, shared by the owner's connections
+	streamMemWaits  func(*Conn)      // tests: called when a reader waits for stream memory
 	bodyRead        func(got, n int) // tests: called after each chunk of a large body
 	readerWaits     func(*Conn)      // tests: called when a reader stops reading
 }
@@ -237,6 +263,9 @@ func newConnConfig(o ConnOptions, permits permitDefaults) *connConfig {
 	cfg.maxUnread = orDefault(o.MaxUnreadOutput, DefaultMaxUnreadOutput)
 	cfg.frames = newByteBudget(orDefault(o.MaxFrameMemory, DefaultMaxFrameMemory))
 	cfg.io = new(ioCounters)
+	cfg.maxStreams = orDefault(o.MaxConnStreams, DefaultMaxConnStreams)
+	cfg.streams = newStreamLimits(orDefault(o.MaxStreams, DefaultMaxStreams), orDefault(o.MaxStreamMemory, DefaultMaxStreamMemory))
+	cfg.streamWindow = int32(min(orDefault(o.StreamWindow, DefaultStreamWindow), maxStreamWindow))
 	return cfg
 }
 

@@ -331,5 +331,6 @@ func (s *Server) Close() error {
 		<-c.exited
 	}
 	waitWorkers(s.disp.closePools())
+	s.disp.streamRoutines.Wait()
 	return nil
 }

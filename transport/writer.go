@@ -103,8 +103,8 @@ func (w *writer) appendLocked(h *Command, t SerializeType, done func(error)) err
 		}
 		return err
 	}
-	if h.Flag&FlagOneway != 0 {
-		w.queue.oneway++
+	if h.Flag&FlagOneway != 0 && !isStreamFrame(h.Code) {
+		w.queue.oneway++ // stream frames hold no permit: credit bounds them
 	}
 	if done != nil {
 		w.queue.written = append(w.queue.written, done)

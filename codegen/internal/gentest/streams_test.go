@@ -1,0 +1,127 @@
+package gentest
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"net"
+	"testing"
+
+	"github.com/ringrpc/ringrpc/rpc"
+	"github.com/ringrpc/ringrpc/transport"
+)
+
+type feedImpl struct{ ended chan error }
+
+func (f feedImpl) Watch(ctx context.Context, topic string, n int) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		defer func() { f.ended <- ctx.Err() }()
+		for i := 1; n < 0 || i <= n; i++ {
+			if !yield(Event{Topic: topic, Seq: i}, nil) {
+				return
+			}
+		}
+		if topic == "bad" {
+			yield(Event{}, rpc.NewError(rpc.CodeNotFound, "no topic bad"))
+		}
+	}
+}
+
+func (f feedImpl) Upload(_ context.Context, chunks iter.Seq[Chunk]) (Summary, error) {
+	var s Summary
+	for c := range chunks {
+		s.Chunks++
+		s.Bytes += len(c.Data)
+	}
+	return s, nil
+}
+
+func (f feedImpl) Chat(_ context.Context, in iter.Seq[string]) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		for m := range in {
+			if !yield("re:"+m, nil) {
+				return
+			}
+		}
+	}
+}
+
+func serveFeed(t *testing.T) (string, feedImpl) {
+	t.Helper()
+	s := rpc.NewServer(rpc.ServerOptions{Logger: quiet, Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
+	f := feedImpl{ended: make(chan error, 10)}
+	if err := RegisterFeedServer(s, f); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close() })
+	return ln.Addr().String(), f
+}
+
+// TestGeneratedStreams calls each generated stream shape over TCP.
+func TestGeneratedStreams(t *testing.T) {
+	addr, f := serveFeed(t)
+	feed := NewFeedClient(client(t, addr))
+	ctx := context.Background()
+
+	n := 0
+	for ev, err := range feed.Watch(ctx, "news", 100) {
+		if err != nil || ev.Topic != "news" || ev.Seq != n+1 {
+			t.Fatalf("Watch message %d: %+v %v", n+1, ev, err)
+		}
+		n++
+	}
+	if n != 100 {
+		t.Fatalf("Watch: %d messages, want 100", n)
+	}
+	<-f.ended
+
+	var last error
+	for _, err := range feed.Watch(ctx, "bad", 2) {
+		last = err
+	}
+	if rpc.CodeOf(last) != rpc.CodeNotFound {
+		t.Fatalf("Watch's error: %v", last)
+	}
+	<-f.ended
+
+	for range feed.Watch(ctx, "forever", -1) {
+		break
+	}
+	if err := <-f.ended; !errors.Is(err, context.Canceled) {
+		t.Fatalf("after a break, the provider's context: %v", err)
+	}
+
+	chunks := func(yield func(Chunk) bool) {
+		for range 10 {
+			if !yield(Chunk{Data: []byte("abcd")}) {
+				return
+			}
+		}
+	}
+	if s, err := feed.Upload(ctx, chunks); err != nil || s != (Summary{Chunks: 10, Bytes: 40}) {
+		t.Fatalf("Upload: %+v %v", s, err)
+	}
+
+	in := func(yield func(string) bool) {
+		for _, m := range []string{"a", "b", "c"} {
+			if !yield(m) {
+				return
+			}
+		}
+	}
+	var got []string
+	for m, err := range feed.Chat(ctx, in) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m)
+	}
+	if len(got) != 3 || got[2] != "re:c" {
+		t.Fatalf("Chat: %v", got)
+	}
+}

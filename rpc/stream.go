@@ -1,0 +1,281 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"strconv"
+	"time"
+
+	"github.com/ringrpc/ringrpc/transport"
+)
+
+// Streams are methods whose results, or one of whose parameters, are Go iterators
+// (docs/GENERATOR.md, "Streams"; docs/PROTOCOL.md, "Streams"). A stream is one
+// opening request, which carries the other arguments as a unary call's, then
+// messages in both directions under credit-based flow control, then the provider's
+// response, which ends it. The functions below are what generated code calls.
+
+// streamCall is what a stream method's call keeps between the ranges of the iterator
+// it returns: each range opens the stream anew.
+type streamCall struct {
+	c    *Client
+	svc  *ServiceDesc
+	m    *MethodDesc
+	body []byte
+	key  string
+	err  error // the arguments did not encode
+}
+
+// newStreamCall takes the encoded arguments of call, which it recycles.
+func (c *Client) newStreamCall(ctx context.Context, call *Call) *streamCall {
+	body, err := call.Args.finish()
+	sc := &streamCall{c: c, svc: call.svc, m: call.m, body: bytes.Clone(body), key: call.RouteKey(ctx)}
+	if err != nil {
+		sc.err = Errorf(CodeBadArguments, "encoding the arguments of %s.%s: %w", call.svc.Name, call.m.Name, err)
+	}
+	putCall(call)
+	return sc
+}
+
+// open opens the stream on the first provider that takes it. A stream moves to the
+// next provider only as a unary call would, and only before its first message: when
+// no connection could be made, or the provider refused it (SYSTEM_BUSY, GO_AWAY)
+// before it ran, which is before any message could flow.
+func (sc *streamCall) open(ctx context.Context) (*transport.Stream, error) {
+	c := sc.c
+	if sc.err != nil {
+		return nil, sc.err
+	}
+	if c.isClosed() {
+		return nil, closedError()
+	}
+	call := &Call{svc: sc.svc, m: sc.m, routeKey: sc.key, hasKey: true}
+	if err := sc.prepare(ctx, call); err != nil {
+		return nil, err
+	}
+	if err := c.resolve(ctx, call); err != nil {
+		return nil, err
+	}
+	for n := 0; ; n++ {
+		st, aerr, f := c.openOn(ctx, call, n)
+		if aerr == nil {
+			return st, nil
+		}
+		delay, err := c.move(ctx, call, n, aerr, f)
+		if err != nil {
+			return nil, err
+		}
+		if err := sleepCtx(ctx, delay); delay > 0 && err != nil {
+			return nil, backoffCut(err, aerr)
+		}
+	}
+}
+
+// prepare writes the opening request: a unary call's, except that a context without
+// a deadline sends none: a stream lasts as long as its caller wants.
+func (sc *streamCall) prepare(ctx context.Context, call *Call) error {
+	ext := transport.Fields{
+		{Key: HeaderInterface, Value: sc.svc.Name},
+		{Key: HeaderMethod, Value: sc.m.Name},
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		remaining := time.Until(dl)
+		if remaining <= 0 {
+			return Errorf(CodeDeadlineExceeded, "stream %s.%s: the deadline passed before it was opened", sc.svc.Name, sc.m.Name)
+		}
+		ext = append(ext, transport.Field{Key: headerTimeout, Value: strconv.FormatInt(max(remaining.Milliseconds(), 1), 10)})
+	}
+	call.ext = putMetadata(ext, OutgoingMetadata(ctx))
+	call.cmd = transport.Command{Code: RequestCode, ExtFields: call.ext, Body: sc.body}
+	return nil
+}
+
+// openOn opens the stream on the call's nth provider, and waits until the provider
+// takes it or refuses it.
+func (c *Client) openOn(ctx context.Context, call *Call, n int) (*transport.Stream, *Error, fate) {
+	call.attempt = n
+	conn, err := c.connect(ctx, call, n)
+	if err != nil {
+		e, f := c.failed(ctx, call, err)
+		return nil, e, f
+	}
+	st, err := conn.OpenStream(ctx, &call.cmd)
+	if err != nil {
+		e, f := c.failed(ctx, call, err)
+		return nil, e, f
+	}
+	<-st.Ready()
+	if st.Accepted() {
+		return st, nil, fateFinal // what comes now is the stream's, refusals included
+	}
+	if resp := st.Response(); resp != nil && resp.Code != transport.CodeSuccess {
+		e, f := c.answered(ctx, call, resp)
+		return nil, e, f
+	}
+	if err := st.Err(); err != nil {
+		e, f := c.failed(ctx, call, err)
+		return nil, e, f
+	}
+	return st, nil, fateFinal
+}
+
+// target names the stream in errors.
+func (sc *streamCall) target(st *transport.Stream) string {
+	return "stream " + sc.svc.Name + "." + sc.m.Name + " " + strconv.FormatInt(int64(st.ID()), 10)
+}
+
+// endError returns the error the end of a stream gives its caller, nil for a clean
+// end: err is what Recv returned.
+func (sc *streamCall) endError(st *transport.Stream, err error) *Error {
+	if err == io.EOF {
+		resp := st.Response()
+		if resp == nil || resp.Code == transport.CodeSuccess {
+			return nil
+		}
+		return &Error{Code: fromWire(resp.Code), Message: resp.Remark}
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e // the caller's own, given to CloseWithError
+	}
+	return fromTransport(err, sc.target(st))
+}
+
+// decodeMessage decodes message n of a stream the caller receives.
+func decodeMessage[T any](sc *streamCall, body []byte, n int, decode func(*Decoder) (T, error)) (T, error) {
+	d := newDecoder(body, false)
+	d.result, d.m = true, sc.m
+	v, err := decode(&d)
+	if err != nil {
+		return v, Errorf(CodeInternal, "message %d of stream %s.%s: %v", n, sc.svc.Name, sc.m.Name, errorMessage(err))
+	}
+	return v, nil
+}
+
+// receiveAll yields the messages of st until it ends, the caller stops, or a message
+// does not decode; the stream's error, if any, is yielded last.
+func receiveAll[T any](sc *streamCall, st *transport.Stream, decode func(*Decoder) (T, error), yield func(T, error) bool) {
+	var zero T
+	for n := 1; ; n++ {
+		body, err := st.Recv()
+		if err != nil {
+			if e := sc.endError(st, err); e != nil {
+				yield(zero, e)
+			}
+			return
+		}
+		v, err := decodeMessage(sc, body, n, decode)
+		if err != nil {
+			st.CloseWithError(err)
+			yield(zero, err)
+			return
+		}
+		if !yield(v, nil) {
+			return
+		}
+	}
+}
+
+// sendAll sends the values of in on st until in ends or st does; it returns an error
+// only for a value that does not encode.
+func sendAll[T any](sc *streamCall, st *transport.Stream, in iter.Seq[T], encode func(*Encoder, T)) *Error {
+	var e Encoder
+	buf := make([]byte, 0, 256)
+	n := 0
+	for v := range in {
+		n++
+		e.reset(buf[:0], false)
+		encode(&e, v)
+		body, err := e.finish()
+		buf = body[:0]
+		if err != nil {
+			return Errorf(CodeBadArguments, "encoding message %d of stream %s.%s: %v", n, sc.svc.Name, sc.m.Name, err)
+		}
+		if st.Send(body) != nil {
+			return nil // the stream ended: how is for the receiving side to say
+		}
+	}
+	return nil
+}
+
+// ServerStream returns the iterator of a server-stream method's messages: ranging
+// over it opens the stream, and each range opens it anew. The range ends when the
+// provider's iterator ends (its error, if any, comes last), when the caller stops
+// ranging, which cancels the provider's side, when ctx ends, or when the connection
+// fails. Generated code calls it; call has its arguments.
+func ServerStream[T any](c *Client, ctx context.Context, call *Call, decode func(*Decoder) (T, error)) iter.Seq2[T, error] {
+	sc := c.newStreamCall(ctx, call)
+	return func(yield func(T, error) bool) {
+		st, err := sc.open(ctx)
+		if err != nil {
+			var zero T
+			yield(zero, err)
+			return
+		}
+		defer st.Close()
+		receiveAll(sc, st, decode, yield)
+	}
+}
+
+// ClientStream opens a client-stream method's stream, sends it the values of in,
+// and returns a Decoder over the provider's results once it answered. It stops
+// taking values from in when the provider answers first. Generated code calls it.
+func ClientStream[T any](c *Client, ctx context.Context, call *Call, in iter.Seq[T], encode func(*Encoder, T)) (Decoder, error) {
+	sc := c.newStreamCall(ctx, call)
+	st, err := sc.open(ctx)
+	if err != nil {
+		return Decoder{}, err
+	}
+	defer st.Close()
+	if e := sendAll(sc, st, in, encode); e != nil {
+		st.CloseWithError(e)
+		return Decoder{}, e
+	}
+	st.CloseSend()
+	for {
+		if _, err = st.Recv(); err != nil {
+			break // a provider's messages on a client stream are not looked at
+		}
+	}
+	if e := sc.endError(st, err); e != nil {
+		return Decoder{}, e
+	}
+	c.replyMetadata(ctx, st.Response())
+	d := newDecoder(st.Response().Body, sc.m.resultsArray())
+	d.result, d.m = true, sc.m
+	return d, nil
+}
+
+// BidiStream returns the iterator of a bidirectional method's messages: ranging over
+// it opens the stream, sends it the values of in from a goroutine of the client's
+// while the range receives, and ends as ServerStream's does. The goroutine takes the
+// next value of in only while the stream runs: once it ended, in's yield returns
+// false. An in that blocks should end when ctx ends: Client.Close waits for it.
+// Generated code calls it.
+func BidiStream[In, Out any](c *Client, ctx context.Context, call *Call, in iter.Seq[In], encode func(*Encoder, In), decode func(*Decoder) (Out, error)) iter.Seq2[Out, error] {
+	sc := c.newStreamCall(ctx, call)
+	return func(yield func(Out, error) bool) {
+		var zero Out
+		st, err := sc.open(ctx)
+		if err != nil {
+			yield(zero, err)
+			return
+		}
+		defer st.Close()
+		started := c.run.run(func() {
+			if e := sendAll(sc, st, in, encode); e != nil {
+				st.CloseWithError(e)
+				return
+			}
+			st.CloseSend()
+		})
+		if !started {
+			yield(zero, closedError())
+			return
+		}
+		receiveAll(sc, st, decode, yield)
+	}
+}

@@ -1,0 +1,119 @@
+package rpc
+
+import (
+	"context"
+	"iter"
+	"sync/atomic"
+
+	"github.com/ringrpc/ringrpc/transport"
+)
+
+// serverStream is the provider's side of a stream, found by the handler through its
+// context.
+type serverStream struct {
+	st    *transport.Stream
+	svc   *ServiceDesc
+	m     *MethodDesc
+	buf   []byte
+	inErr atomic.Pointer[Error] // a message that did not decode
+}
+
+type streamKey struct{}
+
+func serverStreamOf(ctx context.Context) *serverStream {
+	ss, _ := ctx.Value(streamKey{}).(*serverStream)
+	return ss
+}
+
+// IsStream reports whether the method streams in either direction.
+func (m *MethodDesc) IsStream() bool { return m.ClientStream != "" || m.ServerStream != "" }
+
+// streamContext gives a stream method's handler the stream req opened, or returns an
+// error for a request that opened none.
+func streamContext(ctx context.Context, conn *transport.Conn, req *transport.Command, svc *ServiceDesc, m *MethodDesc) (context.Context, *serverStream, error) {
+	st := conn.InboundStream(req)
+	if st == nil {
+		return ctx, nil, Errorf(CodeBadArguments, "%s.%s is a stream method: its caller must open a stream (docs/PROTOCOL.md, \"Streams\"), not send a unary call", svc.Name, m.Name)
+	}
+	ss := &serverStream{st: st, svc: svc, m: m}
+	return context.WithValue(ctx, streamKey{}, ss), ss, nil
+}
+
+// result is the handler's outcome, unless a message it received did not decode.
+func (ss *serverStream) result(err error) error {
+	if e := ss.inErr.Load(); e != nil {
+		return e
+	}
+	return err
+}
+
+// SendAll sends the values seq yields on the stream of the handler's call, in order,
+// each once the caller has room for it, and returns the first error seq yields, or
+// nil once it ends. It stops ranging over seq when the stream ends first: the caller
+// stopped, its context ended, or the connection failed. Generated dispatchers call
+// it with a stream method's iterator.
+func SendAll[T any](ctx context.Context, seq iter.Seq2[T, error], encode func(*Encoder, T)) error {
+	ss := serverStreamOf(ctx)
+	if ss == nil {
+		return Errorf(CodeInternal, "rpc.SendAll called outside a stream method's handler")
+	}
+	var e Encoder
+	n := 0
+	for v, err := range seq {
+		if err != nil {
+			return err
+		}
+		n++
+		e.reset(ss.buf[:0], false)
+		encode(&e, v)
+		body, err := e.finish()
+		ss.buf = body[:0]
+		if err != nil {
+			return Errorf(CodeInternal, "encoding message %d of stream %s.%s: %v", n, ss.svc.Name, ss.m.Name, err)
+		}
+		if err := ss.st.Send(body); err != nil {
+			return fromTransport(err, "stream "+ss.svc.Name+"."+ss.m.Name)
+		}
+	}
+	return nil
+}
+
+// Received returns the iterator of the messages the caller sends on the stream of
+// the handler's call. It ends when the caller ends its stream, or when the stream
+// fails: the caller stopped, its context ended, or the connection failed (the
+// handler's context then says so). A message that does not decode ends it too, and
+// the call then fails with CodeBadArguments whatever the handler returns. Generated
+// dispatchers call it.
+func Received[T any](ctx context.Context, decode func(*Decoder) (T, error)) iter.Seq[T] {
+	ss := serverStreamOf(ctx)
+	return func(yield func(T) bool) {
+		if ss == nil {
+			return
+		}
+		for n := 1; ; n++ {
+			body, err := ss.st.Recv()
+			if err != nil {
+				return
+			}
+			d := newDecoder(body, false)
+			d.m = ss.m
+			v, err := decode(&d)
+			if err != nil {
+				ss.inErr.CompareAndSwap(nil, Errorf(CodeBadArguments, "message %d of stream %s.%s: %v", n, ss.svc.Name, ss.m.Name, errorMessage(err)))
+				return
+			}
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
+// invokeStream runs a stream method's handler with the stream in its context.
+func (s *Server) invokeStream(cctx *callCtx, conn *transport.Conn, req *transport.Command, call *Call) error {
+	ctx, ss, err := streamContext(cctx, conn, req, call.svc, call.m)
+	if err != nil {
+		return err
+	}
+	return ss.result(s.invoke(ctx, call))
+}

@@ -1,0 +1,471 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"unsafe"
+)
+
+// ErrStreamEnded reports a send on a stream that has ended cleanly: its acceptor
+// answered the opening request, or, on the acceptor's side, its processor returned.
+// A send after CloseSend reports it too.
+var ErrStreamEnded = errors.New("transport: stream ended")
+
+// errStreamClosed is why a stream its opener closed ended, for its opener.
+var errStreamClosed = fmt.Errorf("transport: stream closed by its opener: %w", context.Canceled)
+
+// Stream is one stream of messages in both directions on a connection, opened by one
+// side with Conn.OpenStream and accepted by the other's processor, which finds it with
+// Conn.InboundStream. Messages arrive in the order they were sent; each direction is
+// flow controlled by credit: a side sends only as many messages as the other granted,
+// and grants more as its consumer takes them, so a slow consumer blocks its producer
+// and neither side buffers more than its window (docs/PROTOCOL.md, "Streams").
+//
+// The stream ends once, on its opener's side, with the acceptor's response to the
+// opening request, Close, the end of the opener's context, or the connection's loss;
+// on its acceptor's side when its processor returns, when the opener closes it or its
+// context ends (the processor's context then ends), or when the connection is lost.
+//
+// One goroutine may Send while another Recvs. Send and Recv return the error that
+// ended the stream as soon as it ended, messages not yet taken dropped; after a clean
+// end Recv returns the messages that came before it, then io.EOF.
+type Stream struct {
+	c         *Conn
+	opener    bool
+	serialize SerializeType
+	ctx       context.Context // the opener's context, or the acceptor's processor context
+	window    int32           // the messages this side buffers
+	id        int32
+	sid       string // id in decimal, for the frames
+
+	ready    chan struct{} // opener: closed by the acceptor's first frame, or the end
+	done     chan struct{} // closed once, when the stream ends
+	recvWake chan struct{} // a token: the receiver looks again
+	sendWake chan struct{} // a token: the sender looks again
+
+	mem *streamMemory // MaxStreamMemory, which the messages in inbox hold
+
+	mu       sync.Mutex
+	inbox    []streamMsg // messages arrived and not taken
+	head     int
+	recvSeq  int64
+	granted  int32 // messages the peer may still send
+	taken    int32 // messages taken since the last grant
+	credit   int64 // messages this side may still send
+	inEnd    bool  // the peer sends no more messages
+	sentEnd  bool
+	readyOK  bool
+	accepted bool // opener: the acceptor's first frame arrived
+	ended    bool
+	err      error    // why the stream failed; nil after a clean end
+	resp     *Command // opener: the response that ended the stream
+	stop     func() bool
+
+	frameMu sync.Mutex // orders the frames this side sends; guards what follows
+	sendSeq int64
+	fields  [3]Field
+	num     [2][20]byte
+
+	cl         *call       // opener: the opening request's pending call
+	rctx       *requestCtx // acceptor: the processor's context
+	req        *Command    // acceptor: the opening request
+	openCharge int64       // acceptor: what req's body holds of MaxFrameMemory
+}
+
+// streamMsg is a message received and not yet taken, with what it holds of
+// MaxStreamMemory.
+type streamMsg struct {
+	body   []byte
+	charge int64
+}
+
+func newStream(c *Conn, opener bool, window int32) *Stream {
+	return &Stream{
+		c: c, opener: opener, window: window, granted: window, mem: &c.cfg.streams.mem,
+		ready: make(chan struct{}), done: make(chan struct{}),
+		recvWake: make(chan struct{}, 1), sendWake: make(chan struct{}, 1),
+	}
+}
+
+func (s *Stream) setID(id int32) {
+	s.id = id
+	s.sid = strconv.FormatInt(int64(id), 10)
+}
+
+// ID returns the stream's id: the opening request's opaque.
+func (s *Stream) ID() int32 { return s.id }
+
+// Done returns a channel closed when the stream ends.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Ready returns a channel closed when the acceptor's first frame arrived, showing that
+// it runs the stream, or when the stream ended before: then Response or Err says why.
+// Only the opener's side has it; the acceptor's is closed.
+func (s *Stream) Ready() <-chan struct{} { return s.ready }
+
+// Accepted reports whether a frame of the acceptor's arrived: it runs the stream. A
+// stream that ended before was refused, or lost with its connection.
+func (s *Stream) Accepted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted || !s.opener
+}
+
+// Err returns why the stream failed, or nil while it runs and after a clean end.
+func (s *Stream) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Response returns, on the opener's side, the acceptor's response that ended the
+// stream, or nil.
+func (s *Stream) Response() *Command {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resp
+}
+
+// Recv returns the next message's body. It waits for one, and returns io.EOF once
+// the peer sends no more (the opener's end, or the acceptor's response) and every
+// message before was taken, or the error that ended the stream.
+func (s *Stream) Recv() ([]byte, error) {
+	for {
+		s.mu.Lock()
+		if s.err != nil {
+			err := s.err
+			s.mu.Unlock()
+			return nil, err
+		}
+		if s.head < len(s.inbox) {
+			m := s.takeLocked()
+			grant := s.grantLocked()
+			s.mu.Unlock()
+			s.mem.give(m.charge)
+			body := m.body
+			if grant > 0 {
+				s.sendCredit(grant)
+			}
+			return body, nil
+		}
+		if s.inEnd || s.ended {
+			s.mu.Unlock()
+			return nil, io.EOF
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.recvWake:
+		case <-s.done:
+		}
+	}
+}
+
+// takeLocked takes the oldest message. mu is held and one is there.
+func (s *Stream) takeLocked() streamMsg {
+	m := s.inbox[s.head]
+	s.inbox[s.head] = streamMsg{}
+	s.head++
+	if s.head == len(s.inbox) {
+		s.inbox, s.head = s.inbox[:0], 0
+	}
+	return m
+}
+
+// dropLocked lets go of the messages not taken, and returns what they held of
+// MaxStreamMemory. mu is held.
+func (s *Stream) dropLocked() int64 {
+	var n int64
+	for _, m := range s.inbox[s.head:] {
+		n += m.charge
+	}
+	clear(s.inbox)
+	s.inbox, s.head = nil, 0
+	return n
+}
+
+// drop lets go of the messages not taken, once the stream ended.
+func (s *Stream) drop() {
+	s.mu.Lock()
+	n := int64(0)
+	if s.ended {
+		n = s.dropLocked()
+	}
+	s.mu.Unlock()
+	s.mem.give(n)
+}
+
+// grantLocked counts a message taken and returns the credit to grant now: half the
+// window at a time, so that grants cost a frame per many messages. mu is held.
+func (s *Stream) grantLocked() int32 {
+	s.taken++
+	if s.taken < max(s.window/2, 1) || s.inEnd || s.ended {
+		return 0
+	}
+	g := s.taken
+	s.granted += g
+	s.taken = 0
+	return g
+}
+
+// Send sends one message. It waits until the peer has granted room for it, and
+// returns the error that ended the stream, or ErrStreamEnded after a clean end or
+// CloseSend. body is encoded before Send returns: the caller may reuse it.
+func (s *Stream) Send(body []byte) error {
+	if err := s.takeCredit(); err != nil {
+		return err
+	}
+	return s.sendFrame(true, 0, 0, body, s.ctx)
+}
+
+func (s *Stream) takeCredit() error {
+	for {
+		s.mu.Lock()
+		switch {
+		case s.ended:
+			err := s.endedErrLocked()
+			s.mu.Unlock()
+			return err
+		case s.sentEnd:
+			s.mu.Unlock()
+			return fmt.Errorf("%w: sent after CloseSend", ErrStreamEnded)
+		case s.credit > 0:
+			s.credit--
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.sendWake:
+		case <-s.done:
+		}
+	}
+}
+
+func (s *Stream) endedErrLocked() error {
+	switch {
+	case s.err != nil:
+		return s.err
+	case s.opener:
+		return fmt.Errorf("%w: stream %d to %s was answered", ErrStreamEnded, s.id, s.c.addr)
+	}
+	return fmt.Errorf("%w: stream %d from %s: its processor returned", ErrStreamEnded, s.id, s.c.addr)
+}
+
+// CloseSend tells the acceptor that the opener sends no more messages; Recv still
+// returns what comes. It does nothing on the acceptor's side, whose messages end with
+// its response.
+func (s *Stream) CloseSend() error {
+	if !s.opener {
+		return nil
+	}
+	s.mu.Lock()
+	if s.sentEnd || s.ended {
+		s.mu.Unlock()
+		return nil
+	}
+	s.sentEnd = true
+	s.mu.Unlock()
+	return s.sendFrame(false, streamEnd, 0, nil, s.ctx)
+}
+
+// Close ends the stream on the opener's side, if it has not ended, and tells the
+// acceptor, whose processor's context ends. It lets go of the messages not taken,
+// which count toward MaxStreamMemory until then: an opener closes every stream it
+// opened once done with it, even after its end. It does nothing on the acceptor's
+// side, whose messages go when its processor returns.
+func (s *Stream) Close() {
+	if s.opener {
+		s.cancel(errStreamClosed, true)
+		s.drop()
+	}
+}
+
+// CloseWithError is Close with err as the error Recv and Send return from now on.
+func (s *Stream) CloseWithError(err error) {
+	if s.opener {
+		s.cancel(err, true)
+		s.drop()
+	}
+}
+
+// sendCredit grants the peer n more messages, best effort: a grant lost to a closing
+// connection is lost with the stream.
+func (s *Stream) sendCredit(n int32) {
+	if err := s.sendFrame(false, 0, n, nil, s.ctx); err != nil && !s.c.isClosing() {
+		s.c.cfg.log.Debug("transport: a stream's grant was not sent", "peer", s.c.addr, "stream", s.id, "err", err)
+	}
+}
+
+// sendFrame queues one frame of the stream: a message when msg is set (numbered
+// here, so that numbers follow the order frames are queued), and the flags and
+// credit given. It waits for room in the connection's output until ctx ends or,
+// without a deadline, Options.Timeout. Stream frames take no oneway permit: the
+// credit bounds a stream's messages, and a stream sends few other frames.
+func (s *Stream) sendFrame(msg bool, flags int, credit int32, body []byte, ctx context.Context) error {
+	c := s.c
+	code := codeStreamUp
+	if !s.opener {
+		code = codeStreamDown
+	}
+	s.frameMu.Lock()
+	fs := append(s.fields[:0], Field{fieldStreamID, s.sid})
+	if msg {
+		s.sendSeq++
+		fs = append(fs, Field{fieldStreamSeq, s.numString(0, s.sendSeq)})
+	}
+	if flags != 0 {
+		fs = append(fs, Field{fieldStreamFlags, strconv.Itoa(flags)})
+	}
+	if credit > 0 {
+		fs = append(fs, Field{fieldStreamCredit, s.numString(1, int64(credit))})
+	}
+	cmd := Command{Code: code, ExtFields: fs, Body: body}
+	// The frame is encoded before send returns: the scratch fields may be reused.
+	err := c.send(ctx, &cmd, c.nextOpaque.Add(1), FlagOneway, s.serialize)
+	s.frameMu.Unlock()
+	return err
+}
+
+// numString formats n in the i-th scratch buffer: the string lives until the next
+// frame, which is long enough, as the frame is encoded before it is queued.
+func (s *Stream) numString(i int, n int64) string {
+	b := strconv.AppendInt(s.num[i][:0], n, 10)
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// receive applies a frame of the peer's, whose message holds charge of
+// MaxStreamMemory: the stream keeps the message, or gives the charge back. It returns
+// an error when the frame breaks the protocol: the stream then fails with it.
+func (s *Stream) receive(f streamFrame, cmd *Command, charge int64) error {
+	s.mu.Lock()
+	kept := false
+	defer func() {
+		s.mu.Unlock()
+		if !kept {
+			s.mem.give(charge)
+		}
+	}()
+	if s.ended {
+		return nil
+	}
+	s.accepted = true
+	s.markReadyLocked()
+	if f.credit > 0 {
+		if s.credit += int64(f.credit); s.credit > maxStreamWindow {
+			return fmt.Errorf("%w: stream %d: the peer granted %d messages, more than any window", ErrMalformedFrame, s.id, s.credit)
+		}
+		wake(s.sendWake)
+	}
+	if f.seq != 0 {
+		if err := s.checkMessage(f); err != nil {
+			return err
+		}
+		s.recvSeq, s.granted = f.seq, s.granted-1
+		s.inbox = append(s.inbox, streamMsg{cmd.Body, charge}) // the body alone: its own allocation
+		kept = true
+		wake(s.recvWake)
+	}
+	if f.end() && !s.opener {
+		s.inEnd = true
+		wake(s.recvWake)
+	}
+	if f.reset() && !s.opener {
+		return fmt.Errorf("transport: stream %d from %s: its opener cancelled it: %w", s.id, s.c.addr, context.Canceled)
+	}
+	return nil
+}
+
+// checkMessage checks that a message is the next one and within the credit granted.
+// mu is held.
+func (s *Stream) checkMessage(f streamFrame) error {
+	switch {
+	case s.inEnd:
+		return fmt.Errorf("%w: stream %d: message %d after the end", ErrMalformedFrame, s.id, f.seq)
+	case f.seq != s.recvSeq+1:
+		return fmt.Errorf("%w: stream %d: message %d where %d was due", ErrMalformedFrame, s.id, f.seq, s.recvSeq+1)
+	case s.granted <= 0:
+		return fmt.Errorf("%w: stream %d: message %d beyond the %d granted", ErrMalformedFrame, s.id, f.seq, s.window)
+	}
+	return nil
+}
+
+func (s *Stream) markReadyLocked() {
+	if !s.readyOK {
+		s.readyOK = true
+		close(s.ready)
+	}
+}
+
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// finish ends the stream once, with the opener's response or why it failed, and
+// reports whether this call ended it. Messages not taken are dropped when it failed.
+func (s *Stream) finish(resp *Command, err error) bool {
+	if s.rctx != nil {
+		// The processor's context ends before Recv and Send report the end: a
+		// processor that stops on their error finds its context ended too.
+		s.rctx.end()
+	}
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return false
+	}
+	s.ended, s.resp, s.err = true, resp, err
+	var dropped int64
+	if err != nil {
+		dropped = s.dropLocked()
+	}
+	s.markReadyLocked()
+	stop := s.stop
+	s.stop = nil
+	s.mu.Unlock()
+	s.mem.give(dropped)
+	close(s.done)
+	if stop != nil {
+		stop()
+	}
+	if s.opener {
+		s.c.streams.removeOut(s, s.c.cfg.streams)
+	}
+	return true
+}
+
+// cancel ends the opener's stream with why, if it has not ended, and sends the
+// acceptor a reset: its processor's context ends. The response, if it comes, is
+// dropped as any response that matches no call. The reader passes !wait: it sends the
+// reset only if that needs no waiting.
+func (s *Stream) cancel(why error, wait bool) {
+	if !s.finish(nil, why) {
+		return
+	}
+	if s.c.removePending(s.cl) {
+		s.cl.complete(nil, why) // gives back the permit; the stream has ended already
+	}
+	s.sendReset(wait)
+}
+
+// sendReset tells the acceptor that the opener abandoned the stream. The stream's
+// context may have ended, so it waits for room as a request without a deadline does,
+// or not at all when !wait (the reader must not wait).
+func (s *Stream) sendReset(wait bool) {
+	if s.c.isClosing() {
+		return
+	}
+	ctx := context.Background()
+	if !wait {
+		ctx = noWait
+	}
+	if err := s.sendFrame(false, streamReset, 0, nil, ctx); err != nil && !s.c.isClosing() {
+		s.c.cfg.log.Debug("transport: a stream's reset was not sent", "peer", s.c.addr, "stream", s.id, "err", err)
+	}
+}

@@ -1,0 +1,381 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const codeStreamEcho int32 = 30
+
+// streamEcho sends back every message of the stream its request opened, then answers
+// with the number of messages; it reports how its context ended.
+func streamEcho(ended chan<- error) ProcessorFunc {
+	return func(ctx context.Context, conn *Conn, req *Command) (*Command, error) {
+		st := conn.InboundStream(req)
+		if st == nil {
+			return nil, errors.New("no stream")
+		}
+		n := 0
+		for {
+			body, err := st.Recv()
+			if err != nil {
+				ended <- ctx.Err()
+				if err == io.EOF {
+					resp := NewResponse(req, CodeSuccess, "")
+					resp.Body = []byte(strconv.Itoa(n))
+					return resp, nil
+				}
+				return nil, err
+			}
+			n++
+			if err := st.Send(body); err != nil {
+				ended <- ctx.Err()
+				return nil, err
+			}
+		}
+	}
+}
+
+func startStreamServer(t *testing.T, opts ServerOptions) (*Server, string, chan error) {
+	ended := make(chan error, 100)
+	s, addr := startServer(t, opts, func(s *Server) {
+		must(t, s.RegisterProcessor(codeStreamEcho, streamEcho(ended), PoolOptions{}))
+	})
+	return s, addr, ended
+}
+
+func TestStreamEchoInOrder(t *testing.T) {
+	_, addr, ended := startStreamServer(t, ServerOptions{})
+	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{StreamWindow: 4}})
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+	must(t, err)
+	go func() {
+		for i := range 1000 {
+			if err := st.Send([]byte(strconv.Itoa(i))); err != nil {
+				return
+			}
+		}
+		st.CloseSend()
+	}()
+	for i := range 1000 {
+		body, err := st.Recv()
+		if err != nil || string(body) != strconv.Itoa(i) {
+			t.Fatalf("message %d: %q, %v", i, body, err)
+		}
+	}
+	if _, err := st.Recv(); err != io.EOF {
+		t.Fatalf("after the messages: %v, want io.EOF", err)
+	}
+	if resp := st.Response(); resp == nil || string(resp.Body) != "1000" {
+		t.Fatalf("response %v", resp)
+	}
+	if err := waitFor(t, ended, "the processor's end"); err != nil {
+		t.Fatalf("the processor's context ended early: %v", err)
+	}
+	if err := st.Send([]byte("late")); !errors.Is(err, ErrStreamEnded) {
+		t.Fatalf("a send after the end: %v", err)
+	}
+	if n := conn.OpenStreams(); n != 0 {
+		t.Fatalf("%d streams still open", n)
+	}
+}
+
+// TestStreamLimits: streams beyond MaxConnStreams are refused busy by the acceptor, and
+// not opened by the opener.
+func TestStreamLimits(t *testing.T) {
+	_, addr, _ := startStreamServer(t, ServerOptions{ConnOptions: ConnOptions{MaxConnStreams: 1}})
+	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{MaxConnStreams: 2}})
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	first, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+	must(t, err)
+	<-first.Ready()
+	second, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+	must(t, err)
+	<-second.Ready()
+	if second.Accepted() || second.Response() == nil || second.Response().Code != CodeSystemBusy {
+		t.Fatalf("a stream beyond the acceptor's limit: accepted %v, response %v", second.Accepted(), second.Response())
+	}
+	third, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+	must(t, err)
+	defer third.Close()
+	if _, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil)); !errors.Is(err, ErrTooManyRequests) {
+		t.Fatalf("a stream beyond the opener's limit: %v", err)
+	}
+	first.Close()
+}
+
+// TestStreamProtocolViolation: a message beyond the credit, or out of order, ends the
+// acceptor's side of that stream only. The processor takes no message, so that no
+// grant of its own makes room for the fifth.
+func TestStreamProtocolViolation(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		seqs []int
+	}{
+		{"out of order", []int{1, 3}},
+		{"beyond the credit", []int{1, 2, 3, 4, 5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ended := make(chan error, 1)
+			_, addr := startServer(t, ServerOptions{ConnOptions: ConnOptions{StreamWindow: 4}}, func(s *Server) {
+				must(t, s.RegisterProcessor(codeStreamIdle, ProcessorFunc(func(ctx context.Context, conn *Conn, req *Command) (*Command, error) {
+					_, err := idleStream(ctx, conn, req)
+					ended <- err
+					return nil, err
+				}), PoolOptions{}))
+			})
+			nc := rawDial(t, addr)
+			open := NewRequest(codeStreamIdle, Fields{{fieldStreamWindow, "100"}}, nil)
+			open.Opaque, open.Flag = 1, flagStream
+			b, _ := AppendFrame(nil, open, SerializeRocketMQ)
+			if _, err := nc.Write(b); err != nil {
+				t.Fatal(err)
+			}
+			if credit := readRawFrame(t, nc); credit.Code != codeStreamDown || credit.ExtFields.Get(fieldStreamCredit) != "4" {
+				t.Fatalf("first frame %v, want the grant of the window", credit)
+			}
+			for i, seq := range tc.seqs {
+				f := NewRequest(codeStreamUp, Fields{{fieldStreamID, "1"}, {fieldStreamSeq, strconv.Itoa(seq)}}, []byte("m"))
+				f.Opaque, f.Flag = int32(10+i), FlagOneway
+				b, _ = AppendFrame(b[:0], f, SerializeRocketMQ)
+				if _, err := nc.Write(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := waitFor(t, ended, "the processor's end"); err == nil {
+				t.Fatal("the processor's context did not end")
+			}
+		})
+	}
+}
+
+// TestStreamShutdownWaits: Shutdown waits for open streams, and refuses new ones.
+func TestStreamShutdownWaits(t *testing.T) {
+	s, addr, ended := startStreamServer(t, ServerOptions{})
+	cl := newTestClient(t, ClientOptions{})
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+	must(t, err)
+	<-st.Ready()
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	// The stream still runs while Shutdown waits for it.
+	must(t, st.Send([]byte("still")))
+	if body, err := st.Recv(); err != nil || string(body) != "still" {
+		t.Fatalf("during Shutdown: %q, %v", body, err)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned with a stream open: %v", err)
+	default:
+	}
+	st.CloseSend()
+	if _, err := st.Recv(); err != io.EOF {
+		t.Fatal(err)
+	}
+	waitFor(t, ended, "the processor's end")
+	if err := waitFor(t, shut, "Shutdown"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStreamOpenerCloses: Close on the opener's side ends the acceptor's context.
+func TestStreamOpenerCloses(t *testing.T) {
+	_, addr, ended := startStreamServer(t, ServerOptions{})
+	cl := newTestClient(t, ClientOptions{})
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+	must(t, err)
+	<-st.Ready()
+	st.Close()
+	if err := waitFor(t, ended, "the processor's end"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the processor's context: %v", err)
+	}
+	if _, err := st.Recv(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Recv after Close: %v", err)
+	}
+	waitUntil(t, func() bool { return conn.OpenStreams() == 0 })
+}
+
+func waitUntil(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for a condition")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestStreamOwnerLimit: MaxStreams bounds the streams open on all of a server's
+// connections together; one beyond is refused SYSTEM_BUSY before any frame of it, and
+// room comes back as streams end. The opener's side counts its own the same way.
+func TestStreamOwnerLimit(t *testing.T) {
+	_, addr, ended := startStreamServer(t, ServerOptions{ConnOptions: ConnOptions{MaxStreams: 3}})
+	var conns []*Conn
+	for range 2 {
+		cl := newTestClient(t, ClientOptions{})
+		conn, err := cl.Conn(context.Background(), addr)
+		must(t, err)
+		conns = append(conns, conn)
+	}
+	open := func(conn *Conn) *Stream {
+		st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+		must(t, err)
+		<-st.Ready()
+		return st
+	}
+	var running []*Stream
+	for _, conn := range []*Conn{conns[0], conns[0], conns[1]} {
+		st := open(conn)
+		if !st.Accepted() {
+			t.Fatalf("stream %d of 3 refused: %v", len(running)+1, st.Response())
+		}
+		running = append(running, st)
+	}
+	refused := open(conns[1])
+	resp := refused.Response()
+	if refused.Accepted() || resp == nil || resp.Code != CodeSystemBusy || !strings.Contains(resp.Remark, "MaxStreams") {
+		t.Fatalf("a fourth stream on the server: accepted %v, response %v", refused.Accepted(), resp)
+	}
+	running[0].Close()
+	waitFor(t, ended, "the closed stream's processor")
+	waitUntil(t, func() bool { return conns[0].OpenStreams() == 1 })
+	again := open(conns[1])
+	if !again.Accepted() {
+		t.Fatalf("a stream once one ended: %v", again.Response())
+	}
+	again.Close()
+	for _, st := range running[1:] {
+		st.Close()
+	}
+
+	// The opener's side: two servers, one client allowed two streams in all.
+	_, addr2, _ := startStreamServer(t, ServerOptions{})
+	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{MaxStreams: 2}})
+	var mine []*Stream
+	for _, a := range []string{addr, addr2} {
+		conn, err := cl.Conn(context.Background(), a)
+		must(t, err)
+		st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+		must(t, err)
+		mine = append(mine, st)
+	}
+	conn, err := cl.Conn(context.Background(), addr2)
+	must(t, err)
+	if _, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil)); !errors.Is(err, ErrTooManyRequests) || !strings.Contains(err.Error(), "MaxStreams") {
+		t.Fatalf("a third stream from the client: %v", err)
+	}
+	mine[0].Close()
+	st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+	must(t, err)
+	st.Close()
+	mine[1].Close()
+}
+
+// TestStreamMemoryBound: messages that no consumer takes hold at most MaxStreamMemory,
+// on the acceptor's side and on the opener's: the connection's reader stops reading,
+// the producers wait, and all flows once the consumers take their messages. Every byte
+// is given back in the end.
+func TestStreamMemoryBound(t *testing.T) {
+	const (
+		budget  = 64 << 10
+		streams = 4
+		msgs    = 64
+		size    = 4 << 10
+	)
+	gate := make(chan struct{})
+	var acceptorWaits, openerWaits atomic.Int32
+	// A processor that takes nothing until the gate opens, then takes everything and
+	// sends as much back.
+	hold := ProcessorFunc(func(ctx context.Context, conn *Conn, req *Command) (*Command, error) {
+		st := conn.InboundStream(req)
+		<-gate
+		n := 0
+		for {
+			body, err := st.Recv()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			n++
+			if err := st.Send(body); err != nil {
+				return nil, err
+			}
+		}
+		return NewResponse(req, CodeSuccess, strconv.Itoa(n)), nil
+	})
+	s, addr := startServer(t, ServerOptions{ConnOptions: ConnOptions{MaxStreamMemory: budget}}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeStreamEcho, hold, PoolOptions{}))
+		s.cfg.streamMemWaits = func(*Conn) { acceptorWaits.Add(1) }
+	})
+	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{MaxStreamMemory: budget}})
+	cl.cfg.streamMemWaits = func(*Conn) { openerWaits.Add(1) }
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	body := bytes.Repeat([]byte{'m'}, size)
+	var sts []*Stream
+	var wg sync.WaitGroup
+	for range streams {
+		st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+		must(t, err)
+		sts = append(sts, st)
+		wg.Go(func() {
+			for range msgs {
+				if st.Send(body) != nil {
+					return
+				}
+			}
+			st.CloseSend()
+		})
+	}
+	// The producers have credit for every message (a window of 64 each): only the
+	// budget stops the acceptor from holding them all, by stopping its reader.
+	waitUntil(t, func() bool { return acceptorWaits.Load() > 0 })
+	if used, max := s.cfg.streams.mem.used.Load(), int64(budget); used > max || used < max-streamCharge(size) {
+		t.Fatalf("the acceptor holds %d bytes of messages, want the budget of %d", used, max)
+	}
+	// The acceptor's processors echo everything; the opener takes nothing yet.
+	close(gate)
+	waitUntil(t, func() bool { return openerWaits.Load() > 0 })
+	if used := cl.cfg.streams.mem.used.Load(); used > budget {
+		t.Fatalf("the opener holds %d bytes of messages, more than the budget of %d", used, budget)
+	}
+	var got sync.WaitGroup
+	for _, st := range sts {
+		got.Go(func() {
+			n := 0
+			for {
+				if _, err := st.Recv(); err != nil {
+					if err != io.EOF || n != msgs || st.Response().Remark != strconv.Itoa(msgs) {
+						t.Errorf("stream %d: %d messages back, then %v, %v", st.ID(), n, err, st.Response())
+					}
+					return
+				}
+				n++
+			}
+		})
+	}
+	got.Wait()
+	wg.Wait()
+	for _, st := range sts {
+		st.Close()
+	}
+	waitUntil(t, func() bool { return s.cfg.streams.mem.used.Load() == 0 && cl.cfg.streams.mem.used.Load() == 0 })
+}

@@ -1,0 +1,105 @@
+package transport
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Stream frames (docs/PROTOCOL.md, "Streams"). A stream is opened by a request with
+// flagStream set; every later message, grant, end and reset of it travels as a oneway
+// request of codeStreamUp (from the side that opened it) or codeStreamDown (from the
+// side that accepted it), naming the stream by the opening request's opaque. The
+// stream ends with the response to the opening request.
+const (
+	// codeStreamUp carries a frame of a stream from its opener to its acceptor.
+	codeStreamUp int32 = 7703
+	// codeStreamDown carries a frame of a stream from its acceptor to its opener.
+	codeStreamDown int32 = 7704
+	// flagStream marks a request that opens a stream. RocketMQ defines flag bits 0
+	// and 1 only; its peers ignore this one.
+	flagStream int32 = 1 << 2
+)
+
+// The extFields of stream frames and of an opening request.
+const (
+	fieldStreamID     = "ringrpc.sid"    // the opening request's opaque
+	fieldStreamSeq    = "ringrpc.seq"    // a message's number, from 1 in each direction
+	fieldStreamFlags  = "ringrpc.flags"  // streamEnd | streamReset
+	fieldStreamCredit = "ringrpc.credit" // more messages the sender of the frame will take
+	fieldStreamWindow = "ringrpc.window" // on the opening request: the opener's window
+)
+
+// The bits of fieldStreamFlags.
+const (
+	// streamEnd: the sender sends no more messages on the stream (the opener only).
+	streamEnd = 1 << iota
+	// streamReset: the opener abandons the stream; the acceptor ends its handler.
+	streamReset
+)
+
+func isStreamFrame(code int32) bool { return code == codeStreamUp || code == codeStreamDown }
+
+// maxStreamWindow bounds a window and a single grant: more would let a peer make a
+// receiver promise more memory than any configuration does.
+const maxStreamWindow = 1 << 20
+
+// streamFrame is what a stream frame says, decoded from its extFields; its body, when
+// it carries a message, is the command's.
+type streamFrame struct {
+	id     int32
+	seq    int64 // the message's number; 0 when the frame carries none
+	flags  int
+	credit int32 // 0 when the frame grants none
+}
+
+func (f streamFrame) end() bool   { return f.flags&streamEnd != 0 }
+func (f streamFrame) reset() bool { return f.flags&streamReset != 0 }
+
+// parseStreamFrame decodes a stream frame's fields. It never panics and allocates only
+// for an error; unknown fields and unknown flag bits are ignored.
+func parseStreamFrame(cmd *Command) (streamFrame, error) {
+	var f streamFrame
+	id, ok := cmd.ExtFields.Lookup(fieldStreamID)
+	if !ok {
+		return f, fmt.Errorf("stream frame without %s", fieldStreamID)
+	}
+	n, err := strconv.ParseInt(id, 10, 32)
+	if err != nil {
+		return f, fmt.Errorf("stream frame: %s %q is not a 32-bit decimal", fieldStreamID, id)
+	}
+	f.id = int32(n)
+	if v, ok := cmd.ExtFields.Lookup(fieldStreamSeq); ok {
+		if f.seq, err = strconv.ParseInt(v, 10, 64); err != nil || f.seq < 1 {
+			return f, fmt.Errorf("stream frame: %s %q is not a positive decimal", fieldStreamSeq, v)
+		}
+	}
+	if v, ok := cmd.ExtFields.Lookup(fieldStreamFlags); ok {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 0 {
+			return f, fmt.Errorf("stream frame: %s %q is not a decimal bit set", fieldStreamFlags, v)
+		}
+		f.flags = int(n)
+	}
+	if v, ok := cmd.ExtFields.Lookup(fieldStreamCredit); ok {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 1 || n > maxStreamWindow {
+			return f, fmt.Errorf("stream frame: %s %q is not a decimal from 1 to %d", fieldStreamCredit, v, maxStreamWindow)
+		}
+		f.credit = int32(n)
+	}
+	return f, nil
+}
+
+// parseWindow reads the window of an opening request: the messages the opener takes
+// before its first grant.
+func parseWindow(req *Command) (int32, error) {
+	v, ok := req.ExtFields.Lookup(fieldStreamWindow)
+	if !ok {
+		return 0, fmt.Errorf("a stream's opening request needs %s, the messages its opener takes before it grants more", fieldStreamWindow)
+	}
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil || n < 1 || n > maxStreamWindow {
+		return 0, fmt.Errorf("%s %q of a stream's opening request is not a decimal from 1 to %d", fieldStreamWindow, v, maxStreamWindow)
+	}
+	return int32(n), nil
+}
