@@ -18,7 +18,7 @@ help:
 	@echo "make fuzz   every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench  benchmarks with -benchmem, BENCHCOUNT runs each, into bench.txt for benchstat"
 	@echo "make bench-transport  transport calls against the raw echo, client and server on cores of their own"
-	@echo "make bench-peers    ringrpc against gRPC, net/rpc and a raw TCP echo (about 2 minutes)"
+	@echo "make bench-peers    ringrpc against gRPC, Kitex, net/rpc and a raw TCP echo (about 3 minutes)"
 	@echo "make bench-overload what 500 hostile peers cost a provider, and a good client beside them (about a minute)"
 	@echo "make generate       regenerate every generated file and golden file"
 	@echo "make checkgenerate  fail when a committed generated file is stale"
@@ -26,7 +26,7 @@ help:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
-	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd bench && $(GO) vet ./... && $(GO) vet -tags kitex ./cmd/peers ./internal/peers && $(GO) test -count=1 ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./... | tee bench.txt
@@ -40,8 +40,11 @@ bench-transport: tools
 	$(GOBIN)/benchstat bench-transport.txt
 
 # ringrpc against gRPC, net/rpc and a raw TCP echo, each server in its own process.
+# Kitex is built apart (-tags kitex) and measured in processes of its own: linked into
+# the command, its libraries slow the other peers.
+PEERS_KITEX ?= $(or $(TMPDIR),/tmp)/ringrpc-peers-kitex
 bench-peers:
-	cd bench && $(GO) run ./cmd/peers
+	cd bench && $(GO) build -tags kitex -o $(PEERS_KITEX) ./cmd/peers && $(GO) run ./cmd/peers -apart $(PEERS_KITEX)
 
 # A provider against 500 hostile connections of each kind, three processes; prints its
 # peak RSS and goroutines and the good client's errors and p99.

@@ -4,7 +4,12 @@
 // Markdown table: calls per second, median and 99th percentile latency, and the
 // client's allocations per call, for each peer, payload and number of callers.
 //
-//	cd bench && go run ./cmd/peers [-duration 3s] [-callers 1,16,100,1000]
+//	cd bench && go build -tags kitex -o /tmp/peers-kitex ./cmd/peers && go run ./cmd/peers -apart /tmp/peers-kitex [-duration 3s] [-callers 1,16,100,1000]
+//
+// Kitex is linked only into the build with the tag kitex: its libraries change how
+// a whole process runs (linked into this command, they cut ringrpc's calls/s by
+// about a tenth), so its cells are measured by that build, each in processes of
+// their own.
 package main
 
 import (
@@ -23,6 +28,7 @@ import (
 )
 
 type options struct {
+	apart    string
 	role     string
 	peer     string
 	peers    string
@@ -34,7 +40,8 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.role, "role", "client", "client: run the benchmark; server: serve -peer for it")
+	flag.StringVar(&o.role, "role", "client", "client: run the benchmark; server: serve -peer for it; cell: measure one cell of -peer and print it as JSON")
+	flag.StringVar(&o.apart, "apart", "", "this command built with -tags kitex, which measures the Kitex cells in processes of their own (make bench-peers builds it)")
 	flag.StringVar(&o.peer, "peer", "", "the peer to serve, with -role=server")
 	flag.StringVar(&o.peers, "peers", "all", "comma-separated peers to measure: ringrpc, net/rpc, grpc, kitex, raw")
 	flag.StringVar(&o.payloads, "payloads", "all", "comma-separated payloads to measure: hello, echo")
@@ -43,9 +50,12 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured time of each cell")
 	flag.Parse()
 	var err error
-	if o.role == "server" {
+	switch o.role {
+	case "server":
 		err = peers.ServeMain(o.peer, os.Stdin, os.Stdout)
-	} else {
+	case "cell":
+		err = runCell(o)
+	default:
 		err = runClient(o)
 	}
 	if err != nil {
@@ -89,7 +99,13 @@ func measureAll(ps []peers.Peer, addrs []string, ws []peers.Workload, callers []
 	for _, w := range ws {
 		for _, n := range callers {
 			for i, p := range ps {
-				r := measure(p, addrs[i], w, load.Config{Callers: n, Warmup: o.warmup, Duration: o.duration})
+				cfg := load.Config{Callers: n, Warmup: o.warmup, Duration: o.duration}
+				var r row
+				if p.Dial == nil {
+					r = measureApart(o, p, w, cfg)
+				} else {
+					r = measure(p, addrs[i], w, cfg)
+				}
 				if r.err != nil {
 					fmt.Fprintf(os.Stderr, "%-14s %-5s %4d callers: %v\n", p.Name, w.Name, n, r.err)
 				} else {
@@ -111,12 +127,19 @@ func startServers(ps []peers.Peer) (addrs []string, stop func(), err error) {
 	var servers []*peers.Server
 	stop = func() {
 		for i, s := range servers {
+			if s == nil {
+				continue
+			}
 			if err := s.Stop(); err != nil {
 				fmt.Fprintf(os.Stderr, "server process of %s: %v\n", ps[i].Name, err)
 			}
 		}
 	}
 	for _, p := range ps {
+		if p.Serve == nil { // measured apart, with its own server
+			servers, addrs = append(servers, nil), append(addrs, "")
+			continue
+		}
 		cmd := exec.Command(exe, "-role=server", "-peer="+p.Name)
 		cmd.Stderr = os.Stderr
 		s, err := peers.StartServer(cmd)

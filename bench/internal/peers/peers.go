@@ -11,7 +11,6 @@ import (
 	"github.com/ringrpc/ringrpc/bench/internal/gobpeer"
 	"github.com/ringrpc/ringrpc/bench/internal/greeter"
 	"github.com/ringrpc/ringrpc/bench/internal/grpcpeer"
-	"github.com/ringrpc/ringrpc/bench/internal/kitexpeer"
 	"github.com/ringrpc/ringrpc/bench/internal/rawpeer"
 	"github.com/ringrpc/ringrpc/bench/internal/ringpeer"
 )
@@ -29,14 +28,22 @@ type Peer struct {
 	Serve func(ln net.Listener) (stop func(), err error)
 	// Dial returns a client that uses one connection to addr.
 	Dial func(addr string) (Client, error)
+	// Apart marks a peer whose libraries change how a whole process runs (Kitex's
+	// do): it is linked only into a build with the tag kitex, which measures its cells
+	// in processes of their own, so that it slows no other peer. Serve and Dial are
+	// nil in the other builds.
+	Apart bool
 }
+
+// KitexName is the name of the Kitex peer.
+const KitexName = "Kitex+Thrift"
 
 // All lists the peers, the yardstick and the ceiling last.
 var All = []Peer{
 	{Name: "ringrpc", Serve: ringpeer.Serve, Dial: dial(ringpeer.Dial)},
 	{Name: "net/rpc+gob", Serve: gobpeer.Serve, Dial: dial(gobpeer.Dial)},
 	{Name: "gRPC+protobuf", Serve: grpcpeer.Serve, Dial: dial(grpcpeer.Dial)},
-	{Name: "Kitex+Thrift", Serve: kitexpeer.Serve, Dial: dial(kitexpeer.Dial)},
+	{Name: KitexName, Apart: true}, // Serve and Dial set by kitex.go
 	{Name: "raw TCP", Serve: rawpeer.Serve, Dial: dial(rawpeer.Dial)},
 }
 
