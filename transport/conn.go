@@ -230,9 +230,10 @@ func (c *Conn) readFailed(err error) {
 }
 
 // readFrame reads one frame, and returns with it what its body took of
-// MaxFrameMemory, or of MaxStreamMemory for a stream's message. The header is decoded where it lies in the reader's buffer (or,
-// when larger than the buffer, in a reused scratch buffer); the command and its body
-// get one allocation between them when the body is small.
+// MaxFrameMemory, or of MaxStreamMemory for a stream's message. The header is decoded
+// where it lies in the reader's buffer (or, when larger than the buffer, in a reused
+// scratch buffer); a small frame's command and body come from the interner's slabs,
+// or from a command given back.
 func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Command, int64, error) {
 	var hdr Command
 	body, err := c.readHeader(br, scratch, in, &hdr)
@@ -365,8 +366,8 @@ func peek(br *bufio.Reader, n int) ([]byte, error) {
 }
 
 // bigCommand returns a command with a body of n bytes (nil when n is 0), for what the
-// interner's slabs do not serve. A body of up to 1 KiB shares the command's allocation: one allocation per frame
-// instead of two.
+// interner's slabs do not serve. A body of up to 1 KiB shares the command's
+// allocation: one allocation per frame instead of two.
 func bigCommand(n int) *Command {
 	switch {
 	case n == 0:
