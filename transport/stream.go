@@ -425,6 +425,13 @@ func (s *Stream) finish(resp *Command, err error) bool {
 	if err != nil {
 		dropped = s.dropLocked()
 	}
+	s.mu.Unlock()
+	if s.opener {
+		// Out of the count before anyone learns that it ended: a caller that opens
+		// another at once finds the room this one made.
+		s.c.streams.removeOut(s, s.c.cfg.streams)
+	}
+	s.mu.Lock()
 	s.markReadyLocked()
 	stop := s.stop
 	s.stop = nil
@@ -433,9 +440,6 @@ func (s *Stream) finish(resp *Command, err error) bool {
 	close(s.done)
 	if stop != nil {
 		stop()
-	}
-	if s.opener {
-		s.c.streams.removeOut(s, s.c.cfg.streams)
 	}
 	return true
 }
