@@ -93,26 +93,43 @@ func TestStreamEchoInOrder(t *testing.T) {
 // TestStreamLimits: streams beyond MaxConnStreams are refused busy by the acceptor, and
 // not opened by the opener.
 func TestStreamLimits(t *testing.T) {
-	_, addr, _ := startStreamServer(t, ServerOptions{ConnOptions: ConnOptions{MaxConnStreams: 1}})
-	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{MaxConnStreams: 2}})
-	conn, err := cl.Conn(context.Background(), addr)
-	must(t, err)
-	first, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
-	must(t, err)
-	<-first.Ready()
-	second, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
-	must(t, err)
-	<-second.Ready()
-	if second.Accepted() || second.Response() == nil || second.Response().Code != CodeSystemBusy {
-		t.Fatalf("a stream beyond the acceptor's limit: accepted %v, response %v", second.Accepted(), second.Response())
+	open := func(t *testing.T, conn *Conn) *Stream {
+		t.Helper()
+		st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+		must(t, err)
+		t.Cleanup(st.Close)
+		<-st.Ready()
+		return st
 	}
-	third, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
-	must(t, err)
-	defer third.Close()
-	if _, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil)); !errors.Is(err, ErrTooManyRequests) {
-		t.Fatalf("a stream beyond the opener's limit: %v", err)
-	}
-	first.Close()
+	t.Run("acceptor", func(t *testing.T) {
+		_, addr, _ := startStreamServer(t, ServerOptions{ConnOptions: ConnOptions{MaxConnStreams: 1}})
+		conn, err := newTestClient(t, ClientOptions{}).Conn(context.Background(), addr)
+		must(t, err)
+		if first := open(t, conn); !first.Accepted() {
+			t.Fatalf("the first stream was refused: %v", first.Response())
+		}
+		second := open(t, conn)
+		if second.Accepted() || second.Response() == nil || second.Response().Code != CodeSystemBusy {
+			t.Fatalf("a stream beyond the acceptor's limit: accepted %v, response %v", second.Accepted(), second.Response())
+		}
+		// The refused stream left the opener's count before it was seen ended.
+		if n := conn.OpenStreams(); n != 1 {
+			t.Fatalf("%d streams counted open after a refusal, want 1", n)
+		}
+	})
+	t.Run("opener", func(t *testing.T) {
+		_, addr, _ := startStreamServer(t, ServerOptions{})
+		conn, err := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{MaxConnStreams: 2}}).Conn(context.Background(), addr)
+		must(t, err)
+		for range 2 {
+			if st := open(t, conn); !st.Accepted() {
+				t.Fatalf("a stream within the limits was refused: %v", st.Response())
+			}
+		}
+		if _, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil)); !errors.Is(err, ErrTooManyRequests) {
+			t.Fatalf("a stream beyond the opener's limit: %v", err)
+		}
+	})
 }
 
 // TestStreamProtocolViolation: a message beyond the credit, or out of order, ends the
