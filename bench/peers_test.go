@@ -27,9 +27,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startServer serves p from a child process until the test ends.
+// startServer serves p from a child process until the test ends. A peer linked only
+// into the build with the tag kitex is skipped in the others.
 func startServer(t *testing.T, p peers.Peer) string {
 	t.Helper()
+	if p.Serve == nil {
+		t.Skipf("%s is linked only into the build with -tags kitex: go test -tags kitex .", p.Name)
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), serverEnv+"="+p.Name)
 	cmd.Stderr = os.Stderr

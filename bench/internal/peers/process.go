@@ -16,6 +16,9 @@ func ServeMain(peer string, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if p.Serve == nil {
+		return fmt.Errorf("%s is linked only into the build with -tags kitex", p.Name)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
