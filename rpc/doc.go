@@ -30,7 +30,8 @@
 // codecs' writer and reader ([Encoder.JSON], [Decoder.JSON], [JSONWriter], [JSONReader],
 // [ReadInt], [ReadUint], [ReadFloat], [ReadIntKey], [ReadUintKey], [SortedKeys],
 // [SortedIntKeys], [SortedUintKeys], [FoldField]; [AppendJSON] and [ReadJSON] run a
-// generated codec outside a call), the route
+// generated codec outside a call), the streams' callers and dispatchers
+// ([ServerStream], [ClientStream], [BidiStream], [SendAll], [Received]), the route
 // key formatters ([KeyInt], [KeyUint], [KeyJSON], [Call.SetRouteKey]) and
 // [SupportPackageIsVersion1]. They are exported because generated code lives in the
 // user's package; their signatures change only with SupportPackageIsVersion.
