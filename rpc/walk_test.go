@@ -316,7 +316,9 @@ func TestFutureCallbacksLeaveTheReaderAlone(t *testing.T) {
 	release := make(chan struct{})
 	blocked := make(chan struct{})
 	f := sayHelloAsync(c, context.Background(), "slow", "callback")
-	f.OnComplete(func(string, error) {
+	// Registered on a goroutine of the test's: a future that completed already runs
+	// it at once, in the goroutine that registers it.
+	go f.OnComplete(func(string, error) {
 		close(blocked)
 		<-release
 	})

@@ -82,8 +82,8 @@ func (c *Conn) watchPeer(s *silence) {
 	}
 }
 
-// busy reports whether calls wait on the connection in either direction: it is then
-// never closed as idle.
+// busy reports whether calls wait on the connection in either direction, or output
+// waits to be written: it is then never closed as idle.
 func (c *Conn) busy() bool {
-	return c.Pending() > 0 || c.flow.inflight.Load() > 0
+	return c.Pending() > 0 || c.flow.inflight.Load() > 0 || c.w.hasOutput()
 }

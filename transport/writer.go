@@ -196,6 +196,17 @@ func (w *writer) refused() error {
 	return w.refusedLocked()
 }
 
+// hasOutput reports whether frames are queued or being written: a request answered
+// a moment ago has its response here before the write that counts as activity.
+func (w *writer) hasOutput() bool {
+	if w.respWriting.Load() > 0 {
+		return true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue.buf) > 0
+}
+
 // spaceLocked returns the channel closed when the loop next takes the queue.
 func (w *writer) spaceLocked() chan struct{} {
 	if w.space == nil {
