@@ -40,7 +40,9 @@ type Decoder struct {
 var idle = JSONReader{err: errors.New("no value to read")}
 
 func newDecoder(data []byte, array bool) Decoder {
-	return Decoder{data: data, r: JSONReader{data: data}, array: array}
+	var d Decoder
+	d.start(data, array)
+	return d
 }
 
 // start readies a zero decoder for data, in place: a server call's decoder, whose
