@@ -1,10 +1,9 @@
 package registry
 
 import (
-	"net"
-	"slices"
-	"strconv"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // Introductions. Gossip brings the news of a join to almost every member within a
@@ -46,7 +45,12 @@ func (r *Registry) noteStranger(name string, ip []byte, port uint16) {
 	if name == r.opts.NodeName || r.isMember(name) {
 		return
 	}
-	addr := net.JoinHostPort(net.IP(ip).String(), strconv.Itoa(int(port)))
+	r.queueStranger(name, ip, port)
+}
+
+// queueStranger queues the check of a node found not to be a member.
+func (r *Registry) queueStranger(name string, ip []byte, port uint16) {
+	addr := (&memberlist.Node{Addr: ip, Port: port}).Address()
 	select {
 	case r.strangers <- stranger{name: name, addr: addr, due: time.Now().Add(r.introWait())}:
 	default: // too many at once: gossip and push/pull bring them later
@@ -98,8 +102,7 @@ func (r *Registry) dueStrangers(pending map[string]stranger, now time.Time) (tar
 			targets = append(targets, s.addr)
 		}
 	}
-	slices.Sort(targets)
-	return slices.Compact(targets), next
+	return dedup(targets), next
 }
 
 // introduce asks every member that advertises no services for its catalog, right

@@ -50,9 +50,8 @@ type Registry struct {
 	// digests gossips ring digests, this node's and those it hears of, in the room
 	// membership messages leave: they never delay news of joins and leaves.
 	digests   *memberlist.TransmitLimitedQueue
-	digestSeq uint64       // sequence of this node's last published digest; guarded by mu
-	members   atomic.Int32 // members as of the last rebuild, for the digest queue
-	updateMu  sync.Mutex   // serialises memberlist's UpdateNode
+	digestSeq uint64     // sequence of this node's last published digest; guarded by mu
+	updateMu  sync.Mutex // serialises memberlist's UpdateNode
 	// announceDigest asks for the ring digest to be gossiped once the rings settle.
 	announceDigest chan struct{}
 	fetches        chan string   // nodes whose catalog to request
@@ -164,7 +163,7 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	}
 	r.snap.Store(&snapshot{services: map[string]*serviceRing{}})
 	r.digests = &memberlist.TransmitLimitedQueue{
-		NumNodes:       func() int { return int(r.members.Load()) },
+		NumNodes:       func() int { return len(r.snap.Load().members) },
 		RetransmitMult: o.ml.RetransmitMult,
 	}
 	first := make(chan struct{})
@@ -438,15 +437,17 @@ func (r *Registry) publishDigest() {
 }
 
 // noteDigest records a member's ring digest if it is newer than the one known,
-// and reports whether it was. A digest of a node not known (yet) is dropped: the
-// next push/pull exchange brings it.
-func (r *Registry) noteDigest(d ringDigest) bool {
-	if d.node == r.opts.NodeName || d.digest == 0 {
-		return false
+// and reports whether it was, and whether gossip told this node that the digest's
+// node joined. A digest of a node not known (yet) is dropped: the next push/pull
+// exchange brings it.
+func (r *Registry) noteDigest(d ringDigest) (newer, known bool) {
+	if d.node == r.opts.NodeName {
+		return false, true
 	}
 	r.mu.Lock()
 	ns := r.nodes[d.node]
-	newer := ns != nil && ns.gossip != "" && d.seq > ns.digest.seq
+	known = ns != nil && ns.gossip != ""
+	newer = known && d.digest != 0 && d.seq > ns.digest.seq
 	if newer {
 		ns.digest = d
 	}
@@ -454,7 +455,7 @@ func (r *Registry) noteDigest(d ringDigest) bool {
 	if newer {
 		r.markDirty()
 	}
-	return newer
+	return newer, known
 }
 
 // knownDigests returns the ring digests this node knows, its own included.
@@ -670,11 +671,12 @@ func (r *Registry) handleMsg(msg []byte) {
 			r.log.Warn("registry: bad ring digest", "err", err)
 			return
 		}
-		if r.noteDigest(d.ringDigest) {
+		switch newer, known := r.noteDigest(d.ringDigest); {
+		case newer:
 			// News to this node: pass it on, as memberlist does its own.
 			r.digests.QueueBroadcast(digestBroadcast{d.node, msg})
-		} else {
-			r.noteStranger(d.node, d.ip, d.port)
+		case !known:
+			r.queueStranger(d.node, d.ip, d.port)
 		}
 	case msgKeyOp:
 		q, err := decodeKeyOp(msg)
@@ -753,7 +755,6 @@ func (r *Registry) rebuild() {
 			snap.members[i].RingDigest = snap.digest
 		}
 	}
-	r.members.Store(int32(len(snap.members)))
 	old := r.snap.Swap(snap)
 	if old != nil {
 		r.ringRebuilds.Add(uint64(logRings(r.log, old, snap)))

@@ -256,10 +256,25 @@ type digestMsg struct {
 }
 
 func encodeDigest(m digestMsg) []byte {
-	b := appendDigest([]byte{msgDigest, wireVersion}, m.ringDigest)
-	b = append(b, byte(len(m.ip)))
-	b = append(b, m.ip...)
-	return binary.BigEndian.AppendUint16(b, m.port)
+	return appendGossipAddr(appendDigest([]byte{msgDigest, wireVersion}, m.ringDigest), m.ip, m.port)
+}
+
+// appendGossipAddr appends a node's gossip address: u8 IP length, IP, u16 port.
+func appendGossipAddr(b, ip []byte, port uint16) []byte {
+	b = append(b, byte(len(ip)))
+	b = append(b, ip...)
+	return binary.BigEndian.AppendUint16(b, port)
+}
+
+// gossipAddr reads what appendGossipAddr wrote; an IP of neither 4 nor 16 bytes is
+// an error.
+func (r *reader) gossipAddr() ([]byte, uint16) {
+	ip := append([]byte(nil), r.next(int(r.u8()))...)
+	port := r.u16()
+	if r.err == nil && len(ip) != 4 && len(ip) != 16 {
+		r.err = fmt.Errorf("a gossip address with a %d-byte IP", len(ip))
+	}
+	return ip, port
 }
 
 func appendDigest(b []byte, d ringDigest) []byte {
@@ -278,11 +293,7 @@ func decodeDigest(b []byte) (digestMsg, error) {
 		return digestMsg{}, fmt.Errorf("registry: not a version %d ring digest", wireVersion)
 	}
 	m := digestMsg{ringDigest: r.digest()}
-	m.ip = append([]byte(nil), r.next(int(r.u8()))...)
-	m.port = r.u16()
-	if r.err == nil && len(m.ip) != 4 && len(m.ip) != 16 {
-		return digestMsg{}, fmt.Errorf("registry: ring digest with a %d-byte IP", len(m.ip))
-	}
+	m.ip, m.port = r.gossipAddr()
 	if r.err != nil {
 		return digestMsg{}, fmt.Errorf("registry: ring digest of %d bytes: %w", len(b), r.err)
 	}
@@ -333,10 +344,7 @@ type catalogRequest struct {
 }
 
 func encodeCatalogRequest(q catalogRequest) []byte {
-	b := appendStr16([]byte{msgCatalogRequest, wireVersion}, q.node)
-	b = append(b, byte(len(q.ip)))
-	b = append(b, q.ip...)
-	return binary.BigEndian.AppendUint16(b, q.port)
+	return appendGossipAddr(appendStr16([]byte{msgCatalogRequest, wireVersion}, q.node), q.ip, q.port)
 }
 
 func decodeCatalogRequest(b []byte) (catalogRequest, error) {
@@ -345,11 +353,7 @@ func decodeCatalogRequest(b []byte) (catalogRequest, error) {
 		return catalogRequest{}, fmt.Errorf("registry: not a version %d catalog request", wireVersion)
 	}
 	q := catalogRequest{node: r.str16()}
-	q.ip = append([]byte(nil), r.next(int(r.u8()))...)
-	q.port = r.u16()
-	if r.err == nil && len(q.ip) != 4 && len(q.ip) != 16 {
-		return catalogRequest{}, fmt.Errorf("registry: catalog request with a %d-byte IP", len(q.ip))
-	}
+	q.ip, q.port = r.gossipAddr()
 	if r.err != nil {
 		return catalogRequest{}, fmt.Errorf("registry: catalog request: %w", r.err)
 	}
