@@ -144,15 +144,32 @@ func (sc *streamCall) endError(st *transport.Stream, err error) *Error {
 	return fromTransport(err, sc.target(st))
 }
 
-// decodeMessage decodes message n of a stream the caller receives.
-func decodeMessage[T any](sc *streamCall, body []byte, n int, decode func(*Decoder) (T, error)) (T, error) {
+// decodeMessage decodes body, the nth message of a stream of svc's method m: the
+// provider's (result) or the caller's. A message that does not decode is an error of
+// code.
+func decodeMessage[T any](svc *ServiceDesc, m *MethodDesc, body []byte, n int, result bool, code Code, decode func(*Decoder) (T, error)) (T, *Error) {
 	d := newDecoder(body, false)
-	d.result, d.m = true, sc.m
+	d.result, d.m = result, m
 	v, err := decode(&d)
 	if err != nil {
-		return v, Errorf(CodeInternal, "message %d of stream %s.%s: %v", n, sc.svc.Name, sc.m.Name, errorMessage(err))
+		return v, Errorf(code, "message %d of stream %s.%s: %v", n, svc.Name, m.Name, errorMessage(err))
 	}
 	return v, nil
+}
+
+// encodeMessage encodes v, the nth message of a stream of svc's method m, into the
+// memory of *buf, which it keeps for the next message. A message that does not encode
+// is an error of code.
+func encodeMessage[T any](svc *ServiceDesc, m *MethodDesc, buf *[]byte, n int, code Code, encode func(*Encoder, T), v T) ([]byte, *Error) {
+	var e Encoder
+	e.reset((*buf)[:0], false)
+	encode(&e, v)
+	body, err := e.finish()
+	*buf = body[:0]
+	if err != nil {
+		return nil, Errorf(code, "encoding message %d of stream %s.%s: %v", n, svc.Name, m.Name, err)
+	}
+	return body, nil
 }
 
 // receiveAll yields the messages of st until it ends, the caller stops, or a message
@@ -167,10 +184,10 @@ func receiveAll[T any](sc *streamCall, st *transport.Stream, decode func(*Decode
 			}
 			return
 		}
-		v, err := decodeMessage(sc, body, n, decode)
-		if err != nil {
-			st.CloseWithError(err)
-			yield(zero, err)
+		v, bad := decodeMessage(sc.svc, sc.m, body, n, true, CodeInternal, decode)
+		if bad != nil {
+			st.CloseWithError(bad)
+			yield(zero, bad)
 			return
 		}
 		if !yield(v, nil) {
@@ -182,17 +199,13 @@ func receiveAll[T any](sc *streamCall, st *transport.Stream, decode func(*Decode
 // sendAll sends the values of in on st until in ends or st does; it returns an error
 // only for a value that does not encode.
 func sendAll[T any](sc *streamCall, st *transport.Stream, in iter.Seq[T], encode func(*Encoder, T)) *Error {
-	var e Encoder
 	buf := make([]byte, 0, 256)
 	n := 0
 	for v := range in {
 		n++
-		e.reset(buf[:0], false)
-		encode(&e, v)
-		body, err := e.finish()
-		buf = body[:0]
+		body, err := encodeMessage(sc.svc, sc.m, &buf, n, CodeBadArguments, encode, v)
 		if err != nil {
-			return Errorf(CodeBadArguments, "encoding message %d of stream %s.%s: %v", n, sc.svc.Name, sc.m.Name, err)
+			return err
 		}
 		if st.Send(body) != nil {
 			return nil // the stream ended: how is for the receiving side to say

@@ -57,19 +57,15 @@ func SendAll[T any](ctx context.Context, seq iter.Seq2[T, error], encode func(*E
 	if ss == nil {
 		return Errorf(CodeInternal, "rpc.SendAll called outside a stream method's handler")
 	}
-	var e Encoder
 	n := 0
 	for v, err := range seq {
 		if err != nil {
 			return err
 		}
 		n++
-		e.reset(ss.buf[:0], false)
-		encode(&e, v)
-		body, err := e.finish()
-		ss.buf = body[:0]
-		if err != nil {
-			return Errorf(CodeInternal, "encoding message %d of stream %s.%s: %v", n, ss.svc.Name, ss.m.Name, err)
+		body, e := encodeMessage(ss.svc, ss.m, &ss.buf, n, CodeInternal, encode, v)
+		if e != nil {
+			return e
 		}
 		if err := ss.st.Send(body); err != nil {
 			return fromTransport(err, "stream "+ss.svc.Name+"."+ss.m.Name)
@@ -95,11 +91,9 @@ func Received[T any](ctx context.Context, decode func(*Decoder) (T, error)) iter
 			if err != nil {
 				return
 			}
-			d := newDecoder(body, false)
-			d.m = ss.m
-			v, err := decode(&d)
-			if err != nil {
-				ss.inErr.CompareAndSwap(nil, Errorf(CodeBadArguments, "message %d of stream %s.%s: %v", n, ss.svc.Name, ss.m.Name, errorMessage(err)))
+			v, bad := decodeMessage(ss.svc, ss.m, body, n, false, CodeBadArguments, decode)
+			if bad != nil {
+				ss.inErr.CompareAndSwap(nil, bad)
 				return
 			}
 			if !yield(v) {

@@ -187,13 +187,10 @@ func (s *Stream) dropLocked() int64 {
 	return n
 }
 
-// drop lets go of the messages not taken, once the stream ended.
+// drop lets go of the messages not taken; its callers ended the stream first.
 func (s *Stream) drop() {
 	s.mu.Lock()
-	n := int64(0)
-	if s.ended {
-		n = s.dropLocked()
-	}
+	n := s.dropLocked()
 	s.mu.Unlock()
 	s.mem.give(n)
 }
@@ -277,12 +274,7 @@ func (s *Stream) CloseSend() error {
 // which count toward MaxStreamMemory until then: an opener closes every stream it
 // opened once done with it, even after its end. It does nothing on the acceptor's
 // side, whose messages go when its processor returns.
-func (s *Stream) Close() {
-	if s.opener {
-		s.cancel(errStreamClosed, true)
-		s.drop()
-	}
-}
+func (s *Stream) Close() { s.CloseWithError(errStreamClosed) }
 
 // CloseWithError is Close with err as the error Recv and Send return from now on.
 func (s *Stream) CloseWithError(err error) {
