@@ -201,11 +201,11 @@ func (c *Conn) readLoop() {
 			c.completeResponse(cmd)
 			continue
 		}
+		if isStreamFrame(cmd.Code) {
+			c.streamMessage(cmd, charged) // in order, here; its charge is MaxStreamMemory's
+			continue
+		}
 		if charged > 0 {
-			if isStreamFrame(cmd.Code) {
-				c.streamMessage(cmd, charged) // MaxStreamMemory's, kept by its stream
-				continue
-			}
 			c.hold(cmd, charged)
 		}
 		c.started() // answered takes it back

@@ -36,7 +36,7 @@ var noWait = func() context.Context {
 
 // isControl reports whether code is answered by the transport itself.
 func isControl(code int32) bool {
-	return code == codePing || code == codeCancel || code == codeGoingAway || code == codeStreamUp || code == codeStreamDown
+	return code == codePing || code == codeCancel || code == codeGoingAway
 }
 
 // sendCancel tells the peer that the caller of the request with opaque stopped
@@ -69,9 +69,6 @@ func (c *Conn) allowNotice() { c.flow.notices = min(c.flow.notices+1, c.cfg.maxC
 // a worker, and neither passes through hooks or processors.
 func (c *Conn) control(req *Command) {
 	switch req.Code {
-	case codeStreamUp, codeStreamDown:
-		c.streamFrame(req)
-		return
 	case codePing:
 		c.reply(req, NewResponse(req, CodeSuccess, ""))
 		return

@@ -359,7 +359,7 @@ func (d *dispatcher) register(code int32, isDefault bool, p Processor, opts Pool
 	if p == nil {
 		return fmt.Errorf("%w: nil processor for code %d", ErrRegistered, code)
 	}
-	if !isDefault && isControl(code) {
+	if !isDefault && (isControl(code) || isStreamFrame(code)) {
 		return fmt.Errorf("%w: code %d is reserved for the transport's ping (%d) and cancel notice (%d): choose another code", ErrRegistered, code, codePing, codeCancel)
 	}
 	d.mu.Lock()

@@ -390,12 +390,6 @@ func (c *Conn) acceptStream(req *Command) (*Stream, *Command) {
 	return s, nil
 }
 
-// streamFrame applies a stream frame that carries no message, in the reader.
-func (c *Conn) streamFrame(req *Command) {
-	c.streamMessage(req, 0)
-	c.answered(req)
-}
-
 // streamMessage applies a stream frame, in the reader: frames of one stream are taken
 // in the order they came, without a worker. charge is what its message took of
 // MaxStreamMemory: the stream keeps it until its consumer takes the message, and
