@@ -147,10 +147,13 @@ func (sc *streamCall) endError(st *transport.Stream, err error) *Error {
 // decodeMessage decodes body, the nth message of a stream of svc's method m: the
 // provider's (result) or the caller's. A message that does not decode is an error of
 // code.
-func decodeMessage[T any](svc *ServiceDesc, m *MethodDesc, body []byte, n int, result bool, code Code, decode func(*Decoder) (T, error)) (T, *Error) {
-	d := newDecoder(body, false)
+// d is the stream's, used again for each message: a decoder a function value reads
+// lives on the heap.
+func decodeMessage[T any](svc *ServiceDesc, m *MethodDesc, d *Decoder, body []byte, n int, result bool, code Code, decode func(*Decoder) (T, error)) (T, *Error) {
+	*d = Decoder{}
+	d.start(body, false)
 	d.result, d.m = result, m
-	v, err := decode(&d)
+	v, err := decode(d)
 	if err != nil {
 		return v, Errorf(code, "message %d of stream %s.%s: %v", n, svc.Name, m.Name, errorMessage(err))
 	}
@@ -176,6 +179,7 @@ func encodeMessage[T any](svc *ServiceDesc, m *MethodDesc, buf *[]byte, n int, c
 // does not decode; the stream's error, if any, is yielded last.
 func receiveAll[T any](sc *streamCall, st *transport.Stream, decode func(*Decoder) (T, error), yield func(T, error) bool) {
 	var zero T
+	var d Decoder
 	for n := 1; ; n++ {
 		body, err := st.Recv()
 		if err != nil {
@@ -184,7 +188,7 @@ func receiveAll[T any](sc *streamCall, st *transport.Stream, decode func(*Decode
 			}
 			return
 		}
-		v, bad := decodeMessage(sc.svc, sc.m, body, n, true, CodeInternal, decode)
+		v, bad := decodeMessage(sc.svc, sc.m, &d, body, n, true, CodeInternal, decode)
 		if bad != nil {
 			st.CloseWithError(bad)
 			yield(zero, bad)

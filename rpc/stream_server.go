@@ -86,12 +86,13 @@ func Received[T any](ctx context.Context, decode func(*Decoder) (T, error)) iter
 		if ss == nil {
 			return
 		}
+		var d Decoder
 		for n := 1; ; n++ {
 			body, err := ss.st.Recv()
 			if err != nil {
 				return
 			}
-			v, bad := decodeMessage(ss.svc, ss.m, body, n, false, CodeBadArguments, decode)
+			v, bad := decodeMessage(ss.svc, ss.m, &d, body, n, false, CodeBadArguments, decode)
 			if bad != nil {
 				ss.inErr.CompareAndSwap(nil, bad)
 				return

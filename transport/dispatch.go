@@ -653,6 +653,11 @@ func (c *Conn) WriteResponse(req, resp *Command) error {
 }
 
 func (c *Conn) sendResponse(req, resp *Command) error {
+	if req.Flag&flagStream != 0 {
+		if s := c.InboundStream(req); s != nil {
+			s.flush() // the response ends the stream: its messages go first
+		}
+	}
 	return c.send(context.Background(), resp, req.Opaque, FlagResponse, req.Serialize)
 }
 

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -50,7 +51,8 @@ type Stream struct {
 	mem *streamMemory // MaxStreamMemory, which the messages in inbox hold
 
 	mu       sync.Mutex
-	inbox    []streamMsg // messages arrived and not taken
+	inbox    msgQueue // messages arrived and not taken
+	split    [][]byte // scratch of keepLocked
 	head     int
 	recvSeq  int64
 	granted  int32 // messages the peer may still send
@@ -65,10 +67,15 @@ type Stream struct {
 	resp     *Command // opener: the response that ended the stream
 	stop     func() bool
 
-	frameMu sync.Mutex // orders the frames this side sends; guards what follows
-	sendSeq int64
-	fields  [3]Field
-	num     [2][20]byte
+	frameMu   sync.Mutex // orders the frames this side sends; guards what follows
+	sendSeq   int64
+	out       []byte // messages gathered for the next frame, each after its length
+	outN      int
+	outFirst  int64         // the number of out's first message
+	outQueued bool          // the writer is to frame out
+	outTaken  chan struct{} // a token: the writer framed out
+	fields    []Field
+	num       [3][20]byte
 
 	cl         *call       // opener: the opening request's pending call
 	rctx       *requestCtx // acceptor: the processor's context
@@ -87,7 +94,7 @@ func newStream(c *Conn, opener bool, window int32) *Stream {
 	return &Stream{
 		c: c, opener: opener, window: window, granted: window, mem: &c.cfg.streams.mem,
 		ready: make(chan struct{}), done: make(chan struct{}),
-		recvWake: make(chan struct{}, 1), sendWake: make(chan struct{}, 1),
+		recvWake: make(chan struct{}, 1), sendWake: make(chan struct{}, 1), outTaken: make(chan struct{}, 1),
 	}
 }
 
@@ -141,8 +148,8 @@ func (s *Stream) Recv() ([]byte, error) {
 			s.mu.Unlock()
 			return nil, err
 		}
-		if s.head < len(s.inbox) {
-			m := s.takeLocked()
+		if s.inbox.len() > 0 {
+			m := s.inbox.pop()
 			grant := s.grantLocked()
 			s.mu.Unlock()
 			s.mem.give(m.charge)
@@ -164,28 +171,9 @@ func (s *Stream) Recv() ([]byte, error) {
 	}
 }
 
-// takeLocked takes the oldest message. mu is held and one is there.
-func (s *Stream) takeLocked() streamMsg {
-	m := s.inbox[s.head]
-	s.inbox[s.head] = streamMsg{}
-	s.head++
-	if s.head == len(s.inbox) {
-		s.inbox, s.head = s.inbox[:0], 0
-	}
-	return m
-}
-
 // dropLocked lets go of the messages not taken, and returns what they held of
 // MaxStreamMemory. mu is held.
-func (s *Stream) dropLocked() int64 {
-	var n int64
-	for _, m := range s.inbox[s.head:] {
-		n += m.charge
-	}
-	clear(s.inbox)
-	s.inbox, s.head = nil, 0
-	return n
-}
+func (s *Stream) dropLocked() int64 { return s.inbox.clear() }
 
 // drop lets go of the messages not taken; its callers ended the stream first.
 func (s *Stream) drop() {
@@ -210,12 +198,93 @@ func (s *Stream) grantLocked() int32 {
 
 // Send sends one message. It waits until the peer has granted room for it, and
 // returns the error that ended the stream, or ErrStreamEnded after a clean end or
-// CloseSend. body is encoded before Send returns: the caller may reuse it.
+// CloseSend. body is copied before Send returns: the caller may reuse it.
+//
+// Messages sent in a row travel together: Send gathers them, and the connection's
+// writer frames what a stream gathered each time it writes, so that one frame carries
+// every message sent since the last. A stream gathers at most streamBatch bytes; Send
+// waits beyond that until the writer takes them, so a producer never runs ahead of
+// its connection by more.
 func (s *Stream) Send(body []byte) error {
+	if limit := s.c.cfg.maxFrame - streamFrameRoom; len(body) > limit {
+		return fmt.Errorf("%w: a stream message of %d bytes: a frame may carry %d bytes (transport.ConnOptions.MaxFrameSize) of which a message may take %d: send smaller messages, or raise the limit on both peers", ErrFrameTooLarge, len(body), s.c.cfg.maxFrame, limit)
+	}
 	if err := s.takeCredit(); err != nil {
 		return err
 	}
-	return s.sendFrame(true, 0, 0, body, s.ctx)
+	for {
+		s.frameMu.Lock()
+		if s.outN == 0 || len(s.out)+msgLenSize+len(body) <= min(streamBatch, s.c.cfg.maxFrame-streamFrameRoom) {
+			register := s.gatherLocked(body)
+			s.frameMu.Unlock()
+			if register {
+				return s.c.w.queueStream(s)
+			}
+			return nil
+		}
+		s.frameMu.Unlock()
+		select {
+		case <-s.outTaken:
+		case <-s.done:
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.endedErrLocked()
+		}
+	}
+}
+
+// gatherLocked numbers a message and adds it to those the next frame carries. It
+// reports whether the writer has yet to be told that the stream has messages to
+// frame. frameMu is held.
+func (s *Stream) gatherLocked(body []byte) (register bool) {
+	s.sendSeq++
+	if s.outN == 0 {
+		s.outFirst = s.sendSeq
+	}
+	s.out = binary.BigEndian.AppendUint32(s.out, uint32(len(body)))
+	s.out = append(s.out, body...)
+	s.outN++
+	register, s.outQueued = !s.outQueued, true
+	return register
+}
+
+// frameQueued frames the messages gathered since the last frame. The connection's
+// writer calls it, for a stream that told it it had messages, before it writes.
+func (s *Stream) frameQueued() {
+	s.frameMu.Lock()
+	s.outQueued = false
+	var err error
+	if s.outN > 0 {
+		cmd := s.frameLocked(0, 0)
+		_, err = s.c.w.enqueue(context.Background(), &cmd, s.c.nextOpaque.Add(1), FlagOneway, s.serialize, nil)
+		s.out, s.outN = s.out[:0], 0
+	}
+	s.frameMu.Unlock()
+	wake(s.outTaken)
+	if err != nil {
+		s.fail(err)
+	}
+}
+
+// flush frames the messages gathered, if any, now: they go before what the caller
+// queues next.
+func (s *Stream) flush() {
+	s.frameMu.Lock()
+	defer s.frameMu.Unlock()
+	if s.outN > 0 {
+		if err := s.sendLocked(0, 0, context.Background()); err != nil && !s.c.isClosing() {
+			s.c.cfg.log.Debug("transport: a stream's last messages were not sent", "peer", s.c.addr, "stream", s.id, "err", err)
+		}
+	}
+}
+
+// fail ends the stream with err, telling the acceptor when this side opened it.
+func (s *Stream) fail(err error) {
+	if s.opener {
+		s.cancel(err, false)
+	} else {
+		s.finish(nil, err) // its processor's context ends
+	}
 }
 
 func (s *Stream) takeCredit() error {
@@ -266,7 +335,7 @@ func (s *Stream) CloseSend() error {
 	}
 	s.sentEnd = true
 	s.mu.Unlock()
-	return s.sendFrame(false, streamEnd, 0, nil, s.ctx)
+	return s.sendFrame(streamEnd, 0, s.ctx)
 }
 
 // Close ends the stream on the opener's side, if it has not ended, and tells the
@@ -287,27 +356,48 @@ func (s *Stream) CloseWithError(err error) {
 // sendCredit grants the peer n more messages, best effort: a grant lost to a closing
 // connection is lost with the stream.
 func (s *Stream) sendCredit(n int32) {
-	if err := s.sendFrame(false, 0, n, nil, s.ctx); err != nil && !s.c.isClosing() {
+	if err := s.sendFrame(0, n, s.ctx); err != nil && !s.c.isClosing() {
 		s.c.cfg.log.Debug("transport: a stream's grant was not sent", "peer", s.c.addr, "stream", s.id, "err", err)
 	}
 }
 
-// sendFrame queues one frame of the stream: a message when msg is set (numbered
-// here, so that numbers follow the order frames are queued), and the flags and
-// credit given. It waits for room in the connection's output until ctx ends or,
-// without a deadline, Options.Timeout. Stream frames take no oneway permit: the
-// credit bounds a stream's messages, and a stream sends few other frames.
-func (s *Stream) sendFrame(msg bool, flags int, credit int32, body []byte, ctx context.Context) error {
-	c := s.c
+// sendFrame queues a frame of the stream with the flags and credit given, and the
+// messages gathered since the last frame, which must go before it. Stream frames
+// never wait for room in the connection's output (writer.send): what a stream queues
+// besides its messages is bounded by the messages it receives, and a frame sent while
+// holding frameMu must not wait for the writer, which takes frameMu to frame messages.
+func (s *Stream) sendFrame(flags int, credit int32, ctx context.Context) error {
+	s.frameMu.Lock()
+	defer s.frameMu.Unlock()
+	return s.sendLocked(flags, credit, ctx)
+}
+
+// sendLocked is sendFrame with frameMu held.
+func (s *Stream) sendLocked(flags int, credit int32, ctx context.Context) error {
+	cmd := s.frameLocked(flags, credit)
+	// The frame is encoded before send returns: the scratch fields may be reused.
+	err := s.c.send(ctx, &cmd, s.c.nextOpaque.Add(1), FlagOneway, s.serialize)
+	s.out, s.outN = s.out[:0], 0
+	return err
+}
+
+// frameLocked returns the frame that carries the messages gathered, the flags and
+// the credit given. Its fields and body are the stream's scratch: it is encoded
+// before frameMu is let go. frameMu is held.
+func (s *Stream) frameLocked(flags int, credit int32) Command {
 	code := codeStreamUp
 	if !s.opener {
 		code = codeStreamDown
 	}
-	s.frameMu.Lock()
 	fs := append(s.fields[:0], Field{fieldStreamID, s.sid})
-	if msg {
-		s.sendSeq++
-		fs = append(fs, Field{fieldStreamSeq, s.numString(0, s.sendSeq)})
+	var body []byte
+	switch {
+	case s.outN == 1:
+		body = s.out[msgLenSize:] // one message travels alone, without its length
+		fs = append(fs, Field{fieldStreamSeq, s.numString(0, s.outFirst)})
+	case s.outN > 1:
+		body = s.out
+		fs = append(fs, Field{fieldStreamSeq, s.numString(0, s.outFirst)}, Field{fieldStreamCount, s.numString(2, int64(s.outN))})
 	}
 	if flags != 0 {
 		fs = append(fs, Field{fieldStreamFlags, strconv.Itoa(flags)})
@@ -315,11 +405,8 @@ func (s *Stream) sendFrame(msg bool, flags int, credit int32, body []byte, ctx c
 	if credit > 0 {
 		fs = append(fs, Field{fieldStreamCredit, s.numString(1, int64(credit))})
 	}
-	cmd := Command{Code: code, ExtFields: fs, Body: body}
-	// The frame is encoded before send returns: the scratch fields may be reused.
-	err := c.send(ctx, &cmd, c.nextOpaque.Add(1), FlagOneway, s.serialize)
-	s.frameMu.Unlock()
-	return err
+	s.fields = fs[:0]
+	return Command{Code: code, ExtFields: fs, Body: body}
 }
 
 // numString formats n in the i-th scratch buffer: the string lives until the next
@@ -352,12 +439,14 @@ func (s *Stream) receive(f streamFrame, cmd *Command, charge int64) error {
 		}
 		wake(s.sendWake)
 	}
-	if f.seq != 0 {
-		if err := s.checkMessage(f); err != nil {
+	if n := f.messages(); n > 0 {
+		if err := s.checkMessages(f, n); err != nil {
 			return err
 		}
-		s.recvSeq, s.granted = f.seq, s.granted-1
-		s.inbox = append(s.inbox, streamMsg{cmd.Body, charge}) // the body alone: its own allocation
+		if err := s.keepLocked(f, cmd.Body, charge); err != nil {
+			return err
+		}
+		s.recvSeq, s.granted = f.seq+int64(n)-1, s.granted-n
 		kept = true
 		wake(s.recvWake)
 	}
@@ -371,16 +460,41 @@ func (s *Stream) receive(f streamFrame, cmd *Command, charge int64) error {
 	return nil
 }
 
-// checkMessage checks that a message is the next one and within the credit granted.
-// mu is held.
-func (s *Stream) checkMessage(f streamFrame) error {
+// checkMessages checks that the frame's n messages are the next ones and within the
+// credit granted. mu is held.
+func (s *Stream) checkMessages(f streamFrame, n int32) error {
 	switch {
 	case s.inEnd:
 		return fmt.Errorf("%w: stream %d: message %d after the end", ErrMalformedFrame, s.id, f.seq)
 	case f.seq != s.recvSeq+1:
 		return fmt.Errorf("%w: stream %d: message %d where %d was due", ErrMalformedFrame, s.id, f.seq, s.recvSeq+1)
-	case s.granted <= 0:
-		return fmt.Errorf("%w: stream %d: message %d beyond the %d granted", ErrMalformedFrame, s.id, f.seq, s.window)
+	case s.granted < n:
+		return fmt.Errorf("%w: stream %d: messages %d to %d beyond the %d granted", ErrMalformedFrame, s.id, f.seq, f.seq+int64(n)-1, s.window)
+	}
+	return nil
+}
+
+// keepLocked puts the frame's messages in the inbox, sharing charge among them so
+// that each gives back its part as it is taken. The messages of one frame share its
+// body's memory. mu is held.
+func (s *Stream) keepLocked(f streamFrame, body []byte, charge int64) error {
+	if f.count == 0 {
+		s.inbox.push(streamMsg{body, charge}) // the body alone: its own allocation
+		return nil
+	}
+	msgs, err := splitMessages(body, f.count, s.split[:0])
+	clear(s.split)
+	s.split = msgs[:0]
+	if err != nil {
+		return fmt.Errorf("%w: stream %d: a frame of %d messages: %w", ErrMalformedFrame, s.id, f.count, err)
+	}
+	for i, m := range msgs {
+		part := charge
+		if i < len(msgs)-1 {
+			part = min(charge, int64(len(m)+msgLenSize)+streamSlot)
+		}
+		charge -= part
+		s.inbox.push(streamMsg{m, part})
 	}
 	return nil
 }
@@ -461,7 +575,7 @@ func (s *Stream) sendReset(wait bool) {
 	if !wait {
 		ctx = noWait
 	}
-	if err := s.sendFrame(false, streamReset, 0, nil, ctx); err != nil && !s.c.isClosing() {
+	if err := s.sendFrame(streamReset, 0, ctx); err != nil && !s.c.isClosing() {
 		s.c.cfg.log.Debug("transport: a stream's reset was not sent", "peer", s.c.addr, "stream", s.id, "err", err)
 	}
 }

@@ -62,14 +62,10 @@ func FuzzStreamFrame(f *testing.F) {
 				s.ended = true // as finish would, without a connection to tell
 				s.mu.Unlock()
 			}
-			if held := len(s.inbox) - s.head; held > window {
+			if held := s.inbox.len(); held > window {
 				t.Fatalf("the stream holds %d messages, more than its window of %d", held, window)
 			}
-			var charged int64
-			for _, m := range s.inbox[s.head:] {
-				charged += m.charge
-			}
-			if used := c.cfg.streams.mem.used.Load(); used != charged {
+			if charged, used := s.inbox.charged(), c.cfg.streams.mem.used.Load(); used != charged {
 				t.Fatalf("the stream's messages hold %d bytes of MaxStreamMemory, the budget counts %d", charged, used)
 			}
 		}

@@ -29,7 +29,7 @@ const (
 	DefaultMaxStreamMemory = 64 << 20
 	// DefaultStreamWindow is the messages a side of a stream buffers before its
 	// consumer takes them: the credit it grants its peer.
-	DefaultStreamWindow = 64
+	DefaultStreamWindow = 1024
 )
 
 // streamLimits is what an owner's streams may hold in all: MaxStreams in each
@@ -130,11 +130,28 @@ func (m *streamMemory) give(n int64) {
 // keeps nothing else alive: not the reader's slabs, nor its command), rounded up as
 // the allocator rounds, and its place in the stream's inbox.
 func streamCharge(n int) int64 {
-	const slot = int64(unsafe.Sizeof(streamMsg{}))
 	if n > maxSmallAlloc {
-		return int64((n+pageSize-1)&^(pageSize-1)) + slot // large objects take whole pages
+		return int64((n+pageSize-1)&^(pageSize-1)) + streamSlot // large objects take whole pages
 	}
-	return int64(n+n/8+16) + slot // a size class wastes at most 16 bytes or an eighth
+	return int64(n+n/8+16) + streamSlot // a size class wastes at most 16 bytes or an eighth
+}
+
+// streamSlot is what a message takes of its stream's inbox.
+const streamSlot = int64(unsafe.Sizeof(streamMsg{}))
+
+// frameCharge is streamCharge for a frame whose body of n bytes carries the messages
+// its header counts: a slot in the inbox each. A count the body cannot hold fails
+// when the frame is applied; until then it is charged as the most the body could hold.
+func frameCharge(hdr *Command, n int) int64 {
+	c := streamCharge(n)
+	if v, ok := hdr.ExtFields.Lookup(fieldStreamCount); ok {
+		if k, err := strconv.Atoi(v); err == nil {
+			if k = min(k, n/msgLenSize); k > 1 {
+				c += int64(k-1) * streamSlot
+			}
+		}
+	}
+	return c
 }
 
 // The allocator's largest size class, and the page size it rounds larger objects to.
@@ -154,7 +171,7 @@ func isStreamMessage(hdr *Command, n int) bool {
 // else: a peer cannot make its streams hold more than the budget.
 func (c *Conn) readStreamMessage(br *bufio.Reader, hdr *Command, n int, in *interner) (*Command, int64, error) {
 	mem := &c.cfg.streams.mem
-	charge := streamCharge(n)
+	charge := frameCharge(hdr, n)
 	if m := c.cfg.streamMemWaits; m != nil && mem.used.Load()+charge > mem.max {
 		m(c)
 	}
@@ -409,10 +426,8 @@ func (c *Conn) streamMessage(req *Command, charge int64) {
 	if err := s.receive(f, req, charge); err != nil {
 		if s.opener {
 			c.cfg.log.Warn("transport: cancelling a stream that broke the protocol", "peer", c.addr, "stream", f.id, "err", err)
-			s.cancel(err, false)
-		} else {
-			s.finish(nil, err) // its processor's context ends
 		}
+		s.fail(err)
 	}
 }
 

@@ -24,6 +24,7 @@ const (
 const (
 	fieldStreamID     = "ringrpc.sid"    // the opening request's opaque
 	fieldStreamSeq    = "ringrpc.seq"    // a message's number, from 1 in each direction
+	fieldStreamCount  = "ringrpc.count"  // messages in the body, each after its length
 	fieldStreamFlags  = "ringrpc.flags"  // streamEnd | streamReset
 	fieldStreamCredit = "ringrpc.credit" // more messages the sender of the frame will take
 	fieldStreamWindow = "ringrpc.window" // on the opening request: the opener's window
@@ -39,6 +40,14 @@ const (
 
 func isStreamFrame(code int32) bool { return code == codeStreamUp || code == codeStreamDown }
 
+// streamBatch bounds the bytes of messages a stream gathers for one frame: a frame
+// carries hundreds of small messages, and a stream whose connection is slow holds
+// little.
+const streamBatch = 16 << 10
+
+// streamFrameRoom is what a message leaves of MaxFrameSize for its frame's header.
+const streamFrameRoom = 512
+
 // maxStreamWindow bounds a window and a single grant: more would let a peer make a
 // receiver promise more memory than any configuration does.
 const maxStreamWindow = 1 << 20
@@ -47,7 +56,8 @@ const maxStreamWindow = 1 << 20
 // it carries a message, is the command's.
 type streamFrame struct {
 	id     int32
-	seq    int64 // the message's number; 0 when the frame carries none
+	seq    int64 // the (first) message's number; 0 when the frame carries none
+	count  int32 // messages in the body, each after its length; 0: the body is one
 	flags  int
 	credit int32 // 0 when the frame grants none
 }
@@ -72,6 +82,13 @@ func parseStreamFrame(cmd *Command) (streamFrame, error) {
 		if f.seq, err = strconv.ParseInt(v, 10, 64); err != nil || f.seq < 1 {
 			return f, fmt.Errorf("stream frame: %s %q is not a positive decimal", fieldStreamSeq, v)
 		}
+	}
+	if v, ok := cmd.ExtFields.Lookup(fieldStreamCount); ok {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 1 || n > maxStreamWindow || f.seq == 0 {
+			return f, fmt.Errorf("stream frame: %s %q is not a decimal from 1 to %d after a %s", fieldStreamCount, v, maxStreamWindow, fieldStreamSeq)
+		}
+		f.count = int32(n)
 	}
 	if v, ok := cmd.ExtFields.Lookup(fieldStreamFlags); ok {
 		n, err := strconv.ParseInt(v, 10, 32)
@@ -102,4 +119,45 @@ func parseWindow(req *Command) (int32, error) {
 		return 0, fmt.Errorf("%s %q of a stream's opening request is not a decimal from 1 to %d", fieldStreamWindow, v, maxStreamWindow)
 	}
 	return int32(n), nil
+}
+
+// messages returns how many messages the frame carries.
+func (f streamFrame) messages() int32 {
+	switch {
+	case f.seq == 0:
+		return 0
+	case f.count == 0:
+		return 1
+	}
+	return f.count
+}
+
+// msgLenSize is the size of the length before each message of a frame that carries
+// several.
+const msgLenSize = 4
+
+// splitMessages cuts body, which carries n messages each after its length as a
+// 4-byte big-endian number, into the messages, each capped at its own length so
+// that nobody appending to one writes over the next. It fails unless body holds
+// exactly n messages.
+func splitMessages(body []byte, n int32, out [][]byte) ([][]byte, error) {
+	if int64(n)*msgLenSize > int64(len(body)) {
+		return out, fmt.Errorf("%d messages need at least %d bytes, the body has %d", n, int64(n)*msgLenSize, len(body))
+	}
+	for i := int32(0); i < n; i++ {
+		if len(body) < msgLenSize {
+			return out, fmt.Errorf("message %d of %d: the body ends before its length", i+1, n)
+		}
+		l := beUint32(body)
+		if uint64(l) > uint64(len(body)-msgLenSize) {
+			return out, fmt.Errorf("message %d of %d: %d bytes announced, %d left in the body", i+1, n, l, len(body)-msgLenSize)
+		}
+		end := msgLenSize + int(l)
+		out = append(out, body[msgLenSize:end:end])
+		body = body[end:]
+	}
+	if len(body) > 0 {
+		return out, fmt.Errorf("%d bytes after the last of %d messages", len(body), n)
+	}
+	return out, nil
 }

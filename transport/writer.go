@@ -28,6 +28,8 @@ type writer struct {
 	queue      batch
 	respQueued int           // bytes of responses in queue
 	space      chan struct{} // closed when the queue is taken; nil while no sender waits for room
+	streams    []*Stream     // streams with messages gathered for the loop to frame
+	framing    []*Stream     // the loop's: the streams it frames now
 	state      writerState
 	err        error // draining: what closes the connection; closed: what senders are told
 }
@@ -65,6 +67,16 @@ func (w *writer) kick() {
 // not nil, is called once the write that carried the frame returned, or with why the
 // frame was not written; it is not called when send fails, as nothing was queued.
 func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType, done func(error)) error {
+	queued, err := w.enqueue(ctx, cmd, opaque, flag, t, done)
+	if queued {
+		w.kick()
+	}
+	return err
+}
+
+// enqueue is send without waking the loop, and reports whether it queued a frame.
+// A stream's frame never waits for room (Stream.sendFrame says why).
+func (w *writer) enqueue(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType, done func(error)) (bool, error) {
 	h := *cmd
 	h.Opaque, h.Flag = opaque, h.Flag&^(FlagResponse|FlagOneway)|flag
 	h.Language, h.Version = LanguageGo, w.conn.cfg.version
@@ -73,25 +85,51 @@ func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t S
 		if w.state != writerOpen {
 			err := w.refusedLocked()
 			w.mu.Unlock()
-			return err
+			return false, err
 		}
-		if flag&FlagResponse != 0 || len(w.queue.buf) < maxBufferedWrite {
+		if flag&FlagResponse != 0 || len(w.queue.buf) < maxBufferedWrite || isStreamFrame(h.Code) {
 			break
 		}
 		space := w.spaceLocked()
 		w.mu.Unlock()
 		if err := w.waitSpace(ctx, space); err != nil {
-			return err
+			return false, err
 		}
 	}
 	before := len(w.queue.buf)
 	err := w.appendLocked(&h, t, done)
 	queued := len(w.queue.buf) > before // an error response may stand in for h
 	w.mu.Unlock()
-	if queued {
-		w.kick()
+	return queued, err
+}
+
+// queueStream has the loop frame s's gathered messages before its next write.
+func (w *writer) queueStream(s *Stream) error {
+	w.mu.Lock()
+	if w.state != writerOpen {
+		err := w.refusedLocked()
+		w.mu.Unlock()
+		return err
 	}
-	return err
+	w.streams = append(w.streams, s)
+	w.mu.Unlock()
+	if !w.requests.Load() {
+		w.requests.Store(true) // a yield lets the stream's producer gather more
+	}
+	w.kick()
+	return nil
+}
+
+// frameStreams frames the messages of the streams that gathered some. Only the loop
+// calls it.
+func (w *writer) frameStreams() {
+	w.mu.Lock()
+	w.framing, w.streams = w.streams, w.framing[:0]
+	w.mu.Unlock()
+	for i, s := range w.framing {
+		s.frameQueued()
+		w.framing[i] = nil
+	}
 }
 
 // appendLocked queues h's frame and notes what its write will owe.
@@ -265,7 +303,7 @@ func (w *writer) drain(err error) {
 func (w *writer) close(err error) batch {
 	w.mu.Lock()
 	b, space := w.queue, w.space
-	w.queue, w.space = batch{}, nil
+	w.queue, w.space, w.streams = batch{}, nil, nil
 	w.state, w.err = writerClosed, err
 	w.mu.Unlock()
 	if space != nil {
@@ -294,6 +332,7 @@ func (w *writer) run() {
 		if w.requests.Swap(false) {
 			runtime.Gosched()
 		}
+		w.frameStreams()
 		b, drain := w.take(spare)
 		if len(b.buf) > 0 {
 			if err := w.write(b.buf); err != nil {
