@@ -160,15 +160,13 @@ func decodeMessage[T any](svc *ServiceDesc, m *MethodDesc, d *Decoder, body []by
 	return v, nil
 }
 
-// encodeMessage encodes v, the nth message of a stream of svc's method m, into the
-// memory of *buf, which it keeps for the next message. A message that does not encode
-// is an error of code.
-func encodeMessage[T any](svc *ServiceDesc, m *MethodDesc, buf *[]byte, n int, code Code, encode func(*Encoder, T), v T) ([]byte, *Error) {
-	var e Encoder
-	e.reset((*buf)[:0], false)
-	encode(&e, v)
+// encodeMessage encodes v, the nth message of a stream of svc's method m, with e,
+// the stream's, whose memory serves each message in turn (an encoder a function value
+// writes lives on the heap). A message that does not encode is an error of code.
+func encodeMessage[T any](svc *ServiceDesc, m *MethodDesc, e *Encoder, n int, code Code, encode func(*Encoder, T), v T) ([]byte, *Error) {
+	e.reset(e.w.buf[:0], false)
+	encode(e, v)
 	body, err := e.finish()
-	*buf = body[:0]
 	if err != nil {
 		return nil, Errorf(code, "encoding message %d of stream %s.%s: %v", n, svc.Name, m.Name, err)
 	}
@@ -203,11 +201,11 @@ func receiveAll[T any](sc *streamCall, st *transport.Stream, decode func(*Decode
 // sendAll sends the values of in on st until in ends or st does; it returns an error
 // only for a value that does not encode.
 func sendAll[T any](sc *streamCall, st *transport.Stream, in iter.Seq[T], encode func(*Encoder, T)) *Error {
-	buf := make([]byte, 0, 256)
+	var e Encoder
 	n := 0
 	for v := range in {
 		n++
-		body, err := encodeMessage(sc.svc, sc.m, &buf, n, CodeBadArguments, encode, v)
+		body, err := encodeMessage(sc.svc, sc.m, &e, n, CodeBadArguments, encode, v)
 		if err != nil {
 			return err
 		}

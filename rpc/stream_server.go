@@ -14,7 +14,7 @@ type serverStream struct {
 	st    *transport.Stream
 	svc   *ServiceDesc
 	m     *MethodDesc
-	buf   []byte
+	enc   Encoder               // the messages', each in turn
 	inErr atomic.Pointer[Error] // a message that did not decode
 }
 
@@ -63,7 +63,7 @@ func SendAll[T any](ctx context.Context, seq iter.Seq2[T, error], encode func(*E
 			return err
 		}
 		n++
-		body, e := encodeMessage(ss.svc, ss.m, &ss.buf, n, CodeInternal, encode, v)
+		body, e := encodeMessage(ss.svc, ss.m, &ss.enc, n, CodeInternal, encode, v)
 		if e != nil {
 			return e
 		}
