@@ -53,7 +53,6 @@ type Stream struct {
 	mu       sync.Mutex
 	inbox    msgQueue // messages arrived and not taken
 	split    [][]byte // scratch of keepLocked
-	head     int
 	recvSeq  int64
 	granted  int32 // messages the peer may still send
 	taken    int32 // messages taken since the last grant

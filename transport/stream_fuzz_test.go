@@ -21,6 +21,12 @@ func FuzzStreamFrame(f *testing.F) {
 	f.Add(seed(msg("1"), msg("2"), msg("3")))
 	f.Add(seed(msg("1"), msg("3")))
 	f.Add(seed(msg("1"), msg("2"), msg("3"), msg("4"), msg("5")))
+	batch := func(seq, count string, body []byte) *Command {
+		return &Command{Code: codeStreamUp, Flag: FlagOneway, ExtFields: Fields{{fieldStreamID, "7"}, {fieldStreamSeq, seq}, {fieldStreamCount, count}}, Body: body}
+	}
+	f.Add(seed(batch("1", "2", []byte("\x00\x00\x00\x01a\x00\x00\x00\x02bc")), msg("3")))
+	f.Add(seed(batch("1", "3", []byte("\x00\x00\x00\x01a\x00\x00\x00\x00\x00\x00\x00\x01b")), batch("4", "2", []byte("\x00\x00\x00\x01a\x00\x00\x00\x09b"))))
+	f.Add(seed(batch("1", "5", []byte("\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"))))
 	f.Add(seed(&Command{Code: codeStreamDown, ExtFields: Fields{{fieldStreamID, "7"}, {fieldStreamCredit, "64"}}}))
 	f.Add(seed(&Command{Code: codeStreamUp, ExtFields: Fields{{fieldStreamID, "7"}, {fieldStreamFlags, "3"}, {fieldStreamCredit, "1048577"}}}))
 	f.Add(seed(&Command{Code: codeStreamUp, ExtFields: Fields{{fieldStreamID, "-1"}, {fieldStreamSeq, "0"}}}))
@@ -54,7 +60,7 @@ func FuzzStreamFrame(f *testing.F) {
 			}
 			charge := int64(0)
 			if len(cmd.Body) > 0 {
-				charge = streamCharge(len(cmd.Body))
+				charge = frameCharge(cmd, len(cmd.Body))
 				c.cfg.streams.mem.used.Add(charge) // as the reader takes it
 			}
 			if err := s.receive(fr, cmd, charge); err != nil {

@@ -3,8 +3,10 @@ package transport
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,12 +138,16 @@ func TestStreamLimits(t *testing.T) {
 // acceptor's side of that stream only. The processor takes no message, so that no
 // grant of its own makes room for the fifth.
 func TestStreamProtocolViolation(t *testing.T) {
+	one := rawMsg{count: 0, body: []byte("m")}
+	at := func(seq int, m rawMsg) rawMsg { m.seq = seq; return m }
 	for _, tc := range []struct {
-		name string
-		seqs []int
+		name   string
+		frames []rawMsg
 	}{
-		{"out of order", []int{1, 3}},
-		{"beyond the credit", []int{1, 2, 3, 4, 5}},
+		{"out of order", []rawMsg{at(1, one), at(3, one)}},
+		{"beyond the credit", []rawMsg{at(1, one), at(2, one), at(3, one), at(4, one), at(5, one)}},
+		{"a frame beyond the credit", []rawMsg{{seq: 1, count: 5, body: lengthPrefixed("a", "b", "c", "d", "e")}}},
+		{"a body short of its count", []rawMsg{{seq: 1, count: 3, body: lengthPrefixed("a", "b")}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ended := make(chan error, 1)
@@ -162,18 +168,101 @@ func TestStreamProtocolViolation(t *testing.T) {
 			if credit := readRawFrame(t, nc); credit.Code != codeStreamDown || credit.ExtFields.Get(fieldStreamCredit) != "4" {
 				t.Fatalf("first frame %v, want the grant of the window", credit)
 			}
-			for i, seq := range tc.seqs {
-				f := NewRequest(codeStreamUp, Fields{{fieldStreamID, "1"}, {fieldStreamSeq, strconv.Itoa(seq)}}, []byte("m"))
-				f.Opaque, f.Flag = int32(10+i), FlagOneway
-				b, _ = AppendFrame(b[:0], f, SerializeRocketMQ)
-				if _, err := nc.Write(b); err != nil {
-					t.Fatal(err)
-				}
+			for i, m := range tc.frames {
+				writeRaw(t, nc, m.frame("1", int32(10+i)))
 			}
 			if err := waitFor(t, ended, "the processor's end"); err == nil {
 				t.Fatal("the processor's context did not end")
 			}
 		})
+	}
+}
+
+// rawMsg is a frame of messages that a test writes by hand: a count of 0 sends one
+// message as the body.
+type rawMsg struct {
+	seq, count int
+	body       []byte
+}
+
+func (m rawMsg) frame(sid string, opaque int32) *Command {
+	fs := Fields{{fieldStreamID, sid}, {fieldStreamSeq, strconv.Itoa(m.seq)}}
+	if m.count > 0 {
+		fs = append(fs, Field{fieldStreamCount, strconv.Itoa(m.count)})
+	}
+	f := NewRequest(codeStreamUp, fs, m.body)
+	f.Opaque, f.Flag = opaque, FlagOneway
+	return f
+}
+
+// lengthPrefixed is the body of a frame that carries the messages ms.
+func lengthPrefixed(ms ...string) []byte {
+	var b []byte
+	for _, m := range ms {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(m)))
+		b = append(b, m...)
+	}
+	return b
+}
+
+func writeRaw(t *testing.T, nc net.Conn, cmd *Command) {
+	t.Helper()
+	b, err := AppendFrame(nil, cmd, SerializeRocketMQ)
+	must(t, err)
+	if _, err := nc.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStreamTakesGatheredFrames: a peer that sends its messages one to a frame, or
+// several to a frame, or both, has them taken in order (docs/PROTOCOL.md, 9.2).
+func TestStreamTakesGatheredFrames(t *testing.T) {
+	_, addr, ended := startStreamServer(t, ServerOptions{})
+	nc := rawDial(t, addr)
+	open := NewRequest(codeStreamEcho, Fields{{fieldStreamWindow, "100"}}, nil)
+	open.Opaque, open.Flag = 1, flagStream
+	writeRaw(t, nc, open)
+	if credit := readRawFrame(t, nc); credit.Code != codeStreamDown || credit.ExtFields.Get(fieldStreamCredit) == "" {
+		t.Fatalf("first frame %v, want a grant", credit)
+	}
+	writeRaw(t, nc, rawMsg{seq: 1, body: []byte("a")}.frame("1", 10))
+	writeRaw(t, nc, rawMsg{seq: 2, count: 3, body: lengthPrefixed("b", "", "cd")}.frame("1", 11))
+	writeRaw(t, nc, rawMsg{seq: 5, count: 1, body: lengthPrefixed("e")}.frame("1", 12))
+	end := NewRequest(codeStreamUp, Fields{{fieldStreamID, "1"}, {fieldStreamFlags, "1"}}, nil)
+	end.Opaque, end.Flag = 13, FlagOneway
+	writeRaw(t, nc, end)
+	var echoed []string
+	for {
+		f := readRawFrame(t, nc)
+		if f.IsResponse() {
+			if f.Opaque != 1 || string(f.Body) != "5" {
+				t.Fatalf("the response: %v %q, want the opening request's, 5 messages", f, f.Body)
+			}
+			break
+		}
+		seq, _ := f.ExtFields.Lookup(fieldStreamSeq)
+		if seq == "" {
+			continue // a grant
+		}
+		if want := strconv.Itoa(len(echoed) + 1); seq != want {
+			t.Fatalf("an echo numbered %s, want %s", seq, want)
+		}
+		if n, ok := f.ExtFields.Lookup(fieldStreamCount); ok {
+			k, _ := strconv.Atoi(n)
+			ms, err := splitMessages(f.Body, int32(k), nil)
+			must(t, err)
+			for _, m := range ms {
+				echoed = append(echoed, string(m))
+			}
+		} else {
+			echoed = append(echoed, string(f.Body))
+		}
+	}
+	if strings.Join(echoed, ",") != "a,b,,cd,e" {
+		t.Fatalf("echoed %q, want a, b, the empty message, cd, e", echoed)
+	}
+	if err := waitFor(t, ended, "the processor's end"); err != nil {
+		t.Fatalf("the processor: %v", err)
 	}
 }
 

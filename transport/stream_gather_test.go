@@ -1,0 +1,183 @@
+package transport
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"testing"
+	"testing/synctest"
+)
+
+// gatherConn is a connection with a writer whose loop does not run: the test frames
+// what streams gathered (frameStreams) and reads what was queued, as the loop would
+// before it writes.
+func gatherConn(opts ConnOptions) *Conn {
+	c := &Conn{addr: "gather", cfg: newConnConfig(opts, serverPermits)}
+	c.w.init(c)
+	return c
+}
+
+// framesQueued parses the frames queued on c's writer and empties its queue.
+func framesQueued(t *testing.T, c *Conn) []*Command {
+	t.Helper()
+	buf := c.w.queue.buf
+	c.w.queue.buf = nil
+	var out []*Command
+	for len(buf) > 0 {
+		cmd, n, err := ParseFrame(buf, 1<<24)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, cmd)
+		buf = buf[n:]
+	}
+	return out
+}
+
+func field(cmd *Command, k string) string {
+	v, _ := cmd.ExtFields.Lookup(k)
+	return v
+}
+
+// TestStreamGathersMessages: the messages a stream sends before its writer comes by
+// travel in one frame, numbered from the first and counted; one alone travels without
+// a count; a grant carries the messages gathered before it.
+func TestStreamGathersMessages(t *testing.T) {
+	c := gatherConn(ConnOptions{})
+	s := newStream(c, false, 64)
+	s.setID(7)
+	s.credit = 64
+	msg := func(i int) []byte { return []byte(`{"id":` + strconv.Itoa(i) + `}`) }
+	for i := 1; i <= 3; i++ {
+		must(t, s.Send(msg(i)))
+	}
+	if got := framesQueued(t, c); len(got) != 0 {
+		t.Fatalf("%d frames queued before the writer came by, want none", len(got))
+	}
+	c.w.frameStreams()
+	got := framesQueued(t, c)
+	if len(got) != 1 || field(got[0], fieldStreamSeq) != "1" || field(got[0], fieldStreamCount) != "3" {
+		t.Fatalf("three messages in a row: %d frames, the first %+v; want one, seq 1, count 3", len(got), got[0].ExtFields)
+	}
+	msgs, err := splitMessages(got[0].Body, 3, nil)
+	if err != nil || !bytes.Equal(msgs[0], msg(1)) || !bytes.Equal(msgs[2], msg(3)) {
+		t.Fatalf("the frame's messages: %q, %v", msgs, err)
+	}
+
+	must(t, s.Send(msg(4)))
+	c.w.frameStreams()
+	got = framesQueued(t, c)
+	if len(got) != 1 || field(got[0], fieldStreamSeq) != "4" || field(got[0], fieldStreamCount) != "" || !bytes.Equal(got[0].Body, msg(4)) {
+		t.Fatalf("a message alone: %d frames, the first %+v %q; want one, seq 4, no count, the message as the body", len(got), got[0].ExtFields, got[0].Body)
+	}
+
+	must(t, s.Send(msg(5)))
+	must(t, s.Send(msg(6)))
+	s.sendCredit(9)
+	c.w.frameStreams() // finds nothing: the grant took the messages
+	got = framesQueued(t, c)
+	if len(got) != 1 || field(got[0], fieldStreamSeq) != "5" || field(got[0], fieldStreamCount) != "2" || field(got[0], fieldStreamCredit) != "9" {
+		t.Fatalf("a grant after two messages: %d frames, the first %+v; want one, seq 5, count 2, credit 9", len(got), got[0].ExtFields)
+	}
+}
+
+// TestStreamSendWaitsForTheWriter: a stream gathers at most streamBatch bytes; the
+// next Send waits until the writer takes them.
+func TestStreamSendWaitsForTheWriter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := gatherConn(ConnOptions{})
+		s := newStream(c, false, 1024)
+		s.setID(7)
+		s.credit = 1024
+		body := bytes.Repeat([]byte{'x'}, 1000)
+		n := 0
+		for len(s.out)+msgLenSize+len(body) <= streamBatch {
+			must(t, s.Send(body))
+			n++
+		}
+		sent := make(chan error, 1)
+		go func() { sent <- s.Send(body) }()
+		synctest.Wait()
+		select {
+		case err := <-sent:
+			t.Fatalf("Send returned %v with %d bytes gathered, want it to wait for the writer", err, len(s.out))
+		default:
+		}
+		c.w.frameStreams()
+		must(t, <-sent)
+		got := framesQueued(t, c)
+		if len(got) != 1 || field(got[0], fieldStreamCount) != strconv.Itoa(n) {
+			t.Fatalf("%d frames, the first %+v; want one of %d messages", len(got), got[0].ExtFields, n)
+		}
+	})
+}
+
+// TestStreamMessageSize: a message may take all of MaxFrameSize but streamFrameRoom.
+func TestStreamMessageSize(t *testing.T) {
+	const limit = 4 << 10
+	for _, tc := range []struct {
+		size int
+		ok   bool
+	}{
+		{limit - streamFrameRoom, true},
+		{limit - streamFrameRoom + 1, false},
+	} {
+		c := gatherConn(ConnOptions{MaxFrameSize: limit})
+		s := newStream(c, false, 4)
+		s.setID(7)
+		s.credit = 4
+		err := s.Send(make([]byte, tc.size))
+		if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrFrameTooLarge)) {
+			t.Fatalf("a message of %d bytes with a frame limit of %d: %v", tc.size, limit, err)
+		}
+		if tc.ok {
+			c.w.frameStreams()
+			if got := framesQueued(t, c); len(got) != 1 || len(got[0].Body) != tc.size {
+				t.Fatalf("a message of %d bytes: %d frames", tc.size, len(got))
+			}
+		}
+	}
+}
+
+func TestSplitMessages(t *testing.T) {
+	lp := func(ms ...string) []byte {
+		var b []byte
+		for _, m := range ms {
+			b = append(b, byte(len(m)>>24), byte(len(m)>>16), byte(len(m)>>8), byte(len(m)))
+			b = append(b, m...)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		body []byte
+		n    int32
+		want []string
+	}{
+		{"two", lp("ab", "cde"), 2, []string{"ab", "cde"}},
+		{"empty messages", lp("", ""), 2, []string{"", ""}},
+		{"fewer than counted", lp("ab"), 2, nil},
+		{"more than counted", lp("ab", "c"), 1, nil},
+		{"length beyond the body", append(lp("ab"), 0, 0, 1, 0, 'x'), 2, nil},
+		{"a length cut short", append(lp("ab"), 0, 0), 2, nil},
+		{"a count no body can hold", lp("a"), 1 << 20, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := splitMessages(tc.body, tc.n, nil)
+			if tc.want == nil {
+				if err == nil {
+					t.Fatalf("split %q into %q, want an error", tc.body, got)
+				}
+				return
+			}
+			if err != nil || len(got) != len(tc.want) {
+				t.Fatalf("split into %q, %v; want %q", got, err, tc.want)
+			}
+			for i, m := range got {
+				if string(m) != tc.want[i] || cap(m) != len(m) {
+					t.Fatalf("message %d: %q (cap %d), want %q capped at its length", i, m, cap(m), tc.want[i])
+				}
+			}
+		})
+	}
+}
