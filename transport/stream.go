@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -54,10 +55,11 @@ type Stream struct {
 	inbox    msgQueue // messages arrived and not taken
 	split    [][]byte // scratch of keepLocked
 	recvSeq  int64
-	granted  int32 // messages the peer may still send
-	taken    int32 // messages taken since the last grant
-	credit   int64 // messages this side may still send
-	inEnd    bool  // the peer sends no more messages
+	granted  int32        // messages the peer may still send
+	taken    int32        // messages taken since the last grant
+	credit   atomic.Int64 // messages this side may still send; taken without mu
+	stopped  atomic.Bool  // ended or sentEnd: Send takes the slow path
+	inEnd    bool         // the peer sends no more messages
 	sentEnd  bool
 	readyOK  bool
 	accepted bool // opener: the acceptor's first frame arrived
@@ -286,7 +288,13 @@ func (s *Stream) fail(err error) {
 	}
 }
 
+// takeCredit takes the credit for one message, waiting for a grant when there is
+// none. While the stream runs and has credit it takes no lock: a producer and its
+// consumer on the same stream do not contend for mu per message.
 func (s *Stream) takeCredit() error {
+	if !s.stopped.Load() && s.takeOne() {
+		return nil
+	}
 	for {
 		s.mu.Lock()
 		switch {
@@ -297,8 +305,7 @@ func (s *Stream) takeCredit() error {
 		case s.sentEnd:
 			s.mu.Unlock()
 			return fmt.Errorf("%w: sent after CloseSend", ErrStreamEnded)
-		case s.credit > 0:
-			s.credit--
+		case s.takeOne():
 			s.mu.Unlock()
 			return nil
 		}
@@ -308,6 +315,15 @@ func (s *Stream) takeCredit() error {
 		case <-s.done:
 		}
 	}
+}
+
+// takeOne takes one message's credit if there is some.
+func (s *Stream) takeOne() bool {
+	if s.credit.Add(-1) >= 0 {
+		return true
+	}
+	s.credit.Add(1)
+	return false
 }
 
 func (s *Stream) endedErrLocked() error {
@@ -333,6 +349,7 @@ func (s *Stream) CloseSend() error {
 		return nil
 	}
 	s.sentEnd = true
+	s.stopped.Store(true)
 	s.mu.Unlock()
 	return s.sendFrame(streamEnd, 0, s.ctx)
 }
@@ -433,8 +450,8 @@ func (s *Stream) receive(f streamFrame, cmd *Command, charge int64) error {
 	s.accepted = true
 	s.markReadyLocked()
 	if f.credit > 0 {
-		if s.credit += int64(f.credit); s.credit > maxStreamWindow {
-			return fmt.Errorf("%w: stream %d: the peer granted %d messages, more than any window", ErrMalformedFrame, s.id, s.credit)
+		if c := s.credit.Add(int64(f.credit)); c > maxStreamWindow {
+			return fmt.Errorf("%w: stream %d: the peer granted %d messages, more than any window", ErrMalformedFrame, s.id, c)
 		}
 		wake(s.sendWake)
 	}
@@ -526,6 +543,7 @@ func (s *Stream) finish(resp *Command, err error) bool {
 		return false
 	}
 	s.ended, s.resp, s.err = true, resp, err
+	s.stopped.Store(true)
 	var dropped int64
 	if err != nil {
 		dropped = s.dropLocked()

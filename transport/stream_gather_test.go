@@ -46,7 +46,7 @@ func TestStreamGathersMessages(t *testing.T) {
 	c := gatherConn(ConnOptions{})
 	s := newStream(c, false, 64)
 	s.setID(7)
-	s.credit = 64
+	s.credit.Store(64)
 	msg := func(i int) []byte { return []byte(`{"id":` + strconv.Itoa(i) + `}`) }
 	for i := 1; i <= 3; i++ {
 		must(t, s.Send(msg(i)))
@@ -88,7 +88,7 @@ func TestStreamSendWaitsForTheWriter(t *testing.T) {
 		c := gatherConn(ConnOptions{})
 		s := newStream(c, false, 1024)
 		s.setID(7)
-		s.credit = 1024
+		s.credit.Store(1024)
 		body := bytes.Repeat([]byte{'x'}, 1000)
 		n := 0
 		for len(s.out)+msgLenSize+len(body) <= streamBatch {
@@ -125,7 +125,7 @@ func TestStreamMessageSize(t *testing.T) {
 		c := gatherConn(ConnOptions{MaxFrameSize: limit})
 		s := newStream(c, false, 4)
 		s.setID(7)
-		s.credit = 4
+		s.credit.Store(4)
 		err := s.Send(make([]byte, tc.size))
 		if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrFrameTooLarge)) {
 			t.Fatalf("a message of %d bytes with a frame limit of %d: %v", tc.size, limit, err)

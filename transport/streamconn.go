@@ -397,7 +397,8 @@ func (c *Conn) acceptStream(req *Command) (*Stream, *Command) {
 	}
 	s := newStream(c, false, c.cfg.streamWindow)
 	s.setID(req.Opaque)
-	s.serialize, s.req, s.credit = req.Serialize, req, int64(window)
+	s.serialize, s.req = req.Serialize, req
+	s.credit.Store(int64(window))
 	s.rctx = new(requestCtx)
 	s.ctx = s.rctx
 	s.markReadyLocked()
