@@ -9,7 +9,7 @@ FUZZTIME    ?= 10s
 BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 6
 
-.PHONY: help test bench bench-transport bench-peers bench-overload fuzz lint demo tools generate checkgenerate
+.PHONY: help test bench bench-transport bench-peers bench-streams bench-overload fuzz lint demo tools generate checkgenerate
 
 help:
 	@echo "make demo   run the demo on this machine; it ends with a provider's /metrics"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench  benchmarks with -benchmem, BENCHCOUNT runs each, into bench.txt for benchstat"
 	@echo "make bench-transport  transport calls against the raw echo, client and server on cores of their own"
 	@echo "make bench-peers    ringrpc against gRPC, Kitex, net/rpc and a raw TCP echo (about 3 minutes)"
+	@echo "make bench-streams  ringrpc's streams against gRPC's: messages per second and ping-pong latency (about 20 s)"
 	@echo "make bench-overload what 500 hostile peers cost a provider, and a good client beside them (about a minute)"
 	@echo "make generate       regenerate every generated file and golden file"
 	@echo "make checkgenerate  fail when a committed generated file is stale"
@@ -45,6 +46,11 @@ bench-transport: tools
 PEERS_KITEX ?= $(or $(TMPDIR),/tmp)/ringrpc-peers-kitex
 bench-peers:
 	cd bench && $(GO) build -tags kitex -o $(PEERS_KITEX) ./cmd/peers && $(GO) run ./cmd/peers -apart $(PEERS_KITEX)
+
+# Server streams and a bidirectional ping-pong, ringrpc against gRPC, each server in
+# its own process; prints messages per second and round-trip latency.
+bench-streams:
+	cd bench && $(GO) run ./cmd/streams $(STREAMS_FLAGS)
 
 # A provider against 500 hostile connections of each kind, three processes; prints its
 # peak RSS and goroutines and the good client's errors and p99.
