@@ -2,8 +2,12 @@ package rpc
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
+	"math"
+	"math/bits"
 	"strconv"
+	"sync"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -16,16 +20,17 @@ import (
 // sets pointers, slices and maps to nil and leaves everything else. The first error
 // sticks and turns every later read into a no-op.
 //
-// Strings without escapes in a body of up to [sharedBodyMax] bytes point into one copy
-// of the body that they share: decoding a struct of strings costs one copy, not one
-// allocation per string, and keeps that copy alive as long as any of the strings.
+// Strings in a body of up to [sharedBodyMax] bytes point into one copy of the body
+// that they share, a string with escapes into its own place in it, unescaped there:
+// decoding a struct of strings costs one copy, not one allocation per string, and
+// keeps that copy alive as long as any of the strings.
 type JSONReader struct {
 	data    []byte
 	pos     int
 	err     error
 	depth   int
 	quoted  bool   // reading the text of a ",string" field: no white space, lenient numbers
-	shared  string // the copy of data that strings share, made on first use
+	shared  []byte // the copy of data that strings share, made on first use; see sharedString
 	scratch []byte // the last member name that had escapes
 }
 
@@ -59,6 +64,13 @@ func (r *JSONReader) skipSpace() {
 
 // peek skips white space and returns the next byte, or 0 at the end.
 func (r *JSONReader) peek() byte {
+	if r.pos < len(r.data) && r.data[r.pos] > ' ' { // nothing to skip, quoted or not
+		return r.data[r.pos]
+	}
+	return r.peekSpace()
+}
+
+func (r *JSONReader) peekSpace() byte {
 	r.skipSpace()
 	if r.pos >= len(r.data) {
 		return 0
@@ -113,23 +125,75 @@ func (r *JSONReader) open(c byte, what string) bool {
 // Field reads the name of the object's member i (from 0) and its colon; it returns
 // false, having consumed the closing brace, when the object has no more members.
 func (r *JSONReader) Field(i int) ([]byte, bool) {
-	if !r.more(i, '}', "object member") {
-		return nil, false
-	}
-	if r.peek() != '"' {
-		r.failf("want a member name, got %s", r.describe())
+	if !r.memberName(i) {
 		return nil, false
 	}
 	k, ok := r.key()
-	if !ok {
+	if !ok || !r.colon() {
 		return nil, false
+	}
+	return k, true
+}
+
+// Member reads the name of the object's member i (from 0) and its colon, as Field
+// does, and returns the index in names of the field it names: the name it equals,
+// else the first it matches without regard to case (as encoding/json matches), else
+// -1. Encoders write the fields in order, so it first tries names[next], which
+// generated code passes as the index after the previous member's. The names hold no
+// quote, backslash or control character, as encoding/json's names cannot.
+func (r *JSONReader) Member(i int, names []string, next int) (int, bool) {
+	if !r.memberName(i) {
+		return -1, false
+	}
+	if next >= 0 && next < len(names) { // names hold no quote, backslash or control byte
+		n := names[next]
+		if end := r.pos + 1 + len(n); end < len(r.data) && r.data[end] == '"' && string(r.data[r.pos+1:end]) == n {
+			r.pos = end + 1
+			return next, r.colon()
+		}
+	}
+	k, ok := r.key()
+	if !ok {
+		return -1, false
+	}
+	f := -1
+	for j, n := range names {
+		if string(k) == n {
+			f = j
+			break
+		}
+	}
+	if f < 0 {
+		f = FoldField(k, names)
+	}
+	return f, r.colon()
+}
+
+// memberName positions the reader on the name of the object's member i, or consumes
+// the closing brace and returns false.
+func (r *JSONReader) memberName(i int) bool {
+	if !r.more(i, '}', "object member") {
+		return false
+	}
+	if r.data[r.pos] != '"' { // more stopped at a byte that is there
+		r.failf("want a member name, got %s", r.describe())
+		return false
+	}
+	return true
+}
+
+// colon consumes the colon after a member name.
+func (r *JSONReader) colon() bool {
+	if r.pos < len(r.data) && r.data[r.pos] == ':' {
+		r.pos++
+		return true
 	}
 	if r.peek() != ':' {
 		r.failf("want ':' after a member name, got %s", r.describe())
-		return nil, false
+		return false
 	}
 	r.pos++
-	return k, true
+	return true
 }
 
 // Elem reports whether the array has an element i (from 0), consuming the comma
@@ -205,15 +269,32 @@ func (r *JSONReader) Len() int {
 
 // skipString returns the offset after the string starting at i, or -1.
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
+	for i++; i < len(b); i += 2 {
+		if i = quoteOrBackslash(b, i); i >= len(b) {
+			break
+		}
+		if b[i] == '"' {
 			return i + 1
 		}
 	}
 	return -1
+}
+
+// quoteOrBackslash returns the offset of the first quote or backslash from i on, or
+// len(b), reading eight bytes at a time.
+func quoteOrBackslash(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		if m := (zeroBytes(w^(lsbs*'"')) | zeroBytes(w^(lsbs*'\\'))) & msbs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] == '"' || b[i] == '\\' {
+			return i
+		}
+	}
+	return i
 }
 
 // FoldField returns the index in names of the first name that matches k without
@@ -251,15 +332,9 @@ func foldName(out, in []byte) []byte {
 // key reads a member name: the body's own bytes, or its unescaped copy.
 func (r *JSONReader) key() ([]byte, bool) {
 	start := r.pos + 1
-	for i := start; i < len(r.data); i++ {
-		c := r.data[i]
-		if c == '"' {
-			r.pos = i + 1
-			return r.data[start:i], true
-		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
-		}
+	if i := plainRun(r.data, start); i < len(r.data) && r.data[i] == '"' {
+		r.pos = i + 1
+		return r.data[start:i], true
 	}
 	b, ok := r.unescape(r.scratch[:0])
 	r.scratch = b
@@ -268,59 +343,158 @@ func (r *JSONReader) key() ([]byte, bool) {
 
 // String reads a string into p; null leaves p.
 func (r *JSONReader) String(p *string) {
-	if r.err != nil || r.Null() {
+	if r.err != nil {
 		return
 	}
-	if r.peek() != '"' {
+	switch r.peek() {
+	case '"':
+	case 'n':
+		r.literal("null")
+		return
+	default:
 		r.failf("want a string, got %s", r.describe())
 		return
 	}
-	start, ascii := r.pos+1, true
-	for i := start; i < len(r.data); i++ {
+	start := r.pos + 1
+	i := plainRun(r.data, start)
+	if i < len(r.data) && r.data[i] == '"' {
+		r.pos = i + 1
+		*p = r.substring(start, i)
+		return
+	}
+	r.stringRest(p, start, i)
+}
+
+// stringRest reads the rest of a string that is not plain ASCII from i on: UTF-8
+// without escapes is shared as plain text is, anything else unescaped.
+func (r *JSONReader) stringRest(p *string, start, i int) {
+	for i < len(r.data) {
 		c := r.data[i]
 		if c == '"' {
-			if !ascii && !utf8.Valid(r.data[start:i]) {
-				break
-			}
 			r.pos = i + 1
 			*p = r.substring(start, i)
 			return
 		}
-		if c == '\\' || c < 0x20 {
-			break
+		if c < utf8.RuneSelf {
+			break // an escape or a control character
 		}
-		ascii = ascii && c < utf8.RuneSelf
+		ru, n := utf8.DecodeRune(r.data[i:])
+		if ru == utf8.RuneError && n == 1 {
+			break // invalid UTF-8, replaced
+		}
+		i = plainRun(r.data, i+n)
 	}
-	if b, ok := r.unescapeNew(); ok {
+	if r.shareable() {
+		r.unescapeShared(p, start, i)
+		return
+	}
+	if b, ok := r.unescapeNew(start, i); ok {
 		*p = bytesString(b) // b is new and never written again
 	}
 }
 
-// unescapeNew unescapes the string at the reader's position into a new buffer of
-// the string's size: one allocation.
-func (r *JSONReader) unescapeNew() ([]byte, bool) {
-	n := 16
-	if end := skipString(r.data, r.pos); end > 0 {
-		n = end - r.pos
+// plainRun returns the offset of the first byte from i on that a JSON string cannot
+// hold as it is, or that is not ASCII: a quote, a backslash, a control character or a
+// byte from 0x80. It reads eight bytes at a time.
+func plainRun(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		// The lowest byte flagged by each test is exact; borrows only flag bytes
+		// above a flagged one.
+		m := (w-lsbs*0x20)&^w | zeroBytes(w^(lsbs*'"')) | zeroBytes(w^(lsbs*'\\')) | w
+		if m &= msbs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
 	}
-	return r.unescape(make([]byte, 0, n))
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
 }
+
+const (
+	lsbs = 0x0101010101010101
+	msbs = 0x8080808080808080
+)
+
+// zeroBytes flags, in their top bit, the bytes of w that are zero (and maybe bytes
+// above one that is).
+func zeroBytes(w uint64) uint64 { return (w - lsbs) &^ w }
+
+// unescapeNew unescapes the string at the reader's position, whose bytes from start
+// to i are plain, into a new buffer of the string's size: one allocation.
+func (r *JSONReader) unescapeNew(start, i int) ([]byte, bool) {
+	n := 16
+	if end := skipString(r.data, i-1); end > 0 {
+		n = end - start
+	}
+	dst := append(make([]byte, 0, n), r.data[start:i]...)
+	return r.unescapeAt(dst, i)
+}
+
+// shareable reports whether strings are read into the shared copy of the body.
+func (r *JSONReader) shareable() bool { return len(r.data) <= sharedBodyMax && !r.quoted }
 
 // substring returns data[from:to] as a string, sharing one copy of small bodies.
 func (r *JSONReader) substring(from, to int) string {
-	if len(r.data) > sharedBodyMax || r.quoted {
+	if from == to {
+		return ""
+	}
+	if !r.shareable() {
 		return string(r.data[from:to])
 	}
-	if r.shared == "" {
-		r.shared = string(r.data)
+	if r.shared == nil {
+		r.share()
 	}
-	return r.shared[from:to]
+	return bytesString(r.shared[from:to])
+}
+
+// share makes the copy of the body that strings share. Its bytes from an offset on
+// are written at most once, by the string that starts there, before any string
+// points to them; a string never points to bytes written after it was made.
+func (r *JSONReader) share() { r.shared = append([]byte(nil), r.data...) }
+
+// unescapeShared unescapes the string starting at start, plain up to i, into its own
+// place in the shared copy: its text without escapes is never longer than with them,
+// but for invalid UTF-8, each byte of which becomes the three of U+FFFD.
+func (r *JSONReader) unescapeShared(p *string, start, i int) {
+	if r.shared == nil {
+		r.share()
+	}
+	dst, ok := r.unescapeAt(r.shared[start:i], i) // in place: data's bytes up to i are there
+	if !ok {
+		return
+	}
+	q := r.pos - 1 // the closing quote
+	if end := start + len(dst); end > q {
+		// It grew past its place: put back the copy of what follows, and give the
+		// string a buffer of its own.
+		copy(r.shared[q:min(end, len(r.shared))], r.data[q:])
+		*p = string(dst)
+		return
+	}
+	if len(dst) == 0 {
+		*p = ""
+		return
+	}
+	*p = bytesString(dst)
 }
 
 // unescape reads the string at the reader's position onto dst: escapes decoded,
 // invalid UTF-8 replaced by U+FFFD, as encoding/json does.
-func (r *JSONReader) unescape(dst []byte) ([]byte, bool) {
-	for i := r.pos + 1; i < len(r.data); {
+func (r *JSONReader) unescape(dst []byte) ([]byte, bool) { return r.unescapeAt(dst, r.pos+1) }
+
+// unescapeAt reads the string at the reader's position from offset i on onto dst.
+func (r *JSONReader) unescapeAt(dst []byte, i int) ([]byte, bool) {
+	for i < len(r.data) {
+		if j := plainRun(r.data, i); j > i {
+			dst = append(dst, r.data[i:j]...)
+			if i = j; i >= len(r.data) {
+				break
+			}
+		}
 		c := r.data[i]
 		switch {
 		case c == '"':
@@ -333,10 +507,6 @@ func (r *JSONReader) unescape(dst []byte) ([]byte, bool) {
 			ru, n := utf8.DecodeRune(r.data[i:])
 			dst = utf8.AppendRune(dst, ru) // RuneError for invalid bytes
 			i += n
-			continue
-		case c != '\\':
-			dst = append(dst, c)
-			i++
 			continue
 		}
 		var ok bool
@@ -453,7 +623,7 @@ func (r *JSONReader) Bytes(p *[]byte) {
 			*p = nil
 		}
 	case '"':
-		s, ok := r.unescapeNew()
+		s, ok := r.unescapeNew(r.pos+1, r.pos+1)
 		if !ok {
 			return
 		}
@@ -569,6 +739,17 @@ func ReadInt[T Signed](r *JSONReader, p *T) {
 	if r.err != nil || r.Null() {
 		return
 	}
+	if !r.quoted { // the common case in one pass: a plain integer that fits
+		if u, neg, end, ok := plainInt(r.data, r.pos); ok {
+			if v := int64(u); !neg && v >= 0 && int64(T(v)) == v {
+				r.pos, *p = end, T(v)
+				return
+			} else if v := -int64(u); neg && v <= 0 && int64(T(v)) == v {
+				r.pos, *p = end, T(v)
+				return
+			}
+		}
+	}
 	tok, ok := r.number()
 	if !ok {
 		return
@@ -594,6 +775,12 @@ func ReadUint[T Unsigned](r *JSONReader, p *T) {
 	if r.err != nil || r.Null() {
 		return
 	}
+	if !r.quoted {
+		if u, neg, end, ok := plainInt(r.data, r.pos); ok && !neg && uint64(T(u)) == u {
+			r.pos, *p = end, T(u)
+			return
+		}
+	}
 	tok, ok := r.number()
 	if !ok {
 		return
@@ -613,22 +800,106 @@ func ReadUint[T Unsigned](r *JSONReader, p *T) {
 	*p = T(v)
 }
 
+// plainInt reads the integer at i when it is all the number token there is: an
+// optional minus, then 0 or digits without a leading zero, fitting 64 bits, and
+// no fraction or exponent after them. It returns the magnitude, its sign and the
+// offset after it; ok is false for anything else, which the caller reads the slow
+// way for its error.
+func plainInt(b []byte, i int) (u uint64, neg bool, end int, ok bool) {
+	if i < len(b) && b[i] == '-' {
+		neg = true
+		i++
+	}
+	start := i
+	for ; i < len(b); i++ {
+		d := b[i] - '0'
+		if d > 9 {
+			break
+		}
+		if i-start >= 19 && (i-start > 19 || u > (math.MaxUint64-uint64(d))/10) {
+			return 0, false, 0, false
+		}
+		u = u*10 + uint64(d)
+	}
+	if n := i - start; n == 0 || n > 1 && b[start] == '0' || i < len(b) && numberByte(b[i]) {
+		return 0, false, 0, false
+	}
+	return u, neg, i, true
+}
+
+// numberByte reports whether c may be part of a number token.
+func numberByte(c byte) bool {
+	return '0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+}
+
 // ReadFloat reads a number into p; null leaves p.
 func ReadFloat[T Float](r *JSONReader, p *T) {
 	if r.err != nil || r.Null() {
 		return
 	}
+	bits := 8 * sizeOf[T]()
+	if !r.quoted { // the common case in one pass: a valid token
+		if end := validNumberAt(r.data, r.pos); end > 0 {
+			if v, err := strconv.ParseFloat(bytesString(r.data[r.pos:end]), bits); err == nil {
+				r.pos, *p = end, T(v)
+				return
+			}
+		}
+	}
 	tok, ok := r.number()
 	if !ok {
 		return
 	}
-	bits := 8 * sizeOf[T]()
 	v, err := strconv.ParseFloat(bytesString(tok), bits)
 	if err != nil || !r.quoted && !validNumber(tok) {
 		r.failf("%s is not a float of %d bits", tok, bits)
 		return
 	}
 	*p = T(v)
+}
+
+// validNumberAt returns the offset after the number token at i when it follows JSON's
+// grammar and nothing that could continue a number follows it, or 0.
+func validNumberAt(b []byte, i int) int {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	start := i
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if i = digitsAt(b, i); i == start {
+		return 0
+	}
+	if i < len(b) && b[i] == '.' {
+		j := digitsAt(b, i+1)
+		if j == i+1 {
+			return 0
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digitsAt(b, i)
+		if j == i {
+			return 0
+		}
+		i = j
+	}
+	if i < len(b) && numberByte(b[i]) {
+		return 0
+	}
+	return i
+}
+
+// digitsAt returns the offset of the first byte from i on that is not a digit.
+func digitsAt(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // Quoted reads the string of a ",string" field and returns a reader of its text; it
@@ -642,7 +913,7 @@ func (r *JSONReader) Quoted() (JSONReader, bool) {
 		r.Skip()
 		return JSONReader{}, false
 	}
-	text, ok := r.unescapeNew()
+	text, ok := r.unescapeNew(r.pos+1, r.pos+1)
 	if !ok {
 		return JSONReader{}, false
 	}
@@ -714,13 +985,22 @@ func AppendJSON[T any](dst []byte, v *T, enc func(*JSONWriter, *T)) ([]byte, err
 // ReadJSON reads data, one JSON value, into v with dec (a generated decoder), as
 // json.Unmarshal would.
 func ReadJSON[T any](data []byte, v *T, dec func(*JSONReader, *T)) error {
-	r := JSONReader{data: data}
+	r := readers.Get().(*JSONReader)
+	defer func() {
+		*r = JSONReader{} // keeps nothing of data, nor of the strings read
+		readers.Put(r)
+	}()
+	*r = JSONReader{data: data}
 	if r.peek(); r.pos == len(r.data) {
 		return fmt.Errorf("unexpected end of JSON input")
 	}
-	dec(&r, v)
+	dec(r, v)
 	if r.peek(); r.err == nil && r.pos < len(r.data) {
 		r.failf("unexpected data after the value at offset %d", r.pos)
 	}
 	return r.err
 }
+
+// readers are ReadJSON's: a reader handed to a decoder through a function value
+// would otherwise be allocated on each call.
+var readers = sync.Pool{New: func() any { return new(JSONReader) }}
