@@ -20,24 +20,30 @@ import (
 // sets pointers, slices and maps to nil and leaves everything else. The first error
 // sticks and turns every later read into a no-op.
 //
-// Strings in a body of up to [sharedBodyMax] bytes point into one copy of the body
-// that they share, a string with escapes into its own place in it, unescaped there:
-// decoding a struct of strings costs one copy, not one allocation per string, and
-// keeps that copy alive as long as any of the strings.
+// Strings read from a body of up to [sharedBodyMax] bytes are copied one after the
+// other into a buffer they share (unescaped there when they have escapes): decoding
+// a struct of strings costs one or two allocations, not one per string. The first
+// buffer takes 512 bytes, or what is left of the body when that is less; a string
+// that does not fit starts a second one that holds the rest of the body. A string
+// keeps its buffer alive, and shares nothing with the body.
 type JSONReader struct {
 	data    []byte
 	pos     int
 	err     error
 	depth   int
 	quoted  bool   // reading the text of a ",string" field: no white space, lenient numbers
-	shared  []byte // the copy of data that strings share, made on first use; see sharedString
+	arena   []byte // where strings are copied; see keep
 	scratch []byte // the last member name that had escapes
 }
 
-// sharedBodyMax is the largest body whose strings share one copy of it; strings of
-// larger bodies are copied one by one, so that a small string kept does not keep a
-// large body alive.
+// sharedBodyMax is the largest body whose strings share buffers; strings of larger
+// bodies are copied one by one, so that a small string kept does not keep a large
+// buffer alive.
 const sharedBodyMax = 4 << 10
+
+// firstChunk is the size of the first buffer strings are copied to: the strings of
+// most bodies fit it, and it wastes little when they are fewer.
+const firstChunk = 512
 
 // maxDepth is encoding/json's limit on nested arrays and objects.
 const maxDepth = 10000
@@ -142,15 +148,11 @@ func (r *JSONReader) Field(i int) ([]byte, bool) {
 // generated code passes as the index after the previous member's. The names hold no
 // quote, backslash or control character, as encoding/json's names cannot.
 func (r *JSONReader) Member(i int, names []string, next int) (int, bool) {
+	if r.expected(i, names, next) {
+		return next, true
+	}
 	if !r.memberName(i) {
 		return -1, false
-	}
-	if next >= 0 && next < len(names) { // names hold no quote, backslash or control byte
-		n := names[next]
-		if end := r.pos + 1 + len(n); end < len(r.data) && r.data[end] == '"' && string(r.data[r.pos+1:end]) == n {
-			r.pos = end + 1
-			return next, r.colon()
-		}
 	}
 	k, ok := r.key()
 	if !ok {
@@ -167,6 +169,29 @@ func (r *JSONReader) Member(i int, names []string, next int) (int, bool) {
 		f = FoldField(k, names)
 	}
 	return f, r.colon()
+}
+
+// expected reads member i's name and colon when the name is names[next], written
+// as encoders write it: without white space or escapes. Names hold no quote,
+// backslash or control character, so that the bytes between quotes are the name.
+func (r *JSONReader) expected(i int, names []string, next int) bool {
+	if r.err != nil || next < 0 || next >= len(names) {
+		return false
+	}
+	p := r.pos
+	if i > 0 {
+		if p >= len(r.data) || r.data[p] != ',' {
+			return false
+		}
+		p++
+	}
+	n := names[next]
+	end := p + 1 + len(n)
+	if end+1 >= len(r.data) || r.data[p] != '"' || r.data[end] != '"' || r.data[end+1] != ':' || string(r.data[p+1:end]) != n {
+		return false
+	}
+	r.pos = end + 2
+	return true
 }
 
 // memberName positions the reader on the name of the object's member i, or consumes
@@ -359,20 +384,20 @@ func (r *JSONReader) String(p *string) {
 	i := plainRun(r.data, start)
 	if i < len(r.data) && r.data[i] == '"' {
 		r.pos = i + 1
-		*p = r.substring(start, i)
+		*p = r.keep(r.data[start:i], len(r.data)-start)
 		return
 	}
 	r.stringRest(p, start, i)
 }
 
 // stringRest reads the rest of a string that is not plain ASCII from i on: UTF-8
-// without escapes is shared as plain text is, anything else unescaped.
+// without escapes is copied as plain text is, anything else unescaped.
 func (r *JSONReader) stringRest(p *string, start, i int) {
 	for i < len(r.data) {
 		c := r.data[i]
 		if c == '"' {
 			r.pos = i + 1
-			*p = r.substring(start, i)
+			*p = r.keep(r.data[start:i], len(r.data)-start)
 			return
 		}
 		if c < utf8.RuneSelf {
@@ -384,12 +409,8 @@ func (r *JSONReader) stringRest(p *string, start, i int) {
 		}
 		i = plainRun(r.data, i+n)
 	}
-	if r.shareable() {
-		r.unescapeShared(p, start, i)
-		return
-	}
-	if b, ok := r.unescapeNew(start, i); ok {
-		*p = bytesString(b) // b is new and never written again
+	if b, ok := r.unescapeKept(start, i); ok {
+		*p = b
 	}
 }
 
@@ -434,52 +455,62 @@ func (r *JSONReader) unescapeNew(start, i int) ([]byte, bool) {
 	return r.unescapeAt(dst, i)
 }
 
-// shareable reports whether strings are read into the shared copy of the body.
-func (r *JSONReader) shareable() bool { return len(r.data) <= sharedBodyMax && !r.quoted }
-
-// substring returns data[from:to] as a string, sharing one copy of small bodies.
-func (r *JSONReader) substring(from, to int) string {
-	if from == to {
+// keep returns a copy of b, which is at most the rest bytes of the body that are
+// left from b on, as a string: in the strings' buffer of a small body, else alone.
+func (r *JSONReader) keep(b []byte, rest int) string {
+	if len(b) == 0 {
 		return ""
 	}
-	if !r.shareable() {
-		return string(r.data[from:to])
+	if !r.room(len(b), rest) {
+		return string(b)
 	}
-	if r.shared == nil {
-		r.share()
-	}
-	return bytesString(r.shared[from:to])
+	n := len(r.arena)
+	r.arena = append(r.arena, b...)
+	return bytesString(r.arena[n:]) // never written again: the buffer only grows
 }
 
-// share makes the copy of the body that strings share. Its bytes from an offset on
-// are written at most once, by the string that starts there, before any string
-// points to them; a string never points to bytes written after it was made.
-func (r *JSONReader) share() { r.shared = append([]byte(nil), r.data...) }
+// room makes room for n more bytes in the strings' buffer, starting a new one when
+// they do not fit, with rest bytes of the body left; it returns false when strings
+// are not copied there (a large body, or the text of a ",string" field).
+func (r *JSONReader) room(n, rest int) bool {
+	if cap(r.arena)-len(r.arena) >= n {
+		return true
+	}
+	if len(r.data) > sharedBodyMax || r.quoted {
+		return false
+	}
+	size := rest // the rest of the body bounds the strings left, but for invalid UTF-8
+	if r.arena == nil && rest > firstChunk {
+		size = firstChunk
+	}
+	r.arena = make([]byte, 0, max(n, size))
+	return true
+}
 
-// unescapeShared unescapes the string starting at start, plain up to i, into its own
-// place in the shared copy: its text without escapes is never longer than with them,
-// but for invalid UTF-8, each byte of which becomes the three of U+FFFD.
-func (r *JSONReader) unescapeShared(p *string, start, i int) {
-	if r.shared == nil {
-		r.share()
+// unescapeKept unescapes the string whose bytes from start to i are plain into the
+// strings' buffer, or into a new one of its own.
+func (r *JSONReader) unescapeKept(start, i int) (string, bool) {
+	rest := len(r.data) - start
+	need := rest // the string is shorter than the rest of the body, but for invalid UTF-8
+	if cap(r.arena)-len(r.arena) < rest {
+		need = skipString(r.data, i-1) - 1 - start // -2-start when unterminated
 	}
-	dst, ok := r.unescapeAt(r.shared[start:i], i) // in place: data's bytes up to i are there
-	if !ok {
-		return
+	if need < 0 || !r.room(need, rest) {
+		b, ok := r.unescapeNew(start, i)
+		return bytesString(b), ok // b is new and never written again
 	}
-	q := r.pos - 1 // the closing quote
-	if end := start + len(dst); end > q {
-		// It grew past its place: put back the copy of what follows, and give the
-		// string a buffer of its own.
-		copy(r.shared[q:min(end, len(r.shared))], r.data[q:])
-		*p = string(dst)
-		return
+	n := len(r.arena)
+	dst, ok := r.unescapeAt(append(r.arena, r.data[start:i]...), i)
+	switch {
+	case !ok:
+		return "", false
+	case len(dst) == n:
+		return "", true
+	case len(dst) > cap(r.arena): // invalid UTF-8 made it longer: dst is new
+		return string(dst[n:]), true
 	}
-	if len(dst) == 0 {
-		*p = ""
-		return
-	}
-	*p = bytesString(dst)
+	r.arena = dst
+	return bytesString(dst[n:]), true
 }
 
 // unescape reads the string at the reader's position onto dst: escapes decoded,
@@ -839,6 +870,10 @@ func ReadFloat[T Float](r *JSONReader, p *T) {
 	}
 	bits := 8 * sizeOf[T]()
 	if !r.quoted { // the common case in one pass: a valid token
+		if v, end, ok := exactFloat(r.data, r.pos, bits); ok {
+			r.pos, *p = end, T(v)
+			return
+		}
 		if end := validNumberAt(r.data, r.pos); end > 0 {
 			if v, err := strconv.ParseFloat(bytesString(r.data[r.pos:end]), bits); err == nil {
 				r.pos, *p = end, T(v)
@@ -857,6 +892,68 @@ func ReadFloat[T Float](r *JSONReader, p *T) {
 	}
 	*p = T(v)
 }
+
+// exactFloat reads the number at i when it has a short decimal form whose value one
+// correctly rounded operation gives (Clinger's fast path, as strconv takes it first):
+// a mantissa of at most 15 digits, exactly a float of bits, scaled by a power of ten
+// that is exact too. It returns ok false for anything else, which ParseFloat reads.
+func exactFloat(b []byte, i, bits int) (float64, int, bool) {
+	neg := i < len(b) && b[i] == '-'
+	if neg {
+		i++
+	}
+	start := i
+	var m uint64
+	frac, digits := 0, 0
+	for ; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case '0' <= c && c <= '9':
+			m = m*10 + uint64(c-'0')
+			digits++
+			if frac > 0 {
+				frac++
+			}
+			continue
+		case c == '.' && frac == 0:
+			frac = 1
+			continue
+		}
+		break
+	}
+	n := i - start
+	switch {
+	case digits == 0 || digits > 15 || frac == 1 || b[start] == '.',
+		b[start] == '0' && n > 1 && b[start+1] != '.', // a leading zero
+		i < len(b) && numberByte(b[i]):                // an exponent, or not a number
+		return 0, 0, false
+	}
+	if frac > 0 {
+		frac--
+	}
+	if bits == 32 {
+		if m >= 1<<24 || frac > 10 {
+			return 0, 0, false
+		}
+		f := float32(m) / float32(pow10[frac])
+		if neg {
+			f = -f
+		}
+		return float64(f), i, true
+	}
+	if m >= 1<<53 || frac > 22 {
+		return 0, 0, false
+	}
+	f := float64(m) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, i, true
+}
+
+// pow10 are the powers of ten that a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
 // validNumberAt returns the offset after the number token at i when it follows JSON's
 // grammar and nothing that could continue a number follows it, or 0.
