@@ -458,16 +458,16 @@ func (r *JSONReader) unescapeNew(start, i int) ([]byte, bool) {
 // keep returns a copy of b, which is at most the rest bytes of the body that are
 // left from b on, as a string: in the strings' buffer of a small body, else alone.
 func (r *JSONReader) keep(b []byte, rest int) string {
-	if len(b) == 0 {
-		return ""
-	}
-	if !r.room(len(b), rest) {
-		return string(b)
+	if len(b) == 0 || cap(r.arena)-len(r.arena) < len(b) && !r.room(len(b), rest) {
+		return r.keepAlone(b)
 	}
 	n := len(r.arena)
 	r.arena = append(r.arena, b...)
 	return bytesString(r.arena[n:]) // never written again: the buffer only grows
 }
+
+// keepAlone copies b to a string of its own.
+func (r *JSONReader) keepAlone(b []byte) string { return string(b) }
 
 // room makes room for n more bytes in the strings' buffer, starting a new one when
 // they do not fit, with rest bytes of the body left; it returns false when strings
@@ -842,6 +842,16 @@ func plainInt(b []byte, i int) (u uint64, neg bool, end int, ok bool) {
 		i++
 	}
 	start := i
+	if i+8 <= len(b) { // eight digits at once, twice at most: 16 fit without a check
+		if v, ok := eightDigits(binary.LittleEndian.Uint64(b[i:])); ok {
+			u, i = v, i+8
+			if i+8 <= len(b) {
+				if v, ok := eightDigits(binary.LittleEndian.Uint64(b[i:])); ok {
+					u, i = u*1e8+v, i+8
+				}
+			}
+		}
+	}
 	for ; i < len(b); i++ {
 		d := b[i] - '0'
 		if d > 9 {
@@ -856,6 +866,20 @@ func plainInt(b []byte, i int) (u uint64, neg bool, end int, ok bool) {
 		return 0, false, 0, false
 	}
 	return u, neg, i, true
+}
+
+// eightDigits returns the value of w, eight bytes read little-endian, when they are
+// all decimal digits.
+func eightDigits(w uint64) (uint64, bool) {
+	// Each byte's high nibble is 3, and adding 6 leaves it 3 (Lemire's test).
+	if w&(lsbs*0xf0)|(w+lsbs*6)&(lsbs*0xf0)>>4 != lsbs*0x33 {
+		return 0, false
+	}
+	d := w - lsbs*'0'
+	d = (d * 10) + (d >> 8) // pairs
+	d = ((d & 0x000000ff000000ff) * (100 + (1000000 << 32))) +
+		(((d >> 16) & 0x000000ff000000ff) * (1 + (10000 << 32)))
+	return d >> 32, true
 }
 
 // numberByte reports whether c may be part of a number token.
