@@ -308,18 +308,20 @@ func skipString(b []byte, i int) int {
 // quoteOrBackslash returns the offset of the first quote or backslash from i on, or
 // len(b), reading eight bytes at a time.
 func quoteOrBackslash(b []byte, i int) int {
-	for ; i+8 <= len(b); i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
+	s := b[i:]
+	for len(s) >= 8 {
+		w := binary.LittleEndian.Uint64(s)
 		if m := (zeroBytes(w^(lsbs*'"')) | zeroBytes(w^(lsbs*'\\'))) & msbs; m != 0 {
-			return i + bits.TrailingZeros64(m)/8
+			return len(b) - len(s) + bits.TrailingZeros64(m)/8
+		}
+		s = s[8:]
+	}
+	for j, c := range s {
+		if c == '"' || c == '\\' {
+			return len(b) - len(s) + j
 		}
 	}
-	for ; i < len(b); i++ {
-		if b[i] == '"' || b[i] == '\\' {
-			return i
-		}
-	}
-	return i
+	return len(b)
 }
 
 // FoldField returns the index in names of the first name that matches k without
@@ -418,21 +420,22 @@ func (r *JSONReader) stringRest(p *string, start, i int) {
 // hold as it is, or that is not ASCII: a quote, a backslash, a control character or a
 // byte from 0x80. It reads eight bytes at a time.
 func plainRun(b []byte, i int) int {
-	for ; i+8 <= len(b); i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
+	s := b[i:] // whose length the loop checks, so that reading a word needs no check
+	for len(s) >= 8 {
+		w := binary.LittleEndian.Uint64(s)
 		// The lowest byte flagged by each test is exact; borrows only flag bytes
 		// above a flagged one.
-		m := (w-lsbs*0x20)&^w | zeroBytes(w^(lsbs*'"')) | zeroBytes(w^(lsbs*'\\')) | w
-		if m &= msbs; m != 0 {
-			return i + bits.TrailingZeros64(m)/8
+		if m := ((w-lsbs*0x20)&^w | zeroBytes(w^(lsbs*'"')) | zeroBytes(w^(lsbs*'\\')) | w) & msbs; m != 0 {
+			return len(b) - len(s) + bits.TrailingZeros64(m)/8
+		}
+		s = s[8:]
+	}
+	for j, c := range s {
+		if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return len(b) - len(s) + j
 		}
 	}
-	for ; i < len(b); i++ {
-		if c := b[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			return i
-		}
-	}
-	return i
+	return len(b)
 }
 
 const (
