@@ -420,22 +420,22 @@ func (r *JSONReader) stringRest(p *string, start, i int) {
 // hold as it is, or that is not ASCII: a quote, a backslash, a control character or a
 // byte from 0x80. It reads eight bytes at a time.
 func plainRun(b []byte, i int) int {
-	s := b[i:] // whose length the loop checks, so that reading a word needs no check
-	for len(s) >= 8 {
-		w := binary.LittleEndian.Uint64(s)
-		// The lowest byte flagged by each test is exact; borrows only flag bytes
-		// above a flagged one.
-		if m := ((w-lsbs*0x20)&^w | zeroBytes(w^(lsbs*'"')) | zeroBytes(w^(lsbs*'\\')) | w) & msbs; m != 0 {
-			return len(b) - len(s) + bits.TrailingZeros64(m)/8
-		}
-		s = s[8:]
-	}
-	for j, c := range s {
-		if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			return len(b) - len(s) + j
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i : i+8])
+		// A top bit is set where a byte is below 0x20 (it wraps), from 0x80 (w), or
+		// '"' or '\\' (the xor makes it 0, which wraps): other ASCII bytes stay below
+		// 0x80 in each term. A borrow only comes from a byte flagged below it, so the
+		// lowest flagged byte is exact.
+		if m := ((w - lsbs*0x20) | w | (w ^ lsbs*'"' - lsbs) | (w ^ lsbs*'\\' - lsbs)) & msbs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
 		}
 	}
-	return len(b)
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
 }
 
 const (

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"encoding/binary"
 	stdjson "encoding/json"
 	"fmt"
 	"strings"
@@ -137,5 +138,54 @@ func checkNumber[T Signed | Unsigned | Float](t *testing.T, tok string) {
 	}
 	if err == nil && fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", want) || fmt.Sprint(1/float64(got) > 0) != fmt.Sprint(1/float64(want) > 0) {
 		t.Errorf("%s into %T: read %#v, encoding/json %#v", tok, got, got, want)
+	}
+}
+
+// The word-at-a-time scans find the first byte they look for wherever it is, with
+// any byte before or after it, as a byte-at-a-time loop finds it.
+func TestScansFindTheFirstByte(t *testing.T) {
+	plain := func(c byte) bool { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' }
+	other := func(c byte) bool { return c != '"' && c != '\\' }
+	for c := range 256 {
+		for _, after := range []byte{'a', 0, 0x1f, '"', '\\', 0x7f, 0x80, 0xff, 0x21, 0x23, 0x5b, 0x5d} {
+			for n := 1; n <= 20; n++ {
+				for at := 0; at < n; at++ {
+					b := []byte(strings.Repeat("a", at) + string([]byte{byte(c)}) + strings.Repeat(string([]byte{after}), n-at-1))
+					for from := 0; from <= at; from++ {
+						if got, want := plainRun(b, from), firstFrom(b, from, plain); got != want {
+							t.Fatalf("plainRun(%q, %d) = %d, want %d", b, from, got, want)
+						}
+						if got, want := quoteOrBackslash(b, from), firstFrom(b, from, other); got != want {
+							t.Fatalf("quoteOrBackslash(%q, %d) = %d, want %d", b, from, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// firstFrom is the offset of the first byte from i on for which ok is false, or len(b).
+func firstFrom(b []byte, i int, ok func(byte) bool) int {
+	for ; i < len(b) && ok(b[i]); i++ {
+	}
+	return i
+}
+
+// Eight digits at once read what they hold, and nothing that is not eight digits.
+func TestEightDigits(t *testing.T) {
+	for _, s := range []string{"00000000", "12345678", "99999999", "1234567/", "1234567:", "a2345678", "1234 678", "\xb1\xb2\xb3\xb4\xb5\xb6\xb7\xb8", "12345678"} {
+		v, ok := eightDigits(binary.LittleEndian.Uint64([]byte(s)))
+		var want uint64
+		wantOK := true
+		for _, c := range []byte(s) {
+			if c < '0' || c > '9' {
+				wantOK = false
+			}
+			want = want*10 + uint64(c-'0')
+		}
+		if ok != wantOK || ok && v != want {
+			t.Errorf("eightDigits(%q) = %d, %v; want %d, %v", s, v, ok, want, wantOK)
+		}
 	}
 }
