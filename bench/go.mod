@@ -7,6 +7,7 @@ replace github.com/ringrpc/ringrpc => ../
 require (
 	github.com/cloudwego/gopkg v0.1.6
 	github.com/cloudwego/kitex v0.15.2
+	github.com/goccy/go-json v0.12.0
 	github.com/ringrpc/ringrpc v0.0.0-00010101000000-000000000000
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
@@ -29,7 +30,6 @@ require (
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
 	github.com/dlclark/regexp2 v1.11.0 // indirect
 	github.com/fatih/structtag v1.2.0 // indirect
-	github.com/goccy/go-json v0.12.0 // indirect
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/google/pprof v0.0.0-20240727154555-813a5fbdbec8 // indirect
 	github.com/iancoleman/strcase v0.2.0 // indirect

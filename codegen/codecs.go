@@ -42,6 +42,7 @@ type codecs struct {
 type codecFunc struct {
 	t        types.Type
 	enc, dec string
+	fields   string // a struct's variable of JSON member names
 }
 
 func newCodecs(self *types.Package, firstIface string, off bool) *codecs {
@@ -161,7 +162,7 @@ func (cs *codecs) funcOf(t types.Type) *codecFunc {
 		return f
 	}
 	name := cs.uniqueName(typeName(t, cs.self))
-	f := &codecFunc{t: t, enc: cs.prefix + "Encode" + name, dec: cs.prefix + "Decode" + name}
+	f := &codecFunc{t: t, enc: cs.prefix + "Encode" + name, dec: cs.prefix + "Decode" + name, fields: cs.prefix + "Fields" + name}
 	cs.funcs.Set(t, f)
 	cs.order = append(cs.order, f)
 	for _, dep := range cs.deps(t) {

@@ -243,6 +243,7 @@ func (e *emitter) encodeValue(cs *codecs, t types.Type, expr string) {
 func (e *emitter) decodeFunc(cs *codecs, f *codecFunc) {
 	rpcName := e.pkg(rpcPath)
 	e.p("")
+	e.fieldNames(f)
 	e.p("// %s reads a %s as encoding/json does.", f.dec, e.typ(f.t))
 	e.p("func %s(r *%s.JSONReader, v *%s) {", f.dec, rpcName, e.typ(f.t))
 	switch u := f.t.Underlying().(type) {
@@ -346,32 +347,26 @@ func (e *emitter) decodeMap(cs *codecs, t types.Type, m *types.Map) {
 }
 
 func (e *emitter) decodeStruct(cs *codecs, t types.Type) {
-	rpcName := e.pkg(rpcPath)
 	fields, _ := jsonFields(t)
 	e.p("if !r.Object() {")
 	e.p("return")
 	e.p("}")
-	e.p("for i := 0; ; i++ {")
-	e.p("k, ok := r.Field(i)")
-	e.p("if !ok {")
-	e.p("return")
-	e.p("}")
 	if len(fields) == 0 {
+		e.p("for i := 0; ; i++ {")
+		e.p("k, ok := r.Field(i)")
+		e.p("if !ok {")
+		e.p("return")
+		e.p("}")
 		e.p("_ = k")
 		e.p("r.Skip()")
 		e.p("}")
 		return
 	}
 	e.p("f := -1")
-	e.p("switch string(k) {")
-	var names []string
-	for i, f := range fields {
-		e.p("case %s:", strconv.Quote(f.name))
-		e.p("f = %d", i)
-		names = append(names, strconv.Quote(f.name))
-	}
-	e.p("default:")
-	e.p("f = %s.FoldField(k, []string{%s})", rpcName, strings.Join(names, ", "))
+	e.p("for i := 0; ; i++ {")
+	e.p("var ok bool")
+	e.p("if f, ok = r.Member(i, %s, f+1); !ok {", cs.funcOf(t).fields)
+	e.p("return")
 	e.p("}")
 	e.p("switch f {")
 	for i, f := range fields {
@@ -382,6 +377,25 @@ func (e *emitter) decodeStruct(cs *codecs, t types.Type) {
 	e.p("r.Skip()")
 	e.p("}")
 	e.p("}")
+}
+
+// fieldNames writes the variable of a struct's JSON member names that its decoder
+// matches members against, before the decoder.
+func (e *emitter) fieldNames(f *codecFunc) {
+	if _, ok := f.t.Underlying().(*types.Struct); !ok {
+		return
+	}
+	fields, _ := jsonFields(f.t)
+	if len(fields) == 0 {
+		return
+	}
+	var names []string
+	for _, jf := range fields {
+		names = append(names, strconv.Quote(jf.name))
+	}
+	e.p("// %s are the JSON member names %s reads, in the order of its cases.", f.fields, f.dec)
+	e.p("var %s = []string{%s}", f.fields, strings.Join(names, ", "))
+	e.p("")
 }
 
 // decodeField reads one field, making the embedded pointers on its way.

@@ -2,8 +2,12 @@ package rpc
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
+	"math"
+	"math/bits"
 	"strconv"
+	"sync"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -16,23 +20,30 @@ import (
 // sets pointers, slices and maps to nil and leaves everything else. The first error
 // sticks and turns every later read into a no-op.
 //
-// Strings without escapes in a body of up to [sharedBodyMax] bytes point into one copy
-// of the body that they share: decoding a struct of strings costs one copy, not one
-// allocation per string, and keeps that copy alive as long as any of the strings.
+// Strings read from a body of up to [sharedBodyMax] bytes are copied one after the
+// other into a buffer they share (unescaped there when they have escapes): decoding
+// a struct of strings costs one or two allocations, not one per string. The first
+// buffer takes 512 bytes, or what is left of the body when that is less; a string
+// that does not fit starts a second one that holds the rest of the body. A string
+// keeps its buffer alive, and shares nothing with the body.
 type JSONReader struct {
 	data    []byte
 	pos     int
 	err     error
 	depth   int
 	quoted  bool   // reading the text of a ",string" field: no white space, lenient numbers
-	shared  string // the copy of data that strings share, made on first use
+	arena   []byte // where strings are copied; see keep
 	scratch []byte // the last member name that had escapes
 }
 
-// sharedBodyMax is the largest body whose strings share one copy of it; strings of
-// larger bodies are copied one by one, so that a small string kept does not keep a
-// large body alive.
+// sharedBodyMax is the largest body whose strings share buffers; strings of larger
+// bodies are copied one by one, so that a small string kept does not keep a large
+// buffer alive.
 const sharedBodyMax = 4 << 10
+
+// firstChunk is the size of the first buffer strings are copied to: the strings of
+// most bodies fit it, and it wastes little when they are fewer.
+const firstChunk = 512
 
 // maxDepth is encoding/json's limit on nested arrays and objects.
 const maxDepth = 10000
@@ -59,6 +70,13 @@ func (r *JSONReader) skipSpace() {
 
 // peek skips white space and returns the next byte, or 0 at the end.
 func (r *JSONReader) peek() byte {
+	if r.pos < len(r.data) && r.data[r.pos] > ' ' { // nothing to skip, quoted or not
+		return r.data[r.pos]
+	}
+	return r.peekSpace()
+}
+
+func (r *JSONReader) peekSpace() byte {
 	r.skipSpace()
 	if r.pos >= len(r.data) {
 		return 0
@@ -113,23 +131,94 @@ func (r *JSONReader) open(c byte, what string) bool {
 // Field reads the name of the object's member i (from 0) and its colon; it returns
 // false, having consumed the closing brace, when the object has no more members.
 func (r *JSONReader) Field(i int) ([]byte, bool) {
-	if !r.more(i, '}', "object member") {
-		return nil, false
-	}
-	if r.peek() != '"' {
-		r.failf("want a member name, got %s", r.describe())
+	if !r.memberName(i) {
 		return nil, false
 	}
 	k, ok := r.key()
-	if !ok {
+	if !ok || !r.colon() {
 		return nil, false
+	}
+	return k, true
+}
+
+// Member reads the name of the object's member i (from 0) and its colon, as Field
+// does, and returns the index in names of the field it names: the name it equals,
+// else the first it matches without regard to case (as encoding/json matches), else
+// -1. Encoders write the fields in order, so it first tries names[next], which
+// generated code passes as the index after the previous member's. The names hold no
+// quote, backslash or control character, as encoding/json's names cannot.
+func (r *JSONReader) Member(i int, names []string, next int) (int, bool) {
+	if r.expected(i, names, next) {
+		return next, true
+	}
+	if !r.memberName(i) {
+		return -1, false
+	}
+	k, ok := r.key()
+	if !ok {
+		return -1, false
+	}
+	f := -1
+	for j, n := range names {
+		if string(k) == n {
+			f = j
+			break
+		}
+	}
+	if f < 0 {
+		f = FoldField(k, names)
+	}
+	return f, r.colon()
+}
+
+// expected reads member i's name and colon when the name is names[next], written
+// as encoders write it: without white space or escapes. Names hold no quote,
+// backslash or control character, so that the bytes between quotes are the name.
+func (r *JSONReader) expected(i int, names []string, next int) bool {
+	if r.err != nil || next < 0 || next >= len(names) {
+		return false
+	}
+	p := r.pos
+	if i > 0 {
+		if p >= len(r.data) || r.data[p] != ',' {
+			return false
+		}
+		p++
+	}
+	n := names[next]
+	end := p + 1 + len(n)
+	if end+1 >= len(r.data) || r.data[p] != '"' || r.data[end] != '"' || r.data[end+1] != ':' || string(r.data[p+1:end]) != n {
+		return false
+	}
+	r.pos = end + 2
+	return true
+}
+
+// memberName positions the reader on the name of the object's member i, or consumes
+// the closing brace and returns false.
+func (r *JSONReader) memberName(i int) bool {
+	if !r.more(i, '}', "object member") {
+		return false
+	}
+	if r.data[r.pos] != '"' { // more stopped at a byte that is there
+		r.failf("want a member name, got %s", r.describe())
+		return false
+	}
+	return true
+}
+
+// colon consumes the colon after a member name.
+func (r *JSONReader) colon() bool {
+	if r.pos < len(r.data) && r.data[r.pos] == ':' {
+		r.pos++
+		return true
 	}
 	if r.peek() != ':' {
 		r.failf("want ':' after a member name, got %s", r.describe())
-		return nil, false
+		return false
 	}
 	r.pos++
-	return k, true
+	return true
 }
 
 // Elem reports whether the array has an element i (from 0), consuming the comma
@@ -205,15 +294,34 @@ func (r *JSONReader) Len() int {
 
 // skipString returns the offset after the string starting at i, or -1.
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
+	for i++; i < len(b); i += 2 {
+		if i = quoteOrBackslash(b, i); i >= len(b) {
+			break
+		}
+		if b[i] == '"' {
 			return i + 1
 		}
 	}
 	return -1
+}
+
+// quoteOrBackslash returns the offset of the first quote or backslash from i on, or
+// len(b), reading eight bytes at a time.
+func quoteOrBackslash(b []byte, i int) int {
+	s := b[i:]
+	for len(s) >= 8 {
+		w := binary.LittleEndian.Uint64(s)
+		if m := (zeroBytes(w^(lsbs*'"')) | zeroBytes(w^(lsbs*'\\'))) & msbs; m != 0 {
+			return len(b) - len(s) + bits.TrailingZeros64(m)/8
+		}
+		s = s[8:]
+	}
+	for j, c := range s {
+		if c == '"' || c == '\\' {
+			return len(b) - len(s) + j
+		}
+	}
+	return len(b)
 }
 
 // FoldField returns the index in names of the first name that matches k without
@@ -251,15 +359,9 @@ func foldName(out, in []byte) []byte {
 // key reads a member name: the body's own bytes, or its unescaped copy.
 func (r *JSONReader) key() ([]byte, bool) {
 	start := r.pos + 1
-	for i := start; i < len(r.data); i++ {
-		c := r.data[i]
-		if c == '"' {
-			r.pos = i + 1
-			return r.data[start:i], true
-		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
-		}
+	if i := plainRun(r.data, start); i < len(r.data) && r.data[i] == '"' {
+		r.pos = i + 1
+		return r.data[start:i], true
 	}
 	b, ok := r.unescape(r.scratch[:0])
 	r.scratch = b
@@ -268,59 +370,165 @@ func (r *JSONReader) key() ([]byte, bool) {
 
 // String reads a string into p; null leaves p.
 func (r *JSONReader) String(p *string) {
-	if r.err != nil || r.Null() {
+	if r.err != nil {
 		return
 	}
-	if r.peek() != '"' {
+	switch r.peek() {
+	case '"':
+	case 'n':
+		r.literal("null")
+		return
+	default:
 		r.failf("want a string, got %s", r.describe())
 		return
 	}
-	start, ascii := r.pos+1, true
-	for i := start; i < len(r.data); i++ {
+	start := r.pos + 1
+	i := plainRun(r.data, start)
+	if i < len(r.data) && r.data[i] == '"' {
+		r.pos = i + 1
+		*p = r.keep(r.data[start:i], len(r.data)-start)
+		return
+	}
+	r.stringRest(p, start, i)
+}
+
+// stringRest reads the rest of a string that is not plain ASCII from i on: UTF-8
+// without escapes is copied as plain text is, anything else unescaped.
+func (r *JSONReader) stringRest(p *string, start, i int) {
+	for i < len(r.data) {
 		c := r.data[i]
 		if c == '"' {
-			if !ascii && !utf8.Valid(r.data[start:i]) {
-				break
-			}
 			r.pos = i + 1
-			*p = r.substring(start, i)
+			*p = r.keep(r.data[start:i], len(r.data)-start)
 			return
 		}
-		if c == '\\' || c < 0x20 {
-			break
+		if c < utf8.RuneSelf {
+			break // an escape or a control character
 		}
-		ascii = ascii && c < utf8.RuneSelf
+		ru, n := utf8.DecodeRune(r.data[i:])
+		if ru == utf8.RuneError && n == 1 {
+			break // invalid UTF-8, replaced
+		}
+		i = plainRun(r.data, i+n)
 	}
-	if b, ok := r.unescapeNew(); ok {
-		*p = bytesString(b) // b is new and never written again
+	if b, ok := r.unescapeKept(start, i); ok {
+		*p = b
 	}
 }
 
-// unescapeNew unescapes the string at the reader's position into a new buffer of
-// the string's size: one allocation.
-func (r *JSONReader) unescapeNew() ([]byte, bool) {
+// plainRun returns the offset of the first byte from i on that a JSON string cannot
+// hold as it is, or that is not ASCII: a quote, a backslash, a control character or a
+// byte from 0x80. It reads eight bytes at a time.
+func plainRun(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i : i+8])
+		// A top bit is set where a byte is below 0x20 (it wraps), from 0x80 (w), or
+		// '"' or '\\' (the xor makes it 0, which wraps): other ASCII bytes stay below
+		// 0x80 in each term. A borrow only comes from a byte flagged below it, so the
+		// lowest flagged byte is exact.
+		if m := ((w - lsbs*0x20) | w | (w ^ lsbs*'"' - lsbs) | (w ^ lsbs*'\\' - lsbs)) & msbs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
+}
+
+const (
+	lsbs = 0x0101010101010101
+	msbs = 0x8080808080808080
+)
+
+// zeroBytes flags, in their top bit, the bytes of w that are zero (and maybe bytes
+// above one that is).
+func zeroBytes(w uint64) uint64 { return (w - lsbs) &^ w }
+
+// unescapeNew unescapes the string at the reader's position, whose bytes from start
+// to i are plain, into a new buffer of the string's size: one allocation.
+func (r *JSONReader) unescapeNew(start, i int) ([]byte, bool) {
 	n := 16
-	if end := skipString(r.data, r.pos); end > 0 {
-		n = end - r.pos
+	if end := skipString(r.data, i-1); end > 0 {
+		n = end - start
 	}
-	return r.unescape(make([]byte, 0, n))
+	dst := append(make([]byte, 0, n), r.data[start:i]...)
+	return r.unescapeAt(dst, i)
 }
 
-// substring returns data[from:to] as a string, sharing one copy of small bodies.
-func (r *JSONReader) substring(from, to int) string {
+// keep returns a copy of b, which is at most the rest bytes of the body that are
+// left from b on, as a string: in the strings' buffer of a small body, else alone.
+func (r *JSONReader) keep(b []byte, rest int) string {
+	if len(b) == 0 || cap(r.arena)-len(r.arena) < len(b) && !r.room(len(b), rest) {
+		return r.keepAlone(b)
+	}
+	n := len(r.arena)
+	r.arena = append(r.arena, b...)
+	return bytesString(r.arena[n:]) // never written again: the buffer only grows
+}
+
+// keepAlone copies b to a string of its own.
+func (r *JSONReader) keepAlone(b []byte) string { return string(b) }
+
+// room makes room for n more bytes in the strings' buffer, starting a new one when
+// they do not fit, with rest bytes of the body left; it returns false when strings
+// are not copied there (a large body, or the text of a ",string" field).
+func (r *JSONReader) room(n, rest int) bool {
+	if cap(r.arena)-len(r.arena) >= n {
+		return true
+	}
 	if len(r.data) > sharedBodyMax || r.quoted {
-		return string(r.data[from:to])
+		return false
 	}
-	if r.shared == "" {
-		r.shared = string(r.data)
+	size := rest // the rest of the body bounds the strings left, but for invalid UTF-8
+	if r.arena == nil && rest > firstChunk {
+		size = firstChunk
 	}
-	return r.shared[from:to]
+	r.arena = make([]byte, 0, max(n, size))
+	return true
+}
+
+// unescapeKept unescapes the string whose bytes from start to i are plain into the
+// strings' buffer, or into a new one of its own.
+func (r *JSONReader) unescapeKept(start, i int) (string, bool) {
+	rest := len(r.data) - start
+	need := rest // the string is shorter than the rest of the body, but for invalid UTF-8
+	if cap(r.arena)-len(r.arena) < rest {
+		need = skipString(r.data, i-1) - 1 - start // -2-start when unterminated
+	}
+	if need < 0 || !r.room(need, rest) {
+		b, ok := r.unescapeNew(start, i)
+		return bytesString(b), ok // b is new and never written again
+	}
+	n := len(r.arena)
+	dst, ok := r.unescapeAt(append(r.arena, r.data[start:i]...), i)
+	switch {
+	case !ok:
+		return "", false
+	case len(dst) == n:
+		return "", true
+	case len(dst) > cap(r.arena): // invalid UTF-8 made it longer: dst is new
+		return string(dst[n:]), true
+	}
+	r.arena = dst
+	return bytesString(dst[n:]), true
 }
 
 // unescape reads the string at the reader's position onto dst: escapes decoded,
 // invalid UTF-8 replaced by U+FFFD, as encoding/json does.
-func (r *JSONReader) unescape(dst []byte) ([]byte, bool) {
-	for i := r.pos + 1; i < len(r.data); {
+func (r *JSONReader) unescape(dst []byte) ([]byte, bool) { return r.unescapeAt(dst, r.pos+1) }
+
+// unescapeAt reads the string at the reader's position from offset i on onto dst.
+func (r *JSONReader) unescapeAt(dst []byte, i int) ([]byte, bool) {
+	for i < len(r.data) {
+		if j := plainRun(r.data, i); j > i {
+			dst = append(dst, r.data[i:j]...)
+			if i = j; i >= len(r.data) {
+				break
+			}
+		}
 		c := r.data[i]
 		switch {
 		case c == '"':
@@ -333,10 +541,6 @@ func (r *JSONReader) unescape(dst []byte) ([]byte, bool) {
 			ru, n := utf8.DecodeRune(r.data[i:])
 			dst = utf8.AppendRune(dst, ru) // RuneError for invalid bytes
 			i += n
-			continue
-		case c != '\\':
-			dst = append(dst, c)
-			i++
 			continue
 		}
 		var ok bool
@@ -453,7 +657,7 @@ func (r *JSONReader) Bytes(p *[]byte) {
 			*p = nil
 		}
 	case '"':
-		s, ok := r.unescapeNew()
+		s, ok := r.unescapeNew(r.pos+1, r.pos+1)
 		if !ok {
 			return
 		}
@@ -569,6 +773,17 @@ func ReadInt[T Signed](r *JSONReader, p *T) {
 	if r.err != nil || r.Null() {
 		return
 	}
+	if !r.quoted { // the common case in one pass: a plain integer that fits
+		if u, neg, end, ok := plainInt(r.data, r.pos); ok {
+			if v := int64(u); !neg && v >= 0 && int64(T(v)) == v {
+				r.pos, *p = end, T(v)
+				return
+			} else if v := -int64(u); neg && v <= 0 && int64(T(v)) == v {
+				r.pos, *p = end, T(v)
+				return
+			}
+		}
+	}
 	tok, ok := r.number()
 	if !ok {
 		return
@@ -594,6 +809,12 @@ func ReadUint[T Unsigned](r *JSONReader, p *T) {
 	if r.err != nil || r.Null() {
 		return
 	}
+	if !r.quoted {
+		if u, neg, end, ok := plainInt(r.data, r.pos); ok && !neg && uint64(T(u)) == u {
+			r.pos, *p = end, T(u)
+			return
+		}
+	}
 	tok, ok := r.number()
 	if !ok {
 		return
@@ -613,22 +834,196 @@ func ReadUint[T Unsigned](r *JSONReader, p *T) {
 	*p = T(v)
 }
 
+// plainInt reads the integer at i when it is all the number token there is: an
+// optional minus, then 0 or digits without a leading zero, fitting 64 bits, and
+// no fraction or exponent after them. It returns the magnitude, its sign and the
+// offset after it; ok is false for anything else, which the caller reads the slow
+// way for its error.
+func plainInt(b []byte, i int) (u uint64, neg bool, end int, ok bool) {
+	if i < len(b) && b[i] == '-' {
+		neg = true
+		i++
+	}
+	start := i
+	if i+8 <= len(b) { // eight digits at once, twice at most: 16 fit without a check
+		if v, ok := eightDigits(binary.LittleEndian.Uint64(b[i:])); ok {
+			u, i = v, i+8
+			if i+8 <= len(b) {
+				if v, ok := eightDigits(binary.LittleEndian.Uint64(b[i:])); ok {
+					u, i = u*1e8+v, i+8
+				}
+			}
+		}
+	}
+	for ; i < len(b); i++ {
+		d := b[i] - '0'
+		if d > 9 {
+			break
+		}
+		if i-start >= 19 && (i-start > 19 || u > (math.MaxUint64-uint64(d))/10) {
+			return 0, false, 0, false
+		}
+		u = u*10 + uint64(d)
+	}
+	if n := i - start; n == 0 || n > 1 && b[start] == '0' || i < len(b) && numberByte(b[i]) {
+		return 0, false, 0, false
+	}
+	return u, neg, i, true
+}
+
+// eightDigits returns the value of w, eight bytes read little-endian, when they are
+// all decimal digits.
+func eightDigits(w uint64) (uint64, bool) {
+	// Each byte's high nibble is 3, and adding 6 leaves it 3 (Lemire's test).
+	if w&(lsbs*0xf0)|(w+lsbs*6)&(lsbs*0xf0)>>4 != lsbs*0x33 {
+		return 0, false
+	}
+	d := w - lsbs*'0'
+	d = (d * 10) + (d >> 8) // pairs
+	d = ((d & 0x000000ff000000ff) * (100 + (1000000 << 32))) +
+		(((d >> 16) & 0x000000ff000000ff) * (1 + (10000 << 32)))
+	return d >> 32, true
+}
+
+// numberByte reports whether c may be part of a number token.
+func numberByte(c byte) bool {
+	return '0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+}
+
 // ReadFloat reads a number into p; null leaves p.
 func ReadFloat[T Float](r *JSONReader, p *T) {
 	if r.err != nil || r.Null() {
 		return
 	}
+	bits := 8 * sizeOf[T]()
+	if !r.quoted { // the common case in one pass: a valid token
+		if v, end, ok := exactFloat(r.data, r.pos, bits); ok {
+			r.pos, *p = end, T(v)
+			return
+		}
+		if end := validNumberAt(r.data, r.pos); end > 0 {
+			if v, err := strconv.ParseFloat(bytesString(r.data[r.pos:end]), bits); err == nil {
+				r.pos, *p = end, T(v)
+				return
+			}
+		}
+	}
 	tok, ok := r.number()
 	if !ok {
 		return
 	}
-	bits := 8 * sizeOf[T]()
 	v, err := strconv.ParseFloat(bytesString(tok), bits)
 	if err != nil || !r.quoted && !validNumber(tok) {
 		r.failf("%s is not a float of %d bits", tok, bits)
 		return
 	}
 	*p = T(v)
+}
+
+// exactFloat reads the number at i when it has a short decimal form whose value one
+// correctly rounded operation gives (Clinger's fast path, as strconv takes it first):
+// a mantissa of at most 15 digits, exactly a float of bits, scaled by a power of ten
+// that is exact too. It returns ok false for anything else, which ParseFloat reads.
+func exactFloat(b []byte, i, bits int) (float64, int, bool) {
+	neg := i < len(b) && b[i] == '-'
+	if neg {
+		i++
+	}
+	start := i
+	var m uint64
+	frac, digits := 0, 0
+	for ; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case '0' <= c && c <= '9':
+			m = m*10 + uint64(c-'0')
+			digits++
+			if frac > 0 {
+				frac++
+			}
+			continue
+		case c == '.' && frac == 0:
+			frac = 1
+			continue
+		}
+		break
+	}
+	n := i - start
+	switch {
+	case digits == 0 || digits > 15 || frac == 1 || b[start] == '.',
+		b[start] == '0' && n > 1 && b[start+1] != '.', // a leading zero
+		i < len(b) && numberByte(b[i]):                // an exponent, or not a number
+		return 0, 0, false
+	}
+	if frac > 0 {
+		frac--
+	}
+	if bits == 32 {
+		if m >= 1<<24 || frac > 10 {
+			return 0, 0, false
+		}
+		f := float32(m) / float32(pow10[frac])
+		if neg {
+			f = -f
+		}
+		return float64(f), i, true
+	}
+	if m >= 1<<53 || frac > 22 {
+		return 0, 0, false
+	}
+	f := float64(m) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, i, true
+}
+
+// pow10 are the powers of ten that a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// validNumberAt returns the offset after the number token at i when it follows JSON's
+// grammar and nothing that could continue a number follows it, or 0.
+func validNumberAt(b []byte, i int) int {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	start := i
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if i = digitsAt(b, i); i == start {
+		return 0
+	}
+	if i < len(b) && b[i] == '.' {
+		j := digitsAt(b, i+1)
+		if j == i+1 {
+			return 0
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digitsAt(b, i)
+		if j == i {
+			return 0
+		}
+		i = j
+	}
+	if i < len(b) && numberByte(b[i]) {
+		return 0
+	}
+	return i
+}
+
+// digitsAt returns the offset of the first byte from i on that is not a digit.
+func digitsAt(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // Quoted reads the string of a ",string" field and returns a reader of its text; it
@@ -642,7 +1037,7 @@ func (r *JSONReader) Quoted() (JSONReader, bool) {
 		r.Skip()
 		return JSONReader{}, false
 	}
-	text, ok := r.unescapeNew()
+	text, ok := r.unescapeNew(r.pos+1, r.pos+1)
 	if !ok {
 		return JSONReader{}, false
 	}
@@ -714,13 +1109,22 @@ func AppendJSON[T any](dst []byte, v *T, enc func(*JSONWriter, *T)) ([]byte, err
 // ReadJSON reads data, one JSON value, into v with dec (a generated decoder), as
 // json.Unmarshal would.
 func ReadJSON[T any](data []byte, v *T, dec func(*JSONReader, *T)) error {
-	r := JSONReader{data: data}
+	r := readers.Get().(*JSONReader)
+	defer func() {
+		*r = JSONReader{} // keeps nothing of data, nor of the strings read
+		readers.Put(r)
+	}()
+	*r = JSONReader{data: data}
 	if r.peek(); r.pos == len(r.data) {
 		return fmt.Errorf("unexpected end of JSON input")
 	}
-	dec(&r, v)
+	dec(r, v)
 	if r.peek(); r.err == nil && r.pos < len(r.data) {
 		r.failf("unexpected data after the value at offset %d", r.pos)
 	}
 	return r.err
 }
+
+// readers are ReadJSON's: a reader handed to a decoder through a function value
+// would otherwise be allocated on each call.
+var readers = sync.Pool{New: func() any { return new(JSONReader) }}

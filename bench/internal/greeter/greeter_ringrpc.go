@@ -215,60 +215,19 @@ func greeterEncodePayload(w *rpc.JSONWriter, v *Payload) {
 	w.ObjectEnd(s)
 }
 
+// greeterFieldsPayload are the JSON member names greeterDecodePayload reads, in the order of its cases.
+var greeterFieldsPayload = []string{"id", "name", "email", "active", "score", "age", "country", "city", "street", "zip", "phone", "tags", "created_unix", "updated_unix", "balance", "verified", "visits", "rating", "note", "version"}
+
 // greeterDecodePayload reads a Payload as encoding/json does.
 func greeterDecodePayload(r *rpc.JSONReader, v *Payload) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, greeterFieldsPayload, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "id":
-			f = 0
-		case "name":
-			f = 1
-		case "email":
-			f = 2
-		case "active":
-			f = 3
-		case "score":
-			f = 4
-		case "age":
-			f = 5
-		case "country":
-			f = 6
-		case "city":
-			f = 7
-		case "street":
-			f = 8
-		case "zip":
-			f = 9
-		case "phone":
-			f = 10
-		case "tags":
-			f = 11
-		case "created_unix":
-			f = 12
-		case "updated_unix":
-			f = 13
-		case "balance":
-			f = 14
-		case "verified":
-			f = 15
-		case "visits":
-			f = 16
-		case "rating":
-			f = 17
-		case "note":
-			f = 18
-		case "version":
-			f = 19
-		default:
-			f = rpc.FoldField(k, []string{"id", "name", "email", "active", "score", "age", "country", "city", "street", "zip", "phone", "tags", "created_unix", "updated_unix", "balance", "verified", "visits", "rating", "note", "version"})
 		}
 		switch f {
 		case 0:

@@ -108,24 +108,19 @@ func tickerEncodeTick(w *rpc.JSONWriter, v *Tick) {
 	w.ObjectEnd(s)
 }
 
+// tickerFieldsTick are the JSON member names tickerDecodeTick reads, in the order of its cases.
+var tickerFieldsTick = []string{"seq", "note"}
+
 // tickerDecodeTick reads a Tick as encoding/json does.
 func tickerDecodeTick(r *rpc.JSONReader, v *Tick) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, tickerFieldsTick, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "seq":
-			f = 0
-		case "note":
-			f = 1
-		default:
-			f = rpc.FoldField(k, []string{"seq", "note"})
 		}
 		switch f {
 		case 0:

@@ -218,76 +218,19 @@ func codecsEncodeRich(w *rpc.JSONWriter, v *Rich) {
 	w.ObjectEnd(s)
 }
 
+// codecsFieldsRich are the JSON member names codecsDecodeRich reads, in the order of its cases.
+var codecsFieldsRich = []string{"name", "Alias", "count", "small", "big", "ratio", "ratio32", "ok", "quoted", "qptr", "-", "blob", "tags", "grid", "scores", "by_id", "by_u", "next", "items", "level", "when", "extra", "opaque", "named", "base_id", "inner_a", "Count", "deep"}
+
 // codecsDecodeRich reads a Rich as encoding/json does.
 func codecsDecodeRich(r *rpc.JSONReader, v *Rich) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, codecsFieldsRich, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "name":
-			f = 0
-		case "Alias":
-			f = 1
-		case "count":
-			f = 2
-		case "small":
-			f = 3
-		case "big":
-			f = 4
-		case "ratio":
-			f = 5
-		case "ratio32":
-			f = 6
-		case "ok":
-			f = 7
-		case "quoted":
-			f = 8
-		case "qptr":
-			f = 9
-		case "-":
-			f = 10
-		case "blob":
-			f = 11
-		case "tags":
-			f = 12
-		case "grid":
-			f = 13
-		case "scores":
-			f = 14
-		case "by_id":
-			f = 15
-		case "by_u":
-			f = 16
-		case "next":
-			f = 17
-		case "items":
-			f = 18
-		case "level":
-			f = 19
-		case "when":
-			f = 20
-		case "extra":
-			f = 21
-		case "opaque":
-			f = 22
-		case "named":
-			f = 23
-		case "base_id":
-			f = 24
-		case "inner_a":
-			f = 25
-		case "Count":
-			f = 26
-		case "deep":
-			f = 27
-		default:
-			f = rpc.FoldField(k, []string{"name", "Alias", "count", "small", "big", "ratio", "ratio32", "ok", "quoted", "qptr", "-", "blob", "tags", "grid", "scores", "by_id", "by_u", "next", "items", "level", "when", "extra", "opaque", "named", "base_id", "inner_a", "Count", "deep"})
 		}
 		switch f {
 		case 0:
@@ -726,24 +669,19 @@ func codecsEncodeItem(w *rpc.JSONWriter, v *Item) {
 	w.ObjectEnd(s)
 }
 
+// codecsFieldsItem are the JSON member names codecsDecodeItem reads, in the order of its cases.
+var codecsFieldsItem = []string{"id", "label"}
+
 // codecsDecodeItem reads a Item as encoding/json does.
 func codecsDecodeItem(r *rpc.JSONReader, v *Item) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, codecsFieldsItem, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "id":
-			f = 0
-		case "label":
-			f = 1
-		default:
-			f = rpc.FoldField(k, []string{"id", "label"})
 		}
 		switch f {
 		case 0:

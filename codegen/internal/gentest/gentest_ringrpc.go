@@ -576,30 +576,19 @@ func helloEncodeOrder(w *rpc.JSONWriter, v *Order) {
 	w.ObjectEnd(s)
 }
 
+// helloFieldsOrder are the JSON member names helloDecodeOrder reads, in the order of its cases.
+var helloFieldsOrder = []string{"id", "items", "placed", "notes", "express"}
+
 // helloDecodeOrder reads a Order as encoding/json does.
 func helloDecodeOrder(r *rpc.JSONReader, v *Order) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, helloFieldsOrder, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "id":
-			f = 0
-		case "items":
-			f = 1
-		case "placed":
-			f = 2
-		case "notes":
-			f = 3
-		case "express":
-			f = 4
-		default:
-			f = rpc.FoldField(k, []string{"id", "items", "placed", "notes", "express"})
 		}
 		switch f {
 		case 0:

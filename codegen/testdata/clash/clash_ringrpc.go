@@ -287,22 +287,19 @@ func clashEncodeUrlURL(w *rpc2.JSONWriter, v *url.URL) {
 	w.ObjectEnd(s)
 }
 
+// clashFieldsUrlURL are the JSON member names clashDecodeUrlURL reads, in the order of its cases.
+var clashFieldsUrlURL = []string{"Host"}
+
 // clashDecodeUrlURL reads a url.URL as encoding/json does.
 func clashDecodeUrlURL(r *rpc2.JSONReader, v *url.URL) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, clashFieldsUrlURL, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "Host":
-			f = 0
-		default:
-			f = rpc2.FoldField(k, []string{"Host"})
 		}
 		switch f {
 		case 0:
@@ -362,42 +359,19 @@ func clashEncodeUrlURL2(w *rpc2.JSONWriter, v *url2.URL) {
 	w.ObjectEnd(s)
 }
 
+// clashFieldsUrlURL2 are the JSON member names clashDecodeUrlURL2 reads, in the order of its cases.
+var clashFieldsUrlURL2 = []string{"Scheme", "Opaque", "User", "Host", "Path", "Fragment", "RawQuery", "RawPath", "RawFragment", "ForceQuery", "OmitHost"}
+
 // clashDecodeUrlURL2 reads a url2.URL as encoding/json does.
 func clashDecodeUrlURL2(r *rpc2.JSONReader, v *url2.URL) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, clashFieldsUrlURL2, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "Scheme":
-			f = 0
-		case "Opaque":
-			f = 1
-		case "User":
-			f = 2
-		case "Host":
-			f = 3
-		case "Path":
-			f = 4
-		case "Fragment":
-			f = 5
-		case "RawQuery":
-			f = 6
-		case "RawPath":
-			f = 7
-		case "RawFragment":
-			f = 8
-		case "ForceQuery":
-			f = 9
-		case "OmitHost":
-			f = 10
-		default:
-			f = rpc2.FoldField(k, []string{"Scheme", "Opaque", "User", "Host", "Path", "Fragment", "RawQuery", "RawPath", "RawFragment", "ForceQuery", "OmitHost"})
 		}
 		switch f {
 		case 0:

@@ -261,26 +261,19 @@ func accountsEncodeUser(w *rpc.JSONWriter, v *User) {
 	w.ObjectEnd(s)
 }
 
+// accountsFieldsUser are the JSON member names accountsDecodeUser reads, in the order of its cases.
+var accountsFieldsUser = []string{"ID", "Name", "Org"}
+
 // accountsDecodeUser reads a User as encoding/json does.
 func accountsDecodeUser(r *rpc.JSONReader, v *User) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, accountsFieldsUser, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "ID":
-			f = 0
-		case "Name":
-			f = 1
-		case "Org":
-			f = 2
-		default:
-			f = rpc.FoldField(k, []string{"ID", "Name", "Org"})
 		}
 		switch f {
 		case 0:
@@ -324,22 +317,19 @@ func accountsEncodeOrg(w *rpc.JSONWriter, v *Org) {
 	w.ObjectEnd(s)
 }
 
+// accountsFieldsOrg are the JSON member names accountsDecodeOrg reads, in the order of its cases.
+var accountsFieldsOrg = []string{"Slug"}
+
 // accountsDecodeOrg reads a Org as encoding/json does.
 func accountsDecodeOrg(r *rpc.JSONReader, v *Org) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, accountsFieldsOrg, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "Slug":
-			f = 0
-		default:
-			f = rpc.FoldField(k, []string{"Slug"})
 		}
 		switch f {
 		case 0:

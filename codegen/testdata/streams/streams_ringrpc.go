@@ -226,24 +226,19 @@ func feedEncodeMsg(w *rpc.JSONWriter, v *Msg) {
 	w.ObjectEnd(s)
 }
 
+// feedFieldsMsg are the JSON member names feedDecodeMsg reads, in the order of its cases.
+var feedFieldsMsg = []string{"from", "text"}
+
 // feedDecodeMsg reads a Msg as encoding/json does.
 func feedDecodeMsg(r *rpc.JSONReader, v *Msg) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, feedFieldsMsg, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "from":
-			f = 0
-		case "text":
-			f = 1
-		default:
-			f = rpc.FoldField(k, []string{"from", "text"})
 		}
 		switch f {
 		case 0:
@@ -266,24 +261,19 @@ func feedEncodeSummary(w *rpc.JSONWriter, v *Summary) {
 	w.ObjectEnd(s)
 }
 
+// feedFieldsSummary are the JSON member names feedDecodeSummary reads, in the order of its cases.
+var feedFieldsSummary = []string{"chunks", "bytes"}
+
 // feedDecodeSummary reads a Summary as encoding/json does.
 func feedDecodeSummary(r *rpc.JSONReader, v *Summary) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, feedFieldsSummary, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "chunks":
-			f = 0
-		case "bytes":
-			f = 1
-		default:
-			f = rpc.FoldField(k, []string{"chunks", "bytes"})
 		}
 		switch f {
 		case 0:
@@ -304,22 +294,19 @@ func feedEncodeChunk(w *rpc.JSONWriter, v *Chunk) {
 	w.ObjectEnd(s)
 }
 
+// feedFieldsChunk are the JSON member names feedDecodeChunk reads, in the order of its cases.
+var feedFieldsChunk = []string{"data"}
+
 // feedDecodeChunk reads a Chunk as encoding/json does.
 func feedDecodeChunk(r *rpc.JSONReader, v *Chunk) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, feedFieldsChunk, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "data":
-			f = 0
-		default:
-			f = rpc.FoldField(k, []string{"data"})
 		}
 		switch f {
 		case 0:
@@ -340,24 +327,19 @@ func feedEncodeEvent(w *rpc.JSONWriter, v *Event) {
 	w.ObjectEnd(s)
 }
 
+// feedFieldsEvent are the JSON member names feedDecodeEvent reads, in the order of its cases.
+var feedFieldsEvent = []string{"topic", "seq"}
+
 // feedDecodeEvent reads a Event as encoding/json does.
 func feedDecodeEvent(r *rpc.JSONReader, v *Event) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, feedFieldsEvent, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "topic":
-			f = 0
-		case "seq":
-			f = 1
-		default:
-			f = rpc.FoldField(k, []string{"topic", "seq"})
 		}
 		switch f {
 		case 0:

@@ -173,32 +173,19 @@ func shopEncodeItem(w *rpc.JSONWriter, v *Item) {
 	w.ObjectEnd(s)
 }
 
+// shopFieldsItem are the JSON member names shopDecodeItem reads, in the order of its cases.
+var shopFieldsItem = []string{"sku", "qty", "price", "tags", "attrs", "note"}
+
 // shopDecodeItem reads a Item as encoding/json does.
 func shopDecodeItem(r *rpc.JSONReader, v *Item) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, shopFieldsItem, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "sku":
-			f = 0
-		case "qty":
-			f = 1
-		case "price":
-			f = 2
-		case "tags":
-			f = 3
-		case "attrs":
-			f = 4
-		case "note":
-			f = 5
-		default:
-			f = rpc.FoldField(k, []string{"sku", "qty", "price", "tags", "attrs", "note"})
 		}
 		switch f {
 		case 0:
@@ -336,24 +323,19 @@ func shopEncodeNote(w *rpc.JSONWriter, v *Note) {
 	w.ObjectEnd(s)
 }
 
+// shopFieldsNote are the JSON member names shopDecodeNote reads, in the order of its cases.
+var shopFieldsNote = []string{"Text", "at"}
+
 // shopDecodeNote reads a Note as encoding/json does.
 func shopDecodeNote(r *rpc.JSONReader, v *Note) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, shopFieldsNote, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "Text":
-			f = 0
-		case "at":
-			f = 1
-		default:
-			f = rpc.FoldField(k, []string{"Text", "at"})
 		}
 		switch f {
 		case 0:
@@ -397,24 +379,19 @@ func shopEncodeCart(w *rpc.JSONWriter, v *Cart) {
 	w.ObjectEnd(s)
 }
 
+// shopFieldsCart are the JSON member names shopDecodeCart reads, in the order of its cases.
+var shopFieldsCart = []string{"owner_id", "items"}
+
 // shopDecodeCart reads a Cart as encoding/json does.
 func shopDecodeCart(r *rpc.JSONReader, v *Cart) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, shopFieldsCart, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "owner_id":
-			f = 0
-		case "items":
-			f = 1
-		default:
-			f = rpc.FoldField(k, []string{"owner_id", "items"})
 		}
 		switch f {
 		case 0:

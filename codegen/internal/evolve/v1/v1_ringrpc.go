@@ -103,24 +103,19 @@ func storeEncodeItem(w *rpc.JSONWriter, v *Item) {
 	w.ObjectEnd(s)
 }
 
+// storeFieldsItem are the JSON member names storeDecodeItem reads, in the order of its cases.
+var storeFieldsItem = []string{"name", "count"}
+
 // storeDecodeItem reads a Item as encoding/json does.
 func storeDecodeItem(r *rpc.JSONReader, v *Item) {
 	if !r.Object() {
 		return
 	}
+	f := -1
 	for i := 0; ; i++ {
-		k, ok := r.Field(i)
-		if !ok {
+		var ok bool
+		if f, ok = r.Member(i, storeFieldsItem, f+1); !ok {
 			return
-		}
-		f := -1
-		switch string(k) {
-		case "name":
-			f = 0
-		case "count":
-			f = 1
-		default:
-			f = rpc.FoldField(k, []string{"name", "count"})
 		}
 		switch f {
 		case 0:
