@@ -29,8 +29,8 @@
 // codec functions ([EncodeInt], [DecodeInt] and their Uint and Float kin), the JSON
 // codecs' writer and reader ([Encoder.JSON], [Decoder.JSON], [JSONWriter], [JSONReader],
 // [ReadInt], [ReadUint], [ReadFloat], [ReadIntKey], [ReadUintKey], [SortedKeys],
-// [SortedIntKeys], [SortedUintKeys], [FoldField]; [AppendJSON] and [ReadJSON] run a
-// generated codec outside a call), the streams' callers and dispatchers
+// [SortedIntKeys], [SortedUintKeys]; [AppendJSON] and [ReadJSON] run a generated
+// codec outside a call), the streams' callers and dispatchers
 // ([ServerStream], [ClientStream], [BidiStream], [SendAll], [Received]), the route
 // key formatters ([KeyInt], [KeyUint], [KeyJSON], [Call.SetRouteKey]) and
 // [SupportPackageIsVersion1]. They are exported because generated code lives in the

@@ -166,7 +166,7 @@ func (r *JSONReader) Member(i int, names []string, next int) (int, bool) {
 		}
 	}
 	if f < 0 {
-		f = FoldField(k, names)
+		f = foldField(k, names)
 	}
 	return f, r.colon()
 }
@@ -324,10 +324,10 @@ func quoteOrBackslash(b []byte, i int) int {
 	return len(b)
 }
 
-// FoldField returns the index in names of the first name that matches k without
+// foldField returns the index in names of the first name that matches k without
 // regard to case, as encoding/json matches member names that match no field exactly,
 // or -1.
-func FoldField(k []byte, names []string) int {
+func foldField(k []byte, names []string) int {
 	var a, b [64]byte
 	fk := foldName(a[:0], k)
 	for i, n := range names {
