@@ -29,7 +29,7 @@ const (
 	DefaultMaxStreamMemory = 64 << 20
 	// DefaultStreamWindow is the messages a side of a stream buffers before its
 	// consumer takes them: the credit it grants its peer.
-	DefaultStreamWindow = 1024
+	DefaultStreamWindow = 4096
 )
 
 // streamLimits is what an owner's streams may hold in all: MaxStreams in each
