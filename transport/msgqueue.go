@@ -39,6 +39,21 @@ func (q *msgQueue) push(m streamMsg) {
 	q.n++
 }
 
+// join moves o's messages to the end of q, leaving o empty.
+func (q *msgQueue) join(o *msgQueue) {
+	if o.n == 0 {
+		return
+	}
+	if q.tail == nil {
+		q.head = o.head
+	} else {
+		q.tail.next = o.head
+	}
+	q.tail = o.tail
+	q.n += o.n
+	*o = msgQueue{}
+}
+
 // pop takes the oldest message; the queue is not empty.
 func (q *msgQueue) pop() streamMsg {
 	c := q.head

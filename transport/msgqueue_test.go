@@ -37,3 +37,26 @@ func TestMsgQueue(t *testing.T) {
 		t.Fatalf("after clear: popped %d", m.charge)
 	}
 }
+
+// TestMsgQueueJoin: a queue joined to another comes after its messages, whole.
+func TestMsgQueueJoin(t *testing.T) {
+	for _, tc := range []struct{ a, b int }{{0, 3}, {3, 0}, {5, chunkMsgs + 2}, {chunkMsgs, chunkMsgs}} {
+		var q, o msgQueue
+		for i := range tc.a {
+			q.push(streamMsg{charge: int64(i)})
+		}
+		for i := range tc.b {
+			o.push(streamMsg{charge: int64(tc.a + i)})
+		}
+		q.join(&o)
+		if o.len() != 0 || q.len() != tc.a+tc.b {
+			t.Fatalf("%d joined to %d: %d and %d left", tc.b, tc.a, q.len(), o.len())
+		}
+		q.push(streamMsg{charge: int64(tc.a + tc.b)})
+		for i := range tc.a + tc.b + 1 {
+			if m := q.pop(); m.charge != int64(i) {
+				t.Fatalf("%d joined to %d: message %d is %d", tc.b, tc.a, i, m.charge)
+			}
+		}
+	}
+}

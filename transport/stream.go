@@ -53,7 +53,7 @@ type Stream struct {
 
 	mu       sync.Mutex
 	inbox    msgQueue // messages arrived and not taken
-	split    [][]byte // scratch of keepLocked
+	split    [][]byte // the reader's scratch, for queueMessages; not guarded by mu
 	recvSeq  int64
 	granted  int32        // messages the peer may still send
 	taken    int32        // messages taken since the last grant
@@ -436,11 +436,22 @@ func (s *Stream) numString(i int, n int64) string {
 // MaxStreamMemory: the stream keeps the message, or gives the charge back. It returns
 // an error when the frame breaks the protocol: the stream then fails with it.
 func (s *Stream) receive(f streamFrame, cmd *Command, charge int64) error {
+	// The messages of a frame of several are queued before the lock is taken, and
+	// joined to the inbox under it: the consumer waits on the lock for no split.
+	var msgs msgQueue
+	n := f.messages()
+	if f.count > 0 {
+		if err := s.queueMessages(&msgs, f, cmd.Body, charge); err != nil {
+			s.mem.give(charge)
+			return err
+		}
+	}
 	s.mu.Lock()
 	kept := false
 	defer func() {
 		s.mu.Unlock()
 		if !kept {
+			msgs.clear()
 			s.mem.give(charge)
 		}
 	}()
@@ -455,12 +466,14 @@ func (s *Stream) receive(f streamFrame, cmd *Command, charge int64) error {
 		}
 		wake(s.sendWake)
 	}
-	if n := f.messages(); n > 0 {
+	if n > 0 {
 		if err := s.checkMessages(f, n); err != nil {
 			return err
 		}
-		if err := s.keepLocked(f, cmd.Body, charge); err != nil {
-			return err
+		if f.count == 0 {
+			s.inbox.push(streamMsg{cmd.Body, charge}) // the body alone: its own allocation
+		} else {
+			s.inbox.join(&msgs)
 		}
 		s.recvSeq, s.granted = f.seq+int64(n)-1, s.granted-n
 		kept = true
@@ -490,14 +503,10 @@ func (s *Stream) checkMessages(f streamFrame, n int32) error {
 	return nil
 }
 
-// keepLocked puts the frame's messages in the inbox, sharing charge among them so
-// that each gives back its part as it is taken. The messages of one frame share its
-// body's memory. mu is held.
-func (s *Stream) keepLocked(f streamFrame, body []byte, charge int64) error {
-	if f.count == 0 {
-		s.inbox.push(streamMsg{body, charge}) // the body alone: its own allocation
-		return nil
-	}
+// queueMessages queues the messages of a frame of several into q, sharing charge
+// among them so that each gives back its part as it is taken. The messages of one
+// frame share its body's memory. Only the connection's reader calls it.
+func (s *Stream) queueMessages(q *msgQueue, f streamFrame, body []byte, charge int64) error {
 	msgs, err := splitMessages(body, f.count, s.split[:0])
 	clear(s.split)
 	s.split = msgs[:0]
@@ -510,7 +519,7 @@ func (s *Stream) keepLocked(f streamFrame, body []byte, charge int64) error {
 			part = min(charge, int64(len(m)+msgLenSize)+streamSlot)
 		}
 		charge -= part
-		s.inbox.push(streamMsg{m, part})
+		q.push(streamMsg{m, part})
 	}
 	return nil
 }
