@@ -113,6 +113,9 @@ func TestDecoder(t *testing.T) {
 		{"not an array", `{"a":1}`, "not a JSON array"},
 		{"empty", ``, "ends early"},
 		{"empty array: an older caller", `[]`, ""},
+		{"null, read as encoding/json reads it: no arguments", ` null `, ""},
+		{"null cut short", `nul`, "invalid literal"},
+		{"null and more", `null,1`, "unexpected data"},
 		{"fewer arguments: an older caller", `["a",1]`, ""},
 		{"more arguments: a newer caller", `["a",1,1,1,true,"",{},[1,{"x":"]"}],"z"]`, ""},
 		{"bad extra argument", `["a",1,1,1,true,"",{},tru]`, "an argument beyond the parameters"},
@@ -572,6 +575,38 @@ func TestCallPanicsAreErrors(t *testing.T) {
 			var s string
 			if err := echo("still here", nil, &s); err != nil || s != "still here" {
 				t.Fatalf("the next call: %q %v", s, err)
+			}
+		})
+	}
+}
+
+// TestDecoderNullBody: a body of null is an empty argument list, as encoding/json
+// reads it, for a method with parameters or without; results that are null are
+// missing.
+func TestDecoderNullBody(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		result bool
+		values int
+		err    string
+	}{
+		{"arguments", false, 2, ""},
+		{"no parameters", false, 0, ""},
+		{"results", true, 1, "missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDecoder([]byte("null"), true)
+			d.result = tc.result
+			s := "kept"
+			for range tc.values {
+				d.String(&s)
+			}
+			err := d.Finish()
+			if tc.err == "" && (err != nil || s != "kept") {
+				t.Fatalf("%v, %q; want no error, the zero value kept", err, s)
+			}
+			if tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("%v, want an error saying %q", err, tc.err)
 			}
 		})
 	}

@@ -182,6 +182,9 @@ func (d *Decoder) next() bool {
 func (d *Decoder) nextInArray(c byte) bool {
 	want := byte(',')
 	if d.n == 1 {
+		if c == 'n' {
+			return d.null()
+		}
 		want = '['
 	}
 	switch {
@@ -200,6 +203,21 @@ func (d *Decoder) nextInArray(c byte) bool {
 	}
 	d.r.pos++
 	return true
+}
+
+// null reads a body of null, which encoding/json reads as an empty array: arguments
+// keep their zero values, results are missing.
+func (d *Decoder) null() bool {
+	if !d.r.literal("null") {
+		d.settle()
+		return false
+	}
+	if d.result {
+		d.failf("missing: the body is null")
+		return false
+	}
+	d.ended = true
+	return false
 }
 
 // emptyArray reports whether the body is [] (with white space).
@@ -274,6 +292,12 @@ func (d *Decoder) finish() error {
 func (d *Decoder) closeArray() error {
 	r := &d.r
 	if d.n == 0 {
+		if r.peek() == 'n' && !d.result {
+			if !r.literal("null") {
+				return r.err
+			}
+			return nil // no arguments, as encoding/json reads an empty array
+		}
 		if r.peek() != '[' {
 			return fmt.Errorf("the body is not a JSON array")
 		}
