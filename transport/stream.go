@@ -219,7 +219,15 @@ func (s *Stream) Send(body []byte) error {
 			register := s.gatherLocked(body)
 			s.frameMu.Unlock()
 			if register {
-				return s.c.w.queueStream(s)
+				if err := s.c.w.queueStream(s); err != nil {
+					// The writer takes nothing more: what was gathered is lost with
+					// the connection, and the next Send tries the writer again.
+					s.frameMu.Lock()
+					s.outQueued = false
+					s.clearOutLocked()
+					s.frameMu.Unlock()
+					return err
+				}
 			}
 			return nil
 		}
@@ -249,6 +257,15 @@ func (s *Stream) gatherLocked(body []byte) (register bool) {
 	return register
 }
 
+// clearOutLocked empties the gathered messages once framed, letting go of a buffer a
+// large message made large. frameMu is held.
+func (s *Stream) clearOutLocked() {
+	s.out, s.outN = s.out[:0], 0
+	if cap(s.out) > 2*streamBatch {
+		s.out = nil
+	}
+}
+
 // frameQueued frames the messages gathered since the last frame. The connection's
 // writer calls it, for a stream that told it it had messages, before it writes.
 func (s *Stream) frameQueued() {
@@ -257,8 +274,8 @@ func (s *Stream) frameQueued() {
 	var err error
 	if s.outN > 0 {
 		cmd := s.frameLocked(0, 0)
-		_, err = s.c.w.enqueue(context.Background(), &cmd, s.c.nextOpaque.Add(1), FlagOneway, s.serialize, nil)
-		s.out, s.outN = s.out[:0], 0
+		err = s.c.w.appendStream(&cmd, s.c.nextOpaque.Add(1), s.serialize)
+		s.clearOutLocked()
 	}
 	s.frameMu.Unlock()
 	wake(s.outTaken)
@@ -393,7 +410,7 @@ func (s *Stream) sendLocked(flags int, credit int32, ctx context.Context) error 
 	cmd := s.frameLocked(flags, credit)
 	// The frame is encoded before send returns: the scratch fields may be reused.
 	err := s.c.send(ctx, &cmd, s.c.nextOpaque.Add(1), FlagOneway, s.serialize)
-	s.out, s.outN = s.out[:0], 0
+	s.clearOutLocked()
 	return err
 }
 
@@ -504,19 +521,22 @@ func (s *Stream) checkMessages(f streamFrame, n int32) error {
 }
 
 // queueMessages queues the messages of a frame of several into q, sharing charge
-// among them so that each gives back its part as it is taken. The messages of one
-// frame share its body's memory. Only the connection's reader calls it.
+// among them. Only the connection's reader calls it.
 func (s *Stream) queueMessages(q *msgQueue, f streamFrame, body []byte, charge int64) error {
 	msgs, err := splitMessages(body, f.count, s.split[:0])
-	clear(s.split)
-	s.split = msgs[:0]
+	defer func() {
+		clear(msgs) // the scratch keeps no body alive
+		s.split = msgs[:0]
+	}()
 	if err != nil {
 		return fmt.Errorf("%w: stream %d: a frame of %d messages: %w", ErrMalformedFrame, s.id, f.count, err)
 	}
+	// The messages share the body, which lives until the last of them is taken: each
+	// gives back its slot, and the last the body.
 	for i, m := range msgs {
 		part := charge
 		if i < len(msgs)-1 {
-			part = min(charge, int64(len(m)+msgLenSize)+streamSlot)
+			part = min(charge, streamSlot)
 		}
 		charge -= part
 		q.push(streamMsg{m, part})

@@ -181,3 +181,83 @@ func TestSplitMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamFramesWhatWasGatheredWhenDraining: messages Send took before a graceful
+// close are framed and written by the drain, as frames queued before it are.
+func TestStreamFramesWhatWasGatheredWhenDraining(t *testing.T) {
+	c := gatherConn(ConnOptions{})
+	s := newStream(c, false, 8)
+	s.setID(7)
+	s.credit.Store(8)
+	must(t, s.Send([]byte(`1`)))
+	c.w.drain(ErrClosed)
+	c.w.frameStreams()
+	if got := framesQueued(t, c); len(got) != 1 || field(got[0], fieldStreamSeq) != "1" {
+		t.Fatalf("%d frames queued by the drain, want the message Send took", len(got))
+	}
+	if err := s.Send([]byte(`2`)); err == nil {
+		t.Fatal("a Send after the drain began was taken")
+	}
+}
+
+// TestStreamSendAfterTheWriterClosed: once the writer takes nothing more, every Send
+// says so; none is taken and silently lost.
+func TestStreamSendAfterTheWriterClosed(t *testing.T) {
+	c := gatherConn(ConnOptions{})
+	s := newStream(c, false, 8)
+	s.setID(7)
+	s.credit.Store(8)
+	c.w.close(ErrClosed)
+	for i := range 3 {
+		if err := s.Send([]byte(`1`)); err == nil {
+			t.Fatalf("Send %d on a closed writer returned nil", i+1)
+		}
+	}
+}
+
+// TestStreamLetsGoOfALargeBuffer: a large message leaves no large buffer behind once
+// framed.
+func TestStreamLetsGoOfALargeBuffer(t *testing.T) {
+	c := gatherConn(ConnOptions{})
+	s := newStream(c, false, 8)
+	s.setID(7)
+	s.credit.Store(8)
+	must(t, s.Send(make([]byte, 256<<10)))
+	c.w.frameStreams()
+	framesQueued(t, c)
+	s.frameMu.Lock()
+	defer s.frameMu.Unlock()
+	if cap(s.out) > 2*streamBatch {
+		t.Fatalf("the stream keeps a buffer of %d bytes after framing a large message", cap(s.out))
+	}
+}
+
+// TestStreamFrameSharesItsCharge: the messages of a frame share its body, so taking
+// all but the last gives back their inbox slots only; the last gives back the rest,
+// and nothing the reader used keeps the body alive.
+func TestStreamFrameSharesItsCharge(t *testing.T) {
+	c := gatherConn(ConnOptions{})
+	s := newStream(c, false, 8)
+	s.setID(7)
+	body := lengthPrefixed(string(make([]byte, 8<<10)), "b", "c")
+	cmd := rawMsg{seq: 1, count: 3, body: body}.frame("7", 1)
+	charge := frameCharge(cmd, len(body))
+	mem := &c.cfg.streams.mem
+	mem.used.Add(charge) // as the reader takes it
+	f, err := parseStreamFrame(cmd)
+	must(t, err)
+	must(t, s.receive(f, cmd, charge))
+	for _, m := range s.split[:cap(s.split)] {
+		if m != nil {
+			t.Fatal("the reader's scratch still holds a message of the frame")
+		}
+	}
+	for i, want := range []int64{charge - streamSlot, charge - 2*streamSlot, 0} {
+		if _, err := s.Recv(); err != nil {
+			t.Fatal(err)
+		}
+		if used := mem.used.Load(); used != want {
+			t.Fatalf("after message %d: %d bytes charged, want %d", i+1, used, want)
+		}
+	}
+}

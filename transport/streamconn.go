@@ -471,6 +471,7 @@ func (d *dispatcher) runStream(p Processor, s *Stream) {
 	c, req := s.c, s.req
 	s.sendCredit(s.window) // the opener may send: the stream is accepted
 	resp := d.process(p, task{conn: c, req: req, ctx: s.rctx})
+	s.flush() // before any response, whoever writes it and whenever
 	c.respond(req, resp)
 	s.finish(nil, nil)
 	s.drop()

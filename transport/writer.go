@@ -103,6 +103,21 @@ func (w *writer) enqueue(ctx context.Context, cmd *Command, opaque, flag int32, 
 	return queued, err
 }
 
+// appendStream queues the frame of a stream's gathered messages, from the loop. A
+// draining writer takes it still: Send accepted the messages before the drain, and
+// the drain writes what was queued.
+func (w *writer) appendStream(cmd *Command, opaque int32, t SerializeType) error {
+	h := *cmd
+	h.Opaque, h.Flag = opaque, h.Flag&^(FlagResponse|FlagOneway)|FlagOneway
+	h.Language, h.Version = LanguageGo, w.conn.cfg.version
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state == writerClosed {
+		return w.err
+	}
+	return w.appendLocked(&h, t, nil)
+}
+
 // queueStream has the loop frame s's gathered messages before its next write.
 func (w *writer) queueStream(s *Stream) error {
 	w.mu.Lock()
