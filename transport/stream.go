@@ -51,12 +51,16 @@ type Stream struct {
 
 	mem *streamMemory // MaxStreamMemory, which the messages in inbox hold
 
+	recvMu sync.Mutex  // the consumer's; taken before mu
+	local  msgQueue    // messages moved from inbox for the consumer to take
+	taken  int32       // messages taken since the last grant; guarded by recvMu
+	failed atomic.Bool // err is set: the consumer drops what it holds
+
 	mu       sync.Mutex
-	inbox    msgQueue // messages arrived and not taken
+	inbox    msgQueue // messages arrived and not moved to local
 	split    [][]byte // the reader's scratch, for queueMessages; not guarded by mu
 	recvSeq  int64
 	granted  int32        // messages the peer may still send
-	taken    int32        // messages taken since the last grant
 	credit   atomic.Int64 // messages this side may still send; taken without mu
 	stopped  atomic.Bool  // ended or sentEnd: Send takes the slow path
 	inEnd    bool         // the peer sends no more messages
@@ -143,33 +147,59 @@ func (s *Stream) Response() *Command {
 // message before was taken, or the error that ended the stream.
 func (s *Stream) Recv() ([]byte, error) {
 	for {
-		s.mu.Lock()
-		if s.err != nil {
-			err := s.err
-			s.mu.Unlock()
-			return nil, err
-		}
-		if s.inbox.len() > 0 {
-			m := s.inbox.pop()
-			grant := s.grantLocked()
-			s.mu.Unlock()
+		s.recvMu.Lock()
+		if s.local.len() > 0 && !s.failed.Load() {
+			m := s.local.pop()
+			grant := s.countTaken()
+			s.recvMu.Unlock()
 			s.mem.give(m.charge)
-			body := m.body
 			if grant > 0 {
 				s.sendCredit(grant)
 			}
-			return body, nil
+			return m.body, nil
 		}
-		if s.inEnd || s.ended {
-			s.mu.Unlock()
-			return nil, io.EOF
+		// Every message that arrived moves to the consumer's queue at once: the
+		// reader and the consumer meet on mu once per run of messages, not per message.
+		dropped := s.local.clear() // none unless the stream failed
+		s.mu.Lock()
+		err, more, end := s.err, s.inbox.len() > 0, s.inEnd || s.ended
+		if err == nil && more {
+			s.local.join(&s.inbox)
 		}
 		s.mu.Unlock()
+		s.recvMu.Unlock()
+		s.mem.give(dropped)
+		switch {
+		case err != nil:
+			return nil, err
+		case more:
+			continue
+		case end:
+			return nil, io.EOF
+		}
 		select {
 		case <-s.recvWake:
 		case <-s.done:
 		}
 	}
+}
+
+// countTaken counts a message taken and returns the credit to grant now: half the
+// window at a time, so that grants cost a frame per many messages. recvMu is held.
+func (s *Stream) countTaken() int32 {
+	s.taken++
+	if s.taken < max(s.window/2, 1) {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inEnd || s.ended {
+		return 0
+	}
+	g := s.taken
+	s.granted += g
+	s.taken = 0
+	return g
 }
 
 // dropLocked lets go of the messages not taken, and returns what they held of
@@ -178,23 +208,13 @@ func (s *Stream) dropLocked() int64 { return s.inbox.clear() }
 
 // drop lets go of the messages not taken; its callers ended the stream first.
 func (s *Stream) drop() {
+	s.recvMu.Lock()
+	n := s.local.clear()
+	s.recvMu.Unlock()
 	s.mu.Lock()
-	n := s.dropLocked()
+	n += s.dropLocked()
 	s.mu.Unlock()
 	s.mem.give(n)
-}
-
-// grantLocked counts a message taken and returns the credit to grant now: half the
-// window at a time, so that grants cost a frame per many messages. mu is held.
-func (s *Stream) grantLocked() int32 {
-	s.taken++
-	if s.taken < max(s.window/2, 1) || s.inEnd || s.ended {
-		return 0
-	}
-	g := s.taken
-	s.granted += g
-	s.taken = 0
-	return g
 }
 
 // Send sends one message. It waits until the peer has granted room for it, and
@@ -573,6 +593,9 @@ func (s *Stream) finish(resp *Command, err error) bool {
 	}
 	s.ended, s.resp, s.err = true, resp, err
 	s.stopped.Store(true)
+	if err != nil {
+		s.failed.Store(true)
+	}
 	var dropped int64
 	if err != nil {
 		dropped = s.dropLocked()

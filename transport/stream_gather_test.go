@@ -261,3 +261,38 @@ func TestStreamFrameSharesItsCharge(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamFailureDropsWhatTheConsumerHolds: messages moved to the consumer's queue
+// are dropped as the inbox's are once the stream fails, and give back their memory.
+func TestStreamFailureDropsWhatTheConsumerHolds(t *testing.T) {
+	for _, how := range []string{"Recv", "drop"} {
+		t.Run(how, func(t *testing.T) {
+			c := gatherConn(ConnOptions{})
+			s := newStream(c, false, 8)
+			s.setID(7)
+			body := lengthPrefixed("a", "b", "c")
+			cmd := rawMsg{seq: 1, count: 3, body: body}.frame("7", 1)
+			charge := frameCharge(cmd, len(body))
+			mem := &c.cfg.streams.mem
+			mem.used.Add(charge)
+			f, err := parseStreamFrame(cmd)
+			must(t, err)
+			must(t, s.receive(f, cmd, charge))
+			if m, err := s.Recv(); err != nil || string(m) != "a" {
+				t.Fatalf("first message %q, %v", m, err)
+			}
+			failure := errors.New("lost")
+			s.finish(nil, failure)
+			if how == "Recv" {
+				if m, err := s.Recv(); !errors.Is(err, failure) {
+					t.Fatalf("after the failure Recv returned %q, %v; want the failure", m, err)
+				}
+			} else {
+				s.drop()
+			}
+			if used := mem.used.Load(); used != 0 {
+				t.Fatalf("%d bytes still charged after the failure", used)
+			}
+		})
+	}
+}
