@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -17,6 +18,10 @@ var keeperDesc = ServiceDesc{
 		Results: []string{"int"},
 	}},
 }
+
+// pad makes the bodies of call i small, or of a few hundred bytes: both sizes of
+// body are given back and reused.
+func pad(i int) string { return strings.Repeat("x", i%4*250) }
 
 // kept is what a Keep handler kept of one call's arguments and metadata.
 type kept struct {
@@ -57,7 +62,7 @@ func TestHandlerKeepsWhatItReadAfterTheRequestIsReused(t *testing.T) {
 	defer c.Close()
 	want := func(i int) kept {
 		return kept{
-			s:  fmt.Sprint("string ", i),
+			s:  fmt.Sprint("string ", i, pad(i)),
 			b:  []byte(fmt.Sprint("bytes ", i)),
 			it: Item{ID: i, Name: fmt.Sprint("item ", i), Tags: []string{fmt.Sprint("tag ", i)}, When: time.Unix(int64(i), 0).UTC()},
 			md: Metadata{"k": fmt.Sprint("v", i)},
@@ -103,7 +108,7 @@ func TestCallerKeepsResultsAfterTheResponseIsReused(t *testing.T) {
 		return results{
 			hello: fmt.Sprintf("hello a%d b%d", i, i),
 			async: fmt.Sprintf("hello c%d d%d", i, i),
-			item:  Item{ID: i, Name: fmt.Sprint("item ", i), Tags: []string{fmt.Sprint("tag ", i)}, When: time.Unix(int64(i), 0).UTC()},
+			item:  Item{ID: i, Name: fmt.Sprint("item ", i, pad(i)), Tags: []string{fmt.Sprint("tag ", i)}, When: time.Unix(int64(i), 0).UTC()},
 		}
 	}
 	var got []results

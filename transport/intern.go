@@ -34,6 +34,9 @@ const (
 	slabCommands = 16   // 1.5 KiB
 	slabBodies   = 4096 // with the commands' slab, what one command kept alive can keep
 	smallBody    = 256  // larger bodies are allocated alone
+	// reusedBody bounds the bodies a command given back keeps for the frames read
+	// into it: a realistic payload's, well under what MaxFrameMemory charges.
+	reusedBody = 1 << 10
 )
 
 const (
@@ -95,21 +98,29 @@ func (in *interner) fields(fs []Field) Fields {
 	return f
 }
 
-// command returns a command with a body of n bytes (nil when n is 0). Commands, and
-// bodies of at most smallBody bytes, are carved from the slabs; a nil interner, or a
-// larger body, is left to bigCommand.
+// command returns a command with a body of n bytes (nil when n is 0): a command
+// given back, with its body when that has room, or else commands and bodies of at
+// most smallBody bytes carved from the slabs; a nil interner, or a larger body, is
+// left to bigCommand.
 func (in *interner) command(n int) *Command {
-	if in == nil || n > smallBody {
+	if in == nil || n > reusedBody {
 		return bigCommand(n)
 	}
 	if c := in.reusable(); c != nil {
 		in.next = nil
-		if n > 0 && cap(c.Body) >= n {
+		switch {
+		case n > 0 && cap(c.Body) >= n:
 			c.Body = c.Body[:n]
+			return c
+		case n > smallBody:
+			c.Body = make([]byte, n) // given back in turn, it serves bodies this large
 			return c
 		}
 		c.Body = nil
 		return in.carveBody(c, n)
+	}
+	if n > smallBody {
+		return bigCommand(n)
 	}
 	if len(in.cmds) == 0 {
 		in.cmds = make([]Command, slabCommands)
@@ -152,8 +163,8 @@ func (in *interner) reusable() *Command {
 // Release gives cmd, a command received from a peer, back to the transport, which
 // reads later frames into its memory: once nothing is kept of it, not the command, its
 // ExtFields or its Body (strings taken from them are safe). It spares the garbage
-// collector most of what a small command costs. Releasing a command still in use, or
-// twice, corrupts what it holds.
+// collector most of what a command with a body of at most 1 KiB costs. Releasing a
+// command still in use, or twice, corrupts what it holds.
 func Release(cmd *Command) { giveBack(cmd) }
 
 // poisonReused, in tests, overwrites what a request given back held, so that code
@@ -161,10 +172,10 @@ func Release(cmd *Command) { giveBack(cmd) }
 var poisonReused = testing.Testing()
 
 // giveBack lets readers reuse cmd, a command nothing keeps. Commands with a body
-// larger than smallBody are left to the garbage collector: their bodies were not
-// carved, and may be charged to MaxFrameMemory.
+// larger than reusedBody are left to the garbage collector: they may be charged to
+// MaxFrameMemory, and a reused command keeps its body.
 func giveBack(cmd *Command) {
-	if cap(cmd.Body) > smallBody || cap(cmd.ExtFields) > slabFields/8 {
+	if cap(cmd.Body) > reusedBody || cap(cmd.ExtFields) > slabFields/8 {
 		return
 	}
 	body, ext := cmd.Body[:cap(cmd.Body)], cmd.ExtFields[:cap(cmd.ExtFields)]

@@ -189,8 +189,9 @@ type PoolOptions struct {
 
 	// ReuseRequests says that the pool's processor, and the Hooks, keep nothing of a
 	// request once Process returned: not the command, its ExtFields or its Body (strings
-	// taken from them are safe). The transport then reuses the memory of small requests
-	// for later ones, which spares the garbage collector most of what a request costs.
+	// taken from them are safe). The transport then reuses the memory of requests
+	// whose bodies are at most 1 KiB for later ones, which spares the garbage collector
+	// most of what a request costs.
 	// A processor that answers later with WriteResponse must leave it false. In test
 	// binaries a body given back is overwritten, so that code keeping one fails
 	// visibly. rpc.Server sets it. Default false.

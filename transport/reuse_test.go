@@ -14,12 +14,16 @@ import (
 func TestReuseRequestsGivesBackAnsweredRequests(t *testing.T) {
 	for _, tc := range []struct {
 		reuse      bool
+		size       int // of the bodies
 		wantIntact bool
 	}{
-		{reuse: false, wantIntact: true},
-		{reuse: true, wantIntact: false},
+		{reuse: false, size: 8, wantIntact: true},
+		{reuse: true, size: 8, wantIntact: false},
+		{reuse: true, size: 800, wantIntact: false},           // a realistic payload's
+		{reuse: true, size: reusedBody + 1, wantIntact: true}, // left to the collector
 	} {
-		t.Run(fmt.Sprint("ReuseRequests=", tc.reuse), func(t *testing.T) {
+		body := func(s string) []byte { return append([]byte(s), bytes.Repeat([]byte{' '}, tc.size-len(s))...) }
+		t.Run(fmt.Sprint("ReuseRequests=", tc.reuse, ",size=", tc.size), func(t *testing.T) {
 			type keptReq struct {
 				req  *Command
 				body []byte
@@ -29,7 +33,7 @@ func TestReuseRequestsGivesBackAnsweredRequests(t *testing.T) {
 			_, addr := startServer(t, ServerOptions{}, func(s *Server) {
 				must(t, s.RegisterProcessor(codeEcho, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
 					kept <- keptReq{req, req.Body}
-					if string(req.Body) == "second" {
+					if bytes.HasPrefix(req.Body, []byte("second")) {
 						<-release // until the first is looked at: nothing touches it meanwhile
 					}
 					return NewResponse(req, CodeSuccess, ""), nil
@@ -37,8 +41,8 @@ func TestReuseRequestsGivesBackAnsweredRequests(t *testing.T) {
 			})
 			defer closeOnce(release)
 			cl := newTestClient(t, ClientOptions{})
-			send := func(body string) (*Command, error) {
-				return cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, Fields{{Key: "k", Value: "v"}}, []byte(body)))
+			send := func(s string) (*Command, error) {
+				return cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, Fields{{Key: "k", Value: "v"}}, body(s)))
 			}
 			_, err := send("first")
 			must(t, err)
@@ -47,7 +51,7 @@ func TestReuseRequestsGivesBackAnsweredRequests(t *testing.T) {
 			// One worker: it gave the first request back before it took the second.
 			first := waitFor(t, kept, "the first request")
 			waitFor(t, kept, "the second request")
-			intact := bytes.Equal(first.body, []byte("first")) && first.req.ExtFields.Get("k") == "v"
+			intact := bytes.Equal(first.body, body("first")) && first.req.ExtFields.Get("k") == "v"
 			if intact != tc.wantIntact {
 				t.Errorf("the first request, once the worker took the second: body %q, fields %v; want intact %v", first.body, first.req.ExtFields, tc.wantIntact)
 			}
