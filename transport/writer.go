@@ -66,26 +66,15 @@ func (w *writer) kick() {
 // bounds the responses to come. The caller's command is not modified. done, when
 // not nil, is called once the write that carried the frame returned, or with why the
 // frame was not written; it is not called when send fails, as nothing was queued.
+// A stream's frame never waits either (Stream.sendFrame says why).
 func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType, done func(error)) error {
-	queued, err := w.enqueue(ctx, cmd, opaque, flag, t, done)
-	if queued {
-		w.kick()
-	}
-	return err
-}
-
-// enqueue is send without waking the loop, and reports whether it queued a frame.
-// A stream's frame never waits for room (Stream.sendFrame says why).
-func (w *writer) enqueue(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType, done func(error)) (bool, error) {
-	h := *cmd
-	h.Opaque, h.Flag = opaque, h.Flag&^(FlagResponse|FlagOneway)|flag
-	h.Language, h.Version = LanguageGo, w.conn.cfg.version
+	h := w.header(cmd, opaque, flag)
 	for {
 		w.mu.Lock()
 		if w.state != writerOpen {
 			err := w.refusedLocked()
 			w.mu.Unlock()
-			return false, err
+			return err
 		}
 		if flag&FlagResponse != 0 || len(w.queue.buf) < maxBufferedWrite || isStreamFrame(h.Code) {
 			break
@@ -93,23 +82,33 @@ func (w *writer) enqueue(ctx context.Context, cmd *Command, opaque, flag int32, 
 		space := w.spaceLocked()
 		w.mu.Unlock()
 		if err := w.waitSpace(ctx, space); err != nil {
-			return false, err
+			return err
 		}
 	}
 	before := len(w.queue.buf)
 	err := w.appendLocked(&h, t, done)
 	queued := len(w.queue.buf) > before // an error response may stand in for h
 	w.mu.Unlock()
-	return queued, err
+	if queued {
+		w.kick()
+	}
+	return err
+}
+
+// header returns a copy of cmd as this side sends it, with the opaque and flag bits
+// given.
+func (w *writer) header(cmd *Command, opaque, flag int32) Command {
+	h := *cmd
+	h.Opaque, h.Flag = opaque, h.Flag&^(FlagResponse|FlagOneway)|flag
+	h.Language, h.Version = LanguageGo, w.conn.cfg.version
+	return h
 }
 
 // appendStream queues the frame of a stream's gathered messages, from the loop. A
 // draining writer takes it still: Send accepted the messages before the drain, and
 // the drain writes what was queued.
 func (w *writer) appendStream(cmd *Command, opaque int32, t SerializeType) error {
-	h := *cmd
-	h.Opaque, h.Flag = opaque, h.Flag&^(FlagResponse|FlagOneway)|FlagOneway
-	h.Language, h.Version = LanguageGo, w.conn.cfg.version
+	h := w.header(cmd, opaque, FlagOneway)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.state == writerClosed {
