@@ -54,7 +54,7 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(rawFrame(SerializeRocketMQ, nil, make([]byte, 3*firstChunk+5)), uint8(4)) // read in pieces
 	f.Fuzz(func(t *testing.T, b []byte, bufSize uint8) {
 		const maxFrame = 1 << 20
-		c := &Conn{cfg: &connConfig{maxFrame: maxFrame, frames: newByteBudget(maxFrame)}}
+		c := &Conn{cfg: &connConfig{maxFrame: maxFrame, frames: newByteBudget(maxFrame, "a body", "fuzzing")}}
 		// Small reader buffers make headers overflow them: the scratch path.
 		br := bufio.NewReaderSize(bytes.NewReader(b), 16+int(bufSize))
 		var scratch []byte

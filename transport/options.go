@@ -262,7 +262,8 @@ func newConnConfig(o ConnOptions, permits permitDefaults) *connConfig {
 	cfg.maxConnInflight = int32(min(orDefault(o.MaxConnInflight, DefaultMaxConnInflight), 1<<30))
 	cfg.maxInflight = int64(orDefault(o.MaxInflight, DefaultMaxInflight))
 	cfg.maxUnread = orDefault(o.MaxUnreadOutput, DefaultMaxUnreadOutput)
-	cfg.frames = newByteBudget(orDefault(o.MaxFrameMemory, DefaultMaxFrameMemory))
+	cfg.frames = newByteBudget(orDefault(o.MaxFrameMemory, DefaultMaxFrameMemory), "a body",
+		"large bodies (transport.ConnOptions.MaxFrameMemory): raise it, or send fewer large frames at once")
 	cfg.io = new(ioCounters)
 	cfg.maxStreams = orDefault(o.MaxConnStreams, DefaultMaxConnStreams)
 	cfg.streams = newStreamLimits(orDefault(o.MaxStreams, DefaultMaxStreams), orDefault(o.MaxStreamMemory, DefaultMaxStreamMemory))

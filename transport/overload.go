@@ -36,35 +36,45 @@ const (
 	retainedWrite = 64 << 10
 )
 
-// byteBudget bounds bytes held across many connections: MaxFrameMemory. A taker
-// waits for room; nothing is taken piecemeal, so two takers never hold part of what
-// each needs.
+// byteBudget bounds bytes held across many connections: MaxFrameMemory, and
+// MaxStreamMemory. A taker waits for room; nothing is taken piecemeal, so two takers
+// never hold part of what each needs. Taking and giving are atomic unless a taker
+// waits: a stream's consumer gives back per message.
 type byteBudget struct {
-	max   int64
-	mu    sync.Mutex
-	used  int64
-	freed chan struct{} // closed by the next give while someone waits
+	max     int64
+	used    atomic.Int64
+	waiting atomic.Int32
+	mu      sync.Mutex
+	freed   chan struct{} // closed by the next give while a taker waits; guarded by mu
+	what    string        // what a taker takes room for, in errors
+	holder  string        // what holds the budget and what to do, in errors
 }
 
-func newByteBudget(max int64) *byteBudget { return &byteBudget{max: max} }
+func newByteBudget(max int64, what, holder string) *byteBudget {
+	return &byteBudget{max: max, what: what, holder: holder}
+}
 
 // take takes n bytes, or the whole budget when n exceeds it, and returns what it
 // took. It waits for room at most limit, or until done closes.
 func (b *byteBudget) take(n int64, limit time.Duration, done <-chan struct{}) (int64, error) {
 	n = min(n, b.max)
+	if b.takeNow(n) {
+		return n, nil
+	}
 	var t *time.Timer
 	for {
+		// Counted as waiting before looking again: a give from now on wakes us.
+		b.waiting.Add(1)
 		b.mu.Lock()
-		if b.used+n <= b.max {
-			b.used += n
-			b.mu.Unlock()
-			return n, nil
-		}
 		if b.freed == nil {
 			b.freed = make(chan struct{})
 		}
 		freed := b.freed
 		b.mu.Unlock()
+		if b.takeNow(n) {
+			b.waiting.Add(-1)
+			return n, nil
+		}
 		if t == nil {
 			t = time.NewTimer(limit)
 			defer t.Stop()
@@ -72,19 +82,40 @@ func (b *byteBudget) take(n int64, limit time.Duration, done <-chan struct{}) (i
 		select {
 		case <-freed:
 		case <-t.C:
-			return 0, fmt.Errorf("transport: no room for a body of %d bytes within %v: the server holds %d bytes of large bodies (transport.ConnOptions.MaxFrameMemory): raise it, or send fewer large frames at once", n, limit, b.max)
+			b.waiting.Add(-1)
+			return 0, fmt.Errorf("transport: no room for %s of %d bytes within %v: the budget of %d bytes is held by %s", b.what, n, limit, b.max, b.holder)
 		case <-done:
+			b.waiting.Add(-1)
 			return 0, ErrClosed
+		}
+		b.waiting.Add(-1)
+	}
+}
+
+// takeNow takes n bytes if they fit now. It never counts more than max, even for a
+// moment, so that a taker that fits is never refused for another's attempt.
+func (b *byteBudget) takeNow(n int64) bool {
+	for {
+		u := b.used.Load()
+		if u+n > b.max {
+			return false
+		}
+		if b.used.CompareAndSwap(u, u+n) {
+			return true
 		}
 	}
 }
 
+// give gives back n bytes taken, and wakes the takers that wait.
 func (b *byteBudget) give(n int64) {
 	if n == 0 {
 		return
 	}
+	b.used.Add(-n)
+	if b.waiting.Load() == 0 {
+		return
+	}
 	b.mu.Lock()
-	b.used -= n
 	freed := b.freed
 	b.freed = nil
 	b.mu.Unlock()

@@ -364,9 +364,7 @@ func TestFrameMemoryBudget(t *testing.T) {
 		t.Fatalf("%d of %d small calls failed while large frames stalled: %v", len(errs), calls, errs[0])
 	}
 	logs.waitCount(t, "no memory for its next frame", 1, 20*time.Second)
-	s.cfg.frames.mu.Lock()
-	used := s.cfg.frames.used
-	s.cfg.frames.mu.Unlock()
+	used := s.cfg.frames.used.Load()
 	if used > s.cfg.frames.max {
 		t.Errorf("%d bytes of bodies held, the budget is %d", used, s.cfg.frames.max)
 	}

@@ -49,7 +49,7 @@ type Stream struct {
 	recvWake chan struct{} // a token: the receiver looks again
 	sendWake chan struct{} // a token: the sender looks again
 
-	mem *streamMemory // MaxStreamMemory, which the messages in inbox hold
+	mem *byteBudget // MaxStreamMemory, which the messages in inbox hold
 
 	recvMu sync.Mutex  // the consumer's; taken before mu
 	local  msgQueue    // messages moved from inbox for the consumer to take
@@ -97,7 +97,7 @@ type streamMsg struct {
 
 func newStream(c *Conn, opener bool, window int32) *Stream {
 	return &Stream{
-		c: c, opener: opener, window: window, granted: window, mem: &c.cfg.streams.mem,
+		c: c, opener: opener, window: window, granted: window, mem: c.cfg.streams.mem,
 		ready: make(chan struct{}), done: make(chan struct{}),
 		recvWake: make(chan struct{}, 1), sendWake: make(chan struct{}, 1), outTaken: make(chan struct{}, 1),
 	}

@@ -242,7 +242,7 @@ func TestStreamFrameSharesItsCharge(t *testing.T) {
 	body := lengthPrefixed(string(make([]byte, 8<<10)), "b", "c")
 	cmd := rawMsg{seq: 1, count: 3, body: body}.frame("7", 1)
 	charge := frameCharge(cmd, len(body))
-	mem := &c.cfg.streams.mem
+	mem := c.cfg.streams.mem
 	mem.used.Add(charge) // as the reader takes it
 	f, err := parseStreamFrame(cmd)
 	must(t, err)
@@ -273,7 +273,7 @@ func TestStreamFailureDropsWhatTheConsumerHolds(t *testing.T) {
 			body := lengthPrefixed("a", "b", "c")
 			cmd := rawMsg{seq: 1, count: 3, body: body}.frame("7", 1)
 			charge := frameCharge(cmd, len(body))
-			mem := &c.cfg.streams.mem
+			mem := c.cfg.streams.mem
 			mem.used.Add(charge)
 			f, err := parseStreamFrame(cmd)
 			must(t, err)

@@ -37,13 +37,12 @@ const (
 type streamLimits struct {
 	max     int
 	in, out atomic.Int64 // streams open, opened by peers and by this side
-	mem     streamMemory
+	mem     *byteBudget  // MaxStreamMemory
 }
 
 func newStreamLimits(max int, mem int64) *streamLimits {
-	l := &streamLimits{max: max}
-	l.mem.max = mem
-	return l
+	return &streamLimits{max: max, mem: newByteBudget(mem, "a stream message",
+		"stream messages not yet taken (transport.ConnOptions.MaxStreamMemory): raise it, or have the streams' consumers take their messages")}
 }
 
 // enter counts a stream in n unless max are open.
@@ -53,76 +52,6 @@ func (l *streamLimits) enter(n *atomic.Int64) bool {
 		return false
 	}
 	return true
-}
-
-// streamMemory is MaxStreamMemory: the bytes of the messages an owner's streams
-// received and their consumers have not taken. A connection's reader takes a
-// message's charge before it reads its body, waiting for room, and the consumer gives
-// it back as it takes the message. Taking and giving are atomic adds unless a reader
-// waits.
-type streamMemory struct {
-	max     int64
-	used    atomic.Int64
-	waiting atomic.Int32
-	mu      sync.Mutex
-	freed   chan struct{} // closed by the next give while a reader waits; guarded by mu
-}
-
-// take takes n bytes, or the whole budget when n exceeds it, and returns what it
-// took. It waits for room at most limit, or until done closes.
-func (m *streamMemory) take(n int64, limit time.Duration, done <-chan struct{}) (int64, error) {
-	n = min(n, m.max)
-	if m.used.Add(n) <= m.max {
-		return n, nil
-	}
-	m.used.Add(-n)
-	var t *time.Timer
-	for {
-		m.waiting.Add(1)
-		m.mu.Lock()
-		if m.freed == nil {
-			m.freed = make(chan struct{})
-		}
-		freed := m.freed
-		m.mu.Unlock()
-		if m.used.Add(n) <= m.max {
-			m.waiting.Add(-1)
-			return n, nil
-		}
-		m.used.Add(-n)
-		if t == nil {
-			t = time.NewTimer(limit)
-			defer t.Stop()
-		}
-		select {
-		case <-freed:
-		case <-t.C:
-			m.waiting.Add(-1)
-			return 0, fmt.Errorf("transport: no room for a stream message of %d bytes within %v: stream messages not yet taken hold %d bytes (transport.ConnOptions.MaxStreamMemory): raise it, or have the streams' consumers take their messages", n, limit, m.max)
-		case <-done:
-			m.waiting.Add(-1)
-			return 0, ErrClosed
-		}
-		m.waiting.Add(-1)
-	}
-}
-
-// give gives back n bytes taken, and wakes the readers that wait.
-func (m *streamMemory) give(n int64) {
-	if n == 0 {
-		return
-	}
-	m.used.Add(-n)
-	if m.waiting.Load() == 0 {
-		return
-	}
-	m.mu.Lock()
-	freed := m.freed
-	m.freed = nil
-	m.mu.Unlock()
-	if freed != nil {
-		close(freed)
-	}
 }
 
 // streamCharge is what a received message of n bytes costs while it waits for its
@@ -170,7 +99,7 @@ func isStreamMessage(hdr *Command, n int) bool {
 // and returns it with its charge. The reader waits for room first, reading nothing
 // else: a peer cannot make its streams hold more than the budget.
 func (c *Conn) readStreamMessage(br *bufio.Reader, hdr *Command, n int, in *interner) (*Command, int64, error) {
-	mem := &c.cfg.streams.mem
+	mem := c.cfg.streams.mem
 	charge := frameCharge(hdr, n)
 	if m := c.cfg.streamMemWaits; m != nil && mem.used.Load()+charge > mem.max {
 		m(c)
