@@ -163,18 +163,26 @@ func (c *Client) prepare(ctx context.Context, call *Call) error {
 	if err != nil {
 		return Errorf(CodeBadArguments, "encoding the arguments of %s.%s: %w", call.svc.Name, call.m.Name, err)
 	}
-	timeout := c.timeoutMS
+	return writeRequest(ctx, call, body, c.timeoutMS, "call")
+}
+
+// writeRequest writes call's request command with body: the interface, the method,
+// the remaining deadline or, without one, timeout (none when empty), and the
+// metadata. what names the call in errors.
+func writeRequest(ctx context.Context, call *Call, body []byte, timeout, what string) error {
 	if dl, ok := ctx.Deadline(); ok {
 		remaining := time.Until(dl)
 		if remaining <= 0 {
-			return Errorf(CodeDeadlineExceeded, "call %s.%s: the deadline passed before it was sent", call.svc.Name, call.m.Name)
+			return Errorf(CodeDeadlineExceeded, "%s %s.%s: the deadline passed before it was sent", what, call.svc.Name, call.m.Name)
 		}
 		timeout = strconv.FormatInt(max(remaining.Milliseconds(), 1), 10)
 	}
 	ext := append(call.ext[:0],
 		transport.Field{Key: HeaderInterface, Value: call.svc.Name},
-		transport.Field{Key: HeaderMethod, Value: call.m.Name},
-		transport.Field{Key: headerTimeout, Value: timeout})
+		transport.Field{Key: HeaderMethod, Value: call.m.Name})
+	if timeout != "" {
+		ext = append(ext, transport.Field{Key: headerTimeout, Value: timeout})
+	}
 	ext = putMetadata(ext, OutgoingMetadata(ctx))
 	call.ext = ext
 	call.cmd = transport.Command{} // cleared in place, then filled: cheaper than copying a literal

@@ -7,7 +7,6 @@ import (
 	"io"
 	"iter"
 	"strconv"
-	"time"
 
 	"github.com/ringrpc/ringrpc/transport"
 )
@@ -53,7 +52,9 @@ func (sc *streamCall) open(ctx context.Context) (*transport.Stream, error) {
 		return nil, closedError()
 	}
 	call := &Call{svc: sc.svc, m: sc.m, routeKey: sc.key, hasKey: true}
-	if err := sc.prepare(ctx, call); err != nil {
+	// A context without a deadline sends none: a stream lasts as long as its caller
+	// wants.
+	if err := writeRequest(ctx, call, sc.body, "", "stream"); err != nil {
 		return nil, err
 	}
 	if err := c.resolve(ctx, call); err != nil {
@@ -72,25 +73,6 @@ func (sc *streamCall) open(ctx context.Context) (*transport.Stream, error) {
 			return nil, backoffCut(err, aerr)
 		}
 	}
-}
-
-// prepare writes the opening request: a unary call's, except that a context without
-// a deadline sends none: a stream lasts as long as its caller wants.
-func (sc *streamCall) prepare(ctx context.Context, call *Call) error {
-	ext := transport.Fields{
-		{Key: HeaderInterface, Value: sc.svc.Name},
-		{Key: HeaderMethod, Value: sc.m.Name},
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		remaining := time.Until(dl)
-		if remaining <= 0 {
-			return Errorf(CodeDeadlineExceeded, "stream %s.%s: the deadline passed before it was opened", sc.svc.Name, sc.m.Name)
-		}
-		ext = append(ext, transport.Field{Key: headerTimeout, Value: strconv.FormatInt(max(remaining.Milliseconds(), 1), 10)})
-	}
-	call.ext = putMetadata(ext, OutgoingMetadata(ctx))
-	call.cmd = transport.Command{Code: RequestCode, ExtFields: call.ext, Body: sc.body}
-	return nil
 }
 
 // openOn opens the stream on the call's nth provider, and waits until the provider
