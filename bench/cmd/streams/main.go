@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -58,19 +57,7 @@ func serveMain(name string, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	stop, err := p.serve(ln)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer stop()
-	fmt.Fprintln(out, ln.Addr())
-	_, err = io.Copy(io.Discard, in)
-	return err
+	return peers.ServeOn(p.serve, in, out)
 }
 
 func run(o options) error {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ringrpc/ringrpc/bench/internal/grpcpeer"
 	"github.com/ringrpc/ringrpc/bench/internal/load"
+	"github.com/ringrpc/ringrpc/bench/internal/ringpeer"
 	"github.com/ringrpc/ringrpc/bench/internal/ticker"
 	"github.com/ringrpc/ringrpc/rpc"
 	"github.com/ringrpc/ringrpc/transport"
@@ -48,16 +49,7 @@ func lookup(name string) (peer, error) {
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func serveRing(ln net.Listener) (func(), error) {
-	s := rpc.NewServer(rpc.ServerOptions{Logger: quiet, Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
-	if err := ticker.RegisterTickerServer(s, ticker.Impl{}); err != nil {
-		return nil, err
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(ln)
-	}()
-	return func() { s.Close(); <-done }, nil
+	return ringpeer.ServeWith(ln, func(s *rpc.Server) error { return ticker.RegisterTickerServer(s, ticker.Impl{}) })
 }
 
 type ringClient struct {

@@ -104,7 +104,7 @@ var sample = greeter.Sample()
 func callEcho(ctx context.Context, c Client) error {
 	p, err := c.Echo(ctx, &sample)
 	if err == nil && !greeter.Equal(&p, &sample) {
-		err = fmt.Errorf("Echo returned %+v, want %+v", p, sample)
+		err = fmt.Errorf("the echo returned %+v, want %+v", p, sample)
 	}
 	return err
 }

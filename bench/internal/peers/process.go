@@ -19,11 +19,17 @@ func ServeMain(peer string, in io.Reader, out io.Writer) error {
 	if p.Serve == nil {
 		return fmt.Errorf("%s is linked only into the build with -tags kitex", p.Name)
 	}
+	return ServeOn(p.Serve, in, out)
+}
+
+// ServeOn runs serve on an ephemeral loopback port, writes the address as one line to
+// out, and serves until in reaches its end: the body of a server process.
+func ServeOn(serve func(net.Listener) (stop func(), err error), in io.Reader, out io.Writer) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	stop, err := p.Serve(ln)
+	stop, err := serve(ln)
 	if err != nil {
 		ln.Close()
 		return err

@@ -38,11 +38,17 @@ func (x *Client) Close() error { return x.c.Close() }
 
 // Serve serves greeter.Impl on ln until stop is called.
 func Serve(ln net.Listener) (stop func(), err error) {
+	return ServeWith(ln, func(s *rpc.Server) error { return greeter.RegisterGreeterServer(s, greeter.Impl{}) })
+}
+
+// ServeWith serves on ln, with every default and no logs, what register registers,
+// until stop is called.
+func ServeWith(ln net.Listener, register func(*rpc.Server) error) (stop func(), err error) {
 	s := rpc.NewServer(rpc.ServerOptions{
 		Logger:    quiet,
 		Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{Logger: quiet}},
 	})
-	if err := greeter.RegisterGreeterServer(s, greeter.Impl{}); err != nil {
+	if err := register(s); err != nil {
 		return nil, err
 	}
 	done := make(chan struct{})
