@@ -310,7 +310,7 @@ func (s *Stream) flush() {
 	s.frameMu.Lock()
 	defer s.frameMu.Unlock()
 	if s.outN > 0 {
-		if err := s.sendLocked(0, 0, context.Background()); err != nil && !s.c.isClosing() {
+		if err := s.sendLocked(0, 0); err != nil && !s.c.isClosing() {
 			s.c.cfg.log.Debug("transport: a stream's last messages were not sent", "peer", s.c.addr, "stream", s.id, "err", err)
 		}
 	}
@@ -319,7 +319,7 @@ func (s *Stream) flush() {
 // fail ends the stream with err, telling the acceptor when this side opened it.
 func (s *Stream) fail(err error) {
 	if s.opener {
-		s.cancel(err, false)
+		s.cancel(err)
 	} else {
 		s.finish(nil, err) // its processor's context ends
 	}
@@ -388,7 +388,7 @@ func (s *Stream) CloseSend() error {
 	s.sentEnd = true
 	s.stopped.Store(true)
 	s.mu.Unlock()
-	return s.sendFrame(streamEnd, 0, s.ctx)
+	return s.sendFrame(streamEnd, 0)
 }
 
 // Close ends the stream on the opener's side, if it has not ended, and tells the
@@ -401,7 +401,7 @@ func (s *Stream) Close() { s.CloseWithError(errStreamClosed) }
 // CloseWithError is Close with err as the error Recv and Send return from now on.
 func (s *Stream) CloseWithError(err error) {
 	if s.opener {
-		s.cancel(err, true)
+		s.cancel(err)
 		s.drop()
 	}
 }
@@ -409,28 +409,31 @@ func (s *Stream) CloseWithError(err error) {
 // sendCredit grants the peer n more messages, best effort: a grant lost to a closing
 // connection is lost with the stream.
 func (s *Stream) sendCredit(n int32) {
-	if err := s.sendFrame(0, n, s.ctx); err != nil && !s.c.isClosing() {
+	if err := s.sendFrame(0, n); err != nil && !s.c.isClosing() {
 		s.c.cfg.log.Debug("transport: a stream's grant was not sent", "peer", s.c.addr, "stream", s.id, "err", err)
 	}
 }
 
 // sendFrame queues a frame of the stream with the flags and credit given, and the
 // messages gathered since the last frame, which must go before it. Stream frames
-// never wait for room in the connection's output (writer.send): what a stream queues
-// besides its messages is bounded by the messages it receives, and a frame sent while
-// holding frameMu must not wait for the writer, which takes frameMu to frame messages.
-func (s *Stream) sendFrame(flags int, credit int32, ctx context.Context) error {
+// never wait for room in the connection's output: what a stream queues besides its
+// messages is bounded by the messages it receives, and a frame sent while holding
+// frameMu must not wait for the writer, which takes frameMu to frame messages.
+func (s *Stream) sendFrame(flags int, credit int32) error {
 	s.frameMu.Lock()
 	defer s.frameMu.Unlock()
-	return s.sendLocked(flags, credit, ctx)
+	return s.sendLocked(flags, credit)
 }
 
 // sendLocked is sendFrame with frameMu held.
-func (s *Stream) sendLocked(flags int, credit int32, ctx context.Context) error {
+func (s *Stream) sendLocked(flags int, credit int32) error {
 	cmd := s.frameLocked(flags, credit)
-	// The frame is encoded before send returns: the scratch fields may be reused.
-	err := s.c.send(ctx, &cmd, s.c.nextOpaque.Add(1), FlagOneway, s.serialize)
+	// The frame is encoded before appendStream returns: the scratch may be reused.
+	err := s.c.w.appendStream(&cmd, s.c.nextOpaque.Add(1), s.serialize)
 	s.clearOutLocked()
+	if err == nil {
+		s.c.w.kick()
+	}
 	return err
 }
 
@@ -621,30 +624,23 @@ func (s *Stream) finish(resp *Command, err error) bool {
 
 // cancel ends the opener's stream with why, if it has not ended, and sends the
 // acceptor a reset: its processor's context ends. The response, if it comes, is
-// dropped as any response that matches no call. The reader passes !wait: it sends the
-// reset only if that needs no waiting.
-func (s *Stream) cancel(why error, wait bool) {
+// dropped as any response that matches no call.
+func (s *Stream) cancel(why error) {
 	if !s.finish(nil, why) {
 		return
 	}
 	if s.c.removePending(s.cl) {
 		s.cl.complete(nil, why) // gives back the permit; the stream has ended already
 	}
-	s.sendReset(wait)
+	s.sendReset()
 }
 
-// sendReset tells the acceptor that the opener abandoned the stream. The stream's
-// context may have ended, so it waits for room as a request without a deadline does,
-// or not at all when !wait (the reader must not wait).
-func (s *Stream) sendReset(wait bool) {
+// sendReset tells the acceptor that the opener abandoned the stream.
+func (s *Stream) sendReset() {
 	if s.c.isClosing() {
 		return
 	}
-	ctx := context.Background()
-	if !wait {
-		ctx = noWait
-	}
-	if err := s.sendFrame(streamReset, 0, ctx); err != nil && !s.c.isClosing() {
+	if err := s.sendFrame(streamReset, 0); err != nil && !s.c.isClosing() {
 		s.c.cfg.log.Debug("transport: a stream's reset was not sent", "peer", s.c.addr, "stream", s.id, "err", err)
 	}
 }

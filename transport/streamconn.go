@@ -287,7 +287,7 @@ func (s *Stream) watch(ctx context.Context) {
 		return
 	}
 	start := time.Now()
-	stop := context.AfterFunc(ctx, func() { s.cancel(ctxError(ctx, "stream", s.c.addr, start), true) })
+	stop := context.AfterFunc(ctx, func() { s.cancel(ctxError(ctx, "stream", s.c.addr, start)) })
 	s.mu.Lock()
 	if !s.ended {
 		s.stop, stop = stop, nil

@@ -66,7 +66,6 @@ func (w *writer) kick() {
 // bounds the responses to come. The caller's command is not modified. done, when
 // not nil, is called once the write that carried the frame returned, or with why the
 // frame was not written; it is not called when send fails, as nothing was queued.
-// A stream's frame never waits either (Stream.sendFrame says why).
 func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType, done func(error)) error {
 	h := w.header(cmd, opaque, flag)
 	for {
@@ -76,7 +75,7 @@ func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t S
 			w.mu.Unlock()
 			return err
 		}
-		if flag&FlagResponse != 0 || len(w.queue.buf) < maxBufferedWrite || isStreamFrame(h.Code) {
+		if flag&FlagResponse != 0 || len(w.queue.buf) < maxBufferedWrite {
 			break
 		}
 		space := w.spaceLocked()
@@ -104,9 +103,10 @@ func (w *writer) header(cmd *Command, opaque, flag int32) Command {
 	return h
 }
 
-// appendStream queues the frame of a stream's gathered messages, from the loop. A
-// draining writer takes it still: Send accepted the messages before the drain, and
-// the drain writes what was queued.
+// appendStream queues a frame of a stream, oneway. It never waits for room, and it
+// holds no oneway permit: the stream's credit bounds its frames. A draining writer
+// takes it still: Send accepted the messages before the drain, and the drain writes
+// what was queued.
 func (w *writer) appendStream(cmd *Command, opaque int32, t SerializeType) error {
 	h := w.header(cmd, opaque, FlagOneway)
 	w.mu.Lock()
@@ -114,7 +114,8 @@ func (w *writer) appendStream(cmd *Command, opaque int32, t SerializeType) error
 	if w.state == writerClosed {
 		return w.err
 	}
-	return w.appendLocked(&h, t, nil)
+	_, err := w.encodeLocked(&h, t)
+	return err
 }
 
 // queueStream has the loop frame s's gathered messages before its next write.
@@ -155,8 +156,8 @@ func (w *writer) appendLocked(h *Command, t SerializeType, done func(error)) err
 		}
 		return err
 	}
-	if h.Flag&FlagOneway != 0 && !isStreamFrame(h.Code) {
-		w.queue.oneway++ // stream frames hold no permit: credit bounds them
+	if h.Flag&FlagOneway != 0 {
+		w.queue.oneway++
 	}
 	if done != nil {
 		w.queue.written = append(w.queue.written, done)
