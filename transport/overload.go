@@ -31,9 +31,6 @@ const (
 	// complete, so a frame that stalls holds what it sent, plus less than a piece.
 	firstChunk = 64 << 10
 	lastChunk  = 1 << 20
-	// retainedWrite is the largest write buffer a connection keeps between writes:
-	// a burst's buffer goes back to the heap, not to an idle connection.
-	retainedWrite = 64 << 10
 )
 
 // byteBudget bounds bytes held across many connections: MaxFrameMemory, and

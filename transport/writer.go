@@ -27,6 +27,7 @@ type writer struct {
 	mu         sync.Mutex
 	queue      batch
 	respQueued int           // bytes of responses in queue
+	lastTaken  int           // bytes of the batch the loop took last: the next one's first guess
 	space      chan struct{} // closed when the queue is taken; nil while no sender waits for room
 	streams    []*Stream     // streams with messages gathered for the loop to frame
 	framing    []*Stream     // the loop's: the streams it frames now
@@ -202,7 +203,11 @@ func (w *writer) written() {
 // fails to encode or exceeds the limit leaves nothing behind.
 func (w *writer) encodeLocked(h *Command, t SerializeType) (size int, err error) {
 	before := len(w.queue.buf)
-	b, err := AppendFrame(w.queue.buf, h, t)
+	room := frameRoom + len(h.Body)
+	if before == 0 {
+		room = max(room, w.lastTaken) // a busy connection's batches are alike
+	}
+	b, err := AppendFrame(growWrite(w.queue.buf, room), h, t)
 	size = len(b) - before
 	if err == nil && size > w.conn.cfg.maxFrame {
 		err = fmt.Errorf("%w: %d bytes to send, the limit is %d (transport.ConnOptions.MaxFrameSize): send a smaller body", ErrFrameTooLarge, size, w.conn.cfg.maxFrame)
@@ -290,6 +295,7 @@ func (w *writer) take(spare batch) (b batch, drain error) {
 	w.mu.Lock()
 	b, space := w.queue, w.space
 	w.queue, w.space = spare, nil
+	w.lastTaken = len(b.buf)
 	w.respWriting.Store(int64(w.respQueued))
 	w.respQueued = 0
 	if w.state == writerDraining {
@@ -405,13 +411,12 @@ func (b *batch) settle(c *Conn, err error) {
 	}
 }
 
-// reset empties b for reuse, dropping a buffer a burst made huge.
+// reset empties b for reuse. Its buffer goes back to the pools: the next batch takes
+// one when its first frame comes.
 func (b batch) reset() batch {
 	clear(b.written)
-	b.buf, b.oneway, b.written = b.buf[:0], 0, b.written[:0]
-	if cap(b.buf) > retainedWrite {
-		b.buf = nil
-	}
+	putWrite(b.buf)
+	b.buf, b.oneway, b.written = nil, 0, b.written[:0]
 	return b
 }
 
