@@ -1,0 +1,66 @@
+package jsonstr
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// std is what encoding/json writes for s, escaping HTML or not, without the newline.
+func std(t testing.TB, s string, html bool) []byte {
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(html)
+	if err := e.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+func check(t *testing.T, s string) {
+	t.Helper()
+	if got, want := Append(nil, s), std(t, s, false); !bytes.Equal(got, want) {
+		t.Errorf("Append(%q) = %s, encoding/json writes %s", s, got, want)
+	}
+	if got, want := AppendHTML(nil, s), std(t, s, true); !bytes.Equal(got, want) {
+		t.Errorf("AppendHTML(%q) = %s, encoding/json writes %s", s, got, want)
+	}
+}
+
+func TestAppend(t *testing.T) {
+	for _, s := range []string{
+		"", "a", "plain text longer than eight bytes", "\x00", "\x1f", "\x7f", "\"\\",
+		"<a href='x'>&amp;</a>", "é𝄞", "\xff", "\xe2\x80", "\u2028\u2029", "tab\there\nnewline\r",
+	} {
+		check(t, s)
+	}
+}
+
+// Every byte that needs escaping or a look at its rune is found at every offset of a
+// long string, where eight bytes are read at a time, and just past those eight.
+func TestAppendFindsEveryByte(t *testing.T) {
+	for c := range 256 {
+		for at := range 17 {
+			b := []byte(strings.Repeat("x", 20))
+			b[at] = byte(c)
+			check(t, string(b))
+		}
+	}
+}
+
+func FuzzAppend(f *testing.F) {
+	for _, s := range []string{"", "plain ascii text", "<&>\u2028\xff\x00\"\\", "é𝄞 mixed <b>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { check(t, s) })
+}
+
+func BenchmarkAppendHTML(b *testing.B) {
+	s := strings.Repeat("A sentence of plain text, as most strings are. ", 4)
+	buf := make([]byte, 0, 1024)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		buf = AppendHTML(buf[:0], s)
+	}
+}
