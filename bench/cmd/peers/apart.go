@@ -19,6 +19,7 @@ type cellResult struct {
 	P50    time.Duration `json:"p50"`
 	P99    time.Duration `json:"p99"`
 	Allocs float64       `json:"allocs"`
+	CPU    time.Duration `json:"cpu"`
 	Err    string        `json:"err,omitempty"`
 }
 
@@ -40,13 +41,13 @@ func runCell(o options) error {
 	if p.Dial == nil {
 		return fmt.Errorf("%s is not linked into this build: build it with -tags kitex", p.Name)
 	}
-	addrs, stop, err := startServers([]peers.Peer{p})
+	servers, stop, err := startServers([]peers.Peer{p})
 	defer stop()
 	if err != nil {
 		return err
 	}
-	r := measure(p, addrs[0], ws[0], load.Config{Callers: n, Warmup: o.warmup, Duration: o.duration})
-	out := cellResult{Rate: r.rate, P50: r.p50, P99: r.p99, Allocs: r.allocs}
+	r := measure(p, servers[0], ws[0], load.Config{Callers: n, Warmup: o.warmup, Duration: o.duration})
+	out := cellResult{Rate: r.rate, P50: r.p50, P99: r.p99, Allocs: r.allocs, CPU: r.cpu}
 	if r.err != nil {
 		out.Err = r.err.Error()
 	}
@@ -74,7 +75,7 @@ func measureApart(o options, p peers.Peer, w peers.Workload, cfg load.Config) ro
 		r.err = fmt.Errorf("the cell process %s printed %q: %w", o.apart, b, err)
 		return r
 	}
-	r.rate, r.p50, r.p99, r.allocs = res.Rate, res.P50, res.P99, res.Allocs
+	r.rate, r.p50, r.p99, r.allocs, r.cpu = res.Rate, res.P50, res.P99, res.Allocs, res.CPU
 	if res.Err != "" {
 		r.err = errors.New(res.Err)
 	}

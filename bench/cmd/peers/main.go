@@ -77,12 +77,12 @@ func runClient(o options) error {
 	if err != nil {
 		return err
 	}
-	addrs, stop, err := startServers(ps)
+	servers, stop, err := startServers(ps)
 	defer stop()
 	if err != nil {
 		return err
 	}
-	rows := measureAll(ps, addrs, ws, callers, o)
+	rows := measureAll(ps, servers, ws, callers, o)
 	printReport(os.Stdout, o, rows)
 	for _, r := range rows {
 		if r.err != nil {
@@ -94,7 +94,7 @@ func runClient(o options) error {
 
 // measureAll measures every cell, peers innermost so that each payload and number
 // of callers meets every peer at about the same time.
-func measureAll(ps []peers.Peer, addrs []string, ws []peers.Workload, callers []int, o options) []row {
+func measureAll(ps []peers.Peer, servers []*peers.Server, ws []peers.Workload, callers []int, o options) []row {
 	var rows []row
 	for _, w := range ws {
 		for _, n := range callers {
@@ -104,7 +104,7 @@ func measureAll(ps []peers.Peer, addrs []string, ws []peers.Workload, callers []
 				if p.Dial == nil {
 					r = measureApart(o, p, w, cfg)
 				} else {
-					r = measure(p, addrs[i], w, cfg)
+					r = measure(p, servers[i], w, cfg)
 				}
 				if r.err != nil {
 					fmt.Fprintf(os.Stderr, "%-14s %-5s %4d callers: %v\n", p.Name, w.Name, n, r.err)
@@ -119,12 +119,12 @@ func measureAll(ps []peers.Peer, addrs []string, ws []peers.Workload, callers []
 }
 
 // startServers runs one server process per peer: this executable with -role=server.
-func startServers(ps []peers.Peer) (addrs []string, stop func(), err error) {
+// A peer measured apart has none (nil).
+func startServers(ps []peers.Peer) (servers []*peers.Server, stop func(), err error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, func() {}, err
 	}
-	var servers []*peers.Server
 	stop = func() {
 		for i, s := range servers {
 			if s == nil {
@@ -137,7 +137,7 @@ func startServers(ps []peers.Peer) (addrs []string, stop func(), err error) {
 	}
 	for _, p := range ps {
 		if p.Serve == nil { // measured apart, with its own server
-			servers, addrs = append(servers, nil), append(addrs, "")
+			servers = append(servers, nil)
 			continue
 		}
 		cmd := exec.Command(exe, "-role=server", "-peer="+p.Name)
@@ -147,9 +147,8 @@ func startServers(ps []peers.Peer) (addrs []string, stop func(), err error) {
 			return nil, stop, fmt.Errorf("%s: %w", p.Name, err)
 		}
 		servers = append(servers, s)
-		addrs = append(addrs, s.Addr)
 	}
-	return addrs, stop, nil
+	return servers, stop, nil
 }
 
 func parseInts(list string) ([]int, error) {

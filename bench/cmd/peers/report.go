@@ -19,13 +19,14 @@ type row struct {
 	rate          float64
 	p50, p99      time.Duration
 	allocs        float64
+	cpu           time.Duration // per call, client and server processes together
 	err           error
 }
 
-// measure runs one cell on a new client of p.
-func measure(p peers.Peer, addr string, w peers.Workload, cfg load.Config) row {
+// measure runs one cell on a new client of p's server s.
+func measure(p peers.Peer, s *peers.Server, w peers.Workload, cfg load.Config) row {
 	r := row{peer: p.Name, payload: w.Name, callers: cfg.Callers}
-	c, err := p.Dial(addr)
+	c, err := p.Dial(s.Addr)
 	if err != nil {
 		r.err = err
 		return r
@@ -35,12 +36,20 @@ func measure(p peers.Peer, addr string, w peers.Workload, cfg load.Config) row {
 		return r
 	}
 	runtime.GC()
+	cfg.CPU = func() (time.Duration, error) {
+		self, err := peers.SelfCPU()
+		if err != nil {
+			return 0, err
+		}
+		server, err := s.CPU()
+		return self + server, err
+	}
 	res, err := load.Run(cfg, func(ctx context.Context) error { return w.Call(ctx, c) })
 	if err != nil {
 		r.err = err
 		return r
 	}
-	r.rate, r.allocs = res.Rate(), res.AllocsPerCall()
+	r.rate, r.allocs, r.cpu = res.Rate(), res.AllocsPerCall(), res.CPUPerCall()
 	r.p50, r.p99 = res.Latency.Quantile(0.50), res.Latency.Quantile(0.99)
 	return r
 }
@@ -48,18 +57,20 @@ func measure(p peers.Peer, addr string, w peers.Workload, cfg load.Config) row {
 func printReport(w io.Writer, o options, rows []row) {
 	fmt.Fprintln(w, runtimeLine(o))
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| peer | payload | callers | calls/s | p50 | p99 | allocs/call |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| peer | payload | callers | calls/s | p50 | p99 | allocs/call | CPU/call |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|")
 	var failed []row
 	for _, r := range rows {
 		if r.err != nil {
 			failed = append(failed, r)
-			fmt.Fprintf(w, "| %s | %s | %d | failed | | | |\n", r.peer, r.payload, r.callers)
+			fmt.Fprintf(w, "| %s | %s | %d | failed | | | | |\n", r.peer, r.payload, r.callers)
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %.1f |\n",
-			r.peer, r.payload, r.callers, thousands(r.rate), latency(r.p50), latency(r.p99), r.allocs)
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %.1f | %s |\n",
+			r.peer, r.payload, r.callers, thousands(r.rate), latency(r.p50), latency(r.p99), r.allocs, latency(r.cpu))
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "CPU/call: the user and system time of the client's process and the server's, over the calls completed while measuring.")
 	printTargets(w, rows)
 	if len(failed) > 0 {
 		fmt.Fprintln(w)

@@ -21,6 +21,9 @@ type Config struct {
 	// Grace bounds the wait for calls in flight once the measurement ends; then
 	// their context is cancelled. Default 10s.
 	Grace time.Duration
+	// CPU, when set, returns the CPU time that the processes measured (client and
+	// server) have used so far; Result.CPU is what they used during the measurement.
+	CPU func() (time.Duration, error)
 }
 
 // Result is what a run measured: calls that completed during the measurement.
@@ -30,6 +33,16 @@ type Result struct {
 	// Mallocs is the number of heap allocations of the whole process during the
 	// measurement.
 	Mallocs uint64
+	// CPU is the CPU time Config.CPU counted during the measurement, or 0 without it.
+	CPU time.Duration
+}
+
+// CPUPerCall returns the CPU time per completed call, or 0 without Config.CPU.
+func (r *Result) CPUPerCall() time.Duration {
+	if r.Calls() == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Calls())
 }
 
 // Calls returns the number of calls completed during the measurement.
@@ -75,7 +88,10 @@ func Run(cfg Config, op func(context.Context) error) (*Result, error) {
 	for i := range hists {
 		wg.Go(func() { r.caller(ctx, &hists[i]) })
 	}
-	res := r.measure(cfg)
+	res, err := r.measure(cfg)
+	if err != nil {
+		r.fail(err)
+	}
 	if !waitTimeout(&wg, orDefault(cfg.Grace, 10*time.Second)) {
 		cancel()
 		wg.Wait()
@@ -88,17 +104,24 @@ func Run(cfg Config, op func(context.Context) error) (*Result, error) {
 }
 
 // measure lets the callers warm up, then measures for cfg.Duration and stops them.
-func (r *run) measure(cfg Config) *Result {
+func (r *run) measure(cfg Config) (*Result, error) {
+	cpu := cfg.CPU
+	if cpu == nil {
+		cpu = func() (time.Duration, error) { return 0, nil }
+	}
 	r.sleep(cfg.Warmup)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	cpuBefore, err := cpu()
 	start := time.Now()
 	r.phase.CompareAndSwap(warming, measuring)
 	r.sleep(cfg.Duration)
 	r.phase.Store(stopped)
 	elapsed := time.Since(start)
+	cpuAfter, err2 := cpu()
 	runtime.ReadMemStats(&after)
-	return &Result{Elapsed: elapsed, Mallocs: after.Mallocs - before.Mallocs}
+	res := &Result{Elapsed: elapsed, Mallocs: after.Mallocs - before.Mallocs, CPU: cpuAfter - cpuBefore}
+	return res, errors.Join(err, err2)
 }
 
 // sleep waits for d, or less when a caller fails.
