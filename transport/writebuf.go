@@ -17,6 +17,9 @@ const (
 	// frameRoom is the room a frame's header usually takes: a longer one has append
 	// grow the buffer.
 	frameRoom = 512
+	// guessedBatch bounds the room a batch takes at its first frame, from the size of
+	// the last one.
+	guessedBatch = 256 << 10
 )
 
 // pooledWrites holds, per size, the first byte of free buffers of that capacity: a

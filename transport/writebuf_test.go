@@ -73,3 +73,28 @@ func TestIdleConnectionHoldsNoWriteBuffer(t *testing.T) {
 		t.Fatalf("the idle connection holds a write buffer of %d bytes, want none", held)
 	}
 }
+
+// A batch takes room for as much as the last one held at its first frame, but not for
+// a huge frame's worth.
+func TestWriteBatchGuessesItsSize(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		last     int
+		wantRoom int
+	}{
+		{"a hundred echoes", 90 << 10, 128 << 10},
+		{"one huge frame", 8 << 20, guessedBatch},
+		{"nothing", 0, minPooledWrite},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := gatherConn(ConnOptions{Logger: quiet, MaxFrameSize: 16 << 20})
+			c.w.lastTaken = tc.last
+			if _, err := c.w.encodeLocked(&Command{Code: 1, Body: []byte("small")}, SerializeRocketMQ); err != nil {
+				t.Fatal(err)
+			}
+			if got := cap(c.w.queue.buf); got != tc.wantRoom {
+				t.Fatalf("after a batch of %d bytes, a small frame took a buffer of %d bytes, want %d", tc.last, got, tc.wantRoom)
+			}
+		})
+	}
+}

@@ -205,7 +205,9 @@ func (w *writer) encodeLocked(h *Command, t SerializeType) (size int, err error)
 	before := len(w.queue.buf)
 	room := frameRoom + len(h.Body)
 	if before == 0 {
-		room = max(room, w.lastTaken) // a busy connection's batches are alike
+		// A busy connection's batches are alike; a batch of one huge frame is not
+		// worth holding for the small ones after it.
+		room = max(room, min(w.lastTaken, guessedBatch))
 	}
 	b, err := AppendFrame(growWrite(w.queue.buf, room), h, t)
 	size = len(b) - before
