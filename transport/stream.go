@@ -227,7 +227,7 @@ func (s *Stream) drop() {
 // waits beyond that until the writer takes them, so a producer never runs ahead of
 // its connection by more.
 func (s *Stream) Send(body []byte) error {
-	if limit := s.c.cfg.maxFrame - streamFrameRoom; len(body) > limit {
+	if limit := s.c.cfg.maxFrame - headerRoom; len(body) > limit {
 		return fmt.Errorf("%w: a stream message of %d bytes: a frame may carry %d bytes (transport.ConnOptions.MaxFrameSize) of which a message may take %d: send smaller messages, or raise the limit on both peers", ErrFrameTooLarge, len(body), s.c.cfg.maxFrame, limit)
 	}
 	if err := s.takeCredit(); err != nil {
@@ -235,7 +235,7 @@ func (s *Stream) Send(body []byte) error {
 	}
 	for {
 		s.frameMu.Lock()
-		if s.outN == 0 || len(s.out)+msgLenSize+len(body) <= min(streamBatch, s.c.cfg.maxFrame-streamFrameRoom) {
+		if s.outN == 0 || len(s.out)+msgLenSize+len(body) <= min(streamBatch, s.c.cfg.maxFrame-headerRoom) {
 			register := s.gatherLocked(body)
 			s.frameMu.Unlock()
 			if register {

@@ -112,15 +112,15 @@ func TestStreamSendWaitsForTheWriter(t *testing.T) {
 	})
 }
 
-// TestStreamMessageSize: a message may take all of MaxFrameSize but streamFrameRoom.
+// TestStreamMessageSize: a message may take all of MaxFrameSize but headerRoom.
 func TestStreamMessageSize(t *testing.T) {
 	const limit = 4 << 10
 	for _, tc := range []struct {
 		size int
 		ok   bool
 	}{
-		{limit - streamFrameRoom, true},
-		{limit - streamFrameRoom + 1, false},
+		{limit - headerRoom, true},
+		{limit - headerRoom + 1, false},
 	} {
 		c := gatherConn(ConnOptions{MaxFrameSize: limit})
 		s := newStream(c, false, 4)

@@ -45,8 +45,10 @@ func isStreamFrame(code int32) bool { return code == codeStreamUp || code == cod
 // little.
 const streamBatch = 16 << 10
 
-// streamFrameRoom is what a message leaves of MaxFrameSize for its frame's header.
-const streamFrameRoom = 512
+// headerRoom is the room left for a frame's header: what a stream message leaves of
+// MaxFrameSize, and what a write buffer makes room for besides a body (a longer
+// header has append grow the buffer).
+const headerRoom = 512
 
 // maxStreamWindow bounds a window and a single grant: more would let a peer make a
 // receiver promise more memory than any configuration does.

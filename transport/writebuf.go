@@ -14,9 +14,6 @@ import (
 const (
 	minPooledWrite   = 4 << 10
 	pooledWriteSizes = 13 // minPooledWrite up to 4096 times that: 16 MiB
-	// frameRoom is the room a frame's header usually takes: a longer one has append
-	// grow the buffer.
-	frameRoom = 512
 	// guessedBatch bounds the room a batch takes at its first frame, from the size of
 	// the last one.
 	guessedBatch = 256 << 10

@@ -203,7 +203,7 @@ func (w *writer) written() {
 // fails to encode or exceeds the limit leaves nothing behind.
 func (w *writer) encodeLocked(h *Command, t SerializeType) (size int, err error) {
 	before := len(w.queue.buf)
-	room := frameRoom + len(h.Body)
+	room := headerRoom + len(h.Body)
 	if before == 0 {
 		// A busy connection's batches are alike; a batch of one huge frame is not
 		// worth holding for the small ones after it.

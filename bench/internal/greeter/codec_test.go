@@ -35,41 +35,24 @@ func BenchmarkPayload(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("encode/generated", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(body)))
-		buf := make([]byte, 0, 2*len(body))
-		for b.Loop() {
-			buf, _ = rpc.AppendJSON(buf[:0], &p, greeterEncodePayload)
-		}
-	})
-	b.Run("encode/go-json", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(body)))
-		for b.Loop() {
-			if _, err := gojson.Marshal(&p); err != nil {
-				b.Fatal(err)
+	buf := make([]byte, 0, 2*len(body))
+	for _, c := range []struct {
+		name string
+		op   func() error
+	}{
+		{"encode/generated", func() (err error) { buf, err = rpc.AppendJSON(buf[:0], &p, greeterEncodePayload); return err }},
+		{"encode/go-json", func() error { _, err := gojson.Marshal(&p); return err }},
+		{"decode/generated", func() error { var q Payload; return rpc.ReadJSON(body, &q, greeterDecodePayload) }},
+		{"decode/go-json", func() error { var q Payload; return gojson.Unmarshal(body, &q) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if err := c.op(); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
-	b.Run("decode/generated", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(body)))
-		for b.Loop() {
-			var q Payload
-			if err := rpc.ReadJSON(body, &q, greeterDecodePayload); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("decode/go-json", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(body)))
-		for b.Loop() {
-			var q Payload
-			if err := gojson.Unmarshal(body, &q); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+		})
+	}
 }
