@@ -145,11 +145,12 @@ func (c *Conn) InvokeSync(ctx context.Context, req *Command) (*Command, error) {
 	if _, own := ctx.Deadline(); !own {
 		cl.expires = c.expiry()
 	}
-	if err := c.addPending(cl); err != nil {
+	alone, err := c.addPending(cl)
+	if err != nil {
 		putSyncCall(cl)
 		return nil, err
 	}
-	if err := c.send(ctx, req, cl.opaque, 0, c.cfg.serialize); err != nil {
+	if err := c.w.send(ctx, req, cl.opaque, 0, c.cfg.serialize, nil, alone); err != nil {
 		if !c.removePending(cl) {
 			<-cl.done // completed meanwhile by a close or the reaper; our error says more
 		}
@@ -229,7 +230,8 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, 
 // sendAsync makes cl pending and queues its request; it reports whether it did. An
 // outcome it meets on the way is given to complete, which keeps it for sendDone.
 func (c *Conn) sendAsync(ctx context.Context, cl *call) bool {
-	if err := c.addPending(cl); err != nil {
+	alone, err := c.addPending(cl)
+	if err != nil {
 		cl.complete(nil, err)
 		return false
 	}
@@ -240,7 +242,7 @@ func (c *Conn) sendAsync(ctx context.Context, cl *call) bool {
 		}
 		return false
 	}
-	if err := c.send(ctx, cl.req, cl.opaque, 0, c.cfg.serialize); err != nil {
+	if err := c.w.send(ctx, cl.req, cl.opaque, 0, c.cfg.serialize, nil, alone); err != nil {
 		if c.removePending(cl) {
 			cl.complete(nil, err)
 		}
@@ -280,7 +282,7 @@ func (c *Conn) sendOneway(ctx context.Context, req *Command, done func(error)) e
 	if err := c.cfg.onewayPermits.acquire(ctx, c.cfg.timeout, c.closingCh, "Oneway"); err != nil {
 		return err
 	}
-	if err := c.w.send(ctx, req, c.nextOpaque.Add(1), FlagOneway, c.cfg.serialize, done); err != nil {
+	if err := c.w.send(ctx, req, c.nextOpaque.Add(1), FlagOneway, c.cfg.serialize, done, false); err != nil {
 		c.cfg.onewayPermits.release(1)
 		return err
 	}

@@ -179,40 +179,6 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func (c *Conn) readLoop() {
-	defer c.routines.Done()
-	defer c.endInbound() // the handlers of this connection's requests end with it
-	ir := &idleReader{c: c}
-	br := bufio.NewReaderSize(ir, 64<<10)
-	var in interner
-	scratch := make([]byte, 0, 512)
-	for {
-		if c.overloaded() && !c.waitRoom() {
-			return // closed while the peer's output was unread
-		}
-		cmd, charged, err := c.readFrame(br, &scratch, &in)
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
-		cmd.received = ir.readAt
-		if cmd.IsResponse() {
-			c.cfg.frames.give(charged) // the caller has it now
-			c.completeResponse(cmd)
-			continue
-		}
-		if isStreamFrame(cmd.Code) {
-			c.streamMessage(cmd, charged) // in order, here; its charge is MaxStreamMemory's
-			continue
-		}
-		if charged > 0 {
-			c.hold(cmd, charged)
-		}
-		c.started() // answered takes it back
-		c.disp.dispatch(c, cmd)
-	}
-}
-
 func (c *Conn) readFailed(err error) {
 	select {
 	case <-c.closingCh:
@@ -425,16 +391,17 @@ func (c *Conn) completeResponse(resp *Command) {
 
 // ---- pending table ----
 
-// addPending gives cl an opaque no pending call holds (the counter wraps) and adds it.
-// A call with an expiry, or any call when the heartbeat is on, makes sure the reaper
-// is ticking.
-func (c *Conn) addPending(cl *call) error {
+// addPending gives cl an opaque no pending call holds (the counter wraps) and adds it,
+// and reports whether it is the only call pending. A call with an expiry, or any call
+// when the heartbeat is on, makes sure the reaper is ticking.
+func (c *Conn) addPending(cl *call) (alone bool, err error) {
 	c.pmu.Lock()
 	if c.pending.closed {
 		c.pmu.Unlock()
-		return c.lostError(c.err)
+		return false, c.lostError(c.err)
 	}
 	c.pending.add(cl, &c.nextOpaque)
+	alone = c.pending.n == 1
 	wake := (cl.expires != 0 || c.cfg.hb.interval > 0) && !c.reaping
 	if wake {
 		c.reaping = true
@@ -446,7 +413,7 @@ func (c *Conn) addPending(cl *call) error {
 		default:
 		}
 	}
-	return nil
+	return alone, nil
 }
 
 func (c *Conn) takePending(opaque int32) *call {

@@ -9,8 +9,9 @@ import (
 )
 
 // Processor handles the requests of one request code. Process runs on a worker of the
-// processor's pool. conn is the connection the request came on: the processor may send
-// requests back over it.
+// processor's pool or, for a request alone on its connection, on the connection's
+// reader in an idle worker's place (docs/OPERATIONS.md, "Quiet connections"). conn is
+// the connection the request came on: the processor may send requests back over it.
 //
 // ctx is the request's own: it ends when the caller cancels the request (a cancel
 // notice, docs/PROTOCOL.md), when conn closes for any reason (the peer went away, or
@@ -85,8 +86,17 @@ type workerPool struct {
 
 	// running holds, by worker, the request the worker runs: a cancel notice or a
 	// close finds it there. A worker sets its entry as it takes a request, and clears
-	// it as it parks, both under mu.
-	running []task
+	// it as it parks, both under mu. inlined holds the requests that readers run in
+	// the place of idle workers (inline.go), lends counts them all, and watching says
+	// the watch that hands slow ones on runs.
+	running  []task
+	inlined  []inlineRun
+	lends    uint64
+	watching bool
+	// slow counts the requests still to be run on workers, as one run inline was
+	// slow; slowRuns the slow runs in a row (inline.go).
+	slow     atomic.Int32
+	slowRuns atomic.Int32
 
 	busy    atomic.Uint64 // requests turned away SYSTEM_BUSY: the queue was full
 	workers sync.WaitGroup
@@ -207,9 +217,10 @@ func (wp *workerPool) next() (task, bool) {
 	return task{conn: q.conn, req: r.req}, r.ended
 }
 
-// wakeOne signals a parked worker unless one is already on its way. mu is held.
+// wakeOne signals a parked worker unless one is already on its way, or those parked
+// are lent to readers. mu is held.
 func (wp *workerPool) wakeOne() {
-	if wp.waking == 0 && wp.idle > 0 {
+	if wp.waking == 0 && wp.idle > len(wp.inlined) {
 		wp.waking++
 		wp.cond.Signal()
 	}
@@ -269,10 +280,16 @@ func (wp *workerPool) end(q *connQueue, match func(opaque int32, oneway bool) bo
 		}
 	}
 	var ctxs []*requestCtx
-	for _, r := range wp.running {
+	ending := func(r *task) {
 		if r.conn != nil && (q == nil || r.conn == q.conn) && match(r.opaque, r.oneway) {
 			ctxs = append(ctxs, r.ctx)
 		}
+	}
+	for i := range wp.running {
+		ending(&wp.running[i])
+	}
+	for i := range wp.inlined {
+		ending(&wp.inlined[i].t)
 	}
 	wp.mu.Unlock()
 	for _, ctx := range ctxs {
@@ -524,11 +541,13 @@ func (d *dispatcher) end() {
 	}
 }
 
-// dispatch hands a request to its processor's pool, or answers it at once.
-func (d *dispatcher) dispatch(c *Conn, req *Command) {
+// dispatch hands a request to its processor's pool, or answers it at once. When the
+// reader is given, the connection is quiet: dispatch returns the pool that lent the
+// reader a worker's place to run req itself (inline.go), if one did.
+func (d *dispatcher) dispatch(c *Conn, req *Command, r *reader) *workerPool {
 	if isControl(req.Code) {
 		c.control(req)
-		return
+		return nil
 	}
 	wp := d.byCode[req.Code]
 	if wp == nil {
@@ -552,7 +571,10 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 		}
 		if req.Flag&flagStream != 0 {
 			d.startStream(c, wp.p, req)
-			return
+			return nil
+		}
+		if r != nil && !req.IsOneway() && c.flow.inflight.Load() == 1 && wp.lend(r, req) {
+			return wp
 		}
 		if !wp.push(c.queueIn(wp), req) {
 			wp.busy.Add(1)
@@ -560,6 +582,7 @@ func (d *dispatcher) dispatch(c *Conn, req *Command) {
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[OVERLOAD]system busy, start flow control for a while"))
 		}
 	}
+	return nil
 }
 
 // choose returns the pool wp's selector picks for req: wp itself when it picks none, a
@@ -596,16 +619,20 @@ func (d *dispatcher) work(wp *workerPool, w *worker) {
 		if !ok {
 			return
 		}
-		resp := d.process(wp.p, t)
-		t.conn.respond(t.req, resp)
-		t.ctx.end()
-		// The server-wide count drops before the connection's: a reader that answered
-		// wakes sees the room both make.
-		d.end()
-		t.conn.answered(t.req)
-		if wp.opts.ReuseRequests {
-			giveBack(t.req)
-		}
+		d.finish(wp, t, d.process(wp.p, t))
+	}
+}
+
+// finish answers t with resp and counts it answered.
+func (d *dispatcher) finish(wp *workerPool, t task, resp *Command) {
+	t.conn.respond(t.req, resp)
+	t.ctx.end()
+	// The server-wide count drops before the connection's: a reader that answered
+	// wakes sees the room both make.
+	d.end()
+	t.conn.answered(t.req)
+	if wp.opts.ReuseRequests {
+		giveBack(t.req)
 	}
 }
 
@@ -658,7 +685,9 @@ func (c *Conn) sendResponse(req, resp *Command) error {
 			s.flush() // the response ends the stream: its messages go first
 		}
 	}
-	return c.send(context.Background(), resp, req.Opaque, FlagResponse, req.Serialize)
+	// The response to the one request in flight is all the connection has to say.
+	quiet := c.flow.inflight.Load() <= 1
+	return c.w.send(context.Background(), resp, req.Opaque, FlagResponse, req.Serialize, nil, quiet)
 }
 
 // reply writes resp for req unless req is oneway or resp is nil, and counts req

@@ -251,7 +251,7 @@ func (c *Conn) OpenStream(ctx context.Context, req *Command) (*Stream, error) {
 	open.Flag |= flagStream
 	open.ExtFields = append(slices.Clip(req.ExtFields), Field{fieldStreamWindow, strconv.Itoa(int(s.window))})
 	s.cl = &call{cb: s.answered, conn: c, req: &open}
-	if err := c.addPending(s.cl); err != nil {
+	if _, err := c.addPending(s.cl); err != nil {
 		s.cl.complete(nil, err)
 		s.cl.sendDone(false)
 		return nil, err

@@ -33,6 +33,14 @@ type writer struct {
 	framing    []*Stream     // the loop's: the streams it frames now
 	state      writerState
 	err        error // draining: what closes the connection; closed: what senders are told
+
+	// busy is set while the loop or a sender writes to the socket (direct.go); carry
+	// is what a sender's write left unwritten, from carryOff, for the loop to write
+	// first. Set under mu; busy is cleared without it.
+	busy     atomic.Bool
+	carry    batch
+	carryOff int
+	direct   directWriter
 }
 
 type writerState uint8
@@ -52,6 +60,7 @@ type batch struct {
 
 func (w *writer) init(c *Conn) {
 	w.conn, w.wake = c, make(chan struct{}, 1)
+	w.direct.init(c.nc)
 }
 
 func (w *writer) kick() {
@@ -67,7 +76,9 @@ func (w *writer) kick() {
 // bounds the responses to come. The caller's command is not modified. done, when
 // not nil, is called once the write that carried the frame returned, or with why the
 // frame was not written; it is not called when send fails, as nothing was queued.
-func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType, done func(error)) error {
+// quiet says the frame is the only one its connection has reason to send now: it is
+// written at once, by the sender, when the socket is free (direct.go).
+func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType, done func(error), quiet bool) error {
 	h := w.header(cmd, opaque, flag)
 	for {
 		w.mu.Lock()
@@ -88,6 +99,10 @@ func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t S
 	before := len(w.queue.buf)
 	err := w.appendLocked(&h, t, done)
 	queued := len(w.queue.buf) > before // an error response may stand in for h
+	if queued && quiet && w.canWriteDirect(before) {
+		w.writeDirect() // unlocks
+		return err
+	}
 	w.mu.Unlock()
 	if queued {
 		w.kick()
@@ -292,9 +307,26 @@ func (w *writer) waitSpace(ctx context.Context, space <-chan struct{}) error {
 }
 
 // take swaps the queue for spare and frees the senders waiting for room. drain is
-// the error to close with once the queue is written, when the writer is draining.
-func (w *writer) take(spare batch) (b batch, drain error) {
+// the error to close with once the queue is written, when the writer is draining. It
+// takes the socket (busy): ok is false when a sender holds it, and that sender kicks
+// the loop when it is done. What a sender left unwritten comes first, alone, from off.
+func (w *writer) take(spare batch) (b batch, off int, drain error, ok bool) {
 	w.mu.Lock()
+	if w.busy.Load() {
+		w.mu.Unlock()
+		return spare, 0, nil, false
+	}
+	w.busy.Store(true)
+	if w.carry.buf != nil {
+		b, off = w.carry, w.carryOff
+		w.carry, w.carryOff = batch{}, 0
+		if w.state == writerDraining {
+			drain = w.err
+		}
+		w.mu.Unlock()
+		w.kick() // the queue behind it
+		return b, off, drain, true
+	}
 	b, space := w.queue, w.space
 	w.queue, w.space = spare, nil
 	w.lastTaken = len(b.buf)
@@ -307,7 +339,7 @@ func (w *writer) take(spare batch) (b batch, drain error) {
 	if space != nil {
 		close(space)
 	}
-	return b, drain
+	return b, 0, drain, true
 }
 
 // drain refuses new frames from now on and has the loop write what is queued, then
@@ -326,7 +358,12 @@ func (w *writer) drain(err error) {
 func (w *writer) close(err error) batch {
 	w.mu.Lock()
 	b, space := w.queue, w.space
-	w.queue, w.space, w.streams = batch{}, nil, nil
+	if w.carry.buf != nil { // it goes unwritten too: its frames are owed
+		b.oneway += w.carry.oneway
+		b.written = append(b.written, w.carry.written...)
+		putWrite(w.carry.buf)
+	}
+	w.queue, w.space, w.streams, w.carry = batch{}, nil, nil, batch{}
 	w.state, w.err = writerClosed, err
 	w.mu.Unlock()
 	if space != nil {
@@ -356,15 +393,20 @@ func (w *writer) run() {
 			runtime.Gosched()
 		}
 		w.frameStreams()
-		b, drain := w.take(spare)
-		if len(b.buf) > 0 {
-			if err := w.write(b.buf); err != nil {
-				w.failed(err, len(b.buf))
+		b, off, drain, ok := w.take(spare)
+		if !ok {
+			continue
+		}
+		if len(b.buf) > off {
+			if err := w.write(b.buf[off:]); err != nil {
+				w.busy.Store(false)
+				w.failed(err, len(b.buf)-off)
 				b.settle(c, w.refused())
 				return
 			}
-			w.written()
 		}
+		w.busy.Store(false)
+		w.written()
 		b.settle(c, nil)
 		if drain != nil {
 			if len(b.buf) == 0 {
@@ -424,7 +466,7 @@ func (b batch) reset() batch {
 
 // send queues cmd for writing with the given opaque and flag bits; see writer.send.
 func (c *Conn) send(ctx context.Context, cmd *Command, opaque, flag int32, t SerializeType) error {
-	return c.w.send(ctx, cmd, opaque, flag, t, nil)
+	return c.w.send(ctx, cmd, opaque, flag, t, nil, false)
 }
 
 // closeGraceful lets the writer flush what is queued, then closes the connection with

@@ -1,0 +1,208 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// inlineServer serves codeEcho, which reports for each request whether its connection's
+// reader runs it, and codeBlock, which reports its start and waits for release whatever
+// its context says, both in one pool of the given workers.
+func inlineServer(t *testing.T, workers int) (s *Server, addr string, inline chan bool, started chan context.Context, release chan struct{}) {
+	t.Helper()
+	inline = make(chan bool, 100)
+	started = make(chan context.Context, 100)
+	release = make(chan struct{})
+	var wp *workerPool
+	s, addr = startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterDefaultProcessor(ProcessorFunc(func(ctx context.Context, c *Conn, req *Command) (*Command, error) {
+			if req.Code == codeBlock {
+				started <- ctx
+				<-release
+				return NewResponse(req, CodeSuccess, "released"), nil
+			}
+			inline <- wp.runsInline(c, req)
+			return NewResponse(req, CodeSuccess, ""), nil
+		}), PoolOptions{Workers: workers}))
+		wp = s.disp.def
+	})
+	t.Cleanup(func() { closeOnce(release) }) // before startServer's Close, which waits
+	return s, addr, inline, started, release
+}
+
+// runsInline reports whether a reader runs req, of c, in wp.
+func (wp *workerPool) runsInline(c *Conn, req *Command) bool {
+	wp.mu.Lock()
+	defer wp.mu.Unlock()
+	for _, e := range wp.inlined {
+		if e.t.conn == c && e.t.req == req {
+			return true
+		}
+	}
+	return false
+}
+
+// TestQuietRequestRunsOnItsReader: a request alone on its connection runs on the
+// reader when its pool has a worker idle; one that arrives while another of its
+// connection's is in flight goes to a worker.
+func TestQuietRequestRunsOnItsReader(t *testing.T) {
+	_, addr, inline, started, release := inlineServer(t, 4)
+	cl := newTestClient(t, ClientOptions{})
+	for range 3 {
+		_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+		must(t, err)
+		if !<-inline {
+			t.Fatal("a request alone on its connection went to a worker")
+		}
+	}
+
+	blocked := make(chan error, 1)
+	cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+	waitFor(t, started, "the blocking request")
+	_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+	must(t, err)
+	if <-inline {
+		t.Error("a request that came while another was in flight ran on the reader")
+	}
+	close(release)
+	must(t, waitFor(t, blocked, "the blocking request's answer"))
+}
+
+// TestSlowInlineRequestHandsOnTheReading: a request run by its connection's reader
+// that does not return does not stop the connection: the next requests on it are read
+// and answered, and its own cancel notice reaches it.
+func TestSlowInlineRequestHandsOnTheReading(t *testing.T) {
+	_, addr, started, ended := cancelServer(t, ServerOptions{})
+	cl := newTestClient(t, ClientOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	blocked := make(chan error, 1)
+	cl.InvokeAsync(ctx, addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+	waitFor(t, started, "the blocking request")
+
+	for range 10 {
+		begin := time.Now()
+		_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, []byte("next")))
+		must(t, err)
+		if took := time.Since(begin); took > time.Second {
+			t.Errorf("a request behind one that blocks on its connection took %v", took)
+		}
+	}
+	cancel()
+	waitFor(t, ended, "the blocking request's context to end on its cancel notice")
+	if err := waitFor(t, blocked, "the cancelled call"); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled call: %v, want context.Canceled", err)
+	}
+}
+
+// TestInlineRequestTakesAWorkersPlace: a pool never runs more processors at once than
+// it has workers, counting those its readers run.
+func TestInlineRequestTakesAWorkersPlace(t *testing.T) {
+	s, addr, inline, started, release := inlineServer(t, 1)
+	a := newTestClient(t, ClientOptions{})
+	b := newTestClient(t, ClientOptions{})
+	blocked := make(chan error, 1)
+	a.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+	waitFor(t, started, "the blocking request")
+
+	answered := make(chan error, 1)
+	b.InvokeAsync(context.Background(), addr, NewRequest(codeEcho, nil, nil), func(_ *Command, err error) { answered <- err })
+	waitUntil(t, func() bool { return s.disp.def.queuedNow() == 1 })
+	select {
+	case <-inline:
+		t.Fatal("a second connection's request ran while the pool's only worker's place was taken")
+	case err := <-answered:
+		t.Fatalf("a second connection's request was answered (%v) while the pool's only worker's place was taken", err)
+	default:
+	}
+	close(release)
+	must(t, waitFor(t, blocked, "the blocking request's answer"))
+	must(t, waitFor(t, answered, "the queued request's answer"))
+}
+
+// TestShutdownCutsAnInlineRequestShort: Shutdown returns by its context's end while a
+// request run by its connection's reader ignores its context, and says it runs.
+func TestShutdownCutsAnInlineRequestShort(t *testing.T) {
+	const limit = 100 * time.Millisecond
+	s, addr, _, started, release := inlineServer(t, 4)
+	cl := newTestClient(t, ClientOptions{})
+	blocked := make(chan error, 1)
+	cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+	rctx := waitFor(t, started, "the blocking request")
+
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	begin := time.Now()
+	err := s.Shutdown(ctx)
+	if took := time.Since(begin); took > limit+50*time.Millisecond {
+		t.Errorf("Shutdown took %v, want at most %v", took, limit+50*time.Millisecond)
+	}
+	var se *ShutdownError
+	if !errors.As(err, &se) || se.Running != 1 {
+		t.Fatalf("Shutdown: %v, want a *ShutdownError with 1 running", err)
+	}
+	waitFor(t, rctx.Done(), "the running request's context to end")
+	if err := waitFor(t, blocked, "the cut call"); !errors.Is(err, ErrConnectionLost) {
+		t.Errorf("call cut by Shutdown: %v, want ErrConnectionLost", err)
+	}
+	close(release)
+	must(t, s.Close()) // waits for the request still running
+}
+
+// TestConnCloseDoesNotWaitForAnInlineRequest: closing a connection whose reader runs a
+// request that ignores its context returns without waiting for that request.
+func TestConnCloseDoesNotWaitForAnInlineRequest(t *testing.T) {
+	s, addr, _, started, release := inlineServer(t, 4)
+	cl := newTestClient(t, ClientOptions{})
+	blocked := make(chan error, 1)
+	cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+	waitFor(t, started, "the blocking request")
+	conns := s.Conns()
+	if len(conns) != 1 {
+		t.Fatalf("%d connections, want 1", len(conns))
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- conns[0].Close() }()
+	must(t, waitFor(t, closed, "Conn.Close while its request runs"))
+	if err := waitFor(t, blocked, "the call on the closed connection"); !errors.Is(err, ErrConnectionLost) {
+		t.Errorf("call on a closed connection: %v, want ErrConnectionLost", err)
+	}
+	close(release)
+}
+
+// TestSlowInlineRunsBackOff: after a request run inline was slow, its pool runs the
+// next requests on workers.
+func TestSlowInlineRunsBackOff(t *testing.T) {
+	_, addr, inline, started, release := inlineServer(t, 4)
+	cl := newTestClient(t, ClientOptions{})
+	blocked := make(chan error, 1)
+	cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+	waitFor(t, started, "the blocking request")
+	// The next request is read once the reading is handed on.
+	_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+	must(t, err)
+	<-inline
+	close(release)
+	must(t, waitFor(t, blocked, "the blocking request's answer"))
+	// A request counts toward the back-off when it could have run inline: one that
+	// comes before the worker ahead of it counted its request answered does not.
+	for i := range inlineBackoff {
+		_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+		must(t, err)
+		if <-inline {
+			t.Fatalf("request %d after a slow one ran inline; the pool should back off for %d", i, inlineBackoff<<1)
+		}
+	}
+	for i := 0; ; i++ {
+		_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+		must(t, err)
+		if <-inline {
+			break
+		}
+		if i == 1000 {
+			t.Fatal("requests still go to workers 1000 requests after a slow one")
+		}
+	}
+}
