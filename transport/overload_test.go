@@ -317,7 +317,7 @@ func TestStalledLargeFramesHoldWhatTheySent(t *testing.T) {
 	for i := range peers {
 		waitFor(t, read, fmt.Sprintf("peer %d's bytes to be read", i+1))
 	}
-	grew := heapInUse() - before
+	grew := max(heapInUse(), before) - before // the heap may shrink: other tests' memory goes
 	// Each holds its pieces, the next one (4 × firstChunk), a read buffer and change.
 	if limit := uint64(peers * (sent + 4*firstChunk + 64<<10 + 64<<10)); grew > limit {
 		t.Errorf("%d stalled frames of %d bytes announced, %d sent: the heap grew by %d bytes, want at most %d", peers, announce, sent, grew, limit)
