@@ -118,6 +118,9 @@ func TestMethodStatsAndDebugPage(t *testing.T) {
 		}
 	}
 
+	// The provider counts a request answered just after its response left: the page
+	// shows none in hand once it has.
+	waitUntil(t, func() bool { return s.Transport().Conns()[0].Handling() == 0 })
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/debug/ringrpc?format=json", nil))
 	var page struct {

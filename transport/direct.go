@@ -24,6 +24,9 @@ type directWriter struct {
 }
 
 func (d *directWriter) init(nc net.Conn) {
+	if !directWrites {
+		return
+	}
 	var sc syscall.Conn
 	switch c := nc.(type) { // not TLS, nor any wrapper: the bytes must go as they are
 	case *net.TCPConn:
@@ -44,16 +47,10 @@ func (d *directWriter) init(nc net.Conn) {
 // socket to become writable. One write, not a loop: a sender is often a shared
 // worker, and what the kernel does not take at once is the writer goroutine's.
 func (d *directWriter) write(fd uintptr) bool {
-	for {
-		n, err := syscall.Write(int(fd), d.buf)
-		if err == syscall.EINTR {
-			continue
-		}
-		if n > 0 {
-			d.n = n
-		}
-		return true
+	if n, _ := writeNow(fd, d.buf); n > 0 {
+		d.n = n
 	}
+	return true
 }
 
 // try writes what the socket takes of buf at once and returns how much it took. A
@@ -77,21 +74,31 @@ func (w *writer) writeDirect() {
 	w.mu.Unlock()
 
 	c := w.conn
+	now := time.Now()
+	if now.UnixNano() >= w.deadline.Load() {
+		// The loop's last deadline has passed: a write would fail at once with it.
+		w.setDeadline(now)
+	}
 	n := w.direct.try(b.buf)
 	if n > 0 {
 		c.cfg.io.written.Add(uint64(n))
-		c.lastWrite.Store(time.Now().UnixNano())
+		c.lastWrite.Store(now.UnixNano())
 	}
 	if n < len(b.buf) {
 		w.carryOver(b, n)
 		return
 	}
+	w.written() // while the socket is held: respWriting is the holder's
+	w.mu.Lock()
 	w.busy.Store(false)
-	w.written()
+	// Frames queued meanwhile, or a drain, found the socket held: the loop looks again.
+	again := w.missed || len(w.queue.buf) > 0 || len(w.streams) > 0
+	w.missed = false
+	w.mu.Unlock()
 	b.settle(c, nil)
 	b.reset()
-	if w.hasQueued() {
-		w.kick() // frames queued meanwhile found the socket held
+	if again {
+		w.kick()
 	}
 }
 
@@ -101,23 +108,17 @@ func (w *writer) carryOver(b batch, off int) {
 	w.mu.Lock()
 	if w.state == writerClosed {
 		err := w.err
-		w.mu.Unlock()
 		w.busy.Store(false)
+		w.mu.Unlock()
 		b.settle(w.conn, err)
 		b.reset()
 		return
 	}
 	w.carry, w.carryOff = b, off
 	w.busy.Store(false)
+	w.missed = false
 	w.mu.Unlock()
 	w.kick()
-}
-
-// hasQueued reports whether frames or streams wait for the loop.
-func (w *writer) hasQueued() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.queue.buf) > 0 || len(w.streams) > 0
 }
 
 // canWriteDirect reports whether a sender may write the queue itself: the socket is

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"testing"
@@ -60,5 +61,43 @@ func TestDirectWriteOnlyOnSockets(t *testing.T) {
 	d.init(a)
 	if d.rc != nil {
 		t.Error("a pipe was taken for a socket")
+	}
+}
+
+// TestDrainWhileASenderWrites: a drain that comes while a sender holds the socket is
+// carried out once the sender lets go of it, not when the flush's limit passes.
+func TestDrainWhileASenderWrites(t *testing.T) {
+	_, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+	})
+	cl := newTestClient(t, ClientOptions{})
+	c, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	const limit = 10 * time.Second
+	flushed := make(chan error, 1)
+	var begin time.Time
+	write, held := c.w.direct.fn, false
+	c.w.direct.fn = func(fd uintptr) bool {
+		if !held {
+			held = true
+			begin = time.Now()
+			go func() { flushed <- flushAndClose(context.Background(), []*Conn{c}, ErrClosed, limit) }()
+			waitUntil(t, func() bool { // the loop woke for the drain and found the socket held
+				c.w.mu.Lock()
+				defer c.w.mu.Unlock()
+				return c.w.missed
+			})
+		}
+		return write(fd)
+	}
+	c.InvokeSync(context.Background(), NewRequest(codeEcho, nil, []byte("x"))) // answered or cut by the drain
+	if !held {
+		t.Fatal("the call was not written by its caller")
+	}
+	if err := waitFor(t, flushed, "the flush"); err != nil {
+		t.Fatalf("flushing a connection with nothing queued: %v", err)
+	}
+	if took := time.Since(begin); took > limit/2 {
+		t.Errorf("the flush took %v", took)
 	}
 }

@@ -223,7 +223,7 @@ func (r *reader) handOver(wp *workerPool, run uint64) {
 	if !r.phase.CompareAndSwap(run<<2|inlineRunning, run<<2|inlineHanded) {
 		return // it returned meanwhile
 	}
-	n := min(wp.slowRuns.Add(1), inlineMaxBackoff)
-	wp.slow.Store(inlineBackoff << n)
+	doublings := min(wp.slowRuns.Add(1)-1, inlineMaxBackoff)
+	wp.slow.Store(inlineBackoff << doublings)
 	go r.run()
 }

@@ -192,7 +192,7 @@ func TestSlowInlineRunsBackOff(t *testing.T) {
 		_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
 		must(t, err)
 		if <-inline {
-			t.Fatalf("request %d after a slow one ran inline; the pool should back off for %d", i, inlineBackoff<<1)
+			t.Fatalf("request %d after a slow one ran inline; the pool should back off for %d", i, inlineBackoff)
 		}
 	}
 	for i := 0; ; i++ {

@@ -34,12 +34,15 @@ type writer struct {
 	state      writerState
 	err        error // draining: what closes the connection; closed: what senders are told
 
-	// busy is set while the loop or a sender writes to the socket (direct.go); carry
-	// is what a sender's write left unwritten, from carryOff, for the loop to write
-	// first. Set under mu; busy is cleared without it.
+	// busy is set while the loop or a sender writes to the socket (direct.go), under
+	// mu; missed, that the loop found it held and looks again once it is let go.
+	// carry is what a sender's write left unwritten, from carryOff, for the loop to
+	// write first. deadline is the socket's write deadline, in Unix nanoseconds.
 	busy     atomic.Bool
+	missed   bool
 	carry    batch
 	carryOff int
+	deadline atomic.Int64
 	direct   directWriter
 }
 
@@ -313,6 +316,7 @@ func (w *writer) waitSpace(ctx context.Context, space <-chan struct{}) error {
 func (w *writer) take(spare batch) (b batch, off int, drain error, ok bool) {
 	w.mu.Lock()
 	if w.busy.Load() {
+		w.missed = true
 		w.mu.Unlock()
 		return spare, 0, nil, false
 	}
@@ -405,8 +409,8 @@ func (w *writer) run() {
 				return
 			}
 		}
+		w.written() // while the socket is held: respWriting is the holder's
 		w.busy.Store(false)
-		w.written()
 		b.settle(c, nil)
 		if drain != nil {
 			if len(b.buf) == 0 {
@@ -440,11 +444,18 @@ func (w *writer) failed(err error, n int) {
 func (w *writer) write(buf []byte) error {
 	c := w.conn
 	now := time.Now()
-	c.nc.SetWriteDeadline(now.Add(c.cfg.writeTimeout))
+	w.setDeadline(now)
 	n, err := c.nc.Write(buf)
 	c.cfg.io.written.Add(uint64(n))
 	c.lastWrite.Store(now.UnixNano())
 	return err
+}
+
+// setDeadline gives the socket's writes WriteTimeout from now.
+func (w *writer) setDeadline(now time.Time) {
+	at := now.Add(w.conn.cfg.writeTimeout)
+	w.conn.nc.SetWriteDeadline(at)
+	w.deadline.Store(at.UnixNano())
 }
 
 // settle pays what the batch owes once its write returned, or failed with err.
