@@ -3,6 +3,8 @@ package transport
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 )
@@ -204,5 +206,71 @@ func TestSlowInlineRunsBackOff(t *testing.T) {
 		if i == 1000 {
 			t.Fatal("requests still go to workers 1000 requests after a slow one")
 		}
+	}
+}
+
+// TestQuietConnectionsUnderMixedLoad: fast processors, slow ones (handed on), ones
+// that call back over their own connection, callers that give up, and connections
+// closed under them: every call ends, with a response or with the error of what
+// happened to it, and the server is left with nothing in hand.
+func TestQuietConnectionsUnderMixedLoad(t *testing.T) {
+	s, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterDefaultProcessor(ProcessorFunc(func(ctx context.Context, c *Conn, req *Command) (*Command, error) {
+			switch req.Body[0] {
+			case 's':
+				select {
+				case <-time.After(3 * time.Millisecond):
+				case <-ctx.Done():
+				}
+			case 'b':
+				cctx, cancel := context.WithTimeout(ctx, time.Second)
+				defer cancel()
+				if _, err := c.InvokeSync(cctx, NewRequest(codeEcho, nil, []byte("back"))); err != nil {
+					return nil, err
+				}
+			}
+			return NewResponse(req, CodeSuccess, ""), nil
+		}), PoolOptions{Workers: 2}))
+	})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			cl := NewClient(ClientOptions{ConnOptions: ConnOptions{Logger: quiet}})
+			must(t, cl.RegisterProcessor(codeEcho, echo, PoolOptions{Workers: 1}))
+			defer cl.Close()
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for i := range 300 {
+				limit := 2 * time.Second
+				if rng.IntN(4) == 0 {
+					limit = time.Duration(1+rng.IntN(5)) * time.Millisecond
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), limit)
+				kind := "fsb"[rng.IntN(3)]
+				resp, err := cl.InvokeSync(ctx, addr, NewRequest(codeEcho, nil, []byte{kind}))
+				cancel()
+				switch {
+				case err == nil && resp.Code != CodeSuccess && (kind != 'b' || resp.Code != CodeSystemError):
+					// Only a call back that failed (its caller gave up) is answered an error.
+					t.Errorf("call %d (%c) answered %d %q", i, kind, resp.Code, resp.Remark)
+				case err != nil && !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrConnectionLost) && !errors.Is(err, ErrClosed):
+					t.Errorf("call %d: %v", i, err)
+				}
+				if g == 0 && i%50 == 49 {
+					for _, c := range s.Conns() {
+						if rng.IntN(2) == 0 {
+							c.Close()
+						}
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitUntil(t, func() bool { return s.disp.running() == 0 })
+	s.disp.def.mu.Lock()
+	left := len(s.disp.def.inlined)
+	s.disp.def.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d requests still counted as run by readers", left)
 	}
 }
