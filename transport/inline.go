@@ -60,6 +60,7 @@ type inlineRun struct {
 	r    *reader
 	run  uint64 // the reader's number of the run
 	seen bool   // the watch saw it running at its last tick
+	done bool   // the watch handed its reading on, or found it returned: it is not watched
 }
 
 func (c *Conn) readLoop() {
@@ -70,7 +71,7 @@ func (c *Conn) readLoop() {
 }
 
 // run reads until the connection fails, then ends the requests of the connection
-// still running, unless a processor it ran outlasted inlineLimit: the goroutine that
+// still running, unless a processor it ran was slow: the goroutine that
 // took over the reading does that.
 func (r *reader) run() {
 	if r.loop() {
@@ -186,8 +187,9 @@ func (wp *workerPool) unlend(ctx *requestCtx) {
 }
 
 // watch ticks while requests run inline in wp, and hands on the reading of those it
-// finds running at two ticks in a row. It exits at a tick that finds none running
-// and none started since the last, or the pool closed.
+// finds running at two ticks in a row. It exits at a tick that finds none to watch
+// and none started since the last, or the pool closed: a processor whose reading was
+// handed on is not watched while it runs on.
 func (wp *workerPool) watch() {
 	defer wp.workers.Done()
 	t := time.NewTicker(inlineTick)
@@ -196,19 +198,24 @@ func (wp *workerPool) watch() {
 	var lends uint64
 	for range t.C {
 		wp.mu.Lock()
-		if len(wp.inlined) == 0 && (wp.closed || wp.lends == lends) {
+		watched := 0
+		for i := range wp.inlined {
+			switch e := &wp.inlined[i]; {
+			case e.done:
+			case e.seen:
+				e.done = true
+				slow = append(slow, *e)
+			default:
+				e.seen = true
+				watched++
+			}
+		}
+		if watched == 0 && len(slow) == 0 && (wp.closed || wp.lends == lends) {
 			wp.watching = false
 			wp.mu.Unlock()
 			return
 		}
 		lends = wp.lends
-		for i := range wp.inlined {
-			if e := &wp.inlined[i]; e.seen {
-				slow = append(slow, *e)
-			} else {
-				e.seen = true
-			}
-		}
 		wp.mu.Unlock()
 		for _, e := range slow {
 			e.r.handOver(wp, e.run)

@@ -274,3 +274,21 @@ func TestQuietConnectionsUnderMixedLoad(t *testing.T) {
 		t.Errorf("%d requests still counted as run by readers", left)
 	}
 }
+
+// TestWatchRestsBesideALongRequest: a pool's watch stops ticking once the request
+// whose reading it handed on is the only one left, however long that one runs.
+func TestWatchRestsBesideALongRequest(t *testing.T) {
+	s, addr, _, started, release := inlineServer(t, 4)
+	cl := newTestClient(t, ClientOptions{})
+	blocked := make(chan error, 1)
+	cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+	waitFor(t, started, "the blocking request")
+	wp := s.disp.def
+	waitUntil(t, func() bool {
+		wp.mu.Lock()
+		defer wp.mu.Unlock()
+		return !wp.watching && len(wp.inlined) == 1
+	})
+	close(release)
+	must(t, waitFor(t, blocked, "the blocking request's answer"))
+}
