@@ -1,7 +1,9 @@
 package transport
 
 // Handling returns the number of requests from the peer that this side took and has
-// not answered yet: waiting for a worker or being handled.
+// not answered yet: waiting for a worker or being handled. A request counts as
+// answered just after its response is queued or written, so a caller may hold its
+// response a moment before this count drops.
 func (c *Conn) Handling() int { return int(c.flow.inflight.Load()) }
 
 // Conns returns the client's open connections, for tools that show them.
