@@ -18,13 +18,16 @@ import (
 // hands the reading on: the watch starts a goroutine that reads in its place, so that
 // the connection's next frames, its cancel notices and its close are seen as before.
 // The processor's goroutine then finishes as a worker would and exits. One watch per
-// pool, ticking while requests run inline, costs less than a timer per request. A
-// pool whose processors are slow gains nothing inline: after a slow run it runs its
-// next 16 requests on workers, twice as many after each slow run in a row, up to
-// 4096 (a processor descheduled for a moment is not slow).
+// pool, ticking while requests run inline, costs less than a timer per request.
+//
+// A pool whose processors are slow gains little inline, and a request that comes
+// meanwhile on the same connection waits: after a run of more than inlineSlow, or one
+// handed on, the pool runs its next 16 requests on workers, twice as many after each
+// slow run in a row, up to 4096 (a processor descheduled for a moment is not slow).
 
 const (
 	inlineTick       = time.Millisecond
+	inlineSlow       = 100 * time.Microsecond
 	inlineBackoff    = 16
 	inlineMaxBackoff = 8 // doublings
 )
@@ -157,9 +160,14 @@ func (r *reader) runInline(wp *workerPool) bool {
 	run, t := r.runs<<2, r.cur
 	r.cur = task{}
 	d := r.c.disp
+	start := sinceBase()
 	resp := d.process(wp.p, t)
 	reads := r.phase.CompareAndSwap(run|inlineRunning, run|inlineReturned)
-	if reads && wp.slowRuns.Load() != 0 {
+	switch {
+	case !reads: // handed on: the watch backed off
+	case sinceBase()-start > inlineSlow:
+		wp.backOff()
+	case wp.slowRuns.Load() != 0:
 		wp.slowRuns.Store(0)
 	}
 	d.finish(wp, t, resp)
@@ -230,7 +238,12 @@ func (r *reader) handOver(wp *workerPool, run uint64) {
 	if !r.phase.CompareAndSwap(run<<2|inlineRunning, run<<2|inlineHanded) {
 		return // it returned meanwhile
 	}
+	wp.backOff()
+	go r.run()
+}
+
+// backOff has the pool run its next requests on workers after a slow run inline.
+func (wp *workerPool) backOff() {
 	doublings := min(wp.slowRuns.Add(1)-1, inlineMaxBackoff)
 	wp.slow.Store(inlineBackoff << doublings)
-	go r.run()
 }

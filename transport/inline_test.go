@@ -10,7 +10,7 @@ import (
 )
 
 // inlineServer serves codeEcho, which reports for each request whether its connection's
-// reader runs it, and codeBlock, which reports its start and waits for release whatever
+// reader runs it (after taking 2*inlineSlow when its body says "slow"), and codeBlock, which reports its start and waits for release whatever
 // its context says, both in one pool of the given workers.
 func inlineServer(t *testing.T, workers int) (s *Server, addr string, inline chan bool, started chan context.Context, release chan struct{}) {
 	t.Helper()
@@ -24,6 +24,9 @@ func inlineServer(t *testing.T, workers int) (s *Server, addr string, inline cha
 				started <- ctx
 				<-release
 				return NewResponse(req, CodeSuccess, "released"), nil
+			}
+			if string(req.Body) == "slow" {
+				time.Sleep(2 * inlineSlow) // the work of a slow processor
 			}
 			inline <- wp.runsInline(c, req)
 			return NewResponse(req, CodeSuccess, ""), nil
@@ -174,38 +177,58 @@ func TestConnCloseDoesNotWaitForAnInlineRequest(t *testing.T) {
 	close(release)
 }
 
-// TestSlowInlineRunsBackOff: after a request run inline was slow, its pool runs the
-// next requests on workers.
+// TestSlowInlineRunsBackOff: after a request run inline was slow, whether it returned
+// late or had its reading handed on, its pool runs the next requests on workers.
 func TestSlowInlineRunsBackOff(t *testing.T) {
-	_, addr, inline, started, release := inlineServer(t, 4)
-	cl := newTestClient(t, ClientOptions{})
-	blocked := make(chan error, 1)
-	cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
-	waitFor(t, started, "the blocking request")
-	// The next request is read once the reading is handed on.
-	_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
-	must(t, err)
-	<-inline
-	close(release)
-	must(t, waitFor(t, blocked, "the blocking request's answer"))
-	// A request counts toward the back-off when it could have run inline: one that
-	// comes before the worker ahead of it counted its request answered does not.
-	for i := range inlineBackoff {
-		_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
-		must(t, err)
-		if <-inline {
-			t.Fatalf("request %d after a slow one ran inline; the pool should back off for %d", i, inlineBackoff)
-		}
+	tests := []struct {
+		name string
+		slow func(t *testing.T, cl *Client, addr string, inline <-chan bool, started <-chan context.Context, release chan struct{})
+	}{
+		{"returned late", func(t *testing.T, cl *Client, addr string, inline <-chan bool, _ <-chan context.Context, _ chan struct{}) {
+			_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, []byte("slow")))
+			must(t, err)
+			if !<-inline {
+				t.Fatal("the slow request did not run inline")
+			}
+		}},
+		{"handed on", func(t *testing.T, cl *Client, addr string, inline <-chan bool, started <-chan context.Context, release chan struct{}) {
+			blocked := make(chan error, 1)
+			cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+			waitFor(t, started, "the blocking request")
+			// The next request is read once the reading is handed on.
+			_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+			must(t, err)
+			<-inline
+			close(release)
+			must(t, waitFor(t, blocked, "the blocking request's answer"))
+		}},
 	}
-	for i := 0; ; i++ {
-		_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
-		must(t, err)
-		if <-inline {
-			break
-		}
-		if i == 1000 {
-			t.Fatal("requests still go to workers 1000 requests after a slow one")
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, addr, inline, started, release := inlineServer(t, 4)
+			cl := newTestClient(t, ClientOptions{})
+			tc.slow(t, cl, addr, inline, started, release)
+			// A request counts toward the back-off when it could have run inline: one
+			// that comes before the worker ahead of it counted its request answered
+			// does not.
+			for i := range inlineBackoff {
+				_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+				must(t, err)
+				if <-inline {
+					t.Fatalf("request %d after a slow one ran inline; the pool should back off for %d", i, inlineBackoff)
+				}
+			}
+			for i := 0; ; i++ {
+				_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+				must(t, err)
+				if <-inline {
+					break
+				}
+				if i == 1000 {
+					t.Fatal("requests still go to workers 1000 requests after a slow one")
+				}
+			}
+		})
 	}
 }
 
