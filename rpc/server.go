@@ -23,7 +23,9 @@ const DefaultWorkers = 256
 type ServerOptions struct {
 	// Interceptors wrap every call, the first outermost.
 	Interceptors []Interceptor
-	// Workers is the number of goroutines running handlers. Default DefaultWorkers.
+	// Workers bounds the handlers running at once: the number of worker goroutines, in
+	// whose place a connection's reader may run a request alone on its connection.
+	// Default DefaultWorkers.
 	Workers int
 	// QueueSize is how many calls wait for a worker before new ones are answered
 	// busy. Default transport.DefaultQueueSize.
@@ -51,7 +53,8 @@ type ServerOptions struct {
 // PoolOptions sizes the pool of a service or method in ServerOptions.Pools. The zero
 // value works.
 type PoolOptions struct {
-	// Workers is the number of goroutines running its handlers. Default DefaultWorkers.
+	// Workers bounds its handlers running at once, as ServerOptions.Workers does.
+	// Default DefaultWorkers.
 	Workers int
 	// QueueSize is how many of its calls wait for a worker before new ones are
 	// answered busy. Default transport.DefaultQueueSize.

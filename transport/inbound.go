@@ -186,9 +186,9 @@ func (s *ctxSlab) next() *requestCtx {
 }
 
 // The requests a connection's peer sent and that are not yet answered are queued in
-// the pools (connQueue) or running on a worker (workerPool.running): a cancel notice
-// and the connection's close find them there, under the pool's lock, so that the
-// requests themselves pay for no table. A queued request found is marked, and its
+// the pools (connQueue), or running on a worker (workerPool.running) or on a reader
+// (workerPool.inlined): a cancel notice and the connection's close find them there,
+// under the pool's lock, so that the requests themselves pay for no table. A queued request found is marked, and its
 // context ends as a worker takes it; a running one's context ends at once.
 
 // cancelInbound ends the requests with opaque that the peer sent on c: a cancel

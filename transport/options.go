@@ -173,7 +173,9 @@ type ServerOptions struct {
 
 // PoolOptions sizes the worker pool of one processor. The zero value works.
 type PoolOptions struct {
-	// Workers is the number of goroutines running the processor. Default DefaultWorkers.
+	// Workers bounds the processors running at once: the number of worker goroutines,
+	// in whose place a connection's reader may run a request alone on its connection
+	// (docs/OPERATIONS.md, "Quiet connections"). Default DefaultWorkers.
 	Workers int
 	// QueueSize is the number of requests waiting for a worker; when it is full,
 	// requests are answered SYSTEM_BUSY. Default DefaultQueueSize.
