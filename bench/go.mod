@@ -5,8 +5,9 @@ go 1.26.0
 replace github.com/ringrpc/ringrpc => ../
 
 require (
-	github.com/cloudwego/gopkg v0.1.6
-	github.com/cloudwego/kitex v0.15.2
+	github.com/bytedance/gopkg v0.1.4
+	github.com/cloudwego/gopkg v0.2.0
+	github.com/cloudwego/kitex v0.16.3
 	github.com/goccy/go-json v0.12.0
 	github.com/ringrpc/ringrpc v0.0.0-00010101000000-000000000000
 	google.golang.org/grpc v1.85.0
@@ -14,19 +15,18 @@ require (
 )
 
 require (
-	github.com/bytedance/gopkg v0.1.3 // indirect
 	github.com/bytedance/sonic v1.15.5 // indirect
 	github.com/bytedance/sonic/loader v0.5.3 // indirect
 	github.com/cloudwego/base64x v0.1.6 // indirect
 	github.com/cloudwego/configmanager v0.2.3 // indirect
 	github.com/cloudwego/dynamicgo v0.8.0 // indirect
-	github.com/cloudwego/fastpb v0.0.5 // indirect
-	github.com/cloudwego/frugal v0.3.0 // indirect
-	github.com/cloudwego/localsession v0.1.2 // indirect
+	github.com/cloudwego/fastpb v0.0.6 // indirect
+	github.com/cloudwego/frugal v0.3.1 // indirect
+	github.com/cloudwego/localsession v0.2.1 // indirect
 	github.com/cloudwego/netpoll v0.7.2 // indirect
 	github.com/cloudwego/prutal v0.1.3 // indirect
 	github.com/cloudwego/runtimex v0.1.1 // indirect
-	github.com/cloudwego/thriftgo v0.4.3 // indirect
+	github.com/cloudwego/thriftgo v0.4.5 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
 	github.com/dlclark/regexp2 v1.11.0 // indirect
 	github.com/fatih/structtag v1.2.0 // indirect

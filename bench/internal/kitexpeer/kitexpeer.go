@@ -8,9 +8,12 @@ package kitexpeer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"time"
 
+	"github.com/bytedance/gopkg/util/gopool"
 	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/pkg/klog"
 	"github.com/cloudwego/kitex/server"
@@ -20,7 +23,14 @@ import (
 	kgs "github.com/ringrpc/ringrpc/bench/internal/kitexpeer/kitex_gen/greeter/greeter"
 )
 
-func init() { klog.SetLevel(klog.LevelFatal) } // Kitex logs every connection otherwise
+func init() {
+	klog.SetLevel(klog.LevelFatal) // Kitex logs every connection otherwise
+	// Kitex's mux client (v0.15.2 to v0.16.3) panics decoding what a stopping server
+	// sends it, in a pool that recovers and prints the whole stack: one line says it.
+	gopool.SetPanicHandler(func(_ context.Context, r any) {
+		fmt.Fprintf(os.Stderr, "kitexpeer: a Kitex pool goroutine panicked and was recovered (its mux client does as its server stops): %v\n", r)
+	})
+}
 
 // handler is the provider: it answers as greeter.Impl does, on Thrift types.
 type handler struct{}
