@@ -93,10 +93,12 @@ type workerPool struct {
 	inlined  []inlineRun
 	lends    uint64
 	watching bool
-	// slow counts the requests still to be run on workers, as one run inline was
-	// slow; slowRuns the slow runs in a row (inline.go).
+	// slow counts the requests still to be run on workers, as runs inline were slow;
+	// slowRuns the slow runs in a row, late the runs in a row that returned late
+	// (inline.go).
 	slow     atomic.Int32
 	slowRuns atomic.Int32
+	late     atomic.Int32
 
 	busy    atomic.Uint64 // requests turned away SYSTEM_BUSY: the queue was full
 	workers sync.WaitGroup

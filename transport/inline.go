@@ -21,9 +21,10 @@ import (
 // pool, ticking while requests run inline, costs less than a timer per request.
 //
 // A pool whose processors are slow gains little inline, and a request that comes
-// meanwhile on the same connection waits: after a run of more than inlineSlow, or one
-// handed on, the pool runs its next 16 requests on workers, twice as many after each
-// slow run in a row, up to 4096 (a processor descheduled for a moment is not slow).
+// meanwhile on the same connection waits: after two runs in a row of more than
+// inlineSlow, or one handed on, the pool runs its next 16 requests on workers, twice
+// as many after each slow run in a row, up to 4096 (a processor descheduled for a
+// moment is not slow).
 
 const (
 	inlineTick       = time.Millisecond
@@ -166,9 +167,18 @@ func (r *reader) runInline(wp *workerPool) bool {
 	switch {
 	case !reads: // handed on: the watch backed off
 	case sinceBase()-start > inlineSlow:
-		wp.backOff()
-	case wp.slowRuns.Load() != 0:
-		wp.slowRuns.Store(0)
+		// Twice in a row: a processor descheduled once for a moment is not slow.
+		if wp.late.Add(1) >= 2 {
+			wp.late.Store(0)
+			wp.backOff()
+		}
+	default:
+		if wp.late.Load() != 0 {
+			wp.late.Store(0)
+		}
+		if wp.slowRuns.Load() != 0 {
+			wp.slowRuns.Store(0)
+		}
 	}
 	d.finish(wp, t, resp)
 	wp.unlend(t.ctx)

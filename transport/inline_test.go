@@ -177,18 +177,21 @@ func TestConnCloseDoesNotWaitForAnInlineRequest(t *testing.T) {
 	close(release)
 }
 
-// TestSlowInlineRunsBackOff: after a request run inline was slow, whether it returned
-// late or had its reading handed on, its pool runs the next requests on workers.
+// TestSlowInlineRunsBackOff: after requests run inline were slow, two in a row that
+// returned late or one whose reading was handed on, their pool runs the next requests
+// on workers.
 func TestSlowInlineRunsBackOff(t *testing.T) {
 	tests := []struct {
 		name string
 		slow func(t *testing.T, cl *Client, addr string, inline <-chan bool, started <-chan context.Context, release chan struct{})
 	}{
-		{"returned late", func(t *testing.T, cl *Client, addr string, inline <-chan bool, _ <-chan context.Context, _ chan struct{}) {
-			_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, []byte("slow")))
-			must(t, err)
-			if !<-inline {
-				t.Fatal("the slow request did not run inline")
+		{"returned late twice", func(t *testing.T, cl *Client, addr string, inline <-chan bool, _ <-chan context.Context, _ chan struct{}) {
+			for range 2 {
+				_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, []byte("slow")))
+				must(t, err)
+				if !<-inline {
+					t.Fatal("the slow request did not run inline")
+				}
 			}
 		}},
 		{"handed on", func(t *testing.T, cl *Client, addr string, inline <-chan bool, started <-chan context.Context, release chan struct{}) {
