@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/bytedance/gopkg/util/gopool"
@@ -26,9 +27,13 @@ import (
 func init() {
 	klog.SetLevel(klog.LevelFatal) // Kitex logs every connection otherwise
 	// Kitex's mux client (v0.15.2 to v0.16.3) panics decoding what a stopping server
-	// sends it, in a pool that recovers and prints the whole stack: one line says it.
+	// sends it, in a pool that recovers and prints the whole stack: one line, once,
+	// says it.
+	var said atomic.Bool
 	gopool.SetPanicHandler(func(_ context.Context, r any) {
-		fmt.Fprintf(os.Stderr, "kitexpeer: a Kitex pool goroutine panicked and was recovered (its mux client does as its server stops): %v\n", r)
+		if !said.Swap(true) {
+			fmt.Fprintf(os.Stderr, "kitexpeer: a Kitex pool goroutine panicked and was recovered (its mux client does as its server stops; not said again): %v\n", r)
+		}
 	})
 }
 
