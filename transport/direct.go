@@ -65,12 +65,8 @@ func (d *directWriter) try(buf []byte) int {
 // writeDirect takes the queue, which holds only the frame just queued, and writes
 // it. mu is held on entry and released.
 func (w *writer) writeDirect() {
-	b := w.queue
-	w.queue = batch{}
-	w.lastTaken = len(b.buf)
-	w.respWriting.Store(int64(w.respQueued))
-	w.respQueued = 0
 	w.busy.Store(true)
+	b := w.takeQueueLocked(batch{})
 	w.mu.Unlock()
 
 	c := w.conn
@@ -121,10 +117,10 @@ func (w *writer) carryOver(b batch, off int) {
 	w.kick()
 }
 
-// canWriteDirect reports whether a sender may write the queue itself: the socket is
-// free, nothing is left over from an earlier write, no stream waits to be framed, and
-// the queue holds just the sender's frame. mu is held.
+// canWriteDirect reports whether a sender that queued a frame may write the queue
+// itself: the socket is free, nothing is left over from an earlier write, no stream
+// waits to be framed, and the queue held nothing before the frame. mu is held.
 func (w *writer) canWriteDirect(before int) bool {
 	return before == 0 && w.direct.rc != nil && !w.busy.Load() && w.carry.buf == nil &&
-		len(w.streams) == 0 && w.state == writerOpen && len(w.queue.buf) > 0
+		len(w.streams) == 0 && w.state == writerOpen
 }

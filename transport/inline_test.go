@@ -37,6 +37,14 @@ func inlineServer(t *testing.T, workers int) (s *Server, addr string, inline cha
 	return s, addr, inline, started, release
 }
 
+// invokeBlocked sends a codeBlock request on cl under ctx and returns the channel of
+// its outcome.
+func invokeBlocked(ctx context.Context, cl *Client, addr string) <-chan error {
+	outcome := make(chan error, 1)
+	cl.InvokeAsync(ctx, addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { outcome <- err })
+	return outcome
+}
+
 // runsInline reports whether a reader runs req, of c, in wp.
 func (wp *workerPool) runsInline(c *Conn, req *Command) bool {
 	wp.mu.Lock()
@@ -63,8 +71,7 @@ func TestQuietRequestRunsOnItsReader(t *testing.T) {
 		}
 	}
 
-	blocked := make(chan error, 1)
-	cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+	blocked := invokeBlocked(context.Background(), cl, addr)
 	waitFor(t, started, "the blocking request")
 	_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
 	must(t, err)
@@ -83,8 +90,7 @@ func TestSlowInlineRequestHandsOnTheReading(t *testing.T) {
 	cl := newTestClient(t, ClientOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	blocked := make(chan error, 1)
-	cl.InvokeAsync(ctx, addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+	blocked := invokeBlocked(ctx, cl, addr)
 	waitFor(t, started, "the blocking request")
 
 	for range 10 {
@@ -108,8 +114,7 @@ func TestInlineRequestTakesAWorkersPlace(t *testing.T) {
 	s, addr, inline, started, release := inlineServer(t, 1)
 	a := newTestClient(t, ClientOptions{})
 	b := newTestClient(t, ClientOptions{})
-	blocked := make(chan error, 1)
-	a.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+	blocked := invokeBlocked(context.Background(), a, addr)
 	waitFor(t, started, "the blocking request")
 
 	answered := make(chan error, 1)
@@ -133,8 +138,7 @@ func TestShutdownCutsAnInlineRequestShort(t *testing.T) {
 	const limit = 100 * time.Millisecond
 	s, addr, _, started, release := inlineServer(t, 4)
 	cl := newTestClient(t, ClientOptions{})
-	blocked := make(chan error, 1)
-	cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+	blocked := invokeBlocked(context.Background(), cl, addr)
 	rctx := waitFor(t, started, "the blocking request")
 
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
@@ -161,8 +165,7 @@ func TestShutdownCutsAnInlineRequestShort(t *testing.T) {
 func TestConnCloseDoesNotWaitForAnInlineRequest(t *testing.T) {
 	s, addr, _, started, release := inlineServer(t, 4)
 	cl := newTestClient(t, ClientOptions{})
-	blocked := make(chan error, 1)
-	cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+	blocked := invokeBlocked(context.Background(), cl, addr)
 	waitFor(t, started, "the blocking request")
 	conns := s.Conns()
 	if len(conns) != 1 {
@@ -195,8 +198,7 @@ func TestSlowInlineRunsBackOff(t *testing.T) {
 			}
 		}},
 		{"handed on", func(t *testing.T, cl *Client, addr string, inline <-chan bool, started <-chan context.Context, release chan struct{}) {
-			blocked := make(chan error, 1)
-			cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+			blocked := invokeBlocked(context.Background(), cl, addr)
 			waitFor(t, started, "the blocking request")
 			// The next request is read once the reading is handed on.
 			_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
@@ -306,8 +308,7 @@ func TestQuietConnectionsUnderMixedLoad(t *testing.T) {
 func TestWatchRestsBesideALongRequest(t *testing.T) {
 	s, addr, _, started, release := inlineServer(t, 4)
 	cl := newTestClient(t, ClientOptions{})
-	blocked := make(chan error, 1)
-	cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { blocked <- err })
+	blocked := invokeBlocked(context.Background(), cl, addr)
 	waitFor(t, started, "the blocking request")
 	wp := s.disp.def
 	waitUntil(t, func() bool {

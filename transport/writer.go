@@ -321,29 +321,35 @@ func (w *writer) take(spare batch) (b batch, off int, drain error, ok bool) {
 		return spare, 0, nil, false
 	}
 	w.busy.Store(true)
+	if w.state == writerDraining {
+		drain = w.err
+	}
 	if w.carry.buf != nil {
 		b, off = w.carry, w.carryOff
 		w.carry, w.carryOff = batch{}, 0
-		if w.state == writerDraining {
-			drain = w.err
-		}
 		w.mu.Unlock()
 		w.kick() // the queue behind it
 		return b, off, drain, true
 	}
-	b, space := w.queue, w.space
-	w.queue, w.space = spare, nil
-	w.lastTaken = len(b.buf)
-	w.respWriting.Store(int64(w.respQueued))
-	w.respQueued = 0
-	if w.state == writerDraining {
-		drain = w.err
-	}
+	space := w.space
+	w.space = nil
+	b = w.takeQueueLocked(spare)
 	w.mu.Unlock()
 	if space != nil {
 		close(space)
 	}
 	return b, 0, drain, true
+}
+
+// takeQueueLocked swaps the queue for spare, and counts its responses as being
+// written. busy and mu are held.
+func (w *writer) takeQueueLocked(spare batch) batch {
+	b := w.queue
+	w.queue = spare
+	w.lastTaken = len(b.buf)
+	w.respWriting.Store(int64(w.respQueued))
+	w.respQueued = 0
+	return b
 }
 
 // drain refuses new frames from now on and has the loop write what is queued, then
