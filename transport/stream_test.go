@@ -331,7 +331,7 @@ func waitUntil(t testing.TB, cond func() bool) {
 // connections together; one beyond is refused SYSTEM_BUSY before any frame of it, and
 // room comes back as streams end. The opener's side counts its own the same way.
 func TestStreamOwnerLimit(t *testing.T) {
-	_, addr, ended := startStreamServer(t, ServerOptions{ConnOptions: ConnOptions{MaxStreams: 3}})
+	srv, addr, ended := startStreamServer(t, ServerOptions{ConnOptions: ConnOptions{MaxStreams: 3}})
 	var conns []*Conn
 	for range 2 {
 		cl := newTestClient(t, ClientOptions{})
@@ -360,7 +360,9 @@ func TestStreamOwnerLimit(t *testing.T) {
 	}
 	running[0].Close()
 	waitFor(t, ended, "the closed stream's processor")
-	waitUntil(t, func() bool { return conns[0].OpenStreams() == 1 })
+	// The processor reports before it returns; its stream counts against the
+	// server's limit until then.
+	waitUntil(t, func() bool { return conns[0].OpenStreams() == 1 && srv.disp.streamsOpen.Load() == 2 })
 	again := open(conns[1])
 	if !again.Accepted() {
 		t.Fatalf("a stream once one ended: %v", again.Response())
