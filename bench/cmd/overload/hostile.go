@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ringrpc/ringrpc/bench/internal/greeter"
 	"github.com/ringrpc/ringrpc/rpc"
@@ -19,8 +21,12 @@ var behaviours = map[string]func(net.Conn){
 	"flood":      flood,
 }
 
-// hostile dials n connections to addr, each running kind, until in ends.
-func hostile(kind, addr string, n int, in io.Reader) error {
+// answered counts the responses the hostile connections read.
+var answered atomic.Int64
+
+// hostile dials n connections to addr, each running kind, until in ends. For each
+// line read from in it writes to out how many responses its connections have read.
+func hostile(kind, addr string, n int, in io.Reader, out io.Writer) error {
 	var conns []net.Conn
 	var wg sync.WaitGroup
 	for range n {
@@ -31,7 +37,10 @@ func hostile(kind, addr string, n int, in io.Reader) error {
 		conns = append(conns, nc)
 		wg.Go(func() { behaviours[kind](nc) })
 	}
-	io.Copy(io.Discard, in)
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		fmt.Fprintln(out, answered.Load())
+	}
 	for _, nc := range conns {
 		nc.Close()
 	}
@@ -103,6 +112,7 @@ func flood(nc net.Conn) {
 			if _, err := br.Discard(int(binary.BigEndian.Uint32(pre[:]))); err != nil {
 				return
 			}
+			answered.Add(1)
 		}
 	}
 }

@@ -84,7 +84,7 @@ func runScenarios(o options, w io.Writer) ([]result, error) {
 	case "provider":
 		return nil, provide(os.Stdin, os.Stdout)
 	case "hostile":
-		return nil, hostile(o.kind, o.addr, o.peers, os.Stdin)
+		return nil, hostile(o.kind, o.addr, o.peers, os.Stdin, os.Stdout)
 	case "":
 	default:
 		return nil, fmt.Errorf("unknown role %q", o.role)

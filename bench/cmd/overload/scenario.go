@@ -29,6 +29,9 @@ type result struct {
 	base, loaded    stats
 	measure, settle time.Duration
 	logged          string // what the provider logged, counted by message
+	// hostileRate is the responses per second the hostile connections read while the
+	// good client was measured: a reading flood's share of the provider.
+	hostileRate float64
 }
 
 // stats is the good client's record over one measurement.
@@ -44,6 +47,15 @@ func (r result) line() string {
 }
 
 func (r result) ratio() float64 { return float64(r.loaded.p99) / float64(max(r.base.p99, 1)) }
+
+// goodRate is the good client's calls per second under load.
+func (r result) goodRate() float64 { return float64(r.loaded.calls) / r.measure.Seconds() }
+
+// share is the good client's calls per second against one hostile connection's: 1
+// is what turns give each connection when all have requests queued.
+func (r result) share() float64 {
+	return r.goodRate() / (r.hostileRate / float64(r.peers))
+}
 
 // providerGodebugEnv is GODEBUG for the provider alone, to see its runtime apart from
 // the others': OVERLOAD_PROVIDER_GODEBUG=schedtrace=500 make bench-overload.
@@ -80,6 +92,18 @@ func start(args ...string) (*child, error) {
 func (c *child) line() (string, error) {
 	s, err := c.out.ReadString('\n')
 	return strings.TrimSpace(s), err
+}
+
+// answered asks the hostile process how many responses its connections have read.
+func (c *child) answered() (int64, error) {
+	if _, err := fmt.Fprintln(c.stdin); err != nil {
+		return 0, err
+	}
+	s, err := c.line()
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(s, 10, 64)
 }
 
 func (c *child) stop() error {
@@ -135,7 +159,17 @@ func scenario(kind string, o options) (result, error) {
 	}
 	defer h.stop()
 	time.Sleep(o.settle) // the peers' burst: what the good client meets is after it
+	before, err := h.answered()
+	if err != nil {
+		return r, err
+	}
+	start := time.Now()
 	r.loaded = measure(g, o.measure)
+	after, err := h.answered()
+	if err != nil {
+		return r, err
+	}
+	r.hostileRate = float64(after-before) / time.Since(start).Seconds()
 	r.rss, r.goroutines, r.logged, err = p.peaks()
 	return r, err
 }
@@ -183,13 +217,19 @@ func measure(g greeter.Greeter, d time.Duration) stats {
 
 // report prints a table of the results.
 func report(w io.Writer, rs []result) {
-	fmt.Fprintln(w, "| scenario | peers | provider peak RSS | idle RSS | peak goroutines | good client's connections | good calls | errors | p50 | p99 | p99 alone | p99 ratio |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| scenario | peers | provider peak RSS | idle RSS | peak goroutines | good client's connections | good calls | errors | p50 | p99 | p99 alone | p99 ratio | peers' answers/s | good calls/s | good share |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
-		fmt.Fprintf(w, "| %s | %d | %d MiB | %d MiB | %d | %d | %d | %d | %v | %v | %v | %.1fx |\n",
+		share := "-"
+		if r.hostileRate > 0 {
+			share = fmt.Sprintf("%.1f", r.share())
+		}
+		fmt.Fprintf(w, "| %s | %d | %d MiB | %d MiB | %d | %d | %d | %d | %v | %v | %v | %.1fx | %.0f | %.0f | %s |\n",
 			r.kind, r.peers, r.rss>>20, r.baseRSS>>20, r.goroutines, r.conns, r.loaded.calls, r.loaded.errors,
-			r.loaded.p50.Round(time.Microsecond), r.loaded.p99.Round(time.Microsecond), r.base.p99.Round(time.Microsecond), r.ratio())
+			r.loaded.p50.Round(time.Microsecond), r.loaded.p99.Round(time.Microsecond), r.base.p99.Round(time.Microsecond), r.ratio(),
+			r.hostileRate, r.goodRate(), share)
 	}
+	fmt.Fprintln(w, "\ngood share: the good client's calls/s against one hostile connection's (reading peers only); 1 is what turns give each connection")
 	for _, r := range rs {
 		if r.logged != "" {
 			fmt.Fprintf(w, "\n%s: the provider logged %s\n", r.kind, r.logged)
