@@ -96,19 +96,13 @@ func TestRingChecksumsAgree(t *testing.T) {
 // a join that saw the cluster move is tried again with a new consumer. The nodes probe
 // at the Local preset's pace, which a loaded machine does not make them miss.
 func TestJoinerLearnsRingDigests(t *testing.T) {
-	local := func(o *Options) { o.Preset = Local }
-	var nodes []*node
-	var seeds []string
-	for i := range 3 {
-		nodes = append(nodes, startProvider(t, fmt.Sprintf("p%d", i), seeds, local))
-		seeds = []string{nodes[0].reg.GossipAddr()}
-	}
+	nodes, seeds := clusterWith(t, 3, localPace)
 	var mismatch string
 	for attempt := range 3 {
 		for _, n := range nodes {
 			agreed(t, n.reg, 3+attempt)
 		}
-		reg, _ := startConsumer(t, fmt.Sprintf("c%d", attempt), seeds, local)
+		reg, _ := startConsumer(t, fmt.Sprintf("c%d", attempt), seeds, localPace)
 		seen := digestsOf(reg.Snapshot())
 		seed := digestsOf(nodes[0].reg.Snapshot())
 		mismatch = ""
@@ -124,6 +118,10 @@ func TestJoinerLearnsRingDigests(t *testing.T) {
 	}
 	t.Fatalf("in three joins the consumer never had every provider's ring digest right after Join%s", mismatch)
 }
+
+// localPace sets the Local preset: tests that need no quick failure detection probe
+// at its pace, which a loaded machine does not make them miss.
+func localPace(o *Options) { o.Preset = Local }
 
 // digestsOf returns the ring digest s has for each member.
 func digestsOf(s Snapshot) map[string]uint64 {

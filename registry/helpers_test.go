@@ -130,10 +130,17 @@ func providersOf(t testing.TB, reg *Registry, svc string, want int) {
 
 func cluster(t testing.TB, providers int) ([]*node, []string) {
 	t.Helper()
+	return clusterWith(t, providers, nil)
+}
+
+// clusterWith starts providers p0, p1, ... with mutate applied to their options, each
+// joining p0.
+func clusterWith(t testing.TB, providers int, mutate func(*Options)) ([]*node, []string) {
+	t.Helper()
 	var nodes []*node
 	var seeds []string
 	for i := range providers {
-		n := startProvider(t, fmt.Sprintf("p%d", i), seeds, nil)
+		n := startProvider(t, fmt.Sprintf("p%d", i), seeds, mutate)
 		nodes = append(nodes, n)
 		if i == 0 {
 			seeds = []string{n.reg.GossipAddr()}

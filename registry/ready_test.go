@@ -13,12 +13,12 @@ import (
 // A call made as soon as Join returns reaches a provider: Join waited for the
 // catalogs of the members it reached, the seed's and the others'.
 func TestJoinReturnsWithTheCatalogs(t *testing.T) {
-	nodes, seeds := cluster(t, 3)
+	nodes, seeds := clusterWith(t, 3, localPace)
 	// Join learns the members, and what they serve, from its seed: the seed has to
 	// have settled, whatever other nodes have seen (under load the gossip of a
 	// provider's services can reach a watcher before the seed).
 	providersOf(t, nodes[0].reg, whoDesc.Name, 3)
-	reg, c := startConsumer(t, "consumer", seeds, nil)
+	reg, c := startConsumer(t, "consumer", seeds, localPace)
 	// The promise is for the members Join reached: a provider the seed suspected
 	// at that moment (a loaded machine, the fast preset) is not passed on by
 	// memberlist's push/pull, and comes later by gossip.
