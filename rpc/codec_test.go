@@ -611,3 +611,32 @@ func TestDecoderNullBody(t *testing.T) {
 		})
 	}
 }
+
+// TestDecoderAbsentValueReadsAsNull: the reader of an argument the body does not hold
+// reports a null, so that a generated decoder of a pointer, slice or map leaves it nil
+// rather than allocating a zero value; a reader that failed does not.
+func TestDecoderAbsentValueReadsAsNull(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		skip int // values read before
+		null bool
+	}{
+		{`null`, 0, true},
+		{`[]`, 0, true},
+		{`["k"]`, 1, true},
+		{`["k",null]`, 1, true},
+		{`["k",1]`, 1, false},
+		{`[tru]`, 0, false},
+	} {
+		t.Run(tc.body, func(t *testing.T) {
+			d := newDecoder([]byte(tc.body), true)
+			var s string
+			for range tc.skip {
+				d.String(&s)
+			}
+			if got := d.JSON().Null(); got != tc.null {
+				t.Fatalf("Null() = %v, want %v", got, tc.null)
+			}
+		})
+	}
+}

@@ -36,8 +36,9 @@ type Decoder struct {
 }
 
 // idle is handed out when there is no value to read. Every read of a reader with an
-// error returns at once, so idle is never written.
-var idle = JSONReader{err: errors.New("no value to read")}
+// error returns at once, so idle is never written; it reads as null, so that a pointer
+// an older caller left out stays nil, its zero value.
+var idle = JSONReader{err: errors.New("no value to read"), absent: true}
 
 func newDecoder(data []byte, array bool) Decoder {
 	var d Decoder

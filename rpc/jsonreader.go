@@ -34,6 +34,7 @@ type JSONReader struct {
 	quoted  bool   // reading the text of a ",string" field: no white space, lenient numbers
 	arena   []byte // where strings are copied; see keep
 	scratch []byte // the last member name that had escapes
+	absent  bool   // no value is there to read: Null reports one (see idle)
 }
 
 // sharedBodyMax is the largest body whose strings share buffers; strings of larger
@@ -84,10 +85,12 @@ func (r *JSONReader) peekSpace() byte {
 	return r.data[r.pos]
 }
 
-// Null consumes a null and reports whether there was one.
+// Null consumes a null and reports whether there was one. The reader of a value that
+// is not there, such as a trailing argument an older caller leaves out, reports a
+// null: what it fills keeps its zero value.
 func (r *JSONReader) Null() bool {
 	if r.err != nil || r.peek() != 'n' {
-		return false
+		return r.absent
 	}
 	return r.literal("null")
 }

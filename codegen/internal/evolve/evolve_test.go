@@ -5,10 +5,12 @@ package evolve_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/ringrpc/ringrpc/codegen/internal/evolve/v1"
 	"github.com/ringrpc/ringrpc/codegen/internal/evolve/v2"
@@ -28,8 +30,15 @@ func (store1) Put(_ context.Context, key string, item v1.Item) (v1.Item, error) 
 	return item, nil
 }
 
+func (store1) Find(_ context.Context, key string) (string, error) { return "v1 " + key, nil }
+
 // store2 reports the ttl it was given in Owner, so the caller can see it.
 type store2 struct{}
+
+// Find says which of its optional parameters it was given.
+func (store2) Find(_ context.Context, key string, limit *int, since *time.Time, like *v2.Item, tags []string, counts map[string]int) (string, error) {
+	return fmt.Sprintf("%s limit=%v since=%v like=%v tags=%v counts=%v", key, limit != nil, since != nil, like != nil, tags != nil, counts != nil), nil
+}
 
 func (store2) Put(_ context.Context, key string, item v2.Item, ttl int) (v2.Item, error) {
 	item.Name = key + ":" + item.Name
@@ -90,7 +99,10 @@ func TestOldCallerMissingArgumentIsZero(t *testing.T) {
 	}
 }
 
-type ttlRecorder struct{ seen *[]int }
+type ttlRecorder struct {
+	store2
+	seen *[]int
+}
 
 func (r ttlRecorder) Put(_ context.Context, _ string, item v2.Item, ttl int) (v2.Item, error) {
 	*r.seen = append(*r.seen, ttl)
@@ -105,5 +117,27 @@ func TestNewCallerOldProvider(t *testing.T) {
 	}
 	if want := (v2.Item{Name: "k:n", Count: 3}); got != want {
 		t.Fatalf("got %+v, want %+v (the extra argument and field are ignored)", got, want)
+	}
+}
+
+// Optional trailing parameters that a version 1 caller leaves out are nil, as their
+// zero values are: pointers (of generated codecs and of go-json's), slices and maps.
+func TestOldCallerMissingPointersAreNil(t *testing.T) {
+	c := serve(t, func(s *rpc.Server) error { return v2.RegisterStoreServer(s, store2{}) })
+	got, err := v1.NewStoreClient(c).Find(context.Background(), "k")
+	if want := "k limit=false since=false like=false tags=false counts=false"; err != nil || got != want {
+		t.Fatalf("got %q, %v; want %q", got, err, want)
+	}
+	// A version 2 caller that sends them is heard.
+	limit, since := 1, time.Unix(0, 0)
+	got, err = v2.NewStoreClient(c).Find(context.Background(), "k", &limit, &since, &v2.Item{}, []string{}, map[string]int{})
+	if want := "k limit=true since=true like=true tags=true counts=true"; err != nil || got != want {
+		t.Fatalf("got %q, %v; want %q", got, err, want)
+	}
+	// And a version 1 provider ignores them.
+	c1 := serve(t, func(s *rpc.Server) error { return v1.RegisterStoreServer(s, store1{}) })
+	got, err = v2.NewStoreClient(c1).Find(context.Background(), "k", &limit, nil, nil, nil, nil)
+	if err != nil || got != "v1 k" {
+		t.Fatalf("got %q, %v; want %q", got, err, "v1 k")
 	}
 }

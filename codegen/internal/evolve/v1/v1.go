@@ -18,4 +18,6 @@ type Item struct {
 type Store interface {
 	// Put stores item under key and returns the item as stored.
 	Put(ctx context.Context, key string, item Item) (Item, error)
+	// Find describes what it was asked for key.
+	Find(ctx context.Context, key string) (string, error)
 }

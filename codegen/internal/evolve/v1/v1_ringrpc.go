@@ -18,6 +18,7 @@ const StoreServiceName = "evolve.Store"
 var StoreServiceDesc = rpc.ServiceDesc{
 	Name: StoreServiceName,
 	Methods: []rpc.MethodDesc{
+		{Name: "Find", Params: []rpc.Param{{Name: "key", Type: "string"}}, Results: []string{"string"}},
 		{Name: "Put", Params: []rpc.Param{{Name: "key", Type: "string"}, {Name: "item", Type: "Item"}}, Results: []string{"Item"}},
 	},
 	Types: []rpc.TypeDesc{
@@ -35,8 +36,20 @@ type storeClient struct{ c *rpc.Client }
 
 var _ Store = (*storeClient)(nil)
 
-func (x *storeClient) Put(ctx context.Context, key string, item Item) (Item, error) {
+func (x *storeClient) Find(ctx context.Context, key string) (string, error) {
 	call := x.c.NewCall(&StoreServiceDesc, 0)
+	call.Args.String(key)
+	var r0 string
+	d, err := x.c.Invoke(ctx, call)
+	if err != nil {
+		return r0, err
+	}
+	d.String(&r0)
+	return r0, d.Finish()
+}
+
+func (x *storeClient) Put(ctx context.Context, key string, item Item) (Item, error) {
+	call := x.c.NewCall(&StoreServiceDesc, 1)
 	call.Args.String(key)
 	storeEncodeItem(call.Args.JSON(), &item)
 	var r0 Item
@@ -50,6 +63,7 @@ func (x *storeClient) Put(ctx context.Context, key string, item Item) (Item, err
 
 // StoreAsync is Store with futures: each method sends its call and returns at once.
 type StoreAsync interface {
+	Find(ctx context.Context, key string) *rpc.Future[string]
 	Put(ctx context.Context, key string, item Item) *rpc.Future[Item]
 }
 
@@ -60,8 +74,18 @@ type storeAsyncClient struct{ c *rpc.Client }
 
 var _ StoreAsync = (*storeAsyncClient)(nil)
 
-func (x *storeAsyncClient) Put(ctx context.Context, key string, item Item) *rpc.Future[Item] {
+func (x *storeAsyncClient) Find(ctx context.Context, key string) *rpc.Future[string] {
 	call := x.c.NewCall(&StoreServiceDesc, 0)
+	call.Args.String(key)
+	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (string, error) {
+		var r0 string
+		d.String(&r0)
+		return r0, d.Finish()
+	})
+}
+
+func (x *storeAsyncClient) Put(ctx context.Context, key string, item Item) *rpc.Future[Item] {
+	call := x.c.NewCall(&StoreServiceDesc, 1)
 	call.Args.String(key)
 	storeEncodeItem(call.Args.JSON(), &item)
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (Item, error) {
@@ -75,6 +99,19 @@ func (x *storeAsyncClient) Put(ctx context.Context, key string, item Item) *rpc.
 // with their static types and passed to impl's method.
 func RegisterStoreServer(s *rpc.Server, impl Store) error {
 	return s.Register(&StoreServiceDesc, []rpc.Handler{
+		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
+			var key string
+			args.String(&key)
+			if err := args.Finish(); err != nil {
+				return err
+			}
+			r0, err := impl.Find(ctx, key)
+			if err != nil {
+				return err
+			}
+			res.String(r0)
+			return nil
+		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var key string
 			args.String(&key)

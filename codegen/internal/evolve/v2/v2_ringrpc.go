@@ -4,6 +4,7 @@ package v2
 
 import (
 	"context"
+	"time"
 
 	"github.com/ringrpc/ringrpc/rpc"
 )
@@ -18,6 +19,7 @@ const StoreServiceName = "evolve.Store"
 var StoreServiceDesc = rpc.ServiceDesc{
 	Name: StoreServiceName,
 	Methods: []rpc.MethodDesc{
+		{Name: "Find", Params: []rpc.Param{{Name: "key", Type: "string"}, {Name: "limit", Type: "*int"}, {Name: "since", Type: "*time.Time"}, {Name: "like", Type: "*Item"}, {Name: "tags", Type: "[]string"}, {Name: "counts", Type: "map[string]int"}}, Results: []string{"string"}},
 		{Name: "Put", Params: []rpc.Param{{Name: "key", Type: "string"}, {Name: "item", Type: "Item"}, {Name: "ttl", Type: "int"}}, Results: []string{"Item"}},
 	},
 	Types: []rpc.TypeDesc{
@@ -26,6 +28,7 @@ var StoreServiceDesc = rpc.ServiceDesc{
 			{Name: "count", Go: "Count", Type: "int"},
 			{Name: "owner", Go: "Owner", Type: "string"},
 		}},
+		{Name: "time.Time", Custom: true},
 	},
 }
 
@@ -36,8 +39,25 @@ type storeClient struct{ c *rpc.Client }
 
 var _ Store = (*storeClient)(nil)
 
-func (x *storeClient) Put(ctx context.Context, key string, item Item, ttl int) (Item, error) {
+func (x *storeClient) Find(ctx context.Context, key string, limit *int, since *time.Time, like *Item, tags []string, counts map[string]int) (string, error) {
 	call := x.c.NewCall(&StoreServiceDesc, 0)
+	call.Args.String(key)
+	storeEncodePtrInt(call.Args.JSON(), &limit)
+	call.Args.Value(&since)
+	storeEncodePtrItem(call.Args.JSON(), &like)
+	storeEncodeSliceString(call.Args.JSON(), &tags)
+	storeEncodeMapStringInt(call.Args.JSON(), &counts)
+	var r0 string
+	d, err := x.c.Invoke(ctx, call)
+	if err != nil {
+		return r0, err
+	}
+	d.String(&r0)
+	return r0, d.Finish()
+}
+
+func (x *storeClient) Put(ctx context.Context, key string, item Item, ttl int) (Item, error) {
+	call := x.c.NewCall(&StoreServiceDesc, 1)
 	call.Args.String(key)
 	storeEncodeItem(call.Args.JSON(), &item)
 	rpc.EncodeInt(&call.Args, ttl)
@@ -52,6 +72,7 @@ func (x *storeClient) Put(ctx context.Context, key string, item Item, ttl int) (
 
 // StoreAsync is Store with futures: each method sends its call and returns at once.
 type StoreAsync interface {
+	Find(ctx context.Context, key string, limit *int, since *time.Time, like *Item, tags []string, counts map[string]int) *rpc.Future[string]
 	Put(ctx context.Context, key string, item Item, ttl int) *rpc.Future[Item]
 }
 
@@ -62,8 +83,23 @@ type storeAsyncClient struct{ c *rpc.Client }
 
 var _ StoreAsync = (*storeAsyncClient)(nil)
 
-func (x *storeAsyncClient) Put(ctx context.Context, key string, item Item, ttl int) *rpc.Future[Item] {
+func (x *storeAsyncClient) Find(ctx context.Context, key string, limit *int, since *time.Time, like *Item, tags []string, counts map[string]int) *rpc.Future[string] {
 	call := x.c.NewCall(&StoreServiceDesc, 0)
+	call.Args.String(key)
+	storeEncodePtrInt(call.Args.JSON(), &limit)
+	call.Args.Value(&since)
+	storeEncodePtrItem(call.Args.JSON(), &like)
+	storeEncodeSliceString(call.Args.JSON(), &tags)
+	storeEncodeMapStringInt(call.Args.JSON(), &counts)
+	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (string, error) {
+		var r0 string
+		d.String(&r0)
+		return r0, d.Finish()
+	})
+}
+
+func (x *storeAsyncClient) Put(ctx context.Context, key string, item Item, ttl int) *rpc.Future[Item] {
+	call := x.c.NewCall(&StoreServiceDesc, 1)
 	call.Args.String(key)
 	storeEncodeItem(call.Args.JSON(), &item)
 	rpc.EncodeInt(&call.Args, ttl)
@@ -78,6 +114,29 @@ func (x *storeAsyncClient) Put(ctx context.Context, key string, item Item, ttl i
 // with their static types and passed to impl's method.
 func RegisterStoreServer(s *rpc.Server, impl Store) error {
 	return s.Register(&StoreServiceDesc, []rpc.Handler{
+		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
+			var key string
+			args.String(&key)
+			var limit *int
+			storeDecodePtrInt(args.JSON(), &limit)
+			var since *time.Time
+			args.Value(&since)
+			var like *Item
+			storeDecodePtrItem(args.JSON(), &like)
+			var tags []string
+			storeDecodeSliceString(args.JSON(), &tags)
+			var counts map[string]int
+			storeDecodeMapStringInt(args.JSON(), &counts)
+			if err := args.Finish(); err != nil {
+				return err
+			}
+			r0, err := impl.Find(ctx, key, limit, since, like, tags, counts)
+			if err != nil {
+				return err
+			}
+			res.String(r0)
+			return nil
+		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var key string
 			args.String(&key)
@@ -96,6 +155,48 @@ func RegisterStoreServer(s *rpc.Server, impl Store) error {
 			return nil
 		},
 	})
+}
+
+// storeEncodePtrInt writes a *int as encoding/json does.
+func storeEncodePtrInt(w *rpc.JSONWriter, v **int) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	w.Int(int64((*(*v))))
+}
+
+// storeDecodePtrInt reads a *int as encoding/json does.
+func storeDecodePtrInt(r *rpc.JSONReader, v **int) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if *v == nil {
+		*v = new(int)
+	}
+	rpc.ReadInt(r, (*v))
+}
+
+// storeEncodePtrItem writes a *Item as encoding/json does.
+func storeEncodePtrItem(w *rpc.JSONWriter, v **Item) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	storeEncodeItem(w, (*v))
+}
+
+// storeDecodePtrItem reads a *Item as encoding/json does.
+func storeDecodePtrItem(r *rpc.JSONReader, v **Item) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if *v == nil {
+		*v = new(Item)
+	}
+	storeDecodeItem(r, (*v))
 }
 
 // storeEncodeItem writes a Item as encoding/json does.
@@ -134,5 +235,91 @@ func storeDecodeItem(r *rpc.JSONReader, v *Item) {
 		default:
 			r.Skip()
 		}
+	}
+}
+
+// storeEncodeSliceString writes a []string as encoding/json does.
+func storeEncodeSliceString(w *rpc.JSONWriter, v *[]string) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	w.Raw("[")
+	for i := range *v {
+		if i > 0 {
+			w.Raw(",")
+		}
+		w.String((*v)[i])
+	}
+	w.Raw("]")
+}
+
+// storeDecodeSliceString reads a []string as encoding/json does.
+func storeDecodeSliceString(r *rpc.JSONReader, v *[]string) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Array() {
+		return
+	}
+	s := *v
+	if n := r.Len(); cap(s) < n {
+		s = append(make([]string, 0, n), s...)
+	}
+	i := 0
+	for ; r.Elem(i); i++ {
+		if i < cap(s) {
+			s = s[:max(len(s), i+1)]
+		} else {
+			var z string
+			s = append(s, z)
+		}
+		r.String(&s[i])
+	}
+	if i == 0 {
+		s = []string{}
+	}
+	*v = s[:i]
+}
+
+// storeEncodeMapStringInt writes a map[string]int as encoding/json does.
+func storeEncodeMapStringInt(w *rpc.JSONWriter, v *map[string]int) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	s := w.ObjectStart()
+	for _, k := range rpc.SortedKeys(*v) {
+		w.Raw(",")
+		w.String(k)
+		w.Raw(":")
+		x := (*v)[k]
+		w.Int(int64(x))
+	}
+	w.ObjectEnd(s)
+}
+
+// storeDecodeMapStringInt reads a map[string]int as encoding/json does.
+func storeDecodeMapStringInt(r *rpc.JSONReader, v *map[string]int) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Object() {
+		return
+	}
+	if *v == nil {
+		*v = make(map[string]int)
+	}
+	for i := 0; ; i++ {
+		k, ok := r.Field(i)
+		if !ok {
+			return
+		}
+		key := string(k)
+		var x int
+		rpc.ReadInt(r, &x)
+		(*v)[key] = x
 	}
 }
