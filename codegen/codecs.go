@@ -74,6 +74,9 @@ func (cs *codecs) decide(t types.Type) shape {
 		if b, ok := types.Unalias(u.Elem()).(*types.Basic); ok && b.Kind() == types.Uint8 {
 			return shapeBytes
 		}
+		if b, ok := u.Elem().Underlying().(*types.Basic); ok && b.Kind() == types.Uint8 {
+			return shapeValue // base64 unless the named byte marshals itself: go-json knows
+		}
 		if cs.off {
 			return shapeValue
 		}
@@ -171,6 +174,32 @@ func (cs *codecs) funcOf(t types.Type) *codecFunc {
 		}
 	}
 	return f
+}
+
+// recursive reports whether t's generated functions may call themselves: t is among
+// the types its own generated functions reach.
+func (cs *codecs) recursive(t types.Type) bool {
+	seen := typeutil.Map{}
+	var reaches func(types.Type) bool
+	reaches = func(from types.Type) bool {
+		for _, dep := range cs.deps(from) {
+			dep = types.Unalias(dep)
+			if cs.shapeOf(dep) != shapeFunc {
+				continue
+			}
+			if types.Identical(dep, t) {
+				return true
+			}
+			if seen.At(dep) == nil {
+				seen.Set(dep, true)
+				if reaches(dep) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return reaches(t)
 }
 
 // deps lists the types t's functions write and read directly.

@@ -24,25 +24,36 @@ func (e *emitter) encodeFunc(cs *codecs, f *codecFunc) {
 	e.p("func %s(w *%s.JSONWriter, v *%s) {", f.enc, rpcName, e.typ(f.t))
 	switch u := f.t.Underlying().(type) {
 	case *types.Pointer:
-		e.p("if *v == nil {")
-		e.p(`w.Raw("null")`)
-		e.p("return")
-		e.p("}")
-		e.encodeValue(cs, u.Elem(), "(*(*v))")
+		e.encodeRef(cs, f.t, func() { e.encodeValue(cs, u.Elem(), "(*(*v))") })
 	case *types.Slice:
-		e.p("if *v == nil {")
-		e.p(`w.Raw("null")`)
-		e.p("return")
-		e.p("}")
-		e.encodeElems(cs, u.Elem(), "*v")
+		e.encodeRef(cs, f.t, func() { e.encodeElems(cs, u.Elem(), "*v") })
 	case *types.Array:
 		e.encodeElems(cs, u.Elem(), "v")
 	case *types.Map:
-		e.encodeMap(cs, u)
+		e.encodeRef(cs, f.t, func() { e.encodeMap(cs, u) })
 	case *types.Struct:
 		e.encodeStruct(cs, f.t)
 	}
 	e.p("}")
+}
+
+// encodeRef writes null for a nil pointer, slice or map, else what body writes; a
+// value of a recursive type may contain itself, so the writer checks for a cycle.
+func (e *emitter) encodeRef(cs *codecs, t types.Type, body func()) {
+	e.p("if *v == nil {")
+	e.p(`w.Raw("null")`)
+	e.p("return")
+	e.p("}")
+	if !cs.recursive(t) {
+		body()
+		return
+	}
+	rpcName := e.pkg(rpcPath)
+	e.p("if !%s.EnterRef(w, v) {", rpcName)
+	e.p("return")
+	e.p("}")
+	body()
+	e.p("%s.LeaveRef(w, v)", rpcName)
 }
 
 func (e *emitter) encodeElems(cs *codecs, elem types.Type, v string) {
@@ -58,10 +69,6 @@ func (e *emitter) encodeElems(cs *codecs, elem types.Type, v string) {
 
 func (e *emitter) encodeMap(cs *codecs, m *types.Map) {
 	rpcName := e.pkg(rpcPath)
-	e.p("if *v == nil {")
-	e.p(`w.Raw("null")`)
-	e.p("return")
-	e.p("}")
 	e.p("s := w.ObjectStart()")
 	e.p("for _, k := range %s.%s(*v) {", rpcName, sortFunc(cs.shapeOf(m.Key())))
 	switch cs.shapeOf(m.Key()) {

@@ -310,10 +310,13 @@ func isError(t types.Type) bool {
 }
 
 // hasCustomJSON reports whether t or *t marshals itself, which the typed fast paths
-// would bypass.
+// would bypass, or t is json.Number, which encoding/json writes as a number.
 func hasCustomJSON(t types.Type) bool {
 	if _, ok := t.Underlying().(*types.Interface); ok {
 		return false
+	}
+	if n, ok := types.Unalias(t).(*types.Named); ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "encoding/json" && n.Obj().Name() == "Number" {
+		return true
 	}
 	ms := types.NewMethodSet(types.NewPointer(t))
 	for _, name := range []string{"MarshalJSON", "UnmarshalJSON", "MarshalText", "UnmarshalText"} {

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
+	"unsafe"
 
 	"github.com/ringrpc/ringrpc/internal/jsonstr"
 )
@@ -19,8 +21,60 @@ import (
 // value that cannot be encoded (NaN, an infinity, a failing MarshalJSON) is written as
 // null and fails the call.
 type JSONWriter struct {
-	buf []byte
-	err error
+	buf   []byte
+	err   error
+	depth int                 // pointers, slices and maps of recursive types entered
+	seen  map[refKey]struct{} // those entered beyond cycleDepth
+}
+
+// cycleDepth is how deep the values of recursive types nest before the writer looks
+// for a cycle, as encoding/json does: the check costs a map, and shallow values have
+// none.
+const cycleDepth = 1000
+
+// refKey is what a pointer, slice or map refers to.
+type refKey struct {
+	p unsafe.Pointer
+	n int
+}
+
+func refOf(v any) refKey {
+	rv := reflect.ValueOf(v)
+	k := refKey{p: rv.UnsafePointer()}
+	if rv.Kind() == reflect.Slice {
+		k.n = rv.Len()
+	}
+	return k
+}
+
+// EnterRef is called by the generated encoder of a recursive pointer, slice or map
+// type before it writes *v, and LeaveRef after: a value that contains itself fails
+// with encoding/json's error (and is written as null) instead of recursing until the
+// stack overflows. It reports whether to write *v.
+func EnterRef[T any](w *JSONWriter, v *T) bool {
+	if w.depth++; w.depth <= cycleDepth {
+		return true
+	}
+	k := refOf(*v)
+	if _, ok := w.seen[k]; ok {
+		w.depth--
+		w.fail(fmt.Errorf("json: unsupported value: encountered a cycle via %T", *v))
+		w.buf = append(w.buf, "null"...)
+		return false
+	}
+	if w.seen == nil {
+		w.seen = map[refKey]struct{}{}
+	}
+	w.seen[k] = struct{}{}
+	return true
+}
+
+// LeaveRef ends what EnterRef began for v.
+func LeaveRef[T any](w *JSONWriter, v *T) {
+	if w.depth > cycleDepth {
+		delete(w.seen, refOf(*v))
+	}
+	w.depth--
 }
 
 func (w *JSONWriter) fail(err error) {

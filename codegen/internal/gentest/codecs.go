@@ -2,6 +2,7 @@ package gentest
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -41,6 +42,8 @@ type Rich struct {
 	Opaque Opaque             `json:"opaque"`
 	Named  Names              `json:"named"`
 	Shadow string             `json:"base_id"`
+	Octets []Octet            `json:"octets"`
+	Num    json.Number        `json:"num"`
 	Inner
 	*Base
 }
@@ -53,6 +56,10 @@ type Item struct {
 
 // Level is a named unsigned integer.
 type Level uint8
+
+// Octet is a named byte: encoding/json writes a slice of them as base64, as it writes
+// []byte.
+type Octet byte
 
 // UserName is a named string; Names a named slice of them.
 type (

@@ -27,6 +27,7 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 		}},
 		{Name: "Level", Type: "uint8"},
 		{Name: "Names", Type: "[]UserName"},
+		{Name: "Octet", Type: "byte"},
 		{Name: "Opaque", Fields: []rpc.FieldDesc{
 			{Name: "Visible", Type: "string"},
 		}},
@@ -56,11 +57,14 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 			{Name: "opaque", Go: "Opaque", Type: "Opaque"},
 			{Name: "named", Go: "Named", Type: "Names"},
 			{Name: "base_id", Go: "Shadow", Type: "string"},
+			{Name: "octets", Go: "Octets", Type: "[]Octet"},
+			{Name: "num", Go: "Num", Type: "json.Number"},
 			{Name: "inner_a", Go: "InnerA", Type: "string"},
 			{Name: "Count", Type: "int"},
 			{Name: "deep", Go: "Deep", Type: "uint16", OmitEmpty: true},
 		}},
 		{Name: "UserName", Type: "string"},
+		{Name: "json.Number", Custom: true},
 		{Name: "time.Time", Custom: true},
 	},
 }
@@ -207,6 +211,10 @@ func codecsEncodeRich(w *rpc.JSONWriter, v *Rich) {
 	codecsEncodeNames(w, &v.Named)
 	w.Raw(",\"base_id\":")
 	w.String(v.Shadow)
+	w.Raw(",\"octets\":")
+	w.Value(&v.Octets)
+	w.Raw(",\"num\":")
+	w.Value(&v.Num)
 	w.Raw(",\"inner_a\":")
 	w.String(v.Inner.InnerA)
 	w.Raw(",\"Count\":")
@@ -219,7 +227,7 @@ func codecsEncodeRich(w *rpc.JSONWriter, v *Rich) {
 }
 
 // codecsFieldsRich are the JSON member names codecsDecodeRich reads, in the order of its cases.
-var codecsFieldsRich = []string{"name", "Alias", "count", "small", "big", "ratio", "ratio32", "ok", "quoted", "qptr", "-", "blob", "tags", "grid", "scores", "by_id", "by_u", "next", "items", "level", "when", "extra", "opaque", "named", "base_id", "inner_a", "Count", "deep"}
+var codecsFieldsRich = []string{"name", "Alias", "count", "small", "big", "ratio", "ratio32", "ok", "quoted", "qptr", "-", "blob", "tags", "grid", "scores", "by_id", "by_u", "next", "items", "level", "when", "extra", "opaque", "named", "base_id", "octets", "num", "inner_a", "Count", "deep"}
 
 // codecsDecodeRich reads a Rich as encoding/json does.
 func codecsDecodeRich(r *rpc.JSONReader, v *Rich) {
@@ -305,10 +313,14 @@ func codecsDecodeRich(r *rpc.JSONReader, v *Rich) {
 		case 24:
 			r.String(&v.Shadow)
 		case 25:
-			r.String(&v.Inner.InnerA)
+			r.Value(&v.Octets)
 		case 26:
-			rpc.ReadInt(r, &v.Inner.Count)
+			r.Value(&v.Num)
 		case 27:
+			r.String(&v.Inner.InnerA)
+		case 28:
+			rpc.ReadInt(r, &v.Inner.Count)
+		case 29:
 			if v.Base == nil {
 				v.Base = new(Base)
 			}
@@ -576,7 +588,11 @@ func codecsEncodePtrRich(w *rpc.JSONWriter, v **Rich) {
 		w.Raw("null")
 		return
 	}
+	if !rpc.EnterRef(w, v) {
+		return
+	}
 	codecsEncodeRich(w, (*v))
+	rpc.LeaveRef(w, v)
 }
 
 // codecsDecodePtrRich reads a *Rich as encoding/json does.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +25,11 @@ func richFrom(s1, s2 string, i int64, u uint64, f float64, b bool, bs []byte) Ri
 		Extra: s1, Opaque: Opaque{Visible: s2}, Named: Names{UserName(s1)}, Shadow: s2,
 		Inner: Inner{InnerA: s1, Count: 7, Both: s2},
 	}
+	for _, c := range bs {
+		r.Octets = append(r.Octets, Octet(c))
+	}
 	if b {
+		r.Num = json.Number(strconv.FormatInt(i, 10))
 		r.QPtr = &q
 		r.Base = &Base{BaseID: 3, Both: s1, Deep: uint16(u)}
 		r.Next = &Rich{Name: s2, Tags: []string{}}
@@ -66,6 +72,7 @@ func FuzzGeneratedDecode(f *testing.F) {
 		`{"ok":"tru","big":"01","qptr":null,"quoted":"null","level":256}`,
 		`{"ratio":1e400}`, `{"small":128}`, `{"blob":[1,2,300]}`, `{"tags":["a",]}`, `{"a":1,}`, `{"\u006eame":"esc","na\u006De":1}`,
 		`[]`, `null`, ` {} `, `{"name":"x"} x`,
+		`{"octets":"AQI=","num":12.5}`, `{"octets":[1,2],"num":"1e5"}`, `{"num":"abc"}`, `{"num":true}`, `{"octets":[256]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -80,4 +87,49 @@ func FuzzGeneratedDecode(f *testing.F) {
 			t.Fatalf("%s\ngenerated:     %#v\nencoding/json: %#v", data, got, want)
 		}
 	})
+}
+
+// A value that refers to itself fails to encode with encoding/json's error, instead of
+// recursing until the stack overflows; a deep value that does not is written whole.
+func TestGeneratedEncodeCycle(t *testing.T) {
+	var cyclic Rich
+	cyclic.Next = &cyclic
+	loop := Rich{Items: []*Item{{ID: 1}}}
+	loop.Next = &Rich{Next: &loop}
+	deep := &Rich{Name: "bottom"}
+	for range 1500 {
+		deep = &Rich{Next: deep}
+	}
+	for _, tc := range []struct {
+		name string
+		v    *Rich
+	}{
+		{"itself", &cyclic},
+		{"through another", &loop},
+		{"deep, no cycle", deep},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := rpc.AppendJSON(nil, tc.v, codecsEncodeRich)
+			want, stdErr := json.Marshal(tc.v)
+			if (err == nil) != (stdErr == nil) || err != nil && !strings.Contains(err.Error(), stdErr.Error()) {
+				t.Fatalf("generated: %v; encoding/json: %v", err, stdErr)
+			}
+			if err == nil && !bytes.Equal(got, want) {
+				t.Fatalf("generated %d bytes, encoding/json %d", len(got), len(want))
+			}
+		})
+	}
+}
+
+// json.Number is written and read as encoding/json does: a number, 0 when empty, an
+// error when it is not a number.
+func TestGeneratedNumber(t *testing.T) {
+	for _, n := range []json.Number{"", "12.5", "-1e5", "abc", "1.", "0x10"} {
+		v := Rich{Num: n}
+		got, err := rpc.AppendJSON(nil, &v, codecsEncodeRich)
+		want, stdErr := json.Marshal(&v)
+		if (err == nil) != (stdErr == nil) || err == nil && !bytes.Equal(got, want) {
+			t.Errorf("%q: generated %s, %v; encoding/json %s, %v", n, got, err, want, stdErr)
+		}
+	}
 }

@@ -25,6 +25,16 @@ type Point struct {
 	Skip   func() `json:"-"`
 }
 
+// Octet is a named byte: a slice of them is base64, as a []byte is.
+type Octet byte
+
+// Tree refers to itself: its encoder looks for cycles.
+type Tree struct {
+	Name string
+	Kids []*Tree
+	Up   *Tree
+}
+
 // Moment aliases time.Time.
 type Moment = time.Time
 
@@ -42,6 +52,7 @@ type Shapes interface {
 	Bytes(ctx context.Context, b []byte) ([]byte, error)
 	Stdlib(ctx context.Context, t time.Time, d time.Duration, addr netip.Addr, raw json.RawMessage) (Moment, error)
 	Anything(ctx context.Context, v any, vs []any) (any, error)
+	Special(ctx context.Context, n json.Number, octets []Octet, t *Tree) (json.Number, error)
 	Oneway(ctx context.Context, msg string)
 	OnewayNoContext(msg string)
 }

@@ -31,6 +31,7 @@ var ShapesServiceDesc = rpc.ServiceDesc{
 		{Name: "Oneway", Params: []rpc.Param{{Name: "msg", Type: "string"}}, Oneway: true},
 		{Name: "OnewayNoContext", Params: []rpc.Param{{Name: "msg", Type: "string"}}, Oneway: true},
 		{Name: "Several", Results: []string{"string", "int", "bool"}},
+		{Name: "Special", Params: []rpc.Param{{Name: "n", Type: "json.Number"}, {Name: "octets", Type: "[]Octet"}, {Name: "t", Type: "*Tree"}}, Results: []string{"json.Number"}},
 		{Name: "Stdlib", Params: []rpc.Param{{Name: "t", Type: "time.Time"}, {Name: "d", Type: "time.Duration"}, {Name: "addr", Type: "netip.Addr"}, {Name: "raw", Type: "json.RawMessage"}}, Results: []string{"Moment"}},
 		{Name: "Unnamed", Params: []rpc.Param{{Name: "", Type: "string"}, {Name: "", Type: "int"}}},
 		{Name: "Variadic", Params: []rpc.Param{{Name: "prefix", Type: "string"}, {Name: "nums", Type: "[]int", Variadic: true}}, Results: []string{"int"}},
@@ -38,12 +39,19 @@ var ShapesServiceDesc = rpc.ServiceDesc{
 	Types: []rpc.TypeDesc{
 		{Name: "Blob", Type: "[]byte"},
 		{Name: "Level", Type: "uint8"},
+		{Name: "Octet", Type: "byte"},
 		{Name: "Point", Fields: []rpc.FieldDesc{
 			{Name: "X", Type: "float64"},
 			{Name: "Y", Type: "float64"},
 			{Name: "label", Go: "Label", Type: "string", OmitEmpty: true},
 		}},
+		{Name: "Tree", Fields: []rpc.FieldDesc{
+			{Name: "Name", Type: "string"},
+			{Name: "Kids", Type: "[]*Tree"},
+			{Name: "Up", Type: "*Tree"},
+		}},
 		{Name: "UserID", Type: "string"},
+		{Name: "json.Number", Custom: true},
 		{Name: "json.RawMessage", Custom: true},
 		{Name: "netip.Addr", Custom: true},
 		{Name: "time.Duration", Type: "int64"},
@@ -176,8 +184,22 @@ func (x *shapesClient) Several(ctx context.Context) (string, int, bool, error) {
 	return r0, r1, r2, d.Finish()
 }
 
-func (x *shapesClient) Stdlib(ctx context.Context, t time.Time, d_ time.Duration, addr netip.Addr, raw json.RawMessage) (Moment, error) {
+func (x *shapesClient) Special(ctx context.Context, n json.Number, octets []Octet, t *Tree) (json.Number, error) {
 	call := x.c.NewCall(&ShapesServiceDesc, 10)
+	call.Args.Value(&n)
+	call.Args.Value(&octets)
+	shapesEncodePtrTree(call.Args.JSON(), &t)
+	var r0 json.Number
+	d, err := x.c.Invoke(ctx, call)
+	if err != nil {
+		return r0, err
+	}
+	d.Value(&r0)
+	return r0, d.Finish()
+}
+
+func (x *shapesClient) Stdlib(ctx context.Context, t time.Time, d_ time.Duration, addr netip.Addr, raw json.RawMessage) (Moment, error) {
+	call := x.c.NewCall(&ShapesServiceDesc, 11)
 	call.Args.Value(&t)
 	rpc.EncodeInt(&call.Args, d_)
 	call.Args.Value(&addr)
@@ -192,7 +214,7 @@ func (x *shapesClient) Stdlib(ctx context.Context, t time.Time, d_ time.Duration
 }
 
 func (x *shapesClient) Unnamed(ctx context.Context, a0 string, a1 int) error {
-	call := x.c.NewCall(&ShapesServiceDesc, 11)
+	call := x.c.NewCall(&ShapesServiceDesc, 12)
 	call.Args.String(a0)
 	rpc.EncodeInt(&call.Args, a1)
 	d, err := x.c.Invoke(ctx, call)
@@ -203,7 +225,7 @@ func (x *shapesClient) Unnamed(ctx context.Context, a0 string, a1 int) error {
 }
 
 func (x *shapesClient) Variadic(ctx context.Context, prefix string, nums ...int) (int, error) {
-	call := x.c.NewCall(&ShapesServiceDesc, 12)
+	call := x.c.NewCall(&ShapesServiceDesc, 13)
 	call.Args.String(prefix)
 	shapesEncodeSliceInt(call.Args.JSON(), &nums)
 	var r0 int
@@ -227,6 +249,7 @@ type ShapesAsync interface {
 	Oneway(ctx context.Context, msg string) *rpc.Future[struct{}]
 	OnewayNoContext(msg string) *rpc.Future[struct{}]
 	Several(ctx context.Context) *rpc.Future[ShapesSeveralResults]
+	Special(ctx context.Context, n json.Number, octets []Octet, t *Tree) *rpc.Future[json.Number]
 	Stdlib(ctx context.Context, t time.Time, d_ time.Duration, addr netip.Addr, raw json.RawMessage) *rpc.Future[Moment]
 	Unnamed(ctx context.Context, a0 string, a1 int) *rpc.Future[struct{}]
 	Variadic(ctx context.Context, prefix string, nums ...int) *rpc.Future[int]
@@ -344,8 +367,20 @@ func (x *shapesAsyncClient) Several(ctx context.Context) *rpc.Future[ShapesSever
 	})
 }
 
-func (x *shapesAsyncClient) Stdlib(ctx context.Context, t time.Time, d_ time.Duration, addr netip.Addr, raw json.RawMessage) *rpc.Future[Moment] {
+func (x *shapesAsyncClient) Special(ctx context.Context, n json.Number, octets []Octet, t *Tree) *rpc.Future[json.Number] {
 	call := x.c.NewCall(&ShapesServiceDesc, 10)
+	call.Args.Value(&n)
+	call.Args.Value(&octets)
+	shapesEncodePtrTree(call.Args.JSON(), &t)
+	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (json.Number, error) {
+		var r0 json.Number
+		d.Value(&r0)
+		return r0, d.Finish()
+	})
+}
+
+func (x *shapesAsyncClient) Stdlib(ctx context.Context, t time.Time, d_ time.Duration, addr netip.Addr, raw json.RawMessage) *rpc.Future[Moment] {
+	call := x.c.NewCall(&ShapesServiceDesc, 11)
 	call.Args.Value(&t)
 	rpc.EncodeInt(&call.Args, d_)
 	call.Args.Value(&addr)
@@ -358,7 +393,7 @@ func (x *shapesAsyncClient) Stdlib(ctx context.Context, t time.Time, d_ time.Dur
 }
 
 func (x *shapesAsyncClient) Unnamed(ctx context.Context, a0 string, a1 int) *rpc.Future[struct{}] {
-	call := x.c.NewCall(&ShapesServiceDesc, 11)
+	call := x.c.NewCall(&ShapesServiceDesc, 12)
 	call.Args.String(a0)
 	rpc.EncodeInt(&call.Args, a1)
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (struct{}, error) {
@@ -367,7 +402,7 @@ func (x *shapesAsyncClient) Unnamed(ctx context.Context, a0 string, a1 int) *rpc
 }
 
 func (x *shapesAsyncClient) Variadic(ctx context.Context, prefix string, nums ...int) *rpc.Future[int] {
-	call := x.c.NewCall(&ShapesServiceDesc, 12)
+	call := x.c.NewCall(&ShapesServiceDesc, 13)
 	call.Args.String(prefix)
 	shapesEncodeSliceInt(call.Args.JSON(), &nums)
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (int, error) {
@@ -510,6 +545,23 @@ func RegisterShapesServer(s *rpc.Server, impl Shapes) error {
 			res.String(r0)
 			rpc.EncodeInt(res, r1)
 			res.Bool(r2)
+			return nil
+		},
+		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
+			var n json.Number
+			args.Value(&n)
+			var octets []Octet
+			args.Value(&octets)
+			var t *Tree
+			shapesDecodePtrTree(args.JSON(), &t)
+			if err := args.Finish(); err != nil {
+				return err
+			}
+			r0, err := impl.Special(ctx, n, octets, t)
+			if err != nil {
+				return err
+			}
+			res.Value(&r0)
 			return nil
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
@@ -867,4 +919,117 @@ func shapesDecodeMapUserIDPtrPoint(r *rpc.JSONReader, v *map[UserID]*Point) {
 		shapesDecodePtrPoint(r, &x)
 		(*v)[key] = x
 	}
+}
+
+// shapesEncodePtrTree writes a *Tree as encoding/json does.
+func shapesEncodePtrTree(w *rpc.JSONWriter, v **Tree) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	if !rpc.EnterRef(w, v) {
+		return
+	}
+	shapesEncodeTree(w, (*v))
+	rpc.LeaveRef(w, v)
+}
+
+// shapesDecodePtrTree reads a *Tree as encoding/json does.
+func shapesDecodePtrTree(r *rpc.JSONReader, v **Tree) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if *v == nil {
+		*v = new(Tree)
+	}
+	shapesDecodeTree(r, (*v))
+}
+
+// shapesEncodeTree writes a Tree as encoding/json does.
+func shapesEncodeTree(w *rpc.JSONWriter, v *Tree) {
+	s := w.ObjectStart()
+	w.Raw(",\"Name\":")
+	w.String(v.Name)
+	w.Raw(",\"Kids\":")
+	shapesEncodeSlicePtrTree(w, &v.Kids)
+	w.Raw(",\"Up\":")
+	shapesEncodePtrTree(w, &v.Up)
+	w.ObjectEnd(s)
+}
+
+// shapesFieldsTree are the JSON member names shapesDecodeTree reads, in the order of its cases.
+var shapesFieldsTree = []string{"Name", "Kids", "Up"}
+
+// shapesDecodeTree reads a Tree as encoding/json does.
+func shapesDecodeTree(r *rpc.JSONReader, v *Tree) {
+	if !r.Object() {
+		return
+	}
+	f := -1
+	for i := 0; ; i++ {
+		var ok bool
+		if f, ok = r.Member(i, shapesFieldsTree, f+1); !ok {
+			return
+		}
+		switch f {
+		case 0:
+			r.String(&v.Name)
+		case 1:
+			shapesDecodeSlicePtrTree(r, &v.Kids)
+		case 2:
+			shapesDecodePtrTree(r, &v.Up)
+		default:
+			r.Skip()
+		}
+	}
+}
+
+// shapesEncodeSlicePtrTree writes a []*Tree as encoding/json does.
+func shapesEncodeSlicePtrTree(w *rpc.JSONWriter, v *[]*Tree) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	if !rpc.EnterRef(w, v) {
+		return
+	}
+	w.Raw("[")
+	for i := range *v {
+		if i > 0 {
+			w.Raw(",")
+		}
+		shapesEncodePtrTree(w, &(*v)[i])
+	}
+	w.Raw("]")
+	rpc.LeaveRef(w, v)
+}
+
+// shapesDecodeSlicePtrTree reads a []*Tree as encoding/json does.
+func shapesDecodeSlicePtrTree(r *rpc.JSONReader, v *[]*Tree) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Array() {
+		return
+	}
+	s := *v
+	if n := r.Len(); cap(s) < n {
+		s = append(make([]*Tree, 0, n), s...)
+	}
+	i := 0
+	for ; r.Elem(i); i++ {
+		if i < cap(s) {
+			s = s[:max(len(s), i+1)]
+		} else {
+			var z *Tree
+			s = append(s, z)
+		}
+		shapesDecodePtrTree(r, &s[i])
+	}
+	if i == 0 {
+		s = []*Tree{}
+	}
+	*v = s[:i]
 }
