@@ -315,8 +315,14 @@ func (d *Decoder) closeArray() error {
 	if r.err != nil {
 		return fmt.Errorf("an argument beyond the parameters: %w", r.err)
 	}
-	if r.peek() != ']' {
+	switch r.peek() {
+	case ']':
+	case ',':
 		return fmt.Errorf("more values than the %d expected", d.n)
+	case 0:
+		return fmt.Errorf("the argument array ends without its ']' after %d values", d.n)
+	default:
+		return fmt.Errorf("want ',' or ']' after %d values, got %s", d.n, r.describe())
 	}
 	r.pos++
 	return nil

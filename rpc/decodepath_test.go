@@ -51,6 +51,10 @@ func TestDecodeErrorNamesTheField(t *testing.T) {
 		{`[1, {"sku":"a" "qty":1}]`, "argument 2 (item): field sku: want ',' or '}' after an object member"},
 		{`[1, ["x"]]`, "argument 2 (item): want an object, got an array"},
 		{`["x", {}]`, "argument 1 (n): want a number, got a string"},
+		{`[1, {}`, "the argument array ends without its ']' after 2 values"},
+		{`[1, {} x]`, "want ',' or ']' after 2 values, got 'x'"},
+		{`[1, {}, {"a":}]`, "an argument beyond the parameters: want a JSON value, got '}'"},
+		{`[1, {"other": [}]}]`, "argument 2 (item): field other: element 0: want a JSON value, got '}'"},
 	}
 	for _, tc := range tests {
 		d := newDecoder([]byte(tc.body), true)

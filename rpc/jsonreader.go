@@ -736,10 +736,12 @@ func (r *JSONReader) Skip() {
 		r.literal("false")
 	case 'n':
 		r.literal("null")
-	default:
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		if tok, ok := r.number(); ok && !validNumber(tok) {
 			r.failf("invalid number %s", tok)
 		}
+	default:
+		r.failf("want a JSON value, got %s", r.describe())
 	}
 }
 
