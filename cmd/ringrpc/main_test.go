@@ -395,3 +395,25 @@ func TestCLIDeadlineNamesTheCall(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 }
+
+// What a peer sent back to a probe names what it is, or what it did.
+func TestClassifyProbeAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		head []byte
+		err  error
+		want string
+	}{
+		{"HTTP", []byte("HTTP/1.1"), nil, "answered with HTTP"},
+		{"TLS alert", []byte{0x15, 0x03, 0x01, 0, 2, 2, 70}, io.ErrUnexpectedEOF, "TLS alert"},
+		{"closed", nil, io.EOF, "closed the connection"},
+		{"silent", nil, os.ErrDeadlineExceeded, "answered neither the call nor a RocketMQ remoting request sent after it, given 1s more"},
+		{"short", []byte("ab"), io.ErrUnexpectedEOF, "too short"},
+		{"not a frame", []byte("SSH-2.0-"), nil, "not a remoting frame"},
+		{"a frame", []byte{0, 0, 0, 40, 0, 0, 0, 20}, nil, ""},
+	} {
+		if got := classify(tc.head, tc.err); tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want it to say %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -92,7 +92,7 @@ func classify(head []byte, err error) string {
 	case len(head) == 0 && errors.Is(err, io.EOF):
 		return "it closed the connection on a RocketMQ remoting request (a gossip port? use --seed for that)"
 	case len(head) == 0:
-		return "it did not answer a RocketMQ remoting request within " + probeTimeout.String()
+		return "it answered neither the call nor a RocketMQ remoting request sent after it, given " + probeTimeout.String() + " more"
 	case len(head) < 8:
 		return fmt.Sprintf("it answered %q, too short for a remoting frame", head)
 	}
