@@ -285,3 +285,34 @@ func (h *sendingHook) AfterResponse(string, *transport.Command, *transport.Comma
 }
 
 type probeKey struct{}
+
+// The caller's deadline is ringrpc.timeout milliseconds from the request's arrival;
+// a value that is not a positive number, or too large for a time.Duration, is none.
+func TestRequestDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  time.Duration // 0: no deadline
+	}{
+		{"1500", 1500 * time.Millisecond},
+		{"0", 0},
+		{"-5", 0},
+		{"x", 0},
+		{"9223372036854", 9223372036854 * time.Millisecond},
+		{"9223372036855", 0},
+		{"9223372036854775807", 0},
+		{"99999999999999999999", 0},
+	} {
+		req := transport.NewRequest(RequestCode, transport.Fields{{Key: headerTimeout, Value: tc.value}}, nil)
+		dl, timed := requestDeadline(req)
+		if !timed {
+			t.Errorf("%s: not seen", tc.value)
+		}
+		if !dl.IsZero() {
+			if got := time.Until(dl); tc.want == 0 || got > tc.want || got < tc.want-time.Second {
+				t.Errorf("%s: deadline in %v, want %v", tc.value, got, tc.want)
+			}
+		} else if tc.want != 0 {
+			t.Errorf("%s: no deadline, want one in %v", tc.value, tc.want)
+		}
+	}
+}

@@ -36,7 +36,8 @@ type sentinel Code
 func (s sentinel) Error() string { return "rpc: " + Code(s).String() }
 
 // NewError returns an error with code and message; providers return it to choose the
-// code their caller sees.
+// code their caller sees. A code that is CodeOK or none of the codes above reaches
+// the caller as CodeUnknown.
 func NewError(code Code, message string) *Error {
 	return &Error{Code: code, Message: message}
 }
@@ -78,13 +79,18 @@ func (e *Error) Is(target error) bool {
 }
 
 // CodeOf returns err's code: CodeOK for nil, the code of an *Error in its chain, the
-// matching code for context errors, and CodeUnknown otherwise.
+// matching code for context errors, and CodeUnknown otherwise. An *Error whose code
+// is CodeOK or none of the codes above is CodeUnknown: an error is a failure, and its
+// code is what a provider sends.
 func CodeOf(err error) Code {
 	if err == nil {
 		return CodeOK
 	}
 	var e *Error
 	if errors.As(err, &e) {
+		if e.Code == CodeOK || e.Code > maxCode {
+			return CodeUnknown
+		}
 		return e.Code
 	}
 	switch {

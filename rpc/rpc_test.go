@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"reflect"
 	"strings"
 	"sync"
@@ -116,6 +117,10 @@ func TestErrors(t *testing.T) {
 		{"application busy", h.Fail(ctx, CodeBusy, "slow down"), ErrBusy, CodeBusy, "slow down"},
 		{"application unavailable", h.Fail(ctx, CodeUnavailable, "down"), ErrUnavailable, CodeUnavailable, "down"},
 		{"panic", h.Panic(ctx), ErrInternal, CodeInternal, "Panic panicked: the handler fell over"},
+		// A failure is never OK, and codes beyond ringrpc's have no meaning to a caller.
+		{"application code 0", h.Fail(ctx, CodeOK, "zero"), nil, CodeUnknown, "zero"},
+		{"application code beyond the last", h.Fail(ctx, maxCode+1, "odd"), nil, CodeUnknown, "odd"},
+		{"application code far beyond", h.Fail(ctx, Code(math.MaxUint32), "odder"), nil, CodeUnknown, "odder"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"runtime/debug"
 	"strconv"
@@ -381,7 +382,9 @@ func requestDeadline(req *transport.Command) (deadline time.Time, timed bool) {
 	if !timed {
 		return deadline, false
 	}
-	if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n > 0 {
+	// Beyond what a time.Duration holds (some 292 years) is no deadline: a caller's
+	// "never" (Java's Long.MAX_VALUE) must not wrap around into the past.
+	if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n > 0 && n <= math.MaxInt64/int64(time.Millisecond) {
 		start := req.ReceivedAt()
 		if start.IsZero() {
 			start = time.Now()
