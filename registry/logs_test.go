@@ -197,9 +197,19 @@ func TestServiceNotServingLeavesItsRingOnly(t *testing.T) {
 		t.Fatalf("%s is still in the ring of %s %v after it said NOT_SERVING: %v", out.name, whoDesc.Name, bound, reg.Snapshot().Services[whoDesc.Name])
 	}
 	t.Logf("left the ring of %s after %v", whoDesc.Name, time.Since(start).Round(time.Millisecond))
+	// The rings differ by out alone. Another provider may be off both for a
+	// moment (a false dead verdict on a loaded machine), never off one only.
 	s := reg.Snapshot()
-	if len(s.Services[whoDesc.Name]) != 2 || !holds(s.Services[otherDesc.Name], out.name) || len(s.Services[otherDesc.Name]) != 3 {
+	whoRing, otherRing := s.Services[whoDesc.Name], s.Services[otherDesc.Name]
+	only := holds(otherRing, out.name) && !holds(whoRing, out.name) && len(whoRing) == len(otherRing)-1
+	for _, o := range whoRing {
+		only = only && holds(otherRing, o.Node)
+	}
+	if !only {
 		t.Fatalf("after %s.%s went NOT_SERVING the rings are %v", out.name, whoDesc.Name, s.Services)
+	}
+	if len(otherRing) != 3 {
+		t.Logf("%s holds %d providers: %v", otherDesc.Name, len(otherRing), s.Members)
 	}
 	for i := range 64 {
 		if got, err := who(context.Background(), c, fmt.Sprint("key", i)); err != nil || got == out.name {

@@ -581,7 +581,16 @@ func TestFailoverSendsTheRemainingDeadline(t *testing.T) {
 // Callbacks that block hold their call's async slot: they cannot pile up goroutines
 // beyond Transport.AsyncPermits, and the call that finds no slot says why.
 func TestSlowCallbacksAreBounded(t *testing.T) {
-	_, _, addr := startGreeter(t, ServerOptions{})
+	// The replies wait for the callbacks: one registered once its call is over runs
+	// at once, in this goroutine, and holds no slot.
+	registered := make(chan struct{})
+	hold := func(next Invoker) Invoker {
+		return func(ctx context.Context, call *Call) error {
+			<-registered
+			return next(ctx, call)
+		}
+	}
+	_, _, addr := startGreeter(t, ServerOptions{Interceptors: []Interceptor{hold}})
 	_, c := newGreeterClient(t, ClientOptions{
 		Resolver:  StaticAddress(addr),
 		Transport: transport.ClientOptions{ConnOptions: transport.ConnOptions{AsyncPermits: 4}},
@@ -595,6 +604,7 @@ func TestSlowCallbacksAreBounded(t *testing.T) {
 			<-release
 		})
 	}
+	close(registered)
 	for range 4 {
 		waitFor(t, blocked, "a blocked callback")
 	}

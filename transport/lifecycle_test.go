@@ -493,3 +493,46 @@ func TestClientForgetsUnusedAddresses(t *testing.T) {
 		t.Fatalf("call after the address was forgotten: %v", err)
 	}
 }
+
+// While Shutdown waits for requests in flight, a connection that has none, and has
+// read nothing for goAwayQuiet, is closed then: not when the server's last request
+// elsewhere finishes.
+func TestShutdownClosesIdleConnectionsWhileOthersDrain(t *testing.T) {
+	srv, addr, started, release := blockingServer(t, ServerOptions{}, PoolOptions{})
+	busy, idle := newTestClient(t, ClientOptions{}), newTestClient(t, ClientOptions{})
+	inflight := make(chan string, 1)
+	busy.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(r *Command, err error) {
+		if err != nil {
+			inflight <- err.Error()
+			return
+		}
+		inflight <- r.Remark
+	})
+	waitFor(t, started, "in-flight call")
+	conn, err := idle.Conn(context.Background(), addr)
+	must(t, err)
+	if _, err := conn.InvokeSync(context.Background(), NewRequest(codeEcho, nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	shut := make(chan error, 1)
+	start := time.Now()
+	go func() { shut <- srv.Shutdown(context.Background()) }()
+	select {
+	case <-conn.exited:
+	case <-time.After(maxGoAwayWait + time.Second):
+		t.Fatalf("the idle connection was still open %v into Shutdown", time.Since(start))
+	}
+	if waited := time.Since(start); waited > maxGoAwayWait {
+		t.Errorf("the idle connection closed %v into Shutdown, want at most %v", waited, maxGoAwayWait)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a call in flight", err)
+	default:
+	}
+	close(release)
+	if r := waitFor(t, inflight, "drained call"); r != "released" {
+		t.Fatalf("in-flight call got %q", r)
+	}
+	must(t, waitFor(t, shut, "Shutdown"))
+}

@@ -247,9 +247,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-drained: // first, when ctx has already ended too
 	default:
-		select {
-		case <-drained:
-		case <-ctx.Done():
+		if !s.closeIdleUntil(ctx, drained) {
 			return s.cutShort(ctx)
 		}
 	}
@@ -267,6 +265,37 @@ const (
 	goAwayQuiet   = 50 * time.Millisecond
 	maxGoAwayWait = time.Second
 )
+
+// closeIdleUntil closes, while the requests in flight drain, each connection that
+// has none of them, no stream open and no call of this server's pending, once it has
+// read nothing for goAwayQuiet (or maxGoAwayWait has passed): its peer, told to go
+// away, has no reason to wait for the others. It returns false if ctx ends first.
+func (s *Server) closeIdleUntil(ctx context.Context, drained <-chan struct{}) bool {
+	start := sinceBase()
+	tick := time.NewTicker(goAwayQuiet / 5)
+	defer tick.Stop()
+	closed := map[*Conn]bool{}
+	for {
+		select {
+		case <-drained:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+		now := sinceBase()
+		for _, c := range s.Conns() {
+			if closed[c] || c.flow.inflight.Load() > 0 || c.OpenStreams() > 0 || c.Pending() > 0 {
+				continue
+			}
+			if now-time.Duration(c.lastRead.Load()) < goAwayQuiet && now-start < maxGoAwayWait {
+				continue
+			}
+			closed[c] = true
+			c.closeGraceful(fmt.Errorf("%w: server shut down", ErrClosed))
+		}
+	}
+}
 
 // awaitQuiet waits until no connection has read anything for goAwayQuiet.
 func (s *Server) awaitQuiet(ctx context.Context) {
