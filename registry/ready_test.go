@@ -151,3 +151,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// A missing catalog is asked for again at a pace that fits the preset's promises.
+func TestRefetchInterval(t *testing.T) {
+	for _, tc := range []struct {
+		probe, want time.Duration
+	}{
+		{100 * time.Millisecond, 500 * time.Millisecond}, // Fast
+		{200 * time.Millisecond, time.Second},
+		{time.Second, 2 * time.Second}, // LAN, Local
+		{5 * time.Second, 2 * time.Second},
+		{time.Millisecond, 500 * time.Millisecond},
+	} {
+		if got := refetchInterval(tc.probe); got != tc.want {
+			t.Errorf("probe %v: every %v, want %v", tc.probe, got, tc.want)
+		}
+	}
+}

@@ -707,11 +707,11 @@ func (r *Registry) markDirty() {
 	}
 }
 
-// rebuildLoop debounces changes into snapshot rebuilds and, every few seconds, asks
-// again for catalogs that are missing or stale.
+// rebuildLoop debounces changes into snapshot rebuilds and, every refetchInterval,
+// asks again for catalogs that are missing or stale.
 func (r *Registry) rebuildLoop() {
 	defer r.routines.Done()
-	check := time.NewTicker(2 * time.Second)
+	check := time.NewTicker(refetchInterval(r.opts.ml.ProbeInterval))
 	defer check.Stop()
 	for {
 		select {
@@ -783,6 +783,14 @@ func (r *Registry) WaitFor(ctx context.Context, cond func(Snapshot) bool) error 
 			return fmt.Errorf("registry: waiting for the cluster: %w", ctx.Err())
 		}
 	}
+}
+
+// refetchInterval is how often a node asks again for the catalogs it misses: five
+// probe intervals, from 500 ms to 2 s. A catalog request or its answer lost on a
+// loaded network is asked again well within what a preset promises for a change of
+// serving status to reach the rings (2 s with Fast).
+func refetchInterval(probe time.Duration) time.Duration {
+	return min(max(5*probe, 500*time.Millisecond), 2*time.Second)
 }
 
 func (r *Registry) refetchStale() {
