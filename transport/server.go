@@ -280,7 +280,12 @@ func (s *Server) closeIdleUntil(ctx context.Context, drained <-chan struct{}) bo
 		case <-drained:
 			return true
 		case <-ctx.Done():
-			return false
+			select {
+			case <-drained: // both: nothing was cut short
+				return true
+			default:
+				return false
+			}
 		case <-tick.C:
 		}
 		now := sinceBase()
