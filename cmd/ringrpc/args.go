@@ -14,7 +14,7 @@ import (
 func splitArgs(body []byte) ([]json.RawMessage, error) {
 	var args []json.RawMessage
 	if err := json.Unmarshal(body, &args); err != nil || !bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
-		return nil, usageError{fmt.Sprintf("JSON-ARGS must be a JSON array of the arguments, like '[\"a\", 1]'; got %s", body)}
+		return nil, usageError{msg: fmt.Sprintf("JSON-ARGS must be a JSON array of the arguments, like '[\"a\", 1]'; got %s", body)}
 	}
 	return args, nil
 }
@@ -38,7 +38,7 @@ func typesOf(d *rpc.ServiceDesc) typeSet {
 // most likely a misspelling.
 func (ts typeSet) checkArgs(m rpc.MethodDesc, args []json.RawMessage) error {
 	if len(args) != len(m.Params) {
-		return usageError{fmt.Sprintf("%s takes %d arguments, %s; got %d", m.Name, len(m.Params), paramList(m), len(args))}
+		return usageError{msg: fmt.Sprintf("%s takes %d arguments, %s; got %d", m.Name, len(m.Params), paramList(m), len(args))}
 	}
 	for i, p := range m.Params {
 		t := p.Type
@@ -50,7 +50,7 @@ func (ts typeSet) checkArgs(m rpc.MethodDesc, args []json.RawMessage) error {
 			if p.Name != "" {
 				name = " (" + p.Name + ")"
 			}
-			return usageError{fmt.Sprintf("argument %d%s: %v", i+1, name, err)}
+			return usageError{msg: fmt.Sprintf("argument %d%s: %v", i+1, name, err)}
 		}
 	}
 	return nil

@@ -23,7 +23,7 @@ func cmdCall(args []string, stdout, stderr io.Writer) error {
 	}
 	rest := c.args
 	if len(rest) < 2 || len(rest) > 3 {
-		return usageError{"want SERVICE METHOD [JSON-ARGS], like: example.com/hello.Hello SayHello '[\"a\",\"b\"]'"}
+		return usageError{msg: "want SERVICE METHOD [JSON-ARGS], like: example.com/hello.Hello SayHello '[\"a\",\"b\"]'"}
 	}
 	body := []byte("[]")
 	if len(rest) == 3 {
@@ -187,7 +187,7 @@ func cmdServices(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(c.args) > 0 {
-		return usageError{fmt.Sprintf("takes no arguments; got %q", c.args)}
+		return usageError{msg: fmt.Sprintf("takes no arguments; got %q", c.args)}
 	}
 	s, err := c.connect(false)
 	if err != nil {
@@ -249,7 +249,7 @@ func cmdMembers(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(c.args) > 0 {
-		return usageError{fmt.Sprintf("takes no arguments; got %q", c.args)}
+		return usageError{msg: fmt.Sprintf("takes no arguments; got %q", c.args)}
 	}
 	s, err := c.connect(true)
 	if err != nil {
@@ -278,7 +278,7 @@ func cmdRing(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(c.args) != 1 {
-		return usageError{"want one SERVICE"}
+		return usageError{msg: "want one SERVICE"}
 	}
 	s, err := c.connect(true)
 	if err != nil {
@@ -362,11 +362,11 @@ func cmdKeys(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(c.args) != 2 {
-		return usageError{"want install, use or remove, and a KEY (hex or base64): install the new key, use it, then remove the old one"}
+		return usageError{msg: "want install, use or remove, and a KEY (hex or base64): install the new key, use it, then remove the old one"}
 	}
 	key, err := decodeKey(c.args[1])
 	if err != nil {
-		return usageError{"KEY " + err.Error()}
+		return usageError{msg: "KEY " + err.Error()}
 	}
 	s, err := c.connect(true)
 	if err != nil {
@@ -376,7 +376,7 @@ func cmdKeys(args []string, stdout, stderr io.Writer) error {
 	ops := map[string]func(context.Context, []byte) error{"install": s.reg.InstallKey, "use": s.reg.UseKey, "remove": s.reg.RemoveKey}
 	op, ok := ops[c.args[0]]
 	if !ok {
-		return usageError{fmt.Sprintf("unknown keys operation %q: use install, use or remove", c.args[0])}
+		return usageError{msg: fmt.Sprintf("unknown keys operation %q: use install, use or remove", c.args[0])}
 	}
 	if err := op(s.ctx, key); err != nil {
 		return err

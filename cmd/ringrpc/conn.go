@@ -87,7 +87,7 @@ func (c *common) parse(args []string) error {
 			if errors.Is(err, flag.ErrHelp) {
 				return errHelp
 			}
-			return usageError{err.Error()}
+			return usageError{msg: err.Error(), said: true}
 		}
 		rest := c.fs.Args()
 		if len(rest) == 0 {
@@ -101,7 +101,7 @@ func (c *common) parse(args []string) error {
 		args = rest[1:]
 	}
 	if c.addr != "" && c.seed != "" {
-		return usageError{"--addr and --seed conflict: give --addr to call one server, or --seed to route through the cluster"}
+		return usageError{msg: "--addr and --seed conflict: give --addr to call one server, or --seed to route through the cluster"}
 	}
 	return nil
 }
@@ -136,12 +136,12 @@ func (c *common) connect(needCluster bool) (*session, error) {
 		s.reg, resolver = reg, reg
 	case needCluster:
 		cancel()
-		return nil, usageError{"this command needs --seed: it reads the cluster's state"}
+		return nil, usageError{msg: "this command needs --seed: it reads the cluster's state"}
 	case c.addr != "":
 		resolver = rpc.StaticAddress(c.addr)
 	default:
 		cancel()
-		return nil, usageError{"say where: --addr HOST:PORT for one server, or --seed HOST:PORT to join a cluster"}
+		return nil, usageError{msg: "say where: --addr HOST:PORT for one server, or --seed HOST:PORT to join a cluster"}
 	}
 	if s.client, err = s.newClient(resolver); err != nil {
 		s.close()
@@ -165,20 +165,20 @@ func (f tlsFlags) config() (*tls.Config, error) {
 	if f.ca != "" {
 		pem, err := os.ReadFile(f.ca)
 		if err != nil {
-			return nil, usageError{fmt.Sprintf("--ca: %v", err)}
+			return nil, usageError{msg: fmt.Sprintf("--ca: %v", err)}
 		}
 		conf.RootCAs = x509.NewCertPool()
 		if !conf.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, usageError{fmt.Sprintf("--ca %s holds no PEM certificate", f.ca)}
+			return nil, usageError{msg: fmt.Sprintf("--ca %s holds no PEM certificate", f.ca)}
 		}
 	}
 	if (f.cert == "") != (f.key == "") {
-		return nil, usageError{"--cert and --key go together: the client certificate and its key"}
+		return nil, usageError{msg: "--cert and --key go together: the client certificate and its key"}
 	}
 	if f.cert != "" {
 		cert, err := tls.LoadX509KeyPair(f.cert, f.key)
 		if err != nil {
-			return nil, usageError{fmt.Sprintf("--cert/--key: %v", err)}
+			return nil, usageError{msg: fmt.Sprintf("--cert/--key: %v", err)}
 		}
 		conf.Certificates = []tls.Certificate{cert}
 	}
@@ -228,11 +228,11 @@ func (c *common) bindAddr(seed string) (string, int, error) {
 	}
 	host, port, err := net.SplitHostPort(bind)
 	if err != nil {
-		return "", 0, usageError{fmt.Sprintf("--bind %q: %v", bind, err)}
+		return "", 0, usageError{msg: fmt.Sprintf("--bind %q: %v", bind, err)}
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil {
-		return "", 0, usageError{fmt.Sprintf("--bind %q: the port is not a number", bind)}
+		return "", 0, usageError{msg: fmt.Sprintf("--bind %q: the port is not a number", bind)}
 	}
 	return host, n, nil
 }
@@ -247,7 +247,7 @@ func (c *common) secretKey() ([]byte, error) {
 	}
 	k, err := decodeKey(s)
 	if err != nil {
-		return nil, usageError{"--gossip-key " + err.Error()}
+		return nil, usageError{msg: "--gossip-key " + err.Error()}
 	}
 	return k, nil
 }

@@ -29,7 +29,7 @@ func cmdHealth(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(c.args) > 1 {
-		return usageError{fmt.Sprintf("takes at most one argument, the service; got %q", c.args)}
+		return usageError{msg: fmt.Sprintf("takes at most one argument, the service; got %q", c.args)}
 	}
 	service := ""
 	if len(c.args) == 1 {

@@ -48,7 +48,10 @@ func main() {
 }
 
 // usageError is a mistake in the command line: exit status 2.
-type usageError struct{ msg string }
+type usageError struct {
+	msg  string
+	said bool // the flag package printed it, with the usage
+}
 
 func (e usageError) Error() string { return e.msg }
 
@@ -95,7 +98,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errHelp):
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "ringrpc %s: %v\n", args[0], err)
+		if !ue.said {
+			fmt.Fprintf(stderr, "ringrpc %s: %v\n", args[0], err)
+		}
 		return 2
 	default:
 		fmt.Fprintf(stderr, "ringrpc %s: %v\n", args[0], err)

@@ -417,3 +417,11 @@ func TestClassifyProbeAnswer(t *testing.T) {
 		}
 	}
 }
+
+// A flag the command does not have is said once, before the usage.
+func TestCLIUnknownFlagSaidOnce(t *testing.T) {
+	code, _, errs := runCLI("members", "--bogus")
+	if code != 2 || strings.Count(errs, "flag provided but not defined: -bogus") != 1 || !strings.Contains(errs, "usage: ringrpc members") {
+		t.Fatalf("exit %d:\n%s", code, errs)
+	}
+}
