@@ -211,6 +211,11 @@ func (c *common) join(ctx context.Context) (*registry.Registry, error) {
 		GossipInterval: observerGossip,
 	})
 	if err != nil {
+		for _, seed := range seeds {
+			if what := seedNotGossip(seed); what != "" {
+				return nil, fmt.Errorf("joining the cluster at %s: %s (%w)", c.seed, what, err)
+			}
+		}
 		return nil, fmt.Errorf("joining the cluster at %s: %w", c.seed, err)
 	}
 	return reg, nil

@@ -124,6 +124,7 @@ func TestCLI(t *testing.T) {
 		{"wrong argument types", []string{"call", "--addr", addr, hello.HelloServiceName, "SayHello", `[1,2]`}, 2, "", "argument 1 (a): want a string (string), got an integer"},
 		{"the gossip port is no server", []string{"services", "--addr", seed}, 1, "", "is not a ringrpc server"},
 		{"unreachable seed", []string{"members", "--seed", "127.0.0.1:1", "--preset", "fast", "--timeout", "2s"}, 1, "", "no seed answered"},
+		{"an RPC port is no seed", []string{"members", "--seed", addr, "--preset", "fast", "--timeout", "2s"}, 1, "", "is a ringrpc server's RPC port, not a gossip port: give a member's gossip address to --seed"},
 		{"unreachable server", []string{"services", "--addr", "127.0.0.1:1"}, 1, "", "unavailable"},
 		{"no target", []string{"services"}, 2, "", "--addr HOST:PORT"},
 		{"members needs a seed", []string{"members"}, 2, "", "needs --seed"},
@@ -213,12 +214,17 @@ func TestCLIThroughTheClusterIsQuick(t *testing.T) {
 	}
 }
 
-// A peer that is not a ringrpc server is named as such.
+// A peer that is not a ringrpc server is named as such, and so is a seed that is an
+// HTTP server.
 func TestCLINotARingrpcServer(t *testing.T) {
 	web := httptest.NewServer(http.NotFoundHandler())
 	defer web.Close()
 	code, _, errs := runCLI("services", "--addr", strings.TrimPrefix(web.URL, "http://"))
 	if code != 1 || !strings.Contains(errs, "is not a ringrpc server: it answered with HTTP") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	code, _, errs = runCLI("members", "--seed", strings.TrimPrefix(web.URL, "http://"), "--preset", "fast", "--timeout", "2s")
+	if code != 1 || !strings.Contains(errs, "is no gossip port: it answered with HTTP") {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 }

@@ -64,6 +64,38 @@ func (s *session) probe(addr string) string {
 	if err != nil {
 		return ""
 	}
+	head, sent, err := remotingAnswer(conn)
+	if !sent {
+		return ""
+	}
+	return classify(head, err)
+}
+
+// seedNotGossip describes a seed that is not a gossip port but a server that answers
+// on TCP (a ringrpc RPC port, HTTP, TLS), or returns "".
+func seedNotGossip(addr string) string {
+	const hint = "give a member's gossip address to --seed, or a server's address to --addr"
+	if speaksTLS(addr) {
+		return fmt.Sprintf("%s speaks TLS, so it is no gossip port: %s", addr, hint)
+	}
+	conn, err := net.DialTimeout("tcp", addr, probeTimeout)
+	if err != nil {
+		return ""
+	}
+	head, _, err := remotingAnswer(conn)
+	switch what := classify(head, err); {
+	case len(head) == 8 && what == "":
+		return fmt.Sprintf("%s is a ringrpc server's RPC port, not a gossip port: %s", addr, hint)
+	case len(head) > 0:
+		return fmt.Sprintf("%s is no gossip port: %s; %s", addr, what, hint)
+	}
+	return ""
+}
+
+// remotingAnswer sends conn a remoting request and returns the first 8 bytes of its
+// answer (fewer, with the error, if it sent fewer), and whether the request was sent;
+// it closes conn.
+func remotingAnswer(conn net.Conn) (head []byte, sent bool, err error) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(probeTimeout))
 	// The body ends in blank lines, which a ringrpc server reads as JSON space and a
@@ -71,15 +103,14 @@ func (s *session) probe(addr string) string {
 	req := transport.Command{Code: rpc.RequestCode, Opaque: 1, ExtFields: []transport.Field{{Key: rpc.HeaderInterface, Value: rpc.IntrospectionService}, {Key: rpc.HeaderMethod, Value: "Services"}}, Body: []byte("[]\r\n\r\n")}
 	frame, err := transport.AppendFrame(nil, &req, transport.SerializeJSON)
 	if err != nil {
-		return ""
+		return nil, false, err
 	}
 	if _, err := conn.Write(frame); err != nil {
-		return ""
+		return nil, false, err
 	}
-	head := make([]byte, 8)
+	head = make([]byte, 8)
 	n, err := io.ReadFull(conn, head)
-	head = head[:n]
-	return classify(head, err)
+	return head[:n], true, err
 }
 
 // classify names what sent head in answer to a remoting request.
