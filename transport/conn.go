@@ -136,8 +136,8 @@ func (c *Conn) closeWithError(err error) {
 }
 
 func (c *Conn) lostError(err error) error {
-	if errors.Is(err, ErrClosed) {
-		return err
+	if errors.Is(err, ErrClosed) || errors.Is(err, ErrConnectionLost) {
+		return err // says it already, with the address
 	}
 	return fmt.Errorf("%w: %s: %w", ErrConnectionLost, c.addr, err)
 }

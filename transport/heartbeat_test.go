@@ -122,6 +122,9 @@ func TestHeartbeatFindsSilentPeer(t *testing.T) {
 	if !errors.Is(err, ErrConnectionLost) || !strings.Contains(err.Error(), "presumed dead") {
 		t.Fatalf("call to a silent peer: %v, want ErrConnectionLost presuming it dead", err)
 	}
+	if n := strings.Count(err.Error(), ErrConnectionLost.Error()); n != 1 {
+		t.Errorf("the error says %q %d times: %v", ErrConnectionLost, n, err)
+	}
 	t.Logf("a silent peer was given up after %v: %v", took, err)
 	bound := fastHeartbeat.HeartbeatInterval + fastHeartbeat.HeartbeatTimeout + maxReapEvery
 	if took < fastHeartbeat.HeartbeatInterval+fastHeartbeat.HeartbeatTimeout || took > bound+time.Second {
@@ -224,4 +227,18 @@ func TestHeartbeatAcrossShortCalls(t *testing.T) {
 		}
 	}
 	t.Fatalf("%v of calls shorter than the interval never found the silent peer", time.Since(start))
+}
+
+// A call on a connection that was lost says so once, with the peer's address and why.
+func TestLostConnectionSaysSoOnce(t *testing.T) {
+	srv, addr := startServer(t, ServerOptions{}, func(s *Server) { must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{})) })
+	cl := newTestClient(t, ClientOptions{})
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	srv.Close() // the client reads EOF
+	waitFor(t, conn.exited, "the lost connection")
+	_, err = conn.InvokeSync(context.Background(), NewRequest(codeEcho, nil, nil))
+	if !errors.Is(err, ErrConnectionLost) || strings.Count(err.Error(), ErrConnectionLost.Error()) != 1 || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("a call on a lost connection: %v", err)
+	}
 }
