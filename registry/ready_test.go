@@ -23,17 +23,13 @@ func TestJoinReturnsWithTheCatalogs(t *testing.T) {
 	// at that moment (a loaded machine, the fast preset) is not passed on by
 	// memberlist's push/pull, and comes later by gossip.
 	snap := reg.Snapshot()
-	onRing := map[string]bool{}
-	for _, o := range snap.Services[whoDesc.Name] {
-		onRing[o.Node] = true
-	}
 	reached := 0
 	for _, m := range snap.Members {
 		if !strings.HasPrefix(m.Name, "p") {
 			continue
 		}
 		reached++
-		if !onRing[m.Name] {
+		if !holds(snap.Services[whoDesc.Name], m.Name) {
 			t.Fatalf("right after Join, provider %s is a member (%v) but not on the ring of %s: %v",
 				m.Name, m.State, whoDesc.Name, snap.Services[whoDesc.Name])
 		}

@@ -77,8 +77,7 @@ func (w *writer) writeDirect() {
 	}
 	n := w.direct.try(b.buf)
 	if n > 0 {
-		c.cfg.io.written.Add(uint64(n))
-		c.lastWrite.Store(now.UnixNano())
+		w.wrote(n, now)
 	}
 	if n < len(b.buf) {
 		w.carryOver(b, n)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -293,13 +294,18 @@ func (s *Server) closeIdleUntil(ctx context.Context, drained <-chan struct{}) bo
 			if closed[c] || c.flow.inflight.Load() > 0 || c.OpenStreams() > 0 || c.Pending() > 0 {
 				continue
 			}
-			if now-time.Duration(c.lastRead.Load()) < goAwayQuiet && now-start < maxGoAwayWait {
+			if !c.quietAt(now) && now-start < maxGoAwayWait {
 				continue
 			}
 			closed[c] = true
 			c.closeGraceful(fmt.Errorf("%w: server shut down", ErrClosed))
 		}
 	}
+}
+
+// quietAt reports whether c has read nothing for goAwayQuiet at now (sinceBase).
+func (c *Conn) quietAt(now time.Duration) bool {
+	return now-time.Duration(c.lastRead.Load()) >= goAwayQuiet
 }
 
 // awaitQuiet waits until no connection has read anything for goAwayQuiet.
@@ -309,14 +315,8 @@ func (s *Server) awaitQuiet(ctx context.Context) {
 	tick := time.NewTicker(goAwayQuiet / 5)
 	defer tick.Stop()
 	for {
-		now, quiet := sinceBase(), true
-		for _, c := range s.Conns() {
-			if now-time.Duration(c.lastRead.Load()) < goAwayQuiet {
-				quiet = false
-				break
-			}
-		}
-		if quiet {
+		now := sinceBase()
+		if !slices.ContainsFunc(s.Conns(), func(c *Conn) bool { return !c.quietAt(now) }) {
 			return
 		}
 		select {

@@ -448,13 +448,17 @@ func (w *writer) failed(err error, n int) {
 }
 
 func (w *writer) write(buf []byte) error {
-	c := w.conn
 	now := time.Now()
 	w.setDeadline(now)
-	n, err := c.nc.Write(buf)
-	c.cfg.io.written.Add(uint64(n))
-	c.lastWrite.Store(now.UnixNano())
+	n, err := w.conn.nc.Write(buf)
+	w.wrote(n, now)
 	return err
+}
+
+// wrote counts n bytes written to the socket by a write that began at now.
+func (w *writer) wrote(n int, now time.Time) {
+	w.conn.cfg.io.written.Add(uint64(n))
+	w.conn.lastWrite.Store(now.UnixNano())
 }
 
 // setDeadline gives the socket's writes WriteTimeout from now.

@@ -94,12 +94,17 @@ func (c *child) line() (string, error) {
 	return strings.TrimSpace(s), err
 }
 
+// ask sends the child an empty line and returns the line it answers.
+func (c *child) ask() (string, error) {
+	if _, err := fmt.Fprintln(c.stdin); err != nil {
+		return "", err
+	}
+	return c.line()
+}
+
 // answered asks the hostile process how many responses its connections have read.
 func (c *child) answered() (int64, error) {
-	if _, err := fmt.Fprintln(c.stdin); err != nil {
-		return 0, err
-	}
-	s, err := c.line()
+	s, err := c.ask()
 	if err != nil {
 		return 0, err
 	}
@@ -113,10 +118,7 @@ func (c *child) stop() error {
 
 // peaks asks the provider for its peak RSS and goroutines, and what it logged.
 func (c *child) peaks() (rss, goroutines int64, logged string, err error) {
-	if _, err := fmt.Fprintln(c.stdin); err != nil {
-		return 0, 0, "", err
-	}
-	s, err := c.line()
+	s, err := c.ask()
 	if err != nil {
 		return 0, 0, "", err
 	}
