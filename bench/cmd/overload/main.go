@@ -4,10 +4,13 @@
 // The provider, the hostile peers and the good client run in three processes, so that
 // the provider's peak RSS and goroutines are its own.
 //
-//	cd bench && go run ./cmd/overload [-peers 500] [-measure 5s] [-scenarios nonreading,partial,flood] [-conns 1]
+//	cd bench && go run ./cmd/overload [-peers 500] [-measure 5s] [-scenarios nonreading,partial,flood] [-conns 1] [-provider ringrpc]
 //
 // It prints, per scenario, the provider's peak RSS and goroutines, and the good
-// client's calls, errors and p99 against its p99 before the peers came.
+// client's calls, errors and p99 against its p99 before the peers came. With -provider
+// bare the provider is the least a Go server can do instead, a goroutine per
+// connection answering SayHello: what it gets under the same peers is what Go's
+// runtime gives, whatever the framework.
 package main
 
 import (
@@ -28,6 +31,7 @@ type options struct {
 	measure   time.Duration
 	scenarios string
 	conns     int // the good client's connections to the provider
+	provider  string
 }
 
 // childEnv carries a child process's arguments: the child may be this command or its
@@ -68,6 +72,7 @@ func parse(args []string) options {
 	fs.DurationVar(&o.measure, "measure", 5*time.Second, "how long the good client is measured, alone and then under load")
 	fs.StringVar(&o.scenarios, "scenarios", "nonreading,partial,flood", "comma-separated scenarios")
 	fs.IntVar(&o.conns, "conns", 1, "the good client's connections to the provider (transport.ClientOptions.PoolSize)")
+	fs.StringVar(&o.provider, "provider", "ringrpc", "the provider: ringrpc, or bare (a goroutine per connection) or bare-yield (one that yields after each request), to tell ringrpc from Go's runtime")
 	fs.Parse(args)
 	return o
 }
@@ -82,12 +87,23 @@ func run(o options) error {
 func runScenarios(o options, w io.Writer) ([]result, error) {
 	switch o.role {
 	case "provider":
+		switch o.provider {
+		case "bare", "bare-yield":
+			return nil, provideBare(o.provider == "bare-yield", os.Stdin, os.Stdout)
+		}
 		return nil, provide(os.Stdin, os.Stdout)
 	case "hostile":
 		return nil, hostile(o.kind, o.addr, o.peers, os.Stdin, os.Stdout)
 	case "":
 	default:
 		return nil, fmt.Errorf("unknown role %q", o.role)
+	}
+	switch o.provider {
+	case "":
+		o.provider = "ringrpc"
+	case "ringrpc", "bare", "bare-yield":
+	default:
+		return nil, fmt.Errorf("unknown provider %q: use ringrpc, bare or bare-yield", o.provider)
 	}
 	var results []result
 	for _, kind := range strings.Split(o.scenarios, ",") {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -35,5 +36,26 @@ func TestOverload(t *testing.T) {
 		if r.loaded.errors > 0 {
 			t.Errorf("%s: %d of the good client's %d calls failed, the first: %v", r.kind, r.loaded.errors, r.loaded.calls, r.loaded.firstErr)
 		}
+	}
+}
+
+// Each provider answers the good client beside a few flooding peers, and the flood's
+// answers are counted.
+func TestProviders(t *testing.T) {
+	for _, p := range []string{"ringrpc", "bare", "bare-yield"} {
+		t.Run(p, func(t *testing.T) {
+			var out strings.Builder
+			rs, err := runScenarios(options{peers: 4, measure: 200 * time.Millisecond, scenarios: "flood", provider: p}, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rs[0]
+			if r.loaded.calls == 0 || r.loaded.errors > 0 || r.hostileRate == 0 {
+				t.Errorf("good calls %d, errors %d (first %v), the flood's answers/s %.0f: want calls, no errors and answers", r.loaded.calls, r.loaded.errors, r.loaded.firstErr, r.hostileRate)
+			}
+		})
+	}
+	if _, err := runScenarios(options{scenarios: "flood", provider: "nginx"}, io.Discard); err == nil || !strings.Contains(err.Error(), "unknown provider") {
+		t.Errorf("an unknown provider: err = %v, want it named", err)
 	}
 }

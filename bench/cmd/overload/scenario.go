@@ -133,7 +133,7 @@ func (c *child) peaks() (rss, goroutines int64, logged string, err error) {
 
 func scenario(kind string, o options) (result, error) {
 	r := result{kind: kind, peers: o.peers, conns: max(o.conns, 1), measure: o.measure, settle: o.settle}
-	p, err := start("-role", "provider")
+	p, err := start("-role", "provider", "-provider", o.provider)
 	if err != nil {
 		return r, err
 	}
