@@ -36,7 +36,7 @@ func (r *Registry) debugPage(clients []*rpc.Client) *debugpage.Page {
 		Generated: time.Now(), Registry: true, Members: r.debugMembers(snap), Services: debugServices(snap)}
 	if s := r.opts.Server; s != nil {
 		p.Health = debugHealth(s, r.ownCatalog().services)
-		p.Methods = debugMethods(s.MethodStats())
+		p.Methods, p.CountedSince = debugMethods(s.MethodStats())
 		p.Conns = debugpage.Conns("in", s.Transport().Conns())
 	}
 	for _, c := range clients {
@@ -99,11 +99,15 @@ func debugHealth(s *rpc.Server, services []string) []debugpage.Health {
 	return out
 }
 
-func debugMethods(ms []rpc.MethodStats) []debugpage.Method {
+// debugMethods returns the methods' figures, and since when they are counted.
+func debugMethods(ms []rpc.MethodStats) ([]debugpage.Method, time.Time) {
 	out := make([]debugpage.Method, len(ms))
 	for i, m := range ms {
 		out[i] = debugpage.Method{Service: m.Service, Method: m.Method, Calls: m.Calls, Errors: m.Errors,
 			ErrorRate: m.ErrorRate(), Codes: m.Codes, P50: m.P50, P90: m.P90, P99: m.P99}
 	}
-	return out
+	if len(ms) == 0 {
+		return out, time.Time{}
+	}
+	return out, ms[0].Since
 }

@@ -18,7 +18,9 @@ func (s *Server) MethodStats() []MethodStats {
 	var out []MethodStats
 	for _, svc := range *s.services.Load() {
 		for name, m := range svc.methods {
-			out = append(out, m.stats.snapshot(svc.desc.Name, name))
+			st := m.stats.snapshot(svc.desc.Name, name)
+			st.Since = s.countSince
+			out = append(out, st)
 		}
 	}
 	slices.SortFunc(out, func(a, b MethodStats) int {
@@ -33,7 +35,10 @@ func (s *Server) MethodStats() []MethodStats {
 // countFromNow has calls counted per method from now on.
 func (s *Server) countFromNow() {
 	if !s.countMethods.Load() {
-		s.countMethods.Store(true)
+		s.countOnce.Do(func() {
+			s.countSince = time.Now()
+			s.countMethods.Store(true)
+		})
 	}
 }
 
@@ -47,7 +52,8 @@ func (s *Server) DebugHandler() http.Handler {
 	s.countFromNow()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := &debugpage.Page{Title: "ringrpc server", Generated: time.Now(), Health: s.debugHealth(),
-			Methods: debugMethods(s.MethodStats()), Conns: debugpage.Conns("in", s.ts.Conns())}
+			Conns: debugpage.Conns("in", s.ts.Conns())}
+		p.Methods, p.CountedSince = debugMethods(s.MethodStats())
 		if a := s.Addr(); a != nil {
 			p.Addr = a.String()
 		}
@@ -67,11 +73,15 @@ func (s *Server) debugHealth() []debugpage.Health {
 	return out
 }
 
-func debugMethods(ms []MethodStats) []debugpage.Method {
+// debugMethods returns the methods' figures, and since when they are counted.
+func debugMethods(ms []MethodStats) ([]debugpage.Method, time.Time) {
 	out := make([]debugpage.Method, len(ms))
 	for i, m := range ms {
 		out[i] = debugpage.Method{Service: m.Service, Method: m.Method, Calls: m.Calls, Errors: m.Errors,
 			ErrorRate: m.ErrorRate(), Codes: m.Codes, P50: m.P50, P90: m.P90, P99: m.P99}
 	}
-	return out
+	if len(ms) == 0 {
+		return out, time.Time{}
+	}
+	return out, ms[0].Since
 }

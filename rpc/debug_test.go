@@ -75,7 +75,9 @@ func TestMethodStatsAndDebugPage(t *testing.T) {
 	if _, err := g.SayHello(ctx, "before", "the page"); err != nil {
 		t.Fatal(err)
 	}
+	before := time.Now()
 	h := s.DebugHandler()
+	after := time.Now()
 	for range 7 {
 		if _, err := g.SayHello(ctx, "a", "b"); err != nil {
 			t.Fatal(err)
@@ -112,7 +114,11 @@ func TestMethodStatsAndDebugPage(t *testing.T) {
 	if w.Code != http.StatusOK || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") {
 		t.Fatalf("the page: %d %s", w.Code, w.Header().Get("Content-Type"))
 	}
-	for _, want := range []string{`<table id="methods">`, `<td>SayHello</td><td class="n">7</td>`, "not_found 3", `<table id="conns">`, "from a client", "SERVING"} {
+	if since := stats["SayHello"].Since; since.Before(before) || since.After(after) {
+		t.Errorf("counted since %v, want when the page was made (%v to %v)", since, before, after)
+	}
+	counted := "Counted since " + stats["SayHello"].Since.UTC().Format("2006-01-02 15:04:05 MST") + ", when this page"
+	for _, want := range []string{`<table id="methods">`, `<td>SayHello</td><td class="n">7</td>`, "not_found 3", `<table id="conns">`, "from a client", "SERVING", counted} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page lacks %s:\n%s", want, body)
 		}

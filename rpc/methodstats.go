@@ -88,6 +88,9 @@ type MethodStats struct {
 	P50 time.Duration `json:"p50"`
 	P90 time.Duration `json:"p90"`
 	P99 time.Duration `json:"p99"`
+	// Since is when the server began counting: at the first MethodStats or
+	// DebugHandler, not at its start.
+	Since time.Time `json:"since"`
 }
 
 // ErrorRate is the share of calls that ended with an error, from 0 to 1.

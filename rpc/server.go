@@ -82,6 +82,8 @@ type Server struct {
 	// countMethods is set by the first MethodStats or DebugHandler: until someone
 	// asks, calls pay nothing for per-method figures (a clock read and a shared add).
 	countMethods atomic.Bool
+	countOnce    sync.Once
+	countSince   time.Time // when countMethods was set
 	// cancelled counts calls not run because their caller cancelled them meanwhile.
 	cancelled atomic.Uint64
 	// pools is ServerOptions.Pools; matched holds the keys registered services took.

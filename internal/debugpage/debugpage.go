@@ -30,6 +30,8 @@ type Page struct {
 	Members  []Member  `json:"members,omitempty"`
 	Services []Service `json:"services,omitempty"`
 	Methods  []Method  `json:"methods,omitempty"`
+	// CountedSince is when the server began counting the methods' calls.
+	CountedSince time.Time `json:"countedSince,omitzero"`
 	Conns    []Conn    `json:"conns,omitempty"`
 }
 

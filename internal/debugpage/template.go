@@ -84,7 +84,7 @@ svg.ring { width: 260px; height: 260px; flex: none; }
 <tr><th>service</th><th>method</th><th>calls</th><th>errors</th><th>error rate</th><th>by code</th><th>p50</th><th>p90</th><th>p99</th></tr>
 {{range .Methods}}<tr><td>{{.Service}}</td><td>{{.Method}}</td><td class="n">{{.Calls}}</td><td class="n">{{.Errors}}</td><td class="n{{if .Errors}} bad{{end}}">{{pct .ErrorRate}}</td><td>{{.CodeList}}</td><td class="n">{{dur .P50}}</td><td class="n">{{dur .P90}}</td><td class="n">{{dur .P99}}</td></tr>
 {{end}}</table>
-<p class="meta">Counted since the server started; latency from a request's arrival (time in the queue included) to its handler's return, within 12.5%.</p>
+<p class="meta">Counted since {{time .CountedSince}}, when this page or the server's method statistics were first asked for; latency from a request's arrival (time in the queue included) to its handler's return, within 12.5%.</p>
 {{else}}<p class="empty">No service is served here.</p>{{end}}
 <h2>Connections</h2>
 {{if .Conns}}<table id="conns">
