@@ -32,7 +32,7 @@ type Page struct {
 	Methods  []Method  `json:"methods,omitempty"`
 	// CountedSince is when the server began counting the methods' calls.
 	CountedSince time.Time `json:"countedSince,omitzero"`
-	Conns    []Conn    `json:"conns,omitempty"`
+	Conns        []Conn    `json:"conns,omitempty"`
 }
 
 // Health is the serving status of a server ("" service) or of one of its services.
