@@ -166,6 +166,9 @@ func resyncTargets(s *snapshot, self string, before map[string]bool) (now map[st
 // rejoin tries up to rejoinFanout targets at once; each try is a push/pull
 // exchange, bounded by memberlist's TCP timeout.
 func (r *Registry) rejoin(targets []string) {
+	if r.isClosed() {
+		return // leaving: a member gone meanwhile is not to be joined again
+	}
 	if len(targets) > rejoinFanout {
 		targets = targets[:rejoinFanout]
 	}

@@ -171,6 +171,31 @@ func (c conflictWatch) NotifyConflict(existing, other *memberlist.Node) {
 	r.log.Warn("registry: another node is alive under this node's name", "node", existing.Name, "other", other.Address())
 }
 
+var _ memberlist.MergeDelegate = conflictWatch{}
+
+// NotifyMerge records an entry for this node's name at another address in a state
+// exchanged with another member, whatever that entry's state. memberlist tells
+// NotifyConflict only of an alive one; a run killed moments before is still held
+// suspected or dead, and the cluster takes no other address for the name until it
+// reclaims it. The merge always goes on.
+func (c conflictWatch) NotifyMerge(peers []*memberlist.Node) error {
+	r := c.r
+	self := r.selfAt.Load()
+	if self == nil {
+		return nil // not this node's exchange yet: Join has not begun
+	}
+	for _, p := range peers {
+		if p.Name == r.opts.NodeName && p.Address() != *self {
+			r.mu.Lock()
+			if r.conflict == "" {
+				r.conflict = p.Address()
+			}
+			r.mu.Unlock()
+		}
+	}
+	return nil
+}
+
 // takeConflict returns and clears the address of another node seen under this
 // node's name.
 func (r *Registry) takeConflict() string {

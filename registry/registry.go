@@ -23,6 +23,9 @@ type Registry struct {
 	log  *slog.Logger
 	ml   *memberlist.Memberlist
 	self memberlist.Node // this node's name and gossip address
+	// selfAt is self's address for memberlist's goroutines, which start before
+	// self is set.
+	selfAt atomic.Pointer[string]
 
 	mu      sync.Mutex // guards nodes, own, closed, leaving, conflict, known
 	nodes   map[string]*nodeState
@@ -174,11 +177,15 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 		}
 		r.own.services = serviceNames(o.Server.Services())
 		r.own.notServing = initialNotServing(o.Server, r.own.services)
+		// In the metadata the join sends: a status set before Join holds from the start.
+		st, _ := o.Server.ServingStatus("")
+		r.notServing = st != rpc.StatusServing
 	}
 	sus := newSuspicions(o.Logger, o.ml)
 	o.ml.Delegate = memberlistDelegate{r}
 	o.ml.Events = memberlistEvents{r, sus}
 	o.ml.Conflict = conflictWatch{r}
+	o.ml.Merge = conflictWatch{r}
 	o.ml.Ping, o.ml.LogOutput = sus, slogWriter{o.Logger, sus}
 	for _, p := range o.kept.Members {
 		r.known[p.Name] = p
@@ -192,6 +199,8 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	// A copy: memberlist rewrites its own node on every metadata update.
 	local := ml.LocalNode()
 	r.self = memberlist.Node{Name: local.Name, Addr: slices.Clone(local.Addr), Port: local.Port}
+	at := r.self.Address()
+	r.selfAt.Store(&at)
 	r.routines.Add(7 + 2*catalogSenders)
 	go r.announceLoop()
 	go r.rebuildLoop()
@@ -244,41 +253,28 @@ func (r *Registry) servingChanged(service string, st rpc.ServingStatus) {
 // join reaches the seeds and the members the state file remembers. When another
 // node holds this node's name, Join fails, unless that node does not answer: it
 // is then this node's previous run, and Join waits, within ctx, for the cluster
-// to find it dead and give the name up.
+// to find it dead and give the name up. A state exchange that shows the name at
+// this node's address, or not at all, ends the wait: the seed took this address.
 func (r *Registry) join(ctx context.Context) error {
 	targets := r.startTargets()
 	if len(targets) == 0 {
 		return nil
 	}
-	reclaiming := false
 	for {
 		if err := r.joinSeeds(ctx, targets); err != nil {
 			return err
 		}
 		other := r.takeConflict()
-		if other == "" && !reclaiming {
+		if other == "" {
 			return nil
 		}
-		var wait time.Duration
-		switch {
-		case other == "":
-			// The cluster found the old node dead; memberlist moves the name
-			// to this address DeadNodeReclaimTime after that.
-			reclaiming = false
-			wait = r.opts.ml.DeadNodeReclaimTime
-		case r.answersAt(other):
+		if r.answersAt(other) {
 			return r.nameConflict(other, "")
-		default:
-			r.log.Info("registry: waiting for the cluster to find this node's previous run dead", "node", r.opts.NodeName, "previous", other)
-			reclaiming = true
-			wait = r.opts.RejoinInterval
 		}
+		r.log.Info("registry: waiting for the cluster to find this node's previous run dead", "node", r.opts.NodeName, "previous", other)
 		select {
-		case <-time.After(wait):
+		case <-time.After(r.opts.RejoinInterval):
 		case <-ctx.Done():
-			if other == "" {
-				return nil // joined; the name moves here shortly
-			}
 			return r.nameConflict(other, fmt.Sprintf(" (it has not answered since Join began, and %v ended the wait for the cluster to find it dead)", ctx.Err()))
 		}
 	}
@@ -979,9 +975,16 @@ func (r *Registry) leave(ctx context.Context, server *rpc.Server) error {
 			timeout = time.Until(dl) / 2
 		}
 		r.announceLeave(timeout / 2)
-		if err := r.ml.Leave(timeout); err != nil {
-			// Nobody left to tell, or too slow to tell them: they will find out
-			// by probing. The shutdown goes on.
+		staying := r.othersStaying()
+		if staying == 0 {
+			// The others leave too (a whole cluster stopped at once): memberlist
+			// gossips to none that left, and would wait its whole timeout for a
+			// broadcast nobody takes. A round is enough for those still there.
+			timeout = min(timeout, 2*r.opts.ml.GossipInterval)
+		}
+		if err := r.ml.Leave(timeout); err != nil && staying > 0 {
+			// Too slow to tell them: they will find out by probing. The
+			// shutdown goes on.
 			r.log.Warn("registry: the leave was not announced", "err", err)
 		}
 		if r.opts.Server != nil {
@@ -1039,6 +1042,25 @@ func (r *Registry) announceLeave(timeout time.Duration) {
 	if err := r.updateNode(timeout); err != nil {
 		r.log.Debug("registry: announcing the leave in the metadata", "err", err)
 	}
+}
+
+func (r *Registry) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// othersStaying counts the other members alive that have not announced a leave.
+func (r *Registry) othersStaying() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for name, ns := range r.nodes {
+		if name != r.opts.NodeName && ns.gossip != "" && ns.meta.flags&metaLeaving == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *Registry) markClosed() {

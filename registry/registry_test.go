@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -266,6 +267,39 @@ func TestStrategies(t *testing.T) {
 		}
 		if s == RoundRobin && (seen["p0"] != 30 || seen["p1"] != 30) {
 			t.Fatalf("round robin: %v", seen)
+		}
+	}
+}
+
+// A whole cluster shut down at once, as `make demo` ends: no node joins a leaving one
+// again, and none waits for a leave broadcast that nobody is left to take.
+func TestClusterShutsDownTogether(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	nodes, _ := clusterWith(t, 3, func(o *Options) { o.Logger = log })
+	for _, n := range nodes {
+		providersOf(t, n.reg, whoDesc.Name, 3)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := n.reg.Shutdown(ctx); err != nil {
+				t.Errorf("%s: %v", n.name, err)
+			}
+		})
+	}
+	wg.Wait()
+	// Each waits LeavePropagation (10 gossip rounds) and its handlers; 5 s was the
+	// leave broadcast's timeout.
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the shutdown took %v", took)
+	}
+	for _, bad := range []string{"rejoined a member", "the leave was not announced"} {
+		if strings.Contains(logs.String(), bad) {
+			t.Errorf("a node logged %q:\n%s", bad, logs.String())
 		}
 	}
 }

@@ -1,8 +1,13 @@
 package registry
 
 import (
+	"context"
 	"reflect"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/ringrpc/ringrpc/rpc"
 )
 
 // The services a node does not serve travel in its catalog; a catalog without them,
@@ -55,5 +60,48 @@ func TestPushPullState(t *testing.T) {
 	m := digestMsg{digests[1], []byte{10, 0, 0, 1}, 7946}
 	if d, err := decodeDigest(encodeDigest(m)); err != nil || !reflect.DeepEqual(d, m) {
 		t.Fatalf("digest %+v came back as %+v, %v", m, d, err)
+	}
+}
+
+// A status set before Join holds from the start: the seed never routes to a provider
+// that was NOT_SERVING, whole or for the service, when it joined. The seed rebuilds
+// its rings a millisecond after each change, so a moment on its ring would be seen.
+func TestNotServingBeforeJoinHoldsFromTheStart(t *testing.T) {
+	for _, tc := range []struct{ name, service string }{{"whole server", ""}, {"the service", whoDesc.Name}} {
+		t.Run(tc.name, func(t *testing.T) {
+			seed, _ := startConsumer(t, "c", nil, func(o *Options) { o.Debounce = time.Millisecond })
+			routed := make(chan struct{})
+			var once sync.Once
+			watching := make(chan error, 1)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			go func() {
+				watching <- seed.WaitFor(ctx, func(s Snapshot) bool {
+					if len(s.Services[whoDesc.Name]) > 0 {
+						once.Do(func() { close(routed) })
+					}
+					for _, m := range s.Members {
+						if m.Name == "p" && m.State == StateAlive && len(m.Services) == 1 {
+							return true // its catalog is known: it would be on the ring now
+						}
+					}
+					return false
+				})
+			}()
+			startProvider(t, "p", []string{seed.GossipAddr()}, func(o *Options) {
+				o.Server.SetServingStatus(tc.service, rpc.StatusNotServing)
+			})
+			if err := <-watching; err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-routed:
+				t.Fatalf("%s NOT_SERVING before Join, yet the seed routed %s to it", tc.name, whoDesc.Name)
+			default:
+			}
+			if ps := seed.Snapshot().Services[whoDesc.Name]; len(ps) > 0 {
+				t.Fatalf("the seed routes to %v", ps)
+			}
+		})
 	}
 }
