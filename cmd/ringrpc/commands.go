@@ -258,7 +258,7 @@ func cmdMembers(args []string, stdout, stderr io.Writer) error {
 	defer s.close()
 	members := s.reg.Members()
 	if c.json {
-		return writeJSON(stdout, members)
+		return writeJSON(stdout, memberRows(members))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tGOSSIP\tRPC\tSERVICES")
@@ -290,7 +290,10 @@ func cmdRing(args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		return fmt.Errorf("no provider of %q in the cluster at %s (members: %d); ringrpc services --seed lists the services", c.args[0], c.seed, len(snap.Members))
 	}
-	rep := ringReport{Service: c.args[0], Checksum: fmt.Sprintf("%016x", snap.Checksums[c.args[0]]), Digest: fmt.Sprintf("%016x", snap.Digest), Owners: owners}
+	rep := ringReport{Service: c.args[0], Checksum: fmt.Sprintf("%016x", snap.Checksums[c.args[0]]), Digest: fmt.Sprintf("%016x", snap.Digest)}
+	for _, o := range owners {
+		rep.Owners = append(rep.Owners, owner{Node: o.Node, RPCAddr: o.RPCAddr, Partitions: o.Partitions, Share: o.Share})
+	}
 	for _, m := range snap.Members {
 		switch {
 		case m.RingDigest == 0:
@@ -305,14 +308,45 @@ func cmdRing(args []string, stdout, stderr io.Writer) error {
 	return rep.print(stdout, len(snap.Members))
 }
 
+// memberRow is a member as members --json prints it: with lowercase keys as ring
+// --json, and the ring digest in hex as there, which a JSON number would round.
+type memberRow struct {
+	Name       string   `json:"name"`
+	State      string   `json:"state"`
+	GossipAddr string   `json:"gossip"`
+	RPCAddr    string   `json:"rpc,omitempty"`
+	Services   []string `json:"services,omitempty"`
+	Digest     string   `json:"digest,omitempty"` // over all of the member's rings
+	Leaving    bool     `json:"leaving,omitempty"`
+}
+
+func memberRows(ms []registry.Member) []memberRow {
+	rows := make([]memberRow, len(ms))
+	for i, m := range ms {
+		rows[i] = memberRow{Name: m.Name, State: m.State.String(), GossipAddr: m.GossipAddr, RPCAddr: m.RPCAddr, Services: m.Services, Leaving: m.Leaving}
+		if m.RingDigest != 0 {
+			rows[i].Digest = fmt.Sprintf("%016x", m.RingDigest)
+		}
+	}
+	return rows
+}
+
+// owner is a provider's share of a ring as ring --json prints it.
+type owner struct {
+	Node       string  `json:"node"`
+	RPCAddr    string  `json:"rpc"`
+	Partitions int     `json:"partitions"`
+	Share      float64 `json:"share"`
+}
+
 // ringReport is what ring prints: a service's ring and whether the members agree.
 type ringReport struct {
-	Service   string               `json:"service"`
-	Checksum  string               `json:"checksum"` // of this service's ring, here
-	Digest    string               `json:"digest"`   // over all of this node's rings
-	Owners    []registry.Ownership `json:"owners"`
-	Divergent []divergent          `json:"divergent"`         // members whose rings differ
-	Unknown   []string             `json:"unknown,omitempty"` // members that gossip no digest
+	Service   string      `json:"service"`
+	Checksum  string      `json:"checksum"` // of this service's ring, here
+	Digest    string      `json:"digest"`   // over all of this node's rings
+	Owners    []owner     `json:"owners"`
+	Divergent []divergent `json:"divergent"`         // members whose rings differ
+	Unknown   []string    `json:"unknown,omitempty"` // members that gossip no digest
 }
 
 type divergent struct {

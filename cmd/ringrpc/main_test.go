@@ -149,10 +149,28 @@ func TestCLIJSON(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &descs) != nil || len(descs) != 3 {
 		t.Fatalf("services --json: %d %s %s", code, out, errs)
 	}
+	// The digests are hex strings in both, which a reader of JSON numbers as
+	// doubles does not round, and the keys are lowercase in both.
 	code, out, errs = runCLI("members", "--seed", seed, "--preset", "fast", "--json")
-	var members []registry.Member
+	var members []struct{ Name, State, Gossip, RPC, Digest string }
 	if code != 0 || json.Unmarshal([]byte(out), &members) != nil || len(members) != 2 {
 		t.Fatalf("members --json: %d %s %s", code, out, errs)
+	}
+	code, out, errs = runCLI("ring", "--seed", seed, "--preset", "fast", "--json", hello.HelloServiceName)
+	var ring struct {
+		Digest string
+		Owners []struct{ Node, RPC string }
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &ring) != nil || len(ring.Owners) != 1 || ring.Owners[0].RPC == "" {
+		t.Fatalf("ring --json: %d %s %s", code, out, errs)
+	}
+	for _, m := range members {
+		if m.State != "alive" || m.Gossip == "" || !strings.Contains(out, `"node": "`) {
+			t.Errorf("members --json: %+v", m)
+		}
+		if m.Digest != "" && m.Digest != ring.Digest {
+			t.Errorf("members --json gives %s the digest %q, ring --json %q", m.Name, m.Digest, ring.Digest)
+		}
 	}
 }
 
