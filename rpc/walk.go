@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -320,8 +321,11 @@ func (c *Client) failed(ctx context.Context, call *Call, err error) (*Error, fat
 // move decides, after the nth attempt failed with err, whether the call goes on to
 // the next provider and after what wait; it returns the call's error when it does not.
 func (c *Client) move(ctx context.Context, call *Call, n int, err *Error, f fate) (time.Duration, error) {
-	if n+1 >= len(call.addrs) || ctx.Err() != nil || !f.mayMove(call.retryAfterSend(ctx, c.retry)) {
+	if ctx.Err() != nil || !f.mayMove(call.retryAfterSend(ctx, c.retry)) {
 		return 0, err
+	}
+	if n+1 >= len(call.addrs) {
+		return 0, exhausted(call.addrs[:n+1], err, f)
 	}
 	if !f.costsBudget() {
 		c.failovers.Add(1)
@@ -333,6 +337,26 @@ func (c *Client) move(ctx context.Context, call *Call, n int, err *Error, f fate
 	c.failovers.Add(1)
 	call.paidMoves++
 	return c.backoff(call.paidMoves), nil
+}
+
+// exhausted is the error of a call that would have moved on, had the ring given it
+// another provider: it names those tried, and what to look at.
+func exhausted(tried []string, last *Error, f fate) *Error {
+	what, they, them := "the only provider this call may go to", "it runs", "it"
+	if len(tried) > 1 {
+		what = fmt.Sprintf("the last of the %d providers this call may go to (%s)", len(tried), strings.Join(tried, ", "))
+		they, them = "they run", "them"
+	}
+	advice := "check that " + they + " and that this host reaches " + them
+	switch f {
+	case fateBusy:
+		advice = "overloaded: retry later, or add providers"
+	case fateLeaving:
+		advice = "shutting down: retry once a successor has joined"
+	case fateMaybeRun:
+		advice = "the connection broke: check the providers' logs and the network"
+	}
+	return &Error{Code: last.Code, Message: last.Message + " (" + what + "; " + advice + ")", cause: last.cause}
 }
 
 // backoff returns the jittered wait before the nth paid move.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -634,5 +635,49 @@ func TestTightConnectBudgetIsNotReported(t *testing.T) {
 	}
 	if r := res.reported(); len(r) != 0 {
 		t.Fatalf("a 75 ms connect budget reported the provider: %q", r)
+	}
+}
+
+// A call that every provider the ring gives it failed says how many were tried, which,
+// and what to look at, by what the last one did: the address once per provider, not
+// three times for the last.
+func TestExhaustedFailoverSaysWhatWasTried(t *testing.T) {
+	refused := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
+	}
+	a, b := refused(), refused()
+	_, busy := startBusy(t)
+	for _, tc := range []struct {
+		name  string
+		addrs []string
+		want  []string
+	}{
+		{"one refused", []string{a}, []string{"connection refused (the only provider this call may go to; check that it runs and that this host reaches it)"}},
+		{"two refused", []string{a, b}, []string{"connection refused (the last of the 2 providers this call may go to (" + a + ", " + b + "); check that they run and that this host reaches them)"}},
+		{"refused then busy", []string{a, busy}, []string{"busy", "(the last of the 2 providers this call may go to (" + a + ", " + busy + "); overloaded: retry later, or add providers)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := newGreeterClient(t, ClientOptions{Resolver: mustList(t, tc.addrs...)})
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_, err := h.SayHello(ctx, "a", "b")
+			if err == nil {
+				t.Fatal("the call succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%v\nwant %q", err, w)
+				}
+			}
+			if last := tc.addrs[len(tc.addrs)-1]; strings.Contains(err.Error(), "dial "+last+": dial tcp "+last) {
+				t.Errorf("%v\nnames %s twice in a row", err, last)
+			}
+		})
 	}
 }

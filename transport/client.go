@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -257,6 +258,9 @@ func (cl *Client) open(addr string, onClose func(*Conn)) (*Conn, error) {
 		nc, err = d.DialContext(cl.dialCtx, "tcp", addr)
 	}
 	if err != nil {
+		if strings.Contains(err.Error(), addr) { // net's errors name it: once is enough
+			return nil, fmt.Errorf("%w: %w", ErrConnectFailed, err)
+		}
 		return nil, fmt.Errorf("%w: dial %s: %w", ErrConnectFailed, addr, err)
 	}
 	c := newConn(nc, cl.cfg, cl.disp, onClose)
