@@ -45,10 +45,6 @@ import (
 func main() {
 	ctx := context.Background()
 %s
-	fmt.Println("READY")
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
-	<-stop
 }
 `
 	consumerMain = `package main
@@ -119,6 +115,8 @@ func TestReadme(t *testing.T) {
 	provider := replaceAll(t, blocks[3].code, map[string]string{
 		`"127.0.0.1:7001"`: fmt.Sprintf(`"127.0.0.1:%d"`, rpcAddr),
 		`BindPort: 7946`:   fmt.Sprintf(`BindPort: %d`, gossipPort),
+		// The test starts the consumer once the provider has joined.
+		"<-stop.Done()": "fmt.Println(\"READY\")\n\t<-stop.Done()",
 	})
 	consumer := replaceAll(t, blocks[4].code, map[string]string{
 		`"127.0.0.1:7946"`: fmt.Sprintf(`"127.0.0.1:%d"`, gossipPort),

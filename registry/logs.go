@@ -77,7 +77,8 @@ func partitionOwner(sr *serviceRing, p int) string {
 // and through the acks of its probes: a probe of a suspect carries the suspicion, so
 // an ack from it means that it is alive and refutes it.
 type suspicions struct {
-	log *slog.Logger
+	log  *slog.Logger
+	self string // this node's name
 	// stale is how long after a suspicion an ack no longer counts as its refutation:
 	// memberlist has settled it by then, one way or the other.
 	stale time.Duration
@@ -90,7 +91,7 @@ var _ memberlist.PingDelegate = (*suspicions)(nil)
 func newSuspicions(log *slog.Logger, c *memberlist.Config) *suspicions {
 	// memberlist's longest suspicion, for clusters of up to a thousand members.
 	longest := time.Duration(c.SuspicionMaxTimeoutMult*c.SuspicionMult*3) * c.ProbeInterval
-	return &suspicions{log: log, stale: longest + c.ProbeInterval, nodes: map[string]time.Time{}}
+	return &suspicions{log: log, self: c.Name, stale: longest + c.ProbeInterval, nodes: map[string]time.Time{}}
 }
 
 // memberlist's log lines that tell of suspicions (memberlist v0.5).
@@ -121,6 +122,11 @@ func (s *suspicions) fromLog(line string) bool {
 		// The registry logs what follows: the member is checked, then fails or stays.
 	case strings.HasPrefix(line, lineRefuted):
 		from := strings.TrimSuffix(strings.TrimPrefix(line, lineRefuted+" (from: "), ")")
+		if from == s.self || from == "" {
+			// Learnt in a state exchange, where memberlist names this node.
+			s.log.Info("registry: this node was suspected and refuted it")
+			break
+		}
 		s.log.Info("registry: this node was suspected and refuted it", "by", from)
 	default:
 		return false

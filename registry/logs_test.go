@@ -296,6 +296,7 @@ func TestSuspicionsAreLogged(t *testing.T) {
 	write("[INFO] memberlist: Marking n3 as failed, suspect timeout reached (2 peer confirmations)")
 	ack("n3") // back after a failure: a join, not a refutation
 	write("[WARN] memberlist: Refuting a suspect message (from: n4)")
+	write("[WARN] memberlist: Refuting a suspect message (from: " + c.Name + ")") // in a state exchange
 	write("[INFO] memberlist: Suspect n5 has failed, no acks received")
 	sus.mu.Lock()
 	sus.nodes["n5"] = time.Now().Add(-sus.stale) // memberlist settled it long ago
@@ -311,6 +312,7 @@ func TestSuspicionsAreLogged(t *testing.T) {
 		`level=INFO msg="registry: suspected member answered again: the suspicion is refuted" node=n1 after=`,
 		`level=INFO msg="registry: member suspected: it did not answer this node's probes" node=n3`,
 		`level=INFO msg="registry: this node was suspected and refuted it" by=n4`,
+		`level=INFO msg="registry: this node was suspected and refuted it"`,
 		`level=INFO msg="registry: member suspected: it did not answer this node's probes" node=n5`,
 		`level=INFO msg="registry: member suspected: it did not answer this node's probes" node=n6`,
 	}
@@ -321,6 +323,9 @@ func TestSuspicionsAreLogged(t *testing.T) {
 		if !strings.Contains(lines[i], w) {
 			t.Errorf("line %d is %s\nwant %s", i, lines[i], w)
 		}
+	}
+	if strings.Contains(lines[4], "by=") {
+		t.Errorf("a refutation learnt in a state exchange names this node as the suspecter: %s", lines[4])
 	}
 }
 
