@@ -195,25 +195,27 @@ func (c *Conn) readFailed(err error) {
 	c.closeWithError(c.lostError(err))
 }
 
-// readFrame reads one frame, and returns with it what its body took of
-// MaxFrameMemory, or of MaxStreamMemory for a stream's message. The header is decoded
-// where it lies in the reader's buffer (or, when larger than the buffer, in a reused
-// scratch buffer); a small frame's command and body come from the interner's slabs,
-// or from a command given back.
-func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Command, int64, error) {
+// readFrame reads one frame, and returns with it what it took of MaxFrameMemory, or
+// of MaxStreamMemory for a stream's message. The header is decoded where it lies in
+// the reader's buffer; a small frame's command and body come from the interner's
+// slabs, or from a command given back.
+func (c *Conn) readFrame(br *bufio.Reader, in *interner) (*Command, int64, error) {
 	var hdr Command
-	body, err := c.readHeader(br, scratch, in, &hdr)
+	body, charged, err := c.readHeader(br, &in, &hdr)
 	if err != nil {
 		return nil, 0, err
 	}
 	if isStreamMessage(&hdr, body) {
+		c.cfg.frames.give(charged) // the message's header is read: nothing of it is kept
 		return c.readStreamMessage(br, &hdr, body, in)
 	}
-	var charged int64
 	if body >= chargedBody {
-		if charged, err = c.cfg.frames.take(int64(body), c.cfg.idle, c.closingCh); err != nil {
+		took, err := c.cfg.frames.take(int64(body), c.cfg.idle, c.closingCh)
+		if err != nil {
+			c.cfg.frames.give(charged)
 			return nil, 0, fmt.Errorf("%w: %w", errNoFrameMemory, err)
 		}
+		charged += took
 	}
 	cmd, err := c.readBody(br, &hdr, body, in)
 	if err != nil {
@@ -223,52 +225,61 @@ func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Comm
 	return cmd, charged, nil
 }
 
+// bigHeader is the largest header whose fields and command are carved from the
+// interner's slabs: a slab keeps the strings of every header carved from it alive,
+// and must not keep a large one's.
+const bigHeader = 1 << 10
+
 // readHeader reads a frame up to its body, decodes the header into hdr, and returns
-// the length of the body still to read.
-func (c *Conn) readHeader(br *bufio.Reader, scratch *[]byte, in *interner, hdr *Command) (body int, err error) {
+// the length of the body still to read. A header larger than the reader's buffer is
+// charged to MaxFrameMemory, as a body is, and read in growing pieces; the charge is
+// returned, for the caller to give back once the frame is done with. A header larger
+// than bigHeader sets *in to nil: the frame takes nothing from the slabs.
+func (c *Conn) readHeader(br *bufio.Reader, in **interner, hdr *Command) (body int, charged int64, err error) {
 	pre, err := peek(br, frameLenSize)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	n, err := checkFrameLength(beUint32(pre), c.cfg.maxFrame)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if pre, err = peek(br, frameLenSize+frameWordSize); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	word := beUint32(pre[frameLenSize:])
 	h := int(word & maxHeaderSize)
 	if h > n-frameWordSize {
-		return 0, malformed("bad header length %d in a frame of %d bytes", h, n)
+		return 0, 0, malformed("bad header length %d in a frame of %d bytes", h, n)
 	}
 	br.Discard(frameLenSize + frameWordSize)
+	if h > bigHeader {
+		*in = nil
+	}
 	var header []byte
 	if h <= br.Size() {
 		if header, err = peek(br, h); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	} else {
-		if cap(*scratch) < h {
-			*scratch = make([]byte, h)
+		if charged, err = c.cfg.frames.take(int64(h), c.cfg.idle, c.closingCh); err != nil {
+			return 0, 0, fmt.Errorf("%w: %w", errNoFrameMemory, err)
 		}
-		header = (*scratch)[:h]
-		if _, err := io.ReadFull(br, header); err != nil {
-			return 0, err
-		}
-		if cap(*scratch) > 1<<20 {
-			*scratch = nil // a huge header was a one-off; don't keep its buffer
+		if header, err = c.readChunks(br, h); err != nil {
+			c.cfg.frames.give(charged)
+			return 0, 0, err
 		}
 	}
 	// The header is decoded before the body's room is allocated: a bad header costs
 	// nothing however large the frame says it is.
-	if err := decodeHeader(hdr, SerializeType(word>>24), header, in); err != nil {
-		return 0, err
+	if err := decodeHeader(hdr, SerializeType(word>>24), header, *in); err != nil {
+		c.cfg.frames.give(charged)
+		return 0, 0, err
 	}
 	if h <= br.Size() {
 		br.Discard(h)
 	}
-	return n - frameWordSize - h, nil
+	return n - frameWordSize - h, charged, nil
 }
 
 // readBody reads a body of n bytes into a command with the header hdr. A body of up

@@ -43,13 +43,12 @@ const (
 // reader is what the connection's reader keeps from one frame to the next. The
 // goroutine that reads may change (see above); one reads at a time.
 type reader struct {
-	c       *Conn
-	ir      idleReader
-	br      *bufio.Reader
-	in      interner
-	scratch []byte
-	ctxs    ctxSlab
-	spare   *requestCtx // the context of the next request run inline
+	c     *Conn
+	ir    idleReader
+	br    *bufio.Reader
+	in    interner
+	ctxs  ctxSlab
+	spare *requestCtx // the context of the next request run inline
 
 	// phase is the number of the run, shifted left twice, and its phase: the watch
 	// hands on the run it saw, not a later one.
@@ -68,7 +67,7 @@ type inlineRun struct {
 }
 
 func (c *Conn) readLoop() {
-	r := &reader{c: c, scratch: make([]byte, 0, 512)}
+	r := &reader{c: c}
 	r.ir.c = c
 	r.br = bufio.NewReaderSize(&r.ir, 64<<10)
 	r.run()
@@ -92,7 +91,7 @@ func (r *reader) loop() bool {
 		if c.overloaded() && !c.waitRoom() {
 			return true // closed while the peer's output was unread
 		}
-		cmd, charged, err := c.readFrame(r.br, &r.scratch, &r.in)
+		cmd, charged, err := c.readFrame(r.br, &r.in)
 		if err != nil {
 			c.readFailed(err)
 			return true

@@ -122,8 +122,8 @@ type ConnOptions struct {
 	// log says why. Default DefaultMaxUnreadOutput.
 	MaxUnreadOutput int
 	// MaxFrameMemory bounds, for a whole Server or Client, the bytes of received frame
-	// bodies of 4 KiB or more: those being read, and those of requests not yet
-	// answered. A connection whose next body does not fit waits, reading nothing
+	// bodies of 4 KiB or more, and of headers over 64 KiB: those being read, and those
+	// of requests not yet answered. A connection whose next body does not fit waits, reading nothing
 	// else, for at most IdleTimeout, and is then closed with a logged reason. A body
 	// larger than the budget is read alone. Default DefaultMaxFrameMemory.
 	MaxFrameMemory int64
@@ -264,8 +264,8 @@ func newConnConfig(o ConnOptions, permits permitDefaults) *connConfig {
 	cfg.maxConnInflight = int32(min(orDefault(o.MaxConnInflight, DefaultMaxConnInflight), 1<<30))
 	cfg.maxInflight = int64(orDefault(o.MaxInflight, DefaultMaxInflight))
 	cfg.maxUnread = orDefault(o.MaxUnreadOutput, DefaultMaxUnreadOutput)
-	cfg.frames = newByteBudget(orDefault(o.MaxFrameMemory, DefaultMaxFrameMemory), "a body",
-		"large bodies (transport.ConnOptions.MaxFrameMemory): raise it, or send fewer large frames at once")
+	cfg.frames = newByteBudget(orDefault(o.MaxFrameMemory, DefaultMaxFrameMemory), "a frame",
+		"large frames (transport.ConnOptions.MaxFrameMemory): raise it, or send fewer large frames at once")
 	cfg.io = new(ioCounters)
 	cfg.maxStreams = orDefault(o.MaxConnStreams, DefaultMaxConnStreams)
 	cfg.streams = newStreamLimits(orDefault(o.MaxStreams, DefaultMaxStreams), orDefault(o.MaxStreamMemory, DefaultMaxStreamMemory))
