@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,6 +134,9 @@ func runBeforeHooks(c *Conn, req *Command) error {
 // number of sync calls in flight is bounded by Options.SyncPermits; InvokeSync waits
 // for a permit until the deadline.
 func (c *Conn) InvokeSync(ctx context.Context, req *Command) (*Command, error) {
+	if err := c.goneAway(); err != nil {
+		return nil, err
+	}
 	if err := runBeforeHooks(c, req); err != nil {
 		return nil, err
 	}
@@ -202,6 +206,10 @@ func (c *Conn) waitCtx(ctx context.Context, cl *call) error {
 func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, error)) {
 	if cb == nil {
 		cb = func(*Command, error) {} // completion still releases the permit
+	}
+	if err := c.goneAway(); err != nil {
+		cb(nil, err)
+		return
 	}
 	if err := runBeforeHooks(c, req); err != nil {
 		cb(nil, err)
@@ -276,6 +284,9 @@ func (c *Conn) InvokeOnewayAsync(ctx context.Context, req *Command, done func(er
 // sendOneway queues req with the oneway flag; done, when not nil, is told of the
 // write unless sendOneway fails.
 func (c *Conn) sendOneway(ctx context.Context, req *Command, done func(error)) error {
+	if err := c.goneAway(); err != nil {
+		return err
+	}
 	if err := runBeforeHooks(c, req); err != nil {
 		return err
 	}
@@ -287,4 +298,14 @@ func (c *Conn) sendOneway(ctx context.Context, req *Command, done func(error)) e
 		return err
 	}
 	return nil
+}
+
+// goneAway refuses a new request to a peer that said it is going away (a going-away
+// notice, or a GO_AWAY answer): it sends nothing new on this connection. The request
+// was not sent, so a caller may send it elsewhere.
+func (c *Conn) goneAway() error {
+	if !c.goAway.Load() {
+		return nil
+	}
+	return fmt.Errorf("%w: %s said it is going away: send new requests on another connection", ErrConnectFailed, c.addr)
 }

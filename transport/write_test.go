@@ -377,3 +377,63 @@ func TestLightSenderWritesWholeFrames(t *testing.T) {
 		}
 	}
 }
+
+// Flag bits a peer set that mean nothing here are not sent back: a processor that
+// answers with the request itself answers with the response bit alone (PROTOCOL §5:
+// other flag bits must be 0 when sent).
+func TestResponseCarriesTheResponseFlagAlone(t *testing.T) {
+	_, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+	})
+	for _, flag := range []int32{0x100, flagStream | 0x100, 0x7ffffff8} {
+		nc := rawDial(t, addr)
+		req := NewRequest(codeEcho, nil, []byte("x"))
+		req.Opaque, req.Flag = 1, flag
+		frame, err := AppendFrame(nil, req, SerializeRocketMQ)
+		must(t, err)
+		nc.Write(frame)
+		if got := readRawFrame(t, nc); got.Flag != FlagResponse {
+			t.Errorf("a request with flag %#x is answered with flag %#x, want %#x", flag, got.Flag, FlagResponse)
+		}
+	}
+}
+
+// A peer that sent a going-away notice is sent no new request on that connection
+// (PROTOCOL §7.1): a server's call to its client fails at once, as not sent, and
+// nothing reaches the peer.
+func TestNoRequestAfterGoingAwayNotice(t *testing.T) {
+	s, addr := startServer(t, ServerOptions{}, nil)
+	nc := rawDial(t, addr)
+	notice := NewRequest(codeGoingAway, nil, nil)
+	notice.Opaque, notice.Flag = 1, FlagOneway
+	ping := NewRequest(codePing, nil, nil)
+	ping.Opaque = 2
+	for _, c := range []*Command{notice, ping} {
+		frame, err := AppendFrame(nil, c, SerializeRocketMQ)
+		must(t, err)
+		nc.Write(frame)
+	}
+	readRawFrame(t, nc) // the ping's answer: the notice was read before it
+	conn := s.Conns()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := conn.InvokeSync(ctx, NewRequest(40, nil, nil)); !errors.Is(err, ErrConnectFailed) || !strings.Contains(err.Error(), "going away") {
+		t.Errorf("InvokeSync after the notice: %v, want it refused as not sent", err)
+	}
+	done := make(chan error, 1)
+	conn.InvokeAsync(ctx, NewRequest(40, nil, nil), func(_ *Command, err error) { done <- err })
+	if err := <-done; !errors.Is(err, ErrConnectFailed) {
+		t.Errorf("InvokeAsync after the notice: %v", err)
+	}
+	if err := conn.InvokeOneway(ctx, NewRequest(40, nil, nil)); !errors.Is(err, ErrConnectFailed) {
+		t.Errorf("InvokeOneway after the notice: %v", err)
+	}
+	// Nothing was written: the next frame the peer reads is the answer to a ping.
+	ping.Opaque = 3
+	frame, err := AppendFrame(nil, ping, SerializeRocketMQ)
+	must(t, err)
+	nc.Write(frame)
+	if got := readRawFrame(t, nc); got.Opaque != 3 || !got.IsResponse() {
+		t.Errorf("the peer read %v after the notice, want only the ping's answer", got)
+	}
+}

@@ -117,7 +117,12 @@ func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t S
 // given.
 func (w *writer) header(cmd *Command, opaque, flag int32) Command {
 	h := *cmd
-	h.Opaque, h.Flag = opaque, h.Flag&^(FlagResponse|FlagOneway)|flag
+	// Of the command's own bits only the stream's is sent, on a request: a processor
+	// may answer with the request itself, whatever bits its peer set.
+	h.Opaque, h.Flag = opaque, flag
+	if flag&FlagResponse == 0 {
+		h.Flag |= cmd.Flag & flagStream
+	}
 	h.Language, h.Version = LanguageGo, w.conn.cfg.version
 	return h
 }
