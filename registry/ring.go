@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/buraksezer/consistent"
@@ -76,39 +77,60 @@ func buildRing(providers []provider, opts RingOptions, failover int) (sr *servic
 	})
 	sr.partCount = uint64(parts)
 	sr.parts = make([][]uint16, parts)
-	next := failoverOrder(providers)
+	circle := newCircle(providers, opts.ReplicationFactor)
 	k := min(failover, n)
 	for p := range parts {
-		// The owner, then the next distinct owners: what the library's
-		// GetClosestNForPartition returns, without hashing and sorting every
-		// member again for each partition.
 		own := index[c.GetPartitionOwner(p).String()]
-		order := make([]uint16, k)
-		order[0] = own
-		for i := 1; i < k; i++ {
-			order[i] = next[order[i-1]]
-		}
-		sr.parts[p] = order
+		sr.parts[p] = circle.order(p, own, k)
 		sr.owned[own]++
 	}
 	return sr, nil
 }
 
-// failoverOrder returns, for each provider, the one after it in the order of the
-// hashes of their names, wrapping around: the ring library's failover order.
-func failoverOrder(providers []provider) []uint16 {
-	byHash := make([]uint16, len(providers))
-	hashes := make([]uint64, len(providers))
+// circle is the ring library's circle of virtual nodes, rebuilt here to walk: each
+// provider at the hashes of its name and 0 to ReplicationFactor-1, as the library
+// places them.
+type circle struct {
+	hashes []uint64
+	owners []uint16 // by position, the provider of hashes[i]
+}
+
+func newCircle(providers []provider, replicas int) circle {
+	type vnode struct {
+		h uint64
+		p uint16
+	}
+	vs := make([]vnode, 0, len(providers)*replicas)
 	for i, p := range providers {
-		byHash[i] = uint16(i)
-		hashes[i] = xxhash.Sum64String(p.node)
+		for r := range replicas {
+			vs = append(vs, vnode{xxhash.Sum64String(p.node + strconv.Itoa(r)), uint16(i)})
+		}
 	}
-	slices.SortFunc(byHash, func(a, b uint16) int { return cmp.Compare(hashes[a], hashes[b]) })
-	next := make([]uint16, len(providers))
-	for i, idx := range byHash {
-		next[idx] = byHash[(i+1)%len(byHash)]
+	slices.SortFunc(vs, func(a, b vnode) int { return cmp.Compare(a.h, b.h) })
+	c := circle{hashes: make([]uint64, len(vs)), owners: make([]uint16, len(vs))}
+	for i, v := range vs {
+		c.hashes[i], c.owners[i] = v.h, v.p
 	}
-	return next
+	return c
+}
+
+// order returns partition p's owner, then the next k-1 distinct providers clockwise
+// from where the library places p: the first of them is where p goes when its owner
+// leaves, unless the bounded load sends it further on, so a dead owner's partitions
+// fail over to many providers, each mostly to the one that takes it for good.
+func (c circle) order(p int, own uint16, k int) []uint16 {
+	order := make([]uint16, 1, k)
+	order[0] = own
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(p))
+	h := xxhash.Sum64(b[:])
+	start, _ := slices.BinarySearch(c.hashes, h)
+	for i := 0; len(order) < k && i < len(c.hashes); i++ {
+		if o := c.owners[(start+i)%len(c.hashes)]; !slices.Contains(order, o) {
+			order = append(order, o)
+		}
+	}
+	return order
 }
 
 // partition maps a route key to its partition, as the ring library does.

@@ -180,9 +180,9 @@ func TestRebuildKeepsUnchangedRings(t *testing.T) {
 	}
 }
 
-// TestRingFailoverMatchesTheLibrary: the failover order computed once per ring is
-// the ring library's GetClosestNForPartition, which nodes of earlier versions use.
-func TestRingFailoverMatchesTheLibrary(t *testing.T) {
+// The failover order starts with the library's owner and goes on with distinct
+// providers, as many as asked and there are.
+func TestRingFailoverOrder(t *testing.T) {
 	for _, n := range []int{2, 3, 7, 50, 300} {
 		for _, k := range []int{1, 3, 5} {
 			ps := providers(n)
@@ -196,18 +196,56 @@ func TestRingFailoverMatchesTheLibrary(t *testing.T) {
 			}
 			c := consistent.New(members, consistent.Config{PartitionCount: int(sr.partCount), ReplicationFactor: defaultRing.ReplicationFactor, Load: defaultRing.Load, Hasher: xxHasher{}})
 			for p := range int(sr.partCount) {
-				want, err := c.GetClosestNForPartition(p, min(k, n))
-				if err != nil {
-					t.Fatal(err)
+				order := sr.parts[p]
+				if ps[order[0]].node != c.GetPartitionOwner(p).String() {
+					t.Fatalf("%d providers, partition %d: owner %s, the library says %s", n, p, ps[order[0]].node, c.GetPartitionOwner(p))
 				}
-				got := make([]string, len(sr.parts[p]))
-				for i, idx := range sr.parts[p] {
-					got[i] = ps[idx].node
-				}
-				if !slices.EqualFunc(got, want, func(a string, b consistent.Member) bool { return a == b.String() }) {
-					t.Fatalf("%d providers, failover %d, partition %d: %v, the library says %v", n, k, p, got, want)
+				if len(order) != min(k, n) || len(slices.Compact(slices.Sorted(slices.Values(order)))) != len(order) {
+					t.Fatalf("%d providers, failover %d, partition %d: order %v", n, k, p, order)
 				}
 			}
+		}
+	}
+}
+
+// A dead owner's partitions fail over to many providers, not all to one, and most of
+// them to the provider that takes them once the owner leaves the ring: their keys move
+// once.
+func TestFailoverSpreadsAndMovesOnce(t *testing.T) {
+	for _, n := range []int{5, 10, 30} {
+		ps := providers(n)
+		sr, err := buildRing(ps, defaultRing, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spread, settled, total := 0, 0, 0
+		for dead := range ps {
+			rest := slices.Delete(slices.Clone(ps), dead, dead+1)
+			after, err := buildRing(rest, defaultRing, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seconds := map[string]bool{}
+			for p, order := range sr.parts {
+				if int(order[0]) != dead {
+					continue
+				}
+				total++
+				second := ps[order[1]].node
+				seconds[second] = true
+				if rest[after.parts[p][0]].node == second {
+					settled++
+				}
+			}
+			spread += len(seconds)
+		}
+		avgSpread := float64(spread) / float64(n)
+		t.Logf("%d providers: a dead owner's partitions fail over to %.1f providers on average; %.0f%% of them to the provider that takes them for good", n, avgSpread, 100*float64(settled)/float64(total))
+		if avgSpread < 3 {
+			t.Errorf("%d providers: a dead owner's partitions fail over to %.1f providers on average", n, avgSpread)
+		}
+		if float64(settled) < 0.6*float64(total) {
+			t.Errorf("%d providers: %d of %d partitions fail over to the provider that takes them for good", n, settled, total)
 		}
 	}
 }
