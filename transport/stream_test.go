@@ -316,6 +316,57 @@ func TestStreamOpenerCloses(t *testing.T) {
 	waitUntil(t, func() bool { return conn.OpenStreams() == 0 })
 }
 
+// TestStreamAcceptorCloseWithError: CloseWithError on the acceptor's side ends the
+// stream there: a Send waiting for credit the opener does not grant returns the error,
+// the processor's context ends, and the processor's response ends the opener's side.
+func TestStreamAcceptorCloseWithError(t *testing.T) {
+	why := errors.New("the acceptor's own reason")
+	closeIt := make(chan struct{})
+	t.Cleanup(func() { closeOnce(closeIt) })
+	type outcome struct{ send, ctx error }
+	ended := make(chan outcome, 1)
+	_, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeStreamIdle, ProcessorFunc(func(ctx context.Context, conn *Conn, req *Command) (*Command, error) {
+			st := conn.InboundStream(req)
+			stopped := make(chan struct{})
+			defer close(stopped)
+			go func() {
+				select {
+				case <-closeIt:
+					st.CloseWithError(why)
+				case <-stopped:
+				}
+			}()
+			for {
+				if err := st.Send([]byte("x")); err != nil {
+					ended <- outcome{err, ctx.Err()}
+					return nil, err
+				}
+			}
+		}), PoolOptions{}))
+	})
+	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{StreamWindow: 2}})
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamIdle, nil, nil))
+	must(t, err)
+	defer st.Close()
+	<-st.Ready()
+	closeOnce(closeIt) // the processor waits for credit: the opener takes nothing
+	o := waitFor(t, ended, "the processor's end")
+	if !errors.Is(o.send, why) || o.ctx == nil {
+		t.Fatalf("Send: %v, context: %v; want the error given and an ended context", o.send, o.ctx)
+	}
+	for {
+		if _, err := st.Recv(); err != nil {
+			break
+		}
+	}
+	if resp := st.Response(); resp == nil || !strings.Contains(resp.Remark, why.Error()) {
+		t.Fatalf("the opener's stream ended with %v (%v), want the processor's response", resp, st.Err())
+	}
+}
+
 func waitUntil(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
