@@ -40,6 +40,7 @@ type Conn struct {
 	routines  sync.WaitGroup
 
 	lastRead   atomic.Int64 // sinceBase when the last read that brought bytes returned
+	memWait    atomic.Bool  // the reader waits for memory, reading nothing: see takeMemory
 	pingOpaque atomic.Int32 // the last ping's opaque: its answer is dropped quietly
 	silence    silence      // the heartbeat's watch; the reaper's alone
 
@@ -211,7 +212,7 @@ func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Comm
 	}
 	var charged int64
 	if body >= chargedBody {
-		if charged, err = c.cfg.frames.take(int64(body), c.cfg.idle, c.closingCh); err != nil {
+		if charged, err = c.takeMemory(c.cfg.frames, int64(body), nil); err != nil {
 			return nil, 0, fmt.Errorf("%w: %w", errNoFrameMemory, err)
 		}
 	}
@@ -221,6 +222,25 @@ func (c *Conn) readFrame(br *bufio.Reader, scratch *[]byte, in *interner) (*Comm
 		return nil, 0, err
 	}
 	return cmd, charged, nil
+}
+
+// takeMemory takes n bytes of b for the body of the frame the reader reads next. When
+// they do not fit it calls waits, if given, and waits, reading nothing, at most
+// IdleTimeout. Meanwhile the peer's frames, answers to pings included, wait unread:
+// its silence proves nothing, and the heartbeat leaves the connection alone until the
+// wait ends, which counts as a read.
+func (c *Conn) takeMemory(b *byteBudget, n int64, waits func(*Conn)) (int64, error) {
+	if n = min(n, b.max); b.takeNow(n) {
+		return n, nil
+	}
+	if waits != nil {
+		waits(c)
+	}
+	c.memWait.Store(true)
+	charged, err := b.take(n, c.cfg.idle, c.closingCh)
+	c.lastRead.Store(int64(sinceBase())) // before the mark goes: the heartbeat never sees the wait as silence
+	c.memWait.Store(false)
+	return charged, err
 }
 
 // readHeader reads a frame up to its body, decodes the header into hdr, and returns
