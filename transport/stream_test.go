@@ -297,6 +297,39 @@ func TestStreamShutdownWaits(t *testing.T) {
 	}
 }
 
+// TestStreamShutdownCutShort: a Shutdown whose context ends while a stream is open
+// cuts it, and says so, though the stream's processor, which returns when its context
+// ends, has returned by the time Shutdown does.
+func TestStreamShutdownCutShort(t *testing.T) {
+	s, addr, ended := startStreamServer(t, ServerOptions{})
+	cl := newTestClient(t, ClientOptions{})
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+	must(t, err)
+	defer st.Close()
+	<-st.Ready()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err = s.Shutdown(ctx)
+	var se *ShutdownError
+	if !errors.As(err, &se) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want a *ShutdownError", err)
+	}
+	if se.Cut != 1 || se.Streams != 1 || se.Running > 1 || se.Dropped != 0 {
+		t.Errorf("Shutdown reported %d cut, %d streams, %d running, %d dropped; want 1, 1, at most 1, 0", se.Cut, se.Streams, se.Running, se.Dropped)
+	}
+	if want := "1 handler cut (1 serving a stream)"; !strings.Contains(err.Error(), want) {
+		t.Errorf("Shutdown error %q does not say %q", err, want)
+	}
+	if err := waitFor(t, ended, "the processor's end"); err == nil {
+		t.Error("the processor's context did not end")
+	}
+	if _, err := st.Recv(); !errors.Is(err, ErrConnectionLost) {
+		t.Errorf("the opener's Recv: %v, want ErrConnectionLost", err)
+	}
+}
+
 // TestStreamOpenerCloses: Close on the opener's side ends the acceptor's context.
 func TestStreamOpenerCloses(t *testing.T) {
 	_, addr, ended := startStreamServer(t, ServerOptions{})
