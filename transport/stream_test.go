@@ -134,20 +134,22 @@ func TestStreamLimits(t *testing.T) {
 	})
 }
 
-// TestStreamProtocolViolation: a message beyond the credit, or out of order, ends the
-// acceptor's side of that stream only. The processor takes no message, so that no
-// grant of its own makes room for the fifth.
+// TestStreamProtocolViolation: a message beyond the credit, or out of order, or a
+// grant above any window, ends the acceptor's side of that stream only. The processor
+// takes no message, so that no grant of its own makes room for the fifth.
 func TestStreamProtocolViolation(t *testing.T) {
 	one := rawMsg{count: 0, body: []byte("m")}
 	at := func(seq int, m rawMsg) rawMsg { m.seq = seq; return m }
 	for _, tc := range []struct {
 		name   string
 		frames []rawMsg
+		grant  string // then a grant of this many
 	}{
-		{"out of order", []rawMsg{at(1, one), at(3, one)}},
-		{"beyond the credit", []rawMsg{at(1, one), at(2, one), at(3, one), at(4, one), at(5, one)}},
-		{"a frame beyond the credit", []rawMsg{{seq: 1, count: 5, body: lengthPrefixed("a", "b", "c", "d", "e")}}},
-		{"a body short of its count", []rawMsg{{seq: 1, count: 3, body: lengthPrefixed("a", "b")}}},
+		{"out of order", []rawMsg{at(1, one), at(3, one)}, ""},
+		{"beyond the credit", []rawMsg{at(1, one), at(2, one), at(3, one), at(4, one), at(5, one)}, ""},
+		{"a frame beyond the credit", []rawMsg{{seq: 1, count: 5, body: lengthPrefixed("a", "b", "c", "d", "e")}}, ""},
+		{"a body short of its count", []rawMsg{{seq: 1, count: 3, body: lengthPrefixed("a", "b")}}, ""},
+		{"a grant above 1048576 unused", nil, "1048500"}, // 100 unused already
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ended := make(chan error, 1)
@@ -170,6 +172,11 @@ func TestStreamProtocolViolation(t *testing.T) {
 			}
 			for i, m := range tc.frames {
 				writeRaw(t, nc, m.frame("1", int32(10+i)))
+			}
+			if tc.grant != "" {
+				g := NewRequest(codeStreamUp, Fields{{fieldStreamID, "1"}, {fieldStreamCredit, tc.grant}}, nil)
+				g.Opaque, g.Flag = 9, FlagOneway
+				writeRaw(t, nc, g)
 			}
 			if err := waitFor(t, ended, "the processor's end"); err == nil {
 				t.Fatal("the processor's context did not end")
