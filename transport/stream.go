@@ -30,7 +30,8 @@ var errStreamClosed = fmt.Errorf("transport: stream closed by its opener: %w", c
 // The stream ends once, on its opener's side, with the acceptor's response to the
 // opening request, Close, the end of the opener's context, or the connection's loss;
 // on its acceptor's side when its processor returns, when the opener closes it or its
-// context ends (the processor's context then ends), or when the connection is lost.
+// context ends, when the processor ends it with CloseWithError (the processor's
+// context ends in these two cases), or when the connection is lost.
 //
 // One goroutine may Send while another Recvs. Send and Recv return the error that
 // ended the stream as soon as it ended, messages not yet taken dropped; after a clean
