@@ -290,8 +290,10 @@ func (s *Server) Addr() net.Addr { return s.ts.Addr() }
 // It returns by the time ctx ends, whatever the handlers do. When ctx ends before the
 // calls in flight finished, the calls still waiting for a worker are dropped unrun,
 // every connection closes, which cancels the contexts of the handlers still running,
-// and the error is a *transport.ShutdownError that says how many there were. Those
-// handlers go on in their goroutines until they return: Close waits for them.
+// and the error is a *transport.ShutdownError that says how many handlers it cut
+// (those of open streams included), how many still ran when it returned, and how many
+// calls it dropped. Those handlers go on in their goroutines until they return: Close
+// waits for them.
 func (s *Server) Shutdown(ctx context.Context) error { return s.ts.Shutdown(ctx) }
 
 // Close closes every connection at once, drops the calls waiting for a worker, and

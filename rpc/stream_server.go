@@ -2,8 +2,10 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"sync/atomic"
+	"time"
 
 	"github.com/ringrpc/ringrpc/transport"
 )
@@ -11,11 +13,12 @@ import (
 // serverStream is the provider's side of a stream, found by the handler through its
 // context.
 type serverStream struct {
-	st    *transport.Stream
-	svc   *ServiceDesc
-	m     *MethodDesc
-	enc   Encoder               // the messages', each in turn
-	inErr atomic.Pointer[Error] // a message that did not decode
+	st      *transport.Stream
+	svc     *ServiceDesc
+	m       *MethodDesc
+	enc     Encoder               // the messages', each in turn
+	inErr   atomic.Pointer[Error] // a message that did not decode
+	expired atomic.Pointer[Error] // the deadline passed and ended the stream
 }
 
 type streamKey struct{}
@@ -39,12 +42,30 @@ func streamContext(ctx context.Context, conn *transport.Conn, req *transport.Com
 	return context.WithValue(ctx, streamKey{}, ss), ss, nil
 }
 
-// result is the handler's outcome, unless a message it received did not decode.
+// result is the handler's outcome, unless a message it received did not decode or
+// the deadline cut the stream: what the handler made of a cut stream is not its
+// caller's answer.
 func (ss *serverStream) result(err error) error {
 	if e := ss.inErr.Load(); e != nil {
 		return e
 	}
+	if e := ss.expired.Load(); e != nil {
+		return e
+	}
 	return err
+}
+
+// expire ends the stream once ctx, the handler's context, ended because its deadline
+// passed. The handler may wait in Send for credit or in Recv for a message, where
+// its context does not reach: ending the stream wakes it with the deadline's error.
+// A context that ended otherwise ended with the stream, which needs nothing more.
+func (ss *serverStream) expire(ctx context.Context) {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return
+	}
+	e := Errorf(CodeDeadlineExceeded, "stream %s.%s ran past its deadline (%w): the caller's deadline, counted from the arrival of the stream's opening request, passed before the stream ended: give the call a longer deadline", ss.svc.Name, ss.m.Name, context.DeadlineExceeded)
+	ss.expired.Store(e)
+	ss.st.CloseWithError(e)
 }
 
 // SendAll sends the values seq yields on the stream of the handler's call, in order,
@@ -104,11 +125,18 @@ func Received[T any](ctx context.Context, decode func(*Decoder) (T, error)) iter
 	}
 }
 
-// invokeStream runs a stream method's handler with the stream in its context.
+// invokeStream runs a stream method's handler with the stream in its context. A
+// stream with a deadline ends when it passes, wherever its handler waits.
 func (s *Server) invokeStream(cctx *callCtx, conn *transport.Conn, req *transport.Command, call *Call) error {
 	ctx, ss, err := streamContext(cctx, conn, req, call.svc, call.m)
 	if err != nil {
 		return err
+	}
+	if d, ok := cctx.Deadline(); ok {
+		// A timer of its own: watching the context would make it build the standard
+		// context it saves most handlers, at some twenty allocations per stream.
+		t := time.AfterFunc(time.Until(d), func() { ss.expire(cctx) })
+		defer t.Stop()
 	}
 	return ss.result(s.invoke(ctx, call))
 }

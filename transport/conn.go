@@ -40,6 +40,7 @@ type Conn struct {
 	routines  sync.WaitGroup
 
 	lastRead   atomic.Int64 // sinceBase when the last read that brought bytes returned
+	memWait    atomic.Bool  // the reader waits for memory, reading nothing: see takeMemory
 	pingOpaque atomic.Int32 // the last ping's opaque: its answer is dropped quietly
 	silence    silence      // the heartbeat's watch; the reaper's alone
 
@@ -210,7 +211,7 @@ func (c *Conn) readFrame(br *bufio.Reader, in *interner) (*Command, int64, error
 		return c.readStreamMessage(br, &hdr, body, in)
 	}
 	if body >= chargedBody {
-		took, err := c.cfg.frames.take(int64(body), c.cfg.idle, c.closingCh)
+		took, err := c.takeMemory(c.cfg.frames, int64(body), nil)
 		if err != nil {
 			c.cfg.frames.give(charged)
 			return nil, 0, fmt.Errorf("%w: %w", errNoFrameMemory, err)
@@ -229,6 +230,25 @@ func (c *Conn) readFrame(br *bufio.Reader, in *interner) (*Command, int64, error
 // interner's slabs: a slab keeps the strings of every header carved from it alive,
 // and must not keep a large one's.
 const bigHeader = 1 << 10
+
+// takeMemory takes n bytes of b for the frame the reader reads next. When
+// they do not fit it calls waits, if given, and waits, reading nothing, at most
+// IdleTimeout. Meanwhile the peer's frames, answers to pings included, wait unread:
+// its silence proves nothing, and the heartbeat leaves the connection alone until the
+// wait ends, which counts as a read.
+func (c *Conn) takeMemory(b *byteBudget, n int64, waits func(*Conn)) (int64, error) {
+	if n = min(n, b.max); b.takeNow(n) {
+		return n, nil
+	}
+	if waits != nil {
+		waits(c)
+	}
+	c.memWait.Store(true)
+	charged, err := b.take(n, c.cfg.idle, c.closingCh)
+	c.lastRead.Store(int64(sinceBase())) // before the mark goes: the heartbeat never sees the wait as silence
+	c.memWait.Store(false)
+	return charged, err
+}
 
 // readHeader reads a frame up to its body, decodes the header into hdr, and returns
 // the length of the body still to read. A header larger than the reader's buffer is
@@ -262,7 +282,7 @@ func (c *Conn) readHeader(br *bufio.Reader, in **interner, hdr *Command) (body i
 			return 0, 0, err
 		}
 	} else {
-		if charged, err = c.cfg.frames.take(int64(h), c.cfg.idle, c.closingCh); err != nil {
+		if charged, err = c.takeMemory(c.cfg.frames, int64(h), nil); err != nil {
 			return 0, 0, fmt.Errorf("%w: %w", errNoFrameMemory, err)
 		}
 		if header, err = c.readChunks(br, h); err != nil {

@@ -228,3 +228,93 @@ func TestCommandString(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// docHex turns a frame as docs/PROTOCOL.md prints it into its bytes: hex digits, and
+// text between double quotes taken as it is.
+func docHex(t *testing.T, parts ...string) []byte {
+	t.Helper()
+	var b []byte
+	for _, p := range parts {
+		if len(p) > 1 && p[0] == '"' {
+			b = append(b, p[1:len(p)-1]...)
+			continue
+		}
+		h, err := hex.DecodeString(p)
+		if err != nil {
+			t.Fatalf("%q: %v", p, err)
+		}
+		b = append(b, h...)
+	}
+	return b
+}
+
+// TestGoldenStreamExample: the frames of docs/PROTOCOL.md §9.5, the worked example of
+// a stream, as the document prints them, are what ringrpc encodes and decodes.
+func TestGoldenStreamExample(t *testing.T) {
+	frame := func(code, opaque, flag int32, remark string, fs Fields, body []byte) Command {
+		return Command{Code: code, Language: LanguageGo, Version: 479, Opaque: opaque, Flag: flag, Remark: remark, ExtFields: fs, Body: body}
+	}
+	for _, tc := range []struct {
+		name string
+		cmd  Command
+		doc  []string
+	}{
+		{"1-opening-request",
+			frame(0, 7, 4, "", Fields{{"interfaceName", "Feed"}, {"methodName", "Watch"}, {fieldStreamWindow, "64"}}, []byte(`["news"]`)),
+			[]string{"00000063", "01", "000057", "0000", "09", "01df", "00000007", "00000004", "00000000", "00000042",
+				"000d", `"interfaceName"`, "00000004", `"Feed"`, "000a", `"methodName"`, "00000005", `"Watch"`,
+				"000e", `"ringrpc.window"`, "00000002", `"64"`, `"["news"]"`}},
+		{"2-first-grant",
+			frame(codeStreamDown, 1, 2, "", Fields{{fieldStreamID, "7"}, {fieldStreamCredit, "64"}}, nil),
+			[]string{"00000041", "01", "00003d", "1e18", "09", "01df", "00000001", "00000002", "00000000", "00000028",
+				"000b", `"ringrpc.sid"`, "00000001", `"7"`, "000e", `"ringrpc.credit"`, "00000002", `"64"`}},
+		{"3-message-1",
+			frame(codeStreamDown, 2, 2, "", Fields{{fieldStreamID, "7"}, {fieldStreamSeq, "1"}}, []byte(`{"id":1}`)),
+			[]string{"00000045", "01", "000039", "1e18", "09", "01df", "00000002", "00000002", "00000000", "00000024",
+				"000b", `"ringrpc.sid"`, "00000001", `"7"`, "000b", `"ringrpc.seq"`, "00000001", `"1"`, `"{"id":1}"`}},
+		{"3-messages-2-and-3",
+			frame(codeStreamDown, 3, 2, "", Fields{{fieldStreamID, "7"}, {fieldStreamSeq, "2"}, {fieldStreamCount, "2"}}, lengthPrefixed(`{"id":2}`, `{"id":3}`)),
+			[]string{"00000069", "01", "00004d", "1e18", "09", "01df", "00000003", "00000002", "00000000", "00000038",
+				"000b", `"ringrpc.sid"`, "00000001", `"7"`, "000b", `"ringrpc.seq"`, "00000001", `"2"`,
+				"000d", `"ringrpc.count"`, "00000001", `"2"`, "00000008", `"{"id":2}"`, "00000008", `"{"id":3}"`}},
+		{"4-grant",
+			frame(codeStreamUp, 8, 2, "", Fields{{fieldStreamID, "7"}, {fieldStreamCredit, "32"}}, nil),
+			[]string{"00000041", "01", "00003d", "1e17", "09", "01df", "00000008", "00000002", "00000000", "00000028",
+				"000b", `"ringrpc.sid"`, "00000001", `"7"`, "000e", `"ringrpc.credit"`, "00000002", `"32"`}},
+		{"5-response",
+			frame(0, 7, 1, "", nil, nil),
+			[]string{"00000019", "01", "000015", "0000", "09", "01df", "00000007", "00000001", "00000000", "00000000"}},
+		{"5-failure",
+			frame(705, 7, 1, "no topic", nil, nil),
+			[]string{"00000021", "01", "00001d", "02c1", "09", "01df", "00000007", "00000001", "00000008", `"no topic"`, "00000000"}},
+		{"6-reset",
+			frame(codeStreamUp, 9, 2, "", Fields{{fieldStreamID, "7"}, {fieldStreamFlags, "2"}}, nil),
+			[]string{"0000003f", "01", "00003b", "1e17", "09", "01df", "00000009", "00000002", "00000000", "00000026",
+				"000b", `"ringrpc.sid"`, "00000001", `"7"`, "000d", `"ringrpc.flags"`, "00000001", `"2"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := docHex(t, tc.doc...)
+			got, err := AppendFrame(nil, &tc.cmd, SerializeRocketMQ)
+			must(t, err)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("encoded frame differs from docs/PROTOCOL.md §9.5\n got %x\nwant %x", got, want)
+			}
+			c, n, err := ParseFrame(want, 0)
+			must(t, err)
+			wantCmd := tc.cmd
+			wantCmd.Serialize = SerializeRocketMQ
+			if n != len(want) || !reflect.DeepEqual(*c, wantCmd) {
+				t.Fatalf("decoded %d of %d bytes\n%+v\nwant\n%+v", n, len(want), *c, wantCmd)
+			}
+		})
+	}
+	t.Run("3-message-1-json", func(t *testing.T) {
+		cmd := frame(codeStreamDown, 2, 2, "", Fields{{fieldStreamID, "7"}, {fieldStreamSeq, "1"}}, []byte(`{"id":1}`))
+		b, err := AppendFrame(nil, &cmd, SerializeJSON)
+		must(t, err)
+		want := `{"code":7704,"extFields":{"ringrpc.seq":"1","ringrpc.sid":"7"},"flag":2,"language":"GO","opaque":2,"serializeTypeCurrentRPC":"JSON","version":479}{"id":1}`
+		if string(b[8:]) != want {
+			t.Fatalf("JSON header frame\n got %s\nwant %s", b[8:], want)
+		}
+	})
+}

@@ -67,7 +67,12 @@ func (s *silence) judge(hb heartbeat, now, lastRead time.Duration) verdict {
 
 // watchPeer runs on every reaper tick: it pings a silent peer and closes the
 // connection when the ping brings nothing back, failing its pending calls at once.
+// It does nothing while the reader waits for memory: the peer's frames, which would
+// prove it alive, wait unread, and the wait is bounded by IdleTimeout.
 func (c *Conn) watchPeer(s *silence) {
+	if c.memWait.Load() {
+		return
+	}
 	now := sinceBase()
 	last := time.Duration(c.lastRead.Load())
 	switch s.judge(c.cfg.hb, now, last) {

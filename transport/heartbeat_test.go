@@ -242,3 +242,98 @@ func TestLostConnectionSaysSoOnce(t *testing.T) {
 		t.Fatalf("a call on a lost connection: %v", err)
 	}
 }
+
+// streamToSlowConsumer starts a server whose processor sends msgs messages of 8 KiB
+// on each stream, and opens one from a client with opts, whose reader reports on
+// waits when it first waits for stream memory. It returns the stream once its first
+// message was taken and the reader waits.
+func streamToSlowConsumer(t *testing.T, msgs int, opts ConnOptions) *Stream {
+	t.Helper()
+	_, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeStreamIdle, ProcessorFunc(func(ctx context.Context, conn *Conn, req *Command) (*Command, error) {
+			st := conn.InboundStream(req)
+			body := make([]byte, 8<<10)
+			for range msgs {
+				if err := st.Send(body); err != nil {
+					return nil, err
+				}
+			}
+			return NewResponse(req, CodeSuccess, ""), nil
+		}), PoolOptions{}))
+	})
+	cl := newTestClient(t, ClientOptions{ConnOptions: opts})
+	waits := make(chan struct{}, 1)
+	cl.cfg.streamMemWaits = func(*Conn) {
+		select {
+		case waits <- struct{}{}:
+		default:
+		}
+	}
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamIdle, nil, nil))
+	must(t, err)
+	t.Cleanup(st.Close)
+	if _, err := st.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, waits, "the reader to wait for stream memory")
+	return st
+}
+
+// TestHeartbeatSparesReaderWaitingForStreamMemory: a consumer slower than the
+// heartbeat fills this side's MaxStreamMemory, and the connection's reader waits for
+// room, reading nothing, while the stream's opening call is pending. The peer is not
+// silent: this side does not read. The connection lives on for as long as the reader
+// may wait (IdleTimeout), and every message arrives once the consumer takes them.
+func TestHeartbeatSparesReaderWaitingForStreamMemory(t *testing.T) {
+	const msgs = 200
+	hb := ConnOptions{
+		MaxStreamMemory:   128 << 10, // some 15 messages
+		HeartbeatInterval: 200 * time.Millisecond,
+		HeartbeatTimeout:  200 * time.Millisecond,
+		IdleTimeout:       30 * time.Second,
+	}
+	st := streamToSlowConsumer(t, msgs, hb)
+	// The consumer is slow: it takes nothing for four times the heartbeat's bound. The
+	// pause is the behaviour under test, not a synchronisation.
+	time.Sleep(4 * (hb.HeartbeatInterval + hb.HeartbeatTimeout))
+	n := 1
+	for {
+		_, err := st.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d messages and a pause of the consumer: %v", n, err)
+		}
+		n++
+	}
+	if n != msgs {
+		t.Fatalf("%d messages, want %d", n, msgs)
+	}
+}
+
+// TestReaderWaitingForStreamMemoryClosedAfterIdleTimeout: a consumer that takes
+// nothing more holds its reader waiting for stream memory; with the heartbeat on, the
+// connection is closed when the reader has waited IdleTimeout, not before.
+func TestReaderWaitingForStreamMemoryClosedAfterIdleTimeout(t *testing.T) {
+	opts := ConnOptions{
+		MaxStreamMemory:   128 << 10,
+		HeartbeatInterval: 100 * time.Millisecond,
+		HeartbeatTimeout:  100 * time.Millisecond,
+		IdleTimeout:       800 * time.Millisecond,
+	}
+	start := time.Now()
+	st := streamToSlowConsumer(t, 200, opts)
+	waitFor(t, st.Done(), "the stream's end")
+	took := time.Since(start)
+	err := st.Err()
+	if !errors.Is(err, ErrConnectionLost) || !strings.Contains(err.Error(), "IdleTimeout") {
+		t.Fatalf("the stream ended with %v, want the connection lost after IdleTimeout", err)
+	}
+	if took < opts.IdleTimeout || took > opts.IdleTimeout+2*time.Second {
+		t.Fatalf("closed after %v, want soon after the %v IdleTimeout", took, opts.IdleTimeout)
+	}
+	t.Logf("after %v: %v", took.Round(time.Millisecond), err)
+}

@@ -52,7 +52,8 @@ func newByteBudget(max int64, what, holder string) *byteBudget {
 }
 
 // take takes n bytes, or the whole budget when n exceeds it, and returns what it
-// took. It waits for room at most limit, or until done closes.
+// took. It waits for room at most limit, a connection's IdleTimeout, which its error
+// names, or until done closes.
 func (b *byteBudget) take(n int64, limit time.Duration, done <-chan struct{}) (int64, error) {
 	n = min(n, b.max)
 	if b.takeNow(n) {
@@ -80,7 +81,7 @@ func (b *byteBudget) take(n int64, limit time.Duration, done <-chan struct{}) (i
 		case <-freed:
 		case <-t.C:
 			b.waiting.Add(-1)
-			return 0, fmt.Errorf("transport: no room for %s of %d bytes within %v: the budget of %d bytes is held by %s", b.what, n, limit, b.max, b.holder)
+			return 0, fmt.Errorf("transport: no room for %s of %d bytes within %v (transport.ConnOptions.IdleTimeout): the budget of %d bytes is held by %s", b.what, n, limit, b.max, b.holder)
 		case <-done:
 			b.waiting.Add(-1)
 			return 0, ErrClosed

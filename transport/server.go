@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -212,8 +213,15 @@ func (s *Server) stopAccepting() []*Conn {
 // returned without waiting for the processors: their goroutines are the caller's to
 // wait for, with Close.
 type ShutdownError struct {
-	// Running is the number of processors still running when Shutdown returned. Their
-	// responses are not written: the connections are closed.
+	// Cut is the number of processors running when the context ended, those of open
+	// streams included: their requests were cut short and are not answered, their
+	// streams end with their connections.
+	Cut int
+	// Streams is how many of Cut were processors of streams.
+	Streams int
+	// Running is how many of Cut were still running when Shutdown returned. Their
+	// responses are not written: the connections are closed. A processor that returns
+	// when its context ends may have returned already.
 	Running int
 	// Dropped is the number of requests that waited for a worker. They never run.
 	Dropped int
@@ -222,7 +230,16 @@ type ShutdownError struct {
 }
 
 func (e *ShutdownError) Error() string {
-	return fmt.Sprintf("transport: shutdown cut short (%v): %d handlers still running and %d queued requests dropped, none answered; their contexts are cancelled and their connections closed, and Close waits for the running handlers. Give Shutdown more time, or have handlers return when their context ends", e.Err, e.Running, e.Dropped)
+	return fmt.Sprintf("transport: shutdown cut short (%v): %s cut (%d serving a stream), %d still running, and %s dropped, none answered; their contexts are cancelled and their connections closed, and Close waits for the running handlers. Give Shutdown more time, or have handlers return when their context ends",
+		e.Err, plural(e.Cut, "handler", "handlers"), e.Streams, e.Running, plural(e.Dropped, "queued request", "queued requests"))
+}
+
+// plural returns n with its noun.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
 
 // Unwrap returns the context's error.
@@ -333,6 +350,10 @@ func (s *Server) awaitQuiet(ctx context.Context) {
 // for anything.
 func (s *Server) cutShort(ctx context.Context) error {
 	dropped := s.disp.abort()
+	// Counted before the connections close: processors that honour their context
+	// return as they do, and were cut all the same.
+	cut := s.disp.running()
+	streams := min(int(s.disp.streamsOpen.Load()), cut)
 	conns := s.Conns()
 	s.mu.Lock()
 	s.cut = append(s.cut, conns...)
@@ -341,7 +362,8 @@ func (s *Server) cutShort(ctx context.Context) error {
 		c.closeWithError(fmt.Errorf("%w: server shut down before its requests finished", ErrClosed))
 	}
 	s.disp.endOneway()
-	return &ShutdownError{Running: s.disp.running(), Dropped: dropped, Err: ctx.Err()}
+	running := min(s.disp.running(), cut)
+	return &ShutdownError{Cut: cut, Streams: streams, Running: running, Dropped: dropped, Err: ctx.Err()}
 }
 
 // Close closes the listener and every connection at once, dropping what is queued on

@@ -81,10 +81,10 @@ func TestShutdownBoundedWhateverHandlersDo(t *testing.T) {
 	if !errors.As(err, &se) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown: %v, want a *ShutdownError matching context.DeadlineExceeded", err)
 	}
-	if se.Running != 2 || se.Dropped != 3 {
-		t.Errorf("Shutdown reported %d running and %d dropped, want 2 and 3", se.Running, se.Dropped)
+	if se.Cut != 2 || se.Streams != 0 || se.Running != 2 || se.Dropped != 3 {
+		t.Errorf("Shutdown reported %d cut, %d streams, %d running and %d dropped, want 2, 0, 2 and 3", se.Cut, se.Streams, se.Running, se.Dropped)
 	}
-	for _, want := range []string{"2 handlers still running", "3 queued requests dropped"} {
+	for _, want := range []string{"2 handlers cut (0 serving a stream), 2 still running", "3 queued requests dropped"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Shutdown error %q does not say %q", err, want)
 		}

@@ -30,7 +30,8 @@ var errStreamClosed = fmt.Errorf("transport: stream closed by its opener: %w", c
 // The stream ends once, on its opener's side, with the acceptor's response to the
 // opening request, Close, the end of the opener's context, or the connection's loss;
 // on its acceptor's side when its processor returns, when the opener closes it or its
-// context ends (the processor's context then ends), or when the connection is lost.
+// context ends, when the processor ends it with CloseWithError (the processor's
+// context ends in these two cases), or when the connection is lost.
 //
 // One goroutine may Send while another Recvs. Send and Recv return the error that
 // ended the stream as soon as it ended, messages not yet taken dropped; after a clean
@@ -396,14 +397,24 @@ func (s *Stream) CloseSend() error {
 // which count toward MaxStreamMemory until then: an opener closes every stream it
 // opened once done with it, even after its end. It does nothing on the acceptor's
 // side, whose messages go when its processor returns.
-func (s *Stream) Close() { s.CloseWithError(errStreamClosed) }
+func (s *Stream) Close() {
+	if s.opener {
+		s.CloseWithError(errStreamClosed)
+	}
+}
 
 // CloseWithError is Close with err as the error Recv and Send return from now on.
+// On the acceptor's side it ends the stream there, if it has not ended: Recv and
+// Send return err, messages not taken are dropped, the processor's context ends, and
+// what arrives for the stream is dropped. The opener learns of the end from the
+// processor's response, written when it returns, which ends the stream on its side.
 func (s *Stream) CloseWithError(err error) {
 	if s.opener {
 		s.cancel(err)
 		s.drop()
+		return
 	}
+	s.finish(nil, err)
 }
 
 // sendCredit grants the peer n more messages, best effort: a grant lost to a closing

@@ -134,20 +134,22 @@ func TestStreamLimits(t *testing.T) {
 	})
 }
 
-// TestStreamProtocolViolation: a message beyond the credit, or out of order, ends the
-// acceptor's side of that stream only. The processor takes no message, so that no
-// grant of its own makes room for the fifth.
+// TestStreamProtocolViolation: a message beyond the credit, or out of order, or a
+// grant above any window, ends the acceptor's side of that stream only. The processor
+// takes no message, so that no grant of its own makes room for the fifth.
 func TestStreamProtocolViolation(t *testing.T) {
 	one := rawMsg{count: 0, body: []byte("m")}
 	at := func(seq int, m rawMsg) rawMsg { m.seq = seq; return m }
 	for _, tc := range []struct {
 		name   string
 		frames []rawMsg
+		grant  string // then a grant of this many
 	}{
-		{"out of order", []rawMsg{at(1, one), at(3, one)}},
-		{"beyond the credit", []rawMsg{at(1, one), at(2, one), at(3, one), at(4, one), at(5, one)}},
-		{"a frame beyond the credit", []rawMsg{{seq: 1, count: 5, body: lengthPrefixed("a", "b", "c", "d", "e")}}},
-		{"a body short of its count", []rawMsg{{seq: 1, count: 3, body: lengthPrefixed("a", "b")}}},
+		{"out of order", []rawMsg{at(1, one), at(3, one)}, ""},
+		{"beyond the credit", []rawMsg{at(1, one), at(2, one), at(3, one), at(4, one), at(5, one)}, ""},
+		{"a frame beyond the credit", []rawMsg{{seq: 1, count: 5, body: lengthPrefixed("a", "b", "c", "d", "e")}}, ""},
+		{"a body short of its count", []rawMsg{{seq: 1, count: 3, body: lengthPrefixed("a", "b")}}, ""},
+		{"a grant above 1048576 unused", nil, "1048500"}, // 100 unused already
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ended := make(chan error, 1)
@@ -170,6 +172,11 @@ func TestStreamProtocolViolation(t *testing.T) {
 			}
 			for i, m := range tc.frames {
 				writeRaw(t, nc, m.frame("1", int32(10+i)))
+			}
+			if tc.grant != "" {
+				g := NewRequest(codeStreamUp, Fields{{fieldStreamID, "1"}, {fieldStreamCredit, tc.grant}}, nil)
+				g.Opaque, g.Flag = 9, FlagOneway
+				writeRaw(t, nc, g)
 			}
 			if err := waitFor(t, ended, "the processor's end"); err == nil {
 				t.Fatal("the processor's context did not end")
@@ -297,6 +304,39 @@ func TestStreamShutdownWaits(t *testing.T) {
 	}
 }
 
+// TestStreamShutdownCutShort: a Shutdown whose context ends while a stream is open
+// cuts it, and says so, though the stream's processor, which returns when its context
+// ends, has returned by the time Shutdown does.
+func TestStreamShutdownCutShort(t *testing.T) {
+	s, addr, ended := startStreamServer(t, ServerOptions{})
+	cl := newTestClient(t, ClientOptions{})
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamEcho, nil, nil))
+	must(t, err)
+	defer st.Close()
+	<-st.Ready()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err = s.Shutdown(ctx)
+	var se *ShutdownError
+	if !errors.As(err, &se) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want a *ShutdownError", err)
+	}
+	if se.Cut != 1 || se.Streams != 1 || se.Running > 1 || se.Dropped != 0 {
+		t.Errorf("Shutdown reported %d cut, %d streams, %d running, %d dropped; want 1, 1, at most 1, 0", se.Cut, se.Streams, se.Running, se.Dropped)
+	}
+	if want := "1 handler cut (1 serving a stream)"; !strings.Contains(err.Error(), want) {
+		t.Errorf("Shutdown error %q does not say %q", err, want)
+	}
+	if err := waitFor(t, ended, "the processor's end"); err == nil {
+		t.Error("the processor's context did not end")
+	}
+	if _, err := st.Recv(); !errors.Is(err, ErrConnectionLost) {
+		t.Errorf("the opener's Recv: %v, want ErrConnectionLost", err)
+	}
+}
+
 // TestStreamOpenerCloses: Close on the opener's side ends the acceptor's context.
 func TestStreamOpenerCloses(t *testing.T) {
 	_, addr, ended := startStreamServer(t, ServerOptions{})
@@ -314,6 +354,57 @@ func TestStreamOpenerCloses(t *testing.T) {
 		t.Fatalf("Recv after Close: %v", err)
 	}
 	waitUntil(t, func() bool { return conn.OpenStreams() == 0 })
+}
+
+// TestStreamAcceptorCloseWithError: CloseWithError on the acceptor's side ends the
+// stream there: a Send waiting for credit the opener does not grant returns the error,
+// the processor's context ends, and the processor's response ends the opener's side.
+func TestStreamAcceptorCloseWithError(t *testing.T) {
+	why := errors.New("the acceptor's own reason")
+	closeIt := make(chan struct{})
+	t.Cleanup(func() { closeOnce(closeIt) })
+	type outcome struct{ send, ctx error }
+	ended := make(chan outcome, 1)
+	_, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeStreamIdle, ProcessorFunc(func(ctx context.Context, conn *Conn, req *Command) (*Command, error) {
+			st := conn.InboundStream(req)
+			stopped := make(chan struct{})
+			defer close(stopped)
+			go func() {
+				select {
+				case <-closeIt:
+					st.CloseWithError(why)
+				case <-stopped:
+				}
+			}()
+			for {
+				if err := st.Send([]byte("x")); err != nil {
+					ended <- outcome{err, ctx.Err()}
+					return nil, err
+				}
+			}
+		}), PoolOptions{}))
+	})
+	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{StreamWindow: 2}})
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	st, err := conn.OpenStream(context.Background(), NewRequest(codeStreamIdle, nil, nil))
+	must(t, err)
+	defer st.Close()
+	<-st.Ready()
+	closeOnce(closeIt) // the processor waits for credit: the opener takes nothing
+	o := waitFor(t, ended, "the processor's end")
+	if !errors.Is(o.send, why) || o.ctx == nil {
+		t.Fatalf("Send: %v, context: %v; want the error given and an ended context", o.send, o.ctx)
+	}
+	for {
+		if _, err := st.Recv(); err != nil {
+			break
+		}
+	}
+	if resp := st.Response(); resp == nil || !strings.Contains(resp.Remark, why.Error()) {
+		t.Fatalf("the opener's stream ended with %v (%v), want the processor's response", resp, st.Err())
+	}
 }
 
 func waitUntil(t testing.TB, cond func() bool) {

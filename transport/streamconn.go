@@ -100,11 +100,7 @@ func isStreamMessage(hdr *Command, n int) bool {
 // else: a peer cannot make its streams hold more than the budget.
 func (c *Conn) readStreamMessage(br *bufio.Reader, hdr *Command, n int, in *interner) (*Command, int64, error) {
 	mem := c.cfg.streams.mem
-	charge := frameCharge(hdr, n)
-	if m := c.cfg.streamMemWaits; m != nil && mem.used.Load()+charge > mem.max {
-		m(c)
-	}
-	charged, err := mem.take(charge, c.cfg.idle, c.closingCh)
+	charged, err := c.takeMemory(mem, frameCharge(hdr, n), c.cfg.streamMemWaits)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", errNoFrameMemory, err)
 	}
