@@ -20,6 +20,10 @@ const numCodes = 32
 // systemName is rpc.system.name, the RPC system, which the conventions leave open.
 var systemName = semconv.RPCSystemNameKey.String("ringrpc")
 
+// errorPanic is the error.type of a call through which a panic went: it has no
+// code.
+var errorPanic = semconv.ErrorTypeKey.String("panic")
+
 // outcomes holds, by code, the attributes of a call's outcome.
 var outcomes = func() (o [numCodes][]attribute.KeyValue) {
 	for c := range rpc.Code(numCodes) {
@@ -58,6 +62,7 @@ type method struct {
 	serverStart       []trace.SpanStartOption
 	done              [numCodes]metric.MeasurementOption    // attrs and the outcome's
 	attempt           [2][numCodes]metric.MeasurementOption // and ringrpc.failover
+	panicked          metric.MeasurementOption              // attrs, error.type panic
 }
 
 type methodKey struct{ service, method string }
@@ -103,6 +108,7 @@ func newMethod(key methodKey) *method {
 		attemptStart: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)},
 		serverStart:  []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...)},
 	}
+	m.panicked = measure(attrs, errorPanic)
 	for c := range rpc.Code(numCodes) {
 		m.done[c] = measure(attrs, outcomes[c]...)
 		m.attempt[0][c] = measure(attrs, append(outcomes[c][:len(outcomes[c]):len(outcomes[c])], attribute.Bool("ringrpc.failover", false))...)

@@ -31,7 +31,9 @@
 // handled call with client.address and client.port. Every span ends with
 // rpc.response.status_code, the ringrpc code name (ok, deadline_exceeded,
 // unavailable...: rpc.Code.String); a failed one also has error.type, the same name,
-// and the status Error.
+// and the status Error. A client call through which a panic went (a stream's loop
+// body runs inside the client's interceptors) ends with error.type "panic" and no
+// status code, in its span and its duration, and the panic goes on.
 //
 // The trace context travels as call metadata under the keys "traceparent" and
 // "tracestate" (on the wire: the extFields ringrpc.md.traceparent and
@@ -175,16 +177,27 @@ func (in *Instrumentation) Server(o *rpc.ServerOptions) {
 }
 
 func (in *Instrumentation) clientCall(next rpc.Invoker) rpc.Invoker {
-	return func(ctx context.Context, call *rpc.Call) error {
+	return func(ctx context.Context, call *rpc.Call) (err error) {
 		start := time.Now()
 		m := in.methods.get(call)
 		ctx, span := in.tracer.Start(ctx, m.name, m.clientStart...)
 		ctx = in.inject(ctx)
 		in.clientActive.Add(ctx, 1, m.set)
-		err := next(ctx, call)
-		in.clientActive.Add(ctx, -1, m.set)
-		end(span, err, serverKeys, call.Peer()) // the provider that answered, or the last one tried
-		in.clientDuration.Record(ctx, time.Since(start).Seconds(), m.doneSet(err))
+		// A stream's loop body runs inside next: should it panic, the call still
+		// ends here, and the panic goes on.
+		returned := false
+		defer func() {
+			in.clientActive.Add(ctx, -1, m.set)
+			if !returned {
+				endPanicked(span)
+				in.clientDuration.Record(ctx, time.Since(start).Seconds(), m.panicked)
+				return
+			}
+			end(span, err, serverKeys, call.Peer()) // the provider that answered, or the last one tried
+			in.clientDuration.Record(ctx, time.Since(start).Seconds(), m.doneSet(err))
+		}()
+		err = next(ctx, call)
+		returned = true
 		return err
 	}
 }
@@ -265,6 +278,13 @@ func end(span trace.Span, err error, keys peerKeys, peer string, more ...attribu
 			span.SetStatus(codes.Error, err.Error())
 		}
 	}
+	span.End()
+}
+
+// endPanicked ends span, through which a panic goes.
+func endPanicked(span trace.Span) {
+	span.SetAttributes(errorPanic)
+	span.SetStatus(codes.Error, "panicked")
 	span.End()
 }
 

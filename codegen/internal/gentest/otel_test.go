@@ -216,3 +216,53 @@ func TestStreamTraces(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamPanicEndsTheSpan: a caller's loop body that panics, which runs inside the
+// client's interceptors, still ends the stream's span and takes the stream out of
+// the calls in flight.
+func TestStreamPanicEndsTheSpan(t *testing.T) {
+	tf := newTracedFeed(t)
+	ctx, parent := tf.tp.Tracer("test").Start(context.Background(), "parent")
+	func() {
+		defer func() {
+			if r := recover(); r != "the loop body fell over" {
+				t.Fatalf("recovered %v", r)
+			}
+		}()
+		for range tf.feed.Watch(ctx, "forever", -1) {
+			panic("the loop body fell over")
+		}
+	}()
+	parent.End()
+	call, _, _ := tf.spansOf(t, parent.SpanContext().SpanID())
+	if call == nil {
+		t.Fatal("the stream's client span did not end")
+	}
+	var errType string
+	for _, kv := range call.Attributes() {
+		if kv.Key == "error.type" {
+			errType = kv.Value.AsString()
+		}
+	}
+	if call.Status().Code != codes.Error || errType != "panic" {
+		t.Errorf("the client span: status %v, error.type %q; want an error of type panic", call.Status(), errType)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := tf.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "ringrpc.client.active_calls" {
+				for _, p := range s.DataPoints {
+					if p.Value != 0 {
+						t.Errorf("%s: %d after the stream ended", m.Name, p.Value)
+					}
+				}
+			}
+		}
+	}
+	if n := tf.clientCalls(t); n != 1 {
+		t.Errorf("rpc.client.call.duration counted %d calls, want 1", n)
+	}
+}
