@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ringrpc/ringrpc/rpc"
@@ -15,6 +16,39 @@ import (
 // numCodes bounds the codes whose attribute sets are made up front; a larger code
 // (from a newer peer) gets its set made on each use.
 const numCodes = 32
+
+// systemName is rpc.system.name, the RPC system, which the conventions leave open.
+var systemName = semconv.RPCSystemNameKey.String("ringrpc")
+
+// errorPanic is the error.type of a call through which a panic went: it has no
+// code.
+var errorPanic = semconv.ErrorTypeKey.String("panic")
+
+// outcomes holds, by code, the attributes of a call's outcome.
+var outcomes = func() (o [numCodes][]attribute.KeyValue) {
+	for c := range rpc.Code(numCodes) {
+		o[c] = outcomeOf(c)
+	}
+	return o
+}()
+
+// outcomeOf returns the attributes of an outcome of code c: its name as
+// rpc.response.status_code and, for a failure, as error.type.
+func outcomeOf(c rpc.Code) []attribute.KeyValue {
+	name := c.String()
+	if c == rpc.CodeOK {
+		return []attribute.KeyValue{semconv.RPCResponseStatusCode(name)}
+	}
+	return []attribute.KeyValue{semconv.RPCResponseStatusCode(name), semconv.ErrorTypeKey.String(name)}
+}
+
+// outcome returns the attributes of an outcome of code c.
+func outcome(c rpc.Code) []attribute.KeyValue {
+	if c < numCodes {
+		return outcomes[c]
+	}
+	return outcomeOf(c)
+}
 
 // method is what the interceptors need of one method, made once: span names and
 // options, and the attribute sets of its measurements, which the meter would
@@ -26,8 +60,9 @@ type method struct {
 	clientStart       []trace.SpanStartOption
 	attemptStart      []trace.SpanStartOption
 	serverStart       []trace.SpanStartOption
-	done              [numCodes]metric.MeasurementOption    // attrs, ringrpc.code
+	done              [numCodes]metric.MeasurementOption    // attrs and the outcome's
 	attempt           [2][numCodes]metric.MeasurementOption // and ringrpc.failover
+	panicked          metric.MeasurementOption              // attrs, error.type panic
 }
 
 type methodKey struct{ service, method string }
@@ -62,24 +97,22 @@ func (ms *methods) get(call *rpc.Call) *method {
 }
 
 func newMethod(key methodKey) *method {
-	attrs := []attribute.KeyValue{
-		attribute.String("rpc.system", "ringrpc"),
-		attribute.String("rpc.service", key.service),
-		attribute.String("rpc.method", key.method),
-	}
+	name := key.service + "/" + key.method
+	attrs := []attribute.KeyValue{systemName, semconv.RPCMethod(name)}
 	m := &method{
-		name:         key.service + "/" + key.method,
-		attemptName:  key.service + "/" + key.method + " attempt",
+		name:         name,
+		attemptName:  name + " attempt",
 		attrs:        attrs,
 		set:          metric.WithAttributeSet(attribute.NewSet(attrs...)),
 		clientStart:  []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)},
-		attemptStart: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)},
+		attemptStart: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)},
 		serverStart:  []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...)},
 	}
+	m.panicked = measure(attrs, errorPanic)
 	for c := range rpc.Code(numCodes) {
-		m.done[c] = measure(attrs, codeAttr(c))
-		m.attempt[0][c] = measure(attrs, codeAttr(c), attribute.Bool("ringrpc.failover", false))
-		m.attempt[1][c] = measure(attrs, codeAttr(c), attribute.Bool("ringrpc.failover", true))
+		m.done[c] = measure(attrs, outcomes[c]...)
+		m.attempt[0][c] = measure(attrs, append(outcomes[c][:len(outcomes[c]):len(outcomes[c])], attribute.Bool("ringrpc.failover", false))...)
+		m.attempt[1][c] = measure(attrs, append(outcomes[c][:len(outcomes[c]):len(outcomes[c])], attribute.Bool("ringrpc.failover", true))...)
 	}
 	return m
 }
@@ -88,17 +121,13 @@ func measure(attrs []attribute.KeyValue, more ...attribute.KeyValue) metric.Meas
 	return metric.WithAttributeSet(attribute.NewSet(append(attrs[:len(attrs):len(attrs)], more...)...))
 }
 
-func codeAttr(c rpc.Code) attribute.KeyValue {
-	return attribute.String("ringrpc.code", c.String())
-}
-
 // doneSet returns the measurement option of a call of m that ended with err.
 func (m *method) doneSet(err error) metric.MeasurementOption {
 	c := rpc.CodeOf(err)
 	if c < numCodes {
 		return m.done[c]
 	}
-	return measure(m.attrs, codeAttr(c))
+	return measure(m.attrs, outcomeOf(c)...)
 }
 
 // attemptSet returns the measurement option of an attempt of m that ended with err.
@@ -110,5 +139,5 @@ func (m *method) attemptSet(err error, failover bool) metric.MeasurementOption {
 	if c < numCodes {
 		return m.attempt[i][c]
 	}
-	return measure(m.attrs, codeAttr(c), attribute.Bool("ringrpc.failover", failover))
+	return measure(m.attrs, append(outcomeOf(c), attribute.Bool("ringrpc.failover", failover))...)
 }

@@ -17,28 +17,42 @@
 //
 // Without it, ringrpc's call path runs no instrumentation code at all.
 //
-// Spans follow OpenTelemetry's RPC conventions: a client span per call named
-// "service/method" (rpc.system "ringrpc", rpc.service, rpc.method), a child span per
-// attempt with the provider's server.address and server.port, the attempt number
-// (ringrpc.attempt, from 0) and, from the second attempt on, why the call moved
-// (ringrpc.failover.reason); a server span per handled call with client.address.
-// Failed calls set the span's status and error.type to the ringrpc code name
-// (deadline_exceeded, unavailable...).
+// Spans and call metrics follow one version of OpenTelemetry's semantic conventions
+// for RPC, v1.43.0, whose schema URL (https://opentelemetry.io/schemas/1.43.0) the
+// tracer and the meter carry; names the conventions do not define are ringrpc.*.
+//
+// Spans: a client span per call named "service/method", with rpc.system.name
+// "ringrpc", rpc.method "service/method" and the server.address and server.port of
+// the provider that answered (or the last one tried); a stream's lasts from its
+// opening to its end. A child span per attempt (a stream's: its opening on one
+// provider), named "service/method attempt", with
+// the same attributes, the attempt number (ringrpc.attempt, from 0) and, from the
+// second attempt on, why the call moved (ringrpc.failover.reason). A server span per
+// handled call with client.address and client.port. Every span ends with
+// rpc.response.status_code, the ringrpc code name (ok, deadline_exceeded,
+// unavailable...: rpc.Code.String); a failed one also has error.type, the same name,
+// and the status Error. A client call through which a panic went (a stream's loop
+// body runs inside the client's interceptors) ends with error.type "panic" and no
+// status code, in its span and its duration, and the panic goes on.
 //
 // The trace context travels as call metadata under the keys "traceparent" and
 // "tracestate" (on the wire: the extFields ringrpc.md.traceparent and
-// ringrpc.md.tracestate; docs/PROTOCOL.md). It is injected once per call, so a
-// provider's span is the child of the caller's call span.
+// ringrpc.md.tracestate; docs/PROTOCOL.md). It is injected once per call, a stream's
+// in its opening request, so a provider's span is the child of the caller's call
+// span.
 //
-// Call metrics, with the attributes rpc.system, rpc.service, rpc.method and, on
-// completion, ringrpc.code:
+// Call metrics, with the attributes rpc.system.name and rpc.method and, on
+// completion, rpc.response.status_code and, for a failure, error.type:
 //
-//	rpc.client.call.duration   histogram, s   every call, as its caller saw it
-//	rpc.server.call.duration   histogram, s   every handled call
-//	rpc.client.active_calls    up-down        calls in flight on clients
-//	rpc.server.active_calls    up-down        handlers running
-//	ringrpc.client.attempts    counter        attempts, with ringrpc.code of each and
-//	                                          ringrpc.failover true after the first
+//	rpc.client.call.duration     histogram, s  every call, as its caller saw it
+//	rpc.server.call.duration     histogram, s  every handled call
+//	ringrpc.client.active_calls  up-down       calls in flight on clients
+//	ringrpc.server.active_calls  up-down       handlers running
+//	ringrpc.client.attempts      counter       attempts, with the outcome of each
+//	                                           and ringrpc.failover true after the
+//	                                           first
+//
+// Streams count as calls, from their opening to their end.
 //
 // What servers, clients and registries count anyway (connections, queues, busy
 // answers, shed calls, pending calls, bytes, failovers, members, ring rebuilds,
@@ -57,6 +71,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/rpcconv"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ringrpc/ringrpc/rpc"
@@ -109,8 +125,8 @@ func New(opts Options) (*Instrumentation, error) {
 	if prop == nil {
 		prop = otel.GetTextMapPropagator()
 	}
-	m := mp.Meter(ScopeName)
-	in := &Instrumentation{tracer: tp.Tracer(ScopeName), meter: m, prop: prop}
+	m := mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
+	in := &Instrumentation{tracer: tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)), meter: m, prop: prop}
 	var err error
 	mk := func(f func() error) {
 		if err == nil {
@@ -118,21 +134,23 @@ func New(opts Options) (*Instrumentation, error) {
 		}
 	}
 	mk(func() (e error) {
-		in.clientDuration, e = m.Float64Histogram("rpc.client.call.duration", metric.WithUnit("s"),
-			metric.WithDescription("Duration of calls, as their callers saw them."), metric.WithExplicitBucketBoundaries(durationBuckets...))
+		i := rpcconv.ClientCallDuration{}
+		in.clientDuration, e = m.Float64Histogram(i.Name(), metric.WithUnit(i.Unit()),
+			metric.WithDescription(i.Description()), metric.WithExplicitBucketBoundaries(durationBuckets...))
 		return
 	})
 	mk(func() (e error) {
-		in.serverDuration, e = m.Float64Histogram("rpc.server.call.duration", metric.WithUnit("s"),
-			metric.WithDescription("Duration of handled calls."), metric.WithExplicitBucketBoundaries(durationBuckets...))
+		i := rpcconv.ServerCallDuration{}
+		in.serverDuration, e = m.Float64Histogram(i.Name(), metric.WithUnit(i.Unit()),
+			metric.WithDescription(i.Description()), metric.WithExplicitBucketBoundaries(durationBuckets...))
 		return
 	})
 	mk(func() (e error) {
-		in.clientActive, e = m.Int64UpDownCounter("rpc.client.active_calls", metric.WithUnit("{call}"), metric.WithDescription("Calls in flight."))
+		in.clientActive, e = m.Int64UpDownCounter("ringrpc.client.active_calls", metric.WithUnit("{call}"), metric.WithDescription("Calls in flight, streams included."))
 		return
 	})
 	mk(func() (e error) {
-		in.serverActive, e = m.Int64UpDownCounter("rpc.server.active_calls", metric.WithUnit("{call}"), metric.WithDescription("Handlers running."))
+		in.serverActive, e = m.Int64UpDownCounter("ringrpc.server.active_calls", metric.WithUnit("{call}"), metric.WithDescription("Handlers running, streams included."))
 		return
 	})
 	mk(func() (e error) {
@@ -159,16 +177,27 @@ func (in *Instrumentation) Server(o *rpc.ServerOptions) {
 }
 
 func (in *Instrumentation) clientCall(next rpc.Invoker) rpc.Invoker {
-	return func(ctx context.Context, call *rpc.Call) error {
+	return func(ctx context.Context, call *rpc.Call) (err error) {
 		start := time.Now()
 		m := in.methods.get(call)
 		ctx, span := in.tracer.Start(ctx, m.name, m.clientStart...)
 		ctx = in.inject(ctx)
 		in.clientActive.Add(ctx, 1, m.set)
-		err := next(ctx, call)
-		in.clientActive.Add(ctx, -1, m.set)
-		end(span, err)
-		in.clientDuration.Record(ctx, time.Since(start).Seconds(), m.doneSet(err))
+		// A stream's loop body runs inside next: should it panic, the call still
+		// ends here, and the panic goes on.
+		returned := false
+		defer func() {
+			in.clientActive.Add(ctx, -1, m.set)
+			if !returned {
+				endPanicked(span)
+				in.clientDuration.Record(ctx, time.Since(start).Seconds(), m.panicked)
+				return
+			}
+			end(span, err, serverKeys, call.Peer()) // the provider that answered, or the last one tried
+			in.clientDuration.Record(ctx, time.Since(start).Seconds(), m.doneSet(err))
+		}()
+		err = next(ctx, call)
+		returned = true
 		return err
 	}
 }
@@ -177,22 +206,25 @@ func (in *Instrumentation) clientAttempt(next rpc.Invoker) rpc.Invoker {
 	return func(ctx context.Context, call *rpc.Call) error {
 		m := in.methods.get(call)
 		ctx, span := in.tracer.Start(ctx, m.attemptName, m.attemptStart...)
-		if span.IsRecording() { // what a span that is not kept does not need
-			span.SetAttributes(attemptAttrs(call)...)
-		}
 		err := next(ctx, call)
-		end(span, err)
+		if span.IsRecording() { // what a span that is not kept does not need
+			end(span, err, serverKeys, call.Peer(), attemptAttrs(call)...)
+		} else {
+			span.End()
+		}
 		in.attempts.Add(ctx, 1, m.attemptSet(err, call.Attempt() > 0))
 		return err
 	}
 }
 
+// attemptAttrs returns the attempt's number and, after the first, why the call
+// moved: the error of the attempt before.
 func attemptAttrs(call *rpc.Call) []attribute.KeyValue {
-	attrs := append(peerAttrs("server", call.Peer()), attribute.Int("ringrpc.attempt", call.Attempt()))
+	n := attribute.Int("ringrpc.attempt", call.Attempt())
 	if prev := call.LastError(); prev != nil && call.Attempt() > 0 {
-		attrs = append(attrs, attribute.String("ringrpc.failover.reason", prev.Error()))
+		return []attribute.KeyValue{n, attribute.String("ringrpc.failover.reason", prev.Error())}
 	}
-	return attrs
+	return []attribute.KeyValue{n}
 }
 
 func (in *Instrumentation) serverCall(next rpc.Invoker) rpc.Invoker {
@@ -201,13 +233,10 @@ func (in *Instrumentation) serverCall(next rpc.Invoker) rpc.Invoker {
 		m := in.methods.get(call)
 		ctx = in.prop.Extract(ctx, propagation.MapCarrier(rpc.IncomingMetadata(ctx)))
 		ctx, span := in.tracer.Start(ctx, m.name, m.serverStart...)
-		if span.IsRecording() {
-			span.SetAttributes(peerAttrs("client", call.Peer())...)
-		}
 		in.serverActive.Add(ctx, 1, m.set)
 		err := next(ctx, call)
 		in.serverActive.Add(ctx, -1, m.set)
-		end(span, err)
+		end(span, err, clientKeys, call.Peer())
 		in.serverDuration.Record(ctx, time.Since(start).Seconds(), m.doneSet(err))
 		return err
 	}
@@ -227,23 +256,51 @@ func (in *Instrumentation) inject(ctx context.Context) context.Context {
 	return rpc.WithMetadata(ctx, kv...)
 }
 
-func end(span trace.Span, err error) {
-	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
-		span.SetAttributes(attribute.String("error.type", rpc.CodeOf(err).String()))
+// peerKeys are the attributes of the other side's address and port.
+type peerKeys struct{ address, port attribute.Key }
+
+var (
+	serverKeys = peerKeys{semconv.ServerAddressKey, semconv.ServerPortKey}
+	clientKeys = peerKeys{semconv.ClientAddressKey, semconv.ClientPortKey}
+)
+
+// end ends span with the outcome err: the peer's address and port under keys, more,
+// rpc.response.status_code and, for a failure, the status and error.type. They are
+// set in one go, and only on a span that is kept.
+func end(span trace.Span, err error, keys peerKeys, peer string, more ...attribute.KeyValue) {
+	if span.IsRecording() {
+		out := outcome(rpc.CodeOf(err))
+		attrs := make([]attribute.KeyValue, 0, 2+len(more)+len(out))
+		attrs = appendPeer(attrs, keys, peer)
+		attrs = append(append(attrs, more...), out...)
+		span.SetAttributes(attrs...)
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
 	}
 	span.End()
 }
 
-// peerAttrs returns side.address and side.port of a host:port address.
-func peerAttrs(side, addr string) []attribute.KeyValue {
+// endPanicked ends span, through which a panic goes.
+func endPanicked(span trace.Span) {
+	span.SetAttributes(errorPanic)
+	span.SetStatus(codes.Error, "panicked")
+	span.End()
+}
+
+// appendPeer appends the address and port of a host:port address, or the address
+// alone when it is not one; nothing when it is empty: no provider was chosen.
+func appendPeer(attrs []attribute.KeyValue, keys peerKeys, addr string) []attribute.KeyValue {
+	if addr == "" {
+		return attrs
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return []attribute.KeyValue{attribute.String(side+".address", addr)}
+		return append(attrs, keys.address.String(addr))
 	}
-	attrs := []attribute.KeyValue{attribute.String(side+".address", host)}
+	attrs = append(attrs, keys.address.String(host))
 	if p, err := strconv.Atoi(port); err == nil {
-		attrs = append(attrs, attribute.Int(side+".port", p))
+		attrs = append(attrs, keys.port.Int(p))
 	}
 	return attrs
 }

@@ -3,6 +3,7 @@ package otelringrpc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -144,8 +145,11 @@ func TestFailoverShowsTwoAttempts(t *testing.T) {
 	if call == nil || server == nil || len(attempts) != 2 {
 		t.Fatalf("spans: call %v, server %v, %d attempts", call, server, len(attempts))
 	}
-	if call.Name() != hello.HelloServiceName+"/SayHello" || attr(call, "rpc.system").AsString() != "ringrpc" || attr(call, "rpc.method").AsString() != "SayHello" {
+	if call.Name() != hello.HelloServiceName+"/SayHello" || attr(call, "rpc.system.name").AsString() != "ringrpc" || attr(call, "rpc.method").AsString() != hello.HelloServiceName+"/SayHello" {
 		t.Fatalf("call span %q %v", call.Name(), call.Attributes())
+	}
+	if _, port, _ := net.SplitHostPort(addr); fmt.Sprint(attr(call, "server.port").AsInt64()) != port {
+		t.Fatalf("the call span does not name the provider that answered, port %s: %v", port, call.Attributes())
 	}
 	for i, a := range attempts {
 		if a.Parent().SpanID() != call.SpanContext().SpanID() {
@@ -221,11 +225,11 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]uint64{
-		"rpc.client.call.duration": 3,
-		"rpc.server.call.duration": 3,
-		"ringrpc.client.attempts":  3,
-		"rpc.client.active_calls":  0,
-		"rpc.server.active_calls":  0,
+		"rpc.client.call.duration":    3,
+		"rpc.server.call.duration":    3,
+		"ringrpc.client.attempts":     3,
+		"ringrpc.client.active_calls": 0,
+		"ringrpc.server.active_calls": 0,
 	} {
 		if counts[name] != want {
 			t.Errorf("%s: %d, want %d (all: %v)", name, counts[name], want, counts)

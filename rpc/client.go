@@ -24,11 +24,13 @@ type ClientOptions struct {
 	// Timeout bounds each attempt of a call whose context has no deadline.
 	// Default DefaultTimeout.
 	Timeout time.Duration
-	// Interceptors wrap every call, the first outermost.
+	// Interceptors wrap every call, the first outermost; a stream's for its whole
+	// life (Interceptor says how).
 	Interceptors []Interceptor
-	// AttemptInterceptors wrap every attempt of a call: its send to one provider, with
-	// Call.Peer, Call.Attempt and Call.LastError set. They run inside Interceptors, once
-	// per provider tried; an error they return themselves ends the call.
+	// AttemptInterceptors wrap every attempt of a call: its send to one provider, or a
+	// stream's opening on one, with Call.Peer, Call.Attempt and Call.LastError set.
+	// They run inside Interceptors, once per provider tried; an error they return
+	// themselves ends the call.
 	AttemptInterceptors []Interceptor
 	// RetryAfterSend lets every call fail over after its request left, as calls of
 	// Idempotent methods and calls with WithRetry do.
@@ -56,7 +58,9 @@ type Client struct {
 	invoke         Invoker
 	attemptChain   Invoker // nil without AttemptInterceptors
 	hasChain       bool
-	log            *slog.Logger
+	// The interceptors, which each stream chains around its own innermost invoker.
+	interceptors, attemptInterceptors []Interceptor
+	log                               *slog.Logger
 
 	// run runs what must not run on a connection's reader: future callbacks, the
 	// interceptor chains of async calls and their moves to the next provider.
@@ -99,9 +103,11 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if n, ok := opts.Resolver.(FailureNotifier); ok {
 		c.unnotify = n.OnProviderFailed(c.providerFailed)
 	}
-	c.invoke = chain(append([]Interceptor(nil), opts.Interceptors...), c.send)
-	if len(opts.AttemptInterceptors) > 0 {
-		c.attemptChain = chain(append([]Interceptor(nil), opts.AttemptInterceptors...), c.runAttempt)
+	c.interceptors = append([]Interceptor(nil), opts.Interceptors...)
+	c.attemptInterceptors = append([]Interceptor(nil), opts.AttemptInterceptors...)
+	c.invoke = chain(c.interceptors, c.send)
+	if len(c.attemptInterceptors) > 0 {
+		c.attemptChain = chain(c.attemptInterceptors, c.runAttempt)
 	}
 	return c, nil
 }

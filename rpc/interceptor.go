@@ -15,6 +15,21 @@ type Invoker func(ctx context.Context, call *Call) error
 //
 // Interceptors are applied in the order given: the first is the outermost, so it runs
 // first before the call and last after it.
+//
+// Streams go through the same interceptors, for their whole life; the IsStream of
+// Call.Desc tells them from unary calls. On the server they wrap the stream method's
+// handler. On the client they wrap each range over a server or bidirectional
+// stream's iterator, and each call of a client-stream method: next opens the stream
+// with the context it is given (metadata added to it travels in the opening
+// request), runs it, and returns once it ended, with its outcome: nil when it ended
+// cleanly or the caller stopped ranging, else the error the caller is given. An
+// error the interceptor returns instead is the caller's, as the range's last value
+// or the method's error; one it returns without calling next opens no stream. The
+// caller's loop body runs inside next, on the interceptor's goroutine: an
+// interceptor must call next on that goroutine and return after it, hold no lock
+// across it, and know that calling next again opens the stream again. Attempt
+// interceptors (ClientOptions.AttemptInterceptors) wrap each opening on one
+// provider, until the provider took the stream or refused it.
 type Interceptor func(next Invoker) Invoker
 
 // chain wraps inner with the interceptors, the first outermost.

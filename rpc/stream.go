@@ -39,11 +39,28 @@ func (c *Client) newStreamCall(ctx context.Context, call *Call) *streamCall {
 	return sc
 }
 
+// call returns the Call one range of the stream runs as: what its interceptors see.
+func (sc *streamCall) call() *Call {
+	call := &Call{svc: sc.svc, m: sc.m, routeKey: sc.key, hasKey: true}
+	call.Args.w.buf = sc.body // for Call.RawArgs
+	return call
+}
+
+// run runs one range of the stream, life, through the client's interceptors, as a
+// unary call's send runs through them: life opens the stream and returns its
+// outcome once it ended.
+func (sc *streamCall) run(ctx context.Context, life Invoker) error {
+	if len(sc.c.interceptors) == 0 {
+		return life(ctx, sc.call())
+	}
+	return chain(sc.c.interceptors, life)(ctx, sc.call())
+}
+
 // open opens the stream on the first provider that takes it. A stream moves to the
 // next provider only as a unary call would, and only before its first message: when
 // no connection could be made, or the provider refused it (SYSTEM_BUSY, GO_AWAY)
 // before it ran, which is before any message could flow.
-func (sc *streamCall) open(ctx context.Context) (*transport.Stream, error) {
+func (sc *streamCall) open(ctx context.Context, call *Call) (*transport.Stream, error) {
 	c := sc.c
 	if sc.err != nil {
 		return nil, sc.err
@@ -51,7 +68,6 @@ func (sc *streamCall) open(ctx context.Context) (*transport.Stream, error) {
 	if c.isClosed() {
 		return nil, closedError()
 	}
-	call := &Call{svc: sc.svc, m: sc.m, routeKey: sc.key, hasKey: true}
 	// A context without a deadline sends none: a stream lasts as long as its caller
 	// wants.
 	if err := writeRequest(ctx, call, sc.body, "", "stream"); err != nil {
@@ -61,7 +77,7 @@ func (sc *streamCall) open(ctx context.Context) (*transport.Stream, error) {
 		return nil, err
 	}
 	for n := 0; ; n++ {
-		st, aerr, f := c.openOn(ctx, call, n)
+		st, aerr, f := c.openVia(ctx, call, n)
 		if aerr == nil {
 			return st, nil
 		}
@@ -73,6 +89,42 @@ func (sc *streamCall) open(ctx context.Context) (*transport.Stream, error) {
 			return nil, backoffCut(err, aerr)
 		}
 	}
+}
+
+// openVia opens the stream on the call's nth provider through the attempt
+// interceptors, when there are any, as attemptVia sends a unary call.
+func (c *Client) openVia(ctx context.Context, call *Call, n int) (*transport.Stream, *Error, fate) {
+	call.attempt, call.peer = n, call.addrs[n]
+	if len(c.attemptInterceptors) == 0 {
+		st, aerr, f := c.openOn(ctx, call, n)
+		call.lastErr = errOrNil(aerr)
+		return st, aerr, f
+	}
+	var st *transport.Stream
+	call.fate = fateFinal
+	err := chain(c.attemptInterceptors, func(ctx context.Context, call *Call) error {
+		if st != nil {
+			st.Close() // an interceptor tries again
+		}
+		var aerr *Error
+		st, aerr, call.fate = c.openOn(ctx, call, call.attempt)
+		return errOrNil(aerr)
+	})(ctx, call)
+	call.lastErr = err
+	if err == nil && st == nil {
+		err = Errorf(CodeInternal, "stream %s.%s: an attempt interceptor returned no error without calling next, which opens the stream", call.svc.Name, call.m.Name)
+	}
+	if err == nil {
+		return st, nil, fateFinal
+	}
+	if st != nil {
+		st.Close() // opened, and then failed by an interceptor
+	}
+	var aerr *Error
+	if !errors.As(err, &aerr) {
+		aerr = &Error{Code: CodeOf(err), Message: err.Error(), cause: err}
+	}
+	return nil, aerr, call.fate // an interceptor's own error is final
 }
 
 // openOn opens the stream on the call's nth provider, and waits until the provider
@@ -155,27 +207,24 @@ func encodeMessage[T any](svc *ServiceDesc, m *MethodDesc, e *Encoder, n int, co
 	return body, nil
 }
 
-// receiveAll yields the messages of st until it ends, the caller stops, or a message
-// does not decode; the stream's error, if any, is yielded last.
-func receiveAll[T any](sc *streamCall, st *transport.Stream, decode func(*Decoder) (T, error), yield func(T, error) bool) {
-	var zero T
+// receiveAll yields the messages of st until it ends, the caller stops, which it
+// notes in stopped, or a message does not decode; it returns the stream's error, if
+// any, for the caller to be given last.
+func receiveAll[T any](sc *streamCall, st *transport.Stream, decode func(*Decoder) (T, error), yield func(T, error) bool, stopped *bool) error {
 	var d Decoder
 	for n := 1; ; n++ {
 		body, err := st.Recv()
 		if err != nil {
-			if e := sc.endError(st, err); e != nil {
-				yield(zero, e)
-			}
-			return
+			return errOrNil(sc.endError(st, err))
 		}
 		v, bad := decodeMessage(sc.svc, sc.m, &d, body, n, true, CodeInternal, decode)
 		if bad != nil {
 			st.CloseWithError(bad)
-			yield(zero, bad)
-			return
+			return bad
 		}
 		if !yield(v, nil) {
-			return
+			*stopped = true
+			return nil
 		}
 	}
 }
@@ -202,46 +251,67 @@ func sendAll[T any](sc *streamCall, st *transport.Stream, in iter.Seq[T], encode
 // over it opens the stream, and each range opens it anew. The range ends when the
 // provider's iterator ends (its error, if any, comes last), when the caller stops
 // ranging, which cancels the provider's side, when ctx ends, or when the connection
-// fails. Generated code calls it; call has its arguments.
+// fails. The client's interceptors wrap each range. Generated code calls it; call
+// has its arguments.
 func ServerStream[T any](c *Client, ctx context.Context, call *Call, decode func(*Decoder) (T, error)) iter.Seq2[T, error] {
 	sc := c.newStreamCall(ctx, call)
 	return func(yield func(T, error) bool) {
-		st, err := sc.open(ctx)
-		if err != nil {
+		stopped := false
+		err := sc.run(ctx, func(ctx context.Context, call *Call) error {
+			if stopped {
+				return nil // an interceptor tries again after the caller stopped
+			}
+			st, err := sc.open(ctx, call)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			return receiveAll(sc, st, decode, yield, &stopped)
+		})
+		if err != nil && !stopped {
 			var zero T
 			yield(zero, err)
-			return
 		}
-		defer st.Close()
-		receiveAll(sc, st, decode, yield)
 	}
 }
 
 // ClientStream opens a client-stream method's stream, sends it the values of in,
 // and returns a Decoder over the provider's results once it answered. It stops
-// taking values from in when the provider answers first. Generated code calls it.
+// taking values from in when the provider answers first. The client's interceptors
+// wrap the whole stream. Generated code calls it.
 func ClientStream[T any](c *Client, ctx context.Context, call *Call, in iter.Seq[T], encode func(*Encoder, T)) (Decoder, error) {
 	sc := c.newStreamCall(ctx, call)
-	st, err := sc.open(ctx)
+	var resp *transport.Command
+	err := sc.run(ctx, func(ctx context.Context, call *Call) error {
+		st, err := sc.open(ctx, call)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if e := sendAll(sc, st, in, encode); e != nil {
+			st.CloseWithError(e)
+			return e
+		}
+		st.CloseSend()
+		for {
+			if _, err = st.Recv(); err != nil {
+				break // a provider's messages on a client stream are not looked at
+			}
+		}
+		if e := sc.endError(st, err); e != nil {
+			return e
+		}
+		resp = st.Response()
+		c.replyMetadata(ctx, resp)
+		return nil
+	})
 	if err != nil {
 		return Decoder{}, err
 	}
-	defer st.Close()
-	if e := sendAll(sc, st, in, encode); e != nil {
-		st.CloseWithError(e)
-		return Decoder{}, e
+	if resp == nil {
+		return Decoder{}, Errorf(CodeInternal, "stream %s.%s: an interceptor returned no error without calling next, and there are no results to give", sc.svc.Name, sc.m.Name)
 	}
-	st.CloseSend()
-	for {
-		if _, err = st.Recv(); err != nil {
-			break // a provider's messages on a client stream are not looked at
-		}
-	}
-	if e := sc.endError(st, err); e != nil {
-		return Decoder{}, e
-	}
-	c.replyMetadata(ctx, st.Response())
-	d := newDecoder(st.Response().Body, sc.m.resultsArray())
+	d := newDecoder(resp.Body, sc.m.resultsArray())
 	d.result, d.m = true, sc.m
 	return d, nil
 }
@@ -250,29 +320,36 @@ func ClientStream[T any](c *Client, ctx context.Context, call *Call, in iter.Seq
 // it opens the stream, sends it the values of in from a goroutine of the client's
 // while the range receives, and ends as ServerStream's does. The goroutine takes the
 // next value of in only while the stream runs: once it ended, in's yield returns
-// false. An in that blocks should end when ctx ends: Client.Close waits for it.
-// Generated code calls it.
+// false. An in that blocks should end when ctx ends: Client.Close waits for it. The
+// client's interceptors wrap each range. Generated code calls it.
 func BidiStream[In, Out any](c *Client, ctx context.Context, call *Call, in iter.Seq[In], encode func(*Encoder, In), decode func(*Decoder) (Out, error)) iter.Seq2[Out, error] {
 	sc := c.newStreamCall(ctx, call)
 	return func(yield func(Out, error) bool) {
-		var zero Out
-		st, err := sc.open(ctx)
-		if err != nil {
-			yield(zero, err)
-			return
-		}
-		defer st.Close()
-		started := c.run.run(func() {
-			if e := sendAll(sc, st, in, encode); e != nil {
-				st.CloseWithError(e)
-				return
+		stopped := false
+		err := sc.run(ctx, func(ctx context.Context, call *Call) error {
+			if stopped {
+				return nil // an interceptor tries again after the caller stopped
 			}
-			st.CloseSend()
+			st, err := sc.open(ctx, call)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			started := c.run.run(func() {
+				if e := sendAll(sc, st, in, encode); e != nil {
+					st.CloseWithError(e)
+					return
+				}
+				st.CloseSend()
+			})
+			if !started {
+				return closedError()
+			}
+			return receiveAll(sc, st, decode, yield, &stopped)
 		})
-		if !started {
-			yield(zero, closedError())
-			return
+		if err != nil && !stopped {
+			var zero Out
+			yield(zero, err)
 		}
-		receiveAll(sc, st, decode, yield)
 	}
 }
