@@ -235,6 +235,9 @@ func (c *Conn) OpenStreams() int {
 // once; OpenStream fails with ErrTooManyRequests beyond. Each holds an async permit
 // until it ends.
 func (c *Conn) OpenStream(ctx context.Context, req *Command) (*Stream, error) {
+	if err := c.goneAway(); err != nil {
+		return nil, err
+	}
 	if err := runBeforeHooks(c, req); err != nil {
 		return nil, err
 	}

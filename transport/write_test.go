@@ -428,6 +428,9 @@ func TestNoRequestAfterGoingAwayNotice(t *testing.T) {
 	if err := conn.InvokeOneway(ctx, NewRequest(40, nil, nil)); !errors.Is(err, ErrConnectFailed) {
 		t.Errorf("InvokeOneway after the notice: %v", err)
 	}
+	if _, err := conn.OpenStream(ctx, NewRequest(40, nil, nil)); !errors.Is(err, ErrConnectFailed) {
+		t.Errorf("OpenStream after the notice: %v", err)
+	}
 	// Nothing was written: the next frame the peer reads is the answer to a ping.
 	ping.Opaque = 3
 	frame, err := AppendFrame(nil, ping, SerializeRocketMQ)
