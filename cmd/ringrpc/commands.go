@@ -22,6 +22,9 @@ func cmdCall(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	rest := c.args
+	if *key != "" && c.addr != "" {
+		return usageError{msg: "--route-key picks a provider on the ring: give it with --seed, not --addr, which names the server"}
+	}
 	if len(rest) < 2 || len(rest) > 3 {
 		return usageError{msg: "want SERVICE METHOD [JSON-ARGS], like: example.com/hello.Hello SayHello '[\"a\",\"b\"]'"}
 	}
@@ -62,7 +65,11 @@ func cmdCall(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return callError(err, desc.Name+"."+m.Name, s)
 	}
-	if m.Oneway || len(out) == 0 {
+	if m.Oneway {
+		fmt.Fprintln(stderr, "sent: a oneway method has no answer")
+		return nil
+	}
+	if len(out) == 0 {
 		out = []byte("null")
 	}
 	var pretty bytes.Buffer

@@ -73,7 +73,7 @@ func newFlags(name, args string, which int, stderr io.Writer) *common {
 		c.fs.BoolVar(&c.json, "json", false, "print JSON")
 	}
 	c.fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: ringrpc %s [flags] %s\n\nflags (before or after the arguments):\n", name, args)
+		fmt.Fprintf(stderr, "usage: %s\n\nflags (before or after the arguments):\n", strings.TrimSpace("ringrpc "+name+" [flags] "+args))
 		c.fs.PrintDefaults()
 	}
 	return c

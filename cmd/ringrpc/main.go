@@ -58,7 +58,7 @@ func (e usageError) Error() string { return e.msg }
 const usage = `usage: ringrpc <command> [flags] [args]
 
 commands:
-  call SERVICE METHOD [JSON-ARGS]   call a method; JSON-ARGS is a JSON array (default [])
+  call SERVICE METHOD [JSON-ARGS]  call a method; JSON-ARGS is a JSON array (default [])
   services                         list services, their methods and the JSON of the
                                    types they use
   members                          list cluster members (needs --seed)

@@ -99,7 +99,8 @@ func TestCLI(t *testing.T) {
 	}{
 		{"call by address", []string{"call", "--addr", addr, hello.HelloServiceName, "SayHello", `["a","b"]`}, 0, `"hello a b"`, ""},
 		{"call an int method", []string{"call", "--addr", addr, hello.HelloServiceName, "SayHelloInteger", `[1, 2]`}, 0, "1003", ""},
-		{"call oneway", []string{"call", "--addr", addr, hello.WorldServiceName, "SayWorld", `["a","b"]`}, 0, "null", ""},
+		{"call oneway", []string{"call", "--addr", addr, hello.WorldServiceName, "SayWorld", `["a","b"]`}, 0, "", "sent: a oneway method has no answer"},
+		{"route key by address", []string{"call", "--addr", addr, "--route-key", "k", hello.HelloServiceName, "SayHello", `["a","b"]`}, 2, "", "--route-key picks a provider on the ring: give it with --seed, not --addr"},
 		{"call through the cluster with a key", []string{"call", "--seed", seed, "--preset", "fast", "--route-key", "user-1", hello.HelloServiceName, "Greet", `["user-1"]`}, 0, `"hi user-1, from p1"`, ""},
 		{"flags after the arguments", []string{"ring", hello.HelloServiceName, "--seed", seed, "--preset", "fast"}, 0, "100.0%", ""},
 		{"flags between the arguments", []string{"call", hello.HelloServiceName, "--addr", addr, "SayHello", `["a","b"]`}, 0, `"hello a b"`, ""},
