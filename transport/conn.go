@@ -206,17 +206,30 @@ func (c *Conn) readFrame(br *bufio.Reader, in *interner) (*Command, int64, error
 	if err != nil {
 		return nil, 0, err
 	}
-	if isStreamMessage(&hdr, body) {
-		c.cfg.frames.give(charged) // the message's header is read: nothing of it is kept
-		return c.readStreamMessage(br, &hdr, body, in)
+	if isStreamFrame(hdr.Code) && !hdr.IsResponse() {
+		// The header is read: nothing of it is kept, and what the reader returns for
+		// a stream frame is MaxStreamMemory's alone.
+		c.cfg.frames.give(charged)
+		if body > 0 {
+			return c.readStreamMessage(br, &hdr, body, in)
+		}
+		charged = 0
 	}
 	if body >= chargedBody {
-		took, err := c.takeMemory(c.cfg.frames, int64(body), nil)
-		if err != nil {
+		// The header's charge and the body's are taken as one: holding one part
+		// while waiting for the other would wait for itself, or for another
+		// reader that holds part of what it needs.
+		want := min(charged+int64(body), c.cfg.frames.max)
+		if extra := want - charged; extra > 0 && !c.cfg.frames.takeNow(extra) {
 			c.cfg.frames.give(charged)
-			return nil, 0, fmt.Errorf("%w: %w", errNoFrameMemory, err)
+			took, err := c.takeMemory(c.cfg.frames, want, nil)
+			if err != nil {
+				return nil, 0, fmt.Errorf("%w: %w", errNoFrameMemory, err)
+			}
+			charged = took
+		} else if extra > 0 {
+			charged = want
 		}
-		charged += took
 	}
 	cmd, err := c.readBody(br, &hdr, body, in)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // rawPing is a ROCKETMQ header of a ping with the fields given, key and value.
@@ -100,6 +101,43 @@ func TestLargeHeadersAreBounded(t *testing.T) {
 			}
 			runtime.KeepAlive(ncs)
 			runtime.KeepAlive(almost)
+		})
+	}
+}
+
+// A large header's charge goes back once its frame is done with, whatever the frame:
+// a stream frame without a body holds nothing, and a frame's header and body are
+// charged as one, so a body as large as the budget does not wait for its own header.
+func TestLargeHeaderChargesGoBack(t *testing.T) {
+	const budget = 1 << 20
+	pad := strings.Repeat("x", 80<<10) // over the 64 KiB read buffer
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+	}{
+		{"stream frames without a body", func() []byte {
+			var b []byte
+			for i := range 10 {
+				h := rawPing(int32(100+i), fieldStreamID, "12345", "pad", pad)
+				binary.BigEndian.PutUint16(h, uint16(codeStreamUp))
+				b = append(b, rawFrame(SerializeRocketMQ, h, nil)...)
+			}
+			return b
+		}()},
+		{"a ping whose body takes the whole budget", rawFrame(SerializeRocketMQ, rawPing(2, "pad", pad), make([]byte, budget))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, addr := startServer(t, ServerOptions{ConnOptions: ConnOptions{MaxFrameMemory: budget, IdleTimeout: 10 * time.Second}}, nil)
+			nc := rawDial(t, addr)
+			go nc.Write(append(tc.frame, rawFrame(SerializeRocketMQ, rawPing(1), nil)...))
+			for got := readRawFrame(t, nc); got.Opaque != 1; got = readRawFrame(t, nc) {
+			}
+			if u := s.cfg.frames.used.Load(); u != 0 {
+				t.Errorf("MaxFrameMemory holds %d bytes once the frames are done with, want 0", u)
+			}
+			if u := s.cfg.streams.mem.used.Load(); u != 0 {
+				t.Errorf("MaxStreamMemory holds %d bytes, want 0", u)
+			}
 		})
 	}
 }
