@@ -164,8 +164,8 @@ func (c conflictWatch) NotifyConflict(existing, other *memberlist.Node) {
 		return
 	}
 	r.mu.Lock()
-	if r.conflict == "" {
-		r.conflict = other.Address()
+	if r.conflict.addr == "" {
+		r.conflict = nameHolder{other.Address(), true}
 	}
 	r.mu.Unlock()
 	r.log.Warn("registry: another node is alive under this node's name", "node", existing.Name, "other", other.Address())
@@ -187,8 +187,8 @@ func (c conflictWatch) NotifyMerge(peers []*memberlist.Node) error {
 	for _, p := range peers {
 		if p.Name == r.opts.NodeName && p.Address() != *self {
 			r.mu.Lock()
-			if r.conflict == "" {
-				r.conflict = p.Address()
+			if r.conflict.addr == "" || !r.conflict.alive && p.State == memberlist.StateAlive {
+				r.conflict = nameHolder{p.Address(), p.State == memberlist.StateAlive}
 			}
 			r.mu.Unlock()
 		}
@@ -196,13 +196,19 @@ func (c conflictWatch) NotifyMerge(peers []*memberlist.Node) error {
 	return nil
 }
 
-// takeConflict returns and clears the address of another node seen under this
-// node's name.
-func (r *Registry) takeConflict() string {
+// nameHolder is another node seen under this node's name: its address, and whether
+// the cluster holds it alive.
+type nameHolder struct {
+	addr  string
+	alive bool
+}
+
+// takeConflict returns and clears the other node seen under this node's name.
+func (r *Registry) takeConflict() nameHolder {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	other := r.conflict
-	r.conflict = ""
+	r.conflict = nameHolder{}
 	return other
 }
 

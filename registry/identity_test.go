@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -194,5 +195,41 @@ func TestRestartedProviderIsRoutedToWhenJoinReturns(t *testing.T) {
 				t.Errorf("the seed routed to the restarted provider %v after its Join returned: the name had not moved yet", took)
 			}
 		})
+	}
+}
+
+// A previous run the cluster holds dead is not taken for a live node because its
+// address answers: that address may serve something else by now. Join waits for the
+// name to move, and does not fail with "alive".
+func TestDeadPreviousRunsAddressReused(t *testing.T) {
+	seed, _ := startConsumer(t, "seed", nil, nil)
+	p := startProvider(t, "p", []string{seed.GossipAddr()}, nil)
+	providersOf(t, seed, whoDesc.Name, 1)
+	old := p.reg.GossipAddr()
+	p.stop() // no goodbye: as a kill
+	providersOf(t, seed, whoDesc.Name, 0)
+	ln, err := net.Listen("tcp", old) // something else took the old gossip port
+	if err != nil {
+		t.Skipf("the old gossip address was taken meanwhile: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	again := startProvider(t, "p", []string{seed.GossipAddr()}, nil)
+	rpcAddr := again.reg.opts.RPCAddr
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := seed.WaitFor(ctx, func(s Snapshot) bool {
+		ps := s.Services[whoDesc.Name]
+		return len(ps) == 1 && ps[0].RPCAddr == rpcAddr
+	}); err != nil {
+		t.Fatalf("the seed never routed to the restarted provider: %v", err)
 	}
 }

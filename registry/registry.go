@@ -35,7 +35,7 @@ type Registry struct {
 	// notServing: the server's health status is not SERVING; advertised in the
 	// metadata, it takes this provider out of every ring while it stays a member.
 	notServing bool
-	conflict   string               // address of another node alive under our name
+	conflict   nameHolder           // another node under our name, seen while joining
 	known      map[string]knownPeer // members seen alive, to rejoin
 	lastCat    map[string]*catalog  // catalogs of known members that are gone
 	state      stateWriter
@@ -225,9 +225,9 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 		o.Server.OnRegister(r.serviceRegistered)
 		o.Server.OnServingStatus(r.servingChanged)
 		r.resyncServing() // statuses set while joining
-		if st, _ := o.Server.ServingStatus(""); st != rpc.StatusServing {
-			r.servingChanged("", st)
-		}
+		// Either way: the status Join read before joining may have changed since.
+		st, _ := o.Server.ServingStatus("")
+		r.servingChanged("", st)
 	}
 	return r, nil
 }
@@ -265,17 +265,22 @@ func (r *Registry) join(ctx context.Context) error {
 			return err
 		}
 		other := r.takeConflict()
-		if other == "" {
+		if other.addr == "" {
 			return nil
 		}
-		if r.answersAt(other) {
-			return r.nameConflict(other, "")
+		// Only a holder the cluster has alive is asked: the address of one it holds
+		// suspected or dead may well serve something else by now.
+		if other.alive && r.answersAt(other.addr) {
+			return r.nameConflict(other.addr, "")
 		}
-		r.log.Info("registry: waiting for the cluster to find this node's previous run dead", "node", r.opts.NodeName, "previous", other)
+		r.log.Info("registry: waiting for the cluster to find this node's previous run dead", "node", r.opts.NodeName, "previous", other.addr)
 		select {
 		case <-time.After(r.opts.RejoinInterval):
 		case <-ctx.Done():
-			return r.nameConflict(other, fmt.Sprintf(" (it has not answered since Join began, and %v ended the wait for the cluster to find it dead)", ctx.Err()))
+			if !other.alive {
+				return fmt.Errorf("registry: the cluster still holds the name %q at %s, suspected or dead, and %v ended the wait for it to give the name up (memberlist's DeadNodeReclaimTime after it is found dead); join again later, or give this node another registry.Options.NodeName", r.opts.NodeName, other.addr, ctx.Err())
+			}
+			return r.nameConflict(other.addr, fmt.Sprintf(" (it has not answered since Join began, and %v ended the wait for the cluster to find it dead)", ctx.Err()))
 		}
 	}
 }

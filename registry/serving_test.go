@@ -2,7 +2,9 @@ package registry
 
 import (
 	"context"
+	"log/slog"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -104,4 +106,41 @@ func TestNotServingBeforeJoinHoldsFromTheStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hookHandler calls fn once on the first record whose message contains sub.
+type hookHandler struct {
+	sub  string
+	once *sync.Once
+	fn   func()
+}
+
+func (h hookHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h hookHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, h.sub) {
+		h.once.Do(h.fn)
+	}
+	return nil
+}
+func (h hookHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h hookHandler) WithGroup(string) slog.Handler      { return h }
+
+// A server NOT_SERVING before Join and SERVING again while Join runs ends up on its
+// seed's ring: the change between the status Join sends and its subscription to
+// changes is not lost. The change is made from memberlist's log line of the join's
+// state exchange.
+func TestServingSetDuringJoinIsNotLost(t *testing.T) {
+	seed, _ := startConsumer(t, "c", nil, nil)
+	var srv *rpc.Server
+	startProvider(t, "p", []string{seed.GossipAddr()}, func(o *Options) {
+		srv = o.Server
+		srv.SetServingStatus("", rpc.StatusNotServing)
+		o.Logger = slog.New(hookHandler{sub: "push/pull", once: new(sync.Once), fn: func() {
+			srv.SetServingStatus("", rpc.StatusServing) // while Join exchanges state
+		}})
+	})
+	if st, _ := srv.ServingStatus(""); st != rpc.StatusServing {
+		t.Fatalf("the hook never ran: status %v", st)
+	}
+	providersOf(t, seed, whoDesc.Name, 1)
 }
