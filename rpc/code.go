@@ -150,6 +150,8 @@ func responseFate(w int32) fate {
 // transportFate classifies a transport error of an attempt.
 func transportFate(err error) fate {
 	switch {
+	case errors.Is(err, transport.ErrGoingAway):
+		return fateLeaving // as a GO_AWAY answer: not sent, and the provider is leaving
 	case errors.Is(err, transport.ErrConnectFailed):
 		return fateNotSent
 	case errors.Is(err, transport.ErrConnectionLost):

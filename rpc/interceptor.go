@@ -27,7 +27,10 @@ type Invoker func(ctx context.Context, call *Call) error
 // or the method's error; one it returns without calling next opens no stream. The
 // caller's loop body runs inside next, on the interceptor's goroutine: an
 // interceptor must call next on that goroutine and return after it, hold no lock
-// across it, and know that calling next again opens the stream again. Attempt
+// across it, and know that calling next again opens the stream again: for a client
+// or bidirectional stream it ranges the caller's input again, while the first range
+// may still wait in it, so an input that cannot be ranged twice at once (a channel,
+// a stateful sequence) must not meet an interceptor that calls next twice. Attempt
 // interceptors (ClientOptions.AttemptInterceptors) wrap each opening on one
 // provider, until the provider took the stream or refused it.
 type Interceptor func(next Invoker) Invoker

@@ -88,6 +88,7 @@ func TestFateTable(t *testing.T) {
 		fate fate
 	}{
 		{fmt.Errorf("%w: x", transport.ErrConnectFailed), fateNotSent},
+		{fmt.Errorf("%w: x", transport.ErrGoingAway), fateLeaving},
 		{fmt.Errorf("%w: x", transport.ErrConnectionLost), fateMaybeRun},
 		{transport.ErrTimeout, fateFinal},
 		{transport.ErrTooManyRequests, fateFinal},

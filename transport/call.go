@@ -307,5 +307,5 @@ func (c *Conn) goneAway() error {
 	if !c.goAway.Load() {
 		return nil
 	}
-	return fmt.Errorf("%w: %s said it is going away: send new requests on another connection", ErrConnectFailed, c.addr)
+	return fmt.Errorf("%w: %s said so; send new requests on another connection", ErrGoingAway, c.addr)
 }

@@ -17,6 +17,10 @@ var (
 	// ErrConnectFailed reports a call that never left: no connection to the peer could
 	// be made. Sending it to another peer is always safe.
 	ErrConnectFailed = errors.New("transport: connect failed")
+	// ErrGoingAway reports a call that was not sent because the peer said it is
+	// going away (a going-away notice, or a GO_AWAY answer): send it on another
+	// connection. It wraps ErrConnectFailed.
+	ErrGoingAway = fmt.Errorf("%w: the peer is going away", ErrConnectFailed)
 	// ErrTimeout reports a call that reached its deadline without a response. Errors
 	// that wrap it also match context.DeadlineExceeded.
 	ErrTimeout = errors.New("transport: timeout")

@@ -417,7 +417,7 @@ func TestNoRequestAfterGoingAwayNotice(t *testing.T) {
 	conn := s.Conns()[0]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if _, err := conn.InvokeSync(ctx, NewRequest(40, nil, nil)); !errors.Is(err, ErrConnectFailed) || !strings.Contains(err.Error(), "going away") {
+	if _, err := conn.InvokeSync(ctx, NewRequest(40, nil, nil)); !errors.Is(err, ErrGoingAway) || !errors.Is(err, ErrConnectFailed) || !strings.Contains(err.Error(), "going away") {
 		t.Errorf("InvokeSync after the notice: %v, want it refused as not sent", err)
 	}
 	done := make(chan error, 1)
