@@ -85,16 +85,18 @@ func TestReadme(t *testing.T) {
 
 	dir := t.TempDir()
 	env := moduleEnv(ctx, t)
-	gosum, err := os.ReadFile(filepath.Join(checkout, "go.sum"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, dir, "go.sum", string(gosum))
-	writeFile(t, dir, "go.mod", "module example.com/app\n\ngo 1.26\n\nreplace github.com/ringrpc/ringrpc => "+checkout+"\n")
+	writeFile(t, dir, "go.mod", "module example.com/app\n\ngo 1.26\n")
 	writeFile(t, dir, "greet/greet.go", blocks[0].code)
 
-	// Step 2, command by command.
-	for _, line := range strings.Split(blocks[1].code, "\n") {
+	// Step 2, command by command, as from a checkout: the module proxy does not know
+	// github.com/ringrpc/ringrpc, so the checkout's lines stand for the first one.
+	// No go.sum is given and nothing is lenient: the module must build as a reader's.
+	steps := strings.Split(strings.TrimSpace(blocks[1].code), "\n")
+	if !strings.HasPrefix(steps[0], "go get -tool ") {
+		t.Fatalf("README step 2 begins %q; the checkout's lines stand for a go get -tool", steps[0])
+	}
+	checkoutLines := strings.ReplaceAll(blocks[2].code, "/path/to/ringrpc", checkout)
+	for _, line := range append(strings.Split(checkoutLines, "\n"), steps[1:]...) {
 		args := strings.Fields(line)
 		if len(args) == 0 || strings.HasPrefix(args[0], "#") {
 			continue
@@ -102,26 +104,28 @@ func TestReadme(t *testing.T) {
 		if args[0] != "go" {
 			t.Fatalf("README step 2: %q is not a go command; the test runs go commands only", line)
 		}
-		// The module proxy does not know github.com/ringrpc/ringrpc, which the new
-		// module takes from this checkout: with the proxy off, go falls back to the
-		// replacement. Its dependencies are in the module cache already.
-		goCmd(ctx, t, dir, append(env, "GOPROXY=off"), args[1:]...)
+		goCmd(ctx, t, dir, env, args[1:]...)
+	}
+	build := exec.CommandContext(ctx, "go", "build", "./greet")
+	build.Dir, build.Env = dir, env
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("after README step 2, go build ./greet: %v\n%s", err, out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "greet", "greet_ringrpc.go")); err != nil {
 		t.Fatalf("README step 2 wrote no greet/greet_ringrpc.go: %v", err)
 	}
 
 	rpcAddr, gossipPort := freeTCPPort(t), freeGossipPort(t)
-	provider := replaceAll(t, blocks[3].code, map[string]string{
+	provider := replaceAll(t, blocks[4].code, map[string]string{
 		`"127.0.0.1:7001"`: fmt.Sprintf(`"127.0.0.1:%d"`, rpcAddr),
 		`BindPort: 7946`:   fmt.Sprintf(`BindPort: %d`, gossipPort),
 		// The test starts the consumer once the provider has joined.
 		"<-stop.Done()": "fmt.Println(\"READY\")\n\t<-stop.Done()",
 	})
-	consumer := replaceAll(t, blocks[4].code, map[string]string{
+	consumer := replaceAll(t, blocks[5].code, map[string]string{
 		`"127.0.0.1:7946"`: fmt.Sprintf(`"127.0.0.1:%d"`, gossipPort),
 	})
-	writeFile(t, dir, "provider/main.go", fmt.Sprintf(providerMain, blocks[2].code, provider))
+	writeFile(t, dir, "provider/main.go", fmt.Sprintf(providerMain, blocks[3].code, provider))
 	writeFile(t, dir, "consumer/main.go", fmt.Sprintf(consumerMain, consumer))
 	goCmd(ctx, t, dir, env, "mod", "tidy")
 	goCmd(ctx, t, dir, env, "build", "-o", filepath.Join(dir, "bin")+string(filepath.Separator), "./provider", "./consumer")
@@ -135,10 +139,10 @@ func TestReadme(t *testing.T) {
 	if err != nil {
 		t.Fatalf("README step 4: the consumer failed: %v\n%s%s", err, out, stderr.String())
 	}
-	if got, want := strings.TrimSpace(string(out)), expectedAnswer(t, blocks[4].code); got != want {
+	if got, want := strings.TrimSpace(string(out)), expectedAnswer(t, blocks[5].code); got != want {
 		t.Fatalf("README step 4: the consumer printed %q, the README says %q", got, want)
 	}
-	followCLI(ctx, t, dir, env, blocks[5].code, gossipPort)
+	followCLI(ctx, t, dir, env, blocks[6].code, gossipPort)
 	stopProvider()
 }
 
@@ -225,8 +229,8 @@ func readmeBlocks(t *testing.T) []codeBlock {
 		blocks = append(blocks, codeBlock{m[1], m[2]})
 		langs = append(langs, m[1])
 	}
-	if got := strings.Join(langs, " "); got != "go sh go go go sh" {
-		t.Fatalf("README's Five minutes section has code blocks %q; this test follows %q (interface, generate, implementation, provider, consumer, CLI): update one or the other", got, "go sh go go go sh")
+	if got := strings.Join(langs, " "); got != "go sh sh go go go sh" {
+		t.Fatalf("README's Five minutes section has code blocks %q; this test follows %q (interface, generate, generate from a checkout, implementation, provider, consumer, CLI): update one or the other", got, "go sh sh go go go sh")
 	}
 	return blocks
 }
@@ -241,8 +245,7 @@ func moduleEnv(ctx context.Context, t *testing.T) []string {
 	if err != nil {
 		t.Fatalf("go env GOFLAGS: %v", err)
 	}
-	flags := strings.TrimSpace(string(out) + " -mod=mod")
-	return append(os.Environ(), "GOFLAGS="+flags, "GOWORK=off", "GOTOOLCHAIN=local")
+	return append(os.Environ(), "GOFLAGS="+strings.TrimSpace(string(out)), "GOWORK=off", "GOTOOLCHAIN=local")
 }
 
 // goCmd runs the go command in dir with env (the process's own when nil).
