@@ -83,9 +83,10 @@ generate:
 	cd bench && $(GO) generate ./...
 	$(GO) test ./codegen -run 'TestGolden$$' -update
 
-# Regenerates in place and fails if that changed anything git tracks.
+# Regenerates in place and fails if that changed a Go file or wrote one git does not track.
 checkgenerate: generate
 	@git diff --exit-code -- '*.go' || { echo "generated files are stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- '*.go')" || { git status --short -- '*.go'; echo "Go files git does not track: commit them (a new generated file?) or remove them"; exit 1; }
 
 demo:
 	@mkdir -p .bin
