@@ -89,12 +89,6 @@ const (
 	pageSize      = 8 << 10
 )
 
-// isStreamMessage reports whether a frame with header hdr and a body of n bytes
-// carries a message of a stream: MaxStreamMemory pays for it.
-func isStreamMessage(hdr *Command, n int) bool {
-	return n > 0 && isStreamFrame(hdr.Code) && !hdr.IsResponse()
-}
-
 // readStreamMessage reads the body of a stream message, charged to MaxStreamMemory,
 // and returns it with its charge. The reader waits for room first, reading nothing
 // else: a peer cannot make its streams hold more than the budget.
