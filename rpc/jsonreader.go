@@ -341,7 +341,9 @@ func foldField(k []byte, names []string) int {
 	return -1
 }
 
-// foldName is encoding/json's: two names match when their folds are equal.
+// foldName folds as encoding/json does: two names match when their folds are equal,
+// which is when bytes.EqualFold says they are. ASCII letters fold to upper case,
+// which is the smallest rune of their orbits too.
 func foldName(out, in []byte) []byte {
 	for i := 0; i < len(in); {
 		if c := in[i]; c < utf8.RuneSelf {
@@ -353,10 +355,24 @@ func foldName(out, in []byte) []byte {
 			continue
 		}
 		r, n := utf8.DecodeRune(in[i:])
-		out = utf8.AppendRune(out, unicode.ToUpper(unicode.SimpleFold(r)))
+		out = utf8.AppendRune(out, foldRune(r))
 		i += n
 	}
 	return out
+}
+
+// foldRune returns the smallest rune of r's case-folding orbit, the one rune every
+// member of the orbit folds to. unicode.SimpleFold steps through the orbit in
+// increasing order and wraps around to its smallest member, so the first step that
+// does not increase lands on it.
+func foldRune(r rune) rune {
+	for {
+		next := unicode.SimpleFold(r)
+		if next <= r {
+			return next
+		}
+		r = next
+	}
 }
 
 // key reads a member name: the body's own bytes, or its unescaped copy.

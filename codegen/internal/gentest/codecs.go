@@ -10,6 +10,7 @@ import (
 // encoding/json.
 type Codecs interface {
 	Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) (Rich, error)
+	Edges(ctx context.Context, f Folded) error
 }
 
 // Rich has a field of every kind the generated codecs handle, and a few they leave
@@ -89,4 +90,12 @@ type Base struct {
 	BaseID int `json:"base_id"`
 	Both   string
 	Deep   uint16 `json:"deep,omitempty"`
+}
+
+// Folded has member names beyond ASCII, which encoding/json matches without regard to
+// case by its own folding.
+type Folded struct {
+	ID    int    `json:"id"`
+	Ring  string `json:"Å"`
+	Omega string `json:"Ω"`
 }

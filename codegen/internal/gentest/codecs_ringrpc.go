@@ -18,9 +18,15 @@ const CodecsServiceName = "github.com/ringrpc/ringrpc/codegen/internal/gentest.C
 var CodecsServiceDesc = rpc.ServiceDesc{
 	Name: CodecsServiceName,
 	Methods: []rpc.MethodDesc{
+		{Name: "Edges", Params: []rpc.Param{{Name: "f", Type: "Folded"}}},
 		{Name: "Rich", Params: []rpc.Param{{Name: "r", Type: "Rich"}, {Name: "rs", Type: "[]Rich"}, {Name: "m", Type: "map[string]*Rich"}}, Results: []string{"Rich"}},
 	},
 	Types: []rpc.TypeDesc{
+		{Name: "Folded", Fields: []rpc.FieldDesc{
+			{Name: "id", Go: "ID", Type: "int"},
+			{Name: "Å", Go: "Ring", Type: "string"},
+			{Name: "Ω", Go: "Omega", Type: "string"},
+		}},
 		{Name: "Item", Fields: []rpc.FieldDesc{
 			{Name: "id", Go: "ID", Type: "int64"},
 			{Name: "label", Go: "Label", Type: "string", OmitEmpty: true},
@@ -76,8 +82,18 @@ type codecsClient struct{ c *rpc.Client }
 
 var _ Codecs = (*codecsClient)(nil)
 
-func (x *codecsClient) Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) (Rich, error) {
+func (x *codecsClient) Edges(ctx context.Context, f_ Folded) error {
 	call := x.c.NewCall(&CodecsServiceDesc, 0)
+	codecsEncodeFolded(call.Args.JSON(), &f_)
+	d, err := x.c.Invoke(ctx, call)
+	if err != nil {
+		return err
+	}
+	return d.Finish()
+}
+
+func (x *codecsClient) Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) (Rich, error) {
+	call := x.c.NewCall(&CodecsServiceDesc, 1)
 	codecsEncodeRich(call.Args.JSON(), &r)
 	codecsEncodeSliceRich(call.Args.JSON(), &rs)
 	codecsEncodeMapStringPtrRich(call.Args.JSON(), &m)
@@ -92,6 +108,7 @@ func (x *codecsClient) Rich(ctx context.Context, r Rich, rs []Rich, m map[string
 
 // CodecsAsync is Codecs with futures: each method sends its call and returns at once.
 type CodecsAsync interface {
+	Edges(ctx context.Context, f_ Folded) *rpc.Future[struct{}]
 	Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) *rpc.Future[Rich]
 }
 
@@ -102,8 +119,16 @@ type codecsAsyncClient struct{ c *rpc.Client }
 
 var _ CodecsAsync = (*codecsAsyncClient)(nil)
 
-func (x *codecsAsyncClient) Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) *rpc.Future[Rich] {
+func (x *codecsAsyncClient) Edges(ctx context.Context, f_ Folded) *rpc.Future[struct{}] {
 	call := x.c.NewCall(&CodecsServiceDesc, 0)
+	codecsEncodeFolded(call.Args.JSON(), &f_)
+	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (struct{}, error) {
+		return struct{}{}, d.Finish()
+	})
+}
+
+func (x *codecsAsyncClient) Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) *rpc.Future[Rich] {
+	call := x.c.NewCall(&CodecsServiceDesc, 1)
 	codecsEncodeRich(call.Args.JSON(), &r)
 	codecsEncodeSliceRich(call.Args.JSON(), &rs)
 	codecsEncodeMapStringPtrRich(call.Args.JSON(), &m)
@@ -118,6 +143,14 @@ func (x *codecsAsyncClient) Rich(ctx context.Context, r Rich, rs []Rich, m map[s
 // with their static types and passed to impl's method.
 func RegisterCodecsServer(s *rpc.Server, impl Codecs) error {
 	return s.Register(&CodecsServiceDesc, []rpc.Handler{
+		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
+			var f_ Folded
+			codecsDecodeFolded(args.JSON(), &f_)
+			if err := args.Finish(); err != nil {
+				return err
+			}
+			return impl.Edges(ctx, f_)
+		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var r Rich
 			codecsDecodeRich(args.JSON(), &r)
@@ -136,6 +169,45 @@ func RegisterCodecsServer(s *rpc.Server, impl Codecs) error {
 			return nil
 		},
 	})
+}
+
+// codecsEncodeFolded writes a Folded as encoding/json does.
+func codecsEncodeFolded(w *rpc.JSONWriter, v *Folded) {
+	s := w.ObjectStart()
+	w.Raw(",\"id\":")
+	w.Int(int64(v.ID))
+	w.Raw(",\"Å\":")
+	w.String(v.Ring)
+	w.Raw(",\"Ω\":")
+	w.String(v.Omega)
+	w.ObjectEnd(s)
+}
+
+// codecsFieldsFolded are the JSON member names codecsDecodeFolded reads, in the order of its cases.
+var codecsFieldsFolded = []string{"id", "Å", "Ω"}
+
+// codecsDecodeFolded reads a Folded as encoding/json does.
+func codecsDecodeFolded(r *rpc.JSONReader, v *Folded) {
+	if !r.Object() {
+		return
+	}
+	f := -1
+	for i := 0; ; i++ {
+		var ok bool
+		if f, ok = r.Member(i, codecsFieldsFolded, f+1); !ok {
+			return
+		}
+		switch f {
+		case 0:
+			rpc.ReadInt(r, &v.ID)
+		case 1:
+			r.String(&v.Ring)
+		case 2:
+			r.String(&v.Omega)
+		default:
+			r.Skip()
+		}
+	}
 }
 
 // codecsEncodeRich writes a Rich as encoding/json does.

@@ -133,3 +133,16 @@ func TestGeneratedNumber(t *testing.T) {
 		}
 	}
 }
+
+// Member names match without regard to case as encoding/json matches them: "ı" does
+// not match "i", while "å" matches "Å" and "ω" "Ω".
+func TestGeneratedFolding(t *testing.T) {
+	for _, in := range []string{`{"ıd":1}`, `{"ID":2}`, `{"İD":2}`, `{"å":"x"}`, `{"Å":"y"}`, `{"ω":"z"}`, `{"ẞ":"?"}`} {
+		var got, want Folded
+		err := rpc.ReadJSON([]byte(in), &got, codecsDecodeFolded)
+		stdErr := json.Unmarshal([]byte(in), &want)
+		if (err == nil) != (stdErr == nil) || got != want {
+			t.Errorf("%s:\ngenerated:     %+v (%v)\nencoding/json: %+v (%v)", in, got, err, want, stdErr)
+		}
+	}
+}
