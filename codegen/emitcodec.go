@@ -134,11 +134,15 @@ func (e *emitter) encodeStruct(cs *codecs, t types.Type) {
 }
 
 // quotable reports whether the ",string" option changes how a field of type t is
-// written: basic kinds, or an unnamed pointer to one, without JSON methods.
+// written: basic kinds, or an unnamed pointer to one, without JSON methods, and
+// json.Number, which encoding/json writes in quotes too.
 func (e *emitter) quotable(cs *codecs, t types.Type) bool {
 	t = types.Unalias(t)
 	if p, ok := t.(*types.Pointer); ok {
 		t = p.Elem()
+	}
+	if isJSONNumber(t) {
+		return true
 	}
 	s := cs.shapeOf(t)
 	return s != shapeValue && s != shapeFunc && s != shapeBytes
@@ -157,7 +161,7 @@ func (e *emitter) encodeQuoted(cs *codecs, t types.Type, expr string) {
 		e.p("w.QuotedString(%s)", convert(t, "string", expr))
 		return
 	}
-	e.p(`w.Raw("\"")`)
+	e.p(`w.Raw("\"")`) // json.Number too: go-json writes it as a number, "0" when empty
 	e.encodeValue(cs, t, expr)
 	e.p(`w.Raw("\"")`)
 }
@@ -416,11 +420,24 @@ func (e *emitter) decodeField(cs *codecs, f jsonField) {
 		}
 	}
 	expr := fieldExpr(f)
+	if f.quoted && isJSONNumber(derefUnnamed(f.typ)) {
+		e.p("r.QuotedValue(%s)", addr(expr)) // encoding/json's rules for a Number in a string
+		return
+	}
 	if f.quoted && e.quotable(cs, f.typ) {
 		e.decodeQuoted(cs, f.typ, expr)
 		return
 	}
 	e.decodeValue(cs, f.typ, expr)
+}
+
+// derefUnnamed is the element type of an unnamed pointer type, else t itself: the
+// type whose kind decides whether the ",string" option applies.
+func derefUnnamed(t types.Type) types.Type {
+	if p, ok := types.Unalias(t).(*types.Pointer); ok {
+		return types.Unalias(p.Elem())
+	}
+	return types.Unalias(t)
 }
 
 func (e *emitter) decodeQuoted(cs *codecs, t types.Type, expr string) {

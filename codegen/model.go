@@ -309,13 +309,19 @@ func isError(t types.Type) bool {
 	return types.Identical(t, types.Universe.Lookup("error").Type())
 }
 
+// isJSONNumber reports whether t is encoding/json's Number.
+func isJSONNumber(t types.Type) bool {
+	n, ok := types.Unalias(t).(*types.Named)
+	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "encoding/json" && n.Obj().Name() == "Number"
+}
+
 // hasCustomJSON reports whether t or *t marshals itself, which the typed fast paths
 // would bypass, or t is json.Number, which encoding/json writes as a number.
 func hasCustomJSON(t types.Type) bool {
 	if _, ok := t.Underlying().(*types.Interface); ok {
 		return false
 	}
-	if n, ok := types.Unalias(t).(*types.Named); ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "encoding/json" && n.Obj().Name() == "Number" {
+	if isJSONNumber(t) {
 		return true
 	}
 	ms := types.NewMethodSet(types.NewPointer(t))

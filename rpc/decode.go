@@ -1,11 +1,14 @@
 package rpc
 
 import (
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	json "github.com/goccy/go-json"
 
@@ -350,6 +353,37 @@ func unmarshal(data []byte, p any) (err error) {
 		}
 	}()
 	return json.Unmarshal(data, p)
+}
+
+// quotedStructs maps a field's type to a struct type with one field of that type
+// tagged ",string", in which unmarshalQuoted has encoding/json read it.
+var quotedStructs sync.Map // reflect.Type -> reflect.Type
+
+// unmarshalQuoted reads data, the value of a field with the ",string" option, into
+// p, a pointer to the field, as encoding/json reads such a field: through a struct
+// holding the field's current value, so that null leaves it.
+func unmarshalQuoted(data []byte, p any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = panicError("JSON decoding into %T panicked (in its UnmarshalJSON or UnmarshalText)", p, r)
+		}
+	}()
+	field := reflect.ValueOf(p).Elem()
+	st, ok := quotedStructs.Load(field.Type())
+	if !ok {
+		st, _ = quotedStructs.LoadOrStore(field.Type(), reflect.StructOf([]reflect.StructField{
+			{Name: "V", Type: field.Type(), Tag: `json:"v,string"`},
+		}))
+	}
+	holder := reflect.New(st.(reflect.Type))
+	holder.Elem().Field(0).Set(field)
+	doc := make([]byte, 0, len(data)+len(`{"v":}`))
+	doc = append(append(append(doc, `{"v":`...), data...), '}')
+	if err := stdjson.Unmarshal(doc, holder.Interface()); err != nil {
+		return err
+	}
+	field.Set(holder.Elem().Field(0))
+	return nil
 }
 
 // DecodeInt reads an integer into p, failing when it does not fit p's type.

@@ -725,6 +725,25 @@ func (r *JSONReader) Value(p any) {
 	}
 }
 
+// QuotedValue reads the value of a field with the ",string" option into p, a
+// pointer to the field, with encoding/json: for json.Number and the types that
+// unmarshal themselves, whose rules for the option differ from the other basic
+// kinds'. A panic while decoding is the reader's error.
+func (r *JSONReader) QuotedValue(p any) {
+	if r.err != nil {
+		return
+	}
+	r.skipSpace()
+	start := r.pos
+	r.Skip()
+	if r.err != nil {
+		return
+	}
+	if err := unmarshalQuoted(r.data[start:r.pos], p); err != nil {
+		r.failf("%v", err)
+	}
+}
+
 // Skip reads past one value, checking that it is well-formed JSON.
 func (r *JSONReader) Skip() {
 	if r.err != nil {

@@ -10,7 +10,7 @@ import (
 // encoding/json.
 type Codecs interface {
 	Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) (Rich, error)
-	Edges(ctx context.Context, f Folded) error
+	Edges(ctx context.Context, f Folded, q StringOpt) error
 }
 
 // Rich has a field of every kind the generated codecs handle, and a few they leave
@@ -98,4 +98,11 @@ type Folded struct {
 	ID    int    `json:"id"`
 	Ring  string `json:"Å"`
 	Omega string `json:"Ω"`
+}
+
+// StringOpt has the string option on fields whose types encoding/json reads by rules
+// of their own.
+type StringOpt struct {
+	Num  json.Number  `json:"num,string"`
+	PNum *json.Number `json:"pnum,string,omitempty"`
 }

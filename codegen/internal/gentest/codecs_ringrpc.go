@@ -18,7 +18,7 @@ const CodecsServiceName = "github.com/ringrpc/ringrpc/codegen/internal/gentest.C
 var CodecsServiceDesc = rpc.ServiceDesc{
 	Name: CodecsServiceName,
 	Methods: []rpc.MethodDesc{
-		{Name: "Edges", Params: []rpc.Param{{Name: "f", Type: "Folded"}}},
+		{Name: "Edges", Params: []rpc.Param{{Name: "f", Type: "Folded"}, {Name: "q", Type: "StringOpt"}}},
 		{Name: "Rich", Params: []rpc.Param{{Name: "r", Type: "Rich"}, {Name: "rs", Type: "[]Rich"}, {Name: "m", Type: "map[string]*Rich"}}, Results: []string{"Rich"}},
 	},
 	Types: []rpc.TypeDesc{
@@ -69,6 +69,10 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 			{Name: "Count", Type: "int"},
 			{Name: "deep", Go: "Deep", Type: "uint16", OmitEmpty: true},
 		}},
+		{Name: "StringOpt", Fields: []rpc.FieldDesc{
+			{Name: "num", Go: "Num", Type: "json.Number", Quoted: true},
+			{Name: "pnum", Go: "PNum", Type: "*json.Number", OmitEmpty: true, Quoted: true},
+		}},
 		{Name: "UserName", Type: "string"},
 		{Name: "json.Number", Custom: true},
 		{Name: "time.Time", Custom: true},
@@ -82,9 +86,10 @@ type codecsClient struct{ c *rpc.Client }
 
 var _ Codecs = (*codecsClient)(nil)
 
-func (x *codecsClient) Edges(ctx context.Context, f_ Folded) error {
+func (x *codecsClient) Edges(ctx context.Context, f_ Folded, q StringOpt) error {
 	call := x.c.NewCall(&CodecsServiceDesc, 0)
 	codecsEncodeFolded(call.Args.JSON(), &f_)
+	codecsEncodeStringOpt(call.Args.JSON(), &q)
 	d, err := x.c.Invoke(ctx, call)
 	if err != nil {
 		return err
@@ -108,7 +113,7 @@ func (x *codecsClient) Rich(ctx context.Context, r Rich, rs []Rich, m map[string
 
 // CodecsAsync is Codecs with futures: each method sends its call and returns at once.
 type CodecsAsync interface {
-	Edges(ctx context.Context, f_ Folded) *rpc.Future[struct{}]
+	Edges(ctx context.Context, f_ Folded, q StringOpt) *rpc.Future[struct{}]
 	Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) *rpc.Future[Rich]
 }
 
@@ -119,9 +124,10 @@ type codecsAsyncClient struct{ c *rpc.Client }
 
 var _ CodecsAsync = (*codecsAsyncClient)(nil)
 
-func (x *codecsAsyncClient) Edges(ctx context.Context, f_ Folded) *rpc.Future[struct{}] {
+func (x *codecsAsyncClient) Edges(ctx context.Context, f_ Folded, q StringOpt) *rpc.Future[struct{}] {
 	call := x.c.NewCall(&CodecsServiceDesc, 0)
 	codecsEncodeFolded(call.Args.JSON(), &f_)
+	codecsEncodeStringOpt(call.Args.JSON(), &q)
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (struct{}, error) {
 		return struct{}{}, d.Finish()
 	})
@@ -146,10 +152,12 @@ func RegisterCodecsServer(s *rpc.Server, impl Codecs) error {
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var f_ Folded
 			codecsDecodeFolded(args.JSON(), &f_)
+			var q StringOpt
+			codecsDecodeStringOpt(args.JSON(), &q)
 			if err := args.Finish(); err != nil {
 				return err
 			}
-			return impl.Edges(ctx, f_)
+			return impl.Edges(ctx, f_, q)
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var r Rich
@@ -204,6 +212,51 @@ func codecsDecodeFolded(r *rpc.JSONReader, v *Folded) {
 			r.String(&v.Ring)
 		case 2:
 			r.String(&v.Omega)
+		default:
+			r.Skip()
+		}
+	}
+}
+
+// codecsEncodeStringOpt writes a StringOpt as encoding/json does.
+func codecsEncodeStringOpt(w *rpc.JSONWriter, v *StringOpt) {
+	s := w.ObjectStart()
+	w.Raw(",\"num\":")
+	w.Raw("\"")
+	w.Value(&v.Num)
+	w.Raw("\"")
+	if v.PNum != nil {
+		w.Raw(",\"pnum\":")
+		if v.PNum == nil {
+			w.Raw("null")
+		} else {
+			w.Raw("\"")
+			w.Value(v.PNum)
+			w.Raw("\"")
+		}
+	}
+	w.ObjectEnd(s)
+}
+
+// codecsFieldsStringOpt are the JSON member names codecsDecodeStringOpt reads, in the order of its cases.
+var codecsFieldsStringOpt = []string{"num", "pnum"}
+
+// codecsDecodeStringOpt reads a StringOpt as encoding/json does.
+func codecsDecodeStringOpt(r *rpc.JSONReader, v *StringOpt) {
+	if !r.Object() {
+		return
+	}
+	f := -1
+	for i := 0; ; i++ {
+		var ok bool
+		if f, ok = r.Member(i, codecsFieldsStringOpt, f+1); !ok {
+			return
+		}
+		switch f {
+		case 0:
+			r.QuotedValue(&v.Num)
+		case 1:
+			r.QuotedValue(&v.PNum)
 		default:
 			r.Skip()
 		}

@@ -146,3 +146,35 @@ func TestGeneratedFolding(t *testing.T) {
 		}
 	}
 }
+
+// A json.Number with the string option is written in quotes, "0" when empty, as
+// encoding/json writes it.
+func TestGeneratedNumberStringOption(t *testing.T) {
+	for _, n := range []json.Number{"12", "", "-2.5e10", "abc"} {
+		for _, v := range []StringOpt{{Num: n}, {PNum: &n}} {
+			got, err := rpc.AppendJSON(nil, &v, codecsEncodeStringOpt)
+			want, stdErr := json.Marshal(&v)
+			if (err == nil) != (stdErr == nil) || err == nil && !bytes.Equal(got, want) {
+				t.Errorf("%q:\ngenerated:     %s (%v)\nencoding/json: %s (%v)", n, got, err, want, stdErr)
+			}
+		}
+	}
+}
+
+// A json.Number with the string option is read from inside the string as
+// encoding/json reads it: a number as it is, a string holding a valid number, null.
+func TestGeneratedNumberStringOptionDecode(t *testing.T) {
+	for _, in := range []string{
+		`{"num":"12"}`, `{"num":"\"12\""}`, `{"num":"-1.5e3"}`, `{"num":"12abc"}`, `{"num":"\"abc\""}`,
+		`{"num":"abc"}`, `{"num":"null"}`, `{"num":null}`, `{"num":"true"}`, `{"num":""}`, `{"num":12}`,
+		`{"num":" 12"}`, `{"num":"\"12"}`, `{"pnum":"7"}`, `{"pnum":"null"}`, `{"pnum":null}`, `{"pnum":"\"8\""}`,
+		`{"pnum":"x"}`, `{"pnum":"nul"}`,
+	} {
+		var got, want StringOpt
+		err := rpc.ReadJSON([]byte(in), &got, codecsDecodeStringOpt)
+		stdErr := json.Unmarshal([]byte(in), &want)
+		if (err == nil) != (stdErr == nil) || err == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\ngenerated:     %+v (%v)\nencoding/json: %+v (%v)", in, got, err, want, stdErr)
+		}
+	}
+}
