@@ -134,18 +134,26 @@ func (e *emitter) encodeStruct(cs *codecs, t types.Type) {
 }
 
 // quotable reports whether the ",string" option changes how a field of type t is
-// written: basic kinds, or an unnamed pointer to one, without JSON methods, and
-// json.Number, which encoding/json writes in quotes too.
+// written: basic kinds, or an unnamed pointer to one, that do not marshal
+// themselves (json.Number and types that only unmarshal themselves included, which
+// encoding/json writes in quotes too).
 func (e *emitter) quotable(cs *codecs, t types.Type) bool {
-	t = types.Unalias(t)
-	if p, ok := t.(*types.Pointer); ok {
-		t = p.Elem()
-	}
+	t = derefUnnamed(t)
 	if isJSONNumber(t) {
 		return true
 	}
+	if _, ok := t.Underlying().(*types.Basic); ok && cs.shapeOf(t) == shapeValue {
+		return !marshalsItself(t)
+	}
 	s := cs.shapeOf(t)
 	return s != shapeValue && s != shapeFunc && s != shapeBytes
+}
+
+// marshalsItself reports whether t or *t has MarshalJSON or MarshalText, which
+// encoding/json calls whatever the ",string" option says.
+func marshalsItself(t types.Type) bool {
+	ms := types.NewMethodSet(types.NewPointer(t))
+	return ms.Lookup(nil, "MarshalJSON") != nil || ms.Lookup(nil, "MarshalText") != nil
 }
 
 func (e *emitter) encodeQuoted(cs *codecs, t types.Type, expr string) {
@@ -155,6 +163,11 @@ func (e *emitter) encodeQuoted(cs *codecs, t types.Type, expr string) {
 		e.p("} else {")
 		e.encodeQuoted(cs, p.Elem(), "(*"+expr+")")
 		e.p("}")
+		return
+	}
+	if b, ok := t.Underlying().(*types.Basic); ok && cs.shapeOf(t) == shapeValue && !isJSONNumber(t) {
+		// It only unmarshals itself: written as its kind is.
+		e.encodeQuoted(cs, b, b.Name()+"("+expr+")")
 		return
 	}
 	if cs.shapeOf(t) == shapeString {
@@ -420,8 +433,9 @@ func (e *emitter) decodeField(cs *codecs, f jsonField) {
 		}
 	}
 	expr := fieldExpr(f)
-	if f.quoted && isJSONNumber(derefUnnamed(f.typ)) {
-		e.p("r.QuotedValue(%s)", addr(expr)) // encoding/json's rules for a Number in a string
+	if f.quoted && cs.shapeOf(derefUnnamed(f.typ)) == shapeValue {
+		// json.Number or a type that unmarshals itself: encoding/json's rules for them.
+		e.p("r.QuotedValue(%s)", addr(expr))
 		return
 	}
 	if f.quoted && e.quotable(cs, f.typ) {

@@ -3,6 +3,8 @@ package gentest
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -105,4 +107,44 @@ type Folded struct {
 type StringOpt struct {
 	Num  json.Number  `json:"num,string"`
 	PNum *json.Number `json:"pnum,string,omitempty"`
+	C    LenJSON      `json:"c,string"`
+	PC   *LenJSON     `json:"pc,string,omitempty"`
+	T    Upper        `json:"t,string"`
+	In   InOnly       `json:"in,string"`
+	Text TextIn       `json:"text,string"`
+}
+
+// LenJSON keeps the length of the JSON it is given.
+type LenJSON int
+
+// MarshalJSON writes a fixed string.
+func (c LenJSON) MarshalJSON() ([]byte, error) { return []byte(`"c"`), nil }
+
+// UnmarshalJSON keeps the length of b.
+func (c *LenJSON) UnmarshalJSON(b []byte) error { *c = LenJSON(len(b)); return nil }
+
+// Upper is text that is read upper-cased.
+type Upper string
+
+// MarshalText writes the text as it is.
+func (u Upper) MarshalText() ([]byte, error) { return []byte(u), nil }
+
+// UnmarshalText keeps the text upper-cased.
+func (u *Upper) UnmarshalText(b []byte) error { *u = Upper(strings.ToUpper(string(b))); return nil }
+
+// InOnly reads itself but is written as the integer it is.
+type InOnly int
+
+// UnmarshalJSON keeps the length of b.
+func (n *InOnly) UnmarshalJSON(b []byte) error { *n = InOnly(len(b)); return nil }
+
+// TextIn reads itself from text but is written as the string it is.
+type TextIn string
+
+// UnmarshalText keeps the text reversed.
+func (t *TextIn) UnmarshalText(b []byte) error {
+	r := []rune(string(b))
+	slices.Reverse(r)
+	*t = TextIn(r)
+	return nil
 }

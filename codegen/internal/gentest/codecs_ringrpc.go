@@ -27,10 +27,12 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 			{Name: "Å", Go: "Ring", Type: "string"},
 			{Name: "Ω", Go: "Omega", Type: "string"},
 		}},
+		{Name: "InOnly", Custom: true},
 		{Name: "Item", Fields: []rpc.FieldDesc{
 			{Name: "id", Go: "ID", Type: "int64"},
 			{Name: "label", Go: "Label", Type: "string", OmitEmpty: true},
 		}},
+		{Name: "LenJSON", Custom: true},
 		{Name: "Level", Type: "uint8"},
 		{Name: "Names", Type: "[]UserName"},
 		{Name: "Octet", Type: "byte"},
@@ -72,7 +74,14 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 		{Name: "StringOpt", Fields: []rpc.FieldDesc{
 			{Name: "num", Go: "Num", Type: "json.Number", Quoted: true},
 			{Name: "pnum", Go: "PNum", Type: "*json.Number", OmitEmpty: true, Quoted: true},
+			{Name: "c", Go: "C", Type: "LenJSON", Quoted: true},
+			{Name: "pc", Go: "PC", Type: "*LenJSON", OmitEmpty: true, Quoted: true},
+			{Name: "t", Go: "T", Type: "Upper", Quoted: true},
+			{Name: "in", Go: "In", Type: "InOnly", Quoted: true},
+			{Name: "text", Go: "Text", Type: "TextIn", Quoted: true},
 		}},
+		{Name: "TextIn", Custom: true},
+		{Name: "Upper", Custom: true},
 		{Name: "UserName", Type: "string"},
 		{Name: "json.Number", Custom: true},
 		{Name: "time.Time", Custom: true},
@@ -235,11 +244,25 @@ func codecsEncodeStringOpt(w *rpc.JSONWriter, v *StringOpt) {
 			w.Raw("\"")
 		}
 	}
+	w.Raw(",\"c\":")
+	w.Value(&v.C)
+	if v.PC != nil {
+		w.Raw(",\"pc\":")
+		w.Value(&v.PC)
+	}
+	w.Raw(",\"t\":")
+	w.Value(&v.T)
+	w.Raw(",\"in\":")
+	w.Raw("\"")
+	w.Int(int64(int(v.In)))
+	w.Raw("\"")
+	w.Raw(",\"text\":")
+	w.QuotedString(string(v.Text))
 	w.ObjectEnd(s)
 }
 
 // codecsFieldsStringOpt are the JSON member names codecsDecodeStringOpt reads, in the order of its cases.
-var codecsFieldsStringOpt = []string{"num", "pnum"}
+var codecsFieldsStringOpt = []string{"num", "pnum", "c", "pc", "t", "in", "text"}
 
 // codecsDecodeStringOpt reads a StringOpt as encoding/json does.
 func codecsDecodeStringOpt(r *rpc.JSONReader, v *StringOpt) {
@@ -257,6 +280,16 @@ func codecsDecodeStringOpt(r *rpc.JSONReader, v *StringOpt) {
 			r.QuotedValue(&v.Num)
 		case 1:
 			r.QuotedValue(&v.PNum)
+		case 2:
+			r.QuotedValue(&v.C)
+		case 3:
+			r.QuotedValue(&v.PC)
+		case 4:
+			r.QuotedValue(&v.T)
+		case 5:
+			r.QuotedValue(&v.In)
+		case 6:
+			r.QuotedValue(&v.Text)
 		default:
 			r.Skip()
 		}

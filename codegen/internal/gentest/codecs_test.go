@@ -178,3 +178,31 @@ func TestGeneratedNumberStringOptionDecode(t *testing.T) {
 		}
 	}
 }
+
+// Types that marshal or unmarshal themselves, in fields with the string option, are
+// written and read as encoding/json writes and reads them: UnmarshalJSON gets the
+// string's contents, UnmarshalText the contents of a string inside the string, and a
+// type that only reads itself is written in quotes.
+func TestGeneratedCustomStringOption(t *testing.T) {
+	lj := LenJSON(3)
+	for _, v := range []StringOpt{{C: 5, T: "up", In: 7, Text: "ab\"c"}, {PC: &lj}} {
+		got, err := rpc.AppendJSON(nil, &v, codecsEncodeStringOpt)
+		want, stdErr := json.Marshal(&v)
+		if (err == nil) != (stdErr == nil) || err == nil && !bytes.Equal(got, want) {
+			t.Errorf("%+v:\ngenerated:     %s (%v)\nencoding/json: %s (%v)", v, got, err, want, stdErr)
+		}
+	}
+	for _, in := range []string{
+		`{"c":"abc"}`, `{"c":""}`, `{"c":"null"}`, `{"c":null}`, `{"c":"\"x\""}`, `{"c":"{"}`, `{"c":1}`,
+		`{"pc":"abcd"}`, `{"pc":"null"}`, `{"pc":null}`, `{"pc":"nul"}`,
+		`{"t":"\"low\""}`, `{"t":"low"}`, `{"t":"null"}`, `{"t":null}`, `{"t":"\"bad"}`,
+		`{"in":"12345"}`, `{"in":"x"}`, `{"in":null}`, `{"text":"\"abc\""}`, `{"text":"abc"}`, `{"text":null}`,
+	} {
+		var got, want StringOpt
+		err := rpc.ReadJSON([]byte(in), &got, codecsDecodeStringOpt)
+		stdErr := json.Unmarshal([]byte(in), &want)
+		if (err == nil) != (stdErr == nil) || err == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\ngenerated:     %+v (%v)\nencoding/json: %+v (%v)", in, got, err, want, stdErr)
+		}
+	}
+}
