@@ -344,15 +344,21 @@ func (d *Decoder) Bytes(p *[]byte) { d.JSON().Bytes(p) }
 // panic while decoding is the decoder's error, as any other failure to decode.
 func (d *Decoder) Value(p any) { d.JSON().Value(p) }
 
-// unmarshal is json.Unmarshal with a panic, in go-json or in an UnmarshalJSON method,
-// returned as an error.
+// unmarshal is go-json's Unmarshal with a panic, in go-json or in an UnmarshalJSON
+// method, returned as an error. What go-json refuses is read again with
+// encoding/json, which reads some values go-json does not (the largest float32, that
+// both write), so that what encoding/json round-trips does; only what both refuse is
+// an error, go-json's.
 func unmarshal(data []byte, p any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = panicError("JSON decoding into %T panicked (in its UnmarshalJSON or in go-json)", p, r)
 		}
 	}()
-	return json.Unmarshal(data, p)
+	if err = json.Unmarshal(data, p); err == nil || stdjson.Unmarshal(data, p) != nil {
+		return err
+	}
+	return nil
 }
 
 // quotedStructs maps a field's type to a struct type with one field of that type

@@ -12,7 +12,7 @@ import (
 // encoding/json.
 type Codecs interface {
 	Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) (Rich, error)
-	Edges(ctx context.Context, f Folded, q StringOpt) error
+	Edges(ctx context.Context, f Folded, q StringOpt, h Holder) error
 }
 
 // Rich has a field of every kind the generated codecs handle, and a few they leave
@@ -147,4 +147,18 @@ func (t *TextIn) UnmarshalText(b []byte) error {
 	slices.Reverse(r)
 	*t = TextIn(r)
 	return nil
+}
+
+// Opaque32 goes through go-json: it has an unexported field.
+type Opaque32 struct {
+	F      float32
+	hidden int
+}
+
+// Hidden returns the unexported field.
+func (o Opaque32) Hidden() int { return o.hidden }
+
+// Holder has a generated codec that hands Opaque32 to go-json.
+type Holder struct {
+	O Opaque32
 }

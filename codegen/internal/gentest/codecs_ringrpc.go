@@ -18,7 +18,7 @@ const CodecsServiceName = "github.com/ringrpc/ringrpc/codegen/internal/gentest.C
 var CodecsServiceDesc = rpc.ServiceDesc{
 	Name: CodecsServiceName,
 	Methods: []rpc.MethodDesc{
-		{Name: "Edges", Params: []rpc.Param{{Name: "f", Type: "Folded"}, {Name: "q", Type: "StringOpt"}}},
+		{Name: "Edges", Params: []rpc.Param{{Name: "f", Type: "Folded"}, {Name: "q", Type: "StringOpt"}, {Name: "h", Type: "Holder"}}},
 		{Name: "Rich", Params: []rpc.Param{{Name: "r", Type: "Rich"}, {Name: "rs", Type: "[]Rich"}, {Name: "m", Type: "map[string]*Rich"}}, Results: []string{"Rich"}},
 	},
 	Types: []rpc.TypeDesc{
@@ -26,6 +26,9 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 			{Name: "id", Go: "ID", Type: "int"},
 			{Name: "Å", Go: "Ring", Type: "string"},
 			{Name: "Ω", Go: "Omega", Type: "string"},
+		}},
+		{Name: "Holder", Fields: []rpc.FieldDesc{
+			{Name: "O", Type: "Opaque32"},
 		}},
 		{Name: "InOnly", Custom: true},
 		{Name: "Item", Fields: []rpc.FieldDesc{
@@ -38,6 +41,9 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 		{Name: "Octet", Type: "byte"},
 		{Name: "Opaque", Fields: []rpc.FieldDesc{
 			{Name: "Visible", Type: "string"},
+		}},
+		{Name: "Opaque32", Fields: []rpc.FieldDesc{
+			{Name: "F", Type: "float32"},
 		}},
 		{Name: "Rich", Fields: []rpc.FieldDesc{
 			{Name: "name", Go: "Name", Type: "string"},
@@ -95,10 +101,11 @@ type codecsClient struct{ c *rpc.Client }
 
 var _ Codecs = (*codecsClient)(nil)
 
-func (x *codecsClient) Edges(ctx context.Context, f_ Folded, q StringOpt) error {
+func (x *codecsClient) Edges(ctx context.Context, f_ Folded, q StringOpt, h Holder) error {
 	call := x.c.NewCall(&CodecsServiceDesc, 0)
 	codecsEncodeFolded(call.Args.JSON(), &f_)
 	codecsEncodeStringOpt(call.Args.JSON(), &q)
+	codecsEncodeHolder(call.Args.JSON(), &h)
 	d, err := x.c.Invoke(ctx, call)
 	if err != nil {
 		return err
@@ -122,7 +129,7 @@ func (x *codecsClient) Rich(ctx context.Context, r Rich, rs []Rich, m map[string
 
 // CodecsAsync is Codecs with futures: each method sends its call and returns at once.
 type CodecsAsync interface {
-	Edges(ctx context.Context, f_ Folded, q StringOpt) *rpc.Future[struct{}]
+	Edges(ctx context.Context, f_ Folded, q StringOpt, h Holder) *rpc.Future[struct{}]
 	Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) *rpc.Future[Rich]
 }
 
@@ -133,10 +140,11 @@ type codecsAsyncClient struct{ c *rpc.Client }
 
 var _ CodecsAsync = (*codecsAsyncClient)(nil)
 
-func (x *codecsAsyncClient) Edges(ctx context.Context, f_ Folded, q StringOpt) *rpc.Future[struct{}] {
+func (x *codecsAsyncClient) Edges(ctx context.Context, f_ Folded, q StringOpt, h Holder) *rpc.Future[struct{}] {
 	call := x.c.NewCall(&CodecsServiceDesc, 0)
 	codecsEncodeFolded(call.Args.JSON(), &f_)
 	codecsEncodeStringOpt(call.Args.JSON(), &q)
+	codecsEncodeHolder(call.Args.JSON(), &h)
 	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (struct{}, error) {
 		return struct{}{}, d.Finish()
 	})
@@ -163,10 +171,12 @@ func RegisterCodecsServer(s *rpc.Server, impl Codecs) error {
 			codecsDecodeFolded(args.JSON(), &f_)
 			var q StringOpt
 			codecsDecodeStringOpt(args.JSON(), &q)
+			var h Holder
+			codecsDecodeHolder(args.JSON(), &h)
 			if err := args.Finish(); err != nil {
 				return err
 			}
-			return impl.Edges(ctx, f_, q)
+			return impl.Edges(ctx, f_, q, h)
 		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var r Rich
@@ -290,6 +300,37 @@ func codecsDecodeStringOpt(r *rpc.JSONReader, v *StringOpt) {
 			r.QuotedValue(&v.In)
 		case 6:
 			r.QuotedValue(&v.Text)
+		default:
+			r.Skip()
+		}
+	}
+}
+
+// codecsEncodeHolder writes a Holder as encoding/json does.
+func codecsEncodeHolder(w *rpc.JSONWriter, v *Holder) {
+	s := w.ObjectStart()
+	w.Raw(",\"O\":")
+	w.Value(&v.O)
+	w.ObjectEnd(s)
+}
+
+// codecsFieldsHolder are the JSON member names codecsDecodeHolder reads, in the order of its cases.
+var codecsFieldsHolder = []string{"O"}
+
+// codecsDecodeHolder reads a Holder as encoding/json does.
+func codecsDecodeHolder(r *rpc.JSONReader, v *Holder) {
+	if !r.Object() {
+		return
+	}
+	f := -1
+	for i := 0; ; i++ {
+		var ok bool
+		if f, ok = r.Member(i, codecsFieldsHolder, f+1); !ok {
+			return
+		}
+		switch f {
+		case 0:
+			r.Value(&v.O)
 		default:
 			r.Skip()
 		}

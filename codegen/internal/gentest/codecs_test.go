@@ -206,3 +206,27 @@ func TestGeneratedCustomStringOption(t *testing.T) {
 		}
 	}
 }
+
+// A value handed to go-json that go-json refuses to read is read by encoding/json: the
+// largest float32, which both write as 3.4028235e+38, round-trips.
+func TestGeneratedGoJSONRoundTrip(t *testing.T) {
+	for _, f := range []float32{math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, 1.5} {
+		v := Holder{O: Opaque32{F: f}}
+		b, err := rpc.AppendJSON(nil, &v, codecsEncodeHolder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, want Holder
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("encoding/json cannot read %s: %v", b, err)
+		}
+		if err := rpc.ReadJSON(b, &got, codecsDecodeHolder); err != nil || got != want {
+			t.Errorf("%s: read %+v, %v; encoding/json reads %+v", b, got, err, want)
+		}
+	}
+	// What both refuse is still an error.
+	var h Holder
+	if err := rpc.ReadJSON([]byte(`{"O":{"F":1e39}}`), &h, codecsDecodeHolder); err == nil {
+		t.Error("1e39 read into a float32")
+	}
+}
