@@ -144,3 +144,15 @@ func TestNoCodecs(t *testing.T) {
 		t.Fatal("a []Point parameter has no generated codec")
 	}
 }
+
+// With one //go:generate line per interface and code that uses both clients, the run
+// for either interface succeeds: the other's earlier output is emptied too while the
+// package loads, and uses of the names it declared are forgiven.
+func TestRegenerateOneOfTwo(t *testing.T) {
+	dir := filepath.Join("testdata", "twotypes")
+	for _, typ := range []string{"A", "B"} {
+		if _, err := Generate(Config{Dir: dir, Types: []string{typ}}); err != nil {
+			t.Errorf("the run for %s alone fails: %v", typ, err)
+		}
+	}
+}

@@ -49,7 +49,7 @@ func load(cfg Config) (*loaded, error) {
 	if dir == "" {
 		dir = "."
 	}
-	overlay, generated, err := emptyOutputs(dir)
+	overlay, generated, declared, err := emptyOutputs(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func load(cfg Config) (*loaded, error) {
 	p := pkgs[0]
 	var b strings.Builder
 	for _, e := range p.Errors {
-		if !forgiven(e.Msg, cfg.Types) {
+		if !forgiven(e.Msg, cfg.Types, declared) {
 			fmt.Fprintf(&b, "\n\t%s", e)
 		}
 	}
@@ -78,41 +78,75 @@ func load(cfg Config) (*loaded, error) {
 }
 
 // emptyOutputs finds the files of dir that ringrpc-gen wrote and returns an overlay
-// that empties them.
-func emptyOutputs(dir string) (map[string][]byte, map[string]bool, error) {
+// that empties them, their base names, and the top-level names they declared.
+//
+// Every earlier output is emptied, not only those of the interfaces being generated:
+// with one //go:generate line per interface, a stale output of another interface
+// would otherwise stop this run, and go generate with it, before the line that
+// regenerates it runs. The names those files declared are forgiven instead.
+func emptyOutputs(dir string) (overlay map[string][]byte, generated, declared map[string]bool, err error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	paths, err := filepath.Glob(filepath.Join(abs, "*.go"))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	overlay, generated := map[string][]byte{}, map[string]bool{}
+	overlay, generated, declared = map[string][]byte{}, map[string]bool{}, map[string]bool{}
 	for _, path := range paths {
 		src, err := os.ReadFile(path)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if !bytes.HasPrefix(src, []byte(generatedHeader)) {
 			continue
 		}
-		f, err := parser.ParseFile(token.NewFileSet(), path, src, parser.PackageClauseOnly)
-		if err != nil {
-			continue
+		f, err := parser.ParseFile(token.NewFileSet(), path, src, parser.SkipObjectResolution)
+		if f == nil || f.Name == nil {
+			continue // not even a package clause: go/packages reports it
 		}
 		overlay[path] = []byte("package " + f.Name.Name + "\n")
 		generated[filepath.Base(path)] = true
+		if err == nil {
+			topLevelNames(f, declared)
+		}
 	}
-	return overlay, generated, nil
+	return overlay, generated, declared, nil
+}
+
+// topLevelNames adds the names f declares at package level to names.
+func topLevelNames(f *ast.File, names map[string]bool) {
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			if d.Recv == nil {
+				names[d.Name.Name] = true
+			}
+		case *ast.GenDecl:
+			for _, spec := range d.Specs {
+				switch spec := spec.(type) {
+				case *ast.TypeSpec:
+					names[spec.Name.Name] = true
+				case *ast.ValueSpec:
+					for _, n := range spec.Names {
+						names[n.Name] = true
+					}
+				}
+			}
+		}
+	}
 }
 
 // forgiven reports whether a type-checking error is only a use of a name the
-// generator is about to write.
-func forgiven(msg string, ifaces []string) bool {
+// generator is about to write, or that an emptied earlier output declared.
+func forgiven(msg string, ifaces []string, declared map[string]bool) bool {
 	name, ok := strings.CutPrefix(msg, "undefined: ")
 	if !ok {
 		return false
+	}
+	if declared[name] {
+		return true
 	}
 	for _, iface := range ifaces {
 		if slices.Contains(namesFor(iface).all(), name) {
