@@ -13,7 +13,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // goldenCases are the packages under testdata whose generated files are golden.
-var goldenCases = []string{"basic", "shapes", "embedded", "clash", "directives", "describe", "streams"}
+var goldenCases = []string{"basic", "shapes", "embedded", "clash", "directives", "describe", "streams", "shadow"}
 
 func readTypes(t *testing.T, dir string) []string {
 	t.Helper()

@@ -308,7 +308,9 @@ func (e *emitter) decodeSlice(cs *codecs, t types.Type, u *types.Slice) {
 	e.p("i := 0")
 	e.p("for ; r.Elem(i); i++ {")
 	e.p("if i < cap(s) {")
-	e.p("s = s[:max(len(s), i+1)]")
+	e.p("if len(s) <= i {") // not the builtin max, which the package may hide
+	e.p("s = s[:i+1]")
+	e.p("}")
 	e.p("} else {")
 	e.p("var z %s", elem)
 	e.p("s = append(s, z)")

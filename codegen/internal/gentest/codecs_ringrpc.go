@@ -22,6 +22,7 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 		{Name: "Rich", Params: []rpc.Param{{Name: "r", Type: "Rich"}, {Name: "rs", Type: "[]Rich"}, {Name: "m", Type: "map[string]*Rich"}}, Results: []string{"Rich"}},
 	},
 	Types: []rpc.TypeDesc{
+		{Name: "json.Number", Custom: true},
 		{Name: "Folded", Fields: []rpc.FieldDesc{
 			{Name: "id", Go: "ID", Type: "int"},
 			{Name: "Å", Go: "Ring", Type: "string"},
@@ -89,7 +90,6 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 		{Name: "TextIn", Custom: true},
 		{Name: "Upper", Custom: true},
 		{Name: "UserName", Type: "string"},
-		{Name: "json.Number", Custom: true},
 		{Name: "time.Time", Custom: true},
 	},
 }
@@ -583,7 +583,9 @@ func codecsDecodeSliceString(r *rpc.JSONReader, v *[]string) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z string
 			s = append(s, z)
@@ -838,7 +840,9 @@ func codecsDecodeSlicePtrItem(r *rpc.JSONReader, v *[]*Item) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z *Item
 			s = append(s, z)
@@ -941,7 +945,9 @@ func codecsDecodeNames(r *rpc.JSONReader, v *Names) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z UserName
 			s = append(s, z)
@@ -986,7 +992,9 @@ func codecsDecodeSliceRich(r *rpc.JSONReader, v *[]Rich) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z Rich
 			s = append(s, z)
