@@ -224,13 +224,26 @@ func (cs *codecs) deps(t types.Type) []types.Type {
 	return nil
 }
 
+// uniqueName returns base, or base with a number, so that the functions and
+// variable named after it clash with no other type's and with nothing the package
+// declares.
 func (cs *codecs) uniqueName(base string) string {
 	n := base
-	for i := 2; cs.names[n]; i++ {
+	for i := 2; cs.names[n] || cs.declared(n); i++ {
 		n = fmt.Sprintf("%s%d", base, i)
 	}
 	cs.names[n] = true
 	return n
+}
+
+// declared reports whether the package declares a name a codec named n would take.
+func (cs *codecs) declared(n string) bool {
+	for _, kind := range []string{"Encode", "Decode", "Fields"} {
+		if cs.self.Scope().Lookup(cs.prefix+kind+n) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // typeName makes a Go identifier fragment that describes t: "Order", "SliceString",

@@ -13,7 +13,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // goldenCases are the packages under testdata whose generated files are golden.
-var goldenCases = []string{"basic", "shapes", "embedded", "clash", "directives", "describe", "streams"}
+var goldenCases = []string{"basic", "shapes", "embedded", "clash", "directives", "describe", "streams", "shadow"}
 
 func readTypes(t *testing.T, dir string) []string {
 	t.Helper()
@@ -142,5 +142,17 @@ func TestNoCodecs(t *testing.T) {
 	}
 	if !strings.Contains(string(on[0].Content), "shapesDecodeSlicePoint(args.JSON(), &ps)") {
 		t.Fatal("a []Point parameter has no generated codec")
+	}
+}
+
+// With one //go:generate line per interface and code that uses both clients, the run
+// for either interface succeeds: the other's earlier output is emptied too while the
+// package loads, and uses of the names it declared are forgiven.
+func TestRegenerateOneOfTwo(t *testing.T) {
+	dir := filepath.Join("testdata", "twotypes")
+	for _, typ := range []string{"A", "B"} {
+		if _, err := Generate(Config{Dir: dir, Types: []string{typ}}); err != nil {
+			t.Errorf("the run for %s alone fails: %v", typ, err)
+		}
 	}
 }

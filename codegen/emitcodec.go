@@ -134,14 +134,26 @@ func (e *emitter) encodeStruct(cs *codecs, t types.Type) {
 }
 
 // quotable reports whether the ",string" option changes how a field of type t is
-// written: basic kinds, or an unnamed pointer to one, without JSON methods.
+// written: basic kinds, or an unnamed pointer to one, that do not marshal
+// themselves (json.Number and types that only unmarshal themselves included, which
+// encoding/json writes in quotes too).
 func (e *emitter) quotable(cs *codecs, t types.Type) bool {
-	t = types.Unalias(t)
-	if p, ok := t.(*types.Pointer); ok {
-		t = p.Elem()
+	t = derefUnnamed(t)
+	if isJSONNumber(t) {
+		return true
+	}
+	if _, ok := t.Underlying().(*types.Basic); ok && cs.shapeOf(t) == shapeValue {
+		return !marshalsItself(t)
 	}
 	s := cs.shapeOf(t)
 	return s != shapeValue && s != shapeFunc && s != shapeBytes
+}
+
+// marshalsItself reports whether t or *t has MarshalJSON or MarshalText, which
+// encoding/json calls whatever the ",string" option says.
+func marshalsItself(t types.Type) bool {
+	ms := types.NewMethodSet(types.NewPointer(t))
+	return ms.Lookup(nil, "MarshalJSON") != nil || ms.Lookup(nil, "MarshalText") != nil
 }
 
 func (e *emitter) encodeQuoted(cs *codecs, t types.Type, expr string) {
@@ -153,11 +165,16 @@ func (e *emitter) encodeQuoted(cs *codecs, t types.Type, expr string) {
 		e.p("}")
 		return
 	}
+	if b, ok := t.Underlying().(*types.Basic); ok && cs.shapeOf(t) == shapeValue && !isJSONNumber(t) {
+		// It only unmarshals itself: written as its kind is.
+		e.encodeQuoted(cs, b, b.Name()+"("+expr+")")
+		return
+	}
 	if cs.shapeOf(t) == shapeString {
 		e.p("w.QuotedString(%s)", convert(t, "string", expr))
 		return
 	}
-	e.p(`w.Raw("\"")`)
+	e.p(`w.Raw("\"")`) // json.Number too: go-json writes it as a number, "0" when empty
 	e.encodeValue(cs, t, expr)
 	e.p(`w.Raw("\"")`)
 }
@@ -291,7 +308,9 @@ func (e *emitter) decodeSlice(cs *codecs, t types.Type, u *types.Slice) {
 	e.p("i := 0")
 	e.p("for ; r.Elem(i); i++ {")
 	e.p("if i < cap(s) {")
-	e.p("s = s[:max(len(s), i+1)]")
+	e.p("if len(s) <= i {") // not the builtin max, which the package may hide
+	e.p("s = s[:i+1]")
+	e.p("}")
 	e.p("} else {")
 	e.p("var z %s", elem)
 	e.p("s = append(s, z)")
@@ -416,11 +435,25 @@ func (e *emitter) decodeField(cs *codecs, f jsonField) {
 		}
 	}
 	expr := fieldExpr(f)
+	if f.quoted && cs.shapeOf(derefUnnamed(f.typ)) == shapeValue {
+		// json.Number or a type that unmarshals itself: encoding/json's rules for them.
+		e.p("r.QuotedValue(%s)", addr(expr))
+		return
+	}
 	if f.quoted && e.quotable(cs, f.typ) {
 		e.decodeQuoted(cs, f.typ, expr)
 		return
 	}
 	e.decodeValue(cs, f.typ, expr)
+}
+
+// derefUnnamed is the element type of an unnamed pointer type, else t itself: the
+// type whose kind decides whether the ",string" option applies.
+func derefUnnamed(t types.Type) types.Type {
+	if p, ok := types.Unalias(t).(*types.Pointer); ok {
+		return types.Unalias(p.Elem())
+	}
+	return types.Unalias(t)
 }
 
 func (e *emitter) decodeQuoted(cs *codecs, t types.Type, expr string) {

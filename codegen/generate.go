@@ -75,6 +75,13 @@ func Generate(cfg Config) ([]File, error) {
 			}
 		}
 		src, err := emitFile(l.pkg.Name, im, byFile[out], cs)
+		if err == nil {
+			ifaces := map[string]bool{}
+			for _, svc := range byFile[out] {
+				ifaces[svc.Iface] = true
+			}
+			src, err = unshadow(src, l.pkg.Types, ifaces, l.pos)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -102,7 +102,7 @@ func (l *loaded) buildService(name string) (*service, error) {
 	var errs []error
 	for i := range iface.NumMethods() {
 		fn := iface.Method(i)
-		m, err := l.buildMethod(fn, i, docs[fn.Name()])
+		m, err := l.buildMethod(fn, i, docs[fn.Name()], l.methodWhere(ts, fn))
 		if err != nil {
 			errs = append(errs, err) // report every method's problem at once
 			continue
@@ -140,11 +140,66 @@ func (l *loaded) allMethodDocs(named *types.Named) map[string]*ast.CommentGroup 
 	return docs
 }
 
-func (l *loaded) buildMethod(fn *types.Func, index int, doc *ast.CommentGroup) (*method, error) {
+// methodWhere starts the errors about method fn of the interface ts declares: its
+// position and name. A method of an interface of another package (the standard
+// library's, say) is reported at the line of this package that embeds that interface,
+// which is the line the user can change, and the interface is named.
+func (l *loaded) methodWhere(ts *ast.TypeSpec, fn *types.Func) string {
+	if fn.Pkg() != l.pkg.Types {
+		if pos, embedded := l.embedding(ts, fn, 0); pos.IsValid() {
+			return fmt.Sprintf("%s: method %s, from the embedded interface %s (declared at %s)", l.pos(pos), fn.Name(), embedded, l.pos(fn.Pos()))
+		}
+	}
+	return fmt.Sprintf("%s: method %s", l.pos(fn.Pos()), fn.Name())
+}
+
+// embedding finds the element of the interface ts declares that brings method fn
+// in, following the interfaces of this package it embeds down to the one that embeds
+// fn's own, and returns its position and its type.
+func (l *loaded) embedding(ts *ast.TypeSpec, fn *types.Func, depth int) (token.Pos, string) {
+	if ts == nil || depth > 16 {
+		return token.NoPos, ""
+	}
+	it, ok := ts.Type.(*ast.InterfaceType)
+	if !ok {
+		return token.NoPos, ""
+	}
+	for _, f := range it.Methods.List {
+		t := l.pkg.TypesInfo.TypeOf(f.Type)
+		if len(f.Names) > 0 || t == nil || !hasMethod(t, fn) {
+			continue
+		}
+		if n, ok := types.Unalias(t).(*types.Named); ok && n.Obj().Pkg() == l.pkg.Types {
+			if inner := l.typeSpec(n.Obj().Pos()); inner != nil {
+				if pos, s := l.embedding(inner, fn, depth+1); pos.IsValid() {
+					return pos, s
+				}
+			}
+		}
+		return f.Type.Pos(), types.TypeString(t, types.RelativeTo(l.pkg.Types))
+	}
+	return token.NoPos, ""
+}
+
+// hasMethod reports whether interface type t has method fn itself.
+func hasMethod(t types.Type, fn *types.Func) bool {
+	it, ok := t.Underlying().(*types.Interface)
+	if !ok {
+		return false
+	}
+	for i := range it.NumMethods() {
+		if it.Method(i) == fn {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *loaded) buildMethod(fn *types.Func, index int, doc *ast.CommentGroup, where string) (*method, error) {
 	sig := fn.Type().(*types.Signature)
 	m := &method{Name: fn.Name(), Index: index, pos: fn.Pos()}
 	at := func(format string, args ...any) error {
-		return fmt.Errorf("%s: method %s: %s", l.pos(fn.Pos()), fn.Name(), fmt.Sprintf(format, args...))
+		return fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...))
 	}
 	params := sig.Params()
 	for i := range params.Len() {
@@ -309,13 +364,19 @@ func isError(t types.Type) bool {
 	return types.Identical(t, types.Universe.Lookup("error").Type())
 }
 
+// isJSONNumber reports whether t is encoding/json's Number.
+func isJSONNumber(t types.Type) bool {
+	n, ok := types.Unalias(t).(*types.Named)
+	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "encoding/json" && n.Obj().Name() == "Number"
+}
+
 // hasCustomJSON reports whether t or *t marshals itself, which the typed fast paths
 // would bypass, or t is json.Number, which encoding/json writes as a number.
 func hasCustomJSON(t types.Type) bool {
 	if _, ok := t.Underlying().(*types.Interface); ok {
 		return false
 	}
-	if n, ok := types.Unalias(t).(*types.Named); ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "encoding/json" && n.Obj().Name() == "Number" {
+	if isJSONNumber(t) {
 		return true
 	}
 	ms := types.NewMethodSet(types.NewPointer(t))

@@ -67,7 +67,7 @@ func sanitize(name string) string {
 // qualifier is a types.Qualifier that registers every package it names.
 func (im *imports) qualifier(p *types.Package) string {
 	if p == im.self {
-		return ""
+		return selfMarker // removed by unshadow
 	}
 	return im.add(p.Path(), p.Name())
 }

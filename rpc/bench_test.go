@@ -135,3 +135,33 @@ func BenchmarkCodec(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMemberFold reads member names that match their fields only without regard
+// to case: ASCII ones, and ones with letters beyond ASCII.
+func BenchmarkMemberFold(b *testing.B) {
+	names := []string{"name", "alias", "count", "ratio", "größe", "Ωmega"}
+	for _, tc := range []struct{ name, body string }{
+		{"ascii", `{"NAME":1,"Alias":2,"COUNT":3,"Ratio":4}`},
+		{"unicode", `{"GRÖẞE":1,"ωMEGA":2}`},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			body := []byte(tc.body)
+			for b.Loop() {
+				r := JSONReader{data: body}
+				r.Object()
+				for i := 0; ; i++ {
+					f, ok := r.Member(i, names, -1)
+					if !ok {
+						break
+					}
+					if f < 0 {
+						b.Fatal("no field matched")
+					}
+					var n int
+					ReadInt(&r, &n)
+				}
+			}
+		})
+	}
+}

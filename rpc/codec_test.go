@@ -640,3 +640,28 @@ func TestDecoderAbsentValueReadsAsNull(t *testing.T) {
 		})
 	}
 }
+
+// A value go-json refuses to read but encoding/json reads, the largest float32 that
+// both write, is read by encoding/json: what encoding/json round-trips does.
+func TestValueFallsBackToEncodingJSON(t *testing.T) {
+	type opaque struct{ F float32 }
+	for _, tc := range []struct {
+		body string
+		ok   bool
+	}{
+		{`[{"F":3.4028235e+38}]`, true},
+		{`[{"F":-3.4028235e+38}]`, true},
+		{`[{"F":1e39}]`, false},
+		{`[{"F":"x"}]`, false},
+	} {
+		var v opaque
+		d := newDecoder([]byte(tc.body), true)
+		d.Value(&v)
+		err := d.Finish()
+		var want []opaque
+		stdErr := stdjson.Unmarshal([]byte(tc.body), &want)
+		if (err == nil) != tc.ok || (stdErr == nil) != tc.ok || tc.ok && v != want[0] {
+			t.Errorf("%s: read %+v, %v; encoding/json %+v, %v", tc.body, v, err, want, stdErr)
+		}
+	}
+}

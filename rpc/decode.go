@@ -1,11 +1,14 @@
 package rpc
 
 import (
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	json "github.com/goccy/go-json"
 
@@ -341,15 +344,52 @@ func (d *Decoder) Bytes(p *[]byte) { d.JSON().Bytes(p) }
 // panic while decoding is the decoder's error, as any other failure to decode.
 func (d *Decoder) Value(p any) { d.JSON().Value(p) }
 
-// unmarshal is json.Unmarshal with a panic, in go-json or in an UnmarshalJSON method,
-// returned as an error.
+// unmarshal is go-json's Unmarshal with a panic, in go-json or in an UnmarshalJSON
+// method, returned as an error. What go-json refuses is read again with
+// encoding/json, which reads some values go-json does not (the largest float32, that
+// both write), so that what encoding/json round-trips does; only what both refuse is
+// an error, go-json's.
 func unmarshal(data []byte, p any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = panicError("JSON decoding into %T panicked (in its UnmarshalJSON or in go-json)", p, r)
 		}
 	}()
-	return json.Unmarshal(data, p)
+	if err = json.Unmarshal(data, p); err == nil || stdjson.Unmarshal(data, p) != nil {
+		return err
+	}
+	return nil
+}
+
+// quotedStructs maps a field's type to a struct type with one field of that type
+// tagged ",string", in which unmarshalQuoted has encoding/json read it.
+var quotedStructs sync.Map // reflect.Type -> reflect.Type
+
+// unmarshalQuoted reads data, the value of a field with the ",string" option, into
+// p, a pointer to the field, as encoding/json reads such a field: through a struct
+// holding the field's current value, so that null leaves it.
+func unmarshalQuoted(data []byte, p any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = panicError("JSON decoding into %T panicked (in its UnmarshalJSON or UnmarshalText)", p, r)
+		}
+	}()
+	field := reflect.ValueOf(p).Elem()
+	st, ok := quotedStructs.Load(field.Type())
+	if !ok {
+		st, _ = quotedStructs.LoadOrStore(field.Type(), reflect.StructOf([]reflect.StructField{
+			{Name: "V", Type: field.Type(), Tag: `json:"v,string"`},
+		}))
+	}
+	holder := reflect.New(st.(reflect.Type))
+	holder.Elem().Field(0).Set(field)
+	doc := make([]byte, 0, len(data)+len(`{"v":}`))
+	doc = append(append(append(doc, `{"v":`...), data...), '}')
+	if err := stdjson.Unmarshal(doc, holder.Interface()); err != nil {
+		return err
+	}
+	field.Set(holder.Elem().Field(0))
+	return nil
 }
 
 // DecodeInt reads an integer into p, failing when it does not fit p's type.

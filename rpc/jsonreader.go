@@ -341,7 +341,9 @@ func foldField(k []byte, names []string) int {
 	return -1
 }
 
-// foldName is encoding/json's: two names match when their folds are equal.
+// foldName folds as encoding/json does: two names match when their folds are equal,
+// which is when bytes.EqualFold says they are. ASCII letters fold to upper case,
+// which is the smallest rune of their orbits too.
 func foldName(out, in []byte) []byte {
 	for i := 0; i < len(in); {
 		if c := in[i]; c < utf8.RuneSelf {
@@ -353,10 +355,24 @@ func foldName(out, in []byte) []byte {
 			continue
 		}
 		r, n := utf8.DecodeRune(in[i:])
-		out = utf8.AppendRune(out, unicode.ToUpper(unicode.SimpleFold(r)))
+		out = utf8.AppendRune(out, foldRune(r))
 		i += n
 	}
 	return out
+}
+
+// foldRune returns the smallest rune of r's case-folding orbit, the one rune every
+// member of the orbit folds to. unicode.SimpleFold steps through the orbit in
+// increasing order and wraps around to its smallest member, so the first step that
+// does not increase lands on it.
+func foldRune(r rune) rune {
+	for {
+		next := unicode.SimpleFold(r)
+		if next <= r {
+			return next
+		}
+		r = next
+	}
 }
 
 // key reads a member name: the body's own bytes, or its unescaped copy.
@@ -705,6 +721,25 @@ func (r *JSONReader) Value(p any) {
 		return
 	}
 	if err := unmarshal(r.data[start:r.pos], p); err != nil {
+		r.failf("%v", err)
+	}
+}
+
+// QuotedValue reads the value of a field with the ",string" option into p, a
+// pointer to the field, with encoding/json: for json.Number and the types that
+// unmarshal themselves, whose rules for the option differ from the other basic
+// kinds'. A panic while decoding is the reader's error.
+func (r *JSONReader) QuotedValue(p any) {
+	if r.err != nil {
+		return
+	}
+	r.skipSpace()
+	start := r.pos
+	r.Skip()
+	if r.err != nil {
+		return
+	}
+	if err := unmarshalQuoted(r.data[start:r.pos], p); err != nil {
 		r.failf("%v", err)
 	}
 }

@@ -1,11 +1,15 @@
 package rpc
 
 import (
+	"bytes"
 	"encoding/binary"
 	stdjson "encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // decodeStrings reads body, a JSON array of n strings, with the Decoder.
@@ -186,6 +190,51 @@ func TestEightDigits(t *testing.T) {
 		}
 		if ok != wantOK || ok && v != want {
 			t.Errorf("eightDigits(%q) = %d, %v; want %d, %v", s, v, ok, want, wantOK)
+		}
+	}
+}
+
+// Member names fold as encoding/json folds them: a name matches a field's when
+// bytes.EqualFold says so (each rune's whole SimpleFold orbit, and nothing else), for
+// every rune against its orbit and its upper, lower and title cases.
+func TestFoldIsEncodingJSONs(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !utf8.ValidRune(r) {
+			continue
+		}
+		cands := []rune{unicode.ToUpper(r), unicode.ToLower(r), unicode.ToTitle(r)}
+		for s := unicode.SimpleFold(r); s != r; s = unicode.SimpleFold(s) {
+			cands = append(cands, s)
+		}
+		k := []byte("x" + string(r))
+		for _, c := range cands {
+			name := "X" + string(c)
+			got := foldField(k, []string{name}) == 0
+			if want := bytes.EqualFold(k, []byte(name)); got != want {
+				t.Fatalf("%q against the field %q: matched %v, encoding/json %v", k, name, got, want)
+			}
+		}
+	}
+}
+
+// A member name matches a field's tagged name without regard to case exactly when
+// encoding/json's does.
+func TestMemberFoldsAsEncodingJSON(t *testing.T) {
+	for _, tc := range []struct{ field, member string }{
+		{"id", "ıd"}, {"id", "ID"}, {"id", "İD"}, {"Å", "å"}, {"Å", "Å"}, {"Ω", "ω"}, {"Ω", "Ω"},
+		{"ß", "ẞ"}, {"k", "K"}, {"s", "ſ"}, {"σ", "ς"}, {"ǅ", "ǆ"}, {"θ", "ϑ"},
+	} {
+		typ := reflect.StructOf([]reflect.StructField{{Name: "F", Type: reflect.TypeFor[int](), Tag: reflect.StructTag(`json:"` + tc.field + `"`)}})
+		v := reflect.New(typ)
+		if err := stdjson.Unmarshal([]byte(`{"`+tc.member+`":1}`), v.Interface()); err != nil {
+			t.Fatal(err)
+		}
+		want := v.Elem().Field(0).Int() == 1
+		r := JSONReader{data: []byte(`{"` + tc.member + `":1}`)}
+		r.Object()
+		f, ok := r.Member(0, []string{tc.field}, -1)
+		if got := ok && f == 0; got != want {
+			t.Errorf("%q against the field %q: matched %v, encoding/json %v", tc.member, tc.field, got, want)
 		}
 	}
 }

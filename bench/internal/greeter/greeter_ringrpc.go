@@ -308,7 +308,9 @@ func greeterDecodeSliceString(r *rpc.JSONReader, v *[]string) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z string
 			s = append(s, z)

@@ -3,6 +3,8 @@ package gentest
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -10,6 +12,7 @@ import (
 // encoding/json.
 type Codecs interface {
 	Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) (Rich, error)
+	Edges(ctx context.Context, f Folded, q StringOpt, h Holder) error
 }
 
 // Rich has a field of every kind the generated codecs handle, and a few they leave
@@ -89,4 +92,73 @@ type Base struct {
 	BaseID int `json:"base_id"`
 	Both   string
 	Deep   uint16 `json:"deep,omitempty"`
+}
+
+// Folded has member names beyond ASCII, which encoding/json matches without regard to
+// case by its own folding.
+type Folded struct {
+	ID    int    `json:"id"`
+	Ring  string `json:"Å"`
+	Omega string `json:"Ω"`
+}
+
+// StringOpt has the string option on fields whose types encoding/json reads by rules
+// of their own.
+type StringOpt struct {
+	Num  json.Number  `json:"num,string"`
+	PNum *json.Number `json:"pnum,string,omitempty"`
+	C    LenJSON      `json:"c,string"`
+	PC   *LenJSON     `json:"pc,string,omitempty"`
+	T    Upper        `json:"t,string"`
+	In   InOnly       `json:"in,string"`
+	Text TextIn       `json:"text,string"`
+}
+
+// LenJSON keeps the length of the JSON it is given.
+type LenJSON int
+
+// MarshalJSON writes a fixed string.
+func (c LenJSON) MarshalJSON() ([]byte, error) { return []byte(`"c"`), nil }
+
+// UnmarshalJSON keeps the length of b.
+func (c *LenJSON) UnmarshalJSON(b []byte) error { *c = LenJSON(len(b)); return nil }
+
+// Upper is text that is read upper-cased.
+type Upper string
+
+// MarshalText writes the text as it is.
+func (u Upper) MarshalText() ([]byte, error) { return []byte(u), nil }
+
+// UnmarshalText keeps the text upper-cased.
+func (u *Upper) UnmarshalText(b []byte) error { *u = Upper(strings.ToUpper(string(b))); return nil }
+
+// InOnly reads itself but is written as the integer it is.
+type InOnly int
+
+// UnmarshalJSON keeps the length of b.
+func (n *InOnly) UnmarshalJSON(b []byte) error { *n = InOnly(len(b)); return nil }
+
+// TextIn reads itself from text but is written as the string it is.
+type TextIn string
+
+// UnmarshalText keeps the text reversed.
+func (t *TextIn) UnmarshalText(b []byte) error {
+	r := []rune(string(b))
+	slices.Reverse(r)
+	*t = TextIn(r)
+	return nil
+}
+
+// Opaque32 goes through go-json: it has an unexported field.
+type Opaque32 struct {
+	F      float32
+	hidden int
+}
+
+// Hidden returns the unexported field.
+func (o Opaque32) Hidden() int { return o.hidden }
+
+// Holder has a generated codec that hands Opaque32 to go-json.
+type Holder struct {
+	O Opaque32
 }

@@ -18,18 +18,33 @@ const CodecsServiceName = "github.com/ringrpc/ringrpc/codegen/internal/gentest.C
 var CodecsServiceDesc = rpc.ServiceDesc{
 	Name: CodecsServiceName,
 	Methods: []rpc.MethodDesc{
+		{Name: "Edges", Params: []rpc.Param{{Name: "f", Type: "Folded"}, {Name: "q", Type: "StringOpt"}, {Name: "h", Type: "Holder"}}},
 		{Name: "Rich", Params: []rpc.Param{{Name: "r", Type: "Rich"}, {Name: "rs", Type: "[]Rich"}, {Name: "m", Type: "map[string]*Rich"}}, Results: []string{"Rich"}},
 	},
 	Types: []rpc.TypeDesc{
+		{Name: "json.Number", Custom: true},
+		{Name: "Folded", Fields: []rpc.FieldDesc{
+			{Name: "id", Go: "ID", Type: "int"},
+			{Name: "Å", Go: "Ring", Type: "string"},
+			{Name: "Ω", Go: "Omega", Type: "string"},
+		}},
+		{Name: "Holder", Fields: []rpc.FieldDesc{
+			{Name: "O", Type: "Opaque32"},
+		}},
+		{Name: "InOnly", Custom: true},
 		{Name: "Item", Fields: []rpc.FieldDesc{
 			{Name: "id", Go: "ID", Type: "int64"},
 			{Name: "label", Go: "Label", Type: "string", OmitEmpty: true},
 		}},
+		{Name: "LenJSON", Custom: true},
 		{Name: "Level", Type: "uint8"},
 		{Name: "Names", Type: "[]UserName"},
 		{Name: "Octet", Type: "byte"},
 		{Name: "Opaque", Fields: []rpc.FieldDesc{
 			{Name: "Visible", Type: "string"},
+		}},
+		{Name: "Opaque32", Fields: []rpc.FieldDesc{
+			{Name: "F", Type: "float32"},
 		}},
 		{Name: "Rich", Fields: []rpc.FieldDesc{
 			{Name: "name", Go: "Name", Type: "string"},
@@ -63,8 +78,18 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 			{Name: "Count", Type: "int"},
 			{Name: "deep", Go: "Deep", Type: "uint16", OmitEmpty: true},
 		}},
+		{Name: "StringOpt", Fields: []rpc.FieldDesc{
+			{Name: "num", Go: "Num", Type: "json.Number", Quoted: true},
+			{Name: "pnum", Go: "PNum", Type: "*json.Number", OmitEmpty: true, Quoted: true},
+			{Name: "c", Go: "C", Type: "LenJSON", Quoted: true},
+			{Name: "pc", Go: "PC", Type: "*LenJSON", OmitEmpty: true, Quoted: true},
+			{Name: "t", Go: "T", Type: "Upper", Quoted: true},
+			{Name: "in", Go: "In", Type: "InOnly", Quoted: true},
+			{Name: "text", Go: "Text", Type: "TextIn", Quoted: true},
+		}},
+		{Name: "TextIn", Custom: true},
+		{Name: "Upper", Custom: true},
 		{Name: "UserName", Type: "string"},
-		{Name: "json.Number", Custom: true},
 		{Name: "time.Time", Custom: true},
 	},
 }
@@ -76,8 +101,20 @@ type codecsClient struct{ c *rpc.Client }
 
 var _ Codecs = (*codecsClient)(nil)
 
-func (x *codecsClient) Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) (Rich, error) {
+func (x *codecsClient) Edges(ctx context.Context, f_ Folded, q StringOpt, h Holder) error {
 	call := x.c.NewCall(&CodecsServiceDesc, 0)
+	codecsEncodeFolded(call.Args.JSON(), &f_)
+	codecsEncodeStringOpt(call.Args.JSON(), &q)
+	codecsEncodeHolder(call.Args.JSON(), &h)
+	d, err := x.c.Invoke(ctx, call)
+	if err != nil {
+		return err
+	}
+	return d.Finish()
+}
+
+func (x *codecsClient) Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) (Rich, error) {
+	call := x.c.NewCall(&CodecsServiceDesc, 1)
 	codecsEncodeRich(call.Args.JSON(), &r)
 	codecsEncodeSliceRich(call.Args.JSON(), &rs)
 	codecsEncodeMapStringPtrRich(call.Args.JSON(), &m)
@@ -92,6 +129,7 @@ func (x *codecsClient) Rich(ctx context.Context, r Rich, rs []Rich, m map[string
 
 // CodecsAsync is Codecs with futures: each method sends its call and returns at once.
 type CodecsAsync interface {
+	Edges(ctx context.Context, f_ Folded, q StringOpt, h Holder) *rpc.Future[struct{}]
 	Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) *rpc.Future[Rich]
 }
 
@@ -102,8 +140,18 @@ type codecsAsyncClient struct{ c *rpc.Client }
 
 var _ CodecsAsync = (*codecsAsyncClient)(nil)
 
-func (x *codecsAsyncClient) Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) *rpc.Future[Rich] {
+func (x *codecsAsyncClient) Edges(ctx context.Context, f_ Folded, q StringOpt, h Holder) *rpc.Future[struct{}] {
 	call := x.c.NewCall(&CodecsServiceDesc, 0)
+	codecsEncodeFolded(call.Args.JSON(), &f_)
+	codecsEncodeStringOpt(call.Args.JSON(), &q)
+	codecsEncodeHolder(call.Args.JSON(), &h)
+	return rpc.InvokeAsync(x.c, ctx, call, func(d *rpc.Decoder) (struct{}, error) {
+		return struct{}{}, d.Finish()
+	})
+}
+
+func (x *codecsAsyncClient) Rich(ctx context.Context, r Rich, rs []Rich, m map[string]*Rich) *rpc.Future[Rich] {
+	call := x.c.NewCall(&CodecsServiceDesc, 1)
 	codecsEncodeRich(call.Args.JSON(), &r)
 	codecsEncodeSliceRich(call.Args.JSON(), &rs)
 	codecsEncodeMapStringPtrRich(call.Args.JSON(), &m)
@@ -118,6 +166,18 @@ func (x *codecsAsyncClient) Rich(ctx context.Context, r Rich, rs []Rich, m map[s
 // with their static types and passed to impl's method.
 func RegisterCodecsServer(s *rpc.Server, impl Codecs) error {
 	return s.Register(&CodecsServiceDesc, []rpc.Handler{
+		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
+			var f_ Folded
+			codecsDecodeFolded(args.JSON(), &f_)
+			var q StringOpt
+			codecsDecodeStringOpt(args.JSON(), &q)
+			var h Holder
+			codecsDecodeHolder(args.JSON(), &h)
+			if err := args.Finish(); err != nil {
+				return err
+			}
+			return impl.Edges(ctx, f_, q, h)
+		},
 		func(ctx context.Context, args *rpc.Decoder, res *rpc.Encoder) error {
 			var r Rich
 			codecsDecodeRich(args.JSON(), &r)
@@ -136,6 +196,145 @@ func RegisterCodecsServer(s *rpc.Server, impl Codecs) error {
 			return nil
 		},
 	})
+}
+
+// codecsEncodeFolded writes a Folded as encoding/json does.
+func codecsEncodeFolded(w *rpc.JSONWriter, v *Folded) {
+	s := w.ObjectStart()
+	w.Raw(",\"id\":")
+	w.Int(int64(v.ID))
+	w.Raw(",\"Å\":")
+	w.String(v.Ring)
+	w.Raw(",\"Ω\":")
+	w.String(v.Omega)
+	w.ObjectEnd(s)
+}
+
+// codecsFieldsFolded are the JSON member names codecsDecodeFolded reads, in the order of its cases.
+var codecsFieldsFolded = []string{"id", "Å", "Ω"}
+
+// codecsDecodeFolded reads a Folded as encoding/json does.
+func codecsDecodeFolded(r *rpc.JSONReader, v *Folded) {
+	if !r.Object() {
+		return
+	}
+	f := -1
+	for i := 0; ; i++ {
+		var ok bool
+		if f, ok = r.Member(i, codecsFieldsFolded, f+1); !ok {
+			return
+		}
+		switch f {
+		case 0:
+			rpc.ReadInt(r, &v.ID)
+		case 1:
+			r.String(&v.Ring)
+		case 2:
+			r.String(&v.Omega)
+		default:
+			r.Skip()
+		}
+	}
+}
+
+// codecsEncodeStringOpt writes a StringOpt as encoding/json does.
+func codecsEncodeStringOpt(w *rpc.JSONWriter, v *StringOpt) {
+	s := w.ObjectStart()
+	w.Raw(",\"num\":")
+	w.Raw("\"")
+	w.Value(&v.Num)
+	w.Raw("\"")
+	if v.PNum != nil {
+		w.Raw(",\"pnum\":")
+		if v.PNum == nil {
+			w.Raw("null")
+		} else {
+			w.Raw("\"")
+			w.Value(v.PNum)
+			w.Raw("\"")
+		}
+	}
+	w.Raw(",\"c\":")
+	w.Value(&v.C)
+	if v.PC != nil {
+		w.Raw(",\"pc\":")
+		w.Value(&v.PC)
+	}
+	w.Raw(",\"t\":")
+	w.Value(&v.T)
+	w.Raw(",\"in\":")
+	w.Raw("\"")
+	w.Int(int64(int(v.In)))
+	w.Raw("\"")
+	w.Raw(",\"text\":")
+	w.QuotedString(string(v.Text))
+	w.ObjectEnd(s)
+}
+
+// codecsFieldsStringOpt are the JSON member names codecsDecodeStringOpt reads, in the order of its cases.
+var codecsFieldsStringOpt = []string{"num", "pnum", "c", "pc", "t", "in", "text"}
+
+// codecsDecodeStringOpt reads a StringOpt as encoding/json does.
+func codecsDecodeStringOpt(r *rpc.JSONReader, v *StringOpt) {
+	if !r.Object() {
+		return
+	}
+	f := -1
+	for i := 0; ; i++ {
+		var ok bool
+		if f, ok = r.Member(i, codecsFieldsStringOpt, f+1); !ok {
+			return
+		}
+		switch f {
+		case 0:
+			r.QuotedValue(&v.Num)
+		case 1:
+			r.QuotedValue(&v.PNum)
+		case 2:
+			r.QuotedValue(&v.C)
+		case 3:
+			r.QuotedValue(&v.PC)
+		case 4:
+			r.QuotedValue(&v.T)
+		case 5:
+			r.QuotedValue(&v.In)
+		case 6:
+			r.QuotedValue(&v.Text)
+		default:
+			r.Skip()
+		}
+	}
+}
+
+// codecsEncodeHolder writes a Holder as encoding/json does.
+func codecsEncodeHolder(w *rpc.JSONWriter, v *Holder) {
+	s := w.ObjectStart()
+	w.Raw(",\"O\":")
+	w.Value(&v.O)
+	w.ObjectEnd(s)
+}
+
+// codecsFieldsHolder are the JSON member names codecsDecodeHolder reads, in the order of its cases.
+var codecsFieldsHolder = []string{"O"}
+
+// codecsDecodeHolder reads a Holder as encoding/json does.
+func codecsDecodeHolder(r *rpc.JSONReader, v *Holder) {
+	if !r.Object() {
+		return
+	}
+	f := -1
+	for i := 0; ; i++ {
+		var ok bool
+		if f, ok = r.Member(i, codecsFieldsHolder, f+1); !ok {
+			return
+		}
+		switch f {
+		case 0:
+			r.Value(&v.O)
+		default:
+			r.Skip()
+		}
+	}
 }
 
 // codecsEncodeRich writes a Rich as encoding/json does.
@@ -384,7 +583,9 @@ func codecsDecodeSliceString(r *rpc.JSONReader, v *[]string) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z string
 			s = append(s, z)
@@ -639,7 +840,9 @@ func codecsDecodeSlicePtrItem(r *rpc.JSONReader, v *[]*Item) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z *Item
 			s = append(s, z)
@@ -742,7 +945,9 @@ func codecsDecodeNames(r *rpc.JSONReader, v *Names) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z UserName
 			s = append(s, z)
@@ -787,7 +992,9 @@ func codecsDecodeSliceRich(r *rpc.JSONReader, v *[]Rich) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z Rich
 			s = append(s, z)

@@ -133,3 +133,100 @@ func TestGeneratedNumber(t *testing.T) {
 		}
 	}
 }
+
+// Member names match without regard to case as encoding/json matches them: "ı" does
+// not match "i", while "å" matches "Å" and "ω" "Ω".
+func TestGeneratedFolding(t *testing.T) {
+	for _, in := range []string{`{"ıd":1}`, `{"ID":2}`, `{"İD":2}`, `{"å":"x"}`, `{"Å":"y"}`, `{"ω":"z"}`, `{"ẞ":"?"}`} {
+		var got, want Folded
+		err := rpc.ReadJSON([]byte(in), &got, codecsDecodeFolded)
+		stdErr := json.Unmarshal([]byte(in), &want)
+		if (err == nil) != (stdErr == nil) || got != want {
+			t.Errorf("%s:\ngenerated:     %+v (%v)\nencoding/json: %+v (%v)", in, got, err, want, stdErr)
+		}
+	}
+}
+
+// A json.Number with the string option is written in quotes, "0" when empty, as
+// encoding/json writes it.
+func TestGeneratedNumberStringOption(t *testing.T) {
+	for _, n := range []json.Number{"12", "", "-2.5e10", "abc"} {
+		for _, v := range []StringOpt{{Num: n}, {PNum: &n}} {
+			got, err := rpc.AppendJSON(nil, &v, codecsEncodeStringOpt)
+			want, stdErr := json.Marshal(&v)
+			if (err == nil) != (stdErr == nil) || err == nil && !bytes.Equal(got, want) {
+				t.Errorf("%q:\ngenerated:     %s (%v)\nencoding/json: %s (%v)", n, got, err, want, stdErr)
+			}
+		}
+	}
+}
+
+// A json.Number with the string option is read from inside the string as
+// encoding/json reads it: a number as it is, a string holding a valid number, null.
+func TestGeneratedNumberStringOptionDecode(t *testing.T) {
+	for _, in := range []string{
+		`{"num":"12"}`, `{"num":"\"12\""}`, `{"num":"-1.5e3"}`, `{"num":"12abc"}`, `{"num":"\"abc\""}`,
+		`{"num":"abc"}`, `{"num":"null"}`, `{"num":null}`, `{"num":"true"}`, `{"num":""}`, `{"num":12}`,
+		`{"num":" 12"}`, `{"num":"\"12"}`, `{"pnum":"7"}`, `{"pnum":"null"}`, `{"pnum":null}`, `{"pnum":"\"8\""}`,
+		`{"pnum":"x"}`, `{"pnum":"nul"}`,
+	} {
+		var got, want StringOpt
+		err := rpc.ReadJSON([]byte(in), &got, codecsDecodeStringOpt)
+		stdErr := json.Unmarshal([]byte(in), &want)
+		if (err == nil) != (stdErr == nil) || err == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\ngenerated:     %+v (%v)\nencoding/json: %+v (%v)", in, got, err, want, stdErr)
+		}
+	}
+}
+
+// Types that marshal or unmarshal themselves, in fields with the string option, are
+// written and read as encoding/json writes and reads them: UnmarshalJSON gets the
+// string's contents, UnmarshalText the contents of a string inside the string, and a
+// type that only reads itself is written in quotes.
+func TestGeneratedCustomStringOption(t *testing.T) {
+	lj := LenJSON(3)
+	for _, v := range []StringOpt{{C: 5, T: "up", In: 7, Text: "ab\"c"}, {PC: &lj}} {
+		got, err := rpc.AppendJSON(nil, &v, codecsEncodeStringOpt)
+		want, stdErr := json.Marshal(&v)
+		if (err == nil) != (stdErr == nil) || err == nil && !bytes.Equal(got, want) {
+			t.Errorf("%+v:\ngenerated:     %s (%v)\nencoding/json: %s (%v)", v, got, err, want, stdErr)
+		}
+	}
+	for _, in := range []string{
+		`{"c":"abc"}`, `{"c":""}`, `{"c":"null"}`, `{"c":null}`, `{"c":"\"x\""}`, `{"c":"{"}`, `{"c":1}`,
+		`{"pc":"abcd"}`, `{"pc":"null"}`, `{"pc":null}`, `{"pc":"nul"}`,
+		`{"t":"\"low\""}`, `{"t":"low"}`, `{"t":"null"}`, `{"t":null}`, `{"t":"\"bad"}`,
+		`{"in":"12345"}`, `{"in":"x"}`, `{"in":null}`, `{"text":"\"abc\""}`, `{"text":"abc"}`, `{"text":null}`,
+	} {
+		var got, want StringOpt
+		err := rpc.ReadJSON([]byte(in), &got, codecsDecodeStringOpt)
+		stdErr := json.Unmarshal([]byte(in), &want)
+		if (err == nil) != (stdErr == nil) || err == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\ngenerated:     %+v (%v)\nencoding/json: %+v (%v)", in, got, err, want, stdErr)
+		}
+	}
+}
+
+// A value handed to go-json that go-json refuses to read is read by encoding/json: the
+// largest float32, which both write as 3.4028235e+38, round-trips.
+func TestGeneratedGoJSONRoundTrip(t *testing.T) {
+	for _, f := range []float32{math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, 1.5} {
+		v := Holder{O: Opaque32{F: f}}
+		b, err := rpc.AppendJSON(nil, &v, codecsEncodeHolder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, want Holder
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("encoding/json cannot read %s: %v", b, err)
+		}
+		if err := rpc.ReadJSON(b, &got, codecsDecodeHolder); err != nil || got != want {
+			t.Errorf("%s: read %+v, %v; encoding/json reads %+v", b, got, err, want)
+		}
+	}
+	// What both refuse is still an error.
+	var h Holder
+	if err := rpc.ReadJSON([]byte(`{"O":{"F":1e39}}`), &h, codecsDecodeHolder); err == nil {
+		t.Error("1e39 read into a float32")
+	}
+}

@@ -639,7 +639,9 @@ func helloDecodeSliceString(r *rpc.JSONReader, v *[]string) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z string
 			s = append(s, z)
@@ -746,7 +748,9 @@ func helloDecodeSliceInt(r *rpc.JSONReader, v *[]int) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z int
 			s = append(s, z)

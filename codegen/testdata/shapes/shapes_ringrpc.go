@@ -37,6 +37,9 @@ var ShapesServiceDesc = rpc.ServiceDesc{
 		{Name: "Variadic", Params: []rpc.Param{{Name: "prefix", Type: "string"}, {Name: "nums", Type: "[]int", Variadic: true}}, Results: []string{"int"}},
 	},
 	Types: []rpc.TypeDesc{
+		{Name: "json.Number", Custom: true},
+		{Name: "json.RawMessage", Custom: true},
+		{Name: "netip.Addr", Custom: true},
 		{Name: "Blob", Type: "[]byte"},
 		{Name: "Level", Type: "uint8"},
 		{Name: "Octet", Type: "byte"},
@@ -51,9 +54,6 @@ var ShapesServiceDesc = rpc.ServiceDesc{
 			{Name: "Up", Type: "*Tree"},
 		}},
 		{Name: "UserID", Type: "string"},
-		{Name: "json.Number", Custom: true},
-		{Name: "json.RawMessage", Custom: true},
-		{Name: "netip.Addr", Custom: true},
 		{Name: "time.Duration", Type: "int64"},
 		{Name: "time.Time", Custom: true},
 	},
@@ -643,7 +643,9 @@ func shapesDecodeSliceAny(r *rpc.JSONReader, v *[]any) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z any
 			s = append(s, z)
@@ -709,7 +711,9 @@ func shapesDecodeSlicePoint(r *rpc.JSONReader, v *[]Point) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z Point
 			s = append(s, z)
@@ -826,7 +830,9 @@ func shapesDecodeSliceInt(r *rpc.JSONReader, v *[]int) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z int
 			s = append(s, z)
@@ -1021,7 +1027,9 @@ func shapesDecodeSlicePtrTree(r *rpc.JSONReader, v *[]*Tree) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z *Tree
 			s = append(s, z)

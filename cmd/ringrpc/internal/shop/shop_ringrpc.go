@@ -238,7 +238,9 @@ func shopDecodeSliceString(r *rpc.JSONReader, v *[]string) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z string
 			s = append(s, z)
@@ -436,7 +438,9 @@ func shopDecodeSliceItem(r *rpc.JSONReader, v *[]Item) {
 	i := 0
 	for ; r.Elem(i); i++ {
 		if i < cap(s) {
-			s = s[:max(len(s), i+1)]
+			if len(s) <= i {
+				s = s[:i+1]
+			}
 		} else {
 			var z Item
 			s = append(s, z)
