@@ -35,7 +35,10 @@ func (e *emitter) typeDescs(svc *service, rpcName string) []typeDesc {
 			d.walk(t)
 		}
 	}
-	slices.SortFunc(d.out, func(a, b typeDesc) int { return strings.Compare(a.name, b.name) })
+	// By the names as the output prints them: the package's own types lose their
+	// qualifier there (unshadow).
+	bare := func(n string) string { return strings.TrimPrefix(n, selfMarker+".") }
+	slices.SortFunc(d.out, func(a, b typeDesc) int { return strings.Compare(bare(a.name), bare(b.name)) })
 	return d.out
 }
 

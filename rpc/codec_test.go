@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -664,4 +665,27 @@ func TestValueFallsBackToEncodingJSON(t *testing.T) {
 			t.Errorf("%s: read %+v, %v; encoding/json %+v, %v", tc.body, v, err, want, stdErr)
 		}
 	}
+	// encoding/json reads from the zero value, not from what go-json filled before it
+	// failed: an UnmarshalJSON that appends does not append twice.
+	var w struct {
+		L appending
+		F float32
+	}
+	d := newDecoder([]byte(`[{"L":[1,2],"F":3.4028235e+38}]`), true)
+	d.Value(&w)
+	if err := d.Finish(); err != nil || !slices.Equal(w.L, appending{1, 2}) || w.F != math.MaxFloat32 {
+		t.Errorf("read %+v, %v; want L [1 2]", w, err)
+	}
+}
+
+// appending is a list whose UnmarshalJSON appends to what it holds.
+type appending []int
+
+func (l *appending) UnmarshalJSON(b []byte) error {
+	var more []int
+	if err := stdjson.Unmarshal(b, &more); err != nil {
+		return err
+	}
+	*l = append(*l, more...)
+	return nil
 }

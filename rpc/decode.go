@@ -348,14 +348,22 @@ func (d *Decoder) Value(p any) { d.JSON().Value(p) }
 // method, returned as an error. What go-json refuses is read again with
 // encoding/json, which reads some values go-json does not (the largest float32, that
 // both write), so that what encoding/json round-trips does; only what both refuse is
-// an error, go-json's.
+// an error, go-json's. The second reading starts from the zero value go-json started
+// from, not from what go-json had filled before it failed; a value that was not zero
+// before, which encoding/json would read into, is not read twice.
 func unmarshal(data []byte, p any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = panicError("JSON decoding into %T panicked (in its UnmarshalJSON or in go-json)", p, r)
 		}
 	}()
-	if err = json.Unmarshal(data, p); err == nil || stdjson.Unmarshal(data, p) != nil {
+	v := reflect.ValueOf(p)
+	fresh := v.Kind() == reflect.Pointer && !v.IsNil() && v.Elem().IsZero()
+	if err = json.Unmarshal(data, p); err == nil || !fresh {
+		return err
+	}
+	v.Elem().SetZero()
+	if stdjson.Unmarshal(data, p) != nil {
 		return err
 	}
 	return nil

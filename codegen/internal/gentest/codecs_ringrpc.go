@@ -22,7 +22,6 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 		{Name: "Rich", Params: []rpc.Param{{Name: "r", Type: "Rich"}, {Name: "rs", Type: "[]Rich"}, {Name: "m", Type: "map[string]*Rich"}}, Results: []string{"Rich"}},
 	},
 	Types: []rpc.TypeDesc{
-		{Name: "json.Number", Custom: true},
 		{Name: "Folded", Fields: []rpc.FieldDesc{
 			{Name: "id", Go: "ID", Type: "int"},
 			{Name: "Å", Go: "Ring", Type: "string"},
@@ -90,6 +89,7 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 		{Name: "TextIn", Custom: true},
 		{Name: "Upper", Custom: true},
 		{Name: "UserName", Type: "string"},
+		{Name: "json.Number", Custom: true},
 		{Name: "time.Time", Custom: true},
 	},
 }
