@@ -148,6 +148,18 @@ func TestNoCodecs(t *testing.T) {
 // With one //go:generate line per interface and code that uses both clients, the run
 // for either interface succeeds: the other's earlier output is emptied too while the
 // package loads, and uses of the names it declared are forgiven.
+// An interface that uses a type only an earlier output declares, in a field or as a
+// parameter, is refused with what to do: the type is not there while the package
+// loads.
+func TestInterfaceUsingAGeneratedType(t *testing.T) {
+	_, err := Generate(Config{Dir: filepath.Join("testdata", "usesgenerated"), Types: []string{"A"}})
+	for _, want := range []string{"a.go:13", "a.go:14", "only a file ringrpc-gen wrote declares"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nwant it to say %q", err, want)
+		}
+	}
+}
+
 func TestRegenerateOneOfTwo(t *testing.T) {
 	dir := filepath.Join("testdata", "twotypes")
 	for _, typ := range []string{"A", "B"} {

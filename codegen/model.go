@@ -429,6 +429,10 @@ func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) str
 	switch u := t.Underlying().(type) {
 	case *types.Basic:
 		switch {
+		case u.Kind() == types.Invalid:
+			// A name only an earlier output declared: those are emptied while the
+			// package loads, so that a stale one never stops its regeneration.
+			return "it names a type that only a file ringrpc-gen wrote declares (a client, server or results type of another interface); an interface cannot use generated types: declare a type of your own"
 		case u.Info()&types.IsComplex != 0:
 			return "complex numbers have no JSON form; use two floats or a struct"
 		case u.Kind() == types.UnsafePointer:
