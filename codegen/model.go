@@ -176,7 +176,7 @@ func (l *loaded) embedding(ts *ast.TypeSpec, fn *types.Func, depth int) (token.P
 				}
 			}
 		}
-		return f.Type.Pos(), types.TypeString(t, types.RelativeTo(l.pkg.Types))
+		return f.Type.Pos(), types.TypeString(t, byName(l.pkg.Types))
 	}
 	return token.NoPos, ""
 }
@@ -491,4 +491,15 @@ func unsupportedFields(s *types.Struct, pkg *types.Package, seen map[types.Type]
 func jsonIgnored(tag string) bool {
 	v, _ := reflect.StructTag(tag).Lookup("json")
 	return v == "-" // "-," names a field "-"
+}
+
+// byName qualifies types by their package's name, as the user's file does, or not at
+// all in pkg.
+func byName(pkg *types.Package) types.Qualifier {
+	return func(p *types.Package) string {
+		if p == pkg {
+			return ""
+		}
+		return p.Name()
+	}
 }
