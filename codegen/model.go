@@ -303,13 +303,21 @@ func (l *loaded) applyMethodDirectives(m *method, doc *ast.CommentGroup, at func
 	if err != nil {
 		return err
 	}
+	seen := map[string]bool{}
 	for _, d := range dirs {
+		if seen[d.name] {
+			return fmt.Errorf("%s: method %s: //ringrpc:%s is given twice; keep one", l.pos(d.pos), m.Name, d.name)
+		}
+		seen[d.name] = true
 		switch d.name {
 		case "routekey":
 			if err := l.resolveRouteKey(m, d); err != nil {
 				return err
 			}
 		case "idempotent":
+			if d.arg != "" {
+				return fmt.Errorf("%s: method %s: //ringrpc:idempotent takes nothing after it; got %q", l.pos(d.pos), m.Name, d.arg)
+			}
 			m.Idempotent = true
 		default:
 			return fmt.Errorf("%s: method %s: unknown directive //ringrpc:%s; a method takes //ringrpc:routekey PARAM[.Field...] and //ringrpc:idempotent", l.pos(d.pos), m.Name, d.name)
@@ -321,7 +329,7 @@ func (l *loaded) applyMethodDirectives(m *method, doc *ast.CommentGroup, at func
 // resolveRouteKey checks a route-key path against the parameters and their fields.
 func (l *loaded) resolveRouteKey(m *method, d directive) error {
 	fail := func(format string, args ...any) error {
-		return fmt.Errorf("%s: method %s: //ringrpc:routekey %s: %s", l.pos(d.pos), m.Name, d.arg, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%s: method %s: %s: %s", l.pos(d.pos), m.Name, strings.TrimSpace("//ringrpc:routekey "+d.arg), fmt.Sprintf(format, args...))
 	}
 	if d.arg == "" {
 		return fail("name the parameter, like //ringrpc:routekey userID or //ringrpc:routekey req.User.ID")
@@ -336,7 +344,12 @@ func (l *loaded) resolveRouteKey(m *method, d directive) error {
 	if p == nil {
 		var names []string
 		for _, cand := range m.Params {
-			names = append(names, cand.Name)
+			if cand.Name != "" && cand.Name != "_" {
+				names = append(names, cand.Name)
+			}
+		}
+		if len(names) == 0 {
+			return fail("no parameter named %q: the method's parameters have no names; name them in the interface", parts[0])
 		}
 		return fail("no parameter named %q (parameters: %s)", parts[0], strings.Join(names, ", "))
 	}

@@ -1,0 +1,8 @@
+package routeunnamed
+
+import "context"
+
+type Svc interface {
+	//ringrpc:routekey id
+	Get(context.Context, string) (string, error)
+}
