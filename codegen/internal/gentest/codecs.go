@@ -47,6 +47,11 @@ type Rich struct {
 	Shadow string             `json:"base_id"`
 	Octets []Octet            `json:"octets"`
 	Num    json.Number        `json:"num"`
+	NumQ   json.Number        `json:"numq,string,omitempty"`
+	Size   string             `json:"größe,omitempty"` // folds as encoding/json folds
+	Omega  int                `json:"Ωmega,omitempty"`
+	Cells  [2]Item            `json:"cells"`
+	PP     **int32            `json:"pp,omitempty"`
 	Inner
 	*Base
 }

@@ -73,6 +73,11 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 			{Name: "base_id", Go: "Shadow", Type: "string"},
 			{Name: "octets", Go: "Octets", Type: "[]Octet"},
 			{Name: "num", Go: "Num", Type: "json.Number"},
+			{Name: "numq", Go: "NumQ", Type: "json.Number", OmitEmpty: true, Quoted: true},
+			{Name: "größe", Go: "Size", Type: "string", OmitEmpty: true},
+			{Name: "Ωmega", Go: "Omega", Type: "int", OmitEmpty: true},
+			{Name: "cells", Go: "Cells", Type: "[2]Item"},
+			{Name: "pp", Go: "PP", Type: "**int32", OmitEmpty: true},
 			{Name: "inner_a", Go: "InnerA", Type: "string"},
 			{Name: "Count", Type: "int"},
 			{Name: "deep", Go: "Deep", Type: "uint16", OmitEmpty: true},
@@ -414,6 +419,26 @@ func codecsEncodeRich(w *rpc.JSONWriter, v *Rich) {
 	w.Value(&v.Octets)
 	w.Raw(",\"num\":")
 	w.Value(&v.Num)
+	if v.NumQ != "" {
+		w.Raw(",\"numq\":")
+		w.Raw("\"")
+		w.Value(&v.NumQ)
+		w.Raw("\"")
+	}
+	if v.Size != "" {
+		w.Raw(",\"größe\":")
+		w.String(v.Size)
+	}
+	if v.Omega != 0 {
+		w.Raw(",\"Ωmega\":")
+		w.Int(int64(v.Omega))
+	}
+	w.Raw(",\"cells\":")
+	codecsEncodeArray2Item(w, &v.Cells)
+	if v.PP != nil {
+		w.Raw(",\"pp\":")
+		codecsEncodePtrPtrInt32(w, &v.PP)
+	}
 	w.Raw(",\"inner_a\":")
 	w.String(v.Inner.InnerA)
 	w.Raw(",\"Count\":")
@@ -426,7 +451,7 @@ func codecsEncodeRich(w *rpc.JSONWriter, v *Rich) {
 }
 
 // codecsFieldsRich are the JSON member names codecsDecodeRich reads, in the order of its cases.
-var codecsFieldsRich = []string{"name", "Alias", "count", "small", "big", "ratio", "ratio32", "ok", "quoted", "qptr", "-", "blob", "tags", "grid", "scores", "by_id", "by_u", "next", "items", "level", "when", "extra", "opaque", "named", "base_id", "octets", "num", "inner_a", "Count", "deep"}
+var codecsFieldsRich = []string{"name", "Alias", "count", "small", "big", "ratio", "ratio32", "ok", "quoted", "qptr", "-", "blob", "tags", "grid", "scores", "by_id", "by_u", "next", "items", "level", "when", "extra", "opaque", "named", "base_id", "octets", "num", "numq", "größe", "Ωmega", "cells", "pp", "inner_a", "Count", "deep"}
 
 // codecsDecodeRich reads a Rich as encoding/json does.
 func codecsDecodeRich(r *rpc.JSONReader, v *Rich) {
@@ -516,10 +541,20 @@ func codecsDecodeRich(r *rpc.JSONReader, v *Rich) {
 		case 26:
 			r.Value(&v.Num)
 		case 27:
-			r.String(&v.Inner.InnerA)
+			r.QuotedValue(&v.NumQ)
 		case 28:
-			rpc.ReadInt(r, &v.Inner.Count)
+			r.String(&v.Size)
 		case 29:
+			rpc.ReadInt(r, &v.Omega)
+		case 30:
+			codecsDecodeArray2Item(r, &v.Cells)
+		case 31:
+			codecsDecodePtrPtrInt32(r, &v.PP)
+		case 32:
+			r.String(&v.Inner.InnerA)
+		case 33:
+			rpc.ReadInt(r, &v.Inner.Count)
+		case 34:
 			if v.Base == nil {
 				v.Base = new(Base)
 			}
@@ -958,6 +993,58 @@ func codecsDecodeNames(r *rpc.JSONReader, v *Names) {
 		s = Names{}
 	}
 	*v = s[:i]
+}
+
+// codecsEncodeArray2Item writes a [2]Item as encoding/json does.
+func codecsEncodeArray2Item(w *rpc.JSONWriter, v *[2]Item) {
+	w.Raw("[")
+	for i := range v {
+		if i > 0 {
+			w.Raw(",")
+		}
+		codecsEncodeItem(w, &(v)[i])
+	}
+	w.Raw("]")
+}
+
+// codecsDecodeArray2Item reads a [2]Item as encoding/json does.
+func codecsDecodeArray2Item(r *rpc.JSONReader, v *[2]Item) {
+	if !r.Array() {
+		return
+	}
+	i := 0
+	for ; r.Elem(i); i++ {
+		if i >= len(v) {
+			r.Skip()
+			continue
+		}
+		codecsDecodeItem(r, &v[i])
+	}
+	var z Item
+	for ; i < len(v); i++ {
+		v[i] = z
+	}
+}
+
+// codecsEncodePtrPtrInt32 writes a **int32 as encoding/json does.
+func codecsEncodePtrPtrInt32(w *rpc.JSONWriter, v ***int32) {
+	if *v == nil {
+		w.Raw("null")
+		return
+	}
+	codecsEncodePtrInt32(w, (*v))
+}
+
+// codecsDecodePtrPtrInt32 reads a **int32 as encoding/json does.
+func codecsDecodePtrPtrInt32(r *rpc.JSONReader, v ***int32) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if *v == nil {
+		*v = new(*int32)
+	}
+	codecsDecodePtrInt32(r, (*v))
 }
 
 // codecsEncodeSliceRich writes a []Rich as encoding/json does.

@@ -28,8 +28,12 @@ func richFrom(s1, s2 string, i int64, u uint64, f float64, b bool, bs []byte) Ri
 	for _, c := range bs {
 		r.Octets = append(r.Octets, Octet(c))
 	}
+	r.Size, r.Omega, r.Cells = s2, int(i), [2]Item{{ID: i}, {Label: s2}}
 	if b {
 		r.Num = json.Number(strconv.FormatInt(i, 10))
+		r.NumQ = json.Number(strconv.FormatUint(u, 10))
+		qp := &q
+		r.PP = &qp
 		r.QPtr = &q
 		r.Base = &Base{BaseID: 3, Both: s1, Deep: uint16(u)}
 		r.Next = &Rich{Name: s2, Tags: []string{}}
@@ -73,6 +77,9 @@ func FuzzGeneratedDecode(f *testing.F) {
 		`{"ratio":1e400}`, `{"small":128}`, `{"blob":[1,2,300]}`, `{"tags":["a",]}`, `{"a":1,}`, `{"\u006eame":"esc","na\u006De":1}`,
 		`[]`, `null`, ` {} `, `{"name":"x"} x`,
 		`{"octets":"AQI=","num":12.5}`, `{"octets":[1,2],"num":"1e5"}`, `{"num":"abc"}`, `{"num":true}`, `{"octets":[256]}`,
+		`{"numq":"12"}`, `{"numq":12}`, `{"numq":"\"12\""}`, `{"numq":"x"}`, `{"numq":null}`, `{"numq":"null"}`,
+		`{"GRÖSSE":"x","ωMEGA":1}`, `{"größe":"y","ΩMEGA":2,"ıd":3}`, `{"cells":[{"id":1},{"id":2,"label":"x"}]}`,
+		`{"cells":[{"id":1}]}`, `{"cells":[{},{},{"id":3}]}`, `{"pp":5}`, `{"pp":null}`, `{"pp":"5"}`,
 	} {
 		f.Add([]byte(s))
 	}
