@@ -980,17 +980,22 @@ func (r *Registry) leave(ctx context.Context, server *rpc.Server) error {
 			timeout = time.Until(dl) / 2
 		}
 		r.announceLeave(timeout / 2)
-		staying := r.othersStaying()
-		if staying == 0 {
-			// The others leave too (a whole cluster stopped at once): memberlist
-			// gossips to none that left, and would wait its whole timeout for a
-			// broadcast nobody takes. A round is enough for those still there.
-			timeout = min(timeout, 2*r.opts.ml.GossipInterval)
+		// memberlist waits until its leave was gossiped enough times, which takes a
+		// few gossip rounds, or for ever when the others leave too (a whole cluster
+		// stopped at once): it gossips to none that left. Ten rounds reach a cluster
+		// of thousands; two are enough when every other member said it leaves.
+		wait := min(timeout, max(10*r.opts.ml.GossipInterval, 200*time.Millisecond))
+		if r.othersStaying() == 0 {
+			wait = min(wait, 2*r.opts.ml.GossipInterval)
 		}
-		if err := r.ml.Leave(timeout); err != nil && staying > 0 {
-			// Too slow to tell them: they will find out by probing. The
-			// shutdown goes on.
-			r.log.Warn("registry: the leave was not announced", "err", err)
+		if err := r.ml.Leave(wait); err != nil {
+			if r.othersStaying() > 0 {
+				// Too slow to tell them: they will find out by probing. The
+				// shutdown goes on.
+				r.log.Warn("registry: the leave was not announced", "err", err)
+			} else {
+				r.log.Debug("registry: the leave was not gossiped: every other member leaves too", "err", err)
+			}
 		}
 		if r.opts.Server != nil {
 			r.awaitPropagation(ctx)
