@@ -168,3 +168,29 @@ func TestRegenerateOneOfTwo(t *testing.T) {
 		}
 	}
 }
+
+// A package whose cgo preamble does not compile is refused with what the C compiler
+// said, not only with the type checker's "could not import C".
+func TestCgoPreambleErrorIsShown(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("no gcc: cgo does not run here")
+	}
+	if out, err := exec.Command("go", "env", "CGO_ENABLED").Output(); err != nil || strings.TrimSpace(string(out)) != "1" {
+		t.Skip("cgo is off")
+	}
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod": "module example.com/cg\n\ngo 1.26\n",
+		"cg.go": "package cg\n\n// int add(int a, int b) { return a + b }\nimport \"C\"\n\nimport \"context\"\n\n" +
+			"type Svc interface {\n\tGet(ctx context.Context, id string) (string, error)\n}\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := Generate(Config{Dir: dir, Types: []string{"Svc"}})
+	if err == nil || !strings.Contains(err.Error(), "cg.go:3:") || !strings.Contains(err.Error(), "error:") {
+		t.Fatalf("error %v\nwant the C compiler's, at cg.go:3", err)
+	}
+}

@@ -72,7 +72,11 @@ func load(cfg Config) (*loaded, error) {
 	for _, e := range p.Errors {
 		if e.Kind == packages.ListError && strings.HasPrefix(e.Msg, "# "+p.PkgPath+"\n") {
 			// The go command's own compilation of the package, which it runs to give
-			// export data: the type checker reports the same problems, and forgives some.
+			// export data: the type checker reports the same problems, and forgives
+			// some. What only the C compiler says (a cgo preamble's error) is kept.
+			if c := cCompilerLines(e.Msg); c != "" {
+				fmt.Fprintf(&b, "\n\t%s", c)
+			}
 			continue
 		}
 		if !forgiven(e.Msg, cfg.Types, declared) {
@@ -245,4 +249,17 @@ func methodDocs(ts *ast.TypeSpec) map[string]*ast.CommentGroup {
 func (l *loaded) pos(p token.Pos) string {
 	pos := l.fset.Position(p)
 	return fmt.Sprintf("%s:%d", pos.Filename, pos.Line)
+}
+
+// cCompilerLines returns the lines of the go command's compiler output that the C
+// compiler wrote (gcc and clang write "file:line:col: error: ..."), which the type
+// checker does not repeat.
+func cCompilerLines(msg string) string {
+	var out []string
+	for _, line := range strings.Split(msg, "\n") {
+		if strings.Contains(line, ": error: ") || strings.Contains(line, ": fatal error: ") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n\t")
 }
