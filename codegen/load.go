@@ -121,33 +121,36 @@ func emptyOutputs(dir string) (overlay map[string][]byte, generated, declared ma
 		overlay[path] = []byte("package " + f.Name.Name + "\n")
 		generated[filepath.Base(path)] = true
 		if err == nil {
-			topLevelNames(f, declared)
+			for _, id := range topLevelIdents(f, false) {
+				declared[id.Name] = true
+			}
 		}
 	}
 	return overlay, generated, declared, nil
 }
 
-// topLevelNames adds the names f declares at package level to names.
-func topLevelNames(f *ast.File, names map[string]bool) {
+// topLevelIdents returns the names f declares at package level: its functions,
+// types, variables and constants, and with methods its methods too.
+func topLevelIdents(f *ast.File, methods bool) []*ast.Ident {
+	var ids []*ast.Ident
 	for _, d := range f.Decls {
 		switch d := d.(type) {
 		case *ast.FuncDecl:
-			if d.Recv == nil {
-				names[d.Name.Name] = true
+			if d.Recv == nil || methods {
+				ids = append(ids, d.Name)
 			}
 		case *ast.GenDecl:
 			for _, spec := range d.Specs {
 				switch spec := spec.(type) {
 				case *ast.TypeSpec:
-					names[spec.Name.Name] = true
+					ids = append(ids, spec.Name)
 				case *ast.ValueSpec:
-					for _, n := range spec.Names {
-						names[n.Name] = true
-					}
+					ids = append(ids, spec.Names...)
 				}
 			}
 		}
 	}
+	return ids
 }
 
 // forgiven reports whether a type-checking error is only a use of a name the

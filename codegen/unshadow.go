@@ -111,22 +111,8 @@ func namesNotLocal(f *ast.File) map[*ast.Ident]bool {
 		}
 		return true
 	})
-	for _, d := range f.Decls {
-		switch d := d.(type) {
-		case *ast.FuncDecl:
-			skip[d.Name] = true
-		case *ast.GenDecl:
-			for _, s := range d.Specs {
-				switch s := s.(type) {
-				case *ast.TypeSpec:
-					skip[s.Name] = true
-				case *ast.ValueSpec:
-					for _, n := range s.Names {
-						skip[n] = true
-					}
-				}
-			}
-		}
+	for _, id := range topLevelIdents(f, true) {
+		skip[id] = true
 	}
 	return skip
 }

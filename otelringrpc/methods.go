@@ -2,6 +2,7 @@ package otelringrpc
 
 import (
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -111,8 +112,8 @@ func newMethod(key methodKey) *method {
 	m.panicked = measure(attrs, errorPanic)
 	for c := range rpc.Code(numCodes) {
 		m.done[c] = measure(attrs, outcomes[c]...)
-		m.attempt[0][c] = measure(attrs, append(outcomes[c][:len(outcomes[c]):len(outcomes[c])], attribute.Bool("ringrpc.failover", false))...)
-		m.attempt[1][c] = measure(attrs, append(outcomes[c][:len(outcomes[c]):len(outcomes[c])], attribute.Bool("ringrpc.failover", true))...)
+		m.attempt[0][c] = measure(attrs, attemptOutcome(c, false)...)
+		m.attempt[1][c] = measure(attrs, attemptOutcome(c, true)...)
 	}
 	return m
 }
@@ -127,7 +128,7 @@ func (m *method) doneSet(err error) metric.MeasurementOption {
 	if c < numCodes {
 		return m.done[c]
 	}
-	return measure(m.attrs, outcomeOf(c)...)
+	return measure(m.attrs, outcome(c)...)
 }
 
 // attemptSet returns the measurement option of an attempt of m that ended with err.
@@ -139,5 +140,11 @@ func (m *method) attemptSet(err error, failover bool) metric.MeasurementOption {
 	if c < numCodes {
 		return m.attempt[i][c]
 	}
-	return measure(m.attrs, append(outcomeOf(c), attribute.Bool("ringrpc.failover", failover))...)
+	return measure(m.attrs, attemptOutcome(c, failover)...)
+}
+
+// attemptOutcome returns the attributes of an attempt's outcome of code c: the
+// outcome's, and whether the call had moved to another provider.
+func attemptOutcome(c rpc.Code, failover bool) []attribute.KeyValue {
+	return append(slices.Clip(outcome(c)), attribute.Bool("ringrpc.failover", failover))
 }

@@ -32,6 +32,10 @@ type Call struct {
 	awaitWrite bool  // a oneway call whose future completes when it is written
 	resp       *transport.Command
 	body       []byte
+	// A stream's call: life runs one range of it inside the interceptors, and opened
+	// is the stream an attempt opened, inside the attempt interceptors.
+	life   Invoker
+	opened *transport.Stream
 
 	// server side
 	dec     Decoder

@@ -58,9 +58,10 @@ type Client struct {
 	invoke         Invoker
 	attemptChain   Invoker // nil without AttemptInterceptors
 	hasChain       bool
-	// The interceptors, which each stream chains around its own innermost invoker.
-	interceptors, attemptInterceptors []Interceptor
-	log                               *slog.Logger
+	// The same chains around a stream's range (Call.life) and its opening on one
+	// provider; streamAttempt is nil without AttemptInterceptors.
+	streamInvoke, streamAttempt Invoker
+	log                         *slog.Logger
 
 	// run runs what must not run on a connection's reader: future callbacks, the
 	// interceptor chains of async calls and their moves to the next provider.
@@ -103,11 +104,13 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if n, ok := opts.Resolver.(FailureNotifier); ok {
 		c.unnotify = n.OnProviderFailed(c.providerFailed)
 	}
-	c.interceptors = append([]Interceptor(nil), opts.Interceptors...)
-	c.attemptInterceptors = append([]Interceptor(nil), opts.AttemptInterceptors...)
-	c.invoke = chain(c.interceptors, c.send)
-	if len(c.attemptInterceptors) > 0 {
-		c.attemptChain = chain(c.attemptInterceptors, c.runAttempt)
+	interceptors := append([]Interceptor(nil), opts.Interceptors...)
+	c.invoke = chain(interceptors, c.send)
+	c.streamInvoke = chain(interceptors, runLife)
+	if len(opts.AttemptInterceptors) > 0 {
+		attempts := append([]Interceptor(nil), opts.AttemptInterceptors...)
+		c.attemptChain = chain(attempts, c.runAttempt)
+		c.streamAttempt = chain(attempts, c.openAttempt)
 	}
 	return c, nil
 }

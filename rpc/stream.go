@@ -50,11 +50,13 @@ func (sc *streamCall) call() *Call {
 // unary call's send runs through them: life opens the stream and returns its
 // outcome once it ended.
 func (sc *streamCall) run(ctx context.Context, life Invoker) error {
-	if len(sc.c.interceptors) == 0 {
-		return life(ctx, sc.call())
-	}
-	return chain(sc.c.interceptors, life)(ctx, sc.call())
+	call := sc.call()
+	call.life = life
+	return sc.c.streamInvoke(ctx, call)
 }
+
+// runLife is the innermost invoker of a stream's range: its life.
+func runLife(ctx context.Context, call *Call) error { return call.life(ctx, call) }
 
 // open opens the stream on the first provider that takes it. A stream moves to the
 // next provider only as a unary call would, and only before its first message: when
@@ -95,21 +97,15 @@ func (sc *streamCall) open(ctx context.Context, call *Call) (*transport.Stream, 
 // interceptors, when there are any, as attemptVia sends a unary call.
 func (c *Client) openVia(ctx context.Context, call *Call, n int) (*transport.Stream, *Error, fate) {
 	call.attempt, call.peer = n, call.addrs[n]
-	if len(c.attemptInterceptors) == 0 {
+	if c.streamAttempt == nil {
 		st, aerr, f := c.openOn(ctx, call, n)
 		call.lastErr = errOrNil(aerr)
 		return st, aerr, f
 	}
-	var st *transport.Stream
 	call.fate = fateFinal
-	err := chain(c.attemptInterceptors, func(ctx context.Context, call *Call) error {
-		if st != nil {
-			st.Close() // an interceptor tries again
-		}
-		var aerr *Error
-		st, aerr, call.fate = c.openOn(ctx, call, call.attempt)
-		return errOrNil(aerr)
-	})(ctx, call)
+	err := c.streamAttempt(ctx, call)
+	st := call.opened
+	call.opened = nil
 	call.lastErr = err
 	if err == nil && st == nil {
 		err = Errorf(CodeInternal, "stream %s.%s: an attempt interceptor returned no error without calling next, which opens the stream", call.svc.Name, call.m.Name)
@@ -125,6 +121,17 @@ func (c *Client) openVia(ctx context.Context, call *Call, n int) (*transport.Str
 		aerr = &Error{Code: CodeOf(err), Message: err.Error(), cause: err}
 	}
 	return nil, aerr, call.fate // an interceptor's own error is final
+}
+
+// openAttempt is the innermost attempt invoker of a stream: it opens the stream on
+// the call's provider of this attempt, into call.opened.
+func (c *Client) openAttempt(ctx context.Context, call *Call) error {
+	if call.opened != nil {
+		call.opened.Close() // an interceptor tries again
+	}
+	var aerr *Error
+	call.opened, aerr, call.fate = c.openOn(ctx, call, call.attempt)
+	return errOrNil(aerr)
 }
 
 // openOn opens the stream on the call's nth provider, and waits until the provider

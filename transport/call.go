@@ -134,10 +134,7 @@ func runBeforeHooks(c *Conn, req *Command) error {
 // number of sync calls in flight is bounded by Options.SyncPermits; InvokeSync waits
 // for a permit until the deadline.
 func (c *Conn) InvokeSync(ctx context.Context, req *Command) (*Command, error) {
-	if err := c.goneAway(); err != nil {
-		return nil, err
-	}
-	if err := runBeforeHooks(c, req); err != nil {
+	if err := c.beforeSend(req); err != nil {
 		return nil, err
 	}
 	if err := c.cfg.syncPermits.acquire(ctx, c.cfg.timeout, c.closingCh, "Sync"); err != nil {
@@ -207,11 +204,7 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, 
 	if cb == nil {
 		cb = func(*Command, error) {} // completion still releases the permit
 	}
-	if err := c.goneAway(); err != nil {
-		cb(nil, err)
-		return
-	}
-	if err := runBeforeHooks(c, req); err != nil {
+	if err := c.beforeSend(req); err != nil {
 		cb(nil, err)
 		return
 	}
@@ -284,10 +277,7 @@ func (c *Conn) InvokeOnewayAsync(ctx context.Context, req *Command, done func(er
 // sendOneway queues req with the oneway flag; done, when not nil, is told of the
 // write unless sendOneway fails.
 func (c *Conn) sendOneway(ctx context.Context, req *Command, done func(error)) error {
-	if err := c.goneAway(); err != nil {
-		return err
-	}
-	if err := runBeforeHooks(c, req); err != nil {
+	if err := c.beforeSend(req); err != nil {
 		return err
 	}
 	if err := c.cfg.onewayPermits.acquire(ctx, c.cfg.timeout, c.closingCh, "Oneway"); err != nil {
@@ -300,12 +290,13 @@ func (c *Conn) sendOneway(ctx context.Context, req *Command, done func(error)) e
 	return nil
 }
 
-// goneAway refuses a new request to a peer that said it is going away (a going-away
-// notice, or a GO_AWAY answer): it sends nothing new on this connection. The request
-// was not sent, so a caller may send it elsewhere.
-func (c *Conn) goneAway() error {
-	if !c.goAway.Load() {
-		return nil
+// beforeSend runs before a request this side sends: it refuses it when the peer
+// said it is going away (a going-away notice, or a GO_AWAY answer), which takes
+// nothing new on this connection, as not sent, so that a caller may send it
+// elsewhere; then the hooks' BeforeRequest run.
+func (c *Conn) beforeSend(req *Command) error {
+	if c.goAway.Load() {
+		return fmt.Errorf("%w: %s said so; send new requests on another connection", ErrGoingAway, c.addr)
 	}
-	return fmt.Errorf("%w: %s said so; send new requests on another connection", ErrGoingAway, c.addr)
+	return runBeforeHooks(c, req)
 }

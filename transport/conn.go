@@ -220,16 +220,13 @@ func (c *Conn) readFrame(br *bufio.Reader, in *interner) (*Command, int64, error
 		// while waiting for the other would wait for itself, or for another
 		// reader that holds part of what it needs.
 		want := min(charged+int64(body), c.cfg.frames.max)
-		if extra := want - charged; extra > 0 && !c.cfg.frames.takeNow(extra) {
+		if want > charged && !c.cfg.frames.takeNow(want-charged) {
 			c.cfg.frames.give(charged)
-			took, err := c.takeMemory(c.cfg.frames, want, nil)
-			if err != nil {
+			if charged, err = c.takeMemory(c.cfg.frames, want, nil); err != nil {
 				return nil, 0, fmt.Errorf("%w: %w", errNoFrameMemory, err)
 			}
-			charged = took
-		} else if extra > 0 {
-			charged = want
 		}
+		charged = max(charged, want)
 	}
 	cmd, err := c.readBody(br, &hdr, body, in)
 	if err != nil {

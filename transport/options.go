@@ -123,9 +123,10 @@ type ConnOptions struct {
 	MaxUnreadOutput int
 	// MaxFrameMemory bounds, for a whole Server or Client, the bytes of received frame
 	// bodies of 4 KiB or more, and of headers over 64 KiB: those being read, and those
-	// of requests not yet answered. A connection whose next body does not fit waits, reading nothing
-	// else, for at most IdleTimeout, and is then closed with a logged reason. A body
-	// larger than the budget is read alone. Default DefaultMaxFrameMemory.
+	// of requests not yet answered. A connection whose next frame does not fit waits,
+	// reading nothing else, for at most IdleTimeout, and is then closed with a logged
+	// reason. A frame larger than the budget is read alone. Default
+	// DefaultMaxFrameMemory.
 	MaxFrameMemory int64
 
 	// MaxConnStreams bounds the streams open on one connection in each direction, and

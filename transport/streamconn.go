@@ -229,10 +229,7 @@ func (c *Conn) OpenStreams() int {
 // once; OpenStream fails with ErrTooManyRequests beyond. Each holds an async permit
 // until it ends.
 func (c *Conn) OpenStream(ctx context.Context, req *Command) (*Stream, error) {
-	if err := c.goneAway(); err != nil {
-		return nil, err
-	}
-	if err := runBeforeHooks(c, req); err != nil {
+	if err := c.beforeSend(req); err != nil {
 		return nil, err
 	}
 	if err := c.cfg.asyncPermits.acquire(ctx, c.cfg.timeout, c.closingCh, "Async"); err != nil {
