@@ -10,6 +10,10 @@
 // a whole process runs (linked into this command, they cut ringrpc's calls/s by
 // about a tenth), so its cells are measured by that build, each in processes of
 // their own.
+//
+// PEERS_CPUPROFILE=dir writes a CPU profile of the client and of every server into
+// dir: best with one peer, payload and number of callers, as in
+// -peers ringrpc -payloads echo -callers 100.
 package main
 
 import (
@@ -18,7 +22,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +55,14 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "calling time before each measurement")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured time of each cell")
 	flag.Parse()
+	if dir := os.Getenv("PEERS_CPUPROFILE"); dir != "" {
+		stop, err := profile(dir, o)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "peers:", err)
+			os.Exit(1)
+		}
+		defer stop()
+	}
 	var err error
 	switch o.role {
 	case "server":
@@ -62,6 +76,25 @@ func main() {
 		fmt.Fprintln(os.Stderr, "peers:", err)
 		os.Exit(1)
 	}
+}
+
+// profile writes this process's CPU profile into dir, named by its role and peer,
+// until stop is called: PEERS_CPUPROFILE=dir profiles the client and every server
+// of a run, which is best limited to one peer and one cell.
+func profile(dir string, o options) (stop func(), err error) {
+	name := o.role
+	if o.peer != "" {
+		name += "-" + strings.NewReplacer("/", "", "+", "").Replace(o.peer)
+	}
+	f, err := os.Create(filepath.Join(dir, name+".pprof"))
+	if err != nil {
+		return nil, fmt.Errorf("PEERS_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("PEERS_CPUPROFILE: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func runClient(o options) error {
