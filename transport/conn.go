@@ -60,6 +60,7 @@ func newConn(nc net.Conn, cfg *connConfig, disp *dispatcher, onClose func(*Conn)
 		exited:    make(chan struct{}),
 		onClose:   onClose,
 	}
+	limitUnsent(nc, cfg.maxUnread)
 	c.w.init(c)
 	c.flow.resume = make(chan struct{}, 1)
 	c.lastWrite.Store(time.Now().UnixNano())

@@ -119,7 +119,9 @@ type ConnOptions struct {
 	// from that peer until it takes them; a processor's response is always queued at
 	// once, so the bytes queued stay under this bound plus MaxConnInflight responses.
 	// When the peer takes nothing for WriteTimeout, the connection is closed and the
-	// log says why. Default DefaultMaxUnreadOutput.
+	// log says why. On Linux and macOS the socket also takes at most this many bytes it
+	// has not sent (TCP_NOTSENT_LOWAT), so that the kernel does not queue megabytes of
+	// responses for a peer that reads nothing. Default DefaultMaxUnreadOutput.
 	MaxUnreadOutput int
 	// MaxFrameMemory bounds, for a whole Server or Client, the bytes of received frame
 	// bodies of 4 KiB or more, and of headers over 64 KiB: those being read, and those

@@ -11,11 +11,11 @@ import (
 
 // Defaults of the overload options. Together they bound what peers can make a process
 // hold (docs/OPERATIONS.md, "Overload and hostile peers"): with them a server holds at
-// most about 10000 × 470 KiB of connection buffers and queues and 256 MiB of large bodies.
+// most about 10000 × 220 KiB of connection buffers and queues and 256 MiB of large bodies.
 const (
 	DefaultMaxConnInflight = 1024
 	DefaultMaxInflight     = 1024
-	DefaultMaxUnreadOutput = 256 << 10
+	DefaultMaxUnreadOutput = 64 << 10
 	DefaultMaxFrameMemory  = 256 << 20
 	DefaultMaxConns        = 10000
 )

@@ -2,12 +2,15 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -460,5 +463,58 @@ func TestReaderWakesWithServerWideRoom(t *testing.T) {
 	close(ending)
 	if r := readRawFrame(t, a); r.Remark != "probe" {
 		t.Fatalf("got the answer of %q, want the probe's: A's reader did not read again with 15 of 16 in flight", r.Remark)
+	}
+}
+
+// A peer that never reads gets little work done for it: the responses queued for it in
+// the kernel count as its unread output, not only those the connection holds. The
+// socket's unsent bytes are bounded too (TCP_NOTSENT_LOWAT), where the kernel's own
+// send buffer grows to 4 MiB a connection, each megabyte of it answers computed for a
+// peer that will never read them, and kernel memory no bound of ringrpc's counted.
+func TestNonReadingPeerHasLittleAnswered(t *testing.T) {
+	if !boundsUnsent {
+		t.Skip("this system's sockets do not bound their unsent bytes")
+	}
+	const (
+		answer = 1 << 10
+		unread = 64 << 10
+	)
+	var answered atomic.Int64
+	big := bigAnswer(answer)
+	_, addr := startServer(t, ServerOptions{ConnOptions: ConnOptions{MaxUnreadOutput: unread, MaxConnInflight: 16}}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBig, ProcessorFunc(func(ctx context.Context, c *Conn, req *Command) (*Command, error) {
+			answered.Add(1)
+			return big.Process(ctx, c, req)
+		}), PoolOptions{}))
+	})
+	nc := rawDial(t, addr)
+	nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+	var batch []byte
+	for i := range 64 {
+		req := NewRequest(codeBig, nil, nil)
+		req.Opaque = int32(i)
+		batch, _ = AppendFrame(batch, req, SerializeRocketMQ)
+	}
+	// The server has stopped reading once a write waits: every buffer in between is
+	// full.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		nc.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err := nc.Write(batch); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server still reads a peer that never read after 30 s; %d answered", answered.Load())
+		}
+	}
+	// What is queued: the connection's unread output, the socket's unsent bytes (as
+	// much again) and what the peer's small receive buffer took, with room for the
+	// answers of the requests in flight.
+	bound := int64(2*unread + 64<<10 + 16*(answer+64))
+	if got := answered.Load() * (answer + 29); got > bound {
+		t.Errorf("%d answers (%d KiB) computed for a peer that never reads, want at most %d KiB", answered.Load(), got>>10, bound>>10)
 	}
 }

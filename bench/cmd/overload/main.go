@@ -10,7 +10,8 @@
 // client's calls, errors and p99 against its p99 before the peers came. With -provider
 // bare the provider is the least a Go server can do instead, a goroutine per
 // connection answering SayHello: what it gets under the same peers is what Go's
-// runtime gives, whatever the framework.
+// runtime gives, whatever the framework. OVERLOAD_CPUPROFILE=file writes the ringrpc
+// provider's CPU profile to file.
 package main
 
 import (

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,6 +23,17 @@ import (
 // address. Each line read from in asks for its peaks so far; at the end of in it
 // stops.
 func provide(in io.Reader, out io.Writer) error {
+	if name := os.Getenv("OVERLOAD_CPUPROFILE"); name != "" {
+		f, err := os.Create(name)
+		if err != nil {
+			return fmt.Errorf("OVERLOAD_CPUPROFILE: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("OVERLOAD_CPUPROFILE: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	logs := &logCounter{}
 	log := slog.New(logs)
 	s := rpc.NewServer(rpc.ServerOptions{Logger: log, Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{Logger: log}}})
