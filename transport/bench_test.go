@@ -151,6 +151,29 @@ func BenchmarkInvokeSync(b *testing.B) {
 	}
 }
 
+// BenchmarkInvokeSyncLarge echoes bodies far larger than a socket's unsent bound, so
+// that each is written over many wake-ups of the writer.
+func BenchmarkInvokeSyncLarge(b *testing.B) {
+	addr, _ := benchServer(b)
+	body := make([]byte, 1<<20)
+	for _, n := range []int{1, 8} {
+		b.Run(fmt.Sprintf("callers=%d", n), func(b *testing.B) {
+			cl := NewClient(ClientOptions{ConnOptions: ConnOptions{Logger: quiet}})
+			defer cl.Close()
+			req := NewRequest(codeEcho, nil, body)
+			ctx := context.Background()
+			if _, err := cl.InvokeSync(ctx, addr, req); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(2 << 20)
+			callers.Run(b, n, func() error {
+				_, err := cl.InvokeSync(ctx, addr, req)
+				return err
+			})
+		})
+	}
+}
+
 func BenchmarkRawEcho(b *testing.B) {
 	_, addr := benchServer(b)
 	frame := binary.BigEndian.AppendUint32(nil, 64+4)
