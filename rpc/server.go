@@ -398,24 +398,23 @@ func requestDeadline(req *transport.Command) (deadline time.Time, timed bool) {
 	return deadline, true
 }
 
-// refuse answers a call that must not run: its caller cancelled it, or its deadline
-// passed, while it waited for a worker. It returns nil for a call to run.
+// refuse answers a call that must not run: its deadline passed, or its caller
+// cancelled it, while it waited for a worker. It returns nil for a call to run. The
+// deadline is looked at first: a ringrpc client sends a cancel notice when its
+// deadline passes, so a call that expired in the queue is cancelled too by then.
 func (s *Server) refuse(ctx context.Context, req *transport.Command, svc *ServiceDesc, m *MethodDesc, deadline time.Time) *transport.Command {
+	// The deadline carries a monotonic reading: time.Until reads only the monotonic
+	// clock, which costs less than the wall clock time.Now also reads.
+	if !deadline.IsZero() && time.Until(deadline) <= 0 {
+		s.expired.Add(1)
+		waited := time.Since(req.ReceivedAt()).Milliseconds()
+		return transport.NewResponse(req, toWire(CodeDeadlineExceeded), fmt.Sprintf("%s.%s expired in the provider's queue after %d ms, before a worker took it: give the call a longer deadline, or the provider more workers (rpc.ServerOptions.Workers) or fewer callers", svc.Name, m.Name, waited))
+	}
 	if ctx.Err() != nil {
 		s.cancelled.Add(1)
 		return transport.NewResponse(req, toWire(CodeCanceled), fmt.Sprintf("%s.%s was cancelled by its caller before it started", svc.Name, m.Name))
 	}
-	if deadline.IsZero() {
-		return nil
-	}
-	// The deadline carries a monotonic reading: time.Until reads only the monotonic
-	// clock, which costs less than the wall clock time.Now also reads.
-	if time.Until(deadline) > 0 {
-		return nil
-	}
-	s.expired.Add(1)
-	waited := time.Since(req.ReceivedAt()).Milliseconds()
-	return transport.NewResponse(req, toWire(CodeDeadlineExceeded), fmt.Sprintf("%s.%s expired in the provider's queue after %d ms, before a worker took it: give the call a longer deadline, or the provider more workers (rpc.ServerOptions.Workers) or fewer callers", svc.Name, m.Name, waited))
+	return nil
 }
 
 // call is the innermost server invoker: the handler, with panics turned into errors.
