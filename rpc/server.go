@@ -130,18 +130,12 @@ func NewServer(opts ServerOptions) *Server {
 		pool.Workers = DefaultWorkers
 	}
 	if len(opts.Pools) > 0 {
-		// Only then: choosing a pool costs a lookup on each request's arrival.
-		pool.Select = s.selectPool
 		s.pools = maps.Clone(opts.Pools)
 		s.matched = make(map[string]bool)
 	}
+	s.serveHealth(&pool)
 	// Cannot fail: the code is registered once, on a new server.
 	_ = s.ts.RegisterProcessor(RequestCode, transport.ProcessorFunc(s.process), pool)
-	s.health = newHealth()
-	s.healthSvc = &service{desc: &healthDesc, methods: map[string]*method{
-		"Check": {desc: &healthDesc.Methods[0], handler: s.checkHealth},
-		"Watch": {desc: &healthDesc.Methods[1], handler: s.watchHealth},
-	}}
 	s.introspection = &service{desc: &introspectionDesc, methods: map[string]*method{
 		"Services": {desc: &introspectionDesc.Methods[0], handler: s.introspect},
 	}}
@@ -162,6 +156,11 @@ func (s *Server) Register(desc *ServiceDesc, handlers []Handler) error {
 	for i := range desc.Methods {
 		svc.methods[desc.Methods[i].Name] = &method{desc: &desc.Methods[i], handler: handlers[i]}
 	}
+	if desc.Name != IntrospectionService && desc.Name != HealthService {
+		// Before the service is served, so that it never is without a status; a
+		// status set meanwhile, or before, is kept.
+		s.health.set(desc.Name, StatusServing, true)
+	}
 	s.mu.Lock()
 	old := *s.services.Load()
 	if _, dup := old[desc.Name]; dup || desc.Name == IntrospectionService || desc.Name == HealthService {
@@ -180,9 +179,6 @@ func (s *Server) Register(desc *ServiceDesc, handlers []Handler) error {
 	s.services.Store(&next)
 	watchers := s.watchers
 	s.mu.Unlock()
-	if _, set := s.ServingStatus(desc.Name); !set {
-		s.health.set(desc.Name, StatusServing)
-	}
 	for _, w := range watchers {
 		w(desc)
 	}

@@ -87,7 +87,8 @@ func eventually(cond func() bool) bool {
 	return true
 }
 
-// TestServerStatsPoolNames: the pools of ServerOptions.Pools carry their keys.
+// TestServerStatsPoolNames: the pools of ServerOptions.Pools carry their keys, and
+// the health service's its name.
 func TestServerStatsPoolNames(t *testing.T) {
 	s, _, _ := startProbe(t, ServerOptions{Pools: map[string]PoolOptions{
 		"probe":      {Workers: 2, QueueSize: 5},
@@ -97,8 +98,11 @@ func TestServerStatsPoolNames(t *testing.T) {
 	for _, p := range s.Stats().Pools {
 		got[p.Name] = p
 	}
-	if len(got) != 3 || got[""].Code != RequestCode || got[""].Pool != nil || got[""].Workers != DefaultWorkers {
-		t.Fatalf("pools %+v: want the shared one and two named", got)
+	if len(got) != 4 || got[""].Code != RequestCode || got[""].Pool != nil || got[""].Workers != DefaultWorkers {
+		t.Fatalf("pools %+v: want the shared one, the health service's and two named", got)
+	}
+	if p := got[HealthService]; p.Pool == nil || p.Workers != healthWorkers {
+		t.Fatalf("health pool %+v", p)
 	}
 	if p := got["probe"]; p.Pool == nil || p.Workers != 2 || p.QueueSize != 5 {
 		t.Fatalf("service pool %+v", p)
