@@ -239,6 +239,9 @@ func (c *common) bindAddr(seed string) (string, int, error) {
 	if err != nil {
 		return "", 0, usageError{msg: fmt.Sprintf("--bind %q: the port is not a number", bind)}
 	}
+	if n == 0 {
+		n = -1 // a port the system picks: 0 is the preset's, 7946 with LAN
+	}
 	return host, n, nil
 }
 
