@@ -55,7 +55,8 @@ func (s *Server) Stats() ServerStats {
 	return ServerStats{Transport: ts, Expired: s.expired.Load(), Cancelled: s.cancelled.Load(), Pools: pools}
 }
 
-// poolNames maps the pools of ServerOptions.Pools to their keys.
+// poolNames maps the pools of ServerOptions.Pools to their keys, and the health
+// service's to its name.
 func (s *Server) poolNames() map[*transport.Pool]string {
 	names := map[*transport.Pool]string{s.healthSvc.pool: HealthService}
 	for name, svc := range *s.services.Load() {
