@@ -130,8 +130,11 @@ func observeIO(o metric.Observer, inst metric.Int64ObservableCounter, attrs []at
 	o.ObserveInt64(inst, int64(written), with(attrs, attribute.String("network.io.direction", "transmit")))
 }
 
-// poolName is a pool's ringrpc.pool attribute: "shared" for the server's common
-// pool, else its key in rpc.ServerOptions.Pools.
+// poolName is a pool's ringrpc.pool attribute, as docs/OPERATIONS.md lists them:
+// "shared" for the server's common pool; its key in rpc.ServerOptions.Pools, or
+// rpc.HealthService for the health service's, for a pool with a name; "default" for
+// the transport server's default processor; "code N" for the processor of request
+// code N.
 func poolName(p rpc.PoolStats) string {
 	switch {
 	case p.Name != "":

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -316,4 +319,47 @@ func eventually(cond func() bool) bool {
 		}
 	}
 	return true
+}
+
+// TestPoolNamesAreDocumented: every ringrpc.pool a server reports is one of the names
+// docs/OPERATIONS.md, "Metrics", gives: the shared pool, the health service's, one of
+// a processor registered on the transport server for a request code, and the default
+// processor's.
+func TestPoolNamesAreDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, names, _ := strings.Cut(string(doc), "`ringrpc.pool` names a worker pool:")
+	names, _, _ = strings.Cut(names, "\n\n")
+	tel := newTelemetry(t)
+	s := rpc.NewServer(rpc.ServerOptions{Logger: quiet})
+	noop := transport.ProcessorFunc(func(context.Context, *transport.Conn, *transport.Command) (*transport.Command, error) {
+		return nil, nil
+	})
+	if err := s.Transport().RegisterProcessor(77, noop, transport.PoolOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Transport().RegisterDefaultProcessor(noop, transport.PoolOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	serveRPC(t, s)
+	r, err := tel.inst.ObserveServer(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Unregister()
+	var got []string
+	for _, p := range collect(t, tel.reader)["ringrpc.server.queue.capacity"] {
+		v, _ := p.attrs.Value("ringrpc.pool")
+		name := v.AsString()
+		got = append(got, name)
+		if documented := strings.ReplaceAll(name, "77", "N"); !strings.Contains(names, "`"+documented+"`") {
+			t.Errorf("ringrpc.pool %q is none of the names docs/OPERATIONS.md gives: %s", name, names)
+		}
+	}
+	slices.Sort(got)
+	if want := []string{"code 77", "default", rpc.HealthService, "shared"}; !slices.Equal(got, want) {
+		t.Errorf("pools %q, want %q", got, want)
+	}
 }

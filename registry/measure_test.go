@@ -35,7 +35,7 @@ func TestMeasureConvergence(t *testing.T) {
 			start := time.Now()
 			for i := range n {
 				nd := startProvider(t, fmt.Sprintf("n%02d", i), seeds, func(o *Options) {
-					o.Preset, o.BindAddr, o.BindPort = preset, "127.0.0.1", 0
+					o.Preset, o.BindAddr, o.BindPort = preset, "127.0.0.1", -1
 				})
 				nodes = append(nodes, nd)
 				if i == 0 {
@@ -161,7 +161,7 @@ func TestMeasureDeadRemoval(t *testing.T) {
 			mut := func(o *Options) {
 				o.Preset = preset
 				if preset == LAN {
-					o.BindAddr, o.BindPort = "127.0.0.1", 0
+					o.BindAddr, o.BindPort = "127.0.0.1", -1
 				}
 			}
 			var nodes []*node

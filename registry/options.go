@@ -86,9 +86,10 @@ type Options struct {
 	// keys). A restarted node rejoins the members it remembers even without Seeds.
 	// Default "": nothing is kept.
 	StateFile string
-	// BindAddr and BindPort are where the gossip listens (UDP and TCP). Defaults:
-	// 0.0.0.0 and DefaultGossipPort; the Local and Fast presets bind 127.0.0.1 and
-	// an ephemeral port.
+	// BindAddr and BindPort are where the gossip listens (UDP and TCP). Defaults,
+	// each on its own: 0.0.0.0 and DefaultGossipPort; the Local and Fast presets
+	// bind 127.0.0.1 and an ephemeral port. A negative BindPort asks for an
+	// ephemeral port with any preset (GossipAddr tells which).
 	BindAddr string
 	BindPort int
 	// AdvertiseAddr and AdvertisePort are what other nodes dial, when they differ
@@ -278,7 +279,10 @@ func (r *resolved) memberlistConfig() (*memberlist.Config, error) {
 	if r.BindAddr != "" {
 		c.BindAddr = r.BindAddr
 	}
-	if r.BindPort != 0 || r.BindAddr != "" {
+	switch {
+	case r.BindPort < 0:
+		c.BindPort = 0 // the system picks
+	case r.BindPort > 0:
 		c.BindPort = r.BindPort
 	}
 	c.AdvertiseAddr, c.AdvertisePort = r.AdvertiseAddr, r.AdvertisePort

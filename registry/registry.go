@@ -193,7 +193,7 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	// The delegates only queue work until the loops start, once r.ml is set.
 	ml, err := memberlist.Create(o.ml)
 	if err != nil {
-		return nil, fmt.Errorf("registry: starting gossip on %s:%d: %w", o.ml.BindAddr, o.ml.BindPort, err)
+		return nil, fmt.Errorf("registry: starting gossip on %s:%d: %w: give registry.Options.BindAddr and BindPort a free address (BindPort -1: a port the system picks)", o.ml.BindAddr, o.ml.BindPort, err)
 	}
 	r.ml = ml
 	// A copy: memberlist rewrites its own node on every metadata update.
@@ -226,21 +226,23 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 		o.Server.OnServingStatus(r.servingChanged)
 		r.resyncServing() // statuses set while joining
 		// Either way: the status Join read before joining may have changed since.
-		st, _ := o.Server.ServingStatus("")
-		r.servingChanged("", st)
+		r.servingChanged("", 0)
 	}
 	return r, nil
 }
 
 // servingChanged follows the server's own health status ("" is the whole server):
 // a provider that is not SERVING leaves every ring, without leaving the cluster, and
-// takes its keys back when SERVING again. Calls in flight are not touched.
-func (r *Registry) servingChanged(service string, st rpc.ServingStatus) {
+// takes its keys back when SERVING again. Calls in flight are not touched. It is
+// the server's OnServingStatus callback, and reads the status again under r.mu
+// rather than take the one it is handed (serviceServingChanged).
+func (r *Registry) servingChanged(service string, _ rpc.ServingStatus) {
 	if service != "" {
-		r.serviceServingChanged(service, st)
+		r.serviceServingChanged(service)
 		return
 	}
 	r.mu.Lock()
+	st, _ := r.opts.Server.ServingStatus("")
 	changed := r.notServing != (st != rpc.StatusServing)
 	r.notServing = st != rpc.StatusServing
 	r.mu.Unlock()

@@ -11,12 +11,17 @@ import (
 // one, and takes its keys back when SERVING again. The change travels in the catalog,
 // whose new version the metadata announces. Calls in flight are not touched, and
 // calls that still arrive are served: no call fails for it.
-func (r *Registry) serviceServingChanged(service string, st rpc.ServingStatus) {
+//
+// It reads the status from the server, under r.mu, rather than take the one it was
+// handed: two changes set at once may reach it in either order, and the last to take
+// the lock then sees the status the server ended with.
+func (r *Registry) serviceServingChanged(service string) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return
 	}
+	st, _ := r.opts.Server.ServingStatus(service)
 	i, out := slices.BinarySearch(r.own.notServing, service)
 	if out == (st != rpc.StatusServing) {
 		r.mu.Unlock()
@@ -51,8 +56,8 @@ func initialNotServing(s *rpc.Server, services []string) []string {
 // resyncServing catches up with the statuses of the server's services.
 func (r *Registry) resyncServing() {
 	for _, name := range r.ownCatalog().services {
-		if st, ok := r.opts.Server.ServingStatus(name); ok {
-			r.serviceServingChanged(name, st)
+		if _, ok := r.opts.Server.ServingStatus(name); ok {
+			r.serviceServingChanged(name)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -143,4 +144,43 @@ func TestServingSetDuringJoinIsNotLost(t *testing.T) {
 		t.Fatalf("the hook never ran: status %v", st)
 	}
 	providersOf(t, seed, whoDesc.Name, 1)
+}
+
+// TestConcurrentServingStatusKeepsRegistryInStep: two goroutines that set the status
+// of one service (or of the whole server) at once, a health checker and an operator's
+// endpoint say, leave the registry routing by the status the server reports in the
+// end, whichever of their changes reached the registry last.
+func TestConcurrentServingStatusKeepsRegistryInStep(t *testing.T) {
+	for _, tc := range []struct{ name, service string }{{"service", whoDesc.Name}, {"whole server", ""}} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := startProvider(t, "p", nil, nil)
+			notServing := func() bool {
+				n.reg.mu.Lock()
+				defer n.reg.mu.Unlock()
+				if tc.service == "" {
+					return n.reg.notServing
+				}
+				return slices.Contains(n.reg.own.notServing, tc.service)
+			}
+			for i := range 5000 {
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for _, st := range []rpc.ServingStatus{rpc.StatusNotServing, rpc.StatusServing} {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						n.server.SetServingStatus(tc.service, st)
+					}()
+				}
+				close(start)
+				wg.Wait()
+				// Both sets have returned, and with them their calls to the registry.
+				st, _ := n.server.ServingStatus(tc.service)
+				if got := notServing(); got != (st != rpc.StatusServing) {
+					t.Fatalf("iteration %d: the server says %v, the registry routes as if not serving=%v", i, st, got)
+				}
+			}
+		})
+	}
 }

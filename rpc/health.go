@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/ringrpc/ringrpc/transport"
 )
 
 // HealthService is the service every Server answers, like grpc.health.v1: Check
@@ -42,29 +44,45 @@ var healthDesc = ServiceDesc{
 	},
 }
 
-// health holds the serving statuses of a server: "" for the server itself.
+// The health service runs on workers of its own, so that Watch calls, which wait,
+// never take the workers of the services. Of its workers, at most maxWatchers wait
+// in Watch at once: the others answer Check, and the Watch calls beyond them, at once.
+const (
+	healthWorkers = 16
+	healthQueue   = 1024
+	maxWatchers   = 8
+	// maxWatchWait bounds a Watch's wait, whatever its deadline: a caller without one
+	// (a foreign client) is answered too, and a graceful shutdown waits no longer.
+	maxWatchWait = time.Minute
+)
+
+// health holds the serving statuses of a server: "" for the server itself, and the
+// statuses of services, registered or not yet.
 type health struct {
 	mu       sync.Mutex
 	status   map[string]ServingStatus
 	changed  chan struct{} // closed and replaced at every change: Watch waits on it
 	watchers []func(service string, status ServingStatus)
+	waiting  int           // Watch calls waiting, at most maxWatchers
+	maxWait  time.Duration // maxWatchWait; shorter in tests
 }
 
 func newHealth() *health {
-	return &health{status: map[string]ServingStatus{"": StatusServing}, changed: make(chan struct{})}
+	return &health{status: map[string]ServingStatus{"": StatusServing}, changed: make(chan struct{}), maxWait: maxWatchWait}
 }
 
-// get returns the status of service and whether the server knows it.
-func (h *health) get(service string) (ServingStatus, bool, <-chan struct{}) {
+// get returns the status of service and whether one was set.
+func (h *health) get(service string) (ServingStatus, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	st, ok := h.status[service]
-	return st, ok, h.changed
+	return st, ok
 }
 
-func (h *health) set(service string, st ServingStatus) {
+// set gives service the status st; with keep, only when it has none yet.
+func (h *health) set(service string, st ServingStatus, keep bool) {
 	h.mu.Lock()
-	if old, ok := h.status[service]; ok && old == st {
+	if old, ok := h.status[service]; ok && (old == st || keep) {
 		h.mu.Unlock()
 		return
 	}
@@ -73,9 +91,18 @@ func (h *health) set(service string, st ServingStatus) {
 	h.changed = make(chan struct{})
 	watchers := h.watchers
 	h.mu.Unlock()
+	// Outside the lock, so two changes may reach a watcher in either order: it reads
+	// the status again (OnServingStatus).
 	for _, w := range watchers {
 		w(service, st)
 	}
+}
+
+// watching returns the number of Watch calls waiting.
+func (h *health) watching() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.waiting
 }
 
 // SetServingStatus sets the status that health checks report for service, or for the
@@ -83,24 +110,79 @@ func (h *health) set(service string, st ServingStatus) {
 // not SERVING leaves every ring, and a service that is not SERVING takes the provider
 // out of that service's ring only; either way the provider stays a member, calls in
 // flight finish, calls that still arrive are served, and it takes its keys back when
-// SERVING again.
+// SERVING again. The status of a service not registered yet holds once it registers;
+// until then health checks answer that the server does not serve it.
 func (s *Server) SetServingStatus(service string, status ServingStatus) {
-	s.health.set(service, status)
+	s.health.set(service, status, false)
 }
 
-// ServingStatus returns the status health checks report for service ("" for the whole
-// server), and false for a service the server does not serve.
+// ServingStatus returns the status set for service ("" for the whole server): by
+// SetServingStatus, or SERVING when it registered; false when none was set. Health
+// checks report a service's status as the whole server's while that is not SERVING,
+// and a service not registered as not served, whatever was set.
 func (s *Server) ServingStatus(service string) (ServingStatus, bool) {
-	st, ok, _ := s.health.get(service)
-	return st, ok
+	return s.health.get(service)
 }
 
 // OnServingStatus calls fn, in the goroutine that set it, each time a status changes.
-// It is how a registry hears of them.
+// It is how a registry hears of them. When two goroutines set statuses at once, their
+// calls of fn may come in either order: fn reads ServingStatus for the status now.
 func (s *Server) OnServingStatus(fn func(service string, status ServingStatus)) {
 	s.health.mu.Lock()
 	s.health.watchers = append(s.health.watchers, fn)
 	s.health.mu.Unlock()
+}
+
+// reported returns the status health checks report for service, whether the server
+// serves it, and a channel closed at the next change. A service's status is the
+// whole server's while that is not SERVING, as routing has it.
+func (s *Server) reported(service string) (ServingStatus, bool, <-chan struct{}) {
+	h := s.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st, ok := h.status[service]
+	if service != "" {
+		if _, served := (*s.services.Load())[service]; !served {
+			return StatusUnknown, false, h.changed
+		}
+		if whole := h.status[""]; whole != StatusServing {
+			st = whole
+		}
+	}
+	return st, ok, h.changed
+}
+
+// serveHealth makes the health service and its own pool of workers, and has shared,
+// the options of the shared pool, hand it the health service's requests.
+func (s *Server) serveHealth(shared *transport.PoolOptions) {
+	s.health = newHealth()
+	s.healthSvc = &service{desc: &healthDesc, methods: map[string]*method{
+		"Check": {desc: &healthDesc.Methods[0], handler: s.checkHealth},
+		"Watch": {desc: &healthDesc.Methods[1], handler: s.watchHealth},
+	}}
+	// Cannot fail: the processor is given.
+	s.healthSvc.pool, _ = s.ts.NewPool(transport.ProcessorFunc(func(ctx context.Context, conn *transport.Conn, req *transport.Command) (*transport.Command, error) {
+		return s.processIn(ctx, conn, req, s.healthSvc)
+	}), transport.PoolOptions{Workers: healthWorkers, QueueSize: healthQueue, ReuseRequests: true})
+	shared.Select = s.selectHealth
+	if len(s.pools) > 0 {
+		shared.Select = func(req *transport.Command) *transport.Pool {
+			if p := s.selectHealth(req); p != nil {
+				return p
+			}
+			return s.selectPool(req)
+		}
+	}
+}
+
+// selectHealth picks the health service's pool for its requests, on the connection's
+// reader: nil for the others. A string comparison, which fails on the length for
+// nearly every other service.
+func (s *Server) selectHealth(req *transport.Command) *transport.Pool {
+	if req.ExtFields.Get(HeaderInterface) == HealthService {
+		return s.healthSvc.pool
+	}
+	return nil
 }
 
 // checkHealth answers Check: the status, or service_not_found.
@@ -110,7 +192,7 @@ func (s *Server) checkHealth(_ context.Context, args *Decoder, res *Encoder) err
 	if err := args.Finish(); err != nil {
 		return err
 	}
-	st, ok, _ := s.health.get(service)
+	st, ok, _ := s.reported(service)
 	if !ok {
 		return Errorf(CodeServiceNotFound, "no health status for service %q: it is not served here", service)
 	}
@@ -120,7 +202,8 @@ func (s *Server) checkHealth(_ context.Context, args *Decoder, res *Encoder) err
 
 // watchHealth answers Watch: the status as soon as it differs from last, or the
 // current one when the caller's deadline comes first (less a margin, so that the
-// answer arrives in time).
+// answer arrives in time), when maxWatchWait passed, or at once when maxWatchers
+// calls wait already.
 func (s *Server) watchHealth(ctx context.Context, args *Decoder, res *Encoder) error {
 	var service string
 	var last ServingStatus
@@ -129,31 +212,58 @@ func (s *Server) watchHealth(ctx context.Context, args *Decoder, res *Encoder) e
 	if err := args.Finish(); err != nil {
 		return err
 	}
-	var wait <-chan time.Time
-	if dl, ok := ctx.Deadline(); ok {
-		left := time.Until(dl)
-		t := time.NewTimer(left - left/10)
-		defer t.Stop()
-		wait = t.C
+	st, _, changed := s.reported(service)
+	if st != last || !s.health.beginWatch() {
+		EncodeInt(res, st)
+		return nil
 	}
-	for {
-		st, ok, changed := s.health.get(service)
-		if !ok {
-			st = StatusUnknown
-		}
-		if st != last {
-			EncodeInt(res, st)
-			return nil
-		}
+	defer s.health.endWatch()
+	t := time.NewTimer(s.health.watchWait(ctx))
+	defer t.Stop()
+	for st == last {
 		select {
 		case <-changed:
-		case <-wait:
+		case <-t.C:
 			EncodeInt(res, st)
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		st, _, changed = s.reported(service)
 	}
+	EncodeInt(res, st)
+	return nil
+}
+
+// beginWatch counts a Watch call that waits, and reports false when maxWatchers
+// wait already.
+func (h *health) beginWatch() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.waiting >= maxWatchers {
+		return false
+	}
+	h.waiting++
+	return true
+}
+
+func (h *health) endWatch() {
+	h.mu.Lock()
+	h.waiting--
+	h.mu.Unlock()
+}
+
+// watchWait returns how long a Watch may wait: until just before the caller's
+// deadline, and at most maxWait.
+func (h *health) watchWait(ctx context.Context) time.Duration {
+	h.mu.Lock()
+	wait := h.maxWait
+	h.mu.Unlock()
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		wait = min(wait, left-left/10)
+	}
+	return wait
 }
 
 // CheckHealth asks the provider the resolver picks for the serving status of service,
@@ -187,11 +297,12 @@ func (c *Client) WatchHealth(ctx context.Context, service string, last ServingSt
 
 // HealthHandler returns an http.Handler for liveness and readiness probes: it answers
 // 200 and the status when the server (or the service named by the query parameter
-// "service") is SERVING, and 503 otherwise; 404 for a service it does not serve.
+// "service") is SERVING, and 503 otherwise; 404 for a service it does not serve. A
+// service is reported as the whole server while that is not SERVING.
 func (s *Server) HealthHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		service := r.URL.Query().Get("service")
-		st, ok := s.ServingStatus(service)
+		st, ok, _ := s.reported(service)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		switch {
 		case !ok:

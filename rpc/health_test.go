@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -70,5 +71,179 @@ func TestHealth(t *testing.T) {
 		if rec.Code != tc.code || strings.TrimSpace(rec.Body.String()) != tc.body {
 			t.Errorf("GET /healthz%s = %d %q, want %d %q", tc.query, rec.Code, rec.Body, tc.code, tc.body)
 		}
+	}
+}
+
+// probeHealth returns the probe handler's answer for service.
+func probeHealth(s *Server, service string) (int, string) {
+	rec := httptest.NewRecorder()
+	s.HealthHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz?service="+service, nil))
+	return rec.Code, strings.TrimSpace(rec.Body.String())
+}
+
+// TestHealthOfUnregisteredServiceWithStatusSet: a status set for a service the server
+// does not serve (a typo, or a service whose Register failed) does not make the server
+// claim it: Check fails with service_not_found and the probe answers 404. The status
+// holds once the service registers.
+func TestHealthOfUnregisteredServiceWithStatusSet(t *testing.T) {
+	s, _, addr := startGreeter(t, ServerOptions{})
+	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	ctx := context.Background()
+	for _, st := range []ServingStatus{StatusServing, StatusNotServing} {
+		s.SetServingStatus("no.Such", st)
+		if code, body := probeHealth(s, "no.Such"); code != http.StatusNotFound || body != "UNKNOWN" {
+			t.Errorf("probe of a service never registered, set %v: %d %q, want 404 UNKNOWN", st, code, body)
+		}
+		if got, err := c.CheckHealth(ctx, "no.Such"); !errors.Is(err, ErrServiceNotFound) {
+			t.Errorf("Check of a service never registered, set %v = %v, %v; want service_not_found", st, got, err)
+		}
+	}
+	late := &ServiceDesc{Name: "no.Such", Methods: []MethodDesc{{Name: "Ping"}}}
+	if err := s.Register(late, []Handler{func(context.Context, *Decoder, *Encoder) error { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := probeHealth(s, "no.Such"); code != http.StatusServiceUnavailable || body != "NOT_SERVING" {
+		t.Errorf("probe once registered: %d %q, want the status set before, 503 NOT_SERVING", code, body)
+	}
+	if got, err := c.CheckHealth(ctx, "no.Such"); err != nil || got != StatusNotServing {
+		t.Errorf("Check once registered = %v, %v; want NOT_SERVING", got, err)
+	}
+}
+
+// TestRegisterKeepsStatusSetMeanwhile: a status set while a service registers is
+// never overwritten by the SERVING registration gives a service without one.
+func TestRegisterKeepsStatusSetMeanwhile(t *testing.T) {
+	for i := range 1000 {
+		s := NewServer(ServerOptions{Logger: quiet})
+		desc := &ServiceDesc{Name: fmt.Sprintf("race.S%d", i), Methods: []MethodDesc{{Name: "Ping"}}}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.SetServingStatus(desc.Name, StatusNotServing)
+		}()
+		if err := s.Register(desc, []Handler{func(context.Context, *Decoder, *Encoder) error { return nil }}); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		if st, _ := s.ServingStatus(desc.Name); st != StatusNotServing {
+			t.Fatalf("iteration %d: status %v after NOT_SERVING was set during Register", i, st)
+		}
+		s.Close()
+	}
+}
+
+// TestHealthOfServiceFollowsWholeServer: while the whole server is not SERVING, the
+// registry takes it out of every ring, so Check, Watch and the probe of each of its
+// services say so too, and say SERVING again when the server is.
+func TestHealthOfServiceFollowsWholeServer(t *testing.T) {
+	s, _, addr := startGreeter(t, ServerOptions{})
+	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	ctx := context.Background()
+	watched := make(chan ServingStatus, 1)
+	go func() {
+		st, err := c.WatchHealth(ctx, greeterDesc.Name, StatusServing)
+		if err != nil {
+			t.Error(err)
+		}
+		watched <- st
+	}()
+	if !eventually(func() bool { return s.health.watching() == 1 }) {
+		t.Fatal("the Watch call never began to wait")
+	}
+	s.SetServingStatus("", StatusNotServing)
+	if st := waitFor(t, watched, "Watch to see the server's change"); st != StatusNotServing {
+		t.Errorf("Watch of a service when the server became NOT_SERVING: %v", st)
+	}
+	if code, body := probeHealth(s, greeterDesc.Name); code != http.StatusServiceUnavailable || body != "NOT_SERVING" {
+		t.Errorf("probe of a service of a NOT_SERVING server: %d %q, want 503 NOT_SERVING", code, body)
+	}
+	if st, err := c.CheckHealth(ctx, greeterDesc.Name); err != nil || st != StatusNotServing {
+		t.Errorf("Check of a service of a NOT_SERVING server = %v, %v", st, err)
+	}
+	if st, _ := s.ServingStatus(greeterDesc.Name); st != StatusServing {
+		t.Errorf("ServingStatus of the service = %v, want SERVING as set", st)
+	}
+	s.SetServingStatus("", StatusServing)
+	if code, _ := probeHealth(s, greeterDesc.Name); code != http.StatusOK {
+		t.Errorf("probe of a service once the server is SERVING again: %d", code)
+	}
+}
+
+// TestHealthWatchersDoNotStarveCalls: Watch calls wait on the health service's own
+// workers, never on those of the services: with 2 workers and 2 waiting watchers,
+// calls and Check are answered at once.
+func TestHealthWatchersDoNotStarveCalls(t *testing.T) {
+	s, _, addr := startGreeter(t, ServerOptions{Workers: 2})
+	gc, cl := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := cl.WatchHealth(ctx, "", StatusServing)
+			done <- err
+		}()
+	}
+	if !eventually(func() bool { return s.health.watching() == 2 }) {
+		t.Fatalf("%d Watch calls waiting, want 2", s.health.watching())
+	}
+	callCtx, cancelCall := context.WithTimeout(context.Background(), time.Second)
+	defer cancelCall()
+	start := time.Now()
+	if _, err := gc.SayHello(callCtx, "a", "b"); err != nil {
+		t.Errorf("a call while 2 Watch calls wait: %v after %v", err, time.Since(start).Round(time.Millisecond))
+	}
+	if _, err := cl.CheckHealth(callCtx, ""); err != nil {
+		t.Errorf("a Check while 2 Watch calls wait: %v", err)
+	}
+	s.SetServingStatus("", StatusNotServing)
+	for range 2 {
+		if err := waitFor(t, done, "the watchers"); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestHealthWatchBounds: beyond maxWatchers waiting at once, a Watch answers at once
+// with the current status; and a Watch waits at most maxWatchWait, whatever its
+// deadline.
+func TestHealthWatchBounds(t *testing.T) {
+	s, _, addr := startGreeter(t, ServerOptions{})
+	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, maxWatchers)
+	for range maxWatchers {
+		go func() {
+			_, err := c.WatchHealth(ctx, "", StatusServing)
+			done <- err
+		}()
+	}
+	if !eventually(func() bool { return s.health.watching() == maxWatchers }) {
+		t.Fatalf("%d Watch calls waiting, want %d", s.health.watching(), maxWatchers)
+	}
+	start := time.Now()
+	if st, err := c.WatchHealth(ctx, "", StatusServing); err != nil || st != StatusServing {
+		t.Errorf("a Watch beyond %d waiting = %v, %v; want the current status", maxWatchers, st, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a Watch beyond %d waiting answered after %v, want at once", maxWatchers, d)
+	}
+	s.SetServingStatus("", StatusNotServing)
+	for range maxWatchers {
+		if err := waitFor(t, done, "the watchers"); err != nil {
+			t.Error(err)
+		}
+	}
+
+	s.health.mu.Lock()
+	s.health.maxWait = 100 * time.Millisecond
+	s.health.mu.Unlock()
+	start = time.Now()
+	if st, err := c.WatchHealth(ctx, "", StatusNotServing); err != nil || st != StatusNotServing {
+		t.Errorf("a Watch past the longest wait = %v, %v; want the current status", st, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a Watch with a 20 s deadline and a wait of at most 100 ms answered after %v", d)
 	}
 }

@@ -45,6 +45,22 @@ func BenchmarkSelectPool(b *testing.B) {
 	}
 }
 
+// BenchmarkSelectHealth is the cost every request pays on the connection's reader for
+// the health service's own pool, without ServerOptions.Pools.
+func BenchmarkSelectHealth(b *testing.B) {
+	req := transport.NewRequest(RequestCode, transport.Fields{
+		{Key: HeaderInterface, Value: greeterDesc.Name},
+		{Key: HeaderMethod, Value: "SayHello"},
+		{Key: headerTimeout, Value: "3000"},
+	}, []byte(`["a","b"]`))
+	s := NewServer(ServerOptions{Logger: quiet})
+	defer s.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		s.selectHealth(req)
+	}
+}
+
 // BenchmarkHelloPools is the hello call with 100 callers against a provider in this
 // process, under each pool configuration: the provider's allocations count too.
 func BenchmarkHelloPools(b *testing.B) {

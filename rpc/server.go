@@ -130,18 +130,12 @@ func NewServer(opts ServerOptions) *Server {
 		pool.Workers = DefaultWorkers
 	}
 	if len(opts.Pools) > 0 {
-		// Only then: choosing a pool costs a lookup on each request's arrival.
-		pool.Select = s.selectPool
 		s.pools = maps.Clone(opts.Pools)
 		s.matched = make(map[string]bool)
 	}
+	s.serveHealth(&pool)
 	// Cannot fail: the code is registered once, on a new server.
 	_ = s.ts.RegisterProcessor(RequestCode, transport.ProcessorFunc(s.process), pool)
-	s.health = newHealth()
-	s.healthSvc = &service{desc: &healthDesc, methods: map[string]*method{
-		"Check": {desc: &healthDesc.Methods[0], handler: s.checkHealth},
-		"Watch": {desc: &healthDesc.Methods[1], handler: s.watchHealth},
-	}}
 	s.introspection = &service{desc: &introspectionDesc, methods: map[string]*method{
 		"Services": {desc: &introspectionDesc.Methods[0], handler: s.introspect},
 	}}
@@ -162,6 +156,11 @@ func (s *Server) Register(desc *ServiceDesc, handlers []Handler) error {
 	for i := range desc.Methods {
 		svc.methods[desc.Methods[i].Name] = &method{desc: &desc.Methods[i], handler: handlers[i]}
 	}
+	if desc.Name != IntrospectionService && desc.Name != HealthService {
+		// Before the service is served, so that it never is without a status; a
+		// status set meanwhile, or before, is kept.
+		s.health.set(desc.Name, StatusServing, true)
+	}
 	s.mu.Lock()
 	old := *s.services.Load()
 	if _, dup := old[desc.Name]; dup || desc.Name == IntrospectionService || desc.Name == HealthService {
@@ -180,9 +179,6 @@ func (s *Server) Register(desc *ServiceDesc, handlers []Handler) error {
 	s.services.Store(&next)
 	watchers := s.watchers
 	s.mu.Unlock()
-	if _, set := s.ServingStatus(desc.Name); !set {
-		s.health.set(desc.Name, StatusServing)
-	}
 	for _, w := range watchers {
 		w(desc)
 	}
@@ -398,24 +394,23 @@ func requestDeadline(req *transport.Command) (deadline time.Time, timed bool) {
 	return deadline, true
 }
 
-// refuse answers a call that must not run: its caller cancelled it, or its deadline
-// passed, while it waited for a worker. It returns nil for a call to run.
+// refuse answers a call that must not run: its deadline passed, or its caller
+// cancelled it, while it waited for a worker. It returns nil for a call to run. The
+// deadline is looked at first: a ringrpc client sends a cancel notice when its
+// deadline passes, so a call that expired in the queue is cancelled too by then.
 func (s *Server) refuse(ctx context.Context, req *transport.Command, svc *ServiceDesc, m *MethodDesc, deadline time.Time) *transport.Command {
+	// The deadline carries a monotonic reading: time.Until reads only the monotonic
+	// clock, which costs less than the wall clock time.Now also reads.
+	if !deadline.IsZero() && time.Until(deadline) <= 0 {
+		s.expired.Add(1)
+		waited := time.Since(req.ReceivedAt()).Milliseconds()
+		return transport.NewResponse(req, toWire(CodeDeadlineExceeded), fmt.Sprintf("%s.%s expired in the provider's queue after %d ms, before a worker took it: give the call a longer deadline, or the provider more workers (rpc.ServerOptions.Workers) or fewer callers", svc.Name, m.Name, waited))
+	}
 	if ctx.Err() != nil {
 		s.cancelled.Add(1)
 		return transport.NewResponse(req, toWire(CodeCanceled), fmt.Sprintf("%s.%s was cancelled by its caller before it started", svc.Name, m.Name))
 	}
-	if deadline.IsZero() {
-		return nil
-	}
-	// The deadline carries a monotonic reading: time.Until reads only the monotonic
-	// clock, which costs less than the wall clock time.Now also reads.
-	if time.Until(deadline) > 0 {
-		return nil
-	}
-	s.expired.Add(1)
-	waited := time.Since(req.ReceivedAt()).Milliseconds()
-	return transport.NewResponse(req, toWire(CodeDeadlineExceeded), fmt.Sprintf("%s.%s expired in the provider's queue after %d ms, before a worker took it: give the call a longer deadline, or the provider more workers (rpc.ServerOptions.Workers) or fewer callers", svc.Name, m.Name, waited))
+	return nil
 }
 
 // call is the innermost server invoker: the handler, with panics turned into errors.

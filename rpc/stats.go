@@ -22,9 +22,9 @@ type ServerStats struct {
 // PoolStats is what one worker pool counts.
 type PoolStats struct {
 	// Name is the key of ServerOptions.Pools the pool serves: a service name, or a
-	// service name, a dot and a method name. It is "" for the shared pool, whose
-	// Code is RequestCode, and for pools of processors registered on the transport
-	// server directly.
+	// service name, a dot and a method name; or HealthService for the health
+	// service's own pool. It is "" for the shared pool, whose Code is RequestCode, and
+	// for pools of processors registered on the transport server directly.
 	Name string
 	transport.PoolStats
 }
@@ -55,9 +55,10 @@ func (s *Server) Stats() ServerStats {
 	return ServerStats{Transport: ts, Expired: s.expired.Load(), Cancelled: s.cancelled.Load(), Pools: pools}
 }
 
-// poolNames maps the pools of ServerOptions.Pools to their keys.
+// poolNames maps the pools of ServerOptions.Pools to their keys, and the health
+// service's to its name.
 func (s *Server) poolNames() map[*transport.Pool]string {
-	names := map[*transport.Pool]string{}
+	names := map[*transport.Pool]string{s.healthSvc.pool: HealthService}
 	for name, svc := range *s.services.Load() {
 		if svc.pool != nil {
 			names[svc.pool] = name

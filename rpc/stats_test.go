@@ -87,7 +87,8 @@ func eventually(cond func() bool) bool {
 	return true
 }
 
-// TestServerStatsPoolNames: the pools of ServerOptions.Pools carry their keys.
+// TestServerStatsPoolNames: the pools of ServerOptions.Pools carry their keys, and
+// the health service's its name.
 func TestServerStatsPoolNames(t *testing.T) {
 	s, _, _ := startProbe(t, ServerOptions{Pools: map[string]PoolOptions{
 		"probe":      {Workers: 2, QueueSize: 5},
@@ -97,8 +98,11 @@ func TestServerStatsPoolNames(t *testing.T) {
 	for _, p := range s.Stats().Pools {
 		got[p.Name] = p
 	}
-	if len(got) != 3 || got[""].Code != RequestCode || got[""].Pool != nil || got[""].Workers != DefaultWorkers {
-		t.Fatalf("pools %+v: want the shared one and two named", got)
+	if len(got) != 4 || got[""].Code != RequestCode || got[""].Pool != nil || got[""].Workers != DefaultWorkers {
+		t.Fatalf("pools %+v: want the shared one, the health service's and two named", got)
+	}
+	if p := got[HealthService]; p.Pool == nil || p.Workers != healthWorkers {
+		t.Fatalf("health pool %+v", p)
 	}
 	if p := got["probe"]; p.Pool == nil || p.Workers != 2 || p.QueueSize != 5 {
 		t.Fatalf("service pool %+v", p)
@@ -122,5 +126,62 @@ func TestClientStatsFailovers(t *testing.T) {
 	}
 	if st := c.Stats(); st.Failovers != 1 || st.Transport.Conns != 1 {
 		t.Fatalf("client stats %+v, want 1 failover and 1 connection", st)
+	}
+}
+
+// TestQueueExpiryIsCountedExpired: a ringrpc client sends a cancel notice when its
+// deadline passes, so a call whose deadline passed in the queue has also been
+// cancelled by the time a worker takes it. It is counted expired and answered
+// deadline_exceeded all the same; a call its caller cancelled in the queue is counted
+// cancelled. The method's figures count both, and a queued call's latency includes
+// its time in the queue.
+func TestQueueExpiryIsCountedExpired(t *testing.T) {
+	s, g, addr := startGreeter(t, ServerOptions{Workers: 1})
+	gc, _ := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	s.MethodStats()
+	hold := func(d time.Duration) chan struct{} {
+		done := make(chan struct{})
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), d)
+			defer cancel()
+			gc.Wait(ctx)
+			close(done)
+		}()
+		waitFor(t, g.waiting, "the worker to be held")
+		return done
+	}
+	done := hold(300 * time.Millisecond)
+	if _, err := gc.SayHello(context.Background(), "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, done, "the held call")
+	done = hold(400 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	if _, err := gc.SayHelloInteger(ctx, 1, 2); CodeOf(err) != CodeDeadlineExceeded {
+		t.Fatalf("call expired in the queue: %v", err)
+	}
+	cancel()
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	if _, err := gc.SayHelloInteger(ctx, 1, 2); CodeOf(err) != CodeCanceled {
+		t.Fatalf("call cancelled in the queue: %v", err)
+	}
+	waitFor(t, done, "the held call")
+	var st ServerStats
+	if !eventually(func() bool { st = s.Stats(); return st.Expired+st.Cancelled == 2 }) {
+		t.Fatalf("shed: %d expired, %d cancelled; want the worker to refuse both queued calls", st.Expired, st.Cancelled)
+	}
+	if st.Expired != 1 || st.Cancelled != 1 {
+		t.Errorf("shed: %d expired, %d cancelled; want 1 each", st.Expired, st.Cancelled)
+	}
+	stats := map[string]MethodStats{}
+	for _, m := range s.MethodStats() {
+		stats[m.Method] = m
+	}
+	if m := stats["SayHello"]; m.Calls != 1 || m.P50 < 250*time.Millisecond {
+		t.Errorf("SayHello queued 300 ms: %+v, want its latency to include the queue", m)
+	}
+	if m := stats["SayHelloInteger"]; m.Calls != 2 || m.Codes["deadline_exceeded"] != 1 || m.Codes["canceled"] != 1 {
+		t.Errorf("SayHelloInteger refused in the queue: %+v", m)
 	}
 }

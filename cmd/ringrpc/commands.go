@@ -77,7 +77,8 @@ func cmdCall(args []string, stdout, stderr io.Writer) error {
 		pretty.Reset()
 		pretty.Write(out)
 	}
-	fmt.Fprintln(stdout, pretty.String())
+	// The results are printed as JSON, escapes and all: only those for HTML go.
+	fmt.Fprintln(stdout, string(unescapeHTML(pretty.Bytes())))
 	return nil
 }
 
@@ -152,16 +153,16 @@ func printTypes(w io.Writer, types []rpc.TypeDesc) error {
 	for _, t := range types {
 		switch {
 		case t.Custom:
-			fmt.Fprintf(tw, "  type %s  // JSON of its own (MarshalJSON or MarshalText)\n", t.Name)
+			fmt.Fprintf(tw, "  type %s  // JSON of its own (MarshalJSON or MarshalText)\n", shown(t.Name))
 		case t.Type != "":
-			fmt.Fprintf(tw, "  type %s %s\n", t.Name, t.Type)
+			fmt.Fprintf(tw, "  type %s %s\n", shown(t.Name), shown(t.Type))
 		default:
-			fmt.Fprintf(tw, "  type %s struct {  // a JSON object with these members\n", t.Name)
+			fmt.Fprintf(tw, "  type %s struct {  // a JSON object with these members\n", shown(t.Name))
 			for _, f := range t.Fields {
 				if notes := fieldNotes(f); notes != "" {
-					fmt.Fprintf(tw, "    %q\t%s\t%s\n", f.Name, f.Type, notes)
+					fmt.Fprintf(tw, "    %q\t%s\t%s\n", f.Name, shown(f.Type), shown(notes))
 				} else {
-					fmt.Fprintf(tw, "    %q\t%s\n", f.Name, f.Type)
+					fmt.Fprintf(tw, "    %q\t%s\n", f.Name, shown(f.Type))
 				}
 			}
 			fmt.Fprintln(tw, "  }")
@@ -214,9 +215,9 @@ func cmdServices(args []string, stdout, stderr io.Writer) error {
 		return writeJSON(stdout, descs)
 	}
 	for _, d := range descs {
-		fmt.Fprintln(stdout, d.Name)
+		fmt.Fprintln(stdout, shown(d.Name))
 		for _, m := range d.Methods {
-			fmt.Fprintf(stdout, "  %s\n", signature(m))
+			fmt.Fprintf(stdout, "  %s\n", shown(signature(m)))
 		}
 		if err := printTypes(stdout, d.Types); err != nil {
 			return err
@@ -274,7 +275,7 @@ func cmdMembers(args []string, stdout, stderr io.Writer) error {
 		if rpcAddr == "" {
 			rpcAddr = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.State, m.GossipAddr, rpcAddr, strings.Join(m.Services, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", shown(m.Name), m.State, shown(m.GossipAddr), shown(rpcAddr), shownList(m.Services, ","))
 	}
 	return tw.Flush()
 }
@@ -365,7 +366,7 @@ func (rep ringReport) print(w io.Writer, members int) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tRPC\tPARTITIONS\tSHARE")
 	for _, o := range rep.Owners {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f%%\n", o.Node, o.RPCAddr, o.Partitions, 100*o.Share)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f%%\n", shown(o.Node), shown(o.RPCAddr), o.Partitions, 100*o.Share)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -376,12 +377,12 @@ func (rep ringReport) print(w io.Writer, members int) error {
 	} else {
 		var names []string
 		for _, d := range rep.Divergent {
-			names = append(names, d.Name+" ("+d.Digest+")")
+			names = append(names, shown(d.Name)+" ("+d.Digest+")")
 		}
 		fmt.Fprintf(w, "DIVERGENT: %d of %d members route differently: %s", len(rep.Divergent), members, strings.Join(names, ", "))
 	}
 	if len(rep.Unknown) > 0 {
-		fmt.Fprintf(w, "; no digest from %s (older versions)", strings.Join(rep.Unknown, ", "))
+		fmt.Fprintf(w, "; no digest from %s (older versions)", shownList(rep.Unknown, ", "))
 	}
 	fmt.Fprintln(w)
 	return nil
@@ -429,5 +430,6 @@ func cmdKeys(args []string, stdout, stderr io.Writer) error {
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // a terminal shows <, > and & as they are
 	return enc.Encode(v)
 }

@@ -64,7 +64,7 @@ func newFlags(name, args string, which int, stderr io.Writer) *common {
 		c.fs.StringVar(&c.tls.serverName, "server-name", "", "name to verify in the servers' certificates (default: the host dialled)")
 	}
 	c.fs.StringVar(&c.seed, "seed", "", "gossip address of a cluster member, to join the cluster (host:port[,host:port])")
-	c.fs.StringVar(&c.bind, "bind", "", "gossip address to bind when joining (default 127.0.0.1:0 for a loopback seed, else 0.0.0.0:0)")
+	c.fs.StringVar(&c.bind, "bind", "", "gossip address to bind when joining; port 0 is one the system picks (default 127.0.0.1:0 for a loopback seed, else 0.0.0.0:0)")
 	c.fs.TextVar(&c.preset, "preset", registry.LAN, "the cluster's failure-detection preset: fast, local, lan or wan")
 	c.fs.StringVar(&c.cluster, "cluster", os.Getenv("RINGRPC_CLUSTER"), "the cluster's name (registry.Options.Cluster); default $RINGRPC_CLUSTER")
 	c.fs.StringVar(&c.gossipKey, "gossip-key", "", "the cluster's gossip encryption key (registry.Options.SecretKey), base64 or hex; default $RINGRPC_GOSSIP_KEY")
@@ -238,6 +238,9 @@ func (c *common) bindAddr(seed string) (string, int, error) {
 	n, err := strconv.Atoi(port)
 	if err != nil {
 		return "", 0, usageError{msg: fmt.Sprintf("--bind %q: the port is not a number", bind)}
+	}
+	if n == 0 {
+		n = -1 // a port the system picks: 0 is the preset's, 7946 with LAN
 	}
 	return host, n, nil
 }

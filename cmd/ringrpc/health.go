@@ -95,7 +95,7 @@ func printHealth(w io.Writer, rows []healthRow, asJSON bool) error {
 		if r.Error != "" {
 			status += " (" + r.Error + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Addr, svc, status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", shown(r.Addr), shown(svc), shown(status))
 	}
 	return tw.Flush()
 }

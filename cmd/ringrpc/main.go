@@ -99,11 +99,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.As(err, &ue):
 		if !ue.said {
-			fmt.Fprintf(stderr, "ringrpc %s: %v\n", args[0], err)
+			fmt.Fprintf(stderr, "ringrpc %s: %s\n", args[0], shownText(err.Error()))
 		}
 		return 2
 	default:
-		fmt.Fprintf(stderr, "ringrpc %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "ringrpc %s: %s\n", args[0], shownText(err.Error()))
 		return 1
 	}
 }
