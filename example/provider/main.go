@@ -73,6 +73,9 @@ func splitHostPort(addr string) (string, int, error) {
 		return "", 0, fmt.Errorf("-gossip %q: %w", addr, err)
 	}
 	n, err := strconv.Atoi(port)
+	if n == 0 {
+		n = -1 // port 0 asks for an ephemeral port, whatever the preset
+	}
 	return host, n, err
 }
 
