@@ -65,11 +65,18 @@ type health struct {
 	watchers []func(service string, status ServingStatus)
 	waiting  int           // Watch calls waiting, at most maxWatchers
 	maxWait  time.Duration // maxWatchWait; shorter in tests
+	stopping chan struct{} // closed when the server shuts down: Watch answers then
+	stopOnce sync.Once
 }
 
 func newHealth() *health {
-	return &health{status: map[string]ServingStatus{"": StatusServing}, changed: make(chan struct{}), maxWait: maxWatchWait}
+	return &health{status: map[string]ServingStatus{"": StatusServing}, changed: make(chan struct{}),
+		maxWait: maxWatchWait, stopping: make(chan struct{})}
 }
+
+// stop answers the Watch calls waiting, and those to come, NOT_SERVING: a graceful
+// shutdown waits for its handlers, and a Watch would hold it up to maxWatchWait.
+func (h *health) stop() { h.stopOnce.Do(func() { close(h.stopping) }) }
 
 // get returns the status of service and whether one was set.
 func (h *health) get(service string) (ServingStatus, bool) {
@@ -228,6 +235,9 @@ func (s *Server) watchHealth(ctx context.Context, args *Decoder, res *Encoder) e
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-s.health.stopping:
+			EncodeInt(res, StatusNotServing)
+			return nil
 		}
 		st, _, changed = s.reported(service)
 	}

@@ -247,3 +247,37 @@ func TestHealthWatchBounds(t *testing.T) {
 		t.Errorf("a Watch with a 20 s deadline and a wait of at most 100 ms answered after %v", d)
 	}
 }
+
+// A Watch waiting when Shutdown begins answers at once, NOT_SERVING: it would hold
+// the graceful shutdown for as long as it may wait, up to a minute.
+func TestHealthWatchEndsAtShutdown(t *testing.T) {
+	s, _, addr := startGreeter(t, ServerOptions{})
+	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	type answer struct {
+		st  ServingStatus
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		st, err := c.WatchHealth(ctx, "", StatusServing)
+		done <- answer{st, err}
+	}()
+	if !eventually(func() bool { return s.health.watching() == 1 }) {
+		t.Fatalf("%d Watch calls waiting, want 1", s.health.watching())
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer scancel()
+	start := time.Now()
+	if err := s.Shutdown(sctx); err != nil {
+		t.Fatalf("Shutdown with a Watch waiting: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Shutdown took %v with a Watch waiting, want it answered at once", d)
+	}
+	a := <-done
+	if a.err != nil || a.st != StatusNotServing {
+		t.Errorf("the Watch waiting at Shutdown = %v, %v; want NOT_SERVING", a.st, a.err)
+	}
+}

@@ -289,12 +289,18 @@ func (s *Server) Addr() net.Addr { return s.ts.Addr() }
 // and the error is a *transport.ShutdownError that says how many handlers it cut
 // (those of open streams included), how many still ran when it returned, and how many
 // calls it dropped. Those handlers go on in their goroutines until they return: Close
-// waits for them.
-func (s *Server) Shutdown(ctx context.Context) error { return s.ts.Shutdown(ctx) }
+// waits for them. Health Watch calls waiting when it begins answer NOT_SERVING at once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.health.stop()
+	return s.ts.Shutdown(ctx)
+}
 
 // Close closes every connection at once, drops the calls waiting for a worker, and
 // waits for the running handlers to return.
-func (s *Server) Close() error { return s.ts.Close() }
+func (s *Server) Close() error {
+	s.health.stop()
+	return s.ts.Close()
+}
 
 // builtin returns the service every server answers by that name, or nil.
 func (s *Server) builtin(name string) *service {
