@@ -105,6 +105,15 @@ func (h *health) set(service string, st ServingStatus, keep bool) {
 	}
 }
 
+// wake wakes the Watch calls waiting, to look again: a service they watch may have
+// registered, which changes what they report though no status changed.
+func (h *health) wake() {
+	h.mu.Lock()
+	close(h.changed)
+	h.changed = make(chan struct{})
+	h.mu.Unlock()
+}
+
 // watching returns the number of Watch calls waiting.
 func (h *health) watching() int {
 	h.mu.Lock()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ringrpc/ringrpc/transport"
 )
 
 func TestHealth(t *testing.T) {
@@ -279,5 +281,45 @@ func TestHealthWatchEndsAtShutdown(t *testing.T) {
 	a := <-done
 	if a.err != nil || a.st != StatusNotServing {
 		t.Errorf("the Watch waiting at Shutdown = %v, %v; want NOT_SERVING", a.st, a.err)
+	}
+}
+
+// A Watch of a service not registered yet answers when it registers, with a status
+// set for it before as with none.
+func TestHealthWatchSeesRegistration(t *testing.T) {
+	for _, preset := range []bool{false, true} {
+		t.Run(fmt.Sprintf("status set before: %v", preset), func(t *testing.T) {
+			s := NewServer(ServerOptions{Logger: quiet, Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
+			if preset {
+				s.SetServingStatus(greeterDesc.Name, StatusServing)
+			}
+			addr := serve(t, s.Serve, s.Close)
+			_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			type answer struct {
+				st  ServingStatus
+				err error
+			}
+			done := make(chan answer, 1)
+			go func() {
+				st, err := c.WatchHealth(ctx, greeterDesc.Name, StatusUnknown)
+				done <- answer{st, err}
+			}()
+			if !eventually(func() bool { return s.health.watching() == 1 }) {
+				t.Fatalf("%d Watch calls waiting, want 1", s.health.watching())
+			}
+			start := time.Now()
+			if err := registerGreeter(s, newGreeter()); err != nil {
+				t.Fatal(err)
+			}
+			a := <-done
+			if a.err != nil || a.st != StatusServing {
+				t.Errorf("a Watch of a service as it registers = %v, %v; want SERVING", a.st, a.err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("the Watch answered %v after the service registered, want at once", d)
+			}
+		})
 	}
 }

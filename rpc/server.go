@@ -179,6 +179,7 @@ func (s *Server) Register(desc *ServiceDesc, handlers []Handler) error {
 	s.services.Store(&next)
 	watchers := s.watchers
 	s.mu.Unlock()
+	s.health.wake()
 	for _, w := range watchers {
 		w(desc)
 	}
