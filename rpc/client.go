@@ -179,6 +179,9 @@ func (c *Client) prepare(ctx context.Context, call *Call) error {
 // the remaining deadline or, without one, timeout (none when empty), and the
 // metadata. what names the call in errors.
 func writeRequest(ctx context.Context, call *Call, body []byte, timeout, what string) error {
+	if errors.Is(ctx.Err(), context.Canceled) { // the caller wants no outcome: send nothing
+		return Errorf(CodeCanceled, "%s %s.%s: its context was cancelled before it was sent: %w", what, call.svc.Name, call.m.Name, context.Cause(ctx))
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		remaining := time.Until(dl)
 		if remaining <= 0 {

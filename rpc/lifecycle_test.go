@@ -1,0 +1,165 @@
+package rpc
+
+// The call lifecycle: every call ends exactly once, with the outcome its caller asked
+// for, and its error says what happened and what to do.
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+)
+
+// ledger is a provider that counts every run of its handlers. A handler called with 1
+// waits until the gate opens or its context ends; with 2, until the gate opens; with 4
+// and 5 it fails with context.DeadlineExceeded and context.Canceled.
+type ledger struct {
+	do, idem, fire atomic.Int64
+	started        chan string
+	gate           chan struct{}
+}
+
+var ledgerDesc = ServiceDesc{
+	Name: "example.com/ledger.Ledger",
+	Methods: []MethodDesc{
+		{Name: "Do", Params: []Param{{Name: "n", Type: "int"}}, Results: []string{"int"}},
+		{Name: "DoIdem", Params: []Param{{Name: "n", Type: "int"}}, Results: []string{"int"}, Idempotent: true},
+		{Name: "Fire", Params: []Param{{Name: "n", Type: "int"}}, Oneway: true},
+	},
+}
+
+func (l *ledger) handler(count *atomic.Int64, name string) Handler {
+	return func(ctx context.Context, args *Decoder, res *Encoder) error {
+		var n int
+		DecodeInt(args, &n)
+		if err := args.Finish(); err != nil {
+			return err
+		}
+		got := count.Add(1)
+		select {
+		case l.started <- name:
+		default:
+		}
+		switch n {
+		case 1:
+			select {
+			case <-l.gate:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case 2:
+			<-l.gate
+		case 4:
+			return context.DeadlineExceeded // as a handler that met its own deadline
+		case 5:
+			return context.Canceled
+		}
+		EncodeInt(res, got)
+		return nil
+	}
+}
+
+func startLedger(t testing.TB, opts ServerOptions) (*Server, *ledger, string) {
+	t.Helper()
+	opts.Logger = quiet
+	opts.Transport.Logger = quiet
+	s := NewServer(opts)
+	l := &ledger{started: make(chan string, 100), gate: make(chan struct{})}
+	if err := s.Register(&ledgerDesc, []Handler{l.handler(&l.do, "Do"), l.handler(&l.idem, "DoIdem"), l.handler(&l.fire, "Fire")}); err != nil {
+		t.Fatal(err)
+	}
+	return s, l, serve(t, s.Serve, s.Close)
+}
+
+// ledgerCall is what ringrpc-gen writes for Do and DoIdem.
+func ledgerCall(c *Client, ctx context.Context, method, n int) (int, error) {
+	call := c.NewCall(&ledgerDesc, method)
+	EncodeInt(&call.Args, n)
+	var r0 int
+	d, err := c.Invoke(ctx, call)
+	if err != nil {
+		return r0, err
+	}
+	DecodeInt(&d, &r0)
+	return r0, d.Finish()
+}
+
+func ledgerAsync(c *Client, ctx context.Context, method, n int) *Future[int] {
+	call := c.NewCall(&ledgerDesc, method)
+	EncodeInt(&call.Args, n)
+	return InvokeAsync(c, ctx, call, func(d *Decoder) (int, error) {
+		var r0 int
+		DecodeInt(d, &r0)
+		return r0, d.Finish()
+	})
+}
+
+func ledgerFire(c *Client, ctx context.Context, n int) error {
+	call := c.NewCall(&ledgerDesc, 2)
+	EncodeInt(&call.Args, n)
+	return c.InvokeOneway(ctx, call)
+}
+
+func ledgerFireAsync(c *Client, ctx context.Context, n int) *Future[struct{}] {
+	call := c.NewCall(&ledgerDesc, 2)
+	EncodeInt(&call.Args, n)
+	return InvokeOnewayAsync(c, ctx, call)
+}
+
+func newLedgerClient(t testing.TB, opts ClientOptions) *Client {
+	t.Helper()
+	opts.Transport.Logger = quiet
+	c, err := NewClient(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// settle makes sure that whatever c sent before has been read and, with one worker,
+// run by the provider: a call after it on the same connection returned.
+func settle(t *testing.T, c *Client) {
+	t.Helper()
+	if _, err := ledgerCall(c, context.Background(), 0, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCancelledBeforeSendIsNotSent: a call made with a context already cancelled ends
+// canceled and is not sent, whatever the kind of call: the provider never runs it.
+func TestCancelledBeforeSendIsNotSent(t *testing.T) {
+	for _, chain := range []bool{false, true} {
+		_, l, addr := startLedger(t, ServerOptions{Workers: 1})
+		opts := ClientOptions{Resolver: StaticAddress(addr)}
+		if chain {
+			opts.Interceptors = []Interceptor{func(next Invoker) Invoker { return next }}
+		}
+		c := newLedgerClient(t, opts)
+		settle(t, c) // the connection is open
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		kinds := []struct {
+			name   string
+			invoke func() error
+		}{
+			{"sync", func() error { _, err := ledgerCall(c, ctx, 0, 0); return err }},
+			{"async", func() error { _, err := ledgerAsync(c, ctx, 0, 0).Wait(context.Background()); return err }},
+			{"oneway", func() error { return ledgerFire(c, ctx, 0) }},
+			{"oneway async", func() error { _, err := ledgerFireAsync(c, ctx, 0).Wait(context.Background()); return err }},
+		}
+		for _, k := range kinds {
+			do, fire := l.do.Load(), l.fire.Load()
+			for range 500 {
+				if err := k.invoke(); CodeOf(err) != CodeCanceled || !errors.Is(err, context.Canceled) {
+					t.Errorf("chain=%v, %s: %v (code %v), want canceled", chain, k.name, err, CodeOf(err))
+					break
+				}
+			}
+			settle(t, c)
+			if ran := l.do.Load() - do - 1 + l.fire.Load() - fire; ran != 0 {
+				t.Errorf("chain=%v, %s: 500 calls made with a cancelled context ran %d time(s)", chain, k.name, ran)
+			}
+		}
+	}
+}
