@@ -29,8 +29,9 @@ type ClientOptions struct {
 	Interceptors []Interceptor
 	// AttemptInterceptors wrap every attempt of a call: its send to one provider, or a
 	// stream's opening on one, with Call.Peer, Call.Attempt and Call.LastError set.
-	// They run inside Interceptors, once per provider tried; an error they return
-	// themselves ends the call.
+	// They run inside Interceptors, once per provider tried. The call moves to the next
+	// provider only when they return the very error next returned and it allows a move;
+	// any other error, their own or one they wrap, ends the call.
 	AttemptInterceptors []Interceptor
 	// RetryAfterSend lets every call fail over after its request left, as calls of
 	// Idempotent methods and calls with WithRetry do.

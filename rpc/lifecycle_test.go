@@ -6,6 +6,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"net"
 	"sync/atomic"
 	"testing"
 )
@@ -126,6 +127,24 @@ func settle(t *testing.T, c *Client) {
 	}
 }
 
+// fixedOrder resolves every call to its addresses in order.
+type fixedOrder []string
+
+func (f fixedOrder) Resolve(_ context.Context, _ *Call, dst []string) ([]string, error) {
+	return append(dst, f...), nil
+}
+
+// deadAddr returns a loopback address nothing listens on.
+func deadAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
 // TestCancelledBeforeSendIsNotSent: a call made with a context already cancelled ends
 // canceled and is not sent, whatever the kind of call: the provider never runs it.
 func TestCancelledBeforeSendIsNotSent(t *testing.T) {
@@ -162,4 +181,64 @@ func TestCancelledBeforeSendIsNotSent(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestAttemptInterceptorErrorEndsCall: an attempt interceptor that returns an error of
+// its own, rather than the one its attempt ended with, ends the call there: the call
+// does not move to the next provider, unary or stream.
+func TestAttemptInterceptorErrorEndsCall(t *testing.T) {
+	stop := errors.New("the interceptor says stop")
+	replace := func(seen *atomic.Int64) Interceptor {
+		return func(next Invoker) Invoker {
+			return func(ctx context.Context, call *Call) error {
+				seen.Add(1)
+				if err := next(ctx, call); err != nil {
+					return stop
+				}
+				return nil
+			}
+		}
+	}
+	t.Run("unary", func(t *testing.T) {
+		_, l2, a2 := startLedger(t, ServerOptions{})
+		close(l2.gate)
+		var seen atomic.Int64
+		c := newLedgerClient(t, ClientOptions{Resolver: fixedOrder{deadAddr(t), a2}, AttemptInterceptors: []Interceptor{replace(&seen)}})
+		_, err := ledgerCall(c, context.Background(), 0, 0)
+		if !errors.Is(err, stop) || seen.Load() != 1 || l2.do.Load() != 0 {
+			t.Errorf("err %v after %d attempts, runs on the second provider %d; want the interceptor's error after one attempt", err, seen.Load(), l2.do.Load())
+		}
+		f := ledgerAsync(c, context.Background(), 0, 0)
+		if _, err := f.Wait(context.Background()); !errors.Is(err, stop) || seen.Load() != 2 || l2.do.Load() != 0 {
+			t.Errorf("async: err %v after %d attempts, runs on the second provider %d", err, seen.Load()-1, l2.do.Load())
+		}
+	})
+	t.Run("stream", func(t *testing.T) {
+		_, _, a2 := startFeed(t, ServerOptions{})
+		var seen atomic.Int64
+		c := newLedgerClient(t, ClientOptions{Resolver: fixedOrder{deadAddr(t), a2}, AttemptInterceptors: []Interceptor{replace(&seen)}})
+		var err error
+		got := 0
+		for _, e := range (&feedClient{c}).Watch(context.Background(), "count", 3) {
+			if err = e; err != nil {
+				break
+			}
+			got++
+		}
+		if !errors.Is(err, stop) || seen.Load() != 1 || got != 0 {
+			t.Errorf("err %v after %d attempts and %d messages; want the interceptor's error after one attempt", err, seen.Load(), got)
+		}
+	})
+	t.Run("the attempt's own error still moves", func(t *testing.T) {
+		_, l2, a2 := startLedger(t, ServerOptions{})
+		close(l2.gate)
+		var seen atomic.Int64
+		pass := func(next Invoker) Invoker {
+			return func(ctx context.Context, call *Call) error { seen.Add(1); return next(ctx, call) }
+		}
+		c := newLedgerClient(t, ClientOptions{Resolver: fixedOrder{deadAddr(t), a2}, AttemptInterceptors: []Interceptor{pass}})
+		if _, err := ledgerCall(c, context.Background(), 0, 0); err != nil || seen.Load() != 2 || l2.do.Load() != 1 {
+			t.Errorf("err %v after %d attempts, runs on the second provider %d; want a move", err, seen.Load(), l2.do.Load())
+		}
+	})
 }

@@ -136,24 +136,33 @@ func (c *Client) attemptVia(ctx context.Context, call *Call, n int) (*Error, fat
 		call.lastErr = errOrNil(aerr)
 		return aerr, f
 	}
-	call.fate = fateFinal
+	call.fate, call.attemptErr = fateFinal, nil
 	err := c.attemptChain(ctx, call)
 	call.lastErr = err
 	if err == nil {
 		return nil, fateFinal
 	}
+	return chainError(call, err)
+}
+
+// chainError is the error and fate of an attempt whose interceptors returned err:
+// the fate of the innermost attempt when err is the very error it returned, else
+// final, as an interceptor's own error ends the call.
+func chainError(call *Call, err error) (*Error, fate) {
+	if call.attemptErr != nil && err == error(call.attemptErr) {
+		return call.attemptErr, call.fate
+	}
 	var aerr *Error
 	if !errors.As(err, &aerr) {
 		aerr = &Error{Code: CodeOf(err), Message: err.Error(), cause: err}
 	}
-	return aerr, call.fate // an interceptor's own error is final
+	return aerr, fateFinal
 }
 
 // runAttempt is the innermost attempt invoker.
 func (c *Client) runAttempt(ctx context.Context, call *Call) error {
-	aerr, f := c.attempt(ctx, call, call.attempt)
-	call.fate = f
-	return errOrNil(aerr)
+	call.attemptErr, call.fate = c.attempt(ctx, call, call.attempt)
+	return errOrNil(call.attemptErr)
 }
 
 // errOrNil keeps a nil *Error from becoming a non-nil error.
