@@ -242,3 +242,31 @@ func TestAttemptInterceptorErrorEndsCall(t *testing.T) {
 		}
 	})
 }
+
+// TestWaitOnCompletedFuture: Wait on a completed future returns its outcome every
+// time, even with a context that has ended.
+func TestWaitOnCompletedFuture(t *testing.T) {
+	_, l, addr := startLedger(t, ServerOptions{})
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	f := ledgerAsync(c, context.Background(), 0, 0)
+	want, err := f.Wait(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, kill := context.WithCancel(context.Background())
+	kill()
+	for i := range 200 {
+		if v, err := f.Wait(dead); err != nil || v != want {
+			t.Fatalf("Wait %d on a completed future with an ended context: %v, %v; want %v", i, v, err, want)
+		}
+	}
+	// A future not completed yet: the ended context stops the wait.
+	g := ledgerAsync(c, context.Background(), 0, 2) // held until the gate opens
+	if _, err := g.Wait(dead); CodeOf(err) != CodeCanceled {
+		t.Errorf("Wait with an ended context on a pending future: %v, want canceled", err)
+	}
+	close(l.gate)
+	if _, err := g.Wait(context.Background()); err != nil {
+		t.Errorf("the pending future: %v", err)
+	}
+}
