@@ -5,10 +5,13 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // ledger is a provider that counts every run of its handlers. A handler called with 1
@@ -241,6 +244,55 @@ func TestAttemptInterceptorErrorEndsCall(t *testing.T) {
 			t.Errorf("err %v after %d attempts, runs on the second provider %d; want a move", err, seen.Load(), l2.do.Load())
 		}
 	})
+}
+
+// TestInvokeAsyncDoesNotBlockOnDial: InvokeAsync returns its future at once while the
+// call dials, here a provider that accepts TCP but never completes the TLS handshake.
+func TestInvokeAsyncDoesNotBlockOnDial(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-accepted
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	opts := ClientOptions{Resolver: StaticAddress(ln.Addr().String())}
+	opts.Transport.TLS = &tls.Config{InsecureSkipVerify: true}
+	c := newLedgerClient(t, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	f := ledgerAsync(c, ctx, 0, 0)
+	returned := time.Since(start)
+	_, err = f.Wait(context.Background())
+	t.Logf("InvokeAsync returned after %v; the future: %v", returned, err)
+	if returned > 100*time.Millisecond {
+		t.Errorf("InvokeAsync held its caller %v while dialling", returned)
+	}
+	if CodeOf(err) != CodeDeadlineExceeded && CodeOf(err) != CodeUnavailable {
+		t.Errorf("the future: %v, want the dial's failure", err)
+	}
 }
 
 // TestWaitOnCompletedFuture: Wait on a completed future returns its outcome every

@@ -260,19 +260,30 @@ func invokeOneway(ctx context.Context, conn *transport.Conn, call *Call) error {
 	return <-written
 }
 
-// connect makes the call's nth provider its peer, with what remains of the deadline,
-// and returns the connection to it. A dial gets a share of
-// what remains of the deadline, at most ConnectTimeout, so that a provider that never
-// answers the connect leaves time for the next.
+// connect makes the call's nth provider its peer and returns the connection to it,
+// dialling when none is open.
 func (c *Client) connect(ctx context.Context, call *Call, n int) (*transport.Conn, error) {
-	addr := call.addrs[n]
-	call.peer = addr
+	if conn := c.connected(ctx, call, n); conn != nil {
+		return conn, nil
+	}
+	return c.dial(ctx, call, n)
+}
+
+// connected makes the call's nth provider its peer, with what remains of the
+// deadline, and returns the open connection to it, or nil when there is none.
+func (c *Client) connected(ctx context.Context, call *Call, n int) *transport.Conn {
+	call.peer = call.addrs[n]
 	if n > 0 {
 		c.refreshDeadline(ctx, call)
 	}
-	if conn := c.tc.Connected(addr); conn != nil {
-		return conn, nil
-	}
+	return c.tc.Connected(call.peer)
+}
+
+// dial connects to the call's nth provider. A dial gets a share of what remains of
+// the deadline, at most ConnectTimeout, so that a provider that never answers the
+// connect leaves time for the next.
+func (c *Client) dial(ctx context.Context, call *Call, n int) (*transport.Conn, error) {
+	addr := call.addrs[n]
 	remaining := c.timeout
 	if dl, ok := ctx.Deadline(); ok {
 		remaining = time.Until(dl)
