@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -293,6 +294,61 @@ func TestInvokeAsyncDoesNotBlockOnDial(t *testing.T) {
 	if CodeOf(err) != CodeDeadlineExceeded && CodeOf(err) != CodeUnavailable {
 		t.Errorf("the future: %v, want the dial's failure", err)
 	}
+}
+
+// TestErrorSaysWhatHappened: the errors of calls that met their deadline on the
+// provider, or that were not moved because they may have run, say which call, where,
+// and what to do.
+func TestErrorSaysWhatHappened(t *testing.T) {
+	t.Run("ClientOptions.Timeout met by a handler that honours its context", func(t *testing.T) {
+		_, l, addr := startLedger(t, ServerOptions{})
+		defer close(l.gate)
+		c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr), Timeout: 200 * time.Millisecond})
+		for range 5 {
+			_, err := ledgerCall(c, context.Background(), 0, 1)
+			msg := err.Error()
+			if CodeOf(err) != CodeDeadlineExceeded || !errors.Is(err, ErrDeadlineExceeded) || !strings.Contains(msg, "example.com/ledger.Ledger.Do on "+addr) || !strings.Contains(msg, "deadline") {
+				t.Fatalf("the error names neither the call, its provider nor what to do: %q", msg)
+			}
+		}
+	})
+	t.Run("the provider answered deadline_exceeded or canceled", func(t *testing.T) {
+		_, l, addr := startLedger(t, ServerOptions{})
+		close(l.gate)
+		c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		for _, tc := range []struct {
+			n    int
+			code Code
+			todo string
+		}{{4, CodeDeadlineExceeded, "raise the deadline"}, {5, CodeCanceled, "look at the provider's logs"}} {
+			_, err := ledgerCall(c, ctx, 0, tc.n)
+			_, aerr := ledgerAsync(c, ctx, 0, tc.n).Wait(context.Background())
+			for _, err := range []error{err, aerr} {
+				msg := err.Error()
+				if CodeOf(err) != tc.code || !strings.Contains(msg, "call example.com/ledger.Ledger.Do on "+addr) || !strings.Contains(msg, tc.todo) {
+					t.Errorf("the error names neither the call, its provider nor what to do: %q", msg)
+				}
+			}
+		}
+	})
+	t.Run("connection lost under a call that may not run twice", func(t *testing.T) {
+		s1, l1, a1 := startLedger(t, ServerOptions{})
+		_, _, a2 := startLedger(t, ServerOptions{})
+		defer close(l1.gate)
+		c := newLedgerClient(t, ClientOptions{Resolver: fixedOrder{a1, a2}})
+		done := make(chan error, 1)
+		go func() { _, err := ledgerCall(c, context.Background(), 0, 2); done <- err }()
+		waitFor(t, l1.started, "the handler")
+		go s1.Close()
+		err := waitFor(t, done, "the call")
+		t.Logf("the caller reads: %v", err)
+		msg := err.Error()
+		if CodeOf(err) != CodeUnavailable || !errors.Is(err, ErrUnavailable) || !strings.Contains(msg, "may have run") || !strings.Contains(msg, "//ringrpc:idempotent") || !strings.Contains(msg, "rpc.WithRetry") {
+			t.Errorf("a call not moved because it may have run says neither so nor how to let it move: %q", msg)
+		}
+	})
 }
 
 // TestWaitOnCompletedFuture: Wait on a completed future returns its outcome every

@@ -319,11 +319,29 @@ func (c *Client) answered(ctx context.Context, call *Call, resp *transport.Comma
 		return nil, fateFinal
 	}
 	err := &Error{Code: fromWire(resp.Code), Message: resp.Remark}
+	switch err.Code {
+	case CodeDeadlineExceeded, CodeCanceled:
+		err.Message = c.ctxAnswer(call, err.Code, resp.Remark)
+	}
 	f := responseFate(resp.Code)
 	if f != fateFinal {
 		c.report(call.peer, err)
 	}
 	return err, f
+}
+
+// ctxAnswer is the message of a call its provider answered deadline_exceeded or
+// canceled: the bare context error a handler returned says neither which call nor
+// where, nor what to do.
+func (c *Client) ctxAnswer(call *Call, code Code, remark string) string {
+	msg := c.target(call, call.peer) + ": " + remark
+	switch {
+	case code == CodeDeadlineExceeded && strings.HasSuffix(remark, context.DeadlineExceeded.Error()):
+		msg += " (the provider's handler met the call's deadline: raise the deadline, or look at the provider's load)"
+	case code == CodeCanceled && strings.HasSuffix(remark, context.Canceled.Error()):
+		msg += " (the provider's handler saw its context cancelled, as when the provider shuts down before it finished: it may have run in part; look at the provider's logs)"
+	}
+	return msg
 }
 
 // failed classifies a transport error. The provider hears of it only when it may be at
@@ -341,7 +359,13 @@ func (c *Client) failed(ctx context.Context, call *Call, err error) (*Error, fat
 // move decides, after the nth attempt failed with err, whether the call goes on to
 // the next provider and after what wait; it returns the call's error when it does not.
 func (c *Client) move(ctx context.Context, call *Call, n int, err *Error, f fate) (time.Duration, error) {
-	if ctx.Err() != nil || !f.mayMove(call.retryAfterSend(ctx, c.retry)) {
+	if ctx.Err() != nil {
+		return 0, err
+	}
+	if !f.mayMove(call.retryAfterSend(ctx, c.retry)) {
+		if f == fateMaybeRun && n+1 < len(call.addrs) {
+			return 0, mayHaveRun(err)
+		}
 		return 0, err
 	}
 	if n+1 >= len(call.addrs) {
@@ -357,6 +381,12 @@ func (c *Client) move(ctx context.Context, call *Call, n int, err *Error, f fate
 	c.failovers.Add(1)
 	call.paidMoves++
 	return c.backoff(call.paidMoves), nil
+}
+
+// mayHaveRun is the error of a call that would have moved to the next provider, had
+// it been allowed to run twice.
+func mayHaveRun(last *Error) *Error {
+	return &Error{Code: last.Code, Message: last.Message + " (the provider may have run it; not sent to another provider because it is not idempotent: mark the method //ringrpc:idempotent, or make the call with rpc.WithRetry, if running it twice is harmless)", cause: last.cause}
 }
 
 // exhausted is the error of a call that would have moved on, had the ring given it
