@@ -107,6 +107,10 @@ type asyncCall[T any] struct {
 	actx  context.Context
 	stop  context.CancelFunc
 	limit time.Duration
+
+	// release ends the context callDeadline bound ctx with, once the call left the
+	// fast path; nil before.
+	release context.CancelFunc
 }
 
 func (a *asyncCall[T]) start() {
@@ -125,6 +129,9 @@ func (a *asyncCall[T]) start() {
 // on a runner goroutine (onRunner), not on InvokeAsync's caller nor on a connection's
 // reader.
 func (a *asyncCall[T]) try(onRunner bool) {
+	if onRunner && a.release == nil { // a dial or a move: the call's deadline becomes a context's
+		a.ctx, a.release = a.c.callDeadline(a.ctx, a.call)
+	}
 	conn := a.c.connected(a.ctx, a.call, a.n)
 	if conn == nil && !onRunner {
 		a.elsewhere(func() { a.try(true) })
@@ -173,6 +180,7 @@ func (a *asyncCall[T]) done(resp *transport.Command, err error) {
 	}
 	if aerr == nil {
 		a.c.budget.succeeded()
+		a.end()
 		if resp == nil { // a oneway call, written
 			var zero T
 			a.f.succeed(zero)
@@ -213,8 +221,16 @@ func (a *asyncCall[T]) elsewhere(next func()) {
 }
 
 func (a *asyncCall[T]) fail(err error) {
+	a.end()
 	putCall(a.call)
 	a.f.fail(err)
+}
+
+// end releases what the call's walk held.
+func (a *asyncCall[T]) end() {
+	if a.release != nil {
+		a.release()
+	}
 }
 
 // InvokeOnewayAsync sends a oneway call and returns a future completed once the

@@ -13,7 +13,7 @@ import (
 	"github.com/ringrpc/ringrpc/transport"
 )
 
-// DefaultTimeout bounds a call whose context has no deadline.
+// DefaultTimeout is the deadline of a call whose context has none.
 const DefaultTimeout = 3 * time.Second
 
 // ClientOptions configures a Client.
@@ -21,8 +21,14 @@ type ClientOptions struct {
 	// Resolver chooses the provider of each call. Required: StaticAddress for one
 	// server, StaticList for a fixed set, a registry.Registry for a gossip cluster.
 	Resolver Resolver
-	// Timeout bounds each attempt of a call whose context has no deadline.
-	// Default DefaultTimeout.
+	// Timeout is the deadline of a call whose context has none, set when the call
+	// starts: as a context deadline would, it bounds the whole call, its attempts,
+	// dials, waits and moves to other providers included, and the provider's handler
+	// gets what remains of it. A first attempt on an open connection ends between
+	// Timeout and Timeout plus a sixteenth of it, at most 250 ms more (the transport's
+	// reaper times it out without a timer); once the call dials or moves, at Timeout.
+	// A stream without a context deadline has none: Timeout bounds only its dial and
+	// its wait for a permit. Default DefaultTimeout.
 	Timeout time.Duration
 	// Interceptors wrap every call, the first outermost; a stream's for its whole
 	// life (Interceptor says how).
@@ -172,6 +178,9 @@ func (c *Client) prepare(ctx context.Context, call *Call) error {
 	call.body = body
 	if err != nil {
 		return Errorf(CodeBadArguments, "encoding the arguments of %s.%s: %w", call.svc.Name, call.m.Name, err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		call.deadline = time.Now().Add(c.timeout) // Timeout is the whole call's deadline
 	}
 	return writeRequest(ctx, call, body, c.timeoutMS, "call")
 }

@@ -296,6 +296,46 @@ func TestInvokeAsyncDoesNotBlockOnDial(t *testing.T) {
 	}
 }
 
+// TestTimeoutBoundsCallWithoutDeadline: without a context deadline,
+// ClientOptions.Timeout is the whole call's deadline: an idempotent call over three
+// silent providers ends by then, sync and async, rather than after Timeout on each.
+func TestTimeoutBoundsCallWithoutDeadline(t *testing.T) {
+	var addrs []string
+	var ledgers []*ledger
+	for range 3 {
+		_, l, a := startLedger(t, ServerOptions{})
+		t.Cleanup(func() { close(l.gate) })
+		addrs, ledgers = append(addrs, a), append(ledgers, l)
+	}
+	const timeout = 400 * time.Millisecond
+	c := newLedgerClient(t, ClientOptions{Resolver: fixedOrder(addrs), Timeout: timeout})
+	for _, async := range []bool{false, true} {
+		start := time.Now()
+		var err error
+		if async {
+			_, err = ledgerAsync(c, context.Background(), 1, 1).Wait(context.Background())
+		} else {
+			_, err = ledgerCall(c, context.Background(), 1, 1)
+		}
+		took := time.Since(start)
+		t.Logf("async=%v: took %v: %v", async, took, err)
+		if CodeOf(err) != CodeDeadlineExceeded || !strings.Contains(err.Error(), "Timeout") {
+			t.Errorf("async=%v: %v, want deadline_exceeded naming ClientOptions.Timeout", async, err)
+		}
+		// Timeout, plus the reaper's two ticks of Timeout/32 for an attempt without a
+		// deadline of its own, plus scheduling on a shared machine.
+		if took > timeout+timeout/16+100*time.Millisecond {
+			t.Errorf("async=%v: a call without a deadline and Timeout %v took %v", async, timeout, took)
+		}
+	}
+	// Each call moved at half its deadline; the third provider gets a share only when
+	// what remains at the move is 200 ms, as an attempt timeout under 100 ms is not
+	// applied.
+	if first, second := ledgers[0].idem.Load(), ledgers[1].idem.Load(); first != 2 || second != 2 {
+		t.Errorf("the providers ran the calls %d and %d times, want each call on the first two", first, second)
+	}
+}
+
 // TestErrorSaysWhatHappened: the errors of calls that met their deadline on the
 // provider, or that were not moved because they may have run, say which call, where,
 // and what to do.

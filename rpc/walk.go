@@ -110,12 +110,21 @@ func (c *Client) send(ctx context.Context, call *Call) error {
 	if err := c.resolve(ctx, call); err != nil {
 		return err
 	}
+	aerr, f := c.attemptVia(ctx, call, 0)
+	if aerr == nil {
+		c.budget.succeeded()
+		return nil
+	}
+	return c.walkOn(ctx, call, aerr, f)
+}
+
+// walkOn moves the call along its providers after its first attempt failed with
+// aerr. A call without a context deadline has, from here on, the one Timeout set at
+// its start as its context's.
+func (c *Client) walkOn(ctx context.Context, call *Call, aerr *Error, f fate) error {
+	ctx, release := c.callDeadline(ctx, call)
+	defer release()
 	for n := 0; ; n++ {
-		aerr, f := c.attemptVia(ctx, call, n)
-		if aerr == nil {
-			c.budget.succeeded()
-			return nil
-		}
 		delay, err := c.move(ctx, call, n, aerr, f)
 		if err != nil {
 			return err
@@ -125,7 +134,26 @@ func (c *Client) send(ctx context.Context, call *Call) error {
 				return backoffCut(err, aerr)
 			}
 		}
+		if aerr, f = c.attemptVia(ctx, call, n+1); aerr == nil {
+			c.budget.succeeded()
+			return nil
+		}
 	}
+}
+
+// callDeadline returns ctx bounded by the deadline that Timeout set at the start of a
+// call whose context has none, and what releases it. A call's first attempt on an
+// open connection needs no such context, which would cost allocations: the transport
+// times it out after Timeout on its own. A dial or a move takes some of the time, so
+// from then on the deadline is a context's.
+func (c *Client) callDeadline(ctx context.Context, call *Call) (context.Context, context.CancelFunc) {
+	if call.deadline.IsZero() {
+		return ctx, func() {}
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, call.deadline)
 }
 
 // attemptVia runs the nth attempt through the attempt interceptors, when there are any.
@@ -176,10 +204,20 @@ func errOrNil(e *Error) error {
 // attempt sends the call to its nth provider once and waits for the outcome: nil and
 // call.resp set on success, else the error and what it proves.
 func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) {
-	conn, err := c.connect(ctx, call, n)
+	if conn := c.connected(ctx, call, n); conn != nil {
+		return c.attemptOn(ctx, conn, call, n)
+	}
+	ctx, release := c.callDeadline(ctx, call) // the dial takes some of the time
+	defer release()
+	conn, err := c.dial(ctx, call, n)
 	if err != nil {
 		return c.failed(ctx, call, err)
 	}
+	return c.attemptOn(ctx, conn, call, n)
+}
+
+// attemptOn sends the call's nth attempt on conn and waits for the outcome.
+func (c *Client) attemptOn(ctx context.Context, conn *transport.Conn, call *Call, n int) (*Error, fate) {
 	if call.m.Oneway {
 		if err := invokeOneway(ctx, conn, call); err != nil {
 			return c.failed(ctx, call, err)
@@ -292,6 +330,9 @@ func (c *Client) dial(ctx context.Context, call *Call, n int) (*transport.Conn, 
 	dctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	conn, err := c.tc.Conn(dctx, addr)
+	if err == nil {
+		c.refreshDeadline(ctx, call) // the dial took some of it
+	}
 	if err != nil && ctx.Err() == nil && dctx.Err() != nil {
 		err = fmt.Errorf("%w: %s did not accept the connection within %v, this attempt's share of the call's deadline (at most transport.ClientOptions.ConnectTimeout, in rpc.ClientOptions.Transport)", transport.ErrConnectFailed, addr, budget.Round(time.Millisecond))
 		if budget < minReportedConnect {
@@ -336,6 +377,8 @@ func (c *Client) answered(ctx context.Context, call *Call, resp *transport.Comma
 func (c *Client) ctxAnswer(call *Call, code Code, remark string) string {
 	msg := c.target(call, call.peer) + ": " + remark
 	switch {
+	case code == CodeDeadlineExceeded && !call.deadline.IsZero():
+		msg += c.timeoutNote()
 	case code == CodeDeadlineExceeded && strings.HasSuffix(remark, context.DeadlineExceeded.Error()):
 		msg += " (the provider's handler met the call's deadline: raise the deadline, or look at the provider's load)"
 	case code == CodeCanceled && strings.HasSuffix(remark, context.Canceled.Error()):
@@ -353,7 +396,19 @@ func (c *Client) failed(ctx context.Context, call *Call, err error) (*Error, fat
 	if !canceled && !errors.As(err, &tight) && (f != fateFinal || errors.Is(err, transport.ErrTimeout)) {
 		c.report(call.peer, err)
 	}
-	return fromTransport(err, c.target(call, call.peer)), f
+	e := fromTransport(err, c.target(call, call.peer))
+	if e.Code == CodeDeadlineExceeded && !call.deadline.IsZero() && errors.Is(err, context.DeadlineExceeded) {
+		if _, bound := ctx.Deadline(); bound { // by callDeadline; the transport's own timeout says so itself
+			e.Message += c.timeoutNote()
+		}
+	}
+	return e, f
+}
+
+// timeoutNote tells the caller of a call without a context deadline that Timeout was
+// its deadline.
+func (c *Client) timeoutNote() string {
+	return fmt.Sprintf(" (the call's context had no deadline: rpc.ClientOptions.Timeout, %v, was the whole call's; give the call a context deadline, or raise Timeout)", c.timeout)
 }
 
 // move decides, after the nth attempt failed with err, whether the call goes on to
