@@ -235,7 +235,9 @@ func (a *asyncCall[T]) end() {
 
 // InvokeOnewayAsync sends a oneway call and returns a future completed once the
 // request was written to the connection (this side's kernel accepted it; the provider
-// may not have it yet), or with the error that stopped it. Generated async clients call it.
+// may not have it yet), or with the error that stopped it. Generated async clients call
+// it. As with InvokeOneway, a provider that has not started the call by its deadline
+// (the context's, else ClientOptions.Timeout) drops it unrun.
 func InvokeOnewayAsync(c *Client, ctx context.Context, call *Call) *Future[struct{}] {
 	call.awaitWrite = true
 	return InvokeAsync[struct{}](c, ctx, call, nil)

@@ -418,3 +418,34 @@ func TestWaitOnCompletedFuture(t *testing.T) {
 		t.Errorf("the pending future: %v", err)
 	}
 }
+
+// TestOnewayPastTimeoutInQueueNotRun: a oneway call made without a context deadline
+// carries ClientOptions.Timeout as its deadline; one that waits in the provider's queue
+// past it is dropped unrun, while one with a longer context deadline runs.
+func TestOnewayPastTimeoutInQueueNotRun(t *testing.T) {
+	s, l, addr := startLedger(t, ServerOptions{Workers: 1})
+	const timeout = 100 * time.Millisecond
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr), Timeout: timeout})
+	long, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	blocker := ledgerAsync(c, long, 0, 2) // holds the only worker until the gate opens
+	waitFor(t, l.started, "the blocker")
+	if err := ledgerFire(c, context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := ledgerFire(c, long, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return s.Transport().Stats().Queued == 2 })
+	<-time.After(timeout + 50*time.Millisecond) // the first oneway's deadline passes in the queue
+	close(l.gate)
+	if _, err := blocker.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledgerCall(c, long, 0, 0); err != nil { // runs after both oneway calls
+		t.Fatal(err)
+	}
+	if got := l.fire.Load(); got != 1 {
+		t.Errorf("%d oneway runs, want 1: the one past its Timeout in the queue is dropped, the other runs", got)
+	}
+}
