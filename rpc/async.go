@@ -13,10 +13,12 @@ import (
 // InvokeAsync sends the call and returns a future completed, exactly once, with the
 // results decode reads or the call's error. Generated async clients call it.
 //
-// Without interceptors no goroutine is involved: the call walks its providers with
-// transport callbacks, and the response completes the future without being decoded on
-// the connection's reader. With interceptors the chain runs on a goroutine the client
-// keeps for reuse.
+// InvokeAsync returns at once: it waits only for an async slot (below). Without
+// interceptors, a call whose provider is connected involves no goroutine: the call
+// walks its providers with transport callbacks, and the response completes the
+// future without being decoded on the connection's reader. What may take time, a
+// dial, the wait before a move, and with interceptors the chain, runs on a goroutine
+// the client keeps for reuse.
 //
 // Every async call holds one of the client's Transport.AsyncPermits slots from here
 // until its future has completed and the callbacks registered by then have run: async
@@ -105,6 +107,10 @@ type asyncCall[T any] struct {
 	actx  context.Context
 	stop  context.CancelFunc
 	limit time.Duration
+
+	// release ends the context callDeadline bound ctx with, once the call left the
+	// fast path; nil before.
+	release context.CancelFunc
 }
 
 func (a *asyncCall[T]) start() {
@@ -116,15 +122,27 @@ func (a *asyncCall[T]) start() {
 		a.fail(err)
 		return
 	}
-	a.try()
+	a.try(false)
 }
 
-// try sends the nth attempt; its outcome arrives in done.
-func (a *asyncCall[T]) try() {
-	conn, err := a.c.connect(a.ctx, a.call, a.n)
-	if err != nil {
-		a.done(nil, err)
+// try sends the nth attempt; its outcome arrives in done. A dial takes time: it runs
+// on a runner goroutine (onRunner), not on InvokeAsync's caller nor on a connection's
+// reader.
+func (a *asyncCall[T]) try(onRunner bool) {
+	if onRunner && a.release == nil { // a dial or a move: the call's deadline becomes a context's
+		a.ctx, a.release = a.c.callDeadline(a.ctx, a.call)
+	}
+	conn := a.c.connected(a.ctx, a.call, a.n)
+	if conn == nil && !onRunner {
+		a.elsewhere(func() { a.try(true) })
 		return
+	}
+	if conn == nil {
+		var err error
+		if conn, err = a.c.dial(a.ctx, a.call, a.n); err != nil {
+			a.done(nil, err)
+			return
+		}
 	}
 	if a.call.m.Oneway {
 		conn.InvokeOnewayAsync(a.ctx, &a.call.cmd, a.written)
@@ -162,6 +180,7 @@ func (a *asyncCall[T]) done(resp *transport.Command, err error) {
 	}
 	if aerr == nil {
 		a.c.budget.succeeded()
+		a.end()
 		if resp == nil { // a oneway call, written
 			var zero T
 			a.f.succeed(zero)
@@ -178,29 +197,47 @@ func (a *asyncCall[T]) done(resp *transport.Command, err error) {
 	}
 	a.n++
 	// Dialling or waiting must not happen on a connection's reader.
-	next := func() {
-		defer failOnPanic(a.f, a.call)
+	a.elsewhere(func() {
 		if delay > 0 {
 			if err := sleepCtx(a.ctx, delay); err != nil {
 				a.fail(backoffCut(err, aerr))
 				return
 			}
 		}
-		a.try()
-	}
-	if !a.c.run.run(next) {
+		a.try(true)
+	})
+}
+
+// elsewhere runs next on a runner goroutine, or fails the call once the client is
+// closed.
+func (a *asyncCall[T]) elsewhere(next func()) {
+	ok := a.c.run.run(func() {
+		defer failOnPanic(a.f, a.call)
+		next()
+	})
+	if !ok {
 		a.fail(closedError())
 	}
 }
 
 func (a *asyncCall[T]) fail(err error) {
+	a.end()
 	putCall(a.call)
 	a.f.fail(err)
 }
 
+// end releases what the call's walk held.
+func (a *asyncCall[T]) end() {
+	if a.release != nil {
+		a.release()
+	}
+}
+
 // InvokeOnewayAsync sends a oneway call and returns a future completed once the
 // request was written to the connection (this side's kernel accepted it; the provider
-// may not have it yet), or with the error that stopped it. Generated async clients call it.
+// may not have it yet), or with the error that stopped it. Generated async clients call
+// it. As with InvokeOneway, a provider that has not started the call by its deadline
+// (the context's, else ClientOptions.Timeout) drops it unrun.
 func InvokeOnewayAsync(c *Client, ctx context.Context, call *Call) *Future[struct{}] {
 	call.awaitWrite = true
 	return InvokeAsync[struct{}](c, ctx, call, nil)

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/ringrpc/ringrpc/transport"
 )
@@ -25,11 +26,13 @@ type Call struct {
 	ext        transport.Fields
 	cmd        transport.Command
 	addrs      []string
-	attempt    int   // the attempt under way, from 0
-	lastErr    error // the error of the attempt before, or of this one once it ended
-	fate       fate  // what the attempt's error proves, set by the innermost attempt invoker
-	paidMoves  int   // moves that spent the retry budget
-	awaitWrite bool  // a oneway call whose future completes when it is written
+	attempt    int       // the attempt under way, from 0
+	lastErr    error     // the error of the attempt before, or of this one once it ended
+	fate       fate      // what the attempt's error proves, set by the innermost attempt invoker
+	attemptErr *Error    // the error the innermost attempt invoker returned, whose fate is fate
+	paidMoves  int       // moves that spent the retry budget
+	awaitWrite bool      // a oneway call whose future completes when it is written
+	deadline   time.Time // when its context has none: the call's start plus Timeout
 	resp       *transport.Command
 	body       []byte
 	// A stream's call: life runs one range of it inside the interceptors, and opened

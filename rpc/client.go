@@ -13,7 +13,7 @@ import (
 	"github.com/ringrpc/ringrpc/transport"
 )
 
-// DefaultTimeout bounds a call whose context has no deadline.
+// DefaultTimeout is the deadline of a call whose context has none.
 const DefaultTimeout = 3 * time.Second
 
 // ClientOptions configures a Client.
@@ -21,16 +21,23 @@ type ClientOptions struct {
 	// Resolver chooses the provider of each call. Required: StaticAddress for one
 	// server, StaticList for a fixed set, a registry.Registry for a gossip cluster.
 	Resolver Resolver
-	// Timeout bounds each attempt of a call whose context has no deadline.
-	// Default DefaultTimeout.
+	// Timeout is the deadline of a call whose context has none, set when the call
+	// starts: as a context deadline would, it bounds the whole call, its attempts,
+	// dials, waits and moves to other providers included, and the provider's handler
+	// gets what remains of it. A first attempt on an open connection ends between
+	// Timeout and Timeout plus a sixteenth of it, at most 250 ms more (the transport's
+	// reaper times it out without a timer); once the call dials or moves, at Timeout.
+	// A stream without a context deadline has none: Timeout bounds only its dial and
+	// its wait for a permit. Default DefaultTimeout.
 	Timeout time.Duration
 	// Interceptors wrap every call, the first outermost; a stream's for its whole
 	// life (Interceptor says how).
 	Interceptors []Interceptor
 	// AttemptInterceptors wrap every attempt of a call: its send to one provider, or a
 	// stream's opening on one, with Call.Peer, Call.Attempt and Call.LastError set.
-	// They run inside Interceptors, once per provider tried; an error they return
-	// themselves ends the call.
+	// They run inside Interceptors, once per provider tried. The call moves to the next
+	// provider only when they return the very error next returned and it allows a move;
+	// any other error, their own or one they wrap, ends the call.
 	AttemptInterceptors []Interceptor
 	// RetryAfterSend lets every call fail over after its request left, as calls of
 	// Idempotent methods and calls with WithRetry do.
@@ -159,6 +166,8 @@ func (c *Client) Invoke(ctx context.Context, call *Call) (Decoder, error) {
 }
 
 // InvokeOneway sends the call with the oneway flag and returns once it is queued.
+// The call carries its context's deadline or, when the context has none, Timeout: a
+// provider that has not started it by then drops it unrun, and no one hears of it.
 func (c *Client) InvokeOneway(ctx context.Context, call *Call) error {
 	err := c.invoke(ctx, call)
 	putCall(call)
@@ -172,6 +181,9 @@ func (c *Client) prepare(ctx context.Context, call *Call) error {
 	if err != nil {
 		return Errorf(CodeBadArguments, "encoding the arguments of %s.%s: %w", call.svc.Name, call.m.Name, err)
 	}
+	if _, ok := ctx.Deadline(); !ok {
+		call.deadline = time.Now().Add(c.timeout) // Timeout is the whole call's deadline
+	}
 	return writeRequest(ctx, call, body, c.timeoutMS, "call")
 }
 
@@ -179,6 +191,9 @@ func (c *Client) prepare(ctx context.Context, call *Call) error {
 // the remaining deadline or, without one, timeout (none when empty), and the
 // metadata. what names the call in errors.
 func writeRequest(ctx context.Context, call *Call, body []byte, timeout, what string) error {
+	if errors.Is(ctx.Err(), context.Canceled) { // the caller wants no outcome: send nothing
+		return Errorf(CodeCanceled, "%s %s.%s: its context was cancelled before it was sent: %w", what, call.svc.Name, call.m.Name, context.Cause(ctx))
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		remaining := time.Until(dl)
 		if remaining <= 0 {

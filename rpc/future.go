@@ -136,8 +136,13 @@ func (f *Future[T]) Done() <-chan struct{} { return f.done }
 
 // Wait blocks until the call completes or ctx ends, and returns its outcome. Ending
 // ctx stops the wait, not the call: cancel the context the call was made with to
-// cancel the call.
+// cancel the call. A call that has completed returns its outcome whatever ctx.
 func (f *Future[T]) Wait(ctx context.Context) (T, error) {
+	select {
+	case <-f.done:
+		return f.result()
+	default:
+	}
 	select {
 	case <-f.done:
 		return f.result()

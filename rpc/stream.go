@@ -102,7 +102,7 @@ func (c *Client) openVia(ctx context.Context, call *Call, n int) (*transport.Str
 		call.lastErr = errOrNil(aerr)
 		return st, aerr, f
 	}
-	call.fate = fateFinal
+	call.fate, call.attemptErr = fateFinal, nil
 	err := c.streamAttempt(ctx, call)
 	st := call.opened
 	call.opened = nil
@@ -116,11 +116,8 @@ func (c *Client) openVia(ctx context.Context, call *Call, n int) (*transport.Str
 	if st != nil {
 		st.Close() // opened, and then failed by an interceptor
 	}
-	var aerr *Error
-	if !errors.As(err, &aerr) {
-		aerr = &Error{Code: CodeOf(err), Message: err.Error(), cause: err}
-	}
-	return nil, aerr, call.fate // an interceptor's own error is final
+	aerr, f := chainError(call, err)
+	return nil, aerr, f
 }
 
 // openAttempt is the innermost attempt invoker of a stream: it opens the stream on
@@ -129,9 +126,8 @@ func (c *Client) openAttempt(ctx context.Context, call *Call) error {
 	if call.opened != nil {
 		call.opened.Close() // an interceptor tries again
 	}
-	var aerr *Error
-	call.opened, aerr, call.fate = c.openOn(ctx, call, call.attempt)
-	return errOrNil(aerr)
+	call.opened, call.attemptErr, call.fate = c.openOn(ctx, call, call.attempt)
+	return errOrNil(call.attemptErr)
 }
 
 // openOn opens the stream on the call's nth provider, and waits until the provider

@@ -110,12 +110,21 @@ func (c *Client) send(ctx context.Context, call *Call) error {
 	if err := c.resolve(ctx, call); err != nil {
 		return err
 	}
+	aerr, f := c.attemptVia(ctx, call, 0)
+	if aerr == nil {
+		c.budget.succeeded()
+		return nil
+	}
+	return c.walkOn(ctx, call, aerr, f)
+}
+
+// walkOn moves the call along its providers after its first attempt failed with
+// aerr. A call without a context deadline has, from here on, the one Timeout set at
+// its start as its context's.
+func (c *Client) walkOn(ctx context.Context, call *Call, aerr *Error, f fate) error {
+	ctx, release := c.callDeadline(ctx, call)
+	defer release()
 	for n := 0; ; n++ {
-		aerr, f := c.attemptVia(ctx, call, n)
-		if aerr == nil {
-			c.budget.succeeded()
-			return nil
-		}
 		delay, err := c.move(ctx, call, n, aerr, f)
 		if err != nil {
 			return err
@@ -125,7 +134,26 @@ func (c *Client) send(ctx context.Context, call *Call) error {
 				return backoffCut(err, aerr)
 			}
 		}
+		if aerr, f = c.attemptVia(ctx, call, n+1); aerr == nil {
+			c.budget.succeeded()
+			return nil
+		}
 	}
+}
+
+// callDeadline returns ctx bounded by the deadline that Timeout set at the start of a
+// call whose context has none, and what releases it. A call's first attempt on an
+// open connection needs no such context, which would cost allocations: the transport
+// times it out after Timeout on its own. A dial or a move takes some of the time, so
+// from then on the deadline is a context's.
+func (c *Client) callDeadline(ctx context.Context, call *Call) (context.Context, context.CancelFunc) {
+	if call.deadline.IsZero() {
+		return ctx, func() {}
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, call.deadline)
 }
 
 // attemptVia runs the nth attempt through the attempt interceptors, when there are any.
@@ -136,24 +164,33 @@ func (c *Client) attemptVia(ctx context.Context, call *Call, n int) (*Error, fat
 		call.lastErr = errOrNil(aerr)
 		return aerr, f
 	}
-	call.fate = fateFinal
+	call.fate, call.attemptErr = fateFinal, nil
 	err := c.attemptChain(ctx, call)
 	call.lastErr = err
 	if err == nil {
 		return nil, fateFinal
 	}
+	return chainError(call, err)
+}
+
+// chainError is the error and fate of an attempt whose interceptors returned err:
+// the fate of the innermost attempt when err is the very error it returned, else
+// final, as an interceptor's own error ends the call.
+func chainError(call *Call, err error) (*Error, fate) {
+	if call.attemptErr != nil && err == error(call.attemptErr) {
+		return call.attemptErr, call.fate
+	}
 	var aerr *Error
 	if !errors.As(err, &aerr) {
 		aerr = &Error{Code: CodeOf(err), Message: err.Error(), cause: err}
 	}
-	return aerr, call.fate // an interceptor's own error is final
+	return aerr, fateFinal
 }
 
 // runAttempt is the innermost attempt invoker.
 func (c *Client) runAttempt(ctx context.Context, call *Call) error {
-	aerr, f := c.attempt(ctx, call, call.attempt)
-	call.fate = f
-	return errOrNil(aerr)
+	call.attemptErr, call.fate = c.attempt(ctx, call, call.attempt)
+	return errOrNil(call.attemptErr)
 }
 
 // errOrNil keeps a nil *Error from becoming a non-nil error.
@@ -167,10 +204,20 @@ func errOrNil(e *Error) error {
 // attempt sends the call to its nth provider once and waits for the outcome: nil and
 // call.resp set on success, else the error and what it proves.
 func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) {
-	conn, err := c.connect(ctx, call, n)
+	if conn := c.connected(ctx, call, n); conn != nil {
+		return c.attemptOn(ctx, conn, call, n)
+	}
+	ctx, release := c.callDeadline(ctx, call) // the dial takes some of the time
+	defer release()
+	conn, err := c.dial(ctx, call, n)
 	if err != nil {
 		return c.failed(ctx, call, err)
 	}
+	return c.attemptOn(ctx, conn, call, n)
+}
+
+// attemptOn sends the call's nth attempt on conn and waits for the outcome.
+func (c *Client) attemptOn(ctx context.Context, conn *transport.Conn, call *Call, n int) (*Error, fate) {
 	if call.m.Oneway {
 		if err := invokeOneway(ctx, conn, call); err != nil {
 			return c.failed(ctx, call, err)
@@ -251,19 +298,30 @@ func invokeOneway(ctx context.Context, conn *transport.Conn, call *Call) error {
 	return <-written
 }
 
-// connect makes the call's nth provider its peer, with what remains of the deadline,
-// and returns the connection to it. A dial gets a share of
-// what remains of the deadline, at most ConnectTimeout, so that a provider that never
-// answers the connect leaves time for the next.
+// connect makes the call's nth provider its peer and returns the connection to it,
+// dialling when none is open.
 func (c *Client) connect(ctx context.Context, call *Call, n int) (*transport.Conn, error) {
-	addr := call.addrs[n]
-	call.peer = addr
+	if conn := c.connected(ctx, call, n); conn != nil {
+		return conn, nil
+	}
+	return c.dial(ctx, call, n)
+}
+
+// connected makes the call's nth provider its peer, with what remains of the
+// deadline, and returns the open connection to it, or nil when there is none.
+func (c *Client) connected(ctx context.Context, call *Call, n int) *transport.Conn {
+	call.peer = call.addrs[n]
 	if n > 0 {
 		c.refreshDeadline(ctx, call)
 	}
-	if conn := c.tc.Connected(addr); conn != nil {
-		return conn, nil
-	}
+	return c.tc.Connected(call.peer)
+}
+
+// dial connects to the call's nth provider. A dial gets a share of what remains of
+// the deadline, at most ConnectTimeout, so that a provider that never answers the
+// connect leaves time for the next.
+func (c *Client) dial(ctx context.Context, call *Call, n int) (*transport.Conn, error) {
+	addr := call.addrs[n]
 	remaining := c.timeout
 	if dl, ok := ctx.Deadline(); ok {
 		remaining = time.Until(dl)
@@ -272,6 +330,9 @@ func (c *Client) connect(ctx context.Context, call *Call, n int) (*transport.Con
 	dctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	conn, err := c.tc.Conn(dctx, addr)
+	if err == nil {
+		c.refreshDeadline(ctx, call) // the dial took some of it
+	}
 	if err != nil && ctx.Err() == nil && dctx.Err() != nil {
 		err = fmt.Errorf("%w: %s did not accept the connection within %v, this attempt's share of the call's deadline (at most transport.ClientOptions.ConnectTimeout, in rpc.ClientOptions.Transport)", transport.ErrConnectFailed, addr, budget.Round(time.Millisecond))
 		if budget < minReportedConnect {
@@ -299,11 +360,31 @@ func (c *Client) answered(ctx context.Context, call *Call, resp *transport.Comma
 		return nil, fateFinal
 	}
 	err := &Error{Code: fromWire(resp.Code), Message: resp.Remark}
+	switch err.Code {
+	case CodeDeadlineExceeded, CodeCanceled:
+		err.Message = c.ctxAnswer(call, err.Code, resp.Remark)
+	}
 	f := responseFate(resp.Code)
 	if f != fateFinal {
 		c.report(call.peer, err)
 	}
 	return err, f
+}
+
+// ctxAnswer is the message of a call its provider answered deadline_exceeded or
+// canceled: the bare context error a handler returned says neither which call nor
+// where, nor what to do.
+func (c *Client) ctxAnswer(call *Call, code Code, remark string) string {
+	msg := c.target(call, call.peer) + ": " + remark
+	switch {
+	case code == CodeDeadlineExceeded && !call.deadline.IsZero():
+		msg += c.timeoutNote()
+	case code == CodeDeadlineExceeded && strings.HasSuffix(remark, context.DeadlineExceeded.Error()):
+		msg += " (the provider's handler met the call's deadline: raise the deadline, or look at the provider's load)"
+	case code == CodeCanceled && strings.HasSuffix(remark, context.Canceled.Error()):
+		msg += " (the provider's handler saw its context cancelled, as when the provider shuts down before it finished: it may have run in part; look at the provider's logs)"
+	}
+	return msg
 }
 
 // failed classifies a transport error. The provider hears of it only when it may be at
@@ -315,13 +396,31 @@ func (c *Client) failed(ctx context.Context, call *Call, err error) (*Error, fat
 	if !canceled && !errors.As(err, &tight) && (f != fateFinal || errors.Is(err, transport.ErrTimeout)) {
 		c.report(call.peer, err)
 	}
-	return fromTransport(err, c.target(call, call.peer)), f
+	e := fromTransport(err, c.target(call, call.peer))
+	if e.Code == CodeDeadlineExceeded && !call.deadline.IsZero() && errors.Is(err, context.DeadlineExceeded) {
+		if _, bound := ctx.Deadline(); bound { // by callDeadline; the transport's own timeout says so itself
+			e.Message += c.timeoutNote()
+		}
+	}
+	return e, f
+}
+
+// timeoutNote tells the caller of a call without a context deadline that Timeout was
+// its deadline.
+func (c *Client) timeoutNote() string {
+	return fmt.Sprintf(" (the call's context had no deadline: rpc.ClientOptions.Timeout, %v, was the whole call's; give the call a context deadline, or raise Timeout)", c.timeout)
 }
 
 // move decides, after the nth attempt failed with err, whether the call goes on to
 // the next provider and after what wait; it returns the call's error when it does not.
 func (c *Client) move(ctx context.Context, call *Call, n int, err *Error, f fate) (time.Duration, error) {
-	if ctx.Err() != nil || !f.mayMove(call.retryAfterSend(ctx, c.retry)) {
+	if ctx.Err() != nil {
+		return 0, err
+	}
+	if !f.mayMove(call.retryAfterSend(ctx, c.retry)) {
+		if f == fateMaybeRun && n+1 < len(call.addrs) {
+			return 0, mayHaveRun(err)
+		}
 		return 0, err
 	}
 	if n+1 >= len(call.addrs) {
@@ -337,6 +436,12 @@ func (c *Client) move(ctx context.Context, call *Call, n int, err *Error, f fate
 	c.failovers.Add(1)
 	call.paidMoves++
 	return c.backoff(call.paidMoves), nil
+}
+
+// mayHaveRun is the error of a call that would have moved to the next provider, had
+// it been allowed to run twice.
+func mayHaveRun(last *Error) *Error {
+	return &Error{Code: last.Code, Message: last.Message + " (the provider may have run it; not sent to another provider because it is not idempotent: mark the method //ringrpc:idempotent, or make the call with rpc.WithRetry, if running it twice is harmless)", cause: last.cause}
 }
 
 // exhausted is the error of a call that would have moved on, had the ring given it

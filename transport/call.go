@@ -132,8 +132,11 @@ func runBeforeHooks(c *Conn, req *Command) error {
 // context's, or Options.Timeout) passes, or the connection fails. A response with a
 // non-zero code is returned as a response, not an error. req is not modified. The
 // number of sync calls in flight is bounded by Options.SyncPermits; InvokeSync waits
-// for a permit until the deadline.
+// for a permit until the deadline. A request whose ctx has already ended is not sent.
 func (c *Conn) InvokeSync(ctx context.Context, req *Command) (*Command, error) {
+	if err := notSent(ctx, "call", c.addr); err != nil {
+		return nil, err
+	}
 	if err := c.beforeSend(req); err != nil {
 		return nil, err
 	}
@@ -253,7 +256,8 @@ func (c *Conn) sendAsync(ctx context.Context, cl *call) bool {
 }
 
 // InvokeOneway sends req with the oneway flag; the peer never answers. It returns once
-// the request is queued for writing. Requests queued but not yet written are bounded by
+// the request is queued for writing, or the error that stopped it; a request whose ctx
+// has already ended is not sent. Requests queued but not yet written are bounded by
 // Options.OnewayPermits; InvokeOneway waits for a permit until the deadline.
 func (c *Conn) InvokeOneway(ctx context.Context, req *Command) error {
 	return c.sendOneway(ctx, req, nil)
@@ -277,6 +281,9 @@ func (c *Conn) InvokeOnewayAsync(ctx context.Context, req *Command, done func(er
 // sendOneway queues req with the oneway flag; done, when not nil, is told of the
 // write unless sendOneway fails.
 func (c *Conn) sendOneway(ctx context.Context, req *Command, done func(error)) error {
+	if err := notSent(ctx, "oneway call", c.addr); err != nil {
+		return err
+	}
 	if err := c.beforeSend(req); err != nil {
 		return err
 	}
@@ -288,6 +295,15 @@ func (c *Conn) sendOneway(ctx context.Context, req *Command, done func(error)) e
 		return err
 	}
 	return nil
+}
+
+// notSent returns the error of a request whose context ended before it was sent, or
+// nil: the caller no longer wants an outcome, so the peer must not run it.
+func notSent(ctx context.Context, what, addr string) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	return ctxError(ctx, what, addr, time.Now())
 }
 
 // beforeSend runs before a request this side sends: it refuses it when the peer

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -360,5 +361,55 @@ func TestNoticesBeyondRequestsIgnored(t *testing.T) {
 	}
 	if c.flow.notices != 4 {
 		t.Fatalf("%d notices due after 10 requests, want the cap of 4", c.flow.notices)
+	}
+}
+
+// TestCancelledBeforeSendIsNotSent: a request whose context ended before it was sent
+// fails with the context's error and never reaches the peer, whatever the kind of call.
+func TestCancelledBeforeSendIsNotSent(t *testing.T) {
+	const codeCount int32 = 13
+	var ran atomic.Int64
+	_, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeCount, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
+			if string(req.Body) == "cancelled" {
+				ran.Add(1)
+			}
+			return NewResponse(req, CodeSuccess, ""), nil
+		}), PoolOptions{Workers: 1}))
+	})
+	cl := newTestClient(t, ClientOptions{})
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := func() *Command { return NewRequest(codeCount, nil, []byte("cancelled")) }
+	kinds := map[string]func() error{
+		"sync": func() error { _, err := conn.InvokeSync(ctx, req()); return err },
+		"async": func() error {
+			done := make(chan error, 1)
+			conn.InvokeAsync(ctx, req(), func(_ *Command, err error) { done <- err })
+			return <-done
+		},
+		"oneway": func() error { return conn.InvokeOneway(ctx, req()) },
+		"oneway async": func() error {
+			done := make(chan error, 1)
+			conn.InvokeOnewayAsync(ctx, req(), func(err error) { done <- err })
+			return <-done
+		},
+	}
+	for name, invoke := range kinds {
+		for range 200 {
+			if err := invoke(); !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: %v, want context.Canceled", name, err)
+				break
+			}
+		}
+		// A request sent after them on the same connection has been run: so have they.
+		if _, err := conn.InvokeSync(context.Background(), NewRequest(codeCount, nil, nil)); err != nil {
+			t.Fatal(err)
+		}
+		if n := ran.Swap(0); n != 0 {
+			t.Errorf("%s: 200 requests whose context had ended ran %d time(s)", name, n)
+		}
 	}
 }

@@ -1,0 +1,451 @@
+package rpc
+
+// The call lifecycle: every call ends exactly once, with the outcome its caller asked
+// for, and its error says what happened and what to do.
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// ledger is a provider that counts every run of its handlers. A handler called with 1
+// waits until the gate opens or its context ends; with 2, until the gate opens; with 4
+// and 5 it fails with context.DeadlineExceeded and context.Canceled.
+type ledger struct {
+	do, idem, fire atomic.Int64
+	started        chan string
+	gate           chan struct{}
+}
+
+var ledgerDesc = ServiceDesc{
+	Name: "example.com/ledger.Ledger",
+	Methods: []MethodDesc{
+		{Name: "Do", Params: []Param{{Name: "n", Type: "int"}}, Results: []string{"int"}},
+		{Name: "DoIdem", Params: []Param{{Name: "n", Type: "int"}}, Results: []string{"int"}, Idempotent: true},
+		{Name: "Fire", Params: []Param{{Name: "n", Type: "int"}}, Oneway: true},
+	},
+}
+
+func (l *ledger) handler(count *atomic.Int64, name string) Handler {
+	return func(ctx context.Context, args *Decoder, res *Encoder) error {
+		var n int
+		DecodeInt(args, &n)
+		if err := args.Finish(); err != nil {
+			return err
+		}
+		got := count.Add(1)
+		select {
+		case l.started <- name:
+		default:
+		}
+		switch n {
+		case 1:
+			select {
+			case <-l.gate:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case 2:
+			<-l.gate
+		case 4:
+			return context.DeadlineExceeded // as a handler that met its own deadline
+		case 5:
+			return context.Canceled
+		}
+		EncodeInt(res, got)
+		return nil
+	}
+}
+
+func startLedger(t testing.TB, opts ServerOptions) (*Server, *ledger, string) {
+	t.Helper()
+	opts.Logger = quiet
+	opts.Transport.Logger = quiet
+	s := NewServer(opts)
+	l := &ledger{started: make(chan string, 100), gate: make(chan struct{})}
+	if err := s.Register(&ledgerDesc, []Handler{l.handler(&l.do, "Do"), l.handler(&l.idem, "DoIdem"), l.handler(&l.fire, "Fire")}); err != nil {
+		t.Fatal(err)
+	}
+	return s, l, serve(t, s.Serve, s.Close)
+}
+
+// ledgerCall is what ringrpc-gen writes for Do and DoIdem.
+func ledgerCall(c *Client, ctx context.Context, method, n int) (int, error) {
+	call := c.NewCall(&ledgerDesc, method)
+	EncodeInt(&call.Args, n)
+	var r0 int
+	d, err := c.Invoke(ctx, call)
+	if err != nil {
+		return r0, err
+	}
+	DecodeInt(&d, &r0)
+	return r0, d.Finish()
+}
+
+func ledgerAsync(c *Client, ctx context.Context, method, n int) *Future[int] {
+	call := c.NewCall(&ledgerDesc, method)
+	EncodeInt(&call.Args, n)
+	return InvokeAsync(c, ctx, call, func(d *Decoder) (int, error) {
+		var r0 int
+		DecodeInt(d, &r0)
+		return r0, d.Finish()
+	})
+}
+
+func ledgerFire(c *Client, ctx context.Context, n int) error {
+	call := c.NewCall(&ledgerDesc, 2)
+	EncodeInt(&call.Args, n)
+	return c.InvokeOneway(ctx, call)
+}
+
+func ledgerFireAsync(c *Client, ctx context.Context, n int) *Future[struct{}] {
+	call := c.NewCall(&ledgerDesc, 2)
+	EncodeInt(&call.Args, n)
+	return InvokeOnewayAsync(c, ctx, call)
+}
+
+func newLedgerClient(t testing.TB, opts ClientOptions) *Client {
+	t.Helper()
+	opts.Transport.Logger = quiet
+	c, err := NewClient(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// settle makes sure that whatever c sent before has been read and, with one worker,
+// run by the provider: a call after it on the same connection returned.
+func settle(t *testing.T, c *Client) {
+	t.Helper()
+	if _, err := ledgerCall(c, context.Background(), 0, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fixedOrder resolves every call to its addresses in order.
+type fixedOrder []string
+
+func (f fixedOrder) Resolve(_ context.Context, _ *Call, dst []string) ([]string, error) {
+	return append(dst, f...), nil
+}
+
+// deadAddr returns a loopback address nothing listens on.
+func deadAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestCancelledBeforeSendIsNotSent: a call made with a context already cancelled ends
+// canceled and is not sent, whatever the kind of call: the provider never runs it.
+func TestCancelledBeforeSendIsNotSent(t *testing.T) {
+	for _, chain := range []bool{false, true} {
+		_, l, addr := startLedger(t, ServerOptions{Workers: 1})
+		opts := ClientOptions{Resolver: StaticAddress(addr)}
+		if chain {
+			opts.Interceptors = []Interceptor{func(next Invoker) Invoker { return next }}
+		}
+		c := newLedgerClient(t, opts)
+		settle(t, c) // the connection is open
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		kinds := []struct {
+			name   string
+			invoke func() error
+		}{
+			{"sync", func() error { _, err := ledgerCall(c, ctx, 0, 0); return err }},
+			{"async", func() error { _, err := ledgerAsync(c, ctx, 0, 0).Wait(context.Background()); return err }},
+			{"oneway", func() error { return ledgerFire(c, ctx, 0) }},
+			{"oneway async", func() error { _, err := ledgerFireAsync(c, ctx, 0).Wait(context.Background()); return err }},
+		}
+		for _, k := range kinds {
+			do, fire := l.do.Load(), l.fire.Load()
+			for range 500 {
+				if err := k.invoke(); CodeOf(err) != CodeCanceled || !errors.Is(err, context.Canceled) {
+					t.Errorf("chain=%v, %s: %v (code %v), want canceled", chain, k.name, err, CodeOf(err))
+					break
+				}
+			}
+			settle(t, c)
+			if ran := l.do.Load() - do - 1 + l.fire.Load() - fire; ran != 0 {
+				t.Errorf("chain=%v, %s: 500 calls made with a cancelled context ran %d time(s)", chain, k.name, ran)
+			}
+		}
+	}
+}
+
+// TestAttemptInterceptorErrorEndsCall: an attempt interceptor that returns an error of
+// its own, rather than the one its attempt ended with, ends the call there: the call
+// does not move to the next provider, unary or stream.
+func TestAttemptInterceptorErrorEndsCall(t *testing.T) {
+	stop := errors.New("the interceptor says stop")
+	replace := func(seen *atomic.Int64) Interceptor {
+		return func(next Invoker) Invoker {
+			return func(ctx context.Context, call *Call) error {
+				seen.Add(1)
+				if err := next(ctx, call); err != nil {
+					return stop
+				}
+				return nil
+			}
+		}
+	}
+	t.Run("unary", func(t *testing.T) {
+		_, l2, a2 := startLedger(t, ServerOptions{})
+		close(l2.gate)
+		var seen atomic.Int64
+		c := newLedgerClient(t, ClientOptions{Resolver: fixedOrder{deadAddr(t), a2}, AttemptInterceptors: []Interceptor{replace(&seen)}})
+		_, err := ledgerCall(c, context.Background(), 0, 0)
+		if !errors.Is(err, stop) || seen.Load() != 1 || l2.do.Load() != 0 {
+			t.Errorf("err %v after %d attempts, runs on the second provider %d; want the interceptor's error after one attempt", err, seen.Load(), l2.do.Load())
+		}
+		f := ledgerAsync(c, context.Background(), 0, 0)
+		if _, err := f.Wait(context.Background()); !errors.Is(err, stop) || seen.Load() != 2 || l2.do.Load() != 0 {
+			t.Errorf("async: err %v after %d attempts, runs on the second provider %d", err, seen.Load()-1, l2.do.Load())
+		}
+	})
+	t.Run("stream", func(t *testing.T) {
+		_, _, a2 := startFeed(t, ServerOptions{})
+		var seen atomic.Int64
+		c := newLedgerClient(t, ClientOptions{Resolver: fixedOrder{deadAddr(t), a2}, AttemptInterceptors: []Interceptor{replace(&seen)}})
+		var err error
+		got := 0
+		for _, e := range (&feedClient{c}).Watch(context.Background(), "count", 3) {
+			if err = e; err != nil {
+				break
+			}
+			got++
+		}
+		if !errors.Is(err, stop) || seen.Load() != 1 || got != 0 {
+			t.Errorf("err %v after %d attempts and %d messages; want the interceptor's error after one attempt", err, seen.Load(), got)
+		}
+	})
+	t.Run("the attempt's own error still moves", func(t *testing.T) {
+		_, l2, a2 := startLedger(t, ServerOptions{})
+		close(l2.gate)
+		var seen atomic.Int64
+		pass := func(next Invoker) Invoker {
+			return func(ctx context.Context, call *Call) error { seen.Add(1); return next(ctx, call) }
+		}
+		c := newLedgerClient(t, ClientOptions{Resolver: fixedOrder{deadAddr(t), a2}, AttemptInterceptors: []Interceptor{pass}})
+		if _, err := ledgerCall(c, context.Background(), 0, 0); err != nil || seen.Load() != 2 || l2.do.Load() != 1 {
+			t.Errorf("err %v after %d attempts, runs on the second provider %d; want a move", err, seen.Load(), l2.do.Load())
+		}
+	})
+}
+
+// TestInvokeAsyncDoesNotBlockOnDial: InvokeAsync returns its future at once while the
+// call dials, here a provider that accepts TCP but never completes the TLS handshake.
+func TestInvokeAsyncDoesNotBlockOnDial(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-accepted
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	opts := ClientOptions{Resolver: StaticAddress(ln.Addr().String())}
+	opts.Transport.TLS = &tls.Config{InsecureSkipVerify: true}
+	c := newLedgerClient(t, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	f := ledgerAsync(c, ctx, 0, 0)
+	returned := time.Since(start)
+	_, err = f.Wait(context.Background())
+	t.Logf("InvokeAsync returned after %v; the future: %v", returned, err)
+	if returned > 100*time.Millisecond {
+		t.Errorf("InvokeAsync held its caller %v while dialling", returned)
+	}
+	if CodeOf(err) != CodeDeadlineExceeded && CodeOf(err) != CodeUnavailable {
+		t.Errorf("the future: %v, want the dial's failure", err)
+	}
+}
+
+// TestTimeoutBoundsCallWithoutDeadline: without a context deadline,
+// ClientOptions.Timeout is the whole call's deadline: an idempotent call over three
+// silent providers ends by then, sync and async, rather than after Timeout on each.
+func TestTimeoutBoundsCallWithoutDeadline(t *testing.T) {
+	var addrs []string
+	var ledgers []*ledger
+	for range 3 {
+		_, l, a := startLedger(t, ServerOptions{})
+		t.Cleanup(func() { close(l.gate) })
+		addrs, ledgers = append(addrs, a), append(ledgers, l)
+	}
+	const timeout = 400 * time.Millisecond
+	c := newLedgerClient(t, ClientOptions{Resolver: fixedOrder(addrs), Timeout: timeout})
+	for _, async := range []bool{false, true} {
+		start := time.Now()
+		var err error
+		if async {
+			_, err = ledgerAsync(c, context.Background(), 1, 1).Wait(context.Background())
+		} else {
+			_, err = ledgerCall(c, context.Background(), 1, 1)
+		}
+		took := time.Since(start)
+		t.Logf("async=%v: took %v: %v", async, took, err)
+		if CodeOf(err) != CodeDeadlineExceeded || !strings.Contains(err.Error(), "Timeout") {
+			t.Errorf("async=%v: %v, want deadline_exceeded naming ClientOptions.Timeout", async, err)
+		}
+		// Timeout, plus the reaper's two ticks of Timeout/32 for an attempt without a
+		// deadline of its own, plus scheduling on a shared machine.
+		if took > timeout+timeout/16+100*time.Millisecond {
+			t.Errorf("async=%v: a call without a deadline and Timeout %v took %v", async, timeout, took)
+		}
+	}
+	// Each call moved at half its deadline; the third provider gets a share only when
+	// what remains at the move is 200 ms, as an attempt timeout under 100 ms is not
+	// applied.
+	if first, second := ledgers[0].idem.Load(), ledgers[1].idem.Load(); first != 2 || second != 2 {
+		t.Errorf("the providers ran the calls %d and %d times, want each call on the first two", first, second)
+	}
+}
+
+// TestErrorSaysWhatHappened: the errors of calls that met their deadline on the
+// provider, or that were not moved because they may have run, say which call, where,
+// and what to do.
+func TestErrorSaysWhatHappened(t *testing.T) {
+	t.Run("ClientOptions.Timeout met by a handler that honours its context", func(t *testing.T) {
+		_, l, addr := startLedger(t, ServerOptions{})
+		defer close(l.gate)
+		c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr), Timeout: 200 * time.Millisecond})
+		for range 5 {
+			_, err := ledgerCall(c, context.Background(), 0, 1)
+			msg := err.Error()
+			if CodeOf(err) != CodeDeadlineExceeded || !errors.Is(err, ErrDeadlineExceeded) || !strings.Contains(msg, "example.com/ledger.Ledger.Do on "+addr) || !strings.Contains(msg, "deadline") {
+				t.Fatalf("the error names neither the call, its provider nor what to do: %q", msg)
+			}
+		}
+	})
+	t.Run("the provider answered deadline_exceeded or canceled", func(t *testing.T) {
+		_, l, addr := startLedger(t, ServerOptions{})
+		close(l.gate)
+		c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		for _, tc := range []struct {
+			n    int
+			code Code
+			todo string
+		}{{4, CodeDeadlineExceeded, "raise the deadline"}, {5, CodeCanceled, "look at the provider's logs"}} {
+			_, err := ledgerCall(c, ctx, 0, tc.n)
+			_, aerr := ledgerAsync(c, ctx, 0, tc.n).Wait(context.Background())
+			for _, err := range []error{err, aerr} {
+				msg := err.Error()
+				if CodeOf(err) != tc.code || !strings.Contains(msg, "call example.com/ledger.Ledger.Do on "+addr) || !strings.Contains(msg, tc.todo) {
+					t.Errorf("the error names neither the call, its provider nor what to do: %q", msg)
+				}
+			}
+		}
+	})
+	t.Run("connection lost under a call that may not run twice", func(t *testing.T) {
+		s1, l1, a1 := startLedger(t, ServerOptions{})
+		_, _, a2 := startLedger(t, ServerOptions{})
+		defer close(l1.gate)
+		c := newLedgerClient(t, ClientOptions{Resolver: fixedOrder{a1, a2}})
+		done := make(chan error, 1)
+		go func() { _, err := ledgerCall(c, context.Background(), 0, 2); done <- err }()
+		waitFor(t, l1.started, "the handler")
+		go s1.Close()
+		err := waitFor(t, done, "the call")
+		t.Logf("the caller reads: %v", err)
+		msg := err.Error()
+		if CodeOf(err) != CodeUnavailable || !errors.Is(err, ErrUnavailable) || !strings.Contains(msg, "may have run") || !strings.Contains(msg, "//ringrpc:idempotent") || !strings.Contains(msg, "rpc.WithRetry") {
+			t.Errorf("a call not moved because it may have run says neither so nor how to let it move: %q", msg)
+		}
+	})
+}
+
+// TestWaitOnCompletedFuture: Wait on a completed future returns its outcome every
+// time, even with a context that has ended.
+func TestWaitOnCompletedFuture(t *testing.T) {
+	_, l, addr := startLedger(t, ServerOptions{})
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	f := ledgerAsync(c, context.Background(), 0, 0)
+	want, err := f.Wait(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, kill := context.WithCancel(context.Background())
+	kill()
+	for i := range 200 {
+		if v, err := f.Wait(dead); err != nil || v != want {
+			t.Fatalf("Wait %d on a completed future with an ended context: %v, %v; want %v", i, v, err, want)
+		}
+	}
+	// A future not completed yet: the ended context stops the wait.
+	g := ledgerAsync(c, context.Background(), 0, 2) // held until the gate opens
+	if _, err := g.Wait(dead); CodeOf(err) != CodeCanceled {
+		t.Errorf("Wait with an ended context on a pending future: %v, want canceled", err)
+	}
+	close(l.gate)
+	if _, err := g.Wait(context.Background()); err != nil {
+		t.Errorf("the pending future: %v", err)
+	}
+}
+
+// TestOnewayPastTimeoutInQueueNotRun: a oneway call made without a context deadline
+// carries ClientOptions.Timeout as its deadline; one that waits in the provider's queue
+// past it is dropped unrun, while one with a longer context deadline runs.
+func TestOnewayPastTimeoutInQueueNotRun(t *testing.T) {
+	s, l, addr := startLedger(t, ServerOptions{Workers: 1})
+	const timeout = 100 * time.Millisecond
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr), Timeout: timeout})
+	long, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	blocker := ledgerAsync(c, long, 0, 2) // holds the only worker until the gate opens
+	waitFor(t, l.started, "the blocker")
+	if err := ledgerFire(c, context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := ledgerFire(c, long, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return s.Transport().Stats().Queued == 2 })
+	<-time.After(timeout + 50*time.Millisecond) // the first oneway's deadline passes in the queue
+	close(l.gate)
+	if _, err := blocker.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledgerCall(c, long, 0, 0); err != nil { // runs after both oneway calls
+		t.Fatal(err)
+	}
+	if got := l.fire.Load(); got != 1 {
+		t.Errorf("%d oneway runs, want 1: the one past its Timeout in the queue is dropped, the other runs", got)
+	}
+}
