@@ -83,12 +83,12 @@ func TestNoProviderError(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, c := startConsumer(t, "alone", nil, func(o *Options) { o.ReadyWait = tc.readyWait })
 			ctx := context.Background()
+			start := time.Now() // before the deadline is set: a pause between them is not the wait's
 			if tc.deadline > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, tc.deadline)
 				defer cancel()
 			}
-			start := time.Now()
 			_, err := who(ctx, c, "k")
 			took := time.Since(start)
 			if rpc.CodeOf(err) != tc.code || !strings.Contains(err.Error(), "no provider of service test.Who is in the cluster that alone sees") || !strings.Contains(err.Error(), tc.want) {
