@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -131,6 +132,9 @@ func TestReadme(t *testing.T) {
 	goCmd(ctx, t, dir, env, "build", "-o", filepath.Join(dir, "bin")+string(filepath.Separator), "./provider", "./consumer")
 
 	stopProvider := startProvider(ctx, t, filepath.Join(dir, "bin", "provider"))
+	// The README's provider gossips at 7946, which the consumer must leave to it: the
+	// test holds that port while the consumer and the CLI run (or finds it taken).
+	defer holdPort(t, 7946)()
 	// The answer is on standard output; the logs go to standard error.
 	consumerCmd := exec.CommandContext(ctx, filepath.Join(dir, "bin", "consumer"))
 	var stderr strings.Builder
@@ -300,6 +304,25 @@ func freeTCPPort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// holdPort listens on port of 127.0.0.1, TCP and UDP, as a gossip node there would,
+// until the function it returns is called; a port already taken stays taken.
+func holdPort(t *testing.T, port int) (release func()) {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	var closers []io.Closer
+	if ln, err := net.Listen("tcp", addr); err == nil {
+		closers = append(closers, ln)
+	}
+	if pc, err := net.ListenPacket("udp", addr); err == nil {
+		closers = append(closers, pc)
+	}
+	return func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}
 }
 
 // freeGossipPort returns a port free for both TCP and UDP, as gossip needs.
