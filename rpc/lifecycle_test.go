@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -447,5 +448,38 @@ func TestOnewayPastTimeoutInQueueNotRun(t *testing.T) {
 	}
 	if got := l.fire.Load(); got != 1 {
 		t.Errorf("%d oneway runs, want 1: the one past its Timeout in the queue is dropped, the other runs", got)
+	}
+}
+
+// TestAttemptInterceptorWrapReachesCaller: an error an attempt interceptor wraps
+// around the attempt's reaches the caller as the interceptor returned it, its
+// wrapper included, with the attempt's code.
+func TestAttemptInterceptorWrapReachesCaller(t *testing.T) {
+	errQuota := errors.New("quota exceeded")
+	wrap := func(next Invoker) Invoker {
+		return func(ctx context.Context, call *Call) error {
+			if err := next(ctx, call); err != nil {
+				return fmt.Errorf("%w: %w", errQuota, err)
+			}
+			return nil
+		}
+	}
+	c := newLedgerClient(t, ClientOptions{Resolver: fixedOrder{deadAddr(t)}, AttemptInterceptors: []Interceptor{wrap}})
+	_, err := ledgerCall(c, context.Background(), 0, 0)
+	if !errors.Is(err, errQuota) || CodeOf(err) != CodeUnavailable {
+		t.Errorf("the caller reads %v (code %v): want the interceptor's wrapper, errors.Is(err, errQuota), with the attempt's code unavailable", err, CodeOf(err))
+	}
+}
+
+// TestDownstreamDeadlineNotBlamedOnTimeout: a provider's deadline_exceeded answer that
+// came before the call's Timeout (a handler's own downstream call timed out) does not
+// say that Timeout was the call's deadline.
+func TestDownstreamDeadlineNotBlamedOnTimeout(t *testing.T) {
+	_, l, addr := startLedger(t, ServerOptions{})
+	close(l.gate)
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	_, err := ledgerCall(c, context.Background(), 0, 4)
+	if CodeOf(err) != CodeDeadlineExceeded || strings.Contains(err.Error(), "ClientOptions.Timeout") {
+		t.Errorf("%v: a handler's own deadline is blamed on the call's Timeout", err)
 	}
 }

@@ -175,16 +175,17 @@ func (c *Client) attemptVia(ctx context.Context, call *Call, n int) (*Error, fat
 
 // chainError is the error and fate of an attempt whose interceptors returned err:
 // the fate of the innermost attempt when err is the very error it returned, else
-// final, as an interceptor's own error ends the call.
+// final, as an interceptor's own error ends the call. An error that wraps another
+// reaches the caller whole, wrapper included, so that errors.Is and errors.As find
+// what the interceptor put in it.
 func chainError(call *Call, err error) (*Error, fate) {
 	if call.attemptErr != nil && err == error(call.attemptErr) {
 		return call.attemptErr, call.fate
 	}
-	var aerr *Error
-	if !errors.As(err, &aerr) {
-		aerr = &Error{Code: CodeOf(err), Message: err.Error(), cause: err}
+	if aerr, ok := err.(*Error); ok {
+		return aerr, fateFinal
 	}
-	return aerr, fateFinal
+	return &Error{Code: CodeOf(err), Message: err.Error(), cause: err}, fateFinal
 }
 
 // runAttempt is the innermost attempt invoker.
@@ -377,8 +378,8 @@ func (c *Client) answered(ctx context.Context, call *Call, resp *transport.Comma
 func (c *Client) ctxAnswer(call *Call, code Code, remark string) string {
 	msg := c.target(call, call.peer) + ": " + remark
 	switch {
-	case code == CodeDeadlineExceeded && !call.deadline.IsZero():
-		msg += c.timeoutNote()
+	case code == CodeDeadlineExceeded && !call.deadline.IsZero() && !time.Now().Before(call.deadline):
+		msg += c.timeoutNote() // not for a deadline the handler met downstream, before the call's
 	case code == CodeDeadlineExceeded && strings.HasSuffix(remark, context.DeadlineExceeded.Error()):
 		msg += " (the provider's handler met the call's deadline: raise the deadline, or look at the provider's load)"
 	case code == CodeCanceled && strings.HasSuffix(remark, context.Canceled.Error()):
