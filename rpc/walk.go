@@ -110,6 +110,11 @@ func (c *Client) send(ctx context.Context, call *Call) error {
 	if err := c.resolve(ctx, call); err != nil {
 		return err
 	}
+	if c.late(call) {
+		bound, release := c.callDeadline(ctx, call)
+		defer release()
+		ctx = bound
+	}
 	aerr, f := c.attemptVia(ctx, call, 0)
 	if aerr == nil {
 		c.budget.succeeded()
@@ -143,9 +148,10 @@ func (c *Client) walkOn(ctx context.Context, call *Call, aerr *Error, f fate) er
 
 // callDeadline returns ctx bounded by the deadline that Timeout set at the start of a
 // call whose context has none, and what releases it. A call's first attempt on an
-// open connection needs no such context, which would cost allocations: the transport
-// times it out after Timeout on its own. A dial or a move takes some of the time, so
-// from then on the deadline is a context's.
+// open connection, sent within a millisecond of the call's start, needs no such
+// context, which would cost allocations: the transport times it out after Timeout on
+// its own. A wait before it (Client.late), a dial or a move takes some of the time,
+// so from then on the deadline is a context's.
 func (c *Client) callDeadline(ctx context.Context, call *Call) (context.Context, context.CancelFunc) {
 	if call.deadline.IsZero() {
 		return ctx, func() {}
@@ -205,6 +211,10 @@ func errOrNil(e *Error) error {
 // attempt sends the call to its nth provider once and waits for the outcome: nil and
 // call.resp set on success, else the error and what it proves.
 func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) {
+	call.peer = call.addrs[n]
+	if err := c.unsent(ctx, call); err != nil {
+		return err, fateFinal
+	}
 	if conn := c.connected(ctx, call, n); conn != nil {
 		return c.attemptOn(ctx, conn, call, n)
 	}
@@ -406,10 +416,37 @@ func (c *Client) failed(ctx context.Context, call *Call, err error) (*Error, fat
 	return e, f
 }
 
+// unsent returns the error of a call whose context ended, or whose deadline passed,
+// before it was sent to its peer, or nil. The peer is not reported: it was sent
+// nothing, and the call ends, as no other provider would fare better.
+func (c *Client) unsent(ctx context.Context, call *Call) *Error {
+	err := ctx.Err()
+	if err == nil {
+		if dl, ok := ctx.Deadline(); !ok || time.Now().Before(dl) {
+			return nil
+		}
+		err = context.DeadlineExceeded
+	}
+	what := "call " + call.svc.Name + "." + call.m.Name
+	if errors.Is(err, context.Canceled) {
+		return &Error{Code: CodeCanceled, Message: what + ": its context was cancelled before it was sent to " + call.peer + ": " + context.Cause(ctx).Error(), cause: err}
+	}
+	msg := what + ": the call's deadline passed before it was sent to " + call.peer + ", which was not tried"
+	if !call.deadline.IsZero() {
+		msg += c.timeoutNote()
+	} else {
+		msg += " (the context's deadline: give the call a longer one)"
+	}
+	if call.lastErr != nil {
+		msg += "; the provider before said: " + call.lastErr.Error()
+	}
+	return &Error{Code: CodeDeadlineExceeded, Message: msg, cause: err}
+}
+
 // timeoutNote tells the caller of a call without a context deadline that Timeout was
 // its deadline.
 func (c *Client) timeoutNote() string {
-	return fmt.Sprintf(" (the call's context had no deadline: rpc.ClientOptions.Timeout, %v, was the whole call's; give the call a context deadline, or raise Timeout)", c.timeout)
+	return fmt.Sprintf(" (the call's context had no deadline: rpc.ClientOptions.Timeout, %v, was the whole call's, counted from its start, its waits for an async slot and for the resolver included; give the call a context deadline, or raise Timeout)", c.timeout)
 }
 
 // move decides, after the nth attempt failed with err, whether the call goes on to
