@@ -198,10 +198,14 @@ func (c *Client) begin(ctx context.Context, call *Call) {
 
 // prepare encodes the request command: headers, deadline, metadata, arguments.
 func (c *Client) prepare(ctx context.Context, call *Call) error {
-	body, err := call.Args.finish()
-	call.body = body
-	if err != nil {
-		return Errorf(CodeBadArguments, "encoding the arguments of %s.%s: %w", call.svc.Name, call.m.Name, err)
+	body := call.body
+	if len(body) == 0 { // else an interceptor runs the call again: it is encoded
+		var err error
+		body, err = call.Args.finish()
+		if err != nil {
+			return Errorf(CodeBadArguments, "encoding the arguments of %s.%s: %w", call.svc.Name, call.m.Name, err)
+		}
+		call.body = body
 	}
 	if _, ok := ctx.Deadline(); ok {
 		call.deadline = time.Time{} // an interceptor gave the call a deadline of its own

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -628,5 +629,64 @@ func TestDownstreamDeadlineNotBlamedOnTimeout(t *testing.T) {
 	_, err := ledgerCall(c, context.Background(), 0, 4)
 	if CodeOf(err) != CodeDeadlineExceeded || strings.Contains(err.Error(), "ClientOptions.Timeout") {
 		t.Errorf("%v: a handler's own deadline is blamed on the call's Timeout", err)
+	}
+}
+
+// TestTimeoutCtx: the context a waiting resolver gets ends at the call's deadline or
+// with the caller's context, whichever first, and reports no deadline.
+func TestTimeoutCtx(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cancel bool // the caller cancels after 10 ms
+		want   error
+		at     time.Duration
+	}{
+		{"the deadline", false, context.DeadlineExceeded, 100 * time.Millisecond},
+		{"the caller's cancel", true, context.Canceled, 10 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				parent, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				start := time.Now()
+				tc2 := &timeoutCtx{Context: parent, deadline: start.Add(100 * time.Millisecond)}
+				defer tc2.release()
+				if _, ok := tc2.Deadline(); ok || tc2.Err() != nil {
+					t.Fatal("reports a deadline, or has ended before it began")
+				}
+				if tc.cancel {
+					time.AfterFunc(10*time.Millisecond, cancel)
+				}
+				<-tc2.Done()
+				if !errors.Is(tc2.Err(), tc.want) || time.Since(start) != tc.at {
+					t.Errorf("ended after %v with %v, want %v after %v", time.Since(start), tc2.Err(), tc.want, tc.at)
+				}
+			})
+		})
+	}
+}
+
+// TestInterceptorRunningTwiceGetsOneTimeout: an interceptor may run the call again:
+// the second run sends the same arguments, and does not get a second Timeout.
+func TestInterceptorRunningTwiceGetsOneTimeout(t *testing.T) {
+	_, l, addr := startLedger(t, ServerOptions{})
+	defer close(l.gate)
+	const timeout = 200 * time.Millisecond
+	twice := func(next Invoker) Invoker {
+		return func(ctx context.Context, call *Call) error {
+			next(ctx, call)
+			return next(ctx, call)
+		}
+	}
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr), Timeout: timeout, Interceptors: []Interceptor{twice}})
+	if _, err := ledgerCall(c, context.Background(), 0, 0); err != nil {
+		t.Errorf("the second run of a call: %v", err)
+	}
+	start := time.Now()
+	_, err := ledgerCall(c, context.Background(), 0, 1) // waits for its gate or its deadline
+	took := time.Since(start)
+	t.Logf("took %v: %v", took, err)
+	if limit := timeout + timeout/16 + 100*time.Millisecond; CodeOf(err) != CodeDeadlineExceeded || took > limit {
+		t.Errorf("a call run twice by an interceptor, Timeout %v: %v after %v, want deadline_exceeded within %v", timeout, err, took, limit)
 	}
 }
