@@ -17,10 +17,11 @@ import (
 // interceptors, a call whose provider is connected, resolved by StaticAddress or
 // StaticList, involves no goroutine: the call walks its providers with transport
 // callbacks, and the response completes the future without being decoded on the
-// connection's reader. What may take time, a dial, the wait before a move, with
-// another resolver the resolve (registry.Registry waits for a provider that is
-// joining), and with interceptors the chain, runs on a goroutine the client keeps
-// for reuse.
+// connection's reader; so does one whose resolver knows its providers at once (a
+// registry.Registry that has the service on its rings). What may take time, a dial,
+// the wait before a move, a resolve that waits for a provider (registry.Registry waits
+// for one that is joining), and with interceptors the chain, runs on a goroutine the
+// client keeps for reuse.
 //
 // Every async call holds one of the client's Transport.AsyncPermits slots from here
 // until its future has completed and the callbacks registered by then have run: async
@@ -46,7 +47,7 @@ func InvokeAsync[T any](c *Client, ctx context.Context, call *Call, decode func(
 		return f
 	}
 	a := &asyncCall[T]{c: c, ctx: ctx, call: call, decode: decode, f: f}
-	if c.resolveWaits {
+	if c.resolveWaits && !a.knownNow() {
 		a.elsewhere(func() { a.start(true) })
 	} else {
 		a.start(false)
@@ -108,12 +109,13 @@ func (c *Client) acquireAsyncSlot(ctx context.Context, call *Call) error {
 // asyncCall is one async call's walk over its providers, driven by transport
 // callbacks.
 type asyncCall[T any] struct {
-	c      *Client
-	ctx    context.Context
-	call   *Call
-	decode func(*Decoder) (T, error)
-	f      *Future[T]
-	n      int // the attempt under way
+	c        *Client
+	ctx      context.Context
+	call     *Call
+	decode   func(*Decoder) (T, error)
+	f        *Future[T]
+	n        int  // the attempt under way
+	resolved bool // knownNow found the providers
 
 	// The attempt's own timeout, when it has one (RetryPolicy.AttemptTimeout).
 	actx  context.Context
@@ -126,10 +128,14 @@ type asyncCall[T any] struct {
 }
 
 // start encodes and resolves the call, and sends its first attempt; onRunner says
-// whether it runs on a runner goroutine, as it does when the resolver may wait.
+// whether it runs on a runner goroutine, as it does when the resolver must wait.
 func (a *asyncCall[T]) start(onRunner bool) {
 	if err := a.c.prepare(a.ctx, a.call); err != nil {
 		a.fail(err)
+		return
+	}
+	if a.resolved {
+		a.try(onRunner)
 		return
 	}
 	if err := a.c.resolve(a.ctx, a.call); err != nil {
@@ -137,6 +143,14 @@ func (a *asyncCall[T]) start(onRunner bool) {
 		return
 	}
 	a.try(onRunner)
+}
+
+// knownNow resolves the call's providers when the resolver knows them without
+// waiting, and reports whether it did: only a call that must wait for a provider
+// resolves on a runner goroutine.
+func (a *asyncCall[T]) knownNow() bool {
+	a.resolved = a.c.resolveNow(a.ctx, a.call)
+	return a.resolved
 }
 
 // try sends the nth attempt; its outcome arrives in done. A dial takes time: it runs

@@ -27,9 +27,10 @@ type ClientOptions struct {
 	// would, it bounds the whole call, its wait for an async slot, the resolver's wait
 	// for a provider, attempts, dials and moves to other providers included, and the
 	// provider's handler gets what remains of it. A resolver that may wait (any but
-	// StaticAddress and StaticList) gets a context that ends at Timeout but reports no
-	// deadline, so that its own bound for calls without one (registry.Options.ReadyWait)
-	// applies when shorter. A first attempt on an open connection, sent within a
+	// StaticAddress and StaticList) is first asked with the caller's context ended, for
+	// the providers it knows at once; when it knows none, it is asked again with a
+	// context that ends at Timeout but reports no deadline, so that its own bound for
+	// calls without one (registry.Options.ReadyWait) applies when shorter. A first attempt on an open connection, sent within a
 	// millisecond of the call's start, ends between Timeout and Timeout plus a
 	// sixteenth of it, at most 250 ms more, plus its wait for a sync permit when all
 	// are in use (the transport's reaper times it out from the send, without a timer);
@@ -263,6 +264,9 @@ func (c *Client) refreshDeadline(ctx context.Context, call *Call) {
 // deadline, its context ends at Timeout (see timeoutCtx).
 func (c *Client) resolve(ctx context.Context, call *Call) error {
 	if c.resolveWaits && !call.deadline.IsZero() {
+		if c.resolveNow(ctx, call) {
+			return nil
+		}
 		t := &timeoutCtx{Context: ctx, deadline: call.deadline}
 		defer t.release()
 		ctx = t
@@ -290,6 +294,26 @@ func (c *Client) replyMetadata(ctx context.Context, resp *transport.Command) {
 
 // String describes the client, for logs.
 func (c *Client) String() string { return fmt.Sprintf("rpc.Client(%T)", c.resolver) }
+
+// resolveNow asks a resolver that may wait for the providers it knows now, without
+// waiting, and reports whether it named some: what a call whose providers are known
+// needs, with no context, timer or goroutine made for a wait. The resolver gets the
+// caller's context ended (nowCtx), so that it still reads the caller's values.
+func (c *Client) resolveNow(ctx context.Context, call *Call) bool {
+	call.now.Context = ctx
+	addrs, err := c.resolver.Resolve(&call.now, call, call.addrs[:0])
+	call.now.Context = nil
+	call.addrs = addrs
+	return err == nil && len(addrs) > 0
+}
+
+// nowCtx is a caller's context that has ended: a resolver given it answers at once.
+type nowCtx struct{ context.Context }
+
+var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
+
+func (*nowCtx) Done() <-chan struct{} { return closedChan }
+func (*nowCtx) Err() error            { return context.Canceled }
 
 // timeoutCtx is the context a resolver gets for a call without a context deadline:
 // it ends at the call's deadline, Timeout after its start, but reports no deadline,

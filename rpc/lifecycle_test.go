@@ -690,3 +690,39 @@ func TestInterceptorRunningTwiceGetsOneTimeout(t *testing.T) {
 		t.Errorf("a call run twice by an interceptor, Timeout %v: %v after %v, want deadline_exceeded within %v", timeout, err, took, limit)
 	}
 }
+
+// knownResolver is a resolver that may wait, as a registry may, but knows its
+// provider at once.
+type knownResolver struct{ addr string }
+
+func (r knownResolver) Resolve(_ context.Context, _ *Call, dst []string) ([]string, error) {
+	return append(dst, r.addr), nil
+}
+
+// A call whose resolver knows its providers at once costs no more than one through
+// StaticAddress: the context, timer and goroutine made for a resolver's wait are made
+// only when it must wait.
+func TestKnownProvidersCostNoWait(t *testing.T) {
+	_, _, addr := startGreeter(t, ServerOptions{})
+	ctx := context.Background()
+	measure := func(r Resolver, async bool) float64 {
+		g, c := newGreeterClient(t, ClientOptions{Resolver: r})
+		call := func() {
+			if async {
+				if _, err := sayHelloAsync(c, ctx, "a", "b").Wait(ctx); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := g.SayHello(ctx, "a", "b"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		call()
+		return testing.AllocsPerRun(200, call)
+	}
+	for _, async := range []bool{false, true} {
+		static, known := measure(StaticAddress(addr), async), measure(knownResolver{addr}, async)
+		if known > static {
+			t.Errorf("async %v: %.1f allocations per call through a resolver that knows its provider, %.1f through StaticAddress", async, known, static)
+		}
+	}
+}
