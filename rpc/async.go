@@ -14,16 +14,20 @@ import (
 // results decode reads or the call's error. Generated async clients call it.
 //
 // InvokeAsync returns at once: it waits only for an async slot (below). Without
-// interceptors, a call whose provider is connected involves no goroutine: the call
-// walks its providers with transport callbacks, and the response completes the
-// future without being decoded on the connection's reader. What may take time, a
-// dial, the wait before a move, and with interceptors the chain, runs on a goroutine
-// the client keeps for reuse.
+// interceptors, a call whose provider is connected, resolved by StaticAddress or
+// StaticList, involves no goroutine: the call walks its providers with transport
+// callbacks, and the response completes the future without being decoded on the
+// connection's reader; so does one whose resolver knows its providers at once (a
+// registry.Registry that has the service on its rings). What may take time, a dial,
+// the wait before a move, a resolve that waits for a provider (registry.Registry waits
+// for one that is joining), and with interceptors the chain, runs on a goroutine the
+// client keeps for reuse.
 //
 // Every async call holds one of the client's Transport.AsyncPermits slots from here
 // until its future has completed and the callbacks registered by then have run: async
 // calls with interceptors are bounded like the others, and so are callbacks that take
-// their time. Without a free slot, InvokeAsync waits for one until the call's deadline.
+// their time. Without a free slot, InvokeAsync waits for one until the call's deadline:
+// the context's or, without one, ClientOptions.Timeout, which starts before the wait.
 func InvokeAsync[T any](c *Client, ctx context.Context, call *Call, decode func(*Decoder) (T, error)) *Future[T] {
 	f := newFuture[T](c.run)
 	if c.isClosed() {
@@ -31,7 +35,8 @@ func InvokeAsync[T any](c *Client, ctx context.Context, call *Call, decode func(
 		f.fail(closedError())
 		return f
 	}
-	if err := c.acquireAsyncSlot(ctx); err != nil {
+	c.begin(ctx, call)
+	if err := c.acquireAsyncSlot(ctx, call); err != nil {
 		putCall(call)
 		f.fail(err)
 		return f
@@ -42,7 +47,11 @@ func InvokeAsync[T any](c *Client, ctx context.Context, call *Call, decode func(
 		return f
 	}
 	a := &asyncCall[T]{c: c, ctx: ctx, call: call, decode: decode, f: f}
-	a.start()
+	if c.resolveWaits && !a.knownNow() {
+		a.elsewhere(func() { a.start(true) })
+	} else {
+		a.start(false)
+	}
 	return f
 }
 
@@ -82,8 +91,12 @@ func chainAsync[T any](c *Client, ctx context.Context, call *Call, f *Future[T],
 }
 
 // acquireAsyncSlot waits for a slot until the call's deadline.
-func (c *Client) acquireAsyncSlot(ctx context.Context) error {
-	switch err := c.asyncSlots.Acquire(ctx, c.timeout, nil); {
+func (c *Client) acquireAsyncSlot(ctx context.Context, call *Call) error {
+	timeout := c.timeout
+	if !call.deadline.IsZero() {
+		timeout = time.Until(call.deadline)
+	}
+	switch err := c.asyncSlots.Acquire(ctx, timeout, nil); {
 	case err == nil:
 		return nil
 	case errors.Is(err, sem.ErrNoPermit):
@@ -96,12 +109,13 @@ func (c *Client) acquireAsyncSlot(ctx context.Context) error {
 // asyncCall is one async call's walk over its providers, driven by transport
 // callbacks.
 type asyncCall[T any] struct {
-	c      *Client
-	ctx    context.Context
-	call   *Call
-	decode func(*Decoder) (T, error)
-	f      *Future[T]
-	n      int // the attempt under way
+	c        *Client
+	ctx      context.Context
+	call     *Call
+	decode   func(*Decoder) (T, error)
+	f        *Future[T]
+	n        int  // the attempt under way
+	resolved bool // knownNow found the providers
 
 	// The attempt's own timeout, when it has one (RetryPolicy.AttemptTimeout).
 	actx  context.Context
@@ -113,24 +127,43 @@ type asyncCall[T any] struct {
 	release context.CancelFunc
 }
 
-func (a *asyncCall[T]) start() {
+// start encodes and resolves the call, and sends its first attempt; onRunner says
+// whether it runs on a runner goroutine, as it does when the resolver must wait.
+func (a *asyncCall[T]) start(onRunner bool) {
 	if err := a.c.prepare(a.ctx, a.call); err != nil {
 		a.fail(err)
+		return
+	}
+	if a.resolved {
+		a.try(onRunner)
 		return
 	}
 	if err := a.c.resolve(a.ctx, a.call); err != nil {
 		a.fail(err)
 		return
 	}
-	a.try(false)
+	a.try(onRunner)
+}
+
+// knownNow resolves the call's providers when the resolver knows them without
+// waiting, and reports whether it did: only a call that must wait for a provider
+// resolves on a runner goroutine.
+func (a *asyncCall[T]) knownNow() bool {
+	a.resolved = a.c.resolveNow(a.ctx, a.call)
+	return a.resolved
 }
 
 // try sends the nth attempt; its outcome arrives in done. A dial takes time: it runs
 // on a runner goroutine (onRunner), not on InvokeAsync's caller nor on a connection's
 // reader.
 func (a *asyncCall[T]) try(onRunner bool) {
-	if onRunner && a.release == nil { // a dial or a move: the call's deadline becomes a context's
-		a.ctx, a.release = a.c.callDeadline(a.ctx, a.call)
+	if onRunner || a.c.late(a.call) {
+		a.bind()
+	}
+	a.call.peer = a.call.addrs[a.n]
+	if err := a.c.unsent(a.ctx, a.call); err != nil {
+		a.fail(err)
+		return
 	}
 	conn := a.c.connected(a.ctx, a.call, a.n)
 	if conn == nil && !onRunner {
@@ -198,6 +231,7 @@ func (a *asyncCall[T]) done(resp *transport.Command, err error) {
 	a.n++
 	// Dialling or waiting must not happen on a connection's reader.
 	a.elsewhere(func() {
+		a.bind()
 		if delay > 0 {
 			if err := sleepCtx(a.ctx, delay); err != nil {
 				a.fail(backoffCut(err, aerr))
@@ -224,6 +258,14 @@ func (a *asyncCall[T]) fail(err error) {
 	a.end()
 	putCall(a.call)
 	a.f.fail(err)
+}
+
+// bind makes the call's deadline its context's, once it left the fast path: a wait, a
+// dial or a move takes some of the time.
+func (a *asyncCall[T]) bind() {
+	if a.release == nil {
+		a.ctx, a.release = a.c.callDeadline(a.ctx, a.call)
+	}
 }
 
 // end releases what the call's walk held.

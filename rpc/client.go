@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,14 +22,20 @@ type ClientOptions struct {
 	// Resolver chooses the provider of each call. Required: StaticAddress for one
 	// server, StaticList for a fixed set, a registry.Registry for a gossip cluster.
 	Resolver Resolver
-	// Timeout is the deadline of a call whose context has none, set when the call
-	// starts: as a context deadline would, it bounds the whole call, its attempts,
-	// dials, waits and moves to other providers included, and the provider's handler
-	// gets what remains of it. A first attempt on an open connection ends between
-	// Timeout and Timeout plus a sixteenth of it, at most 250 ms more (the transport's
-	// reaper times it out without a timer); once the call dials or moves, at Timeout.
-	// A stream without a context deadline has none: Timeout bounds only its dial and
-	// its wait for a permit. Default DefaultTimeout.
+	// Timeout is the deadline of a call whose context has none, set once when Invoke,
+	// InvokeOneway, InvokeAsync or InvokeOnewayAsync is called: as a context deadline
+	// would, it bounds the whole call, its wait for an async slot, the resolver's wait
+	// for a provider, attempts, dials and moves to other providers included, and the
+	// provider's handler gets what remains of it. A resolver that may wait (any but
+	// StaticAddress and StaticList) is first asked with the caller's context ended, for
+	// the providers it knows at once; when it knows none, it is asked again with a
+	// context that ends at Timeout but reports no deadline, so that its own bound for
+	// calls without one (registry.Options.ReadyWait) applies when shorter. A first attempt on an open connection, sent within a
+	// millisecond of the call's start, ends between Timeout and Timeout plus a
+	// sixteenth of it, at most 250 ms more, plus its wait for a sync permit when all
+	// are in use (the transport's reaper times it out from the send, without a timer);
+	// any other call ends at Timeout. A stream without a context deadline has none:
+	// Timeout bounds only its dial and its wait for a permit. Default DefaultTimeout.
 	Timeout time.Duration
 	// Interceptors wrap every call, the first outermost; a stream's for its whole
 	// life (Interceptor says how).
@@ -65,6 +72,7 @@ type Client struct {
 	invoke         Invoker
 	attemptChain   Invoker // nil without AttemptInterceptors
 	hasChain       bool
+	resolveWaits   bool // the resolver may wait (not StaticAddress nor StaticList)
 	// The same chains around a stream's range (Call.life) and its opening on one
 	// provider; streamAttempt is nil without AttemptInterceptors.
 	streamInvoke, streamAttempt Invoker
@@ -108,6 +116,11 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	}
 	c.run = newRunner(c.log)
 	c.reporter, _ = opts.Resolver.(FailureReporter)
+	switch opts.Resolver.(type) {
+	case staticAddress, *staticList:
+	default:
+		c.resolveWaits = true
+	}
 	if n, ok := opts.Resolver.(FailureNotifier); ok {
 		c.unnotify = n.OnProviderFailed(c.providerFailed)
 	}
@@ -153,6 +166,7 @@ func (c *Client) NewCall(svc *ServiceDesc, method int) *Call {
 // Invoke sends the call, waits for its response and returns a Decoder over the
 // results. Errors are *Error values.
 func (c *Client) Invoke(ctx context.Context, call *Call) (Decoder, error) {
+	c.begin(ctx, call)
 	err := c.invoke(ctx, call)
 	var d Decoder
 	if err == nil {
@@ -169,22 +183,45 @@ func (c *Client) Invoke(ctx context.Context, call *Call) (Decoder, error) {
 // The call carries its context's deadline or, when the context has none, Timeout: a
 // provider that has not started it by then drops it unrun, and no one hears of it.
 func (c *Client) InvokeOneway(ctx context.Context, call *Call) error {
+	c.begin(ctx, call)
 	err := c.invoke(ctx, call)
 	putCall(call)
 	return err
 }
 
+// begin starts the deadline of a call whose context has none: Timeout from now, once
+// for the whole call, its waits and an interceptor's second run of it included.
+func (c *Client) begin(ctx context.Context, call *Call) {
+	if _, ok := ctx.Deadline(); !ok {
+		call.deadline = time.Now().Add(c.timeout)
+	}
+}
+
 // prepare encodes the request command: headers, deadline, metadata, arguments.
 func (c *Client) prepare(ctx context.Context, call *Call) error {
-	body, err := call.Args.finish()
-	call.body = body
-	if err != nil {
-		return Errorf(CodeBadArguments, "encoding the arguments of %s.%s: %w", call.svc.Name, call.m.Name, err)
+	body := call.body
+	if len(body) == 0 { // else an interceptor runs the call again: it is encoded
+		var err error
+		body, err = call.Args.finish()
+		if err != nil {
+			return Errorf(CodeBadArguments, "encoding the arguments of %s.%s: %w", call.svc.Name, call.m.Name, err)
+		}
+		call.body = body
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		call.deadline = time.Now().Add(c.timeout) // Timeout is the whole call's deadline
+	if _, ok := ctx.Deadline(); ok {
+		call.deadline = time.Time{} // an interceptor gave the call a deadline of its own
+	} else if call.deadline.IsZero() {
+		c.begin(ctx, call)
 	}
 	return writeRequest(ctx, call, body, c.timeoutMS, "call")
+}
+
+// late reports whether a call without a context deadline spent more than a
+// millisecond of its Timeout before its first attempt, waiting for an async slot or
+// for the resolver: the transport's own timeout of an attempt, a fresh Timeout,
+// would then overrun the call's deadline, which must be a context's.
+func (c *Client) late(call *Call) bool {
+	return !call.deadline.IsZero() && time.Until(call.deadline) < c.timeout-time.Millisecond
 }
 
 // writeRequest writes call's request command with body: the interface, the method,
@@ -222,8 +259,18 @@ func (c *Client) refreshDeadline(ctx context.Context, call *Call) {
 	}
 }
 
-// resolve puts the providers to try, best first, in call.addrs.
+// resolve puts the providers to try, best first, in call.addrs. A resolver that may
+// wait for a provider does so within the call's deadline: without a context
+// deadline, its context ends at Timeout (see timeoutCtx).
 func (c *Client) resolve(ctx context.Context, call *Call) error {
+	if c.resolveWaits && !call.deadline.IsZero() {
+		if c.resolveNow(ctx, call) {
+			return nil
+		}
+		t := &timeoutCtx{Context: ctx, deadline: call.deadline}
+		defer t.release()
+		ctx = t
+	}
 	addrs, err := c.resolver.Resolve(ctx, call, call.addrs[:0])
 	call.addrs = addrs
 	if err != nil {
@@ -247,3 +294,98 @@ func (c *Client) replyMetadata(ctx context.Context, resp *transport.Command) {
 
 // String describes the client, for logs.
 func (c *Client) String() string { return fmt.Sprintf("rpc.Client(%T)", c.resolver) }
+
+// resolveNow asks a resolver that may wait for the providers it knows now, without
+// waiting, and reports whether it named some: what a call whose providers are known
+// needs, with no context, timer or goroutine made for a wait. The resolver gets the
+// caller's context ended (nowCtx), so that it still reads the caller's values.
+func (c *Client) resolveNow(ctx context.Context, call *Call) bool {
+	call.now.Context = ctx
+	addrs, err := c.resolver.Resolve(&call.now, call, call.addrs[:0])
+	call.now.Context = nil
+	call.addrs = addrs
+	return err == nil && len(addrs) > 0
+}
+
+// nowCtx is a caller's context that has ended: a resolver given it answers at once.
+type nowCtx struct{ context.Context }
+
+var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
+
+func (*nowCtx) Done() <-chan struct{} { return closedChan }
+func (*nowCtx) Err() error            { return context.Canceled }
+
+// timeoutCtx is the context a resolver gets for a call without a context deadline:
+// it ends at the call's deadline, Timeout after its start, but reports no deadline,
+// so that a resolver's own bound for such calls (registry.Options.ReadyWait) still
+// applies when shorter. Its timer starts only when the resolver asks for Done, as one
+// does only to wait: a resolver that knows its providers costs no timer.
+type timeoutCtx struct {
+	context.Context // the caller's, without a deadline
+	deadline        time.Time
+
+	mu    sync.Mutex
+	done  chan struct{}
+	err   error
+	timer *time.Timer
+	stop  func() bool // stops the watch of the caller's context
+}
+
+func (t *timeoutCtx) Done() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done != nil {
+		return t.done
+	}
+	t.done = make(chan struct{})
+	if t.err != nil {
+		close(t.done)
+		return t.done
+	}
+	t.timer = time.AfterFunc(time.Until(t.deadline), func() { t.end(context.DeadlineExceeded) })
+	if t.Context.Done() != nil {
+		t.stop = context.AfterFunc(t.Context, func() { t.end(t.Context.Err()) })
+	}
+	return t.done
+}
+
+func (t *timeoutCtx) Err() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err == nil {
+		if err := t.Context.Err(); err != nil {
+			t.endLocked(err)
+		} else if !time.Now().Before(t.deadline) {
+			t.endLocked(context.DeadlineExceeded)
+		}
+	}
+	return t.err
+}
+
+func (t *timeoutCtx) end(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.endLocked(err)
+}
+
+func (t *timeoutCtx) endLocked(err error) {
+	if t.err != nil {
+		return
+	}
+	t.err = err
+	if t.done != nil {
+		close(t.done)
+	}
+}
+
+// release stops the timer and the watch once Resolve has returned.
+func (t *timeoutCtx) release() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	if t.stop != nil {
+		t.stop()
+	}
+}

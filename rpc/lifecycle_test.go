@@ -7,11 +7,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -447,5 +449,280 @@ func TestOnewayPastTimeoutInQueueNotRun(t *testing.T) {
 	}
 	if got := l.fire.Load(); got != 1 {
 		t.Errorf("%d oneway runs, want 1: the one past its Timeout in the queue is dropped, the other runs", got)
+	}
+}
+
+// waitingResolver stands for registry.Registry while no provider is known: it waits
+// for one until its context ends or, without a deadline, for readyWait, and then says
+// there is none. Before that, it waits sleep whatever its context, as a resolver that
+// ignores it would.
+type waitingResolver struct {
+	sleep, readyWait time.Duration
+	addrs            []string
+}
+
+var errNoneJoined = errors.New("no provider joined")
+
+func (r waitingResolver) Resolve(ctx context.Context, _ *Call, dst []string) ([]string, error) {
+	time.Sleep(r.sleep) // a resolver that ignores its context
+	if r.readyWait == 0 {
+		return append(dst, r.addrs...), nil
+	}
+	wait := r.readyWait
+	if _, ok := ctx.Deadline(); ok {
+		wait = time.Hour // until the deadline, as the registry does
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil, fmt.Errorf("%w: waited %v", errNoneJoined, r.readyWait)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: waited until the call's deadline: %w", errNoneJoined, ctx.Err())
+	}
+}
+
+// TestResolveIsInsideTimeout: ClientOptions.Timeout, the deadline of a call without
+// a context deadline, starts when the call does: a resolver's wait for a provider is
+// inside it and ends with it, and a call whose Timeout passed before it was sent
+// ends saying so, with no provider reported failing.
+func TestResolveIsInsideTimeout(t *testing.T) {
+	_, l, addr := startLedger(t, ServerOptions{})
+	close(l.gate)
+	const timeout = 200 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		res  waitingResolver
+		want string
+	}{
+		{"a resolver that waits for a provider past Timeout", waitingResolver{readyWait: 3 * time.Second}, "waited until the call's deadline"},
+		{"a resolver that ignores its context", waitingResolver{sleep: 250 * time.Millisecond, addrs: []string{addr}}, "the call's deadline passed before it was sent to " + addr},
+	} {
+		for _, async := range []bool{false, true} {
+			res := &recordingResolver{Resolver: tc.res}
+			c := newLedgerClient(t, ClientOptions{Resolver: res, Timeout: timeout})
+			start := time.Now()
+			var err error
+			if async {
+				_, err = ledgerAsync(c, context.Background(), 0, 0).Wait(context.Background())
+			} else {
+				_, err = ledgerCall(c, context.Background(), 0, 0)
+			}
+			took := time.Since(start)
+			t.Logf("%s, async=%v: after %v: %v", tc.name, async, took, err)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s, async=%v: %v, want an error saying %q", tc.name, async, err, tc.want)
+			}
+			if limit := max(timeout, tc.res.sleep) + 100*time.Millisecond; took > limit {
+				t.Errorf("%s, async=%v: the call took %v (> %v) with Timeout %v", tc.name, async, took, limit, timeout)
+			}
+			if r := res.reported(); len(r) > 0 {
+				t.Errorf("%s, async=%v: a provider sent nothing was reported failing: %q", tc.name, async, r)
+			}
+		}
+	}
+}
+
+// TestAsyncBackoffBoundedByTimeout: the backoff before an async call's move to the
+// next provider ends at the call's deadline, Timeout without a context deadline, and
+// the provider it would have moved to, sent nothing, is not reported.
+func TestAsyncBackoffBoundedByTimeout(t *testing.T) {
+	_, busy := startBusy(t)
+	_, l, good := startLedger(t, ServerOptions{})
+	close(l.gate)
+	const timeout = 300 * time.Millisecond
+	res := &recordingResolver{Resolver: fixedOrder{busy, good}}
+	c := newLedgerClient(t, ClientOptions{Resolver: res, Timeout: timeout,
+		Retry: RetryPolicy{Backoff: 3 * time.Second, MaxBackoff: 3 * time.Second}})
+	_, err := ledgerCall(c, context.Background(), 0, 0) // opens the connection to the busy provider
+	t.Logf("sync: %v", err)
+	for i := range 4 {
+		start := time.Now()
+		_, err := ledgerAsync(c, context.Background(), 0, 0).Wait(context.Background())
+		took := time.Since(start)
+		t.Logf("async %d: %v after %v", i, err, took)
+		if took > timeout+timeout/16+100*time.Millisecond {
+			t.Fatalf("async call %d with Timeout %v took %v: its backoff was not bounded by the call's deadline", i, timeout, took)
+		}
+	}
+	for _, r := range res.reported() {
+		if strings.HasPrefix(r, good) {
+			t.Errorf("the good provider, sent nothing, was reported failing: %s", r)
+		}
+	}
+}
+
+// TestAsyncSlotWaitInsideTimeout: InvokeAsync's wait for an async slot is part of
+// the call's deadline, Timeout without a context deadline: the call does not get a
+// fresh Timeout once it has a slot.
+func TestAsyncSlotWaitInsideTimeout(t *testing.T) {
+	_, l, addr := startLedger(t, ServerOptions{})
+	defer close(l.gate)
+	const timeout = 300 * time.Millisecond
+	opts := ClientOptions{Resolver: StaticAddress(addr), Timeout: timeout}
+	opts.Transport.AsyncPermits = 1
+	c := newLedgerClient(t, opts)
+	settle(t, c)
+	// f1 holds the only slot: it ends after 50 ms, and its callback takes 200 ms.
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	f1 := ledgerAsync(c, short, 0, 1)
+	f1.OnComplete(func(int, error) { time.Sleep(200 * time.Millisecond) })
+	start := time.Now()
+	_, err := ledgerAsync(c, context.Background(), 0, 1).Wait(context.Background()) // waits for its gate or its deadline
+	took := time.Since(start)
+	t.Logf("took %v: %v", took, err)
+	if CodeOf(err) != CodeDeadlineExceeded {
+		t.Errorf("%v, want deadline_exceeded", err)
+	}
+	if limit := timeout + timeout/16 + 100*time.Millisecond; took > limit {
+		t.Errorf("an async call without a context deadline and Timeout %v took %v (> %v): its slot wait is not inside Timeout", timeout, took, limit)
+	}
+}
+
+// TestInvokeAsyncReturnsWhileResolving: InvokeAsync returns its future at once while
+// the resolver waits for a provider, and the call ends at its Timeout.
+func TestInvokeAsyncReturnsWhileResolving(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	c := newLedgerClient(t, ClientOptions{Resolver: waitingResolver{readyWait: 3 * time.Second}, Timeout: timeout})
+	start := time.Now()
+	f := ledgerAsync(c, context.Background(), 0, 0)
+	returned := time.Since(start)
+	_, err := f.Wait(context.Background())
+	took := time.Since(start)
+	t.Logf("InvokeAsync returned after %v; the call ended after %v: %v", returned, took, err)
+	if returned > 50*time.Millisecond {
+		t.Errorf("InvokeAsync held its caller %v while resolving", returned)
+	}
+	if !errors.Is(err, errNoneJoined) || took > timeout+100*time.Millisecond {
+		t.Errorf("a call with Timeout %v ended after %v with %v, want the resolver's error at Timeout", timeout, took, err)
+	}
+}
+
+// TestAttemptInterceptorWrapReachesCaller: an error an attempt interceptor wraps
+// around the attempt's reaches the caller as the interceptor returned it, its
+// wrapper included, with the attempt's code.
+func TestAttemptInterceptorWrapReachesCaller(t *testing.T) {
+	errQuota := errors.New("quota exceeded")
+	wrap := func(next Invoker) Invoker {
+		return func(ctx context.Context, call *Call) error {
+			if err := next(ctx, call); err != nil {
+				return fmt.Errorf("%w: %w", errQuota, err)
+			}
+			return nil
+		}
+	}
+	c := newLedgerClient(t, ClientOptions{Resolver: fixedOrder{deadAddr(t)}, AttemptInterceptors: []Interceptor{wrap}})
+	_, err := ledgerCall(c, context.Background(), 0, 0)
+	if !errors.Is(err, errQuota) || CodeOf(err) != CodeUnavailable {
+		t.Errorf("the caller reads %v (code %v): want the interceptor's wrapper, errors.Is(err, errQuota), with the attempt's code unavailable", err, CodeOf(err))
+	}
+}
+
+// TestDownstreamDeadlineNotBlamedOnTimeout: a provider's deadline_exceeded answer that
+// came before the call's Timeout (a handler's own downstream call timed out) does not
+// say that Timeout was the call's deadline.
+func TestDownstreamDeadlineNotBlamedOnTimeout(t *testing.T) {
+	_, l, addr := startLedger(t, ServerOptions{})
+	close(l.gate)
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	_, err := ledgerCall(c, context.Background(), 0, 4)
+	if CodeOf(err) != CodeDeadlineExceeded || strings.Contains(err.Error(), "ClientOptions.Timeout") {
+		t.Errorf("%v: a handler's own deadline is blamed on the call's Timeout", err)
+	}
+}
+
+// TestTimeoutCtx: the context a waiting resolver gets ends at the call's deadline or
+// with the caller's context, whichever first, and reports no deadline.
+func TestTimeoutCtx(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cancel bool // the caller cancels after 10 ms
+		want   error
+		at     time.Duration
+	}{
+		{"the deadline", false, context.DeadlineExceeded, 100 * time.Millisecond},
+		{"the caller's cancel", true, context.Canceled, 10 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				parent, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				start := time.Now()
+				tc2 := &timeoutCtx{Context: parent, deadline: start.Add(100 * time.Millisecond)}
+				defer tc2.release()
+				if _, ok := tc2.Deadline(); ok || tc2.Err() != nil {
+					t.Fatal("reports a deadline, or has ended before it began")
+				}
+				if tc.cancel {
+					time.AfterFunc(10*time.Millisecond, cancel)
+				}
+				<-tc2.Done()
+				if !errors.Is(tc2.Err(), tc.want) || time.Since(start) != tc.at {
+					t.Errorf("ended after %v with %v, want %v after %v", time.Since(start), tc2.Err(), tc.want, tc.at)
+				}
+			})
+		})
+	}
+}
+
+// TestInterceptorRunningTwiceGetsOneTimeout: an interceptor may run the call again:
+// the second run sends the same arguments, and does not get a second Timeout.
+func TestInterceptorRunningTwiceGetsOneTimeout(t *testing.T) {
+	_, l, addr := startLedger(t, ServerOptions{})
+	defer close(l.gate)
+	const timeout = 200 * time.Millisecond
+	twice := func(next Invoker) Invoker {
+		return func(ctx context.Context, call *Call) error {
+			next(ctx, call)
+			return next(ctx, call)
+		}
+	}
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr), Timeout: timeout, Interceptors: []Interceptor{twice}})
+	if _, err := ledgerCall(c, context.Background(), 0, 0); err != nil {
+		t.Errorf("the second run of a call: %v", err)
+	}
+	start := time.Now()
+	_, err := ledgerCall(c, context.Background(), 0, 1) // waits for its gate or its deadline
+	took := time.Since(start)
+	t.Logf("took %v: %v", took, err)
+	if limit := timeout + timeout/16 + 100*time.Millisecond; CodeOf(err) != CodeDeadlineExceeded || took > limit {
+		t.Errorf("a call run twice by an interceptor, Timeout %v: %v after %v, want deadline_exceeded within %v", timeout, err, took, limit)
+	}
+}
+
+// knownResolver is a resolver that may wait, as a registry may, but knows its
+// provider at once.
+type knownResolver struct{ addr string }
+
+func (r knownResolver) Resolve(_ context.Context, _ *Call, dst []string) ([]string, error) {
+	return append(dst, r.addr), nil
+}
+
+// A call whose resolver knows its providers at once costs no more than one through
+// StaticAddress: the context, timer and goroutine made for a resolver's wait are made
+// only when it must wait.
+func TestKnownProvidersCostNoWait(t *testing.T) {
+	_, _, addr := startGreeter(t, ServerOptions{})
+	ctx := context.Background()
+	measure := func(r Resolver, async bool) float64 {
+		g, c := newGreeterClient(t, ClientOptions{Resolver: r})
+		call := func() {
+			if async {
+				if _, err := sayHelloAsync(c, ctx, "a", "b").Wait(ctx); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := g.SayHello(ctx, "a", "b"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		call()
+		return testing.AllocsPerRun(200, call)
+	}
+	for _, async := range []bool{false, true} {
+		static, known := measure(StaticAddress(addr), async), measure(knownResolver{addr}, async)
+		if known > static {
+			t.Errorf("async %v: %.1f allocations per call through a resolver that knows its provider, %.1f through StaticAddress", async, known, static)
+		}
 	}
 }

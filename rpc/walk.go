@@ -110,6 +110,11 @@ func (c *Client) send(ctx context.Context, call *Call) error {
 	if err := c.resolve(ctx, call); err != nil {
 		return err
 	}
+	if c.late(call) {
+		bound, release := c.callDeadline(ctx, call)
+		defer release()
+		ctx = bound
+	}
 	aerr, f := c.attemptVia(ctx, call, 0)
 	if aerr == nil {
 		c.budget.succeeded()
@@ -143,9 +148,10 @@ func (c *Client) walkOn(ctx context.Context, call *Call, aerr *Error, f fate) er
 
 // callDeadline returns ctx bounded by the deadline that Timeout set at the start of a
 // call whose context has none, and what releases it. A call's first attempt on an
-// open connection needs no such context, which would cost allocations: the transport
-// times it out after Timeout on its own. A dial or a move takes some of the time, so
-// from then on the deadline is a context's.
+// open connection, sent within a millisecond of the call's start, needs no such
+// context, which would cost allocations: the transport times it out after Timeout on
+// its own. A wait before it (Client.late), a dial or a move takes some of the time,
+// so from then on the deadline is a context's.
 func (c *Client) callDeadline(ctx context.Context, call *Call) (context.Context, context.CancelFunc) {
 	if call.deadline.IsZero() {
 		return ctx, func() {}
@@ -175,16 +181,17 @@ func (c *Client) attemptVia(ctx context.Context, call *Call, n int) (*Error, fat
 
 // chainError is the error and fate of an attempt whose interceptors returned err:
 // the fate of the innermost attempt when err is the very error it returned, else
-// final, as an interceptor's own error ends the call.
+// final, as an interceptor's own error ends the call. An error that wraps another
+// reaches the caller whole, wrapper included, so that errors.Is and errors.As find
+// what the interceptor put in it.
 func chainError(call *Call, err error) (*Error, fate) {
 	if call.attemptErr != nil && err == error(call.attemptErr) {
 		return call.attemptErr, call.fate
 	}
-	var aerr *Error
-	if !errors.As(err, &aerr) {
-		aerr = &Error{Code: CodeOf(err), Message: err.Error(), cause: err}
+	if aerr, ok := err.(*Error); ok {
+		return aerr, fateFinal
 	}
-	return aerr, fateFinal
+	return &Error{Code: CodeOf(err), Message: err.Error(), cause: err}, fateFinal
 }
 
 // runAttempt is the innermost attempt invoker.
@@ -204,6 +211,10 @@ func errOrNil(e *Error) error {
 // attempt sends the call to its nth provider once and waits for the outcome: nil and
 // call.resp set on success, else the error and what it proves.
 func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) {
+	call.peer = call.addrs[n]
+	if err := c.unsent(ctx, call); err != nil {
+		return err, fateFinal
+	}
 	if conn := c.connected(ctx, call, n); conn != nil {
 		return c.attemptOn(ctx, conn, call, n)
 	}
@@ -377,8 +388,8 @@ func (c *Client) answered(ctx context.Context, call *Call, resp *transport.Comma
 func (c *Client) ctxAnswer(call *Call, code Code, remark string) string {
 	msg := c.target(call, call.peer) + ": " + remark
 	switch {
-	case code == CodeDeadlineExceeded && !call.deadline.IsZero():
-		msg += c.timeoutNote()
+	case code == CodeDeadlineExceeded && !call.deadline.IsZero() && !time.Now().Before(call.deadline):
+		msg += c.timeoutNote() // not for a deadline the handler met downstream, before the call's
 	case code == CodeDeadlineExceeded && strings.HasSuffix(remark, context.DeadlineExceeded.Error()):
 		msg += " (the provider's handler met the call's deadline: raise the deadline, or look at the provider's load)"
 	case code == CodeCanceled && strings.HasSuffix(remark, context.Canceled.Error()):
@@ -405,10 +416,37 @@ func (c *Client) failed(ctx context.Context, call *Call, err error) (*Error, fat
 	return e, f
 }
 
+// unsent returns the error of a call whose context ended, or whose deadline passed,
+// before it was sent to its peer, or nil. The peer is not reported: it was sent
+// nothing, and the call ends, as no other provider would fare better.
+func (c *Client) unsent(ctx context.Context, call *Call) *Error {
+	err := ctx.Err()
+	if err == nil {
+		if dl, ok := ctx.Deadline(); !ok || time.Now().Before(dl) {
+			return nil
+		}
+		err = context.DeadlineExceeded
+	}
+	what := "call " + call.svc.Name + "." + call.m.Name
+	if errors.Is(err, context.Canceled) {
+		return &Error{Code: CodeCanceled, Message: what + ": its context was cancelled before it was sent to " + call.peer + ": " + context.Cause(ctx).Error(), cause: err}
+	}
+	msg := what + ": the call's deadline passed before it was sent to " + call.peer + ", which was not tried"
+	if !call.deadline.IsZero() {
+		msg += c.timeoutNote()
+	} else {
+		msg += " (the context's deadline: give the call a longer one)"
+	}
+	if call.lastErr != nil {
+		msg += "; the provider before said: " + call.lastErr.Error()
+	}
+	return &Error{Code: CodeDeadlineExceeded, Message: msg, cause: err}
+}
+
 // timeoutNote tells the caller of a call without a context deadline that Timeout was
 // its deadline.
 func (c *Client) timeoutNote() string {
-	return fmt.Sprintf(" (the call's context had no deadline: rpc.ClientOptions.Timeout, %v, was the whole call's; give the call a context deadline, or raise Timeout)", c.timeout)
+	return fmt.Sprintf(" (the call's context had no deadline: rpc.ClientOptions.Timeout, %v, was the whole call's, counted from its start, its waits for an async slot and for the resolver included; give the call a context deadline, or raise Timeout)", c.timeout)
 }
 
 // move decides, after the nth attempt failed with err, whether the call goes on to
