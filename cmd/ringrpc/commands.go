@@ -428,8 +428,12 @@ func cmdKeys(args []string, stdout, stderr io.Writer) error {
 }
 
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false) // a terminal shows <, > and & as they are
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(unescapeHTML(b.Bytes())) // a terminal shows <, > and & as they are
+	return err
 }

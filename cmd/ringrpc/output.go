@@ -37,7 +37,9 @@ func shownList(ss []string, sep string) string {
 
 // unescapeHTML turns the escapes \u003c, \u003e and \u0026 of the strings of valid
 // JSON back into <, > and &, which Go's encoders escape for HTML and a terminal
-// shows as they are. Every other escape stays.
+// shows as they are. Every other escape stays, and DEL and the C1 controls (U+0080
+// to U+009F), which Go's encoders leave as they are and a terminal may obey, are
+// escaped.
 func unescapeHTML(b []byte) []byte {
 	out := make([]byte, 0, len(b))
 	inString := false
@@ -59,6 +61,13 @@ func unescapeHTML(b []byte) []byte {
 			out = append(out, c, b[i+1]) // an escape of two bytes, or the start of \uXXXX
 			i++
 			continue
+		case c == 0x7f:
+			out = append(out, `\u007f`...)
+			continue
+		case c == 0xc2 && i+1 < len(b) && b[i+1] >= 0x80 && b[i+1] <= 0x9f:
+			out = append(out, '\\', 'u', '0', '0', hexDigits[b[i+1]>>4], hexDigits[b[i+1]&0xf])
+			i++
+			continue
 		}
 		out = append(out, c)
 	}
@@ -66,3 +75,5 @@ func unescapeHTML(b []byte) []byte {
 }
 
 var htmlEscapes = map[string]byte{"003c": '<', "003e": '>', "0026": '&'}
+
+const hexDigits = "0123456789abcdef"

@@ -55,6 +55,7 @@ func TestUnescapeHTML(t *testing.T) {
 		{`"\"\u003c\""`, `"\"<\""`}, // an escaped quote does not end the string
 		{`{"\u003c": "\u2028\n\u0001"}`, `{"<": "\u2028\n\u0001"}`},
 		{`[1, "x", null]`, `[1, "x", null]`},
+		{"\"a\x7fb\u009b[2J\u0085é\"", `"a\u007fb\u009b[2J\u0085é"`}, // DEL and C1 controls
 	} {
 		if got := string(unescapeHTML([]byte(tc.in))); got != tc.want {
 			t.Errorf("unescapeHTML(%s) = %s, want %s", tc.in, got, tc.want)
