@@ -290,14 +290,17 @@ func (s *Server) Addr() net.Addr { return s.ts.Addr() }
 // and the error is a *transport.ShutdownError that says how many handlers it cut
 // (those of open streams included), how many still ran when it returned, and how many
 // calls it dropped. Those handlers go on in their goroutines until they return: Close
-// waits for them. Health Watch calls waiting when it begins answer NOT_SERVING at once.
+// waits for them. When it begins, the whole server becomes NOT_SERVING for good, for
+// health checks, probes and a registry alike, and the health Watch calls waiting
+// answer at once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.health.stop()
 	return s.ts.Shutdown(ctx)
 }
 
 // Close closes every connection at once, drops the calls waiting for a worker, and
-// waits for the running handlers to return.
+// waits for the running handlers to return. The whole server becomes NOT_SERVING, as
+// at Shutdown.
 func (s *Server) Close() error {
 	s.health.stop()
 	return s.ts.Close()
