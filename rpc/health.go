@@ -63,7 +63,7 @@ type health struct {
 	mu       sync.Mutex
 	status   map[string]ServingStatus
 	changed  chan struct{} // closed and replaced at every change: Watch waits on it
-	watchers []func(service string, status ServingStatus)
+	watchers statusWatchers
 	waiting  int           // Watch calls waiting, at most maxWatchers
 	maxWait  time.Duration // maxWatchWait; shorter in tests
 	stopping chan struct{} // closed when the server shuts down: Watch answers then
@@ -111,19 +111,30 @@ func (h *health) get(service string) (ServingStatus, bool) {
 
 // set gives service the status st; with keep, only when it has none yet.
 func (h *health) set(service string, st ServingStatus, keep bool) {
+	h.put(service, st, keep).notify(service, st)
+}
+
+// put gives service the status st, as set does, and returns the OnServingStatus
+// callbacks to call, outside any lock: nil when nothing changed.
+func (h *health) put(service string, st ServingStatus, keep bool) statusWatchers {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if old, ok := h.status[service]; ok && (old == st || keep) || service == "" && h.stopped {
-		h.mu.Unlock()
-		return
+		return nil
 	}
 	h.status[service] = st
 	close(h.changed)
 	h.changed = make(chan struct{})
-	watchers := h.watchers
-	h.mu.Unlock()
-	// Outside the lock, so two changes may reach a watcher in either order: it reads
-	// the status again (OnServingStatus).
-	for _, w := range watchers {
+	return h.watchers
+}
+
+// statusWatchers are OnServingStatus callbacks.
+type statusWatchers []func(service string, status ServingStatus)
+
+// notify calls the callbacks. Outside the lock, so two changes may reach a callback
+// in either order: it reads the status again (OnServingStatus).
+func (ws statusWatchers) notify(service string, st ServingStatus) {
+	for _, w := range ws {
 		w(service, st)
 	}
 }
