@@ -214,7 +214,7 @@ func (s *Server) serveHealth(shared *transport.PoolOptions) {
 	}}
 	// Cannot fail: the processor is given.
 	s.healthSvc.pool, _ = s.ts.NewPool(transport.ProcessorFunc(func(ctx context.Context, conn *transport.Conn, req *transport.Command) (*transport.Command, error) {
-		return s.processIn(ctx, conn, req, s.healthSvc)
+		return s.process(ctx, conn, req) // by the name, as interfaceOf picked it by the first
 	}), transport.PoolOptions{Workers: healthWorkers, QueueSize: healthQueue, ReuseRequests: true})
 	shared.Select = s.selectHealth
 	if len(s.pools) > 0 {
@@ -228,13 +228,26 @@ func (s *Server) serveHealth(shared *transport.PoolOptions) {
 }
 
 // selectHealth picks the health service's pool for its requests, on the connection's
-// reader: nil for the others. A string comparison, which fails on the length for
-// nearly every other service.
+// reader: nil for the others. Every request pays for it, so it reads the service
+// name where rpc's callers write it (interfaceOf).
 func (s *Server) selectHealth(req *transport.Command) *transport.Pool {
-	if req.ExtFields.Get(HeaderInterface) == HealthService {
+	if interfaceOf(req.ExtFields) == HealthService {
 		return s.healthSvc.pool
 	}
 	return nil
+}
+
+// interfaceOf returns a request's service name for picking its pool: the first
+// field, where rpc's callers put it (and the JSON header too, sorted by key, without
+// odd keys of a foreign caller), without walking the metadata after it; else the
+// field found from the end, as Get. A header that names a service twice may then
+// pick by the first, but the pool's processor runs the service the later names
+// (process), as without pools.
+func interfaceOf(f transport.Fields) string {
+	if len(f) > 0 && f[0].Key == HeaderInterface {
+		return f[0].Value
+	}
+	return f.Get(HeaderInterface)
 }
 
 // checkHealth answers Check: the status, or service_not_found.

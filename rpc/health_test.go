@@ -481,3 +481,52 @@ func TestHealthAtShutdownAgrees(t *testing.T) {
 		t.Errorf("Shutdown: %v", err)
 	}
 }
+
+// TestSelectHealth: the health service's requests go to its pool wherever their
+// header puts the service name (first, as rpc's callers do, or after other fields, as
+// a foreign caller may), and no other request does.
+func TestSelectHealth(t *testing.T) {
+	s := NewServer(ServerOptions{Logger: quiet})
+	defer s.Close()
+	md := transport.Field{Key: metadataPrefix + "a", Value: HealthService}
+	for _, tc := range []struct {
+		name   string
+		fields transport.Fields
+		health bool
+	}{
+		{"first", transport.Fields{{Key: HeaderInterface, Value: HealthService}, {Key: HeaderMethod, Value: "Check"}, md}, true},
+		{"after others", transport.Fields{{Key: "aForeignKey", Value: "x"}, {Key: HeaderMethod, Value: "Check"}, {Key: HeaderInterface, Value: HealthService}}, true},
+		{"another service first", transport.Fields{{Key: HeaderInterface, Value: greeterDesc.Name}, {Key: HeaderMethod, Value: "Check"}, md}, false},
+		{"another service after others", transport.Fields{{Key: "aForeignKey", Value: HealthService}, {Key: HeaderInterface, Value: greeterDesc.Name}}, false},
+		{"no service", transport.Fields{{Key: HeaderMethod, Value: "Check"}, md}, false},
+		{"no fields", nil, false},
+	} {
+		req := transport.NewRequest(RequestCode, tc.fields, nil)
+		if got := s.selectHealth(req) != nil; got != tc.health {
+			t.Errorf("%s: picked the health pool: %v, want %v", tc.name, got, tc.health)
+		}
+	}
+}
+
+// TestHealthPoolRunsTheServiceNamed: a request picked for the health pool by the
+// first of two service names runs the service the later one names, as every request
+// does, and is answered.
+func TestHealthPoolRunsTheServiceNamed(t *testing.T) {
+	_, _, addr := startGreeter(t, ServerOptions{})
+	c := transport.NewClient(transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := transport.NewRequest(RequestCode, transport.Fields{
+		{Key: HeaderInterface, Value: HealthService},
+		{Key: HeaderMethod, Value: "SayHello"},
+		{Key: HeaderInterface, Value: greeterDesc.Name},
+	}, []byte(`["a","b"]`))
+	resp, err := c.InvokeSync(ctx, addr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Code != transport.CodeSuccess {
+		t.Errorf("a call of %s named after %s: code %d %q, want it run", greeterDesc.Name, HealthService, resp.Code, resp.Remark)
+	}
+}
