@@ -46,7 +46,8 @@ var healthDesc = ServiceDesc{
 
 // The health service runs on workers of its own, so that Watch calls, which wait,
 // never take the workers of the services. Of its workers, at most maxWatchers wait
-// in Watch at once: the others answer Check, and the Watch calls beyond them, at once.
+// in Watch at once: the others answer Check at once, and refuse the Watch calls
+// beyond them as busy.
 const (
 	healthWorkers = 16
 	healthQueue   = 1024
@@ -62,11 +63,11 @@ type health struct {
 	mu       sync.Mutex
 	status   map[string]ServingStatus
 	changed  chan struct{} // closed and replaced at every change: Watch waits on it
-	watchers []func(service string, status ServingStatus)
+	watchers statusWatchers
 	waiting  int           // Watch calls waiting, at most maxWatchers
 	maxWait  time.Duration // maxWatchWait; shorter in tests
 	stopping chan struct{} // closed when the server shuts down: Watch answers then
-	stopOnce sync.Once
+	stopped  bool          // stopping is closed: "" stays NOT_SERVING
 }
 
 func newHealth() *health {
@@ -74,9 +75,31 @@ func newHealth() *health {
 		maxWait: maxWatchWait, stopping: make(chan struct{})}
 }
 
-// stop answers the Watch calls waiting, and those to come, NOT_SERVING: a graceful
-// shutdown waits for its handlers, and a Watch would hold it up to maxWatchWait.
-func (h *health) stop() { h.stopOnce.Do(func() { close(h.stopping) }) }
+// stop makes the whole server NOT_SERVING for good, as gRPC's health server does at
+// shutdown, so that Check, the probe and routing agree with Watch while the calls in
+// flight drain; and it answers the Watch calls waiting, since a graceful shutdown
+// waits for its handlers and a Watch would hold it up to maxWatchWait.
+func (h *health) stop() {
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		return
+	}
+	h.stopped = true
+	// Before stopping closes: a Watch woken by it reads NOT_SERVING.
+	changed := h.status[""] != StatusNotServing
+	h.status[""] = StatusNotServing
+	close(h.changed)
+	h.changed = make(chan struct{})
+	close(h.stopping)
+	watchers := h.watchers
+	h.mu.Unlock()
+	if changed {
+		for _, w := range watchers {
+			w("", StatusNotServing)
+		}
+	}
+}
 
 // get returns the status of service and whether one was set.
 func (h *health) get(service string) (ServingStatus, bool) {
@@ -88,19 +111,30 @@ func (h *health) get(service string) (ServingStatus, bool) {
 
 // set gives service the status st; with keep, only when it has none yet.
 func (h *health) set(service string, st ServingStatus, keep bool) {
+	h.put(service, st, keep).notify(service, st)
+}
+
+// put gives service the status st, as set does, and returns the OnServingStatus
+// callbacks to call, outside any lock: nil when nothing changed.
+func (h *health) put(service string, st ServingStatus, keep bool) statusWatchers {
 	h.mu.Lock()
-	if old, ok := h.status[service]; ok && (old == st || keep) {
-		h.mu.Unlock()
-		return
+	defer h.mu.Unlock()
+	if old, ok := h.status[service]; ok && (old == st || keep) || service == "" && h.stopped {
+		return nil
 	}
 	h.status[service] = st
 	close(h.changed)
 	h.changed = make(chan struct{})
-	watchers := h.watchers
-	h.mu.Unlock()
-	// Outside the lock, so two changes may reach a watcher in either order: it reads
-	// the status again (OnServingStatus).
-	for _, w := range watchers {
+	return h.watchers
+}
+
+// statusWatchers are OnServingStatus callbacks.
+type statusWatchers []func(service string, status ServingStatus)
+
+// notify calls the callbacks. Outside the lock, so two changes may reach a callback
+// in either order: it reads the status again (OnServingStatus).
+func (ws statusWatchers) notify(service string, st ServingStatus) {
+	for _, w := range ws {
 		w(service, st)
 	}
 }
@@ -127,13 +161,15 @@ func (h *health) watching() int {
 // out of that service's ring only; either way the provider stays a member, calls in
 // flight finish, calls that still arrive are served, and it takes its keys back when
 // SERVING again. The status of a service not registered yet holds once it registers;
-// until then health checks answer that the server does not serve it.
+// until then health checks answer that the server does not serve it. Once Shutdown or
+// Close began, the whole server is NOT_SERVING and a status set for "" is ignored.
 func (s *Server) SetServingStatus(service string, status ServingStatus) {
 	s.health.set(service, status, false)
 }
 
 // ServingStatus returns the status set for service ("" for the whole server): by
-// SetServingStatus, or SERVING when it registered; false when none was set. Health
+// SetServingStatus, SERVING when it registered, or NOT_SERVING for "" once Shutdown
+// or Close began; false when none was set. Health
 // checks report a service's status as the whole server's while that is not SERVING,
 // and a service not registered as not served, whatever was set.
 func (s *Server) ServingStatus(service string) (ServingStatus, bool) {
@@ -178,7 +214,7 @@ func (s *Server) serveHealth(shared *transport.PoolOptions) {
 	}}
 	// Cannot fail: the processor is given.
 	s.healthSvc.pool, _ = s.ts.NewPool(transport.ProcessorFunc(func(ctx context.Context, conn *transport.Conn, req *transport.Command) (*transport.Command, error) {
-		return s.processIn(ctx, conn, req, s.healthSvc)
+		return s.process(ctx, conn, req) // by the name, as interfaceOf picked it by the first
 	}), transport.PoolOptions{Workers: healthWorkers, QueueSize: healthQueue, ReuseRequests: true})
 	shared.Select = s.selectHealth
 	if len(s.pools) > 0 {
@@ -192,13 +228,26 @@ func (s *Server) serveHealth(shared *transport.PoolOptions) {
 }
 
 // selectHealth picks the health service's pool for its requests, on the connection's
-// reader: nil for the others. A string comparison, which fails on the length for
-// nearly every other service.
+// reader: nil for the others. Every request pays for it, so it reads the service
+// name where rpc's callers write it (interfaceOf).
 func (s *Server) selectHealth(req *transport.Command) *transport.Pool {
-	if req.ExtFields.Get(HeaderInterface) == HealthService {
+	if interfaceOf(req.ExtFields) == HealthService {
 		return s.healthSvc.pool
 	}
 	return nil
+}
+
+// interfaceOf returns a request's service name for picking its pool: the first
+// field, where rpc's callers put it (and the JSON header too, sorted by key, without
+// odd keys of a foreign caller), without walking the metadata after it; else the
+// field found from the end, as Get. A header that names a service twice may then
+// pick by the first, but the pool's processor runs the service the later names
+// (process), as without pools.
+func interfaceOf(f transport.Fields) string {
+	if len(f) > 0 && f[0].Key == HeaderInterface {
+		return f[0].Value
+	}
+	return f.Get(HeaderInterface)
 }
 
 // checkHealth answers Check: the status, or service_not_found.
@@ -218,8 +267,11 @@ func (s *Server) checkHealth(_ context.Context, args *Decoder, res *Encoder) err
 
 // watchHealth answers Watch: the status as soon as it differs from last, or the
 // current one when the caller's deadline comes first (less a margin, so that the
-// answer arrives in time), when maxWatchWait passed, or at once when maxWatchers
-// calls wait already.
+// answer arrives in time) or when maxWatchWait passed. It refuses, with an error the
+// caller can back off on, a Watch beyond maxWatchers waiting, a Watch of a service
+// not served unless last is UNKNOWN, and, once the server shuts down, a Watch that
+// has nothing new to say: answering the status the caller has would have a caller
+// that loops on Watch call again at once, for ever.
 func (s *Server) watchHealth(ctx context.Context, args *Decoder, res *Encoder) error {
 	var service string
 	var last ServingStatus
@@ -228,10 +280,17 @@ func (s *Server) watchHealth(ctx context.Context, args *Decoder, res *Encoder) e
 	if err := args.Finish(); err != nil {
 		return err
 	}
-	st, _, changed := s.reported(service)
-	if st != last || !s.health.beginWatch() {
+	st, ok, changed := s.reported(service)
+	switch {
+	case !ok && last != StatusUnknown:
+		return Errorf(CodeServiceNotFound, "no health status for service %q: it is not served here; Watch with last UNKNOWN waits for it to register", service)
+	case st != last:
 		EncodeInt(res, st)
 		return nil
+	case s.health.isStopped():
+		return errShuttingDown()
+	case !s.health.beginWatch():
+		return Errorf(CodeBusy, "health: %d Watch calls wait on this server already, the most it serves: call again later, after a pause, or use Check", maxWatchers)
 	}
 	defer s.health.endWatch()
 	t := time.NewTimer(s.health.watchWait(ctx))
@@ -245,13 +304,26 @@ func (s *Server) watchHealth(ctx context.Context, args *Decoder, res *Encoder) e
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.health.stopping:
-			EncodeInt(res, StatusNotServing)
-			return nil
+			if st, _, _ = s.reported(service); st == last {
+				return errShuttingDown()
+			}
 		}
 		st, _, changed = s.reported(service)
 	}
 	EncodeInt(res, st)
 	return nil
+}
+
+// errShuttingDown answers a Watch with nothing new to say once the server shuts down.
+func errShuttingDown() error {
+	return Errorf(CodeUnavailable, "health: the server is shutting down and stays NOT_SERVING: watch another provider")
+}
+
+// isStopped reports whether the server began to shut down.
+func (h *health) isStopped() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stopped
 }
 
 // beginWatch counts a Watch call that waits, and reports false when maxWatchers
@@ -299,8 +371,19 @@ func (c *Client) CheckHealth(ctx context.Context, service string) (ServingStatus
 	return st, d.Finish()
 }
 
-// WatchHealth waits until the status of service differs from last, or until ctx's
-// deadline nears, and returns the status then.
+// WatchHealth waits until the status of service ("" for the whole server) differs
+// from last, and returns the status then; without a change, it returns the status
+// once ctx's deadline nears (at 90% of what was left) or after a minute, whichever
+// comes first: call again to keep watching. It returns at once, with an error:
+//   - CodeBusy (ErrBusy) when 8 Watch calls wait on the provider already, the most
+//     it serves: call again after a pause, or use CheckHealth;
+//   - CodeServiceNotFound (ErrServiceNotFound) for a service the provider does not
+//     serve, as CheckHealth does, unless last is StatusUnknown: it then waits for the
+//     service to register, and answers its status then;
+//   - CodeUnavailable once the provider is shutting down and the status is last
+//     already. A Watch waiting when Shutdown or Close begins answers NOT_SERVING at
+//     once, the status the whole server has from then on, or this error when last
+//     was that already.
 func (c *Client) WatchHealth(ctx context.Context, service string, last ServingStatus) (ServingStatus, error) {
 	call := c.NewCall(&healthDesc, 1)
 	call.Args.String(service)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -206,42 +207,18 @@ func TestHealthWatchersDoNotStarveCalls(t *testing.T) {
 	}
 }
 
-// TestHealthWatchBounds: beyond maxWatchers waiting at once, a Watch answers at once
-// with the current status; and a Watch waits at most maxWatchWait, whatever its
-// deadline.
+// TestHealthWatchBounds: a Watch waits at most maxWatchWait, whatever its deadline
+// (beyond maxWatchers waiting: TestHealthWatchBeyondCapIsBusy).
 func TestHealthWatchBounds(t *testing.T) {
 	s, _, addr := startGreeter(t, ServerOptions{})
 	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	done := make(chan error, maxWatchers)
-	for range maxWatchers {
-		go func() {
-			_, err := c.WatchHealth(ctx, "", StatusServing)
-			done <- err
-		}()
-	}
-	if !eventually(func() bool { return s.health.watching() == maxWatchers }) {
-		t.Fatalf("%d Watch calls waiting, want %d", s.health.watching(), maxWatchers)
-	}
-	start := time.Now()
-	if st, err := c.WatchHealth(ctx, "", StatusServing); err != nil || st != StatusServing {
-		t.Errorf("a Watch beyond %d waiting = %v, %v; want the current status", maxWatchers, st, err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("a Watch beyond %d waiting answered after %v, want at once", maxWatchers, d)
-	}
 	s.SetServingStatus("", StatusNotServing)
-	for range maxWatchers {
-		if err := waitFor(t, done, "the watchers"); err != nil {
-			t.Error(err)
-		}
-	}
-
 	s.health.mu.Lock()
 	s.health.maxWait = 100 * time.Millisecond
 	s.health.mu.Unlock()
-	start = time.Now()
+	start := time.Now()
 	if st, err := c.WatchHealth(ctx, "", StatusNotServing); err != nil || st != StatusNotServing {
 		t.Errorf("a Watch past the longest wait = %v, %v; want the current status", st, err)
 	}
@@ -321,5 +298,235 @@ func TestHealthWatchSeesRegistration(t *testing.T) {
 				t.Errorf("the Watch answered %v after the service registered, want at once", d)
 			}
 		})
+	}
+}
+
+// TestHealthWatchBeyondCapIsBusy: a Watch beyond the maxWatchers waiting is refused
+// with a busy error, not answered with the status the caller already has: a watcher
+// looping on what Watch returns would otherwise call again at once, for ever.
+func TestHealthWatchBeyondCapIsBusy(t *testing.T) {
+	s, _, addr := startLedger(t, ServerOptions{})
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, maxWatchers)
+	for range maxWatchers {
+		go func() {
+			_, err := c.WatchHealth(ctx, "", StatusServing)
+			done <- err
+		}()
+	}
+	if !eventually(func() bool { return s.health.watching() == maxWatchers }) {
+		t.Fatalf("%d Watch calls waiting, want %d", s.health.watching(), maxWatchers)
+	}
+	// A gRPC-style watcher: call again with what the last call returned.
+	loop, stop := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer stop()
+	calls, st := 0, StatusServing
+	var err error
+	for loop.Err() == nil && err == nil {
+		st, err = c.WatchHealth(ctx, "", st)
+		calls++
+	}
+	if CodeOf(err) != CodeBusy || !strings.Contains(err.Error(), "call again later") {
+		t.Errorf("a Watch beyond %d waiting = %v, %v after %d calls; want busy, saying to call again later", maxWatchers, st, err, calls)
+	}
+	if calls > 1 {
+		t.Errorf("a watcher looping on Watch made %d calls while %d others waited and nothing changed", calls, maxWatchers)
+	}
+	s.SetServingStatus("", StatusNotServing)
+	for range maxWatchers {
+		if err := waitFor(t, done, "the watchers"); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestHealthWatchOfUnregisteredService: Watch says service_not_found of a service
+// the server does not serve, as Check does, when the caller believes it has a status;
+// with last UNKNOWN it waits for the service to register (TestHealthWatchSeesRegistration).
+func TestHealthWatchOfUnregisteredService(t *testing.T) {
+	s, _, addr := startLedger(t, ServerOptions{})
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.CheckHealth(ctx, "no.such.Service"); CodeOf(err) != CodeServiceNotFound {
+		t.Fatalf("Check of a service not registered: %v", err)
+	}
+	s.SetServingStatus("set.but.not.Registered", StatusServing)
+	for _, service := range []string{"no.such.Service", "set.but.not.Registered"} {
+		for _, last := range []ServingStatus{StatusServing, StatusNotServing} {
+			start := time.Now()
+			st, err := c.WatchHealth(ctx, service, last)
+			if CodeOf(err) != CodeServiceNotFound {
+				t.Errorf("Watch(%q, %v) = %v, %v; want service_not_found, as Check", service, last, st, err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("Watch(%q, %v) answered after %v, want at once", service, last, d)
+			}
+		}
+	}
+	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancelShort()
+	if st, err := c.WatchHealth(short, "no.such.Service", StatusUnknown); err != nil || st != StatusUnknown {
+		t.Errorf("Watch(%q, UNKNOWN) until its deadline = %v, %v; want UNKNOWN", "no.such.Service", st, err)
+	}
+}
+
+// TestRegisterFailureSetsNoStatus: a Register that fails gives the service no
+// status and tells OnServingStatus nothing; a duplicate leaves the status of the
+// service registered first as it was.
+func TestRegisterFailureSetsNoStatus(t *testing.T) {
+	s := NewServer(ServerOptions{Logger: quiet, Pools: map[string]PoolOptions{"pooled.S": {Workers: 1}}})
+	defer s.Close()
+	ping := []Handler{func(context.Context, *Decoder, *Encoder) error { return nil }}
+	desc := &ServiceDesc{Name: "pooled.S", Methods: []MethodDesc{{Name: "Ping"}}}
+	if err := s.Register(desc, ping); err != nil {
+		t.Fatal(err)
+	}
+	s.SetServingStatus(desc.Name, StatusNotServing)
+	heard := make(chan string, 4)
+	s.OnServingStatus(func(service string, st ServingStatus) { heard <- service + "=" + st.String() })
+	if err := s.Register(&ServiceDesc{Name: desc.Name, Methods: desc.Methods}, ping); err == nil {
+		t.Fatal("a second Register of one name succeeded")
+	}
+	if st, _ := s.ServingStatus(desc.Name); st != StatusNotServing {
+		t.Errorf("ServingStatus after a duplicate Register = %v, want NOT_SERVING as set", st)
+	}
+	for _, name := range []string{HealthService, IntrospectionService} {
+		if err := s.Register(&ServiceDesc{Name: name, Methods: desc.Methods}, ping); err == nil {
+			t.Fatalf("Register under the name %s succeeded", name)
+		}
+		if st, ok := s.ServingStatus(name); ok {
+			t.Errorf("ServingStatus of %s after its Register failed = %v, true; want none", name, st)
+		}
+	}
+	select {
+	case h := <-heard:
+		t.Errorf("OnServingStatus heard %s of a Register that failed", h)
+	default:
+	}
+}
+
+// TestHealthAtShutdownAgrees: once Shutdown begins, the whole server is NOT_SERVING for
+// Check, the probe, ServingStatus and OnServingStatus as for Watch, while the calls in
+// flight drain; a Watch that waits with last NOT_SERVING is told the server is going
+// away instead of being answered the status it has; and SERVING set during the
+// drain does not hold.
+func TestHealthAtShutdownAgrees(t *testing.T) {
+	s, l, addr := startLedger(t, ServerOptions{})
+	var gateOnce sync.Once
+	openGate := func() { gateOnce.Do(func() { close(l.gate) }) }
+	defer openGate() // on failure too: the server's cleanup waits for the handler
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	heard := make(chan string, 8)
+	s.OnServingStatus(func(service string, st ServingStatus) { heard <- service + "=" + st.String() })
+	s.SetServingStatus(ledgerDesc.Name, StatusNotServing)
+	waitFor(t, heard, "the service's change")
+	type answer struct {
+		st  ServingStatus
+		err error
+	}
+	whole, svc := make(chan answer, 1), make(chan answer, 1)
+	go func() {
+		st, err := c.WatchHealth(ctx, "", StatusServing)
+		whole <- answer{st, err}
+	}()
+	go func() {
+		st, err := c.WatchHealth(ctx, ledgerDesc.Name, StatusNotServing)
+		svc <- answer{st, err}
+	}()
+	if !eventually(func() bool { return s.health.watching() == 2 }) {
+		t.Fatalf("%d Watch calls waiting, want 2", s.health.watching())
+	}
+	held := make(chan error, 1)
+	go func() { // holds the drain until the gate opens
+		_, err := ledgerCall(c, ctx, 0, 2)
+		held <- err
+	}()
+	waitFor(t, l.started, "the call that holds the drain")
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(ctx) }()
+
+	if a := waitFor(t, whole, "the server's watcher"); a.err != nil || a.st != StatusNotServing {
+		t.Errorf("Watch of the server at Shutdown = %v, %v; want NOT_SERVING", a.st, a.err)
+	}
+	if a := waitFor(t, svc, "the service's watcher"); CodeOf(a.err) != CodeUnavailable || !strings.Contains(a.err.Error(), "shutting down") {
+		t.Errorf("Watch(NOT_SERVING) of a service at Shutdown = %v, %v; want unavailable, shutting down", a.st, a.err)
+	}
+	if got := waitFor(t, heard, "the server's change at Shutdown"); got != "=NOT_SERVING" {
+		t.Errorf("OnServingStatus at Shutdown heard %s", got)
+	}
+	s.SetServingStatus("", StatusServing)
+	if st, _ := s.ServingStatus(""); st != StatusNotServing {
+		t.Errorf("ServingStatus(\"\") during the drain = %v, want NOT_SERVING", st)
+	}
+	for _, service := range []string{"", ledgerDesc.Name} {
+		if code, body := probeHealth(s, service); code != http.StatusServiceUnavailable || body != "NOT_SERVING" {
+			t.Errorf("probe of %q during the drain: %d %q, want 503 NOT_SERVING", service, code, body)
+		}
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a call in flight", err)
+	default:
+	}
+	openGate()
+	if err := waitFor(t, held, "the call in flight"); err != nil {
+		t.Errorf("the call in flight at Shutdown: %v", err)
+	}
+	if err := waitFor(t, shut, "Shutdown"); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// TestSelectHealth: the health service's requests go to its pool wherever their
+// header puts the service name (first, as rpc's callers do, or after other fields, as
+// a foreign caller may), and no other request does.
+func TestSelectHealth(t *testing.T) {
+	s := NewServer(ServerOptions{Logger: quiet})
+	defer s.Close()
+	md := transport.Field{Key: metadataPrefix + "a", Value: HealthService}
+	for _, tc := range []struct {
+		name   string
+		fields transport.Fields
+		health bool
+	}{
+		{"first", transport.Fields{{Key: HeaderInterface, Value: HealthService}, {Key: HeaderMethod, Value: "Check"}, md}, true},
+		{"after others", transport.Fields{{Key: "aForeignKey", Value: "x"}, {Key: HeaderMethod, Value: "Check"}, {Key: HeaderInterface, Value: HealthService}}, true},
+		{"another service first", transport.Fields{{Key: HeaderInterface, Value: greeterDesc.Name}, {Key: HeaderMethod, Value: "Check"}, md}, false},
+		{"another service after others", transport.Fields{{Key: "aForeignKey", Value: HealthService}, {Key: HeaderInterface, Value: greeterDesc.Name}}, false},
+		{"no service", transport.Fields{{Key: HeaderMethod, Value: "Check"}, md}, false},
+		{"no fields", nil, false},
+	} {
+		req := transport.NewRequest(RequestCode, tc.fields, nil)
+		if got := s.selectHealth(req) != nil; got != tc.health {
+			t.Errorf("%s: picked the health pool: %v, want %v", tc.name, got, tc.health)
+		}
+	}
+}
+
+// TestHealthPoolRunsTheServiceNamed: a request picked for the health pool by the
+// first of two service names runs the service the later one names, as every request
+// does, and is answered.
+func TestHealthPoolRunsTheServiceNamed(t *testing.T) {
+	_, _, addr := startGreeter(t, ServerOptions{})
+	c := transport.NewClient(transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := transport.NewRequest(RequestCode, transport.Fields{
+		{Key: HeaderInterface, Value: HealthService},
+		{Key: HeaderMethod, Value: "SayHello"},
+		{Key: HeaderInterface, Value: greeterDesc.Name},
+	}, []byte(`["a","b"]`))
+	resp, err := c.InvokeSync(ctx, addr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Code != transport.CodeSuccess {
+		t.Errorf("a call of %s named after %s: code %d %q, want it run", greeterDesc.Name, HealthService, resp.Code, resp.Remark)
 	}
 }

@@ -3,6 +3,8 @@ package rpc
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/ringrpc/ringrpc/internal/callers"
@@ -46,18 +48,31 @@ func BenchmarkSelectPool(b *testing.B) {
 }
 
 // BenchmarkSelectHealth is the cost every request pays on the connection's reader for
-// the health service's own pool, without ServerOptions.Pools.
+// the health service's own pool, without ServerOptions.Pools: with the header alone,
+// and with 8 metadata fields after it.
 func BenchmarkSelectHealth(b *testing.B) {
-	req := transport.NewRequest(RequestCode, transport.Fields{
+	header := transport.Fields{
 		{Key: HeaderInterface, Value: greeterDesc.Name},
 		{Key: HeaderMethod, Value: "SayHello"},
 		{Key: headerTimeout, Value: "3000"},
-	}, []byte(`["a","b"]`))
+	}
+	withMD := slices.Clone(header)
+	for i := range 8 {
+		withMD = append(withMD, transport.Field{Key: metadataPrefix + "key" + strconv.Itoa(i), Value: "value"})
+	}
 	s := NewServer(ServerOptions{Logger: quiet})
 	defer s.Close()
-	b.ReportAllocs()
-	for b.Loop() {
-		s.selectHealth(req)
+	for _, bc := range []struct {
+		name   string
+		fields transport.Fields
+	}{{"header", header}, {"metadata=8", withMD}} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := transport.NewRequest(RequestCode, bc.fields, []byte(`["a","b"]`))
+			b.ReportAllocs()
+			for b.Loop() {
+				s.selectHealth(req)
+			}
+		})
 	}
 }
 

@@ -156,11 +156,6 @@ func (s *Server) Register(desc *ServiceDesc, handlers []Handler) error {
 	for i := range desc.Methods {
 		svc.methods[desc.Methods[i].Name] = &method{desc: &desc.Methods[i], handler: handlers[i]}
 	}
-	if desc.Name != IntrospectionService && desc.Name != HealthService {
-		// Before the service is served, so that it never is without a status; a
-		// status set meanwhile, or before, is kept.
-		s.health.set(desc.Name, StatusServing, true)
-	}
 	s.mu.Lock()
 	old := *s.services.Load()
 	if _, dup := old[desc.Name]; dup || desc.Name == IntrospectionService || desc.Name == HealthService {
@@ -171,6 +166,10 @@ func (s *Server) Register(desc *ServiceDesc, handlers []Handler) error {
 		s.mu.Unlock()
 		return err
 	}
+	// Once nothing can fail, so that a service never registered has no status, and
+	// before it is served, so that it never is without one; a status set before, or
+	// meanwhile, is kept. The callbacks hear of it once s.mu is released.
+	notify := s.health.put(desc.Name, StatusServing, true)
 	next := make(map[string]*service, len(old)+1)
 	for k, v := range old {
 		next[k] = v
@@ -179,6 +178,7 @@ func (s *Server) Register(desc *ServiceDesc, handlers []Handler) error {
 	s.services.Store(&next)
 	watchers := s.watchers
 	s.mu.Unlock()
+	notify.notify(desc.Name, StatusServing)
 	s.health.wake()
 	for _, w := range watchers {
 		w(desc)
@@ -290,14 +290,17 @@ func (s *Server) Addr() net.Addr { return s.ts.Addr() }
 // and the error is a *transport.ShutdownError that says how many handlers it cut
 // (those of open streams included), how many still ran when it returned, and how many
 // calls it dropped. Those handlers go on in their goroutines until they return: Close
-// waits for them. Health Watch calls waiting when it begins answer NOT_SERVING at once.
+// waits for them. When it begins, the whole server becomes NOT_SERVING for good, for
+// health checks, probes and a registry alike, and the health Watch calls waiting
+// answer at once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.health.stop()
 	return s.ts.Shutdown(ctx)
 }
 
 // Close closes every connection at once, drops the calls waiting for a worker, and
-// waits for the running handlers to return.
+// waits for the running handlers to return. The whole server becomes NOT_SERVING, as
+// at Shutdown.
 func (s *Server) Close() error {
 	s.health.stop()
 	return s.ts.Close()
