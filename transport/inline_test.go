@@ -34,6 +34,15 @@ func inlineServer(t *testing.T, workers int) (s *Server, addr string, inline cha
 		wp = s.disp.def
 	})
 	t.Cleanup(func() { closeOnce(release) }) // before startServer's Close, which waits
+	// A request runs inline in the place of a parked worker: on a loaded machine the
+	// pool's workers may not all have parked yet when the first request comes.
+	if !eventually(func() bool {
+		wp.mu.Lock()
+		defer wp.mu.Unlock()
+		return wp.idle == workers
+	}) {
+		t.Fatalf("the pool's %d workers did not all park", workers)
+	}
 	return s, addr, inline, started, release
 }
 
