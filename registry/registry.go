@@ -879,6 +879,25 @@ func (r *Registry) resolve(ctx context.Context, call *rpc.Call, dst []string, s 
 			return dst, err
 		}
 	}
+	return r.pick(ctx, call, dst, s, sr), nil
+}
+
+// ResolveNow is Resolve without waiting: false when no provider of the call's service
+// is on the rings now (rpc.ImmediateResolver).
+func (r *Registry) ResolveNow(ctx context.Context, call *rpc.Call, dst []string) ([]string, bool) {
+	return r.resolveNow(ctx, call, dst, r.opts.Strategy)
+}
+
+func (r *Registry) resolveNow(ctx context.Context, call *rpc.Call, dst []string, s Strategy) ([]string, bool) {
+	sr := r.snap.Load().services[call.Service()]
+	if sr == nil {
+		return dst, false
+	}
+	return r.pick(ctx, call, dst, s, sr), true
+}
+
+// pick appends the providers of sr to try for call, best first, by strategy s.
+func (r *Registry) pick(ctx context.Context, call *rpc.Call, dst []string, s Strategy, sr *serviceRing) []string {
 	n := len(sr.providers)
 	k := min(r.opts.Failover, n)
 	var order [16]uint16
@@ -895,7 +914,7 @@ func (r *Registry) resolve(ctx context.Context, call *rpc.Call, dst []string, s 
 			idx = append(idx, uint16((start+i)%n))
 		}
 	}
-	return r.healthyFirst(dst, sr, idx), nil
+	return r.healthyFirst(dst, sr, idx)
 }
 
 // healthyFirst appends the providers of idx, those in isolation last.
@@ -944,6 +963,11 @@ func (r *Registry) WithStrategy(s Strategy) rpc.Resolver { return strategyView{r
 type strategyView struct {
 	r *Registry
 	s Strategy
+}
+
+// ResolveNow is Resolve without waiting (rpc.ImmediateResolver).
+func (v strategyView) ResolveNow(ctx context.Context, call *rpc.Call, dst []string) ([]string, bool) {
+	return v.r.resolveNow(ctx, call, dst, v.s)
 }
 
 func (v strategyView) Resolve(ctx context.Context, call *rpc.Call, dst []string) ([]string, error) {

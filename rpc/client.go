@@ -26,11 +26,11 @@ type ClientOptions struct {
 	// InvokeOneway, InvokeAsync or InvokeOnewayAsync is called: as a context deadline
 	// would, it bounds the whole call, its wait for an async slot, the resolver's wait
 	// for a provider, attempts, dials and moves to other providers included, and the
-	// provider's handler gets what remains of it. A resolver that may wait (any but
-	// StaticAddress and StaticList) is first asked with the caller's context ended, for
-	// the providers it knows at once; when it knows none, it is asked again with a
-	// context that ends at Timeout but reports no deadline, so that its own bound for
-	// calls without one (registry.Options.ReadyWait) applies when shorter. A first attempt on an open connection, sent within a
+	// provider's handler gets what remains of it. A resolver that waits for a provider
+	// (any but StaticAddress and StaticList, when it has none at once: see
+	// ImmediateResolver) gets a context that ends at Timeout but reports no deadline,
+	// so that its own bound for calls without one (registry.Options.ReadyWait) applies
+	// when shorter. A first attempt on an open connection, sent within a
 	// millisecond of the call's start, ends between Timeout and Timeout plus a
 	// sixteenth of it, at most 250 ms more, plus its wait for a sync permit when all
 	// are in use (the transport's reaper times it out from the send, without a timer);
@@ -72,7 +72,8 @@ type Client struct {
 	invoke         Invoker
 	attemptChain   Invoker // nil without AttemptInterceptors
 	hasChain       bool
-	resolveWaits   bool // the resolver may wait (not StaticAddress nor StaticList)
+	resolveWaits   bool              // the resolver may wait (not StaticAddress nor StaticList)
+	now            ImmediateResolver // the resolver, when it tells whether it must wait
 	// The same chains around a stream's range (Call.life) and its opening on one
 	// provider; streamAttempt is nil without AttemptInterceptors.
 	streamInvoke, streamAttempt Invoker
@@ -84,9 +85,11 @@ type Client struct {
 	// asyncSlots bounds async calls in flight, their callbacks included.
 	asyncSlots *sem.Semaphore
 
-	closed    atomic.Bool   // read by every async call
-	failovers atomic.Uint64 // moves to another provider: ClientStats.Failovers
-	unnotify  func()        // ends the resolver's failure notices; nil without them
+	closed    atomic.Bool // read by every async call
+	life      context.Context
+	endLife   context.CancelFunc // at Close: ends the resolvers' waits
+	failovers atomic.Uint64      // moves to another provider: ClientStats.Failovers
+	unnotify  func()             // ends the resolver's failure notices; nil without them
 }
 
 // NewClient returns a client; it connects to providers on first use.
@@ -116,6 +119,8 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	}
 	c.run = newRunner(c.log)
 	c.reporter, _ = opts.Resolver.(FailureReporter)
+	c.now, _ = opts.Resolver.(ImmediateResolver)
+	c.life, c.endLife = context.WithCancel(context.Background())
 	switch opts.Resolver.(type) {
 	case staticAddress, *staticList:
 	default:
@@ -143,6 +148,7 @@ func (c *Client) Transport() *transport.Client { return c.tc }
 // callbacks included: a callback must not call Close.
 func (c *Client) Close() error {
 	c.closed.Store(true)
+	c.endLife()
 	if c.unnotify != nil {
 		c.unnotify()
 	}
@@ -254,25 +260,35 @@ func writeRequest(ctx context.Context, call *Call, body []byte, timeout, what st
 // refreshDeadline rewrites the remaining deadline a call carries before it moves to
 // another provider: the time the earlier attempts took is gone.
 func (c *Client) refreshDeadline(ctx context.Context, call *Call) {
-	if dl, ok := ctx.Deadline(); ok && len(call.ext) > 2 && call.ext[2].Key == headerTimeout {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		if dl = call.deadline; dl.IsZero() {
+			return
+		}
+	}
+	if len(call.ext) > 2 && call.ext[2].Key == headerTimeout {
 		call.ext[2].Value = strconv.FormatInt(max(time.Until(dl).Milliseconds(), 1), 10)
 	}
 }
 
 // resolve puts the providers to try, best first, in call.addrs. A resolver that may
-// wait for a provider does so within the call's deadline: without a context
-// deadline, its context ends at Timeout (see timeoutCtx).
+// wait for a provider does so within the call's deadline, and until Close: its
+// context ends then (see waitCtx).
 func (c *Client) resolve(ctx context.Context, call *Call) error {
-	if c.resolveWaits && !call.deadline.IsZero() {
+	if c.resolveWaits {
 		if c.resolveNow(ctx, call) {
 			return nil
 		}
-		t := &timeoutCtx{Context: ctx, deadline: call.deadline}
+		call.waited = true // the deadline the request carries is refreshed before it goes
+		t := &waitCtx{Context: ctx, deadline: call.deadline, life: c.life}
 		defer t.release()
 		ctx = t
 	}
 	addrs, err := c.resolver.Resolve(ctx, call, call.addrs[:0])
 	call.addrs = addrs
+	if err != nil && c.isClosed() {
+		return closedError()
+	}
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
@@ -295,80 +311,84 @@ func (c *Client) replyMetadata(ctx context.Context, resp *transport.Command) {
 // String describes the client, for logs.
 func (c *Client) String() string { return fmt.Sprintf("rpc.Client(%T)", c.resolver) }
 
-// resolveNow asks a resolver that may wait for the providers it knows now, without
-// waiting, and reports whether it named some: what a call whose providers are known
-// needs, with no context, timer or goroutine made for a wait. The resolver gets the
-// caller's context ended (nowCtx), so that it still reads the caller's values.
+// resolveNow asks an ImmediateResolver for the providers it knows now, and reports
+// whether it named some: a call whose providers are known needs nothing made for a
+// wait, no context, timer or goroutine.
 func (c *Client) resolveNow(ctx context.Context, call *Call) bool {
-	call.now.Context = ctx
-	addrs, err := c.resolver.Resolve(&call.now, call, call.addrs[:0])
-	call.now.Context = nil
+	if c.now == nil {
+		return false
+	}
+	addrs, ok := c.now.ResolveNow(ctx, call, call.addrs[:0])
 	call.addrs = addrs
-	return err == nil && len(addrs) > 0
+	return ok && len(addrs) > 0
 }
 
-// nowCtx is a caller's context that has ended: a resolver given it answers at once.
-type nowCtx struct{ context.Context }
+// waitCtx is the context a resolver waits with: the caller's, which ends at its own
+// deadline, that also ends at the call's deadline when it has none (Timeout after the
+// call's start; it reports no deadline, so that a resolver's own bound for such calls,
+// registry.Options.ReadyWait, still applies when shorter) and when the client closes.
+// Its timer and watches start only when the resolver asks for Done, as one does only
+// to wait, and stop when Resolve returns.
+type waitCtx struct {
+	context.Context                 // the caller's
+	deadline        time.Time       // the call's, when the caller's has none; else zero
+	life            context.Context // the client's, which ends at Close
 
-var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
-
-func (*nowCtx) Done() <-chan struct{} { return closedChan }
-func (*nowCtx) Err() error            { return context.Canceled }
-
-// timeoutCtx is the context a resolver gets for a call without a context deadline:
-// it ends at the call's deadline, Timeout after its start, but reports no deadline,
-// so that a resolver's own bound for such calls (registry.Options.ReadyWait) still
-// applies when shorter. Its timer starts only when the resolver asks for Done, as one
-// does only to wait: a resolver that knows its providers costs no timer.
-type timeoutCtx struct {
-	context.Context // the caller's, without a deadline
-	deadline        time.Time
-
-	mu    sync.Mutex
-	done  chan struct{}
-	err   error
-	timer *time.Timer
-	stop  func() bool // stops the watch of the caller's context
+	mu       sync.Mutex
+	done     chan struct{}
+	err      error
+	released bool
+	timer    *time.Timer
+	stops    [2]func() bool // stop the watches of the caller's context and of the client's
 }
 
-func (t *timeoutCtx) Done() <-chan struct{} {
+func (t *waitCtx) Done() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.done != nil {
 		return t.done
 	}
 	t.done = make(chan struct{})
+	if t.released { // a resolver that kept its context: it waits no more
+		t.endLocked(context.Canceled)
+	}
 	if t.err != nil {
 		close(t.done)
 		return t.done
 	}
-	t.timer = time.AfterFunc(time.Until(t.deadline), func() { t.end(context.DeadlineExceeded) })
-	if t.Context.Done() != nil {
-		t.stop = context.AfterFunc(t.Context, func() { t.end(t.Context.Err()) })
+	if !t.deadline.IsZero() {
+		t.timer = time.AfterFunc(time.Until(t.deadline), func() { t.end(context.DeadlineExceeded) })
 	}
+	if t.Context.Done() != nil {
+		t.stops[0] = context.AfterFunc(t.Context, func() { t.end(t.Context.Err()) })
+	}
+	t.stops[1] = context.AfterFunc(t.life, func() { t.end(context.Canceled) })
 	return t.done
 }
 
-func (t *timeoutCtx) Err() error {
+func (t *waitCtx) Err() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.err == nil {
-		if err := t.Context.Err(); err != nil {
-			t.endLocked(err)
-		} else if !time.Now().Before(t.deadline) {
+		switch {
+		case t.Context.Err() != nil:
+			t.endLocked(t.Context.Err())
+		case !t.deadline.IsZero() && !time.Now().Before(t.deadline):
 			t.endLocked(context.DeadlineExceeded)
+		case t.released || t.life.Err() != nil:
+			t.endLocked(context.Canceled)
 		}
 	}
 	return t.err
 }
 
-func (t *timeoutCtx) end(err error) {
+func (t *waitCtx) end(err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.endLocked(err)
 }
 
-func (t *timeoutCtx) endLocked(err error) {
+func (t *waitCtx) endLocked(err error) {
 	if t.err != nil {
 		return
 	}
@@ -378,14 +398,19 @@ func (t *timeoutCtx) endLocked(err error) {
 	}
 }
 
-// release stops the timer and the watch once Resolve has returned.
-func (t *timeoutCtx) release() {
+// release stops the timer and the watches once Resolve has returned; a resolver that
+// kept the context finds it ended.
+func (t *waitCtx) release() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.released = true
 	if t.timer != nil {
 		t.timer.Stop()
 	}
-	if t.stop != nil {
-		t.stop()
+	for _, stop := range t.stops {
+		if stop != nil {
+			stop()
+		}
 	}
+	t.endLocked(context.Canceled)
 }

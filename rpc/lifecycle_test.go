@@ -15,6 +15,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/ringrpc/ringrpc/transport"
 )
 
 // ledger is a provider that counts every run of its handlers. A handler called with 1
@@ -632,30 +634,38 @@ func TestDownstreamDeadlineNotBlamedOnTimeout(t *testing.T) {
 	}
 }
 
-// TestTimeoutCtx: the context a waiting resolver gets ends at the call's deadline or
-// with the caller's context, whichever first, and reports no deadline.
-func TestTimeoutCtx(t *testing.T) {
+// TestWaitCtx: the context a waiting resolver gets ends at the call's deadline, with
+// the caller's context or when the client closes, whichever first, and reports no
+// deadline; after Resolve returned it has ended.
+func TestWaitCtx(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		cancel bool // the caller cancels after 10 ms
+		close  bool // the client closes after 20 ms
 		want   error
 		at     time.Duration
 	}{
-		{"the deadline", false, context.DeadlineExceeded, 100 * time.Millisecond},
-		{"the caller's cancel", true, context.Canceled, 10 * time.Millisecond},
+		{"the deadline", false, false, context.DeadlineExceeded, 100 * time.Millisecond},
+		{"the caller's cancel", true, false, context.Canceled, 10 * time.Millisecond},
+		{"the client's close", false, true, context.Canceled, 20 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				parent, cancel := context.WithCancel(context.Background())
 				defer cancel()
+				life, closeClient := context.WithCancel(context.Background())
+				defer closeClient()
 				start := time.Now()
-				tc2 := &timeoutCtx{Context: parent, deadline: start.Add(100 * time.Millisecond)}
+				tc2 := &waitCtx{Context: parent, deadline: start.Add(100 * time.Millisecond), life: life}
 				defer tc2.release()
 				if _, ok := tc2.Deadline(); ok || tc2.Err() != nil {
 					t.Fatal("reports a deadline, or has ended before it began")
 				}
 				if tc.cancel {
 					time.AfterFunc(10*time.Millisecond, cancel)
+				}
+				if tc.close {
+					time.AfterFunc(20*time.Millisecond, closeClient)
 				}
 				<-tc2.Done()
 				if !errors.Is(tc2.Err(), tc.want) || time.Since(start) != tc.at {
@@ -664,6 +674,18 @@ func TestTimeoutCtx(t *testing.T) {
 			})
 		})
 	}
+	t.Run("kept after Resolve", func(t *testing.T) {
+		tc2 := &waitCtx{Context: context.Background(), life: context.Background()}
+		tc2.release()
+		select {
+		case <-tc2.Done():
+		default:
+			t.Error("a context kept after Resolve returned has not ended")
+		}
+		if tc2.Err() == nil {
+			t.Error("a context kept after Resolve returned reports no error")
+		}
+	})
 }
 
 // TestInterceptorRunningTwiceGetsOneTimeout: an interceptor may run the call again:
@@ -699,6 +721,10 @@ func (r knownResolver) Resolve(_ context.Context, _ *Call, dst []string) ([]stri
 	return append(dst, r.addr), nil
 }
 
+func (r knownResolver) ResolveNow(_ context.Context, _ *Call, dst []string) ([]string, bool) {
+	return append(dst, r.addr), true
+}
+
 // A call whose resolver knows its providers at once costs no more than one through
 // StaticAddress: the context, timer and goroutine made for a resolver's wait are made
 // only when it must wait.
@@ -726,6 +752,148 @@ func TestKnownProvidersCostNoWait(t *testing.T) {
 		static, known := measure(StaticAddress(addr), async), measure(knownResolver{addr}, async)
 		if known > static {
 			t.Errorf("async %v: %.1f allocations per call through a resolver that knows its provider, %.1f through StaticAddress", async, known, static)
+		}
+	}
+}
+
+var leftDesc = ServiceDesc{
+	Name:    "example.com/lifecycle.Left",
+	Methods: []MethodDesc{{Name: "Left", Results: []string{"int64"}}},
+}
+
+// slowResolver finds its provider after wait, as a registry does while a provider
+// joins; it cannot say at once that it knows none.
+type slowResolver struct {
+	addr string
+	wait time.Duration
+}
+
+func (r slowResolver) Resolve(ctx context.Context, _ *Call, dst []string) ([]string, error) {
+	t := time.NewTimer(r.wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return dst, ctx.Err()
+	case <-t.C:
+		return append(dst, r.addr), nil
+	}
+}
+
+// After the resolver waited 600 ms of a 1 s Timeout, the provider's handler gets what
+// remains, about 400 ms, as ClientOptions.Timeout says, not a fresh Timeout: the
+// request's deadline is written again before it is sent.
+func TestHandlerGetsWhatRemainsAfterAWait(t *testing.T) {
+	s := NewServer(ServerOptions{Logger: quiet})
+	h := func(ctx context.Context, args *Decoder, res *Encoder) error {
+		if err := args.Finish(); err != nil {
+			return err
+		}
+		dl, _ := ctx.Deadline()
+		EncodeInt(res, time.Until(dl).Milliseconds())
+		return nil
+	}
+	if err := s.Register(&leftDesc, []Handler{h}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, s.Serve, s.Close)
+	c := newLedgerClient(t, ClientOptions{Resolver: slowResolver{addr, 600 * time.Millisecond}, Timeout: time.Second})
+	if _, err := c.Invoke(context.Background(), c.NewCall(&leftDesc, 0)); err != nil { // opens the connection
+		t.Fatal(err)
+	}
+	for _, async := range []bool{false, true} {
+		call := c.NewCall(&leftDesc, 0)
+		var left int64
+		var err error
+		if async {
+			left, err = InvokeAsync(c, context.Background(), call, func(d *Decoder) (int64, error) {
+				var v int64
+				DecodeInt(d, &v)
+				return v, d.Finish()
+			}).Wait(context.Background())
+		} else {
+			var d Decoder
+			if d, err = c.Invoke(context.Background(), call); err == nil {
+				DecodeInt(&d, &left)
+				err = d.Finish()
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left > 500 {
+			t.Errorf("async %v: the handler got %d ms after the resolver took 600 ms of a 1 s Timeout", async, left)
+		}
+	}
+}
+
+// joiningResolver knows no provider: it waits for one until its context ends, as
+// registry.Registry does while the service has none, and says when it waits.
+type joiningResolver struct{ waiting chan struct{} }
+
+func (r joiningResolver) Resolve(ctx context.Context, _ *Call, dst []string) ([]string, error) {
+	r.waiting <- struct{}{}
+	<-ctx.Done()
+	return dst, ctx.Err()
+}
+
+// Close ends the resolver's wait of the calls in flight, which fail closed: it does
+// not wait for their deadlines.
+func TestCloseEndsResolversWait(t *testing.T) {
+	for _, async := range []bool{false, true} {
+		r := joiningResolver{make(chan struct{}, 1)}
+		c, err := NewClient(ClientOptions{Resolver: r, Transport: transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		outcome := make(chan error, 1)
+		if async {
+			f := ledgerAsync(c, ctx, 0, 0)
+			go func() { _, err := f.Wait(context.Background()); outcome <- err }()
+		} else {
+			go func() { _, err := c.Invoke(ctx, c.NewCall(&leftDesc, 0)); outcome <- err }()
+		}
+		waitFor(t, r.waiting, "the resolver to wait")
+		start := time.Now()
+		c.Close()
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("async %v: Close took %v, waiting for a resolver", async, took)
+		}
+		if err := waitFor(t, outcome, "the call"); CodeOf(err) != CodeClosed {
+			t.Errorf("async %v: a call whose resolver waited at Close: %v, want closed", async, err)
+		}
+		cancel()
+	}
+}
+
+type callerKey struct{}
+
+// keepingResolver hands the caller's values to a goroutine that outlives Resolve, as
+// a resolver that refreshes its view in the background may.
+type keepingResolver struct {
+	addr string
+	seen chan any
+}
+
+func (r keepingResolver) Resolve(ctx context.Context, _ *Call, dst []string) ([]string, error) {
+	bg := context.WithoutCancel(ctx)
+	go func() { r.seen <- bg.Value(callerKey{}) }()
+	return append(dst, r.addr), nil
+}
+
+// A resolver may keep the values of the context it was given past Resolve: they stay
+// the caller's.
+func TestResolverKeepsContextValues(t *testing.T) {
+	_, _, addr := startGreeter(t, ServerOptions{})
+	r := keepingResolver{addr, make(chan any, 10)}
+	g, _ := newGreeterClient(t, ClientOptions{Resolver: r})
+	for i := range 20 {
+		want := fmt.Sprintf("caller %d", i)
+		if _, err := g.SayHello(context.WithValue(context.Background(), callerKey{}, want), "a", "b"); err != nil {
+			t.Fatal(err)
+		}
+		if v := waitFor(t, r.seen, "the resolver's goroutine"); v != want {
+			t.Errorf("a resolver reading the caller's value after Resolve returned got %v, want %s", v, want)
 		}
 	}
 }

@@ -10,10 +10,22 @@ import (
 // try, best first: the client sends the call to the first and fails over along the
 // rest. It is called for every call, from many goroutines at once. It must return at
 // once when it knows providers; it may wait, until ctx ends, while it knows none
-// (registry.Registry does, for a provider that is still joining). registry.Registry
-// implements it with gossip and consistent hashing.
+// (registry.Registry does, for a provider that is still joining). ctx ends at the
+// call's deadline, at ClientOptions.Timeout for a call without one (it then reports
+// no deadline), and when the client closes; Resolve must not keep it after it returns.
+// registry.Registry implements it with gossip and consistent hashing.
 type Resolver interface {
 	Resolve(ctx context.Context, call *Call, dst []string) ([]string, error)
+}
+
+// ImmediateResolver is implemented by resolvers that may wait for a provider and can
+// tell at once whether they know one (registry.Registry): ResolveNow is Resolve
+// without waiting, and reports false when it knows no provider now. A client makes
+// what a wait needs (a context that ends at the call's deadline and at Close, and for
+// InvokeAsync a goroutine of its own) only for calls that must wait; with a resolver
+// that does not implement it, for every call.
+type ImmediateResolver interface {
+	ResolveNow(ctx context.Context, call *Call, dst []string) ([]string, bool)
 }
 
 // FailureReporter is implemented by resolvers that want to hear of failed calls, to
