@@ -235,13 +235,19 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 // a provider that is not SERVING leaves every ring, without leaving the cluster, and
 // takes its keys back when SERVING again. Calls in flight are not touched. It is
 // the server's OnServingStatus callback, and reads the status again under r.mu
-// rather than take the one it is handed (serviceServingChanged).
+// rather than take the one it is handed (serviceServingChanged). Once the registry
+// leaves, a change is no news to the cluster: the server's Shutdown after the leave
+// sets it NOT_SERVING, which memberlist would no longer gossip.
 func (r *Registry) servingChanged(service string, _ rpc.ServingStatus) {
 	if service != "" {
 		r.serviceServingChanged(service)
 		return
 	}
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
 	st, _ := r.opts.Server.ServingStatus("")
 	changed := r.notServing != (st != rpc.StatusServing)
 	r.notServing = st != rpc.StatusServing

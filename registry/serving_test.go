@@ -184,3 +184,27 @@ func TestConcurrentServingStatusKeepsRegistryInStep(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownAnnouncesNothingAfterLeave: Shutdown leaves the cluster before it
+// shuts the server down, which sets the server NOT_SERVING and tells the registry;
+// a registry that has left neither logs that change nor announces it (memberlist
+// ignores an update after the leave: the announce waited a gossip interval for its
+// broadcast and logged the timeout).
+func TestShutdownAnnouncesNothingAfterLeave(t *testing.T) {
+	var out syncBuffer
+	logger := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	p := startProvider(t, "p", nil, func(o *Options) { o.Logger = logger })
+	reg, _ := startConsumer(t, "c", []string{p.reg.GossipAddr()}, nil)
+	providersOf(t, reg, whoDesc.Name, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.reg.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	logs := out.String()
+	for _, line := range []string{"serving status changed", "announcing this node's metadata"} {
+		if i := strings.Index(logs, line); i >= 0 {
+			t.Errorf("a registry that has left logs %q at its own Shutdown:\n%s", line, logs[max(0, i-200):])
+		}
+	}
+}

@@ -214,7 +214,7 @@ func (s *Server) serveHealth(shared *transport.PoolOptions) {
 	}}
 	// Cannot fail: the processor is given.
 	s.healthSvc.pool, _ = s.ts.NewPool(transport.ProcessorFunc(func(ctx context.Context, conn *transport.Conn, req *transport.Command) (*transport.Command, error) {
-		return s.process(ctx, conn, req) // by the name, as interfaceOf picked it by the first
+		return s.process(ctx, conn, req) // by the name selectHealth read: interfaceOf
 	}), transport.PoolOptions{Workers: healthWorkers, QueueSize: healthQueue, ReuseRequests: true})
 	shared.Select = s.selectHealth
 	if len(s.pools) > 0 {
@@ -237,12 +237,12 @@ func (s *Server) selectHealth(req *transport.Command) *transport.Pool {
 	return nil
 }
 
-// interfaceOf returns a request's service name for picking its pool: the first
-// field, where rpc's callers put it (and the JSON header too, sorted by key, without
-// odd keys of a foreign caller), without walking the metadata after it; else the
-// field found from the end, as Get. A header that names a service twice may then
-// pick by the first, but the pool's processor runs the service the later names
-// (process), as without pools.
+// interfaceOf returns the service a request names, the one reading for both picking
+// its pool (selectHealth, selectPool) and running it (process), so that a request
+// runs on the pool of the service it runs, whatever a crafted header names twice:
+// the first field, where rpc's callers put it (and the JSON header too, sorted by
+// key, without odd keys of a foreign caller), without walking the metadata after it;
+// else the field found from the end, as Get.
 func interfaceOf(f transport.Fields) string {
 	if len(f) > 0 && f[0].Key == HeaderInterface {
 		return f[0].Value

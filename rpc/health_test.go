@@ -508,25 +508,73 @@ func TestSelectHealth(t *testing.T) {
 	}
 }
 
-// TestHealthPoolRunsTheServiceNamed: a request picked for the health pool by the
-// first of two service names runs the service the later one names, as every request
-// does, and is answered.
+// TestHealthPoolRunsTheServiceNamed: a request that names two services runs on the
+// pool of the one it runs, the first: picked for the health pool, it runs the health
+// service (which has no SayHello) and never the greeter's handler on the health
+// workers; picked for the greeter's own pool, it runs the greeter there.
 func TestHealthPoolRunsTheServiceNamed(t *testing.T) {
-	_, _, addr := startGreeter(t, ServerOptions{})
+	_, _, addr := startGreeter(t, ServerOptions{Pools: map[string]PoolOptions{greeterDesc.Name: {Workers: 1}}})
 	c := transport.NewClient(transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req := transport.NewRequest(RequestCode, transport.Fields{
-		{Key: HeaderInterface, Value: HealthService},
-		{Key: HeaderMethod, Value: "SayHello"},
-		{Key: HeaderInterface, Value: greeterDesc.Name},
-	}, []byte(`["a","b"]`))
-	resp, err := c.InvokeSync(ctx, addr, req)
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		first, last string
+		code        int32
+	}{
+		{HealthService, greeterDesc.Name, toWire(CodeMethodNotFound)},
+		{greeterDesc.Name, HealthService, transport.CodeSuccess},
+	} {
+		req := transport.NewRequest(RequestCode, transport.Fields{
+			{Key: HeaderInterface, Value: tc.first},
+			{Key: HeaderMethod, Value: "SayHello"},
+			{Key: HeaderInterface, Value: tc.last},
+		}, []byte(`["a","b"]`))
+		resp, err := c.InvokeSync(ctx, addr, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Code != tc.code {
+			t.Errorf("SayHello named %s then %s: code %d %q, want %d", tc.first, tc.last, resp.Code, resp.Remark, tc.code)
+		}
 	}
-	if resp.Code != transport.CodeSuccess {
-		t.Errorf("a call of %s named after %s: code %d %q, want it run", greeterDesc.Name, HealthService, resp.Code, resp.Remark)
+}
+
+// TestHealthWatchNeverRunsOnServiceWorkers: a request picked for the services' pool
+// by its first service name runs that service, even when a later field names the
+// health service: a Watch it carries is never run there, where it would hold one of
+// the services' workers until its deadline.
+func TestHealthWatchNeverRunsOnServiceWorkers(t *testing.T) {
+	s, _, addr := startGreeter(t, ServerOptions{Workers: 1})
+	tc := transport.NewClient(transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}})
+	defer tc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	watch := transport.NewRequest(RequestCode, transport.Fields{
+		{Key: HeaderInterface, Value: greeterDesc.Name},
+		{Key: HeaderMethod, Value: "Watch"},
+		{Key: HeaderInterface, Value: HealthService},
+		{Key: headerTimeout, Value: "5000"},
+	}, []byte(`["",1]`))
+	answered := make(chan *transport.Command, 1)
+	go func() {
+		resp, err := tc.InvokeSync(ctx, addr, watch)
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- resp
+	}()
+	if !eventually(func() bool { return len(answered) == 1 || s.health.watching() == 1 }) {
+		t.Fatal("the request naming the greeter then the health service was neither answered nor waiting")
+	}
+	g, _ := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	callCtx, cancelCall := context.WithTimeout(ctx, time.Second)
+	defer cancelCall()
+	start := time.Now()
+	if _, err := g.SayHello(callCtx, "a", "b"); err != nil {
+		t.Errorf("a call of the service while a Watch waits: %v after %v: the Watch took the service's only worker", err, time.Since(start))
+	}
+	if resp := waitFor(t, answered, "the answer to Watch named after the greeter"); resp != nil && resp.Code != toWire(CodeMethodNotFound) {
+		t.Errorf("Watch named %s then %s: code %d %q, want the greeter's method_not_found", greeterDesc.Name, HealthService, resp.Code, resp.Remark)
 	}
 }

@@ -226,9 +226,10 @@ func (o PoolOptions) transport() transport.PoolOptions {
 }
 
 // selectPool picks the pool of a request's service or method, on the connection's
-// reader: nil for the shared pool.
+// reader: nil for the shared pool. It reads the service name as process does
+// (interfaceOf), so that a request runs on the pool of the service it runs.
 func (s *Server) selectPool(req *transport.Command) *transport.Pool {
-	svc := (*s.services.Load())[req.ExtFields.Get(HeaderInterface)]
+	svc := (*s.services.Load())[interfaceOf(req.ExtFields)]
 	if svc == nil {
 		return nil
 	}
@@ -319,7 +320,7 @@ func (s *Server) builtin(name string) *service {
 
 // process is the transport processor of RPC requests: find, decode, run, answer.
 func (s *Server) process(ctx context.Context, conn *transport.Conn, req *transport.Command) (*transport.Command, error) {
-	name := req.ExtFields.Get(HeaderInterface)
+	name := interfaceOf(req.ExtFields)
 	svc := (*s.services.Load())[name]
 	if svc == nil {
 		svc = s.builtin(name)

@@ -72,13 +72,7 @@ func cmdCall(args []string, stdout, stderr io.Writer) error {
 	if len(out) == 0 {
 		out = []byte("null")
 	}
-	var pretty bytes.Buffer
-	if json.Indent(&pretty, out, "", "  ") != nil {
-		pretty.Reset()
-		pretty.Write(out)
-	}
-	// The results are printed as JSON, escapes and all: only those for HTML go.
-	fmt.Fprintln(stdout, string(unescapeHTML(pretty.Bytes())))
+	fmt.Fprintln(stdout, shownResults(out))
 	return nil
 }
 

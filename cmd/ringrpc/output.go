@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -77,3 +79,15 @@ func unescapeHTML(b []byte) []byte {
 var htmlEscapes = map[string]byte{"003c": '<', "003e": '>', "0026": '&'}
 
 const hexDigits = "0123456789abcdef"
+
+// shownResults is a call's results as call prints them: indented JSON, escapes and
+// all but those for HTML (unescapeHTML). Results that are not valid JSON, or not
+// UTF-8, which json.Indent lets through and an 8-bit terminal may read as C1
+// controls, are shown quoted instead (shown).
+func shownResults(out []byte) string {
+	var pretty bytes.Buffer
+	if !utf8.Valid(out) || json.Indent(&pretty, out, "", "  ") != nil {
+		return shown(string(out))
+	}
+	return string(unescapeHTML(pretty.Bytes()))
+}

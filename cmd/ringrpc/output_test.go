@@ -81,3 +81,29 @@ func TestShown(t *testing.T) {
 		t.Errorf("shownText kept no new line: %q", got)
 	}
 }
+
+// TestCallResultsShowNoRawControls: whatever a provider answers, call prints no
+// byte a terminal may obey (C0 but newline, DEL, C1 as UTF-8, or a lone 0x80-0x9f
+// byte, which a terminal in an 8-bit locale takes for C1 such as CSI): results that
+// are not valid JSON or not UTF-8 are shown quoted; valid ones indented as before.
+func TestCallResultsShowNoRawControls(t *testing.T) {
+	for _, tc := range []struct{ out, want string }{
+		{"\"\x9b[2J\"", `"\"\x9b[2J\""`},                  // valid to encoding/json, which does not check UTF-8
+		{"\"\x1b[2Jx\"", `"\"\x1b[2Jx\""`},                // not JSON: json.Indent fails
+		{"\"\xc2\"", `"\"\xc2\""`},                        // a truncated C2 at the end of a string
+		{"[1,\x1b]", `"[1,\x1b]"`},                        // not JSON, ESC outside a string
+		{`{"a":"<b> & é"}`, "{\n  \"a\": \"<b> & é\"\n}"}, // valid: indented
+		{`"\u003cb\u003e \u0085"`, `"<b> \u0085"`},        // valid: only HTML escapes go
+	} {
+		got := shownResults([]byte(tc.out))
+		if got != tc.want {
+			t.Errorf("results %q are shown as %q, want %q", tc.out, got, tc.want)
+		}
+		for _, c := range []byte(got) {
+			if c < 0x20 && c != '\n' || c == 0x7f || c >= 0x80 && c <= 0x9f {
+				t.Errorf("results %q are shown as %q: a raw control byte 0x%02x reaches the terminal", tc.out, got, c)
+				break
+			}
+		}
+	}
+}
