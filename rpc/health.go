@@ -239,16 +239,9 @@ func (s *Server) selectHealth(req *transport.Command) *transport.Pool {
 
 // interfaceOf returns the service a request names, the one reading for both picking
 // its pool (selectHealth, selectPool) and running it (process), so that a request
-// runs on the pool of the service it runs, whatever a crafted header names twice:
-// the first field, where rpc's callers put it (and the JSON header too, sorted by
-// key, without odd keys of a foreign caller), without walking the metadata after it;
-// else the field found from the end, as Get.
-func interfaceOf(f transport.Fields) string {
-	if len(f) > 0 && f[0].Key == HeaderInterface {
-		return f[0].Value
-	}
-	return f.Get(HeaderInterface)
-}
+// runs on the pool of the service it runs: the last field of the name, as a key that
+// appears twice keeps its later value (docs/PROTOCOL.md).
+func interfaceOf(f transport.Fields) string { return f.Get(HeaderInterface) }
 
 // checkHealth answers Check: the status, or service_not_found.
 func (s *Server) checkHealth(_ context.Context, args *Decoder, res *Encoder) error {

@@ -509,7 +509,7 @@ func TestSelectHealth(t *testing.T) {
 }
 
 // TestHealthPoolRunsTheServiceNamed: a request that names two services runs on the
-// pool of the one it runs, the first: picked for the health pool, it runs the health
+// pool of the one it runs, the later: picked for the health pool, it runs the health
 // service (which has no SayHello) and never the greeter's handler on the health
 // workers; picked for the greeter's own pool, it runs the greeter there.
 func TestHealthPoolRunsTheServiceNamed(t *testing.T) {
@@ -522,8 +522,8 @@ func TestHealthPoolRunsTheServiceNamed(t *testing.T) {
 		first, last string
 		code        int32
 	}{
-		{HealthService, greeterDesc.Name, toWire(CodeMethodNotFound)},
-		{greeterDesc.Name, HealthService, transport.CodeSuccess},
+		{HealthService, greeterDesc.Name, transport.CodeSuccess},
+		{greeterDesc.Name, HealthService, toWire(CodeMethodNotFound)},
 	} {
 		req := transport.NewRequest(RequestCode, transport.Fields{
 			{Key: HeaderInterface, Value: tc.first},
@@ -540,10 +540,9 @@ func TestHealthPoolRunsTheServiceNamed(t *testing.T) {
 	}
 }
 
-// TestHealthWatchNeverRunsOnServiceWorkers: a request picked for the services' pool
-// by its first service name runs that service, even when a later field names the
-// health service: a Watch it carries is never run there, where it would hold one of
-// the services' workers until its deadline.
+// TestHealthWatchNeverRunsOnServiceWorkers: a request that names a service, then the
+// health service, runs the health service on the health pool: a Watch it carries is
+// never run on the services' workers, where it would hold one until its deadline.
 func TestHealthWatchNeverRunsOnServiceWorkers(t *testing.T) {
 	s, _, addr := startGreeter(t, ServerOptions{Workers: 1})
 	tc := transport.NewClient(transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}})
@@ -574,7 +573,8 @@ func TestHealthWatchNeverRunsOnServiceWorkers(t *testing.T) {
 	if _, err := g.SayHello(callCtx, "a", "b"); err != nil {
 		t.Errorf("a call of the service while a Watch waits: %v after %v: the Watch took the service's only worker", err, time.Since(start))
 	}
-	if resp := waitFor(t, answered, "the answer to Watch named after the greeter"); resp != nil && resp.Code != toWire(CodeMethodNotFound) {
-		t.Errorf("Watch named %s then %s: code %d %q, want the greeter's method_not_found", greeterDesc.Name, HealthService, resp.Code, resp.Remark)
+	s.SetServingStatus("", StatusNotServing) // the Watch answers
+	if resp := waitFor(t, answered, "the answer to Watch named after the greeter"); resp != nil && resp.Code != transport.CodeSuccess {
+		t.Errorf("Watch named %s then %s: code %d %q, want the health service's answer", greeterDesc.Name, HealthService, resp.Code, resp.Remark)
 	}
 }
