@@ -228,8 +228,8 @@ func (s *Server) serveHealth(shared *transport.PoolOptions) {
 }
 
 // selectHealth picks the health service's pool for its requests, on the connection's
-// reader: nil for the others. Every request pays for it, so it reads the service
-// name where rpc's callers write it (interfaceOf).
+// reader: nil for the others. It reads the service name as process does
+// (interfaceOf).
 func (s *Server) selectHealth(req *transport.Command) *transport.Pool {
 	if interfaceOf(req.ExtFields) == HealthService {
 		return s.healthSvc.pool
