@@ -17,7 +17,8 @@ import (
 )
 
 // Registry is one node's membership in a ringrpc cluster and its view of every
-// service's providers. It is an rpc.Resolver and an rpc.FailureReporter.
+// service's providers. It is an rpc.Resolver, an rpc.ImmediateResolver and an
+// rpc.FailureReporter.
 type Registry struct {
 	opts *resolved
 	log  *slog.Logger

@@ -17,8 +17,9 @@ import (
 // interceptors, a call whose provider is connected, resolved by StaticAddress or
 // StaticList, involves no goroutine: the call walks its providers with transport
 // callbacks, and the response completes the future without being decoded on the
-// connection's reader; so does one whose resolver knows its providers at once (a
-// registry.Registry that has the service on its rings). What may take time, a dial,
+// connection's reader; so does one whose resolver tells at once that it knows its
+// providers (an ImmediateResolver: a registry.Registry that has the service on its
+// rings). What may take time, a dial,
 // the wait before a move, a resolve that waits for a provider (registry.Registry waits
 // for one that is joining), and with interceptors the chain, runs on a goroutine the
 // client keeps for reuse.

@@ -26,11 +26,11 @@ type ClientOptions struct {
 	// InvokeOneway, InvokeAsync or InvokeOnewayAsync is called: as a context deadline
 	// would, it bounds the whole call, its wait for an async slot, the resolver's wait
 	// for a provider, attempts, dials and moves to other providers included, and the
-	// provider's handler gets what remains of it. A resolver that waits for a provider
-	// (any but StaticAddress and StaticList, when it has none at once: see
-	// ImmediateResolver) gets a context that ends at Timeout but reports no deadline,
-	// so that its own bound for calls without one (registry.Options.ReadyWait) applies
-	// when shorter. A first attempt on an open connection, sent within a
+	// provider's handler gets what remains of it. A resolver that may wait (any but
+	// StaticAddress and StaticList; an ImmediateResolver only when it has no provider
+	// at once) gets a context that ends at Timeout, and at Close, but reports no
+	// deadline, so that its own bound for calls without one (registry.Options.ReadyWait)
+	// applies when shorter. A first attempt on an open connection, sent within a
 	// millisecond of the call's start, ends between Timeout and Timeout plus a
 	// sixteenth of it, at most 250 ms more, plus its wait for a sync permit when all
 	// are in use (the transport's reaper times it out from the send, without a timer);
@@ -257,8 +257,9 @@ func writeRequest(ctx context.Context, call *Call, body []byte, timeout, what st
 	return nil
 }
 
-// refreshDeadline rewrites the remaining deadline a call carries before it moves to
-// another provider: the time the earlier attempts took is gone.
+// refreshDeadline rewrites the remaining deadline a call carries, its context's or
+// else the call's own, before an attempt that comes after others, after a resolver's
+// wait, or late: the time they took is gone.
 func (c *Client) refreshDeadline(ctx context.Context, call *Call) {
 	dl, ok := ctx.Deadline()
 	if !ok {
@@ -279,24 +280,45 @@ func (c *Client) resolve(ctx context.Context, call *Call) error {
 		if c.resolveNow(ctx, call) {
 			return nil
 		}
-		call.waited = true // the deadline the request carries is refreshed before it goes
-		t := &waitCtx{Context: ctx, deadline: call.deadline, life: c.life}
-		defer t.release()
-		ctx = t
+		return c.resolveWaiting(ctx, call)
 	}
 	addrs, err := c.resolver.Resolve(ctx, call, call.addrs[:0])
 	call.addrs = addrs
-	if err != nil && c.isClosed() {
+	return c.resolved(call, err)
+}
+
+// resolveWaiting resolves with a context that ends at the call's deadline and at
+// Close (waitCtx), for a resolver that may wait.
+func (c *Client) resolveWaiting(ctx context.Context, call *Call) error {
+	t := &waitCtx{Context: ctx, deadline: call.deadline, life: c.life}
+	start := time.Now()
+	addrs, err := c.resolver.Resolve(t, call, call.addrs[:0])
+	// A resolver that waited took time the deadline the request carries still counts:
+	// it is written again before the call goes (connected).
+	call.waited = time.Since(start) > time.Millisecond
+	call.addrs = addrs
+	closed := t.closedIt()
+	t.release()
+	if closed && (err != nil || len(addrs) == 0) {
 		return closedError()
 	}
+	return c.resolved(call, err)
+}
+
+// resolved is the outcome of a resolve that returned err and call.addrs.
+func (c *Client) resolved(call *Call, err error) error {
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
 			return err
 		}
-		return Errorf(CodeUnavailable, "resolving a provider of %s: %w", call.svc.Name, err)
+		code := CodeUnavailable
+		if cc := CodeOf(err); cc == CodeCanceled || cc == CodeDeadlineExceeded {
+			code = cc // the resolver gave up as its context ended
+		}
+		return Errorf(code, "resolving a provider of %s: %w", call.svc.Name, err)
 	}
-	if len(addrs) == 0 {
+	if len(call.addrs) == 0 {
 		return Errorf(CodeUnavailable, "no provider of service %s is known: start one, or check the service name and the resolver", call.svc.Name)
 	}
 	return nil
@@ -337,6 +359,7 @@ type waitCtx struct {
 	mu       sync.Mutex
 	done     chan struct{}
 	err      error
+	byClose  bool // Close ended it
 	released bool
 	timer    *time.Timer
 	stops    [2]func() bool // stop the watches of the caller's context and of the client's
@@ -362,8 +385,28 @@ func (t *waitCtx) Done() <-chan struct{} {
 	if t.Context.Done() != nil {
 		t.stops[0] = context.AfterFunc(t.Context, func() { t.end(t.Context.Err()) })
 	}
-	t.stops[1] = context.AfterFunc(t.life, func() { t.end(context.Canceled) })
+	t.stops[1] = context.AfterFunc(t.life, func() { t.endByClose() })
 	return t.done
+}
+
+func (t *waitCtx) endByClose() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err == nil {
+		t.byClose = true
+	}
+	t.endLocked(context.Canceled)
+}
+
+// closedIt reports whether the client's Close ended the wait, rather than the caller,
+// the deadline or the resolver.
+func (t *waitCtx) closedIt() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err == nil && !t.released && t.life.Err() != nil && t.Context.Err() == nil {
+		return true // ended by now, though nobody asked Err or Done since
+	}
+	return t.byClose
 }
 
 func (t *waitCtx) Err() error {
@@ -375,7 +418,10 @@ func (t *waitCtx) Err() error {
 			t.endLocked(t.Context.Err())
 		case !t.deadline.IsZero() && !time.Now().Before(t.deadline):
 			t.endLocked(context.DeadlineExceeded)
-		case t.released || t.life.Err() != nil:
+		case t.life.Err() != nil && !t.released:
+			t.byClose = true
+			t.endLocked(context.Canceled)
+		case t.released:
 			t.endLocked(context.Canceled)
 		}
 	}

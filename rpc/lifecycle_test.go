@@ -897,3 +897,126 @@ func TestResolverKeepsContextValues(t *testing.T) {
 		}
 	}
 }
+
+// emptyResolver waits until its context ends, then says it found none, without an
+// error.
+type emptyResolver struct{ waiting chan struct{} }
+
+func (r emptyResolver) Resolve(ctx context.Context, _ *Call, dst []string) ([]string, error) {
+	r.waiting <- struct{}{}
+	<-ctx.Done()
+	return dst, nil
+}
+
+// causeResolver waits until its context ends and returns its cause.
+type causeResolver struct{ waiting chan struct{} }
+
+func (r causeResolver) Resolve(ctx context.Context, _ *Call, dst []string) ([]string, error) {
+	r.waiting <- struct{}{}
+	<-ctx.Done()
+	return dst, context.Cause(ctx)
+}
+
+// notYetResolver says at once that it knows no provider, then waits for one as
+// joiningResolver does: a registry whose service has none yet.
+type notYetResolver struct{ joiningResolver }
+
+func (notYetResolver) ResolveNow(_ context.Context, _ *Call, dst []string) ([]string, bool) {
+	return dst, false
+}
+
+// A call whose resolver's wait ends at Close fails closed, whatever the resolver
+// returns, and whether or not it told at once that it had to wait.
+func TestCloseEndsEveryResolversWait(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    func(chan struct{}) Resolver
+	}{
+		{"the context's cause", func(ch chan struct{}) Resolver { return causeResolver{ch} }},
+		{"none, no error", func(ch chan struct{}) Resolver { return emptyResolver{ch} }},
+		{"an ImmediateResolver with none", func(ch chan struct{}) Resolver { return notYetResolver{joiningResolver{ch}} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			waiting := make(chan struct{}, 1)
+			c, err := NewClient(ClientOptions{Resolver: tc.r(waiting), Transport: transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			outcome := make(chan error, 1)
+			go func() { _, err := c.Invoke(ctx, c.NewCall(&leftDesc, 0)); outcome <- err }()
+			waitFor(t, waiting, "the resolver to wait")
+			c.Close()
+			if err := waitFor(t, outcome, "the call"); CodeOf(err) != CodeClosed {
+				t.Errorf("a call whose resolver waited at Close: %v, want closed", err)
+			}
+		})
+	}
+}
+
+// gatedResolver says when it waits, sees its context end, then returns only when let
+// go.
+type gatedResolver struct {
+	waiting, ended, letGo chan struct{}
+}
+
+func (r gatedResolver) Resolve(ctx context.Context, _ *Call, dst []string) ([]string, error) {
+	r.waiting <- struct{}{}
+	<-ctx.Done()
+	r.ended <- struct{}{}
+	<-r.letGo
+	return dst, ctx.Err()
+}
+
+// A call its caller cancelled while its resolver waited says canceled, though Close
+// came before the resolver returned: Close did not end its wait.
+func TestCancelledThenClosedSaysCanceled(t *testing.T) {
+	r := gatedResolver{make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{})}
+	c, err := NewClient(ClientOptions{Resolver: r, Transport: transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	outcome := make(chan error, 1)
+	go func() { _, err := c.Invoke(ctx, c.NewCall(&leftDesc, 0)); outcome <- err }()
+	waitFor(t, r.waiting, "the resolver to wait")
+	cancel()
+	waitFor(t, r.ended, "the resolver's context to end")
+	c.Close()
+	close(r.letGo)
+	if err := waitFor(t, outcome, "the call"); CodeOf(err) != CodeCanceled {
+		t.Errorf("a call its caller cancelled before Close: %v, want canceled", err)
+	}
+}
+
+// plainResolver knows its provider at once but does not say so (no ResolveNow).
+type plainResolver struct{ addr string }
+
+func (r plainResolver) Resolve(_ context.Context, _ *Call, dst []string) ([]string, error) {
+	return append(dst, r.addr), nil
+}
+
+// A resolver of one's own that knows its providers at once, without ResolveNow, costs
+// a sync call the context it may wait with, and nothing more: the deadline the request
+// carries is written again only after a wait.
+func TestPlainResolverCost(t *testing.T) {
+	if raceDetector {
+		t.Skip("allocations vary under the race detector")
+	}
+	_, _, addr := startGreeter(t, ServerOptions{})
+	ctx := context.Background()
+	measure := func(r Resolver) float64 {
+		g, _ := newGreeterClient(t, ClientOptions{Resolver: r})
+		call := func() {
+			if _, err := g.SayHello(ctx, "a", "b"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		call()
+		return testing.AllocsPerRun(200, call)
+	}
+	if static, plain := measure(StaticAddress(addr)), measure(plainResolver{addr}); plain > static+1 {
+		t.Errorf("%.1f allocations through a resolver without ResolveNow, %.1f through StaticAddress: more than its context", plain, static)
+	}
+}

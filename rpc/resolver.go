@@ -11,19 +11,22 @@ import (
 // rest. It is called for every call, from many goroutines at once. It must return at
 // once when it knows providers; it may wait, until ctx ends, while it knows none
 // (registry.Registry does, for a provider that is still joining). ctx ends at the
-// call's deadline, at ClientOptions.Timeout for a call without one (it then reports
-// no deadline), and when the client closes; Resolve must not keep it after it returns.
-// registry.Registry implements it with gossip and consistent hashing.
+// call's deadline, at ClientOptions.Timeout for a unary call without one (it then
+// reports no deadline; a stream without one has none), and when the client closes;
+// it ends too when Resolve returns, and a resolver may keep its values past that
+// (context.WithoutCancel). registry.Registry implements it with gossip and
+// consistent hashing.
 type Resolver interface {
 	Resolve(ctx context.Context, call *Call, dst []string) ([]string, error)
 }
 
 // ImmediateResolver is implemented by resolvers that may wait for a provider and can
 // tell at once whether they know one (registry.Registry): ResolveNow is Resolve
-// without waiting, and reports false when it knows no provider now. A client makes
-// what a wait needs (a context that ends at the call's deadline and at Close, and for
-// InvokeAsync a goroutine of its own) only for calls that must wait; with a resolver
-// that does not implement it, for every call.
+// without waiting, with the caller's context, and reports false (or no address) when
+// it knows no provider now. A client makes what a wait needs (a context that ends at
+// the call's deadline and at Close, and for InvokeAsync a goroutine of its own) only
+// for calls that must wait; with a resolver that does not implement it, for every
+// call. A resolver that wraps another passes ResolveNow on.
 type ImmediateResolver interface {
 	ResolveNow(ctx context.Context, call *Call, dst []string) ([]string, bool)
 }
