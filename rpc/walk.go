@@ -385,11 +385,18 @@ func (c *Client) answered(ctx context.Context, call *Call, resp *transport.Comma
 // ctxAnswer is the message of a call its provider answered deadline_exceeded or
 // canceled: the bare context error a handler returned says neither which call nor
 // where, nor what to do.
+// deadlineSlack is how much earlier than the caller a provider may see the call's
+// deadline pass: the deadline travels in whole milliseconds, counted from the send.
+const deadlineSlack = 5 * time.Millisecond
+
 func (c *Client) ctxAnswer(call *Call, code Code, remark string) string {
 	msg := c.target(call, call.peer) + ": " + remark
 	switch {
-	case code == CodeDeadlineExceeded && !call.deadline.IsZero() && !time.Now().Before(call.deadline):
-		msg += c.timeoutNote() // not for a deadline the handler met downstream, before the call's
+	case code == CodeDeadlineExceeded && !call.deadline.IsZero() && time.Until(call.deadline) < deadlineSlack:
+		// Not for a deadline the handler met downstream, before the call's. The
+		// provider's copy of the deadline, sent in whole milliseconds from the send,
+		// passes a little before the call's own.
+		msg += c.timeoutNote()
 	case code == CodeDeadlineExceeded && strings.HasSuffix(remark, context.DeadlineExceeded.Error()):
 		msg += " (the provider's handler met the call's deadline: raise the deadline, or look at the provider's load)"
 	case code == CodeCanceled && strings.HasSuffix(remark, context.Canceled.Error()):
