@@ -230,6 +230,14 @@ func (c *Client) late(call *Call) bool {
 	return !call.deadline.IsZero() && time.Until(call.deadline) < c.timeout-time.Millisecond
 }
 
+// stale reports whether the deadline a call with a context deadline carries is more
+// than a millisecond longer than what remains of it: something, such as an attempt
+// interceptor, took time since the call was encoded.
+func stale(ctx context.Context, call *Call) bool {
+	dl, ok := ctx.Deadline()
+	return ok && call.sentMS-time.Until(dl).Milliseconds() > 1
+}
+
 // writeRequest writes call's request command with body: the interface, the method,
 // the remaining deadline or, without one, timeout (none when empty), and the
 // metadata. what names the call in errors.
@@ -242,7 +250,8 @@ func writeRequest(ctx context.Context, call *Call, body []byte, timeout, what st
 		if remaining <= 0 {
 			return Errorf(CodeDeadlineExceeded, "%s %s.%s: the deadline passed before it was sent", what, call.svc.Name, call.m.Name)
 		}
-		timeout = strconv.FormatInt(max(remaining.Milliseconds(), 1), 10)
+		call.sentMS = max(remaining.Milliseconds(), 1)
+		timeout = strconv.FormatInt(call.sentMS, 10)
 	}
 	ext := append(call.ext[:0],
 		transport.Field{Key: HeaderInterface, Value: call.svc.Name},
@@ -268,7 +277,8 @@ func (c *Client) refreshDeadline(ctx context.Context, call *Call) {
 		}
 	}
 	if len(call.ext) > 2 && call.ext[2].Key == headerTimeout {
-		call.ext[2].Value = strconv.FormatInt(max(time.Until(dl).Milliseconds(), 1), 10)
+		call.sentMS = max(time.Until(dl).Milliseconds(), 1)
+		call.ext[2].Value = strconv.FormatInt(call.sentMS, 10)
 	}
 }
 

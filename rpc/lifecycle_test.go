@@ -1020,3 +1020,48 @@ func TestPlainResolverCost(t *testing.T) {
 		t.Errorf("%.1f allocations through a resolver without ResolveNow, %.1f through StaticAddress: more than its context", plain, static)
 	}
 }
+
+// An attempt interceptor that waits (a rate limiter) before a call with a context
+// deadline goes: the handler gets what remains of the deadline when the call is sent,
+// not what remained when it was encoded.
+func TestHandlerGetsWhatRemainsAfterAnAttemptInterceptor(t *testing.T) {
+	s := NewServer(ServerOptions{Logger: quiet})
+	h := func(ctx context.Context, args *Decoder, res *Encoder) error {
+		if err := args.Finish(); err != nil {
+			return err
+		}
+		dl, _ := ctx.Deadline()
+		EncodeInt(res, time.Until(dl).Milliseconds())
+		return nil
+	}
+	if err := s.Register(&leftDesc, []Handler{h}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, s.Serve, s.Close)
+	limiter := func(next Invoker) Invoker {
+		return func(ctx context.Context, call *Call) error {
+			if _, ok := ctx.Deadline(); ok {
+				time.Sleep(600 * time.Millisecond) // the limiter's wait, which the test is about
+			}
+			return next(ctx, call)
+		}
+	}
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr), AttemptInterceptors: []Interceptor{limiter}})
+	if _, err := c.Invoke(context.Background(), c.NewCall(&leftDesc, 0)); err != nil { // opens the connection
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	d, err := c.Invoke(ctx, c.NewCall(&leftDesc, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left int64
+	DecodeInt(&d, &left)
+	if err := d.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if left > 500 {
+		t.Errorf("the handler got %d ms after an attempt interceptor took 600 ms of a 1 s deadline", left)
+	}
+}
