@@ -158,7 +158,7 @@ func (a *asyncCall[T]) knownNow() bool {
 // on a runner goroutine (onRunner), not on InvokeAsync's caller nor on a connection's
 // reader.
 func (a *asyncCall[T]) try(onRunner bool) {
-	if onRunner || a.c.late(a.call) {
+	if onRunner || stale(a.ctx, a.call) {
 		a.bind()
 	}
 	a.call.peer = a.call.addrs[a.n]

@@ -33,8 +33,7 @@ type Call struct {
 	paidMoves  int       // moves that spent the retry budget
 	awaitWrite bool      // a oneway call whose future completes when it is written
 	deadline   time.Time // when its context has none: the call's start plus Timeout
-	waited     bool      // its resolver took over a millisecond: the deadline it carries is out of date
-	sentMS     int64     // the remaining milliseconds of its context's deadline it carries
+	sentMS     int64     // the milliseconds of deadline it carries, when encoded or written again
 	resp       *transport.Command
 	body       []byte
 	// A stream's call: life runs one range of it inside the interceptors, and opened

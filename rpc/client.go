@@ -219,23 +219,24 @@ func (c *Client) prepare(ctx context.Context, call *Call) error {
 	} else if call.deadline.IsZero() {
 		c.begin(ctx, call)
 	}
+	call.sentMS = max(c.timeout.Milliseconds(), 1) // what c.timeoutMS says
 	return writeRequest(ctx, call, body, c.timeoutMS, "call")
 }
 
-// late reports whether a call without a context deadline spent more than a
-// millisecond of its Timeout before its first attempt, waiting for an async slot or
-// for the resolver: the transport's own timeout of an attempt, a fresh Timeout,
-// would then overrun the call's deadline, which must be a context's.
-func (c *Client) late(call *Call) bool {
-	return !call.deadline.IsZero() && time.Until(call.deadline) < c.timeout-time.Millisecond
-}
-
-// stale reports whether the deadline a call with a context deadline carries is more
-// than a millisecond longer than what remains of it: something, such as an attempt
-// interceptor, took time since the call was encoded.
+// stale reports whether the deadline the call carries, its context's or else its
+// own, is over a millisecond longer than what remains of it: an async slot, the
+// resolver or an attempt interceptor took time since it was encoded. Its handler
+// would get that time again, and, without a context deadline, the transport's
+// timeout of the attempt, a fresh Timeout, would overrun the call's deadline, which
+// must then be a context's (callDeadline).
 func stale(ctx context.Context, call *Call) bool {
 	dl, ok := ctx.Deadline()
-	return ok && call.sentMS-time.Until(dl).Milliseconds() > 1
+	if !ok {
+		if dl = call.deadline; dl.IsZero() {
+			return false
+		}
+	}
+	return call.sentMS-time.Until(dl).Milliseconds() > 1
 }
 
 // writeRequest writes call's request command with body: the interface, the method,
@@ -267,8 +268,8 @@ func writeRequest(ctx context.Context, call *Call, body []byte, timeout, what st
 }
 
 // refreshDeadline rewrites the remaining deadline a call carries, its context's or
-// else the call's own, before an attempt that comes after others, after a resolver's
-// wait, or late: the time they took is gone.
+// else the call's own, before an attempt that comes after others or when it is
+// stale: the time they took is gone.
 func (c *Client) refreshDeadline(ctx context.Context, call *Call) {
 	dl, ok := ctx.Deadline()
 	if !ok {
@@ -301,11 +302,7 @@ func (c *Client) resolve(ctx context.Context, call *Call) error {
 // Close (waitCtx), for a resolver that may wait.
 func (c *Client) resolveWaiting(ctx context.Context, call *Call) error {
 	t := &waitCtx{Context: ctx, deadline: call.deadline, life: c.life}
-	start := time.Now()
 	addrs, err := c.resolver.Resolve(t, call, call.addrs[:0])
-	// A resolver that waited took time the deadline the request carries still counts:
-	// it is written again before the call goes (connected).
-	call.waited = time.Since(start) > time.Millisecond
 	call.addrs = addrs
 	closed := t.closedIt()
 	t.release()

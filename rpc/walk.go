@@ -110,7 +110,7 @@ func (c *Client) send(ctx context.Context, call *Call) error {
 	if err := c.resolve(ctx, call); err != nil {
 		return err
 	}
-	if c.late(call) {
+	if stale(ctx, call) {
 		bound, release := c.callDeadline(ctx, call)
 		defer release()
 		ctx = bound
@@ -322,7 +322,7 @@ func (c *Client) connect(ctx context.Context, call *Call, n int) (*transport.Con
 // deadline, and returns the open connection to it, or nil when there is none.
 func (c *Client) connected(ctx context.Context, call *Call, n int) *transport.Conn {
 	call.peer = call.addrs[n]
-	if n > 0 || call.waited || c.late(call) || stale(ctx, call) {
+	if n > 0 || stale(ctx, call) {
 		c.refreshDeadline(ctx, call) // what earlier attempts or waits took is gone
 	}
 	return c.tc.Connected(call.peer)
