@@ -224,10 +224,11 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	r.saveState()
 	if o.Server != nil {
 		o.Server.OnRegister(r.serviceRegistered)
-		o.Server.OnServingStatus(r.servingChanged)
+		// The status handed is not used: servingChanged reads it again.
+		o.Server.OnServingStatus(func(service string, _ rpc.ServingStatus) { r.servingChanged(service) })
 		r.resyncServing() // statuses set while joining
 		// Either way: the status Join read before joining may have changed since.
-		r.servingChanged("", 0)
+		r.servingChanged("")
 	}
 	return r, nil
 }
@@ -235,11 +236,11 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 // servingChanged follows the server's own health status ("" is the whole server):
 // a provider that is not SERVING leaves every ring, without leaving the cluster, and
 // takes its keys back when SERVING again. Calls in flight are not touched. It is
-// the server's OnServingStatus callback, and reads the status again under r.mu
-// rather than take the one it is handed (serviceServingChanged). Once the registry
+// what the server's OnServingStatus callback calls, and reads the status again under
+// r.mu rather than take the one the callback is handed (serviceServingChanged). Once the registry
 // leaves, a change is no news to the cluster: the server's Shutdown after the leave
 // sets it NOT_SERVING, which memberlist would no longer gossip.
-func (r *Registry) servingChanged(service string, _ rpc.ServingStatus) {
+func (r *Registry) servingChanged(service string) {
 	if service != "" {
 		r.serviceServingChanged(service)
 		return

@@ -135,11 +135,15 @@ func (a *asyncCall[T]) start(onRunner bool) {
 		a.fail(err)
 		return
 	}
-	if a.resolved {
-		a.try(onRunner)
-		return
+	var err error
+	switch {
+	case a.resolved:
+	case a.c.resolveWaits: // knownNow found none: the resolver is not asked again
+		err = a.c.resolveWaiting(a.ctx, a.call)
+	default:
+		err = a.c.resolve(a.ctx, a.call)
 	}
-	if err := a.c.resolve(a.ctx, a.call); err != nil {
+	if err != nil {
 		a.fail(err)
 		return
 	}

@@ -89,8 +89,7 @@ func (h *health) stop() {
 	// Before stopping closes: a Watch woken by it reads NOT_SERVING.
 	changed := h.status[""] != StatusNotServing
 	h.status[""] = StatusNotServing
-	close(h.changed)
-	h.changed = make(chan struct{})
+	h.wakeLocked()
 	close(h.stopping)
 	watchers := h.watchers
 	h.mu.Unlock()
@@ -123,8 +122,7 @@ func (h *health) put(service string, st ServingStatus, keep bool) statusWatchers
 		return nil
 	}
 	h.status[service] = st
-	close(h.changed)
-	h.changed = make(chan struct{})
+	h.wakeLocked()
 	return h.watchers
 }
 
@@ -143,9 +141,14 @@ func (ws statusWatchers) notify(service string, st ServingStatus) {
 // registered, which changes what they report though no status changed.
 func (h *health) wake() {
 	h.mu.Lock()
+	h.wakeLocked()
+	h.mu.Unlock()
+}
+
+// wakeLocked wakes the Watch calls waiting on changed. mu is held.
+func (h *health) wakeLocked() {
 	close(h.changed)
 	h.changed = make(chan struct{})
-	h.mu.Unlock()
 }
 
 // watching returns the number of Watch calls waiting.

@@ -428,6 +428,6 @@ func writeJSON(w io.Writer, v any) error {
 	if err := enc.Encode(v); err != nil {
 		return err
 	}
-	_, err := w.Write(unescapeHTML(b.Bytes())) // a terminal shows <, > and & as they are
+	_, err := w.Write(terminalJSON(b.Bytes())) // a terminal shows <, > and & as they are
 	return err
 }

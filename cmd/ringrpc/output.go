@@ -37,12 +37,12 @@ func shownList(ss []string, sep string) string {
 	return strings.Join(out, sep)
 }
 
-// unescapeHTML turns the escapes \u003c, \u003e and \u0026 of the strings of valid
+// terminalJSON turns the escapes \u003c, \u003e and \u0026 of the strings of valid
 // JSON back into <, > and &, which Go's encoders escape for HTML and a terminal
 // shows as they are. Every other escape stays, and DEL and the C1 controls (U+0080
 // to U+009F), which Go's encoders leave as they are and a terminal may obey, are
 // escaped.
-func unescapeHTML(b []byte) []byte {
+func terminalJSON(b []byte) []byte {
 	out := make([]byte, 0, len(b))
 	inString := false
 	for i := 0; i < len(b); i++ {
@@ -81,7 +81,7 @@ var htmlEscapes = map[string]byte{"003c": '<', "003e": '>', "0026": '&'}
 const hexDigits = "0123456789abcdef"
 
 // shownResults is a call's results as call prints them: indented JSON, escapes and
-// all but those for HTML (unescapeHTML). Results that are not valid JSON, or not
+// all but those for HTML (terminalJSON). Results that are not valid JSON, or not
 // UTF-8, which json.Indent lets through and an 8-bit terminal may read as C1
 // controls, are shown quoted instead (shown).
 func shownResults(out []byte) string {
@@ -89,5 +89,5 @@ func shownResults(out []byte) string {
 	if !utf8.Valid(out) || json.Indent(&pretty, out, "", "  ") != nil {
 		return shown(string(out))
 	}
-	return string(unescapeHTML(pretty.Bytes()))
+	return string(terminalJSON(pretty.Bytes()))
 }

@@ -48,7 +48,7 @@ func TestCLICallPrintsHTMLCharacters(t *testing.T) {
 	}
 }
 
-func TestUnescapeHTML(t *testing.T) {
+func TestTerminalJSON(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{`"\u003ca\u003E \u0026"`, `"<a> &"`},
 		{`"\\u003c"`, `"\\u003c"`},  // a backslash, then the text u003c
@@ -57,8 +57,8 @@ func TestUnescapeHTML(t *testing.T) {
 		{`[1, "x", null]`, `[1, "x", null]`},
 		{"\"a\x7fb\u009b[2J\u0085é\"", `"a\u007fb\u009b[2J\u0085é"`}, // DEL and C1 controls
 	} {
-		if got := string(unescapeHTML([]byte(tc.in))); got != tc.want {
-			t.Errorf("unescapeHTML(%s) = %s, want %s", tc.in, got, tc.want)
+		if got := string(terminalJSON([]byte(tc.in))); got != tc.want {
+			t.Errorf("terminalJSON(%s) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
 }
