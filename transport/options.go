@@ -73,8 +73,11 @@ type ConnOptions struct {
 	// call is never cut. The heartbeat, not this, finds a dead peer that calls wait
 	// for. Default DefaultIdleTimeout.
 	IdleTimeout time.Duration
-	// WriteTimeout bounds each write to the socket; a peer that stops reading for
-	// this long loses the connection. Default DefaultWriteTimeout.
+	// WriteTimeout bounds the time the peer takes no byte of what is written to it: a
+	// peer that stops reading for this long loses the connection, at most twice this
+	// long after the last byte it took, while a slow peer that keeps reading keeps it
+	// however long a write takes. Over TLS, which cannot resume a write that timed out,
+	// each 16 KiB record must be taken within it. Default DefaultWriteTimeout.
 	WriteTimeout time.Duration
 	// SyncPermits bounds sync calls in flight, AsyncPermits async calls in flight,
 	// OnewayPermits oneway calls not yet written; each is shared by all the

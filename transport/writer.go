@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"fmt"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,7 @@ type writer struct {
 	carryOff int
 	deadline atomic.Int64
 	direct   directWriter
+	chunk    int // the most one Write is given, 0 for all (writeChunk)
 }
 
 type writerState uint8
@@ -64,6 +66,7 @@ type batch struct {
 func (w *writer) init(c *Conn) {
 	w.conn, w.wake = c, make(chan struct{}, 1)
 	w.direct.init(c.nc)
+	w.chunk = writeChunk(c.nc)
 }
 
 func (w *writer) kick() {
@@ -413,9 +416,9 @@ func (w *writer) run() {
 			continue
 		}
 		if len(b.buf) > off {
-			if err := w.write(b.buf[off:]); err != nil {
+			if left, err := w.write(b.buf[off:]); err != nil {
 				w.busy.Store(false)
-				w.failed(err, len(b.buf)-off)
+				w.failed(err, left)
 				b.settle(c, w.refused())
 				return
 			}
@@ -452,12 +455,41 @@ func (w *writer) failed(err error, n int) {
 	c.closeWithError(c.lostError(fmt.Errorf("write: %w", err)))
 }
 
-func (w *writer) write(buf []byte) error {
+// write writes buf and returns how much of it was left unwritten. WriteTimeout bounds
+// the time the peer takes nothing, not the whole write: a write that timed out having
+// made progress goes on with a new deadline, so a peer that reads slowly but steadily
+// keeps its connection. A write that completes at once costs one deadline, as before.
+func (w *writer) write(buf []byte) (left int, err error) {
 	now := time.Now()
-	w.setDeadline(now)
-	n, err := w.conn.nc.Write(buf)
-	w.wrote(n, now)
-	return err
+	for {
+		w.setDeadline(now)
+		part := buf
+		if w.chunk > 0 && len(part) > w.chunk {
+			part = part[:w.chunk]
+		}
+		n, err := w.conn.nc.Write(part)
+		w.wrote(n, now)
+		buf = buf[n:]
+		if len(buf) == 0 || n == 0 || err != nil && !isTimeout(err) {
+			return len(buf), err
+		}
+		now = time.Now()
+	}
+}
+
+// tlsRecord is the most plaintext a TLS record holds.
+const tlsRecord = 16 << 10
+
+// writeChunk returns how much of a write to hand nc at once: all of it (0) for a
+// socket, which takes up a write that timed out where it stopped; a TLS record for
+// anything else, as TLS fails every write after one that timed out: each record then
+// has WriteTimeout to itself, and a peer that takes nothing of one still fails it.
+func writeChunk(nc net.Conn) int {
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return 0
+	}
+	return tlsRecord
 }
 
 // wrote counts n bytes written to the socket by a write that began at now.
