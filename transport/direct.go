@@ -103,6 +103,7 @@ func (w *writer) carryOver(b batch, off int) {
 	w.mu.Lock()
 	if w.state == writerClosed {
 		err := w.err
+		w.lost = w.lost || w.owes(b.buf[off:])
 		w.busy.Store(false)
 		w.mu.Unlock()
 		b.settle(w.conn, err)

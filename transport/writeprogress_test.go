@@ -1,8 +1,11 @@
 package transport
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -103,5 +106,49 @@ func TestStalledReaderLosesItsConnection(t *testing.T) {
 	}
 	if slack := time.Second; took > 2*timeout+slack {
 		t.Errorf("closed %v after the peer's last read, want within 2×WriteTimeout (%v) and %v", took, 2*timeout, slack)
+	}
+}
+
+// TestShutdownIdleWithEndedContext: a server with nothing in flight and nothing
+// queued loses nothing when it is shut down with a context that has already ended, and
+// says nothing was cut.
+func TestShutdownIdleWithEndedContext(t *testing.T) {
+	var errs []string
+	for range 10 {
+		s, addr := startServer(t, ServerOptions{}, func(s *Server) {
+			must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+		})
+		cl := newTestClient(t, ClientOptions{})
+		_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+		must(t, err)
+		// The caller has its answer a moment before the handler is done with it.
+		waitUntil(t, func() bool { return s.disp.inflight.Load() == 0 })
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		t.Errorf("%d of 10 Shutdowns of an idle server with an ended context failed, the first: %q", len(errs), errs[0])
+	}
+}
+
+// TestShutdownWithEndedContextReportsUnwritten: a connection that still has output when
+// Shutdown's context ends is closed with it unwritten, and Shutdown says so.
+func TestShutdownWithEndedContextReportsUnwritten(t *testing.T) {
+	s, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBig, bigAnswer(4<<20), PoolOptions{}))
+	})
+	slowPeer(t, addr, nil) // reads nothing
+	waitUntil(t, func() bool {
+		conns := s.Conns()
+		return len(conns) == 1 && conns[0].w.hasOutput()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.Shutdown(ctx)
+	if err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "cut short") {
+		t.Fatalf("Shutdown with an ended context and 4 MiB unread: %v, want an error saying the flush was cut short by the context", err)
 	}
 }

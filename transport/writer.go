@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,10 @@ type writer struct {
 	deadline atomic.Int64
 	direct   directWriter
 	chunk    int // the most one Write is given, 0 for all (writeChunk)
+
+	// lost is set, under mu, when the connection closed with frames unwritten: what
+	// a flush cut short reports.
+	lost bool
 }
 
 type writerState uint8
@@ -376,6 +381,9 @@ func (w *writer) drain(err error) {
 func (w *writer) close(err error) batch {
 	w.mu.Lock()
 	b, space := w.queue, w.space
+	if len(w.streams) > 0 || w.owes(b.buf) || w.carry.buf != nil && w.owes(w.carry.buf[w.carryOff:]) {
+		w.lost = true
+	}
 	if w.carry.buf != nil { // it goes unwritten too: its frames are owed
 		b.oneway += w.carry.oneway
 		b.written = append(b.written, w.carry.written...)
@@ -418,7 +426,7 @@ func (w *writer) run() {
 		if len(b.buf) > off {
 			if left, err := w.write(b.buf[off:]); err != nil {
 				w.busy.Store(false)
-				w.failed(err, left)
+				w.failed(err, b.buf[len(b.buf)-left:])
 				b.settle(c, w.refused())
 				return
 			}
@@ -437,17 +445,18 @@ func (w *writer) run() {
 	}
 }
 
-// failed closes the connection after a write failed with err, n bytes unwritten.
-// A peer that took none of its output for WriteTimeout is named in the log: it is
-// the one connection that pays for it.
-func (w *writer) failed(err error, n int) {
+// failed closes the connection after a write failed with err, left unwritten. A
+// peer that took none of its output for WriteTimeout is named in the log: it is the
+// one connection that pays for it.
+func (w *writer) failed(err error, left []byte) {
 	c := w.conn
 	if c.isClosing() {
+		w.lose(left)
 		return
 	}
 	if isTimeout(err) {
 		w.mu.Lock()
-		unread := n + len(w.queue.buf)
+		unread := len(left) + len(w.queue.buf)
 		w.mu.Unlock()
 		err = fmt.Errorf("the peer did not read what was sent to it for %v (transport.ConnOptions.WriteTimeout): %w", c.cfg.writeTimeout, err)
 		c.cfg.log.Warn("transport: closing connection: the peer did not read its output", "peer", c.addr, "unread", unread, "timeout", c.cfg.writeTimeout)
@@ -505,6 +514,37 @@ func (w *writer) setDeadline(now time.Time) {
 	w.deadline.Store(at.UnixNano())
 }
 
+// lose notes that buf went unwritten as the connection closed.
+func (w *writer) lose(buf []byte) {
+	if w.owes(buf) {
+		w.mu.Lock()
+		w.lost = true
+		w.mu.Unlock()
+	}
+}
+
+// owes reports whether buf, frames left unwritten, holds any but this side's own
+// pings and notices, which nobody misses once the connection is closed: a
+// going-away notice, queued by the shutdown that closes it, is not output cut short.
+// A frame begun and not whole counts. Only a closing connection calls it.
+func (w *writer) owes(buf []byte) bool {
+	for len(buf) > 0 {
+		c, n, err := ParseFrame(buf, w.conn.cfg.maxFrame)
+		if err != nil || c.Flag&FlagResponse != 0 || c.Code != codeGoingAway && c.Code != codeCancel && c.Code != codePing {
+			return true
+		}
+		buf = buf[n:]
+	}
+	return false
+}
+
+// lostOutput reports whether the connection closed with frames unwritten.
+func (w *writer) lostOutput() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lost
+}
+
 // settle pays what the batch owes once its write returned, or failed with err.
 func (b *batch) settle(c *Conn, err error) {
 	c.cfg.onewayPermits.release(b.oneway)
@@ -533,7 +573,8 @@ func (c *Conn) closeGraceful(err error) { c.w.drain(err) }
 
 // flushAndClose has every connection write what is queued, then close with err. It
 // waits until limit has passed or ctx ends, then closes the connections still writing
-// at once and says so.
+// at once and says so, if any of them had frames left unwritten: a connection with
+// nothing left loses nothing by being closed a moment before it would have closed.
 func flushAndClose(ctx context.Context, conns []*Conn, err error, limit time.Duration) error {
 	for _, c := range conns {
 		c.closeGraceful(err)
@@ -541,22 +582,34 @@ func flushAndClose(ctx context.Context, conns []*Conn, err error, limit time.Dur
 	t := time.NewTimer(limit)
 	defer t.Stop()
 	for i, c := range conns {
-		var cut error
 		select {
 		case <-c.exited:
 			continue
 		case <-t.C:
-			cut = fmt.Errorf("transport: %s did not take the frames queued for it within %v: closed with them unwritten", c.addr, limit)
 		case <-ctx.Done():
-			cut = fmt.Errorf("transport: flushing what is queued for %s cut short: %w", c.addr, context.Cause(ctx))
 		}
-		for _, c := range conns[i:] {
+		rest := conns[i:]
+		for _, c := range rest {
 			c.closeWithError(err)
 		}
-		for _, c := range conns[i:] {
+		for _, c := range rest {
 			<-c.exited
 		}
-		return cut
+		return flushCut(ctx, rest, limit)
 	}
 	return nil
+}
+
+// flushCut says which connection a flush closed with frames unwritten, and why, or
+// returns nil when none of conns, all closed, had any left.
+func flushCut(ctx context.Context, conns []*Conn, limit time.Duration) error {
+	i := slices.IndexFunc(conns, func(c *Conn) bool { return c.w.lostOutput() })
+	if i < 0 {
+		return nil
+	}
+	addr := conns[i].addr
+	if ctx.Err() != nil {
+		return fmt.Errorf("transport: flushing what is queued for %s cut short: %w", addr, context.Cause(ctx))
+	}
+	return fmt.Errorf("transport: %s did not take the frames queued for it within %v: closed with them unwritten", addr, limit)
 }
