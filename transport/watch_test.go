@@ -2,19 +2,27 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // blockUntilDone is a processor that waits for its context, as a long poll does: it
-// says which requests started and whose contexts ended.
+// says which requests started and whose contexts ended, by their extField "id", or
+// else their opaque.
 func blockUntilDone(started, ended chan int32, release <-chan struct{}) Processor {
 	return ProcessorFunc(func(ctx context.Context, _ *Conn, req *Command) (*Command, error) {
-		started <- req.Opaque
+		id := req.Opaque
+		if v, ok := req.ExtFields.Lookup("id"); ok {
+			n, _ := strconv.Atoi(v)
+			id = int32(n)
+		}
+		started <- id
 		select {
 		case <-ctx.Done():
-			ended <- req.Opaque
+			ended <- id
 		case <-release:
 		}
 		return NewResponse(req, CodeSuccess, ""), nil
@@ -136,5 +144,60 @@ func TestPausedReaderAnswersPingOnce(t *testing.T) {
 		if r.Opaque == 98 {
 			break
 		}
+	}
+}
+
+// Over TLS, a read ahead that the room ends leaves the connection whole: the requests
+// behind run, and the connection serves calls after.
+func TestPausedReaderOverTLS(t *testing.T) {
+	cert, pool := selfSigned(t)
+	started, ended := make(chan int32, 16), make(chan int32, 16)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	opts := ServerOptions{ConnOptions: ConnOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}}
+	opts.MaxConnInflight = 4
+	_, addr := startServer(t, opts, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBlock, blockUntilDone(started, ended, release), PoolOptions{Workers: 8}))
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+	})
+	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{TLS: &tls.Config{RootCAs: pool, ServerName: "localhost"}, Timeout: time.Minute}})
+	errs := make(chan error, 8)
+	var cancels []context.CancelFunc
+	for i := range 8 {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels = append(cancels, cancel)
+		go func() {
+			_, err := cl.InvokeSync(ctx, addr, NewRequest(codeBlock, Fields{{Key: "id", Value: strconv.Itoa(i)}}, nil))
+			errs <- err
+		}()
+	}
+	// Four run, four wait unread; ending the four running ones makes room.
+	running := map[int32]bool{}
+	for range 4 {
+		running[waitFor(t, started, "a request to start")] = true
+	}
+	for i, cancel := range cancels {
+		if running[int32(i)] {
+			cancel()
+		}
+	}
+	for range 4 {
+		waitFor(t, ended, "a handler's context to end")
+		waitFor(t, errs, "a cancelled call")
+	}
+	for range 4 {
+		waitFor(t, started, "a request read after the room came")
+	}
+	for _, cancel := range cancels {
+		cancel()
+	}
+	for range 4 {
+		waitFor(t, ended, "a handler's context to end")
+		waitFor(t, errs, "a cancelled call")
+	}
+	resp, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, []byte("after")))
+	must(t, err)
+	if string(resp.Body) != "after" {
+		t.Fatalf("echo after the pause answered %q", resp.Body)
 	}
 }
