@@ -152,14 +152,19 @@ func (c *Conn) lostError(err error) error {
 // heartbeat's to find).
 // It also notes when each read returned: the arrival time of the frames it brought.
 type idleReader struct {
-	c      *Conn
-	readAt time.Duration // since clockBase
+	c        *Conn
+	readAt   time.Duration // since clockBase
+	deadline time.Time     // the read deadline it set last
+	watching bool          // the reader reads ahead while it waits for room: see reader.watch
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
 	idle := r.c.cfg.idle
 	for {
-		r.c.nc.SetReadDeadline(time.Now().Add(idle))
+		if !r.watching {
+			r.deadline = time.Now().Add(idle)
+			r.c.nc.SetReadDeadline(r.deadline)
+		}
 		n, err := r.c.nc.Read(p)
 		if n > 0 {
 			r.c.cfg.io.read.Add(uint64(n))
@@ -167,13 +172,32 @@ func (r *idleReader) Read(p []byte) (int, error) {
 			r.c.lastRead.Store(int64(r.readAt))
 		}
 		if n == 0 && err != nil && isTimeout(err) {
+			if time.Now().Before(r.deadline) {
+				// wakeReader moved the deadline to end a read ahead, maybe one that
+				// has already ended.
+				if r.watching {
+					return 0, errWoken
+				}
+				continue
+			}
 			if time.Since(time.Unix(0, r.c.lastWrite.Load())) < idle || r.c.busy() {
+				if r.watching && !r.rearm() {
+					return 0, errWoken
+				}
 				continue
 			}
 			return 0, fmt.Errorf("no frame read or written for %v (transport.ConnOptions.IdleTimeout)", idle)
 		}
 		return n, err
 	}
+}
+
+// rearm sets a new deadline for a read ahead, and reports false when the reader was
+// woken meanwhile: wakeReader's deadline may have come before this one.
+func (r *idleReader) rearm() bool {
+	r.deadline = time.Now().Add(r.c.cfg.idle)
+	r.c.nc.SetReadDeadline(r.deadline)
+	return r.c.flow.watch.Load() == watchOn
 }
 
 func isTimeout(err error) bool {

@@ -54,7 +54,8 @@ type reader struct {
 	// hands on the run it saw, not a later one.
 	phase atomic.Uint64
 	runs  uint64
-	cur   task // the request running inline
+	cur   task         // the request running inline
+	ahead []aheadFrame // the frames at the buffer's front read ahead; see watch
 }
 
 // inlineRun is a request a reader runs in the place of an idle worker of its pool.
@@ -88,13 +89,17 @@ func (r *reader) run() {
 func (r *reader) loop() bool {
 	c := r.c
 	for {
-		if c.overloaded() && !c.waitRoom() {
-			return true // closed while the peer's output was unread
+		if c.overloaded() && !c.waitRoom(r) {
+			return true // closed, or the peer went, while the reader waited for room
 		}
 		cmd, charged, err := c.readFrame(r.br, &r.in)
 		if err != nil {
 			c.readFailed(err)
 			return true
+		}
+		if r.ahead != nil && r.doneAhead() {
+			c.cfg.frames.give(charged)
+			continue // done while the reader waited for room
 		}
 		cmd.received = r.ir.readAt
 		if cmd.IsResponse() {

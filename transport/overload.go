@@ -128,6 +128,7 @@ func (b *byteBudget) give(n int64) {
 type flow struct {
 	inflight atomic.Int32
 	paused   atomic.Bool   // the reader waits on resume
+	watch    atomic.Int32  // watchOff, or the paused reader reads ahead (see reader.watch)
 	resumeAt atomic.Int32  // while paused: answers wake the reader at this many in flight
 	resume   chan struct{} // a token wakes the paused reader to look again
 
@@ -168,8 +169,9 @@ func (c *Conn) overloaded() bool {
 // closed meanwhile. A reader stopped by its requests in flight reads again once a
 // quarter of its share is answered, so that it reads many frames per wake. Whoever
 // makes room calls wakeReader after: either the reader's second look sees the room,
-// or the waker sees paused and leaves a token.
-func (c *Conn) waitRoom() bool {
+// or the waker sees paused and leaves a token. Meanwhile r, when given, reads ahead
+// into its buffer (reader.watch), so that the peer's close and notices still count.
+func (c *Conn) waitRoom(r *reader) bool {
 	share := c.share()
 	c.flow.resumeAt.Store(share - max(share/4, 1))
 	for c.stillOverloaded() {
@@ -179,6 +181,12 @@ func (c *Conn) waitRoom() bool {
 		}
 		if c.cfg.readerWaits != nil {
 			c.cfg.readerWaits(c)
+		}
+		if r != nil && r.br.Buffered() < r.br.Size() {
+			if !r.watch() {
+				return false
+			}
+			continue
 		}
 		select {
 		case <-c.flow.resume:
@@ -207,6 +215,9 @@ func (c *Conn) wakeReader() {
 		select {
 		case c.flow.resume <- struct{}{}:
 		default:
+		}
+		if c.flow.watch.CompareAndSwap(watchOn, watchWoken) {
+			c.nc.SetReadDeadline(aLongTimeAgo) // ends the reader's read ahead
 		}
 	}
 }

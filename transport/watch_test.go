@@ -1,0 +1,203 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// blockUntilDone is a processor that waits for its context, as a long poll does: it
+// says which requests started and whose contexts ended, by their extField "id", or
+// else their opaque.
+func blockUntilDone(started, ended chan int32, release <-chan struct{}) Processor {
+	return ProcessorFunc(func(ctx context.Context, _ *Conn, req *Command) (*Command, error) {
+		id := req.Opaque
+		if v, ok := req.ExtFields.Lookup("id"); ok {
+			n, _ := strconv.Atoi(v)
+			id = int32(n)
+		}
+		started <- id
+		select {
+		case <-ctx.Done():
+			ended <- id
+		case <-release:
+		}
+		return NewResponse(req, CodeSuccess, ""), nil
+	})
+}
+
+func frameOf(t testing.TB, code, opaque, flag int32, ext Fields, ser SerializeType) []byte {
+	t.Helper()
+	c := NewRequest(code, ext, nil)
+	c.Opaque, c.Flag = opaque, flag
+	b, err := AppendFrame(nil, c, ser)
+	must(t, err)
+	return b
+}
+
+func cancelFrame(t testing.TB, notice, opaque int32, ser SerializeType) []byte {
+	return frameOf(t, codeCancel, notice, FlagOneway, Fields{{Key: fieldCancelOpaque, Value: strconv.Itoa(int(opaque))}}, ser)
+}
+
+// pausedServer serves blocking requests with at most 4 in flight per connection, and
+// sends it 4 requests that block and extra ones the reader leaves unread: its reader
+// then waits for room.
+func pausedServer(t *testing.T, extra int, ser SerializeType) (nc net.Conn, started, ended chan int32) {
+	started, ended = make(chan int32, 16), make(chan int32, 16)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	opts := ServerOptions{}
+	opts.MaxConnInflight = 4
+	_, addr := startServer(t, opts, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBlock, blockUntilDone(started, ended, release), PoolOptions{Workers: 8}))
+	})
+	nc = rawDial(t, addr)
+	var out []byte
+	for i := range 4 + extra {
+		out = append(out, frameOf(t, codeBlock, int32(i+1), 0, nil, ser)...)
+	}
+	_, err := nc.Write(out)
+	must(t, err)
+	for range 4 {
+		waitFor(t, started, "a request to start")
+	}
+	return nc, started, ended
+}
+
+// A reader that waits for room at the in-flight cap still sees its peer go, and the
+// cancel notices behind the requests it has not read: the handlers the peer no
+// longer waits for end (docs/PROTOCOL.md, "Cancellation").
+func TestPausedReaderSeesPeer(t *testing.T) {
+	for _, ser := range []SerializeType{SerializeRocketMQ, SerializeJSON} {
+		for _, tc := range []struct {
+			name  string
+			extra int // requests sent beyond the cap, left unread
+			act   func(t *testing.T, nc net.Conn)
+			ends  int // the contexts that end
+		}{
+			{"close", 0, func(t *testing.T, nc net.Conn) { nc.Close() }, 4},
+			{"close with requests unread", 6, func(t *testing.T, nc net.Conn) { nc.Close() }, 4},
+			{"reset with requests unread", 6, func(t *testing.T, nc net.Conn) {
+				nc.(*net.TCPConn).SetLinger(0)
+				nc.Close()
+			}, 4},
+			{"cancel notices", 0, func(t *testing.T, nc net.Conn) {
+				var out []byte
+				for i := range 4 {
+					out = append(out, cancelFrame(t, int32(100+i), int32(i+1), ser)...)
+				}
+				_, err := nc.Write(out)
+				must(t, err)
+			}, 4},
+			// The notices for the unread requests come before those requests run:
+			// they are applied again when read in order, and end them too.
+			{"cancel notices behind unread requests", 2, func(t *testing.T, nc net.Conn) {
+				var out []byte
+				for i := range 6 {
+					out = append(out, cancelFrame(t, int32(100+i), int32(i+1), ser)...)
+				}
+				_, err := nc.Write(out)
+				must(t, err)
+			}, 6},
+		} {
+			t.Run(ser.String()+"/"+tc.name, func(t *testing.T) {
+				nc, _, ended := pausedServer(t, tc.extra, ser)
+				tc.act(t, nc)
+				for range tc.ends {
+					waitFor(t, ended, "a handler's context to end")
+				}
+			})
+		}
+	}
+}
+
+// A ping behind requests the reader has not read is answered while the reader waits
+// for room, and only once.
+func TestPausedReaderAnswersPingOnce(t *testing.T) {
+	nc, _, ended := pausedServer(t, 2, SerializeRocketMQ)
+	_, err := nc.Write(frameOf(t, codePing, 99, 0, nil, SerializeRocketMQ))
+	must(t, err)
+	if r := readRawFrame(t, nc); r.Opaque != 99 || !r.IsResponse() {
+		t.Fatalf("first frame from the server: opaque %d, response %v; want the ping's answer", r.Opaque, r.IsResponse())
+	}
+	var out []byte
+	for i := range 6 {
+		out = append(out, cancelFrame(t, int32(100+i), int32(i+1), SerializeRocketMQ)...)
+	}
+	_, err = nc.Write(out)
+	must(t, err)
+	for range 6 {
+		waitFor(t, ended, "a handler's context to end")
+	}
+	// The six requests are answered; a second ping's answer comes after them, and
+	// none of the first ping again.
+	_, err = nc.Write(frameOf(t, codePing, 98, 0, nil, SerializeRocketMQ))
+	must(t, err)
+	for {
+		r := readRawFrame(t, nc)
+		if r.Opaque == 99 {
+			t.Fatal("the ping read ahead was answered twice")
+		}
+		if r.Opaque == 98 {
+			break
+		}
+	}
+}
+
+// Over TLS, a read ahead that the room ends leaves the connection whole: the requests
+// behind run, and the connection serves calls after.
+func TestPausedReaderOverTLS(t *testing.T) {
+	cert, pool := selfSigned(t)
+	started, ended := make(chan int32, 16), make(chan int32, 16)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	opts := ServerOptions{ConnOptions: ConnOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}}
+	opts.MaxConnInflight = 4
+	_, addr := startServer(t, opts, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBlock, blockUntilDone(started, ended, release), PoolOptions{Workers: 8}))
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+	})
+	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{TLS: &tls.Config{RootCAs: pool, ServerName: "localhost"}, Timeout: time.Minute}})
+	errs := make(chan error, 8)
+	var cancels []context.CancelFunc
+	for i := range 8 {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels = append(cancels, cancel)
+		go func() {
+			_, err := cl.InvokeSync(ctx, addr, NewRequest(codeBlock, Fields{{Key: "id", Value: strconv.Itoa(i)}}, nil))
+			errs <- err
+		}()
+	}
+	// Four run, four wait unread; ending the four running ones makes room.
+	running := map[int32]bool{}
+	for range 4 {
+		running[waitFor(t, started, "a request to start")] = true
+	}
+	for i, cancel := range cancels {
+		if running[int32(i)] {
+			cancel()
+		}
+	}
+	for range 4 {
+		waitFor(t, ended, "a handler's context to end")
+		waitFor(t, errs, "a cancelled call")
+	}
+	for range 4 {
+		waitFor(t, started, "a request read after the room came")
+	}
+	for _, cancel := range cancels {
+		cancel()
+	}
+	for range 4 {
+		waitFor(t, ended, "a handler's context to end")
+		waitFor(t, errs, "a cancelled call")
+	}
+	resp, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, []byte("after")))
+	must(t, err)
+	if string(resp.Body) != "after" {
+		t.Fatalf("echo after the pause answered %q", resp.Body)
+	}
+}
