@@ -39,10 +39,11 @@ type Conn struct {
 	onClose   func(*Conn)
 	routines  sync.WaitGroup
 
-	lastRead   atomic.Int64 // sinceBase when the last read that brought bytes returned
-	memWait    atomic.Bool  // the reader waits for memory, reading nothing: see takeMemory
-	pingOpaque atomic.Int32 // the last ping's opaque: its answer is dropped quietly
-	silence    silence      // the heartbeat's watch; the reaper's alone
+	lastRead   atomic.Int64  // sinceBase when the last read that brought bytes returned
+	memWait    atomic.Bool   // the reader waits for memory, reading nothing: see takeMemory
+	frameAt    time.Duration // the reader's: since clockBase, when the frame it reads began to arrive; 0 before
+	pingOpaque atomic.Int32  // the last ping's opaque: its answer is dropped quietly
+	silence    silence       // the heartbeat's watch; the reaper's alone
 
 	flow flow // what the reader waits on before reading from a peer that costs too much
 
@@ -163,6 +164,11 @@ func (r *idleReader) Read(p []byte) (int, error) {
 	for {
 		if !r.watching {
 			r.deadline = time.Now().Add(idle)
+			if at := r.c.frameAt; at != 0 {
+				if by := clockBase.Add(at + idle); by.Before(r.deadline) {
+					r.deadline = by
+				}
+			}
 			r.c.nc.SetReadDeadline(r.deadline)
 		}
 		n, err := r.c.nc.Read(p)
@@ -170,6 +176,9 @@ func (r *idleReader) Read(p []byte) (int, error) {
 			r.c.cfg.io.read.Add(uint64(n))
 			r.readAt = sinceBase()
 			r.c.lastRead.Store(int64(r.readAt))
+			if r.c.frameAt == 0 && !r.watching {
+				r.c.frameAt = r.readAt
+			}
 		}
 		if n == 0 && err != nil && isTimeout(err) {
 			if time.Now().Before(r.deadline) {
@@ -179,6 +188,11 @@ func (r *idleReader) Read(p []byte) (int, error) {
 					return 0, errWoken
 				}
 				continue
+			}
+			if at := r.c.frameAt; at != 0 && !r.watching && sinceBase() >= at+idle {
+				// Forgiven for nothing: a peer that sends a byte now and then would
+				// hold the connection, and what the frame has taken of the budget.
+				return 0, fmt.Errorf("a frame began to arrive over %v ago and is not whole yet (transport.ConnOptions.IdleTimeout)", idle)
 			}
 			if time.Since(time.Unix(0, r.c.lastWrite.Load())) < idle || r.c.busy() {
 				if r.watching && !r.rearm() {

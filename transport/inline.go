@@ -92,6 +92,11 @@ func (r *reader) loop() bool {
 		if c.overloaded() && !c.waitRoom(r) {
 			return true // closed, or the peer went, while the reader waited for room
 		}
+		// A frame must come whole within IdleTimeout of its first bytes (idleReader).
+		c.frameAt = 0
+		if r.br.Buffered() > 0 {
+			c.frameAt = r.ir.readAt
+		}
 		cmd, charged, err := c.readFrame(r.br, &r.in)
 		if err != nil {
 			c.readFailed(err)

@@ -71,7 +71,8 @@ type ConnOptions struct {
 	// IdleTimeout closes a connection that has neither read nor written a frame for
 	// this long, unless calls are pending on it or requests are being handled: a long
 	// call is never cut. The heartbeat, not this, finds a dead peer that calls wait
-	// for. Default DefaultIdleTimeout.
+	// for. A frame must also come whole within IdleTimeout of its first bytes,
+	// whatever is pending. Default DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// WriteTimeout bounds the time the peer takes no byte of what is written to it: a
 	// peer that stops reading for this long loses the connection, at most twice this
