@@ -6,6 +6,30 @@ import (
 	"time"
 )
 
+// startHolding serves slowDesc, whose Block holds its worker until the test ends,
+// ignoring its context, and fastDesc.
+func startHolding(t *testing.T, opts ServerOptions) (*Server, string) {
+	t.Helper()
+	release := make(chan struct{})
+	opts.Logger = quiet
+	opts.Transport.Logger = quiet
+	s := NewServer(opts)
+	quick := func(context.Context, *Decoder, *Encoder) error { return nil }
+	block := func(context.Context, *Decoder, *Encoder) error {
+		<-release
+		return nil
+	}
+	if err := s.Register(&slowDesc, []Handler{block, quick}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Register(&fastDesc, []Handler{quick}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, s.Serve, s.Close)
+	t.Cleanup(func() { close(release) }) // before serve's Close, which waits for Block
+	return s, addr
+}
+
 // TestBlockedPoolWithDefaultQueueLeavesOthersServed: a service pool sized as in
 // docs/OPERATIONS.md's example ({Workers: 32}, QueueSize left at its default 10000)
 // whose handlers all block holds more calls than the connection's MaxConnInflight
@@ -14,7 +38,7 @@ import (
 // calls over the same client, the same connection, keep being answered at once.
 func TestBlockedPoolWithDefaultQueueLeavesOthersServed(t *testing.T) {
 	const workers, blocked = 32, 1100
-	s, addr, _, _ := startStubborn(t, ServerOptions{
+	s, addr := startHolding(t, ServerOptions{
 		Pools: map[string]PoolOptions{slowDesc.Name: {Workers: workers}},
 	})
 	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr), Timeout: time.Minute})
