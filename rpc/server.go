@@ -52,7 +52,10 @@ type ServerOptions struct {
 }
 
 // PoolOptions sizes the pool of a service or method in ServerOptions.Pools. The zero
-// value works.
+// value works. Workers plus QueueSize bound the pool's calls held at once, all
+// connections together: they count toward neither transport.ConnOptions.MaxConnInflight
+// nor MaxInflight, so that a pool whose handlers block does not stop a connection from
+// reading the other services' calls.
 type PoolOptions struct {
 	// Workers bounds its handlers running at once, as ServerOptions.Workers does.
 	// Default DefaultWorkers.

@@ -74,6 +74,10 @@ type workerPool struct {
 	d    *dispatcher // the owner: pools of another owner are not chosen
 	p    Processor
 	opts PoolOptions
+	// own is set for a pool made by NewPool: its Workers and QueueSize bound the
+	// requests a selector gives it, which do not count toward MaxConnInflight nor
+	// MaxInflight, so that a pool whose handlers block stops no connection's reader.
+	own bool
 
 	mu     sync.Mutex
 	cond   sync.Cond
@@ -363,6 +367,9 @@ type dispatcher struct {
 	// count toward MaxInflight. streamRoutines are their goroutines.
 	streamsOpen    atomic.Int64
 	streamRoutines sync.WaitGroup
+	// pooled counts the requests in flight in pools of their own (workerPool.own):
+	// they do not count toward MaxInflight either.
+	pooled atomic.Int64
 }
 
 const drainBit = 1 << 62
@@ -422,6 +429,7 @@ func (d *dispatcher) newPool(p Processor, opts PoolOptions) (*Pool, error) {
 	wp := &pool.wp
 	wp.init(d, p, opts)
 	wp.opts.Select = nil // a chosen pool runs what it is given
+	wp.own = true
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.extra = append(d.extra, wp)
@@ -491,6 +499,9 @@ func (d *dispatcher) stop() {
 func (d *dispatcher) abort() (dropped int) {
 	for _, wp := range d.closePools() {
 		for range wp.abort() {
+			if wp.own {
+				d.pooled.Add(-1)
+			}
 			d.end()
 			dropped++
 		}
@@ -506,7 +517,7 @@ func waitWorkers(ps []*workerPool) {
 
 // accepted returns the requests accepted and not yet answered.
 func (d *dispatcher) accepted() int64 {
-	return d.inflight.Load()&^drainBit - d.streamsOpen.Load()
+	return d.inflight.Load()&^drainBit - d.streamsOpen.Load() - d.pooled.Load()
 }
 
 // running returns the requests accepted and not yet answered: once the queues are
@@ -543,6 +554,18 @@ func (d *dispatcher) end() {
 	}
 }
 
+// done counts a request of wp from c answered server-wide, and takes it out of c's
+// requests in own pools; c.answered then takes it out of c's requests in flight. The
+// own pools' counts drop first: for a moment a count may be one too high, never one
+// too low, so that a reader never reads past a cap.
+func (d *dispatcher) done(wp *workerPool, c *Conn) {
+	if wp.own {
+		d.pooled.Add(-1)
+		c.flow.pooled.Add(-1)
+	}
+	d.end()
+}
+
 // dispatch hands a request to its processor's pool, or answers it at once. When the
 // reader is given, the connection is quiet: dispatch returns the pool that lent the
 // reader a worker's place to run req itself (inline.go), if one did.
@@ -575,12 +598,16 @@ func (d *dispatcher) dispatch(c *Conn, req *Command, r *reader) *workerPool {
 			d.startStream(c, wp.p, req)
 			return nil
 		}
+		if wp.own {
+			d.pooled.Add(1)
+			c.flow.pooled.Add(1)
+		}
 		if r != nil && !req.IsOneway() && c.flow.inflight.Load() == 1 && wp.lend(r, req) {
 			return wp
 		}
 		if !wp.push(c.queueIn(wp), req) {
 			wp.busy.Add(1)
-			d.end()
+			d.done(wp, c)
 			c.reply(req, errorResponse(req, CodeSystemBusy, "[OVERLOAD]system busy, start flow control for a while"))
 		}
 	}
@@ -631,7 +658,7 @@ func (d *dispatcher) finish(wp *workerPool, t task, resp *Command) {
 	t.ctx.end()
 	// The server-wide count drops before the connection's: a reader that answered
 	// wakes sees the room both make.
-	d.end()
+	d.done(wp, t.conn)
 	t.conn.answered(t.req)
 	if wp.opts.ReuseRequests {
 		giveBack(t.req)

@@ -115,7 +115,10 @@ type ConnOptions struct {
 	// may always have 4: requests in flight in all stay under MaxInflight plus 4 per
 	// connection. A connection at its share reads nothing more from its peer until a
 	// quarter of them are answered: further requests wait in TCP, and none is answered
-	// SYSTEM_BUSY for it. Defaults DefaultMaxConnInflight and DefaultMaxInflight.
+	// SYSTEM_BUSY for it. Requests that a PoolOptions.Select gives a pool made by
+	// NewPool count toward neither: that pool's Workers and QueueSize bound them, and a
+	// full queue answers SYSTEM_BUSY. Defaults DefaultMaxConnInflight and
+	// DefaultMaxInflight.
 	MaxConnInflight int
 	MaxInflight     int
 	// MaxUnreadOutput bounds the responses a connection has queued that its peer has
@@ -192,7 +195,10 @@ type PoolOptions struct {
 	// it: a Pool made by NewPool on the same Server, or nil for the processor's own
 	// workers. It runs on the connection's reader before the request is queued, so it
 	// must be quick and must not block; a pool of another owner counts as nil, and so
-	// does a panic, which is logged. NewPool ignores it. Default: the processor's own
+	// does a panic, which is logged. NewPool ignores it. The requests it gives a Pool
+	// count toward neither ConnOptions.MaxConnInflight nor MaxInflight: the Pool's
+	// Workers and QueueSize bound them, so that a Pool whose processors block stops no
+	// connection from reading the other pools' requests. Default: the processor's own
 	// workers run every request.
 	Select func(req *Command) *Pool
 

@@ -126,7 +126,11 @@ func (b *byteBudget) give(n int64) {
 // costs too much: the requests it handed on and not yet answered, and the large
 // bodies of those requests, which stay charged to MaxFrameMemory until answered.
 type flow struct {
-	inflight atomic.Int32
+	inflight atomic.Int32 // all the requests handed on: Handling, idle and Shutdown read it
+	// pooled counts those of inflight in pools of their own (workerPool.own), which
+	// their pools' Workers and QueueSize bound: MaxConnInflight and MaxInflight do not.
+	// It rises after inflight and drops before it, so inflight-pooled never undercounts.
+	pooled   atomic.Int32
 	paused   atomic.Bool   // the reader waits on resume
 	watch    atomic.Int32  // watchOff, or the paused reader reads ahead (see reader.watch)
 	resumeAt atomic.Int32  // while paused: answers wake the reader at this many in flight
@@ -146,7 +150,9 @@ type flow struct {
 	notices int32
 }
 
-// share returns how many requests the connection may have in flight now.
+// share returns how many requests counted toward the caps (counted) the connection may
+// have in flight now. The connections with requests in flight share MaxInflight, those
+// whose requests are all in own pools included.
 func (c *Conn) share() int32 {
 	active := max(c.disp.active.Load(), 1)
 	return int32(min(int64(c.cfg.maxConnInflight), max(minShare, c.cfg.maxInflight/active)))
@@ -155,14 +161,24 @@ func (c *Conn) share() int32 {
 // overloaded reports whether the reader must wait before it reads another frame: too
 // many requests in flight, on the connection or in all, or too many responses
 // unread. A connection with fewer than minShare requests in flight is never stopped
-// by the others': its own answers are what wake it.
+// by the others': its own answers are what wake it. Requests in own pools do not
+// count: a pool whose handlers block must not stop the reader of the other pools'
+// requests.
 func (c *Conn) overloaded() bool {
-	if n := c.flow.inflight.Load(); n >= minShare {
-		if n >= c.cfg.maxConnInflight || c.disp.accepted() >= c.cfg.maxInflight || int64(n)*c.disp.active.Load() >= c.cfg.maxInflight {
+	if c.flow.inflight.Load() >= minShare {
+		if n := c.counted(); n >= minShare && (n >= c.cfg.maxConnInflight || c.disp.accepted() >= c.cfg.maxInflight || int64(n)*c.disp.active.Load() >= c.cfg.maxInflight) {
 			return true
 		}
 	}
 	return c.w.full.Load()
+}
+
+// counted returns the requests the connection has in flight that count toward
+// MaxConnInflight and MaxInflight: those not in own pools. It reads inflight first, so
+// that it may count one too many, never one too few.
+func (c *Conn) counted() int32 {
+	n := c.flow.inflight.Load()
+	return n - c.flow.pooled.Load()
 }
 
 // waitRoom waits until the connection may read again, and reports false when it
@@ -199,7 +215,7 @@ func (c *Conn) waitRoom(r *reader) bool {
 }
 
 func (c *Conn) stillOverloaded() bool {
-	n := c.flow.inflight.Load()
+	n := c.counted()
 	return n > c.flow.resumeAt.Load() || n >= minShare && c.disp.accepted() >= c.cfg.maxInflight || c.w.full.Load()
 }
 
@@ -232,7 +248,7 @@ func (c *Conn) answered(req *Command) {
 	if n == 0 {
 		c.disp.active.Add(-1)
 	}
-	if c.flow.paused.Load() && n <= c.flow.resumeAt.Load() {
+	if c.flow.paused.Load() && c.counted() <= c.flow.resumeAt.Load() {
 		c.wakeReader()
 	}
 }
@@ -266,23 +282,58 @@ func (s *Server) admit(nc net.Conn) bool {
 		return true
 	}
 	nc.Close()
-	s.refused.note(s.cfg.log, nc.RemoteAddr().String(), len(s.conns))
+	s.refused.note(s, nc.RemoteAddr().String(), len(s.conns))
 	return false
 }
 
 // refusals logs refused connections at most once a second, with how many there were.
+// Those refused within the second after a line are logged together at its end, or as
+// the server closes: every refusal is in some line. Guarded by the server's mu.
 type refusals struct {
-	last time.Time
-	n    int
+	last    time.Time
+	n       int    // refused since the last line
+	peer    string // the last refused, and the connections open then
+	open    int
+	waiting bool // a goroutine of the server's logs the n held back
 }
 
-func (r *refusals) note(log *slog.Logger, peer string, open int) {
+func (r *refusals) note(s *Server, peer string, open int) {
 	r.n++
-	now := time.Now()
-	if now.Sub(r.last) < time.Second {
+	r.peer, r.open = peer, open
+	wait := time.Second - time.Since(r.last)
+	if wait <= 0 {
+		r.log(s.cfg.log)
 		return
 	}
+	if !r.waiting {
+		// Serve's loop calls note, so serving is above zero: stopAccepting, which
+		// Close and Shutdown call, ends the goroutine and waits for it.
+		r.waiting = true
+		s.serving.Add(1)
+		go s.logRefusedAfter(wait)
+	}
+}
+
+func (r *refusals) log(log *slog.Logger) {
 	log.Warn("transport: refusing connections: the server holds transport.ServerOptions.MaxConns of them; raise it, or find the peers that open so many",
-		"peer", peer, "open", open, "refused", r.n)
-	r.last, r.n = now, 0
+		"peer", r.peer, "open", r.open, "refused", r.n)
+	r.last, r.n = time.Now(), 0
+}
+
+// logRefusedAfter logs the refusals held back once wait has passed, or at once when
+// the server closes.
+func (s *Server) logRefusedAfter(wait time.Duration) {
+	defer s.serving.Done()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.quit:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused.waiting = false
+	if s.refused.n > 0 {
+		s.refused.log(s.cfg.log)
+	}
 }

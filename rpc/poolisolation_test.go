@@ -1,0 +1,75 @@
+package rpc
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// startHolding serves slowDesc, whose Block holds its worker until the test ends,
+// ignoring its context, and fastDesc.
+func startHolding(t *testing.T, opts ServerOptions) (*Server, string) {
+	t.Helper()
+	release := make(chan struct{})
+	opts.Logger = quiet
+	opts.Transport.Logger = quiet
+	s := NewServer(opts)
+	quick := func(context.Context, *Decoder, *Encoder) error { return nil }
+	block := func(context.Context, *Decoder, *Encoder) error {
+		<-release
+		return nil
+	}
+	if err := s.Register(&slowDesc, []Handler{block, quick}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Register(&fastDesc, []Handler{quick}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, s.Serve, s.Close)
+	t.Cleanup(func() { close(release) }) // before serve's Close, which waits for Block
+	return s, addr
+}
+
+// TestBlockedPoolWithDefaultQueueLeavesOthersServed: a service pool sized as in
+// docs/OPERATIONS.md's example ({Workers: 32}, QueueSize left at its default 10000)
+// whose handlers all block holds more calls than the connection's MaxConnInflight
+// (1024) and the server's MaxInflight (1024). Its calls are bounded by its own workers
+// and queue, not by those caps: the connection keeps reading, and another service's
+// calls over the same client, the same connection, keep being answered at once.
+func TestBlockedPoolWithDefaultQueueLeavesOthersServed(t *testing.T) {
+	const workers, blocked = 32, 1100
+	s, addr := startHolding(t, ServerOptions{
+		Pools: map[string]PoolOptions{slowDesc.Name: {Workers: workers}},
+	})
+	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr), Timeout: time.Minute})
+	if _, err := c.Invoke(context.Background(), c.NewCall(&fastDesc, 0)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	for range blocked {
+		go c.Invoke(ctx, c.NewCall(&slowDesc, 0))
+	}
+	// All of them reach the provider: workers run, the rest wait in the slow pool.
+	for deadline := time.Now().Add(10 * time.Second); s.Transport().Stats().Queued < blocked-workers; {
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after %d calls of the slow pool were made, %d wait in its queue, want %d: the connection stopped reading",
+				blocked, s.Transport().Stats().Queued, blocked-workers)
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	var slowest time.Duration
+	for i := range 50 {
+		pctx, pcancel := context.WithTimeout(context.Background(), time.Second)
+		begin := time.Now()
+		_, err := c.Invoke(pctx, c.NewCall(&fastDesc, 0))
+		slowest = max(slowest, time.Since(begin))
+		pcancel()
+		if err != nil {
+			t.Fatalf("with %d calls of the slow pool held (%d queued), call %d of another service failed: %v",
+				blocked, s.Transport().Stats().Queued, i, err)
+		}
+	}
+	t.Logf("slowest of 50 calls to another service with %d calls held in the slow pool: %v", blocked, slowest)
+}
