@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -190,6 +192,49 @@ func TestLargeHeaderIsChargedWhatItHolds(t *testing.T) {
 				t.Errorf("%d requests with %d-byte headers held: %d MiB charged to MaxFrameMemory, the heap grew by %d MiB", peers, size, charged>>20, grew>>20)
 			}
 			runtime.KeepAlive(frame)
+		})
+	}
+}
+
+// Whatever becomes of a frame, read, cut short or rejected, what it took of
+// MaxFrameMemory goes back once it is done with, and the budget's lane is free again;
+// a frame larger than the budget is read through the lane, without waiting.
+func TestFrameChargeGoesBack(t *testing.T) {
+	const budget = 64 << 10
+	bigJSON := manyFieldsFrame(codeEcho, SerializeJSON, 100<<10)
+	bigBinary := manyFieldsFrame(codeEcho, SerializeRocketMQ, 100<<10)
+	withBody := rawFrame(SerializeRocketMQ, rawPing(1, "k", "v"), make([]byte, 300<<10))
+	badJSON := rawFrame(SerializeJSON, append([]byte(`{"code":1,"remark":"`), make([]byte, 100<<10)...), nil)
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		ok   bool
+	}{
+		{"ROCKETMQ header of 100 KiB", bigBinary, true},
+		{"JSON header of 100 KiB", bigJSON, true},
+		{"body of 300 KiB", withBody, true},
+		{"body cut short", withBody[:len(withBody)-1], false},
+		{"header cut short", bigBinary[:len(bigBinary)-1], false},
+		{"bad JSON header of 100 KiB", badJSON, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			frames := newByteBudget(budget, "a frame", "testing")
+			c := &Conn{cfg: &connConfig{maxFrame: DefaultMaxFrameSize, frames: frames, idle: time.Second}, closingCh: make(chan struct{})}
+			var in interner
+			cmd, charged, err := c.readFrame(bufio.NewReader(bytes.NewReader(tc.in)), &in)
+			if (err == nil) != tc.ok {
+				t.Fatalf("readFrame: %v", err)
+			}
+			if err == nil && charged != frames.used.Load() {
+				t.Errorf("readFrame returned a charge of %d, the budget holds %d", charged, frames.used.Load())
+			}
+			if cmd != nil && len(cmd.ExtFields) > 100 && charged < int64(len(cmd.ExtFields))*32 {
+				t.Errorf("%d fields charged %d bytes", len(cmd.ExtFields), charged)
+			}
+			frames.give(charged)
+			if u := frames.used.Load(); u != 0 || frames.lane.Load() {
+				t.Errorf("once the frame is done with the budget holds %d bytes, lane taken %v; want 0, free", u, frames.lane.Load())
+			}
 		})
 	}
 }
