@@ -163,7 +163,11 @@ func manyFieldsFrame(code int32, typ SerializeType, size int) []byte {
 // requests with such headers hold while their handlers run stays within what they
 // are charged.
 func TestLargeHeaderIsChargedWhatItHolds(t *testing.T) {
-	const peers, size = 4, 8 << 20
+	const peers = 4
+	size := 8 << 20
+	if raceBuild {
+		size = 1 << 20 // slower, and its memory not asserted
+	}
 	for _, typ := range []SerializeType{SerializeRocketMQ, SerializeJSON} {
 		t.Run(typ.String(), func(t *testing.T) {
 			var started, ended atomic.Int32
@@ -188,7 +192,7 @@ func TestLargeHeaderIsChargedWhatItHolds(t *testing.T) {
 			grew := max(heapInUse(), before) - before
 			charged := s.cfg.frames.used.Load()
 			t.Logf("%d requests with %d MiB headers: charged %d MiB, heap grew %d MiB", peers, size>>20, charged>>20, grew>>20)
-			if grew > uint64(charged)+(16<<20) {
+			if grew > uint64(charged)+(16<<20) && !raceBuild { // the race detector adds to every allocation
 				t.Errorf("%d requests with %d-byte headers held: %d MiB charged to MaxFrameMemory, the heap grew by %d MiB", peers, size, charged>>20, grew>>20)
 			}
 			runtime.KeepAlive(frame)
