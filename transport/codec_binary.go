@@ -93,35 +93,87 @@ func decodeBinaryHeader(c *Command, h []byte, in *interner) error {
 
 // decodeBinaryExt decodes extFields entries: a 16-bit key length, the key, a 32-bit
 // value length, the value. A handful of entries collect on the stack first, so that
-// the command gets them in one allocation of the right size.
+// the command gets them in one allocation of the right size. A large header (no
+// interner) gets a slice of exactly its number of entries, counted first: growing one
+// by doubling would take up to three times what it keeps.
 func decodeBinaryExt(c *Command, ext []byte, in *interner) error {
+	if in == nil && len(ext) > bigHeader {
+		fs, err := appendBinaryExt(make(Fields, 0, binaryExtEntries(ext)), ext, nil)
+		if len(fs) > 0 {
+			c.ExtFields = fs
+		}
+		return err
+	}
 	var local [8]Field
-	fs := Fields(local[:0])
+	fs, err := appendBinaryExt(Fields(local[:0]), ext, in)
+	if len(fs) > 0 {
+		c.ExtFields = in.fields(fs)
+	}
+	return err
+}
+
+// appendBinaryExt appends the entries of ext to fs.
+func appendBinaryExt(fs Fields, ext []byte, in *interner) (Fields, error) {
 	for off := 0; off < len(ext); {
 		if len(ext)-off < 2 {
-			return malformed("ROCKETMQ header: extFields key length cut off at offset %d of the %d-byte extFields", off, len(ext))
+			return nil, malformed("ROCKETMQ header: extFields key length cut off at offset %d of the %d-byte extFields", off, len(ext))
 		}
 		k := int(int16(binary.BigEndian.Uint16(ext[off:])))
 		off += 2
 		if k < 0 || k > len(ext)-off {
-			return malformed("ROCKETMQ header: extFields key of %d bytes at offset %d overruns the %d-byte extFields", k, off, len(ext))
+			return nil, malformed("ROCKETMQ header: extFields key of %d bytes at offset %d overruns the %d-byte extFields", k, off, len(ext))
 		}
 		key := ext[off : off+k]
 		off += k
 		if len(ext)-off < 4 {
-			return malformed("ROCKETMQ header: extFields value length cut off at offset %d of the %d-byte extFields", off, len(ext))
+			return nil, malformed("ROCKETMQ header: extFields value length cut off at offset %d of the %d-byte extFields", off, len(ext))
 		}
 		v := int(int32(binary.BigEndian.Uint32(ext[off:])))
 		off += 4
 		if v < 0 || v > len(ext)-off {
-			return malformed("ROCKETMQ header: extFields value of %d bytes at offset %d overruns the %d-byte extFields", v, off, len(ext))
+			return nil, malformed("ROCKETMQ header: extFields value of %d bytes at offset %d overruns the %d-byte extFields", v, off, len(ext))
 		}
 		i := len(fs)
 		fs = append(fs, Field{in.at(2*i, key), in.at(2*i+1, ext[off:off+v])})
 		off += v
 	}
-	if len(fs) > 0 {
-		c.ExtFields = in.fields(fs)
+	return fs, nil
+}
+
+// binaryEntries counts the extFields entries of a ROCKETMQ header, up to the first
+// that is malformed, without allocating.
+func binaryEntries(h []byte) int {
+	const remarkAt = binaryFixedSize - 8 // after code, language, version, opaque, flag
+	if len(h) < binaryFixedSize {
+		return 0
 	}
-	return nil
+	r := int(int32(binary.BigEndian.Uint32(h[remarkAt:])))
+	if r < 0 || r > len(h)-binaryFixedSize {
+		return 0
+	}
+	off := remarkAt + 4 + r
+	n := int(int32(binary.BigEndian.Uint32(h[off:])))
+	if off += 4; n < 0 || n > len(h)-off {
+		return 0
+	}
+	return binaryExtEntries(h[off : off+n])
+}
+
+// binaryExtEntries counts the entries of extFields, up to the first that is
+// malformed.
+func binaryExtEntries(ext []byte) int {
+	entries := 0
+	for off := 0; len(ext)-off >= 2; entries++ {
+		k := int(int16(binary.BigEndian.Uint16(ext[off:])))
+		if off += 2; k < 0 || k > len(ext)-off-4 {
+			break
+		}
+		off += k
+		v := int(int32(binary.BigEndian.Uint32(ext[off:])))
+		if off += 4; v < 0 || v > len(ext)-off {
+			break
+		}
+		off += v
+	}
+	return entries
 }

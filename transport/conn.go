@@ -241,38 +241,39 @@ func (c *Conn) readFailed(err error) {
 // slabs, or from a command given back.
 func (c *Conn) readFrame(br *bufio.Reader, in *interner) (*Command, int64, error) {
 	var hdr Command
-	body, charged, err := c.readHeader(br, &in, &hdr)
-	if err != nil {
-		return nil, 0, err
-	}
-	if isStreamFrame(hdr.Code) && !hdr.IsResponse() {
+	var fh frameHold
+	body, err := c.readHeader(br, &in, &hdr, &fh)
+	if err == nil && isStreamFrame(hdr.Code) && !hdr.IsResponse() {
 		// The header is read: nothing of it is kept, and what the reader returns for
 		// a stream frame is MaxStreamMemory's alone.
-		c.cfg.frames.give(charged)
+		c.doneWith(&fh)
 		if body > 0 {
 			return c.readStreamMessage(br, &hdr, body, in)
 		}
-		charged = 0
 	}
-	if body >= chargedBody {
-		// The header's charge and the body's are taken as one: holding one part
-		// while waiting for the other would wait for itself, or for another
-		// reader that holds part of what it needs.
-		want := min(charged+int64(body), c.cfg.frames.max)
-		if want > charged && !c.cfg.frames.takeNow(want-charged) {
-			c.cfg.frames.give(charged)
-			if charged, err = c.takeMemory(c.cfg.frames, want, nil); err != nil {
-				return nil, 0, fmt.Errorf("%w: %w", errNoFrameMemory, err)
-			}
-		}
-		charged = max(charged, want)
+	var cmd *Command
+	if err == nil {
+		cmd, err = c.readBody(br, &hdr, body, in, &fh)
 	}
-	cmd, err := c.readBody(br, &hdr, body, in)
+	if fh.lane {
+		fh.lane = false
+		c.cfg.frames.leaveLane()
+	}
 	if err != nil {
-		c.cfg.frames.give(charged)
+		c.doneWith(&fh)
 		return nil, 0, err
 	}
-	return cmd, charged, nil
+	return cmd, fh.n, nil
+}
+
+// doneWith gives back what a frame being read holds of MaxFrameMemory.
+func (c *Conn) doneWith(fh *frameHold) {
+	c.cfg.frames.give(fh.n)
+	fh.n = 0
+	if fh.lane {
+		fh.lane = false
+		c.cfg.frames.leaveLane()
+	}
 }
 
 // bigHeader is the largest header whose fields and command are carved from the
@@ -300,62 +301,109 @@ func (c *Conn) takeMemory(b *byteBudget, n int64, waits func(*Conn)) (int64, err
 	return charged, err
 }
 
+// takePiece charges n more bytes of MaxFrameMemory to the frame fh being read,
+// before they are allocated. A piece that does not fit waits as takeMemory does,
+// unless the frame holds or can take the budget's lane (byteBudget.takePiece).
+func (c *Conn) takePiece(fh *frameHold, n int64) error {
+	b := c.cfg.frames
+	switch {
+	case fh.lane:
+		b.takeInLane(n)
+	case b.takeNow(n):
+	default:
+		c.memWait.Store(true)
+		lane, err := b.takePiece(n, c.cfg.idle, c.closingCh)
+		c.frameAt = sinceBase()            // as in takeMemory
+		c.lastRead.Store(int64(c.frameAt)) // as in takeMemory
+		c.memWait.Store(false)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errNoFrameMemory, err)
+		}
+		fh.lane = lane
+	}
+	fh.n += n
+	return nil
+}
+
 // readHeader reads a frame up to its body, decodes the header into hdr, and returns
 // the length of the body still to read. A header larger than the reader's buffer is
-// charged to MaxFrameMemory, as a body is, and read in growing pieces; the charge is
-// returned, for the caller to give back once the frame is done with. A header larger
-// than bigHeader sets *in to nil: the frame takes nothing from the slabs.
-func (c *Conn) readHeader(br *bufio.Reader, in **interner, hdr *Command) (body int, charged int64, err error) {
+// read in growing pieces, each charged to fh as a body's is. A header larger than
+// bigHeader is charged, before it is decoded, what its decoded fields may hold
+// (headerHolds); the charge of its bytes, garbage once decoded, goes back. Such a
+// header also sets *in to nil: the frame takes nothing from the slabs.
+func (c *Conn) readHeader(br *bufio.Reader, in **interner, hdr *Command, fh *frameHold) (body int, err error) {
 	pre, err := peek(br, frameLenSize)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	n, err := checkFrameLength(beUint32(pre), c.cfg.maxFrame)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	if pre, err = peek(br, frameLenSize+frameWordSize); err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	word := beUint32(pre[frameLenSize:])
 	h := int(word & maxHeaderSize)
 	if h > n-frameWordSize {
-		return 0, 0, malformed("bad header length %d in a frame of %d bytes", h, n)
+		return 0, malformed("bad header length %d in a frame of %d bytes", h, n)
 	}
 	br.Discard(frameLenSize + frameWordSize)
-	if h > bigHeader {
-		*in = nil
-	}
 	var header []byte
 	if h <= br.Size() {
-		if header, err = peek(br, h); err != nil {
-			return 0, 0, err
-		}
+		header, err = peek(br, h)
 	} else {
-		if charged, err = c.takeMemory(c.cfg.frames, int64(h), nil); err != nil {
-			return 0, 0, fmt.Errorf("%w: %w", errNoFrameMemory, err)
-		}
-		if header, err = c.readChunks(br, h); err != nil {
-			c.cfg.frames.give(charged)
-			return 0, 0, err
+		header, err = c.readPieces(br, h, fh)
+	}
+	if err != nil {
+		return 0, err
+	}
+	t := SerializeType(word >> 24)
+	if h > bigHeader {
+		*in = nil
+		if err := c.takePiece(fh, headerHolds(t, header)); err != nil {
+			return 0, err
 		}
 	}
 	// The header is decoded before the body's room is allocated: a bad header costs
 	// nothing however large the frame says it is.
-	if err := decodeHeader(hdr, SerializeType(word>>24), header, *in); err != nil {
-		c.cfg.frames.give(charged)
-		return 0, 0, err
+	if err := decodeHeader(hdr, t, header, *in); err != nil {
+		return 0, err
 	}
 	if h <= br.Size() {
 		br.Discard(h)
+	} else {
+		c.cfg.frames.give(int64(h))
+		fh.n -= int64(h)
 	}
-	return n - frameWordSize - h, charged, nil
+	return n - frameWordSize - h, nil
 }
 
-// readBody reads a body of n bytes into a command with the header hdr. A body of up
-// to firstChunk bytes is read in one piece; a larger one in growing pieces, so that
-// its memory is committed as its bytes arrive.
-func (c *Conn) readBody(br *bufio.Reader, hdr *Command, n int, in *interner) (*Command, error) {
+// headerHolds is the most a decoded header of serialization t holds: its strings,
+// copied from its bytes and not larger in all, and a Field of 32 bytes (two string
+// headers) for each extFields entry.
+func headerHolds(t SerializeType, h []byte) int64 {
+	const fieldSize = 32
+	var entries int
+	switch t {
+	case SerializeRocketMQ:
+		entries = binaryEntries(h)
+	case SerializeJSON:
+		entries = jsonEntries(h)
+	}
+	return int64(len(h)) + int64(entries)*fieldSize
+}
+
+// readBody reads a body of n bytes into a command with the header hdr. A body of
+// chargedBody bytes or more is charged to fh before it is allocated. A body of up to
+// firstChunk bytes is read in one piece; a larger one in growing pieces, each charged
+// as it is read, so that its memory is committed as its bytes arrive.
+func (c *Conn) readBody(br *bufio.Reader, hdr *Command, n int, in *interner, fh *frameHold) (*Command, error) {
+	if n >= chargedBody && n <= firstChunk {
+		if err := c.takePiece(fh, int64(n)); err != nil {
+			return nil, err
+		}
+	}
 	var cmd *Command
 	if n <= firstChunk {
 		cmd = in.command(n)
@@ -366,7 +414,7 @@ func (c *Conn) readBody(br *bufio.Reader, hdr *Command, n int, in *interner) (*C
 	*cmd = *hdr
 	if n > firstChunk {
 		var err error
-		if body, err = c.readChunks(br, n); err != nil {
+		if body, err = c.readPieces(br, n, fh); err != nil {
 			return nil, err
 		}
 	} else if n > 0 {
@@ -378,13 +426,24 @@ func (c *Conn) readBody(br *bufio.Reader, hdr *Command, n int, in *interner) (*C
 	return cmd, nil
 }
 
-// readChunks reads n bytes in pieces of firstChunk bytes doubling up to lastChunk,
-// then joins them.
+// readChunks reads n bytes in pieces, as readPieces does, charging nothing.
 func (c *Conn) readChunks(br *bufio.Reader, n int) ([]byte, error) {
+	return c.readPieces(br, n, nil)
+}
+
+// readPieces reads n bytes in pieces of firstChunk bytes doubling up to lastChunk,
+// then joins them. Each piece is charged to fh, when not nil, before it is allocated.
+func (c *Conn) readPieces(br *bufio.Reader, n int, fh *frameHold) ([]byte, error) {
 	var chunks [][]byte
 	got := 0
 	for size := firstChunk; got < n; size = min(2*size, lastChunk) {
-		b := make([]byte, min(size, n-got))
+		size = min(size, n-got)
+		if fh != nil {
+			if err := c.takePiece(fh, int64(size)); err != nil {
+				return nil, err
+			}
+		}
+		b := make([]byte, size)
 		if _, err := io.ReadFull(br, b); err != nil {
 			return nil, err
 		}

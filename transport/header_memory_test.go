@@ -36,9 +36,10 @@ func heapNow() int64 {
 	return int64(m.HeapAlloc)
 }
 
-// A frame's header is bounded as its body is: a large header is charged to
-// MaxFrameMemory and read in growing pieces, so a frame that stalls holds what it
-// sent, and headers that stall hold at most the budget; a connection keeps nothing of
+// A frame's header is bounded as its body is: a large header is read in growing
+// pieces, each charged to MaxFrameMemory before it is read, so a frame that stalls
+// holds what it sent and the piece it waits for, and headers that stall hold at most
+// the budget and one frame; a connection keeps nothing of
 // a large header once it is done with, neither a buffer nor, through the slabs its
 // small headers are carved from, its strings.
 func TestLargeHeadersAreBounded(t *testing.T) {
@@ -59,7 +60,7 @@ func TestLargeHeadersAreBounded(t *testing.T) {
 	}{
 		{"stalled after 11 bytes of a 16 MiB header", ConnOptions{}, 12, func(_ int, nc net.Conn) {
 			nc.Write(almost[:11])
-		}, 12 * int64(huge), 8 << 20},
+		}, 12 * firstChunk, 8 << 20},
 		{"stalled before the last byte of a 16 MiB header", ConnOptions{MaxFrameMemory: budget}, 6, func(_ int, nc net.Conn) {
 			go nc.Write(almost) // the others' wait for the budget
 		}, int64(huge), 2 * budget},
@@ -94,7 +95,7 @@ func TestLargeHeadersAreBounded(t *testing.T) {
 				tc.send(i, nc)
 				ncs = append(ncs, nc)
 			}
-			// A stalled header is charged before its bytes are read.
+			// A stalled header's piece is charged before its bytes are read.
 			waitUntil(t, func() bool { return s.cfg.frames.used.Load() >= tc.charged })
 			if grew := heapNow() - before; grew > tc.limit {
 				t.Errorf("the heap grew by %d KiB, want at most %d KiB", grew>>10, tc.limit>>10)
@@ -106,8 +107,8 @@ func TestLargeHeadersAreBounded(t *testing.T) {
 }
 
 // A large header's charge goes back once its frame is done with, whatever the frame:
-// a stream frame without a body holds nothing, and a frame's header and body are
-// charged as one, so a body as large as the budget does not wait for its own header.
+// a stream frame without a body holds nothing, and a body as large as the budget
+// does not wait for its own header: the frame takes the budget's lane to finish.
 func TestLargeHeaderChargesGoBack(t *testing.T) {
 	const budget = 1 << 20
 	pad := strings.Repeat("x", 80<<10) // over the 64 KiB read buffer

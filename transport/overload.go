@@ -34,13 +34,17 @@ const (
 )
 
 // byteBudget bounds bytes held across many connections: MaxFrameMemory, and
-// MaxStreamMemory. A taker waits for room; nothing is taken piecemeal, so two takers
-// never hold part of what each needs. Taking and giving are atomic unless a taker
-// waits: a stream's consumer gives back per message.
+// MaxStreamMemory. A taker waits for room. A stream's message is taken whole; a large
+// frame piece by piece as its bytes arrive (takePiece), so that a frame that stalls
+// holds what it sent. Readers that each hold part of what they need could then wait
+// for one another for ever: the lane lets one frame at a time finish beyond the
+// budget. Taking and giving are atomic unless a taker waits: a stream's consumer
+// gives back per message.
 type byteBudget struct {
 	max     int64
 	used    atomic.Int64
 	waiting atomic.Int32
+	lane    atomic.Bool // a frame is being finished beyond the budget
 	mu      sync.Mutex
 	freed   chan struct{} // closed by the next give while a taker waits; guarded by mu
 	what    string        // what a taker takes room for, in errors
@@ -59,9 +63,68 @@ func (b *byteBudget) take(n int64, limit time.Duration, done <-chan struct{}) (i
 	if b.takeNow(n) {
 		return n, nil
 	}
+	if err := b.wait(n, limit, done, func() bool { return b.takeNow(n) }); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// takePiece takes n bytes for a frame being read that does not hold the lane: now
+// if they fit, else by taking the lane, else once either can be done. It waits as
+// take does, and returns whether it took the lane; the frame holds it, and takes its
+// further pieces with takeInLane, until it gives it back with leaveLane.
+//
+// Why this cannot wait for ever: the lane is taken only while the budget is not
+// over, and its holder never waits for memory, only for its peer's bytes. Frames
+// without the lane take only what fits; what is over the budget is the lane's frame
+// alone, and goes back when that frame is done with. So whenever frames wait, either
+// one holds the lane and finishes, or the frames done with give back until the lane
+// can be taken. The budget is exceeded by at most the charge of one frame.
+func (b *byteBudget) takePiece(n int64, limit time.Duration, done <-chan struct{}) (lane bool, err error) {
+	if b.takeNow(n) {
+		return false, nil
+	}
+	if b.takeLane(n) {
+		return true, nil
+	}
+	err = b.wait(n, limit, done, func() bool {
+		if b.takeNow(n) {
+			return true
+		}
+		lane = b.takeLane(n)
+		return lane
+	})
+	return lane, err
+}
+
+// takeLane takes the lane and n bytes when nobody holds it and the budget is not
+// over.
+func (b *byteBudget) takeLane(n int64) bool {
+	if b.used.Load() > b.max || !b.lane.CompareAndSwap(false, true) {
+		return false
+	}
+	if b.used.Load() > b.max { // a lane's frame finished in between
+		b.leaveLane()
+		return false
+	}
+	b.used.Add(n)
+	return true
+}
+
+// takeInLane takes n bytes for the frame that holds the lane, fit or not.
+func (b *byteBudget) takeInLane(n int64) { b.used.Add(n) }
+
+// leaveLane gives the lane back, and wakes the takers that wait for it.
+func (b *byteBudget) leaveLane() {
+	b.lane.Store(false)
+	b.wake()
+}
+
+// wait waits until try succeeds, at most limit, or until done closes. Takers count
+// as waiting before they try again, so that a give from then on wakes them.
+func (b *byteBudget) wait(n int64, limit time.Duration, done <-chan struct{}, try func() bool) error {
 	var t *time.Timer
 	for {
-		// Counted as waiting before looking again: a give from now on wakes us.
 		b.waiting.Add(1)
 		b.mu.Lock()
 		if b.freed == nil {
@@ -69,9 +132,9 @@ func (b *byteBudget) take(n int64, limit time.Duration, done <-chan struct{}) (i
 		}
 		freed := b.freed
 		b.mu.Unlock()
-		if b.takeNow(n) {
+		if try() {
 			b.waiting.Add(-1)
-			return n, nil
+			return nil
 		}
 		if t == nil {
 			t = time.NewTimer(limit)
@@ -81,10 +144,10 @@ func (b *byteBudget) take(n int64, limit time.Duration, done <-chan struct{}) (i
 		case <-freed:
 		case <-t.C:
 			b.waiting.Add(-1)
-			return 0, fmt.Errorf("transport: no room for %s of %d bytes within %v (transport.ConnOptions.IdleTimeout): the budget of %d bytes is held by %s", b.what, n, limit, b.max, b.holder)
+			return fmt.Errorf("transport: no room for %s of %d bytes within %v (transport.ConnOptions.IdleTimeout): the budget of %d bytes is held by %s", b.what, n, limit, b.max, b.holder)
 		case <-done:
 			b.waiting.Add(-1)
-			return 0, ErrClosed
+			return ErrClosed
 		}
 		b.waiting.Add(-1)
 	}
@@ -110,6 +173,11 @@ func (b *byteBudget) give(n int64) {
 		return
 	}
 	b.used.Add(-n)
+	b.wake()
+}
+
+// wake wakes the takers that wait, if any.
+func (b *byteBudget) wake() {
 	if b.waiting.Load() == 0 {
 		return
 	}
@@ -120,6 +188,13 @@ func (b *byteBudget) give(n int64) {
 	if freed != nil {
 		close(freed)
 	}
+}
+
+// frameHold is what a frame being read holds of MaxFrameMemory, and whether it
+// holds the budget's lane.
+type frameHold struct {
+	n    int64
+	lane bool
 }
 
 // flow is what a connection's reader needs to know to stop reading from a peer that
