@@ -295,7 +295,7 @@ func (c *Conn) takeMemory(b *byteBudget, n int64, waits func(*Conn)) (int64, err
 	}
 	c.memWait.Store(true)
 	charged, err := b.take(n, c.cfg.idle, c.closingCh)
-	c.frameAt = sinceBase() // the frame's IdleTimeout starts again: the wait was this side's
+	c.frameAt = sinceBase()            // the frame's IdleTimeout starts again: the wait was this side's
 	c.lastRead.Store(int64(c.frameAt)) // before the mark goes: the heartbeat never sees the wait as silence
 	c.memWait.Store(false)
 	return charged, err
