@@ -131,11 +131,13 @@ type ConnOptions struct {
 	// responses for a peer that reads nothing. Default DefaultMaxUnreadOutput.
 	MaxUnreadOutput int
 	// MaxFrameMemory bounds, for a whole Server or Client, the bytes of received frame
-	// bodies of 4 KiB or more, and of headers over 64 KiB: those being read, and those
-	// of requests not yet answered. A connection whose next frame does not fit waits,
+	// bodies of 4 KiB or more, and of headers over 1 KiB (their size plus 32 bytes per
+	// extFields entry): those being read, charged as their pieces arrive, and those of
+	// requests not yet answered. A connection whose next piece does not fit waits,
 	// reading nothing else, for at most IdleTimeout, and is then closed with a logged
-	// reason. A frame larger than the budget is read alone. Default
-	// DefaultMaxFrameMemory.
+	// reason; one frame at a time may finish beyond the bound, by at most its own
+	// charge, so that frames that each hold part of the budget never wait for each
+	// other. Default DefaultMaxFrameMemory.
 	MaxFrameMemory int64
 
 	// MaxConnStreams bounds the streams open on one connection in each direction, and
