@@ -52,6 +52,7 @@ type Rich struct {
 	Omega  int                `json:"Ωmega,omitempty"`
 	Cells  [2]Item            `json:"cells"`
 	PP     **int32            `json:"pp,omitempty"`
+	Kids   []Rich             `json:"kids,omitempty"` // a recursive slice
 	Inner
 	*Base
 }

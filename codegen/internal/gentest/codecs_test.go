@@ -37,6 +37,7 @@ func richFrom(s1, s2 string, i int64, u uint64, f float64, b bool, bs []byte) Ri
 		r.QPtr = &q
 		r.Base = &Base{BaseID: 3, Both: s1, Deep: uint16(u)}
 		r.Next = &Rich{Name: s2, Tags: []string{}}
+		r.Kids = []Rich{{Name: s1, Kids: []Rich{}}}
 	}
 	return r
 }
@@ -83,6 +84,9 @@ func FuzzGeneratedDecode(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, s := range repeatedSliceMembers {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var got, want Rich
 		err := rpc.ReadJSON(data, &got, codecsDecodeRich)
@@ -94,6 +98,45 @@ func FuzzGeneratedDecode(f *testing.F) {
 			t.Fatalf("%s\ngenerated:     %#v\nencoding/json: %#v", data, got, want)
 		}
 	})
+}
+
+// repeatedSliceMembers give a slice member more than once: encoding/json decodes the
+// later arrays into the elements the earlier ones left between the slice's length and
+// its capacity, and keeps them when the slice grows.
+var repeatedSliceMembers = []string{
+	`{"items":[{"id":1},{"id":7}],"items":[{}],"items":[{},{},{}]}`,
+	`{"items":[{"id":1},{"id":7}],"items":[{}],"items":[{},{}]}`,
+	`{"items":[{"id":1},{"id":7}],"items":[],"items":[{},{}]}`,
+	`{"items":[{"id":1},{"id":7}],"items":null,"items":[{},{}]}`,
+	`{"kids":[{"name":"a"},{"name":"b","count":2}],"kids":[{}],"kids":[{},{},{}]}`,
+	`{"next":{"kids":[{"name":"a"},{"name":"b"}]},"next":{"kids":[{}]},"next":{"kids":[{},{},{}]}}`,
+	`{"kids":[{"items":[{"id":1},{"id":2}]}],"kids":[{"items":[{}]}],"kids":[{"items":[{},{},{}]}]}`,
+	`{"kids":[{"kids":[{"name":"x"},{"name":"y"}]},{}],"kids":[{"kids":[]}],"kids":[{"kids":[{},{},{}]},{}]}`,
+	`{"grid":[[1,2],[3,4]],"grid":[[5]],"cells":[{"id":1},{"id":2}],"cells":[{"label":"l"}]}`,
+	`{"tags":["a","b"],"tags":["c"],"tags":["","",""],"named":["a","b"],"named":[],"named":["",""]}`,
+}
+
+// A member given twice is read twice as encoding/json reads it: a slice is refilled
+// from its first element, into the elements an earlier array left past its length.
+func TestGeneratedRepeatedSliceMember(t *testing.T) {
+	for _, in := range repeatedSliceMembers {
+		var got, want Rich
+		err := rpc.ReadJSON([]byte(in), &got, codecsDecodeRich)
+		if stdErr := json.Unmarshal([]byte(in), &want); err != nil || stdErr != nil {
+			t.Fatalf("%s\ngenerated: %v\nencoding/json: %v", in, err, stdErr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s\ngenerated:     %s\nencoding/json: %s", in, mustJSON(t, got), mustJSON(t, want))
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v Rich) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // A value that refers to itself fails to encode with encoding/json's error, instead of
