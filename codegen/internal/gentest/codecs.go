@@ -61,6 +61,7 @@ type Rich struct {
 type Item struct {
 	ID    int64  `json:"id"`
 	Label string `json:"label,omitempty"`
+	Code  string `json:"code,string,omitempty"`
 }
 
 // Level is a named unsigned integer.

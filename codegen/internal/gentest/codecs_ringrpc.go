@@ -34,6 +34,7 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 		{Name: "Item", Fields: []rpc.FieldDesc{
 			{Name: "id", Go: "ID", Type: "int64"},
 			{Name: "label", Go: "Label", Type: "string", OmitEmpty: true},
+			{Name: "code", Go: "Code", Type: "string", OmitEmpty: true, Quoted: true},
 		}},
 		{Name: "LenJSON", Custom: true},
 		{Name: "Level", Type: "uint8"},
@@ -927,11 +928,15 @@ func codecsEncodeItem(w *rpc.JSONWriter, v *Item) {
 		w.Raw(",\"label\":")
 		w.String(v.Label)
 	}
+	if v.Code != "" {
+		w.Raw(",\"code\":")
+		w.QuotedString(v.Code)
+	}
 	w.ObjectEnd(s)
 }
 
 // codecsFieldsItem are the JSON member names codecsDecodeItem reads, in the order of its cases.
-var codecsFieldsItem = []string{"id", "label"}
+var codecsFieldsItem = []string{"id", "label", "code"}
 
 // codecsDecodeItem reads a Item as encoding/json does.
 func codecsDecodeItem(r *rpc.JSONReader, v *Item) {
@@ -949,6 +954,11 @@ func codecsDecodeItem(r *rpc.JSONReader, v *Item) {
 			rpc.ReadInt(r, &v.ID)
 		case 1:
 			r.String(&v.Label)
+		case 2:
+			if q, ok := r.Quoted(); ok {
+				q.String(&v.Code)
+				r.EndQuoted(&q)
+			}
 		default:
 			r.Skip()
 		}
