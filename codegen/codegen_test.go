@@ -145,9 +145,6 @@ func TestNoCodecs(t *testing.T) {
 	}
 }
 
-// With one //go:generate line per interface and code that uses both clients, the run
-// for either interface succeeds: the other's earlier output is emptied too while the
-// package loads, and uses of the names it declared are forgiven.
 // An interface that uses a type only an earlier output declares, in a field or as a
 // parameter, is refused with what to do: the type is not there while the package
 // loads.
@@ -160,6 +157,10 @@ func TestInterfaceUsingAGeneratedType(t *testing.T) {
 	}
 }
 
+// With one //go:generate line per file, each interface in a file of its own, and code
+// that uses both clients, the run for either interface succeeds: the other's earlier
+// output is emptied too while the package loads, and uses of the names it declared
+// are forgiven.
 func TestRegenerateOneOfTwo(t *testing.T) {
 	dir := filepath.Join("testdata", "twotypes")
 	for _, typ := range []string{"A", "B"} {
@@ -192,5 +193,69 @@ func TestCgoPreambleErrorIsShown(t *testing.T) {
 	_, err := Generate(Config{Dir: dir, Types: []string{"Svc"}})
 	if err == nil || !strings.Contains(err.Error(), "cg.go:3:") || !strings.Contains(err.Error(), "error:") {
 		t.Fatalf("error %v\nwant the C compiler's, at cg.go:3", err)
+	}
+}
+
+// writeModule writes files into a new module in a temporary directory.
+func writeModule(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	files["go.mod"] = "module example.com/two\n\ngo 1.26\n"
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// Two interfaces of one file share its output: a run for one of them alone, as one
+// //go:generate line per interface would make, is refused with what to do instead of
+// dropping the other's code, which stays as it was.
+func TestOneOutputPerFile(t *testing.T) {
+	const hello = "type Hello interface {\n\tHi(ctx context.Context, a string) error\n}\n"
+	const world = "type World interface {\n\tWo(ctx context.Context, a string) error\n}\n"
+	dir := writeModule(t, map[string]string{"two.go": "package two\n\nimport \"context\"\n\n" + hello + world})
+	out := filepath.Join(dir, "two_ringrpc.go")
+	run := func(types ...string) error {
+		_, err := Write(Config{Dir: dir, Types: types})
+		return err
+	}
+	has := func(names ...string) {
+		t.Helper()
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range names {
+			if !strings.Contains(string(b), "func New"+name+"Client(") {
+				t.Errorf("two_ringrpc.go lacks %s's client", name)
+			}
+		}
+	}
+	if err := run("Hello"); err != nil {
+		t.Fatal(err)
+	}
+	err := run("World")
+	for _, want := range []string{"two_ringrpc.go holds the code generated for Hello", "-type World,Hello"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("-type World after -type Hello: %v\nwant it to say %q", err, want)
+		}
+	}
+	has("Hello")
+	if err := run("Hello", "World"); err != nil {
+		t.Fatal(err)
+	}
+	has("Hello", "World")
+	if err := run("Hello"); err == nil || !strings.Contains(err.Error(), "-type Hello,World") {
+		t.Fatalf("-type Hello after -type Hello,World: %v", err)
+	}
+	has("Hello", "World")
+	// An interface gone from the file takes its code with it.
+	if err := os.WriteFile(filepath.Join(dir, "two.go"), []byte("package two\n\nimport \"context\"\n\n"+hello), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run("Hello"); err != nil {
+		t.Fatalf("-type Hello once World is gone: %v", err)
 	}
 }

@@ -302,8 +302,9 @@ func (e *emitter) decodeSlice(cs *codecs, t types.Type, u *types.Slice) {
 	e.p("return")
 	e.p("}")
 	e.p("s := *v")
+	// Growing keeps the elements past len(s) too: encoding/json decodes into them.
 	e.p("if n := r.Len(); cap(s) < n {")
-	e.p("s = append(make(%s, 0, n), s...)", e.typ(t))
+	e.p("s = append(make(%s, 0, n), s[:cap(s)]...)[:len(s)]", e.typ(t))
 	e.p("}")
 	e.p("i := 0")
 	e.p("for ; r.Elem(i); i++ {")

@@ -3,6 +3,7 @@ package codegen
 import (
 	"errors"
 	"fmt"
+	"go/token"
 	"go/types"
 	"os"
 	"path/filepath"
@@ -38,12 +39,16 @@ func Generate(cfg Config) ([]File, error) {
 			errs = append(errs, err)
 			continue
 		}
-		src := l.fset.Position(svc.named.Obj().Pos()).Filename
-		out := strings.TrimSuffix(src, ".go") + "_ringrpc.go"
+		out := l.outputOf(svc.named.Obj().Pos())
 		if _, ok := byFile[out]; !ok {
 			order = append(order, out)
 		}
 		byFile[out] = append(byFile[out], svc)
+	}
+	for _, out := range order {
+		if err := l.checkDropped(out, byFile[out]); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -106,6 +111,44 @@ func Write(cfg Config) ([]string, error) {
 	return paths, nil
 }
 
+// outputOf is the file ringrpc-gen writes the code of an interface declared at pos to.
+func (l *loaded) outputOf(pos token.Pos) string {
+	return strings.TrimSuffix(l.fset.Position(pos).Filename, ".go") + "_ringrpc.go"
+}
+
+// isGenerated reports whether pos is in a file ringrpc-gen wrote earlier.
+func (l *loaded) isGenerated(pos token.Pos) bool {
+	_, ok := l.generated[filepath.Base(l.fset.Position(pos).Filename)]
+	return ok
+}
+
+// checkDropped fails when out, written earlier, holds the code of an interface that
+// is declared in the same file but that this run does not generate: writing out would
+// drop it, as with one //go:generate line per interface of a file.
+func (l *loaded) checkDropped(out string, svcs []*service) error {
+	named := map[string]bool{}
+	var names []string
+	for _, svc := range svcs {
+		named[svc.Iface] = true
+		names = append(names, svc.Iface)
+	}
+	var dropped []string
+	for _, iface := range l.generated[filepath.Base(out)] {
+		obj, ok := l.pkg.Types.Scope().Lookup(iface).(*types.TypeName)
+		if named[iface] || !ok || !types.IsInterface(obj.Type()) || l.outputOf(obj.Pos()) != out {
+			continue // generated now, or gone from the file: its code is rightly dropped
+		}
+		dropped = append(dropped, iface)
+	}
+	if len(dropped) == 0 {
+		return nil
+	}
+	src := filepath.Base(strings.TrimSuffix(out, "_ringrpc.go") + ".go")
+	return fmt.Errorf("%s holds the code generated for %s too, which %s declares beside %s: the interfaces of one file share its output, and this run would drop that code; "+
+		"generate them together, with -type %s on one //go:generate line, or delete %s first if that code should go",
+		out, strings.Join(dropped, ", "), src, strings.Join(names, ", "), strings.Join(append(names, dropped...), ","), filepath.Base(out))
+}
+
 // checkNames fails when a name the output declares is taken by the package's own
 // code (not by an earlier output of ringrpc-gen).
 func (l *loaded) checkNames(svc *service) error {
@@ -118,7 +161,7 @@ func (l *loaded) checkNames(svc *service) error {
 	}
 	for _, name := range want {
 		obj := l.pkg.Types.Scope().Lookup(name)
-		if obj == nil || l.generated[filepath.Base(l.fset.Position(obj.Pos()).Filename)] {
+		if obj == nil || l.isGenerated(obj.Pos()) {
 			continue
 		}
 		return fmt.Errorf("%s: %s is declared here, but ringrpc-gen generates %s for interface %s: rename one of them", l.pos(obj.Pos()), name, name, svc.Iface)

@@ -32,7 +32,7 @@ type Config struct {
 type loaded struct {
 	pkg       *packages.Package
 	fset      *token.FileSet
-	generated map[string]bool // base names of earlier ringrpc-gen outputs
+	generated map[string][]string // base names of earlier ringrpc-gen outputs: the interfaces they served
 }
 
 // generatedHeader starts every file ringrpc-gen writes.
@@ -90,13 +90,14 @@ func load(cfg Config) (*loaded, error) {
 }
 
 // emptyOutputs finds the files of dir that ringrpc-gen wrote and returns an overlay
-// that empties them, their base names, and the top-level names they declared.
+// that empties them, their base names with the interfaces each served, and the
+// top-level names they declared.
 //
 // Every earlier output is emptied, not only those of the interfaces being generated:
-// with one //go:generate line per interface, a stale output of another interface
+// with one //go:generate line per file, a stale output of another file's interfaces
 // would otherwise stop this run, and go generate with it, before the line that
 // regenerates it runs. The names those files declared are forgiven instead.
-func emptyOutputs(dir string) (overlay map[string][]byte, generated, declared map[string]bool, err error) {
+func emptyOutputs(dir string) (overlay map[string][]byte, generated map[string][]string, declared map[string]bool, err error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, nil, nil, err
@@ -105,7 +106,7 @@ func emptyOutputs(dir string) (overlay map[string][]byte, generated, declared ma
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	overlay, generated, declared = map[string][]byte{}, map[string]bool{}, map[string]bool{}
+	overlay, generated, declared = map[string][]byte{}, map[string][]string{}, map[string]bool{}
 	for _, path := range paths {
 		src, err := os.ReadFile(path)
 		if err != nil {
@@ -119,12 +120,16 @@ func emptyOutputs(dir string) (overlay map[string][]byte, generated, declared ma
 			continue // not even a package clause: go/packages reports it
 		}
 		overlay[path] = []byte("package " + f.Name.Name + "\n")
-		generated[filepath.Base(path)] = true
+		served := []string{}
 		if err == nil {
 			for _, id := range topLevelIdents(f, false) {
 				declared[id.Name] = true
+				if iface, ok := strings.CutSuffix(id.Name, "ServiceName"); ok && iface != "" {
+					served = append(served, iface)
+				}
 			}
 		}
+		generated[filepath.Base(path)] = served
 	}
 	return overlay, generated, declared, nil
 }

@@ -201,6 +201,7 @@ func (l *loaded) buildMethod(fn *types.Func, index int, doc *ast.CommentGroup, w
 	at := func(format string, args ...any) error {
 		return fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...))
 	}
+	var errs []error // every parameter's and result's problems
 	params := sig.Params()
 	for i := range params.Len() {
 		v := params.At(i)
@@ -213,12 +214,13 @@ func (l *loaded) buildMethod(fn *types.Func, index int, doc *ast.CommentGroup, w
 		}
 		if ok, err := l.streamParam(m, v, i, params.Len(), at); ok || err != nil {
 			if err != nil {
-				return nil, err
+				errs = append(errs, err)
 			}
 			continue
 		}
-		if reason := unsupported(v.Type(), l.pkg.Types, map[types.Type]bool{}); reason != "" {
-			return nil, at("parameter %s: %s", displayName(v.Name(), i), reason)
+		if err := l.cannotTravel(v.Type(), at, "parameter "+displayName(v.Name(), i)); err != nil {
+			errs = append(errs, err)
+			continue
 		}
 		p := &param{Name: v.Name(), Type: v.Type(), Variadic: sig.Variadic() && i == params.Len()-1}
 		p.Codec = codecOf(v.Type())
@@ -228,7 +230,10 @@ func (l *loaded) buildMethod(fn *types.Func, index int, doc *ast.CommentGroup, w
 		m.Params = append(m.Params, p)
 	}
 	if err := l.buildResults(m, sig, at); err != nil {
-		return nil, err
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	if err := checkStreamShape(m, at); err != nil {
 		return nil, err
@@ -251,6 +256,7 @@ func (l *loaded) buildResults(m *method, sig *types.Signature, at func(string, .
 	if !isError(res.At(res.Len() - 1).Type()) {
 		return at("it returns results but no trailing error: add error as the last result (values travel back with it), or return nothing to make the method oneway")
 	}
+	var errs []error
 	for i := range res.Len() - 1 {
 		v := res.At(i)
 		if isError(v.Type()) {
@@ -259,12 +265,13 @@ func (l *loaded) buildResults(m *method, sig *types.Signature, at func(string, .
 		if iterArgs(v.Type(), "Seq") != nil || iterArgs(v.Type(), "Seq2") != nil {
 			return at("result %s: a provider streams with iter.Seq2[T, error] as the only result", displayName(v.Name(), i))
 		}
-		if reason := unsupported(v.Type(), l.pkg.Types, map[types.Type]bool{}); reason != "" {
-			return at("result %s: %s", displayName(v.Name(), i), reason)
+		if err := l.cannotTravel(v.Type(), at, "result "+displayName(v.Name(), i)); err != nil {
+			errs = append(errs, err)
+			continue
 		}
 		m.Results = append(m.Results, &result{Name: v.Name(), Type: v.Type(), Codec: codecOf(v.Type())})
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func displayName(name string, i int) string {
@@ -429,15 +436,16 @@ func codecOf(t types.Type) codec {
 	return codecValue
 }
 
-// unsupported explains why a type cannot travel as JSON, or returns "".
-func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) string {
+// unsupported explains why a type cannot travel as JSON: every reason, one for each
+// field of a struct that cannot, or none.
+func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) []string {
 	t = types.Unalias(t)
 	if seen[t] {
-		return ""
+		return nil
 	}
 	seen[t] = true
 	if hasCustomJSON(t) {
-		return ""
+		return nil
 	}
 	switch u := t.Underlying().(type) {
 	case *types.Basic:
@@ -445,22 +453,22 @@ func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) str
 		case u.Kind() == types.Invalid:
 			// A name only an earlier output declared: those are emptied while the
 			// package loads, so that a stale one never stops its regeneration.
-			return "it names a type that only a file ringrpc-gen wrote declares (a client, server or results type of another interface); an interface cannot use generated types: declare a type of your own"
+			return []string{"it names a type that only a file ringrpc-gen wrote declares (a client, server or results type of another interface); an interface cannot use generated types: declare a type of your own"}
 		case u.Info()&types.IsComplex != 0:
-			return "complex numbers have no JSON form; use two floats or a struct"
+			return []string{"complex numbers have no JSON form; use two floats or a struct"}
 		case u.Kind() == types.UnsafePointer:
-			return "unsafe.Pointer cannot travel; send the value it points to"
+			return []string{"unsafe.Pointer cannot travel; send the value it points to"}
 		}
 	case *types.Chan:
-		return "channels cannot travel between processes; stream the values instead, with an iter.Seq parameter or an iter.Seq2[T, error] result"
+		return []string{"channels cannot travel between processes; stream the values instead, with an iter.Seq parameter or an iter.Seq2[T, error] result"}
 	case *types.Signature:
-		return "functions cannot travel between processes"
+		return []string{"functions cannot travel between processes"}
 	case *types.Interface:
 		if !u.Empty() {
-			return fmt.Sprintf("interface type %s cannot be decoded by the provider; use a concrete type, or any", types.TypeString(t, types.RelativeTo(pkg)))
+			return []string{fmt.Sprintf("interface type %s cannot be decoded by the provider; use a concrete type, or any", types.TypeString(t, types.RelativeTo(pkg)))}
 		}
 	case *types.TypeParam:
-		return "type parameters are not supported"
+		return []string{"type parameters are not supported"}
 	case *types.Pointer:
 		return unsupported(u.Elem(), pkg, seen)
 	case *types.Slice:
@@ -469,13 +477,13 @@ func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) str
 		return unsupported(u.Elem(), pkg, seen)
 	case *types.Map:
 		if r := unsupportedKey(u.Key()); r != "" {
-			return r
+			return append([]string{r}, unsupported(u.Elem(), pkg, seen)...)
 		}
 		return unsupported(u.Elem(), pkg, seen)
 	case *types.Struct:
 		return unsupportedFields(u, pkg, seen)
 	}
-	return ""
+	return nil
 }
 
 func unsupportedKey(k types.Type) string {
@@ -488,17 +496,28 @@ func unsupportedKey(k types.Type) string {
 	return fmt.Sprintf("map keys of type %s have no JSON form; use strings or integers", k)
 }
 
-func unsupportedFields(s *types.Struct, pkg *types.Package, seen map[types.Type]bool) string {
+func unsupportedFields(s *types.Struct, pkg *types.Package, seen map[types.Type]bool) []string {
+	var reasons []string
 	for i := range s.NumFields() {
 		f := s.Field(i)
 		if !f.Exported() && !f.Embedded() || jsonIgnored(s.Tag(i)) {
 			continue
 		}
-		if r := unsupported(f.Type(), pkg, seen); r != "" {
-			return fmt.Sprintf("field %s: %s", f.Name(), r)
+		for _, r := range unsupported(f.Type(), pkg, seen) {
+			reasons = append(reasons, fmt.Sprintf("field %s: %s", f.Name(), r))
 		}
 	}
-	return ""
+	return reasons
+}
+
+// cannotTravel says, with at, why t, which what names, cannot travel as JSON: one
+// error for each reason. It returns nil when t can.
+func (l *loaded) cannotTravel(t types.Type, at func(string, ...any) error, what string) error {
+	var errs []error
+	for _, r := range unsupported(t, l.pkg.Types, map[types.Type]bool{}) {
+		errs = append(errs, at("%s: %s", what, r))
+	}
+	return errors.Join(errs...)
 }
 
 func jsonIgnored(tag string) bool {

@@ -39,8 +39,8 @@ func (l *loaded) streamParam(m *method, v *types.Var, i, n int, at func(string, 
 	if i != n-1 {
 		return true, at("parameter %s: the stream (iter.Seq) must be the last parameter", name)
 	}
-	if reason := unsupported(args[0], l.pkg.Types, map[types.Type]bool{}); reason != "" {
-		return true, at("parameter %s: the stream's messages: %s", name, reason)
+	if err := l.cannotTravel(args[0], at, "parameter "+name+": the stream's messages"); err != nil {
+		return true, err
 	}
 	m.In = &param{Name: v.Name(), Type: args[0], Codec: codecOf(args[0])}
 	return true, nil
@@ -62,8 +62,8 @@ func (l *loaded) streamResult(m *method, res *types.Tuple, at func(string, ...an
 	if !isError(args[1]) {
 		return true, at("a server stream returns iter.Seq2[T, error]: its second type must be error, not %s", types.TypeString(args[1], types.RelativeTo(l.pkg.Types)))
 	}
-	if reason := unsupported(args[0], l.pkg.Types, map[types.Type]bool{}); reason != "" {
-		return true, at("the stream's messages: %s", reason)
+	if err := l.cannotTravel(args[0], at, "the stream's messages"); err != nil {
+		return true, err
 	}
 	m.Out = &result{Type: args[0], Codec: codecOf(args[0])}
 	return true, nil

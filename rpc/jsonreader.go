@@ -35,6 +35,7 @@ type JSONReader struct {
 	arena   []byte // where strings are copied; see keep
 	scratch []byte // the last member name that had escapes
 	absent  bool   // no value is there to read: Null reports one (see idle)
+	counted int    // bytes Len read ahead; see lenBudget
 }
 
 // sharedBodyMax is the largest body whose strings share buffers; strings of larger
@@ -45,6 +46,10 @@ const sharedBodyMax = 4 << 10
 // firstChunk is the size of the first buffer strings are copied to: the strings of
 // most bodies fit it, and it wastes little when they are fewer.
 const firstChunk = 512
+
+// lenBudget bounds what Len reads ahead, over a whole body, to lenBudget times its
+// length.
+const lenBudget = 4
 
 // maxDepth is encoding/json's limit on nested arrays and objects.
 const maxDepth = 10000
@@ -259,19 +264,35 @@ func (r *JSONReader) ended(what string) bool {
 }
 
 // Len counts the elements of the array whose opening bracket was just consumed,
-// without reading them: a capacity for the slice that receives them.
+// without reading them: a capacity for the slice that receives them. It reads ahead,
+// and an array inside an array is counted again, so that a deeply nested body would
+// cost the square of its depth: once Len read lenBudget times the body's length over
+// the body, it counts no further and returns what it counted, which append grows from.
 func (r *JSONReader) Len() int {
 	if r.err != nil {
 		return 0
 	}
-	n, depth, any := 0, 0, false
-	for i := r.pos; i < len(r.data); i++ {
-		switch c := r.data[i]; c {
+	end := len(r.data)
+	if left := lenBudget*len(r.data) - r.counted; left < end-r.pos {
+		end = r.pos + max(left, 0)
+	}
+	n, i := countElems(r.data, r.pos, end)
+	r.counted += i - r.pos
+	return n
+}
+
+// countElems counts the elements of the array b[i:] is inside, reading no further
+// than end; it returns the count and where it stopped.
+func countElems(b []byte, i, end int) (n, stop int) {
+	depth, any := 0, false
+	for ; i < end; i++ {
+		switch c := b[i]; c {
 		case '"':
-			if i = skipString(r.data, i) - 1; i < 0 {
-				return n
+			j := skipString(b, i)
+			if j < 0 {
+				return n, len(b)
 			}
-			any = true
+			i, any = j-1, true
 		case '[', '{':
 			depth++
 			any = true
@@ -280,7 +301,7 @@ func (r *JSONReader) Len() int {
 				if any {
 					n++
 				}
-				return n
+				return n, i
 			}
 			depth--
 		case ',':
@@ -292,7 +313,7 @@ func (r *JSONReader) Len() int {
 			any = true
 		}
 	}
-	return n
+	return n, i
 }
 
 // skipString returns the offset after the string starting at i, or -1.

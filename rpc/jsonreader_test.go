@@ -238,3 +238,60 @@ func TestMemberFoldsAsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// nested is a recursive slice type, read as generated code reads one.
+type nested []nested
+
+func readNested(r *JSONReader, v *nested) {
+	if r.Null() {
+		*v = nil
+		return
+	}
+	if !r.Array() {
+		return
+	}
+	s := (*v)[:0]
+	if n := r.Len(); cap(s) < n {
+		s = make(nested, 0, n)
+	}
+	for i := 0; r.Elem(i); i++ {
+		s = append(s, nil)
+		readNested(r, &s[i])
+	}
+	*v = s
+}
+
+// nestedBody is depth arrays, each inside the one before, around wide bytes of white
+// space: [[[...[   ]...]]].
+func nestedBody(depth, wide int) []byte {
+	return []byte(strings.Repeat("[", depth) + strings.Repeat(" ", wide) + strings.Repeat("]", depth))
+}
+
+// Len reads ahead over the elements it counts, and an array inside an array is
+// counted again: what it reads over a body is bounded by a multiple of the body's
+// length, so that twice the nesting costs twice the work, not four times.
+func TestLenReadsAheadLinearly(t *testing.T) {
+	ahead := func(body []byte) int {
+		r := JSONReader{data: body}
+		var v nested
+		readNested(&r, &v)
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		return r.counted
+	}
+	for _, wide := range []int{0, 64 << 10} {
+		a, b := nestedBody(2000, wide), nestedBody(4000, wide)
+		na, nb := ahead(a), ahead(b)
+		t.Logf("%d bytes: Len read %d; %d bytes: %d", len(a), na, len(b), nb)
+		if nb > lenBudget*len(b) || float64(nb) > 2.5*float64(na) {
+			t.Errorf("Len read %d bytes of a %d-byte body, and %d of a %d-byte one nested twice as deep", na, len(a), nb, len(b))
+		}
+	}
+	// The common case is counted whole: one allocation of the right size.
+	body := []byte(`[[1,2,3],[[4],[5,6]],[],"s",{"a":[7,8]}]`)
+	r := JSONReader{data: body}
+	if !r.Array() || r.Len() != 5 {
+		t.Fatalf("Len of %s is not 5", body)
+	}
+}

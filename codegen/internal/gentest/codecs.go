@@ -52,6 +52,7 @@ type Rich struct {
 	Omega  int                `json:"Ωmega,omitempty"`
 	Cells  [2]Item            `json:"cells"`
 	PP     **int32            `json:"pp,omitempty"`
+	Kids   []Rich             `json:"kids,omitempty"` // a recursive slice
 	Inner
 	*Base
 }
@@ -60,6 +61,7 @@ type Rich struct {
 type Item struct {
 	ID    int64  `json:"id"`
 	Label string `json:"label,omitempty"`
+	Code  string `json:"code,string,omitempty"`
 }
 
 // Level is a named unsigned integer.

@@ -34,6 +34,7 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 		{Name: "Item", Fields: []rpc.FieldDesc{
 			{Name: "id", Go: "ID", Type: "int64"},
 			{Name: "label", Go: "Label", Type: "string", OmitEmpty: true},
+			{Name: "code", Go: "Code", Type: "string", OmitEmpty: true, Quoted: true},
 		}},
 		{Name: "LenJSON", Custom: true},
 		{Name: "Level", Type: "uint8"},
@@ -78,6 +79,7 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 			{Name: "Ωmega", Go: "Omega", Type: "int", OmitEmpty: true},
 			{Name: "cells", Go: "Cells", Type: "[2]Item"},
 			{Name: "pp", Go: "PP", Type: "**int32", OmitEmpty: true},
+			{Name: "kids", Go: "Kids", Type: "[]Rich", OmitEmpty: true},
 			{Name: "inner_a", Go: "InnerA", Type: "string"},
 			{Name: "Count", Type: "int"},
 			{Name: "deep", Go: "Deep", Type: "uint16", OmitEmpty: true},
@@ -439,6 +441,10 @@ func codecsEncodeRich(w *rpc.JSONWriter, v *Rich) {
 		w.Raw(",\"pp\":")
 		codecsEncodePtrPtrInt32(w, &v.PP)
 	}
+	if len(v.Kids) != 0 {
+		w.Raw(",\"kids\":")
+		codecsEncodeSliceRich(w, &v.Kids)
+	}
 	w.Raw(",\"inner_a\":")
 	w.String(v.Inner.InnerA)
 	w.Raw(",\"Count\":")
@@ -451,7 +457,7 @@ func codecsEncodeRich(w *rpc.JSONWriter, v *Rich) {
 }
 
 // codecsFieldsRich are the JSON member names codecsDecodeRich reads, in the order of its cases.
-var codecsFieldsRich = []string{"name", "Alias", "count", "small", "big", "ratio", "ratio32", "ok", "quoted", "qptr", "-", "blob", "tags", "grid", "scores", "by_id", "by_u", "next", "items", "level", "when", "extra", "opaque", "named", "base_id", "octets", "num", "numq", "größe", "Ωmega", "cells", "pp", "inner_a", "Count", "deep"}
+var codecsFieldsRich = []string{"name", "Alias", "count", "small", "big", "ratio", "ratio32", "ok", "quoted", "qptr", "-", "blob", "tags", "grid", "scores", "by_id", "by_u", "next", "items", "level", "when", "extra", "opaque", "named", "base_id", "octets", "num", "numq", "größe", "Ωmega", "cells", "pp", "kids", "inner_a", "Count", "deep"}
 
 // codecsDecodeRich reads a Rich as encoding/json does.
 func codecsDecodeRich(r *rpc.JSONReader, v *Rich) {
@@ -551,10 +557,12 @@ func codecsDecodeRich(r *rpc.JSONReader, v *Rich) {
 		case 31:
 			codecsDecodePtrPtrInt32(r, &v.PP)
 		case 32:
-			r.String(&v.Inner.InnerA)
+			codecsDecodeSliceRich(r, &v.Kids)
 		case 33:
-			rpc.ReadInt(r, &v.Inner.Count)
+			r.String(&v.Inner.InnerA)
 		case 34:
+			rpc.ReadInt(r, &v.Inner.Count)
+		case 35:
 			if v.Base == nil {
 				v.Base = new(Base)
 			}
@@ -613,7 +621,7 @@ func codecsDecodeSliceString(r *rpc.JSONReader, v *[]string) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make([]string, 0, n), s...)
+		s = append(make([]string, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {
@@ -870,7 +878,7 @@ func codecsDecodeSlicePtrItem(r *rpc.JSONReader, v *[]*Item) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make([]*Item, 0, n), s...)
+		s = append(make([]*Item, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {
@@ -920,11 +928,15 @@ func codecsEncodeItem(w *rpc.JSONWriter, v *Item) {
 		w.Raw(",\"label\":")
 		w.String(v.Label)
 	}
+	if v.Code != "" {
+		w.Raw(",\"code\":")
+		w.QuotedString(v.Code)
+	}
 	w.ObjectEnd(s)
 }
 
 // codecsFieldsItem are the JSON member names codecsDecodeItem reads, in the order of its cases.
-var codecsFieldsItem = []string{"id", "label"}
+var codecsFieldsItem = []string{"id", "label", "code"}
 
 // codecsDecodeItem reads a Item as encoding/json does.
 func codecsDecodeItem(r *rpc.JSONReader, v *Item) {
@@ -942,6 +954,11 @@ func codecsDecodeItem(r *rpc.JSONReader, v *Item) {
 			rpc.ReadInt(r, &v.ID)
 		case 1:
 			r.String(&v.Label)
+		case 2:
+			if q, ok := r.Quoted(); ok {
+				q.String(&v.Code)
+				r.EndQuoted(&q)
+			}
 		default:
 			r.Skip()
 		}
@@ -975,7 +992,7 @@ func codecsDecodeNames(r *rpc.JSONReader, v *Names) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make(Names, 0, n), s...)
+		s = append(make(Names, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {
@@ -1053,6 +1070,9 @@ func codecsEncodeSliceRich(w *rpc.JSONWriter, v *[]Rich) {
 		w.Raw("null")
 		return
 	}
+	if !rpc.EnterRef(w, v) {
+		return
+	}
 	w.Raw("[")
 	for i := range *v {
 		if i > 0 {
@@ -1061,6 +1081,7 @@ func codecsEncodeSliceRich(w *rpc.JSONWriter, v *[]Rich) {
 		codecsEncodeRich(w, &(*v)[i])
 	}
 	w.Raw("]")
+	rpc.LeaveRef(w, v)
 }
 
 // codecsDecodeSliceRich reads a []Rich as encoding/json does.
@@ -1074,7 +1095,7 @@ func codecsDecodeSliceRich(r *rpc.JSONReader, v *[]Rich) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make([]Rich, 0, n), s...)
+		s = append(make([]Rich, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {

@@ -21,7 +21,7 @@ func richFrom(s1, s2 string, i int64, u uint64, f float64, b bool, bs []byte) Ri
 		OK: b, Quoted: s2, Skip: s1, Dash: s2, Blob: bs, Tags: []string{s1, s2},
 		Grid: [2][2]int16{{int16(i), 1}, {2, int16(u)}}, Scores: map[string]float64{s1: f, s2: -f},
 		ByID: map[int32]string{int32(i): s1, 10: s2, 9: s1}, ByU: map[uint16]bool{uint16(u): b},
-		Items: []*Item{{ID: i, Label: s1}, nil}, Level: Level(u), When: time.Unix(i%1e10, 0).UTC(),
+		Items: []*Item{{ID: i, Label: s1, Code: s2}, nil}, Level: Level(u), When: time.Unix(i%1e10, 0).UTC(),
 		Extra: s1, Opaque: Opaque{Visible: s2}, Named: Names{UserName(s1)}, Shadow: s2,
 		Inner: Inner{InnerA: s1, Count: 7, Both: s2},
 	}
@@ -37,6 +37,7 @@ func richFrom(s1, s2 string, i int64, u uint64, f float64, b bool, bs []byte) Ri
 		r.QPtr = &q
 		r.Base = &Base{BaseID: 3, Both: s1, Deep: uint16(u)}
 		r.Next = &Rich{Name: s2, Tags: []string{}}
+		r.Kids = []Rich{{Name: s1, Kids: []Rich{}}}
 	}
 	return r
 }
@@ -83,6 +84,9 @@ func FuzzGeneratedDecode(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, s := range repeatedSliceMembers {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var got, want Rich
 		err := rpc.ReadJSON(data, &got, codecsDecodeRich)
@@ -94,6 +98,97 @@ func FuzzGeneratedDecode(f *testing.F) {
 			t.Fatalf("%s\ngenerated:     %#v\nencoding/json: %#v", data, got, want)
 		}
 	})
+}
+
+// repeatedSliceMembers give a slice member more than once: encoding/json decodes the
+// later arrays into the elements the earlier ones left between the slice's length and
+// its capacity, and keeps them when the slice grows.
+var repeatedSliceMembers = []string{
+	`{"items":[{"id":1},{"id":7}],"items":[{}],"items":[{},{},{}]}`,
+	`{"items":[{"id":1},{"id":7}],"items":[{}],"items":[{},{}]}`,
+	`{"items":[{"id":1},{"id":7}],"items":[],"items":[{},{}]}`,
+	`{"items":[{"id":1},{"id":7}],"items":null,"items":[{},{}]}`,
+	`{"kids":[{"name":"a"},{"name":"b","count":2}],"kids":[{}],"kids":[{},{},{}]}`,
+	`{"next":{"kids":[{"name":"a"},{"name":"b"}]},"next":{"kids":[{}]},"next":{"kids":[{},{},{}]}}`,
+	`{"kids":[{"items":[{"id":1},{"id":2}]}],"kids":[{"items":[{}]}],"kids":[{"items":[{},{},{}]}]}`,
+	`{"kids":[{"kids":[{"name":"x"},{"name":"y"}]},{}],"kids":[{"kids":[]}],"kids":[{"kids":[{},{},{}]},{}]}`,
+	`{"grid":[[1,2],[3,4]],"grid":[[5]],"cells":[{"id":1},{"id":2}],"cells":[{"label":"l"}]}`,
+	`{"tags":["a","b"],"tags":["c"],"tags":["","",""],"named":["a","b"],"named":[],"named":["",""]}`,
+}
+
+// A member given twice is read twice as encoding/json reads it: a slice is refilled
+// from its first element, into the elements an earlier array left past its length.
+func TestGeneratedRepeatedSliceMember(t *testing.T) {
+	for _, in := range repeatedSliceMembers {
+		var got, want Rich
+		err := rpc.ReadJSON([]byte(in), &got, codecsDecodeRich)
+		if stdErr := json.Unmarshal([]byte(in), &want); err != nil || stdErr != nil {
+			t.Fatalf("%s\ngenerated: %v\nencoding/json: %v", in, err, stdErr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s\ngenerated:     %s\nencoding/json: %s", in, mustJSON(t, got), mustJSON(t, want))
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v Rich) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A string field with the string option costs the encoder no allocation.
+func TestGeneratedQuotedStringAllocatesNothing(t *testing.T) {
+	buf := make([]byte, 0, 64<<10)
+	for _, code := range []string{"", "hello", "<\"q\">\n", strings.Repeat("x", 10000)} {
+		v := Item{ID: 1, Label: "l", Code: code}
+		allocs := testing.AllocsPerRun(100, func() {
+			b, err := rpc.AppendJSON(buf[:0], &v, codecsEncodeItem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf = b
+		})
+		if allocs != 0 {
+			t.Errorf("a %d-byte string with the string option: %v allocations", len(code), allocs)
+		}
+	}
+}
+
+// kidsBody is depth levels of Rich, each the only kid of the one before, the innermost
+// named with wide bytes.
+func kidsBody(depth, wide int) []byte {
+	return []byte(strings.Repeat(`{"kids":[`, depth) + `{"name":"` + strings.Repeat("a", wide) + `"}` + strings.Repeat(`]}`, depth))
+}
+
+// Reading a deeply nested slice costs what encoding/json's reading costs, give or
+// take, not the square of the depth: counting a slice's elements ahead of reading
+// them must not read the rest of the body again at every level. Each is timed at its
+// best of a few runs; the bound is loose, as the quadratic reading took fifty times
+// encoding/json's.
+func TestGeneratedDecodeDeepSliceLinear(t *testing.T) {
+	body := kidsBody(2000, 256<<10)
+	best := func(read func() error) time.Duration {
+		var least time.Duration
+		for i := range 3 {
+			start := time.Now()
+			if err := read(); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); i == 0 || d < least {
+				least = d
+			}
+		}
+		return least
+	}
+	gen := best(func() error { var v Rich; return rpc.ReadJSON(body, &v, codecsDecodeRich) })
+	std := best(func() error { var v Rich; return json.Unmarshal(body, &v) })
+	t.Logf("%d bytes: generated %v, encoding/json %v", len(body), gen, std)
+	if gen > 3*std {
+		t.Errorf("the generated decoder took %v for %d bytes nested 2000 deep, encoding/json %v", gen, len(body), std)
+	}
 }
 
 // A value that refers to itself fails to encode with encoding/json's error, instead of

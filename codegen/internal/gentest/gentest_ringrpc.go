@@ -634,7 +634,7 @@ func helloDecodeSliceString(r *rpc.JSONReader, v *[]string) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make([]string, 0, n), s...)
+		s = append(make([]string, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {
@@ -743,7 +743,7 @@ func helloDecodeSliceInt(r *rpc.JSONReader, v *[]int) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make([]int, 0, n), s...)
+		s = append(make([]int, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {

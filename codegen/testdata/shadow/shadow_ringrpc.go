@@ -243,7 +243,7 @@ func sDecodeSliceD(r *rpc.JSONReader, v *[]d) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make([]d, 0, n), s...)
+		s = append(make([]d, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {
@@ -435,7 +435,7 @@ func sDecodeSliceItem2(r *rpc.JSONReader, v *[]Item) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make([]Item, 0, n), s...)
+		s = append(make([]Item, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {

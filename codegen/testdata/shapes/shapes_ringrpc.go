@@ -638,7 +638,7 @@ func shapesDecodeSliceAny(r *rpc.JSONReader, v *[]any) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make([]any, 0, n), s...)
+		s = append(make([]any, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {
@@ -706,7 +706,7 @@ func shapesDecodeSlicePoint(r *rpc.JSONReader, v *[]Point) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make([]Point, 0, n), s...)
+		s = append(make([]Point, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {
@@ -825,7 +825,7 @@ func shapesDecodeSliceInt(r *rpc.JSONReader, v *[]int) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make([]int, 0, n), s...)
+		s = append(make([]int, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {
@@ -1022,7 +1022,7 @@ func shapesDecodeSlicePtrTree(r *rpc.JSONReader, v *[]*Tree) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make([]*Tree, 0, n), s...)
+		s = append(make([]*Tree, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {

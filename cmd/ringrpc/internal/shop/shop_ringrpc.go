@@ -233,7 +233,7 @@ func shopDecodeSliceString(r *rpc.JSONReader, v *[]string) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make([]string, 0, n), s...)
+		s = append(make([]string, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {
@@ -433,7 +433,7 @@ func shopDecodeSliceItem(r *rpc.JSONReader, v *[]Item) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make([]Item, 0, n), s...)
+		s = append(make([]Item, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {

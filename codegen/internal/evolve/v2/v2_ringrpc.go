@@ -265,7 +265,7 @@ func storeDecodeSliceString(r *rpc.JSONReader, v *[]string) {
 	}
 	s := *v
 	if n := r.Len(); cap(s) < n {
-		s = append(make([]string, 0, n), s...)
+		s = append(make([]string, 0, n), s[:cap(s)]...)[:len(s)]
 	}
 	i := 0
 	for ; r.Elem(i); i++ {
