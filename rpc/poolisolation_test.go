@@ -34,10 +34,12 @@ func startHolding(t *testing.T, opts ServerOptions) (*Server, string) {
 // docs/OPERATIONS.md's example ({Workers: 32}, QueueSize left at its default 10000)
 // whose handlers all block holds more calls than the connection's MaxConnInflight
 // (1024) and the server's MaxInflight (1024). Its calls are bounded by its own workers
-// and queue, not by those caps: the connection keeps reading, and another service's
-// calls over the same client, the same connection, keep being answered at once.
+// and queue, of which one connection may fill MaxConnInflight, not by those caps: the
+// connection keeps reading, its calls beyond its part of the queue are answered busy,
+// and another service's calls over the same client, the same connection, keep being
+// answered at once.
 func TestBlockedPoolWithDefaultQueueLeavesOthersServed(t *testing.T) {
-	const workers, blocked = 32, 1100
+	const workers, blocked, part = 32, 1100, 1024
 	s, addr := startHolding(t, ServerOptions{
 		Pools: map[string]PoolOptions{slowDesc.Name: {Workers: workers}},
 	})
@@ -50,11 +52,17 @@ func TestBlockedPoolWithDefaultQueueLeavesOthersServed(t *testing.T) {
 	for range blocked {
 		go c.Invoke(ctx, c.NewCall(&slowDesc, 0))
 	}
-	// All of them reach the provider: workers run, the rest wait in the slow pool.
-	for deadline := time.Now().Add(10 * time.Second); s.Transport().Stats().Queued < blocked-workers; {
+	// All of them reach the provider: workers run, the connection's part of the
+	// queue waits, the rest are answered busy.
+	read := func() bool {
+		st := s.Transport().Stats()
+		return st.Queued == part && st.Busy >= blocked-workers-part
+	}
+	for deadline := time.Now().Add(10 * time.Second); !read(); {
 		if time.Now().After(deadline) {
-			t.Fatalf("10 s after %d calls of the slow pool were made, %d wait in its queue, want %d: the connection stopped reading",
-				blocked, s.Transport().Stats().Queued, blocked-workers)
+			st := s.Transport().Stats()
+			t.Fatalf("10 s after %d calls of the slow pool were made, %d wait in its queue and %d were answered busy, want %d and %d: the connection stopped reading",
+				blocked, st.Queued, st.Busy, part, blocked-workers-part)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -180,7 +180,9 @@ func (q *connQueue) grow() {
 // when the pool's queue is full or closed.
 func (wp *workerPool) push(q *connQueue, req *Command) bool {
 	wp.mu.Lock()
-	if wp.n >= wp.opts.QueueSize || wp.closed {
+	// A pool of its own bounds what each connection queues there as MaxConnInflight
+	// bounds what it has in flight elsewhere: one peer cannot fill the queue.
+	if wp.n >= wp.opts.QueueSize || wp.closed || wp.own && q.n >= int(q.conn.cfg.maxConnInflight) {
 		wp.mu.Unlock()
 		return false
 	}

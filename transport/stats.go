@@ -17,7 +17,7 @@ type ServerStats struct {
 	// Queued is the number of requests waiting for a worker, all pools together.
 	Queued int
 	// Busy counts the requests answered SYSTEM_BUSY because their pool's queue was
-	// full, all pools together. The busy answers a draining server gives peers too
+	// full, or in a pool of its own their connection's part of it, all pools together. The busy answers a draining server gives peers too
 	// old for GO_AWAY are not counted: they are part of going away.
 	Busy uint64
 	// BytesRead and BytesWritten count the bytes of frames read and written on every
@@ -41,7 +41,8 @@ type PoolStats struct {
 	Workers, QueueSize int
 	// Queued is the number of requests waiting for a worker.
 	Queued int
-	// Busy counts the requests answered SYSTEM_BUSY because the queue was full.
+	// Busy counts the requests answered SYSTEM_BUSY because the queue was full, or
+	// in a pool of its own the connection's part of it.
 	Busy uint64
 }
 
