@@ -43,7 +43,8 @@ type ServerOptions struct {
 	// Pools gives services, or single methods, workers and a queue of their own, so
 	// that one whose handlers are slow or blocked takes only its own workers: the
 	// other services keep their latency, and its calls beyond its queue are answered
-	// busy. A key is a service name (ServiceDesc.Name), or a service name, a dot and a
+	// busy. Its calls count toward neither Transport.MaxConnInflight nor MaxInflight;
+	// one connection may have at most Transport.MaxConnInflight of them queued. A key is a service name (ServiceDesc.Name), or a service name, a dot and a
 	// method name ("example.com/shop/cart.Cart.Add"); a method's pool comes before its
 	// service's. Keys are matched as services register, before or while serving;
 	// Serve logs each key no registered service has taken yet. Default: every call
