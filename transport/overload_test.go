@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -336,37 +337,33 @@ func heapInUse() uint64 {
 }
 
 // Large bodies wait for room in MaxFrameMemory; small requests never do, so peers
-// that fill it with large frames they stall cost good callers nothing, and a
+// that fill it with large requests nobody answers cost good callers nothing, and a
 // connection that waits for room longer than IdleTimeout is closed with a logged
 // reason. The frame that takes the budget's lane may hold it beyond the budget.
 func TestFrameMemoryBudget(t *testing.T) {
 	const peers = 4
 	logs := newLogSink()
+	release := make(chan struct{})
 	opts := ServerOptions{ConnOptions: ConnOptions{Logger: logs.logger(), MaxFrameMemory: 2 * DefaultMaxFrameSize, IdleTimeout: time.Second}}
 	s, addr := startServer(t, opts, func(s *Server) {
 		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+		must(t, s.RegisterProcessor(codeBlock, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
+			<-release // its body stays charged until it is answered
+			return NewResponse(req, CodeSuccess, ""), nil
+		}), PoolOptions{Workers: peers}))
 	})
-	frame, _ := AppendFrame(nil, NewRequest(codeEcho, nil, nil), SerializeRocketMQ)
-	announce := DefaultMaxFrameSize - frameLenSize
-	frame[0], frame[1], frame[2], frame[3] = byte(announce>>24), byte(announce>>16), byte(announce>>8), byte(announce)
-	frame = append(frame, make([]byte, 12<<20)...) // 4 × 12 MiB sent: more than budget and lane
-	// Each peer sends a byte now and then, so that a frame that got room is never idle.
+	t.Cleanup(func() { close(release) }) // before the server closes: cleanups run last first
+	// 4 × 12 MiB requests whole: more than the budget (32 MiB) and the lane's frame.
+	frame, err := AppendFrame(nil, NewRequest(codeBlock, nil, make([]byte, 12<<20)), SerializeRocketMQ)
+	must(t, err)
 	hostilePeers(t, addr, peers, func(nc net.Conn) {
-		if _, err := nc.Write(frame); err != nil {
-			return
-		}
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for range tick.C {
-			if _, err := nc.Write([]byte{0}); err != nil {
-				return // closed: by the server, or at the test's end
-			}
-		}
+		nc.Write(frame)
+		io.Copy(io.Discard, nc) // until the server, or the test's end, closes it
 	})
 	cl := newTestClient(t, ClientOptions{})
 	calls, errs, _ := goodCalls(t, cl, addr, 10, 300*time.Millisecond)
 	if len(errs) > 0 {
-		t.Fatalf("%d of %d small calls failed while large frames stalled: %v", len(errs), calls, errs[0])
+		t.Fatalf("%d of %d small calls failed while large requests held the budget: %v", len(errs), calls, errs[0])
 	}
 	logs.waitCount(t, "no memory for its next frame", 1, 20*time.Second)
 	used := s.cfg.frames.used.Load()
