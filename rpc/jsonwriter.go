@@ -90,20 +90,8 @@ func (w *JSONWriter) Raw(s string) { w.buf = append(w.buf, s...) }
 func (w *JSONWriter) String(s string) { w.buf = jsonstr.AppendHTML(w.buf, s) }
 
 // QuotedString appends the JSON string of s's JSON string, as the ",string" option of
-// a struct field asks.
-//
-// The inner string is written past the end of the body first, the outer one after it
-// from there, and the outer one moved back over the inner: the body's own room serves
-// as the scratch space, so that nothing is allocated and no buffer is kept for it.
-func (w *JSONWriter) QuotedString(s string) {
-	start := len(w.buf)
-	w.buf = jsonstr.AppendHTML(w.buf, s)
-	mid := len(w.buf)
-	// The inner string is read from the array append may leave behind, which it does
-	// not change, and is never written over while it is read.
-	w.buf = jsonstr.Append(w.buf, bytesString(w.buf[start:mid]))
-	w.buf = w.buf[:start+copy(w.buf[start:], w.buf[mid:])]
-}
+// a struct field asks, in one pass.
+func (w *JSONWriter) QuotedString(s string) { w.buf = jsonstr.AppendQuotedHTML(w.buf, s) }
 
 // Bool appends true or false.
 func (w *JSONWriter) Bool(b bool) { w.buf = strconv.AppendBool(w.buf, b) }

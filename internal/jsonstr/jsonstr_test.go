@@ -26,6 +26,9 @@ func check(t *testing.T, s string) {
 	if got, want := AppendHTML(nil, s), std(t, s, true); !bytes.Equal(got, want) {
 		t.Errorf("AppendHTML(%q) = %s, encoding/json writes %s", s, got, want)
 	}
+	if got, want := AppendQuotedHTML([]byte("x"), s), append([]byte("x"), std(t, string(std(t, s, true)), false)...); !bytes.Equal(got, want) {
+		t.Errorf("AppendQuotedHTML(%q) = %s, encoding/json writes %s for its JSON string", s, got[1:], want[1:])
+	}
 }
 
 func TestAppend(t *testing.T) {
