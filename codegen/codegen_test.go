@@ -259,3 +259,34 @@ func TestOneOutputPerFile(t *testing.T) {
 		t.Fatalf("-type Hello once World is gone: %v", err)
 	}
 }
+
+// A run that names every interface of a file, one of which has a problem, reports
+// that problem only: it does not also say the run leaves that interface out and
+// would drop its code, nor tell the user to pass the -type list they passed.
+func TestNoDropReportedForAFailingInterface(t *testing.T) {
+	const hello = "type Hello interface {\n\tHi(ctx context.Context, a string) error\n}\n"
+	const world = "type World interface {\n\tWo(ctx context.Context, a string) error\n}\n"
+	const badHello = "type Hello interface {\n\tHi(ctx context.Context, a chan int) error\n}\n"
+	for _, tc := range []struct{ name, second string }{
+		{"bad parameter", badHello},
+		{"name taken", hello + "type HelloAsync int\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeModule(t, map[string]string{"two.go": "package two\n\nimport \"context\"\n\n" + hello + world})
+			if _, err := Write(Config{Dir: dir, Types: []string{"Hello", "World"}}); err != nil {
+				t.Fatal(err)
+			}
+			src := "package two\n\nimport \"context\"\n\n" + tc.second + world
+			if err := os.WriteFile(filepath.Join(dir, "two.go"), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Write(Config{Dir: dir, Types: []string{"Hello", "World"}})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if strings.Contains(err.Error(), "holds the code generated for") {
+				t.Errorf("-type Hello,World, with Hello in error, also says the run leaves Hello out:\n%v", err)
+			}
+		})
+	}
+}

@@ -46,7 +46,7 @@ func Generate(cfg Config) ([]File, error) {
 		byFile[out] = append(byFile[out], svc)
 	}
 	for _, out := range order {
-		if err := l.checkDropped(out, byFile[out]); err != nil {
+		if err := l.checkDropped(out, byFile[out], cfg.Types); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -124,12 +124,15 @@ func (l *loaded) isGenerated(pos token.Pos) bool {
 
 // checkDropped fails when out, written earlier, holds the code of an interface that
 // is declared in the same file but that this run does not generate: writing out would
-// drop it, as with one //go:generate line per interface of a file.
-func (l *loaded) checkDropped(out string, svcs []*service) error {
+// drop it, as with one //go:generate line per interface of a file. An interface
+// -type names counts as generated, even one whose problems this run reports.
+func (l *loaded) checkDropped(out string, svcs []*service, typeList []string) error {
 	named := map[string]bool{}
+	for _, t := range typeList {
+		named[t] = true
+	}
 	var names []string
 	for _, svc := range svcs {
-		named[svc.Iface] = true
 		names = append(names, svc.Iface)
 	}
 	var dropped []string
@@ -146,7 +149,7 @@ func (l *loaded) checkDropped(out string, svcs []*service) error {
 	src := filepath.Base(strings.TrimSuffix(out, "_ringrpc.go") + ".go")
 	return fmt.Errorf("%s holds the code generated for %s too, which %s declares beside %s: the interfaces of one file share its output, and this run would drop that code; "+
 		"generate them together, with -type %s on one //go:generate line, or delete %s first if that code should go",
-		out, strings.Join(dropped, ", "), src, strings.Join(names, ", "), strings.Join(append(names, dropped...), ","), filepath.Base(out))
+		filepath.Base(out), strings.Join(dropped, ", "), src, strings.Join(names, ", "), strings.Join(append(names, dropped...), ","), filepath.Base(out))
 }
 
 // checkNames fails when a name the output declares is taken by the package's own

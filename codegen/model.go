@@ -436,14 +436,41 @@ func codecOf(t types.Type) codec {
 	return codecValue
 }
 
+// travelCheck is what unsupported keeps while it looks through one type: the reasons
+// of the types it looked at, and the types it is looking at, which a recursive type
+// reaches again.
+type travelCheck struct {
+	pkg    *types.Package
+	done   map[types.Type][]string
+	active map[types.Type]bool
+	cycles int // the times a type was reached again while looked at
+}
+
 // unsupported explains why a type cannot travel as JSON: every reason, one for each
-// field of a struct that cannot, or none.
-func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) []string {
+// field of a struct that cannot, or none. Every field and parameter of a type that
+// cannot is reported, however many share the type; a recursive type, reached again,
+// adds no reason there, and what was found while it was reached is not kept.
+func (c *travelCheck) unsupported(t types.Type) []string {
 	t = types.Unalias(t)
-	if seen[t] {
+	if r, ok := c.done[t]; ok {
+		return r
+	}
+	if c.active[t] {
+		c.cycles++
 		return nil
 	}
-	seen[t] = true
+	c.active[t] = true
+	cycles := c.cycles
+	r := c.unsupportedNew(t)
+	delete(c.active, t)
+	if c.cycles == cycles {
+		c.done[t] = r
+	}
+	return r
+}
+
+func (c *travelCheck) unsupportedNew(t types.Type) []string {
+	pkg := c.pkg
 	if hasCustomJSON(t) {
 		return nil
 	}
@@ -470,18 +497,18 @@ func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) []s
 	case *types.TypeParam:
 		return []string{"type parameters are not supported"}
 	case *types.Pointer:
-		return unsupported(u.Elem(), pkg, seen)
+		return c.unsupported(u.Elem())
 	case *types.Slice:
-		return unsupported(u.Elem(), pkg, seen)
+		return c.unsupported(u.Elem())
 	case *types.Array:
-		return unsupported(u.Elem(), pkg, seen)
+		return c.unsupported(u.Elem())
 	case *types.Map:
 		if r := unsupportedKey(u.Key()); r != "" {
-			return append([]string{r}, unsupported(u.Elem(), pkg, seen)...)
+			return append([]string{r}, c.unsupported(u.Elem())...)
 		}
-		return unsupported(u.Elem(), pkg, seen)
+		return c.unsupported(u.Elem())
 	case *types.Struct:
-		return unsupportedFields(u, pkg, seen)
+		return c.unsupportedFields(u)
 	}
 	return nil
 }
@@ -496,14 +523,14 @@ func unsupportedKey(k types.Type) string {
 	return fmt.Sprintf("map keys of type %s have no JSON form; use strings or integers", k)
 }
 
-func unsupportedFields(s *types.Struct, pkg *types.Package, seen map[types.Type]bool) []string {
+func (c *travelCheck) unsupportedFields(s *types.Struct) []string {
 	var reasons []string
 	for i := range s.NumFields() {
 		f := s.Field(i)
 		if !f.Exported() && !f.Embedded() || jsonIgnored(s.Tag(i)) {
 			continue
 		}
-		for _, r := range unsupported(f.Type(), pkg, seen) {
+		for _, r := range c.unsupported(f.Type()) {
 			reasons = append(reasons, fmt.Sprintf("field %s: %s", f.Name(), r))
 		}
 	}
@@ -514,7 +541,8 @@ func unsupportedFields(s *types.Struct, pkg *types.Package, seen map[types.Type]
 // error for each reason. It returns nil when t can.
 func (l *loaded) cannotTravel(t types.Type, at func(string, ...any) error, what string) error {
 	var errs []error
-	for _, r := range unsupported(t, l.pkg.Types, map[types.Type]bool{}) {
+	check := travelCheck{pkg: l.pkg.Types, done: map[types.Type][]string{}, active: map[types.Type]bool{}}
+	for _, r := range check.unsupported(t) {
 		errs = append(errs, at("%s: %s", what, r))
 	}
 	return errors.Join(errs...)
