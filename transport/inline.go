@@ -56,6 +56,7 @@ type reader struct {
 	runs  uint64
 	cur   task         // the request running inline
 	ahead []aheadFrame // the frames at the buffer's front read ahead; see watch
+	gone  bool         // the peer's bytes ended while reading ahead: see peerGone
 }
 
 // inlineRun is a request a reader runs in the place of an idle worker of its pool.
@@ -89,13 +90,17 @@ func (r *reader) run() {
 func (r *reader) loop() bool {
 	c := r.c
 	for {
-		if c.overloaded() && !c.waitRoom(r) {
-			return true // closed, or the peer went, while the reader waited for room
+		// A frame must come whole within IdleTimeout of its first bytes (idleReader),
+		// the reader's wait for room aside: that wait is this side's.
+		c.frameAt = r.ir.readAt
+		if c.overloaded() {
+			if !c.waitRoom(r) {
+				return true // closed, or the peer went, while the reader waited for room
+			}
+			c.frameAt = sinceBase()
 		}
-		// A frame must come whole within IdleTimeout of its first bytes (idleReader).
-		c.frameAt = 0
-		if r.br.Buffered() > 0 {
-			c.frameAt = r.ir.readAt
+		if r.br.Buffered() == 0 {
+			c.frameAt = 0
 		}
 		cmd, charged, err := c.readFrame(r.br, &r.in)
 		if err != nil {

@@ -43,9 +43,25 @@ func (r *reader) watch() bool {
 	case err == nil:
 		r.scanAhead()
 	case !errors.Is(err, errWoken):
-		c.readFailed(err)
+		return r.peerGone(err)
+	}
+	return true
+}
+
+// peerGone handles the end of the peer's bytes, or a failed read, met while reading
+// ahead, and reports false when the connection failed. Whole frames left in the
+// buffer are read when room comes, so that the oneway requests a peer sent just
+// before it closed still run; the contexts of the requests it waits for end now, as
+// nobody waits for them, and the next read meets the end again and closes the
+// connection.
+func (r *reader) peerGone(err error) bool {
+	r.scanAhead()
+	if len(r.ahead) == 0 {
+		r.c.readFailed(err)
 		return false
 	}
+	r.gone = true
+	r.c.endInbound()
 	return true
 }
 

@@ -201,3 +201,75 @@ func TestPausedReaderOverTLS(t *testing.T) {
 		t.Fatalf("echo after the pause answered %q", resp.Body)
 	}
 }
+
+// The oneway requests a peer sent just before it closed still run when the reader,
+// waiting for room, met the close while reading ahead (docs/PROTOCOL.md,
+// "Cancellation"); the contexts of the requests it waited for end at once.
+func TestPausedReaderRunsOnewayBeforeClose(t *testing.T) {
+	started, ended := make(chan int32, 16), make(chan int32, 16)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	ran := make(chan int32, 16)
+	opts := ServerOptions{}
+	opts.MaxConnInflight = 4
+	_, addr := startServer(t, opts, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBlock, blockUntilDone(started, ended, release), PoolOptions{Workers: 8}))
+		must(t, s.RegisterProcessor(codeEcho, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
+			ran <- req.Opaque
+			return nil, nil
+		}), PoolOptions{}))
+	})
+	nc := rawDial(t, addr)
+	var out []byte
+	for i := range 4 {
+		out = append(out, frameOf(t, codeBlock, int32(i+1), 0, nil, SerializeRocketMQ)...)
+	}
+	for i := range 6 {
+		out = append(out, frameOf(t, codeEcho, int32(10+i), FlagOneway, nil, SerializeRocketMQ)...)
+	}
+	_, err := nc.Write(out)
+	must(t, err)
+	for range 4 {
+		waitFor(t, started, "a request to start")
+	}
+	nc.Close()
+	for range 4 {
+		waitFor(t, ended, "a handler's context to end as the peer closed")
+	}
+	for range 6 {
+		waitFor(t, ran, "a oneway request sent before the close to run")
+	}
+}
+
+// A request whose bytes all came before the reader stopped for room is not cut by the
+// frame's IdleTimeout when the wait for room took longer: that wait is this side's.
+func TestPauseLongerThanIdleKeepsFrame(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	started, ended := make(chan int32, 16), make(chan int32, 16)
+	release := make(chan struct{})
+	opts := ServerOptions{ConnOptions: ConnOptions{IdleTimeout: idle}}
+	opts.MaxConnInflight = 4
+	_, addr := startServer(t, opts, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBlock, blockUntilDone(started, ended, release), PoolOptions{Workers: 8}))
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+	})
+	nc := rawDial(t, addr)
+	var out []byte
+	for i := range 4 {
+		out = append(out, frameOf(t, codeBlock, int32(i+1), 0, nil, SerializeRocketMQ)...)
+	}
+	big, err := AppendFrame(nil, &Command{Code: codeEcho, Opaque: 5, Body: make([]byte, 200<<10)}, SerializeRocketMQ)
+	must(t, err)
+	out = append(out, big...)
+	go nc.Write(out) // all at once: the server reads part of the last frame before it stops
+	for range 4 {
+		waitFor(t, started, "a request to start")
+	}
+	<-time.After(3 * idle) // the handlers take longer than IdleTimeout, as they may
+	close(release)
+	for i := range 5 {
+		if r := readRawFrame(t, nc); r.Code != CodeSuccess {
+			t.Fatalf("answer %d: code %d", i, r.Code)
+		}
+	}
+}
