@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
+	"math"
 	"reflect"
 	"strings"
 )
@@ -437,35 +438,66 @@ func codecOf(t types.Type) codec {
 }
 
 // travelCheck is what unsupported keeps while it looks through one type: the reasons
-// of the types it looked at, and the types it is looking at, which a recursive type
-// reaches again.
+// of the types it has looked through, and the types it is looking through, which a
+// recursive type reaches again.
 type travelCheck struct {
-	pkg    *types.Package
-	done   map[types.Type][]string
-	active map[types.Type]bool
-	cycles int // the times a type was reached again while looked at
+	pkg  *types.Package
+	done map[types.Type][]string // final
+	// held are the reasons of types that reached one still looked through, at depth
+	// low: they are kept until that type is done, then found again if asked for, as
+	// a field outside the cycle may reach them whole.
+	held   map[types.Type]heldReasons
+	heldAt map[int][]types.Type // the types held until the type at a depth is done
+	depth  map[types.Type]int   // the types looked through, by depth
+	low    int                  // the lowest depth reached by what is looked through now
+}
+
+type heldReasons struct {
+	reasons []string
+	low     int
+}
+
+func newTravelCheck(pkg *types.Package) *travelCheck {
+	return &travelCheck{pkg: pkg, done: map[types.Type][]string{}, held: map[types.Type]heldReasons{},
+		heldAt: map[int][]types.Type{}, depth: map[types.Type]int{}, low: math.MaxInt}
 }
 
 // unsupported explains why a type cannot travel as JSON: every reason, one for each
 // field of a struct that cannot, or none. Every field and parameter of a type that
 // cannot is reported, however many share the type; a recursive type, reached again,
-// adds no reason there, and what was found while it was reached is not kept.
+// adds no reason there. Each type is looked through once while its cycle is, so the
+// work stays linear in the types, shared or recursive.
 func (c *travelCheck) unsupported(t types.Type) []string {
 	t = types.Unalias(t)
 	if r, ok := c.done[t]; ok {
 		return r
 	}
-	if c.active[t] {
-		c.cycles++
+	if h, ok := c.held[t]; ok {
+		c.low = min(c.low, h.low)
+		return h.reasons
+	}
+	if d, ok := c.depth[t]; ok {
+		c.low = min(c.low, d)
 		return nil
 	}
-	c.active[t] = true
-	cycles := c.cycles
+	d := len(c.depth)
+	c.depth[t] = d
+	outer := c.low
+	c.low = math.MaxInt
 	r := c.unsupportedNew(t)
-	delete(c.active, t)
-	if c.cycles == cycles {
-		c.done[t] = r
+	low := c.low
+	delete(c.depth, t)
+	for _, h := range c.heldAt[d] {
+		delete(c.held, h)
 	}
+	delete(c.heldAt, d)
+	if low >= d {
+		c.done[t] = r
+	} else {
+		c.held[t] = heldReasons{r, low}
+		c.heldAt[low] = append(c.heldAt[low], t)
+	}
+	c.low = min(outer, low)
 	return r
 }
 
@@ -541,7 +573,7 @@ func (c *travelCheck) unsupportedFields(s *types.Struct) []string {
 // error for each reason. It returns nil when t can.
 func (l *loaded) cannotTravel(t types.Type, at func(string, ...any) error, what string) error {
 	var errs []error
-	check := travelCheck{pkg: l.pkg.Types, done: map[types.Type][]string{}, active: map[types.Type]bool{}}
+	check := newTravelCheck(l.pkg.Types)
 	for _, r := range check.unsupported(t) {
 		errs = append(errs, at("%s: %s", what, r))
 	}
