@@ -56,7 +56,7 @@ type reader struct {
 	runs  uint64
 	cur   task         // the request running inline
 	ahead []aheadFrame // the frames at the buffer's front read ahead; see watch
-	gone  bool         // the peer's bytes ended while reading ahead: see peerGone
+	gone  error        // why the peer's bytes ended while reading ahead: see peerGone
 }
 
 // inlineRun is a request a reader runs in the place of an idle worker of its pool.
@@ -93,7 +93,11 @@ func (r *reader) loop() bool {
 		// A frame must come whole within IdleTimeout of its first bytes (idleReader),
 		// the reader's wait for room aside: that wait is this side's.
 		c.frameAt = r.ir.readAt
-		if c.overloaded() {
+		if r.gone != nil && len(r.ahead) == 0 {
+			c.readFailed(r.gone) // every whole frame before the end is read
+			return true
+		}
+		if r.gone == nil && c.overloaded() {
 			if !c.waitRoom(r) {
 				return true // closed, or the peer went, while the reader waited for room
 			}
@@ -107,9 +111,9 @@ func (r *reader) loop() bool {
 			c.readFailed(err)
 			return true
 		}
-		if r.ahead != nil && r.doneAhead() {
+		if r.ahead != nil && r.doneAhead() || r.gone != nil && !cmd.IsResponse() && !cmd.IsOneway() && !isControl(cmd.Code) {
 			c.cfg.frames.give(charged)
-			continue // done while the reader waited for room
+			continue // done while the reader waited for room, or nobody waits for it
 		}
 		cmd.received = r.ir.readAt
 		if cmd.IsResponse() {

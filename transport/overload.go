@@ -273,7 +273,7 @@ func (c *Conn) waitRoom(r *reader) bool {
 		if c.cfg.readerWaits != nil {
 			c.cfg.readerWaits(c)
 		}
-		if r != nil && !r.gone && r.br.Buffered() < r.br.Size() {
+		if r != nil && r.gone == nil && r.br.Buffered() < r.br.Size() {
 			if !r.watch() {
 				return false
 			}

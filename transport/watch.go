@@ -49,18 +49,19 @@ func (r *reader) watch() bool {
 }
 
 // peerGone handles the end of the peer's bytes, or a failed read, met while reading
-// ahead, and reports false when the connection failed. Whole frames left in the
-// buffer are read when room comes, so that the oneway requests a peer sent just
-// before it closed still run; the contexts of the requests it waits for end now, as
-// nobody waits for them, and the next read meets the end again and closes the
-// connection.
+// ahead, and reports false when the connection failed. The contexts of the requests
+// the peer waits for end now, as nobody waits for them. The whole frames left in the
+// buffer are then read at once, without waiting for room, so that the oneway requests
+// the peer sent just before it closed still run (they are what the buffer holds at
+// most): the loop drops the other requests there, and fails the connection with err
+// after the last whole frame.
 func (r *reader) peerGone(err error) bool {
 	r.scanAhead()
 	if len(r.ahead) == 0 {
 		r.c.readFailed(err)
 		return false
 	}
-	r.gone = true
+	r.gone = err
 	r.c.endInbound()
 	return true
 }

@@ -273,3 +273,37 @@ func TestPauseLongerThanIdleKeepsFrame(t *testing.T) {
 		}
 	}
 }
+
+// When the peer closes while the reader waits for room, the requests it sent and the
+// reader has not read are not run: nobody waits for them. The connection closes even
+// though the running handlers' answers could still be written.
+func TestPausedReaderDropsRequestsAfterClose(t *testing.T) {
+	started, ended := make(chan int32, 16), make(chan int32, 16)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	opts := ServerOptions{}
+	opts.MaxConnInflight = 4
+	s, addr := startServer(t, opts, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBlock, blockUntilDone(started, ended, release), PoolOptions{Workers: 16}))
+	})
+	nc := rawDial(t, addr)
+	var out []byte
+	for i := range 12 {
+		out = append(out, frameOf(t, codeBlock, int32(i+1), 0, nil, SerializeRocketMQ)...)
+	}
+	_, err := nc.Write(out)
+	must(t, err)
+	for range 4 {
+		waitFor(t, started, "a request to start")
+	}
+	nc.Close()
+	for range 4 {
+		waitFor(t, ended, "a handler's context to end as the peer closed")
+	}
+	waitUntil(t, func() bool { return s.Stats().Conns == 0 })
+	select {
+	case id := <-started:
+		t.Fatalf("request %d, unread when its peer closed, ran", id)
+	default:
+	}
+}
