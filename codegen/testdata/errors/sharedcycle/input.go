@@ -6,7 +6,7 @@ import "context"
 // path to it, it would take 2^26 looks.
 type T0 struct {
 	A, B *T1
-	C chan int
+	C    chan int
 }
 type T1 struct {
 	A, B *T2
