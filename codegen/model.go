@@ -6,7 +6,6 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
-	"math"
 	"reflect"
 	"strings"
 )
@@ -437,72 +436,17 @@ func codecOf(t types.Type) codec {
 	return codecValue
 }
 
-// travelCheck is what unsupported keeps while it looks through one type: the reasons
-// of the types it has looked through, and the types it is looking through, which a
-// recursive type reaches again.
-type travelCheck struct {
-	pkg  *types.Package
-	done map[types.Type][]string // final
-	// held are the reasons of types that reached one still looked through, at depth
-	// low: they are kept until that type is done, then found again if asked for, as
-	// a field outside the cycle may reach them whole.
-	held   map[types.Type]heldReasons
-	heldAt map[int][]types.Type // the types held until the type at a depth is done
-	depth  map[types.Type]int   // the types looked through, by depth
-	low    int                  // the lowest depth reached by what is looked through now
-}
-
-type heldReasons struct {
-	reasons []string
-	low     int
-}
-
-func newTravelCheck(pkg *types.Package) *travelCheck {
-	return &travelCheck{pkg: pkg, done: map[types.Type][]string{}, held: map[types.Type]heldReasons{},
-		heldAt: map[int][]types.Type{}, depth: map[types.Type]int{}, low: math.MaxInt}
-}
-
 // unsupported explains why a type cannot travel as JSON: every reason, one for each
-// field of a struct that cannot, or none. Every field and parameter of a type that
-// cannot is reported, however many share the type; a recursive type, reached again,
-// adds no reason there. Each type is looked through once while its cycle is, so the
-// work stays linear in the types, shared or recursive.
-func (c *travelCheck) unsupported(t types.Type) []string {
+// field of a struct that cannot, or none. seen holds the types already looked
+// through in one parameter or result: each is reported once there, at the first
+// field that reaches it, so that the reasons stay as many as the types however
+// the types share or reach each other, and a recursive type adds none again.
+func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) []string {
 	t = types.Unalias(t)
-	if r, ok := c.done[t]; ok {
-		return r
-	}
-	if h, ok := c.held[t]; ok {
-		c.low = min(c.low, h.low)
-		return h.reasons
-	}
-	if d, ok := c.depth[t]; ok {
-		c.low = min(c.low, d)
+	if seen[t] {
 		return nil
 	}
-	d := len(c.depth)
-	c.depth[t] = d
-	outer := c.low
-	c.low = math.MaxInt
-	r := c.unsupportedNew(t)
-	low := c.low
-	delete(c.depth, t)
-	for _, h := range c.heldAt[d] {
-		delete(c.held, h)
-	}
-	delete(c.heldAt, d)
-	if low >= d {
-		c.done[t] = r
-	} else {
-		c.held[t] = heldReasons{r, low}
-		c.heldAt[low] = append(c.heldAt[low], t)
-	}
-	c.low = min(outer, low)
-	return r
-}
-
-func (c *travelCheck) unsupportedNew(t types.Type) []string {
-	pkg := c.pkg
+	seen[t] = true
 	if hasCustomJSON(t) {
 		return nil
 	}
@@ -529,18 +473,18 @@ func (c *travelCheck) unsupportedNew(t types.Type) []string {
 	case *types.TypeParam:
 		return []string{"type parameters are not supported"}
 	case *types.Pointer:
-		return c.unsupported(u.Elem())
+		return unsupported(u.Elem(), pkg, seen)
 	case *types.Slice:
-		return c.unsupported(u.Elem())
+		return unsupported(u.Elem(), pkg, seen)
 	case *types.Array:
-		return c.unsupported(u.Elem())
+		return unsupported(u.Elem(), pkg, seen)
 	case *types.Map:
 		if r := unsupportedKey(u.Key()); r != "" {
-			return append([]string{r}, c.unsupported(u.Elem())...)
+			return append([]string{r}, unsupported(u.Elem(), pkg, seen)...)
 		}
-		return c.unsupported(u.Elem())
+		return unsupported(u.Elem(), pkg, seen)
 	case *types.Struct:
-		return c.unsupportedFields(u)
+		return unsupportedFields(u, pkg, seen)
 	}
 	return nil
 }
@@ -555,14 +499,14 @@ func unsupportedKey(k types.Type) string {
 	return fmt.Sprintf("map keys of type %s have no JSON form; use strings or integers", k)
 }
 
-func (c *travelCheck) unsupportedFields(s *types.Struct) []string {
+func unsupportedFields(s *types.Struct, pkg *types.Package, seen map[types.Type]bool) []string {
 	var reasons []string
 	for i := range s.NumFields() {
 		f := s.Field(i)
 		if !f.Exported() && !f.Embedded() || jsonIgnored(s.Tag(i)) {
 			continue
 		}
-		for _, r := range c.unsupported(f.Type()) {
+		for _, r := range unsupported(f.Type(), pkg, seen) {
 			reasons = append(reasons, fmt.Sprintf("field %s: %s", f.Name(), r))
 		}
 	}
@@ -573,8 +517,7 @@ func (c *travelCheck) unsupportedFields(s *types.Struct) []string {
 // error for each reason. It returns nil when t can.
 func (l *loaded) cannotTravel(t types.Type, at func(string, ...any) error, what string) error {
 	var errs []error
-	check := newTravelCheck(l.pkg.Types)
-	for _, r := range check.unsupported(t) {
+	for _, r := range unsupported(t, l.pkg.Types, map[types.Type]bool{}) {
 		errs = append(errs, at("%s: %s", what, r))
 	}
 	return errors.Join(errs...)

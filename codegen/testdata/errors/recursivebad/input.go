@@ -2,7 +2,8 @@ package recursivebad
 
 import "context"
 
-// A recursive type with a field that cannot travel, reached twice in one parameter.
+// A recursive type with a field that cannot travel, reached twice in one parameter:
+// reported once.
 type Node struct {
 	Kids []Node
 	C    chan int

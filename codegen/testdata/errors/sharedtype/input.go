@@ -4,7 +4,7 @@ import "context"
 
 type Pipe chan int
 
-// Every field that cannot travel is reported, also when two share one type.
+// Each type that cannot travel is reported once, at the first field that reaches it.
 type Bad struct {
 	A, B chan int
 	C    Pipe
