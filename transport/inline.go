@@ -111,7 +111,7 @@ func (r *reader) loop() bool {
 			c.readFailed(err)
 			return true
 		}
-		if r.ahead != nil && r.doneAhead() || r.gone != nil && !cmd.IsResponse() && !cmd.IsOneway() && !isControl(cmd.Code) {
+		if r.ahead != nil && r.doneAhead() || r.gone != nil && !cmd.IsResponse() && !cmd.IsOneway() && !isControl(cmd.Code) && !isStreamFrame(cmd.Code) {
 			c.cfg.frames.give(charged)
 			continue // done while the reader waited for room, or nobody waits for it
 		}

@@ -277,6 +277,9 @@ func (c *Conn) waitRoom(r *reader) bool {
 			if !r.watch() {
 				return false
 			}
+			if r.gone != nil {
+				break // the frames left are read at once: see peerGone
+			}
 			continue
 		}
 		select {

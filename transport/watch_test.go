@@ -307,3 +307,48 @@ func TestPausedReaderDropsRequestsAfterClose(t *testing.T) {
 	default:
 	}
 }
+
+// The oneway requests a peer sent before it closed run at once, though the handlers
+// in flight ignore their contexts and the reader has no room: the connection closes
+// after them.
+func TestPausedReaderRunsOnewayAtOnceAfterClose(t *testing.T) {
+	started, ran := make(chan int32, 16), make(chan int32, 16)
+	release := make(chan struct{})
+	opts := ServerOptions{}
+	opts.MaxConnInflight = 4
+	s, addr := startServer(t, opts, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBlock, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
+			started <- req.Opaque
+			<-release // work that does not look at its context
+			return NewResponse(req, CodeSuccess, ""), nil
+		}), PoolOptions{Workers: 16}))
+		must(t, s.RegisterProcessor(codeEcho, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
+			ran <- req.Opaque
+			return nil, nil
+		}), PoolOptions{Workers: 4}))
+	})
+	t.Cleanup(func() { close(release) }) // before the server's Close, which waits for the handlers
+	nc := rawDial(t, addr)
+	var out []byte
+	for i := range 6 {
+		out = append(out, frameOf(t, codeBlock, int32(i+1), 0, nil, SerializeRocketMQ)...)
+	}
+	for i := range 2 {
+		out = append(out, frameOf(t, codeEcho, int32(101+i), FlagOneway, nil, SerializeRocketMQ)...)
+	}
+	_, err := nc.Write(out)
+	must(t, err)
+	for range 4 {
+		waitFor(t, started, "a request to start")
+	}
+	nc.Close()
+	for range 2 {
+		waitFor(t, ran, "a oneway request sent before the close to run")
+	}
+	waitUntil(t, func() bool { return s.Stats().Conns == 0 })
+	select {
+	case id := <-started:
+		t.Fatalf("request %d, unread when its peer closed, ran", id)
+	default:
+	}
+}
