@@ -146,7 +146,7 @@ func (l *loaded) checkDropped(out string, svcs []*service, typeList []string) er
 	if len(dropped) == 0 {
 		return nil
 	}
-	src := filepath.Base(strings.TrimSuffix(out, "_ringrpc.go") + ".go")
+	src := filepath.Base(l.fset.Position(svcs[0].named.Obj().Pos()).Filename)
 	return fmt.Errorf("%s holds the code generated for %s too, which %s declares beside %s: the interfaces of one file share its output, and this run would drop that code; "+
 		"generate them together, with -type %s on one //go:generate line, or delete %s first if that code should go",
 		filepath.Base(out), strings.Join(dropped, ", "), src, strings.Join(names, ", "), strings.Join(append(names, dropped...), ","), filepath.Base(out))

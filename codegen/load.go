@@ -124,7 +124,7 @@ func emptyOutputs(dir string) (overlay map[string][]byte, generated map[string][
 		if err == nil {
 			for _, id := range topLevelIdents(f, false) {
 				declared[id.Name] = true
-				if iface, ok := strings.CutSuffix(id.Name, "ServiceName"); ok && iface != "" {
+				if iface, ok := strings.CutSuffix(id.Name, serviceNameSuffix); ok && iface != "" {
 					served = append(served, iface)
 				}
 			}

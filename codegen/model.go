@@ -479,10 +479,11 @@ func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) []s
 	case *types.Array:
 		return unsupported(u.Elem(), pkg, seen)
 	case *types.Map:
+		reasons := unsupported(u.Elem(), pkg, seen)
 		if r := unsupportedKey(u.Key()); r != "" {
-			return append([]string{r}, unsupported(u.Elem(), pkg, seen)...)
+			reasons = append([]string{r}, reasons...)
 		}
-		return unsupported(u.Elem(), pkg, seen)
+		return reasons
 	case *types.Struct:
 		return unsupportedFields(u, pkg, seen)
 	}

@@ -185,10 +185,14 @@ type serviceNames struct {
 	ServiceName, Desc, Client, ClientImpl, Async, AsyncClient, AsyncImpl, Register string
 }
 
+// serviceNameSuffix makes the name of the constant holding an interface's service
+// name, by which a file ringrpc-gen wrote says whose code it holds.
+const serviceNameSuffix = "ServiceName"
+
 func namesFor(iface string) serviceNames {
 	lower := strings.ToLower(iface[:1]) + iface[1:]
 	return serviceNames{
-		ServiceName: iface + "ServiceName",
+		ServiceName: iface + serviceNameSuffix,
 		Desc:        iface + "ServiceDesc",
 		Client:      "New" + iface + "Client",
 		ClientImpl:  lower + "Client",

@@ -880,12 +880,12 @@ func (r *Registry) Resolve(ctx context.Context, call *rpc.Call, dst []string) ([
 }
 
 func (r *Registry) resolve(ctx context.Context, call *rpc.Call, dst []string, s Strategy) ([]string, error) {
-	sr := r.snap.Load().services[call.Service()]
-	if sr == nil {
-		var err error
-		if sr, err = r.waitProvider(ctx, call.Service()); err != nil {
-			return dst, err
-		}
+	if out, ok := r.resolveNow(ctx, call, dst, s); ok {
+		return out, nil
+	}
+	sr, err := r.waitProvider(ctx, call.Service())
+	if err != nil {
+		return dst, err
 	}
 	return r.pick(ctx, call, dst, s, sr), nil
 }

@@ -21,9 +21,9 @@ func (r *Registry) serviceServingChanged(service string) {
 		r.mu.Unlock()
 		return
 	}
-	st, _ := r.opts.Server.ServingStatus(service)
+	st, ok := r.opts.Server.ServingStatus(service)
 	i, out := slices.BinarySearch(r.own.notServing, service)
-	if out == (st != rpc.StatusServing) {
+	if !ok || out == (st != rpc.StatusServing) { // a service with no status yet is left as it is
 		r.mu.Unlock()
 		return
 	}
@@ -56,9 +56,7 @@ func initialNotServing(s *rpc.Server, services []string) []string {
 // resyncServing catches up with the statuses of the server's services.
 func (r *Registry) resyncServing() {
 	for _, name := range r.ownCatalog().services {
-		if _, ok := r.opts.Server.ServingStatus(name); ok {
-			r.serviceServingChanged(name)
-		}
+		r.serviceServingChanged(name)
 	}
 }
 

@@ -363,13 +363,12 @@ type waitCtx struct {
 	deadline        time.Time       // the call's, when the caller's has none; else zero
 	life            context.Context // the client's, which ends at Close
 
-	mu       sync.Mutex
-	done     chan struct{}
-	err      error
-	byClose  bool // Close ended it
-	released bool
-	timer    *time.Timer
-	stops    [2]func() bool // stop the watches of the caller's context and of the client's
+	mu      sync.Mutex
+	done    chan struct{}
+	err     error
+	byClose bool // Close ended it
+	timer   *time.Timer
+	stops   [2]func() bool // stop the watches of the caller's context and of the client's
 }
 
 func (t *waitCtx) Done() <-chan struct{} {
@@ -379,10 +378,7 @@ func (t *waitCtx) Done() <-chan struct{} {
 		return t.done
 	}
 	t.done = make(chan struct{})
-	if t.released { // a resolver that kept its context: it waits no more
-		t.endLocked(context.Canceled)
-	}
-	if t.err != nil {
+	if t.err != nil { // released (a resolver that kept its context) or ended
 		close(t.done)
 		return t.done
 	}
@@ -410,7 +406,7 @@ func (t *waitCtx) endByClose() {
 func (t *waitCtx) closedIt() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.err == nil && !t.released && t.life.Err() != nil && t.Context.Err() == nil {
+	if t.err == nil && t.life.Err() != nil && t.Context.Err() == nil {
 		return true // ended by now, though nobody asked Err or Done since
 	}
 	return t.byClose
@@ -425,10 +421,8 @@ func (t *waitCtx) Err() error {
 			t.endLocked(t.Context.Err())
 		case !t.deadline.IsZero() && !time.Now().Before(t.deadline):
 			t.endLocked(context.DeadlineExceeded)
-		case t.life.Err() != nil && !t.released:
+		case t.life.Err() != nil:
 			t.byClose = true
-			t.endLocked(context.Canceled)
-		case t.released:
 			t.endLocked(context.Canceled)
 		}
 	}
@@ -456,7 +450,6 @@ func (t *waitCtx) endLocked(err error) {
 func (t *waitCtx) release() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.released = true
 	if t.timer != nil {
 		t.timer.Stop()
 	}

@@ -108,9 +108,9 @@ func (h *health) get(service string) (ServingStatus, bool) {
 	return st, ok
 }
 
-// set gives service the status st; with keep, only when it has none yet.
-func (h *health) set(service string, st ServingStatus, keep bool) {
-	h.put(service, st, keep).notify(service, st)
+// set gives service the status st.
+func (h *health) set(service string, st ServingStatus) {
+	h.put(service, st, false).notify(service, st)
 }
 
 // put gives service the status st, as set does, and returns the OnServingStatus
@@ -151,13 +151,6 @@ func (h *health) wakeLocked() {
 	h.changed = make(chan struct{})
 }
 
-// watching returns the number of Watch calls waiting.
-func (h *health) watching() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.waiting
-}
-
 // SetServingStatus sets the status that health checks report for service, or for the
 // whole server when service is "". A registry gossips the statuses: a server that is
 // not SERVING leaves every ring, and a service that is not SERVING takes the provider
@@ -167,7 +160,7 @@ func (h *health) watching() int {
 // until then health checks answer that the server does not serve it. Once Shutdown or
 // Close began, the whole server is NOT_SERVING and a status set for "" is ignored.
 func (s *Server) SetServingStatus(service string, status ServingStatus) {
-	s.health.set(service, status, false)
+	s.health.set(service, status)
 }
 
 // ServingStatus returns the status set for service ("" for the whole server): by

@@ -578,3 +578,10 @@ func TestHealthWatchNeverRunsOnServiceWorkers(t *testing.T) {
 		t.Errorf("Watch named %s then %s: code %d %q, want the health service's answer", greeterDesc.Name, HealthService, resp.Code, resp.Remark)
 	}
 }
+
+// watching returns the number of Watch calls waiting.
+func (h *health) watching() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.waiting
+}

@@ -783,19 +783,7 @@ func (r slowResolver) Resolve(ctx context.Context, _ *Call, dst []string) ([]str
 // remains, about 400 ms, as ClientOptions.Timeout says, not a fresh Timeout: the
 // request's deadline is written again before it is sent.
 func TestHandlerGetsWhatRemainsAfterAWait(t *testing.T) {
-	s := NewServer(ServerOptions{Logger: quiet})
-	h := func(ctx context.Context, args *Decoder, res *Encoder) error {
-		if err := args.Finish(); err != nil {
-			return err
-		}
-		dl, _ := ctx.Deadline()
-		EncodeInt(res, time.Until(dl).Milliseconds())
-		return nil
-	}
-	if err := s.Register(&leftDesc, []Handler{h}); err != nil {
-		t.Fatal(err)
-	}
-	addr := serve(t, s.Serve, s.Close)
+	addr := serveRemaining(t)
 	c := newLedgerClient(t, ClientOptions{Resolver: slowResolver{addr, 600 * time.Millisecond}, Timeout: time.Second})
 	if _, err := c.Invoke(context.Background(), c.NewCall(&leftDesc, 0)); err != nil { // opens the connection
 		t.Fatal(err)
@@ -1025,19 +1013,7 @@ func TestPlainResolverCost(t *testing.T) {
 // deadline goes: the handler gets what remains of the deadline when the call is sent,
 // not what remained when it was encoded.
 func TestHandlerGetsWhatRemainsAfterAnAttemptInterceptor(t *testing.T) {
-	s := NewServer(ServerOptions{Logger: quiet})
-	h := func(ctx context.Context, args *Decoder, res *Encoder) error {
-		if err := args.Finish(); err != nil {
-			return err
-		}
-		dl, _ := ctx.Deadline()
-		EncodeInt(res, time.Until(dl).Milliseconds())
-		return nil
-	}
-	if err := s.Register(&leftDesc, []Handler{h}); err != nil {
-		t.Fatal(err)
-	}
-	addr := serve(t, s.Serve, s.Close)
+	addr := serveRemaining(t)
 	limiter := func(next Invoker) Invoker {
 		return func(ctx context.Context, call *Call) error {
 			if _, ok := ctx.Deadline(); ok {
@@ -1064,4 +1040,23 @@ func TestHandlerGetsWhatRemainsAfterAnAttemptInterceptor(t *testing.T) {
 	if left > 500 {
 		t.Errorf("the handler got %d ms after an attempt interceptor took 600 ms of a 1 s deadline", left)
 	}
+}
+
+// serveRemaining serves leftDesc, whose handler answers the milliseconds left of its
+// context's deadline, and returns its address.
+func serveRemaining(t *testing.T) string {
+	s := NewServer(ServerOptions{Logger: quiet})
+	h := func(ctx context.Context, args *Decoder, res *Encoder) error {
+		if err := args.Finish(); err != nil {
+			return err
+		}
+		dl, _ := ctx.Deadline()
+		EncodeInt(res, time.Until(dl).Milliseconds())
+		return nil
+	}
+	if err := s.Register(&leftDesc, []Handler{h}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, s.Serve, s.Close)
+	return addr
 }

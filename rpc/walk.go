@@ -382,13 +382,13 @@ func (c *Client) answered(ctx context.Context, call *Call, resp *transport.Comma
 	return err, f
 }
 
-// ctxAnswer is the message of a call its provider answered deadline_exceeded or
-// canceled: the bare context error a handler returned says neither which call nor
-// where, nor what to do.
 // deadlineSlack is how much earlier than the caller a provider may see the call's
 // deadline pass: the deadline travels in whole milliseconds, counted from the send.
 const deadlineSlack = 5 * time.Millisecond
 
+// ctxAnswer is the message of a call its provider answered deadline_exceeded or
+// canceled: the bare context error a handler returned says neither which call nor
+// where, nor what to do.
 func (c *Client) ctxAnswer(call *Call, code Code, remark string) string {
 	msg := c.target(call, call.peer) + ": " + remark
 	switch {

@@ -255,10 +255,7 @@ func (c *Conn) readFrame(br *bufio.Reader, in *interner) (*Command, int64, error
 	if err == nil {
 		cmd, err = c.readBody(br, &hdr, body, in, &fh)
 	}
-	if fh.lane {
-		fh.lane = false
-		c.cfg.frames.leaveLane()
-	}
+	c.leaveLane(&fh) // the frame is read: another may finish beyond the budget
 	if err != nil {
 		c.doneWith(&fh)
 		return nil, 0, err
@@ -270,6 +267,11 @@ func (c *Conn) readFrame(br *bufio.Reader, in *interner) (*Command, int64, error
 func (c *Conn) doneWith(fh *frameHold) {
 	c.cfg.frames.give(fh.n)
 	fh.n = 0
+	c.leaveLane(fh)
+}
+
+// leaveLane gives back the budget's lane if fh holds it.
+func (c *Conn) leaveLane(fh *frameHold) {
 	if fh.lane {
 		fh.lane = false
 		c.cfg.frames.leaveLane()
@@ -293,12 +295,19 @@ func (c *Conn) takeMemory(b *byteBudget, n int64, waits func(*Conn)) (int64, err
 	if waits != nil {
 		waits(c)
 	}
+	var charged int64
+	var err error
+	c.waitMemory(func() { charged, err = b.take(n, c.cfg.idle, c.closingCh) })
+	return charged, err
+}
+
+// waitMemory runs wait, the reader's wait for memory, marked as such.
+func (c *Conn) waitMemory(wait func()) {
 	c.memWait.Store(true)
-	charged, err := b.take(n, c.cfg.idle, c.closingCh)
+	wait()
 	c.frameAt = sinceBase()            // the frame's IdleTimeout starts again: the wait was this side's
 	c.lastRead.Store(int64(c.frameAt)) // before the mark goes: the heartbeat never sees the wait as silence
 	c.memWait.Store(false)
-	return charged, err
 }
 
 // takePiece charges n more bytes of MaxFrameMemory to the frame fh being read,
@@ -311,11 +320,9 @@ func (c *Conn) takePiece(fh *frameHold, n int64) error {
 		b.takeInLane(n)
 	case b.takeNow(n):
 	default:
-		c.memWait.Store(true)
-		lane, err := b.takePiece(n, c.cfg.idle, c.closingCh)
-		c.frameAt = sinceBase()            // as in takeMemory
-		c.lastRead.Store(int64(c.frameAt)) // as in takeMemory
-		c.memWait.Store(false)
+		var lane bool
+		var err error
+		c.waitMemory(func() { lane, err = b.takePiece(n, c.cfg.idle, c.closingCh) })
 		if err != nil {
 			return fmt.Errorf("%w: %w", errNoFrameMemory, err)
 		}
@@ -424,11 +431,6 @@ func (c *Conn) readBody(br *bufio.Reader, hdr *Command, n int, in *interner, fh 
 	}
 	cmd.Body = body
 	return cmd, nil
-}
-
-// readChunks reads n bytes in pieces, as readPieces does, charging nothing.
-func (c *Conn) readChunks(br *bufio.Reader, n int) ([]byte, error) {
-	return c.readPieces(br, n, nil)
 }
 
 // readPieces reads n bytes in pieces of firstChunk bytes doubling up to lastChunk,

@@ -112,7 +112,7 @@ func (c *Conn) readMessageBody(br *bufio.Reader, hdr *Command, n int, in *intern
 	cmd := in.command(0)
 	*cmd = *hdr
 	if n > firstChunk {
-		body, err := c.readChunks(br, n)
+		body, err := c.readPieces(br, n, nil)
 		cmd.Body = body
 		return cmd, err
 	}

@@ -55,15 +55,10 @@ func pausedServer(t *testing.T, extra int, ser SerializeType) (nc net.Conn, star
 		must(t, s.RegisterProcessor(codeBlock, blockUntilDone(started, ended, release), PoolOptions{Workers: 8}))
 	})
 	nc = rawDial(t, addr)
-	var out []byte
-	for i := range 4 + extra {
-		out = append(out, frameOf(t, codeBlock, int32(i+1), 0, nil, ser)...)
-	}
+	out := framesOf(t, codeBlock, 1, 4+extra, 0, ser)
 	_, err := nc.Write(out)
 	must(t, err)
-	for range 4 {
-		waitFor(t, started, "a request to start")
-	}
+	waitN(t, started, 4, "a request to start")
 	return nc, started, ended
 }
 
@@ -129,9 +124,7 @@ func TestPausedReaderAnswersPingOnce(t *testing.T) {
 	}
 	_, err = nc.Write(out)
 	must(t, err)
-	for range 6 {
-		waitFor(t, ended, "a handler's context to end")
-	}
+	waitN(t, ended, 6, "a handler's context to end")
 	// The six requests are answered; a second ping's answer comes after them, and
 	// none of the first ping again.
 	_, err = nc.Write(frameOf(t, codePing, 98, 0, nil, SerializeRocketMQ))
@@ -185,9 +178,7 @@ func TestPausedReaderOverTLS(t *testing.T) {
 		waitFor(t, ended, "a handler's context to end")
 		waitFor(t, errs, "a cancelled call")
 	}
-	for range 4 {
-		waitFor(t, started, "a request read after the room came")
-	}
+	waitN(t, started, 4, "a request read after the room came")
 	for _, cancel := range cancels {
 		cancel()
 	}
@@ -220,25 +211,14 @@ func TestPausedReaderRunsOnewayBeforeClose(t *testing.T) {
 		}), PoolOptions{}))
 	})
 	nc := rawDial(t, addr)
-	var out []byte
-	for i := range 4 {
-		out = append(out, frameOf(t, codeBlock, int32(i+1), 0, nil, SerializeRocketMQ)...)
-	}
-	for i := range 6 {
-		out = append(out, frameOf(t, codeEcho, int32(10+i), FlagOneway, nil, SerializeRocketMQ)...)
-	}
+	out := framesOf(t, codeBlock, 1, 4, 0, SerializeRocketMQ)
+	out = append(out, framesOf(t, codeEcho, 10, 6, FlagOneway, SerializeRocketMQ)...)
 	_, err := nc.Write(out)
 	must(t, err)
-	for range 4 {
-		waitFor(t, started, "a request to start")
-	}
+	waitN(t, started, 4, "a request to start")
 	nc.Close()
-	for range 4 {
-		waitFor(t, ended, "a handler's context to end as the peer closed")
-	}
-	for range 6 {
-		waitFor(t, ran, "a oneway request sent before the close to run")
-	}
+	waitN(t, ended, 4, "a handler's context to end as the peer closed")
+	waitN(t, ran, 6, "a oneway request sent before the close to run")
 }
 
 // A request whose bytes all came before the reader stopped for room is not cut by the
@@ -254,17 +234,12 @@ func TestPauseLongerThanIdleKeepsFrame(t *testing.T) {
 		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
 	})
 	nc := rawDial(t, addr)
-	var out []byte
-	for i := range 4 {
-		out = append(out, frameOf(t, codeBlock, int32(i+1), 0, nil, SerializeRocketMQ)...)
-	}
+	out := framesOf(t, codeBlock, 1, 4, 0, SerializeRocketMQ)
 	big, err := AppendFrame(nil, &Command{Code: codeEcho, Opaque: 5, Body: make([]byte, 200<<10)}, SerializeRocketMQ)
 	must(t, err)
 	out = append(out, big...)
 	go nc.Write(out) // all at once: the server reads part of the last frame before it stops
-	for range 4 {
-		waitFor(t, started, "a request to start")
-	}
+	waitN(t, started, 4, "a request to start")
 	<-time.After(3 * idle) // the handlers take longer than IdleTimeout, as they may
 	close(release)
 	for i := range 5 {
@@ -287,19 +262,12 @@ func TestPausedReaderDropsRequestsAfterClose(t *testing.T) {
 		must(t, s.RegisterProcessor(codeBlock, blockUntilDone(started, ended, release), PoolOptions{Workers: 16}))
 	})
 	nc := rawDial(t, addr)
-	var out []byte
-	for i := range 12 {
-		out = append(out, frameOf(t, codeBlock, int32(i+1), 0, nil, SerializeRocketMQ)...)
-	}
+	out := framesOf(t, codeBlock, 1, 12, 0, SerializeRocketMQ)
 	_, err := nc.Write(out)
 	must(t, err)
-	for range 4 {
-		waitFor(t, started, "a request to start")
-	}
+	waitN(t, started, 4, "a request to start")
 	nc.Close()
-	for range 4 {
-		waitFor(t, ended, "a handler's context to end as the peer closed")
-	}
+	waitN(t, ended, 4, "a handler's context to end as the peer closed")
 	waitUntil(t, func() bool { return s.Stats().Conns == 0 })
 	select {
 	case id := <-started:
@@ -329,26 +297,34 @@ func TestPausedReaderRunsOnewayAtOnceAfterClose(t *testing.T) {
 	})
 	t.Cleanup(func() { close(release) }) // before the server's Close, which waits for the handlers
 	nc := rawDial(t, addr)
-	var out []byte
-	for i := range 6 {
-		out = append(out, frameOf(t, codeBlock, int32(i+1), 0, nil, SerializeRocketMQ)...)
-	}
-	for i := range 2 {
-		out = append(out, frameOf(t, codeEcho, int32(101+i), FlagOneway, nil, SerializeRocketMQ)...)
-	}
+	out := framesOf(t, codeBlock, 1, 6, 0, SerializeRocketMQ)
+	out = append(out, framesOf(t, codeEcho, 101, 2, FlagOneway, SerializeRocketMQ)...)
 	_, err := nc.Write(out)
 	must(t, err)
-	for range 4 {
-		waitFor(t, started, "a request to start")
-	}
+	waitN(t, started, 4, "a request to start")
 	nc.Close()
-	for range 2 {
-		waitFor(t, ran, "a oneway request sent before the close to run")
-	}
+	waitN(t, ran, 2, "a oneway request sent before the close to run")
 	waitUntil(t, func() bool { return s.Stats().Conns == 0 })
 	select {
 	case id := <-started:
 		t.Fatalf("request %d, unread when its peer closed, ran", id)
 	default:
+	}
+}
+
+// framesOf is n requests of code, with the opaques from first on.
+func framesOf(t testing.TB, code, first int32, n int, flag int32, ser SerializeType) []byte {
+	var out []byte
+	for i := range int32(n) {
+		out = append(out, frameOf(t, code, first+i, flag, nil, ser)...)
+	}
+	return out
+}
+
+// waitN waits for n values from ch.
+func waitN[T any](t testing.TB, ch <-chan T, n int, what string) {
+	t.Helper()
+	for range n {
+		waitFor(t, ch, what)
 	}
 }
