@@ -10,7 +10,9 @@
 // client's calls, errors and p99 against its p99 before the peers came. With -provider
 // bare the provider is the least a Go server can do instead, a goroutine per
 // connection answering SayHello: what it gets under the same peers is what Go's
-// runtime gives, whatever the framework. OVERLOAD_CPUPROFILE=file writes the ringrpc
+// runtime gives, whatever the framework. With -provider loop (Linux) it is an event
+// loop per processor over epoll that serves connections with a backlog after the
+// others: what that design would give. OVERLOAD_CPUPROFILE=file writes the ringrpc
 // provider's CPU profile to file.
 package main
 
@@ -73,7 +75,7 @@ func parse(args []string) options {
 	fs.DurationVar(&o.measure, "measure", 5*time.Second, "how long the good client is measured, alone and then under load")
 	fs.StringVar(&o.scenarios, "scenarios", "nonreading,partial,flood", "comma-separated scenarios")
 	fs.IntVar(&o.conns, "conns", 1, "the good client's connections to the provider (transport.ClientOptions.PoolSize)")
-	fs.StringVar(&o.provider, "provider", "ringrpc", "the provider: ringrpc, or bare (a goroutine per connection) or bare-yield (one that yields after each request), to tell ringrpc from Go's runtime")
+	fs.StringVar(&o.provider, "provider", "ringrpc", "the provider: ringrpc, or bare (a goroutine per connection), bare-yield (one that yields after each request) or loop (epoll event loops, backlogs last), to tell ringrpc from Go's runtime")
 	fs.Parse(args)
 	return o
 }
@@ -91,6 +93,8 @@ func runScenarios(o options, w io.Writer) ([]result, error) {
 		switch o.provider {
 		case "bare", "bare-yield":
 			return nil, provideBare(o.provider == "bare-yield", os.Stdin, os.Stdout)
+		case "loop":
+			return nil, provideLoop(os.Stdin, os.Stdout)
 		}
 		return nil, provide(os.Stdin, os.Stdout)
 	case "hostile":
@@ -102,9 +106,9 @@ func runScenarios(o options, w io.Writer) ([]result, error) {
 	switch o.provider {
 	case "":
 		o.provider = "ringrpc"
-	case "ringrpc", "bare", "bare-yield":
+	case "ringrpc", "bare", "bare-yield", "loop":
 	default:
-		return nil, fmt.Errorf("unknown provider %q: use ringrpc, bare or bare-yield", o.provider)
+		return nil, fmt.Errorf("unknown provider %q: use ringrpc, bare, bare-yield or loop", o.provider)
 	}
 	var results []result
 	for _, kind := range strings.Split(o.scenarios, ",") {

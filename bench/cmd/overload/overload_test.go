@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -42,8 +43,11 @@ func TestOverload(t *testing.T) {
 // Each provider answers the good client beside a few flooding peers, and the flood's
 // answers are counted.
 func TestProviders(t *testing.T) {
-	for _, p := range []string{"ringrpc", "bare", "bare-yield"} {
+	for _, p := range []string{"ringrpc", "bare", "bare-yield", "loop"} {
 		t.Run(p, func(t *testing.T) {
+			if p == "loop" && runtime.GOOS != "linux" {
+				t.Skip("the loop provider needs epoll")
+			}
 			var out strings.Builder
 			rs, err := runScenarios(options{peers: 4, measure: 200 * time.Millisecond, scenarios: "flood", provider: p}, &out)
 			if err != nil {

@@ -1,0 +1,254 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"github.com/ringrpc/ringrpc/transport"
+)
+
+// loopTurn is the most requests a connection has answered in one turn of its loop:
+// the rest wait in its buffer for the next turn, so that a connection with a deep
+// backlog delays the others by loopTurn requests, not by its backlog.
+const loopTurn = 4
+
+// provideLoop serves SayHello from event loops, one per processor, each with its own
+// epoll set: no goroutine per connection, and each loop sees every connection that
+// became readable at each turn, not only when Go's scheduler polls the network. It
+// stands beside the bare provider to tell what an event loop changes under a flood.
+func provideLoop(in io.Reader, out io.Writer) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	loops := make([]*eventLoop, runtime.GOMAXPROCS(0))
+	for i := range loops {
+		if loops[i], err = newEventLoop(); err != nil {
+			return err
+		}
+	}
+	var wg sync.WaitGroup
+	for _, l := range loops {
+		wg.Go(l.run)
+	}
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if err := loops[i%len(loops)].add(nc.(*net.TCPConn)); err != nil {
+				nc.Close()
+			}
+		}
+	})
+	fmt.Fprintln(out, ln.Addr())
+	for sc := bufio.NewScanner(in); sc.Scan(); {
+		fmt.Fprintf(out, "%d %d\n", peakRSS(), runtime.NumGoroutine())
+	}
+	ln.Close()
+	for _, l := range loops {
+		l.close()
+	}
+	wg.Wait()
+	return nil
+}
+
+type eventLoop struct {
+	ep    int
+	wake  [2]int // a pipe that ends the loop
+	mu    sync.Mutex
+	conns map[int]*loopConn
+	done  bool        // the loop ended: connections added later are closed
+	heavy []*loopConn // connections with a backlog, out of the epoll set meanwhile
+}
+
+// A connection with more than lightMax whole frames buffered after a read is heavy:
+// it leaves the epoll set and is served loopTurn frames at a time, heavyTurns
+// connections between two looks at the light ones, until its backlog is answered.
+const (
+	lightMax   = 16
+	heavyTurns = 16
+)
+
+type loopConn struct {
+	fd     int
+	nc     *net.TCPConn // kept so that the runtime does not close fd
+	in     []byte
+	out    []byte
+	queued bool
+}
+
+func newEventLoop() (*eventLoop, error) {
+	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	l := &eventLoop{ep: ep, conns: map[int]*loopConn{}}
+	if err := syscall.Pipe2(l.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		return nil, err
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.wake[0])}
+	return l, syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, l.wake[0], &ev)
+}
+
+func (l *eventLoop) add(nc *net.TCPConn) error {
+	rc, err := nc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var fd int
+	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return err
+	}
+	c := &loopConn{fd: fd, nc: nc, in: make([]byte, 0, 16<<10)}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done {
+		return net.ErrClosed
+	}
+	l.conns[fd] = c
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}
+	return syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_ADD, fd, &ev)
+}
+
+func (l *eventLoop) arm(c *loopConn, events uint32) {
+	ev := syscall.EpollEvent{Events: events, Fd: int32(c.fd)}
+	syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_MOD, c.fd, &ev)
+}
+
+func (l *eventLoop) close() { syscall.Write(l.wake[1], []byte{0}) }
+
+func (l *eventLoop) run() {
+	events := make([]syscall.EpollEvent, 256)
+	for {
+		timeout := -1
+		if len(l.heavy) > 0 {
+			timeout = 0
+		}
+		n, err := syscall.EpollWait(l.ep, events, timeout)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		for _, ev := range events[:n] {
+			if int(ev.Fd) == l.wake[0] {
+				l.mu.Lock()
+				l.done = true
+				for _, c := range l.conns {
+					c.nc.Close()
+				}
+				l.mu.Unlock()
+				return
+			}
+			l.mu.Lock()
+			c := l.conns[int(ev.Fd)]
+			l.mu.Unlock()
+			if c != nil && !c.queued {
+				l.turn(c, true)
+			}
+		}
+		for i := 0; i < heavyTurns && len(l.heavy) > 0; i++ {
+			c := l.heavy[0]
+			l.heavy = l.heavy[1:]
+			c.queued = false
+			l.turn(c, false)
+		}
+	}
+}
+
+// turn reads what c has, answers its whole frames, loopTurn of them when it is heavy,
+// and writes the answers.
+func (l *eventLoop) turn(c *loopConn, read bool) {
+	if read && len(c.in) < cap(c.in) {
+		n, err := syscall.Read(c.fd, c.in[len(c.in):cap(c.in)])
+		if n <= 0 && err != syscall.EAGAIN {
+			l.drop(c)
+			return
+		}
+		if n > 0 {
+			c.in = c.in[:len(c.in)+n]
+		}
+	}
+	limit := lightMax
+	if !read || frames(c.in) > lightMax {
+		limit = loopTurn
+	}
+	off := 0
+	for i := 0; i < limit && len(c.in)-off >= 4; i++ {
+		size := 4 + int(binary.BigEndian.Uint32(c.in[off:]))
+		if size > cap(c.in) {
+			l.drop(c)
+			return
+		}
+		if len(c.in)-off < size {
+			break
+		}
+		req, _, err := transport.ParseFrame(c.in[off:off+size], transport.DefaultMaxFrameSize)
+		if err != nil {
+			l.drop(c)
+			return
+		}
+		off += size
+		resp := transport.NewResponse(req, 0, "")
+		resp.Body = []byte(`"hello"`)
+		if c.out, err = transport.AppendFrame(c.out, resp, transport.SerializeRocketMQ); err != nil {
+			l.drop(c)
+			return
+		}
+	}
+	c.in = c.in[:copy(c.in, c.in[off:])]
+	for len(c.out) > 0 {
+		n, err := syscall.Write(c.fd, c.out)
+		if err == syscall.EAGAIN {
+			break // the peer reads slowly: what is left goes with the next turn
+		}
+		if err != nil {
+			l.drop(c)
+			return
+		}
+		c.out = c.out[:copy(c.out, c.out[n:])]
+	}
+	switch {
+	case (frames(c.in) > 0 || len(c.out) > 0) && !c.queued:
+		if read {
+			l.arm(c, syscall.EPOLLRDHUP)
+		}
+		c.queued = true
+		l.heavy = append(l.heavy, c)
+	case !read && !c.queued:
+		l.arm(c, syscall.EPOLLIN|syscall.EPOLLRDHUP)
+	}
+}
+
+// frames counts the whole frames at the front of b.
+func frames(b []byte) int {
+	n := 0
+	for len(b) >= 4 {
+		size := 4 + int(binary.BigEndian.Uint32(b))
+		if len(b) < size {
+			break
+		}
+		b = b[size:]
+		n++
+	}
+	return n
+}
+
+func (l *eventLoop) drop(c *loopConn) {
+	syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	l.mu.Lock()
+	delete(l.conns, c.fd)
+	l.mu.Unlock()
+	c.nc.Close()
+}
