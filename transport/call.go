@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // call is one request waiting for its response. Sync calls come from a pool and are
@@ -180,7 +179,7 @@ func (c *Conn) InvokeSync(ctx context.Context, req *Command) (*Command, error) {
 // the call is cancelled, recycles cl and returns the context's error; when cl completes
 // first it returns nil.
 func (c *Conn) waitCtx(ctx context.Context, cl *call) error {
-	start := time.Now()
+	start := sinceBase()
 	select {
 	case <-cl.done:
 		return nil
@@ -220,7 +219,7 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, 
 		cl.expires = c.expiry()
 	}
 	if ctx.Done() != nil {
-		start := time.Now()
+		start := sinceBase()
 		cl.stopFn = context.AfterFunc(ctx, func() {
 			if c.removePending(cl) {
 				cl.cancelled()
@@ -242,7 +241,7 @@ func (c *Conn) sendAsync(ctx context.Context, cl *call) bool {
 	// The context may have ended before the call was pending.
 	if err := ctx.Err(); err != nil {
 		if c.removePending(cl) {
-			cl.complete(nil, ctxError(ctx, "async call", c.addr, time.Now()))
+			cl.complete(nil, ctxError(ctx, "async call", c.addr, sinceBase()))
 		}
 		return false
 	}
@@ -303,7 +302,7 @@ func notSent(ctx context.Context, what, addr string) error {
 	if ctx.Err() == nil {
 		return nil
 	}
-	return ctxError(ctx, what, addr, time.Now())
+	return ctxError(ctx, what, addr, sinceBase())
 }
 
 // beforeSend runs before a request this side sends: it refuses it when the peer

@@ -204,7 +204,7 @@ func (cl *Client) dial(ctx context.Context, addr string, s *slot, i int) (*Conn,
 		return a.conn, a.err
 	default:
 	}
-	start := time.Now()
+	start := sinceBase()
 	select {
 	case <-a.done:
 		return a.conn, a.err

@@ -64,9 +64,9 @@ func (e *timeoutError) Is(target error) bool {
 func (e *timeoutError) Timeout() bool { return true }
 
 // ctxError turns the end of a caller's context into the error of its call.
-func ctxError(ctx context.Context, what, addr string, start time.Time) error {
+func ctxError(ctx context.Context, what, addr string, start time.Duration) error {
 	if err := ctx.Err(); err == nil || errors.Is(err, context.DeadlineExceeded) {
-		return &timeoutError{what: what, addr: addr, waited: time.Since(start)}
+		return &timeoutError{what: what, addr: addr, waited: sinceBase() - start}
 	}
 	return fmt.Errorf("transport: %s to %s: %w", what, addr, context.Cause(ctx))
 }

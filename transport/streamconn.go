@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unsafe"
 )
 
@@ -251,7 +250,7 @@ func (c *Conn) OpenStream(ctx context.Context, req *Command) (*Stream, error) {
 		return nil, s.abandon(err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, s.abandon(ctxError(ctx, "stream", c.addr, time.Now()))
+		return nil, s.abandon(ctxError(ctx, "stream", c.addr, sinceBase()))
 	}
 	if err := c.send(ctx, &open, s.id, 0, s.serialize); err != nil {
 		return nil, s.abandon(err)
@@ -276,7 +275,7 @@ func (s *Stream) watch(ctx context.Context) {
 	if ctx.Done() == nil {
 		return
 	}
-	start := time.Now()
+	start := sinceBase()
 	stop := context.AfterFunc(ctx, func() { s.cancel(ctxError(ctx, "stream", s.c.addr, start)) })
 	s.mu.Lock()
 	if !s.ended {

@@ -309,14 +309,14 @@ func (w *writer) spaceLocked() chan struct{} {
 // waitSpace waits for space to close, until the context's deadline or, without one,
 // Options.Timeout.
 func (w *writer) waitSpace(ctx context.Context, space <-chan struct{}) error {
-	start := time.Now()
+	start := sinceBase()
 	t := time.NewTimer(sem.WaitLimit(ctx, w.conn.cfg.timeout))
 	defer t.Stop()
 	select {
 	case <-space:
 		return nil // the queue was taken, or the writer closed: look again
 	case <-t.C:
-		return &timeoutError{what: "write", addr: w.conn.addr, waited: time.Since(start)}
+		return &timeoutError{what: "write", addr: w.conn.addr, waited: sinceBase() - start}
 	case <-ctx.Done():
 		return ctxError(ctx, "write", w.conn.addr, start)
 	}
