@@ -115,17 +115,19 @@ func (c *Client) send(ctx context.Context, call *Call) error {
 		defer release()
 		ctx = bound
 	}
-	aerr, f := c.attemptVia(ctx, call, 0)
-	if aerr == nil {
-		c.budget.succeeded()
-		return nil
+	if aerr, f := c.attemptVia(ctx, call, 0); aerr != nil {
+		if err := c.walkOn(ctx, call, aerr, f); err != nil {
+			return err
+		}
 	}
-	return c.walkOn(ctx, call, aerr, f)
+	c.budget.succeeded() // the first attempt's or a later one's success
+	return nil
 }
 
 // walkOn moves the call along its providers after its first attempt failed with
-// aerr. A call without a context deadline has, from here on, the one Timeout set at
-// its start as its context's.
+// aerr, until one succeeds (nil) or the call ends (its error). A call without a
+// context deadline has, from here on, the one Timeout set at its start as its
+// context's.
 func (c *Client) walkOn(ctx context.Context, call *Call, aerr *Error, f fate) error {
 	ctx, release := c.callDeadline(ctx, call)
 	defer release()
@@ -140,7 +142,6 @@ func (c *Client) walkOn(ctx context.Context, call *Call, aerr *Error, f fate) er
 			}
 		}
 		if aerr, f = c.attemptVia(ctx, call, n+1); aerr == nil {
-			c.budget.succeeded()
 			return nil
 		}
 	}
