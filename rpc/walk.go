@@ -310,8 +310,8 @@ func invokeOneway(ctx context.Context, conn *transport.Conn, call *Call) error {
 	return <-written
 }
 
-// connect makes the call's nth provider its peer and returns the connection to it,
-// dialling when none is open.
+// connect returns the connection to the call's nth provider, its peer, dialling when
+// none is open.
 func (c *Client) connect(ctx context.Context, call *Call, n int) (*transport.Conn, error) {
 	if conn := c.connected(ctx, call, n); conn != nil {
 		return conn, nil
@@ -319,14 +319,13 @@ func (c *Client) connect(ctx context.Context, call *Call, n int) (*transport.Con
 	return c.dial(ctx, call, n)
 }
 
-// connected makes the call's nth provider its peer, with what remains of the
-// deadline, and returns the open connection to it, or nil when there is none.
+// connected gives the call what remains of the deadline and returns the open
+// connection to its nth provider, its peer, or nil when there is none.
 func (c *Client) connected(ctx context.Context, call *Call, n int) *transport.Conn {
-	call.peer = call.addrs[n]
 	if n > 0 || stale(ctx, call) {
 		c.refreshDeadline(ctx, call) // what earlier attempts or waits took is gone
 	}
-	return c.tc.Connected(call.peer)
+	return c.tc.Connected(call.addrs[n])
 }
 
 // dial connects to the call's nth provider. A dial gets a share of what remains of
