@@ -214,12 +214,7 @@ func (s *Server) serveHealth(shared *transport.PoolOptions) {
 	}), transport.PoolOptions{Workers: healthWorkers, QueueSize: healthQueue, ReuseRequests: true})
 	shared.Select = s.selectHealth
 	if len(s.pools) > 0 {
-		shared.Select = func(req *transport.Command) *transport.Pool {
-			if p := s.selectHealth(req); p != nil {
-				return p
-			}
-			return s.selectPool(req)
-		}
+		shared.Select = s.selectPool // the health service's pool included
 	}
 }
 
