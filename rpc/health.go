@@ -85,19 +85,12 @@ func (h *health) stop() {
 		h.mu.Unlock()
 		return
 	}
-	h.stopped = true
 	// Before stopping closes: a Watch woken by it reads NOT_SERVING.
-	changed := h.status[""] != StatusNotServing
-	h.status[""] = StatusNotServing
-	h.wakeLocked()
+	notify := h.putLocked("", StatusNotServing, false)
+	h.stopped = true
 	close(h.stopping)
-	watchers := h.watchers
 	h.mu.Unlock()
-	if changed {
-		for _, w := range watchers {
-			w("", StatusNotServing)
-		}
-	}
+	notify.notify("", StatusNotServing)
 }
 
 // get returns the status of service and whether one was set.
@@ -118,6 +111,11 @@ func (h *health) set(service string, st ServingStatus) {
 func (h *health) put(service string, st ServingStatus, keep bool) statusWatchers {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.putLocked(service, st, keep)
+}
+
+// putLocked is put with mu held.
+func (h *health) putLocked(service string, st ServingStatus, keep bool) statusWatchers {
 	if old, ok := h.status[service]; ok && (old == st || keep) || service == "" && h.stopped {
 		return nil
 	}
@@ -214,12 +212,7 @@ func (s *Server) serveHealth(shared *transport.PoolOptions) {
 	}), transport.PoolOptions{Workers: healthWorkers, QueueSize: healthQueue, ReuseRequests: true})
 	shared.Select = s.selectHealth
 	if len(s.pools) > 0 {
-		shared.Select = func(req *transport.Command) *transport.Pool {
-			if p := s.selectHealth(req); p != nil {
-				return p
-			}
-			return s.selectPool(req)
-		}
+		shared.Select = s.selectPool // the health service's pool included
 	}
 }
 
@@ -276,13 +269,13 @@ func (s *Server) watchHealth(ctx context.Context, args *Decoder, res *Encoder) e
 	case st != last:
 		EncodeInt(res, st)
 		return nil
-	case s.health.isStopped():
-		return errShuttingDown()
-	case !s.health.beginWatch():
-		return Errorf(CodeBusy, "health: %d Watch calls wait on this server already, the most it serves: call again later, after a pause, or use Check", maxWatchers)
+	}
+	wait, err := s.health.beginWatch(ctx)
+	if err != nil {
+		return err
 	}
 	defer s.health.endWatch()
-	t := time.NewTimer(s.health.watchWait(ctx))
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for st == last {
 		select {
@@ -308,42 +301,31 @@ func errShuttingDown() error {
 	return Errorf(CodeUnavailable, "health: the server is shutting down and stays NOT_SERVING: watch another provider")
 }
 
-// isStopped reports whether the server began to shut down.
-func (h *health) isStopped() bool {
+// beginWatch counts a Watch call that waits, and returns how long it may wait:
+// until just before the caller's deadline, and at most maxWait. It refuses the
+// Watch once the server began to shut down, or when maxWatchers wait already.
+func (h *health) beginWatch(ctx context.Context) (time.Duration, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.stopped
-}
-
-// beginWatch counts a Watch call that waits, and reports false when maxWatchers
-// wait already.
-func (h *health) beginWatch() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.waiting >= maxWatchers {
-		return false
+	switch {
+	case h.stopped:
+		return 0, errShuttingDown()
+	case h.waiting >= maxWatchers:
+		return 0, Errorf(CodeBusy, "health: %d Watch calls wait on this server already, the most it serves: call again later, after a pause, or use Check", maxWatchers)
 	}
 	h.waiting++
-	return true
+	wait := h.maxWait
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		wait = min(wait, left-left/10)
+	}
+	return wait, nil
 }
 
 func (h *health) endWatch() {
 	h.mu.Lock()
 	h.waiting--
 	h.mu.Unlock()
-}
-
-// watchWait returns how long a Watch may wait: until just before the caller's
-// deadline, and at most maxWait.
-func (h *health) watchWait(ctx context.Context) time.Duration {
-	h.mu.Lock()
-	wait := h.maxWait
-	h.mu.Unlock()
-	if dl, ok := ctx.Deadline(); ok {
-		left := time.Until(dl)
-		wait = min(wait, left-left/10)
-	}
-	return wait
 }
 
 // CheckHealth asks the provider the resolver picks for the serving status of service,

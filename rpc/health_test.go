@@ -36,17 +36,10 @@ func TestHealth(t *testing.T) {
 	// Watch answers as soon as the status differs from the one the caller knows.
 	changes := make(chan string, 4)
 	s.OnServingStatus(func(service string, st ServingStatus) { changes <- service + "=" + st.String() })
-	watched := make(chan ServingStatus, 1)
-	go func() {
-		st, err := c.WatchHealth(ctx, greeterDesc.Name, StatusServing)
-		if err != nil {
-			t.Error(err)
-		}
-		watched <- st
-	}()
+	watched := goWatch(ctx, c, greeterDesc.Name, StatusServing)
 	s.SetServingStatus(greeterDesc.Name, StatusNotServing)
-	if st := waitFor(t, watched, "Watch to see the change"); st != StatusNotServing {
-		t.Fatalf("Watch saw %v", st)
+	if a := waitFor(t, watched, "Watch to see the change"); a.err != nil || a.st != StatusNotServing {
+		t.Fatalf("Watch saw %v, %v", a.st, a.err)
 	}
 	if got := waitFor(t, changes, "the change callback"); got != greeterDesc.Name+"=NOT_SERVING" {
 		t.Fatalf("callback saw %s", got)
@@ -142,20 +135,13 @@ func TestHealthOfServiceFollowsWholeServer(t *testing.T) {
 	s, _, addr := startGreeter(t, ServerOptions{})
 	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
 	ctx := context.Background()
-	watched := make(chan ServingStatus, 1)
-	go func() {
-		st, err := c.WatchHealth(ctx, greeterDesc.Name, StatusServing)
-		if err != nil {
-			t.Error(err)
-		}
-		watched <- st
-	}()
+	watched := goWatch(ctx, c, greeterDesc.Name, StatusServing)
 	if !eventually(func() bool { return s.health.watching() == 1 }) {
 		t.Fatal("the Watch call never began to wait")
 	}
 	s.SetServingStatus("", StatusNotServing)
-	if st := waitFor(t, watched, "Watch to see the server's change"); st != StatusNotServing {
-		t.Errorf("Watch of a service when the server became NOT_SERVING: %v", st)
+	if a := waitFor(t, watched, "Watch to see the server's change"); a.err != nil || a.st != StatusNotServing {
+		t.Errorf("Watch of a service when the server became NOT_SERVING: %v, %v", a.st, a.err)
 	}
 	if code, body := probeHealth(s, greeterDesc.Name); code != http.StatusServiceUnavailable || body != "NOT_SERVING" {
 		t.Errorf("probe of a service of a NOT_SERVING server: %d %q, want 503 NOT_SERVING", code, body)
@@ -234,15 +220,7 @@ func TestHealthWatchEndsAtShutdown(t *testing.T) {
 	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	type answer struct {
-		st  ServingStatus
-		err error
-	}
-	done := make(chan answer, 1)
-	go func() {
-		st, err := c.WatchHealth(ctx, "", StatusServing)
-		done <- answer{st, err}
-	}()
+	done := goWatch(ctx, c, "", StatusServing)
 	if !eventually(func() bool { return s.health.watching() == 1 }) {
 		t.Fatalf("%d Watch calls waiting, want 1", s.health.watching())
 	}
@@ -274,15 +252,7 @@ func TestHealthWatchSeesRegistration(t *testing.T) {
 			_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			type answer struct {
-				st  ServingStatus
-				err error
-			}
-			done := make(chan answer, 1)
-			go func() {
-				st, err := c.WatchHealth(ctx, greeterDesc.Name, StatusUnknown)
-				done <- answer{st, err}
-			}()
+			done := goWatch(ctx, c, greeterDesc.Name, StatusUnknown)
 			if !eventually(func() bool { return s.health.watching() == 1 }) {
 				t.Fatalf("%d Watch calls waiting, want 1", s.health.watching())
 			}
@@ -425,19 +395,7 @@ func TestHealthAtShutdownAgrees(t *testing.T) {
 	s.OnServingStatus(func(service string, st ServingStatus) { heard <- service + "=" + st.String() })
 	s.SetServingStatus(ledgerDesc.Name, StatusNotServing)
 	waitFor(t, heard, "the service's change")
-	type answer struct {
-		st  ServingStatus
-		err error
-	}
-	whole, svc := make(chan answer, 1), make(chan answer, 1)
-	go func() {
-		st, err := c.WatchHealth(ctx, "", StatusServing)
-		whole <- answer{st, err}
-	}()
-	go func() {
-		st, err := c.WatchHealth(ctx, ledgerDesc.Name, StatusNotServing)
-		svc <- answer{st, err}
-	}()
+	whole, svc := goWatch(ctx, c, "", StatusServing), goWatch(ctx, c, ledgerDesc.Name, StatusNotServing)
 	if !eventually(func() bool { return s.health.watching() == 2 }) {
 		t.Fatalf("%d Watch calls waiting, want 2", s.health.watching())
 	}
@@ -577,6 +535,23 @@ func TestHealthWatchNeverRunsOnServiceWorkers(t *testing.T) {
 	if resp := waitFor(t, answered, "the answer to Watch named after the greeter"); resp != nil && resp.Code != transport.CodeSuccess {
 		t.Errorf("Watch named %s then %s: code %d %q, want the health service's answer", greeterDesc.Name, HealthService, resp.Code, resp.Remark)
 	}
+}
+
+// watchAnswer is what a WatchHealth call returned.
+type watchAnswer struct {
+	st  ServingStatus
+	err error
+}
+
+// goWatch calls c.WatchHealth on a goroutine that ends with the call, and returns
+// the channel its answer arrives on.
+func goWatch(ctx context.Context, c *Client, service string, last ServingStatus) <-chan watchAnswer {
+	done := make(chan watchAnswer, 1)
+	go func() {
+		st, err := c.WatchHealth(ctx, service, last)
+		done <- watchAnswer{st, err}
+	}()
+	return done
 }
 
 // watching returns the number of Watch calls waiting.

@@ -229,11 +229,16 @@ func (o PoolOptions) transport() transport.PoolOptions {
 	return transport.PoolOptions{Workers: orDefault(o.Workers, DefaultWorkers), QueueSize: o.QueueSize, ReuseRequests: true}
 }
 
-// selectPool picks the pool of a request's service or method, on the connection's
-// reader: nil for the shared pool. It reads the service name as process does
-// (interfaceOf), so that a request runs on the pool of the service it runs.
+// selectPool picks the pool of a request's service or method, the health service's
+// included, on the connection's reader: nil for the shared pool. It reads the service
+// name once, as process does (interfaceOf), so that a request runs on the pool of
+// the service it runs.
 func (s *Server) selectPool(req *transport.Command) *transport.Pool {
-	svc := (*s.services.Load())[interfaceOf(req.ExtFields)]
+	name := interfaceOf(req.ExtFields)
+	if name == HealthService {
+		return s.healthSvc.pool
+	}
+	svc := (*s.services.Load())[name]
 	if svc == nil {
 		return nil
 	}

@@ -115,17 +115,19 @@ func (c *Client) send(ctx context.Context, call *Call) error {
 		defer release()
 		ctx = bound
 	}
-	aerr, f := c.attemptVia(ctx, call, 0)
-	if aerr == nil {
-		c.budget.succeeded()
-		return nil
+	if aerr, f := c.attemptVia(ctx, call, 0); aerr != nil {
+		if err := c.walkOn(ctx, call, aerr, f); err != nil {
+			return err
+		}
 	}
-	return c.walkOn(ctx, call, aerr, f)
+	c.budget.succeeded() // the first attempt's or a later one's success
+	return nil
 }
 
 // walkOn moves the call along its providers after its first attempt failed with
-// aerr. A call without a context deadline has, from here on, the one Timeout set at
-// its start as its context's.
+// aerr, until one succeeds (nil) or the call ends (its error). A call without a
+// context deadline has, from here on, the one Timeout set at its start as its
+// context's.
 func (c *Client) walkOn(ctx context.Context, call *Call, aerr *Error, f fate) error {
 	ctx, release := c.callDeadline(ctx, call)
 	defer release()
@@ -140,7 +142,6 @@ func (c *Client) walkOn(ctx context.Context, call *Call, aerr *Error, f fate) er
 			}
 		}
 		if aerr, f = c.attemptVia(ctx, call, n+1); aerr == nil {
-			c.budget.succeeded()
 			return nil
 		}
 	}
@@ -309,8 +310,8 @@ func invokeOneway(ctx context.Context, conn *transport.Conn, call *Call) error {
 	return <-written
 }
 
-// connect makes the call's nth provider its peer and returns the connection to it,
-// dialling when none is open.
+// connect returns the connection to the call's nth provider, its peer, dialling when
+// none is open.
 func (c *Client) connect(ctx context.Context, call *Call, n int) (*transport.Conn, error) {
 	if conn := c.connected(ctx, call, n); conn != nil {
 		return conn, nil
@@ -318,14 +319,13 @@ func (c *Client) connect(ctx context.Context, call *Call, n int) (*transport.Con
 	return c.dial(ctx, call, n)
 }
 
-// connected makes the call's nth provider its peer, with what remains of the
-// deadline, and returns the open connection to it, or nil when there is none.
+// connected gives the call what remains of the deadline and returns the open
+// connection to its nth provider, its peer, or nil when there is none.
 func (c *Client) connected(ctx context.Context, call *Call, n int) *transport.Conn {
-	call.peer = call.addrs[n]
 	if n > 0 || stale(ctx, call) {
 		c.refreshDeadline(ctx, call) // what earlier attempts or waits took is gone
 	}
-	return c.tc.Connected(call.peer)
+	return c.tc.Connected(call.addrs[n])
 }
 
 // dial connects to the call's nth provider. A dial gets a share of what remains of
