@@ -48,7 +48,7 @@ func InvokeAsync[T any](c *Client, ctx context.Context, call *Call, decode func(
 		return f
 	}
 	a := &asyncCall[T]{c: c, ctx: ctx, call: call, decode: decode, f: f}
-	if c.resolveWaits && !a.knownNow() {
+	if !a.knownNow() {
 		a.elsewhere(func() { a.start(true) })
 	} else {
 		a.start(false)
@@ -135,17 +135,11 @@ func (a *asyncCall[T]) start(onRunner bool) {
 		a.fail(err)
 		return
 	}
-	var err error
-	switch {
-	case a.resolved:
-	case a.c.resolveWaits: // knownNow found none: the resolver is not asked again
-		err = a.c.resolveWaiting(a.ctx, a.call)
-	default:
-		err = a.c.resolve(a.ctx, a.call)
-	}
-	if err != nil {
-		a.fail(err)
-		return
+	if !a.resolved { // knownNow found none: the resolver is not asked again
+		if err := a.c.resolveWaiting(a.ctx, a.call); err != nil {
+			a.fail(err)
+			return
+		}
 	}
 	a.try(onRunner)
 }

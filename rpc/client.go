@@ -72,7 +72,6 @@ type Client struct {
 	invoke         Invoker
 	attemptChain   Invoker // nil without AttemptInterceptors
 	hasChain       bool
-	resolveWaits   bool              // the resolver may wait (not StaticAddress nor StaticList)
 	now            ImmediateResolver // the resolver, when it tells whether it must wait
 	// The same chains around a stream's range (Call.life) and its opening on one
 	// provider; streamAttempt is nil without AttemptInterceptors.
@@ -121,11 +120,6 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	c.reporter, _ = opts.Resolver.(FailureReporter)
 	c.now, _ = opts.Resolver.(ImmediateResolver)
 	c.life, c.endLife = context.WithCancel(context.Background())
-	switch opts.Resolver.(type) {
-	case staticAddress, *staticList:
-	default:
-		c.resolveWaits = true
-	}
 	if n, ok := opts.Resolver.(FailureNotifier); ok {
 		c.unnotify = n.OnProviderFailed(c.providerFailed)
 	}
@@ -287,15 +281,10 @@ func (c *Client) refreshDeadline(ctx context.Context, call *Call) {
 // wait for a provider does so within the call's deadline, and until Close: its
 // context ends then (see waitCtx).
 func (c *Client) resolve(ctx context.Context, call *Call) error {
-	if c.resolveWaits {
-		if c.resolveNow(ctx, call) {
-			return nil
-		}
-		return c.resolveWaiting(ctx, call)
+	if c.resolveNow(ctx, call) {
+		return nil
 	}
-	addrs, err := c.resolver.Resolve(ctx, call, call.addrs[:0])
-	call.addrs = addrs
-	return c.resolved(call, err)
+	return c.resolveWaiting(ctx, call)
 }
 
 // resolveWaiting resolves with a context that ends at the call's deadline and at

@@ -20,8 +20,8 @@ type Resolver interface {
 	Resolve(ctx context.Context, call *Call, dst []string) ([]string, error)
 }
 
-// ImmediateResolver is implemented by resolvers that may wait for a provider and can
-// tell at once whether they know one (registry.Registry): ResolveNow is Resolve
+// ImmediateResolver is implemented by resolvers that can tell at once whether they
+// know a provider (registry.Registry, StaticAddress, StaticList): ResolveNow is Resolve
 // without waiting, with the caller's context, and reports false (or no address) when
 // it knows no provider now. A client makes what a wait needs (a context that ends at
 // the call's deadline and at Close, and for InvokeAsync a goroutine of its own) only
@@ -47,6 +47,11 @@ func (a staticAddress) Resolve(_ context.Context, _ *Call, dst []string) ([]stri
 	return append(dst, string(a)), nil
 }
 
+// ResolveNow is Resolve: it never waits.
+func (a staticAddress) ResolveNow(_ context.Context, _ *Call, dst []string) ([]string, bool) {
+	return append(dst, string(a)), true
+}
+
 // StaticList returns a resolver that spreads calls over addrs round-robin and fails
 // over to the next addresses in the list.
 func StaticList(addrs ...string) (Resolver, error) {
@@ -61,8 +66,14 @@ type staticList struct {
 	next  atomic.Uint32
 }
 
-func (l *staticList) Resolve(_ context.Context, _ *Call, dst []string) ([]string, error) {
+func (l *staticList) Resolve(ctx context.Context, call *Call, dst []string) ([]string, error) {
+	dst, _ = l.ResolveNow(ctx, call, dst)
+	return dst, nil
+}
+
+// ResolveNow is Resolve: it never waits.
+func (l *staticList) ResolveNow(_ context.Context, _ *Call, dst []string) ([]string, bool) {
 	start := int(l.next.Add(1)-1) % len(l.addrs)
 	dst = append(dst, l.addrs[start:]...)
-	return append(dst, l.addrs[:start]...), nil
+	return append(dst, l.addrs[:start]...), true
 }

@@ -502,6 +502,7 @@ func TestAttemptInterceptors(t *testing.T) {
 	}
 	check("sync")
 	c.resolver = mustList(t, "127.0.0.1:1", good) // start at the bad one again
+	c.now = c.resolver.(ImmediateResolver)
 	if _, err := sayHelloAsync(c, context.Background(), "a", "b").Wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
