@@ -25,8 +25,8 @@ type ClientOptions struct {
 	// Timeout is the deadline of a call whose context has none, set once when Invoke,
 	// InvokeOneway, InvokeAsync or InvokeOnewayAsync is called: as a context deadline
 	// would, it bounds the whole call, its wait for an async slot, the resolver's wait
-	// for a provider, attempts, dials and moves to other providers included, and the
-	// provider's handler gets what remains of it. A resolver that may wait (any but
+	// for a provider, attempts, the time their interceptors take, dials and moves to
+	// other providers included, and the provider's handler gets what remains of it. A resolver that may wait (any but
 	// StaticAddress and StaticList; an ImmediateResolver only when it has no provider
 	// at once) gets a context that ends at Timeout, and at Close, but reports no
 	// deadline, so that its own bound for calls without one (registry.Options.ReadyWait)

@@ -582,6 +582,36 @@ func TestAsyncSlotWaitInsideTimeout(t *testing.T) {
 	}
 }
 
+// TestAttemptInterceptorTimeInsideTimeout: the time an attempt interceptor takes
+// before the first attempt is part of a call's Timeout, without a context deadline:
+// the attempt does not get a fresh Timeout once it is sent.
+func TestAttemptInterceptorTimeInsideTimeout(t *testing.T) {
+	_, l, addr := startLedger(t, ServerOptions{})
+	defer close(l.gate)
+	const timeout, delay = 300 * time.Millisecond, 200 * time.Millisecond
+	var slow atomic.Bool
+	wait := func(next Invoker) Invoker {
+		return func(ctx context.Context, call *Call) error {
+			if slow.Load() {
+				time.Sleep(delay) // as an interceptor that waits for a rate limit
+			}
+			return next(ctx, call)
+		}
+	}
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr), Timeout: timeout, AttemptInterceptors: []Interceptor{wait}})
+	settle(t, c)
+	slow.Store(true)
+	start := time.Now()
+	_, err := ledgerCall(c, context.Background(), 0, 2) // waits for its gate, whatever its context says
+	took := time.Since(start)
+	if CodeOf(err) != CodeDeadlineExceeded {
+		t.Errorf("%v, want deadline_exceeded", err)
+	}
+	if limit := timeout + 100*time.Millisecond; took > limit {
+		t.Errorf("a call with Timeout %v whose attempt interceptor took %v ended after %v (> %v): the attempt got a fresh Timeout", timeout, delay, took, limit)
+	}
+}
+
 // TestInvokeAsyncReturnsWhileResolving: InvokeAsync returns its future at once while
 // the resolver waits for a provider, and the call ends at its Timeout.
 func TestInvokeAsyncReturnsWhileResolving(t *testing.T) {

@@ -216,7 +216,15 @@ func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) 
 	if err := c.unsent(ctx, call); err != nil {
 		return err, fateFinal
 	}
-	if conn := c.connected(ctx, call, n); conn != nil {
+	if n > 0 || stale(ctx, call) {
+		c.refreshDeadline(ctx, call) // what earlier attempts or waits took is gone
+		// Time passed since send looked, in an attempt interceptor say: without a
+		// context deadline, the transport would give the attempt a fresh Timeout.
+		bound, release := c.callDeadline(ctx, call)
+		defer release()
+		ctx = bound
+	}
+	if conn := c.tc.Connected(call.addrs[n]); conn != nil {
 		return c.attemptOn(ctx, conn, call, n)
 	}
 	ctx, release := c.callDeadline(ctx, call) // the dial takes some of the time
