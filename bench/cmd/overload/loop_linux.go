@@ -24,6 +24,8 @@ const loopTurn = 4
 // epoll set: no goroutine per connection, and each loop sees every connection that
 // became readable at each turn, not only when Go's scheduler polls the network. It
 // stands beside the bare provider to tell what an event loop changes under a flood.
+// It is built for the reading flood: a peer that never reads keeps its connection in
+// the queue of those with a backlog, tried at every turn.
 func provideLoop(in io.Reader, out io.Writer) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
