@@ -2,7 +2,10 @@
 // encoders of the transport headers and the rpc arguments.
 package jsonstr
 
-import "unicode/utf8"
+import (
+	"math/bits"
+	"unicode/utf8"
+)
 
 const hexDigits = "0123456789abcdef"
 
@@ -40,6 +43,9 @@ func appendString(dst []byte, s string, safe *[utf8.RuneSelf]bool, twice bool) [
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i = plainRun(s, i, safe); i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if safe[c] {
@@ -69,6 +75,66 @@ func appendString(dst []byte, s string, safe *[utf8.RuneSelf]bool, twice bool) [
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+const (
+	lsbs = 0x0101010101010101
+	msbs = 0x8080808080808080
+)
+
+// plainRun returns the offset of the first byte of s from i on that safe does not
+// mark, or len(s): a quote, a backslash, a control character, a byte from 0x80, and
+// with htmlSafe <, > and &. It reads eight bytes at a time, and the last bytes of a
+// string of at least eight as the eight bytes that end it.
+func plainRun(s string, i int, safe *[utf8.RuneSelf]bool) int {
+	html := safe == &htmlSafe
+	t := s[i:]
+	for ; len(t) >= 8; t = t[8:] {
+		if m := special(load8(t), html); m != 0 {
+			return len(s) - len(t) + bits.TrailingZeros64(m)/8
+		}
+	}
+	if len(t) == 0 {
+		return len(s)
+	}
+	if len(s) >= 8 { // the last eight bytes, less those already read
+		skip := 8 - len(t)
+		if m := special(load8(s[len(s)-8:]), html) >> (8 * skip); m != 0 {
+			// A byte read already may have set flags above it: the caller finds
+			// the byte safe and reads on.
+			return len(s) - len(t) + bits.TrailingZeros64(m)/8
+		}
+		return len(s)
+	}
+	for j := 0; j < len(t); j++ {
+		if c := t[j]; c >= utf8.RuneSelf || !safe[c] {
+			return len(s) - len(t) + j
+		}
+	}
+	return len(s)
+}
+
+// load8 reads t[:8] little-endian.
+func load8(t string) uint64 {
+	t = t[:8]
+	return uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+		uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+}
+
+// special flags, in their top bits, the bytes of w, eight bytes of a string, that a
+// JSON string may not hold as they are; the lowest flag is exact.
+func special(w uint64, html bool) uint64 {
+	// A top bit is set where a byte is below 0x20 (it wraps), from 0x80 (w), or one
+	// of the bytes looked for (the masked xor makes it 0, which wraps): other ASCII
+	// bytes stay below 0x80 in each term. A borrow only comes from a byte flagged
+	// below it. '"' and '&' differ in one bit, and so do '<' and '>'.
+	m := (w - lsbs*0x20) | w | (w ^ lsbs*'\\' - lsbs)
+	if html {
+		m |= ((w^lsbs*'"')&^(lsbs*4) - lsbs) | ((w^lsbs*'<')&^(lsbs*2) - lsbs)
+	} else {
+		m |= w ^ lsbs*'"' - lsbs
+	}
+	return m & msbs
 }
 
 func appendEscaped(dst []byte, c byte, twice bool) []byte {
