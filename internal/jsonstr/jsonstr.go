@@ -38,40 +38,58 @@ var plainSafe, htmlSafe = func() (plain, html [utf8.RuneSelf]bool) {
 }()
 
 // appendString writes s as a JSON string; twice escapes the backslashes and quotes of
-// its escapes again, for AppendQuotedHTML.
+// its escapes again, for AppendQuotedHTML. A string of eight bytes or more is read
+// eight bytes at a time up to each byte that needs a look, a shorter one a byte at a
+// time from the table; most strings need nothing escaped, and are copied at once.
 func appendString(dst []byte, s string, safe *[utf8.RuneSelf]bool, twice bool) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if i = plainRun(s, i, safe); i >= len(s) {
-			break
+	i := 0
+	if len(s) >= 8 {
+		i = plainRun(s, 0, safe == &htmlSafe)
+	} else {
+		for i < len(s) && s[i] < utf8.RuneSelf && safe[s[i]] {
+			i++
 		}
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if safe[c] {
-				i++
-				continue
-			}
+	}
+	dst = append(dst, '"')
+	if i < len(s) {
+		return appendRest(dst, s, i, safe, twice)
+	}
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// appendRest writes the rest of appendString's string from i, the first byte that
+// needs a look: s[:i] is written as it is.
+func appendRest(dst []byte, s string, i int, safe *[utf8.RuneSelf]bool, twice bool) []byte {
+	long, html := len(s) >= 8, safe == &htmlSafe
+	start := 0
+	for i < len(s) {
+		switch c := s[i]; {
+		case c < utf8.RuneSelf && safe[c]:
+			i++
+			continue
+		case c < utf8.RuneSelf:
 			dst = append(dst, s[start:i]...)
 			dst = appendEscaped(dst, c, twice)
 			i++
 			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(backslash(dst, twice), `ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(backslash(dst, twice), 'u', '2', '0', '2', hexDigits[r&0xf])
 		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			switch {
+			case r == utf8.RuneError && size == 1:
+				dst = append(dst, s[start:i]...)
+				dst = append(backslash(dst, twice), `ufffd`...)
+				start = i + size
+			case r == '\u2028' || r == '\u2029':
+				dst = append(dst, s[start:i]...)
+				dst = append(backslash(dst, twice), 'u', '2', '0', '2', hexDigits[r&0xf])
+				start = i + size
+			}
 			i += size
-			continue
 		}
-		i += size
-		start = i
+		if long {
+			i = plainRun(s, i, html)
+		}
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
@@ -82,12 +100,11 @@ const (
 	msbs = 0x8080808080808080
 )
 
-// plainRun returns the offset of the first byte of s from i on that safe does not
-// mark, or len(s): a quote, a backslash, a control character, a byte from 0x80, and
-// with htmlSafe <, > and &. It reads eight bytes at a time, and the last bytes of a
-// string of at least eight as the eight bytes that end it.
-func plainRun(s string, i int, safe *[utf8.RuneSelf]bool) int {
-	html := safe == &htmlSafe
+// plainRun returns the offset of the first byte of s, a string of at least eight
+// bytes, from i on that may need escaping, or len(s): a quote, a backslash, a control
+// character, a byte from 0x80, and with html <, > and &. It reads eight bytes at a
+// time, and the last bytes as the eight that end s.
+func plainRun(s string, i int, html bool) int {
 	t := s[i:]
 	for ; len(t) >= 8; t = t[8:] {
 		if m := special(load8(t), html); m != 0 {
@@ -97,19 +114,10 @@ func plainRun(s string, i int, safe *[utf8.RuneSelf]bool) int {
 	if len(t) == 0 {
 		return len(s)
 	}
-	if len(s) >= 8 { // the last eight bytes, less those already read
-		skip := 8 - len(t)
-		if m := special(load8(s[len(s)-8:]), html) >> (8 * skip); m != 0 {
-			// A byte read already may have set flags above it: the caller finds
-			// the byte safe and reads on.
-			return len(s) - len(t) + bits.TrailingZeros64(m)/8
-		}
-		return len(s)
-	}
-	for j := 0; j < len(t); j++ {
-		if c := t[j]; c >= utf8.RuneSelf || !safe[c] {
-			return len(s) - len(t) + j
-		}
+	// The last eight bytes, less those already read. A byte read already may have
+	// set flags above it: the caller finds the byte safe and reads on.
+	if m := special(load8(s[len(s)-8:]), html) >> (8 * (8 - len(t))); m != 0 {
+		return len(s) - len(t) + bits.TrailingZeros64(m)/8
 	}
 	return len(s)
 }
