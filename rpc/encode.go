@@ -142,6 +142,71 @@ func EncodeFloat[T Float](e *Encoder, v T) {
 
 // appendFloat writes f as encoding/json does; f is finite.
 func appendFloat(b []byte, f float64, bits int) []byte {
+	if out, ok := appendShortFloat(b, f, bits); ok {
+		return out
+	}
+	return appendFloatStrconv(b, f, bits)
+}
+
+// appendShortFloat writes f, a float of bits, when it has a short decimal form that
+// encoding/json writes without an exponent, and reports whether it did. That form is
+// m / 10^k for the smallest k that gives one: m is then the shortest decimal that
+// reads back as f, as strconv writes it. The scaled values stay below 2^50 (2^21 for
+// float32), so that at each k at most one m reads back as f, the nearest integer to
+// the scaled f is that m, and the check that it reads back is exact (Clinger's fast
+// path, as in exactFloat).
+func appendShortFloat(b []byte, f float64, bits int) ([]byte, bool) {
+	abs := math.Abs(f)
+	limit, maxK := float64(1<<50), 15
+	if bits == 32 {
+		limit, maxK = 1<<21, 10
+	}
+	if !(abs >= 1e-6 && abs < limit) { // encoding/json writes smaller ones with an exponent
+		return b, false
+	}
+	for k := 0; k <= maxK; k++ {
+		p := abs * pow10[k]
+		if p >= limit {
+			break
+		}
+		m := math.Round(p)
+		if d := p - m; d > 0.25 || d < -0.25 { // m is not within a scaled half ulp of f
+			continue
+		}
+		if bits == 32 && float32(m)/float32(pow10[k]) != float32(abs) ||
+			bits == 64 && m/pow10[k] != abs {
+			continue
+		}
+		if f < 0 {
+			b = append(b, '-')
+		}
+		return appendDecimal(b, uint64(m), k), true
+	}
+	return b, false
+}
+
+// appendDecimal writes m / 10^k in decimal, without an exponent.
+func appendDecimal(b []byte, m uint64, k int) []byte {
+	var tmp [24]byte
+	d := strconv.AppendUint(tmp[:0], m, 10)
+	switch n := len(d); {
+	case k == 0:
+		return append(b, d...)
+	case n > k:
+		b = append(b, d[:n-k]...)
+		b = append(b, '.')
+		return append(b, d[n-k:]...)
+	default:
+		b = append(b, '0', '.')
+		for range k - n {
+			b = append(b, '0')
+		}
+		return append(b, d...)
+	}
+}
+
+// appendFloatStrconv writes f as encoding/json does, with strconv; f is finite.
+func appendFloatStrconv(b []byte, f float64, bits int) []byte {
 	abs := math.Abs(f)
 	format := byte('f')
 	if abs != 0 && (bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21)) {

@@ -40,14 +40,36 @@ func TestAppend(t *testing.T) {
 	}
 }
 
-// Every byte that needs escaping or a look at its rune is found at every offset of a
-// long string, where eight bytes are read at a time, and just past those eight.
+// Every byte that needs escaping or a look at its rune is found at every offset of
+// strings of every length up to 24: eight bytes are read at a time, and the last
+// bytes of a string as the eight that end it.
 func TestAppendFindsEveryByte(t *testing.T) {
-	for c := range 256 {
-		for at := range 17 {
-			b := []byte(strings.Repeat("x", 20))
-			b[at] = byte(c)
-			check(t, string(b))
+	for n := 1; n <= 24; n++ {
+		for c := range 256 {
+			for at := range n {
+				b := []byte(strings.Repeat("x", n))
+				b[at] = byte(c)
+				check(t, string(b))
+			}
+		}
+	}
+}
+
+// Two bytes that need a look are both found wherever they are, the second one too
+// when the first one sits in bytes read twice.
+func TestAppendFindsEveryPair(t *testing.T) {
+	special := []byte{0x00, 0x1f, '"', '\\', '<', '>', '&', 0x7f, 0x80, 0xe2, 0xff, ' ', 'x'}
+	for n := 2; n <= 20; n++ {
+		for _, c := range special {
+			for _, d := range special {
+				for i := range n {
+					for j := i + 1; j < n; j++ {
+						b := []byte(strings.Repeat("x", n))
+						b[i], b[j] = c, d
+						check(t, string(b))
+					}
+				}
+			}
 		}
 	}
 }
