@@ -612,6 +612,42 @@ func TestAttemptInterceptorTimeInsideTimeout(t *testing.T) {
 	}
 }
 
+// TestAttemptInterceptorPastTimeoutSendsNothing: an attempt interceptor that takes
+// longer than the call's Timeout, without a context deadline, ends the call as one
+// whose deadline passed before it was sent, on an open connection or before a dial,
+// and the provider, sent nothing, is not reported.
+func TestAttemptInterceptorPastTimeoutSendsNothing(t *testing.T) {
+	for _, open := range []bool{true, false} {
+		t.Run(fmt.Sprintf("open=%v", open), func(t *testing.T) {
+			_, _, addr := startGreeter(t, ServerOptions{})
+			res := &recordingResolver{Resolver: StaticAddress(addr)}
+			var slow atomic.Bool
+			wait := func(next Invoker) Invoker {
+				return func(ctx context.Context, call *Call) error {
+					if slow.Load() {
+						time.Sleep(150 * time.Millisecond) // past the call's Timeout
+					}
+					return next(ctx, call)
+				}
+			}
+			h, _ := newGreeterClient(t, ClientOptions{Resolver: res, Timeout: 100 * time.Millisecond, AttemptInterceptors: []Interceptor{wait}})
+			if open {
+				if _, err := h.SayHello(context.Background(), "a", "b"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			slow.Store(true)
+			_, err := h.SayHello(context.Background(), "a", "b")
+			if !errors.Is(err, ErrDeadlineExceeded) || !strings.Contains(err.Error(), "before it was sent") {
+				t.Errorf("%v, want deadline_exceeded before it was sent", err)
+			}
+			if r := res.reported(); len(r) != 0 {
+				t.Errorf("a provider that was sent nothing was reported failing: %q", r)
+			}
+		})
+	}
+}
+
 // TestInvokeAsyncReturnsWhileResolving: InvokeAsync returns its future at once while
 // the resolver waits for a provider, and the call ends at its Timeout.
 func TestInvokeAsyncReturnsWhileResolving(t *testing.T) {

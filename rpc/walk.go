@@ -213,9 +213,6 @@ func errOrNil(e *Error) error {
 // call.resp set on success, else the error and what it proves.
 func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) {
 	call.peer = call.addrs[n]
-	if err := c.unsent(ctx, call); err != nil {
-		return err, fateFinal
-	}
 	if n > 0 || stale(ctx, call) {
 		c.refreshDeadline(ctx, call) // what earlier attempts or waits took is gone
 		// Time passed since send looked, in an attempt interceptor say: without a
@@ -223,6 +220,9 @@ func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) 
 		bound, release := c.callDeadline(ctx, call)
 		defer release()
 		ctx = bound
+	}
+	if err := c.unsent(ctx, call); err != nil { // after the bound: the deadline may have passed
+		return err, fateFinal
 	}
 	if conn := c.tc.Connected(call.addrs[n]); conn != nil {
 		return c.attemptOn(ctx, conn, call, n)
