@@ -461,7 +461,7 @@ func (c *Client) unsent(ctx context.Context, call *Call) *Error {
 // timeoutNote tells the caller of a call without a context deadline that Timeout was
 // its deadline.
 func (c *Client) timeoutNote() string {
-	return fmt.Sprintf(" (the call's context had no deadline: rpc.ClientOptions.Timeout, %v, was the whole call's, counted from its start, its waits for an async slot and for the resolver included; give the call a context deadline, or raise Timeout)", c.timeout)
+	return fmt.Sprintf(" (the call's context had no deadline: rpc.ClientOptions.Timeout, %v, was the whole call's, counted from its start, its waits for an async slot and for the resolver and the time interceptors took included; give the call a context deadline, or raise Timeout)", c.timeout)
 }
 
 // move decides, after the nth attempt failed with err, whether the call goes on to
