@@ -231,11 +231,9 @@ func (a *asyncCall[T]) done(resp *transport.Command, err error) {
 	// Dialling or waiting must not happen on a connection's reader.
 	a.elsewhere(func() {
 		a.bind()
-		if delay > 0 {
-			if err := sleepCtx(a.ctx, delay); err != nil {
-				a.fail(backoffCut(err, aerr))
-				return
-			}
+		if err := a.c.waitBackoff(a.ctx, delay, aerr); err != nil {
+			a.fail(err)
+			return
 		}
 		a.try(true)
 	})

@@ -87,8 +87,8 @@ func (sc *streamCall) open(ctx context.Context, call *Call) (*transport.Stream, 
 		if err != nil {
 			return nil, err
 		}
-		if err := sleepCtx(ctx, delay); delay > 0 && err != nil {
-			return nil, backoffCut(err, aerr)
+		if err := c.waitBackoff(ctx, delay, aerr); err != nil {
+			return nil, err
 		}
 	}
 }

@@ -136,10 +136,8 @@ func (c *Client) walkOn(ctx context.Context, call *Call, aerr *Error, f fate) er
 		if err != nil {
 			return err
 		}
-		if delay > 0 {
-			if err := sleepCtx(ctx, delay); err != nil {
-				return backoffCut(err, aerr)
-			}
+		if err := c.waitBackoff(ctx, delay, aerr); err != nil {
+			return err
 		}
 		if aerr, f = c.attemptVia(ctx, call, n+1); aerr == nil {
 			return nil
@@ -534,14 +532,21 @@ func backoffCut(ctxErr error, last *Error) *Error {
 	return e
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// waitBackoff waits d before the call's next attempt, whose last one failed with last,
+// and returns the call's error when its context or the client ends first.
+func (c *Client) waitBackoff(ctx context.Context, d time.Duration, last *Error) *Error {
+	if d <= 0 {
+		return nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return backoffCut(ctx.Err(), last)
+	case <-c.life.Done():
+		return closedError()
 	}
 }
 

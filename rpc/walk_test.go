@@ -683,3 +683,46 @@ func TestExhaustedFailoverSaysWhatWasTried(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseEndsBackoff: Close ends a call that waits out its backoff before its next
+// provider, sync or async, with ErrClosed, and does not wait for the backoff itself.
+func TestCloseEndsBackoff(t *testing.T) {
+	for _, async := range []bool{false, true} {
+		t.Run(fmt.Sprintf("async=%v", async), func(t *testing.T) {
+			_, busy := startBusy(t)
+			_, busy2 := startBusy(t)
+			c, err := NewClient(ClientOptions{Resolver: fixedOrder{busy, busy2}, Timeout: 20 * time.Second,
+				Retry: RetryPolicy{Backoff: 10 * time.Second, MaxBackoff: 10 * time.Second}, Transport: transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ended := make(chan error, 1)
+			if async {
+				go func() {
+					_, err := sayHelloAsync(c, context.Background(), "a", "b").Wait(context.Background())
+					ended <- err
+				}()
+			} else {
+				go func() { _, err := (&greeterClient{c: c}).SayHello(context.Background(), "a", "b"); ended <- err }()
+			}
+			// The move to the second provider is counted just before its backoff, a
+			// jittered wait of up to 10 s.
+			for deadline := time.Now().Add(5 * time.Second); c.Stats().Failovers == 0; {
+				if time.Now().After(deadline) {
+					t.Fatal("the call did not move on from the busy provider within 5 s")
+				}
+				runtime.Gosched()
+			}
+			start := time.Now()
+			c.Close()
+			closeTook := time.Since(start)
+			err = waitFor(t, ended, "the call")
+			if CodeOf(err) != CodeClosed {
+				t.Errorf("a call in its backoff when the client closed ended with %v, want closed", err)
+			}
+			if took := time.Since(start); closeTook > time.Second || took > time.Second {
+				t.Errorf("Close took %v and the call in its backoff ended %v after it began: Close waited for the backoff", closeTook, took)
+			}
+		})
+	}
+}
