@@ -350,8 +350,12 @@ func (c *Client) dial(ctx context.Context, call *Call, n int) (*transport.Conn, 
 	if err == nil {
 		c.refreshDeadline(ctx, call) // the dial took some of it
 	}
-	if err != nil && ctx.Err() == nil && dctx.Err() != nil {
-		err = fmt.Errorf("%w: %s did not accept the connection within %v, this attempt's share of the call's deadline (at most transport.ClientOptions.ConnectTimeout, in rpc.ClientOptions.Transport)", transport.ErrConnectFailed, addr, budget.Round(time.Millisecond))
+	if err != nil && dctx.Err() != nil {
+		if ctx.Err() == nil { // the budget ran out, not the call: say whose
+			err = fmt.Errorf("%w: %s did not accept the connection within %v, this attempt's share of the call's deadline (at most transport.ClientOptions.ConnectTimeout, in rpc.ClientOptions.Transport)", transport.ErrConnectFailed, addr, budget.Round(time.Millisecond))
+		}
+		// The last provider's budget is all the call has left: its dial ends with
+		// the call, and is no more the provider's fault for that.
 		if budget < minReportedConnect {
 			err = tightBudget{err}
 		}

@@ -640,6 +640,34 @@ func TestTightConnectBudgetIsNotReported(t *testing.T) {
 	}
 }
 
+// TestTightConnectBudgetOfLastProviderIsNotReported: the only provider's connect
+// budget is all that remains of the call's deadline, so its dial ends with the call's
+// context: under 100 ms, that provider is not reported either, whether the deadline
+// is the context's or Timeout's.
+func TestTightConnectBudgetOfLastProviderIsNotReported(t *testing.T) {
+	hole := testnet.BlackHole(t)
+	for _, ownCtx := range []bool{true, false} {
+		t.Run(fmt.Sprintf("context deadline=%v", ownCtx), func(t *testing.T) {
+			res := &recordingResolver{Resolver: StaticAddress(hole)}
+			opts := ClientOptions{Resolver: res}
+			ctx, cancel := context.Background(), context.CancelFunc(func() {})
+			if ownCtx {
+				ctx, cancel = context.WithTimeout(ctx, 80*time.Millisecond)
+			} else {
+				opts.Timeout = 80 * time.Millisecond
+			}
+			defer cancel()
+			h, _ := newGreeterClient(t, opts)
+			if _, err := h.SayHello(ctx, "a", "b"); CodeOf(err) != CodeDeadlineExceeded {
+				t.Errorf("a call through a black hole with an 80 ms deadline: %v, want deadline_exceeded", err)
+			}
+			if r := res.reported(); len(r) != 0 {
+				t.Errorf("an 80 ms connect budget that ran out reported the provider: %q", r)
+			}
+		})
+	}
+}
+
 // A call that every provider the ring gives it failed says how many were tried, which,
 // and what to look at, by what the last one did: the address once per provider, not
 // three times for the last.
