@@ -148,15 +148,17 @@ func (f *Future[T]) Wait(ctx context.Context) (T, error) {
 		return f.result()
 	case <-ctx.Done():
 		var zero T
-		return zero, fromTransport(ctx.Err(), "waiting for a future")
+		return zero, fromTransport(ctx.Err(), "waiting for a call's outcome: the wait's context ended, not the call, which goes on: Wait again for its outcome, or cancel the context the call was made with to cancel it")
 	}
 }
 
 // OnComplete calls cb with the outcome once the call completes: at once, in this
 // goroutine, if it has; otherwise on a goroutine of the client's, never on the
-// connection's reader, so a slow callback delays no other call. Callbacks of one
-// future run in the order registered, one after another; a panicking callback is
-// logged and does not stop the others.
+// connection's reader, so a slow callback delays no other call. Callbacks
+// registered before the call completes run in the order registered, one after
+// another; one registered after it completed runs at once in the goroutine that
+// registers it, so such callbacks registered from several goroutines may run at the
+// same time. A panicking callback is logged and does not stop the others.
 func (f *Future[T]) OnComplete(cb func(T, error)) {
 	f.mu.Lock()
 	if !f.over || f.notifying {

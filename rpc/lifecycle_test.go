@@ -1126,3 +1126,21 @@ func serveRemaining(t *testing.T) string {
 	addr := serve(t, s.Serve, s.Close)
 	return addr
 }
+
+// TestWaitErrorSaysTheCallGoesOn: the end of Wait's own context stops the wait, not
+// the call, and its error says so, and what to do; the call's outcome comes later.
+func TestWaitErrorSaysTheCallGoesOn(t *testing.T) {
+	_, l, addr := startLedger(t, ServerOptions{})
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	f := ledgerAsync(c, context.Background(), 0, 2) // waits for its gate
+	wctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := f.Wait(wctx)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "not the call, which goes on") {
+		t.Errorf("Wait's error when its own context ended: %v, want context.DeadlineExceeded, saying the call goes on", err)
+	}
+	close(l.gate)
+	if _, err := f.Wait(context.Background()); err != nil {
+		t.Errorf("the call after its first Wait ended: %v, want its outcome", err)
+	}
+}
