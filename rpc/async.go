@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/ringrpc/ringrpc/internal/sem"
@@ -126,6 +127,11 @@ type asyncCall[T any] struct {
 	// release ends the context callDeadline bound ctx with, once the call left the
 	// fast path; nil before.
 	release context.CancelFunc
+
+	// A oneway attempt queued and not yet settled, by its write or by the call's
+	// deadline (expire); see sendOneway.
+	queued atomic.Bool
+	expire atomic.Pointer[time.Timer]
 }
 
 // start encodes and resolves the call, and sends its first attempt; onRunner says
@@ -177,7 +183,7 @@ func (a *asyncCall[T]) try(onRunner bool) {
 		}
 	}
 	if a.call.m.Oneway {
-		conn.InvokeOnewayAsync(a.ctx, &a.call.cmd, a.written)
+		a.sendOneway(conn)
 		return
 	}
 	ctx := a.ctx
@@ -188,8 +194,45 @@ func (a *asyncCall[T]) try(onRunner bool) {
 	conn.InvokeAsync(ctx, &a.call.cmd, a.done)
 }
 
-// written receives the outcome of a oneway attempt, on the connection's writer.
-func (a *asyncCall[T]) written(err error) { a.done(nil, err) }
+// sendOneway queues a oneway attempt. Its future completes when the request is
+// written, or at the call's deadline if it is still queued then: a peer that reads
+// nothing holds it until WriteTimeout. The request may then still be written, and
+// run, later.
+func (a *asyncCall[T]) sendOneway(conn *transport.Conn) {
+	dl, ok := a.ctx.Deadline() // read first: once written, the call is recycled
+	if !ok {
+		dl = a.call.deadline
+	}
+	a.queued.Store(true)
+	conn.InvokeOnewayAsync(a.ctx, &a.call.cmd, a.written)
+	if dl.IsZero() || !a.queued.Load() {
+		return // no deadline; or written, or refused, already
+	}
+	t := time.AfterFunc(time.Until(dl), a.expired)
+	a.expire.Store(t)
+	if !a.queued.Load() {
+		t.Stop() // written meanwhile, before the timer could be stopped by it
+	}
+}
+
+// written receives the outcome of a oneway attempt, on the connection's writer,
+// unless the call's deadline came first.
+func (a *asyncCall[T]) written(err error) {
+	if !a.queued.CompareAndSwap(true, false) {
+		return
+	}
+	if t := a.expire.Swap(nil); t != nil {
+		t.Stop()
+	}
+	a.done(nil, err)
+}
+
+// expired ends a oneway call whose request is still queued at its deadline.
+func (a *asyncCall[T]) expired() {
+	if a.queued.CompareAndSwap(true, false) {
+		a.fail(a.c.notWritten(a.call))
+	}
+}
 
 // done receives an attempt's outcome, often on a connection's reader (a response, or
 // nil for a oneway call that was written): it classifies it and hands everything that
@@ -274,9 +317,12 @@ func (a *asyncCall[T]) end() {
 
 // InvokeOnewayAsync sends a oneway call and returns a future completed once the
 // request was written to the connection (this side's kernel accepted it; the provider
-// may not have it yet), or with the error that stopped it. Generated async clients call
-// it. As with InvokeOneway, a provider that has not started the call by its deadline
-// (the context's, else ClientOptions.Timeout) drops it unrun.
+// may not have it yet), or with the error that stopped it, or, when the request is
+// still queued at the call's deadline (the connection's peer reads slowly), with
+// deadline_exceeded: the request may then still be written, and run, later. Generated
+// async clients call it. As with InvokeOneway, a provider that has not started the
+// call by its deadline (the context's, else ClientOptions.Timeout; what remained of it
+// when the request was queued, counted from its arrival) drops it unrun.
 func InvokeOnewayAsync(c *Client, ctx context.Context, call *Call) *Future[struct{}] {
 	call.awaitWrite = true
 	return InvokeAsync[struct{}](c, ctx, call, nil)

@@ -254,35 +254,7 @@ func TestAttemptInterceptorErrorEndsCall(t *testing.T) {
 // TestInvokeAsyncDoesNotBlockOnDial: InvokeAsync returns its future at once while the
 // call dials, here a provider that accepts TCP but never completes the TLS handshake.
 func TestInvokeAsyncDoesNotBlockOnDial(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var held []net.Conn
-	var mu sync.Mutex
-	accepted := make(chan struct{})
-	go func() {
-		defer close(accepted)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-accepted
-		mu.Lock()
-		for _, c := range held {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	opts := ClientOptions{Resolver: StaticAddress(ln.Addr().String())}
+	opts := ClientOptions{Resolver: StaticAddress(startDeaf(t))}
 	opts.Transport.TLS = &tls.Config{InsecureSkipVerify: true}
 	c := newLedgerClient(t, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
@@ -290,7 +262,7 @@ func TestInvokeAsyncDoesNotBlockOnDial(t *testing.T) {
 	start := time.Now()
 	f := ledgerAsync(c, ctx, 0, 0)
 	returned := time.Since(start)
-	_, err = f.Wait(context.Background())
+	_, err := f.Wait(context.Background())
 	t.Logf("InvokeAsync returned after %v; the future: %v", returned, err)
 	if returned > 100*time.Millisecond {
 		t.Errorf("InvokeAsync held its caller %v while dialling", returned)
@@ -1142,5 +1114,80 @@ func TestWaitErrorSaysTheCallGoesOn(t *testing.T) {
 	close(l.gate)
 	if _, err := f.Wait(context.Background()); err != nil {
 		t.Errorf("the call after its first Wait ended: %v, want its outcome", err)
+	}
+}
+
+// startDeaf accepts connections and never reads from them: a provider that stopped
+// reading while its connections stay open.
+func startDeaf(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, nc)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		for _, nc := range conns {
+			nc.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String()
+}
+
+// TestOnewayAsyncEndsByDeadline: InvokeOnewayAsync's future completes by the call's
+// deadline, Timeout's or the context's, with or without interceptors, when its request
+// still sits unwritten behind a peer that reads nothing, not when WriteTimeout closes
+// the connection; and it says the request may still go out.
+func TestOnewayAsyncEndsByDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		chain, ctx bool
+	}{{"Timeout", false, false}, {"context", false, true}, {"Timeout, interceptors", true, false}, {"context, interceptors", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const timeout = 300 * time.Millisecond
+			opts := ClientOptions{Resolver: StaticAddress(startDeaf(t)), Timeout: timeout}
+			if tc.chain {
+				opts.AttemptInterceptors = []Interceptor{func(next Invoker) Invoker { return next }}
+			}
+			c := newLedgerClient(t, opts)
+			call := c.NewCall(&ledgerDesc, 2)
+			call.Args.String(strings.Repeat("x", 12<<20)) // more than the sockets hold
+			ctx := context.Background()
+			if tc.ctx {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			start := time.Now()
+			f := InvokeOnewayAsync(c, ctx, call)
+			select {
+			case <-f.Done():
+			case <-time.After(timeout + 2*time.Second):
+				t.Fatalf("the future of a oneway call with a deadline of %v is still open after %v, its request unwritten", timeout, time.Since(start))
+			}
+			_, err := f.Wait(context.Background())
+			t.Logf("completed after %v: %v", time.Since(start), err)
+			if CodeOf(err) != CodeDeadlineExceeded || !strings.Contains(err.Error(), "may still be written") {
+				t.Errorf("after %v: %v, want deadline_exceeded saying the request may still be written", time.Since(start), err)
+			}
+		})
 	}
 }

@@ -237,7 +237,10 @@ func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) 
 // attemptOn sends the call's nth attempt on conn and waits for the outcome.
 func (c *Client) attemptOn(ctx context.Context, conn *transport.Conn, call *Call, n int) (*Error, fate) {
 	if call.m.Oneway {
-		if err := invokeOneway(ctx, conn, call); err != nil {
+		if err := c.invokeOneway(ctx, conn, call); err != nil {
+			if late, ok := err.(*Error); ok { // not written by the call's deadline
+				return late, fateFinal
+			}
 			return c.failed(ctx, call, err)
 		}
 		return nil, fateFinal
@@ -306,14 +309,38 @@ func (c *Client) attemptTimedOut(call *Call, limit time.Duration, err error) (*E
 }
 
 // invokeOneway queues a oneway call, and waits for its write when an async caller's
-// future must say it was written.
-func invokeOneway(ctx context.Context, conn *transport.Conn, call *Call) error {
+// future must say it was written: until the call's deadline at most, as a peer that
+// reads nothing holds the request in the queue until WriteTimeout.
+func (c *Client) invokeOneway(ctx context.Context, conn *transport.Conn, call *Call) error {
 	if !call.awaitWrite {
 		return conn.InvokeOneway(ctx, &call.cmd)
 	}
 	written := make(chan error, 1)
 	conn.InvokeOnewayAsync(ctx, &call.cmd, func(err error) { written <- err })
-	return <-written
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = call.deadline
+	}
+	if dl.IsZero() {
+		return <-written
+	}
+	t := time.NewTimer(time.Until(dl))
+	defer t.Stop()
+	select {
+	case err := <-written:
+		return err
+	case <-t.C:
+		return c.notWritten(call)
+	}
+}
+
+// notWritten is the error of a oneway call still queued at its deadline.
+func (c *Client) notWritten(call *Call) *Error {
+	msg := c.target(call, call.peer) + ": the request was not written by the call's deadline, queued behind what the connection had to write (its peer reads slowly, or not at all); it may still be written, and run, later"
+	if !call.deadline.IsZero() {
+		msg += c.timeoutNote()
+	}
+	return &Error{Code: CodeDeadlineExceeded, Message: msg, cause: context.DeadlineExceeded}
 }
 
 // connect returns the connection to the call's nth provider, its peer, dialling when
