@@ -171,7 +171,7 @@ func (a *asyncCall[T]) try(onRunner bool) {
 		return
 	}
 	conn := a.c.connected(a.ctx, a.call, a.n)
-	if conn == nil && !onRunner {
+	if !onRunner && (conn == nil || conn.Congested()) { // a dial, or a wait for room
 		a.elsewhere(func() { a.try(true) })
 		return
 	}

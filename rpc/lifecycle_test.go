@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1188,6 +1189,50 @@ func TestOnewayAsyncEndsByDeadline(t *testing.T) {
 			if CodeOf(err) != CodeDeadlineExceeded || !strings.Contains(err.Error(), "may still be written") {
 				t.Errorf("after %v: %v, want deadline_exceeded saying the request may still be written", time.Since(start), err)
 			}
+		})
+	}
+}
+
+// TestInvokeAsyncReturnsAtOnceWhenCongested: InvokeAsync and InvokeOnewayAsync do not
+// hold their caller while the connection's write queue is full behind a peer that
+// reads nothing: the attempt waits for room on a goroutine of the client's.
+func TestInvokeAsyncReturnsAtOnceWhenCongested(t *testing.T) {
+	for _, oneway := range []bool{false, true} {
+		t.Run(fmt.Sprintf("oneway=%v", oneway), func(t *testing.T) {
+			deaf := startDeaf(t)
+			const timeout = 500 * time.Millisecond
+			c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(deaf), Timeout: timeout})
+			// Large oneway requests: the first fills the sockets, the next the
+			// connection's write queue.
+			for range 2 {
+				call := c.NewCall(&ledgerDesc, 2)
+				call.Args.String(strings.Repeat("x", 12<<20))
+				if err := c.InvokeOneway(context.Background(), call); err != nil {
+					t.Fatal(err)
+				}
+			}
+			conn, err := c.Transport().Conn(context.Background(), deaf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for bound := time.Now().Add(5 * time.Second); !conn.Congested(); runtime.Gosched() {
+				if time.Now().After(bound) {
+					t.Fatal("the write queue is not full after 5 s")
+				}
+			}
+			start := time.Now()
+			var f interface{ Done() <-chan struct{} }
+			if oneway {
+				call := c.NewCall(&ledgerDesc, 2)
+				EncodeInt(&call.Args, 0)
+				f = InvokeOnewayAsync(c, context.Background(), call)
+			} else {
+				f = ledgerAsync(c, context.Background(), 0, 0)
+			}
+			if returned := time.Since(start); returned > timeout/2 {
+				t.Errorf("the async call held its caller %v, waiting for room in the connection's write queue", returned)
+			}
+			waitFor(t, f.Done(), "the future")
 		})
 	}
 }

@@ -194,6 +194,11 @@ func (c *Conn) waitCtx(ctx context.Context, cl *call) error {
 	return nil
 }
 
+// Congested reports whether a request sent on c now would wait for room in its
+// write queue, as the peer has not read what was queued before it: a caller that must
+// not wait sends from another goroutine then.
+func (c *Conn) Congested() bool { return c.w.backlog.Load() }
+
 // InvokeAsync sends req and calls cb, which may be nil, exactly once with the response
 // or the error: a deadline (the context's, or Options.Timeout), the context's end, the
 // connection's failure, or no permit in time. cb runs on the connection's reader

@@ -25,6 +25,9 @@ type writer struct {
 	// MaxUnreadOutput: the reader then reads no more requests (Conn.waitRoom).
 	full        atomic.Bool
 	respWriting atomic.Int64 // bytes of responses in the write under way
+	// backlog is set while the queue holds maxBufferedWrite bytes or more: a request
+	// sent then waits for room (Conn.Congested).
+	backlog atomic.Bool
 
 	mu         sync.Mutex
 	queue      batch
@@ -190,6 +193,9 @@ func (w *writer) appendLocked(h *Command, t SerializeType, done func(error)) err
 	}
 	if h.Flag&FlagOneway != 0 {
 		w.queue.oneway++
+	}
+	if len(w.queue.buf) >= maxBufferedWrite && !w.backlog.Load() {
+		w.backlog.Store(true)
 	}
 	if done != nil {
 		w.queue.written = append(w.queue.written, done)
@@ -359,6 +365,9 @@ func (w *writer) take(spare batch) (b batch, off int, drain error, ok bool) {
 func (w *writer) takeQueueLocked(spare batch) batch {
 	b := w.queue
 	w.queue = spare
+	if w.backlog.Load() {
+		w.backlog.Store(false)
+	}
 	w.lastTaken = len(b.buf)
 	w.respWriting.Store(int64(w.respQueued))
 	w.respQueued = 0
@@ -390,6 +399,7 @@ func (w *writer) close(err error) batch {
 		putWrite(w.carry.buf)
 	}
 	w.queue, w.space, w.streams, w.carry = batch{}, nil, nil, batch{}
+	w.backlog.Store(false) // a request sent now fails at once
 	w.state, w.err = writerClosed, err
 	w.mu.Unlock()
 	if space != nil {
