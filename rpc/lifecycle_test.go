@@ -1236,3 +1236,30 @@ func TestInvokeAsyncReturnsAtOnceWhenCongested(t *testing.T) {
 		})
 	}
 }
+
+// TestCallbacksBeforeCompletionRunInOrder: callbacks registered before the call
+// completes run in the order registered, one after another.
+func TestCallbacksBeforeCompletionRunInOrder(t *testing.T) {
+	_, l, addr := startLedger(t, ServerOptions{})
+	c := newLedgerClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	f := ledgerAsync(c, context.Background(), 0, 2) // waits for its gate
+	const n = 8
+	var running atomic.Int32
+	order := make(chan int, n)
+	for i := range n {
+		f.OnComplete(func(int, error) {
+			if running.Add(1) > 1 {
+				t.Errorf("callback %d ran beside another", i)
+			}
+			time.Sleep(time.Millisecond) // as a callback that takes a moment: another would overlap it
+			order <- i
+			running.Add(-1)
+		})
+	}
+	close(l.gate)
+	for want := range n {
+		if got := waitFor(t, order, "a callback"); got != want {
+			t.Errorf("callback %d ran in place %d", got, want)
+		}
+	}
+}
