@@ -1233,6 +1233,14 @@ func TestInvokeAsyncReturnsAtOnceWhenCongested(t *testing.T) {
 				t.Errorf("the async call held its caller %v, waiting for room in the connection's write queue", returned)
 			}
 			waitFor(t, f.Done(), "the future")
+			if oneway {
+				_, err = f.(*Future[struct{}]).Wait(context.Background())
+			} else {
+				_, err = f.(*Future[int]).Wait(context.Background())
+			}
+			if CodeOf(err) != CodeDeadlineExceeded || !strings.Contains(err.Error(), "the request was not sent") {
+				t.Errorf("the future of a call that waited for room until its deadline: %v, want deadline_exceeded saying the request was not sent", err)
+			}
 		})
 	}
 }

@@ -312,6 +312,9 @@ func (w *writer) spaceLocked() chan struct{} {
 	return w.space
 }
 
+// unsentNote says what a request's wait for room in the write queue means.
+const unsentNote = "the request was not sent: the connection's write queue stayed full, as its peer read slowly or not at all"
+
 // waitSpace waits for space to close, until the context's deadline or, without one,
 // Options.Timeout.
 func (w *writer) waitSpace(ctx context.Context, space <-chan struct{}) error {
@@ -322,9 +325,9 @@ func (w *writer) waitSpace(ctx context.Context, space <-chan struct{}) error {
 	case <-space:
 		return nil // the queue was taken, or the writer closed: look again
 	case <-t.C:
-		return &timeoutError{what: "write", addr: w.conn.addr, waited: sinceBase() - start}
+		return fmt.Errorf("%w; %s", &timeoutError{what: "write", addr: w.conn.addr, waited: sinceBase() - start}, unsentNote)
 	case <-ctx.Done():
-		return ctxError(ctx, "write", w.conn.addr, start)
+		return fmt.Errorf("%w; %s", ctxError(ctx, "write", w.conn.addr, start), unsentNote)
 	}
 }
 
