@@ -1238,8 +1238,10 @@ func TestInvokeAsyncReturnsAtOnceWhenCongested(t *testing.T) {
 			} else {
 				_, err = f.(*Future[int]).Wait(context.Background())
 			}
-			if CodeOf(err) != CodeDeadlineExceeded || !strings.Contains(err.Error(), "the request was not sent") {
-				t.Errorf("the future of a call that waited for room until its deadline: %v, want deadline_exceeded saying the request was not sent", err)
+			// The writer may take the queue meanwhile, and the request in with it: it
+			// then waits for its answer instead.
+			if waited := strings.Contains(err.Error(), "transport: write to"); CodeOf(err) != CodeDeadlineExceeded || waited && !strings.Contains(err.Error(), "the request was not sent") {
+				t.Errorf("the future of a call that met its deadline behind a full write queue: %v, want deadline_exceeded, saying the request was not sent when it waited for room", err)
 			}
 		})
 	}
