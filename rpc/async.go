@@ -199,10 +199,7 @@ func (a *asyncCall[T]) try(onRunner bool) {
 // nothing holds it until WriteTimeout. The request may then still be written, and
 // run, later.
 func (a *asyncCall[T]) sendOneway(conn *transport.Conn) {
-	dl, ok := a.ctx.Deadline() // read first: once written, the call is recycled
-	if !ok {
-		dl = a.call.deadline
-	}
+	dl := deadlineOf(a.ctx, a.call) // read first: once written, the call is recycled
 	a.queued.Store(true)
 	conn.InvokeOnewayAsync(a.ctx, &a.call.cmd, a.written)
 	if dl.IsZero() || !a.queued.Load() {

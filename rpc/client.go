@@ -224,13 +224,17 @@ func (c *Client) prepare(ctx context.Context, call *Call) error {
 // timeout of the attempt, a fresh Timeout, would overrun the call's deadline, which
 // must then be a context's (callDeadline).
 func stale(ctx context.Context, call *Call) bool {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		if dl = call.deadline; dl.IsZero() {
-			return false
-		}
+	dl := deadlineOf(ctx, call)
+	return !dl.IsZero() && call.sentMS-time.Until(dl).Milliseconds() > 1
+}
+
+// deadlineOf returns the call's deadline: its context's, else the one Timeout set at
+// its start, else the zero time.
+func deadlineOf(ctx context.Context, call *Call) time.Time {
+	if dl, ok := ctx.Deadline(); ok {
+		return dl
 	}
-	return call.sentMS-time.Until(dl).Milliseconds() > 1
+	return call.deadline
 }
 
 // writeRequest writes call's request command with body: the interface, the method,
@@ -265,11 +269,9 @@ func writeRequest(ctx context.Context, call *Call, body []byte, timeout, what st
 // else the call's own, before an attempt that comes after others or when it is
 // stale: the time they took is gone.
 func (c *Client) refreshDeadline(ctx context.Context, call *Call) {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		if dl = call.deadline; dl.IsZero() {
-			return
-		}
+	dl := deadlineOf(ctx, call)
+	if dl.IsZero() {
+		return
 	}
 	if len(call.ext) > 2 && call.ext[2].Key == headerTimeout {
 		call.sentMS = max(time.Until(dl).Milliseconds(), 1)

@@ -211,10 +211,12 @@ func errOrNil(e *Error) error {
 // call.resp set on success, else the error and what it proves.
 func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) {
 	call.peer = call.addrs[n]
-	if n > 0 || stale(ctx, call) {
-		c.refreshDeadline(ctx, call) // what earlier attempts or waits took is gone
-		// Time passed since send looked, in an attempt interceptor say: without a
-		// context deadline, the transport would give the attempt a fresh Timeout.
+	conn := c.tc.Connected(call.addrs[n])
+	// Time passed since send looked (earlier attempts, an attempt interceptor), or a
+	// dial will take some: without a context deadline, the transport would give the
+	// attempt a fresh Timeout.
+	if n > 0 || conn == nil || stale(ctx, call) {
+		c.refreshDeadline(ctx, call)
 		bound, release := c.callDeadline(ctx, call)
 		defer release()
 		ctx = bound
@@ -222,14 +224,11 @@ func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) 
 	if err := c.unsent(ctx, call); err != nil { // after the bound: the deadline may have passed
 		return err, fateFinal
 	}
-	if conn := c.tc.Connected(call.addrs[n]); conn != nil {
-		return c.attemptOn(ctx, conn, call, n)
-	}
-	ctx, release := c.callDeadline(ctx, call) // the dial takes some of the time
-	defer release()
-	conn, err := c.dial(ctx, call, n)
-	if err != nil {
-		return c.failed(ctx, call, err)
+	if conn == nil {
+		var err error
+		if conn, err = c.dial(ctx, call, n); err != nil {
+			return c.failed(ctx, call, err)
+		}
 	}
 	return c.attemptOn(ctx, conn, call, n)
 }
@@ -237,10 +236,11 @@ func (c *Client) attempt(ctx context.Context, call *Call, n int) (*Error, fate) 
 // attemptOn sends the call's nth attempt on conn and waits for the outcome.
 func (c *Client) attemptOn(ctx context.Context, conn *transport.Conn, call *Call, n int) (*Error, fate) {
 	if call.m.Oneway {
-		if err := c.invokeOneway(ctx, conn, call); err != nil {
-			if late, ok := err.(*Error); ok { // not written by the call's deadline
-				return late, fateFinal
-			}
+		late, err := c.invokeOneway(ctx, conn, call)
+		if late != nil {
+			return late, fateFinal
+		}
+		if err != nil {
 			return c.failed(ctx, call, err)
 		}
 		return nil, fateFinal
@@ -310,27 +310,25 @@ func (c *Client) attemptTimedOut(call *Call, limit time.Duration, err error) (*E
 
 // invokeOneway queues a oneway call, and waits for its write when an async caller's
 // future must say it was written: until the call's deadline at most, as a peer that
-// reads nothing holds the request in the queue until WriteTimeout.
-func (c *Client) invokeOneway(ctx context.Context, conn *transport.Conn, call *Call) error {
+// reads nothing holds the request in the queue until WriteTimeout. late is the error
+// of a request still queued then; err is the transport's.
+func (c *Client) invokeOneway(ctx context.Context, conn *transport.Conn, call *Call) (late *Error, err error) {
 	if !call.awaitWrite {
-		return conn.InvokeOneway(ctx, &call.cmd)
+		return nil, conn.InvokeOneway(ctx, &call.cmd)
 	}
 	written := make(chan error, 1)
 	conn.InvokeOnewayAsync(ctx, &call.cmd, func(err error) { written <- err })
-	dl, ok := ctx.Deadline()
-	if !ok {
-		dl = call.deadline
-	}
+	dl := deadlineOf(ctx, call)
 	if dl.IsZero() {
-		return <-written
+		return nil, <-written
 	}
 	t := time.NewTimer(time.Until(dl))
 	defer t.Stop()
 	select {
 	case err := <-written:
-		return err
+		return nil, err
 	case <-t.C:
-		return c.notWritten(call)
+		return c.notWritten(call), nil
 	}
 }
 

@@ -43,23 +43,36 @@ func cancelFrame(t testing.TB, notice, opaque int32, ser SerializeType) []byte {
 }
 
 // pausedServer serves blocking requests with at most 4 in flight per connection, and
-// sends it 4 requests that block and extra ones the reader leaves unread: its reader
-// then waits for room.
-func pausedServer(t *testing.T, extra int, ser SerializeType) (nc net.Conn, started, ended chan int32) {
+// sends it 4 requests that block, extra ones the reader leaves unread and then tail:
+// its reader then waits for room. more, when not nil, registers more processors.
+func pausedServer(t *testing.T, extra int, ser SerializeType, tail []byte, more func(*Server)) (s *Server, nc net.Conn, started, ended chan int32) {
 	started, ended = make(chan int32, 16), make(chan int32, 16)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
 	opts := ServerOptions{}
 	opts.MaxConnInflight = 4
-	_, addr := startServer(t, opts, func(s *Server) {
+	s, addr := startServer(t, opts, func(s *Server) {
 		must(t, s.RegisterProcessor(codeBlock, blockUntilDone(started, ended, release), PoolOptions{Workers: 8}))
+		if more != nil {
+			more(s)
+		}
 	})
 	nc = rawDial(t, addr)
-	out := framesOf(t, codeBlock, 1, 4+extra, 0, ser)
+	out := append(framesOf(t, codeBlock, 1, 4+extra, 0, ser), tail...)
 	_, err := nc.Write(out)
 	must(t, err)
 	waitN(t, started, 4, "a request to start")
-	return nc, started, ended
+	return s, nc, started, ended
+}
+
+// recordOpaque registers a processor of code that sends each request's opaque to ch.
+func recordOpaque(t *testing.T, code int32, ch chan<- int32) func(*Server) {
+	return func(s *Server) {
+		must(t, s.RegisterProcessor(code, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
+			ch <- req.Opaque
+			return nil, nil
+		}), PoolOptions{}))
+	}
 }
 
 // A reader that waits for room at the in-flight cap still sees its peer go, and the
@@ -99,7 +112,7 @@ func TestPausedReaderSeesPeer(t *testing.T) {
 			}, 6},
 		} {
 			t.Run(ser.String()+"/"+tc.name, func(t *testing.T) {
-				nc, _, ended := pausedServer(t, tc.extra, ser)
+				_, nc, _, ended := pausedServer(t, tc.extra, ser, nil, nil)
 				tc.act(t, nc)
 				for range tc.ends {
 					waitFor(t, ended, "a handler's context to end")
@@ -112,7 +125,7 @@ func TestPausedReaderSeesPeer(t *testing.T) {
 // A ping behind requests the reader has not read is answered while the reader waits
 // for room, and only once.
 func TestPausedReaderAnswersPingOnce(t *testing.T) {
-	nc, _, ended := pausedServer(t, 2, SerializeRocketMQ)
+	_, nc, _, ended := pausedServer(t, 2, SerializeRocketMQ, nil, nil)
 	_, err := nc.Write(frameOf(t, codePing, 99, 0, nil, SerializeRocketMQ))
 	must(t, err)
 	if r := readRawFrame(t, nc); r.Opaque != 99 || !r.IsResponse() {
@@ -197,25 +210,8 @@ func TestPausedReaderOverTLS(t *testing.T) {
 // waiting for room, met the close while reading ahead (docs/PROTOCOL.md,
 // "Cancellation"); the contexts of the requests it waited for end at once.
 func TestPausedReaderRunsOnewayBeforeClose(t *testing.T) {
-	started, ended := make(chan int32, 16), make(chan int32, 16)
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
 	ran := make(chan int32, 16)
-	opts := ServerOptions{}
-	opts.MaxConnInflight = 4
-	_, addr := startServer(t, opts, func(s *Server) {
-		must(t, s.RegisterProcessor(codeBlock, blockUntilDone(started, ended, release), PoolOptions{Workers: 8}))
-		must(t, s.RegisterProcessor(codeEcho, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
-			ran <- req.Opaque
-			return nil, nil
-		}), PoolOptions{}))
-	})
-	nc := rawDial(t, addr)
-	out := framesOf(t, codeBlock, 1, 4, 0, SerializeRocketMQ)
-	out = append(out, framesOf(t, codeEcho, 10, 6, FlagOneway, SerializeRocketMQ)...)
-	_, err := nc.Write(out)
-	must(t, err)
-	waitN(t, started, 4, "a request to start")
+	_, nc, _, ended := pausedServer(t, 0, SerializeRocketMQ, framesOf(t, codeEcho, 10, 6, FlagOneway, SerializeRocketMQ), recordOpaque(t, codeEcho, ran))
 	nc.Close()
 	waitN(t, ended, 4, "a handler's context to end as the peer closed")
 	waitN(t, ran, 6, "a oneway request sent before the close to run")
@@ -253,27 +249,10 @@ func TestPauseLongerThanIdleKeepsFrame(t *testing.T) {
 // reader has not read are not run: nobody waits for them. The connection closes even
 // though the running handlers' answers could still be written.
 func TestPausedReaderDropsRequestsAfterClose(t *testing.T) {
-	started, ended := make(chan int32, 16), make(chan int32, 16)
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	opts := ServerOptions{}
-	opts.MaxConnInflight = 4
-	s, addr := startServer(t, opts, func(s *Server) {
-		must(t, s.RegisterProcessor(codeBlock, blockUntilDone(started, ended, release), PoolOptions{Workers: 16}))
-	})
-	nc := rawDial(t, addr)
-	out := framesOf(t, codeBlock, 1, 12, 0, SerializeRocketMQ)
-	_, err := nc.Write(out)
-	must(t, err)
-	waitN(t, started, 4, "a request to start")
+	s, nc, started, ended := pausedServer(t, 8, SerializeRocketMQ, nil, nil)
 	nc.Close()
 	waitN(t, ended, 4, "a handler's context to end as the peer closed")
-	waitUntil(t, func() bool { return s.Stats().Conns == 0 })
-	select {
-	case id := <-started:
-		t.Fatalf("request %d, unread when its peer closed, ran", id)
-	default:
-	}
+	closedUnrun(t, s, started)
 }
 
 // The oneway requests a peer sent before it closed run at once, though the handlers
@@ -290,10 +269,7 @@ func TestPausedReaderRunsOnewayAtOnceAfterClose(t *testing.T) {
 			<-release // work that does not look at its context
 			return NewResponse(req, CodeSuccess, ""), nil
 		}), PoolOptions{Workers: 16}))
-		must(t, s.RegisterProcessor(codeEcho, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
-			ran <- req.Opaque
-			return nil, nil
-		}), PoolOptions{Workers: 4}))
+		recordOpaque(t, codeEcho, ran)(s)
 	})
 	t.Cleanup(func() { close(release) }) // before the server's Close, which waits for the handlers
 	nc := rawDial(t, addr)
@@ -304,6 +280,13 @@ func TestPausedReaderRunsOnewayAtOnceAfterClose(t *testing.T) {
 	waitN(t, started, 4, "a request to start")
 	nc.Close()
 	waitN(t, ran, 2, "a oneway request sent before the close to run")
+	closedUnrun(t, s, started)
+}
+
+// closedUnrun waits for s to close its connection, and fails if a request, unread when
+// the peer closed it, started meanwhile.
+func closedUnrun(t *testing.T, s *Server, started <-chan int32) {
+	t.Helper()
 	waitUntil(t, func() bool { return s.Stats().Conns == 0 })
 	select {
 	case id := <-started:

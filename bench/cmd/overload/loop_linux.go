@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -183,20 +184,15 @@ func (l *eventLoop) turn(c *loopConn, read bool) {
 		}
 	}
 	limit := lightMax
-	if !read || frames(c.in) > lightMax {
+	if !read || frames(c.in, lightMax+1) > lightMax {
 		limit = loopTurn
 	}
 	off := 0
-	for i := 0; i < limit && len(c.in)-off >= 4; i++ {
-		size := 4 + int(binary.BigEndian.Uint32(c.in[off:]))
-		if size > cap(c.in) {
-			l.drop(c)
-			return
-		}
-		if len(c.in)-off < size {
+	for range limit {
+		req, size, err := transport.ParseFrame(c.in[off:], cap(c.in)) // one larger than the buffer never comes whole
+		if errors.Is(err, io.ErrUnexpectedEOF) {
 			break
 		}
-		req, _, err := transport.ParseFrame(c.in[off:off+size], transport.DefaultMaxFrameSize)
 		if err != nil {
 			l.drop(c)
 			return
@@ -221,22 +217,24 @@ func (l *eventLoop) turn(c *loopConn, read bool) {
 		}
 		c.out = c.out[:copy(c.out, c.out[n:])]
 	}
+	// turn runs for a connection out of the heavy queue: it joins it again, or
+	// returns to the epoll set.
 	switch {
-	case (frames(c.in) > 0 || len(c.out) > 0) && !c.queued:
+	case frames(c.in, 1) > 0 || len(c.out) > 0:
 		if read {
 			l.arm(c, syscall.EPOLLRDHUP)
 		}
 		c.queued = true
 		l.heavy = append(l.heavy, c)
-	case !read && !c.queued:
+	case !read:
 		l.arm(c, syscall.EPOLLIN|syscall.EPOLLRDHUP)
 	}
 }
 
-// frames counts the whole frames at the front of b.
-func frames(b []byte) int {
+// frames counts the whole frames at the front of b, up to limit.
+func frames(b []byte, limit int) int {
 	n := 0
-	for len(b) >= 4 {
+	for n < limit && len(b) >= 4 {
 		size := 4 + int(binary.BigEndian.Uint32(b))
 		if len(b) < size {
 			break
