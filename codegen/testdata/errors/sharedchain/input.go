@@ -2,8 +2,9 @@ package sharedchain
 
 import "context"
 
-// A chain of types, each reaching the next by two fields, the last with a channel:
-// 2^19 paths lead to it, and it is reported once.
+// A chain of types, each reaching the next by two fields, the last with a channel and
+// a way back to the first: 2^19 paths lead to the channel, round a cycle, and it is
+// reported once.
 
 type T0 struct {
 	A, B *T1
@@ -82,7 +83,8 @@ type T18 struct {
 }
 
 type T19 struct {
-	C chan int
+	C    chan int
+	Back *T0
 }
 
 type Svc interface {
