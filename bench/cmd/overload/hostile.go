@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -19,16 +20,32 @@ var behaviours = map[string]func(net.Conn){
 	"nonreading": nonReading,
 	"partial":    partial,
 	"flood":      flood,
+	spin:         nil,
 }
 
 // answered counts the responses the hostile connections read.
 var answered atomic.Int64
+
+// spin is the scenario that sends the provider nothing: the hostile process keeps
+// every core of the machine busy, as the flood's own process does. What it costs the
+// good client is what sharing the cores costs, whatever the provider does.
+const spin = "spin"
 
 // hostile dials n connections to addr, each running kind, until in ends. For each
 // line read from in it writes to out how many responses its connections have read.
 func hostile(kind, addr string, n int, in io.Reader, out io.Writer) error {
 	var conns []net.Conn
 	var wg sync.WaitGroup
+	var stop atomic.Bool
+	if kind == spin {
+		n = 0
+		for range runtime.GOMAXPROCS(0) {
+			wg.Go(func() {
+				for !stop.Load() {
+				}
+			})
+		}
+	}
 	for range n {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -41,6 +58,7 @@ func hostile(kind, addr string, n int, in io.Reader, out io.Writer) error {
 	for sc.Scan() {
 		fmt.Fprintln(out, answered.Load())
 	}
+	stop.Store(true)
 	for _, nc := range conns {
 		nc.Close()
 	}

@@ -26,19 +26,30 @@ const loopTurn = 4
 // became readable at each turn, not only when Go's scheduler polls the network. It
 // stands beside the bare provider to tell what an event loop changes under a flood.
 // It is built for the reading flood: a peer that never reads keeps its connection in
-// the queue of those with a backlog, tried at every turn.
-func provideLoop(in io.Reader, out io.Writer) error {
+// the queue of those with a backlog, tried at every turn. With workers above 0 the
+// loops hand each request to a pool of that many goroutines, as a provider whose
+// handlers may block must, and the worker writes its answer; the pool takes light
+// connections' requests before heavy ones'.
+func provideLoop(workers int, in io.Reader, out io.Writer) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	loops := make([]*eventLoop, runtime.GOMAXPROCS(0))
+	var pool *workPool
+	if workers > 0 {
+		pool = &workPool{light: make(chan job, 1024), heavy: make(chan job, 64)}
+	}
 	for i := range loops {
 		if loops[i], err = newEventLoop(); err != nil {
 			return err
 		}
+		loops[i].pool = pool
 	}
 	var wg sync.WaitGroup
+	for range workers {
+		go pool.work() // ends with the process
+	}
 	for _, l := range loops {
 		wg.Go(l.run)
 	}
@@ -65,6 +76,43 @@ func provideLoop(in io.Reader, out io.Writer) error {
 	return nil
 }
 
+// workPool runs requests handed over by the loops, light connections' first.
+type workPool struct {
+	light, heavy chan job
+}
+
+type job struct {
+	c   *loopConn
+	req *transport.Command
+}
+
+func (p *workPool) work() {
+	for {
+		var j job
+		select {
+		case j = <-p.light:
+		default:
+			select {
+			case j = <-p.light:
+			case j = <-p.heavy:
+			}
+		}
+		resp := transport.NewResponse(j.req, 0, "")
+		resp.Body = []byte(`"hello"`)
+		c := j.c
+		c.mu.Lock()
+		c.out, _ = transport.AppendFrame(c.out, resp, transport.SerializeRocketMQ)
+		for len(c.out) > 0 {
+			n, err := syscall.Write(c.fd, c.out)
+			if err != nil {
+				break // EAGAIN: the loop's next turn writes the rest
+			}
+			c.out = c.out[:copy(c.out, c.out[n:])]
+		}
+		c.mu.Unlock()
+	}
+}
+
 type eventLoop struct {
 	ep    int
 	wake  [2]int // a pipe that ends the loop
@@ -72,6 +120,7 @@ type eventLoop struct {
 	conns map[int]*loopConn
 	done  bool        // the loop ended: connections added later are closed
 	heavy []*loopConn // connections with a backlog, out of the epoll set meanwhile
+	pool  *workPool   // runs the requests, or nil to answer them on the loop
 }
 
 // A connection with more than lightMax whole frames buffered after a read is heavy:
@@ -86,6 +135,7 @@ type loopConn struct {
 	fd     int
 	nc     *net.TCPConn // kept so that the runtime does not close fd
 	in     []byte
+	mu     sync.Mutex // guards out when a pool answers
 	out    []byte
 	queued bool
 }
@@ -198,6 +248,14 @@ func (l *eventLoop) turn(c *loopConn, read bool) {
 			return
 		}
 		off += size
+		if l.pool != nil {
+			if limit == loopTurn {
+				l.pool.heavy <- job{c, req}
+			} else {
+				l.pool.light <- job{c, req}
+			}
+			continue
+		}
 		resp := transport.NewResponse(req, 0, "")
 		resp.Body = []byte(`"hello"`)
 		if c.out, err = transport.AppendFrame(c.out, resp, transport.SerializeRocketMQ); err != nil {
@@ -206,6 +264,8 @@ func (l *eventLoop) turn(c *loopConn, read bool) {
 		}
 	}
 	c.in = c.in[:copy(c.in, c.in[off:])]
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for len(c.out) > 0 {
 		n, err := syscall.Write(c.fd, c.out)
 		if err == syscall.EAGAIN {
@@ -220,7 +280,7 @@ func (l *eventLoop) turn(c *loopConn, read bool) {
 	// turn runs for a connection out of the heavy queue: it joins it again, or
 	// returns to the epoll set.
 	switch {
-	case frames(c.in, 1) > 0 || len(c.out) > 0:
+	case frames(c.in, 1) > 0 || len(c.out) > 0 && l.pool == nil:
 		if read {
 			l.arm(c, syscall.EPOLLRDHUP)
 		}

@@ -8,6 +8,6 @@ import (
 )
 
 // provideLoop needs epoll: the event-loop provider runs on Linux only.
-func provideLoop(io.Reader, io.Writer) error {
+func provideLoop(int, io.Reader, io.Writer) error {
 	return errors.New("the loop provider needs Linux's epoll: use -provider ringrpc, bare or bare-yield here")
 }

@@ -1,10 +1,12 @@
 // Command overload measures what hostile peers cost a provider: peers that pipeline
 // requests and never read, peers that stall frames of the maximum size, and a reading
 // flood, each from many connections, while a good client at 10 callers keeps calling.
+// A fourth scenario, spin, sends the provider nothing and keeps every core busy
+// instead: what sharing the machine's cores alone costs the good client.
 // The provider, the hostile peers and the good client run in three processes, so that
 // the provider's peak RSS and goroutines are its own.
 //
-//	cd bench && go run ./cmd/overload [-peers 500] [-measure 5s] [-scenarios nonreading,partial,flood] [-conns 1] [-provider ringrpc]
+//	cd bench && go run ./cmd/overload [-peers 500] [-measure 5s] [-scenarios nonreading,partial,flood] [-conns 1] [-provider ringrpc] [-cpus provider=0,hostile=1]
 //
 // It prints, per scenario, the provider's peak RSS and goroutines, and the good
 // client's calls, errors and p99 against its p99 before the peers came. With -provider
@@ -35,6 +37,8 @@ type options struct {
 	scenarios string
 	conns     int // the good client's connections to the provider
 	provider  string
+	cpus      map[string]string // the CPUs of the provider and the hostile process, by role
+	workers   int               // the loop provider's pool, or 0 to answer on the loops
 }
 
 // childEnv carries a child process's arguments: the child may be this command or its
@@ -73,10 +77,17 @@ func parse(args []string) options {
 	fs.IntVar(&o.peers, "peers", 500, "hostile connections per scenario")
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "how long the peers run before the good client is measured")
 	fs.DurationVar(&o.measure, "measure", 5*time.Second, "how long the good client is measured, alone and then under load")
-	fs.StringVar(&o.scenarios, "scenarios", "nonreading,partial,flood", "comma-separated scenarios")
+	fs.StringVar(&o.scenarios, "scenarios", "nonreading,partial,flood", "comma-separated scenarios: nonreading, partial, flood, spin")
 	fs.IntVar(&o.conns, "conns", 1, "the good client's connections to the provider (transport.ClientOptions.PoolSize)")
 	fs.StringVar(&o.provider, "provider", "ringrpc", "the provider: ringrpc, or bare (a goroutine per connection), bare-yield (one that yields after each request) or loop (epoll event loops, backlogs last), to tell ringrpc from Go's runtime")
+	fs.IntVar(&o.workers, "workers", 0, "with -provider loop: the goroutines its loops hand requests to, light connections' first, as handlers that may block need; 0 answers them on the loops")
+	cpus := fs.String("cpus", "", "the CPUs the provider and the hostile process run on (Linux, taskset), such as provider=0,hostile=1; the good client runs in this process, which taskset can pin too")
 	fs.Parse(args)
+	var err error
+	if o.cpus, err = parseCPUs(*cpus); err != nil {
+		fmt.Fprintln(os.Stderr, "overload:", err)
+		os.Exit(2)
+	}
 	return o
 }
 
@@ -94,7 +105,7 @@ func runScenarios(o options, w io.Writer) ([]result, error) {
 		case "bare", "bare-yield":
 			return nil, provideBare(o.provider == "bare-yield", os.Stdin, os.Stdout)
 		case "loop":
-			return nil, provideLoop(os.Stdin, os.Stdout)
+			return nil, provideLoop(o.workers, os.Stdin, os.Stdout)
 		}
 		return nil, provide(os.Stdin, os.Stdout)
 	case "hostile":
@@ -113,7 +124,7 @@ func runScenarios(o options, w io.Writer) ([]result, error) {
 	var results []result
 	for _, kind := range strings.Split(o.scenarios, ",") {
 		if _, ok := behaviours[kind]; !ok {
-			return nil, fmt.Errorf("unknown scenario %q: use nonreading, partial or flood", kind)
+			return nil, fmt.Errorf("unknown scenario %q: use nonreading, partial, flood or spin", kind)
 		}
 		r, err := scenario(kind, o)
 		if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"maps"
 	"os"
 	"runtime"
 	"strings"
@@ -43,13 +44,17 @@ func TestOverload(t *testing.T) {
 // Each provider answers the good client beside a few flooding peers, and the flood's
 // answers are counted.
 func TestProviders(t *testing.T) {
-	for _, p := range []string{"ringrpc", "bare", "bare-yield", "loop"} {
+	for _, p := range []string{"ringrpc", "bare", "bare-yield", "loop", "loop-workers"} {
 		t.Run(p, func(t *testing.T) {
-			if p == "loop" && runtime.GOOS != "linux" {
+			o := options{peers: 4, measure: 200 * time.Millisecond, scenarios: "flood", provider: p}
+			if p == "loop-workers" {
+				o.provider, o.workers = "loop", 8
+			}
+			if o.provider == "loop" && runtime.GOOS != "linux" {
 				t.Skip("the loop provider needs epoll")
 			}
 			var out strings.Builder
-			rs, err := runScenarios(options{peers: 4, measure: 200 * time.Millisecond, scenarios: "flood", provider: p}, &out)
+			rs, err := runScenarios(o, &out)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,5 +66,46 @@ func TestProviders(t *testing.T) {
 	}
 	if _, err := runScenarios(options{scenarios: "flood", provider: "nginx"}, io.Discard); err == nil || !strings.Contains(err.Error(), "unknown provider") {
 		t.Errorf("an unknown provider: err = %v, want it named", err)
+	}
+}
+
+// The spin scenario sends the provider nothing: the good client's calls all succeed
+// and the hostile process, whose spinning goroutines stop when it is told to, answers
+// no responses.
+func TestSpin(t *testing.T) {
+	var out strings.Builder
+	rs, err := runScenarios(options{peers: 4, measure: 200 * time.Millisecond, scenarios: "spin"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rs[0]
+	if r.loaded.calls == 0 || r.loaded.errors > 0 || r.hostileRate != 0 {
+		t.Errorf("good calls %d, errors %d (first %v), the hostile answers/s %.0f: want calls, no errors and no answers", r.loaded.calls, r.loaded.errors, r.loaded.firstErr, r.hostileRate)
+	}
+}
+
+func TestParseCPUs(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want map[string]string
+	}{
+		{"", map[string]string{}},
+		{"provider=0", map[string]string{"provider": "0"}},
+		{"provider=0,hostile=1+2-3", map[string]string{"provider": "0", "hostile": "1,2-3"}},
+		{"client=0", nil},
+		{"provider", nil},
+		{"provider=", nil},
+		{"provider=0;rm", nil},
+	} {
+		got, err := parseCPUs(tc.in)
+		if tc.want == nil {
+			if err == nil || !strings.Contains(err.Error(), "role=cpus") {
+				t.Errorf("parseCPUs(%q) = %v, %v; want an error that says what it takes", tc.in, got, err)
+			}
+			continue
+		}
+		if err != nil || !maps.Equal(got, tc.want) {
+			t.Errorf("parseCPUs(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
 	}
 }

@@ -68,8 +68,13 @@ type child struct {
 	out   *bufio.Reader
 }
 
-func start(args ...string) (*child, error) {
+// start runs this program in the role args give, on the CPUs cpus lists (taskset's
+// list, such as "0" or "0-1"), or on any when cpus is empty.
+func start(cpus string, args ...string) (*child, error) {
 	cmd := exec.Command(os.Args[0])
+	if cpus != "" {
+		cmd = exec.Command("taskset", "-c", cpus, os.Args[0])
+	}
 	cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, " "))
 	if d := os.Getenv(providerGodebugEnv); d != "" && args[1] == "provider" {
 		cmd.Env = append(cmd.Env, "GODEBUG="+d)
@@ -133,7 +138,7 @@ func (c *child) peaks() (rss, goroutines int64, logged string, err error) {
 
 func scenario(kind string, o options) (result, error) {
 	r := result{kind: kind, peers: o.peers, conns: max(o.conns, 1), measure: o.measure, settle: o.settle}
-	p, err := start("-role", "provider", "-provider", o.provider)
+	p, err := start(o.cpus["provider"], "-role", "provider", "-provider", o.provider, "-workers", strconv.Itoa(o.workers))
 	if err != nil {
 		return r, err
 	}
@@ -155,7 +160,7 @@ func scenario(kind string, o options) (result, error) {
 	if r.baseRSS, _, _, err = p.peaks(); err != nil {
 		return r, err
 	}
-	h, err := start("-role", "hostile", "-kind", kind, "-addr", addr, "-peers", strconv.Itoa(o.peers))
+	h, err := start(o.cpus["hostile"], "-role", "hostile", "-kind", kind, "-addr", addr, "-peers", strconv.Itoa(o.peers))
 	if err != nil {
 		return r, err
 	}
@@ -240,4 +245,21 @@ func report(w io.Writer, rs []result) {
 			fmt.Fprintf(w, "\n%s: the good client's first error: %v\n", r.kind, r.loaded.firstErr)
 		}
 	}
+}
+
+// parseCPUs reads -cpus: role=list pairs, comma-separated, where a list is taskset's
+// and joins its CPUs with '+' (provider=0,hostile=1+2).
+func parseCPUs(s string) (map[string]string, error) {
+	m := map[string]string{}
+	if s == "" {
+		return m, nil
+	}
+	for _, pair := range strings.Split(s, ",") {
+		role, list, ok := strings.Cut(pair, "=")
+		if role != "provider" && role != "hostile" || !ok || list == "" || strings.Trim(list, "0123456789-+") != "" {
+			return nil, fmt.Errorf("-cpus %q: want role=cpus pairs such as provider=0,hostile=1, where role is provider or hostile and cpus are numbers joined by + or -", s)
+		}
+		m[role] = strings.ReplaceAll(list, "+", ",")
+	}
+	return m, nil
 }
