@@ -86,6 +86,11 @@ func (l *jsonLanguage) UnmarshalJSON(b []byte) error {
 }
 
 func decodeJSONHeader(c *Command, h []byte) error {
+	// The json package reads null into a struct as nothing at all: a request of
+	// code 0 that no peer sent.
+	if t := bytes.TrimLeft(h, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return malformed("JSON header: %.16q is not a JSON object", t)
+	}
 	var j jsonHeader
 	if err := json.Unmarshal(h, &j); err != nil {
 		return malformed("JSON header: %v", err)
