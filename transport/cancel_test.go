@@ -163,10 +163,13 @@ func TestControlFrames(t *testing.T) {
 func TestReservedCodesCannotBeRegistered(t *testing.T) {
 	s := NewServer(ServerOptions{})
 	defer s.Close()
-	for _, code := range []int32{codePing, codeCancel} {
-		err := s.RegisterProcessor(code, echo, PoolOptions{})
-		if !errors.Is(err, ErrRegistered) || !strings.Contains(err.Error(), "reserved") {
-			t.Fatalf("registering code %d: %v, want it refused as reserved", code, err)
+	for _, tc := range []struct {
+		code int32
+		role string
+	}{{codePing, "ping"}, {codeCancel, "cancel notice"}, {codeGoingAway, "going-away notice"}, {codeStreamUp, "stream frames"}, {codeStreamDown, "stream frames"}} {
+		err := s.RegisterProcessor(tc.code, echo, PoolOptions{})
+		if !errors.Is(err, ErrRegistered) || !strings.Contains(err.Error(), "reserved for the transport's "+tc.role) {
+			t.Errorf("registering code %d: %v, want it refused as reserved for the %s", tc.code, err, tc.role)
 		}
 	}
 }

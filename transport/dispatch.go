@@ -379,6 +379,19 @@ const drainBit = 1 << 62
 // goAwayMinVersion is V5_1_4: peers above it understand GO_AWAY.
 const goAwayMinVersion = 441
 
+// reservedRole names what the transport uses a reserved code for.
+func reservedRole(code int32) string {
+	switch code {
+	case codePing:
+		return "ping"
+	case codeCancel:
+		return "cancel notice"
+	case codeGoingAway:
+		return "going-away notice"
+	}
+	return "stream frames"
+}
+
 func newDispatcher() *dispatcher {
 	return &dispatcher{byCode: make(map[int32]*workerPool), drained: make(chan struct{})}
 }
@@ -388,7 +401,7 @@ func (d *dispatcher) register(code int32, isDefault bool, p Processor, opts Pool
 		return fmt.Errorf("%w: nil processor for code %d", ErrRegistered, code)
 	}
 	if !isDefault && (isControl(code) || isStreamFrame(code)) {
-		return fmt.Errorf("%w: code %d is reserved for the transport's ping (%d) and cancel notice (%d): choose another code", ErrRegistered, code, codePing, codeCancel)
+		return fmt.Errorf("%w: code %d is reserved for the transport's %s (codes %d to %d are): choose another code", ErrRegistered, code, reservedRole(code), codePing, codeStreamDown)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
