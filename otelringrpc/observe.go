@@ -38,8 +38,12 @@ func (in *Instrumentation) ObserveServer(s *rpc.Server, attrs ...attribute.KeyVa
 		t := st.Transport
 		o.ObserveInt64(conns, int64(t.Conns), metric.WithAttributeSet(base))
 		o.ObserveInt64(inflight, int64(t.InFlight), metric.WithAttributeSet(base))
+		made := 0 // pools of NewPool so far, which are numbered in the order made
 		for _, p := range st.Pools {
-			pool := with(attrs, attribute.String("ringrpc.pool", poolName(p)))
+			if p.Pool != nil {
+				made++
+			}
+			pool := with(attrs, attribute.String("ringrpc.pool", poolName(p, made)))
 			o.ObserveInt64(queued, int64(p.Queued), pool)
 			o.ObserveInt64(capacity, int64(p.QueueSize), pool)
 			o.ObserveInt64(busy, int64(p.Busy), pool)
@@ -134,14 +138,16 @@ func observeIO(o metric.Observer, inst metric.Int64ObservableCounter, attrs []at
 // "shared" for the server's common pool; its key in rpc.ServerOptions.Pools, or
 // rpc.HealthService for the health service's, for a pool with a name; "default" for
 // the transport server's default processor; "code N" for the processor of request
-// code N.
-func poolName(p rpc.PoolStats) string {
+// code N; "pool N" for the Nth pool transport.Server.NewPool made, when it has no name.
+func poolName(p rpc.PoolStats, made int) string {
 	switch {
 	case p.Name != "":
 		return p.Name
+	case p.Pool != nil:
+		return "pool " + strconv.Itoa(made)
 	case p.Default:
 		return "default"
-	case p.Code == rpc.RequestCode && p.Pool == nil:
+	case p.Code == rpc.RequestCode:
 		return "shared"
 	}
 	return "code " + strconv.Itoa(int(p.Code))
