@@ -319,7 +319,8 @@ func (a *asyncCall[T]) end() {
 // deadline_exceeded: the request may then still be written, and run, later. Generated
 // async clients call it. As with InvokeOneway, a provider that has not started the
 // call by its deadline (the context's, else ClientOptions.Timeout; what remained of it
-// when the request was queued, counted from its arrival) drops it unrun.
+// when the request was queued, counted from its arrival) drops it unrun, as does one
+// whose queue for it is full.
 func InvokeOnewayAsync(c *Client, ctx context.Context, call *Call) *Future[struct{}] {
 	call.awaitWrite = true
 	return InvokeAsync[struct{}](c, ctx, call, nil)

@@ -181,7 +181,9 @@ func (c *Client) Invoke(ctx context.Context, call *Call) (Decoder, error) {
 
 // InvokeOneway sends the call with the oneway flag and returns once it is queued.
 // The call carries its context's deadline or, when the context has none, Timeout: a
-// provider that has not started it by then drops it unrun, and no one hears of it.
+// provider that has not started it by then drops it unrun, and no one hears of it; so
+// does a provider whose queue for it is full, where a call would be answered
+// SYSTEM_BUSY.
 func (c *Client) InvokeOneway(ctx context.Context, call *Call) error {
 	c.begin(ctx, call)
 	err := c.invoke(ctx, call)

@@ -364,6 +364,9 @@ type dispatcher struct {
 	// waits for them, and a peer that closes right after sending them (Close flushes
 	// them for that) still wants them run.
 	onewayEnded atomic.Bool
+	// sealed is set once the draining server closes its connections: from then on
+	// a oneway request is turned away too, as no worker would be left to run it.
+	sealed atomic.Bool
 
 	// streamsOpen counts the requests in flight that opened streams: they do not
 	// count toward MaxInflight. streamRoutines are their goroutines.
@@ -512,6 +515,7 @@ func (d *dispatcher) stop() {
 // contexts; it returns how many it dropped. Running processors go on: wait for them
 // with waitWorkers.
 func (d *dispatcher) abort() (dropped int) {
+	d.sealed.Store(true)
 	for _, wp := range d.closePools() {
 		for range wp.abort() {
 			if wp.own {
@@ -555,8 +559,11 @@ func (d *dispatcher) closeDrained() {
 	d.drainOnce.Do(func() { close(d.drained) })
 }
 
-func (d *dispatcher) begin() bool {
-	if d.inflight.Add(1)&drainBit != 0 {
+// begin admits a request unless the dispatcher drains. A draining dispatcher still
+// admits a oneway request until its connections close: nothing is written for a
+// oneway request, so a GO_AWAY would lose it unseen.
+func (d *dispatcher) begin(oneway bool) bool {
+	if d.inflight.Add(1)&drainBit != 0 && (!oneway || d.sealed.Load()) {
 		d.end()
 		return false
 	}
@@ -596,7 +603,7 @@ func (d *dispatcher) dispatch(c *Conn, req *Command, r *reader) *workerPool {
 	switch {
 	case wp == nil:
 		c.reply(req, errorResponse(req, CodeRequestCodeNotSupported, fmt.Sprintf(" request type %d not supported", req.Code)))
-	case !d.begin():
+	case !d.begin(req.IsOneway()):
 		// RocketMQ 5.x sends GO_AWAY only to peers newer than V5_1_4; older ones read
 		// a busy server and try elsewhere.
 		if req.Version > goAwayMinVersion {

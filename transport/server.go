@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -262,14 +261,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.sendGoingAway()
 	}
+	q := newQuieting()
 	select {
 	case <-drained: // first, when ctx has already ended too
 	default:
-		if !s.closeIdleUntil(ctx, drained) {
+		if !s.closeIdleUntil(ctx, drained, q) {
 			return s.cutShort(ctx)
 		}
 	}
-	s.awaitQuiet(ctx)
+	if !s.awaitQuiet(ctx, q) {
+		return s.cutShort(ctx)
+	}
 	err := flushAndClose(ctx, s.Conns(), fmt.Errorf("%w: server shut down", ErrClosed), s.cfg.closeFlush)
 	s.Close() // the processors are idle: it does not wait
 	return err
@@ -288,11 +290,9 @@ const (
 // has none of them, no stream open and no call of this server's pending, once it has
 // read nothing for goAwayQuiet (or maxGoAwayWait has passed): its peer, told to go
 // away, has no reason to wait for the others. It returns false if ctx ends first.
-func (s *Server) closeIdleUntil(ctx context.Context, drained <-chan struct{}) bool {
-	start := sinceBase()
+func (s *Server) closeIdleUntil(ctx context.Context, drained <-chan struct{}, q *quieting) bool {
 	tick := time.NewTicker(goAwayQuiet / 5)
 	defer tick.Stop()
-	closed := map[*Conn]bool{}
 	for {
 		select {
 		case <-drained:
@@ -306,18 +306,39 @@ func (s *Server) closeIdleUntil(ctx context.Context, drained <-chan struct{}) bo
 			}
 		case <-tick.C:
 		}
-		now := sinceBase()
-		for _, c := range s.Conns() {
-			if closed[c] || c.flow.inflight.Load() > 0 || c.OpenStreams() > 0 || c.Pending() > 0 {
-				continue
-			}
-			if !c.quietAt(now) && now-start < maxGoAwayWait {
-				continue
-			}
-			closed[c] = true
-			c.closeGraceful(fmt.Errorf("%w: server shut down", ErrClosed))
-		}
+		q.closeQuiet(s.Conns())
 	}
+}
+
+// quieting is what Shutdown knows of the connections it closes as they fall quiet.
+type quieting struct {
+	start  time.Duration // when Shutdown began (sinceBase)
+	closed map[*Conn]bool
+}
+
+func newQuieting() *quieting {
+	return &quieting{start: sinceBase(), closed: map[*Conn]bool{}}
+}
+
+// closeQuiet closes each of conns with nothing in flight that has read nothing for
+// goAwayQuiet, or all such once maxGoAwayWait has passed, and reports whether every
+// one of conns is closed.
+func (q *quieting) closeQuiet(conns []*Conn) bool {
+	now := sinceBase()
+	all := true
+	for _, c := range conns {
+		if q.closed[c] {
+			continue
+		}
+		if c.flow.inflight.Load() > 0 || c.OpenStreams() > 0 || c.Pending() > 0 ||
+			!c.quietAt(now) && now-q.start < maxGoAwayWait {
+			all = false
+			continue
+		}
+		q.closed[c] = true
+		c.closeGraceful(fmt.Errorf("%w: server shut down", ErrClosed))
+	}
+	return all
 }
 
 // quietAt reports whether c has read nothing for goAwayQuiet at now (sinceBase).
@@ -325,23 +346,28 @@ func (c *Conn) quietAt(now time.Duration) bool {
 	return now-time.Duration(c.lastRead.Load()) >= goAwayQuiet
 }
 
-// awaitQuiet waits until no connection has read anything for goAwayQuiet.
-func (s *Server) awaitQuiet(ctx context.Context) {
-	give := time.NewTimer(maxGoAwayWait)
-	defer give.Stop()
+// awaitQuiet closes each connection as it falls quiet, as closeIdleUntil does, until
+// every one is closed, and then seals the dispatcher and waits for the oneway
+// requests it admitted meanwhile. It returns false when ctx ends with one of them in
+// flight.
+func (s *Server) awaitQuiet(ctx context.Context, q *quieting) bool {
 	tick := time.NewTicker(goAwayQuiet / 5)
 	defer tick.Stop()
+	sealed := false
 	for {
-		now := sinceBase()
-		if !slices.ContainsFunc(s.Conns(), func(c *Conn) bool { return !c.quietAt(now) }) {
-			return
+		if !sealed && q.closeQuiet(s.Conns()) {
+			// Sealed before the count is read: a oneway request admitted after
+			// this look is counted in it.
+			s.disp.sealed.Store(true)
+			sealed = true
+		}
+		if sealed && s.disp.running() == 0 {
+			return true
 		}
 		select {
 		case <-tick.C:
-		case <-give.C:
-			return
 		case <-ctx.Done():
-			return
+			return s.disp.running() == 0
 		}
 	}
 }

@@ -17,8 +17,10 @@ type ServerStats struct {
 	// Queued is the number of requests waiting for a worker, all pools together.
 	Queued int
 	// Busy counts the requests answered SYSTEM_BUSY because their pool's queue was
-	// full, or in a pool of its own their connection's part of it, all pools together. The busy answers a draining server gives peers too
-	// old for GO_AWAY are not counted: they are part of going away.
+	// full, or in a pool of its own their connection's part of it, all pools
+	// together, and the oneway requests dropped unrun for the same reason. The busy
+	// answers a draining server gives peers too old for GO_AWAY are not counted: they
+	// are part of going away.
 	Busy uint64
 	// BytesRead and BytesWritten count the bytes of frames read and written on every
 	// connection, TLS's own excluded.
@@ -42,7 +44,8 @@ type PoolStats struct {
 	// Queued is the number of requests waiting for a worker.
 	Queued int
 	// Busy counts the requests answered SYSTEM_BUSY because the queue was full, or
-	// in a pool of its own the connection's part of it.
+	// in a pool of its own the connection's part of it, and the oneway requests
+	// dropped unrun for the same reason.
 	Busy uint64
 }
 

@@ -1,0 +1,164 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// A oneway request that crossed the going-away notice runs: nothing is written for a
+// oneway request, so the GO_AWAY a call gets would lose it without a trace.
+func TestOnewayCrossingGoingAwayRuns(t *testing.T) {
+	ran := make(chan struct{}, 1)
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	s, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeEcho, ProcessorFunc(func(context.Context, *Conn, *Command) (*Command, error) {
+			ran <- struct{}{}
+			return nil, nil
+		}), PoolOptions{}))
+		must(t, s.RegisterProcessor(codeBlock, ProcessorFunc(func(context.Context, *Conn, *Command) (*Command, error) {
+			started <- struct{}{}
+			<-release
+			return nil, nil
+		}), PoolOptions{}))
+	})
+	t.Cleanup(func() { closeOnce(release) })
+	// A call in flight on another connection keeps the server draining.
+	cl := newTestClient(t, ClientOptions{})
+	cl.InvokeAsync(context.Background(), addr, NewRequest(codeBlock, nil, nil), func(*Command, error) {})
+	waitFor(t, started, "the blocking call to run")
+
+	// A connection whose oneway request is on its way as the notice arrives: sent
+	// right after the notice is read, as a caller's writer does when its batch left
+	// before the notice came in.
+	nc := rawDial(t, addr)
+	ping, err := AppendFrame(nil, &Command{Code: codePing, Language: LanguageGo, Version: DefaultVersion, Opaque: 1}, SerializeRocketMQ)
+	must(t, err)
+	_, err = nc.Write(ping)
+	must(t, err)
+	readRawFrame(t, nc) // the server has the connection
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	if notice := readRawFrame(t, nc); notice.Code != codeGoingAway {
+		t.Fatalf("read code %d, want the going-away notice %d", notice.Code, codeGoingAway)
+	}
+	oneway := NewRequest(codeEcho, nil, []byte("crossed the notice"))
+	oneway.Opaque, oneway.Flag = 2, FlagOneway
+	frame, err := AppendFrame(nil, oneway, SerializeRocketMQ)
+	must(t, err)
+	_, err = nc.Write(frame)
+	must(t, err)
+
+	select {
+	case <-ran:
+	case <-time.After(2 * time.Second):
+		t.Errorf("a oneway request that crossed the going-away notice never ran, and nothing told its caller")
+	}
+	closeOnce(release)
+	if err := waitFor(t, shut, "Shutdown"); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// At Shutdown a connection with nothing in flight that sends nothing closes once it is
+// quiet, while another connection still sends: it does not wait for the server's
+// other connections to fall quiet too.
+func TestShutdownClosesQuietConnAlone(t *testing.T) {
+	s, addr := startServer(t, ServerOptions{}, nil)
+	frame := func(op int32) []byte {
+		b, err := AppendFrame(nil, &Command{Code: codePing, Language: LanguageGo, Version: DefaultVersion, Opaque: op}, SerializeRocketMQ)
+		must(t, err)
+		return b
+	}
+	quiet, busy := rawDial(t, addr), rawDial(t, addr)
+	for _, nc := range []net.Conn{quiet, busy} {
+		_, err := nc.Write(frame(1))
+		must(t, err)
+		readRawFrame(t, nc)
+	}
+	// The busy peer pings every 5 ms, and reads what comes back, until it is closed.
+	go io.Copy(io.Discard, busy)
+	pinger := make(chan struct{})
+	go func() {
+		defer close(pinger)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for op := int32(2); ; op++ {
+			<-tick.C
+			busy.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := busy.Write(frame(op)); err != nil {
+				return
+			}
+		}
+	}()
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	if notice := readRawFrame(t, quiet); notice.Code != codeGoingAway {
+		t.Fatalf("read code %d, want the going-away notice %d", notice.Code, codeGoingAway)
+	}
+	start := time.Now()
+	quiet.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := quiet.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the quiet connection: read %d bytes, %v; want it closed", n, err)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("the quiet connection closed %v after the going-away notice, want about %v: another connection's pings held it open", took, goAwayQuiet)
+	}
+	if err := waitFor(t, shut, "Shutdown"); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	waitFor(t, pinger, "the pinger to find its connection closed")
+}
+
+// A oneway request that finds its pool's queue full is dropped unrun, as a call would
+// be answered SYSTEM_BUSY, and counted with the busy answers.
+func TestOnewayFindingQueueFullIsDroppedAndCounted(t *testing.T) {
+	ran := make(chan string, 10)
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	s, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeEcho, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
+			if string(req.Body) == "first" {
+				started <- struct{}{}
+				<-release
+			}
+			ran <- string(req.Body)
+			return nil, nil
+		}), PoolOptions{Workers: 1, QueueSize: 1}))
+	})
+	cl := newTestClient(t, ClientOptions{})
+	ctx := context.Background()
+	must(t, cl.InvokeOneway(ctx, addr, NewRequest(codeEcho, nil, []byte("first"))))
+	waitFor(t, started, "the first oneway request to run")
+	for _, body := range []string{"queued", "dropped"} {
+		must(t, cl.InvokeOneway(ctx, addr, NewRequest(codeEcho, nil, []byte(body))))
+	}
+	// The server reads a connection in order: once a call after them is answered
+	// (busy too, as the queue is still full), both were dispatched.
+	if resp, err := cl.InvokeSync(ctx, addr, NewRequest(codeEcho, nil, []byte("probe"))); err != nil || resp.Code != CodeSystemBusy {
+		t.Fatalf("a call behind the full queue: %v, %v; want a SYSTEM_BUSY answer", resp, err)
+	}
+	if busy := s.Stats().Busy; busy != 2 {
+		t.Errorf("Stats().Busy = %d, want 2: the dropped oneway request and the busy call", busy)
+	}
+	close(release)
+	for _, want := range []string{"first", "queued"} {
+		if got := waitFor(t, ran, "a oneway request to run"); got != want {
+			t.Errorf("ran %q, want %q", got, want)
+		}
+	}
+	select {
+	case got := <-ran:
+		t.Errorf("ran %q as well: the request that found the queue full must be dropped", got)
+	default:
+	}
+}
