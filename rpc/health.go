@@ -352,9 +352,11 @@ func (c *Client) CheckHealth(ctx context.Context, service string) (ServingStatus
 //     serve, as CheckHealth does, unless last is StatusUnknown: it then waits for the
 //     service to register, and answers its status then;
 //   - CodeUnavailable once the provider is shutting down and the status is last
-//     already. A Watch waiting when Shutdown or Close begins answers NOT_SERVING at
-//     once, the status the whole server has from then on, or this error when last
-//     was that already.
+//     already. A Watch waiting when Shutdown begins answers NOT_SERVING at once,
+//     the status the whole server has from then on, or this error when last was
+//     that already or it waits for a service that never registered. Close closes
+//     the connection as it wakes the Watch, which may then end with the connection
+//     lost (CodeUnavailable) instead.
 func (c *Client) WatchHealth(ctx context.Context, service string, last ServingStatus) (ServingStatus, error) {
 	call := c.NewCall(&healthDesc, 1)
 	call.Args.String(service)

@@ -622,7 +622,7 @@ func flushCut(ctx context.Context, conns []*Conn, limit time.Duration) error {
 	}
 	addr := conns[i].addr
 	if ctx.Err() != nil {
-		return fmt.Errorf("transport: flushing what is queued for %s cut short: %w", addr, context.Cause(ctx))
+		return fmt.Errorf("transport: flushing what is queued for %s cut short: %w: give Shutdown or Close a context with more time to write what is queued", addr, context.Cause(ctx))
 	}
-	return fmt.Errorf("transport: %s did not take the frames queued for it within %v: closed with them unwritten", addr, limit)
+	return fmt.Errorf("transport: %s did not take the frames queued for it within %v: closed with them unwritten; the peer reads slowly or not at all, and nothing more can be done for it here", addr, limit)
 }
