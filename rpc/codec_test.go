@@ -112,7 +112,7 @@ func TestDecoder(t *testing.T) {
 		{"valid", ` [ "a\u00e9\ud834\udd1e\n" , -32768 , 255 , 1.5e2 , true , "AAEC" , {"id":3,"tags":["x"]} ] `, ""},
 		{"nulls keep values", `[null,null,null,null,null,null,null]`, ""},
 		{"not an array", `{"a":1}`, "not a JSON array"},
-		{"empty", ``, "ends early"},
+		{"empty", ``, "the body is empty: send the arguments as a JSON array, [] for none"},
 		{"empty array: an older caller", `[]`, ""},
 		{"null, read as encoding/json reads it: no arguments", ` null `, ""},
 		{"null cut short", `nul`, "invalid literal"},

@@ -192,6 +192,9 @@ func (d *Decoder) nextInArray(c byte) bool {
 		want = '['
 	}
 	switch {
+	case c == 0 && d.n == 1:
+		d.err = d.emptyBody()
+		return false
 	case c == 0:
 		d.failf("missing: the JSON array ends early")
 		return false
@@ -207,6 +210,14 @@ func (d *Decoder) nextInArray(c byte) bool {
 	}
 	d.r.pos++
 	return true
+}
+
+// emptyBody is the error of a body with nothing but white space in it.
+func (d *Decoder) emptyBody() error {
+	if d.result {
+		return errors.New("the body is empty: want the results as a JSON array")
+	}
+	return errors.New("the body is empty: send the arguments as a JSON array, [] for none")
 }
 
 // null reads a body of null, which encoding/json reads as an empty array: arguments
@@ -287,6 +298,9 @@ func (d *Decoder) finish() error {
 		}
 	}
 	if d.r.peek(); d.r.pos < len(d.data) {
+		if d.result && d.m != nil && len(d.m.Results) == 0 {
+			return fmt.Errorf("%s has no results: its response's body is empty, got %d bytes", d.m.Name, len(d.data))
+		}
 		return fmt.Errorf("unexpected data after the last value at offset %d", d.r.pos)
 	}
 	return nil
@@ -302,7 +316,11 @@ func (d *Decoder) closeArray() error {
 			}
 			return nil // no arguments, as encoding/json reads an empty array
 		}
-		if r.peek() != '[' {
+		switch r.peek() {
+		case 0:
+			return d.emptyBody()
+		case '[':
+		default:
 			return fmt.Errorf("the body is not a JSON array")
 		}
 		r.pos++
