@@ -76,8 +76,13 @@ type Registry struct {
 	rr       atomic.Uint64
 
 	stop     chan struct{}
+	stopped  chan struct{} // closed once every routine has ended
 	routines sync.WaitGroup
 	shutOnce sync.Once
+	// left is closed once memberlist's Leave has marked this node left: the leave is
+	// under way, and memberlist may be shut down.
+	left     chan struct{}
+	leftOnce sync.Once
 }
 
 // nodeState is what this node knows of another (or of itself).
@@ -154,6 +159,8 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 		events:         make(chan Event, 1024),
 		watchers:       map[int]func(Event){},
 		stop:           make(chan struct{}),
+		stopped:        make(chan struct{}),
+		left:           make(chan struct{}),
 		known:          map[string]knownPeer{},
 		lastCat:        map[string]*catalog{},
 		verdicts:       make(chan verdict, 1024),
@@ -216,7 +223,7 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	go r.introduceLoop()
 	if err := r.join(ctx); err != nil {
 		ml.Shutdown()
-		r.stopRoutines()
+		r.stopRoutines(context.Background())
 		return nil, err
 	}
 	r.introduce()
@@ -326,23 +333,17 @@ func (r *Registry) joinSeeds(ctx context.Context, targets []string) error {
 // bounds Join; Join's failure path waits for it (at most memberlist's TCP timeout
 // per address).
 func (r *Registry) joinOnce(ctx context.Context, targets []string) error {
-	done := make(chan error, 1)
-	r.routines.Add(1)
-	go func() {
-		defer r.routines.Done()
+	err := r.untilDone(ctx, nil, func() error {
 		n, err := r.ml.Join(targets)
 		if n == 0 && len(r.opts.Seeds) > 0 {
-			done <- r.noSeed(targets, err)
-			return
+			return r.noSeed(targets, err)
 		}
-		done <- nil
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("registry: joining %v: %w", targets, ctx.Err())
+		return nil
+	})
+	if err != nil && errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("registry: joining %v: %w", targets, err)
 	}
+	return err
 }
 
 // noSeed is the error of a Join that reached nobody.
@@ -580,6 +581,9 @@ func (r *Registry) nodeAlive(n *memberlist.Node, kind EventType) {
 // through the metadata takes effect at once; a dead verdict is checked first.
 func (r *Registry) nodeGone(n *memberlist.Node) {
 	if n.Name == r.opts.NodeName {
+		// Only memberlist's Leave declares this node gone (it refutes every other
+		// verdict on it), once it has queued the leave's broadcast.
+		r.leftOnce.Do(func() { close(r.left) })
 		return
 	}
 	r.mu.Lock()
@@ -991,16 +995,25 @@ func (v strategyView) OnProviderFailed(fn func(addr string)) (stop func()) {
 // Shutdown leaves gracefully and shuts Options.Server down: it announces the leave,
 // waits Options.LeavePropagation for consumers to drop this node from their rings,
 // shuts the server down (new calls are turned away unprocessed, calls in flight
-// finish), then stops gossip. ctx caps the whole. A node without Options.Server is
-// in no ring: it does not wait for the leave to propagate. To keep the server, use
-// Leave.
+// finish), then stops gossip. A node without Options.Server is in no ring: it does
+// not wait for the leave to propagate. To keep the server, use Leave.
+//
+// ctx caps the whole: Shutdown returns by the time ctx ends, even when it has ended
+// already. The steps left then wait for nothing: the server is shut down with the
+// ended ctx, which cuts its calls in flight short (rpc.Server.Shutdown), and gossip
+// stops. If the leave had not been gossiped yet while other members stay, the error
+// says so and matches ctx's error with errors.Is: they find this node gone by probing
+// it, as after a crash. What memberlist cannot stop (its wait for the leave's
+// broadcast, a probe or a TCP exchange in progress) ends within memberlist's own
+// timeouts on the registry's goroutines; Close waits for them.
 func (r *Registry) Shutdown(ctx context.Context) error {
 	return r.leave(ctx, r.opts.Server)
 }
 
 // Leave is Shutdown without the server's shutdown: it announces the leave, waits
-// Options.LeavePropagation when this node provides services, and stops gossip.
-// The server given as Options.Server keeps serving; shut it down after Leave.
+// Options.LeavePropagation when this node provides services, and stops gossip, all
+// within ctx as Shutdown does. The server given as Options.Server keeps serving;
+// shut it down after Leave.
 func (r *Registry) Leave(ctx context.Context) error {
 	return r.leave(ctx, nil)
 }
@@ -1013,23 +1026,9 @@ func (r *Registry) leave(ctx context.Context, server *rpc.Server) error {
 		if dl, ok := ctx.Deadline(); ok {
 			timeout = time.Until(dl) / 2
 		}
-		r.announceLeave(timeout / 2)
-		// memberlist waits until its leave was gossiped enough times, which takes a
-		// few gossip rounds, or for ever when the others leave too (a whole cluster
-		// stopped at once): it gossips to none that left. Ten rounds reach a cluster
-		// of thousands; two are enough when every other member said it leaves.
-		wait := min(timeout, max(10*r.opts.ml.GossipInterval, 200*time.Millisecond))
-		if r.othersStaying() == 0 {
-			wait = min(wait, 2*r.opts.ml.GossipInterval)
-		}
-		if err := r.ml.Leave(wait); err != nil {
-			if r.othersStaying() > 0 {
-				// Too slow to tell them: they will find out by probing. The
-				// shutdown goes on.
-				r.log.Warn("registry: the leave was not announced", "err", err)
-			} else {
-				r.log.Debug("registry: the leave was not gossiped: every other member leaves too", "err", err)
-			}
+		r.announceLeave(ctx, timeout/2)
+		if err := r.leaveGossip(ctx, timeout); err != nil {
+			errs = append(errs, err)
 		}
 		if r.opts.Server != nil {
 			r.awaitPropagation(ctx)
@@ -1040,20 +1039,100 @@ func (r *Registry) leave(ctx context.Context, server *rpc.Server) error {
 			}
 		}
 		errs = append(errs, r.ml.Shutdown())
-		r.stopRoutines()
+		r.stopRoutines(ctx)
 	})
 	return errors.Join(errs...)
 }
 
+// leaveGossip gossips memberlist's leave and waits until it was gossiped, at most
+// timeout, or until ctx ends. It returns an error only when ctx cut the leave short
+// while other members stay.
+func (r *Registry) leaveGossip(ctx context.Context, timeout time.Duration) error {
+	// memberlist waits until its leave was gossiped enough times, which takes a few
+	// gossip rounds, or for ever when the others leave too (a whole cluster stopped
+	// at once): it gossips to none that left. Ten rounds reach a cluster of
+	// thousands; two are enough when every other member said it leaves.
+	spread := max(10*r.opts.ml.GossipInterval, 200*time.Millisecond)
+	wait := min(timeout, spread)
+	if r.othersStaying() == 0 {
+		wait = min(wait, 2*r.opts.ml.GossipInterval)
+	}
+	// The leave must be under way before memberlist's Shutdown, after which its
+	// Leave panics: r.left closes as it marks this node left, before it waits.
+	err := r.untilDone(ctx, r.left, func() error { return r.ml.Leave(mlTimeout(ctx, wait)) })
+	switch {
+	case err == nil:
+		return nil
+	case r.othersStaying() == 0:
+		r.log.Debug("registry: the leave was not gossiped: every other member leaves too", "err", err)
+		return nil
+	case ctx.Err() != nil:
+		need := fmt.Sprintf("the announcement and the leave take a few gossip rounds (%v each)", r.opts.ml.GossipInterval)
+		if r.opts.Server != nil {
+			need += fmt.Sprintf(", and registry.Options.LeavePropagation (%v) follows", r.opts.LeavePropagation)
+		}
+		return fmt.Errorf("registry: the leave was cut short (%w) before it had spread: gossip has stopped, and the members it did not reach find this node gone by probing it, as after a crash, their calls to it failing over meanwhile; to leave gracefully, give the context longer: %s", ctx.Err(), need)
+	default:
+		// Too slow to tell them: they will find out by probing. The shutdown goes on.
+		r.log.Warn("registry: the leave was not announced", "err", err)
+		return nil
+	}
+}
+
+// mlTimeout is how long a memberlist call may wait for its broadcast: d, or no time
+// once ctx has ended. memberlist waits for ever on a timeout of zero or less: no time
+// is a nanosecond, in which the call queues its broadcast and returns.
+func mlTimeout(ctx context.Context, d time.Duration) time.Duration {
+	if ctx.Err() != nil {
+		return time.Nanosecond
+	}
+	return max(d, time.Nanosecond)
+}
+
+// untilDone runs call, a memberlist call that waits at most its own timeout and
+// watches no context, on a goroutine of the registry, and returns its error, or ctx's
+// as soon as ctx ends first. The call then ends by itself within its timeout;
+// stopRoutines waits for it until its own ctx ends, and Close waits for it. begun,
+// when not nil, is closed once call has done what must precede the caller's next
+// step: untilDone waits for it, or for the call's end, whatever ctx does.
+func (r *Registry) untilDone(ctx context.Context, begun <-chan struct{}, call func() error) error {
+	done := make(chan error, 1)
+	r.routines.Add(1)
+	go func() {
+		defer r.routines.Done()
+		done <- call()
+	}()
+	if begun != nil {
+		select {
+		case <-begun:
+		case err := <-done:
+			return err
+		}
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		select {
+		case err := <-done: // both: the call's own result counts
+			return err
+		default:
+			return ctx.Err()
+		}
+	}
+}
+
 // Close stops gossip at once, without announcing a leave: other nodes find out when
-// this one stops answering probes.
+// this one stops answering probes. It returns once the registry's goroutines have
+// ended, those that a Shutdown or Leave cut short by its ctx left running included.
 func (r *Registry) Close() error {
 	var err error
 	r.shutOnce.Do(func() {
 		r.markClosed()
 		err = r.ml.Shutdown()
-		r.stopRoutines()
+		r.stopRoutines(context.Background())
 	})
+	<-r.stopped
 	return err
 }
 
@@ -1078,12 +1157,17 @@ func (r *Registry) updateNode(timeout time.Duration) error {
 
 // announceLeave gossips the leaving flag before the leave itself, so that other
 // nodes take this one out of their rings at once, and do not read the leave as a
-// dead verdict to check.
-func (r *Registry) announceLeave(timeout time.Duration) {
+// dead verdict to check. It waits at most timeout, or until ctx ends: the leave that
+// follows then ends memberlist's wait, as news of this node that is newer.
+func (r *Registry) announceLeave(ctx context.Context, timeout time.Duration) {
 	r.mu.Lock()
 	r.leaving = true
 	r.mu.Unlock()
-	if err := r.updateNode(timeout); err != nil {
+	if ctx.Err() != nil {
+		return // no time to gossip it
+	}
+	err := r.untilDone(ctx, nil, func() error { return r.updateNode(mlTimeout(ctx, timeout)) })
+	if err != nil {
 		r.log.Debug("registry: announcing the leave in the metadata", "err", err)
 	}
 }
@@ -1113,7 +1197,17 @@ func (r *Registry) markClosed() {
 	r.mu.Unlock()
 }
 
-func (r *Registry) stopRoutines() {
+// stopRoutines stops the registry's goroutines and waits for them until ctx ends. One
+// inside a memberlist call (a leave, a join, a probe, a TCP exchange) ends with the
+// call, within its timeout; Close waits for them all.
+func (r *Registry) stopRoutines(ctx context.Context) {
 	close(r.stop)
-	r.routines.Wait()
+	go func() {
+		r.routines.Wait()
+		close(r.stopped)
+	}()
+	select {
+	case <-r.stopped:
+	case <-ctx.Done():
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -311,3 +312,111 @@ func TestClusterShutsDownTogether(t *testing.T) {
 }
 
 func abs(n int) int { return max(n, -n) }
+
+// A context that ends before the leave is done caps Shutdown and Leave all the same:
+// they return at once, Shutdown still shuts the server down (with the ended context,
+// which cuts it short) while Leave leaves it serving, gossip stops, and the error says
+// that the leave was cut short. What memberlist does not let stop, its wait for the
+// leave's broadcast, ends by itself, and Close waits for it.
+func TestEndedContextCutsTheLeaveShort(t *testing.T) {
+	// LAN gossips every 200 ms: the announcement and the leave take a few rounds each,
+	// far beyond the bound.
+	const bound = 250 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		ctx  func(*Registry) (context.Context, context.CancelFunc)
+	}{
+		{"cancelled", func(*Registry) (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx, cancel
+		}},
+		{"deadline passed", func(*Registry) (context.Context, context.CancelFunc) {
+			return context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		}},
+		{"cancelled during the announcement", func(*Registry) (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(50*time.Millisecond, cancel)
+			return ctx, cancel
+		}},
+		{"cancelled during the leave's gossip", func(r *Registry) (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				select {
+				case <-r.left: // memberlist's Leave waits for its broadcast from here
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			return ctx, cancel
+		}},
+	} {
+		for _, op := range []string{"Shutdown", "Leave"} {
+			t.Run(tc.name+"/"+op, func(t *testing.T) {
+				lan := func(o *Options) { o.Preset = LAN; o.BindAddr = "127.0.0.1"; o.BindPort = -1 }
+				nodes, _ := clusterWith(t, 2, lan)
+				providersOf(t, nodes[0].reg, whoDesc.Name, 2)
+				n := nodes[1]
+				ctx, cancel := tc.ctx(n.reg)
+				defer cancel()
+				ended := make(chan time.Time, 1)
+				context.AfterFunc(ctx, func() { ended <- time.Now() })
+				done := make(chan error, 1)
+				go func() {
+					if op == "Shutdown" {
+						done <- n.reg.Shutdown(ctx)
+					} else {
+						done <- n.reg.Leave(ctx)
+					}
+				}()
+				var err error
+				select {
+				case err = <-done:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%s did not return within 10 s", op)
+				}
+				returned := time.Now()
+				var endedAt time.Time
+				select {
+				case endedAt = <-ended:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("the context never ended; %s returned %v", op, err)
+				}
+				if took := returned.Sub(endedAt); took > bound {
+					t.Errorf("%s returned %v after its context ended, want at most %v", op, took, bound)
+				}
+				if !errors.Is(err, ctx.Err()) || !strings.Contains(err.Error(), "the leave was cut short") || !strings.Contains(err.Error(), "by probing") {
+					t.Errorf("%s: %v, want the leave cut short by %v", op, err, ctx.Err())
+				}
+				if c, err := net.DialTimeout("tcp", n.reg.GossipAddr(), time.Second); err == nil {
+					c.Close()
+					t.Errorf("gossip still accepts connections after %s", op)
+				}
+				if op == "Shutdown" {
+					select {
+					case err := <-n.served:
+						n.served <- err // for n.stop
+					case <-time.After(bound):
+						t.Error("the server still serves after Shutdown")
+					}
+				} else {
+					direct, err := rpc.NewClient(rpc.ClientOptions{Resolver: rpc.StaticAddress(n.reg.opts.RPCAddr)})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer direct.Close()
+					if got, err := who(context.Background(), direct, "k"); err != nil || got != n.name {
+						t.Errorf("the server after Leave: %q %v", got, err)
+					}
+				}
+				closed := make(chan error, 1)
+				go func() { closed <- n.reg.Close() }()
+				select {
+				case <-closed:
+				case <-time.After(10 * time.Second):
+					t.Fatal("Close did not wait out the leave within 10 s")
+				}
+			})
+		}
+	}
+}
