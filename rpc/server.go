@@ -353,7 +353,7 @@ func (s *Server) processIn(ctx context.Context, conn *transport.Conn, req *trans
 // run runs a request for m of svc: the processor of m's own pool.
 func (s *Server) run(ctx context.Context, conn *transport.Conn, req *transport.Command, svc *service, m *method) (*transport.Command, error) {
 	deadline, timed := requestDeadline(req)
-	if resp := s.refuse(ctx, req, svc.desc, m.desc, deadline); resp != nil {
+	if resp := s.refuse(ctx, conn, req, svc.desc, m.desc, deadline); resp != nil {
 		if s.countMethods.Load() {
 			m.stats.recordRefused(req, resp)
 		}
@@ -417,8 +417,10 @@ func requestDeadline(req *transport.Command) (deadline time.Time, timed bool) {
 // refuse answers a call that must not run: its deadline passed, or its caller
 // cancelled it, while it waited for a worker. It returns nil for a call to run. The
 // deadline is looked at first: a ringrpc client sends a cancel notice when its
-// deadline passes, so a call that expired in the queue is cancelled too by then.
-func (s *Server) refuse(ctx context.Context, req *transport.Command, svc *ServiceDesc, m *MethodDesc, deadline time.Time) *transport.Command {
+// deadline passes, so a call that expired in the queue is cancelled too by then. A
+// stream whose opener broke the protocol before its handler started is answered as
+// one that broke it later: its opener cancelled nothing.
+func (s *Server) refuse(ctx context.Context, conn *transport.Conn, req *transport.Command, svc *ServiceDesc, m *MethodDesc, deadline time.Time) *transport.Command {
 	// The deadline carries a monotonic reading: time.Until reads only the monotonic
 	// clock, which costs less than the wall clock time.Now also reads.
 	if !deadline.IsZero() && time.Until(deadline) <= 0 {
@@ -427,6 +429,11 @@ func (s *Server) refuse(ctx context.Context, req *transport.Command, svc *Servic
 		return transport.NewResponse(req, toWire(CodeDeadlineExceeded), fmt.Sprintf("%s.%s expired in the provider's queue after %d ms, before a worker took it: give the call a longer deadline, or the provider more workers (rpc.ServerOptions.Workers) or fewer callers", svc.Name, m.Name, waited))
 	}
 	if ctx.Err() != nil {
+		if st := conn.InboundStream(req); st != nil {
+			if e := protocolBreak(svc, m, st); e != nil {
+				return transport.NewResponse(req, toWire(e.Code), e.Message)
+			}
+		}
 		s.cancelled.Add(1)
 		return transport.NewResponse(req, toWire(CodeCanceled), fmt.Sprintf("%s.%s was cancelled by its caller before it started", svc.Name, m.Name))
 	}

@@ -42,17 +42,36 @@ func streamContext(ctx context.Context, conn *transport.Conn, req *transport.Com
 	return context.WithValue(ctx, streamKey{}, ss), ss, nil
 }
 
-// result is the handler's outcome, unless a message it received did not decode or
-// the deadline cut the stream: what the handler made of a cut stream is not its
-// caller's answer.
+// result is the handler's outcome, unless a message it received did not decode, its
+// opener broke the stream protocol, or the deadline cut the stream: what the handler
+// made of a cut stream is not its caller's answer. The one that came first answers:
+// the transport's stream ends once, with the break or with the deadline, and keeps
+// why, and a message that did not decode came before either.
 func (ss *serverStream) result(err error) error {
 	if e := ss.inErr.Load(); e != nil {
+		return e
+	}
+	if e := protocolBreak(ss.svc, ss.m, ss.st); e != nil {
 		return e
 	}
 	if e := ss.expired.Load(); e != nil {
 		return e
 	}
 	return err
+}
+
+// protocolBreak returns the answer to st, a stream of svc's method m, when the
+// transport ended it because its opener broke the protocol (docs/PROTOCOL.md,
+// "Stream frames"), or nil.
+func protocolBreak(svc *ServiceDesc, m *MethodDesc, st *transport.Stream) *Error {
+	err := st.Err()
+	// A connection closed for a frame that did not parse fails its streams with an
+	// error that wraps ErrMalformedFrame too: that is the connection's loss, which
+	// no answer reaches, not this stream's break.
+	if !errors.Is(err, transport.ErrMalformedFrame) || errors.Is(err, transport.ErrConnectionLost) || errors.Is(err, transport.ErrClosed) {
+		return nil
+	}
+	return Errorf(CodeBadArguments, "stream %s.%s: its opener broke the stream protocol (%w), so the provider ended the stream as if it were reset, and this is its answer whatever its handler returned: an opener numbers its messages from 1 without gaps, sends none beyond the credit granted or after its end, puts exactly ringrpc.count messages in a frame, and grants at most 1 048 576 messages ahead (docs/PROTOCOL.md, \"Stream frames\")", svc.Name, m.Name, err)
 }
 
 // expire ends the stream once ctx, the handler's context, ended because its deadline
@@ -99,8 +118,8 @@ func SendAll[T any](ctx context.Context, seq iter.Seq2[T, error], encode func(*E
 // the handler's call. It ends when the caller ends its stream, or when the stream
 // fails: the caller stopped, its context ended, or the connection failed (the
 // handler's context then says so). A message that does not decode ends it too, and
-// the call then fails with CodeBadArguments whatever the handler returns. Generated
-// dispatchers call it.
+// the call then fails with CodeBadArguments whatever the handler returns, as it does
+// when the caller broke the stream protocol. Generated dispatchers call it.
 func Received[T any](ctx context.Context, decode func(*Decoder) (T, error)) iter.Seq[T] {
 	ss := serverStreamOf(ctx)
 	return func(yield func(T) bool) {

@@ -2,10 +2,12 @@ package rpc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -414,6 +416,177 @@ func TestClientStreamCancel(t *testing.T) {
 	}
 	if err := waitFor(t, f.ended, "the provider's end"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("the provider's context: %v", err)
+	}
+}
+
+// openWireStream opens stream 1, of the Feed's method with the JSON arguments args,
+// from a peer written from docs/PROTOCOL.md alone, which takes 8 messages, and reads
+// the provider's first frame: its grant of window messages.
+func openWireStream(t *testing.T, addr, method, args string, window int) *wirePeer {
+	t.Helper()
+	p := wireDial(t, addr)
+	p.send(wireFrame(1, wireHeader(0, 1, 4, "interfaceName", feedDesc.Name, "methodName", method, "ringrpc.window", "8"), []byte(args)))
+	if g := p.next(); g.Code != 7704 || g.Ext["ringrpc.credit"] != strconv.Itoa(window) {
+		t.Fatalf("first frame %v, want the provider's grant of %d messages", g, window)
+	}
+	return p
+}
+
+// wireUp is a frame of the opener's on stream 1 (code 7703, a oneway request) with
+// the extFields ext besides ringrpc.sid.
+func wireUp(body []byte, ext ...string) []byte {
+	return wireFrame(1, wireHeader(7703, 2, 2, append([]string{"ringrpc.sid", "1"}, ext...)...), body)
+}
+
+// TestStreamProtocolBreakIsBadArguments: an opener that breaks the stream protocol
+// (docs/PROTOCOL.md, "Stream frames") is answered bad_arguments naming what it did
+// wrong, whatever the handler made of its cut stream: a client stream's handler
+// returns what it read, a bidirectional one's ends its replies as its input ends, a
+// server stream's fails to send, and none of these is the opener's answer. The
+// opener is written from the document alone, as a peer that is not ringrpc would be,
+// and waits for the response. The break comes once the handler runs: it has taken
+// the opener's first message, and granted credit for it, or sent its own first.
+func TestStreamProtocolBreakIsBadArguments(t *testing.T) {
+	const window = 2 // the provider's: it grants one message as its handler takes one
+	_, f, addr := startFeed(t, ServerOptions{Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{StreamWindow: window}}})
+	msgs := func(bodies ...string) (b []byte) {
+		for _, m := range bodies {
+			b = binary.BigEndian.AppendUint32(b, uint32(len(m)))
+			b = append(b, m...)
+		}
+		return b
+	}
+	first := wireUp([]byte(`"a"`), "ringrpc.seq", "1")
+	cases := []struct {
+		name   string
+		method string
+		args   string
+		lead   []byte // the opener's frame before the provider's first
+		next   []byte // its frame once the provider's first came
+		code   int32  // of the response
+		want   string // in its remark, or its body on success
+	}{
+		{"well-behaved client stream", "Upload", `[]`, first,
+			wireUp([]byte(`"bb"`), "ringrpc.seq", "2", "ringrpc.flags", "1"), 0, "3"},
+		{"client stream message out of sequence", "Upload", `[]`, first,
+			wireUp([]byte(`"c"`), "ringrpc.seq", "3"), 703, "message 3 where 2 was due"},
+		{"client stream count the body does not hold", "Upload", `[]`, first,
+			wireUp(msgs(`"bb"`, `"c"`), "ringrpc.seq", "2", "ringrpc.count", "3"), 703, "message 3 of 3: the body ends"},
+		{"client stream beyond the credit", "Upload", `[]`, first,
+			wireUp(msgs(`"bb"`, `"c"`, `"d"`), "ringrpc.seq", "2", "ringrpc.count", "3"), 703, "messages 2 to 4 beyond the 2 granted"},
+		{"bidirectional message out of sequence", "Chat", `[]`, first,
+			wireUp([]byte(`"c"`), "ringrpc.seq", "3"), 703, "message 3 where 2 was due"},
+		// The provider sends its first message at once, and waits for credit for its
+		// ninth when the break comes.
+		{"server stream message out of sequence", "Watch", `["forever",0]`, nil,
+			wireUp([]byte(`"b"`), "ringrpc.seq", "2"), 703, "message 2 where 1 was due"},
+	}
+	for _, c := range cases {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			p := openWireStream(t, addr, c.method, c.args, window)
+			if c.lead != nil {
+				p.send(c.lead)
+			}
+			if m := p.next(); m.Code != 7704 || m.Flag&1 != 0 {
+				t.Fatalf("got %v, want the provider's grant or message", m)
+			}
+			p.send(c.next)
+			resp := p.next()
+			for resp.Flag&1 == 0 { // the provider's messages and grants
+				if resp.Code != 7704 {
+					t.Fatalf("got %v, want a stream frame or the response", resp)
+				}
+				resp = p.next()
+			}
+			waitFor(t, f.ended, "the handler's end")
+			if resp.Opaque != 1 || resp.Code != c.code {
+				t.Fatalf("response %v, want code %d to the opening request", resp, c.code)
+			}
+			got := resp.Remark
+			if c.code == 0 {
+				got = string(resp.Body)
+			} else if !strings.Contains(got, "broke the stream protocol") {
+				t.Errorf("remark %q does not say that the opener broke the stream protocol", got)
+			}
+			if !strings.Contains(got, c.want) {
+				t.Errorf("response %v, want %q in its remark, or its body on success", resp, c.want)
+			}
+		})
+	}
+}
+
+// TestStreamProtocolBreakBeforeHandler: a break that ended the stream before its
+// handler started is answered as one that came later, bad_arguments naming it, and not
+// as a call that its caller cancelled before it started.
+func TestStreamProtocolBreakBeforeHandler(t *testing.T) {
+	held := make(chan struct{})
+	release := sync.OnceFunc(func() { close(held) })
+	var opts ServerOptions
+	opts.Transport.Hooks = []transport.Hook{holdingHook(held)}
+	s, _, addr := startFeed(t, opts)
+	t.Cleanup(release)
+	p := openWireStream(t, addr, "Upload", `[]`, transport.DefaultStreamWindow)
+	// The reader applies frames in the order they come: once the ping is answered,
+	// the break before it has ended the stream, whose handler the hook holds.
+	p.send(wireUp([]byte(`"bb"`), "ringrpc.seq", "2"),
+		wireFrame(1, wireHeader(7700, 3, 0), nil))
+	if pong := p.next(); pong.Flag&1 == 0 || pong.Opaque != 3 {
+		t.Fatalf("got %v, want the answer to the ping", pong)
+	}
+	release()
+	resp := p.next()
+	if resp.Flag&1 == 0 || resp.Opaque != 1 || resp.Code != 703 || !strings.Contains(resp.Remark, "broke the stream protocol (transport: malformed frame: stream 1: message 2 where 1 was due)") {
+		t.Fatalf("got %v, want bad_arguments (703) naming the break", resp)
+	}
+	if st := s.Stats(); st.Cancelled != 0 {
+		t.Errorf("%d calls counted cancelled by their callers, want none", st.Cancelled)
+	}
+}
+
+// holdingHook holds every request a provider runs until it is closed, for at most 10 s.
+type holdingHook chan struct{}
+
+func (h holdingHook) BeforeRequest(string, *transport.Command) error {
+	select {
+	case <-h:
+	case <-time.After(10 * time.Second):
+	}
+	return nil
+}
+
+func (h holdingHook) AfterResponse(string, *transport.Command, *transport.Command) error {
+	return nil
+}
+
+// TestStreamBadFrameIsConnectionLoss: a frame that does not parse closes its
+// connection (docs/PROTOCOL.md, "Connections"), which fails the streams on it with
+// the reason: that is the connection's loss, not a stream's protocol break, and the
+// stream is not counted as its opener's bad arguments.
+func TestStreamBadFrameIsConnectionLoss(t *testing.T) {
+	// A window of 2: the provider grants one message as its handler takes one.
+	s, f, addr := startFeed(t, ServerOptions{Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{StreamWindow: 2}}})
+	s.MethodStats()
+	p := openWireStream(t, addr, "Upload", `[]`, 2)
+	p.send(wireUp([]byte(`"a"`), "ringrpc.seq", "1"))
+	if g := p.next(); g.Code != 7704 || g.Ext["ringrpc.credit"] != "1" {
+		t.Fatalf("got %v, want the grant for the message the handler took", g)
+	}
+	// A JSON header cut short: the provider closes the connection.
+	p.send(wireFrame(0, []byte(`{"code":`), nil))
+	if err := waitFor(t, f.ended, "the handler's end"); err == nil {
+		t.Fatal("the handler's context did not end with its connection")
+	}
+	var upload MethodStats
+	counted := eventually(func() bool {
+		for _, m := range s.MethodStats() {
+			if m.Method == "Upload" {
+				upload = m
+			}
+		}
+		return upload.Calls == 1
+	})
+	if !counted || upload.Codes["bad_arguments"] != 0 {
+		t.Fatalf("Upload cut by its connection's loss is counted %+v; want one call, not bad_arguments", upload)
 	}
 }
 
