@@ -2,10 +2,12 @@ package codegen
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -286,6 +288,80 @@ func TestNoDropReportedForAFailingInterface(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "holds the code generated for") {
 				t.Errorf("-type Hello,World, with Hello in error, also says the run leaves Hello out:\n%v", err)
+			}
+		})
+	}
+}
+
+// buildGenerated generates iface in dir and builds the package with the output laid
+// over it, without writing into the tree; it returns the output.
+func buildGenerated(t *testing.T, dir, iface string) string {
+	t.Helper()
+	files, err := Generate(Config{Dir: dir, Types: []string{iface}})
+	if err != nil {
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		t.Fatalf("-type %s: %s", iface, first)
+	}
+	tmp := t.TempDir()
+	replace := map[string]string{}
+	var src strings.Builder
+	for _, f := range files {
+		p := filepath.Join(tmp, filepath.Base(f.Path))
+		if err := os.WriteFile(p, f.Content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		abs, err := filepath.Abs(f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replace[abs] = p
+		src.Write(f.Content)
+	}
+	overlay, err := json.Marshal(map[string]any{"Replace": replace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := filepath.Join(tmp, "overlay.json")
+	if err := os.WriteFile(op, overlay, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("go", "build", "-overlay", op, "./"+filepath.ToSlash(dir)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the code generated for %s does not compile: %v\n%s", iface, err, out)
+	}
+	return src.String()
+}
+
+// A type of another package whose codec would have to spell a type the output
+// cannot name (unexported there, or in an internal package the output's package may
+// not import) goes through go-json, in a slice, an array, a pointer, a map, a named
+// slice or an embedded pointer: the output compiles. What the output can name keeps
+// its generated codec.
+func TestUnnameableTypesGoThroughGoJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go build")
+	}
+	dir := filepath.Join("testdata", "unnameable")
+	for _, tc := range []struct {
+		iface     string
+		generated []string // codecs the output keeps
+	}{
+		{"Fields", []string{"fieldsEncodeOtherOuter(", "fieldsEncodeSliceOtherPair("}},
+		{"Named", nil},
+		{"Internal", []string{"internalEncodeOtherPub(", "internalEncodeSliceOwnT("}},
+	} {
+		t.Run(tc.iface, func(t *testing.T) {
+			src := buildGenerated(t, dir, tc.iface)
+			for _, want := range tc.generated {
+				if !strings.Contains(src, "func "+want) {
+					t.Errorf("the output has no %s...): a type it can name lost its codec", want)
+				}
+			}
+			code := regexp.MustCompile(`"[^"\n]*"`).ReplaceAllString(src, `""`) // the descriptor names them in strings
+			for _, unnamed := range []string{"other.inner", "other.key", "z.T", "z.E", "OtherWrap"} {
+				if strings.Contains(code, unnamed) {
+					t.Errorf("the output spells %s", unnamed)
+				}
 			}
 		})
 	}
