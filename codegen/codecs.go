@@ -46,7 +46,7 @@ type codecFunc struct {
 }
 
 func newCodecs(self *types.Package, firstIface string, off bool) *codecs {
-	return &codecs{self: self, prefix: strings.ToLower(firstIface[:1]) + firstIface[1:], off: off, names: map[string]bool{}}
+	return &codecs{self: self, prefix: unexportedName(firstIface), off: off, names: map[string]bool{}}
 }
 
 // shapeOf decides how t travels. Types generated code cannot reach or must not
@@ -342,13 +342,6 @@ func typeName(t types.Type, self *types.Package) string {
 		return "Struct"
 	}
 	return "Any"
-}
-
-func upperFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // jsonField is a field as encoding/json sees it, after embedding and promotion.

@@ -366,3 +366,34 @@ func TestUnnameableTypesGoThroughGoJSON(t *testing.T) {
 		})
 	}
 }
+
+// Go identifiers may start with any Unicode letter: the generator changes the case
+// of a first letter beyond ASCII whole, for the names it derives from an interface
+// (Überweisung), a type (ärger) or a named result (ölstand). A letter without the
+// case a name needs keeps the name apart from the package's API: a result named
+// 結果 takes the field R<i> of the async results, and the unexported names of 𝐀pi,
+// whose capital has no lower case, start with an x.
+func TestNonASCIINames(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go build")
+	}
+	dir := filepath.Join("testdata", "nonascii")
+	for _, tc := range []struct {
+		iface string
+		want  []string
+	}{
+		{"Überweisung", []string{"func NewÜberweisungClient(", "type überweisungClient struct", "func überweisungEncodeZahlung("}},
+		{"Pay", []string{"func payEncodeÄrger(", "Ölstand int\n", "Äpfel   []int\n", "R2      string\n"}},
+		{"支付", []string{"func New支付Client(", "type 支付Client struct", "func 支付EncodeZahlung(", "R0 string\n", "R1 int\n"}},
+		{"𝐀pi", []string{"func New𝐀piClient(", "type x𝐀piClient struct", "func x𝐀piEncodeZahlung("}},
+	} {
+		t.Run(tc.iface, func(t *testing.T) {
+			src := buildGenerated(t, dir, tc.iface)
+			for _, want := range tc.want {
+				if !strings.Contains(src, want) {
+					t.Errorf("the output does not say %q", want)
+				}
+			}
+		})
+	}
+}
