@@ -397,3 +397,34 @@ func TestNonASCIINames(t *testing.T) {
 		})
 	}
 }
+
+// Every rejection says what is wrong and, after a semicolon, what to do about it,
+// and names types as the source does (K, image.Point, not their import paths).
+func TestRejectionsSayWhatToDo(t *testing.T) {
+	dir := filepath.Join("testdata", "rejections")
+	for _, tc := range []struct{ iface, says, advice string }{
+		{"Empty", "interface Empty has no methods", "; add the methods"},
+		{"Bad", "method StructKey: parameter m: map keys of type K have", "; use strings, integers, or a type with MarshalText and UnmarshalText"},
+		{"Bad", "method OtherKey: parameter m: map keys of type image.Point have", "; use strings"},
+		{"Bad", "method TwoErr: only the last result may be an error", "; return one error, last"},
+		{"Bad", "method Func: parameter f: functions cannot travel between processes", "; send data the provider acts on"},
+	} {
+		_, err := Generate(Config{Dir: dir, Types: []string{tc.iface}})
+		if err == nil {
+			t.Fatalf("-type %s generated", tc.iface)
+		}
+		var line string
+		for _, l := range strings.Split(err.Error(), "\n") {
+			if strings.Contains(l, strings.SplitN(tc.says, ":", 2)[0]) {
+				line = l
+			}
+		}
+		if !strings.Contains(line, tc.says) {
+			t.Errorf("-type %s: the error does not say %q:\n%s", tc.iface, tc.says, err)
+			continue
+		}
+		if _, after, _ := strings.Cut(line, tc.says); !strings.Contains(after, tc.advice) {
+			t.Errorf("-type %s: %q does not say what to do: %q", tc.iface, line, tc.advice)
+		}
+	}
+}
