@@ -46,12 +46,12 @@ type codecFunc struct {
 }
 
 func newCodecs(self *types.Package, firstIface string, off bool) *codecs {
-	return &codecs{self: self, prefix: strings.ToLower(firstIface[:1]) + firstIface[1:], off: off, names: map[string]bool{}}
+	return &codecs{self: self, prefix: unexportedName(firstIface), off: off, names: map[string]bool{}}
 }
 
 // shapeOf decides how t travels. Types generated code cannot reach or must not
 // bypass go through go-json: their own JSON methods, interfaces, unexported fields,
-// generic types, and the omitzero option.
+// generic types, the omitzero option, and types the output file cannot name.
 func (cs *codecs) shapeOf(t types.Type) shape {
 	t = types.Unalias(t)
 	if s, ok := cs.shapes.At(t).(shape); ok {
@@ -142,19 +142,91 @@ func custom(t types.Type) bool {
 	return hasCustomJSON(t)
 }
 
-// nameable reports whether the output file can spell t: every named type in it is
-// the package's own or exported, and not generic.
+// nameable reports whether t's generated functions can be written: the output file
+// can spell t, and the types those functions spell besides, the element and key
+// types of its slice, array, pointer or map and the types its embedded pointers
+// point to; and t is no instance of a generic type. A type they cannot spell (an
+// unexported type of another package, or one in an internal package the output's
+// package may not import) is handed to go-json, which needs no name for it.
 func (cs *codecs) nameable(t types.Type) bool {
-	switch t := types.Unalias(t).(type) {
-	case *types.Named:
-		if t.TypeArgs().Len() > 0 {
-			return false
-		}
-		return t.Obj().Pkg() == nil || t.Obj().Pkg() == cs.self || t.Obj().Exported()
-	case *types.Interface:
+	if n, ok := types.Unalias(t).(*types.Named); ok && n.TypeArgs().Len() > 0 {
 		return false
 	}
+	if _, ok := types.Unalias(t).(*types.Interface); ok || !cs.spellable(t) {
+		return false
+	}
+	switch u := t.Underlying().(type) {
+	case *types.Slice, *types.Array, *types.Pointer, *types.Map:
+		return cs.spellable(u) // their elements and keys
+	case *types.Struct:
+		fields, _ := jsonFields(t)
+		for _, f := range fields {
+			for _, step := range f.path[:len(f.path)-1] {
+				if p, ok := types.Unalias(step.Type()).(*types.Pointer); ok && !cs.spellable(p.Elem()) {
+					return false // its decoder allocates what the pointer points to
+				}
+			}
+		}
+	}
 	return true
+}
+
+// spellable reports whether the output file can write type t: every named type in
+// it is predeclared, the package's own, or exported from a package the output's
+// package may import, and every field of a struct type in it is exported or the
+// package's own.
+func (cs *codecs) spellable(t types.Type) bool {
+	switch t := types.Unalias(t).(type) {
+	case *types.Named:
+		if p := t.Obj().Pkg(); p != nil && p != cs.self && (!t.Obj().Exported() || !importable(p.Path(), cs.self.Path())) {
+			return false
+		}
+		for i := range t.TypeArgs().Len() {
+			if !cs.spellable(t.TypeArgs().At(i)) {
+				return false
+			}
+		}
+		return true
+	case *types.Pointer:
+		return cs.spellable(t.Elem())
+	case *types.Slice:
+		return cs.spellable(t.Elem())
+	case *types.Array:
+		return cs.spellable(t.Elem())
+	case *types.Map:
+		return cs.spellable(t.Key()) && cs.spellable(t.Elem())
+	case *types.Struct:
+		for i := range t.NumFields() {
+			f := t.Field(i)
+			if !f.Exported() && f.Pkg() != cs.self || !cs.spellable(f.Type()) {
+				return false
+			}
+		}
+		return true
+	case *types.Basic:
+		return true
+	case *types.Interface:
+		return t.Empty() // the others cannot travel
+	}
+	return false // channels, functions and type parameters cannot travel
+}
+
+// importable reports whether a package at path from may import the package at path
+// p: Go lets only the tree rooted at the parent of an internal directory import
+// what is inside it, and only the standard library its top-level internal packages.
+func importable(p, from string) bool {
+	var parent string
+	switch {
+	case strings.HasSuffix(p, "/internal"):
+		parent = strings.TrimSuffix(p, "/internal")
+	case strings.Contains(p, "/internal/"):
+		parent = p[:strings.LastIndex(p, "/internal/")]
+	case p == "internal" || strings.HasPrefix(p, "internal/"):
+		return false
+	default:
+		return true
+	}
+	return from == parent || strings.HasPrefix(from, parent+"/")
 }
 
 // funcOf returns the generated functions of t, planning them and those of the types
@@ -270,13 +342,6 @@ func typeName(t types.Type, self *types.Package) string {
 		return "Struct"
 	}
 	return "Any"
-}
-
-func upperFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // jsonField is a field as encoding/json sees it, after embedding and promotion.

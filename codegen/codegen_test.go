@@ -2,10 +2,12 @@ package codegen
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -288,5 +290,141 @@ func TestNoDropReportedForAFailingInterface(t *testing.T) {
 				t.Errorf("-type Hello,World, with Hello in error, also says the run leaves Hello out:\n%v", err)
 			}
 		})
+	}
+}
+
+// buildGenerated generates iface in dir and builds the package with the output laid
+// over it, without writing into the tree; it returns the output.
+func buildGenerated(t *testing.T, dir, iface string) string {
+	t.Helper()
+	files, err := Generate(Config{Dir: dir, Types: []string{iface}})
+	if err != nil {
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		t.Fatalf("-type %s: %s", iface, first)
+	}
+	tmp := t.TempDir()
+	replace := map[string]string{}
+	var src strings.Builder
+	for _, f := range files {
+		p := filepath.Join(tmp, filepath.Base(f.Path))
+		if err := os.WriteFile(p, f.Content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		abs, err := filepath.Abs(f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replace[abs] = p
+		src.Write(f.Content)
+	}
+	overlay, err := json.Marshal(map[string]any{"Replace": replace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := filepath.Join(tmp, "overlay.json")
+	if err := os.WriteFile(op, overlay, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("go", "build", "-overlay", op, "./"+filepath.ToSlash(dir)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the code generated for %s does not compile: %v\n%s", iface, err, out)
+	}
+	return src.String()
+}
+
+// A type of another package whose codec would have to spell a type the output
+// cannot name (unexported there, or in an internal package the output's package may
+// not import) goes through go-json, in a slice, an array, a pointer, a map, a named
+// slice or an embedded pointer: the output compiles. What the output can name keeps
+// its generated codec.
+func TestUnnameableTypesGoThroughGoJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go build")
+	}
+	dir := filepath.Join("testdata", "unnameable")
+	for _, tc := range []struct {
+		iface     string
+		generated []string // codecs the output keeps
+	}{
+		{"Fields", []string{"fieldsEncodeOtherOuter(", "fieldsEncodeSliceOtherPair("}},
+		{"Named", nil},
+		{"Internal", []string{"internalEncodeOtherPub(", "internalEncodeSliceOwnT("}},
+	} {
+		t.Run(tc.iface, func(t *testing.T) {
+			src := buildGenerated(t, dir, tc.iface)
+			for _, want := range tc.generated {
+				if !strings.Contains(src, "func "+want) {
+					t.Errorf("the output has no %s...): a type it can name lost its codec", want)
+				}
+			}
+			code := regexp.MustCompile(`"[^"\n]*"`).ReplaceAllString(src, `""`) // the descriptor names them in strings
+			for _, unnamed := range []string{"other.inner", "other.key", "z.T", "z.E", "OtherWrap"} {
+				if strings.Contains(code, unnamed) {
+					t.Errorf("the output spells %s", unnamed)
+				}
+			}
+		})
+	}
+}
+
+// Go identifiers may start with any Unicode letter: the generator changes the case
+// of a first letter beyond ASCII whole, for the names it derives from an interface
+// (Überweisung), a type (ärger) or a named result (ölstand). A letter without the
+// case a name needs keeps the name apart from the package's API: a result named
+// 結果 takes the field R<i> of the async results, and the unexported names of 𝐀pi,
+// whose capital has no lower case, start with an x.
+func TestNonASCIINames(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go build")
+	}
+	dir := filepath.Join("testdata", "nonascii")
+	for _, tc := range []struct {
+		iface string
+		want  []string
+	}{
+		{"Überweisung", []string{"func NewÜberweisungClient(", "type überweisungClient struct", "func überweisungEncodeZahlung("}},
+		{"Pay", []string{"func payEncodeÄrger(", "Ölstand int\n", "Äpfel   []int\n", "R2      string\n"}},
+		{"支付", []string{"func New支付Client(", "type 支付Client struct", "func 支付EncodeZahlung(", "R0 string\n", "R1 int\n"}},
+		{"𝐀pi", []string{"func New𝐀piClient(", "type x𝐀piClient struct", "func x𝐀piEncodeZahlung("}},
+	} {
+		t.Run(tc.iface, func(t *testing.T) {
+			src := buildGenerated(t, dir, tc.iface)
+			for _, want := range tc.want {
+				if !strings.Contains(src, want) {
+					t.Errorf("the output does not say %q", want)
+				}
+			}
+		})
+	}
+}
+
+// Every rejection says what is wrong and, after a semicolon, what to do about it,
+// and names types as the source does (K, image.Point, not their import paths).
+func TestRejectionsSayWhatToDo(t *testing.T) {
+	dir := filepath.Join("testdata", "rejections")
+	for _, tc := range []struct{ iface, says, advice string }{
+		{"Empty", "interface Empty has no methods", "; add the methods"},
+		{"Bad", "method StructKey: parameter m: map keys of type K have", "; use strings, integers, or a type with MarshalText and UnmarshalText"},
+		{"Bad", "method OtherKey: parameter m: map keys of type image.Point have", "; use strings"},
+		{"Bad", "method TwoErr: only the last result may be an error", "; return one error, last"},
+		{"Bad", "method Func: parameter f: functions cannot travel between processes", "; send data the provider acts on"},
+	} {
+		_, err := Generate(Config{Dir: dir, Types: []string{tc.iface}})
+		if err == nil {
+			t.Fatalf("-type %s generated", tc.iface)
+		}
+		var line string
+		for _, l := range strings.Split(err.Error(), "\n") {
+			if strings.Contains(l, strings.SplitN(tc.says, ":", 2)[0]) {
+				line = l
+			}
+		}
+		if !strings.Contains(line, tc.says) {
+			t.Errorf("-type %s: the error does not say %q:\n%s", tc.iface, tc.says, err)
+			continue
+		}
+		if _, after, _ := strings.Cut(line, tc.says); !strings.Contains(after, tc.advice) {
+			t.Errorf("-type %s: %q does not say what to do: %q", tc.iface, line, tc.advice)
+		}
 	}
 }

@@ -96,7 +96,7 @@ func (l *loaded) buildService(name string) (*service, error) {
 	}
 	iface := named.Underlying().(*types.Interface)
 	if iface.NumMethods() == 0 {
-		return nil, fmt.Errorf("%s: interface %s has no methods", l.pos(named.Obj().Pos()), name)
+		return nil, fmt.Errorf("%s: interface %s has no methods; add the methods its callers call, or leave %s out of -type", l.pos(named.Obj().Pos()), name, name)
 	}
 	docs := l.allMethodDocs(named)
 	var errs []error
@@ -260,7 +260,7 @@ func (l *loaded) buildResults(m *method, sig *types.Signature, at func(string, .
 	for i := range res.Len() - 1 {
 		v := res.At(i)
 		if isError(v.Type()) {
-			return at("only the last result may be an error")
+			return at("only the last result may be an error; return one error, last, and join the failures into it (errors.Join) or send their details as a result of another type")
 		}
 		if iterArgs(v.Type(), "Seq") != nil || iterArgs(v.Type(), "Seq2") != nil {
 			return at("result %s: a provider streams with iter.Seq2[T, error] as the only result", displayName(v.Name(), i))
@@ -465,7 +465,7 @@ func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) []s
 	case *types.Chan:
 		return []string{"channels cannot travel between processes; stream the values instead, with an iter.Seq parameter or an iter.Seq2[T, error] result"}
 	case *types.Signature:
-		return []string{"functions cannot travel between processes"}
+		return []string{"functions cannot travel between processes; send data the provider acts on instead, such as the name of an operation it knows"}
 	case *types.Interface:
 		if !u.Empty() {
 			return []string{fmt.Sprintf("interface type %s cannot be decoded by the provider; use a concrete type, or any", types.TypeString(t, types.RelativeTo(pkg)))}
@@ -480,7 +480,7 @@ func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) []s
 		return unsupported(u.Elem(), pkg, seen)
 	case *types.Map:
 		reasons := unsupported(u.Elem(), pkg, seen)
-		if r := unsupportedKey(u.Key()); r != "" {
+		if r := unsupportedKey(u.Key(), pkg); r != "" {
 			reasons = append([]string{r}, reasons...)
 		}
 		return reasons
@@ -490,14 +490,14 @@ func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) []s
 	return nil
 }
 
-func unsupportedKey(k types.Type) string {
+func unsupportedKey(k types.Type, pkg *types.Package) string {
 	if hasCustomJSON(k) {
 		return ""
 	}
 	if b, ok := k.Underlying().(*types.Basic); ok && b.Info()&(types.IsString|types.IsInteger) != 0 {
 		return ""
 	}
-	return fmt.Sprintf("map keys of type %s have no JSON form; use strings or integers", k)
+	return fmt.Sprintf("map keys of type %s have no JSON form; use strings, integers, or a type with MarshalText and UnmarshalText methods", types.TypeString(k, byName(pkg)))
 }
 
 func unsupportedFields(s *types.Struct, pkg *types.Package, seen map[types.Type]bool) []string {

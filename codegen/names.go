@@ -8,6 +8,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 const (
@@ -173,11 +175,40 @@ func nameParams(m *method, im *imports) {
 	}
 }
 
+// exported returns name with its first letter in upper case, or "" when that does
+// not export it: the first letter has no upper case (結果), or there is no name.
 func exported(name string) string {
 	if name == "" || name == "_" {
 		return ""
 	}
-	return strings.ToUpper(name[:1]) + name[1:]
+	if n := upperFirst(name); token.IsExported(n) {
+		return n
+	}
+	return ""
+}
+
+// unexportedName returns name with its first letter in lower case, for the names the
+// output keeps to its package; a first letter whose lower case still exports the
+// name, or that has none (𝐀, a mathematical capital), gets an x before it.
+func unexportedName(name string) string {
+	r, n := utf8.DecodeRuneInString(name)
+	if n == 0 {
+		return name
+	}
+	if l := string(unicode.ToLower(r)) + name[n:]; !token.IsExported(l) {
+		return l
+	}
+	return "x" + name
+}
+
+// upperFirst returns s with its first letter, a whole rune, in upper case; one that
+// has no upper case stays as it is.
+func upperFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[n:]
 }
 
 // serviceNames are the top-level names generated for one interface.
@@ -190,7 +221,7 @@ type serviceNames struct {
 const serviceNameSuffix = "ServiceName"
 
 func namesFor(iface string) serviceNames {
-	lower := strings.ToLower(iface[:1]) + iface[1:]
+	lower := unexportedName(iface)
 	return serviceNames{
 		ServiceName: iface + serviceNameSuffix,
 		Desc:        iface + "ServiceDesc",

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 
@@ -78,8 +79,10 @@ type pathFrame struct {
 
 // jsonPath names the object members and array elements open at the end of b, the
 // JSON read up to an error: ": field items: element 2: field qty". When outer is
-// set, the outermost array is the list of arguments, which the label names. It runs
-// on the error path only, and trusts b: the reader accepted it.
+// set, the outermost array is the list of arguments, which the label names. Past
+// 2*pathEnds+1 levels it names the ends and counts the levels between, and it cuts
+// long member names. It runs on the error path only, and trusts b: the reader
+// accepted it.
 func jsonPath(b []byte, outer bool) string {
 	var stack []pathFrame
 	for i := 0; i < len(b); i++ {
@@ -111,30 +114,101 @@ func jsonPath(b []byte, outer bool) string {
 	if outer && len(stack) > 0 {
 		stack = stack[1:]
 	}
-	var sb strings.Builder
+	var shown []pathFrame // the frames that name something: all but objects before a name
 	for _, f := range stack {
-		switch {
-		case !f.object:
-			fmt.Fprintf(&sb, ": element %d", f.index)
-		case f.key != nil:
+		if !f.object || f.key != nil {
+			shown = append(shown, f)
+		}
+	}
+	var sb strings.Builder
+	for i := 0; i < len(shown); i++ {
+		if len(shown) > 2*pathEnds+1 && i == pathEnds {
+			// The error travels back to the caller: a deep body must not make it long.
+			fmt.Fprintf(&sb, ": ... %d more levels ...", len(shown)-2*pathEnds)
+			i = len(shown) - pathEnds
+		}
+		if f := shown[i]; f.object {
 			sb.WriteString(": field ")
 			sb.WriteString(memberName(f.key))
+		} else {
+			fmt.Fprintf(&sb, ": element %d", f.index)
 		}
 	}
 	return sb.String()
 }
 
-// memberName prints a member name as is when it reads as an identifier, else quoted.
+// pathEnds is how many of the outermost, and of the innermost, members and elements
+// an error's path names; those between are counted.
+const pathEnds = 3
+
+// memberName prints a member name as is when it reads as an identifier, else quoted;
+// a long one is cut, and says how long it was.
 func memberName(k []byte) string {
-	for _, c := range k {
+	head, more := clip(k)
+	for _, c := range head {
 		if !(c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			return strconv.Quote(string(k))
+			return quoteClipped(k)
 		}
 	}
 	if len(k) == 0 {
 		return `""`
 	}
-	return string(k)
+	return string(head) + more
+}
+
+// echoMax bounds how much of a member name, a number or a string of the body an error
+// repeats, quoted or not: the error travels back to the caller, and a hostile body
+// would make it as long as itself.
+const echoMax = 32
+
+// clip returns the first echoMax bytes of b, cut before a rune, and, when that is not
+// all of b, what says how long b was.
+func clip(b []byte) (head []byte, more string) {
+	if len(b) <= echoMax {
+		return b, ""
+	}
+	i := echoMax
+	for i > 0 && !utf8.RuneStart(b[i]) {
+		i--
+	}
+	return b[:i], fmt.Sprintf("... (%d bytes)", len(b))
+}
+
+// clipped is b, clipped, for an error.
+func clipped(b []byte) string {
+	head, more := clip(b)
+	return string(head) + more
+}
+
+// quoteClipped is b quoted, clipped, for an error: at most echoMax bytes of b, and
+// fewer when their escapes would make the quoted text longer than 1.5 times that.
+func quoteClipped(b []byte) string {
+	head, more := clip(b)
+	q := strconv.Quote(string(head))
+	for len(q) > echoMax*3/2+2 {
+		_, n := utf8.DecodeLastRune(head)
+		head = head[:len(head)-n]
+		q = strconv.Quote(string(head))
+		more = fmt.Sprintf("... (%d bytes)", len(b))
+	}
+	return q + more
+}
+
+// clipText shortens the text of an error another decoder returned, which may repeat
+// the body, to its start and its end.
+func clipText(s string) string {
+	const keep = 90
+	if len(s) <= 2*keep+32 {
+		return s
+	}
+	i, j := keep, len(s)-keep
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	for j < len(s) && !utf8.RuneStart(s[j]) {
+		j++
+	}
+	return fmt.Sprintf("%s ... (%d bytes left out) ... %s", s[:i], j-i, s[j:])
 }
 
 // label names the value being read: "argument 2 (b)" or "result 1".

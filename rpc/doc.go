@@ -25,12 +25,14 @@
 //
 // Generated code uses, and programs need not: [Client.NewCall], [Client.Invoke],
 // [Client.InvokeOneway], [InvokeAsync], [InvokeOnewayAsync], [Server.Register],
-// [Handler], [ServiceDesc], [MethodDesc], [Param], [Encoder], [Decoder] and the typed
-// codec functions ([EncodeInt], [DecodeInt] and their Uint and Float kin), the JSON
-// codecs' writer and reader ([Encoder.JSON], [Decoder.JSON], [JSONWriter], [JSONReader],
-// [ReadInt], [ReadUint], [ReadFloat], [ReadIntKey], [ReadUintKey], [SortedKeys],
-// [SortedIntKeys], [SortedUintKeys]; [AppendJSON] and [ReadJSON] run a generated
-// codec outside a call), the streams' callers and dispatchers
+// [Handler], [ServiceDesc], [MethodDesc], [Param], [TypeDesc], [FieldDesc], [Encoder],
+// [Decoder] and the typed codec functions ([EncodeInt], [DecodeInt] and their Uint
+// and Float kin), the JSON codecs' writer and reader ([Encoder.JSON], [Decoder.JSON],
+// [JSONWriter], [JSONReader], [ReadInt], [ReadUint], [ReadFloat], [ReadIntKey],
+// [ReadUintKey], [SortedKeys], [SortedIntKeys], [SortedUintKeys], and [EnterRef] and
+// [LeaveRef], the cycle check of a recursive type's encoder; [AppendJSON] and
+// [ReadJSON] run a generated codec outside a call), the streams' callers and
+// dispatchers
 // ([ServerStream], [ClientStream], [BidiStream], [SendAll], [Received]), the route
 // key formatters ([KeyInt], [KeyUint], [KeyJSON], [Call.SetRouteKey]) and
 // [SupportPackageIsVersion1]. They are exported because generated code lives in the

@@ -742,7 +742,7 @@ func (r *JSONReader) Value(p any) {
 		return
 	}
 	if err := unmarshal(r.data[start:r.pos], p); err != nil {
-		r.failf("%v", err)
+		r.failf("%s", clipText(err.Error()))
 	}
 }
 
@@ -761,7 +761,7 @@ func (r *JSONReader) QuotedValue(p any) {
 		return
 	}
 	if err := unmarshalQuoted(r.data[start:r.pos], p); err != nil {
-		r.failf("%v", err)
+		r.failf("%s", clipText(err.Error()))
 	}
 }
 
@@ -794,7 +794,7 @@ func (r *JSONReader) Skip() {
 		r.literal("null")
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		if tok, ok := r.number(); ok && !validNumber(tok) {
-			r.failf("invalid number %s", tok)
+			r.failf("invalid number %s", clipped(tok))
 		}
 	default:
 		r.failf("want a JSON value, got %s", r.describe())
@@ -810,7 +810,7 @@ func (r *JSONReader) number() ([]byte, bool) {
 			r.pos = len(r.data)
 			return r.data[start:], true
 		}
-		r.failf("want a number in the quoted text, got %q", r.data[start:])
+		r.failf("want a number in the quoted text, got %s", quoteClipped(r.data[start:]))
 		return nil, false
 	}
 	for r.pos < len(r.data) {
@@ -858,7 +858,7 @@ func ReadInt[T Signed](r *JSONReader, p *T) {
 		v, ok = parseInt(tok)
 	}
 	if !ok || int64(T(v)) != v {
-		r.failf("%s is not an integer of %d bits", tok, 8*sizeOf[T]())
+		r.failf("%s is not an integer of %d bits", clipped(tok), 8*sizeOf[T]())
 		return
 	}
 	*p = T(v)
@@ -889,7 +889,7 @@ func ReadUint[T Unsigned](r *JSONReader, p *T) {
 		v, ok = parseUint(tok)
 	}
 	if !ok || uint64(T(v)) != v {
-		r.failf("%s is not an unsigned integer of %d bits", tok, 8*sizeOf[T]())
+		r.failf("%s is not an unsigned integer of %d bits", clipped(tok), 8*sizeOf[T]())
 		return
 	}
 	*p = T(v)
@@ -975,7 +975,7 @@ func ReadFloat[T Float](r *JSONReader, p *T) {
 	}
 	v, err := strconv.ParseFloat(bytesString(tok), bits)
 	if err != nil || !r.quoted && !validNumber(tok) {
-		r.failf("%s is not a float of %d bits", tok, bits)
+		r.failf("%s is not a float of %d bits", clipped(tok), bits)
 		return
 	}
 	*p = T(v)
@@ -1111,7 +1111,7 @@ func (r *JSONReader) EndQuoted(q *JSONReader) {
 	case q.err != nil:
 		r.failf("invalid use of ,string struct tag: %v", q.err)
 	case q.pos != len(q.data):
-		r.failf("invalid use of ,string struct tag: %q is not one value", q.data)
+		r.failf("invalid use of ,string struct tag: %s is not one value", quoteClipped(q.data))
 	}
 }
 
@@ -1143,7 +1143,7 @@ func (r *JSONReader) describe() string {
 func ReadIntKey[T Signed](r *JSONReader, k []byte) T {
 	v, err := strconv.ParseInt(bytesString(k), 10, 64)
 	if err != nil || int64(T(v)) != v {
-		r.failf("map key %q is not an integer of %d bits", k, 8*sizeOf[T]())
+		r.failf("map key %s is not an integer of %d bits", quoteClipped(k), 8*sizeOf[T]())
 		return 0
 	}
 	return T(v)
@@ -1153,7 +1153,7 @@ func ReadIntKey[T Signed](r *JSONReader, k []byte) T {
 func ReadUintKey[T Unsigned](r *JSONReader, k []byte) T {
 	v, err := strconv.ParseUint(bytesString(k), 10, 64)
 	if err != nil || uint64(T(v)) != v {
-		r.failf("map key %q is not an unsigned integer of %d bits", k, 8*sizeOf[T]())
+		r.failf("map key %s is not an unsigned integer of %d bits", quoteClipped(k), 8*sizeOf[T]())
 		return 0
 	}
 	return T(v)

@@ -48,6 +48,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
+	if fs.NArg() > 0 {
+		return extraArgs(splitList(*types), fs.Args())
+	}
 	if *types == "" {
 		fs.Usage()
 		return fmt.Errorf("-type is required: name the interfaces, like -type Hello,World")
@@ -61,6 +64,27 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "wrote", p)
 	}
 	return nil
+}
+
+// extraArgs refuses the arguments after the flags, where the flag package stops: with
+// -type A B, B would be left out without a word, and so would a flag after it.
+func extraArgs(types, args []string) error {
+	names, flagsAfter := types, false
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			flagsAfter = true
+			break
+		}
+		names = append(names, splitList(a)...)
+	}
+	if len(names) == 0 {
+		names = []string{"Hello", "World"}
+	}
+	list := strings.Join(names, ",")
+	if flagsAfter {
+		return fmt.Errorf("unexpected argument %q: ringrpc-gen takes flags only, and read none after it; put every flag first, and name every interface in one -type, comma-separated: -type %s", args[0], list)
+	}
+	return fmt.Errorf("unexpected argument %q: ringrpc-gen takes flags only; name every interface in one -type, comma-separated: -type %s", args[0], list)
 }
 
 func splitList(s string) []string {
