@@ -316,7 +316,12 @@ func notSent(ctx context.Context, what, addr string) error {
 // elsewhere; then the hooks' BeforeRequest run.
 func (c *Conn) beforeSend(req *Command) error {
 	if c.goAway.Load() {
-		return fmt.Errorf("%w: %s said so; send new requests on another connection", ErrGoingAway, c.addr)
+		return c.goingAwayError()
 	}
 	return runBeforeHooks(c, req)
+}
+
+// goingAwayError is the error of a request not sent because the peer is going away.
+func (c *Conn) goingAwayError() error {
+	return fmt.Errorf("%w: %s said so; send new requests on another connection", ErrGoingAway, c.addr)
 }

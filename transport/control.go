@@ -73,7 +73,12 @@ func (c *Conn) control(req *Command) {
 		c.reply(req, NewResponse(req, CodeSuccess, ""))
 		return
 	case codeGoingAway:
+		// Set under the writer's lock, which a request holds from its look at the
+		// mark to its place in the queue: every request queued goes before the
+		// answer, and none after it, so the answer tells the peer it has them all.
+		c.w.mu.Lock()
 		c.goAway.Store(true) // new calls take another connection
+		c.w.mu.Unlock()
 		c.reply(req, NewResponse(req, CodeSuccess, ""))
 		return
 	}
@@ -103,5 +108,13 @@ func (c *Conn) ping() (queued bool) {
 }
 
 // sendGoingAway tells the peer, best effort and without waiting, that this side is
-// shutting down: it stops sending new requests on the connection.
-func (c *Conn) sendGoingAway() { c.notify(&Command{Code: codeGoingAway}) }
+// shutting down: it stops sending new requests on the connection, and its answer
+// comes after the last of them (peerDone).
+func (c *Conn) sendGoingAway() {
+	opaque := c.nextOpaque.Add(1)
+	c.goAwayOpaque.Store(opaque)
+	c.goAwaySent.Store(true) // before the answer can come
+	if c.send(noWait, &Command{Code: codeGoingAway}, opaque, 0, c.cfg.serialize) != nil {
+		c.goAwaySent.Store(false)
+	}
+}

@@ -277,10 +277,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// A draining server keeps a connection open until it has read nothing for goAwayQuiet
-// (at most maxGoAwayWait in all): a request that was already on its way when the peer
-// heard the going-away notice is answered GO_AWAY, and its caller sends it elsewhere,
-// instead of finding the connection closed and not knowing whether it ran.
+// A draining server keeps a connection open until its peer answered the going-away
+// notice, which a ringrpc peer does after its last request, or, for a peer that does
+// not know the notice, until it has read nothing for goAwayQuiet (at most
+// maxGoAwayWait in all): a request that was already on its way when the peer heard
+// the notice is answered GO_AWAY, and its caller sends it elsewhere, instead of
+// finding the connection closed and not knowing whether it ran.
 const (
 	goAwayQuiet   = 50 * time.Millisecond
 	maxGoAwayWait = time.Second
@@ -331,7 +333,7 @@ func (q *quieting) closeQuiet(conns []*Conn) bool {
 			continue
 		}
 		if c.flow.inflight.Load() > 0 || c.OpenStreams() > 0 || c.Pending() > 0 ||
-			!c.quietAt(now) && now-q.start < maxGoAwayWait {
+			!c.peerDone.Load() && !c.quietAfterNotice(now) && now-q.start < maxGoAwayWait {
 			all = false
 			continue
 		}
@@ -339,6 +341,15 @@ func (q *quieting) closeQuiet(conns []*Conn) bool {
 		c.closeGraceful(fmt.Errorf("%w: server shut down", ErrClosed))
 	}
 	return all
+}
+
+// quietAfterNotice reports whether c's peer, told to go away, has sent all it will:
+// quiet for goAwayQuiet once it answered the notice as a request it does not know, or
+// when the notice could not be sent. A peer that knows the notice answers it after
+// its last request (peerDone); one that does not answer it at all is given
+// maxGoAwayWait.
+func (c *Conn) quietAfterNotice(now time.Duration) bool {
+	return (c.noticeAnswered.Load() || !c.goAwaySent.Load()) && c.quietAt(now)
 }
 
 // quietAt reports whether c has read nothing for goAwayQuiet at now (sinceBase).

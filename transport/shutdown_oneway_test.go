@@ -69,9 +69,9 @@ func TestOnewayCrossingGoingAwayRuns(t *testing.T) {
 	}
 }
 
-// At Shutdown a connection with nothing in flight that sends nothing closes once it is
-// quiet, while another connection still sends: it does not wait for the server's
-// other connections to fall quiet too.
+// At Shutdown a connection with nothing in flight whose peer answered the going-away
+// notice closes, while another connection still sends: it does not wait for the
+// server's other connections to fall quiet too.
 func TestShutdownClosesQuietConnAlone(t *testing.T) {
 	s, addr := startServer(t, ServerOptions{}, nil)
 	frame := func(op int32) []byte {
@@ -102,16 +102,21 @@ func TestShutdownClosesQuietConnAlone(t *testing.T) {
 	}()
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(context.Background()) }()
-	if notice := readRawFrame(t, quiet); notice.Code != codeGoingAway {
+	notice := readRawFrame(t, quiet)
+	if notice.Code != codeGoingAway {
 		t.Fatalf("read code %d, want the going-away notice %d", notice.Code, codeGoingAway)
 	}
 	start := time.Now()
+	answer, err := AppendFrame(nil, NewResponse(notice, CodeSuccess, ""), SerializeRocketMQ)
+	must(t, err)
+	_, err = quiet.Write(answer)
+	must(t, err)
 	quiet.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if n, err := quiet.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("the quiet connection: read %d bytes, %v; want it closed", n, err)
 	}
 	if took := time.Since(start); took > 500*time.Millisecond {
-		t.Errorf("the quiet connection closed %v after the going-away notice, want about %v: another connection's pings held it open", took, goAwayQuiet)
+		t.Errorf("the quiet connection closed %v after it answered the going-away notice: another connection's pings held it open", took)
 	}
 	if err := waitFor(t, shut, "Shutdown"); err != nil {
 		t.Errorf("Shutdown: %v", err)
@@ -160,5 +165,55 @@ func TestOnewayFindingQueueFullIsDroppedAndCounted(t *testing.T) {
 	case got := <-ran:
 		t.Errorf("ran %q as well: the request that found the queue full must be dropped", got)
 	default:
+	}
+}
+
+// A peer whose requests queued before it read the going-away notice go out late, as
+// a writer held up would send them, still has them run: the provider waits for the
+// peer's answer to the notice, which comes after them, not only for 50 ms of quiet.
+func TestGoingAwayAnswerComesAfterTheLastRequests(t *testing.T) {
+	ran := make(chan string, 10)
+	s, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeEcho, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
+			ran <- string(req.Body)
+			return nil, nil
+		}), PoolOptions{}))
+	})
+	nc := rawDial(t, addr)
+	write := func(c *Command) {
+		t.Helper()
+		b, err := AppendFrame(nil, c, SerializeRocketMQ)
+		must(t, err)
+		_, err = nc.Write(b)
+		must(t, err)
+	}
+	write(&Command{Code: codePing, Language: LanguageGo, Version: DefaultVersion, Opaque: 1})
+	readRawFrame(t, nc) // the server has the connection
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	notice := readRawFrame(t, nc)
+	if notice.Code != codeGoingAway || notice.IsOneway() {
+		t.Fatalf("read code %d, oneway %v; want the going-away notice %d as a request to answer", notice.Code, notice.IsOneway(), codeGoingAway)
+	}
+	// Held up for four times the quiet a provider waits for at least.
+	time.Sleep(4 * goAwayQuiet)
+	for i, body := range []string{"late 1", "late 2"} {
+		req := NewRequest(codeEcho, nil, []byte(body))
+		req.Opaque, req.Flag = int32(10+i), FlagOneway
+		write(req)
+	}
+	write(NewResponse(notice, CodeSuccess, ""))
+	for _, want := range []string{"late 1", "late 2"} {
+		select {
+		case got := <-ran:
+			if got != want {
+				t.Errorf("ran %q, want %q", got, want)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%q, sent before the answer to the notice, never ran", want)
+		}
+	}
+	if err := waitFor(t, shut, "Shutdown"); err != nil {
+		t.Errorf("Shutdown: %v", err)
 	}
 }

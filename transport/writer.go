@@ -101,6 +101,12 @@ func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t S
 			w.mu.Unlock()
 			return err
 		}
+		if flag&FlagResponse == 0 && !isControl(cmd.Code) && w.conn.goAway.Load() {
+			// The notice came after beforeSend looked: the peer's answer to it is
+			// queued, and it takes no request after that.
+			w.mu.Unlock()
+			return w.conn.goingAwayError()
+		}
 		if flag&FlagResponse != 0 || len(w.queue.buf) < maxBufferedWrite {
 			break
 		}
