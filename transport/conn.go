@@ -45,8 +45,8 @@ type Conn struct {
 	pingOpaque atomic.Int32  // the last ping's opaque: its answer is dropped quietly
 	// goAwayOpaque is the opaque of this side's going-away notice, with goAwaySent
 	// set once it went out; noticeAnswered is set when an answer to it came, and
-	// peerDone when that answer was SUCCESS: the peer has sent every request it will
-	// send on the connection.
+	// peerDone when that answer was SUCCESS marked fieldDrained: the peer has sent
+	// every request it will send on the connection.
 	goAwayOpaque   atomic.Int32
 	goAwaySent     atomic.Bool
 	noticeAnswered atomic.Bool
@@ -533,7 +533,8 @@ func (c *Conn) completeResponse(resp *Command) {
 		if c.goAwaySent.Load() && resp.Opaque == c.goAwayOpaque.Load() {
 			// A peer that does not know the notice answers it too, with an
 			// error code, and may go on sending.
-			c.peerDone.Store(resp.Code == CodeSuccess)
+			_, drained := resp.ExtFields.Lookup(fieldDrained)
+			c.peerDone.Store(resp.Code == CodeSuccess && drained)
 			c.noticeAnswered.Store(true)
 			return
 		}

@@ -17,10 +17,15 @@ const (
 	// codeCancel is a oneway notice: the caller of the request whose opaque is in
 	// fieldCancelOpaque stopped waiting, so its processor's context ends.
 	codeCancel int32 = 7701
-	// codeGoingAway is a oneway notice: the sender is shutting down and will close the
-	// connection once what is in flight is done; send it nothing new.
+	// codeGoingAway is a notice: the sender is shutting down and will close the
+	// connection once what is in flight is done; send it nothing new. Its answer,
+	// marked with fieldDrained, comes after the last request the receiver sends.
 	codeGoingAway int32 = 7702
 )
+
+// fieldDrained marks the answer to a going-away notice of a receiver that queues no
+// request after it: an older one answered at once, with requests still to come.
+const fieldDrained = "ringrpc.drained"
 
 // fieldCancelOpaque is the extFields key of a cancel notice: the cancelled request's
 // opaque, in decimal.
@@ -79,7 +84,9 @@ func (c *Conn) control(req *Command) {
 		c.w.mu.Lock()
 		c.goAway.Store(true) // new calls take another connection
 		c.w.mu.Unlock()
-		c.reply(req, NewResponse(req, CodeSuccess, ""))
+		resp := NewResponse(req, CodeSuccess, "")
+		resp.ExtFields = Fields{{Key: fieldDrained, Value: "1"}}
+		c.reply(req, resp)
 		return
 	}
 	v, _ := req.ExtFields.Lookup(fieldCancelOpaque)

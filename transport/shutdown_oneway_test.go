@@ -107,7 +107,7 @@ func TestShutdownClosesQuietConnAlone(t *testing.T) {
 		t.Fatalf("read code %d, want the going-away notice %d", notice.Code, codeGoingAway)
 	}
 	start := time.Now()
-	answer, err := AppendFrame(nil, NewResponse(notice, CodeSuccess, ""), SerializeRocketMQ)
+	answer, err := AppendFrame(nil, drainedAnswer(notice), SerializeRocketMQ)
 	must(t, err)
 	_, err = quiet.Write(answer)
 	must(t, err)
@@ -179,6 +179,63 @@ func TestGoingAwayAnswerComesAfterTheLastRequests(t *testing.T) {
 			return nil, nil
 		}), PoolOptions{}))
 	})
+	_, write, notice, shut := noticedPeer(t, s, addr)
+	// Held up for four times the quiet a provider waits for at least.
+	time.Sleep(4 * goAwayQuiet)
+	for i, body := range []string{"late 1", "late 2"} {
+		req := NewRequest(codeEcho, nil, []byte(body))
+		req.Opaque, req.Flag = int32(10+i), FlagOneway
+		write(req)
+	}
+	write(drainedAnswer(notice))
+	for _, want := range []string{"late 1", "late 2"} {
+		select {
+		case got := <-ran:
+			if got != want {
+				t.Errorf("ran %q, want %q", got, want)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%q, sent before the answer to the notice, never ran", want)
+		}
+	}
+	if err := waitFor(t, shut, "Shutdown"); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// A peer that answers the going-away notice SUCCESS without the drained mark, as an
+// older ringrpc answered it at once, may still send requests: one 20 ms after its
+// answer is answered GO_AWAY, not met by a closed connection.
+func TestUnmarkedAnswerToGoingAwayGetsQuiet(t *testing.T) {
+	s, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+	})
+	nc, write, notice, shut := noticedPeer(t, s, addr)
+	write(NewResponse(notice, CodeSuccess, ""))
+	time.Sleep(goAwayQuiet * 2 / 5) // a request the older peer had still to send
+	req := NewRequest(codeEcho, nil, []byte("after the answer"))
+	req.Opaque, req.Version = 42, DefaultVersion
+	write(req)
+	if resp := readRawFrame(t, nc); resp.Opaque != 42 || resp.Code != CodeGoAway {
+		t.Errorf("read %v, want GO_AWAY to opaque 42", resp)
+	}
+	if err := waitFor(t, shut, "Shutdown"); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// drainedAnswer is a ringrpc peer's answer to the going-away notice n.
+func drainedAnswer(n *Command) *Command {
+	resp := NewResponse(n, CodeSuccess, "")
+	resp.ExtFields = Fields{{Key: fieldDrained, Value: "1"}}
+	return resp
+}
+
+// noticedPeer connects to s at addr as a raw peer, starts s's Shutdown, and returns
+// the connection, a writer of frames on it, the going-away notice it read (checked to
+// be a request to answer) and Shutdown's outcome.
+func noticedPeer(t *testing.T, s *Server, addr string) (net.Conn, func(*Command), *Command, <-chan error) {
+	t.Helper()
 	nc := rawDial(t, addr)
 	write := func(c *Command) {
 		t.Helper()
@@ -195,25 +252,5 @@ func TestGoingAwayAnswerComesAfterTheLastRequests(t *testing.T) {
 	if notice.Code != codeGoingAway || notice.IsOneway() {
 		t.Fatalf("read code %d, oneway %v; want the going-away notice %d as a request to answer", notice.Code, notice.IsOneway(), codeGoingAway)
 	}
-	// Held up for four times the quiet a provider waits for at least.
-	time.Sleep(4 * goAwayQuiet)
-	for i, body := range []string{"late 1", "late 2"} {
-		req := NewRequest(codeEcho, nil, []byte(body))
-		req.Opaque, req.Flag = int32(10+i), FlagOneway
-		write(req)
-	}
-	write(NewResponse(notice, CodeSuccess, ""))
-	for _, want := range []string{"late 1", "late 2"} {
-		select {
-		case got := <-ran:
-			if got != want {
-				t.Errorf("ran %q, want %q", got, want)
-			}
-		case <-time.After(2 * time.Second):
-			t.Fatalf("%q, sent before the answer to the notice, never ran", want)
-		}
-	}
-	if err := waitFor(t, shut, "Shutdown"); err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	return nc, write, notice, shut
 }

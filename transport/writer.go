@@ -101,7 +101,7 @@ func (w *writer) send(ctx context.Context, cmd *Command, opaque, flag int32, t S
 			w.mu.Unlock()
 			return err
 		}
-		if flag&FlagResponse == 0 && !isControl(cmd.Code) && w.conn.goAway.Load() {
+		if w.conn.goAway.Load() && flag&FlagResponse == 0 && !isControl(cmd.Code) {
 			// The notice came after beforeSend looked: the peer's answer to it is
 			// queued, and it takes no request after that.
 			w.mu.Unlock()
