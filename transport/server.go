@@ -289,9 +289,9 @@ const (
 )
 
 // closeIdleUntil closes, while the requests in flight drain, each connection that
-// has none of them, no stream open and no call of this server's pending, once it has
-// read nothing for goAwayQuiet (or maxGoAwayWait has passed): its peer, told to go
-// away, has no reason to wait for the others. It returns false if ctx ends first.
+// has none of them, no stream open and no call of this server's pending, once its
+// peer has sent all it will (quieting.closeQuiet): its peer, told to go away, has no
+// reason to wait for the others. It returns false if ctx ends first.
 func (s *Server) closeIdleUntil(ctx context.Context, drained <-chan struct{}, q *quieting) bool {
 	tick := time.NewTicker(goAwayQuiet / 5)
 	defer tick.Stop()
@@ -322,9 +322,10 @@ func newQuieting() *quieting {
 	return &quieting{start: sinceBase(), closed: map[*Conn]bool{}}
 }
 
-// closeQuiet closes each of conns with nothing in flight that has read nothing for
-// goAwayQuiet, or all such once maxGoAwayWait has passed, and reports whether every
-// one of conns is closed.
+// closeQuiet closes each of conns with nothing in flight whose peer has sent all it
+// will: it answered the going-away notice as one that queues nothing after its
+// answer, or it has been quiet as quietAfterNotice says, or maxGoAwayWait has passed.
+// It reports whether every one of conns is closed.
 func (q *quieting) closeQuiet(conns []*Conn) bool {
 	now := sinceBase()
 	all := true
@@ -378,6 +379,7 @@ func (s *Server) awaitQuiet(ctx context.Context, q *quieting) bool {
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
+			s.disp.sealed.Store(true) // the connections close now: admit nothing more
 			return s.disp.running() == 0
 		}
 	}
