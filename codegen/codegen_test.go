@@ -408,6 +408,8 @@ func TestRejectionsSayWhatToDo(t *testing.T) {
 		{"Bad", "method OtherKey: parameter m: map keys of type image.Point have", "; use strings"},
 		{"Bad", "method TwoErr: only the last result may be an error", "; return one error, last"},
 		{"Bad", "method Func: parameter f: functions cannot travel between processes", "; send data the provider acts on"},
+		{"Bad", "method JSONKey: parameter m: map keys of type JK have", "; use strings, integers, or a type with MarshalText and UnmarshalText"},
+		{"Bad", "method HalfTextKey: parameter m: map keys of type MK have", "; use strings, integers, or a type with MarshalText and UnmarshalText"},
 	} {
 		_, err := Generate(Config{Dir: dir, Types: []string{tc.iface}})
 		if err == nil {
@@ -426,5 +428,10 @@ func TestRejectionsSayWhatToDo(t *testing.T) {
 		if _, after, _ := strings.Cut(line, tc.says); !strings.Contains(after, tc.advice) {
 			t.Errorf("-type %s: %q does not say what to do: %q", tc.iface, line, tc.advice)
 		}
+	}
+	// Keys with MarshalText and UnmarshalText, and string kinds whatever their
+	// methods, are keys encoding/json reads and writes.
+	if _, err := Generate(Config{Dir: dir, Types: []string{"Good"}}); err != nil {
+		t.Errorf("-type Good: %v", err)
 	}
 }

@@ -408,6 +408,11 @@ func hasCustomJSON(t types.Type) bool {
 	return false
 }
 
+// hasMethodNamed reports whether t's method set has a method called name.
+func hasMethodNamed(t types.Type, name string) bool {
+	return types.NewMethodSet(t).Lookup(nil, name) != nil
+}
+
 // codecOf picks the typed fast path for a type, or go-json.
 func codecOf(t types.Type) codec {
 	t = types.Unalias(t)
@@ -491,10 +496,12 @@ func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) []s
 }
 
 func unsupportedKey(k types.Type, pkg *types.Package) string {
-	if hasCustomJSON(k) {
+	if b, ok := k.Underlying().(*types.Basic); ok && b.Info()&(types.IsString|types.IsInteger) != 0 {
 		return ""
 	}
-	if b, ok := k.Underlying().(*types.Basic); ok && b.Info()&(types.IsString|types.IsInteger) != 0 {
+	// encoding/json writes a key with its value's MarshalText and reads it with
+	// UnmarshalText; it never uses MarshalJSON for one.
+	if hasMethodNamed(k, "MarshalText") && hasMethodNamed(types.NewPointer(k), "UnmarshalText") {
 		return ""
 	}
 	return fmt.Sprintf("map keys of type %s have no JSON form; use strings, integers, or a type with MarshalText and UnmarshalText methods", types.TypeString(k, byName(pkg)))
