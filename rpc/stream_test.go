@@ -473,7 +473,7 @@ func TestStreamProtocolBreakIsBadArguments(t *testing.T) {
 		{"client stream count the body does not hold", "Upload", `[]`, first,
 			wireUp(msgs(`"bb"`, `"c"`), "ringrpc.seq", "2", "ringrpc.count", "3"), 703, "message 3 of 3: the body ends"},
 		{"client stream beyond the credit", "Upload", `[]`, first,
-			wireUp(msgs(`"bb"`, `"c"`, `"d"`), "ringrpc.seq", "2", "ringrpc.count", "3"), 703, "messages 2 to 4 beyond the 2 granted"},
+			wireUp(msgs(`"bb"`, `"c"`, `"d"`), "ringrpc.seq", "2", "ringrpc.count", "3"), 703, "messages 2 to 4 beyond the credit: 2 left of a window of 2"},
 		{"bidirectional message out of sequence", "Chat", `[]`, first,
 			wireUp([]byte(`"c"`), "ringrpc.seq", "3"), 703, "message 3 where 2 was due"},
 		// The provider sends its first message at once, and waits for credit for its

@@ -549,7 +549,7 @@ func (s *Stream) checkMessages(f streamFrame, n int32) error {
 	case f.seq != s.recvSeq+1:
 		return fmt.Errorf("%w: stream %d: message %d where %d was due", ErrMalformedFrame, s.id, f.seq, s.recvSeq+1)
 	case s.granted < n:
-		return fmt.Errorf("%w: stream %d: messages %d to %d beyond the %d granted", ErrMalformedFrame, s.id, f.seq, f.seq+int64(n)-1, s.window)
+		return fmt.Errorf("%w: stream %d: messages %d to %d beyond the credit: %d left of a window of %d; send no more than the acceptor granted", ErrMalformedFrame, s.id, f.seq, f.seq+int64(n)-1, s.granted, s.window)
 	}
 	return nil
 }

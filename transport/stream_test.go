@@ -144,18 +144,23 @@ func TestStreamProtocolViolation(t *testing.T) {
 		name   string
 		frames []rawMsg
 		grant  string // then a grant of this many
+		says   string // what the stream's error says, when checked
 	}{
-		{"out of order", []rawMsg{at(1, one), at(3, one)}, ""},
-		{"beyond the credit", []rawMsg{at(1, one), at(2, one), at(3, one), at(4, one), at(5, one)}, ""},
-		{"a frame beyond the credit", []rawMsg{{seq: 1, count: 5, body: lengthPrefixed("a", "b", "c", "d", "e")}}, ""},
-		{"a body short of its count", []rawMsg{{seq: 1, count: 3, body: lengthPrefixed("a", "b")}}, ""},
-		{"a grant above 1048576 unused", nil, "1048500"}, // 100 unused already
+		{"out of order", []rawMsg{at(1, one), at(3, one)}, "", "message 3 where 2 was due"},
+		{"beyond the credit", []rawMsg{at(1, one), at(2, one), at(3, one), at(4, one), at(5, one)}, "", "messages 5 to 5 beyond the credit: 0 left of a window of 4"},
+		{"a frame beyond the credit", []rawMsg{{seq: 1, count: 5, body: lengthPrefixed("a", "b", "c", "d", "e")}}, "", "messages 1 to 5 beyond the credit: 4 left of a window of 4"},
+		{"a body short of its count", []rawMsg{{seq: 1, count: 3, body: lengthPrefixed("a", "b")}}, "", ""},
+		{"a grant above 1048576 unused", nil, "1048500", ""}, // 100 unused already
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ended := make(chan error, 1)
 			_, addr := startServer(t, ServerOptions{ConnOptions: ConnOptions{StreamWindow: 4}}, func(s *Server) {
 				must(t, s.RegisterProcessor(codeStreamIdle, ProcessorFunc(func(ctx context.Context, conn *Conn, req *Command) (*Command, error) {
+					st := conn.InboundStream(req)
 					_, err := idleStream(ctx, conn, req)
+					if err != nil && st != nil && st.Err() != nil {
+						err = st.Err() // why the stream ended
+					}
 					ended <- err
 					return nil, err
 				}), PoolOptions{}))
@@ -178,8 +183,12 @@ func TestStreamProtocolViolation(t *testing.T) {
 				g.Opaque, g.Flag = 9, FlagOneway
 				writeRaw(t, nc, g)
 			}
-			if err := waitFor(t, ended, "the processor's end"); err == nil {
+			err := waitFor(t, ended, "the processor's end")
+			if err == nil {
 				t.Fatal("the processor's context did not end")
+			}
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("the stream ended with %q, want it to say %q", err, tc.says)
 			}
 		})
 	}
