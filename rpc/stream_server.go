@@ -57,6 +57,17 @@ func (ss *serverStream) result(err error) error {
 	if e := ss.expired.Load(); e != nil {
 		return e
 	}
+	if err == nil {
+		// What the handler made of a stream cut short is no success: its opener
+		// reset it, or its connection went, and no answer reaches the opener.
+		if e := ss.st.Err(); e != nil {
+			code := CodeUnavailable
+			if errors.Is(e, context.Canceled) {
+				code = CodeCanceled
+			}
+			return Errorf(code, "stream %s.%s was cut short before its handler returned: %v", ss.svc.Name, ss.m.Name, e)
+		}
+	}
 	return err
 }
 
