@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -323,8 +323,9 @@ func eventually(cond func() bool) bool {
 
 // TestPoolNamesAreDocumented: every ringrpc.pool a server reports is one of the names
 // docs/OPERATIONS.md, "Metrics", gives: the shared pool, the health service's, one of
-// a processor registered on the transport server for a request code, and the default
-// processor's.
+// a processor registered on the transport server for a request code, the default
+// processor's, and one of each pool made with transport.Server.NewPool, "pool N" in
+// the order made, each a series of its own (they were all "code 0", summed into one).
 func TestPoolNamesAreDocumented(t *testing.T) {
 	doc, err := os.ReadFile("../docs/OPERATIONS.md")
 	if err != nil {
@@ -337,10 +338,24 @@ func TestPoolNamesAreDocumented(t *testing.T) {
 	noop := transport.ProcessorFunc(func(context.Context, *transport.Conn, *transport.Command) (*transport.Command, error) {
 		return nil, nil
 	})
-	if err := s.Transport().RegisterProcessor(77, noop, transport.PoolOptions{}); err != nil {
+	slow, err := s.Transport().NewPool(noop, transport.PoolOptions{QueueSize: 11})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Transport().RegisterDefaultProcessor(noop, transport.PoolOptions{}); err != nil {
+	bulk, err := s.Transport().NewPool(noop, transport.PoolOptions{QueueSize: 22})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pick := func(req *transport.Command) *transport.Pool {
+		if len(req.Body) > 100 {
+			return bulk
+		}
+		return slow
+	}
+	if err := s.Transport().RegisterProcessor(77, noop, transport.PoolOptions{QueueSize: 44, Select: pick}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Transport().RegisterDefaultProcessor(noop, transport.PoolOptions{QueueSize: 55}); err != nil {
 		t.Fatal(err)
 	}
 	serveRPC(t, s)
@@ -349,17 +364,22 @@ func TestPoolNamesAreDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Unregister()
-	var got []string
+	capacities := map[string]int64{}
 	for _, p := range collect(t, tel.reader)["ringrpc.server.queue.capacity"] {
 		v, _ := p.attrs.Value("ringrpc.pool")
 		name := v.AsString()
-		got = append(got, name)
-		if documented := strings.ReplaceAll(name, "77", "N"); !strings.Contains(names, "`"+documented+"`") {
+		capacities[name] = p.value
+		documented := name // "code 77" is documented as "code N"
+		if i := strings.IndexAny(name, "0123456789"); i > 0 {
+			documented = name[:i] + "N"
+		}
+		if !strings.Contains(names, "`"+documented+"`") {
 			t.Errorf("ringrpc.pool %q is none of the names docs/OPERATIONS.md gives: %s", name, names)
 		}
 	}
-	slices.Sort(got)
-	if want := []string{"code 77", "default", rpc.HealthService, "shared"}; !slices.Equal(got, want) {
-		t.Errorf("pools %q, want %q", got, want)
+	// The health service's pool is made first, then NewPool's two.
+	want := map[string]int64{"shared": 10000, rpc.HealthService: capacities[rpc.HealthService], "code 77": 44, "default": 55, "pool 2": 11, "pool 3": 22}
+	if !maps.Equal(capacities, want) {
+		t.Errorf("ringrpc.server.queue.capacity by ringrpc.pool = %v, want %v", capacities, want)
 	}
 }

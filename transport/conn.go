@@ -43,15 +43,11 @@ type Conn struct {
 	memWait    atomic.Bool   // the reader waits for memory, reading nothing: see takeMemory
 	frameAt    time.Duration // the reader's: since clockBase, when the frame it reads began to arrive; 0 before
 	pingOpaque atomic.Int32  // the last ping's opaque: its answer is dropped quietly
-	// goAwayOpaque is the opaque of this side's going-away notice, with goAwaySent
-	// set once it went out; noticeAnswered is set when an answer to it came, and
-	// peerDone when that answer was SUCCESS marked fieldDrained: the peer has sent
-	// every request it will send on the connection.
-	goAwayOpaque   atomic.Int32
-	goAwaySent     atomic.Bool
-	noticeAnswered atomic.Bool
-	peerDone       atomic.Bool
-	silence        silence // the heartbeat's watch; the reaper's alone
+	// goAwayOpaque is the opaque of this side's going-away notice, and notice how
+	// far the peer got with it (noticeUnsent...).
+	goAwayOpaque atomic.Int32
+	notice       atomic.Int32
+	silence      silence // the heartbeat's watch; the reaper's alone
 
 	flow flow // what the reader waits on before reading from a peer that costs too much
 
@@ -530,12 +526,15 @@ func (c *Conn) completeResponse(resp *Command) {
 		if resp.Opaque == c.pingOpaque.Load() {
 			return // a ping's answer: its arrival was all it had to say
 		}
-		if c.goAwaySent.Load() && resp.Opaque == c.goAwayOpaque.Load() {
+		if c.notice.Load() == noticeSent && resp.Opaque == c.goAwayOpaque.Load() {
 			// A peer that does not know the notice answers it too, with an
 			// error code, and may go on sending.
 			_, drained := resp.ExtFields.Lookup(fieldDrained)
-			c.peerDone.Store(resp.Code == CodeSuccess && drained)
-			c.noticeAnswered.Store(true)
+			if resp.Code == CodeSuccess && drained {
+				c.notice.Store(noticeDone)
+			} else {
+				c.notice.Store(noticeAnswered)
+			}
 			return
 		}
 		c.cfg.log.Debug("transport: response matches no pending call (late or unknown)", "peer", c.addr, "opaque", resp.Opaque)

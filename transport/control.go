@@ -23,6 +23,14 @@ const (
 	codeGoingAway int32 = 7702
 )
 
+// How far a peer got with this side's going-away notice (Conn.notice).
+const (
+	noticeUnsent   int32 = iota // not sent: the output was full, or no shutdown
+	noticeSent                  // sent, not answered
+	noticeAnswered              // answered by a peer that may still send requests
+	noticeDone                  // answered, marked fieldDrained: the peer sends no more
+)
+
 // fieldDrained marks the answer to a going-away notice of a receiver that queues no
 // request after it: an older one answered at once, with requests still to come.
 const fieldDrained = "ringrpc.drained"
@@ -116,12 +124,12 @@ func (c *Conn) ping() (queued bool) {
 
 // sendGoingAway tells the peer, best effort and without waiting, that this side is
 // shutting down: it stops sending new requests on the connection, and its answer
-// comes after the last of them (peerDone).
+// comes after the last of them (noticeDone).
 func (c *Conn) sendGoingAway() {
 	opaque := c.nextOpaque.Add(1)
 	c.goAwayOpaque.Store(opaque)
-	c.goAwaySent.Store(true) // before the answer can come
+	c.notice.Store(noticeSent) // before the answer can come
 	if c.send(noWait, &Command{Code: codeGoingAway}, opaque, 0, c.cfg.serialize) != nil {
-		c.goAwaySent.Store(false)
+		c.notice.Store(noticeUnsent)
 	}
 }

@@ -334,7 +334,7 @@ func (q *quieting) closeQuiet(conns []*Conn) bool {
 			continue
 		}
 		if c.flow.inflight.Load() > 0 || c.OpenStreams() > 0 || c.Pending() > 0 ||
-			!c.peerDone.Load() && !c.quietAfterNotice(now) && now-q.start < maxGoAwayWait {
+			c.notice.Load() != noticeDone && !c.quietAfterNotice(now) && now-q.start < maxGoAwayWait {
 			all = false
 			continue
 		}
@@ -347,10 +347,10 @@ func (q *quieting) closeQuiet(conns []*Conn) bool {
 // quietAfterNotice reports whether c's peer, told to go away, has sent all it will:
 // quiet for goAwayQuiet once it answered the notice as a request it does not know, or
 // when the notice could not be sent. A peer that knows the notice answers it after
-// its last request (peerDone); one that does not answer it at all is given
+// its last request (noticeDone); one that does not answer it at all is given
 // maxGoAwayWait.
 func (c *Conn) quietAfterNotice(now time.Duration) bool {
-	return (c.noticeAnswered.Load() || !c.goAwaySent.Load()) && c.quietAt(now)
+	return c.notice.Load() != noticeSent && c.quietAt(now)
 }
 
 // quietAt reports whether c has read nothing for goAwayQuiet at now (sinceBase).

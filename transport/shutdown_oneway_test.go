@@ -36,27 +36,10 @@ func TestOnewayCrossingGoingAwayRuns(t *testing.T) {
 	// A connection whose oneway request is on its way as the notice arrives: sent
 	// right after the notice is read, as a caller's writer does when its batch left
 	// before the notice came in.
-	nc := rawDial(t, addr)
-	ping, err := AppendFrame(nil, &Command{Code: codePing, Language: LanguageGo, Version: DefaultVersion, Opaque: 1}, SerializeRocketMQ)
-	must(t, err)
-	_, err = nc.Write(ping)
-	must(t, err)
-	readRawFrame(t, nc) // the server has the connection
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		shut <- s.Shutdown(ctx)
-	}()
-	if notice := readRawFrame(t, nc); notice.Code != codeGoingAway {
-		t.Fatalf("read code %d, want the going-away notice %d", notice.Code, codeGoingAway)
-	}
+	_, write, _, shut := noticedPeer(t, s, addr)
 	oneway := NewRequest(codeEcho, nil, []byte("crossed the notice"))
 	oneway.Opaque, oneway.Flag = 2, FlagOneway
-	frame, err := AppendFrame(nil, oneway, SerializeRocketMQ)
-	must(t, err)
-	_, err = nc.Write(frame)
-	must(t, err)
+	write(oneway)
 
 	select {
 	case <-ran:
