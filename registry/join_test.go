@@ -13,46 +13,20 @@ import (
 // joins) is tried again: Join succeeds on a later try.
 func TestJoinRetriesASlowSeed(t *testing.T) {
 	seed := startProvider(t, "seed", nil, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	defer func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}()
+	ln := newStubSeed(t)
 	// The first connection is held without an answer; later ones reach the seed.
-	wg.Go(func() {
-		for first := true; ; first = false {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, in)
-			mu.Unlock()
-			if first {
-				continue
-			}
-			out, err := net.Dial("tcp", seed.reg.GossipAddr())
-			if err != nil {
-				in.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, out)
-			mu.Unlock()
-			wg.Go(func() { io.Copy(out, in); out.Close() })
-			wg.Go(func() { io.Copy(in, out); in.Close() })
+	ln.serve(func(in net.Conn, first bool) {
+		if first {
+			return
 		}
+		out, err := net.Dial("tcp", seed.reg.GossipAddr())
+		if err != nil {
+			in.Close()
+			return
+		}
+		ln.keep(out)
+		ln.wg.Go(func() { io.Copy(out, in); out.Close() })
+		ln.wg.Go(func() { io.Copy(in, out); in.Close() })
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -97,4 +71,76 @@ func TestStrangerIsMet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Join's ctx bounds a Join that fails too: a seed that takes the connection and
+// never answers holds memberlist's state exchange for its TCP timeout (10 s with
+// LAN), and Join returns when ctx ends, not when that timeout does, with every
+// goroutine it started ended.
+func TestJoinFailureEndsWithItsContext(t *testing.T) {
+	ln := newStubSeed(t)
+	ln.serve(func(net.Conn, bool) {})
+	const bound = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	start := time.Now()
+	reg, err := Join(ctx, Options{NodeName: "joiner", Preset: LAN, BindAddr: "127.0.0.1", BindPort: -1,
+		Seeds: []string{ln.Addr().String()}, Logger: quiet})
+	took := time.Since(start)
+	if err == nil {
+		reg.Close()
+		t.Fatal("Join through a seed that never answers succeeded")
+	}
+	if took > bound+time.Second {
+		t.Fatalf("Join with a %v context returned after %v: %v", bound, took, err)
+	}
+}
+
+// stubSeed listens where a seed would and hands each connection it accepts to a
+// function; the test's end closes it and every connection kept, and waits for its
+// goroutines.
+type stubSeed struct {
+	net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newStubSeed(t *testing.T) *stubSeed {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stubSeed{Listener: ln}
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		for _, c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+	})
+	return s
+}
+
+// keep closes c at the test's end.
+func (s *stubSeed) keep(c net.Conn) {
+	s.mu.Lock()
+	s.conns = append(s.conns, c)
+	s.mu.Unlock()
+}
+
+// serve accepts connections until the test ends, keeps each and hands it to f.
+func (s *stubSeed) serve(f func(in net.Conn, first bool)) {
+	s.wg.Go(func() {
+		for first := true; ; first = false {
+			in, err := s.Accept()
+			if err != nil {
+				return
+			}
+			s.keep(in)
+			f(in, first)
+		}
+	})
 }

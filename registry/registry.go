@@ -198,12 +198,19 @@ func Join(ctx context.Context, opts Options) (*Registry, error) {
 	for _, p := range o.kept.Members {
 		r.known[p.Name] = p
 	}
-	// The delegates only queue work until the loops start, once r.ml is set.
-	ml, err := memberlist.Create(o.ml)
-	if err != nil {
-		return nil, fmt.Errorf("registry: starting gossip on %s:%d: %w: give registry.Options.BindAddr and BindPort a free address (BindPort -1: a port the system picks)", o.ml.BindAddr, o.ml.BindPort, err)
+	bindPort := o.ml.BindPort
+	gn, err := newGossipNet(o.ml)
+	if err == nil {
+		o.ml.Transport = gn
+		// The delegates only queue work until the loops start, once r.ml is set.
+		if r.ml, err = memberlist.Create(o.ml); err != nil {
+			gn.Shutdown()
+		}
 	}
-	r.ml = ml
+	if err != nil {
+		return nil, fmt.Errorf("registry: starting gossip on %s:%d: %w: give registry.Options.BindAddr and BindPort a free address (BindPort -1: a port the system picks)", o.ml.BindAddr, bindPort, err)
+	}
+	ml := r.ml
 	// A copy: memberlist rewrites its own node on every metadata update.
 	local := ml.LocalNode()
 	r.self = memberlist.Node{Name: local.Name, Addr: slices.Clone(local.Addr), Port: local.Port}
