@@ -20,7 +20,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		// memberlist's package-level metrics sink is not ours, and its Shutdown does
 		// not wait for a probe in progress, which ends within one probe timeout.
-		goleak.IgnoreAnyFunction("github.com/armon/go-metrics.(*InmemSink).run"),
 		goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"),
 	)
 }
