@@ -188,7 +188,7 @@ func (a *asyncCall[T]) try(onRunner bool) {
 	}
 	ctx := a.ctx
 	if a.limit = a.c.attemptLimit(a.ctx, a.call, a.n); a.limit > 0 {
-		a.actx, a.stop = context.WithTimeout(a.ctx, a.limit)
+		a.actx, a.stop = context.WithTimeoutCause(a.ctx, a.limit, errAttemptTimedOut)
 		ctx = a.actx
 	}
 	conn.InvokeAsync(ctx, &a.call.cmd, a.done)

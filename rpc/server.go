@@ -417,13 +417,16 @@ func requestDeadline(req *transport.Command) (deadline time.Time, timed bool) {
 // refuse answers a call that must not run: its deadline passed, or its caller
 // cancelled it, while it waited for a worker. It returns nil for a call to run. The
 // deadline is looked at first: a ringrpc client sends a cancel notice when its
-// deadline passes, so a call that expired in the queue is cancelled too by then. A
+// deadline passes, so a call that expired in the queue is cancelled too by then. That
+// notice says the deadline passed (the context's error is DeadlineExceeded), which
+// counts as this provider's own clock does: the provider starts the deadline as the
+// request arrives, a little after its caller did. A
 // stream whose opener broke the protocol before its handler started is answered as
 // one that broke it later: its opener cancelled nothing.
 func (s *Server) refuse(ctx context.Context, conn *transport.Conn, req *transport.Command, svc *ServiceDesc, m *MethodDesc, deadline time.Time) *transport.Command {
 	// The deadline carries a monotonic reading: time.Until reads only the monotonic
 	// clock, which costs less than the wall clock time.Now also reads.
-	if !deadline.IsZero() && time.Until(deadline) <= 0 {
+	if !deadline.IsZero() && time.Until(deadline) <= 0 || ctx.Err() == context.DeadlineExceeded {
 		s.expired.Add(1)
 		waited := time.Since(req.ReceivedAt()).Milliseconds()
 		return transport.NewResponse(req, toWire(CodeDeadlineExceeded), fmt.Sprintf("%s.%s expired in the provider's queue after %d ms, before a worker took it: give the call a longer deadline, or the provider more workers (rpc.ServerOptions.Workers) or fewer callers", svc.Name, m.Name, waited))

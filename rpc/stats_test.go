@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,5 +184,46 @@ func TestQueueExpiryIsCountedExpired(t *testing.T) {
 	}
 	if m := stats["SayHelloInteger"]; m.Calls != 2 || m.Codes["deadline_exceeded"] != 1 || m.Codes["canceled"] != 1 {
 		t.Errorf("SayHelloInteger refused in the queue: %+v", m)
+	}
+}
+
+// TestExpiredNoticeCountsExpired: a provider starts a call's deadline as the request
+// arrives, a little after its caller did, so when its caller's deadline passes and
+// the cancel notice comes, some of the provider's own may be left. The notice says
+// the deadline passed (ringrpc.expired): a call a worker takes after it is counted
+// expired and answered deadline_exceeded, whatever the provider's clock says. Here
+// the provider has 10 s left.
+func TestExpiredNoticeCountsExpired(t *testing.T) {
+	s, _, addr := startGreeter(t, ServerOptions{Workers: 1})
+	gc, _ := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
+	// Two calls hold the only worker and queue behind it (one may run on its
+	// connection's reader instead), so that the request cannot run before the
+	// notice: the ping's answer says the notice was read.
+	ctx, release := context.WithTimeout(context.Background(), time.Second) // Wait holds within 1 s
+	var held sync.WaitGroup
+	for range 2 {
+		held.Go(func() { gc.Wait(ctx) })
+	}
+	defer func() { release(); held.Wait() }()
+	if !eventually(func() bool { return s.Stats().Transport.Queued == 1 }) {
+		t.Fatalf("the held calls do not fill the pool: %+v", s.Stats().Transport)
+	}
+	p := wireDial(t, addr)
+	p.send(
+		wireFrame(1, wireHeader(0, 5, 0, HeaderInterface, greeterDesc.Name, HeaderMethod, "SayHello", headerTimeout, "10000"), []byte(`["a","b"]`)),
+		wireFrame(1, wireHeader(7701, 6, 2, "ringrpc.opaque", "5", "ringrpc.expired", "1"), nil),
+		wireFrame(1, wireHeader(7700, 7, 0), nil), // its answer comes once the notice is applied
+	)
+	if m := p.next(); m.Opaque != 7 {
+		t.Fatalf("answer %v, want the ping's", m)
+	}
+	release()
+	m := p.next()
+	if m.Opaque != 5 || m.Code != toWire(CodeDeadlineExceeded) {
+		t.Fatalf("answer %v, want deadline_exceeded (%d) for opaque 5", m, toWire(CodeDeadlineExceeded))
+	}
+	// The queued Wait, released, may be counted cancelled.
+	if st := s.Stats(); st.Expired != 1 {
+		t.Fatalf("shed: %d expired, %d cancelled; want this request expired", st.Expired, st.Cancelled)
 	}
 }

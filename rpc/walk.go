@@ -248,7 +248,7 @@ func (c *Client) attemptOn(ctx context.Context, conn *transport.Conn, call *Call
 	actx, limit := ctx, c.attemptLimit(ctx, call, n)
 	if limit > 0 {
 		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(ctx, limit)
+		actx, cancel = context.WithTimeoutCause(ctx, limit, errAttemptTimedOut)
 		defer cancel()
 	}
 	resp, err := conn.InvokeSync(actx, &call.cmd)
@@ -296,6 +296,11 @@ func attemptShare(remaining, setting time.Duration) time.Duration {
 
 // timedOut reports whether an attempt ended because its own timeout ran out while
 // the call's context still runs.
+// errAttemptTimedOut is the cause of an attempt's context that ended at its share of
+// the call's deadline: its cancel notice says the caller cancelled the request, not
+// that the deadline the provider was given passed (transport's deadlinePassed).
+var errAttemptTimedOut = fmt.Errorf("the attempt's share of the deadline passed: %w", context.DeadlineExceeded)
+
 func timedOut(ctx, actx context.Context, err error) bool {
 	return ctx.Err() == nil && actx.Err() != nil && errors.Is(err, context.DeadlineExceeded)
 }

@@ -36,6 +36,7 @@ const (
 	asyncSent uint32 = 1 << iota
 	asyncQueued
 	asyncCancelled
+	asyncExpired // with asyncCancelled: its deadline passed (the notice says so)
 	asyncDone
 )
 
@@ -78,7 +79,7 @@ func (cl *call) sendDone(queued bool) {
 	}
 	old := cl.state.Or(bits)
 	if queued && old&asyncCancelled != 0 {
-		cl.conn.sendCancel(cl.opaque)
+		cl.conn.sendCancel(cl.opaque, old&asyncExpired != 0)
 	}
 	if old&asyncDone != 0 {
 		cl.deliver()
@@ -87,9 +88,13 @@ func (cl *call) sendDone(queued bool) {
 
 // cancelled notes that the async call's context ended while it was pending, and sends
 // the cancel notice if the request was already queued.
-func (cl *call) cancelled() {
-	if cl.state.Or(asyncCancelled)&asyncQueued != 0 {
-		cl.conn.sendCancel(cl.opaque)
+func (cl *call) cancelled(expired bool) {
+	bits := uint32(asyncCancelled)
+	if expired {
+		bits |= asyncExpired
+	}
+	if cl.state.Or(bits)&asyncQueued != 0 {
+		cl.conn.sendCancel(cl.opaque, expired)
 	}
 }
 
@@ -186,7 +191,7 @@ func (c *Conn) waitCtx(ctx context.Context, cl *call) error {
 	case <-ctx.Done():
 	}
 	if c.removePending(cl) {
-		c.sendCancel(cl.opaque)
+		c.sendCancel(cl.opaque, deadlinePassed(ctx))
 		putSyncCall(cl)
 		return ctxError(ctx, "call", c.addr, start)
 	}
@@ -227,7 +232,7 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *Command, cb func(*Command, 
 		start := sinceBase()
 		cl.stopFn = context.AfterFunc(ctx, func() {
 			if c.removePending(cl) {
-				cl.cancelled()
+				cl.cancelled(deadlinePassed(ctx))
 				cl.complete(nil, ctxError(ctx, "async call", c.addr, start))
 			}
 		})

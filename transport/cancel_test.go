@@ -197,7 +197,7 @@ func TestRequestCtxDerivesWithoutGoroutines(t *testing.T) {
 	if r.Err() != nil {
 		t.Fatal("ended before anything ended it")
 	}
-	r.end()
+	r.end(ctxEnded)
 	for i, ctx := range children {
 		select {
 		case <-ctx.Done():
@@ -244,7 +244,7 @@ func TestPoolEndsRequests(t *testing.T) {
 	add(a, 2, false)
 	add(b, 1, false)
 	add(a, 3, true)
-	a.cancelInbound(1)
+	a.cancelInbound(1, false)
 	if running.ctx.Err() == nil {
 		t.Fatal("the running request with the cancelled opaque still runs")
 	}
@@ -264,7 +264,7 @@ func TestPoolEndsRequests(t *testing.T) {
 		if oneway.ctx.Err() != nil {
 			t.Fatal("the connection's close ended a oneway request")
 		}
-		wp.end(nil, func(_ int32, oneway bool) bool { return oneway })
+		wp.end(nil, ctxEnded, func(_ int32, oneway bool) bool { return oneway })
 		if oneway.ctx.Err() == nil {
 			t.Fatal("the owner's close did not end a oneway request")
 		}
@@ -288,7 +288,7 @@ func TestRequestCtxErrAfterDone(t *testing.T) {
 		done := r.Done()
 		ended := make(chan struct{})
 		go func() {
-			r.end()
+			r.end(ctxEnded)
 			close(ended)
 		}()
 		for r.Err() == nil {
@@ -313,7 +313,7 @@ func TestDeriveWhileEnding(t *testing.T) {
 		r.Done()
 		ended := make(chan struct{})
 		go func() {
-			r.end()
+			r.end(ctxEnded)
 			close(ended)
 		}()
 		child, cancel := context.WithCancel(r)
@@ -414,5 +414,72 @@ func TestCancelledBeforeSendIsNotSent(t *testing.T) {
 		if n := ran.Swap(0); n != 0 {
 			t.Errorf("%s: 200 requests whose context had ended ran %d time(s)", name, n)
 		}
+	}
+}
+
+// TestExpiredNoticeEndsWithDeadlineExceeded: the cancel notice of a call whose
+// deadline passed, its context's or the client's timeout, says so, and the
+// processor's context ends with context.DeadlineExceeded; a call its caller
+// cancelled, or whose context ended at a deadline with a cause of its own (rpc's
+// attempts), ends it with context.Canceled.
+func TestExpiredNoticeEndsWithDeadlineExceeded(t *testing.T) {
+	started := make(chan struct{}, 1)
+	ended := make(chan error, 1)
+	_, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		must(t, s.RegisterProcessor(codeBlock, ProcessorFunc(func(ctx context.Context, _ *Conn, req *Command) (*Command, error) {
+			started <- struct{}{}
+			<-ctx.Done()
+			ended <- ctx.Err()
+			return nil, ctx.Err()
+		}), PoolOptions{}))
+	})
+	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{Timeout: 100 * time.Millisecond}})
+	sync := func(ctx context.Context) error {
+		_, err := cl.InvokeSync(ctx, addr, NewRequest(codeBlock, nil, nil))
+		return err
+	}
+	async := func(ctx context.Context) error {
+		done := make(chan error, 1)
+		cl.InvokeAsync(ctx, addr, NewRequest(codeBlock, nil, nil), func(_ *Command, err error) { done <- err })
+		return waitFor(t, done, "the async call to end")
+	}
+	deadline := func(ctx context.Context) (context.Context, context.CancelFunc) {
+		return context.WithTimeout(ctx, 50*time.Millisecond)
+	}
+	cancelled := func(ctx context.Context) (context.Context, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(ctx)
+		go func() { <-started; started <- struct{}{}; cancel() }()
+		return ctx, cancel
+	}
+	caused := func(ctx context.Context) (context.Context, context.CancelFunc) {
+		return context.WithTimeoutCause(ctx, 50*time.Millisecond, errors.New("an attempt's share"))
+	}
+	none := func(ctx context.Context) (context.Context, context.CancelFunc) { return ctx, func() {} }
+	for _, tc := range []struct {
+		name string
+		call func(context.Context) error
+		ctx  func(context.Context) (context.Context, context.CancelFunc)
+		want error
+	}{
+		{"sync, ctx deadline", sync, deadline, context.DeadlineExceeded},
+		{"async, ctx deadline", async, deadline, context.DeadlineExceeded},
+		{"sync, client timeout", sync, none, context.DeadlineExceeded},
+		{"async, client timeout", async, none, context.DeadlineExceeded},
+		{"sync, deadline with a cause", sync, caused, context.Canceled},
+		{"async, deadline with a cause", async, caused, context.Canceled},
+		{"sync, cancelled", sync, cancelled, context.Canceled},
+		{"async, cancelled", async, cancelled, context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := tc.ctx(context.Background())
+			defer cancel()
+			if err := tc.call(ctx); err == nil {
+				t.Fatal("call answered; want it to end before its processor")
+			}
+			waitFor(t, started, "the processor to start")
+			if err := waitFor(t, ended, "the processor's context to end"); err != tc.want {
+				t.Fatalf("processor's context ended with %v, want %v", err, tc.want)
+			}
+		})
 	}
 }

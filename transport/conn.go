@@ -647,7 +647,7 @@ func (c *Conn) reap() {
 		c.watchPeer(&c.silence)
 		var async []*call
 		for _, cl := range expired {
-			c.sendCancel(cl.opaque) // before complete: a sync call is recycled after it
+			c.sendCancel(cl.opaque, true) // before complete: a sync call is recycled after it
 			if cl.cb != nil {
 				async = append(async, cl)
 				continue

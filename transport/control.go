@@ -39,6 +39,12 @@ const fieldDrained = "ringrpc.drained"
 // opaque, in decimal.
 const fieldCancelOpaque = "ringrpc.opaque"
 
+// fieldCancelExpired is "1" in the cancel notice of a caller whose deadline passed:
+// the request's context ends with context.DeadlineExceeded, and a provider counts the
+// request expired, though by its own clock, which started the deadline when the
+// request arrived, a little of it may be left.
+const fieldCancelExpired = "ringrpc.expired"
+
 // noWait is an ended context: a send given it queues its frame if there is room, and
 // fails at once instead of waiting for the writer.
 var noWait = func() context.Context {
@@ -56,11 +62,24 @@ func isControl(code int32) bool {
 // waiting. It is best effort and never waits: it is skipped when the connection is
 // closing, when no oneway permit is free at once (the writer returns the permit of
 // every oneway frame it writes), or when the write buffer is full.
-func (c *Conn) sendCancel(opaque int32) {
+// expired marks the notice of a caller whose deadline passed (fieldCancelExpired).
+func (c *Conn) sendCancel(opaque int32, expired bool) {
 	if c.isClosing() {
 		return
 	}
-	c.notify(&Command{Code: codeCancel, ExtFields: Fields{{Key: fieldCancelOpaque, Value: strconv.FormatInt(int64(opaque), 10)}}})
+	f := Fields{{Key: fieldCancelOpaque, Value: strconv.FormatInt(int64(opaque), 10)}}
+	if expired {
+		f = append(f, Field{Key: fieldCancelExpired, Value: "1"})
+	}
+	c.notify(&Command{Code: codeCancel, ExtFields: f})
+}
+
+// deadlinePassed reports whether ctx ended at its deadline, with no cause of its own:
+// the deadline a caller gives its request (ringrpc.timeout) is its context's. A
+// context given a cause, as rpc gives an attempt's share of the deadline, was
+// cancelled as far as the peer can tell.
+func deadlinePassed(ctx context.Context) bool {
+	return context.Cause(ctx) == context.DeadlineExceeded
 }
 
 // notify sends a oneway notice without waiting, when a oneway permit is free at once
@@ -108,7 +127,8 @@ func (c *Conn) control(req *Command) {
 	// notices beyond its requests are not looked at.
 	if c.flow.notices > 0 {
 		c.flow.notices--
-		c.cancelInbound(int32(opaque))
+		expired, _ := req.ExtFields.Lookup(fieldCancelExpired)
+		c.cancelInbound(int32(opaque), expired == "1")
 	}
 	c.reply(req, NewResponse(req, CodeSuccess, ""))
 }

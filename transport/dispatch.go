@@ -124,8 +124,8 @@ type connQueue struct {
 
 // queued is a request in a connQueue: its connection is the queue's.
 type queued struct {
-	req   *Command
-	ended bool // a cancel notice or the close came while it waited: its context starts ended
+	req *Command
+	end uint32 // a cancel notice or the close came while it waited: the state its context starts in
 }
 
 // retainedQueue is the largest ring a connQueue keeps once empty (16 KiB): with the
@@ -209,7 +209,7 @@ func (wp *workerPool) enter(q *connQueue) {
 
 // next takes the oldest request of the connection at the front of the round, which
 // goes to the back if it has more. mu is held and a request is queued.
-func (wp *workerPool) next() (task, bool) {
+func (wp *workerPool) next() (task, uint32) {
 	q := wp.first
 	wp.first, q.next = q.next, nil
 	if wp.first == nil {
@@ -222,7 +222,7 @@ func (wp *workerPool) next() (task, bool) {
 	} else {
 		q.inRound = false
 	}
-	return task{conn: q.conn, req: r.req}, r.ended
+	return task{conn: q.conn, req: r.req}, r.end
 }
 
 // wakeOne signals a parked worker unless one is already on its way, or those parked
@@ -254,12 +254,13 @@ func (wp *workerPool) pop(w *worker) (task, bool) {
 			wp.waking--
 		}
 	}
-	t, ended := wp.next()
+	t, end := wp.next()
 	t.ctx, w.spare = w.spare, nil
 	t.opaque, t.oneway = t.req.Opaque, t.req.IsOneway()
-	if ended || t.oneway && wp.d.onewayEnded.Load() {
-		t.ctx.state.Store(ctxEnded)
+	if end == 0 && t.oneway && wp.d.onewayEnded.Load() {
+		end = ctxEnded
 	}
+	t.ctx.state.Store(end)
 	wp.running[w.id] = t
 	if wp.n > 0 {
 		wp.wakeOne()
@@ -269,14 +270,14 @@ func (wp *workerPool) pop(w *worker) (task, bool) {
 }
 
 // end ends the requests of q's connection that match, or of every connection when q
-// is nil: those queued are marked, to start with their context ended, and the
-// contexts of those running end now.
-func (wp *workerPool) end(q *connQueue, match func(opaque int32, oneway bool) bool) {
+// is nil, with how (requestCtx.end): those queued are marked, to start with their
+// context ended, and the contexts of those running end now.
+func (wp *workerPool) end(q *connQueue, how uint32, match func(opaque int32, oneway bool) bool) {
 	wp.mu.Lock()
 	mark := func(q *connQueue) {
 		for i := range q.n {
-			if e := &q.ring[(q.head+i)&(len(q.ring)-1)]; match(e.req.Opaque, e.req.IsOneway()) {
-				e.ended = true
+			if e := &q.ring[(q.head+i)&(len(q.ring)-1)]; e.end == 0 && match(e.req.Opaque, e.req.IsOneway()) {
+				e.end = how
 			}
 		}
 	}
@@ -301,7 +302,7 @@ func (wp *workerPool) end(q *connQueue, match func(opaque int32, oneway bool) bo
 	}
 	wp.mu.Unlock()
 	for _, ctx := range ctxs {
-		ctx.end() // outside the lock: it runs the context's AfterFuncs
+		ctx.end(how) // outside the lock: it runs the context's AfterFuncs
 	}
 }
 
@@ -659,7 +660,7 @@ func (d *dispatcher) endOneway() {
 	ps := d.poolsLocked()
 	d.mu.Unlock()
 	for _, wp := range ps {
-		wp.end(nil, func(_ int32, oneway bool) bool { return oneway })
+		wp.end(nil, ctxEnded, func(_ int32, oneway bool) bool { return oneway })
 	}
 }
 
@@ -677,7 +678,7 @@ func (d *dispatcher) work(wp *workerPool, w *worker) {
 // finish answers t with resp and counts it answered.
 func (d *dispatcher) finish(wp *workerPool, t task, resp *Command) {
 	t.conn.respond(t.req, resp)
-	t.ctx.end()
+	t.ctx.end(ctxEnded)
 	// The server-wide count drops before the connection's: a reader that answered
 	// wakes sees the room both make.
 	d.done(wp, t.conn)

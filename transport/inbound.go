@@ -18,7 +18,7 @@ import (
 // made when first asked for: most processors never ask, and every request has one of
 // these, so it is kept to 24 bytes.
 type requestCtx struct {
-	state atomic.Uint32 // ctxEnded | ctxWatched
+	state atomic.Uint32 // ctxEnded | ctxWatched | ctxExpired
 	mu    sync.Mutex
 	w     *ctxWatch // made by the first Done or AfterFunc; guarded by mu
 }
@@ -33,6 +33,7 @@ type ctxWatch struct {
 const (
 	ctxEnded   = 1 << iota // Err's answer, without the lock
 	ctxWatched             // Done or AfterFunc was called: end must take the lock
+	ctxExpired             // with ctxEnded: the caller's deadline passed (fieldCancelExpired)
 )
 
 // set sets bit and reports whether the state had none of mask before.
@@ -70,6 +71,9 @@ func (r *requestCtx) Err() error {
 		if open {
 			return nil
 		}
+	}
+	if s&ctxExpired != 0 {
+		return context.DeadlineExceeded
 	}
 	return context.Canceled
 }
@@ -140,9 +144,13 @@ func (a *afterFunc) stop() bool {
 	return true
 }
 
-// end ends the context once: Done's channel closes and the registered functions run.
-func (r *requestCtx) end() {
-	old := r.state.Or(ctxEnded)
+// end ends the context once, with how (ctxEnded, and ctxExpired when the caller's
+// deadline passed): Done's channel closes and the registered functions run.
+func (r *requestCtx) end(how uint32) {
+	old := r.state.Load()
+	for old&ctxEnded == 0 && !r.state.CompareAndSwap(old, old|how) {
+		old = r.state.Load()
+	}
 	if old&ctxEnded != 0 || old&ctxWatched == 0 {
 		return
 	}
@@ -194,9 +202,13 @@ func (s *ctxSlab) next() *requestCtx {
 // cancelInbound ends the requests with opaque that the peer sent on c: a cancel
 // notice. Peers choose opaques, so two requests may share one; the notice ends both.
 // Oneway requests are not cancelled: nobody waits for them. Only c's reader calls it.
-func (c *Conn) cancelInbound(opaque int32) {
+func (c *Conn) cancelInbound(opaque int32, expired bool) {
+	how := uint32(ctxEnded)
+	if expired {
+		how |= ctxExpired
+	}
 	for _, q := range c.flow.queues {
-		q.wp.end(q, func(o int32, oneway bool) bool { return o == opaque && !oneway })
+		q.wp.end(q, how, func(o int32, oneway bool) bool { return o == opaque && !oneway })
 	}
 }
 
@@ -206,6 +218,6 @@ func (c *Conn) cancelInbound(opaque int32) {
 func (c *Conn) endInbound() {
 	c.endStreams()
 	for _, q := range c.flow.queues {
-		q.wp.end(q, func(_ int32, oneway bool) bool { return !oneway })
+		q.wp.end(q, ctxEnded, func(_ int32, oneway bool) bool { return !oneway })
 	}
 }

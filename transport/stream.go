@@ -598,7 +598,7 @@ func (s *Stream) finish(resp *Command, err error) bool {
 	if s.rctx != nil {
 		// The processor's context ends before Recv and Send report the end: a
 		// processor that stops on their error finds its context ended too.
-		s.rctx.end()
+		s.rctx.end(ctxEnded)
 	}
 	s.mu.Lock()
 	if s.ended {
