@@ -256,3 +256,41 @@ func BenchmarkBuildSnapshot(b *testing.B) {
 		buildSnapshot(nodes, nil, defaultRing, DefaultFailover)
 	}
 }
+
+// TestRingMovesAsDocumented holds the figures docs/OPERATIONS.md gives ("Tuning the
+// rings"): the share of keys that move when one provider leaves, on average over
+// which one leaves, and its range.
+func TestRingMovesAsDocumented(t *testing.T) {
+	for _, tc := range []struct {
+		n               int
+		avgLo, avgHi    float64
+		lowest, highest float64
+	}{
+		{10, 0.11, 0.13, 0.08, 0.16},
+		{3, 0.33, 0.38, 0.26, 0.48},
+	} {
+		all := providers(tc.n)
+		before, _ := buildRing(all, defaultRing, 3)
+		const keys = 20000
+		var sum, lo, hi float64
+		lo = 1
+		for leaving := range all {
+			after, _ := buildRing(append(slices.Clone(all[:leaving]), all[leaving+1:]...), defaultRing, 3)
+			moved := 0
+			for i := range keys {
+				k := fmt.Sprintf("key-%d", i)
+				if owner(before, k) != owner(after, k) {
+					moved++
+				}
+			}
+			share := float64(moved) / keys
+			sum += share
+			lo, hi = min(lo, share), max(hi, share)
+		}
+		avg := sum / float64(tc.n)
+		t.Logf("%d providers, one leaves: %.1f%% of keys move on average, %.1f%% to %.1f%%", tc.n, 100*avg, 100*lo, 100*hi)
+		if avg < tc.avgLo || avg > tc.avgHi || lo < tc.lowest || hi > tc.highest {
+			t.Errorf("%d providers: %.3f on average, %.3f to %.3f; docs say %.2f to %.2f on average, %.2f to %.2f", tc.n, avg, lo, hi, tc.avgLo, tc.avgHi, tc.lowest, tc.highest)
+		}
+	}
+}

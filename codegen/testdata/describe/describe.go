@@ -14,15 +14,15 @@ type Base struct {
 	Shadow string // hidden by Item.Shadow
 }
 
-// audit is unexported and embedded: encoding/json promotes its exported fields.
-type audit struct {
+// stamp is unexported and embedded: encoding/json promotes its exported fields.
+type stamp struct {
 	By string `json:"by"`
 }
 
 // Item has every kind of field.
 type Item struct {
 	Base
-	audit
+	stamp
 	SKU     string            `json:"sku"`
 	Qty     int               `json:"qty,string"`
 	Price   float64           `json:"price,omitempty"`

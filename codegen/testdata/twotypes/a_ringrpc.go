@@ -12,7 +12,7 @@ import (
 const _ = rpc.SupportPackageIsVersion1
 
 // AServiceName is the name A is served and called by.
-const AServiceName = "github.com/ringrpc/ringrpc/codegen/testdata/audit_two.A"
+const AServiceName = "github.com/ringrpc/ringrpc/codegen/testdata/twotypes.A"
 
 // AServiceDesc describes A: its methods, their parameters and results.
 var AServiceDesc = rpc.ServiceDesc{

@@ -12,7 +12,7 @@ import (
 const _ = rpc.SupportPackageIsVersion1
 
 // BServiceName is the name B is served and called by.
-const BServiceName = "github.com/ringrpc/ringrpc/codegen/testdata/audit_two.B"
+const BServiceName = "github.com/ringrpc/ringrpc/codegen/testdata/twotypes.B"
 
 // BServiceDesc describes B: its methods, their parameters and results.
 var BServiceDesc = rpc.ServiceDesc{
