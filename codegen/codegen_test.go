@@ -435,3 +435,21 @@ func TestRejectionsSayWhatToDo(t *testing.T) {
 		t.Errorf("-type Good: %v", err)
 	}
 }
+
+// An import's name in the output is the package's own where it is an identifier:
+// its letters, whatever their script, stay.
+func TestImportNamesKeepLetters(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{"überweisung", "überweisung"},
+		{"支付", "支付"},
+		{"ölstand2", "ölstand2"},
+		{"v2_api", "v2_api"},
+		{"go-json", "gojson"},
+		{"2fa", "fa"},
+		{"", "pkg"},
+	} {
+		if got := sanitize(tc.name); got != tc.want {
+			t.Errorf("sanitize(%q) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -53,10 +53,12 @@ func (im *imports) add(p, name string) string {
 	return n
 }
 
+// sanitize returns name as an identifier: its letters, whatever their script, digits
+// after the first of them, and underscores; "pkg" when none is left.
 func sanitize(name string) string {
 	var b strings.Builder
 	for _, r := range name {
-		if r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || b.Len() > 0 && '0' <= r && r <= '9' {
+		if r == '_' || unicode.IsLetter(r) || b.Len() > 0 && unicode.IsDigit(r) {
 			b.WriteRune(r)
 		}
 	}
