@@ -145,6 +145,17 @@ func (p *wirePeer) read(d time.Duration) (*wireMsg, error) {
 	return wireDecode(byte(word>>24), rest[:h], rest[h:])
 }
 
+// response reads frames until the response to the request with opaque id.
+func (p *wirePeer) response(id int32) *wireMsg {
+	p.t.Helper()
+	for {
+		m := p.next()
+		if m.Flag&1 != 0 && m.Opaque == id {
+			return m
+		}
+	}
+}
+
 // next reads the next frame that is not a going-away notice, within 10 s.
 func (p *wirePeer) next() *wireMsg {
 	p.t.Helper()
