@@ -294,13 +294,13 @@ func attemptShare(remaining, setting time.Duration) time.Duration {
 	return limit
 }
 
-// timedOut reports whether an attempt ended because its own timeout ran out while
-// the call's context still runs.
 // errAttemptTimedOut is the cause of an attempt's context that ended at its share of
 // the call's deadline: its cancel notice says the caller cancelled the request, not
 // that the deadline the provider was given passed (transport's deadlinePassed).
 var errAttemptTimedOut = fmt.Errorf("the attempt's share of the deadline passed: %w", context.DeadlineExceeded)
 
+// timedOut reports whether an attempt ended because its own timeout ran out while
+// the call's context still runs.
 func timedOut(ctx, actx context.Context, err error) bool {
 	return ctx.Err() == nil && actx.Err() != nil && errors.Is(err, context.DeadlineExceeded)
 }

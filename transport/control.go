@@ -61,8 +61,8 @@ func isControl(code int32) bool {
 // sendCancel tells the peer that the caller of the request with opaque stopped
 // waiting. It is best effort and never waits: it is skipped when the connection is
 // closing, when no oneway permit is free at once (the writer returns the permit of
-// every oneway frame it writes), or when the write buffer is full.
-// expired marks the notice of a caller whose deadline passed (fieldCancelExpired).
+// every oneway frame it writes), or when the write buffer is full. expired marks the
+// notice of a caller whose deadline passed (fieldCancelExpired).
 func (c *Conn) sendCancel(opaque int32, expired bool) {
 	if c.isClosing() {
 		return
