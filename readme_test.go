@@ -21,57 +21,13 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// The programs the README's snippets are completed into: the snippets are the bodies,
-// and this supplies the package clause, the imports and, for the provider, a wait for
-// SIGTERM after the last line.
-const (
-	providerMain = `package main
-
-import (
-	"context"
-	"fmt"
-	"log"
-	"net"
-	"os"
-	"os/signal"
-	"syscall"
-
-	"example.com/app/greet"
-	"github.com/ringrpc/ringrpc/registry"
-	"github.com/ringrpc/ringrpc/rpc"
-)
-
-%s
-
-func main() {
-	ctx := context.Background()
-%s
-}
-`
-	consumerMain = `package main
-
-import (
-	"context"
-	"fmt"
-	"log"
-
-	"example.com/app/greet"
-	"github.com/ringrpc/ringrpc/registry"
-	"github.com/ringrpc/ringrpc/rpc"
-)
-
-func main() {
-	ctx := context.Background()
-%s
-}
-`
-)
-
-// TestReadme follows README.md's "Five minutes" section in a fresh module outside the
-// repository, with a replace to this checkout: it writes the interface, runs the
-// generate commands, builds a provider and a consumer from the snippets, runs them as
-// processes on loopback and checks the answer of the call. The code is taken from
-// README.md itself, so that the test fails when the README drifts.
+// TestReadme follows README.md's "Five minutes" section in a new directory outside
+// the repository: it runs its commands, with this checkout for /path/to/ringrpc,
+// writes its files, runs the provider and the consumer as processes on loopback and
+// checks what the consumer and the CLI print. The commands and the code are
+// README.md's own, so that the test fails when the README drifts; only the example
+// ports are swapped for free ones. No go.sum is given and nothing is lenient: the
+// module must build as a reader's.
 func TestReadme(t *testing.T) {
 	blocks := readmeBlocks(t)
 	checkout, err := filepath.Abs(".")
@@ -86,71 +42,73 @@ func TestReadme(t *testing.T) {
 
 	dir := t.TempDir()
 	env := moduleEnv(ctx, t)
-	writeFile(t, dir, "go.mod", "module example.com/app\n\ngo 1.26\n")
-	writeFile(t, dir, "greet/greet.go", blocks[0].code)
-
-	// Step 2, command by command, as from a checkout: the module proxy does not know
-	// github.com/ringrpc/ringrpc, so the checkout's lines stand for the first one.
-	// No go.sum is given and nothing is lenient: the module must build as a reader's.
-	steps := strings.Split(strings.TrimSpace(blocks[1].code), "\n")
-	if !strings.HasPrefix(steps[0], "go get -tool ") {
-		t.Fatalf("README step 2 begins %q; the checkout's lines stand for a go get -tool", steps[0])
-	}
-	checkoutLines := strings.ReplaceAll(blocks[2].code, "/path/to/ringrpc", checkout)
-	for _, line := range append(strings.Split(checkoutLines, "\n"), steps[1:]...) {
-		args := strings.Fields(line)
-		if len(args) == 0 || strings.HasPrefix(args[0], "#") {
-			continue
+	goLines := func(step, block string) {
+		for _, line := range strings.Split(block, "\n") {
+			args, _ := shellFields(line)
+			if len(args) == 0 {
+				continue
+			}
+			if args[0] != "go" {
+				t.Fatalf("README step %s: %q is not a go command; the test runs go commands only", step, line)
+			}
+			goCmd(ctx, t, dir, env, args[1:]...)
 		}
-		if args[0] != "go" {
-			t.Fatalf("README step 2: %q is not a go command; the test runs go commands only", line)
-		}
-		goCmd(ctx, t, dir, env, args[1:]...)
 	}
-	build := exec.CommandContext(ctx, "go", "build", "./greet")
-	build.Dir, build.Env = dir, env
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("after README step 2, go build ./greet: %v\n%s", err, out)
-	}
+	goLines("1", strings.ReplaceAll(blocks[0].code, "/path/to/ringrpc", checkout))
+	writeFile(t, dir, "greet/greet.go", blocks[1].code)
+	goLines("3", blocks[2].code)
 	if _, err := os.Stat(filepath.Join(dir, "greet", "greet_ringrpc.go")); err != nil {
-		t.Fatalf("README step 2 wrote no greet/greet_ringrpc.go: %v", err)
+		t.Fatalf("README step 3 wrote no greet/greet_ringrpc.go: %v", err)
 	}
 
 	rpcAddr, gossipPort := freeTCPPort(t), freeGossipPort(t)
-	provider := replaceAll(t, blocks[4].code, map[string]string{
+	writeFile(t, dir, "provider/main.go", replaceAll(t, blocks[3].code, map[string]string{
 		`"127.0.0.1:7001"`: fmt.Sprintf(`"127.0.0.1:%d"`, rpcAddr),
 		`BindPort: 7946`:   fmt.Sprintf(`BindPort: %d`, gossipPort),
 		// The test starts the consumer once the provider has joined.
-		"<-stop.Done()": "fmt.Println(\"READY\")\n\t<-stop.Done()",
-	})
-	consumer := replaceAll(t, blocks[5].code, map[string]string{
+		"<-stop.Done()": "os.Stdout.WriteString(\"READY\\n\")\n\t<-stop.Done()",
+	}))
+	writeFile(t, dir, "consumer/main.go", replaceAll(t, blocks[4].code, map[string]string{
 		`"127.0.0.1:7946"`: fmt.Sprintf(`"127.0.0.1:%d"`, gossipPort),
-	})
-	writeFile(t, dir, "provider/main.go", fmt.Sprintf(providerMain, blocks[3].code, provider))
-	writeFile(t, dir, "consumer/main.go", fmt.Sprintf(consumerMain, consumer))
-	goCmd(ctx, t, dir, env, "mod", "tidy")
-	goCmd(ctx, t, dir, env, "build", "-o", filepath.Join(dir, "bin")+string(filepath.Separator), "./provider", "./consumer")
-
-	stopProvider := startProvider(ctx, t, filepath.Join(dir, "bin", "provider"))
+	}))
 	// The README's provider gossips at 7946, which the consumer must leave to it: the
 	// test holds that port while the consumer and the CLI run (or finds it taken).
 	defer holdPort(t, 7946)()
-	// The answer is on standard output; the logs go to standard error.
-	consumerCmd := exec.CommandContext(ctx, filepath.Join(dir, "bin", "consumer"))
-	var stderr strings.Builder
-	consumerCmd.Stderr = &stderr
-	out, err := consumerCmd.Output()
-	if err != nil {
-		t.Fatalf("README step 4: the consumer failed: %v\n%s%s", err, out, stderr.String())
-	}
-	if got, want := strings.TrimSpace(string(out)), expectedAnswer(t, blocks[5].code); got != want {
-		t.Fatalf("README step 4: the consumer printed %q, the README says %q", got, want)
+	stopProvider := func() {}
+	defer func() { stopProvider() }()
+	for _, line := range strings.Split(blocks[5].code, "\n") {
+		args, comment := shellFields(line)
+		switch {
+		case len(args) == 0:
+		case args[0] == "go":
+			goCmd(ctx, t, dir, env, args[1:]...)
+		case len(args) == 2 && args[1] == "&":
+			stopProvider = startProvider(ctx, t, filepath.Join(dir, args[0]))
+		case len(args) == 1:
+			// The answer is on standard output; the logs go to standard error.
+			cmd := exec.CommandContext(ctx, filepath.Join(dir, args[0]))
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("README step 6: %s failed: %v\n%s%s", args[0], err, out, stderr.String())
+			}
+			if want := expectedAnswer(t, blocks[4].code); comment != want {
+				t.Fatalf("README step 6 says %s prints %q, step 5 %q", args[0], comment, want)
+			}
+			if got := strings.TrimSpace(string(out)); got != comment {
+				t.Fatalf("README step 6: %s printed %q, the README says %q", args[0], got, comment)
+			}
+		default:
+			t.Fatalf("README step 6: %q is neither a go command, a program started with &, nor one run alone", line)
+		}
 	}
 	followCLI(ctx, t, dir, env, blocks[6].code, gossipPort)
 	stopProvider()
+	stopProvider = func() {}
 }
 
-// followCLI runs step 5, the CLI against the running provider, command by command:
+// followCLI runs step 7, the CLI against the running provider, command by command:
 // each must succeed, and print what the comment after it says, when it has one.
 func followCLI(ctx context.Context, t *testing.T, dir string, env []string, block string, gossipPort int) {
 	t.Helper()
@@ -161,16 +119,16 @@ func followCLI(ctx context.Context, t *testing.T, dir string, env []string, bloc
 			continue
 		}
 		if args[0] != "go" {
-			t.Fatalf("README step 5: %q is not a go command; the test runs go commands only", line)
+			t.Fatalf("README step 7: %q is not a go command; the test runs go commands only", line)
 		}
 		cmd := exec.CommandContext(ctx, "go", args[1:]...)
-		cmd.Dir, cmd.Env = dir, append(env, "GOPROXY=off") // as in step 2
+		cmd.Dir, cmd.Env = dir, append(env, "GOPROXY=off") // the tools are the module's
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Fatalf("README step 5: %s: %v\n%s", line, err, out)
+			t.Fatalf("README step 7: %s: %v\n%s", line, err, out)
 		}
 		if want != "" && strings.TrimSpace(string(out)) != want {
-			t.Fatalf("README step 5: %s printed %q, the README says %q", line, out, want)
+			t.Fatalf("README step 7: %s printed %q, the README says %q", line, out, want)
 		}
 	}
 }
@@ -211,7 +169,8 @@ type codeBlock struct{ lang, code string }
 var fence = regexp.MustCompile("(?ms)^```(\\w*)\\n(.*?)^```")
 
 // readmeBlocks returns the code blocks of the README's "Five minutes" section: the
-// interface, the generate commands, the implementation, the provider and the consumer.
+// module's commands, the interface, the generate commands, the provider, the
+// consumer, the commands that run them and the CLI's.
 func readmeBlocks(t *testing.T) []codeBlock {
 	t.Helper()
 	b, err := os.ReadFile("README.md")
@@ -233,8 +192,8 @@ func readmeBlocks(t *testing.T) []codeBlock {
 		blocks = append(blocks, codeBlock{m[1], m[2]})
 		langs = append(langs, m[1])
 	}
-	if got := strings.Join(langs, " "); got != "go sh sh go go go sh" {
-		t.Fatalf("README's Five minutes section has code blocks %q; this test follows %q (interface, generate, generate from a checkout, implementation, provider, consumer, CLI): update one or the other", got, "go sh sh go go go sh")
+	if got := strings.Join(langs, " "); got != "sh go sh go go sh sh" {
+		t.Fatalf("README's Five minutes section has code blocks %q; this test follows %q (module, interface, generate, provider, consumer, run, CLI): update one or the other", got, "sh go sh go go sh sh")
 	}
 	return blocks
 }
@@ -291,7 +250,7 @@ func expectedAnswer(t *testing.T, consumer string) string {
 	t.Helper()
 	m := regexp.MustCompile(`fmt\.Println\(\w+\) // (.+)`).FindStringSubmatch(consumer)
 	if m == nil {
-		t.Fatalf("README step 4 does not say what the consumer prints (fmt.Println(msg) // answer):\n%s", consumer)
+		t.Fatalf("README step 5 does not say what the consumer prints (fmt.Println(msg) // answer):\n%s", consumer)
 	}
 	return strings.TrimSpace(m[1])
 }
@@ -380,10 +339,10 @@ func startProvider(ctx context.Context, t *testing.T, bin string) (stop func()) 
 	select {
 	case ok := <-ready:
 		if !ok {
-			t.Fatalf("README step 3: the provider exited before serving: %v\n%s", <-exited, stderr.String())
+			t.Fatalf("README step 6: the provider exited before serving: %v\n%s", <-exited, stderr.String())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("README step 3: the provider was not serving after 30s\n%s", stderr.String())
+		t.Fatalf("README step 6: the provider was not serving after 30s\n%s", stderr.String())
 	}
 	return func() {
 		t.Helper()
@@ -394,10 +353,10 @@ func startProvider(ctx context.Context, t *testing.T, bin string) (stop func()) 
 		case err := <-exited:
 			stopped = true
 			if err != nil {
-				t.Fatalf("README step 3: the provider did not stop cleanly on SIGTERM: %v\n%s", err, stderr.String())
+				t.Fatalf("README step 6: the provider did not stop cleanly on SIGTERM: %v\n%s", err, stderr.String())
 			}
 		case <-time.After(30 * time.Second):
-			t.Fatalf("README step 3: the provider did not exit within 30s of SIGTERM\n%s", stderr.String())
+			t.Fatalf("README step 6: the provider did not exit within 30s of SIGTERM\n%s", stderr.String())
 		}
 	}
 }
