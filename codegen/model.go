@@ -473,7 +473,7 @@ func unsupported(t types.Type, pkg *types.Package, seen map[types.Type]bool) []s
 		return []string{"functions cannot travel between processes; send data the provider acts on instead, such as the name of an operation it knows"}
 	case *types.Interface:
 		if !u.Empty() {
-			return []string{fmt.Sprintf("interface type %s cannot be decoded by the provider; use a concrete type, or any", types.TypeString(t, types.RelativeTo(pkg)))}
+			return []string{fmt.Sprintf("interface type %s cannot be decoded: the side that receives it cannot tell which type to make; use a concrete type, or any", types.TypeString(t, types.RelativeTo(pkg)))}
 		}
 	case *types.TypeParam:
 		return []string{"type parameters are not supported"}

@@ -38,7 +38,7 @@ func typesOf(d *rpc.ServiceDesc) typeSet {
 // most likely a misspelling.
 func (ts typeSet) checkArgs(m rpc.MethodDesc, args []json.RawMessage) error {
 	if len(args) != len(m.Params) {
-		return usageError{msg: fmt.Sprintf("%s takes %d arguments, %s; got %d", m.Name, len(m.Params), paramList(m), len(args))}
+		return usageError{msg: fmt.Sprintf("%s takes %s, %s; got %d", m.Name, count(len(m.Params), "argument"), paramList(m), len(args))}
 	}
 	for i, p := range m.Params {
 		t := p.Type
@@ -316,4 +316,12 @@ func article(kind string) string {
 		return kind
 	}
 	return "a " + kind
+}
+
+// count spells n things: "1 argument", "2 arguments".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

@@ -111,6 +111,7 @@ func TestCLI(t *testing.T) {
 		{"oneway: argument type", []string{"call", "--addr", addr, hello.WorldServiceName, "SayWorld", `["a", 2]`}, 2, "", "argument 2 (b): want a string (string), got an integer"},
 		{"an integer argument", []string{"call", "--addr", addr, hello.HelloServiceName, "SayHelloInteger", `[1, 2.5]`}, 2, "", "argument 2 (b): want an integer (int), got 2.5"},
 		{"missing arguments", []string{"call", "--addr", addr, hello.HelloServiceName, "SayHello"}, 2, "", "SayHello takes 2 arguments"},
+		{"one argument", []string{"call", "--addr", addr, hello.HelloServiceName, "Greet", `[]`}, 2, "", "Greet takes 1 argument, (userID string); got 0"},
 		{"services", []string{"services", "--addr", addr}, 0, "SayHello(a string, b string) (string, error)", ""},
 		{"services in the cluster", []string{"services", "--seed", seed, "--preset", "fast"}, 0, "SayWorld(a string, b string)  // oneway", ""},
 		{"members", []string{"members", "--seed", seed, "--preset", "fast"}, 0, "p1", ""},
