@@ -9,10 +9,12 @@
 //
 // # Getting started
 //
-// In your module:
+// In your module, against a checkout of the repository (ringrpc is on no module proxy
+// yet):
 //
-//	go get github.com/ringrpc/ringrpc
-//	go get -tool github.com/ringrpc/ringrpc/cmd/ringrpc-gen
+//	go mod edit -require github.com/ringrpc/ringrpc@v0.0.0 -replace github.com/ringrpc/ringrpc=/path/to/ringrpc
+//	go mod edit -tool github.com/ringrpc/ringrpc/cmd/ringrpc-gen
+//	go mod tidy
 //
 // then, beside your interface:
 //

@@ -1,8 +1,11 @@
 // Command ringrpc-gen writes ringrpc clients and dispatchers for Go interfaces.
 //
-// Make it a tool of your module, so that go mod tidy keeps what it needs:
+// Make it a tool of your module, so that go mod tidy keeps what it needs; with a
+// checkout of the repository at /path/to/ringrpc (ringrpc is on no module proxy yet):
 //
-//	go get -tool github.com/ringrpc/ringrpc/cmd/ringrpc-gen
+//	go mod edit -require github.com/ringrpc/ringrpc@v0.0.0 -replace github.com/ringrpc/ringrpc=/path/to/ringrpc
+//	go mod edit -tool github.com/ringrpc/ringrpc/cmd/ringrpc-gen
+//	go mod tidy
 //
 // then put a line like this beside the interfaces and run go generate:
 //
