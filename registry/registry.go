@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -366,8 +367,26 @@ func (r *Registry) noSeed(targets []string, err error) error {
 	} else {
 		hint += " or a gossip key"
 	}
-	return fmt.Errorf("registry: no seed answered (%v): %w; %s", targets, err, hint)
+	return fmt.Errorf("registry: no seed answered (%v): %w; %s", targets, oneLine{err}, hint)
 }
+
+// oneLine is an error whose text fits one line: memberlist's Join reports its
+// failures as a list (go-multierror), one line each with a blank line after, which
+// the registry's errors run on from.
+type oneLine struct{ err error }
+
+func (e oneLine) Error() string {
+	if m, ok := e.err.(interface{ WrappedErrors() []error }); ok {
+		var parts []string
+		for _, err := range m.WrappedErrors() {
+			parts = append(parts, err.Error())
+		}
+		return strings.Join(parts, "; ")
+	}
+	return strings.Join(strings.Fields(e.err.Error()), " ")
+}
+
+func (e oneLine) Unwrap() error { return e.err }
 
 func serviceNames(descs []*rpc.ServiceDesc) []string {
 	names := make([]string, 0, len(descs))

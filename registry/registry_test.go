@@ -232,6 +232,9 @@ func TestJoinErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("%v, want %q", err, tc.want)
 			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("the error spans lines: %q", err)
+			}
 		})
 	}
 }
