@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -451,5 +453,24 @@ func TestImportNamesKeepLetters(t *testing.T) {
 		if got := sanitize(tc.name); got != tc.want {
 			t.Errorf("sanitize(%q) = %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// An interface's problems are reported in the order of the source, one per line.
+func TestRejectionsInSourceOrder(t *testing.T) {
+	_, err := Generate(Config{Dir: filepath.Join("testdata", "rejections"), Types: []string{"Bad"}})
+	if err == nil {
+		t.Fatal("-type Bad generated")
+	}
+	line := regexp.MustCompile(`\.go:(\d+):`)
+	var lines []int
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if m := line.FindStringSubmatch(l); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			lines = append(lines, n)
+		}
+	}
+	if len(lines) < 3 || !slices.IsSorted(lines) {
+		t.Fatalf("problems at lines %v, want three or more in the order of the source:\n%v", lines, err)
 	}
 }

@@ -1,12 +1,14 @@
 package codegen
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"go/ast"
 	"go/token"
 	"go/types"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -99,18 +101,28 @@ func (l *loaded) buildService(name string) (*service, error) {
 		return nil, fmt.Errorf("%s: interface %s has no methods; add the methods its callers call, or leave %s out of -type", l.pos(named.Obj().Pos()), name, name)
 	}
 	docs := l.allMethodDocs(named)
-	var errs []error
+	type methodErr struct {
+		pos token.Pos
+		err error
+	}
+	var errs []methodErr
 	for i := range iface.NumMethods() {
 		fn := iface.Method(i)
 		m, err := l.buildMethod(fn, i, docs[fn.Name()], l.methodWhere(ts, fn))
 		if err != nil {
-			errs = append(errs, err) // report every method's problem at once
+			errs = append(errs, methodErr{fn.Pos(), err}) // report every method's problem at once
 			continue
 		}
 		svc.Methods = append(svc.Methods, m)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		// In the order of the source, where go/types orders methods by name.
+		slices.SortStableFunc(errs, func(a, b methodErr) int { return cmp.Compare(a.pos, b.pos) })
+		var all []error
+		for _, e := range errs {
+			all = append(all, e.err)
+		}
+		return nil, errors.Join(all...)
 	}
 	return svc, nil
 }
