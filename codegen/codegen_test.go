@@ -406,6 +406,7 @@ func TestRejectionsSayWhatToDo(t *testing.T) {
 	dir := filepath.Join("testdata", "rejections")
 	for _, tc := range []struct{ iface, says, advice string }{
 		{"Empty", "interface Empty has no methods", "; add the methods"},
+		{"Gud", "-type Gud: no such type in package", "; the interfaces it declares: Bad, Empty, Good"},
 		{"Bad", "method StructKey: parameter m: map keys of type K have", "; use strings, integers, or a type with MarshalText and UnmarshalText"},
 		{"Bad", "method OtherKey: parameter m: map keys of type image.Point have", "; use strings"},
 		{"Bad", "method TwoErr: only the last result may be an error", "; return one error, last"},

@@ -179,11 +179,27 @@ func forgiven(msg string, ifaces []string, declared map[string]bool) bool {
 	return false
 }
 
+// interfacesHere names the interfaces the package declares, for an error about a
+// -type it does not declare.
+func (l *loaded) interfacesHere() string {
+	var names []string
+	scope := l.pkg.Types.Scope()
+	for _, n := range scope.Names() { // sorted
+		if tn, ok := scope.Lookup(n).(*types.TypeName); ok && types.IsInterface(tn.Type()) && !tn.IsAlias() {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return "it declares no interface: give -type the name of an interface in the package of the //go:generate line"
+	}
+	return "the interfaces it declares: " + strings.Join(names, ", ")
+}
+
 // lookupInterface finds the named interface type and its declaration.
 func (l *loaded) lookupInterface(name string) (*types.Named, *ast.TypeSpec, error) {
 	obj := l.pkg.Types.Scope().Lookup(name)
 	if obj == nil {
-		return nil, nil, fmt.Errorf("-type %s: no such type in package %s", name, l.pkg.PkgPath)
+		return nil, nil, fmt.Errorf("-type %s: no such type in package %s; %s", name, l.pkg.PkgPath, l.interfacesHere())
 	}
 	tn, ok := obj.(*types.TypeName)
 	if !ok {
