@@ -424,14 +424,15 @@ func requestDeadline(req *transport.Command) (deadline time.Time, timed bool) {
 // stream whose opener broke the protocol before its handler started is answered as
 // one that broke it later: its opener cancelled nothing.
 func (s *Server) refuse(ctx context.Context, conn *transport.Conn, req *transport.Command, svc *ServiceDesc, m *MethodDesc, deadline time.Time) *transport.Command {
+	ended := ctx.Err()
 	// The deadline carries a monotonic reading: time.Until reads only the monotonic
 	// clock, which costs less than the wall clock time.Now also reads.
-	if !deadline.IsZero() && time.Until(deadline) <= 0 || ctx.Err() == context.DeadlineExceeded {
+	if ended == context.DeadlineExceeded || !deadline.IsZero() && time.Until(deadline) <= 0 {
 		s.expired.Add(1)
 		waited := time.Since(req.ReceivedAt()).Milliseconds()
 		return transport.NewResponse(req, toWire(CodeDeadlineExceeded), fmt.Sprintf("%s.%s expired in the provider's queue after %d ms, before a worker took it: give the call a longer deadline, or the provider more workers (rpc.ServerOptions.Workers) or fewer callers", svc.Name, m.Name, waited))
 	}
-	if ctx.Err() != nil {
+	if ended != nil {
 		if st := conn.InboundStream(req); st != nil {
 			if e := protocolBreak(svc, m, st); e != nil {
 				return transport.NewResponse(req, toWire(e.Code), e.Message)

@@ -260,7 +260,9 @@ func (wp *workerPool) pop(w *worker) (task, bool) {
 	if end == 0 && t.oneway && wp.d.onewayEnded.Load() {
 		end = ctxEnded
 	}
-	t.ctx.state.Store(end)
+	if end != 0 { // a fresh context's state is 0
+		t.ctx.state.Store(end)
+	}
 	wp.running[w.id] = t
 	if wp.n > 0 {
 		wp.wakeOne()
