@@ -644,7 +644,9 @@ func (c *Conn) reap() {
 			c.reaping = false
 		}
 		c.pmu.Unlock()
-		c.watchPeer(&c.silence)
+		if !idle { // a peer is pinged only while a call waits on it (docs/PROTOCOL.md §1)
+			c.watchPeer(&c.silence)
+		}
 		var async []*call
 		for _, cl := range expired {
 			c.sendCancel(cl.opaque, true) // before complete: a sync call is recycled after it

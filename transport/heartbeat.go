@@ -65,8 +65,9 @@ func (s *silence) judge(hb heartbeat, now, lastRead time.Duration) verdict {
 	return peerAlive
 }
 
-// watchPeer runs on every reaper tick: it pings a silent peer and closes the
-// connection when the ping brings nothing back, failing its pending calls at once.
+// watchPeer runs on every reaper tick that finds a call waiting: it pings a silent
+// peer and closes the connection when the ping brings nothing back, failing its
+// pending calls at once.
 // It does nothing while the reader waits for memory: the peer's frames, which would
 // prove it alive, wait unread, and the wait is bounded by IdleTimeout.
 func (c *Conn) watchPeer(s *silence) {

@@ -337,3 +337,100 @@ func TestReaderWaitingForStreamMemoryClosedAfterIdleTimeout(t *testing.T) {
 	}
 	t.Logf("after %v: %v", took.Round(time.Millisecond), err)
 }
+
+// TestNoPingWhileNothingWaits: a connection on which no call waits sends no ping,
+// however long its peer has been quiet, and its idle timeout closes it. The reaper
+// ticks once more after the last call ends, and that tick pinged a peer quiet for an
+// interval: after an answered call when the interval is shorter than a tick, and after
+// a call cancelled before the first tick.
+func TestNoPingWhileNothingWaits(t *testing.T) {
+	tests := []struct {
+		name string
+		call func(t *testing.T, cl *Client, addr string, codes <-chan int32)
+	}{
+		{"after an answered call", func(t *testing.T, cl *Client, addr string, _ <-chan int32) {
+			_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
+			must(t, err)
+		}},
+		{"after a call cancelled before the first tick", func(t *testing.T, cl *Client, addr string, codes <-chan int32) {
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				_, err := cl.InvokeSync(ctx, addr, NewRequest(codeEcho, nil, []byte("hold")))
+				done <- err
+			}()
+			if c := waitFor(t, codes, "the call"); c != codeEcho {
+				t.Fatalf("first frame code %d, want the call's", c)
+			}
+			cancel()
+			if err := waitFor(t, done, "the cancelled call"); !errors.Is(err, context.Canceled) {
+				t.Fatalf("cancelled call: %v", err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, codes, closed := answeringPeer(t)
+			// The interval is shorter than a reaper tick (a thirty-second of the 3 s
+			// call timeout), and every tick after the first call finds the peer quiet
+			// for longer.
+			opts := ConnOptions{HeartbeatInterval: 20 * time.Millisecond, HeartbeatTimeout: time.Second, IdleTimeout: 400 * time.Millisecond}
+			cl := newTestClient(t, ClientOptions{ConnOptions: opts})
+			tc.call(t, cl, addr, codes)
+			waitFor(t, closed, "the idle timeout to close the connection")
+			for len(codes) > 0 {
+				if c := <-codes; c == codePing {
+					t.Fatal("a ping went out on a connection on which no call waited")
+				}
+			}
+		})
+	}
+}
+
+// answeringPeer accepts one connection, reports the code of every frame it reads,
+// answers every request but those whose body is "hold", and closes closed when the
+// connection ends.
+func answeringPeer(t *testing.T) (addr string, codes <-chan int32, closed <-chan struct{}) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	ch := make(chan int32, 100)
+	end := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		nc, err := ln.Accept()
+		ln.Close()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		defer close(end)
+		for {
+			var pre [4]byte
+			if _, err := io.ReadFull(nc, pre[:]); err != nil {
+				return
+			}
+			rest := make([]byte, binary.BigEndian.Uint32(pre[:]))
+			if _, err := io.ReadFull(nc, rest); err != nil {
+				return
+			}
+			cmd, _, err := ParseFrame(append(pre[:], rest...), 0)
+			if err != nil {
+				return
+			}
+			ch <- cmd.Code
+			if cmd.IsResponse() || cmd.IsOneway() || string(cmd.Body) == "hold" {
+				continue
+			}
+			b, _ := AppendFrame(nil, NewResponse(cmd, CodeSuccess, ""), SerializeRocketMQ)
+			if _, err := nc.Write(b); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	return ln.Addr().String(), ch, end
+}
