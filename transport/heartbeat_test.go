@@ -83,15 +83,7 @@ func silentPeer(t *testing.T, answer func(ping *Command) *Command) (string, <-ch
 
 func readFrames(nc net.Conn, codes chan<- int32, answer func(*Command) *Command) {
 	for {
-		var pre [4]byte
-		if _, err := io.ReadFull(nc, pre[:]); err != nil {
-			return
-		}
-		rest := make([]byte, binary.BigEndian.Uint32(pre[:]))
-		if _, err := io.ReadFull(nc, rest); err != nil {
-			return
-		}
-		cmd, _, err := ParseFrame(append(pre[:], rest...), 0)
+		cmd, err := readOneFrame(nc)
 		if err != nil {
 			return
 		}
@@ -406,15 +398,7 @@ func answeringPeer(t *testing.T) (addr string, codes <-chan int32, closed <-chan
 		defer nc.Close()
 		defer close(end)
 		for {
-			var pre [4]byte
-			if _, err := io.ReadFull(nc, pre[:]); err != nil {
-				return
-			}
-			rest := make([]byte, binary.BigEndian.Uint32(pre[:]))
-			if _, err := io.ReadFull(nc, rest); err != nil {
-				return
-			}
-			cmd, _, err := ParseFrame(append(pre[:], rest...), 0)
+			cmd, err := readOneFrame(nc)
 			if err != nil {
 				return
 			}
@@ -433,4 +417,18 @@ func answeringPeer(t *testing.T) (addr string, codes <-chan int32, closed <-chan
 		<-done
 	})
 	return ln.Addr().String(), ch, end
+}
+
+// readOneFrame reads the next frame from nc.
+func readOneFrame(nc net.Conn) (*Command, error) {
+	var pre [4]byte
+	if _, err := io.ReadFull(nc, pre[:]); err != nil {
+		return nil, err
+	}
+	rest := make([]byte, binary.BigEndian.Uint32(pre[:]))
+	if _, err := io.ReadFull(nc, rest); err != nil {
+		return nil, err
+	}
+	cmd, _, err := ParseFrame(append(pre[:], rest...), 0)
+	return cmd, err
 }
