@@ -120,6 +120,7 @@ func TestJSONHeaderTolerance(t *testing.T) {
 		{"language as a number", `{"code":1,"language":9}`, Command{Code: 1, Language: LanguageGo}},
 		{"unknown language name", `{"code":1,"language":"COBOL"}`, Command{Code: 1, Language: LanguageOther}},
 		{"empty extFields", `{"code":1,"extFields":{},"remark":null}`, Command{Code: 1}},
+		{"a null extFields value", `{"code":1,"extFields":{"k":null}}`, Command{Code: 1, ExtFields: Fields{{"k", ""}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,6 +165,7 @@ func TestParseFrameErrors(t *testing.T) {
 		{"unknown serialize type", rawFrame(7, []byte("{}"), nil), 0, ErrMalformedFrame, "unknown serialize type 7"},
 		{"bad JSON", rawFrame(SerializeJSON, []byte(`{"code":`), nil), 0, ErrMalformedFrame, "JSON header"},
 		{"JSON ext not strings", rawFrame(SerializeJSON, []byte(`{"extFields":{"a":1}}`), nil), 0, ErrMalformedFrame, "JSON header"},
+		{"JSON bytes after the header", rawFrame(SerializeJSON, []byte(`{"code":0}{}`), nil), 0, ErrMalformedFrame, "JSON header"},
 		{"JSON header null", rawFrame(SerializeJSON, []byte(`null`), nil), 0, ErrMalformedFrame, "not a JSON object"},
 		{"JSON header null, spaced", rawFrame(SerializeJSON, []byte(" \n null "), nil), 0, ErrMalformedFrame, "not a JSON object"},
 		{"JSON header an array", rawFrame(SerializeJSON, []byte(`[]`), nil), 0, ErrMalformedFrame, "not a JSON object"},
