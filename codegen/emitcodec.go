@@ -509,6 +509,16 @@ func (e *emitter) decodeValueWith(cs *codecs, recv, ptr string, t types.Type, ex
 	case shapeFunc:
 		e.p("%s(%s, %s)", cs.funcOf(t).dec, ptr, addr(expr))
 	default:
+		if _, ok := t.Underlying().(*types.Slice); ok && !custom(t) {
+			// go-json leaves a slice of a named byte type as it was on null, where
+			// encoding/json sets it to nil.
+			e.p("if %s.Null() {", recv)
+			e.p("%s = nil", expr)
+			e.p("} else {")
+			e.p("%s.Value(%s)", recv, addr(expr))
+			e.p("}")
+			return
+		}
 		e.p("%s.Value(%s)", recv, addr(expr))
 	}
 }

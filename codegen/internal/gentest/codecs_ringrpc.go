@@ -543,7 +543,11 @@ func codecsDecodeRich(r *rpc.JSONReader, v *Rich) {
 		case 24:
 			r.String(&v.Shadow)
 		case 25:
-			r.Value(&v.Octets)
+			if r.Null() {
+				v.Octets = nil
+			} else {
+				r.Value(&v.Octets)
+			}
 		case 26:
 			r.Value(&v.Num)
 		case 27:

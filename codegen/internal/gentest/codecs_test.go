@@ -114,6 +114,8 @@ var repeatedSliceMembers = []string{
 	`{"kids":[{"kids":[{"name":"x"},{"name":"y"}]},{}],"kids":[{"kids":[]}],"kids":[{"kids":[{},{},{}]},{}]}`,
 	`{"grid":[[1,2],[3,4]],"grid":[[5]],"cells":[{"id":1},{"id":2}],"cells":[{"label":"l"}]}`,
 	`{"tags":["a","b"],"tags":["c"],"tags":["","",""],"named":["a","b"],"named":[],"named":["",""]}`,
+	`{"octets":"AQI=","octets":null}`,
+	`{"octets":"AQI=","octets":"Aw=="}`,
 }
 
 // A member given twice is read twice as encoding/json reads it: a slice is refilled
