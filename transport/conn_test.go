@@ -346,6 +346,46 @@ func TestPoolWakesEveryWorkerForABurst(t *testing.T) {
 	}
 }
 
+// TestBurstWithinWorkersAndQueueIsQueued: a pool holds Workers plus QueueSize requests
+// that come at once, in one write, while its workers are parked: the requests its
+// idle workers are about to take do not count as waiting, and only the next one is
+// answered SYSTEM_BUSY.
+func TestBurstWithinWorkersAndQueueIsQueued(t *testing.T) {
+	for _, pool := range []PoolOptions{{Workers: 4, QueueSize: 4}, {Workers: 8, QueueSize: 1}, {Workers: 1, QueueSize: 8}} {
+		t.Run(fmt.Sprintf("%d+%d", pool.Workers, pool.QueueSize), func(t *testing.T) {
+			_, addr, started, release := blockingServer(t, ServerOptions{}, pool)
+			nc := rawDial(t, addr)
+			held := pool.Workers + pool.QueueSize
+			var burst []byte
+			for i := range held + 1 {
+				req := NewRequest(codeBlock, nil, nil)
+				req.Opaque = int32(i + 1)
+				var err error
+				burst, err = AppendFrame(burst, req, SerializeRocketMQ)
+				must(t, err)
+			}
+			_, err := nc.Write(burst)
+			must(t, err)
+			busy, err := readOneFrame(nc)
+			must(t, err)
+			if busy.Code != CodeSystemBusy || busy.Opaque != int32(held+1) {
+				t.Fatalf("first answer: code %d to request %d, want SYSTEM_BUSY to the last request, %d", busy.Code, busy.Opaque, held+1)
+			}
+			for i := range pool.Workers {
+				waitFor(t, started, fmt.Sprintf("blocked request %d of %d to start", i+1, pool.Workers))
+			}
+			close(release)
+			for range held {
+				resp, err := readOneFrame(nc)
+				must(t, err)
+				if resp.Code != CodeSuccess {
+					t.Fatalf("request %d answered %d %q, want it run", resp.Opaque, resp.Code, resp.Remark)
+				}
+			}
+		})
+	}
+}
+
 func TestReceivedAt(t *testing.T) {
 	got := make(chan time.Time, 1)
 	_, addr := startServer(t, ServerOptions{}, func(s *Server) {

@@ -83,7 +83,7 @@ type workerPool struct {
 	cond   sync.Cond
 	first  *connQueue // the round: connections with requests queued, the next to serve first
 	last   *connQueue
-	n      int  // requests queued, all connections together: at most opts.QueueSize
+	n      int  // requests queued, all connections together: at most opts.QueueSize beyond the idle workers
 	idle   int  // workers parked in cond.Wait
 	waking int  // workers signalled that have not yet run
 	closed bool // no more requests: workers finish the queue and exit
@@ -180,9 +180,12 @@ func (q *connQueue) grow() {
 // when the pool's queue is full or closed.
 func (wp *workerPool) push(q *connQueue, req *Command) bool {
 	wp.mu.Lock()
-	// A pool of its own bounds what each connection queues there as MaxConnInflight
-	// bounds what it has in flight elsewhere: one peer cannot fill the queue.
-	if wp.n >= wp.opts.QueueSize || wp.closed || wp.own && q.n >= int(q.conn.cfg.maxConnInflight) {
+	// The requests that parked workers are about to take do not wait: workers are
+	// woken one after another, and a burst read at once would otherwise fill the queue
+	// while they are still idle. A pool of its own bounds what each connection queues
+	// there as MaxConnInflight bounds what it has in flight elsewhere: one peer cannot
+	// fill the queue.
+	if wp.n >= wp.opts.QueueSize+max(wp.idle-len(wp.inlined), 0) || wp.closed || wp.own && q.n >= int(q.conn.cfg.maxConnInflight) {
 		wp.mu.Unlock()
 		return false
 	}
