@@ -73,7 +73,7 @@ func (w *writer) writeDirect() {
 	now := time.Now()
 	if now.UnixNano() >= w.deadline.Load() {
 		// The loop's last deadline has passed: a write would fail at once with it.
-		w.setDeadline(now)
+		w.setDeadline(now, c.cfg.writeTimeout)
 	}
 	n := w.direct.try(b.buf)
 	if n > 0 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -24,12 +25,31 @@ func bigRequestFrame(t testing.TB) []byte {
 // for a codeBig answer.
 func slowPeer(t *testing.T, addr string, tc *tls.Config) net.Conn {
 	t.Helper()
-	nc := rawDial(t, addr)
-	must(t, nc.(*net.TCPConn).SetReadBuffer(32<<10))
+	return slowPeerWith(t, addr, tc, 32<<10, 0)
+}
+
+// slowPeerWith is slowPeer with a receive buffer of rcvbuf bytes and, when mss is not
+// 0, the segments the peer takes limited to mss bytes: on loopback they are 64 KiB,
+// and a peer opens its receive window a segment, or half its buffer, at a time.
+func slowPeerWith(t *testing.T, addr string, tc *tls.Config, rcvbuf, mss int) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		rc.Control(func(fd uintptr) {
+			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+			if err == nil && mss > 0 {
+				err = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, mss)
+			}
+		})
+		return err
+	}}
+	nc, err := d.Dial("tcp", addr)
+	must(t, err)
+	t.Cleanup(func() { nc.Close() })
 	if tc != nil {
 		nc = tls.Client(nc, tc)
 	}
-	_, err := nc.Write(bigRequestFrame(t))
+	_, err = nc.Write(bigRequestFrame(t))
 	must(t, err)
 	return nc
 }
@@ -37,44 +57,49 @@ func slowPeer(t *testing.T, addr string, tc *tls.Config) net.Conn {
 // TestSlowReaderKeepsItsConnection: WriteTimeout bounds the time the peer takes
 // nothing, not the time a response takes to write. A peer that reads all the time, only
 // slower than 4 MiB can be written within WriteTimeout, gets the whole response, over
-// TCP and over TLS.
+// TCP and over TLS, and so does one that takes too little at a time to wake the write.
 func TestSlowReaderKeepsItsConnection(t *testing.T) {
 	cert, pool := selfSigned(t)
+	tlsServer, tlsClient := &tls.Config{Certificates: []tls.Certificate{cert}}, &tls.Config{RootCAs: pool, ServerName: "localhost"}
 	for _, tc := range []struct {
 		name           string
 		server, client *tls.Config
+		size, read     int           // the response, and what the peer reads at a time
+		rcvbuf, mss    int           // the peer's receive buffer and segments (0: loopback's)
+		pace, timeout  time.Duration // between the peer's reads; WriteTimeout
 	}{
-		{"tcp", nil, nil},
-		{"tls", &tls.Config{Certificates: []tls.Certificate{cert}}, &tls.Config{RootCAs: pool, ServerName: "localhost"}},
+		// 32 KiB every 10 ms, some 3 MiB/s: the write takes well over WriteTimeout,
+		// and the peer never pauses for more than a few milliseconds.
+		{"tcp", nil, nil, 4 << 20, 32 << 10, 32 << 10, 0, 10 * time.Millisecond, 500 * time.Millisecond},
+		{"tls", tlsServer, tlsClient, 4 << 20, 32 << 10, 32 << 10, 0, 10 * time.Millisecond, 500 * time.Millisecond},
+		// 4 KiB every 100 ms, in segments of an Ethernet's size: the peer takes some
+		// 20 KiB in a WriteTimeout, and the socket wakes a blocked write only once its
+		// unsent bytes fall by half their bound, 32 KiB.
+		{"tcp, a little at a time", nil, nil, 256 << 10, 4 << 10, 8 << 10, 1400, 100 * time.Millisecond, 500 * time.Millisecond},
 	} {
-		t.Run(tc.name, func(t *testing.T) { slowReaderKeepsItsConnection(t, tc.server, tc.client) })
-	}
-}
-
-func slowReaderKeepsItsConnection(t *testing.T, server, client *tls.Config) {
-	const size, timeout = 4 << 20, 500 * time.Millisecond
-	logs := newLogSink()
-	opts := ServerOptions{ConnOptions: ConnOptions{Logger: logs.logger(), WriteTimeout: timeout, TLS: server}}
-	_, addr := startServer(t, opts, func(s *Server) {
-		must(t, s.RegisterProcessor(codeBig, bigAnswer(size), PoolOptions{}))
-	})
-	nc := slowPeer(t, addr, client)
-	// 32 KiB every 10 ms, some 3 MiB/s: the write takes well over WriteTimeout, and
-	// the peer never pauses for more than a few milliseconds.
-	buf := make([]byte, 32<<10)
-	got, start := 0, time.Now()
-	for got < size {
-		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		n, err := nc.Read(buf)
-		got += n
-		if err != nil {
-			t.Fatalf("after reading %d bytes in %v, never pausing: %v; %d log lines say the peer did not read",
-				got, time.Since(start).Round(time.Millisecond), err, len(logs.matching("did not read its output")))
-		}
-		time.Sleep(10 * time.Millisecond) // the peer's pace, not a synchronisation
-	}
-	if took := time.Since(start); took < timeout {
-		t.Errorf("the response was read in %v: the test needs it slower than WriteTimeout (%v)", took, timeout)
+		t.Run(tc.name, func(t *testing.T) {
+			logs := newLogSink()
+			opts := ServerOptions{ConnOptions: ConnOptions{Logger: logs.logger(), WriteTimeout: tc.timeout, TLS: tc.server}}
+			_, addr := startServer(t, opts, func(s *Server) {
+				must(t, s.RegisterProcessor(codeBig, bigAnswer(tc.size), PoolOptions{}))
+			})
+			nc := slowPeerWith(t, addr, tc.client, tc.rcvbuf, tc.mss)
+			buf := make([]byte, tc.read)
+			got, start := 0, time.Now()
+			for got < tc.size {
+				nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, err := nc.Read(buf)
+				got += n
+				if err != nil {
+					t.Fatalf("after reading %d bytes in %v, never pausing longer than %v: %v; %d log lines say the peer did not read",
+						got, time.Since(start).Round(time.Millisecond), tc.pace, err, len(logs.matching("did not read its output")))
+				}
+				time.Sleep(tc.pace) // the peer's pace, not a synchronisation
+			}
+			if took := time.Since(start); took < tc.timeout {
+				t.Errorf("the response was read in %v: the test needs it slower than WriteTimeout (%v)", took, tc.timeout)
+			}
+		})
 	}
 }
 

@@ -49,7 +49,8 @@ type writer struct {
 	carryOff int
 	deadline atomic.Int64
 	direct   directWriter
-	chunk    int // the most one Write is given, 0 for all (writeChunk)
+	chunk    int  // the most one Write is given, 0 for all (writeChunk)
+	probe    bool // the socket's send queue can be read (sendQueue): see write
 
 	// lost is set, under mu, when the connection closed with frames unwritten: what
 	// a flush cut short reports.
@@ -75,6 +76,7 @@ func (w *writer) init(c *Conn) {
 	w.conn, w.wake = c, make(chan struct{}, 1)
 	w.direct.init(c.nc)
 	w.chunk = writeChunk(c.nc)
+	w.probe = w.chunk == 0 && sendQueue(c.nc) >= 0
 }
 
 func (w *writer) kick() {
@@ -486,11 +488,21 @@ func (w *writer) failed(err error, left []byte) {
 // write writes buf and returns how much of it was left unwritten. WriteTimeout bounds
 // the time the peer takes nothing, not the whole write: a write that timed out having
 // made progress goes on with a new deadline, so a peer that reads slowly but steadily
-// keeps its connection. A write that completes at once costs one deadline, as before.
+// keeps its connection. The socket wakes a blocked write only once its unsent bytes
+// fall below half the bound limitUnsent set, so a peer that takes a little at a time
+// can go on taking bytes without waking it: where the kernel tells the socket's send
+// queue (probe), the write looks at it every quarter of WriteTimeout, and a queue that
+// fell is progress too. A write that completes at once costs one deadline, as before.
 func (w *writer) write(buf []byte) (left int, err error) {
+	timeout := w.conn.cfg.writeTimeout
+	step := timeout
+	if w.probe {
+		step = max(timeout/4, time.Millisecond)
+	}
 	now := time.Now()
+	took, queued := now, -1 // when the peer last took bytes, and the send queue then
 	for {
-		w.setDeadline(now)
+		w.setDeadline(now, step)
 		part := buf
 		if w.chunk > 0 && len(part) > w.chunk {
 			part = part[:w.chunk]
@@ -498,10 +510,21 @@ func (w *writer) write(buf []byte) (left int, err error) {
 		n, err := w.conn.nc.Write(part)
 		w.wrote(n, now)
 		buf = buf[n:]
-		if len(buf) == 0 || n == 0 || err != nil && !isTimeout(err) {
+		if len(buf) == 0 || err != nil && !isTimeout(err) {
 			return len(buf), err
 		}
 		now = time.Now()
+		q := -1
+		if w.probe {
+			q = sendQueue(w.conn.nc)
+		}
+		if n > 0 || q >= 0 && queued >= 0 && q < queued {
+			took = now
+		}
+		queued = q
+		if now.Sub(took) >= timeout {
+			return len(buf), err
+		}
 	}
 }
 
@@ -526,9 +549,9 @@ func (w *writer) wrote(n int, now time.Time) {
 	w.conn.lastWrite.Store(now.UnixNano())
 }
 
-// setDeadline gives the socket's writes WriteTimeout from now.
-func (w *writer) setDeadline(now time.Time) {
-	at := now.Add(w.conn.cfg.writeTimeout)
+// setDeadline gives the socket's writes d from now.
+func (w *writer) setDeadline(now time.Time, d time.Duration) {
+	at := now.Add(d)
 	w.conn.nc.SetWriteDeadline(at)
 	w.deadline.Store(at.UnixNano())
 }
