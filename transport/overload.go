@@ -10,8 +10,9 @@ import (
 )
 
 // Defaults of the overload options. Together they bound what peers can make a process
-// hold (docs/OPERATIONS.md, "Overload and hostile peers"): with them a server holds at
-// most about 10000 × 220 KiB of connection buffers and queues and 256 MiB of large bodies.
+// hold (docs/OPERATIONS.md, "Overload and hostile peers"): with them a server holds
+// some 10000 × 300 KiB of connection buffers and queues when peers read nothing and
+// responses are small (more for large ones), and 256 MiB of large bodies.
 const (
 	DefaultMaxConnInflight = 1024
 	DefaultMaxInflight     = 1024

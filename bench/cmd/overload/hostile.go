@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,10 +18,11 @@ import (
 
 // behaviours are what a hostile connection does until it is closed.
 var behaviours = map[string]func(net.Conn){
-	"nonreading": nonReading,
-	"partial":    partial,
-	"flood":      flood,
-	spin:         nil,
+	"nonreading":      func(nc net.Conn) { nonReading(nc, hello(64)) },
+	"nonreading-echo": func(nc net.Conn) { nonReading(nc, echo(64)) },
+	"partial":         partial,
+	"flood":           flood,
+	spin:              nil,
 }
 
 // answered counts the responses the hostile connections read.
@@ -67,23 +69,38 @@ func hostile(kind, addr string, n int, in io.Reader, out io.Writer) error {
 }
 
 // hello returns n SayHello request frames, as the generated client sends them.
-func hello(n int) []byte {
+func hello(n int) []byte { return requests(n, "SayHello", []byte(`["a","b"]`)) }
+
+// echo returns n Echo request frames of the benchmark's payload, whose answers are
+// some 800 bytes each.
+func echo(n int) []byte {
+	p := greeter.Sample()
+	body, err := json.Marshal([]any{&p})
+	if err != nil {
+		panic(err)
+	}
+	return requests(n, "Echo", body)
+}
+
+// requests returns n request frames of method with body, as the generated client
+// sends them.
+func requests(n int, method string, body []byte) []byte {
 	var b []byte
 	for i := range n {
 		req := transport.NewRequest(rpc.RequestCode, transport.Fields{
 			{Key: rpc.HeaderInterface, Value: greeter.GreeterServiceName},
-			{Key: rpc.HeaderMethod, Value: "SayHello"},
-		}, []byte(`["a","b"]`))
+			{Key: rpc.HeaderMethod, Value: method},
+		}, body)
 		req.Opaque = int32(i)
 		b, _ = transport.AppendFrame(b, req, transport.SerializeRocketMQ)
 	}
 	return b
 }
 
-// nonReading pipelines requests as fast as the socket takes them, and never reads.
-func nonReading(nc net.Conn) {
+// nonReading pipelines batch, requests, as fast as the socket takes it, and never
+// reads.
+func nonReading(nc net.Conn, batch []byte) {
 	nc.(*net.TCPConn).SetReadBuffer(4 << 10)
-	batch := hello(64)
 	for {
 		if _, err := nc.Write(batch); err != nil {
 			return

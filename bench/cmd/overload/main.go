@@ -77,7 +77,7 @@ func parse(args []string) options {
 	fs.IntVar(&o.peers, "peers", 500, "hostile connections per scenario")
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "how long the peers run before the good client is measured")
 	fs.DurationVar(&o.measure, "measure", 5*time.Second, "how long the good client is measured, alone and then under load")
-	fs.StringVar(&o.scenarios, "scenarios", "nonreading,partial,flood", "comma-separated scenarios: nonreading, partial, flood, spin")
+	fs.StringVar(&o.scenarios, "scenarios", "nonreading,partial,flood", "comma-separated scenarios: nonreading, nonreading-echo (answers of some 800 bytes), partial, flood, spin")
 	fs.IntVar(&o.conns, "conns", 1, "the good client's connections to the provider (transport.ClientOptions.PoolSize)")
 	fs.StringVar(&o.provider, "provider", "ringrpc", "the provider: ringrpc, or bare (a goroutine per connection), bare-yield (one that yields after each request) or loop (epoll event loops, backlogs last), to tell ringrpc from Go's runtime")
 	fs.IntVar(&o.workers, "workers", 0, "with -provider loop: the goroutines its loops hand requests to, light connections' first, as handlers that may block need; 0 answers them on the loops")
@@ -124,7 +124,7 @@ func runScenarios(o options, w io.Writer) ([]result, error) {
 	var results []result
 	for _, kind := range strings.Split(o.scenarios, ",") {
 		if _, ok := behaviours[kind]; !ok {
-			return nil, fmt.Errorf("unknown scenario %q: use nonreading, partial, flood or spin", kind)
+			return nil, fmt.Errorf("unknown scenario %q: use nonreading, nonreading-echo, partial, flood or spin", kind)
 		}
 		r, err := scenario(kind, o)
 		if err != nil {
