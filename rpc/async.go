@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -102,7 +103,7 @@ func (c *Client) acquireAsyncSlot(ctx context.Context, call *Call) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, sem.ErrNoPermit):
-		return Errorf(CodeBusy, "too many requests: all %d async calls are in flight (callbacks included) and none ended before the deadline: wait for calls to finish, or raise transport.ConnOptions.AsyncPermits (in rpc.ClientOptions.Transport)", c.asyncSlots.Max())
+		return &Error{Code: CodeBusy, cause: transport.ErrTooManyRequests, Message: fmt.Sprintf("too many requests: all %d async calls are in flight (callbacks included) and none ended before the deadline: wait for calls to finish, or raise transport.ConnOptions.AsyncPermits (in rpc.ClientOptions.Transport)", c.asyncSlots.Max())}
 	default:
 		return fromTransport(err, "waiting for an async slot")
 	}

@@ -389,7 +389,7 @@ func TestAsyncWithInterceptorsIsBounded(t *testing.T) {
 	short, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer stop()
 	_, err := sayHelloAsync(c, short, "a", "b").Wait(context.Background())
-	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "raise transport.ConnOptions.AsyncPermits") {
+	if !errors.Is(err, ErrBusy) || !errors.Is(err, transport.ErrTooManyRequests) || !strings.Contains(err.Error(), "raise transport.ConnOptions.AsyncPermits") {
 		t.Fatalf("second async call with one slot: %v", err)
 	}
 	cancel()

@@ -51,7 +51,7 @@ func AppendFrame(dst []byte, c *Command, t SerializeType) ([]byte, error) {
 	}
 	h := len(dst) - start - frameLenSize - frameWordSize
 	if h > maxHeaderSize {
-		return dst[:start], fmt.Errorf("transport: header of %d bytes exceeds the 16 MiB header limit: send fewer or shorter extFields", h)
+		return dst[:start], fmt.Errorf("%w: a header of %d bytes exceeds the 16 MiB header limit: send fewer or shorter extFields (in rpc, metadata)", ErrFrameTooLarge, h)
 	}
 	dst = append(dst, c.Body...)
 	n := len(dst) - start - frameLenSize

@@ -323,3 +323,14 @@ func TestGoldenStreamExample(t *testing.T) {
 		}
 	})
 }
+
+// TestHeaderOverItsLimitIsFrameTooLarge: a header over the 24-bit length a frame gives
+// it is refused before sending as a frame over the limit is, with ErrFrameTooLarge.
+func TestHeaderOverItsLimitIsFrameTooLarge(t *testing.T) {
+	for _, st := range []SerializeType{SerializeJSON, SerializeRocketMQ} {
+		req := NewRequest(codeEcho, Fields{{"big", strings.Repeat("x", maxHeaderSize)}}, nil)
+		if _, err := AppendFrame(nil, req, st); !errors.Is(err, ErrFrameTooLarge) || !strings.Contains(err.Error(), "header limit") {
+			t.Errorf("serialize type %d: a header over %d bytes: %v, want ErrFrameTooLarge naming the header limit", st, maxHeaderSize, err)
+		}
+	}
+}
