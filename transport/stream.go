@@ -376,7 +376,7 @@ func (s *Stream) endedErrLocked() error {
 
 // CloseSend tells the acceptor that the opener sends no more messages; Recv still
 // returns what comes. It does nothing on the acceptor's side, whose messages end with
-// its response.
+// its response, nor once the opener's context ended, which resets the stream.
 func (s *Stream) CloseSend() error {
 	if !s.opener {
 		return nil
@@ -385,6 +385,12 @@ func (s *Stream) CloseSend() error {
 	if s.sentEnd || s.ended {
 		s.mu.Unlock()
 		return nil
+	}
+	if err := s.ctx.Err(); err != nil {
+		// The messages may have stopped because the context ended: that is no whole
+		// input for the acceptor. The stream's watch of ctx resets it.
+		s.mu.Unlock()
+		return err
 	}
 	s.sentEnd = true
 	s.stopped.Store(true)

@@ -365,6 +365,29 @@ func TestStreamOpenerCloses(t *testing.T) {
 	waitUntil(t, func() bool { return conn.OpenStreams() == 0 })
 }
 
+// TestStreamCloseSendAfterContextEnded: an opener whose context ended sends no end of
+// its messages, even when CloseSend comes before the stream saw its context end: a
+// caller's input that stopped because its context ended is not a whole input, and the
+// acceptor's context ends cancelled, with no response of success.
+func TestStreamCloseSendAfterContextEnded(t *testing.T) {
+	_, addr, ended := startStreamServer(t, ServerOptions{})
+	cl := newTestClient(t, ClientOptions{})
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	for i := range 50 {
+		ctx, cancel := context.WithCancel(context.Background())
+		st, err := conn.OpenStream(ctx, NewRequest(codeStreamEcho, nil, nil))
+		must(t, err)
+		must(t, st.Send([]byte("a")))
+		cancel()
+		st.CloseSend() // at once: the stream's watch of ctx may not have run yet
+		if err := waitFor(t, ended, "the processor's end"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("stream %d: the processor's input ended with its context %v, want context.Canceled", i, err)
+		}
+		st.Close()
+	}
+}
+
 // TestStreamAcceptorCloseWithError: CloseWithError on the acceptor's side ends the
 // stream there: a Send waiting for credit the opener does not grant returns the error,
 // the processor's context ends, and the processor's response ends the opener's side.
