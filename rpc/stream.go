@@ -212,12 +212,16 @@ func encodeMessage[T any](svc *ServiceDesc, m *MethodDesc, e *Encoder, n int, co
 
 // receiveAll yields the messages of st until it ends, the caller stops, which it
 // notes in stopped, or a message does not decode; it returns the stream's error, if
-// any, for the caller to be given last.
-func receiveAll[T any](sc *streamCall, st *transport.Stream, decode func(*Decoder) (T, error), yield func(T, error) bool, stopped *bool) error {
+// any, for the caller to be given last. The provider's response, which ends the
+// stream, carries its reply metadata for ctx's WithReplyMetadata.
+func receiveAll[T any](ctx context.Context, sc *streamCall, st *transport.Stream, decode func(*Decoder) (T, error), yield func(T, error) bool, stopped *bool) error {
 	var d Decoder
 	for n := 1; ; n++ {
 		body, err := st.Recv()
 		if err != nil {
+			if resp := st.Response(); resp != nil {
+				sc.c.replyMetadata(ctx, resp)
+			}
 			return errOrNil(sc.endError(st, err))
 		}
 		v, bad := decodeMessage(sc.svc, sc.m, &d, body, n, true, CodeInternal, decode)
@@ -269,7 +273,7 @@ func ServerStream[T any](c *Client, ctx context.Context, call *Call, decode func
 				return err
 			}
 			defer st.Close()
-			return receiveAll(sc, st, decode, yield, &stopped)
+			return receiveAll(ctx, sc, st, decode, yield, &stopped)
 		})
 		if err != nil && !stopped {
 			var zero T
@@ -348,7 +352,7 @@ func BidiStream[In, Out any](c *Client, ctx context.Context, call *Call, in iter
 			if !started {
 				return closedError()
 			}
-			return receiveAll(sc, st, decode, yield, &stopped)
+			return receiveAll(ctx, sc, st, decode, yield, &stopped)
 		})
 		if err != nil && !stopped {
 			var zero Out

@@ -16,6 +16,7 @@ type feedImpl struct{ ended chan error }
 func (f feedImpl) Watch(ctx context.Context, topic string, n int) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		defer func() { f.ended <- ctx.Err() }()
+		rpc.SetReplyMetadata(ctx, "served", "Watch")
 		for i := 1; n < 0 || i <= n; i++ {
 			if !yield(Event{Topic: topic, Seq: i}, nil) {
 				return
@@ -27,7 +28,8 @@ func (f feedImpl) Watch(ctx context.Context, topic string, n int) iter.Seq2[Even
 	}
 }
 
-func (f feedImpl) Upload(_ context.Context, chunks iter.Seq[Chunk]) (Summary, error) {
+func (f feedImpl) Upload(ctx context.Context, chunks iter.Seq[Chunk]) (Summary, error) {
+	rpc.SetReplyMetadata(ctx, "served", "Upload")
 	var s Summary
 	for c := range chunks {
 		s.Chunks++
@@ -36,8 +38,9 @@ func (f feedImpl) Upload(_ context.Context, chunks iter.Seq[Chunk]) (Summary, er
 	return s, nil
 }
 
-func (f feedImpl) Chat(_ context.Context, in iter.Seq[string]) iter.Seq2[string, error] {
+func (f feedImpl) Chat(ctx context.Context, in iter.Seq[string]) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
+		rpc.SetReplyMetadata(ctx, "served", "Chat")
 		for m := range in {
 			if !yield("re:"+m, nil) {
 				return
@@ -123,5 +126,50 @@ func TestGeneratedStreams(t *testing.T) {
 	}
 	if len(got) != 3 || got[2] != "re:c" {
 		t.Fatalf("Chat: %v", got)
+	}
+}
+
+// TestStreamReplyMetadata: the metadata a provider sets in a stream's handler reaches
+// the caller's WithReplyMetadata, on every shape of stream, with the response that
+// ends it.
+func TestStreamReplyMetadata(t *testing.T) {
+	addr, f := serveFeed(t)
+	feed := NewFeedClient(client(t, addr))
+	one := func(yield func(string) bool) { yield("a") }
+	for _, tc := range []struct {
+		method string
+		call   func(ctx context.Context) error
+	}{
+		{"Watch", func(ctx context.Context) error {
+			for _, err := range feed.Watch(ctx, "news", 2) {
+				if err != nil {
+					return err
+				}
+			}
+			<-f.ended
+			return nil
+		}},
+		{"Upload", func(ctx context.Context) error {
+			_, err := feed.Upload(ctx, func(yield func(Chunk) bool) { yield(Chunk{}) })
+			return err
+		}},
+		{"Chat", func(ctx context.Context) error {
+			for _, err := range feed.Chat(ctx, one) {
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			var reply rpc.Metadata
+			if err := tc.call(rpc.WithReplyMetadata(context.Background(), &reply)); err != nil {
+				t.Fatal(err)
+			}
+			if reply["served"] != tc.method {
+				t.Fatalf("reply metadata %v, want served=%s", reply, tc.method)
+			}
+		})
 	}
 }
