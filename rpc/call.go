@@ -121,10 +121,11 @@ func (c *Call) RouteKey(ctx context.Context) string {
 	return c.m.Name
 }
 
-// RawArgs returns the JSON array of the arguments, once they are encoded.
+// RawArgs returns the JSON array of the arguments, once they are encoded: in a
+// client interceptor, before next as after it.
 func (c *Call) RawArgs() []byte {
 	if c.server {
 		return c.dec.data
 	}
-	return c.Args.w.buf
+	return c.Args.closedCopy()
 }

@@ -35,6 +35,7 @@ type Encoder struct {
 	err      error
 	result   bool        // encoding results, not arguments
 	m        *MethodDesc // for messages; may be nil
+	closed   bool        // finish closed the array
 }
 
 func (e *Encoder) reset(buf []byte, array bool) {
@@ -226,13 +227,27 @@ func appendFloatStrconv(b []byte, f float64, bits int) []byte {
 // finish closes the array and returns the JSON, or the first encoding error.
 func (e *Encoder) finish() ([]byte, error) {
 	e.settle()
-	if e.array {
+	if e.array && !e.closed {
+		e.closed = true
 		if e.n == 0 {
 			e.w.buf = append(e.w.buf, '[')
 		}
 		e.w.buf = append(e.w.buf, ']')
 	}
 	return e.w.buf, e.err
+}
+
+// closedCopy returns the JSON written so far as finish would return it, leaving the
+// encoder as it is: a copy when the array is still open.
+func (e *Encoder) closedCopy() []byte {
+	b := e.w.buf[e.start:]
+	if !e.array || e.closed {
+		return b
+	}
+	if e.n == 0 {
+		return []byte("[]")
+	}
+	return append(b[:len(b):len(b)], ']')
 }
 
 // first returns the JSON of the first value written, if any.

@@ -266,6 +266,41 @@ func TestInterceptorOrder(t *testing.T) {
 	}
 }
 
+// TestRawArgsInInterceptors: RawArgs is the arguments' JSON array wherever an
+// interceptor looks, before next as after it, on both sides.
+func TestRawArgsInInterceptors(t *testing.T) {
+	const want = `["a","b"]`
+	var mu sync.Mutex
+	var seen []string
+	look := func(where string) Interceptor {
+		return func(next Invoker) Invoker {
+			return func(ctx context.Context, call *Call) error {
+				mu.Lock()
+				seen = append(seen, where+" before: "+string(call.RawArgs()))
+				mu.Unlock()
+				err := next(ctx, call)
+				mu.Lock()
+				seen = append(seen, where+" after: "+string(call.RawArgs()))
+				mu.Unlock()
+				return err
+			}
+		}
+	}
+	_, _, addr := startGreeter(t, ServerOptions{Interceptors: []Interceptor{look("server")}})
+	h, _ := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr), Interceptors: []Interceptor{look("client")}})
+	if _, err := h.SayHello(context.Background(), "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 4 {
+		t.Fatalf("interceptors ran %d times: %q", len(seen), seen)
+	}
+	for _, s := range seen {
+		if _, args, _ := strings.Cut(s, ": "); args != want {
+			t.Errorf("%s, want %s", s, want)
+		}
+	}
+}
+
 func TestRegisterErrors(t *testing.T) {
 	s := NewServer(ServerOptions{})
 	defer s.Close()
