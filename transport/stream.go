@@ -540,6 +540,9 @@ func (s *Stream) receive(f streamFrame, cmd *Command, charge int64) error {
 		s.inEnd = true
 		wake(s.recvWake)
 	}
+	if f.expired() && !s.opener {
+		return fmt.Errorf("transport: stream %d from %s: its opener's deadline passed: %w", s.id, s.c.addr, context.DeadlineExceeded)
+	}
 	if f.reset() && !s.opener {
 		return fmt.Errorf("transport: stream %d from %s: its opener cancelled it: %w", s.id, s.c.addr, context.Canceled)
 	}
@@ -603,8 +606,13 @@ func wake(ch chan struct{}) {
 func (s *Stream) finish(resp *Command, err error) bool {
 	if s.rctx != nil {
 		// The processor's context ends before Recv and Send report the end: a
-		// processor that stops on their error finds its context ended too.
-		s.rctx.end(ctxEnded)
+		// processor that stops on their error finds its context ended too, as
+		// expired when the opener's deadline passed.
+		how := uint32(ctxEnded)
+		if errors.Is(err, context.DeadlineExceeded) {
+			how |= ctxExpired
+		}
+		s.rctx.end(how)
 	}
 	s.mu.Lock()
 	if s.ended {
@@ -652,12 +660,17 @@ func (s *Stream) cancel(why error) {
 	s.sendReset()
 }
 
-// sendReset tells the acceptor that the opener abandoned the stream.
+// sendReset tells the acceptor that the opener abandoned the stream, and whether its
+// deadline passed.
 func (s *Stream) sendReset() {
 	if s.c.isClosing() {
 		return
 	}
-	if err := s.sendFrame(streamReset, 0); err != nil && !s.c.isClosing() {
+	flags := streamReset
+	if deadlinePassed(s.ctx) {
+		flags |= streamExpired
+	}
+	if err := s.sendFrame(flags, 0); err != nil && !s.c.isClosing() {
 		s.c.cfg.log.Debug("transport: a stream's reset was not sent", "peer", s.c.addr, "stream", s.id, "err", err)
 	}
 }

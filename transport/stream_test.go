@@ -388,6 +388,44 @@ func TestStreamCloseSendAfterContextEnded(t *testing.T) {
 	}
 }
 
+// TestStreamResetSaysWhy: the reset an opener sends when its context ends tells the
+// acceptor whether the deadline passed: the processor's context ends with
+// context.DeadlineExceeded then, context.Canceled for a cancellation.
+func TestStreamResetSaysWhy(t *testing.T) {
+	_, addr, ended := startStreamServer(t, ServerOptions{})
+	cl := newTestClient(t, ClientOptions{})
+	conn, err := cl.Conn(context.Background(), addr)
+	must(t, err)
+	for _, tc := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		end  func(cancel context.CancelFunc)
+		want error
+	}{
+		{"deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		}, func(context.CancelFunc) {}, context.DeadlineExceeded},
+		{"cancelled", func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
+			func(cancel context.CancelFunc) { cancel() }, context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			st, err := conn.OpenStream(ctx, NewRequest(codeStreamEcho, nil, nil))
+			must(t, err)
+			defer st.Close()
+			must(t, st.Send([]byte("a")))
+			if _, err := st.Recv(); err != nil {
+				t.Fatal(err) // the echo: the processor runs
+			}
+			tc.end(cancel)
+			if err := waitFor(t, ended, "the processor's end"); err != tc.want {
+				t.Fatalf("the processor's context ended with %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
 // TestStreamAcceptorCloseWithError: CloseWithError on the acceptor's side ends the
 // stream there: a Send waiting for credit the opener does not grant returns the error,
 // the processor's context ends, and the processor's response ends the opener's side.

@@ -25,7 +25,7 @@ const (
 	fieldStreamID     = "ringrpc.sid"    // the opening request's opaque
 	fieldStreamSeq    = "ringrpc.seq"    // a message's number, from 1 in each direction
 	fieldStreamCount  = "ringrpc.count"  // messages in the body, each after its length
-	fieldStreamFlags  = "ringrpc.flags"  // streamEnd | streamReset
+	fieldStreamFlags  = "ringrpc.flags"  // streamEnd | streamReset | streamExpired
 	fieldStreamCredit = "ringrpc.credit" // more messages the sender of the frame will take
 	fieldStreamWindow = "ringrpc.window" // on the opening request: the opener's window
 )
@@ -36,6 +36,9 @@ const (
 	streamEnd = 1 << iota
 	// streamReset: the opener abandons the stream; the acceptor ends its handler.
 	streamReset
+	// streamExpired, with streamReset: the opener's deadline passed; the handler's
+	// context ends with context.DeadlineExceeded rather than context.Canceled.
+	streamExpired
 )
 
 func isStreamFrame(code int32) bool { return code == codeStreamUp || code == codeStreamDown }
@@ -66,6 +69,9 @@ type streamFrame struct {
 
 func (f streamFrame) end() bool   { return f.flags&streamEnd != 0 }
 func (f streamFrame) reset() bool { return f.flags&streamReset != 0 }
+
+// expired reports a reset sent because the opener's deadline passed.
+func (f streamFrame) expired() bool { return f.flags&(streamReset|streamExpired) == streamReset|streamExpired }
 
 // parseStreamFrame decodes a stream frame's fields. It never panics and allocates only
 // for an error; unknown fields and unknown flag bits are ignored.
