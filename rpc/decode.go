@@ -26,14 +26,15 @@ import (
 // caller), the parameters left are not read and keep their zero values; arguments after
 // the last parameter (a newer caller) are checked and ignored.
 type Decoder struct {
-	data   []byte
-	r      JSONReader
-	n      int // values started
-	array  bool
-	ended  bool // the argument array ended before the parameters did
-	err    error
-	result bool        // decoding results, not arguments
-	m      *MethodDesc // for messages; may be nil
+	data    []byte
+	r       JSONReader
+	n       int // values started
+	array   bool
+	ended   bool // the argument array ended before the parameters did
+	err     error
+	result  bool        // decoding results, not arguments
+	message bool        // decoding a stream's message, not arguments or results
+	m       *MethodDesc // for messages; may be nil
 	// resp is the response whose body data is, given back to the transport by
 	// Finish: what was decoded from it is a copy.
 	resp *transport.Command
@@ -211,8 +212,13 @@ func clipText(s string) string {
 	return fmt.Sprintf("%s ... (%d bytes left out) ... %s", s[:i], j-i, s[j:])
 }
 
-// label names the value being read: "argument 2 (b)" or "result 1".
-func (d *Decoder) label() string { return argumentLabel(d.n, d.m, d.result) }
+// label names the value being read: "argument 2 (b)", "result 1" or "message".
+func (d *Decoder) label() string {
+	if d.message {
+		return "message"
+	}
+	return argumentLabel(d.n, d.m, d.result)
+}
 
 // argumentLabel names value n of m's arguments or results, for errors.
 func argumentLabel(n int, m *MethodDesc, result bool) string {

@@ -189,7 +189,7 @@ func (sc *streamCall) endError(st *transport.Stream, err error) *Error {
 func decodeMessage[T any](svc *ServiceDesc, m *MethodDesc, d *Decoder, body []byte, n int, result bool, code Code, decode func(*Decoder) (T, error)) (T, *Error) {
 	*d = Decoder{}
 	d.start(body, false)
-	d.result, d.m = result, m
+	d.result, d.message, d.m = result, true, m
 	v, err := decode(d)
 	if err != nil {
 		return v, Errorf(code, "message %d of stream %s.%s: %v", n, svc.Name, m.Name, errorMessage(err))

@@ -515,6 +515,23 @@ func TestStreamProtocolBreakIsBadArguments(t *testing.T) {
 	}
 }
 
+// TestStreamMessageThatDoesNotDecode: a caller's stream message that does not decode
+// is answered bad_arguments naming the message, not a parameter of the method.
+func TestStreamMessageThatDoesNotDecode(t *testing.T) {
+	_, f, addr := startFeed(t, ServerOptions{})
+	p := openWireStream(t, addr, "Upload", `[]`, 4096) // the provider's default window
+	p.send(wireUp([]byte(`1`), "ringrpc.seq", "1", "ringrpc.flags", "1"))
+	resp := p.next()
+	for resp.Flag&1 == 0 { // the provider's grants
+		resp = p.next()
+	}
+	waitFor(t, f.ended, "the handler's end")
+	const want = "message 1 of stream"
+	if resp.Code != 703 || !strings.Contains(resp.Remark, want) || !strings.Contains(resp.Remark, "message: want a string") || strings.Contains(resp.Remark, "argument 1") {
+		t.Fatalf("response %d %q, want 703 naming %q and no argument of the method", resp.Code, resp.Remark, want)
+	}
+}
+
 // TestStreamProtocolBreakBeforeHandler: a break that ended the stream before its
 // handler started is answered as one that came later, bad_arguments naming it, and not
 // as a call that its caller cancelled before it started.
