@@ -271,6 +271,30 @@ func TestCLITLS(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"hello a b"`) {
 		t.Fatalf("with --tls: exit %d: %s %s", code, out, errs)
 	}
+
+	// A server that asks for client certificates refuses a CLI that has none.
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(pem)
+	mutual := serverConf.Clone()
+	mutual.ClientAuth, mutual.ClientCAs = tls.RequireAndVerifyClientCert, pool
+	msrv := rpc.NewServer(rpc.ServerOptions{Logger: quietLog, Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{TLS: mutual, Logger: quietLog}}})
+	if err := hello.RegisterHelloServer(msrv, &hello.Service{Name: "mtls", Log: quietLog}); err != nil {
+		t.Fatal(err)
+	}
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go msrv.Serve(mln)
+	defer msrv.Close()
+	code, _, errs = runCLI("call", "--addr", mln.Addr().String(), "--tls", "--ca", caFile, hello.HelloServiceName, "SayHello", `["a","b"]`)
+	if code != 1 || !strings.Contains(errs, "refused this side's TLS") || !strings.Contains(errs, "needs --cert and --key") || strings.Contains(errs, "not a ringrpc server") {
+		t.Fatalf("mutual TLS without --cert: exit %d: %s", code, errs)
+	}
 }
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and returns its file
@@ -323,8 +347,11 @@ func TestCLIKeyRotation(t *testing.T) {
 	if keys := reg.Keys(); len(keys) != 1 || hex.EncodeToString(keys[0]) != next {
 		t.Fatalf("the member keeps %x", keys)
 	}
-	if code, _, errs := runCLI("members", "--seed", seed, "--preset", "fast", "--gossip-key", old, "--timeout", "2s"); code != 1 {
-		t.Fatalf("the removed key still joins: %d %s", code, errs)
+	for _, key := range [][]string{{"--gossip-key", old}, nil} {
+		code, _, errs := runCLI(append([]string{"members", "--seed", seed, "--preset", "fast", "--timeout", "2s"}, key...)...)
+		if code != 1 || !strings.Contains(errs, "encrypted with a key this side was not given: give one of the cluster's keys with --gossip-key") {
+			t.Fatalf("members with %v after the rotation: exit %d, want 1 saying the key is wrong: %s", key, code, errs)
+		}
 	}
 }
 

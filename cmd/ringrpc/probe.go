@@ -30,7 +30,11 @@ func (s *session) diagnose(addr string, err error) error {
 	if s.tls == nil && speaksTLS(addr) {
 		return fmt.Errorf("%s speaks TLS: add --tls (with --ca for a private CA, and --cert/--key for mutual TLS): %w", addr, err)
 	}
-	if what := s.probe(addr); what != "" {
+	what, refused := s.probe(addr)
+	if refused != nil {
+		return fmt.Errorf("%s refused this side's TLS (%v): a server that asks for a client certificate needs --cert and --key, signed by a CA it trusts: %w", addr, refused, err)
+	}
+	if what != "" {
 		return fmt.Errorf("%s is not a ringrpc server: %s (%w)", addr, what, err)
 	}
 	return err
@@ -48,31 +52,47 @@ func speaksTLS(addr string) bool {
 }
 
 // probe sends addr a remoting request and describes the answer when it is not a
-// remoting frame; "" when it is one, or when the probe itself failed to connect.
-func (s *session) probe(addr string) string {
+// remoting frame; "" when it is one, or when the probe itself failed to connect. Over
+// TLS, refused is the alert of a server that refused the session once the handshake
+// seemed done (TLS 1.3 tells a client that it wants a certificate only then).
+func (s *session) probe(addr string) (what string, refused error) {
 	d := &net.Dialer{Timeout: probeTimeout}
 	var conn net.Conn
 	var err error
 	if s.tls != nil {
 		conn, err = tls.DialWithDialer(d, "tcp", addr, s.tls)
 		if err != nil && isNotTLS(err) {
-			return "it does not speak TLS: drop --tls, --ca, --cert and --server-name"
+			return "it does not speak TLS: drop --tls, --ca, --cert and --server-name", nil
 		}
 	} else {
 		conn, err = d.Dial("tcp", addr)
 	}
 	if err != nil {
-		return ""
+		return "", nil
 	}
 	head, sent, err := remotingAnswer(conn)
 	if !sent {
-		return ""
+		return "", nil
 	}
-	return classify(head, err)
+	if len(head) == 0 && s.tls != nil && isRemoteAlert(err) {
+		return "", err
+	}
+	return classify(head, err), nil
 }
 
+// isRemoteAlert reports whether err is the alert a TLS peer sent.
+func isRemoteAlert(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error"
+}
+
+// encryptedGossip is the first byte of a message that memberlist encrypted
+// (its encryptMsg type): what a member with a key answers on its gossip port.
+const encryptedGossip = 10
+
 // seedNotGossip describes a seed that is not a gossip port but a server that answers
-// on TCP (a ringrpc RPC port, HTTP, TLS), or returns "".
+// on TCP (a ringrpc RPC port, HTTP, TLS), or one whose gossip this side cannot
+// decrypt, or returns "".
 func seedNotGossip(addr string) string {
 	const hint = "give a member's gossip address to --seed, or a server's address to --addr"
 	if speaksTLS(addr) {
@@ -84,6 +104,8 @@ func seedNotGossip(addr string) string {
 	}
 	head, _, err := remotingAnswer(conn)
 	switch what := classify(head, err); {
+	case len(head) > 0 && head[0] == encryptedGossip:
+		return fmt.Sprintf("%s is a gossip port whose messages are encrypted with a key this side was not given: give one of the cluster's keys with --gossip-key", addr)
 	case len(head) == 8 && what == "":
 		return fmt.Sprintf("%s is a ringrpc server's RPC port, not a gossip port: %s", addr, hint)
 	case len(head) > 0:
