@@ -252,17 +252,7 @@ func TestCLINotARingrpcServer(t *testing.T) {
 // the call goes through.
 func TestCLITLS(t *testing.T) {
 	caFile, serverConf := selfSigned(t)
-	srv := rpc.NewServer(rpc.ServerOptions{Logger: quietLog, Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{TLS: serverConf, Logger: quietLog}}})
-	if err := hello.RegisterHelloServer(srv, &hello.Service{Name: "tls", Log: quietLog}); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Close()
-	addr := ln.Addr().String()
+	addr := serveTLS(t, serverConf)
 	code, _, errs := runCLI("services", "--addr", addr)
 	if code != 1 || !strings.Contains(errs, addr+" speaks TLS: add --tls") {
 		t.Fatalf("without --tls: exit %d: %s", code, errs)
@@ -281,20 +271,27 @@ func TestCLITLS(t *testing.T) {
 	pool.AppendCertsFromPEM(pem)
 	mutual := serverConf.Clone()
 	mutual.ClientAuth, mutual.ClientCAs = tls.RequireAndVerifyClientCert, pool
-	msrv := rpc.NewServer(rpc.ServerOptions{Logger: quietLog, Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{TLS: mutual, Logger: quietLog}}})
-	if err := hello.RegisterHelloServer(msrv, &hello.Service{Name: "mtls", Log: quietLog}); err != nil {
-		t.Fatal(err)
-	}
-	mln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go msrv.Serve(mln)
-	defer msrv.Close()
-	code, _, errs = runCLI("call", "--addr", mln.Addr().String(), "--tls", "--ca", caFile, hello.HelloServiceName, "SayHello", `["a","b"]`)
+	code, _, errs = runCLI("call", "--addr", serveTLS(t, mutual), "--tls", "--ca", caFile, hello.HelloServiceName, "SayHello", `["a","b"]`)
 	if code != 1 || !strings.Contains(errs, "refused this side's TLS") || !strings.Contains(errs, "needs --cert and --key") || strings.Contains(errs, "not a ringrpc server") {
 		t.Fatalf("mutual TLS without --cert: exit %d: %s", code, errs)
 	}
+}
+
+// serveTLS serves the hello service over TLS with conf until the test ends, and
+// returns its address.
+func serveTLS(t *testing.T, conf *tls.Config) string {
+	t.Helper()
+	srv := rpc.NewServer(rpc.ServerOptions{Logger: quietLog, Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{TLS: conf, Logger: quietLog}}})
+	if err := hello.RegisterHelloServer(srv, &hello.Service{Name: "tls", Log: quietLog}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
 }
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and returns its file
