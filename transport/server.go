@@ -108,7 +108,12 @@ func (s *Server) Serve(ln net.Listener) error {
 			// Out of descriptors, or a peer gave up while queued: it passes, as
 			// net/http's server finds. Wait and accept again.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.cfg.log.Warn("transport: accept failed; accepting again after a pause", "err", err, "pause", backoff)
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				s.cfg.log.Warn("transport: accept failed; accepting again after a pause", "err", err, "pause", backoff,
+					"hint", "out of file descriptors: raise the process's limit (ulimit -n, LimitNOFILE) or lower transport.ServerOptions.MaxConns")
+			} else {
+				s.cfg.log.Warn("transport: accept failed; accepting again after a pause", "err", err, "pause", backoff)
+			}
 			if !s.pause(backoff) {
 				return ErrServerClosed
 			}

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -158,7 +159,8 @@ func TestServeSurvivesTemporaryAcceptErrors(t *testing.T) {
 		"timeout":      &net.OpError{Op: "accept", Net: "tcp", Err: timeoutErr{}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			s := NewServer(ServerOptions{ConnOptions: ConnOptions{Logger: quiet}})
+			logs := newLogSink()
+			s := NewServer(ServerOptions{ConnOptions: ConnOptions{Logger: logs.logger()}})
 			must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
 			raw, lerr := Listen("127.0.0.1:0")
 			must(t, lerr)
@@ -179,6 +181,17 @@ func TestServeSurvivesTemporaryAcceptErrors(t *testing.T) {
 			case serr := <-served:
 				t.Fatalf("Serve returned %v on a temporary accept error", serr)
 			default:
+			}
+			// Out of descriptors, the log says what to do.
+			hinted := false
+			for _, r := range logs.matching("accept failed") {
+				r.Attrs(func(a slog.Attr) bool {
+					hinted = hinted || a.Key == "hint" && strings.Contains(a.Value.String(), "ulimit -n")
+					return true
+				})
+			}
+			if fds := name == "EMFILE" || name == "ENFILE"; fds != hinted {
+				t.Errorf("%s: the accept warnings give the descriptors' hint: %v, want %v", name, hinted, fds)
 			}
 			must(t, s.Close())
 			if serr := waitFor(t, served, "Serve"); serr != ErrServerClosed {

@@ -71,7 +71,9 @@ func (f streamFrame) end() bool   { return f.flags&streamEnd != 0 }
 func (f streamFrame) reset() bool { return f.flags&streamReset != 0 }
 
 // expired reports a reset sent because the opener's deadline passed.
-func (f streamFrame) expired() bool { return f.flags&(streamReset|streamExpired) == streamReset|streamExpired }
+func (f streamFrame) expired() bool {
+	return f.flags&(streamReset|streamExpired) == streamReset|streamExpired
+}
 
 // parseStreamFrame decodes a stream frame's fields. It never panics and allocates only
 // for an error; unknown fields and unknown flag bits are ignored.
