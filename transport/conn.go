@@ -236,6 +236,10 @@ func (c *Conn) readFailed(err error) {
 	} else if !errors.Is(err, io.EOF) {
 		c.cfg.log.Warn("transport: connection read failed", "peer", c.addr, "err", err)
 	}
+	if c.goAway.Load() {
+		// The peer's graceful shutdown cut it short: not a crash, for the callers.
+		err = fmt.Errorf("the peer shut down (it had sent a going-away notice) and closed the connection before answering all: %w", err)
+	}
 	c.closeWithError(c.lostError(err))
 }
 

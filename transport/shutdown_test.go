@@ -95,8 +95,8 @@ func TestShutdownBoundedWhateverHandlersDo(t *testing.T) {
 		waitFor(t, rctx.Done(), "a running handler's context to end")
 	}
 	for range 5 {
-		if err := waitFor(t, outcomes, "a cut call"); !errors.Is(err, ErrConnectionLost) {
-			t.Errorf("call cut by Shutdown: %v, want ErrConnectionLost", err)
+		if err := waitFor(t, outcomes, "a cut call"); !errors.Is(err, ErrConnectionLost) || !strings.Contains(err.Error(), "the peer shut down") {
+			t.Errorf("call cut by Shutdown: %v, want ErrConnectionLost saying that the peer shut down", err)
 		}
 	}
 	closeOnce(release)
