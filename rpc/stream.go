@@ -216,7 +216,18 @@ func encodeMessage[T any](svc *ServiceDesc, m *MethodDesc, e *Encoder, n int, co
 // stream, carries its reply metadata for ctx's WithReplyMetadata.
 func receiveAll[T any](ctx context.Context, sc *streamCall, st *transport.Stream, decode func(*Decoder) (T, error), yield func(T, error) bool, stopped *bool) error {
 	var d Decoder
+	done := ctx.Done()
 	for n := 1; ; n++ {
+		select {
+		case <-done:
+			// The caller's context ended: the messages that had arrived are not
+			// given, once the stream's watch of ctx ended it (unless it had ended).
+			<-st.Done()
+			if err := st.Err(); err != nil {
+				return errOrNil(sc.endError(st, err))
+			}
+		default:
+		}
 		body, err := st.Recv()
 		if err != nil {
 			if resp := st.Response(); resp != nil {

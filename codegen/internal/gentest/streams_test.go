@@ -173,3 +173,29 @@ func TestStreamReplyMetadata(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamStopsAtCancel: a caller that cancels its context while ranging gets the
+// cancellation next, not the messages that had arrived meanwhile.
+func TestStreamStopsAtCancel(t *testing.T) {
+	addr, f := serveFeed(t)
+	feed := NewFeedClient(client(t, addr))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n, after := 0, 0
+	var last error
+	for _, err := range feed.Watch(ctx, "forever", -1) {
+		if err != nil {
+			last = err
+			break
+		}
+		if n++; n == 100 { // the window's messages wait by now
+			cancel()
+		} else if n > 100 {
+			after++
+		}
+	}
+	if after != 0 || rpc.CodeOf(last) != rpc.CodeCanceled {
+		t.Fatalf("after the cancel: %d messages, then %v; want none, then canceled", after, last)
+	}
+	<-f.ended
+}
