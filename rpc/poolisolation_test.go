@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -80,4 +81,29 @@ func TestBlockedPoolWithDefaultQueueLeavesOthersServed(t *testing.T) {
 		}
 	}
 	t.Logf("slowest of 50 calls to another service with %d calls held in the slow pool: %v", blocked, slowest)
+}
+
+// TestPoolHoldsABurstAsItStarts: a service pool holds Workers plus QueueSize calls
+// that come in one write as soon as the server serves, while its workers may not all
+// have started: none is answered busy.
+func TestPoolHoldsABurstAsItStarts(t *testing.T) {
+	for _, size := range []PoolOptions{{Workers: 8, QueueSize: 8}, {Workers: 8, QueueSize: 100}} {
+		t.Run(fmt.Sprintf("%d+%d", size.Workers, size.QueueSize), func(t *testing.T) {
+			s, addr := startHolding(t, ServerOptions{Pools: map[string]PoolOptions{slowDesc.Name: size}})
+			p := wireDial(t, addr)
+			n := size.Workers + size.QueueSize
+			var burst []byte
+			for i := range n {
+				burst = append(burst, wireFrame(1, wireHeader(0, int32(i+1), 0, HeaderInterface, slowDesc.Name, HeaderMethod, "Block", headerTimeout, "10000"), []byte("[]"))...)
+			}
+			p.send(burst)
+			waitUntil(t, func() bool {
+				st := s.Transport().Stats()
+				return st.Busy > 0 || st.Queued == size.QueueSize
+			})
+			if st := s.Transport().Stats(); st.Busy != 0 {
+				t.Fatalf("%d of %d calls in one write answered busy by a pool of %d workers and a queue of %d", st.Busy, n, size.Workers, size.QueueSize)
+			}
+		})
+	}
 }

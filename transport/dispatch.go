@@ -83,8 +83,9 @@ type workerPool struct {
 	cond   sync.Cond
 	first  *connQueue // the round: connections with requests queued, the next to serve first
 	last   *connQueue
-	n      int  // requests queued, all connections together: at most opts.QueueSize beyond the idle workers
+	n      int  // requests queued, all connections together: at most opts.QueueSize beyond the idle workers (active)
 	idle   int  // workers parked in cond.Wait
+	active int  // workers running a request: the others take the next ones queued
 	waking int  // workers signalled that have not yet run
 	closed bool // no more requests: workers finish the queue and exit
 
@@ -180,12 +181,13 @@ func (q *connQueue) grow() {
 // when the pool's queue is full or closed.
 func (wp *workerPool) push(q *connQueue, req *Command) bool {
 	wp.mu.Lock()
-	// The requests that parked workers are about to take do not wait: workers are
-	// woken one after another, and a burst read at once would otherwise fill the queue
-	// while they are still idle. A pool of its own bounds what each connection queues
-	// there as MaxConnInflight bounds what it has in flight elsewhere: one peer cannot
-	// fill the queue.
-	if wp.n >= wp.opts.QueueSize+max(wp.idle-len(wp.inlined), 0) || wp.closed || wp.own && q.n >= int(q.conn.cfg.maxConnInflight) {
+	// The requests that idle workers are about to take do not wait: workers are woken
+	// one after another (and start so, with the server), and a burst read at once
+	// would otherwise fill the queue while they are still idle. A pool of its own
+	// bounds what each connection queues there as MaxConnInflight bounds what it has
+	// in flight elsewhere: one peer cannot fill the queue.
+	free := max(wp.opts.Workers-wp.active-len(wp.inlined), 0)
+	if wp.n >= wp.opts.QueueSize+free || wp.closed || wp.own && q.n >= int(q.conn.cfg.maxConnInflight) {
 		wp.mu.Unlock()
 		return false
 	}
@@ -245,6 +247,10 @@ func (wp *workerPool) pop(w *worker) (task, bool) {
 	}
 	wp.mu.Lock()
 	wp.running[w.id] = task{}
+	if w.active {
+		w.active = false
+		wp.active--
+	}
 	for wp.n == 0 {
 		if wp.closed {
 			wp.mu.Unlock()
@@ -258,6 +264,8 @@ func (wp *workerPool) pop(w *worker) (task, bool) {
 		}
 	}
 	t, end := wp.next()
+	w.active = true
+	wp.active++
 	t.ctx, w.spare = w.spare, nil
 	t.opaque, t.oneway = t.req.Opaque, t.req.IsOneway()
 	if end == 0 && t.oneway && wp.d.onewayEnded.Load() {
@@ -313,9 +321,10 @@ func (wp *workerPool) end(q *connQueue, how uint32, match func(opaque int32, one
 
 // worker is what one worker goroutine of a pool keeps.
 type worker struct {
-	id    int
-	ctxs  ctxSlab
-	spare *requestCtx // the next request's context, carved before the lock
+	id     int
+	ctxs   ctxSlab
+	spare  *requestCtx // the next request's context, carved before the lock
+	active bool        // it counts in workerPool.active
 }
 
 func (wp *workerPool) close() {

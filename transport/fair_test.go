@@ -103,6 +103,7 @@ func TestPoolBacklogDoesNotStarveAnotherConnection(t *testing.T) {
 // request, whichever connection queued it.
 func TestPoolQueueSizeAndAbortSpanConnections(t *testing.T) {
 	wp := testPool(PoolOptions{QueueSize: 5})
+	wp.active = wp.opts.Workers // every worker runs a request: what comes waits
 	a, b := new(Conn), new(Conn)
 	for i := range 3 {
 		enqueue(wp, a, int32(i))
