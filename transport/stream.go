@@ -68,8 +68,10 @@ type Stream struct {
 	sentEnd  bool
 	readyOK  bool
 	accepted bool // opener: the acceptor's first frame arrived
+	ending   bool // finish has begun: why holds its error
 	ended    bool
-	err      error    // why the stream failed; nil after a clean end
+	why      error    // what Err returns, set before the processor's context ends
+	err      error    // why the stream failed, once ended; nil after a clean end
 	resp     *Command // opener: the response that ended the stream
 	stop     func() bool
 
@@ -132,7 +134,7 @@ func (s *Stream) Accepted() bool {
 func (s *Stream) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.err
+	return s.why
 }
 
 // Response returns, on the opener's side, the acceptor's response that ended the
@@ -604,6 +606,14 @@ func wake(ch chan struct{}) {
 // finish ends the stream once, with the opener's response or why it failed, and
 // reports whether this call ended it. Messages not taken are dropped when it failed.
 func (s *Stream) finish(resp *Command, err error) bool {
+	s.mu.Lock()
+	if s.ending {
+		s.mu.Unlock()
+		return false
+	}
+	// A processor that stops when its context ends finds why in Err.
+	s.ending, s.why = true, err
+	s.mu.Unlock()
 	if s.rctx != nil {
 		// The processor's context ends before Recv and Send report the end: a
 		// processor that stops on their error finds its context ended too, as
@@ -615,10 +625,6 @@ func (s *Stream) finish(resp *Command, err error) bool {
 		s.rctx.end(how)
 	}
 	s.mu.Lock()
-	if s.ended {
-		s.mu.Unlock()
-		return false
-	}
 	s.ended, s.resp, s.err = true, resp, err
 	s.stopped.Store(true)
 	if err != nil {
