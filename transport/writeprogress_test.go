@@ -5,8 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -33,16 +33,7 @@ func slowPeer(t *testing.T, addr string, tc *tls.Config) net.Conn {
 // and a peer opens its receive window a segment, or half its buffer, at a time.
 func slowPeerWith(t *testing.T, addr string, tc *tls.Config, rcvbuf, mss int) net.Conn {
 	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var err error
-		rc.Control(func(fd uintptr) {
-			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
-			if err == nil && mss > 0 {
-				err = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, mss)
-			}
-		})
-		return err
-	}}
+	d := net.Dialer{Control: peerSocket(rcvbuf, mss)}
 	nc, err := d.Dial("tcp", addr)
 	must(t, err)
 	t.Cleanup(func() { nc.Close() })
@@ -78,6 +69,9 @@ func TestSlowReaderKeepsItsConnection(t *testing.T) {
 		{"tcp, a little at a time", nil, nil, 256 << 10, 4 << 10, 8 << 10, 1400, 100 * time.Millisecond, 500 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.mss > 0 && runtime.GOOS != "linux" {
+				t.Skip("only Linux tells a socket's send queue: elsewhere a peer must take 32 KiB per WriteTimeout (docs/OPERATIONS.md)")
+			}
 			logs := newLogSink()
 			opts := ServerOptions{ConnOptions: ConnOptions{Logger: logs.logger(), WriteTimeout: tc.timeout, TLS: tc.server}}
 			_, addr := startServer(t, opts, func(s *Server) {
@@ -175,5 +169,38 @@ func TestShutdownWithEndedContextReportsUnwritten(t *testing.T) {
 	err := s.Shutdown(ctx)
 	if err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "cut short") {
 		t.Fatalf("Shutdown with an ended context and 4 MiB unread: %v, want an error saying the flush was cut short by the context", err)
+	}
+}
+
+// deadTLSConn fails writes as crypto/tls.Conn does once one timed out: the first
+// hands on half of what it was given, then every write fails at once.
+type deadTLSConn struct {
+	net.Conn
+	writes int
+}
+
+func (c *deadTLSConn) Write(b []byte) (int, error) {
+	c.writes++
+	if c.writes == 1 {
+		return len(b) / 2, timeoutErr{}
+	}
+	return 0, timeoutErr{}
+}
+
+func (c *deadTLSConn) SetWriteDeadline(time.Time) error { return nil }
+
+// TestTLSWriteEndsAtItsFirstTimeout: a TLS connection whose write timed out takes no
+// more, so the writer gives up at once rather than retry until WriteTimeout passes.
+func TestTLSWriteEndsAtItsFirstTimeout(t *testing.T) {
+	nc := &deadTLSConn{}
+	c := &Conn{nc: nc, cfg: &connConfig{writeTimeout: 200 * time.Millisecond, io: new(ioCounters)}}
+	w := &c.w
+	w.conn, w.chunk = c, writeChunk(nc)
+	left, err := w.write(make([]byte, 64<<10))
+	if !isTimeout(err) || left == 0 {
+		t.Fatalf("write returned %d left, %v; want the timeout and what was left", left, err)
+	}
+	if nc.writes != 1 {
+		t.Errorf("%d writes to a TLS connection whose first write timed out, want 1", nc.writes)
 	}
 }

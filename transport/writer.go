@@ -510,7 +510,8 @@ func (w *writer) write(buf []byte) (left int, err error) {
 		n, err := w.conn.nc.Write(part)
 		w.wrote(n, now)
 		buf = buf[n:]
-		if len(buf) == 0 || err != nil && !isTimeout(err) {
+		// TLS (chunk > 0) fails every write after one that timed out: that is the end.
+		if len(buf) == 0 || err != nil && (!isTimeout(err) || w.chunk > 0) {
 			return len(buf), err
 		}
 		now = time.Now()
