@@ -13,7 +13,7 @@ BENCHCOUNT  ?= 6
 
 help:
 	@echo "make demo   run the demo on this machine; it ends with a provider's /metrics"
-	@echo "make test   go vet, a build for Windows and one for macOS, and the race-enabled test suite"
+	@echo "make test   go vet (for Linux, Windows and macOS, tests included) and the race-enabled test suite"
 	@echo "make lint   gofmt, go vet and staticcheck"
 	@echo "make fuzz   every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench  benchmarks with -benchmem, BENCHCOUNT runs each, into bench.txt for benchstat"
@@ -26,8 +26,8 @@ help:
 
 test:
 	$(GO) vet ./...
-	GOOS=windows $(GO) build ./...
-	GOOS=darwin $(GO) build ./...
+	GOOS=windows $(GO) vet ./...
+	GOOS=darwin $(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	cd bench && $(GO) vet ./... && $(GO) vet -tags kitex ./cmd/peers ./internal/peers && $(GO) test -count=1 ./... && $(GO) test -count=1 -tags kitex -run 'TestPeers/Kitex|TestRun/Kitex' .
 
