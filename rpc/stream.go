@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"strconv"
@@ -221,11 +222,15 @@ func receiveAll[T any](ctx context.Context, sc *streamCall, st *transport.Stream
 		select {
 		case <-done:
 			// The caller's context ended: the messages that had arrived are not
-			// given, once the stream's watch of ctx ended it (unless it had ended).
-			<-st.Done()
-			if err := st.Err(); err != nil {
-				return errOrNil(sc.endError(st, err))
+			// given. The stream's watch of its context ends it; one an interceptor
+			// opened on a context of its own is ended here.
+			cause := fmt.Errorf("the caller's context ended: %w", ctx.Err())
+			st.CloseWithError(cause)
+			err := st.Err()
+			if err == nil { // it had ended before
+				err = cause
 			}
+			return errOrNil(sc.endError(st, err))
 		default:
 		}
 		body, err := st.Recv()

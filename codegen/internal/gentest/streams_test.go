@@ -6,6 +6,7 @@ import (
 	"iter"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/ringrpc/ringrpc/rpc"
 	"github.com/ringrpc/ringrpc/transport"
@@ -177,25 +178,48 @@ func TestStreamReplyMetadata(t *testing.T) {
 // TestStreamStopsAtCancel: a caller that cancels its context while ranging gets the
 // cancellation next, not the messages that had arrived meanwhile.
 func TestStreamStopsAtCancel(t *testing.T) {
-	addr, f := serveFeed(t)
-	feed := NewFeedClient(client(t, addr))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	n, after := 0, 0
-	var last error
-	for _, err := range feed.Watch(ctx, "forever", -1) {
-		if err != nil {
-			last = err
-			break
-		}
-		if n++; n == 100 { // the window's messages wait by now
-			cancel()
-		} else if n > 100 {
-			after++
-		}
+	for _, tc := range []struct {
+		name    string
+		attempt []rpc.Interceptor
+	}{
+		{"the stream's context is the caller's", nil},
+		// The stream's own context never ends: the caller's end must end it.
+		{"an attempt interceptor opens it on a context of its own", []rpc.Interceptor{func(next rpc.Invoker) rpc.Invoker {
+			return func(ctx context.Context, call *rpc.Call) error { return next(context.WithoutCancel(ctx), call) }
+		}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, f := serveFeed(t)
+			c, err := rpc.NewClient(rpc.ClientOptions{Resolver: rpc.StaticAddress(addr), AttemptInterceptors: tc.attempt,
+				Transport: transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			feed := NewFeedClient(c)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			n, after := 0, 0
+			var last error
+			for _, err := range feed.Watch(ctx, "forever", -1) {
+				if err != nil {
+					last = err
+					break
+				}
+				if n++; n == 100 { // the window's messages wait by now
+					cancel()
+				} else if n > 100 {
+					after++
+				}
+			}
+			if after != 0 || rpc.CodeOf(last) != rpc.CodeCanceled {
+				t.Fatalf("after the cancel: %d messages, then %v; want none, then canceled", after, last)
+			}
+			select {
+			case <-f.ended:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the provider's side of the stream did not end within 10 s of the cancel")
+			}
+		})
 	}
-	if after != 0 || rpc.CodeOf(last) != rpc.CodeCanceled {
-		t.Fatalf("after the cancel: %d messages, then %v; want none, then canceled", after, last)
-	}
-	<-f.ended
 }
