@@ -252,6 +252,20 @@ func receiveAll[T any](ctx context.Context, sc *streamCall, st *transport.Stream
 	}
 }
 
+// endInput tells the provider that the caller's input ended, unless the caller's
+// context or the stream's ended: an input that stopped there may have stopped for
+// that, and is no whole input. The stream's context need not be the caller's (an
+// attempt interceptor may open it on one of its own), nor end at the same instant.
+func endInput(st *transport.Stream, caller, stream context.Context) {
+	for _, ctx := range [...]context.Context{caller, stream} {
+		if err := ctx.Err(); err != nil {
+			st.CloseWithError(fmt.Errorf("the caller's context ended before its input did: %w", err))
+			return
+		}
+	}
+	st.CloseSend()
+}
+
 // sendAll sends the values of in on st until in ends or st does; it returns an error
 // only for a value that does not encode.
 func sendAll[T any](sc *streamCall, st *transport.Stream, in iter.Seq[T], encode func(*Encoder, T)) *Error {
@@ -304,6 +318,7 @@ func ServerStream[T any](c *Client, ctx context.Context, call *Call, decode func
 // wrap the whole stream. Generated code calls it.
 func ClientStream[T any](c *Client, ctx context.Context, call *Call, in iter.Seq[T], encode func(*Encoder, T)) (Decoder, error) {
 	sc := c.newStreamCall(ctx, call)
+	outer := ctx
 	var resp *transport.Command
 	err := sc.run(ctx, func(ctx context.Context, call *Call) error {
 		st, err := sc.open(ctx, call)
@@ -315,7 +330,7 @@ func ClientStream[T any](c *Client, ctx context.Context, call *Call, in iter.Seq
 			st.CloseWithError(e)
 			return e
 		}
-		st.CloseSend()
+		endInput(st, outer, ctx)
 		for {
 			if _, err = st.Recv(); err != nil {
 				break // a provider's messages on a client stream are not looked at
@@ -347,6 +362,7 @@ func ClientStream[T any](c *Client, ctx context.Context, call *Call, in iter.Seq
 // client's interceptors wrap each range. Generated code calls it.
 func BidiStream[In, Out any](c *Client, ctx context.Context, call *Call, in iter.Seq[In], encode func(*Encoder, In), decode func(*Decoder) (Out, error)) iter.Seq2[Out, error] {
 	sc := c.newStreamCall(ctx, call)
+	outer := ctx
 	return func(yield func(Out, error) bool) {
 		stopped := false
 		err := sc.run(ctx, func(ctx context.Context, call *Call) error {
@@ -363,7 +379,7 @@ func BidiStream[In, Out any](c *Client, ctx context.Context, call *Call, in iter
 					st.CloseWithError(e)
 					return
 				}
-				st.CloseSend()
+				endInput(st, outer, ctx)
 			})
 			if !started {
 				return closedError()

@@ -223,3 +223,33 @@ func TestStreamStopsAtCancel(t *testing.T) {
 		})
 	}
 }
+
+// TestInputCutByCancelIsNoWholeInput: an input that stops when the caller's context
+// ends is not taken for a whole one, even when an attempt interceptor opened the
+// stream on a context that does not end: the provider's result is not the caller's.
+func TestInputCutByCancelIsNoWholeInput(t *testing.T) {
+	addr, _ := serveFeed(t)
+	own := func(next rpc.Invoker) rpc.Invoker {
+		return func(ctx context.Context, call *rpc.Call) error { return next(context.WithoutCancel(ctx), call) }
+	}
+	c, err := rpc.NewClient(rpc.ClientOptions{Resolver: rpc.StaticAddress(addr), AttemptInterceptors: []rpc.Interceptor{own},
+		Transport: transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in := func(yield func(Chunk) bool) {
+		for range 3 {
+			if !yield(Chunk{Data: []byte("x")}) {
+				return
+			}
+		}
+		cancel() // the input stops because its context ended
+	}
+	sum, err := NewFeedClient(c).Upload(ctx, in)
+	if rpc.CodeOf(err) != rpc.CodeCanceled {
+		t.Fatalf("an input cut short by the cancel: %+v, %v; want canceled", sum, err)
+	}
+}
