@@ -369,11 +369,24 @@ func TestNoPingWhileNothingWaits(t *testing.T) {
 			opts := ConnOptions{HeartbeatInterval: 20 * time.Millisecond, HeartbeatTimeout: time.Second, IdleTimeout: 400 * time.Millisecond}
 			cl := newTestClient(t, ClientOptions{ConnOptions: opts})
 			tc.call(t, cl, addr, codes)
+			// A oneway request marks the call's end in the frames the peer reads: a
+			// ping before it may have gone out while the call waited.
+			const marker = 99
+			must(t, cl.InvokeOneway(context.Background(), addr, NewRequest(marker, nil, nil)))
 			waitFor(t, closed, "the idle timeout to close the connection")
+			ended := false
 			for len(codes) > 0 {
-				if c := <-codes; c == codePing {
-					t.Fatal("a ping went out on a connection on which no call waited")
+				switch <-codes {
+				case marker:
+					ended = true
+				case codePing:
+					if ended {
+						t.Fatal("a ping went out on a connection on which no call waited")
+					}
 				}
+			}
+			if !ended {
+				t.Fatal("the peer did not read the oneway request sent after the call")
 			}
 		})
 	}
