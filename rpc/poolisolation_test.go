@@ -3,20 +3,23 @@ package rpc
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 // startHolding serves slowDesc, whose Block holds its worker until the test ends,
 // ignoring its context, and fastDesc.
-func startHolding(t *testing.T, opts ServerOptions) (*Server, string) {
+func startHolding(t *testing.T, opts ServerOptions) (*Server, string, *atomic.Int64) {
 	t.Helper()
 	release := make(chan struct{})
+	started := new(atomic.Int64) // Block calls begun
 	opts.Logger = quiet
 	opts.Transport.Logger = quiet
 	s := NewServer(opts)
 	quick := func(context.Context, *Decoder, *Encoder) error { return nil }
 	block := func(context.Context, *Decoder, *Encoder) error {
+		started.Add(1)
 		<-release
 		return nil
 	}
@@ -28,7 +31,7 @@ func startHolding(t *testing.T, opts ServerOptions) (*Server, string) {
 	}
 	addr := serve(t, s.Serve, s.Close)
 	t.Cleanup(func() { close(release) }) // before serve's Close, which waits for Block
-	return s, addr
+	return s, addr, started
 }
 
 // TestBlockedPoolWithDefaultQueueLeavesOthersServed: a service pool sized as in
@@ -41,7 +44,7 @@ func startHolding(t *testing.T, opts ServerOptions) (*Server, string) {
 // answered at once.
 func TestBlockedPoolWithDefaultQueueLeavesOthersServed(t *testing.T) {
 	const workers, blocked, part = 32, 1100, 1024
-	s, addr := startHolding(t, ServerOptions{
+	s, addr, _ := startHolding(t, ServerOptions{
 		Pools: map[string]PoolOptions{slowDesc.Name: {Workers: workers}},
 	})
 	_, c := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr), Timeout: time.Minute})
@@ -89,7 +92,7 @@ func TestBlockedPoolWithDefaultQueueLeavesOthersServed(t *testing.T) {
 func TestPoolHoldsABurstAsItStarts(t *testing.T) {
 	for _, size := range []PoolOptions{{Workers: 8, QueueSize: 8}, {Workers: 8, QueueSize: 100}} {
 		t.Run(fmt.Sprintf("%d+%d", size.Workers, size.QueueSize), func(t *testing.T) {
-			s, addr := startHolding(t, ServerOptions{Pools: map[string]PoolOptions{slowDesc.Name: size}})
+			s, addr, started := startHolding(t, ServerOptions{Pools: map[string]PoolOptions{slowDesc.Name: size}})
 			p := wireDial(t, addr)
 			n := size.Workers + size.QueueSize
 			var burst []byte
@@ -97,9 +100,10 @@ func TestPoolHoldsABurstAsItStarts(t *testing.T) {
 				burst = append(burst, wireFrame(1, wireHeader(0, int32(i+1), 0, HeaderInterface, slowDesc.Name, HeaderMethod, "Block", headerTimeout, "10000"), []byte("[]"))...)
 			}
 			p.send(burst)
+			// Every call is read once every worker runs one and the rest wait.
 			waitUntil(t, func() bool {
 				st := s.Transport().Stats()
-				return st.Busy > 0 || st.Queued == size.QueueSize
+				return st.Busy > 0 || started.Load() == int64(size.Workers) && st.Queued == size.QueueSize
 			})
 			if st := s.Transport().Stats(); st.Busy != 0 {
 				t.Fatalf("%d of %d calls in one write answered busy by a pool of %d workers and a queue of %d", st.Busy, n, size.Workers, size.QueueSize)

@@ -83,7 +83,7 @@ type workerPool struct {
 	cond   sync.Cond
 	first  *connQueue // the round: connections with requests queued, the next to serve first
 	last   *connQueue
-	n      int  // requests queued, all connections together: at most opts.QueueSize beyond the idle workers (active)
+	n      int  // requests queued, all connections together: at most opts.QueueSize beyond the free workers
 	idle   int  // workers parked in cond.Wait
 	active int  // workers running a request: the others take the next ones queued
 	waking int  // workers signalled that have not yet run

@@ -129,6 +129,28 @@ func TestPoolQueueSizeAndAbortSpanConnections(t *testing.T) {
 	}
 }
 
+// A pool holds Workers plus QueueSize requests in all, whether its workers have
+// started, are parked or are about to take the next: the requests free workers are
+// about to take do not count against the queue. Its workers have not run here.
+func TestPoolHoldsWorkersPlusQueueBeforeItsWorkersRun(t *testing.T) {
+	wp := testPool(PoolOptions{Workers: 4, QueueSize: 4})
+	c := new(Conn)
+	for i := range 8 {
+		if !enqueue(wp, c, int32(i)) {
+			t.Fatalf("request %d of 8 refused by a pool of 4 workers, none running, and a queue of 4", i+1)
+		}
+	}
+	if enqueue(wp, c, 8) {
+		t.Fatal("a pool took a ninth request with 4 workers and a queue of 4")
+	}
+	for range 4 {
+		wp.pop(&worker{}) // every worker now runs one; 4 wait
+	}
+	if enqueue(wp, c, 9) {
+		t.Fatal("a pool whose 4 workers run took a fifth request to wait in a queue of 4")
+	}
+}
+
 // A connection that floods the server's only pool, small and slow, keeps hundreds of
 // requests queued in it; a caller on another connection is still answered in about
 // the time of a few requests, not of the flood's backlog.

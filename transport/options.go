@@ -190,7 +190,9 @@ type PoolOptions struct {
 	// (docs/OPERATIONS.md, "Quiet connections"). Default DefaultWorkers.
 	Workers int
 	// QueueSize is the number of requests waiting for a worker; when it is full,
-	// requests are answered SYSTEM_BUSY. Default DefaultQueueSize.
+	// requests are answered SYSTEM_BUSY. A pool holds Workers plus QueueSize requests
+	// in all: those that free workers are about to take do not count against it.
+	// Default DefaultQueueSize.
 	QueueSize int
 
 	// Select, when set, picks for each request of the processor the pool that runs

@@ -41,7 +41,8 @@ type PoolStats struct {
 	Pool *Pool
 	// Workers and QueueSize are the pool's sizes, defaults applied.
 	Workers, QueueSize int
-	// Queued is the number of requests waiting for a worker.
+	// Queued is the number of requests waiting for a worker. It passes QueueSize
+	// for the moment free workers take to start on a burst: at most by their number.
 	Queued int
 	// Busy counts the requests answered SYSTEM_BUSY because the queue was full, or
 	// in a pool of its own the connection's part of it, and the oneway requests
