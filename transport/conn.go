@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -236,11 +237,17 @@ func (c *Conn) readFailed(err error) {
 	} else if !errors.Is(err, io.EOF) {
 		c.cfg.log.Warn("transport: connection read failed", "peer", c.addr, "err", err)
 	}
-	if c.goAway.Load() {
+	if c.goAway.Load() && peerClosed(err) {
 		// The peer's graceful shutdown cut it short: not a crash, for the callers.
-		err = fmt.Errorf("the peer shut down (it had sent a going-away notice) and closed the connection before answering all: %w", err)
+		err = fmt.Errorf("the peer shut down (it had sent a going-away notice or answered GO_AWAY) and closed the connection before answering all: %w", err)
 	}
 	c.closeWithError(c.lostError(err))
+}
+
+// peerClosed reports whether a read failed because the peer closed the connection,
+// rather than for what this side read or for want of it.
+func peerClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // readFrame reads one frame, and returns with it what it took of MaxFrameMemory, or

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -341,4 +342,56 @@ func TestShutdownDrainsSelectedPools(t *testing.T) {
 		t.Errorf("in-flight request answered %v", r)
 	}
 	must(t, waitFor(t, shut, "Shutdown"))
+}
+
+// TestCutByGoAwayOnlyWhenThePeerClosed: a connection whose peer answered GO_AWAY
+// and then closed it fails its calls as the peer's shutdown; one that fails for
+// another reason afterwards (here a malformed frame) says that reason, not a shutdown.
+func TestCutByGoAwayOnlyWhenThePeerClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		then     []byte // what the peer writes after its GO_AWAY answer, then it closes
+		shutdown bool
+	}{
+		{"the peer closes", nil, true},
+		{"a malformed frame", []byte{0, 0, 0, 1, 0}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			must(t, err)
+			defer ln.Close()
+			served := make(chan struct{})
+			go func() {
+				defer close(served)
+				nc, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer nc.Close()
+				first := readRawFrame(t, nc)
+				readRawFrame(t, nc) // the second call, left unanswered
+				b, _ := AppendFrame(nil, NewResponse(first, CodeGoAway, "going away"), SerializeRocketMQ)
+				nc.Write(append(b, tc.then...))
+				if tc.then != nil {
+					io.Copy(io.Discard, nc) // until the client closes on the bad frame
+				}
+			}()
+			defer func() { <-served }()
+			cl := newTestClient(t, ClientOptions{})
+			results := make(chan error, 2)
+			for range 2 {
+				cl.InvokeAsync(context.Background(), ln.Addr().String(), NewRequest(codeEcho, nil, nil), func(_ *Command, err error) { results <- err })
+			}
+			for range 2 {
+				err := waitFor(t, results, "a call's end")
+				if err == nil {
+					continue // the answered one
+				}
+				says := strings.Contains(err.Error(), "the peer shut down")
+				if !errors.Is(err, ErrConnectionLost) || says != tc.shutdown {
+					t.Errorf("the unanswered call: %v; want the connection lost, named the peer's shutdown: %v", err, tc.shutdown)
+				}
+			}
+		})
+	}
 }
