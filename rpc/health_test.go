@@ -45,7 +45,8 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("callback saw %s", got)
 	}
 	// Without a change, Watch answers just before the caller's deadline.
-	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	// The answer comes a tenth of the deadline before it: 200 ms, room for a slow machine.
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if st, err := c.WatchHealth(short, greeterDesc.Name, StatusNotServing); err != nil || st != StatusNotServing {
 		t.Fatalf("Watch without a change: %v %v", st, err)
@@ -336,7 +337,7 @@ func TestHealthWatchOfUnregisteredService(t *testing.T) {
 			}
 		}
 	}
-	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	short, cancelShort := context.WithTimeout(ctx, 2*time.Second) // answered 200 ms before it
 	defer cancelShort()
 	if st, err := c.WatchHealth(short, "no.such.Service", StatusUnknown); err != nil || st != StatusUnknown {
 		t.Errorf("Watch(%q, UNKNOWN) until its deadline = %v, %v; want UNKNOWN", "no.such.Service", st, err)

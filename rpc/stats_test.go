@@ -140,33 +140,43 @@ func TestQueueExpiryIsCountedExpired(t *testing.T) {
 	s, g, addr := startGreeter(t, ServerOptions{Workers: 1})
 	gc, _ := newGreeterClient(t, ClientOptions{Resolver: StaticAddress(addr)})
 	s.MethodStats()
-	hold := func(d time.Duration) chan struct{} {
-		done := make(chan struct{})
+	hold := func(d time.Duration) (release func(), done chan struct{}) {
+		done = make(chan struct{})
+		ctx, cancel := context.WithTimeout(context.Background(), d)
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), d)
 			defer cancel()
 			gc.Wait(ctx)
 			close(done)
 		}()
 		waitFor(t, g.waiting, "the worker to be held")
-		return done
+		return cancel, done
 	}
-	done := hold(300 * time.Millisecond)
+	_, done := hold(600 * time.Millisecond)
 	if _, err := gc.SayHello(context.Background(), "a", "b"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, done, "the held call")
-	done = hold(400 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	// The worker is held until both calls are refused queued: one expires there, the
+	// other is cancelled once it is queued.
+	release, done := hold(time.Second) // Wait holds no longer
+	defer release()
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	if _, err := gc.SayHelloInteger(ctx, 1, 2); CodeOf(err) != CodeDeadlineExceeded {
 		t.Fatalf("call expired in the queue: %v", err)
 	}
 	cancel()
 	ctx, cancel = context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, cancel)
-	if _, err := gc.SayHelloInteger(ctx, 1, 2); CodeOf(err) != CodeCanceled {
+	cancelled := make(chan error, 1)
+	go func() {
+		_, err := gc.SayHelloInteger(ctx, 1, 2)
+		cancelled <- err
+	}()
+	waitQueued(t, s, 2)
+	cancel()
+	if err := waitFor(t, cancelled, "the cancelled call"); CodeOf(err) != CodeCanceled {
 		t.Fatalf("call cancelled in the queue: %v", err)
 	}
+	release()
 	waitFor(t, done, "the held call")
 	var st ServerStats
 	if !eventually(func() bool { st = s.Stats(); return st.Expired+st.Cancelled == 2 }) {
@@ -175,12 +185,21 @@ func TestQueueExpiryIsCountedExpired(t *testing.T) {
 	if st.Expired != 1 || st.Cancelled != 1 {
 		t.Errorf("shed: %d expired, %d cancelled; want 1 each", st.Expired, st.Cancelled)
 	}
+	// The method's figures are counted just after the server's.
+	eventually(func() bool {
+		for _, m := range s.MethodStats() {
+			if m.Method == "SayHelloInteger" && m.Calls == 2 {
+				return true
+			}
+		}
+		return false
+	})
 	stats := map[string]MethodStats{}
 	for _, m := range s.MethodStats() {
 		stats[m.Method] = m
 	}
 	if m := stats["SayHello"]; m.Calls != 1 || m.P50 < 250*time.Millisecond {
-		t.Errorf("SayHello queued 300 ms: %+v, want its latency to include the queue", m)
+		t.Errorf("SayHello queued most of 600 ms: %+v, want its latency to include the queue", m)
 	}
 	if m := stats["SayHelloInteger"]; m.Calls != 2 || m.Codes["deadline_exceeded"] != 1 || m.Codes["canceled"] != 1 {
 		t.Errorf("SayHelloInteger refused in the queue: %+v", m)
