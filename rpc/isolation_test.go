@@ -238,8 +238,10 @@ func TestShutdownCutShortByContext(t *testing.T) {
 		releaseOnce(release)
 		t.Fatalf("Shutdown with a %v context did not return within 2s of it", limit)
 	}
-	if took := time.Since(begin); took > limit+50*time.Millisecond {
-		t.Errorf("Shutdown took %v, want at most %v", took, limit+50*time.Millisecond)
+	// Measured from the context's end: a stopwatch started after the context may
+	// start late on a loaded machine.
+	if end, _ := ctx.Deadline(); time.Since(end) > 50*time.Millisecond {
+		t.Errorf("Shutdown returned %v after its context's end, want at most 50ms (it took %v)", time.Since(end), time.Since(begin))
 	}
 	var se *transport.ShutdownError
 	if !errors.As(err, &se) || se.Running != 2 || !errors.Is(err, context.DeadlineExceeded) {

@@ -154,8 +154,10 @@ func TestShutdownCutsAnInlineRequestShort(t *testing.T) {
 	defer cancel()
 	begin := time.Now()
 	err := s.Shutdown(ctx)
-	if took := time.Since(begin); took > limit+50*time.Millisecond {
-		t.Errorf("Shutdown took %v, want at most %v", took, limit+50*time.Millisecond)
+	// Measured from the context's end: a stopwatch started after the context may
+	// start late on a loaded machine.
+	if end, _ := ctx.Deadline(); time.Since(end) > 50*time.Millisecond {
+		t.Errorf("Shutdown returned %v after its context's end, want at most 50ms (it took %v)", time.Since(end), time.Since(begin))
 	}
 	var se *ShutdownError
 	if !errors.As(err, &se) || se.Running != 1 {
