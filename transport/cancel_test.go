@@ -435,7 +435,11 @@ func TestExpiredNoticeEndsWithDeadlineExceeded(t *testing.T) {
 			return nil, ctx.Err()
 		}), PoolOptions{}))
 	})
-	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{Timeout: 100 * time.Millisecond}})
+	// Deadlines leave a loaded machine room to start the processor before they pass;
+	// the connection is open before the first.
+	cl := newTestClient(t, ClientOptions{ConnOptions: ConnOptions{Timeout: 300 * time.Millisecond}})
+	_, err := cl.Conn(context.Background(), addr)
+	must(t, err)
 	sync := func(ctx context.Context) error {
 		_, err := cl.InvokeSync(ctx, addr, NewRequest(codeBlock, nil, nil))
 		return err
@@ -446,7 +450,7 @@ func TestExpiredNoticeEndsWithDeadlineExceeded(t *testing.T) {
 		return waitFor(t, done, "the async call to end")
 	}
 	deadline := func(ctx context.Context) (context.Context, context.CancelFunc) {
-		return context.WithTimeout(ctx, 50*time.Millisecond)
+		return context.WithTimeout(ctx, 300*time.Millisecond)
 	}
 	cancelled := func(ctx context.Context) (context.Context, context.CancelFunc) {
 		ctx, cancel := context.WithCancel(ctx)
@@ -454,7 +458,7 @@ func TestExpiredNoticeEndsWithDeadlineExceeded(t *testing.T) {
 		return ctx, cancel
 	}
 	caused := func(ctx context.Context) (context.Context, context.CancelFunc) {
-		return context.WithTimeoutCause(ctx, 50*time.Millisecond, errors.New("an attempt's share"))
+		return context.WithTimeoutCause(ctx, 300*time.Millisecond, errors.New("an attempt's share"))
 	}
 	none := func(ctx context.Context) (context.Context, context.CancelFunc) { return ctx, func() {} }
 	for _, tc := range []struct {

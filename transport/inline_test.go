@@ -70,12 +70,14 @@ func (wp *workerPool) runsInline(c *Conn, req *Command) bool {
 // reader when its pool has a worker idle; one that arrives while another of its
 // connection's is in flight goes to a worker.
 func TestQuietRequestRunsOnItsReader(t *testing.T) {
-	_, addr, inline, started, release := inlineServer(t, 4)
+	s, addr, inline, started, release := inlineServer(t, 4)
 	cl := newTestClient(t, ClientOptions{})
 	for range 3 {
 		_, err := cl.InvokeSync(context.Background(), addr, NewRequest(codeEcho, nil, nil))
 		must(t, err)
-		if !<-inline {
+		if ran := <-inline; !ran && s.disp.def.slow.Load() == 0 {
+			// (A loaded machine may hold a reader up past the watch's ticks, and the
+			// pool back off, rightly.)
 			t.Fatal("a request alone on its connection went to a worker")
 		}
 	}
