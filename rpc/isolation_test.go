@@ -114,10 +114,10 @@ func TestSlowServiceDoesNotStarveOthers(t *testing.T) {
 			t.Logf("%s latency: median %v -> %v, p99 %v -> %v", tt.probe.Methods[tt.method].Name,
 				quantile(base, .5), quantile(loaded, .5), quantile(base, .99), quantile(loaded, .99))
 			// Generous bounds: the machine is shared. A starved call takes its whole 2 s.
-			if m, b := quantile(loaded, .5), quantile(base, .5); m > 3*b+2*time.Millisecond {
+			if m, b := quantile(loaded, .5), quantile(base, .5); m > 3*b+20*time.Millisecond {
 				t.Errorf("median latency %v with the slow pool blocked, %v without", m, b)
 			}
-			if p, b := quantile(loaded, .99), quantile(base, .99); p > 10*b+20*time.Millisecond {
+			if p, b := quantile(loaded, .99), quantile(base, .99); p > 10*b+200*time.Millisecond {
 				t.Errorf("p99 latency %v with the slow pool blocked, %v without", p, b)
 			}
 			close(release)
