@@ -114,6 +114,9 @@ func TestStreamLimits(t *testing.T) {
 		if second.Accepted() || second.Response() == nil || second.Response().Code != CodeSystemBusy {
 			t.Fatalf("a stream beyond the acceptor's limit: accepted %v, response %v", second.Accepted(), second.Response())
 		}
+		if r := second.Response().Remark; !strings.Contains(r, "MaxConnStreams") || !strings.Contains(r, "close the streams you are done with") {
+			t.Errorf("the refusal says %q: want the limit and what to do", r)
+		}
 		// The refused stream left the opener's count before it was seen ended.
 		if n := conn.OpenStreams(); n != 1 {
 			t.Fatalf("%d streams counted open after a refusal, want 1", n)

@@ -166,11 +166,11 @@ func (t *streamTable) addIn(s *Stream, max int, l *streamLimits) (int32, string)
 	case t.closed:
 		return CodeSystemError, "the connection is closing"
 	case len(t.in) >= max:
-		return CodeSystemBusy, fmt.Sprintf("[OVERLOAD]system busy: %d streams are open on this connection (transport.ConnOptions.MaxConnStreams)", max)
+		return CodeSystemBusy, fmt.Sprintf("[OVERLOAD]system busy: %d streams are open on this connection (transport.ConnOptions.MaxConnStreams): close the streams you are done with, or raise the acceptor's limit", max)
 	case t.in[s.id] != nil:
 		return CodeSystemError, fmt.Sprintf("stream %d is already open on this connection: a stream's opening request needs an opaque of its own", s.id)
 	case !l.enter(&l.in):
-		return CodeSystemBusy, fmt.Sprintf("[OVERLOAD]system busy: %d streams are open on all this peer's connections (transport.ConnOptions.MaxStreams)", l.max)
+		return CodeSystemBusy, fmt.Sprintf("[OVERLOAD]system busy: %d streams are open on all this peer's connections (transport.ConnOptions.MaxStreams): close the streams you are done with, or raise the acceptor's limit", l.max)
 	}
 	if t.in == nil {
 		t.in = make(map[int32]*Stream)
