@@ -354,8 +354,15 @@ func (s *Server) processIn(ctx context.Context, conn *transport.Conn, req *trans
 func (s *Server) run(ctx context.Context, conn *transport.Conn, req *transport.Command, svc *service, m *method) (*transport.Command, error) {
 	deadline, timed := requestDeadline(req)
 	if resp := s.refuse(ctx, conn, req, svc.desc, m.desc, deadline); resp != nil {
+		// The method's figures first: who reads the server's sees the method's too.
 		if s.countMethods.Load() {
 			m.stats.recordRefused(req, resp)
+		}
+		switch resp.Code {
+		case toWire(CodeDeadlineExceeded):
+			s.expired.Add(1)
+		case toWire(CodeCanceled):
+			s.cancelled.Add(1)
 		}
 		return resp, nil
 	}
@@ -428,7 +435,6 @@ func (s *Server) refuse(ctx context.Context, conn *transport.Conn, req *transpor
 	// The deadline carries a monotonic reading: time.Until reads only the monotonic
 	// clock, which costs less than the wall clock time.Now also reads.
 	if ended == context.DeadlineExceeded || !deadline.IsZero() && time.Until(deadline) <= 0 {
-		s.expired.Add(1)
 		waited := time.Since(req.ReceivedAt()).Milliseconds()
 		return transport.NewResponse(req, toWire(CodeDeadlineExceeded), fmt.Sprintf("%s.%s expired in the provider's queue after %d ms, before a worker took it: give the call a longer deadline, or the provider more workers (rpc.ServerOptions.Workers) or fewer callers", svc.Name, m.Name, waited))
 	}
@@ -438,7 +444,6 @@ func (s *Server) refuse(ctx context.Context, conn *transport.Conn, req *transpor
 				return transport.NewResponse(req, toWire(e.Code), e.Message)
 			}
 		}
-		s.cancelled.Add(1)
 		return transport.NewResponse(req, toWire(CodeCanceled), fmt.Sprintf("%s.%s was cancelled by its caller before it started", svc.Name, m.Name))
 	}
 	return nil
