@@ -88,7 +88,7 @@ func startProbe(t *testing.T, opts ServerOptions) (*Server, *probe, string) {
 		func(ctx context.Context, _ *Decoder, _ *Encoder) error {
 			p.ran <- "Work"
 			p.started <- struct{}{}
-			work := time.NewTimer(300 * time.Millisecond)
+			work := time.NewTimer(time.Second) // long enough that what queues behind it on a loaded machine still waits
 			defer work.Stop()
 			<-work.C
 			return nil
@@ -198,7 +198,7 @@ func TestHandlerCtxDerivesWithoutGoroutines(t *testing.T) {
 func TestExpiredInQueueIsNotRun(t *testing.T) {
 	s, p, addr := startProbe(t, ServerOptions{Workers: 1})
 	c := newProbeClient(t, addr)
-	busy := invokeProbe(c, context.Background(), 3) // holds the only worker 300ms
+	busy := invokeProbe(c, context.Background(), 3) // holds the only worker 1 s
 	waitFor(t, p.started, "the worker to be busy")
 	<-p.ran
 	// Sent by the transport without a deadline of its own, so that no cancel notice
@@ -247,7 +247,7 @@ func TestCancelledInQueueIsNotRun(t *testing.T) {
 	opts := ClientOptions{Resolver: StaticAddress(addr)}
 	opts.Transport.Hooks = []transport.Hook{sending}
 	_, c := newGreeterClient(t, opts)
-	busy := invokeProbe(c, context.Background(), 3) // holds the only worker 300ms
+	busy := invokeProbe(c, context.Background(), 3) // holds the only worker 1 s
 	waitFor(t, p.started, "the worker to be busy")
 	<-p.ran
 	<-sending.methods

@@ -182,7 +182,7 @@ func TestOwnPoolFullIsBusy(t *testing.T) {
 func TestExpiredInOwnPoolIsNotRun(t *testing.T) {
 	s, p, addr := startProbe(t, ServerOptions{Pools: map[string]PoolOptions{probeDesc.Name + ".Work": {Workers: 1}}})
 	c := newProbeClient(t, addr)
-	busy := invokeProbe(c, context.Background(), 3) // holds Work's only worker 300ms
+	busy := invokeProbe(c, context.Background(), 3) // holds Work's only worker 1 s
 	waitFor(t, p.started, "the worker to be busy")
 	<-p.ran
 	// Sent by the transport without a deadline of its own, so that no cancel notice
