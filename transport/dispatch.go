@@ -246,11 +246,10 @@ func (wp *workerPool) pop(w *worker) (task, bool) {
 		w.spare = w.ctxs.next() // outside the lock: it may allocate
 	}
 	wp.mu.Lock()
-	wp.running[w.id] = task{}
-	if w.active {
-		w.active = false
+	if wp.running[w.id].req != nil { // it ran one until now
 		wp.active--
 	}
+	wp.running[w.id] = task{}
 	for wp.n == 0 {
 		if wp.closed {
 			wp.mu.Unlock()
@@ -264,8 +263,7 @@ func (wp *workerPool) pop(w *worker) (task, bool) {
 		}
 	}
 	t, end := wp.next()
-	w.active = true
-	wp.active++
+	wp.active++ // running[w.id] holds t below
 	t.ctx, w.spare = w.spare, nil
 	t.opaque, t.oneway = t.req.Opaque, t.req.IsOneway()
 	if end == 0 && t.oneway && wp.d.onewayEnded.Load() {
@@ -321,10 +319,9 @@ func (wp *workerPool) end(q *connQueue, how uint32, match func(opaque int32, one
 
 // worker is what one worker goroutine of a pool keeps.
 type worker struct {
-	id     int
-	ctxs   ctxSlab
-	spare  *requestCtx // the next request's context, carved before the lock
-	active bool        // it counts in workerPool.active
+	id    int
+	ctxs  ctxSlab
+	spare *requestCtx // the next request's context, carved before the lock
 }
 
 func (wp *workerPool) close() {

@@ -143,8 +143,8 @@ func TestPoolHoldsWorkersPlusQueueBeforeItsWorkersRun(t *testing.T) {
 	if enqueue(wp, c, 8) {
 		t.Fatal("a pool took a ninth request with 4 workers and a queue of 4")
 	}
-	for range 4 {
-		wp.pop(&worker{}) // every worker now runs one; 4 wait
+	for i := range 4 {
+		wp.pop(&worker{id: i}) // every worker, each its own, now runs one; 4 wait
 	}
 	if enqueue(wp, c, 9) {
 		t.Fatal("a pool whose 4 workers run took a fifth request to wait in a queue of 4")

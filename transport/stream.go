@@ -67,11 +67,10 @@ type Stream struct {
 	inEnd    bool         // the peer sends no more messages
 	sentEnd  bool
 	readyOK  bool
-	accepted bool // opener: the acceptor's first frame arrived
-	ending   bool // finish has begun: why holds its error
-	ended    bool
-	why      error    // what Err returns, set before the processor's context ends
-	err      error    // why the stream failed, once ended; nil after a clean end
+	accepted bool     // opener: the acceptor's first frame arrived
+	ending   bool     // finish has begun: err is set, and the end is under way
+	ended    bool     // Recv and Send report the end, and err
+	err      error    // why the stream failed; nil after a clean end
 	resp     *Command // opener: the response that ended the stream
 	stop     func() bool
 
@@ -134,7 +133,7 @@ func (s *Stream) Accepted() bool {
 func (s *Stream) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.why
+	return s.err
 }
 
 // Response returns, on the opener's side, the acceptor's response that ended the
@@ -165,7 +164,11 @@ func (s *Stream) Recv() ([]byte, error) {
 		// reader and the consumer meet on mu once per run of messages, not per message.
 		dropped := s.local.clear() // none unless the stream failed
 		s.mu.Lock()
-		err, more, end := s.err, s.inbox.len() > 0, s.inEnd || s.ended
+		var err error
+		if s.ended { // not before: the processor's context ends first
+			err = s.err
+		}
+		more, end := s.inbox.len() > 0, s.inEnd || s.ended
 		if err == nil && more {
 			s.local.join(&s.inbox)
 		}
@@ -612,7 +615,7 @@ func (s *Stream) finish(resp *Command, err error) bool {
 		return false
 	}
 	// A processor that stops when its context ends finds why in Err.
-	s.ending, s.why = true, err
+	s.ending, s.err = true, err
 	s.mu.Unlock()
 	if s.rctx != nil {
 		// The processor's context ends before Recv and Send report the end: a
@@ -625,7 +628,7 @@ func (s *Stream) finish(resp *Command, err error) bool {
 		s.rctx.end(how)
 	}
 	s.mu.Lock()
-	s.ended, s.resp, s.err = true, resp, err
+	s.ended, s.resp = true, resp
 	s.stopped.Store(true)
 	if err != nil {
 		s.failed.Store(true)

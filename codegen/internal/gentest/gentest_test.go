@@ -76,9 +76,11 @@ func serve(t testing.TB) (string, impl) {
 	return ln.Addr().String(), im
 }
 
-func client(t testing.TB, addr string) *rpc.Client {
+// client returns a client of the provider at addr, with the attempt interceptors given.
+func client(t testing.TB, addr string, attempt ...rpc.Interceptor) *rpc.Client {
 	t.Helper()
-	c, err := rpc.NewClient(rpc.ClientOptions{Resolver: rpc.StaticAddress(addr), Transport: transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
+	c, err := rpc.NewClient(rpc.ClientOptions{Resolver: rpc.StaticAddress(addr), AttemptInterceptors: attempt,
+		Transport: transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,19 +184,11 @@ func TestStreamStopsAtCancel(t *testing.T) {
 	}{
 		{"the stream's context is the caller's", nil},
 		// The stream's own context never ends: the caller's end must end it.
-		{"an attempt interceptor opens it on a context of its own", []rpc.Interceptor{func(next rpc.Invoker) rpc.Invoker {
-			return func(ctx context.Context, call *rpc.Call) error { return next(context.WithoutCancel(ctx), call) }
-		}}},
+		{"an attempt interceptor opens it on a context of its own", []rpc.Interceptor{ownContext}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, f := serveFeed(t)
-			c, err := rpc.NewClient(rpc.ClientOptions{Resolver: rpc.StaticAddress(addr), AttemptInterceptors: tc.attempt,
-				Transport: transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
-			feed := NewFeedClient(c)
+			feed := NewFeedClient(client(t, addr, tc.attempt...))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			n, after := 0, 0
@@ -224,20 +216,18 @@ func TestStreamStopsAtCancel(t *testing.T) {
 	}
 }
 
+// ownContext is an attempt interceptor that opens the stream on a context of its
+// own, which the caller's cancellation does not end.
+func ownContext(next rpc.Invoker) rpc.Invoker {
+	return func(ctx context.Context, call *rpc.Call) error { return next(context.WithoutCancel(ctx), call) }
+}
+
 // TestInputCutByCancelIsNoWholeInput: an input that stops when the caller's context
 // ends is not taken for a whole one, even when an attempt interceptor opened the
 // stream on a context that does not end: the provider's result is not the caller's.
 func TestInputCutByCancelIsNoWholeInput(t *testing.T) {
 	addr, _ := serveFeed(t)
-	own := func(next rpc.Invoker) rpc.Invoker {
-		return func(ctx context.Context, call *rpc.Call) error { return next(context.WithoutCancel(ctx), call) }
-	}
-	c, err := rpc.NewClient(rpc.ClientOptions{Resolver: rpc.StaticAddress(addr), AttemptInterceptors: []rpc.Interceptor{own},
-		Transport: transport.ClientOptions{ConnOptions: transport.ConnOptions{Logger: quiet}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := client(t, addr, ownContext)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	in := func(yield func(Chunk) bool) {
