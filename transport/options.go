@@ -112,8 +112,8 @@ type ConnOptions struct {
 	// not yet answered; MaxInflight bounds them across all the connections of a Server
 	// or Client, shared fairly: a connection may have MaxInflight divided by the number
 	// of connections with requests in flight, and at most MaxConnInflight. A connection
-	// may always have 4: requests in flight in all stay under MaxInflight plus 4 per
-	// connection. A connection at its share reads nothing more from its peer until a
+	// may always have 4, or MaxConnInflight when it is lower: requests in flight in all
+	// stay under MaxInflight plus 4 per connection. A connection at its share reads nothing more from its peer until a
 	// quarter of them are answered: further requests wait in TCP, and none is answered
 	// SYSTEM_BUSY for it. Requests that a PoolOptions.Select gives a pool made by
 	// NewPool count toward neither: that pool's Workers and QueueSize bound them, and a

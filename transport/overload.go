@@ -237,12 +237,13 @@ func (c *Conn) share() int32 {
 // overloaded reports whether the reader must wait before it reads another frame: too
 // many requests in flight, on the connection or in all, or too many responses
 // unread. A connection with fewer than minShare requests in flight is never stopped
-// by the others': its own answers are what wake it. Requests in own pools do not
-// count: a pool whose handlers block must not stop the reader of the other pools'
-// requests.
+// by the others': its own answers are what wake it. A MaxConnInflight under minShare
+// stops it all the same. Requests in own pools do not count: a pool whose handlers
+// block must not stop the reader of the other pools' requests.
 func (c *Conn) overloaded() bool {
-	if c.flow.inflight.Load() >= minShare {
-		if n := c.counted(); n >= minShare && (n >= c.cfg.maxConnInflight || c.disp.accepted() >= c.cfg.maxInflight || int64(n)*c.disp.active.Load() >= c.cfg.maxInflight) {
+	floor := min(minShare, c.cfg.maxConnInflight)
+	if c.flow.inflight.Load() >= floor {
+		if n := c.counted(); n >= floor && (n >= c.cfg.maxConnInflight || c.disp.accepted() >= c.cfg.maxInflight || int64(n)*c.disp.active.Load() >= c.cfg.maxInflight) {
 			return true
 		}
 	}

@@ -203,9 +203,15 @@ func TestNonReadingPeersCostOnlyTheirConnections(t *testing.T) {
 
 // A connection with MaxConnInflight requests being handled reads nothing more from its
 // peer until they are answered: the peer's pipelined requests wait in TCP, and none is
-// turned away.
+// turned away. A cap under the 4 a connection may always have of MaxInflight holds too.
 func TestInflightCapStopsReading(t *testing.T) {
-	const limit, sent = 10, 30
+	for _, limit := range []int{1, 2, 3, 4, 10} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) { testInflightCapStopsReading(t, limit) })
+	}
+}
+
+func testInflightCapStopsReading(t *testing.T, limit int) {
+	const sent = 30
 	started := make(chan struct{}, sent)
 	release := make(chan struct{})
 	var mu sync.Mutex
@@ -225,7 +231,12 @@ func TestInflightCapStopsReading(t *testing.T) {
 			return NewResponse(req, CodeSuccess, ""), nil
 		}), PoolOptions{Workers: sent}))
 	})
-	s.cfg.readerWaits = func(*Conn) { waits <- struct{}{} }
+	s.cfg.readerWaits = func(*Conn) {
+		select {
+		case waits <- struct{}{}:
+		default:
+		}
+	}
 	nc := rawDial(t, addr)
 	var frames []byte
 	for i := range sent {
