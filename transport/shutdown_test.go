@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -159,6 +160,10 @@ func TestServeSurvivesTemporaryAcceptErrors(t *testing.T) {
 		"EMFILE":       acceptError(syscall.EMFILE),
 		"ENFILE":       acceptError(syscall.ENFILE),
 		"ECONNABORTED": acceptError(syscall.ECONNABORTED),
+		"ENOMEM":       acceptError(syscall.ENOMEM),
+		"ENOBUFS":      acceptError(syscall.ENOBUFS),
+		"ECONNRESET":   acceptError(syscall.ECONNRESET),
+		"EINTR":        acceptError(syscall.EINTR),
 		"timeout":      &net.OpError{Op: "accept", Net: "tcp", Err: timeoutErr{}},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -179,6 +184,15 @@ func TestServeSurvivesTemporaryAcceptErrors(t *testing.T) {
 			resp, cerr := cl.InvokeSync(ctx, raw.Addr().String(), NewRequest(codeEcho, nil, []byte("after")))
 			if cerr != nil || string(resp.Body) != "after" {
 				t.Errorf("call after %d accept errors: %v, %v", cap(ln.errs), resp, cerr)
+			}
+			// One more failure after the accept that succeeded pauses 5 ms again: the
+			// loop is blocked in the listener's Accept, which a new connection ends.
+			ln.errs <- err
+			rawDial(t, raw.Addr().String())
+			logs.waitCount(t, "accept failed", 4, 10*time.Second)
+			want := []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 5 * time.Millisecond}
+			if got := acceptPauses(t, logs); !slices.Equal(got, want) {
+				t.Errorf("accept pauses %v, want %v", got, want)
 			}
 			select {
 			case serr := <-served:
@@ -224,6 +238,72 @@ func TestCloseInterruptsAcceptBackoff(t *testing.T) {
 	if took := time.Since(begin); took > 100*time.Millisecond {
 		t.Errorf("Close took %v while Serve backed off, want it at once", took)
 	}
+}
+
+// acceptPauses returns the pauses the accept warnings logged so far, in order, and
+// fails the test for one not logged at Warn level.
+func acceptPauses(t *testing.T, logs *logSink) []time.Duration {
+	t.Helper()
+	var out []time.Duration
+	for _, r := range logs.matching("accept failed") {
+		if r.Level != slog.LevelWarn {
+			t.Errorf("accept failure logged at %v, want Warn", r.Level)
+		}
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "pause" {
+				out = append(out, a.Value.Duration())
+			}
+			return true
+		})
+	}
+	return out
+}
+
+// TestAcceptBackoff: the pause after a temporary accept error doubles with each
+// failure in a row up to 1 s (TestServeSurvivesTemporaryAcceptErrors sees it start at
+// 5 ms); Shutdown ends the pause at once, and any other accept error ends Serve with
+// that error.
+func TestAcceptBackoff(t *testing.T) {
+	t.Run("up to a second, ended by Shutdown", func(t *testing.T) {
+		logs := newLogSink()
+		s := NewServer(ServerOptions{ConnOptions: ConnOptions{Logger: logs.logger()}})
+		raw, err := Listen("127.0.0.1:0")
+		must(t, err)
+		ln := &acceptErrors{Listener: raw, always: acceptError(syscall.ENOBUFS), refused: make(chan struct{}, 100)}
+		served := make(chan error, 1)
+		go func() { served <- s.Serve(ln) }()
+		logs.waitCount(t, "accept failed", 9, 10*time.Second)
+		var want []time.Duration
+		for d := 5 * time.Millisecond; d < time.Second; d *= 2 {
+			want = append(want, d)
+		}
+		want = append(want, time.Second)
+		if got := acceptPauses(t, logs); !slices.Equal(got[:min(len(got), len(want))], want) {
+			t.Errorf("accept pauses %v, want %v", got, want)
+		}
+		begin := time.Now()
+		must(t, s.Shutdown(context.Background()))
+		if serr := waitFor(t, served, "Serve"); serr != ErrServerClosed {
+			t.Errorf("Serve returned %v after Shutdown, want ErrServerClosed", serr)
+		}
+		if took := time.Since(begin); took > 500*time.Millisecond {
+			t.Errorf("Shutdown and Serve took %v during a pause of 1 s, want the pause ended at once", took)
+		}
+	})
+	t.Run("other errors end Serve", func(t *testing.T) {
+		s := NewServer(ServerOptions{ConnOptions: ConnOptions{Logger: quiet}})
+		raw, err := Listen("127.0.0.1:0")
+		must(t, err)
+		defer raw.Close()
+		fatal := acceptError(syscall.EBADF)
+		ln := &acceptErrors{Listener: raw, always: fatal, refused: make(chan struct{}, 100)}
+		served := make(chan error, 1)
+		go func() { served <- s.Serve(ln) }()
+		if serr := waitFor(t, served, "Serve"); !errors.Is(serr, fatal) || !errors.Is(serr, syscall.EBADF) {
+			t.Errorf("Serve returned %v on EBADF, want that error", serr)
+		}
+		must(t, s.Close())
+	})
 }
 
 // TestPoolSelector: a processor's selector spreads its requests over pools of their
