@@ -55,7 +55,11 @@ func cmdHealth(args []string, stdout, stderr io.Writer) error {
 			rows = append(rows, check(s, client, m.RPCAddr, service))
 			client.Close()
 		}
-		if len(rows) == 0 {
+		switch {
+		case len(rows) > 0:
+		case service == "":
+			return errors.New("no member of the cluster serves calls: none has an RPC address (ringrpc members --seed lists them)")
+		default:
 			return fmt.Errorf("no member of the cluster provides %q: check the name with ringrpc services --seed", service)
 		}
 	}

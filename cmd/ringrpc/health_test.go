@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net"
 	"strings"
 	"testing"
 
 	"github.com/ringrpc/ringrpc/example/hello"
+	"github.com/ringrpc/ringrpc/registry"
 	"github.com/ringrpc/ringrpc/rpc"
 	"github.com/ringrpc/ringrpc/transport"
 )
@@ -50,4 +52,62 @@ func TestCLIHealth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Through the cluster, health asks every provider and exits 1 when one is not
+// SERVING; a cluster with no provider at all is said to have none.
+func TestCLIHealthThroughTheCluster(t *testing.T) {
+	consumer, err := registry.Join(context.Background(), registry.Options{NodeName: "c", Preset: registry.Fast, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { consumer.Close() })
+	seed := consumer.GossipAddr()
+	code, out, errOut := runCLI("health", "--seed", seed, "--preset", "fast")
+	if code != 1 || strings.Contains(errOut, `""`) || !strings.Contains(errOut, "no member of the cluster serves calls") {
+		t.Fatalf("health of a cluster without providers: exit %d, out %q, err %q", code, out, errOut)
+	}
+
+	addr1, _ := providerNamed(t, "p1", []string{seed})
+	srv2, addr2 := healthProvider(t, "p2", seed)
+	srv2.SetServingStatus(hello.HelloServiceName, rpc.StatusNotServing)
+	for _, tc := range []struct {
+		args []string
+		code int
+		rows []string
+	}{
+		{[]string{"health", "--seed", seed, "--preset", "fast"}, 0, []string{addr1 + "  (server)  SERVING", addr2 + "  (server)  SERVING"}},
+		{[]string{"health", hello.HelloServiceName, "--seed", seed, "--preset", "fast"}, 1, []string{addr1 + "  " + hello.HelloServiceName + "  SERVING", addr2 + "  " + hello.HelloServiceName + "  NOT_SERVING"}},
+	} {
+		code, out, errOut := runCLI(tc.args...)
+		if code != tc.code {
+			t.Errorf("ringrpc %s: exit %d, want %d; out %q err %q", strings.Join(tc.args, " "), code, tc.code, out, errOut)
+		}
+		for _, row := range tc.rows {
+			if !strings.Contains(out, row) {
+				t.Errorf("ringrpc %s: no row %q in %q", strings.Join(tc.args, " "), row, out)
+			}
+		}
+	}
+}
+
+// healthProvider serves Hello and joins the fast cluster of seed as name; it returns
+// the server and its RPC address.
+func healthProvider(t *testing.T, name, seed string) (*rpc.Server, string) {
+	t.Helper()
+	srv := rpc.NewServer(rpc.ServerOptions{Logger: quietLog})
+	if err := hello.RegisterHelloServer(srv, &hello.Service{Name: name, Log: quietLog}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	reg, err := registry.Join(context.Background(), registry.Options{NodeName: name, Seeds: []string{seed}, Preset: registry.Fast, Server: srv, RPCAddr: ln.Addr().String(), Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close(); srv.Close() })
+	return srv, ln.Addr().String()
 }
