@@ -50,6 +50,11 @@ type Conn struct {
 	notice       atomic.Int32
 	silence      silence // the heartbeat's watch; the reaper's alone
 
+	// overdue is set once a draining server gave the peer maxGoAwayWait to stop
+	// sending: its oneway requests are turned away from then on, as its calls are, so
+	// that a peer that goes on sending them cannot hold the connection open.
+	overdue atomic.Bool
+
 	flow flow // what the reader waits on before reading from a peer that costs too much
 
 	streams streamTable

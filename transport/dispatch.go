@@ -573,7 +573,8 @@ func (d *dispatcher) closeDrained() {
 
 // begin admits a request unless the dispatcher drains. A draining dispatcher still
 // admits a oneway request until its connections close: nothing is written for a
-// oneway request, so a GO_AWAY would lose it unseen.
+// oneway request, so a GO_AWAY would lose it unseen. dispatch passes false for the
+// oneway requests of a connection whose peer had its time to stop (Conn.overdue).
 func (d *dispatcher) begin(oneway bool) bool {
 	if d.inflight.Add(1)&drainBit != 0 && (!oneway || d.sealed.Load()) {
 		d.end()
@@ -615,7 +616,7 @@ func (d *dispatcher) dispatch(c *Conn, req *Command, r *reader) *workerPool {
 	switch {
 	case wp == nil:
 		c.reply(req, errorResponse(req, CodeRequestCodeNotSupported, fmt.Sprintf(" request type %d not supported", req.Code)))
-	case !d.begin(req.IsOneway()):
+	case !d.begin(req.IsOneway() && !c.overdue.Load()):
 		// RocketMQ 5.x sends GO_AWAY only to peers newer than V5_1_4; older ones read
 		// a busy server and try elsewhere.
 		if req.Version > goAwayMinVersion {

@@ -330,13 +330,18 @@ func newQuieting() *quieting {
 // closeQuiet closes each of conns with nothing in flight whose peer has sent all it
 // will: it answered the going-away notice as one that queues nothing after its
 // answer, or it has been quiet as quietAfterNotice says, or maxGoAwayWait has passed.
+// From then on a connection's oneway requests are turned away too (Conn.overdue).
 // It reports whether every one of conns is closed.
 func (q *quieting) closeQuiet(conns []*Conn) bool {
 	now := sinceBase()
 	all := true
+	overdue := now-q.start >= maxGoAwayWait
 	for _, c := range conns {
 		if q.closed[c] {
 			continue
+		}
+		if overdue {
+			c.overdue.Store(true)
 		}
 		if c.flow.inflight.Load() > 0 || c.OpenStreams() > 0 || c.Pending() > 0 ||
 			c.notice.Load() != noticeDone && !c.quietAfterNotice(now) && now-q.start < maxGoAwayWait {

@@ -243,3 +243,54 @@ func noticedPeer(t *testing.T, s *Server, addr string) (net.Conn, func(*Command)
 	}
 	return nc, write, notice, shut
 }
+
+// A peer that goes on sending oneway requests after the going-away notice, answering
+// it or not, holds Shutdown no longer than a peer that sends calls: it is given a
+// second to stop, and its oneway requests are turned away from then on, so that its
+// connection closes once those admitted have run.
+func TestOnewayFloodAfterNoticeEndsShutdown(t *testing.T) {
+	s, addr := startServer(t, ServerOptions{}, func(s *Server) {
+		// Each takes 5 ms, and the peer sends one a millisecond: some are always in
+		// flight, and the workers keep up.
+		must(t, s.RegisterProcessor(codeEcho, ProcessorFunc(func(context.Context, *Conn, *Command) (*Command, error) {
+			time.Sleep(5 * time.Millisecond)
+			return nil, nil
+		}), PoolOptions{Workers: 16}))
+	})
+	nc, _, _, shut := noticedPeer(t, s, addr)
+	r := NewRequest(codeEcho, nil, nil)
+	r.Opaque, r.Flag = 10, FlagOneway
+	batch, _ := AppendFrame(nil, r, SerializeRocketMQ)
+	stop := make(chan struct{})
+	flooded := make(chan struct{})
+	go func() {
+		defer close(flooded)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			nc.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := nc.Write(batch); err != nil {
+				return // closed by the server
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-flooded
+	}()
+	const bound = maxGoAwayWait + 4*time.Second // the notice's second, then room for a loaded machine
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(bound):
+		t.Errorf("Shutdown still waits %v after the notice for a peer that floods oneway requests", bound)
+		s.Close() // ends the Shutdown
+		<-shut
+	}
+}
