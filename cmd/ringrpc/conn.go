@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -301,26 +302,42 @@ func (s *session) describe(service string) (*rpc.ServiceDesc, error) {
 }
 
 // introspect lists the services of one server: the --addr one, or a provider of
-// service (any provider when service is empty) in the cluster.
+// service (any provider when service is empty) in the cluster. Through the cluster
+// it asks each provider in turn, those gossip has no doubt about first, until one
+// answers: a provider that gossip still lists may be gone (a killed process, before
+// failure detection finds it), as a call's provider may, and a call moves on then.
 func (s *session) introspect(service string) ([]rpc.ServiceDesc, error) {
 	if s.reg == nil {
 		descs, err := s.client.ListServices(s.ctx)
 		return descs, s.diagnose(s.c.addr, err)
 	}
-	addr := ""
+	var first, doubted []string
 	for _, m := range s.reg.Members() {
-		if m.RPCAddr == "" {
+		if m.RPCAddr == "" || service != "" && !slices.Contains(m.Services, service) || service == "" && len(m.Services) == 0 {
 			continue
 		}
-		for _, svc := range m.Services {
-			if service == "" || svc == service {
-				addr = m.RPCAddr
-			}
+		if m.State == registry.StateAlive && !m.Leaving {
+			first = append(first, m.RPCAddr)
+		} else {
+			doubted = append(doubted, m.RPCAddr)
 		}
 	}
-	if addr == "" {
+	addrs := append(first, doubted...)
+	if len(addrs) == 0 {
 		return nil, fmt.Errorf("no member of the cluster at %s provides %q (members: %d); check the service name with ringrpc services --seed", s.c.seed, service, len(s.reg.Members()))
 	}
+	var err error
+	for _, addr := range addrs {
+		var descs []rpc.ServiceDesc
+		if descs, err = s.listServices(addr); err == nil {
+			return descs, nil
+		}
+	}
+	return nil, err
+}
+
+// listServices lists the services of the server at addr.
+func (s *session) listServices(addr string) ([]rpc.ServiceDesc, error) {
 	c, err := s.newClient(rpc.StaticAddress(addr))
 	if err != nil {
 		return nil, err

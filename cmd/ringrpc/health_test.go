@@ -111,3 +111,21 @@ func healthProvider(t *testing.T, name, seed string) (*rpc.Server, string) {
 	t.Cleanup(func() { reg.Close(); srv.Close() })
 	return srv, ln.Addr().String()
 }
+
+// Through the cluster, a command that needs a service's descriptor reads it from a
+// provider that answers: one whose server is gone while gossip still lists it (a
+// killed process, before failure detection finds it) does not fail the command.
+func TestCLIDescribesThroughAProviderThatAnswers(t *testing.T) {
+	_, seed := providerNamed(t, "p1", nil)
+	srv, _ := healthProvider(t, "p2", seed) // sorts after p1
+	srv.Close()
+	for _, args := range [][]string{
+		{"call", "--seed", seed, "--preset", "fast", hello.HelloServiceName, "SayHello", `["a","b"]`},
+		{"services", "--seed", seed, "--preset", "fast"},
+	} {
+		code, out, errOut := runCLI(args...)
+		if code != 0 || !strings.Contains(out, "hello") || args[0] == "services" && !strings.Contains(out, "SayHello(") {
+			t.Errorf("ringrpc %s: exit %d, out %q, err %q", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+}
