@@ -60,6 +60,12 @@ func cmdCall(args []string, stdout, stderr io.Writer) error {
 		return err
 	} else if ok {
 		ctx = rpc.WithRouteKey(ctx, k)
+	} else if k, err := ts.defaultKey(m, jsonArgs); err != nil {
+		return err
+	} else {
+		// The arguments travel as one JSON array, whose first value the client
+		// does not pick out: the key is set as the generated client's would be.
+		ctx = rpc.WithRouteKey(ctx, k)
 	}
 	out, err := s.client.InvokeJSON(ctx, desc.Name, m, body)
 	if err != nil {

@@ -10,7 +10,8 @@
 // --addr talks to one server; --seed joins the gossip cluster for the command's
 // length and routes as the generated client does: by the method's
 // //ringrpc:routekey directive, read from the server's descriptor (whose types
-// give the JSON names of the Go fields it names), or by --route-key. A key that is
+// give the JSON names of the Go fields it names), else by the JSON of the first
+// argument (the method's name when it takes none), or by --route-key. A key that is
 // a whole struct, slice or map is taken as the JSON given, which the Go client's
 // matches only when it is written as encoding/json writes it. Flags may come
 // before or after the arguments.

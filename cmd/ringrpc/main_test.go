@@ -183,21 +183,9 @@ func TestCLIRoutesAsTheGeneratedClient(t *testing.T) {
 	providerWith(t, "p3", []string{seed}, registry.Local)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	reg, err := registry.Join(ctx, registry.Options{NodeName: "typed", Preset: registry.Local, Seeds: []string{seed}, Logger: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	if err := reg.WaitFor(ctx, func(s registry.Snapshot) bool {
+	client := typedClient(t, ctx, seed, func(s registry.Snapshot) bool {
 		return len(s.Services[hello.HelloServiceName]) == 3 && len(s.Services[shop.ShopServiceName]) == 3
-	}); err != nil {
-		t.Fatal(err)
-	}
-	client, err := rpc.NewClient(rpc.ClientOptions{Resolver: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	})
 	typed := hello.NewHelloClient(client)
 	for _, user := range []string{"ann", "bob", "cy", "dee", "eve", "fay"} {
 		want, err := typed.Greet(ctx, user)
@@ -218,6 +206,26 @@ func TestCLIRoutesAsTheGeneratedClient(t *testing.T) {
 			t.Fatalf("cart of %s: the CLI got %s (exit %d, %s), the typed client %q", user, out, code, errs, want)
 		}
 	}
+}
+
+// typedClient joins the Local cluster of seed as a consumer, waits until ready holds,
+// and returns a client routed by it, as a typed client's would be.
+func typedClient(t *testing.T, ctx context.Context, seed string, ready func(registry.Snapshot) bool) *rpc.Client {
+	t.Helper()
+	reg, err := registry.Join(ctx, registry.Options{NodeName: "typed", Preset: registry.Local, Seeds: []string{seed}, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	if err := reg.WaitFor(ctx, ready); err != nil {
+		t.Fatal(err)
+	}
+	client, err := rpc.NewClient(rpc.ClientOptions{Resolver: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return client
 }
 
 // Through the cluster, with the LAN preset, a command answers in well under a second.

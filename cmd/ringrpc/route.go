@@ -155,3 +155,47 @@ func lookupField(obj map[string]json.RawMessage, field string) (json.RawMessage,
 }
 
 func isNull(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("null")) }
+
+// defaultKey is the key a generated client routes a call of m by when no route-key
+// directive sets one (or a null lies on its path): the JSON of the first argument as
+// the client's encoder writes it, exactly for a string, a number and a boolean, and
+// for anything else the JSON given, compacted, which the Go client's matches only when
+// it is written as encoding/json writes it; the method's name when it takes none.
+func (ts typeSet) defaultKey(m rpc.MethodDesc, args []json.RawMessage) (string, error) {
+	if len(args) == 0 || len(m.Params) == 0 {
+		return m.Name, nil
+	}
+	v := bytes.TrimSpace(args[0])
+	var canonical any
+	switch kind := ts.basicKind(m.Params[0].Type); {
+	case isNull(v) || m.Params[0].Variadic:
+	case kind == "string":
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return "", fmt.Errorf("the route key: %w", err)
+		}
+		canonical = s
+	case kind == "float32" || kind == "float64":
+		bits := 64
+		if kind == "float32" {
+			bits = 32
+		}
+		f, err := strconv.ParseFloat(string(v), bits)
+		if err != nil {
+			return "", fmt.Errorf("the route key: want a number, got %s", v)
+		}
+		canonical = f
+		if bits == 32 {
+			canonical = float32(f)
+		}
+	}
+	if canonical != nil {
+		b, err := json.Marshal(canonical)
+		return string(b), err
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, v); err != nil {
+		return "", err
+	}
+	return compact.String(), nil
+}
