@@ -138,7 +138,8 @@ func observeIO(o metric.Observer, inst metric.Int64ObservableCounter, attrs []at
 // "shared" for the server's common pool; its key in rpc.ServerOptions.Pools, or
 // rpc.HealthService for the health service's, for a pool with a name; "default" for
 // the transport server's default processor; "code N" for the processor of request
-// code N; "pool N" for the Nth pool transport.Server.NewPool made, when it has no name.
+// code N; "pool N" for the Nth pool transport.Server.NewPool made, when it has no name
+// (the health service's is the first: a program's first pool of its own is "pool 2").
 func poolName(p rpc.PoolStats, made int) string {
 	switch {
 	case p.Name != "":

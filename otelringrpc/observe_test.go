@@ -377,7 +377,11 @@ func TestPoolNamesAreDocumented(t *testing.T) {
 			t.Errorf("ringrpc.pool %q is none of the names docs/OPERATIONS.md gives: %s", name, names)
 		}
 	}
-	// The health service's pool is made first, then NewPool's two.
+	// The health service's pool is made first, then NewPool's two: the document says
+	// what the first of a program's own is called.
+	if !strings.Contains(strings.Join(strings.Fields(names), " "), "first pool of its own is `pool 2`") {
+		t.Errorf("docs/OPERATIONS.md does not say that a program's first pool of its own is `pool 2`: %s", names)
+	}
 	want := map[string]int64{"shared": 10000, rpc.HealthService: capacities[rpc.HealthService], "code 77": 44, "default": 55, "pool 2": 11, "pool 3": 22}
 	if !maps.Equal(capacities, want) {
 		t.Errorf("ringrpc.server.queue.capacity by ringrpc.pool = %v, want %v", capacities, want)
