@@ -61,12 +61,18 @@ func (s *Server) DebugHandler() http.Handler {
 	})
 }
 
-// debugHealth lists the statuses health checks report, the whole server first.
+// debugHealth lists the statuses set for the whole server, first, and for each
+// service it serves, as a registry's page does: a status set for a service not
+// registered is not the service's until it registers (health checks answer
+// service_not_found meanwhile).
 func (s *Server) debugHealth() []debugpage.Health {
+	services := *s.services.Load()
 	s.health.mu.Lock()
-	out := make([]debugpage.Health, 0, len(s.health.status))
+	out := make([]debugpage.Health, 0, len(services)+1)
 	for svc, st := range s.health.status {
-		out = append(out, debugpage.Health{Service: svc, Status: st.String()})
+		if _, served := services[svc]; served || svc == "" {
+			out = append(out, debugpage.Health{Service: svc, Status: st.String()})
+		}
 	}
 	s.health.mu.Unlock()
 	slices.SortFunc(out, func(a, b debugpage.Health) int { return strings.Compare(a.Service, b.Service) })

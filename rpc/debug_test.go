@@ -177,3 +177,28 @@ func BenchmarkMethodStatsRecord(b *testing.B) {
 		})
 	})
 }
+
+// The page's health statuses are those of the whole server and of the services it
+// serves: a status set for a service not registered, which health checks answer
+// service_not_found, is not shown as the service's.
+func TestDebugPageHealthOfServicesServed(t *testing.T) {
+	s, _, _ := startGreeter(t, ServerOptions{})
+	s.SetServingStatus("example.com/not.Here", StatusServing)
+	s.SetServingStatus(greeterDesc.Name, StatusNotServing)
+	w := httptest.NewRecorder()
+	s.DebugHandler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/debug/ringrpc?format=json", nil))
+	var page struct {
+		Health []struct{ Service, Status string }
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil {
+		t.Fatalf("%v: %s", err, w.Body)
+	}
+	got := map[string]string{}
+	for _, h := range page.Health {
+		got[h.Service] = h.Status
+	}
+	want := map[string]string{"": "SERVING", greeterDesc.Name: "NOT_SERVING"}
+	if len(got) != len(want) || got[""] != want[""] || got[greeterDesc.Name] != want[greeterDesc.Name] {
+		t.Fatalf("health on the page: %v, want %v", got, want)
+	}
+}
