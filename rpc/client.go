@@ -32,7 +32,7 @@ type ClientOptions struct {
 	// deadline, so that its own bound for calls without one (registry.Options.ReadyWait)
 	// applies when shorter. A first attempt on an open connection, sent within a
 	// millisecond of the call's start, ends between Timeout and Timeout plus a
-	// sixteenth of it, at most 250 ms more, plus its wait for a sync permit when all
+	// sixteenth of it (2 ms under a Timeout of 32 ms), at most 250 ms more, plus its wait for a sync permit when all
 	// are in use (the transport's reaper times it out from the send, without a timer);
 	// any other call ends at Timeout. A stream without a context deadline has none:
 	// Timeout bounds only its dial and its wait for a permit. Default DefaultTimeout.

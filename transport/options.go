@@ -35,9 +35,10 @@ var (
 )
 
 // A call without a deadline of its own fails with a timeout between Timeout and
-// Timeout plus 2*Timeout/reapDivisor (at most 2*maxReapEvery) after it was sent: the
-// reaper ticks every Timeout/reapDivisor, and a call counts two ticks beyond its
-// timeout because the tick it first sees may be one the reaper was late for.
+// Timeout plus 2*Timeout/reapDivisor (at most 2*maxReapEvery, at least 2ms) after it
+// was sent: the reaper ticks every Timeout/reapDivisor, but not more often than every
+// millisecond, and a call counts two ticks beyond its timeout because the tick it
+// first sees may be one the reaper was late for.
 const (
 	reapDivisor  = 32
 	maxReapEvery = 125 * time.Millisecond
@@ -64,7 +65,8 @@ type ConnOptions struct {
 	// Version is the version field of every command sent. Default DefaultVersion.
 	Version int32
 	// Timeout bounds a call whose context has no deadline. Such a call fails between
-	// Timeout and Timeout plus a sixteenth of it (at most 250ms) after it was sent:
+	// Timeout and Timeout plus a sixteenth of it (2ms under a Timeout of 32ms, at
+	// most 250ms) after it was sent:
 	// a per-connection reaper times them out, as RocketMQ's response table scan does,
 	// so calls need no timer each. Default DefaultTimeout.
 	Timeout time.Duration
