@@ -449,12 +449,12 @@ func (e *emitter) routeKey(m *method) {
 	}
 	var expr string
 	for _, p := range m.Params {
-		if p.Name == m.RouteKey[0] {
+		if p.Name == m.routePath[0] {
 			expr = p.Var
 		}
 	}
 	var conds []string
-	for i, f := range m.RouteKey[1:] {
+	for i, f := range m.routePath[1:] {
 		if _, ok := m.routeType[i].Underlying().(*types.Pointer); ok {
 			conds = append(conds, expr+" != nil")
 		}

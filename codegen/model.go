@@ -29,8 +29,9 @@ type method struct {
 	Results    []*result
 	Oneway     bool
 	Idempotent bool
-	RouteKey   []string // parameter name, then field names; nil for the default
-	routeType  []types.Type
+	RouteKey   []string     // parameter name, then field names; nil for the default
+	routePath  []string     // RouteKey with the embedded fields a promoted field is reached through
+	routeType  []types.Type // the type of each step of routePath
 	pos        token.Pos
 	// In is the caller's stream (an iter.Seq[T] last parameter, not in Params), its
 	// Type the messages' T; Out the provider's (an iter.Seq2[T, error] result, not in
@@ -373,17 +374,35 @@ func (l *loaded) resolveRouteKey(m *method, d directive) error {
 		return fail("no parameter named %q (parameters: %s)", parts[0], strings.Join(names, ", "))
 	}
 	t := p.Type
-	steps := []types.Type{t}
+	// The path is spelt out with the embedded fields a promoted field is reached
+	// through, so that a nil embedded pointer on the way is checked as any other.
+	path, steps := []string{parts[0]}, []types.Type{t}
 	for _, f := range parts[1:] {
-		obj, _, _ := types.LookupFieldOrMethod(t, true, l.pkg.Types, f)
+		obj, index, _ := types.LookupFieldOrMethod(t, true, l.pkg.Types, f)
 		v, ok := obj.(*types.Var)
 		if !ok || !v.IsField() {
 			return fail("%s has no field %s", types.TypeString(t, types.RelativeTo(l.pkg.Types)), f)
 		}
-		t = v.Type()
+		for _, i := range index[:len(index)-1] {
+			s := t
+			if ptr, ok := s.Underlying().(*types.Pointer); ok {
+				s = ptr.Elem()
+			}
+			e := s.Underlying().(*types.Struct).Field(i)
+			if !e.Exported() && e.Pkg() != l.pkg.Types {
+				if _, ok := e.Type().Underlying().(*types.Pointer); ok {
+					return fail("%s is promoted through the embedded pointer %s, which this package cannot check for nil; name a field of an exported type", f, e.Name())
+				}
+				t = e.Type()
+				continue // promoted past a field this package cannot name
+			}
+			path, t = append(path, e.Name()), e.Type()
+			steps = append(steps, t)
+		}
+		path, t = append(path, f), v.Type()
 		steps = append(steps, t)
 	}
-	m.RouteKey, m.routeType = parts, steps
+	m.RouteKey, m.routePath, m.routeType = parts, path, steps
 	return nil
 }
 

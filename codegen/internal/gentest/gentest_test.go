@@ -195,7 +195,7 @@ func TestRouteKeys(t *testing.T) {
 	}
 	defer c.Close()
 	ctx := context.Background()
-	k, h := NewKitchenClient(c), NewHelloClient(c)
+	k, h, tm := NewKitchenClient(c), NewHelloClient(c), NewTeamsClient(c)
 	tests := []struct {
 		name string
 		call func() error
@@ -205,6 +205,8 @@ func TestRouteKeys(t *testing.T) {
 		{"nil pointer falls back to the first argument", func() error { _, err := k.Place(ctx, nil); return err }, "null"},
 		{"first argument's JSON", func() error { _, err := h.SayHello(ctx, "ann", "b"); return err }, `"ann"`},
 		{"key on the context wins", func() error { _, err := h.SayHello(rpc.WithRouteKey(ctx, "k1"), "ann", "b"); return err }, "k1"},
+		{"field promoted through an embedded pointer", func() error { return tm.Join(ctx, Team{Org: &Org{Slug: "eng"}}) }, "eng"},
+		{"nil embedded pointer falls back to the first argument", func() error { return tm.Join(ctx, Team{Name: "x"}) }, `{"Name":"x"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
