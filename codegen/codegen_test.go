@@ -475,3 +475,17 @@ func TestRejectionsInSourceOrder(t *testing.T) {
 		t.Fatalf("problems at lines %v, want three or more in the order of the source:\n%v", lines, err)
 	}
 }
+
+// A -dir that is not a directory is named as such, where the go command run in it
+// failed as if the go command itself were missing.
+func TestDirNotADirectory(t *testing.T) {
+	for _, dir := range []string{filepath.Join(t.TempDir(), "missing"), filepath.Join("testdata", "basic", "hello.go")} {
+		_, err := Generate(Config{Dir: dir, Types: []string{"Hello"}})
+		if err == nil || strings.Contains(err.Error(), "fork/exec") || !strings.Contains(err.Error(), dir) {
+			t.Errorf("-dir %s: %v", dir, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "no such file or directory") && !strings.Contains(err.Error(), "not a directory") {
+			t.Errorf("-dir %s: %v does not say what is wrong with it", dir, err)
+		}
+	}
+}

@@ -52,6 +52,13 @@ func load(cfg Config) (*loaded, error) {
 	if dir == "" {
 		dir = "."
 	}
+	// The go command is run in dir: a dir that is missing would fail it as if the go
+	// command itself were missing.
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("loading the package in %s: %w", dir, err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("loading the package in %s: not a directory; -dir names the directory of the package", dir)
+	}
 	overlay, generated, declared, err := emptyOutputs(dir)
 	if err != nil {
 		return nil, err
