@@ -189,7 +189,7 @@ func appendShortFloat(b []byte, f float64, bits int) ([]byte, bool) {
 // appendDecimal writes m / 10^k in decimal, without an exponent.
 func appendDecimal(b []byte, m uint64, k int) []byte {
 	var tmp [24]byte
-	d := strconv.AppendUint(tmp[:0], m, 10)
+	d := appendUint(tmp[:0], m)
 	switch n := len(d); {
 	case k == 0:
 		return append(b, d...)

@@ -97,10 +97,10 @@ func (w *JSONWriter) QuotedString(s string) { w.buf = jsonstr.AppendQuotedHTML(w
 func (w *JSONWriter) Bool(b bool) { w.buf = strconv.AppendBool(w.buf, b) }
 
 // Int appends a signed integer.
-func (w *JSONWriter) Int(v int64) { w.buf = strconv.AppendInt(w.buf, v, 10) }
+func (w *JSONWriter) Int(v int64) { w.buf = appendInt(w.buf, v) }
 
 // Uint appends an unsigned integer.
-func (w *JSONWriter) Uint(v uint64) { w.buf = strconv.AppendUint(w.buf, v, 10) }
+func (w *JSONWriter) Uint(v uint64) { w.buf = appendUint(w.buf, v) }
 
 // Float appends f, a float of the given bits (32 or 64), as encoding/json does.
 func (w *JSONWriter) Float(f float64, bits int) {
