@@ -457,7 +457,14 @@ func (s *Server) call(ctx context.Context, call *Call) (err error) {
 			err = Errorf(CodeInternal, "%s.%s panicked: %v", call.svc.Name, call.m.Name, r)
 		}
 	}()
-	return call.handler(ctx, &call.dec, &call.res)
+	err = call.handler(ctx, &call.dec, &call.res)
+	if call.m.IsStream() {
+		// Innermost, so that interceptors see what the stream's figures count.
+		if ss := serverStreamOf(ctx); ss != nil {
+			err = ss.result(err)
+		}
+	}
+	return err
 }
 
 func (s *Server) respond(conn *transport.Conn, req *transport.Command, call *Call, err error, out Metadata) {

@@ -168,5 +168,5 @@ func (s *Server) invokeStream(cctx *callCtx, conn *transport.Conn, req *transpor
 		t := time.AfterFunc(time.Until(d), func() { ss.expire(cctx) })
 		defer t.Stop()
 	}
-	return ss.result(s.invoke(ctx, call))
+	return s.invoke(ctx, call) // Server.call gives the stream's result
 }

@@ -607,6 +607,38 @@ func TestStreamBadFrameIsConnectionLoss(t *testing.T) {
 	}
 }
 
+// TestStreamCutShortSeenByInterceptors: a server interceptor, such as otelringrpc's,
+// sees the outcome the method's figures count for a stream cut short, not what its
+// handler made of it.
+func TestStreamCutShortSeenByInterceptors(t *testing.T) {
+	seen := make(chan error, 1)
+	record := func(next Invoker) Invoker {
+		return func(ctx context.Context, call *Call) error {
+			err := next(ctx, call)
+			if call.Method() == "Upload" {
+				seen <- err
+			}
+			return err
+		}
+	}
+	_, _, addr := startFeed(t, ServerOptions{Interceptors: []Interceptor{record},
+		Transport: transport.ServerOptions{ConnOptions: transport.ConnOptions{StreamWindow: 2}}})
+	p := openWireStream(t, addr, "Upload", `[]`, 2)
+	p.send(wireUp([]byte(`"a"`), "ringrpc.seq", "1"))
+	if g := p.next(); g.Code != 7704 {
+		t.Fatalf("got %v, want the grant for the message the handler took", g)
+	}
+	p.send(wireFrame(0, []byte(`{"code":`), nil)) // the provider closes the connection
+	select {
+	case err := <-seen:
+		if CodeOf(err) != CodeUnavailable {
+			t.Fatalf("the interceptor saw %v, want unavailable: the stream's connection went before its handler returned", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the interceptor saw no outcome within 10 s")
+	}
+}
+
 func TestBidiPingPong(t *testing.T) {
 	_, f, addr := startFeed(t, ServerOptions{})
 	fc, _ := newFeedClient(t, addr, ClientOptions{})
