@@ -31,7 +31,8 @@ type Encoder struct {
 	start    int // where this encoder's JSON begins in the buffer
 	n        int
 	array    bool
-	firstEnd int // end of the first value, for the default route key
+	firstEnd int    // end of the first value, for the default route key
+	rawFirst []byte // the first value of arguments set whole (raw), compacted
 	err      error
 	result   bool        // encoding results, not arguments
 	m        *MethodDesc // for messages; may be nil
@@ -254,6 +255,9 @@ func (e *Encoder) closedCopy() []byte {
 func (e *Encoder) first() []byte {
 	if e.n == 0 {
 		return nil
+	}
+	if e.rawFirst != nil {
+		return e.rawFirst
 	}
 	end := e.firstEnd
 	if end == 0 {

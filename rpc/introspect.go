@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -46,6 +47,9 @@ func (c *Client) ListServices(ctx context.Context) ([]ServiceDesc, error) {
 
 // InvokeJSON calls a method by name with args, a JSON array, and returns the raw JSON
 // of its results: for tools that have no generated code. A oneway method returns nil.
+// Without a key from WithRouteKey the call routes by its first argument's JSON,
+// compacted, as a generated client's call does when the JSON is written as its
+// encoder writes it (encoding/json's).
 func (c *Client) InvokeJSON(ctx context.Context, service string, method MethodDesc, args []byte) ([]byte, error) {
 	if !json.Valid(args) || len(args) == 0 || args[0] != '[' {
 		return nil, Errorf(CodeBadArguments, "arguments must be a JSON array, like [\"a\",1]; got %.40q", args)
@@ -63,12 +67,24 @@ func (c *Client) InvokeJSON(ctx context.Context, service string, method MethodDe
 	return d.data, nil
 }
 
-// raw sets the whole JSON array of arguments at once.
+// raw sets the whole JSON array of arguments at once, a valid one. The call routes
+// by its first value, compacted, as a generated client's routes by the JSON of its
+// first argument (the method's name when there is none).
 func (e *Encoder) raw(array []byte) {
 	e.w.buf = append(e.w.buf[:e.start], array...)
 	e.array = false
 	e.n = 1
 	e.firstEnd = len(e.w.buf)
+	dec := json.NewDecoder(bytes.NewReader(array))
+	var first json.RawMessage
+	if _, err := dec.Token(); err != nil || !dec.More() || dec.Decode(&first) != nil {
+		e.n = 0 // no arguments
+		return
+	}
+	var compact bytes.Buffer
+	if json.Compact(&compact, first) == nil {
+		e.rawFirst = compact.Bytes()
+	}
 }
 
 // String names the service and counts its methods, for logs.

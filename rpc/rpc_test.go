@@ -480,3 +480,39 @@ func TestIntrospectionAndJSONCalls(t *testing.T) {
 		t.Fatal("registered the reserved introspection name")
 	}
 }
+
+// TestRawArgsRouteByTheirFirstValue: a call made from a JSON array (InvokeJSON) routes
+// by its first argument's JSON, as the generated client's call with the same arguments
+// does, whatever white space the array holds; by the method's name when it is empty.
+func TestRawArgsRouteByTheirFirstValue(t *testing.T) {
+	c, err := NewClient(ClientOptions{Resolver: StaticAddress("127.0.0.1:1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	svc := &ServiceDesc{Name: "Svc", Methods: []MethodDesc{{Name: "M"}}}
+	for _, tc := range []struct{ args, key string }{
+		{`["x", "y"]`, `"x"`},
+		{`[ "x" ]`, `"x"`},
+		{`[42,"y"]`, `42`},
+		{`[ {"a": 1, "b": [1, 2]} , 3]`, `{"a":1,"b":[1,2]}`},
+		{`[null]`, `null`},
+		{`[]`, `M`},
+		{` [ ] `, `M`},
+	} {
+		call := c.NewCall(svc, 0)
+		call.Args.raw([]byte(tc.args))
+		if got := call.RouteKey(context.Background()); got != tc.key {
+			t.Errorf("%s routes by %q, want %q", tc.args, got, tc.key)
+		}
+		putCall(call)
+	}
+	typed := c.NewCall(svc, 0)
+	typed.Args.String("x")
+	typed.Args.String("y")
+	raw := c.NewCall(svc, 0)
+	raw.Args.raw([]byte(`[ "x" , "y" ]`))
+	if got, want := raw.RouteKey(context.Background()), typed.RouteKey(context.Background()); got != want {
+		t.Errorf("the raw call routes by %q, the typed call by %q", got, want)
+	}
+}
