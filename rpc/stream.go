@@ -82,6 +82,7 @@ func (sc *streamCall) open(ctx context.Context, call *Call) (*transport.Stream, 
 	for n := 0; ; n++ {
 		st, aerr, f := c.openVia(ctx, call, n)
 		if aerr == nil {
+			c.budget.succeeded() // as a unary call's success: the stream's moves took tokens
 			return st, nil
 		}
 		delay, err := c.move(ctx, call, n, aerr, f)

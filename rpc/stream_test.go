@@ -817,3 +817,23 @@ func TestManyStreamsOneConnection(t *testing.T) {
 		<-f.ended
 	}
 }
+
+// TestStreamOpenedRefillsTheRetryBudget: a stream that opened is a success for the
+// retry budget, as a unary call's is: the tokens its moves take, its successes give
+// back.
+func TestStreamOpenedRefillsTheRetryBudget(t *testing.T) {
+	_, _, addr := startFeed(t, ServerOptions{})
+	fc, c := newFeedClient(t, addr, ClientOptions{Retry: RetryPolicy{MaxTokens: 4, TokenRatio: 0.5}})
+	for c.budget.failed() {
+	}
+	for range 4 { // two tokens back
+		for _, err := range fc.Watch(context.Background(), "count", 1) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !c.budget.allows() {
+		t.Fatalf("four streams opened gave back no token: %d thousandths left of %d", c.budget.tokens.Load(), c.budget.max)
+	}
+}
