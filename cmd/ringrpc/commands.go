@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -246,6 +247,9 @@ func (s *session) clusterServices() ([]rpc.ServiceDesc, error) {
 				}
 			}
 		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no member of the cluster provides a service: start a provider that joins it, or check --seed (ringrpc members --seed lists the members)")
 	}
 	slices.SortFunc(out, func(a, b rpc.ServiceDesc) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil

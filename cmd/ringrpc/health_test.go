@@ -68,6 +68,13 @@ func TestCLIHealthThroughTheCluster(t *testing.T) {
 		t.Fatalf("health of a cluster without providers: exit %d, out %q, err %q", code, out, errOut)
 	}
 
+	for _, args := range [][]string{{"services"}, {"services", "--json"}} {
+		code, out, errOut := runCLI(append(args, "--seed", seed, "--preset", "fast")...)
+		if code != 1 || out != "" || !strings.Contains(errOut, "no member of the cluster provides a service") {
+			t.Fatalf("ringrpc %s of a cluster without providers: exit %d, out %q, err %q; want exit 1 saying so", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+
 	addr1, _ := providerNamed(t, "p1", []string{seed})
 	srv2, addr2 := healthProvider(t, "p2", seed)
 	srv2.SetServingStatus(hello.HelloServiceName, rpc.StatusNotServing)

@@ -23,7 +23,8 @@
 // answers in well under a second (about 0.2 s on loopback).
 //
 // services lists each service's methods and the types they use: a struct's JSON
-// members with their names and Go types, a named type's underlying type.
+// members with their names and Go types, a named type's underlying type. Through
+// the cluster, it fails (exit status 1) when no member provides a service.
 // Arguments are checked against the method's descriptor before anything is sent:
 // their number, and each one's JSON against its Go type, member by member through
 // structs, slices and maps. A member that the struct does not have is an error
