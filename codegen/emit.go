@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"go/format"
 	"go/types"
+	"slices"
 	"strings"
 )
 
@@ -15,6 +16,7 @@ type emitter struct {
 	descNames *imports        // spells the descriptors' types
 	used      map[string]bool // import paths the body uses
 	cs        *codecs
+	conn      string // the clients' field holding the *rpc.Client: "c" unless a method has that name
 }
 
 func (e *emitter) p(format string, args ...any) {
@@ -64,6 +66,10 @@ func emitFile(pkgName string, im *imports, services []*service, cs *codecs) ([]b
 func (e *emitter) service(svc *service) {
 	n := namesFor(svc.Iface)
 	rpcName := e.pkg(rpcPath)
+	e.conn = "c"
+	for slices.ContainsFunc(svc.Methods, func(m *method) bool { return m.Name == e.conn }) {
+		e.conn += "_" // an unexported method c would clash with the field
+	}
 	e.p("")
 	e.p("// %s is the name %s is served and called by.", n.ServiceName, svc.Iface)
 	e.p("const %s = %q", n.ServiceName, svc.WireName)
@@ -169,7 +175,7 @@ func (e *emitter) clientType(ctor, iface, impl, rpcName string) {
 	e.p("// %s returns %s whose methods call the service through c.", ctor, withArticle(iface))
 	e.p("func %s(c *%s.Client) %s { return &%s{c} }", ctor, rpcName, iface, impl)
 	e.p("")
-	e.p("type %s struct{ c *%s.Client }", impl, rpcName)
+	e.p("type %s struct{ %s *%s.Client }", impl, e.conn, rpcName)
 	e.p("")
 	e.p("var _ %s = (*%s)(nil)", iface, impl)
 }
@@ -184,7 +190,7 @@ func (e *emitter) resultTypes(m *method) string {
 
 // newCall writes the call's creation, its arguments and its route key.
 func (e *emitter) newCall(n serviceNames, m *method) {
-	e.p("call := x.c.NewCall(&%s, %d)", n.Desc, m.Index)
+	e.p("call := x.%s.NewCall(&%s, %d)", e.conn, n.Desc, m.Index)
 	for _, p := range m.Params {
 		e.encode("call.Args", "&call.Args", p.Var, p.Type, p.Codec)
 	}
@@ -201,7 +207,7 @@ func (e *emitter) clientMethod(svc *service, n serviceNames, m *method) {
 		e.p("// %s sends the call oneway: nothing comes back, errors included.", m.Name)
 		e.p("func (x *%s) %s(%s) {", n.ClientImpl, m.Name, e.params(m))
 		e.newCall(n, m)
-		e.p("_ = x.c.InvokeOneway(%s, call)", e.ctxExpr(m))
+		e.p("_ = x.%s.InvokeOneway(%s, call)", e.conn, e.ctxExpr(m))
 		e.p("}")
 		return
 	}
@@ -212,7 +218,7 @@ func (e *emitter) clientMethod(svc *service, n serviceNames, m *method) {
 		e.p("var %s %s", r.Var, e.typ(r.Type))
 		rets = append(rets, r.Var)
 	}
-	e.p("d, err := x.c.Invoke(%s, call)", e.ctxExpr(m))
+	e.p("d, err := x.%s.Invoke(%s, call)", e.conn, e.ctxExpr(m))
 	e.p("if err != nil {")
 	e.p("return %s", strings.Join(append(append([]string{}, rets...), "err"), ", "))
 	e.p("}")
@@ -270,11 +276,11 @@ func (e *emitter) asyncMethod(svc *service, n serviceNames, m *method, rpcName s
 	e.p("func (x *%s) %s(%s) *%s.Future[%s] {", n.AsyncImpl, m.Name, e.params(m), rpcName, ft)
 	e.newCall(n, m)
 	if m.Oneway {
-		e.p("return %s.InvokeOnewayAsync(x.c, %s, call)", rpcName, e.ctxExpr(m))
+		e.p("return %s.InvokeOnewayAsync(x.%s, %s, call)", rpcName, e.conn, e.ctxExpr(m))
 		e.p("}")
 		return
 	}
-	e.p("return %s.InvokeAsync(x.c, %s, call, func(d *%s.Decoder) (%s, error) {", rpcName, e.ctxExpr(m), rpcName, ft)
+	e.p("return %s.InvokeAsync(x.%s, %s, call, func(d *%s.Decoder) (%s, error) {", rpcName, e.conn, e.ctxExpr(m), rpcName, ft)
 	switch len(m.Results) {
 	case 0:
 		e.p("return struct{}{}, d.Finish()")

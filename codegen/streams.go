@@ -93,9 +93,9 @@ func (e *emitter) streamClientMethod(n serviceNames, m *method) {
 	e.newCall(n, m)
 	switch {
 	case m.In == nil:
-		e.p("return %s.ServerStream(x.c, ctx, call, %s)", rpcName, e.msgDecoder(m.Out.Type, m.Out.Codec))
+		e.p("return %s.ServerStream(x.%s, ctx, call, %s)", rpcName, e.conn, e.msgDecoder(m.Out.Type, m.Out.Codec))
 	case m.Out != nil:
-		e.p("return %s.BidiStream(x.c, ctx, call, %s, %s, %s)", rpcName, m.In.Var, e.msgEncoder(m.In.Type, m.In.Codec), e.msgDecoder(m.Out.Type, m.Out.Codec))
+		e.p("return %s.BidiStream(x.%s, ctx, call, %s, %s, %s)", rpcName, e.conn, m.In.Var, e.msgEncoder(m.In.Type, m.In.Codec), e.msgDecoder(m.Out.Type, m.Out.Codec))
 	default:
 		e.clientStreamCall(m, rpcName)
 	}
@@ -109,7 +109,7 @@ func (e *emitter) clientStreamCall(m *method, rpcName string) {
 		e.p("var %s %s", r.Var, e.typ(r.Type))
 		rets = append(rets, r.Var)
 	}
-	e.p("d, err := %s.ClientStream(x.c, ctx, call, %s, %s)", rpcName, m.In.Var, e.msgEncoder(m.In.Type, m.In.Codec))
+	e.p("d, err := %s.ClientStream(x.%s, ctx, call, %s, %s)", rpcName, e.conn, m.In.Var, e.msgEncoder(m.In.Type, m.In.Codec))
 	e.p("if err != nil {")
 	e.p("return %s", strings.Join(append(append([]string{}, rets...), "err"), ", "))
 	e.p("}")

@@ -24,6 +24,8 @@ var ClashServiceDesc = rpc2.ServiceDesc{
 		{Name: "Keywords", Params: []rpc2.Param{{Name: "_", Type: "int"}, {Name: "_", Type: "string"}, {Name: "a0", Type: "bool"}}, Results: []string{"string", "int"}},
 		{Name: "Names", Params: []rpc2.Param{{Name: "c", Type: "string"}, {Name: "err", Type: "string"}, {Name: "req", Type: "string"}, {Name: "resp", Type: "string"}, {Name: "call", Type: "string"}, {Name: "d", Type: "string"}, {Name: "args", Type: "string"}, {Name: "res", Type: "string"}, {Name: "impl", Type: "string"}, {Name: "x", Type: "string"}, {Name: "s", Type: "string"}, {Name: "f", Type: "string"}, {Name: "r0", Type: "string"}}, Results: []string{"string"}},
 		{Name: "Packages", Params: []rpc2.Param{{Name: "time", Type: "time.Duration"}, {Name: "context", Type: "string"}, {Name: "u", Type: "*url.URL"}, {Name: "nu", Type: "*url2.URL"}}, Results: []string{"time.Duration"}},
+		{Name: "c"},
+		{Name: "c_"},
 	},
 	Types: []rpc2.TypeDesc{
 		{Name: "time.Duration", Type: "int64"},
@@ -50,18 +52,18 @@ var ClashServiceDesc = rpc2.ServiceDesc{
 // NewClashClient returns a Clash whose methods call the service through c.
 func NewClashClient(c *rpc2.Client) Clash { return &clashClient{c} }
 
-type clashClient struct{ c *rpc2.Client }
+type clashClient struct{ c__ *rpc2.Client }
 
 var _ Clash = (*clashClient)(nil)
 
 func (x *clashClient) Keywords(ctx context.Context, a0 int, a1 string, a0_ bool) (string, int, error) {
-	call := x.c.NewCall(&ClashServiceDesc, 0)
+	call := x.c__.NewCall(&ClashServiceDesc, 0)
 	rpc2.EncodeInt(&call.Args, a0)
 	call.Args.String(a1)
 	call.Args.Bool(a0_)
 	var r0 string
 	var r1 int
-	d, err := x.c.Invoke(ctx, call)
+	d, err := x.c__.Invoke(ctx, call)
 	if err != nil {
 		return r0, r1, err
 	}
@@ -71,7 +73,7 @@ func (x *clashClient) Keywords(ctx context.Context, a0 int, a1 string, a0_ bool)
 }
 
 func (x *clashClient) Names(ctx context.Context, c_ string, err_ string, req string, resp string, call_ string, d_ string, args_ string, res_ string, impl_ string, x_ string, s_ string, f_ string, r0_ string) (string, error) {
-	call := x.c.NewCall(&ClashServiceDesc, 1)
+	call := x.c__.NewCall(&ClashServiceDesc, 1)
 	call.Args.String(c_)
 	call.Args.String(err_)
 	call.Args.String(req)
@@ -86,7 +88,7 @@ func (x *clashClient) Names(ctx context.Context, c_ string, err_ string, req str
 	call.Args.String(f_)
 	call.Args.String(r0_)
 	var r0 string
-	d, err := x.c.Invoke(ctx, call)
+	d, err := x.c__.Invoke(ctx, call)
 	if err != nil {
 		return r0, err
 	}
@@ -95,13 +97,13 @@ func (x *clashClient) Names(ctx context.Context, c_ string, err_ string, req str
 }
 
 func (x *clashClient) Packages(ctx context.Context, time_ time.Duration, context_ string, u *url.URL, nu *url2.URL) (time.Duration, error) {
-	call := x.c.NewCall(&ClashServiceDesc, 2)
+	call := x.c__.NewCall(&ClashServiceDesc, 2)
 	rpc2.EncodeInt(&call.Args, time_)
 	call.Args.String(context_)
 	clashEncodePtrUrlURL(call.Args.JSON(), &u)
 	clashEncodePtrUrlURL2(call.Args.JSON(), &nu)
 	var r0 time.Duration
-	d, err := x.c.Invoke(ctx, call)
+	d, err := x.c__.Invoke(ctx, call)
 	if err != nil {
 		return r0, err
 	}
@@ -109,11 +111,31 @@ func (x *clashClient) Packages(ctx context.Context, time_ time.Duration, context
 	return r0, d.Finish()
 }
 
+func (x *clashClient) c(ctx context.Context) error {
+	call := x.c__.NewCall(&ClashServiceDesc, 3)
+	d, err := x.c__.Invoke(ctx, call)
+	if err != nil {
+		return err
+	}
+	return d.Finish()
+}
+
+func (x *clashClient) c_(ctx context.Context) error {
+	call := x.c__.NewCall(&ClashServiceDesc, 4)
+	d, err := x.c__.Invoke(ctx, call)
+	if err != nil {
+		return err
+	}
+	return d.Finish()
+}
+
 // ClashAsync is Clash with futures: each method sends its call and returns at once.
 type ClashAsync interface {
 	Keywords(ctx context.Context, a0 int, a1 string, a0_ bool) *rpc2.Future[ClashKeywordsResults]
 	Names(ctx context.Context, c_ string, err_ string, req string, resp string, call_ string, d_ string, args_ string, res_ string, impl_ string, x_ string, s_ string, f_ string, r0_ string) *rpc2.Future[string]
 	Packages(ctx context.Context, time_ time.Duration, context_ string, u *url.URL, nu *url2.URL) *rpc2.Future[time.Duration]
+	c(ctx context.Context) *rpc2.Future[struct{}]
+	c_(ctx context.Context) *rpc2.Future[struct{}]
 }
 
 // ClashKeywordsResults holds the results of Clash.Keywords.
@@ -125,16 +147,16 @@ type ClashKeywordsResults struct {
 // NewClashAsyncClient returns a ClashAsync whose methods call the service through c.
 func NewClashAsyncClient(c *rpc2.Client) ClashAsync { return &clashAsyncClient{c} }
 
-type clashAsyncClient struct{ c *rpc2.Client }
+type clashAsyncClient struct{ c__ *rpc2.Client }
 
 var _ ClashAsync = (*clashAsyncClient)(nil)
 
 func (x *clashAsyncClient) Keywords(ctx context.Context, a0 int, a1 string, a0_ bool) *rpc2.Future[ClashKeywordsResults] {
-	call := x.c.NewCall(&ClashServiceDesc, 0)
+	call := x.c__.NewCall(&ClashServiceDesc, 0)
 	rpc2.EncodeInt(&call.Args, a0)
 	call.Args.String(a1)
 	call.Args.Bool(a0_)
-	return rpc2.InvokeAsync(x.c, ctx, call, func(d *rpc2.Decoder) (ClashKeywordsResults, error) {
+	return rpc2.InvokeAsync(x.c__, ctx, call, func(d *rpc2.Decoder) (ClashKeywordsResults, error) {
 		var out ClashKeywordsResults
 		d.String(&out.R1)
 		rpc2.DecodeInt(d, &out.R0)
@@ -143,7 +165,7 @@ func (x *clashAsyncClient) Keywords(ctx context.Context, a0 int, a1 string, a0_ 
 }
 
 func (x *clashAsyncClient) Names(ctx context.Context, c_ string, err_ string, req string, resp string, call_ string, d_ string, args_ string, res_ string, impl_ string, x_ string, s_ string, f_ string, r0_ string) *rpc2.Future[string] {
-	call := x.c.NewCall(&ClashServiceDesc, 1)
+	call := x.c__.NewCall(&ClashServiceDesc, 1)
 	call.Args.String(c_)
 	call.Args.String(err_)
 	call.Args.String(req)
@@ -157,7 +179,7 @@ func (x *clashAsyncClient) Names(ctx context.Context, c_ string, err_ string, re
 	call.Args.String(s_)
 	call.Args.String(f_)
 	call.Args.String(r0_)
-	return rpc2.InvokeAsync(x.c, ctx, call, func(d *rpc2.Decoder) (string, error) {
+	return rpc2.InvokeAsync(x.c__, ctx, call, func(d *rpc2.Decoder) (string, error) {
 		var r0 string
 		d.String(&r0)
 		return r0, d.Finish()
@@ -165,15 +187,29 @@ func (x *clashAsyncClient) Names(ctx context.Context, c_ string, err_ string, re
 }
 
 func (x *clashAsyncClient) Packages(ctx context.Context, time_ time.Duration, context_ string, u *url.URL, nu *url2.URL) *rpc2.Future[time.Duration] {
-	call := x.c.NewCall(&ClashServiceDesc, 2)
+	call := x.c__.NewCall(&ClashServiceDesc, 2)
 	rpc2.EncodeInt(&call.Args, time_)
 	call.Args.String(context_)
 	clashEncodePtrUrlURL(call.Args.JSON(), &u)
 	clashEncodePtrUrlURL2(call.Args.JSON(), &nu)
-	return rpc2.InvokeAsync(x.c, ctx, call, func(d *rpc2.Decoder) (time.Duration, error) {
+	return rpc2.InvokeAsync(x.c__, ctx, call, func(d *rpc2.Decoder) (time.Duration, error) {
 		var r0 time.Duration
 		rpc2.DecodeInt(d, &r0)
 		return r0, d.Finish()
+	})
+}
+
+func (x *clashAsyncClient) c(ctx context.Context) *rpc2.Future[struct{}] {
+	call := x.c__.NewCall(&ClashServiceDesc, 3)
+	return rpc2.InvokeAsync(x.c__, ctx, call, func(d *rpc2.Decoder) (struct{}, error) {
+		return struct{}{}, d.Finish()
+	})
+}
+
+func (x *clashAsyncClient) c_(ctx context.Context) *rpc2.Future[struct{}] {
+	call := x.c__.NewCall(&ClashServiceDesc, 4)
+	return rpc2.InvokeAsync(x.c__, ctx, call, func(d *rpc2.Decoder) (struct{}, error) {
+		return struct{}{}, d.Finish()
 	})
 }
 
@@ -254,6 +290,18 @@ func RegisterClashServer(s *rpc2.Server, impl Clash) error {
 			}
 			rpc2.EncodeInt(res, r0)
 			return nil
+		},
+		func(ctx context.Context, args *rpc2.Decoder, res *rpc2.Encoder) error {
+			if err := args.Finish(); err != nil {
+				return err
+			}
+			return impl.c(ctx)
+		},
+		func(ctx context.Context, args *rpc2.Decoder, res *rpc2.Encoder) error {
+			if err := args.Finish(); err != nil {
+				return err
+			}
+			return impl.c_(ctx)
 		},
 	})
 }
