@@ -50,6 +50,20 @@ func Generate(cfg Config) ([]File, error) {
 			errs = append(errs, err)
 		}
 	}
+	// Two interfaces of a package may ask for one name: A's method BX and AB's X
+	// both have results ABXResults.
+	owner := map[string]*service{}
+	for _, out := range order {
+		for _, svc := range byFile[out] {
+			for _, name := range generatedNames(svc) {
+				if o, ok := owner[name]; ok && o != svc {
+					errs = append(errs, fmt.Errorf("%s: ringrpc-gen generates %s for interface %s, and for interface %s too: rename a method of one of them",
+						l.pos(svc.named.Obj().Pos()), name, o.Iface, svc.Iface))
+				}
+				owner[name] = svc
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -155,14 +169,7 @@ func (l *loaded) checkDropped(out string, svcs []*service, typeList []string) er
 // checkNames fails when a name the output declares is taken by the package's own
 // code (not by an earlier output of ringrpc-gen).
 func (l *loaded) checkNames(svc *service) error {
-	n := namesFor(svc.Iface)
-	want := n.all()
-	for _, m := range svc.Methods {
-		if len(m.Results) > 1 && !m.streams() {
-			want = append(want, resultsType(svc.Iface, m))
-		}
-	}
-	for _, name := range want {
+	for _, name := range generatedNames(svc) {
 		obj := l.pkg.Types.Scope().Lookup(name)
 		if obj == nil || l.isGenerated(obj.Pos()) {
 			continue
@@ -170,6 +177,17 @@ func (l *loaded) checkNames(svc *service) error {
 		return fmt.Errorf("%s: %s is declared here, but ringrpc-gen generates %s for interface %s: rename one of them", l.pos(obj.Pos()), name, name, svc.Iface)
 	}
 	return nil
+}
+
+// generatedNames lists the top-level names the output declares for svc.
+func generatedNames(svc *service) []string {
+	names := namesFor(svc.Iface).all()
+	for _, m := range svc.Methods {
+		if len(m.Results) > 1 && !m.streams() {
+			names = append(names, resultsType(svc.Iface, m))
+		}
+	}
+	return names
 }
 
 // planCodecs picks the generated codec of every parameter and result that has one,
