@@ -7,6 +7,7 @@ import (
 	"go/types"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -64,6 +65,7 @@ func Generate(cfg Config) ([]File, error) {
 			}
 		}
 	}
+	errs = append(errs, l.checkEarlierOutputs(order, owner, cfg.Types)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -177,6 +179,49 @@ func (l *loaded) checkNames(svc *service) error {
 		return fmt.Errorf("%s: %s is declared here, but ringrpc-gen generates %s for interface %s: rename one of them", l.pos(obj.Pos()), name, name, svc.Iface)
 	}
 	return nil
+}
+
+// checkEarlierOutputs fails where an earlier output that this run leaves alone holds
+// the code of an interface that generates a name this run generates too: A's method
+// BX and AB's X both give ABXResults, with A and AB in files of their own and one
+// //go:generate line each. Such an output is read anew from its interface, not from
+// its text, as that may be stale and about to be regenerated.
+func (l *loaded) checkEarlierOutputs(outputs []string, owner map[string]*service, typeList []string) []error {
+	rewritten, named := map[string]bool{}, map[string]bool{}
+	for _, out := range outputs {
+		rewritten[filepath.Base(out)] = true
+	}
+	for _, t := range typeList {
+		named[t] = true
+	}
+	var files []string
+	for file := range l.generated {
+		files = append(files, file)
+	}
+	slices.Sort(files)
+	var errs []error
+	for _, file := range files {
+		if rewritten[file] {
+			continue
+		}
+		for _, iface := range l.generated[file] {
+			obj, ok := l.pkg.Types.Scope().Lookup(iface).(*types.TypeName)
+			if named[iface] || !ok || !types.IsInterface(obj.Type()) || filepath.Base(l.outputOf(obj.Pos())) != file {
+				continue // generated now, gone, or moved: its earlier code will go
+			}
+			other, err := l.buildService(iface)
+			if err != nil {
+				continue // its own run reports it
+			}
+			for _, name := range generatedNames(other) {
+				if svc, ok := owner[name]; ok {
+					errs = append(errs, fmt.Errorf("%s: ringrpc-gen generates %s for interface %s, and generated it for interface %s in %s too: rename a method of one of them",
+						l.pos(svc.named.Obj().Pos()), name, svc.Iface, iface, file))
+				}
+			}
+		}
+	}
+	return errs
 }
 
 // generatedNames lists the top-level names the output declares for svc.
