@@ -268,7 +268,8 @@ func endInput(st *transport.Stream, caller, stream context.Context) {
 }
 
 // sendAll sends the values of in on st until in ends or st does; it returns an error
-// only for a value that does not encode.
+// only for a value that does not encode or that no frame can carry, which the
+// stream outlives: its input would go on without that value.
 func sendAll[T any](sc *streamCall, st *transport.Stream, in iter.Seq[T], encode func(*Encoder, T)) *Error {
 	var e Encoder
 	n := 0
@@ -278,7 +279,10 @@ func sendAll[T any](sc *streamCall, st *transport.Stream, in iter.Seq[T], encode
 		if err != nil {
 			return err
 		}
-		if st.Send(body) != nil {
+		if err := st.Send(body); err != nil {
+			if errors.Is(err, transport.ErrFrameTooLarge) {
+				return fromTransport(err, fmt.Sprintf("message %d of stream %s.%s", n, sc.svc.Name, sc.m.Name))
+			}
 			return nil // the stream ended: how is for the receiving side to say
 		}
 	}
