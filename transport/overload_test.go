@@ -68,7 +68,13 @@ func (s *logSink) waitCount(t testing.TB, msg string, n int, limit time.Duration
 		select {
 		case <-s.notify:
 		case <-deadline.C:
-			t.Fatalf("%d log records say %q within %v, want %d", len(s.matching(msg)), msg, limit, n)
+			var all []string
+			for _, r := range s.matching("") {
+				text := r.Message
+				r.Attrs(func(a slog.Attr) bool { text += " " + a.String(); return true })
+				all = append(all, text)
+			}
+			t.Fatalf("%d log records say %q within %v, want %d; all records:\n%s", len(s.matching(msg)), msg, limit, n, strings.Join(all, "\n"))
 		}
 	}
 }
@@ -355,7 +361,9 @@ func TestFrameMemoryBudget(t *testing.T) {
 	const peers = 4
 	logs := newLogSink()
 	release := make(chan struct{})
-	opts := ServerOptions{ConnOptions: ConnOptions{Logger: logs.logger(), MaxFrameMemory: 2 * DefaultMaxFrameSize, IdleTimeout: time.Second}}
+	// IdleTimeout also bounds how long a frame may take to arrive whole: a loaded
+	// machine under the race detector has taken over a second for 12 MiB.
+	opts := ServerOptions{ConnOptions: ConnOptions{Logger: logs.logger(), MaxFrameMemory: 2 * DefaultMaxFrameSize, IdleTimeout: 5 * time.Second}}
 	s, addr := startServer(t, opts, func(s *Server) {
 		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
 		must(t, s.RegisterProcessor(codeBlock, ProcessorFunc(func(_ context.Context, _ *Conn, req *Command) (*Command, error) {
@@ -376,7 +384,7 @@ func TestFrameMemoryBudget(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("%d of %d small calls failed while large requests held the budget: %v", len(errs), calls, errs[0])
 	}
-	logs.waitCount(t, "no memory for its next frame", 1, 20*time.Second)
+	logs.waitCount(t, "no memory for its next frame", 1, 30*time.Second)
 	used := s.cfg.frames.used.Load()
 	if used > s.cfg.frames.max+DefaultMaxFrameSize {
 		t.Errorf("%d bytes of bodies held, the budget is %d and one frame", used, s.cfg.frames.max)
