@@ -451,20 +451,21 @@ func (s *Server) refuse(ctx context.Context, conn *transport.Conn, req *transpor
 
 // call is the innermost server invoker: the handler, with panics turned into errors.
 func (s *Server) call(ctx context.Context, call *Call) (err error) {
+	if call.m.IsStream() {
+		// Innermost, so that interceptors see what the stream's figures count; and
+		// deferred before the recover, so that it runs after it: a handler that
+		// panicked on a stream already cut has the stream's outcome too.
+		if ss := serverStreamOf(ctx); ss != nil {
+			defer func() { err = ss.result(ctx, err) }()
+		}
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("rpc: handler panicked", "service", call.svc.Name, "method", call.m.Name, "panic", r, "stack", string(debug.Stack()))
 			err = Errorf(CodeInternal, "%s.%s panicked: %v", call.svc.Name, call.m.Name, r)
 		}
 	}()
-	err = call.handler(ctx, &call.dec, &call.res)
-	if call.m.IsStream() {
-		// Innermost, so that interceptors see what the stream's figures count.
-		if ss := serverStreamOf(ctx); ss != nil {
-			err = ss.result(err)
-		}
-	}
-	return err
+	return call.handler(ctx, &call.dec, &call.res)
 }
 
 func (s *Server) respond(conn *transport.Conn, req *transport.Command, call *Call, err error, out Metadata) {

@@ -43,11 +43,13 @@ func streamContext(ctx context.Context, conn *transport.Conn, req *transport.Com
 }
 
 // result is the handler's outcome, unless a message it received did not decode, its
-// opener broke the stream protocol, or the deadline cut the stream: what the handler
-// made of a cut stream is not its caller's answer. The one that came first answers:
-// the transport's stream ends once, with the break or with the deadline, and keeps
-// why, and a message that did not decode came before either.
-func (ss *serverStream) result(err error) error {
+// opener broke the stream protocol, the deadline passed, or the stream was cut
+// short: what the handler made of a cut stream is not its caller's answer. The one
+// that came first answers: the transport's stream ends once, with the break or with
+// the deadline, and keeps why, and a message that did not decode came before either.
+// ctx is the handler's: its deadline may pass as the handler returns, before the
+// stream's own timer ends the stream, and still answers deadline_exceeded.
+func (ss *serverStream) result(ctx context.Context, err error) error {
 	if e := ss.inErr.Load(); e != nil {
 		return e
 	}
@@ -57,16 +59,21 @@ func (ss *serverStream) result(err error) error {
 	if e := ss.expired.Load(); e != nil {
 		return e
 	}
-	if err == nil {
-		// What the handler made of a stream cut short is no success: its opener
-		// reset it, or its connection went, and no answer reaches the opener.
-		if e := ss.st.Err(); e != nil {
-			code := CodeUnavailable
-			if errors.Is(e, context.Canceled) {
-				code = CodeCanceled
-			}
-			return Errorf(code, "stream %s.%s was cut short before its handler returned: %v", ss.svc.Name, ss.m.Name, e)
+	if e := ss.st.Err(); e != nil {
+		// Cut short, whatever the handler then returned: its opener reset it (when
+		// its deadline passed, with the expired bit), or its connection went, and
+		// no answer reaches the opener.
+		code := CodeUnavailable
+		switch {
+		case errors.Is(e, context.DeadlineExceeded):
+			code = CodeDeadlineExceeded
+		case errors.Is(e, context.Canceled):
+			code = CodeCanceled
 		}
+		return Errorf(code, "stream %s.%s was cut short before its handler returned: %v", ss.svc.Name, ss.m.Name, e)
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ss.deadlineError()
 	}
 	return err
 }
@@ -93,7 +100,7 @@ func (ss *serverStream) expire(ctx context.Context) {
 	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return
 	}
-	e := Errorf(CodeDeadlineExceeded, "stream %s.%s ran past its deadline (%w): the caller's deadline, counted from the arrival of the stream's opening request, passed before the stream ended: give the call a longer deadline", ss.svc.Name, ss.m.Name, context.DeadlineExceeded)
+	e := ss.deadlineError()
 	ss.expired.Store(e)
 	ss.st.CloseWithError(e)
 }
@@ -169,4 +176,9 @@ func (s *Server) invokeStream(cctx *callCtx, conn *transport.Conn, req *transpor
 		defer t.Stop()
 	}
 	return s.invoke(ctx, call) // Server.call gives the stream's result
+}
+
+// deadlineError is the answer to a stream that ran past its deadline.
+func (ss *serverStream) deadlineError() *Error {
+	return Errorf(CodeDeadlineExceeded, "stream %s.%s ran past its deadline (%w): the caller's deadline, counted from the arrival of the stream's opening request, passed before the stream ended: give the call a longer deadline", ss.svc.Name, ss.m.Name, context.DeadlineExceeded)
 }
