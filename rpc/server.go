@@ -96,6 +96,7 @@ type Server struct {
 	matched map[string]bool
 	// fallback holds the logger SetFallbackLogger gave; nil with ServerOptions.Logger.
 	fallback *atomic.Pointer[slog.Logger]
+	maxFrame int // the transport's MaxFrameSize
 }
 
 type service struct {
@@ -124,6 +125,10 @@ func NewServer(opts ServerOptions) *Server {
 		opts.Transport.Logger = s.log // one logger for the server and its connections
 	}
 	s.ts = transport.NewServer(opts.Transport)
+	s.maxFrame = opts.Transport.MaxFrameSize
+	if s.maxFrame <= 0 {
+		s.maxFrame = transport.DefaultMaxFrameSize
+	}
 	empty := map[string]*service{}
 	s.services.Store(&empty)
 	s.invoke = chain(append([]Interceptor(nil), opts.Interceptors...), s.call)
@@ -465,7 +470,28 @@ func (s *Server) call(ctx context.Context, call *Call) (err error) {
 			err = Errorf(CodeInternal, "%s.%s panicked: %v", call.svc.Name, call.m.Name, r)
 		}
 	}()
-	return call.handler(ctx, &call.dec, &call.res)
+	if err = call.handler(ctx, &call.dec, &call.res); err == nil {
+		err = s.resultsError(call)
+	}
+	return err
+}
+
+// responseHeaderRoom is what a response's body leaves of MaxFrameSize for its frame's
+// header, as a stream's message does.
+const responseHeaderRoom = 512
+
+// resultsError returns why the results a handler wrote cannot reach its caller: they
+// did not encode, or they are too large for a frame. Found here, inside the
+// interceptors, the caller's failure is what they and the method's figures see.
+func (s *Server) resultsError(call *Call) error {
+	body, err := call.res.finish()
+	if err != nil {
+		return Errorf(CodeInternal, "encoding the results of %s.%s: %v", call.svc.Name, call.m.Name, err)
+	}
+	if limit := s.maxFrame - responseHeaderRoom; len(body) > limit {
+		return Errorf(CodeInternal, "the results of %s.%s take %d bytes, and a response may take %d (transport.ConnOptions.MaxFrameSize less %d bytes for its header): return less, or raise MaxFrameSize on both peers", call.svc.Name, call.m.Name, len(body), limit, responseHeaderRoom)
+	}
+	return nil
 }
 
 func (s *Server) respond(conn *transport.Conn, req *transport.Command, call *Call, err error, out Metadata) {
