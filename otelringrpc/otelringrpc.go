@@ -52,7 +52,9 @@
 //	                                           and ringrpc.failover true after the
 //	                                           first
 //
-// Streams count as calls, from their opening to their end.
+// Streams count as calls, from their opening to their end. A call's outcome on the
+// client is its provider's answer: results that the caller's generated code then
+// cannot decode fail the call with internal, and still count ok here.
 //
 // What servers, clients and registries count anyway (connections, queues, busy
 // answers, shed calls, pending calls, bytes, failovers, members, ring rebuilds,
