@@ -72,8 +72,9 @@ type ConnOptions struct {
 	Timeout time.Duration
 	// IdleTimeout closes a connection that has neither read nor written a frame for
 	// this long, unless calls are pending on it or requests are being handled: a long
-	// call is never cut. The heartbeat, not this, finds a dead peer that calls wait
-	// for. A frame must also come whole within IdleTimeout of its first bytes,
+	// call is never cut. An inbound stream does not count as a request being handled:
+	// its opener pings while it waits. The heartbeat, not this, finds a dead peer that
+	// calls wait for. A frame must also come whole within IdleTimeout of its first bytes,
 	// whatever is pending. Default DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// WriteTimeout bounds the time the peer takes no byte of what is written to it: a
