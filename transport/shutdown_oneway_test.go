@@ -250,12 +250,13 @@ func noticedPeer(t *testing.T, s *Server, addr string) (net.Conn, func(*Command)
 // connection closes once those admitted have run.
 func TestOnewayFloodAfterNoticeEndsShutdown(t *testing.T) {
 	s, addr := startServer(t, ServerOptions{}, func(s *Server) {
-		// Each takes 5 ms, and the peer sends one a millisecond: some are always in
-		// flight, and the workers keep up.
+		// Each takes 50 ms, and the peer sends one a millisecond: some are always in
+		// flight, even when the peer's sleeps run long on a loaded machine, and the
+		// workers keep up.
 		must(t, s.RegisterProcessor(codeEcho, ProcessorFunc(func(context.Context, *Conn, *Command) (*Command, error) {
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
 			return nil, nil
-		}), PoolOptions{Workers: 16}))
+		}), PoolOptions{Workers: 256}))
 	})
 	nc, _, _, shut := noticedPeer(t, s, addr)
 	r := NewRequest(codeEcho, nil, nil)
