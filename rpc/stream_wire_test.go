@@ -98,3 +98,33 @@ func (f endedFeed) Watch(ctx context.Context, topic string, n int) iter.Seq2[int
 		f.ended <- ctx.Err()
 	}
 }
+
+// TestStreamToAnUnknownServiceIsGrantedThenAnswered: docs/PROTOCOL.md §9.1: the service
+// and method are looked up once the stream is accepted, so a stream opened to one the
+// provider does not serve gets its grant first, then the unary call's answer.
+func TestStreamToAnUnknownServiceIsGrantedThenAnswered(t *testing.T) {
+	opts := ServerOptions{Logger: quiet}
+	opts.Transport.Logger = quiet
+	s := NewServer(opts)
+	if err := registerFeed(s, waitingFeed{}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, s.Serve, s.Close)
+	for _, c := range []struct {
+		service, method string
+		code            int32
+	}{
+		{"no.Such", "Watch", 717},
+		{feedDesc.Name, "NoSuch", 718},
+	} {
+		p := wireDial(t, addr)
+		p.send(wireFrame(1, wireHeader(0, 7, 4, "interfaceName", c.service, "methodName", c.method,
+			"ringrpc.window", "8"), []byte(`["x",0]`)))
+		if g := p.next(); g.Code != 7704 {
+			t.Fatalf("%s.%s: first frame %v, want the provider's grant", c.service, c.method, g)
+		}
+		if r := p.response(7); r.Code != c.code {
+			t.Errorf("%s.%s: answered %v, want code %d", c.service, c.method, r, c.code)
+		}
+	}
+}
