@@ -305,44 +305,106 @@ func (s *session) describe(service string) (*rpc.ServiceDesc, error) {
 // service (any provider when service is empty) in the cluster. Through the cluster
 // it asks each provider in turn, those gossip has no doubt about first, until one
 // answers: a provider that gossip still lists may be gone (a killed process, before
-// failure detection finds it), as a call's provider may, and a call moves on then.
+// failure detection finds it) or hung, as a call's provider may, and a call moves on
+// then. Each provider but the last gets a share of what remains of --timeout, as a
+// call's attempt does (rpc.RetryPolicy.AttemptTimeout), so that one that never
+// answers leaves time for the next.
 func (s *session) introspect(service string) ([]rpc.ServiceDesc, error) {
 	if s.reg == nil {
 		descs, err := s.client.ListServices(s.ctx)
 		return descs, s.diagnose(s.c.addr, err)
 	}
-	var first, doubted []string
+	var first, doubted []registry.Member
 	for _, m := range s.reg.Members() {
 		if m.RPCAddr == "" || service != "" && !slices.Contains(m.Services, service) || service == "" && len(m.Services) == 0 {
 			continue
 		}
 		if m.State == registry.StateAlive && !m.Leaving {
-			first = append(first, m.RPCAddr)
+			first = append(first, m)
 		} else {
-			doubted = append(doubted, m.RPCAddr)
+			doubted = append(doubted, m)
 		}
 	}
-	addrs := append(first, doubted...)
-	if len(addrs) == 0 {
+	providers := append(first, doubted...)
+	if len(providers) == 0 {
 		return nil, fmt.Errorf("no member of the cluster at %s provides %q (members: %d); check the service name with ringrpc services --seed", s.c.seed, service, len(s.reg.Members()))
 	}
-	var err error
-	for _, addr := range addrs {
-		var descs []rpc.ServiceDesc
-		if descs, err = s.listServices(addr); err == nil {
+	var failures []string // one a provider asked
+	for i, m := range providers {
+		if s.ctx.Err() != nil {
+			break
+		}
+		descs, err := s.listServicesWithin(m.RPCAddr, attemptShare(s.ctx, i+1 == len(providers)))
+		if err == nil {
 			return descs, nil
 		}
+		failures = append(failures, fmt.Sprintf("%s at %s: %s", m.Name, m.RPCAddr, failure(err)))
 	}
-	return nil, err
+	if len(failures) == 0 {
+		return nil, fmt.Errorf("reading the descriptor of %q: --timeout %v ran out before any of its %d providers was asked (joining the cluster took it); raise --timeout", service, s.c.timeout, len(providers))
+	}
+	what := fmt.Sprintf("of %q", service)
+	if service == "" {
+		what = "of a service"
+	}
+	msg := fmt.Sprintf("reading the descriptor %s: none of the %d providers tried answered", what, len(failures))
+	if len(failures) < len(providers) {
+		msg = fmt.Sprintf("reading the descriptor %s: none of the %d providers tried of %d answered before --timeout %v ran out", what, len(failures), len(providers), s.c.timeout)
+	}
+	return nil, fmt.Errorf("%s (%s); check that they run and that this host reaches their RPC addresses, or raise --timeout", msg, strings.Join(failures, "; "))
+}
+
+// failure is how a provider failed, in a list of providers: a local failure (a
+// connect's) without the call's words around it, which name the provider again and
+// take it for the only one.
+func failure(err error) string {
+	if re, ok := err.(*rpc.Error); ok && re.Unwrap() != nil { // not diagnose's, which says more
+		return re.Code.String() + ": " + re.Unwrap().Error()
+	}
+	return err.Error()
+}
+
+// minAttemptShare is the shortest share of --timeout given to a provider that is not
+// the last: a healthy one may need that long (rpc's minAttemptTimeout).
+const minAttemptShare = 100 * time.Millisecond
+
+// attemptShare is how long a provider may take to answer when last is false: half of
+// what remains of ctx's deadline, as a call's attempt gets by default, so that the
+// next provider has the other half; 0, what remains, for the last provider or when
+// half would be under minAttemptShare.
+func attemptShare(ctx context.Context, last bool) time.Duration {
+	dl, ok := ctx.Deadline()
+	if last || !ok {
+		return 0
+	}
+	if share := time.Until(dl) / 2; share >= minAttemptShare {
+		return share
+	}
+	return 0
+}
+
+// listServicesWithin lists the services of the server at addr, waiting at most share
+// for them when it is positive. A server that gives no answer within its share is
+// said to, unprobed: a probe would wait for it again, out of the next provider's time.
+func (s *session) listServicesWithin(addr string, share time.Duration) ([]rpc.ServiceDesc, error) {
+	ctx, cancel := s.ctx, context.CancelFunc(func() {})
+	if share > 0 {
+		ctx, cancel = context.WithTimeout(s.ctx, share)
+	}
+	defer cancel()
+	descs, err := s.listServices(ctx, addr)
+	if err != nil && ctx.Err() != nil && s.ctx.Err() == nil {
+		return nil, fmt.Errorf("no answer within %v, its share of --timeout", share.Round(time.Millisecond))
+	}
+	return descs, s.diagnose(addr, err)
 }
 
 // listServices lists the services of the server at addr.
-func (s *session) listServices(addr string) ([]rpc.ServiceDesc, error) {
+func (s *session) listServices(ctx context.Context, addr string) ([]rpc.ServiceDesc, error) {
 	c, err := s.newClient(rpc.StaticAddress(addr))
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	descs, err := c.ListServices(s.ctx)
-	return descs, s.diagnose(addr, err)
+	return c.ListServices(ctx)
 }
