@@ -71,15 +71,16 @@ func (ts typeSet) goField(t, name string) (rpc.FieldDesc, bool) {
 }
 
 // basicKind resolves t through pointers and described named types to the basic
-// type the generated client formats the key by: "string", "int"... or "" for
-// anything that travels as JSON (and for types the descriptor does not describe).
+// type the generated client formats the key by: "string", "int"... (time.Duration,
+// an int64 to the client), or "" for anything that travels as JSON (and for types the
+// descriptor does not describe).
 func (ts typeSet) basicKind(t string) string {
 	for range 16 {
 		t = strings.TrimPrefix(t, "*")
 		td, ok := ts[t]
 		switch {
 		case !ok:
-			if _, basic := jsonKinds[t]; basic && t != "[]byte" && t != "time.Time" && t != "time.Duration" {
+			if _, basic := jsonKinds[t]; basic && t != "[]byte" && t != "time.Time" {
 				return t
 			}
 			return ""
@@ -93,27 +94,50 @@ func (ts typeSet) basicKind(t string) string {
 
 func (ts typeSet) formatKey(t string, v json.RawMessage) (string, bool, error) {
 	kind := ts.basicKind(t)
-	switch {
-	case kind == "string" || kind == "" && len(ts) == 0 && kindOf(v) == "string":
+	if kind == "string" || kind == "" && len(ts) == 0 && kindOf(v) == "string" {
 		// Without types (an older server), a string is taken as is, as most keys are.
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
 			return "", false, fmt.Errorf("the route key: %w", err)
 		}
 		return s, true, nil
+	}
+	key, err := numberKey(kind, v)
+	return key, err == nil, err
+}
+
+// numberKey is v, a value of the basic type kind, as the generated client writes
+// it: a float as encoding/json writes one of its bits (1.50 is 1.5, 1E2 is 100, and
+// a float32 is rounded to one), an integer in decimal (-0 is 0); anything else is
+// the JSON given, compacted.
+func numberKey(kind string, v json.RawMessage) (string, error) {
+	switch {
 	case kind == "float32" || kind == "float64":
-		f, err := strconv.ParseFloat(string(v), 64)
-		if err != nil {
-			return "", false, fmt.Errorf("the route key: want a number, got %s", v)
+		bits := 64
+		if kind == "float32" {
+			bits = 32
 		}
-		b, err := json.Marshal(f)
-		return string(b), err == nil, err
+		f, err := strconv.ParseFloat(string(v), bits)
+		if err != nil {
+			return "", fmt.Errorf("the route key: want a number that a %s holds, got %s", kind, v)
+		}
+		var b []byte
+		if bits == 32 {
+			b, err = json.Marshal(float32(f))
+		} else {
+			b, err = json.Marshal(f)
+		}
+		return string(b), err
+	case jsonKinds[kind] == "integer" && string(v) == "-0":
+		// The only integer JSON spells two ways: the checks let 1.0 and 1e2 through
+		// to no integer type, as encoding/json decodes neither into one.
+		return "0", nil
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, v); err != nil {
-		return "", false, err
+		return "", err
 	}
-	return compact.String(), true, nil
+	return compact.String(), nil
 }
 
 // zeroKey is the key of a field left at its zero value.
@@ -166,7 +190,6 @@ func (ts typeSet) defaultKey(m rpc.MethodDesc, args []json.RawMessage) (string, 
 		return m.Name, nil
 	}
 	v := bytes.TrimSpace(args[0])
-	var canonical any
 	switch kind := ts.basicKind(m.Params[0].Type); {
 	case isNull(v) || m.Params[0].Variadic:
 	case kind == "string":
@@ -174,24 +197,10 @@ func (ts typeSet) defaultKey(m rpc.MethodDesc, args []json.RawMessage) (string, 
 		if err := json.Unmarshal(v, &s); err != nil {
 			return "", fmt.Errorf("the route key: %w", err)
 		}
-		canonical = s
-	case kind == "float32" || kind == "float64":
-		bits := 64
-		if kind == "float32" {
-			bits = 32
-		}
-		f, err := strconv.ParseFloat(string(v), bits)
-		if err != nil {
-			return "", fmt.Errorf("the route key: want a number, got %s", v)
-		}
-		canonical = f
-		if bits == 32 {
-			canonical = float32(f)
-		}
-	}
-	if canonical != nil {
-		b, err := json.Marshal(canonical)
+		b, err := json.Marshal(s)
 		return string(b), err
+	default:
+		return numberKey(kind, v)
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, v); err != nil {
