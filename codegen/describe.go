@@ -101,9 +101,28 @@ func (d *describer) fields(n *types.Named) string {
 		if f.quoted {
 			b.WriteString(", Quoted: true")
 		}
+		if via := viaPointers(f.path); via != "" {
+			fmt.Fprintf(&b, ", Via: %q", via)
+		}
 		b.WriteString("},\n")
 		d.walk(f.typ)
 	}
 	b.WriteString("}}")
 	return b.String()
+}
+
+// viaPointers is a promoted field's rpc.FieldDesc.Via: the embedded fields of path
+// (the field last) up to the last that is a pointer, pointers starred, or "" when
+// none is.
+func viaPointers(path []*types.Var) string {
+	var steps []string
+	last := -1
+	for i, e := range path[:len(path)-1] {
+		step := e.Name()
+		if _, ok := e.Type().Underlying().(*types.Pointer); ok {
+			step, last = "*"+step, i
+		}
+		steps = append(steps, step)
+	}
+	return strings.Join(steps[:last+1], ".")
 }

@@ -48,6 +48,12 @@ type FieldDesc struct {
 	// Quoted marks the string option: the number or boolean travels inside a JSON
 	// string, like "12".
 	Quoted bool `json:",omitempty"`
+	// Via is, for a member promoted through an embedded pointer, the embedded
+	// fields it is promoted through by Go name, up to the last pointer, each pointer
+	// marked with a star: "*Org", "Base.*Org". Such a pointer is nil until a member
+	// promoted through it is decoded, and a route key through a nil one falls back
+	// to the default key. Empty for every other member.
+	Via string `json:",omitempty"`
 }
 
 // MethodDesc describes one method.

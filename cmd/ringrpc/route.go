@@ -14,9 +14,12 @@ import (
 // from its //ringrpc:routekey directive. The directive names Go fields; the
 // descriptor's types give their JSON names. The key is formatted as the generated
 // client formats it: a string as is, an integer in decimal, anything else (a type
-// with JSON methods of its own included) as its JSON. ok is false when m has no
-// directive or a null lies on the path (a nil pointer): the call then routes by the
-// default key, as a generated client's does.
+// with JSON methods of its own included) as its JSON. A member the arguments leave
+// out (or null) keeps its zero value, which the key then is. ok is false when m has
+// no directive or a nil pointer lies on the path: a null or absent pointer, or an
+// embedded pointer (FieldDesc.Via) none of whose members the object holds, which
+// decoding leaves nil. The call then routes by the default key, as a generated
+// client's does.
 func (ts typeSet) routeKey(m rpc.MethodDesc, args []json.RawMessage) (key string, ok bool, err error) {
 	if m.RouteKey == "" {
 		return "", false, nil
@@ -27,9 +30,9 @@ func (ts typeSet) routeKey(m rpc.MethodDesc, args []json.RawMessage) (key string
 		return "", false, fmt.Errorf("method %s routes by %s, which is not among its arguments", m.Name, m.RouteKey)
 	}
 	v, t, quoted := bytes.TrimSpace(args[i]), m.Params[i].Type, false
-	for _, field := range path[1:] {
+	for k, field := range path[1:] {
 		if isNull(v) {
-			return "", false, nil
+			return ts.zeroFrom(t, path[1+k:], m)
 		}
 		var obj map[string]json.RawMessage
 		if json.Unmarshal(v, &obj) != nil {
@@ -38,8 +41,10 @@ func (ts typeSet) routeKey(m rpc.MethodDesc, args []json.RawMessage) (key string
 		f, described := ts.goField(t, field)
 		next, found := lookupField(obj, f.Name)
 		if !found && described {
-			// An absent member keeps the field's zero value, which the key then is.
-			return ts.zeroKey(f.Type, m)
+			if ts.nilVia(t, f, obj) {
+				return "", false, nil
+			}
+			return ts.zeroFrom(f.Type, path[2+k:], m)
 		}
 		if !found {
 			return "", false, fmt.Errorf("method %s routes by %s, but argument %d (%s) has no member %s; if its JSON name differs, pass the key with --route-key", m.Name, m.RouteKey, i+1, path[0], field)
@@ -47,13 +52,64 @@ func (ts typeSet) routeKey(m rpc.MethodDesc, args []json.RawMessage) (key string
 		v, t, quoted = bytes.TrimSpace(next), f.Type, f.Quoted
 	}
 	if isNull(v) {
-		return "", false, nil
+		return ts.zeroFrom(t, nil, m)
 	}
 	var inner string
 	if quoted && json.Unmarshal(v, &inner) == nil {
 		v = json.RawMessage(inner) // the string option: the value inside the string
 	}
 	return ts.formatKey(t, v)
+}
+
+// zeroFrom is the key of a value of type t left at its zero value, reached on by
+// the Go fields of rest: none when a pointer lies on the way (the default key), else
+// the zero value's key. A type the descriptor does not describe is taken for a
+// pointer, as older servers' descriptors describe none.
+func (ts typeSet) zeroFrom(t string, rest []string, m rpc.MethodDesc) (string, bool, error) {
+	for _, field := range rest {
+		if strings.HasPrefix(t, "*") {
+			return "", false, nil
+		}
+		f, described := ts.goField(t, field)
+		switch _, known := ts[t]; {
+		case !described && known:
+			return "", false, fmt.Errorf("method %s routes by %s, but type %s has no field %s; pass the key with --route-key", m.Name, m.RouteKey, t, field)
+		case !described || strings.Contains(f.Via, "*"):
+			return "", false, nil
+		}
+		t = f.Type
+	}
+	if _, described := ts[strings.TrimPrefix(t, "*")]; !described && ts.basicKind(t) == "" {
+		return "", false, nil
+	}
+	return ts.zeroKey(t, m)
+}
+
+// nilVia reports whether f, a member of struct type t that obj leaves out, is
+// promoted through an embedded pointer that decoding obj leaves nil: one that no
+// member promoted through it is decoded into (encoding/json sets the pointer when it
+// decodes one, null included).
+func (ts typeSet) nilVia(t string, f rpc.FieldDesc, obj map[string]json.RawMessage) bool {
+	steps := strings.Split(f.Via, ".")
+	for n, step := range steps {
+		if !strings.HasPrefix(step, "*") {
+			continue
+		}
+		through := strings.Join(steps[:n+1], ".")
+		set := false
+		for _, g := range ts[strings.TrimPrefix(t, "*")].Fields {
+			if g.Via == through || strings.HasPrefix(g.Via, through+".") {
+				if _, ok := lookupField(obj, g.Name); ok {
+					set = true
+					break
+				}
+			}
+		}
+		if !set {
+			return true
+		}
+	}
+	return false
 }
 
 // goField finds the struct field of type t (or *t) that has Go name name; without a

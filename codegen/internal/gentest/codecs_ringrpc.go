@@ -82,7 +82,7 @@ var CodecsServiceDesc = rpc.ServiceDesc{
 			{Name: "kids", Go: "Kids", Type: "[]Rich", OmitEmpty: true},
 			{Name: "inner_a", Go: "InnerA", Type: "string"},
 			{Name: "Count", Type: "int"},
-			{Name: "deep", Go: "Deep", Type: "uint16", OmitEmpty: true},
+			{Name: "deep", Go: "Deep", Type: "uint16", OmitEmpty: true, Via: "*Base"},
 		}},
 		{Name: "StringOpt", Fields: []rpc.FieldDesc{
 			{Name: "num", Go: "Num", Type: "json.Number", Quoted: true},

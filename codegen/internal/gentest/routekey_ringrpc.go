@@ -22,7 +22,7 @@ var TeamsServiceDesc = rpc.ServiceDesc{
 	},
 	Types: []rpc.TypeDesc{
 		{Name: "Team", Fields: []rpc.FieldDesc{
-			{Name: "Slug", Type: "string"},
+			{Name: "Slug", Type: "string", Via: "*Org"},
 			{Name: "Name", Type: "string"},
 		}},
 	},

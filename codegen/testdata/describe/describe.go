@@ -12,7 +12,22 @@ import (
 type Base struct {
 	Region string `json:"region"`
 	Shadow string // hidden by Item.Shadow
+	*Owner
 }
+
+// Owner is embedded by pointer: its fields, and those of the structs it embeds, are
+// promoted through a pointer that may be nil (rpc.FieldDesc.Via).
+type Owner struct {
+	Team string `json:"team"`
+	Desk
+	*Seat
+}
+
+// Desk is embedded in Owner by value.
+type Desk struct{ Floor int }
+
+// Seat is embedded in Owner by pointer.
+type Seat struct{ Row int }
 
 // stamp is unexported and embedded: encoding/json promotes its exported fields.
 type stamp struct {

@@ -25,6 +25,9 @@ var CatalogServiceDesc = rpc.ServiceDesc{
 		{Name: "Attr", Type: "string"},
 		{Name: "Item", Fields: []rpc.FieldDesc{
 			{Name: "region", Go: "Region", Type: "string"},
+			{Name: "team", Go: "Team", Type: "string", Via: "Base.*Owner"},
+			{Name: "Floor", Type: "int", Via: "Base.*Owner"},
+			{Name: "Row", Type: "int", Via: "Base.*Owner.*Seat"},
 			{Name: "by", Go: "By", Type: "string"},
 			{Name: "sku", Go: "SKU", Type: "string"},
 			{Name: "qty", Go: "Qty", Type: "int", Quoted: true},
