@@ -20,9 +20,10 @@ import (
 
 // RetryPolicy bounds how calls move to other providers after a failure. Moves that
 // cost a provider work (SYSTEM_BUSY, a connection lost after the request left) spend
-// a retry budget, a token bucket as in gRPC's retry throttling: each such failure
-// takes a token, each successful call gives back TokenRatio, and calls move only while
-// more than half the tokens remain. Such moves also wait a jittered backoff first.
+// a retry budget, a token bucket like gRPC's retry throttling: each such move takes a
+// token, each successful call gives back TokenRatio, and calls move only while more
+// than half the tokens remain; unlike gRPC's, a failure the budget does not let move
+// takes nothing, so that successes keep earning moves however many calls fail. Such moves also wait a jittered backoff first.
 // Moves after a connect failure or a GO_AWAY are free: no provider did any work. The
 // zero value works.
 type RetryPolicy struct {
@@ -84,13 +85,18 @@ func (b *retryBudget) succeeded() {
 // allows reports whether a paid move would be allowed now, without taking a token.
 func (b *retryBudget) allows() bool { return b.tokens.Load()-1000 > b.max/2 }
 
-// failed takes a token and reports whether a move is still allowed.
+// failed takes a token for a move and reports whether it was allowed. A move refused
+// takes nothing: the budget then stays near half full, and every TokenRatio's worth
+// of successes earns one move, where a refused move that paid would drain it, and a
+// cluster failing more than one call in ten would never move one again.
 func (b *retryBudget) failed() bool {
 	for {
 		t := b.tokens.Load()
-		n := max(t-1000, 0)
-		if b.tokens.CompareAndSwap(t, n) {
-			return n > b.max/2
+		if t-1000 <= b.max/2 {
+			return false
+		}
+		if b.tokens.CompareAndSwap(t, t-1000) {
+			return true
 		}
 	}
 }
