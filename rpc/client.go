@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -296,6 +297,7 @@ func (c *Client) resolve(ctx context.Context, call *Call) error {
 func (c *Client) resolveWaiting(ctx context.Context, call *Call) error {
 	t := &waitCtx{Context: ctx, deadline: call.deadline, life: c.life}
 	addrs, err := c.resolver.Resolve(t, call, call.addrs[:0])
+	addrs = distinct(addrs)
 	call.addrs = addrs
 	closed := t.closedIt()
 	t.release()
@@ -341,8 +343,33 @@ func (c *Client) resolveNow(ctx context.Context, call *Call) bool {
 		return false
 	}
 	addrs, ok := c.now.ResolveNow(ctx, call, call.addrs[:0])
+	addrs = distinct(addrs)
 	call.addrs = addrs
 	return ok && len(addrs) > 0
+}
+
+// distinct drops, in place, the addresses addrs names again after their first: a
+// call tries each provider once however its resolver lists them (StaticList(a, a, b)).
+func distinct(addrs []string) []string {
+	if len(addrs) < 2 {
+		return addrs
+	}
+	if len(addrs) > 16 {
+		seen := make(map[string]bool, len(addrs))
+		return slices.DeleteFunc(addrs, func(a string) bool {
+			dup := seen[a]
+			seen[a] = true
+			return dup
+		})
+	}
+	n := 1
+	for _, a := range addrs[1:] {
+		if !slices.Contains(addrs[:n], a) {
+			addrs[n] = a
+			n++
+		}
+	}
+	return addrs[:n]
 }
 
 // waitCtx is the context a resolver waits with: the caller's, which ends at its own
