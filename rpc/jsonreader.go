@@ -715,13 +715,19 @@ func (r *JSONReader) Bytes(p *[]byte) {
 	}
 }
 
+// byteArray reads an array of numbers into p, refilled from its first element as
+// encoding/json refills a slice: an element within p's capacity is read into the byte
+// there, so that null leaves it.
 func (r *JSONReader) byteArray(p *[]byte) {
 	r.Array()
 	s := (*p)[:0]
 	for i := 0; r.Elem(i); i++ {
-		var c uint8
-		ReadUint(r, &c)
-		s = append(s, c)
+		if i < cap(s) {
+			s = s[:i+1]
+		} else {
+			s = append(s, 0)
+		}
+		ReadUint(r, &s[i])
 	}
 	if len(s) == 0 {
 		s = []byte{}
