@@ -601,6 +601,13 @@ func (r *JSONReader) escape(dst []byte, i int) ([]byte, int, bool) {
 	switch e := r.data[i+1]; e {
 	case '"', '\\', '/':
 		return append(dst, e), i + 2, true
+	case '\'':
+		if !r.quoted {
+			break
+		}
+		// The text of a ",string" field is unquoted by encoding/json without the
+		// scanner that refuses this escape elsewhere.
+		return append(dst, e), i + 2, true
 	case 'b':
 		return append(dst, '\b'), i + 2, true
 	case 'f':
@@ -618,10 +625,9 @@ func (r *JSONReader) escape(dst []byte, i int) ([]byte, int, bool) {
 			return nil, 0, false
 		}
 		return utf8.AppendRune(dst, ru), i + 2 + n, true
-	default:
-		r.failf("bad escape \\%c in a string", e)
-		return nil, 0, false
 	}
+	r.failf("bad escape \\%c in a string", r.data[i+1])
+	return nil, 0, false
 }
 
 // unicodeEscape reads the hex of a \u escape at i (and its low surrogate) and returns
