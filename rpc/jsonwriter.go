@@ -32,17 +32,25 @@ type JSONWriter struct {
 // none.
 const cycleDepth = 1000
 
-// refKey is what a pointer, slice or map refers to.
+// refKey is what a pointer, slice or map refers to, told apart as encoding/json tells
+// them apart: a pointer by its type too (a struct and its first field share an
+// address), a slice by its length, and each kind from the others (an empty slice may
+// start where a pointer points).
 type refKey struct {
-	p unsafe.Pointer
-	n int
+	p    unsafe.Pointer
+	n    int
+	t    reflect.Type // a pointer's
+	kind reflect.Kind
 }
 
 func refOf(v any) refKey {
 	rv := reflect.ValueOf(v)
-	k := refKey{p: rv.UnsafePointer()}
-	if rv.Kind() == reflect.Slice {
+	k := refKey{p: rv.UnsafePointer(), kind: rv.Kind()}
+	switch k.kind {
+	case reflect.Slice:
 		k.n = rv.Len()
+	case reflect.Pointer:
+		k.t = rv.Type()
 	}
 	return k
 }
