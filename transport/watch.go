@@ -28,6 +28,9 @@ var errWoken = errors.New("transport: read ahead ended for room to read")
 // its whole frames are done at once (scanAhead), the rest waits for room.
 func (r *reader) watch() bool {
 	c := r.c
+	if len(r.ahead) > 0 {
+		r.scanAhead() // the notices that waited for requests the loop has read since
+	}
 	r.ir.deadline = time.Now().Add(c.cfg.idle)
 	c.nc.SetReadDeadline(r.ir.deadline)
 	c.flow.watch.Store(watchOn)
@@ -69,8 +72,10 @@ func (r *reader) peerGone(err error) bool {
 // aheadFrame is what scanAhead saw of a frame the loop has yet to read.
 type aheadFrame struct {
 	opaque  int32
-	request bool // a request that is not a control frame
-	done    bool // a control frame scanAhead did: the loop skips it
+	request bool  // a request that is not a control frame
+	done    bool  // a control frame scanAhead did: the loop skips it
+	waits   bool  // a cancel notice for cancel, a request before it not read yet
+	cancel  int32 // what a notice that waits names
 }
 
 // scanAhead does the control frames among the whole frames in the buffer that it has
@@ -90,9 +95,14 @@ func (r *reader) scanAhead() {
 		frame := b[i+frameLenSize : i+frameLenSize+n]
 		i += frameLenSize + n
 		if k < len(r.ahead) {
+			// A notice that waited for its request is done once the loop read
+			// that request: the loop may pause again before it reaches the notice.
+			if f := &r.ahead[k]; f.waits && !r.requestAmong(k, f.cancel) {
+				*f, _ = r.lookAhead(frame, n, k)
+			}
 			continue
 		}
-		f, ok := r.lookAhead(frame, n)
+		f, ok := r.lookAhead(frame, n, k)
 		if !ok {
 			return
 		}
@@ -100,8 +110,9 @@ func (r *reader) scanAhead() {
 	}
 }
 
-// lookAhead does a control frame read ahead, and says what the loop should know of it.
-func (r *reader) lookAhead(frame []byte, n int) (aheadFrame, bool) {
+// lookAhead does a control frame read ahead, the loop's kth frame from now, and says
+// what the loop should know of it.
+func (r *reader) lookAhead(frame []byte, n, k int) (aheadFrame, bool) {
 	word := beUint32(frame)
 	h := int(word & maxHeaderSize)
 	if h > n-frameWordSize {
@@ -128,24 +139,26 @@ func (r *reader) lookAhead(frame []byte, n int) (aheadFrame, bool) {
 		return aheadFrame{}, true
 	case !isControl(hdr.Code):
 		return aheadFrame{opaque: hdr.Opaque, request: true}, true
-	case hdr.Code == codeCancel && r.unreadAhead(&hdr):
-		return aheadFrame{}, true
+	case hdr.Code == codeCancel:
+		v, _ := hdr.ExtFields.Lookup(fieldCancelOpaque)
+		opaque, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			return aheadFrame{}, true // the loop answers it as malformed
+		}
+		if r.requestAmong(k, int32(opaque)) {
+			return aheadFrame{waits: true, cancel: int32(opaque)}, true
+		}
 	}
 	r.c.started() // as the loop counts a control frame: reply takes it back
 	r.c.control(&hdr)
 	return aheadFrame{done: true}, true
 }
 
-// unreadAhead reports whether the request a cancel notice names is among the frames
-// before it that the loop has not read: the notice must wait for it.
-func (r *reader) unreadAhead(notice *Command) bool {
-	v, _ := notice.ExtFields.Lookup(fieldCancelOpaque)
-	opaque, err := strconv.ParseInt(v, 10, 32)
-	if err != nil {
-		return true // the loop answers it as malformed
-	}
-	for _, f := range r.ahead {
-		if f.request && f.opaque == int32(opaque) {
+// requestAmong reports whether the request opaque names is among the first k frames
+// the loop has not read: a cancel notice behind them must wait for it.
+func (r *reader) requestAmong(k int, opaque int32) bool {
+	for _, f := range r.ahead[:k] {
+		if f.request && f.opaque == opaque {
 			return true
 		}
 	}
