@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -304,6 +305,48 @@ func TestAcceptBackoff(t *testing.T) {
 		}
 		must(t, s.Close())
 	})
+	t.Run("open connections outlive Serve until Close", func(t *testing.T) {
+		s := NewServer(ServerOptions{ConnOptions: ConnOptions{Logger: quiet}})
+		must(t, s.RegisterProcessor(codeEcho, echo, PoolOptions{}))
+		raw, err := Listen("127.0.0.1:0")
+		must(t, err)
+		defer raw.Close()
+		fatal := acceptError(syscall.EBADF)
+		served := make(chan error, 1)
+		go func() { served <- s.Serve(&fatalAfterOne{Listener: raw, err: fatal}) }()
+		cl := newTestClient(t, ClientOptions{})
+		call := func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := cl.InvokeSync(ctx, raw.Addr().String(), NewRequest(codeEcho, nil, []byte("hi")))
+			return err
+		}
+		must(t, call()) // the connection Serve accepted before its fatal error
+		if serr := waitFor(t, served, "Serve"); !errors.Is(serr, fatal) {
+			t.Fatalf("Serve returned %v, want the accept error", serr)
+		}
+		if err := call(); err != nil {
+			t.Fatalf("a call on a connection open when Serve ended: %v, want it served until Close", err)
+		}
+		must(t, s.Close())
+		if err := call(); err == nil {
+			t.Fatal("a call after Close was answered")
+		}
+	})
+}
+
+// fatalAfterOne accepts one connection, then fails every Accept with err.
+type fatalAfterOne struct {
+	net.Listener
+	n   atomic.Int32
+	err error
+}
+
+func (l *fatalAfterOne) Accept() (net.Conn, error) {
+	if l.n.Add(1) > 1 {
+		return nil, l.err
+	}
+	return l.Listener.Accept()
 }
 
 // TestPoolSelector: a processor's selector spreads its requests over pools of their
