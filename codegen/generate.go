@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"go/token"
 	"go/types"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,8 +47,12 @@ func Generate(cfg Config) ([]File, error) {
 		}
 		byFile[out] = append(byFile[out], svc)
 	}
+	named := map[string]bool{} // the interfaces this run generates
+	for _, t := range cfg.Types {
+		named[t] = true
+	}
 	for _, out := range order {
-		if err := l.checkDropped(out, byFile[out], cfg.Types); err != nil {
+		if err := l.checkDropped(out, byFile[out], named); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -65,7 +70,7 @@ func Generate(cfg Config) ([]File, error) {
 			}
 		}
 	}
-	errs = append(errs, l.checkEarlierOutputs(order, owner, cfg.Types)...)
+	errs = append(errs, l.checkEarlierOutputs(order, owner, named)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -142,11 +147,7 @@ func (l *loaded) isGenerated(pos token.Pos) bool {
 // is declared in the same file but that this run does not generate: writing out would
 // drop it, as with one //go:generate line per interface of a file. An interface
 // -type names counts as generated, even one whose problems this run reports.
-func (l *loaded) checkDropped(out string, svcs []*service, typeList []string) error {
-	named := map[string]bool{}
-	for _, t := range typeList {
-		named[t] = true
-	}
+func (l *loaded) checkDropped(out string, svcs []*service, named map[string]bool) error {
 	var names []string
 	for _, svc := range svcs {
 		names = append(names, svc.Iface)
@@ -186,21 +187,13 @@ func (l *loaded) checkNames(svc *service) error {
 // BX and AB's X both give ABXResults, with A and AB in files of their own and one
 // //go:generate line each. Such an output is read anew from its interface, not from
 // its text, as that may be stale and about to be regenerated.
-func (l *loaded) checkEarlierOutputs(outputs []string, owner map[string]*service, typeList []string) []error {
-	rewritten, named := map[string]bool{}, map[string]bool{}
+func (l *loaded) checkEarlierOutputs(outputs []string, owner map[string]*service, named map[string]bool) []error {
+	rewritten := map[string]bool{}
 	for _, out := range outputs {
 		rewritten[filepath.Base(out)] = true
 	}
-	for _, t := range typeList {
-		named[t] = true
-	}
-	var files []string
-	for file := range l.generated {
-		files = append(files, file)
-	}
-	slices.Sort(files)
 	var errs []error
-	for _, file := range files {
+	for _, file := range slices.Sorted(maps.Keys(l.generated)) {
 		if rewritten[file] {
 			continue
 		}

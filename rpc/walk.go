@@ -23,8 +23,8 @@ import (
 // a retry budget, a token bucket like gRPC's retry throttling: each such move takes a
 // token, each successful call gives back TokenRatio, and calls move only while more
 // than half the tokens remain; unlike gRPC's, a failure the budget does not let move
-// takes nothing, so that successes keep earning moves however many calls fail. Such moves also wait a jittered backoff first.
-// Moves after a connect failure or a GO_AWAY are free: no provider did any work. The
+// takes nothing, so that successes keep earning moves however many calls fail. Such
+// moves also wait a jittered backoff first. Moves after a connect failure or a GO_AWAY are free: no provider did any work. The
 // zero value works.
 type RetryPolicy struct {
 	// MaxTokens is the size of the budget. Default 100.

@@ -493,47 +493,59 @@ func TestNonReadingPeerHasLittleAnswered(t *testing.T) {
 	if !boundsUnsent {
 		t.Skip("this system's sockets do not bound their unsent bytes")
 	}
-	const (
-		answer = 1 << 10
-		unread = 64 << 10
-	)
-	var answered atomic.Int64
-	big := bigAnswer(answer)
-	_, addr := startServer(t, ServerOptions{ConnOptions: ConnOptions{MaxUnreadOutput: unread, MaxConnInflight: 16}}, func(s *Server) {
-		must(t, s.RegisterProcessor(codeBig, ProcessorFunc(func(ctx context.Context, c *Conn, req *Command) (*Command, error) {
-			answered.Add(1)
-			return big.Process(ctx, c, req)
-		}), PoolOptions{}))
-	})
-	nc := rawDial(t, addr)
-	nc.(*net.TCPConn).SetReadBuffer(4 << 10)
-	var batch []byte
-	for i := range 64 {
-		req := NewRequest(codeBig, nil, nil)
-		req.Opaque = int32(i)
-		batch, _ = AppendFrame(batch, req, SerializeRocketMQ)
-	}
-	// The server has stopped reading once a write waits: every buffer in between is
-	// full.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		nc.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
-		if _, err := nc.Write(batch); err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatal(err)
+	const answer = 1 << 10
+	for _, c := range []struct {
+		name     string
+		opts     ConnOptions
+		inflight int
+	}{
+		{"MaxConnInflight 16", ConnOptions{MaxUnreadOutput: 64 << 10, MaxConnInflight: 16}, 16},
+		// With the defaults, a pipelining peer's 1024 requests are read before the
+		// first answer is queued.
+		{"defaults", ConnOptions{}, DefaultMaxConnInflight},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var answered atomic.Int64
+			big := bigAnswer(answer)
+			_, addr := startServer(t, ServerOptions{ConnOptions: c.opts}, func(s *Server) {
+				must(t, s.RegisterProcessor(codeBig, ProcessorFunc(func(ctx context.Context, c *Conn, req *Command) (*Command, error) {
+					answered.Add(1)
+					return big.Process(ctx, c, req)
+				}), PoolOptions{}))
+			})
+			nc := rawDial(t, addr)
+			nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+			var batch []byte
+			for i := range 64 {
+				req := NewRequest(codeBig, nil, nil)
+				req.Opaque = int32(i)
+				batch, _ = AppendFrame(batch, req, SerializeRocketMQ)
 			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server still reads a peer that never read after 30 s; %d answered", answered.Load())
-		}
-	}
-	// What is queued: the connection's unread output, the socket's unsent bytes (as
-	// much again) and what the peer's small receive buffer took (the kernel rounds it
-	// up: up to 79 KiB was seen, where 64 KiB was allowed), with room for the answers
-	// of the requests in flight. Unbounded, it is megabytes.
-	bound := int64(2*unread + 96<<10 + 16*(answer+64))
-	if got := answered.Load() * (answer + 29); got > bound {
-		t.Errorf("%d answers (%d KiB) computed for a peer that never reads, want at most %d KiB", answered.Load(), got>>10, bound>>10)
+			// The server has stopped reading once a write waits: every buffer in
+			// between is full.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				nc.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+				if _, err := nc.Write(batch); err != nil {
+					if !errors.Is(err, os.ErrDeadlineExceeded) {
+						t.Fatal(err)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the server still reads a peer that never read after 30 s; %d answered", answered.Load())
+				}
+			}
+			// What is queued: the connection's unread output, the socket's unsent
+			// bytes (as much again) and what the peer's small receive buffer took
+			// (the kernel rounds it up: up to 79 KiB was seen, where 64 KiB was
+			// allowed), with room for the answers of the requests in flight.
+			// Unbounded, it is megabytes.
+			unread := int64(orDefault(c.opts.MaxUnreadOutput, DefaultMaxUnreadOutput))
+			bound := 2*unread + 96<<10 + int64(c.inflight)*(answer+64)
+			if got := answered.Load() * (answer + 29); got > bound {
+				t.Errorf("%d answers (%d KiB) computed for a peer that never reads, want at most %d KiB", answered.Load(), got>>10, bound>>10)
+			}
+		})
 	}
 }

@@ -71,11 +71,10 @@ func (r *reader) peerGone(err error) bool {
 
 // aheadFrame is what scanAhead saw of a frame the loop has yet to read.
 type aheadFrame struct {
-	opaque  int32
+	opaque  int32 // a request's; for a notice that waits, the request it names
 	request bool  // a request that is not a control frame
 	done    bool  // a control frame scanAhead did: the loop skips it
-	waits   bool  // a cancel notice for cancel, a request before it not read yet
-	cancel  int32 // what a notice that waits names
+	waits   bool  // a cancel notice whose request is before it, not read yet
 }
 
 // scanAhead does the control frames among the whole frames in the buffer that it has
@@ -97,7 +96,7 @@ func (r *reader) scanAhead() {
 		if k < len(r.ahead) {
 			// A notice that waited for its request is done once the loop read
 			// that request: the loop may pause again before it reaches the notice.
-			if f := &r.ahead[k]; f.waits && !r.requestAmong(k, f.cancel) {
+			if f := &r.ahead[k]; f.waits && !r.requestAmong(k, f.opaque) {
 				*f, _ = r.lookAhead(frame, n, k)
 			}
 			continue
@@ -146,7 +145,7 @@ func (r *reader) lookAhead(frame []byte, n, k int) (aheadFrame, bool) {
 			return aheadFrame{}, true // the loop answers it as malformed
 		}
 		if r.requestAmong(k, int32(opaque)) {
-			return aheadFrame{waits: true, cancel: int32(opaque)}, true
+			return aheadFrame{opaque: int32(opaque), waits: true}, true
 		}
 	}
 	r.c.started() // as the loop counts a control frame: reply takes it back

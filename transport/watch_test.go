@@ -311,3 +311,28 @@ func waitN[T any](t testing.TB, ch <-chan T, n int, what string) {
 		waitFor(t, ch, what)
 	}
 }
+
+// TestPausedReaderNoticeForUnreadRequestEndsIt: docs/OPERATIONS.md says of a reader
+// paused at its requests in flight that cancel notices in its buffer end the requests
+// they name, and "a notice for a request still unread there is applied when that
+// request is read, so it ends too". Here reading that request fills the share again.
+func TestPausedReaderNoticeForUnreadRequestEndsIt(t *testing.T) {
+	_, nc, started, ended := pausedServer(t, 1, SerializeRocketMQ, nil, nil)
+	// Request 5 is unread in the buffer; the notices for 1 and 5 come behind it.
+	_, err := nc.Write(append(cancelFrame(t, 101, 1, SerializeRocketMQ), cancelFrame(t, 105, 5, SerializeRocketMQ)...))
+	must(t, err)
+	if id := waitFor(t, ended, "request 1's context to end"); id != 1 {
+		t.Fatalf("request %d ended, want 1", id)
+	}
+	if id := waitFor(t, started, "request 5 to start once 1 is answered"); id != 5 {
+		t.Fatalf("request %d started, want 5", id)
+	}
+	select {
+	case id := <-ended:
+		if id != 5 {
+			t.Fatalf("request %d ended, want 5", id)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("request 5 was read and runs 2 s later: the cancel notice for it, read ahead while it was unread, was not applied")
+	}
+}

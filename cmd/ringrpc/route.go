@@ -177,12 +177,11 @@ func numberKey(kind string, v json.RawMessage) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("the route key: want a number that a %s holds, got %s", kind, v)
 		}
-		var b []byte
+		var x any = f
 		if bits == 32 {
-			b, err = json.Marshal(float32(f))
-		} else {
-			b, err = json.Marshal(f)
+			x = float32(f)
 		}
+		b, err := json.Marshal(x)
 		return string(b), err
 	case jsonKinds[kind] == "integer" && string(v) == "-0":
 		// The only integer JSON spells two ways: the checks let 1.0 and 1e2 through
@@ -246,21 +245,17 @@ func (ts typeSet) defaultKey(m rpc.MethodDesc, args []json.RawMessage) (string, 
 		return m.Name, nil
 	}
 	v := bytes.TrimSpace(args[0])
-	switch kind := ts.basicKind(m.Params[0].Type); {
-	case isNull(v) || m.Params[0].Variadic:
-	case kind == "string":
+	kind := ts.basicKind(m.Params[0].Type)
+	if isNull(v) || m.Params[0].Variadic {
+		kind = "" // the JSON given, compacted
+	}
+	if kind == "string" {
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
 			return "", fmt.Errorf("the route key: %w", err)
 		}
 		b, err := json.Marshal(s)
 		return string(b), err
-	default:
-		return numberKey(kind, v)
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, v); err != nil {
-		return "", err
-	}
-	return compact.String(), nil
+	return numberKey(kind, v)
 }
